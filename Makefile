@@ -1,0 +1,34 @@
+# Govent build and test entry points. `make test` is what CI runs.
+GO       ?= go
+FUZZTIME ?= 30s
+BENCHTIME ?= 1s
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test vet fuzz bench demo
+
+all: vet build
+
+build:
+	$(GO) build -o bin/govent ./cmd/govent
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The race detector needs cgo; everything else builds with CGO_ENABLED=0.
+test: vet
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+# Runs every fuzz target in turn for FUZZTIME each.
+fuzz:
+	@set -e; for t in $$($(GO) test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do \
+		echo "== $$t"; \
+		$(GO) test ./fuzz -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME); \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+demo:
+	$(GO) run ./cmd/govent demo

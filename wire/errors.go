@@ -1,0 +1,28 @@
+package wire
+
+import "errors"
+
+// Errors come in two classes, told apart with errors.Is:
+//
+//   - ErrFrame: the descriptor stream itself is broken (a payload length over
+//     the limit, a stream that ends mid-descriptor). The connection cannot go
+//     on: the caller should send a Bye 4xx and close.
+//   - ErrMalformed: one payload does not parse. The frame around it was
+//     sound, so the caller may drop that message, count it, and go on.
+//
+// The specific errors below wrap one of the two classes where that makes
+// sense, so errors.Is(err, ErrTooLarge) and errors.Is(err, ErrFrame) both
+// hold for an over-limit length.
+var (
+	// ErrFrame marks connection-fatal framing errors.
+	ErrFrame = errors.New("wire: broken descriptor frame")
+	// ErrMalformed marks a payload (or block) that does not parse.
+	ErrMalformed = errors.New("wire: malformed payload")
+
+	// ErrTooLarge: a payload length in a header is over the reader's limit.
+	ErrTooLarge = errors.New("wire: payload length over limit")
+	// ErrTruncated: the input ended before a complete header or payload.
+	ErrTruncated = errors.New("wire: truncated input")
+	// ErrHeaderTooLarge: a handshake header block has too many lines or bytes.
+	ErrHeaderTooLarge = errors.New("wire: handshake header block over limit")
+)
