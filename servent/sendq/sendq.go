@@ -1,0 +1,366 @@
+// Package sendq owns a connection's outbound message queue: bounded in bytes
+// and in messages, priority-aware, with the flow control of the Gnutella 0.6
+// draft (section 3.1) and the stuck detection that ends a connection with
+// Bye 502.
+//
+// The router calls Enqueue for every peer a descriptor goes to, so Enqueue
+// never blocks: it copies the message and returns nil, or returns why the
+// message was dropped. The connection's writer goroutine is the one consumer:
+// it calls Wait, then DequeueBatch to coalesce many small messages into one
+// write, and flushes its link compressor whenever DequeueBatch reports that
+// the queue ran dry.
+//
+// Policy, in the draft's terms:
+//
+//   - Flow control starts when the pending bytes pass 50% of MaxBytes and
+//     ends when they fall below 25% (hysteresis). In flow control, new Pings
+//     and Queries that are not our own are refused; the connection's reader
+//     should also drop the Queries it receives (InFlowControl).
+//   - When a message does not fit (bytes or message count), queued messages
+//     of strictly less important classes are evicted, least important class
+//     first and oldest first within a class, but only if that makes enough
+//     room; otherwise the new message is dropped and nothing is evicted.
+//   - The writer gets control messages first, then Push, QueryHit, Pong,
+//     Query, Ping: strict priority across classes, FIFO within a class. The
+//     draft asks for priority sending; FIFO inside a class keeps a QRP RESET
+//     ahead of its PATCH and replies in the order they were answered.
+//   - A Bye is never dropped: enqueuing one discards everything still queued
+//     (the draft: the queue must be cleared before Bye), queues the Bye even
+//     past MaxBytes and closes the queue to anything after it.
+//   - A queue that stays in flow control for StuckAfter without once falling
+//     below the low mark is stuck (Stuck): the peer is not taking our traffic
+//     and the connection should send Bye 502 and close. The nats-server rule
+//     for slow consumers, measured in pending bytes and time.
+package sendq
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/govent/govent/wire"
+)
+
+// Errors returned by Enqueue, one per drop reason.
+var (
+	ErrFlowControl = errors.New("sendq: dropped in flow control")
+	ErrFull        = errors.New("sendq: queue full")
+	ErrClosed      = errors.New("sendq: queue closed")
+	ErrTooLarge    = errors.New("sendq: message larger than the queue")
+	// ErrMalformed: the message is shorter than a descriptor header. That is
+	// the caller's bug, not a drop decision; it is counted in Stats.Malformed.
+	ErrMalformed = errors.New("sendq: message shorter than a descriptor header")
+)
+
+// Defaults for a zero Config.
+const (
+	DefaultMaxBytes    = 256 << 10
+	DefaultMaxMessages = 4096
+	DefaultStuckAfter  = 10 * time.Second
+)
+
+// Config sizes a queue. Zero (or negative) fields take the defaults.
+type Config struct {
+	// MaxBytes bounds the queued message bytes (headers included). The
+	// draft asks for at least 150% of the largest admissible message.
+	MaxBytes int
+	// MaxMessages bounds the number of queued messages.
+	MaxMessages int
+	// StuckAfter is how long the queue may stay in flow control before it
+	// reports Stuck.
+	StuckAfter time.Duration
+	// Now is the clock; tests inject a fake one. Default time.Now.
+	Now func() time.Time
+}
+
+// ClassStats counts one class's traffic through the queue.
+type ClassStats struct {
+	Enqueued      uint64
+	EnqueuedBytes uint64
+	Sent          uint64
+	SentBytes     uint64
+	Dropped       [NumDropReasons]uint64
+}
+
+// TotalDropped sums the drops over every reason.
+func (s *ClassStats) TotalDropped() uint64 {
+	var n uint64
+	for _, d := range s.Dropped {
+		n += d
+	}
+	return n
+}
+
+// Stats is a snapshot of a queue's counters and state.
+type Stats struct {
+	Class              [NumClasses]ClassStats
+	Malformed          uint64 // messages refused with ErrMalformed
+	PendingBytes       int
+	PendingMessages    int
+	FlowControl        bool   // in flow control now
+	FlowControlEntries uint64 // times flow control was entered
+}
+
+// Queue is one connection's send queue. Its methods are safe for concurrent
+// use: any number of producers, one consumer (the writer goroutine).
+type Queue struct {
+	maxBytes   int
+	maxMsgs    int
+	stuckAfter time.Duration
+	now        func() time.Time
+
+	// ready holds a token when a message arrived in an empty queue or the
+	// queue closed, so Wait never polls.
+	ready chan struct{}
+
+	mu        sync.Mutex
+	classes   [NumClasses]ring
+	pending   int // queued bytes
+	count     int // queued messages
+	flow      bool
+	flowSince time.Time
+	closed    bool
+	bufs      bufPool
+	stats     Stats
+}
+
+// New returns an empty queue.
+func New(cfg Config) *Queue {
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.MaxMessages <= 0 {
+		cfg.MaxMessages = DefaultMaxMessages
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = DefaultStuckAfter
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Queue{
+		maxBytes:   cfg.MaxBytes,
+		maxMsgs:    cfg.MaxMessages,
+		stuckAfter: cfg.StuckAfter,
+		now:        cfg.Now,
+		ready:      make(chan struct{}, 1),
+		// Buffers are rounded up to a power of two, so a full queue holds
+		// up to twice MaxBytes; keeping that much lets a queue that was
+		// full once recycle every buffer, and bounds what it keeps.
+		bufs: bufPool{limit: 2 * cfg.MaxBytes},
+	}
+}
+
+// Enqueue copies desc, one encoded descriptor (header included), into the
+// queue; the caller may reuse desc as soon as Enqueue returns, so the router
+// can encode once and enqueue to every target. own marks messages this
+// servent originated (our Pings and Queries): flow control does not refuse
+// them. Enqueue never blocks. It returns nil when the message was queued, or
+// one of ErrFlowControl, ErrFull, ErrClosed, ErrTooLarge, ErrMalformed; every
+// refusal and eviction is counted.
+func (q *Queue) Enqueue(desc []byte, own bool) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(desc) < wire.HeaderLen {
+		q.stats.Malformed++
+		return ErrMalformed
+	}
+	t := wire.PayloadType(desc[16])
+	c := ClassOf(t)
+	st := &q.stats.Class[c]
+	switch {
+	case q.closed:
+		st.Dropped[DropClosed]++
+		return ErrClosed
+	case t == wire.TypeBye:
+		q.discardAll()
+		q.closed = true
+		q.push(c, desc)
+		return nil
+	case len(desc) > q.maxBytes:
+		st.Dropped[DropTooLarge]++
+		return ErrTooLarge
+	case q.flow && !own && (c == ClassPing || c == ClassQuery):
+		st.Dropped[DropFlowControl]++
+		return ErrFlowControl
+	case !q.makeRoom(c, len(desc)):
+		st.Dropped[DropFull]++
+		return ErrFull
+	}
+	q.push(c, desc)
+	return nil
+}
+
+func (q *Queue) fits(n int) bool {
+	return q.pending+n <= q.maxBytes && q.count < q.maxMsgs
+}
+
+// makeRoom evicts queued messages less important than class c until n more
+// bytes and one more message fit. It evicts nothing unless evicting every
+// less important message would be enough: destroying queued traffic for a
+// message that is dropped anyway helps no one.
+func (q *Queue) makeRoom(c Class, n int) bool {
+	if q.fits(n) {
+		return true
+	}
+	lowerBytes, lowerMsgs := 0, 0
+	for k := range c {
+		lowerBytes += q.classes[k].bytes
+		lowerMsgs += q.classes[k].n
+	}
+	if q.pending-lowerBytes+n > q.maxBytes || q.count-lowerMsgs >= q.maxMsgs {
+		return false
+	}
+	for k := Class(0); k < c && !q.fits(n); k++ {
+		r := &q.classes[k]
+		for r.n > 0 && !q.fits(n) {
+			b := r.pop()
+			q.pending -= len(b)
+			q.count--
+			q.stats.Class[k].Dropped[DropEvicted]++
+			q.bufs.put(b)
+		}
+	}
+	return true
+}
+
+func (q *Queue) push(c Class, desc []byte) {
+	b := q.bufs.get(len(desc))
+	copy(b, desc)
+	q.classes[c].push(b)
+	q.pending += len(b)
+	q.count++
+	st := &q.stats.Class[c]
+	st.Enqueued++
+	st.EnqueuedBytes += uint64(len(b))
+	if !q.flow && 2*q.pending > q.maxBytes {
+		q.flow = true
+		q.flowSince = q.now()
+		q.stats.FlowControlEntries++
+	}
+	if q.count == 1 {
+		q.signal()
+	}
+}
+
+// discardAll empties the queue, counting every message as DropClosed.
+func (q *Queue) discardAll() {
+	for k := range q.classes {
+		r := &q.classes[k]
+		for r.n > 0 {
+			q.stats.Class[k].Dropped[DropClosed]++
+			q.bufs.put(r.pop())
+		}
+	}
+	q.pending, q.count, q.flow = 0, 0, false
+}
+
+func (q *Queue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Wait blocks until a message is queued, the queue is closed and empty
+// (ErrClosed: after a Bye was dequeued, the writer's work is done), or ctx
+// ends (ctx.Err()).
+func (q *Queue) Wait(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		count, closed := q.count, q.closed
+		q.mu.Unlock()
+		if count > 0 {
+			return nil
+		}
+		if closed {
+			return ErrClosed
+		}
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// DequeueBatch appends queued messages to dst, most important class first
+// and FIFO within a class, while they fit in cap(dst). The first message is
+// appended even when it does not fit (dst grows), so a batch is never empty
+// while anything is queued; a writer that keeps its buffer and passes
+// buf[:0] again stops allocating once the buffer has grown. It returns the
+// extended dst and the number of messages still queued: zero means the queue
+// ran dry and the writer should flush its compressor.
+func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	took := false
+	for c := NumClasses - 1; c >= 0; c-- {
+		r := &q.classes[c]
+		for r.n > 0 {
+			if took && len(dst)+len(r.front()) > cap(dst) {
+				q.leaveFlowControl()
+				return dst, q.count
+			}
+			b := r.pop()
+			dst = append(dst, b...)
+			took = true
+			q.pending -= len(b)
+			q.count--
+			st := &q.stats.Class[c]
+			st.Sent++
+			st.SentBytes += uint64(len(b))
+			q.bufs.put(b)
+		}
+	}
+	q.leaveFlowControl()
+	return dst, q.count
+}
+
+func (q *Queue) leaveFlowControl() {
+	if q.flow && 4*q.pending < q.maxBytes {
+		q.flow = false
+	}
+}
+
+// Close discards everything queued (counted as DropClosed) and refuses any
+// later message; a Wait in progress returns ErrClosed. It is for a connection
+// that ends without a Bye; one that says Bye just enqueues it.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.discardAll()
+	q.closed = true
+	q.signal()
+}
+
+// InFlowControl reports whether the queue is in flow control. The draft asks
+// the connection's reader to drop the Queries it receives meanwhile: their
+// hits would only pile up in this queue.
+func (q *Queue) InFlowControl() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.flow
+}
+
+// Stuck reports whether the queue has been in flow control, without once
+// falling below the low mark, for at least StuckAfter. The connection polls
+// it (on its keepalive tick, or after a refused Enqueue) and answers true
+// with Bye 502 and a close.
+func (q *Queue) Stuck() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.flow && q.now().Sub(q.flowSince) >= q.stuckAfter
+}
+
+// Stats returns a snapshot of the counters.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.stats
+	s.PendingBytes = q.pending
+	s.PendingMessages = q.count
+	s.FlowControl = q.flow
+	return s
+}
