@@ -1,0 +1,169 @@
+package hostcache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// HostFile is the name of the host file in the data directory.
+const HostFile = "hosts.json"
+
+// hostFormat is bumped when the file layout changes incompatibly.
+const hostFormat = 1
+
+type hostFile struct {
+	Format int         `json:"format"`
+	Hosts  []hostEntry `json:"hosts"`
+}
+
+type hostEntry struct {
+	Addr        string    `json:"addr"`
+	Source      string    `json:"source"`
+	Ultrapeer   bool      `json:"ultrapeer,omitempty"`
+	LastSeen    time.Time `json:"last_seen"`
+	Failures    int       `json:"failures,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// Load adds the hosts saved by an earlier run. No DataDir or no file is not
+// an error. A file that cannot be parsed is reported with ErrCorrupt and
+// nothing is loaded. Saved hosts go through the same checks as hosts from
+// peers (a host once configured is no longer trusted more than that), and
+// hosts the current policy refuses are dropped quietly.
+func (c *Cache) Load() error {
+	if c.cfg.DataDir == "" {
+		return nil
+	}
+	name := filepath.Join(c.cfg.DataDir, HostFile)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hostcache: load %s: %w", name, err)
+	}
+	var f hostFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("%w %s: %w", ErrCorrupt, name, err)
+	}
+	if f.Format != hostFormat {
+		return fmt.Errorf("%w %s: format %d, want %d", ErrCorrupt, name, f.Format, hostFormat)
+	}
+	hosts := make([]Host, 0, len(f.Hosts))
+	for _, e := range f.Hosts {
+		h, err := e.host()
+		if err != nil {
+			return fmt.Errorf("%w %s: %w", ErrCorrupt, name, err)
+		}
+		hosts = append(hosts, h)
+	}
+	for _, h := range hosts {
+		c.restore(h)
+	}
+	return nil
+}
+
+func (e hostEntry) host() (Host, error) {
+	addr, err := netip.ParseAddrPort(e.Addr)
+	if err != nil {
+		return Host{}, err
+	}
+	var src Source
+	for s, n := range sourceNames {
+		if n == e.Source {
+			src = s
+		}
+	}
+	if src == 0 {
+		return Host{}, fmt.Errorf("%v: unknown source %q", addr, e.Source)
+	}
+	if e.Failures < 0 {
+		return Host{}, fmt.Errorf("%v: %d failures", addr, e.Failures)
+	}
+	return Host{Addr: addr, Source: src, Ultrapeer: e.Ultrapeer, LastSeen: e.LastSeen,
+		Failures: e.Failures, NextAttempt: e.NextAttempt}, nil
+}
+
+// restore adds a saved host as a learned one, with its failure record.
+func (c *Cache) restore(saved Host) {
+	if saved.Failures >= c.cfg.MaxFailures {
+		return
+	}
+	if c.Add(saved.Addr, saved.Source, saved.Ultrapeer, saved.LastSeen) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.hosts[normalize(saved.Addr)]
+	if !ok || h.configured {
+		return // evicted at once, or configured in this run
+	}
+	h.Failures = max(h.Failures, saved.Failures)
+	h.NextAttempt = later(h.NextAttempt, saved.NextAttempt)
+	c.pools[poolOf(h)].fix(h)
+}
+
+// Save writes the cache to the host file atomically; without a DataDir it
+// does nothing. The servent saves now and then and on shutdown.
+func (c *Cache) Save() error {
+	if c.cfg.DataDir == "" {
+		return nil
+	}
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	hosts := c.Hosts()
+	f := hostFile{Format: hostFormat, Hosts: make([]hostEntry, 0, len(hosts))}
+	for _, h := range hosts {
+		f.Hosts = append(f.Hosts, hostEntry{
+			Addr:        h.Addr.String(),
+			Source:      h.Source.String(),
+			Ultrapeer:   h.Ultrapeer,
+			LastSeen:    h.LastSeen,
+			Failures:    h.Failures,
+			NextAttempt: h.NextAttempt,
+		})
+	}
+	b, err := json.MarshalIndent(&f, "", "\t")
+	if err != nil {
+		return fmt.Errorf("hostcache: save: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(c.cfg.DataDir, HostFile), b); err != nil {
+		return fmt.Errorf("hostcache: save: %w", err)
+	}
+	return nil
+}
+
+// writeAtomic replaces name with b so that a crash leaves the old file or
+// the new one, never a mix: write a temporary file in the same directory,
+// flush it to disk, rename it over name.
+func writeAtomic(name string, b []byte) error {
+	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
