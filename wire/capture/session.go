@@ -1,0 +1,314 @@
+package capture
+
+import (
+	"bytes"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"github.com/govent/govent/wire"
+)
+
+// Kind says what one direction of a connection carries, judged by its first
+// bytes.
+type Kind uint8
+
+const (
+	KindNone       Kind = iota // the sender sent nothing
+	KindUnknown                // bytes we do not recognise
+	KindGnutella06             // 0.6 handshake blocks, then descriptors
+	KindGnutella04             // "GNUTELLA CONNECT/0.4" or "GNUTELLA OK", then descriptors
+	KindHTTP                   // HTTP requests or responses
+	KindGIV                    // a GIV line (push answer), then HTTP responses
+)
+
+var kindNames = [...]string{
+	KindNone:       "none",
+	KindUnknown:    "unknown",
+	KindGnutella06: "gnutella/0.6",
+	KindGnutella04: "gnutella/0.4",
+	KindHTTP:       "http",
+	KindGIV:        "giv",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Flow is one direction of a connection split into what it carries.
+type Flow struct {
+	From, To netip.AddrPort
+	Kind     Kind
+	// Blocks are the sender's handshake blocks in order (for 0.6 a client's
+	// CONNECT and final block, a server's response), or its GIV line; raw
+	// text including the empty line that ends each.
+	Blocks [][]byte
+	// Deflate: the sender announced Content-Encoding: deflate, so Wire is one
+	// zlib stream.
+	Deflate bool
+	// Wire holds the bytes after the handshake (or GIV line) as sent, still
+	// compressed if Deflate. For KindHTTP and KindUnknown it is the whole
+	// direction.
+	Wire []byte
+	// Descriptors is the descriptor stream (Gnutella kinds), inflated.
+	Descriptors []byte
+	// HTTP is the raw HTTP bytes: requests, or responses (KindHTTP, KindGIV).
+	HTTP []byte
+	// Timeline gives arrival times for offsets into Descriptors or HTTP. For
+	// an inflated stream a byte's time is that of the segment where the
+	// compressed block holding it ended.
+	Timeline Timeline
+	// Err says why the flow is incomplete or could not be split: a capture
+	// gap, a size cap, an unterminated or oversized block, an inflate
+	// failure. What was recovered before the problem is still set.
+	Err error
+
+	maxPayload uint32
+}
+
+// Scanner walks the flow's descriptor stream.
+func (f *Flow) Scanner() *DescriptorScanner {
+	s := NewDescriptorScanner(f.Descriptors, f.Timeline)
+	s.MaxPayload = f.maxPayload
+	return s
+}
+
+// Session is a connection split into its two flows.
+type Session struct {
+	Conn       *Conn
+	FromClient Flow
+	FromServer Flow
+}
+
+// DecodeFile reads the capture at path and splits every connection.
+func DecodeFile(path string, opt Options) ([]Session, error) {
+	c, err := ReadFile(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	sessions := make([]Session, len(c.Conns))
+	for i, conn := range c.Conns {
+		sessions[i] = Split(conn, opt)
+	}
+	return sessions, nil
+}
+
+// Split classifies and splits both directions of c.
+func Split(c *Conn, opt Options) Session {
+	opt = opt.withDefaults()
+	return Session{
+		Conn:       c,
+		FromClient: splitFlow(&c.FromClient, opt),
+		FromServer: splitFlow(&c.FromServer, opt),
+	}
+}
+
+// First bytes that tell what a direction carries.
+var (
+	prefixConnect06 = []byte("GNUTELLA CONNECT/0.6")
+	prefixStatus06  = []byte("GNUTELLA/0.6")
+	prefixConnect04 = []byte("GNUTELLA CONNECT/0.4")
+	prefixOK04      = []byte("GNUTELLA OK")
+	prefixGIV       = []byte("GIV ")
+	prefixesHTTP    = [][]byte{[]byte("GET "), []byte("HEAD "), []byte("HTTP/1.")}
+)
+
+func splitFlow(s *Stream, opt Options) Flow {
+	f := Flow{From: s.From, To: s.To, maxPayload: opt.MaxPayload}
+	errs := []error{s.Err()}
+	data := s.Data
+	var rest []byte
+	switch {
+	case len(data) == 0:
+		f.Kind = KindNone
+	case bytes.HasPrefix(data, prefixConnect06):
+		// A client sends CONNECT, then (after the server's answer) its
+		// final status block; descriptors follow the final block.
+		f.Kind = KindGnutella06
+		blocks, r, err := splitBlocks(data, 1, opt.MaxBlockBytes)
+		if err == nil && bytes.HasPrefix(r, prefixStatus06) {
+			var final [][]byte
+			final, r, err = splitBlocks(r, 1, opt.MaxBlockBytes)
+			blocks = append(blocks, final...)
+		}
+		f.Blocks, rest = blocks, r
+		errs = append(errs, err)
+	case bytes.HasPrefix(data, prefixStatus06):
+		f.Kind = KindGnutella06
+		var err error
+		f.Blocks, rest, err = splitBlocks(data, 1, opt.MaxBlockBytes)
+		errs = append(errs, err)
+	case bytes.HasPrefix(data, prefixConnect04), bytes.HasPrefix(data, prefixOK04):
+		f.Kind = KindGnutella04
+		var err error
+		f.Blocks, rest, err = splitBlocks(data, 1, opt.MaxBlockBytes)
+		errs = append(errs, err)
+	case bytes.HasPrefix(data, prefixGIV):
+		f.Kind = KindGIV
+		var err error
+		f.Blocks, rest, err = splitBlocks(data, 1, opt.MaxBlockBytes)
+		errs = append(errs, err)
+	case hasAnyPrefix(data, prefixesHTTP):
+		f.Kind = KindHTTP
+		rest = data
+	default:
+		f.Kind = KindUnknown
+		f.Wire = data
+	}
+	if rest == nil { // nothing sent, not recognised, or a block never ended
+		f.Err = errors.Join(errs...)
+		return f
+	}
+	bodyStart := len(data) - len(rest)
+	f.Wire = rest
+	switch f.Kind {
+	case KindHTTP, KindGIV:
+		f.HTTP = rest
+		f.Timeline = shiftTimeline(s.Timeline, bodyStart)
+	case KindGnutella06, KindGnutella04:
+		for _, b := range f.Blocks {
+			f.Deflate = f.Deflate || announcesDeflate(b)
+		}
+		if !f.Deflate {
+			f.Descriptors = rest
+			f.Timeline = shiftTimeline(s.Timeline, bodyStart)
+			break
+		}
+		var err error
+		f.Descriptors, f.Timeline, err = inflate(rest, shiftTimeline(s.Timeline, bodyStart), opt.MaxInflatedBytes)
+		errs = append(errs, err)
+	}
+	f.Err = errors.Join(errs...)
+	return f
+}
+
+func hasAnyPrefix(b []byte, prefixes [][]byte) bool {
+	for _, p := range prefixes {
+		if bytes.HasPrefix(b, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitBlocks cuts n header blocks off the front of b. A block is lines up to
+// and including the first empty one; lines end in LF, optionally preceded by
+// CR, so both CRLF CRLF (0.6) and LF LF (0.4, GIV) end a block. Each block
+// may be at most limit bytes. It returns the complete blocks found and the rest
+// after the last one; rest is nil when a block is not terminated.
+func splitBlocks(b []byte, n, limit int) (blocks [][]byte, rest []byte, err error) {
+	for range n {
+		end := blockEnd(b, limit)
+		if end < 0 {
+			if len(b) >= limit {
+				return blocks, nil, fmt.Errorf("%w: handshake block over %d bytes", wire.ErrHeaderTooLarge, limit)
+			}
+			return blocks, nil, fmt.Errorf("%w: handshake block of %d bytes has no terminating empty line", wire.ErrTruncated, len(b))
+		}
+		blocks = append(blocks, b[:end:end])
+		b = b[end:]
+	}
+	return blocks, b, nil
+}
+
+// blockEnd returns the length of the block at the front of b (through the
+// newline of its empty line), or -1 if none ends within limit bytes.
+func blockEnd(b []byte, limit int) int {
+	window := b[:min(len(b), limit)]
+	for off := 0; off < len(window); {
+		nl := bytes.IndexByte(window[off:], '\n')
+		if nl < 0 {
+			return -1
+		}
+		line := window[off : off+nl]
+		off += nl + 1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return off
+		}
+	}
+	return -1
+}
+
+// announcesDeflate reports whether a block has Content-Encoding: deflate.
+func announcesDeflate(block []byte) bool {
+	lines := bytes.Split(block, []byte("\n"))
+	for _, line := range lines[1:] { // the first line is the request or status line
+		name, value, ok := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
+		if !ok || !bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Encoding")) {
+			continue
+		}
+		for _, coding := range bytes.Split(value, []byte(",")) {
+			if bytes.EqualFold(bytes.TrimSpace(coding), []byte("deflate")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// shiftTimeline returns tl for the bytes from offset start on, re-based so
+// that start becomes 0.
+func shiftTimeline(tl Timeline, start int) Timeline {
+	out := Timeline{}
+	if t := tl.At(start); !t.IsZero() {
+		out = append(out, Segment{Offset: 0, Time: t})
+	}
+	for _, s := range tl {
+		if s.Offset > start {
+			out = append(out, Segment{Offset: s.Offset - start, Time: s.Time})
+		}
+	}
+	return out
+}
+
+// inflate decodes a zlib stream that, as on a live link, is never finished:
+// it ends with io.ErrUnexpectedEOF when the capture's bytes run out, which is
+// not an error. Output beyond limit is an error (a compression bomb). The timeline of
+// the inflated bytes maps each output chunk to the wire byte the decoder had
+// reached when it produced it; flate hands out output at the end of each
+// block, and every sync flush ends one.
+func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, error) {
+	if len(compressed) == 0 {
+		return nil, nil, nil
+	}
+	// bytes.Reader is an io.ByteReader, so flate reads exactly what it needs
+	// and Len tells how far it got.
+	in := bytes.NewReader(compressed)
+	zr, err := zlib.NewReader(in)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("%w: %w", ErrInflate, err)
+	}
+	var (
+		out []byte
+		tl  Timeline
+		buf = make([]byte, 16<<10)
+	)
+	for {
+		n, err := zr.Read(buf)
+		if n > 0 {
+			if len(out)+n > limit {
+				return out, tl, fmt.Errorf("%w: more than %d bytes from %d compressed", ErrInflateTooLarge, limit, len(compressed))
+			}
+			consumed := len(compressed) - in.Len()
+			if t := wireTL.At(max(consumed-1, 0)); len(tl) == 0 || !tl[len(tl)-1].Time.Equal(t) {
+				tl = append(tl, Segment{Offset: len(out), Time: t})
+			}
+			out = append(out, buf[:n]...)
+		}
+		switch {
+		case err == nil:
+		case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF):
+			return out, tl, nil
+		default:
+			return out, tl, fmt.Errorf("%w: after %d bytes out: %w", ErrInflate, len(out), err)
+		}
+	}
+}
