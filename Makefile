@@ -20,11 +20,15 @@ vet:
 test: vet
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-# Runs every fuzz target in turn for FUZZTIME each.
+# Runs every fuzz target in turn for FUZZTIME each. One worker: the fuzzer
+# stalls with more on a loaded 2-core machine.
+FUZZPKGS ?= ./fuzz ./wire/capture
 fuzz:
-	@set -e; for t in $$($(GO) test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do \
-		echo "== $$t"; \
-		$(GO) test ./fuzz -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME); \
+	@set -e; for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+			echo "== $$p $$t"; \
+			$(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel 1; \
+		done; \
 	done
 
 bench:
