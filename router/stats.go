@@ -1,0 +1,107 @@
+package router
+
+import (
+	"strconv"
+	"sync/atomic"
+)
+
+// DropReason says why a descriptor goes nowhere. Each reason has its own
+// counter in Stats.
+type DropReason uint8
+
+// Drop reasons, one per routing rule. The names follow gtk-gnutella's drop
+// statistics where one exists.
+const (
+	NotDropped      DropReason = iota
+	DropUnknownPeer            // the sender is not a live peer (removed, or never added)
+	DropUnknownType            // a payload type the router does not know: skipped, never forwarded
+	DropInvalidTTL             // TTL 0 with hops 0: nobody may send that
+	DropHardTTL                // hops+TTL above Config.HardMaxTTL
+	DropMalformed              // a Push or QueryHit too short to hold its servent GUID
+	DropDuplicate              // the same request (GUID, type) was seen recently
+	DropNoRoute                // a reply whose request we never saw, or that expired
+	DropNoPushRoute            // a Push for a servent we saw no QueryHit from
+	DropRouteLost              // the route goes through a peer that is gone
+	DropTTLExpired             // a reply or Push that would have to travel on with TTL 0
+	DropLeafMode               // we are a leaf: we forward nothing, and it was not for us
+	NumDropReasons             // number of reasons, for sizing arrays
+)
+
+var dropReasonNames = [NumDropReasons]string{
+	NotDropped:      "not dropped",
+	DropUnknownPeer: "unknown peer",
+	DropUnknownType: "unknown message type",
+	DropInvalidTTL:  "TTL 0 with hops 0",
+	DropHardTTL:     "hard TTL limit reached",
+	DropMalformed:   "malformed",
+	DropDuplicate:   "duplicate message",
+	DropNoRoute:     "no route",
+	DropNoPushRoute: "no push route",
+	DropRouteLost:   "route lost",
+	DropTTLExpired:  "TTL expired",
+	DropLeafMode:    "leaf mode",
+}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropReasonNames[r]
+	}
+	return "drop reason " + strconv.Itoa(int(r))
+}
+
+// Stats is a snapshot of the router's counters.
+type Stats struct {
+	Forwarded uint64 // descriptors forwarded to at least one peer
+	Sent      uint64 // copies handed out for sending (one per target)
+	Local     uint64 // descriptors for this servent to handle
+	Trimmed   uint64 // floods whose hops+TTL was cut down to Config.MaxTTL
+	Exhausted uint64 // floods handled here but sent to no neighbour: their TTL ran out (leaves may still get a Query)
+	// Dropped counts dropped descriptors by reason; Dropped[NotDropped] is 0.
+	Dropped [NumDropReasons]uint64
+}
+
+// TotalDropped sums the drops over all reasons.
+func (s Stats) TotalDropped() uint64 {
+	var n uint64
+	for _, c := range s.Dropped {
+		n += c
+	}
+	return n
+}
+
+// Counter slots in a stripe: the decision counters, then one per drop reason.
+const (
+	cForwarded = iota
+	cSent
+	cLocal
+	cTrimmed
+	cExhausted
+	cDropped    // first drop reason counter; indexed by cDropped + reason
+	numCounters = cDropped + int(NumDropReasons)
+)
+
+// statStripe is one copy of the counters. Route picks the stripe by the
+// descriptor's GUID hash, like the table shards, so that cores routing
+// different descriptors do not fight over one cache line; Stats sums them.
+type statStripe struct {
+	n [numCounters]atomic.Uint64
+	_ [cacheLine]byte
+}
+
+func (s *statStripe) add(c int, n uint64) { s.n[c].Add(n) }
+
+func sumStats(stripes []statStripe) Stats {
+	var out Stats
+	for i := range stripes {
+		s := &stripes[i]
+		out.Forwarded += s.n[cForwarded].Load()
+		out.Sent += s.n[cSent].Load()
+		out.Local += s.n[cLocal].Load()
+		out.Trimmed += s.n[cTrimmed].Load()
+		out.Exhausted += s.n[cExhausted].Load()
+		for r := range NumDropReasons {
+			out.Dropped[r] += s.n[cDropped+int(r)].Load()
+		}
+	}
+	return out
+}
