@@ -1,0 +1,931 @@
+package httpxfer
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govent/govent/wire"
+)
+
+// DownloaderConfig configures a Downloader. Zero values take the defaults
+// named on each field.
+type DownloaderConfig struct {
+	Dir       string // where .part, state and final files go; required
+	Dialer    Dialer // default NetDialer{}
+	UserAgent string // default "govent"
+
+	// ChunkSize is the unit of parallel fetching and of blame (default
+	// 1 MiB). Files over 64 Ki chunks use proportionally larger chunks.
+	ChunkSize int64
+	// MaxConns bounds the connections one download uses at once
+	// (default 4, each to a different source).
+	MaxConns int
+	// MaxFailures consecutive failed exchanges (errors, short bodies, 503s)
+	// drop a source (default 5).
+	MaxFailures int
+	// A 503 waits Retry-After, or DefaultRetryAfter when absent, bounded by
+	// MaxRetryAfter (defaults 30 s and 5 min).
+	DefaultRetryAfter time.Duration
+	MaxRetryAfter     time.Duration
+	// ResponseTimeout bounds the wait for a response head and for each
+	// chunk's body (default 60 s).
+	ResponseTimeout time.Duration
+	// CommitBytes: after this many new bytes the .part is fsynced and the
+	// state file rewritten (default 16 MiB). A crash loses at most that.
+	CommitBytes int64
+	// Wait sleeps d or until ctx ends; tests replace it. Default: a timer.
+	Wait func(ctx context.Context, d time.Duration) error
+}
+
+// maxChunks bounds the chunk table, whatever size a QueryHit claims.
+const maxChunks = 1 << 16
+
+// Downloader fetches files into Dir. Safe for concurrent use; two
+// downloads of the same file name at once are refused with ErrBusy.
+type Downloader struct {
+	cfg DownloaderConfig
+
+	mu     sync.Mutex
+	active map[string]bool
+}
+
+// NewDownloader returns a Downloader for cfg, with defaults filled in.
+func NewDownloader(cfg DownloaderConfig) *Downloader {
+	if cfg.Dialer == nil {
+		cfg.Dialer = NetDialer{}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "govent"
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = 1 << 20
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = 5
+	}
+	if cfg.DefaultRetryAfter <= 0 {
+		cfg.DefaultRetryAfter = 30 * time.Second
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = 5 * time.Minute
+	}
+	if cfg.ResponseTimeout <= 0 {
+		cfg.ResponseTimeout = 60 * time.Second
+	}
+	if cfg.CommitBytes <= 0 {
+		cfg.CommitBytes = 16 << 20
+	}
+	if cfg.Wait == nil {
+		cfg.Wait = sleepCtx
+	}
+	return &Downloader{cfg: cfg, active: make(map[string]bool)}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Request names a file to download.
+type Request struct {
+	// Name is the file name to save under; reduced to one safe path
+	// element. The .part and state files are named after it.
+	Name string
+	// Size in bytes; zero or less asks the sources with HEAD.
+	Size int64
+	// SHA1 is checked at the end and requests go by /uri-res/N2R?urn:sha1.
+	// Zero means unknown: requests go by /get/<index>/<name> and nothing is
+	// verified.
+	SHA1    wire.SHA1
+	Sources []Source
+}
+
+// SourceFailure says why a download stopped using a source.
+type SourceFailure struct {
+	Source Source
+	Err    error // wraps ErrHashMismatch when the source was blamed for it
+}
+
+// Result describes a download, finished or not.
+type Result struct {
+	Path    string    // the final file; empty unless the download finished
+	Size    int64     // bytes
+	SHA1    wire.SHA1 // of the final file
+	Resumed int64     // bytes already in the .part when the download began
+	Dropped []SourceFailure
+}
+
+// Download fetches req into the download directory and returns the final
+// path in Result.Path. It returns early with an error when ctx ends or no
+// source is left; the .part and state file then stay, and a later Download
+// of the same Name, size and SHA-1 resumes from them.
+//
+// Chunks are fetched in parallel from different sources; a source that
+// fails mid-chunk loses nothing it already wrote (the chunk continues from
+// there, possibly from another source). The SHA-1 is checked once, over the
+// whole file: Gnutella sources offer no per-chunk hashes here. On a
+// mismatch we cannot tell who lied, so the state remembers which source
+// wrote each chunk, and the downloader tries suspects one at a time, the
+// one that wrote the fewest chunks first: it throws away every chunk that
+// suspect touched and refetches those chunks from the other sources only.
+// If the SHA-1 then matches, the suspect is blamed (SourceFailure with
+// ErrHashMismatch) and the file kept; if not, the next suspect is tried
+// (refetchers become suspects too). A sole writer is blamed at once. When
+// every suspect has been tried, or no source is left after a blame, the
+// .part is removed: nothing corrupt is ever kept under the final name.
+//
+// The final file is created by a hard link that never replaces an existing
+// file: "name.ext" becomes "name (1).ext" and so on.
+func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) {
+	name := sanitizeName(req.Name)
+	if len(req.Sources) == 0 {
+		return Result{}, fmt.Errorf("httpxfer: download %q: %w", name, ErrNoSources)
+	}
+	d.mu.Lock()
+	if d.active[name] {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("httpxfer: download %q: %w", name, ErrBusy)
+	}
+	d.active[name] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.active, name)
+		d.mu.Unlock()
+	}()
+
+	j := &job{
+		cfg:       &d.cfg,
+		req:       req,
+		name:      name,
+		partPath:  filepath.Join(d.cfg.Dir, name+".part"),
+		statePath: filepath.Join(d.cfg.Dir, name+".part.state"),
+		wake:      make(chan struct{}),
+		commitReq: make(chan struct{}, 1),
+	}
+	seen := make(map[string]bool)
+	for _, s := range req.Sources {
+		if k := s.String(); !seen[k] {
+			seen[k] = true
+			j.srcs = append(j.srcs, &srcState{src: s, key: k})
+		}
+	}
+	res, err := j.run(ctx)
+	if err != nil {
+		err = fmt.Errorf("httpxfer: download %q: %w", name, err)
+	}
+	return res, err
+}
+
+// job is one running download.
+type job struct {
+	cfg                 *DownloaderConfig
+	req                 Request
+	name                string
+	partPath, statePath string
+	size, chunkSize     int64
+	part                *os.File
+	srcs                []*srcState
+
+	commitMu sync.Mutex // one commit at a time
+
+	mu          sync.Mutex // guards everything below and srcState fields
+	chunks      []chunk
+	wake        chan struct{} // closed and replaced on every change
+	commitReq   chan struct{} // asks the committer for a commit
+	uncommitted int64
+	fatal       error
+	dropped     []SourceFailure
+	endRound    context.CancelFunc
+}
+
+type srcState struct {
+	src      Source
+	key      string
+	dropped  bool
+	failures int
+}
+
+type chunk struct {
+	have int64    // leading bytes present in the .part
+	busy bool     // a worker is fetching it
+	by   []string // keys of the sources that wrote those bytes
+}
+
+func (j *job) run(ctx context.Context) (Result, error) {
+	res := Result{}
+	if j.req.Size > 0 {
+		j.size = j.req.Size
+	} else if err := j.probeSize(ctx); err != nil {
+		return j.result(res), err
+	}
+	j.chunkSize = max(j.cfg.ChunkSize, (j.size+maxChunks-1)/maxChunks)
+	resumed, err := j.open()
+	if err != nil {
+		return j.result(res), err
+	}
+	res.Resumed = resumed
+	defer func() {
+		if j.part != nil {
+			j.part.Close()
+		}
+	}()
+
+	tried := make(map[string]bool)
+	exclude := ""
+	mismatch := false
+	// The first round hashes while it downloads; later rounds rewrite
+	// chunks anywhere in the file and hash from scratch at the end.
+	hf := &hashFollower{h: sha1.New()}
+	for {
+		j.runRound(ctx, exclude, hf)
+		if err := j.commit(); err != nil {
+			return j.result(res), err
+		}
+		if j.fatal != nil {
+			return j.result(res), j.fatal
+		}
+		if ctx.Err() != nil {
+			return j.result(res), ctx.Err()
+		}
+		if !j.complete() {
+			if mismatch {
+				if !j.anyData() {
+					j.discard()
+				}
+				return j.result(res), fmt.Errorf("%w after %w", ErrNoSources, ErrHashMismatch)
+			}
+			return j.result(res), ErrNoSources
+		}
+		if hf == nil {
+			hf = &hashFollower{h: sha1.New()}
+		}
+		sum, err := hf.finish(j.part, j.size)
+		hf = nil
+		if err != nil {
+			return j.result(res), err
+		}
+		if j.req.SHA1 == (wire.SHA1{}) || sum == j.req.SHA1 {
+			if exclude != "" {
+				j.blame(exclude)
+			}
+			res.SHA1 = sum
+			res.Size = j.size
+			res.Path, err = j.finish()
+			return j.result(res), err
+		}
+		mismatch = true
+		suspect, sole := j.nextSuspect(tried)
+		if suspect == "" {
+			j.discard()
+			return j.result(res), fmt.Errorf("%w: every writer suspected in turn", ErrHashMismatch)
+		}
+		tried[suspect] = true
+		j.forget(suspect)
+		exclude = suspect
+		if sole {
+			j.blame(suspect)
+			exclude = ""
+		}
+		if err := j.commit(); err != nil {
+			return j.result(res), err
+		}
+	}
+}
+
+func (j *job) result(r Result) Result {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	r.Dropped = slices.Clone(j.dropped)
+	return r
+}
+
+// probeSize asks the sources for the size with HEAD, first answer wins.
+func (j *job) probeSize(ctx context.Context) error {
+	var errs []error
+	for _, s := range j.srcs {
+		size, err := j.head(ctx, s.src)
+		if err == nil {
+			j.size = size
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", s.key, err))
+	}
+	return fmt.Errorf("%w: no source told the size: %w", ErrNoSources, errors.Join(errs...))
+}
+
+func (j *job) head(ctx context.Context, s Source) (int64, error) {
+	conn, err := j.cfg.Dialer.DialSource(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	c := newClientConn(conn)
+	defer c.close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	resp, err := c.roundTrip("HEAD", j.target(s), hostOf(s), j.cfg.UserAgent, nil, j.cfg.ResponseTimeout)
+	if err != nil {
+		return 0, err
+	}
+	if resp.status != 200 || resp.length < 0 {
+		return 0, fmt.Errorf("HEAD answered %d, Content-Length %d", resp.status, resp.length)
+	}
+	return resp.length, nil
+}
+
+// open opens the .part, resuming from the state file when it matches this
+// request, and returns the bytes already there.
+func (j *job) open() (int64, error) {
+	n := int((j.size + j.chunkSize - 1) / j.chunkSize)
+	j.chunks = make([]chunk, n)
+	st, err := loadState(j.statePath)
+	resume := err == nil && st.Version == stateVersion && st.URN == j.urn() &&
+		st.Size == j.size && st.ChunkSize == j.chunkSize
+	flags := os.O_RDWR | os.O_CREATE
+	if !resume {
+		// Remove the old state before truncating the .part, so a crash in
+		// between cannot pair the old claims with new bytes.
+		if err := os.Remove(j.statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, err
+		}
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(j.partPath, flags, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	j.part = f
+	if !resume {
+		return 0, nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, c := range st.Chunks {
+		if c.Index < 0 || c.Index >= n || c.Have < 0 || c.Have > j.chunkLen(c.Index) ||
+			int64(c.Index)*j.chunkSize+c.Have > fi.Size() || j.chunks[c.Index].have != 0 {
+			// Claims we cannot back: start over.
+			clear(j.chunks)
+			if err := f.Truncate(0); err != nil {
+				return 0, err
+			}
+			return 0, os.Remove(j.statePath)
+		}
+		j.chunks[c.Index] = chunk{have: c.Have, by: c.By}
+		total += c.Have
+	}
+	return total, nil
+}
+
+func (j *job) urn() string {
+	if j.req.SHA1 == (wire.SHA1{}) {
+		return ""
+	}
+	return j.req.SHA1.String()
+}
+
+func (j *job) chunkLen(i int) int64 {
+	return min(j.chunkSize, j.size-int64(i)*j.chunkSize)
+}
+
+// runRound runs one worker per usable source (except exclude) until every
+// chunk is complete or no worker can go on, and hf (if not nil) alongside.
+func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	j.mu.Lock()
+	j.endRound = cancel
+	j.mu.Unlock()
+	sem := make(chan struct{}, j.cfg.MaxConns)
+	var wg sync.WaitGroup
+	for _, s := range j.srcs {
+		if !s.dropped && s.key != exclude {
+			wg.Go(func() { j.worker(rctx, s, sem) })
+		}
+	}
+	// The helpers live until the last worker is done.
+	var helpers sync.WaitGroup
+	hctx, stopHelpers := context.WithCancel(rctx)
+	if hf != nil {
+		helpers.Go(func() { j.follow(hctx, hf) })
+	}
+	helpers.Go(func() { j.committer(hctx) })
+	wg.Wait()
+	stopHelpers()
+	helpers.Wait()
+}
+
+// hashFollower hashes the .part while it is written, following the run of
+// complete chunks from the start, so that the SHA-1 is mostly done when the
+// last byte arrives. Complete chunks are never rewritten within a round.
+type hashFollower struct {
+	h    hash.Hash
+	off  int64 // bytes hashed
+	end  int64 // end of the complete prefix seen so far
+	next int   // first chunk not known complete
+}
+
+func (j *job) follow(ctx context.Context, hf *hashFollower) {
+	for {
+		j.mu.Lock()
+		for hf.next < len(j.chunks) && j.chunks[hf.next].have == j.chunkLen(hf.next) {
+			hf.end += j.chunkLen(hf.next)
+			hf.next++
+		}
+		end, wake := hf.end, j.wake
+		j.mu.Unlock()
+		if hf.off < end {
+			n, err := io.Copy(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off))
+			hf.off += n
+			if err != nil {
+				return // finish hashes the rest and reports the error
+			}
+			continue
+		}
+		if hf.next == len(j.chunks) {
+			return
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// finish hashes what the follower has not and returns the SHA-1.
+func (hf *hashFollower) finish(f *os.File, size int64) (wire.SHA1, error) {
+	var d wire.SHA1
+	if _, err := io.Copy(hf.h, io.NewSectionReader(f, hf.off, size-hf.off)); err != nil {
+		return d, err
+	}
+	hf.h.Sum(d[:0])
+	return d, nil
+}
+
+// worker fetches chunks from one source, one at a time, on a kept-alive
+// connection when the source allows. Each worker has its own file handle,
+// so splicing at its own offset does not disturb the others.
+func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
+	w, err := os.OpenFile(j.partPath, os.O_WRONLY, 0)
+	if err != nil {
+		j.setFatal(err)
+		return
+	}
+	defer w.Close()
+	var cc *clientConn
+	defer func() { cc.close() }()
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		ci, wake := j.pick(s)
+		if ci < 0 {
+			<-sem
+			if wake == nil {
+				return
+			}
+			select {
+			case <-wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		err := j.fetchChunk(ctx, w, &cc, s, ci)
+		<-sem
+		if err != nil && cc != nil {
+			cc.close()
+			cc = nil
+		}
+		delay, stop := j.settle(ctx, s, ci, err)
+		if stop {
+			return
+		}
+		if delay > 0 && j.cfg.Wait(ctx, delay) != nil {
+			return
+		}
+	}
+}
+
+// pick marks the first incomplete, idle chunk busy for s. With none, it
+// returns a channel to wait on when other workers may still release one,
+// and nil when the round is over for s.
+func (j *job) pick(s *srcState) (int, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if s.dropped || j.fatal != nil {
+		return -1, nil
+	}
+	inFlight, complete := false, true
+	for i := range j.chunks {
+		c := &j.chunks[i]
+		if c.have == j.chunkLen(i) {
+			continue
+		}
+		complete = false
+		if c.busy {
+			inFlight = true
+			continue
+		}
+		c.busy = true
+		return i, nil
+	}
+	if complete {
+		j.endRound() // wakes workers waiting out a Retry-After
+	}
+	if inFlight {
+		return -1, j.wake
+	}
+	return -1, nil
+}
+
+// fetchChunk fetches the rest of chunk ci from s, request after request
+// while replies cover less than asked.
+func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *srcState, ci int) error {
+	for {
+		j.mu.Lock()
+		have := j.chunks[ci].have
+		j.mu.Unlock()
+		start := int64(ci)*j.chunkSize + have
+		end := int64(ci)*j.chunkSize + j.chunkLen(ci)
+		if start >= end {
+			return nil
+		}
+		n, err := j.fetchSpan(ctx, w, cc, s.src, start, end)
+		if n > 0 {
+			j.mu.Lock()
+			c := &j.chunks[ci]
+			c.have += n
+			if !slices.Contains(c.by, s.key) {
+				c.by = append(c.by, s.key)
+			}
+			j.uncommitted += n
+			j.mu.Unlock()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// fetchSpan asks src for [start, end) and writes what comes into w. It
+// returns the bytes written, which count even when err is not nil.
+func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, src Source, start, end int64) (int64, error) {
+	if *cc == nil {
+		conn, err := j.cfg.Dialer.DialSource(ctx, src)
+		if err != nil {
+			return 0, retryErr("connecting: %w", err)
+		}
+		*cc = newClientConn(conn)
+	}
+	c := *cc
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
+	defer stop()
+	want := byteRange{start, end - 1}
+	resp, err := c.roundTrip("GET", j.target(src), hostOf(src), j.cfg.UserAgent, &want, j.cfg.ResponseTimeout)
+	if err != nil {
+		// Garbage where a head should be is often the tail of a previous
+		// body that ran longer than promised: reconnect and count it.
+		return 0, retryErr("%w", err)
+	}
+	var got byteRange // what the body holds
+	switch resp.status {
+	case 206:
+		v, _ := resp.h.get("Content-Range")
+		r, total, err := parseContentRange(v)
+		switch {
+		case err != nil:
+			return 0, dropErr("206: %w", err)
+		case total >= 0 && total != j.size:
+			return 0, dropErr("206 for a file of %d bytes, want %d", total, j.size)
+		case r.start != start:
+			return 0, dropErr("206 starts at %d, asked %d", r.start, start)
+		case resp.length >= 0 && resp.length != r.length():
+			return 0, dropErr("206 Content-Length %d for Content-Range %q", resp.length, v)
+		}
+		got = r
+	case 200:
+		switch {
+		case start != 0:
+			return 0, dropErr("200 to a request from byte %d: source ignores Range", start)
+		case resp.length != j.size:
+			return 0, dropErr("200 with Content-Length %d, want %d", resp.length, j.size)
+		}
+		got = byteRange{0, j.size - 1}
+	case 503:
+		c.close()
+		*cc = nil
+		d := retryAfter(resp.h, j.cfg.DefaultRetryAfter, j.cfg.MaxRetryAfter)
+		return 0, &sourceError{action: actBusy, delay: d, err: fmt.Errorf("503 busy, retry after %v", d)}
+	default:
+		return 0, dropErr("answered %d", resp.status)
+	}
+	take := min(got.end, want.end) - start + 1
+	n, err := c.copyBody(w, start, take, j.cfg.ResponseTimeout)
+	if err != nil {
+		return n, err
+	}
+	// A source may send more than asked; drop a little, else hang up.
+	if extra := got.end - want.end; extra > 0 {
+		if extra > 64<<10 || c.discard(extra) != nil {
+			resp.keep = false
+		}
+	}
+	if !resp.keep {
+		c.close()
+		*cc = nil
+	}
+	return n, nil
+}
+
+// settle releases chunk ci after a fetch and applies err to the source. It
+// tells the worker how long to wait before its next try, or to stop.
+func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.Duration, bool) {
+	j.mu.Lock()
+	j.chunks[ci].busy = false
+	close(j.wake)
+	j.wake = make(chan struct{})
+	var delay time.Duration
+	stop := false
+	var se *sourceError
+	switch {
+	case err == nil:
+		s.failures = 0
+	case ctx.Err() != nil:
+		stop = true // cancelled: not the source's fault
+	case errors.As(err, &se) && se.action == actFatal:
+		j.fatal = err
+		j.endRound()
+		stop = true
+	case errors.As(err, &se) && se.action == actDrop:
+		j.dropLocked(s, err)
+		stop = true
+	default:
+		if se != nil {
+			delay = se.delay
+		}
+		if s.failures++; s.failures >= j.cfg.MaxFailures {
+			j.dropLocked(s, fmt.Errorf("%d failures in a row, last: %w", s.failures, err))
+			stop = true
+		}
+	}
+	if j.uncommitted >= j.cfg.CommitBytes || (err != nil && j.uncommitted > 0) {
+		select {
+		case j.commitReq <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+	j.mu.Unlock()
+	return delay, stop
+}
+
+// committer commits whenever workers ask, so that they do not wait for
+// the fsync themselves.
+func (j *job) committer(ctx context.Context) {
+	for {
+		select {
+		case <-j.commitReq:
+			if err := j.commit(); err != nil {
+				j.setFatal(err)
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (j *job) dropLocked(s *srcState, err error) {
+	if !s.dropped {
+		s.dropped = true
+		j.dropped = append(j.dropped, SourceFailure{Source: s.src, Err: err})
+	}
+}
+
+func (j *job) setFatal(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fatal == nil {
+		j.fatal = err
+	}
+	if j.endRound != nil {
+		j.endRound()
+	}
+}
+
+// commit fsyncs the .part, then records the progress known before the
+// fsync in the state file.
+func (j *job) commit() error {
+	j.commitMu.Lock()
+	defer j.commitMu.Unlock()
+	j.mu.Lock()
+	st := stateFile{Version: stateVersion, URN: j.urn(), Size: j.size, ChunkSize: j.chunkSize, Chunks: []stateChunk{}}
+	for i, c := range j.chunks {
+		if c.have > 0 {
+			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
+		}
+	}
+	j.uncommitted = 0
+	j.mu.Unlock()
+	if err := j.part.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", j.partPath, err)
+	}
+	b, err := json.Marshal(&st)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(j.statePath, b); err != nil {
+		return fmt.Errorf("writing %s: %w", j.statePath, err)
+	}
+	return nil
+}
+
+func (j *job) complete() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, c := range j.chunks {
+		if c.have != j.chunkLen(i) {
+			return false
+		}
+	}
+	return true
+}
+
+func (j *job) anyData() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, c := range j.chunks {
+		if c.have > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// nextSuspect returns the untried writer of the fewest chunks (ties: by
+// key, for a stable order), and whether it wrote every chunk alone.
+func (j *job) nextSuspect(tried map[string]bool) (string, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	count := make(map[string]int)
+	for _, c := range j.chunks {
+		for _, k := range c.by {
+			count[k]++
+		}
+	}
+	best := ""
+	for k, n := range count {
+		if !tried[k] && (best == "" || n < count[best] || n == count[best] && k < best) {
+			best = k
+		}
+	}
+	return best, best != "" && len(count) == 1
+}
+
+// forget throws away every chunk that key wrote any byte of.
+func (j *job) forget(key string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i := range j.chunks {
+		if slices.Contains(j.chunks[i].by, key) {
+			j.chunks[i] = chunk{}
+		}
+	}
+}
+
+// blame drops the source key as the cause of a SHA-1 mismatch.
+func (j *job) blame(key string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.srcs {
+		if s.key == key {
+			if s.dropped { // dropped for another reason first: say both
+				for i := range j.dropped {
+					if j.dropped[i].Source.String() == key {
+						j.dropped[i].Err = errors.Join(ErrHashMismatch, j.dropped[i].Err)
+					}
+				}
+				continue
+			}
+			j.dropLocked(s, fmt.Errorf("%w: its chunks were replaced and the file verified", ErrHashMismatch))
+		}
+	}
+}
+
+// discard removes the .part and state: their content is known bad.
+func (j *job) discard() {
+	j.part.Close()
+	j.part = nil
+	os.Remove(j.statePath)
+	os.Remove(j.partPath)
+}
+
+// finish links the verified .part to a free final name and removes the
+// .part and state file.
+func (j *job) finish() (string, error) {
+	if err := j.part.Close(); err != nil {
+		return "", err
+	}
+	j.part = nil
+	final, err := linkUnique(j.partPath, j.cfg.Dir, j.name)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Remove(j.statePath); err != nil {
+		return final, err
+	}
+	if err := os.Remove(j.partPath); err != nil {
+		return final, err
+	}
+	return final, syncDir(j.cfg.Dir)
+}
+
+// linkUnique hard-links src as dir/name, or "name (n).ext" when taken. A
+// link never replaces an existing file, unlike a rename.
+func linkUnique(src, dir, name string) (string, error) {
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	for n := 0; n < 1000; n++ {
+		cand := name
+		if n > 0 {
+			cand = base + " (" + strconv.Itoa(n) + ")" + ext
+		}
+		p := filepath.Join(dir, cand)
+		err := os.Link(src, p)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free name for %q in %s", name, dir)
+}
+
+// target is the request target: by urn when known, else Clip2 /get/.
+func (j *job) target(s Source) string {
+	if j.req.SHA1 != (wire.SHA1{}) {
+		return "/uri-res/N2R?" + j.req.SHA1.String()
+	}
+	name := s.Name
+	if name == "" {
+		name = j.req.Name
+	}
+	return "/get/" + strconv.FormatUint(uint64(s.Index), 10) + "/" + url.PathEscape(name)
+}
+
+func hostOf(s Source) string {
+	if s.Addr.IsValid() {
+		return s.Addr.String()
+	}
+	return ""
+}
+
+// sanitizeName reduces a name from the network to one path element that
+// cannot escape the download directory.
+func sanitizeName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if len(name) > 200 {
+		name = strings.ToValidUTF8(name[:200], "")
+	}
+	if name == "" || name == "." || name == ".." {
+		return "download"
+	}
+	return name
+}

@@ -1,0 +1,21 @@
+package httpxfer
+
+import "errors"
+
+var (
+	// ErrMalformed: a request, response or GIV line does not parse.
+	ErrMalformed = errors.New("httpxfer: malformed message")
+	// ErrHeaderTooLarge: a header block has more than MaxHeaderBytes bytes
+	// or MaxHeaderLines lines.
+	ErrHeaderTooLarge = errors.New("httpxfer: header block over limit")
+	// ErrTruncated: the input ended before a complete GIV.
+	ErrTruncated = errors.New("httpxfer: truncated input")
+	// ErrHashMismatch: the downloaded bytes do not have the expected SHA-1.
+	ErrHashMismatch = errors.New("httpxfer: SHA-1 mismatch")
+	// ErrNoSources: the download has no usable source left.
+	ErrNoSources = errors.New("httpxfer: no usable source left")
+	// ErrBusy: a download of the same file name is already running.
+	ErrBusy = errors.New("httpxfer: download of this name already running")
+	// ErrPushSource: NetDialer was asked to dial a source that needs a Push.
+	ErrPushSource = errors.New("httpxfer: source is firewalled, needs a Push")
+)

@@ -1,0 +1,120 @@
+package httpxfer
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
+)
+
+// memLibrary is an in-memory Library for tests.
+type memLibrary struct {
+	mu    sync.Mutex
+	files []File
+	alts  map[wire.SHA1][]netip.AddrPort
+}
+
+func (l *memLibrary) add(f File) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.files = append(l.files, f)
+}
+
+func (l *memLibrary) ByIndex(i uint32) (File, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.files {
+		if f.Index == i {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+func (l *memLibrary) BySHA1(d wire.SHA1) (File, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.files {
+		if f.SHA1 == d && d != (wire.SHA1{}) {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+func (l *memLibrary) AltLocs(d wire.SHA1) []netip.AddrPort {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.alts[d]
+}
+
+// shareFile writes size random bytes as dir/name and returns its File.
+func shareFile(t testing.TB, dir string, index uint32, name string, size int) (File, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	p := filepath.Join(dir, "shared-"+name)
+	require.NoError(t, os.WriteFile(p, data, 0o644))
+	return File{
+		Index: index, Name: name, Size: int64(size), SHA1: sha1.Sum(data), Path: p,
+		ModTime: time.Date(2026, 11, 22, 3, 48, 24, 0, time.UTC),
+	}, data
+}
+
+// uploadServer runs an Uploader behind a loopback listener the way the
+// servent will: it sniffs the first bytes with a bufio.Reader and hands the
+// connection and the reader to ServeConn.
+type uploadServer struct {
+	u    *Uploader
+	ln   net.Listener
+	addr netip.AddrPort
+	done chan error // one value per finished connection
+}
+
+func startUploader(t testing.TB, cfg UploaderConfig) *uploadServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &uploadServer{
+		u: NewUploader(cfg), ln: ln,
+		addr: netip.MustParseAddrPort(ln.Addr().String()),
+		done: make(chan error, 1024),
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				br := bufio.NewReader(conn)
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := br.Peek(4); err != nil {
+					conn.Close()
+					s.done <- err
+					return
+				}
+				s.done <- s.u.ServeConn(ctx, conn, br)
+			})
+		}
+	})
+	return s
+}

@@ -1,0 +1,27 @@
+package httpxfer
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/govent/govent/wire"
+)
+
+// File is one shared file as the uploader sees it.
+type File struct {
+	Index   uint32    // the index QueryHits announce, used by /get/<index>/<name>
+	Name    string    // the name QueryHits announce; /get/ must match it exactly
+	Size    int64     // bytes; a file whose size on disk differs is not served
+	SHA1    wire.SHA1 // zero while the file is not hashed yet
+	Path    string    // where to open it; never derived from a request
+	ModTime time.Time // sent as Last-Modified
+}
+
+// Library is what the uploader needs from the servent's shared library. It
+// is called concurrently from every upload connection.
+type Library interface {
+	ByIndex(i uint32) (File, bool)
+	BySHA1(d wire.SHA1) (File, bool)
+	// AltLocs returns other known sources of the file, sent as X-Alt.
+	AltLocs(d wire.SHA1) []netip.AddrPort
+}

@@ -1,0 +1,92 @@
+package httpxfer
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// The state file sits beside <name>.part as <name>.part.state. It records,
+// per chunk, how many leading bytes are in the .part and fsynced, and which
+// sources wrote them (to know whom to suspect if the SHA-1 does not match).
+// It is written only after the .part is fsynced, atomically (temp file,
+// fsync, rename, fsync of the directory), so after a crash it never claims
+// bytes that are not on disk.
+type stateFile struct {
+	Version   int          `json:"version"`
+	URN       string       `json:"urn,omitempty"`
+	Size      int64        `json:"size"`
+	ChunkSize int64        `json:"chunk_size"`
+	Chunks    []stateChunk `json:"chunks"`
+}
+
+type stateChunk struct {
+	Index int      `json:"i"`
+	Have  int64    `json:"have"`
+	By    []string `json:"by,omitempty"`
+}
+
+const (
+	stateVersion = 1
+	// maxStateBytes bounds what we read back: 64 Ki chunks with a few
+	// source keys each stay well under it.
+	maxStateBytes = 16 << 20
+)
+
+// loadState reads a state file; any problem means "no usable state".
+func loadState(path string) (*stateFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxStateBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateBytes {
+		return nil, fmt.Errorf("httpxfer: state file %s over %d bytes", path, maxStateBytes)
+	}
+	var st stateFile
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("httpxfer: state file %s: %w", path, err)
+	}
+	return &st, nil
+}
+
+// writeFileAtomic replaces path with b so that a crash leaves either the
+// old or the new content.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or link in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,513 @@
+package httpxfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govent/govent/wire"
+)
+
+// UploaderConfig configures an Uploader. Zero values take the defaults
+// named on each field.
+type UploaderConfig struct {
+	Library Library // required
+	Server  string  // the Server header; default "govent"
+
+	// Upload slots. A connection takes a slot at its first GET of a file
+	// body and keeps it until it closes, so a keep-alive downloader is not
+	// cut off between its range requests. When no slot is free the GET is
+	// answered 503 with Retry-After and the connection closed.
+	MaxUploads      int           // global; default 8
+	MaxUploadsPerIP int           // per remote IP; default 2
+	RetryAfter      time.Duration // sent with 503; default 60 s
+
+	// Time limits against slow and idle clients.
+	HeaderTimeout time.Duration // to read one request head; default 15 s
+	IdleTimeout   time.Duration // between keep-alive requests; default 60 s
+	// SendTimeout is the time allowed to send each SendSegment bytes of a
+	// body, i.e. a minimum rate (default 60 s per MiB, about 17 KiB/s).
+	SendTimeout time.Duration
+
+	MaxAltLocs int // X-Alt entries per reply; default 10
+}
+
+// SendSegment is how many body bytes go out between two write deadlines.
+const SendSegment = 1 << 20
+
+// Uploader serves GET and HEAD for shared files. It is safe for concurrent
+// use by any number of connections.
+type Uploader struct {
+	cfg UploaderConfig
+
+	mu     sync.Mutex
+	active int
+	perIP  map[netip.Addr]int
+}
+
+// NewUploader returns an Uploader for cfg, with defaults filled in.
+func NewUploader(cfg UploaderConfig) *Uploader {
+	if cfg.Server == "" {
+		cfg.Server = "govent"
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 8
+	}
+	if cfg.MaxUploadsPerIP <= 0 {
+		cfg.MaxUploadsPerIP = 2
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 60 * time.Second
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 15 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = 60 * time.Second
+	}
+	if cfg.MaxAltLocs <= 0 {
+		cfg.MaxAltLocs = 10
+	}
+	return &Uploader{cfg: cfg, perIP: make(map[netip.Addr]int)}
+}
+
+// ActiveUploads returns the number of upload slots in use.
+func (u *Uploader) ActiveUploads() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.active
+}
+
+// ServeConn serves HTTP requests on conn until the client closes, a time
+// limit expires, a request cannot be answered on the same connection, or
+// ctx ends. br holds bytes already read from conn (the servent sniffed the
+// first bytes to tell HTTP from Gnutella); nil means none. ServeConn closes
+// conn. For a GIV connection the servent writes the GIV (AppendGIV) first and
+// then calls ServeConn with the same conn.
+//
+// File bodies are written straight to conn, so a *net.TCPConn gets the
+// kernel's sendfile path; do not wrap it. It returns nil when the
+// connection ended normally (client close, idle keep-alive timeout).
+func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reader) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if br == nil {
+		br = bufio.NewReader(conn)
+	}
+	s := &session{u: u, conn: conn, br: br, ip: remoteIP(conn)}
+	defer s.releaseSlot()
+	for first := true; ; first = false {
+		keep, err := s.serveOne(first)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil || !keep {
+			return err
+		}
+	}
+}
+
+func remoteIP(conn net.Conn) netip.Addr {
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{} // net.Pipe and friends: all count as one client
+	}
+	return ap.Addr().Unmap()
+}
+
+// session is one upload connection.
+type session struct {
+	u       *Uploader
+	conn    net.Conn
+	br      *bufio.Reader
+	ip      netip.Addr
+	hasSlot bool
+	buf     []byte // response head, reused
+}
+
+func (s *session) acquireSlot() bool {
+	if s.hasSlot {
+		return true
+	}
+	u := s.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.active >= u.cfg.MaxUploads || u.perIP[s.ip] >= u.cfg.MaxUploadsPerIP {
+		return false
+	}
+	u.active++
+	u.perIP[s.ip]++
+	s.hasSlot = true
+	return true
+}
+
+func (s *session) releaseSlot() {
+	if !s.hasSlot {
+		return
+	}
+	u := s.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.active--
+	if u.perIP[s.ip]--; u.perIP[s.ip] <= 0 {
+		delete(u.perIP, s.ip)
+	}
+	s.hasSlot = false
+}
+
+// request is a parsed request head.
+type request struct {
+	method string
+	target string
+	keep   bool // the client wants the connection kept open
+	h      fields
+}
+
+// reply is one response under construction.
+type reply struct {
+	status int
+	reason string
+	file   *File // known file: URN, type, Last-Modified, X-Alt
+	rng    *byteRange
+	length int64 // Content-Length; -1 for none
+	close  bool
+	retry  time.Duration
+}
+
+// serveOne reads and answers one request. keep reports whether the
+// connection stays open for another.
+func (s *session) serveOne(first bool) (keep bool, err error) {
+	cfg := &s.u.cfg
+	if !first {
+		// Keep-alive: wait for the next request's first byte.
+		_ = s.conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		if _, err := s.br.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) {
+				return false, nil
+			}
+			return false, fmt.Errorf("httpxfer: upload: waiting for request: %w", err)
+		}
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
+	start, h, err := readHead(s.br)
+	_ = s.conn.SetReadDeadline(time.Time{})
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		return false, nil
+	case errors.Is(err, ErrHeaderTooLarge):
+		return false, s.errorReply(431, "Request Header Fields Too Large", err)
+	case errors.Is(err, ErrMalformed):
+		return false, s.errorReply(400, "Bad Request", err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return false, s.errorReply(408, "Request Timeout", err)
+	default:
+		return false, fmt.Errorf("httpxfer: upload: reading request: %w", err)
+	}
+	req, status, err := parseRequest(start, h)
+	if err != nil {
+		return false, s.errorReply(status, statusText(status), err)
+	}
+	rep := s.answer(req)
+	if err := s.send(req, rep); err != nil {
+		return false, err
+	}
+	return req.keep && !rep.close, nil
+}
+
+// errorReply answers a request we could not read and ends the connection;
+// it returns cause so the servent can count why.
+func (s *session) errorReply(status int, reason string, cause error) error {
+	rep := &reply{status: status, reason: reason, length: 0, close: true}
+	if err := s.send(&request{method: "GET"}, rep); err != nil {
+		return errors.Join(cause, err)
+	}
+	return fmt.Errorf("httpxfer: upload: %d: %w", status, cause)
+}
+
+func parseRequest(start string, h fields) (*request, int, error) {
+	parts := strings.Split(start, " ")
+	if len(parts) != 3 {
+		return nil, 400, fmt.Errorf("%w: request line %q", ErrMalformed, clip([]byte(start)))
+	}
+	method, target, proto := parts[0], parts[1], parts[2]
+	var minor int
+	switch proto {
+	case "HTTP/1.0":
+		minor = 0
+	case "HTTP/1.1":
+		minor = 1
+	default:
+		if strings.HasPrefix(proto, "HTTP/") {
+			return nil, 505, fmt.Errorf("%w: version %q", ErrMalformed, clip([]byte(proto)))
+		}
+		return nil, 400, fmt.Errorf("%w: request line %q", ErrMalformed, clip([]byte(start)))
+	}
+	if method != "GET" && method != "HEAD" {
+		return nil, 501, fmt.Errorf("%w: method %q", ErrMalformed, clip([]byte(method)))
+	}
+	// We never read request bodies, so one would be taken for the next
+	// request: refuse it.
+	if v, ok := h.get("Content-Length"); (ok && v != "0") || h.count("Transfer-Encoding") > 0 {
+		return nil, 400, fmt.Errorf("%w: request with a body", ErrMalformed)
+	}
+	if h.count("Range") > 1 {
+		return nil, 400, fmt.Errorf("%w: several Range headers", ErrMalformed)
+	}
+	keep := minor == 1 && !h.hasToken("Connection", "close") ||
+		minor == 0 && h.hasToken("Connection", "keep-alive")
+	return &request{method: method, target: target, keep: keep, h: h}, 0, nil
+}
+
+// answer decides the reply to req; the body, if any, is sent by send.
+func (s *session) answer(req *request) *reply {
+	f, status, err := s.resolve(req.target)
+	if err != nil {
+		// A bad path is a broken client: close. An unknown file is routine.
+		return &reply{status: status, reason: statusText(status), length: 0, close: status == 400}
+	}
+	rep := &reply{status: 200, reason: "OK", file: &f, length: f.Size}
+	if v, ok := req.h.get("Range"); ok {
+		r, ok, err := parseRange(v, f.Size)
+		switch {
+		case errors.Is(err, errRangeUnsatisfiable):
+			rep.status, rep.reason, rep.length = 416, statusText(416), 0
+			return rep
+		case err != nil:
+			rep.status, rep.reason, rep.length, rep.close = 400, "Bad Request: "+err.Error(), 0, true
+			return rep
+		case ok:
+			rep.status, rep.reason, rep.rng, rep.length = 206, "Partial Content", &r, r.length()
+		}
+	}
+	if req.method == "GET" && !s.acquireSlot() {
+		rep.status, rep.reason, rep.rng, rep.length, rep.close = 503, "Busy", nil, 0, true
+		rep.retry = s.u.cfg.RetryAfter
+	}
+	return rep
+}
+
+// resolve maps a request target to a shared file. Names in the target are
+// only compared with the library's names, never opened, but anything that
+// looks like a path is refused outright.
+func (s *session) resolve(target string) (File, int, error) {
+	lib := s.u.cfg.Library
+	if rest, ok := strings.CutPrefix(target, "/get/"); ok {
+		rest, _, _ = strings.Cut(rest, "?")
+		idx, name, ok := strings.Cut(rest, "/")
+		i, good := parseDigits(idx)
+		if !ok || !good || i > 1<<32-1 {
+			return File{}, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
+		}
+		name = strings.TrimSuffix(name, "/") // the Clip2 form ends in a slash
+		name, err := url.PathUnescape(name)
+		if err != nil || !safeName(name) {
+			return File{}, 400, fmt.Errorf("%w: file name in %q", ErrMalformed, clip([]byte(target)))
+		}
+		f, ok := lib.ByIndex(uint32(i))
+		if !ok || f.Name != name {
+			return File{}, 404, fmt.Errorf("httpxfer: no file %d %q", i, name)
+		}
+		return f, 0, nil
+	}
+	if rest, ok := strings.CutPrefix(target, "/uri-res/"); ok {
+		service, urn, _ := strings.Cut(rest, "?")
+		if !strings.EqualFold(service, "N2R") {
+			return File{}, 404, fmt.Errorf("httpxfer: uri-res service %q", clip([]byte(service)))
+		}
+		d, err := wire.ParseURN(urn)
+		if err != nil {
+			return File{}, 400, fmt.Errorf("httpxfer: uri-res: %w", err)
+		}
+		f, ok := lib.BySHA1(d)
+		if !ok {
+			return File{}, 404, fmt.Errorf("httpxfer: no file %s", d)
+		}
+		return f, 0, nil
+	}
+	if !strings.HasPrefix(target, "/") {
+		return File{}, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
+	}
+	return File{}, 404, fmt.Errorf("httpxfer: no resource %q", clip([]byte(target)))
+}
+
+// safeName reports whether name is one plain path element.
+func safeName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
+}
+
+// send writes rep's head and, for a GET of a 200 or 206, the body.
+func (s *session) send(req *request, rep *reply) error {
+	var f *os.File
+	if req.method == "GET" && (rep.status == 200 || rep.status == 206) {
+		var err error
+		if f, err = openShared(rep.file); err != nil {
+			rep.status, rep.reason, rep.rng, rep.length = 404, statusText(404), nil, 0
+		} else {
+			defer f.Close()
+		}
+	}
+	keep := req.keep && !rep.close
+	s.buf = s.appendHead(s.buf[:0], rep, keep)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SendTimeout))
+	if _, err := s.conn.Write(s.buf); err != nil {
+		return fmt.Errorf("httpxfer: upload: writing reply head: %w", err)
+	}
+	if f == nil || rep.status == 404 {
+		return nil
+	}
+	var off int64
+	if rep.rng != nil {
+		off = rep.rng.start
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("httpxfer: upload: %w", err)
+	}
+	// io.CopyN hands conn an *io.LimitedReader over the *os.File, which
+	// *net.TCPConn.ReadFrom turns into sendfile(2). Each segment gets a
+	// fresh write deadline: a client slower than SendTimeout per segment
+	// is dropped.
+	for left := rep.length; left > 0; {
+		n := min(left, SendSegment)
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SendTimeout))
+		if _, err := io.CopyN(s.conn, f, n); err != nil {
+			return fmt.Errorf("httpxfer: upload: sending %s at %d: %w", rep.file.Name, rep.length-left+off, err)
+		}
+		left -= n
+	}
+	_ = s.conn.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// openShared opens a library file and checks that it still has the size
+// the library (and the URN) describes.
+func openShared(file *File) (*os.File, error) {
+	f, err := os.Open(file.Path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != file.Size {
+		f.Close()
+		return nil, fmt.Errorf("httpxfer: %s changed on disk", file.Path)
+	}
+	return f, nil
+}
+
+const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(rep.status), 10)
+	b = append(b, ' ')
+	b = append(b, rep.reason...)
+	b = append(b, "\r\nServer: "...)
+	b = append(b, s.u.cfg.Server...)
+	b = append(b, "\r\nDate: "...)
+	b = time.Now().UTC().AppendFormat(b, httpTime)
+	if keep {
+		b = append(b, "\r\nConnection: Keep-Alive"...)
+	} else {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	if rep.rng != nil {
+		b = append(b, "\r\nContent-Range: bytes "...)
+		b = strconv.AppendInt(b, rep.rng.start, 10)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, rep.rng.end, 10)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, rep.file.Size, 10)
+	}
+	if rep.status == 416 {
+		b = append(b, "\r\nContent-Range: bytes */"...)
+		b = strconv.AppendInt(b, rep.file.Size, 10)
+	}
+	if rep.length >= 0 {
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, rep.length, 10)
+	}
+	if rep.retry > 0 {
+		b = append(b, "\r\nRetry-After: "...)
+		b = strconv.AppendInt(b, int64((rep.retry+time.Second-1)/time.Second), 10)
+	}
+	if f := rep.file; f != nil {
+		if rep.status == 200 || rep.status == 206 {
+			if !f.ModTime.IsZero() {
+				b = append(b, "\r\nLast-Modified: "...)
+				b = f.ModTime.UTC().AppendFormat(b, httpTime)
+			}
+			b = append(b, "\r\nContent-Type: "...)
+			b = append(b, contentType(f.Name)...)
+		}
+		if f.SHA1 != (wire.SHA1{}) {
+			b = append(b, "\r\nX-Gnutella-Content-URN: "...)
+			b = f.SHA1.AppendURN(b)
+			b = s.appendAltLocs(b, f.SHA1)
+		}
+	}
+	return append(b, "\r\n\r\n"...)
+}
+
+// appendAltLocs appends X-Alt with other sources of the file, leaving out
+// the client's own address.
+func (s *session) appendAltLocs(b []byte, d wire.SHA1) []byte {
+	n := 0
+	for _, ap := range s.u.cfg.Library.AltLocs(d) {
+		if !ap.IsValid() || ap.Addr().Unmap() == s.ip {
+			continue
+		}
+		if n == 0 {
+			b = append(b, "\r\nX-Alt: "...)
+		} else {
+			b = append(b, ", "...)
+		}
+		b = ap.AppendTo(b)
+		if n++; n == s.u.cfg.MaxAltLocs {
+			break
+		}
+	}
+	return b
+}
+
+func contentType(name string) string {
+	if t := mime.TypeByExtension(filepath.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 416:
+		return "Requested Range Not Satisfiable"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}
