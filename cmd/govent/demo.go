@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/servent"
+	"github.com/govent/govent/wire"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "run a small Gnutella network on loopback that searches and downloads",
+		Description: "Starts --nodes servents in this process on 127.0.0.1, each sharing a few generated\n" +
+			"files in a temporary directory, connects them into a random overlay, searches from\n" +
+			"n00 for a file that only a firewalled node at least three hops away shares, shows the\n" +
+			"route the hit took back, then downloads the file through a Push and a GIV and\n" +
+			"verifies its SHA-1. Everything is removed afterwards.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "nodes", Value: 12, Usage: "number of servents, 8 to 16"},
+			&cli.Uint64Flag{Name: "seed", Usage: "overlay seed (default: random; printed, to replay a run)"},
+			&cli.BoolFlag{Name: "verbose", Usage: "also print every servent's log"},
+		},
+		Action: func(c *cli.Context) error {
+			n := c.Int("nodes")
+			if n < 8 || n > 16 {
+				return usageError(fmt.Errorf("--nodes %d: want 8 to 16", n))
+			}
+			seed := c.Uint64("seed")
+			if !c.IsSet("seed") {
+				seed = rand.Uint64() % 1_000_000
+			}
+			log := zap.NewNop()
+			if c.Bool("verbose") {
+				var err error
+				if log, err = newLogger(c.App.ErrWriter, "info", "console"); err != nil {
+					return err
+				}
+			}
+			ctx, cancel := context.WithTimeout(c.Context, 20*time.Second)
+			defer cancel()
+			d := &demo{w: c.App.Writer, log: log}
+			return d.run(ctx, n, seed)
+		},
+	}
+}
+
+// demoTarget is the file only the far, firewalled node shares.
+const (
+	demoTarget     = "aurora borealis timelapse.mkv"
+	demoTargetSize = 3 << 20
+	demoQuery      = "aurora borealis"
+)
+
+var demoWords = []string{
+	"morning", "raga", "harbour", "lights", "river", "song", "desert", "blues", "night", "train",
+	"winter", "sonata", "city", "rain", "field", "recording", "ocean", "waves", "mountain", "echo",
+}
+
+type demo struct {
+	w     io.Writer
+	log   *zap.Logger
+	mu    sync.Mutex
+	names map[netip.AddrPort]string
+	hits  []hop // QueryHit relays, for the route
+	start time.Time
+}
+
+type hop struct {
+	at       string
+	from, to string
+	hops     uint8
+	guid     wire.GUID
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.w, "[%5.2fs] "+format+"\n", append([]any{time.Since(d.start).Seconds()}, args...)...)
+}
+
+func (d *demo) name(a netip.AddrPort) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n, ok := d.names[a]; ok {
+		return n
+	}
+	return a.String()
+}
+
+// overlay is a ring with random chords: every node has at least two links
+// and the graph has cycles, as real overlays do.
+func overlay(n int, rng *rand.Rand) [][2]int {
+	var edges [][2]int
+	has := map[[2]int]bool{}
+	add := func(a, b int) {
+		if a == b {
+			return
+		}
+		k := [2]int{min(a, b), max(a, b)}
+		if !has[k] {
+			has[k] = true
+			edges = append(edges, k)
+		}
+	}
+	for i := range n {
+		add(i, (i+1)%n)
+	}
+	for range n / 4 {
+		add(rng.IntN(n), rng.IntN(n))
+	}
+	return edges
+}
+
+// distances are BFS hop counts from node 0.
+func distances(n int, edges [][2]int) []int {
+	adj := make([][]int, n)
+	for _, e := range edges {
+		adj[e[0]] = append(adj[e[0]], e[1])
+		adj[e[1]] = append(adj[e[1]], e[0])
+	}
+	dist := make([]int, n)
+	for i := range dist {
+		dist[i] = -1
+	}
+	dist[0] = 0
+	queue := []int{0}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, u := range adj[v] {
+			if dist[u] < 0 {
+				dist[u] = dist[v] + 1
+				queue = append(queue, u)
+			}
+		}
+	}
+	return dist
+}
+
+func (d *demo) run(ctx context.Context, n int, seed uint64) error {
+	d.start = time.Now()
+	d.names = map[netip.AddrPort]string{}
+	rng := rand.New(rand.NewPCG(seed, 0x60e7))
+	edges := overlay(n, rng)
+	dist := distances(n, edges)
+	target := 0
+	for i, di := range dist {
+		if di > dist[target] {
+			target = i
+		}
+	}
+	if dist[target] < 3 {
+		return fmt.Errorf("seed %d gave an overlay with no node three hops from n00; try another --seed", seed)
+	}
+	ttl := uint8(dist[target] + 1)
+
+	tmp, err := os.MkdirTemp("", "govent-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	d.say("govent demo: %d servents on 127.0.0.1, overlay seed %d, files in %s", n, seed, tmp)
+
+	want, err := d.makeShares(tmp, n, target, rng)
+	if err != nil {
+		return err
+	}
+	nodes := make([]*servent.Servent, n)
+	defer func() {
+		for _, s := range nodes {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	for i := range n {
+		i := i
+		cfg := servent.Config{
+			Listen:          "127.0.0.1:0",
+			ShareDir:        filepath.Join(tmp, nodeName(i), "share"),
+			DataDir:         filepath.Join(tmp, nodeName(i), "data"),
+			MaxPeers:        16,
+			Firewalled:      i == target,
+			AllowPrivate:    true,
+			HashBeforeStart: true,
+			DefaultTTL:      ttl,
+			Logger:          d.log.Named(nodeName(i)),
+			OnEvent:         func(e servent.Event) { d.event(i, e) },
+		}
+		s, err := servent.New(cfg)
+		if err != nil {
+			return fmt.Errorf("demo: %s: %w", nodeName(i), err)
+		}
+		if err := s.Start(ctx); err != nil {
+			return fmt.Errorf("demo: %s: %w", nodeName(i), err)
+		}
+		nodes[i] = s
+		d.mu.Lock()
+		d.names[s.Addr()] = nodeName(i)
+		d.mu.Unlock()
+	}
+	d.say("started %d servents; %s shares %q and is firewalled, %d hops from n00", n, nodeName(target), demoTarget, dist[target])
+
+	for _, e := range edges {
+		a, b := e[0], e[1]
+		if b == target {
+			// A firewalled node cannot be dialled: it dials out.
+			a, b = b, a
+		}
+		if err := nodes[a].Connect(nodes[b].Addr()); err != nil {
+			return fmt.Errorf("demo: connecting %s to %s: %w", nodeName(a), nodeName(b), err)
+		}
+		d.say("%s -> %s connected (0.6 handshake)", nodeName(a), nodeName(b))
+	}
+
+	d.say("n00 searches for %q with TTL %d", demoQuery, ttl)
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	sr, err := nodes[0].Search(sctx, demoQuery)
+	if err != nil {
+		return err
+	}
+	var result servent.Result
+	select {
+	case r, ok := <-sr.Results:
+		if !ok {
+			return errors.New("demo: no result arrived within 5 s")
+		}
+		result = r
+	case <-ctx.Done():
+		return errors.New("demo: timed out waiting for a result")
+	}
+	scancel()
+	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %d hops", result.Name, humanBytes(int64(result.Size)),
+		d.name(result.Addr), result.ServentGUID, result.Push, result.Hops)
+	d.printRoute(sr.GUID, target)
+
+	if !result.HasSHA1 || result.SHA1 != want {
+		return fmt.Errorf("demo: the hit's urn %s is not the file's %s", result.SHA1, wire.SHA1(want))
+	}
+	d.say("n00 downloads it: %s is firewalled, so n00 routes a Push to servent %s", d.name(result.Addr), result.ServentGUID)
+	res, err := nodes[0].Download(ctx, httpxfer.Request{
+		Name: result.Name, Size: int64(result.Size), SHA1: result.SHA1,
+		Sources: []httpxfer.Source{servent.SourceOf(result)},
+	})
+	if err != nil {
+		return fmt.Errorf("demo: download: %w", err)
+	}
+	got, err := fileSHA1(res.Path)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("demo: downloaded file's SHA-1 %s, want %s", got, want)
+	}
+	d.say("downloaded %s (%s) and verified SHA-1 %s", filepath.Base(res.Path), humanBytes(res.Size), got)
+	d.say("done in %.1fs; cleaning up", time.Since(d.start).Seconds())
+	return nil
+}
+
+func nodeName(i int) string { return fmt.Sprintf("n%02d", i) }
+
+// makeShares writes each node's files and returns the target's SHA-1.
+func (d *demo) makeShares(tmp string, n, target int, rng *rand.Rand) (wire.SHA1, error) {
+	var want wire.SHA1
+	for i := range n {
+		dir := filepath.Join(tmp, nodeName(i), "share")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return want, fmt.Errorf("demo: %w", err)
+		}
+		for j := range 3 {
+			name := fmt.Sprintf("%s %s %s.ogg", nodeName(i), demoWords[rng.IntN(len(demoWords))], demoWords[rng.IntN(len(demoWords))])
+			if err := writeRandom(filepath.Join(dir, name), 4<<10+j*1024, rng); err != nil {
+				return want, err
+			}
+		}
+		if i == target {
+			path := filepath.Join(dir, demoTarget)
+			if err := writeRandom(path, demoTargetSize, rng); err != nil {
+				return want, err
+			}
+			sum, err := fileSHA1(path)
+			if err != nil {
+				return want, err
+			}
+			want = sum
+		}
+	}
+	return want, nil
+}
+
+func writeRandom(path string, size int, rng *rand.Rand) error {
+	b := make([]byte, size)
+	for i := 0; i < size; i += 8 {
+		v := rng.Uint64()
+		for k := 0; k < 8 && i+k < size; k++ {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
+}
+
+func fileSHA1(path string) (wire.SHA1, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return wire.SHA1{}, err
+	}
+	defer f.Close()
+	h := sha1.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return wire.SHA1{}, err
+	}
+	return wire.SHA1(h.Sum(nil)), nil
+}
+
+// event records what the servents report; hit relays make up the route.
+func (d *demo) event(node int, e servent.Event) {
+	switch e.Kind {
+	case servent.EventQueryHit:
+		d.mu.Lock()
+		d.hits = append(d.hits, hop{at: nodeName(node), from: e.Peer.String(), to: e.To.String(), hops: e.Hops, guid: e.GUID})
+		d.mu.Unlock()
+	case servent.EventPush:
+		d.say("%s got the Push and opens a connection to %s with a GIV", nodeName(node), d.name(e.Peer))
+	}
+}
+
+// printRoute shows the path the QueryHit took back: each relay, in order.
+func (d *demo) printRoute(guid wire.GUID, target int) {
+	d.mu.Lock()
+	var hops []hop
+	for _, h := range d.hits {
+		if h.guid == guid {
+			hops = append(hops, h)
+		}
+	}
+	d.mu.Unlock()
+	sort.SliceStable(hops, func(i, j int) bool { return hops[i].hops < hops[j].hops })
+	path := []string{nodeName(target)}
+	for _, h := range hops {
+		if h.to == (netip.AddrPort{}).String() {
+			continue // the delivery at n00, added last
+		}
+		path = append(path, h.at)
+	}
+	path = append(path, "n00")
+	path = slices.Compact(path)
+	var buf bytes.Buffer
+	for i, p := range path {
+		if i > 0 {
+			buf.WriteString(" -> ")
+		}
+		buf.WriteString(p)
+	}
+	d.say("the hit came back along the query's reverse path: %s", buf.String())
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent"
+)
+
+// runCLI runs govent in-process and returns its exit code and output.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"govent"}, args...), strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, "", "version")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "govent ")
+}
+
+func TestUnknownCommandFails(t *testing.T) {
+	code, _, _ := runCLI(t, "", "no-such-command")
+	assert.NotEqual(t, 0, code)
+}
+
+// Bytes from the captures: gtk-gnutella's 41-byte Pong (leaf-deflate.pcap
+// f14) followed by a Bye 200 "Closing, test done" (f28).
+const (
+	pongHex = "3e15e4d8ff83a34effa0de67115fe600" + "01" + "01" + "00" + "29000000" +
+		"ce18" + "7f000001" + "03000000" + "80000000" +
+		// GGEP: VC="GTKG"+0x83, UP=02 ff 32, DU=3c, TLS (empty, last).
+		"c3" + "02564345" + "47544b4783" + "02555043" + "02ff32" + "02445541" + "3c" + "83544c5340"
+	byeHex = "00000000000000000000000000000000" + "02" + "01" + "00" + "15000000" +
+		"c800" + "436c6f73696e672c207465737420646f6e6500"
+)
+
+func TestWireDecode(t *testing.T) {
+	pong, err := hex.DecodeString(pongHex)
+	require.NoError(t, err)
+	bye, err := hex.DecodeString(byeHex)
+	require.NoError(t, err)
+	stream := string(pong) + string(bye)
+
+	code, out, errOut := runCLI(t, stream, "wire", "decode", "-")
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	assert.Contains(t, lines[0], "PONG")
+	assert.Contains(t, lines[0], "127.0.0.1:6350")
+	assert.NotContains(t, lines[0], "error=")
+	assert.Contains(t, lines[1], "BYE")
+	assert.Contains(t, lines[1], "200")
+	assert.Contains(t, lines[1], "Closing, test done")
+
+	code, out, _ = runCLI(t, stream, "wire", "decode", "--json", "-")
+	require.Equal(t, 0, code)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	var first map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	assert.Equal(t, "PONG", first["type"])
+	assert.EqualValues(t, 0, first["offset"])
+}
+
+func TestWireDecodeFile(t *testing.T) {
+	pong, err := hex.DecodeString(pongHex)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "stream.bin")
+	require.NoError(t, os.WriteFile(path, pong, 0o644))
+	code, out, _ := runCLI(t, "", "wire", "decode", path)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "PONG")
+
+	code, _, errOut := runCLI(t, "", "wire", "decode", filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "open input")
+}
+
+func TestWireDecodeBrokenFrame(t *testing.T) {
+	pong, err := hex.DecodeString(pongHex)
+	require.NoError(t, err)
+	// A complete Pong, then a header claiming 1 GiB: the Pong is printed,
+	// then decoding stops with an error and exit status 1.
+	huge := append([]byte{}, pong[:23]...)
+	huge[19], huge[20], huge[21], huge[22] = 0, 0, 0, 0x40
+	code, out, errOut := runCLI(t, string(pong)+string(huge), "wire", "decode", "-")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "PONG")
+	assert.Contains(t, errOut, "over limit")
+
+	// A malformed payload is reported on its line and decoding goes on.
+	bad := append([]byte{}, pong[:23]...)
+	bad[19] = 3 // a 3-byte Pong
+	code, out, _ = runCLI(t, string(bad)+"abc"+string(pong), "wire", "decode", "-")
+	assert.Equal(t, 0, code)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	assert.Contains(t, lines[0], "error=")
+	assert.NotContains(t, lines[1], "error=")
+}
+
+func TestWireDecodeUsage(t *testing.T) {
+	code, _, errOut := runCLI(t, "", "wire", "decode")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "want one argument")
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs a dozen servents")
+	}
+	start := time.Now()
+	code, out, errOut := runCLI(t, "", "demo", "--seed", "7")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "connected (0.6 handshake)")
+	assert.Contains(t, out, "searches for")
+	assert.Contains(t, out, "reverse path")
+	assert.Contains(t, out, "got the Push")
+	assert.Contains(t, out, "verified SHA-1")
+	assert.Less(t, time.Since(start), 20*time.Second)
+}
+
+func TestDemoRejectsNodeCount(t *testing.T) {
+	code, _, errOut := runCLI(t, "", "demo", "--nodes", "3")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "want 8 to 16")
+}
+
+func TestSearchAndDownload(t *testing.T) {
+	share := t.TempDir()
+	body := bytes.Repeat([]byte("strawberry fields "), 4096)
+	require.NoError(t, os.WriteFile(filepath.Join(share, "strawberry fields.ogg"), body, 0o644))
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true, AllowPrivate: true})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	defer s.Close()
+
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "search", "--peer", s.Addr().String(), "--listen", "127.0.0.1:0",
+		"--timeout", "5s", "--download", "1", "--dir", dir, "strawberry")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "  1. strawberry fields.ogg")
+	assert.Contains(t, out, "SHA-1 verified")
+	got, err := os.ReadFile(filepath.Join(dir, "strawberry fields.ogg"))
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+
+	code, out, _ = runCLI(t, "", "search", "--peer", s.Addr().String(), "--listen", "127.0.0.1:0",
+		"--timeout", "300ms", "--json", "nothing matches this")
+	require.Equal(t, 0, code)
+	assert.Empty(t, strings.TrimSpace(out))
+}
+
+func TestSearchNoPeer(t *testing.T) {
+	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "no peer could be reached")
+}
+
+func TestEnvForNamesFlags(t *testing.T) {
+	assert.Equal(t, []string{"GOVENT_MAX_PEERS"}, envFor("max-peers"))
+	assert.Equal(t, []string{"GOVENT_LOG_FORMAT"}, envFor("log-format"))
+}
+
+func TestCaptureDecode(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "capture", "decode", "../../testdata/leaf-deflate.pcap")
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.NotEmpty(t, lines)
+	assert.Contains(t, lines[0], "127.0.0.1:45872 -> 127.0.0.1:6350")
+	// The three handshake blocks come first, in time order, then the
+	// inflated descriptors: 1 Ping, 2 Queries, QRP, Bye from the probe;
+	// 2 vendor messages, 1 Pong, 2 QueryHits from gtk-gnutella.
+	assert.Contains(t, lines[1], `HANDSHAKE "GNUTELLA CONNECT/0.6"`)
+	assert.Contains(t, lines[2], `HANDSHAKE "GNUTELLA/0.6 200 OK" (572 bytes)`)
+	assert.Contains(t, lines[3], `HANDSHAKE "GNUTELLA/0.6 200 OK"`)
+	count := func(typ string) int { return strings.Count(out, " "+typ+" ") }
+	assert.Equal(t, 1, count("PING"))
+	assert.Equal(t, 1, count("PONG"))
+	assert.Equal(t, 2, count("QUERY"))
+	assert.Equal(t, 2, count("QUERYHIT"))
+	assert.Equal(t, 2, count("VENDOR"))
+	assert.Equal(t, 2, count("QRP"))
+	assert.Equal(t, 1, count("BYE"))
+	assert.NotContains(t, out, "error")
+	assert.Contains(t, out, `name="penny lane.mp3"`)
+
+	code, _, errOut = runCLI(t, "", "capture", "decode", "main_test.go")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "capture decode")
+}

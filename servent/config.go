@@ -1,0 +1,155 @@
+package servent
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/wire"
+)
+
+// Config is the servent's configuration. The zero value is usable: it listens
+// on every interface at DefaultPort, shares nothing, keeps state nowhere and
+// dials nobody.
+type Config struct {
+	// Listen is the TCP address of the one listening port (Gnutella, HTTP
+	// and GIV). Empty means ":6346". Port 0 picks a free port.
+	Listen string
+	// Peers are hosts (host:port) to connect to and keep connected.
+	Peers []string
+	// ShareDir is the directory tree to share; empty shares nothing.
+	ShareDir string
+	// DataDir keeps the host cache, the file index and the SHA-1 cache
+	// across restarts; empty keeps nothing.
+	DataDir string
+	// DownloadDir receives downloads; empty means DataDir/downloads.
+	DownloadDir string
+
+	// MaxPeers is the number of Gnutella connections accepted and kept.
+	MaxPeers int
+	// Connections is how many connections the servent keeps up by dialling
+	// configured peers first, then hosts from the host cache. Zero means
+	// len(Peers): only the configured peers are dialled.
+	Connections int
+	// HashBeforeStart makes Start hash the whole library before it
+	// returns, so the first queries are answered (tests, the demo).
+	// Otherwise hashing runs in the background and unhashed files are not
+	// offered (every result carries its urn:sha1).
+	HashBeforeStart bool
+	// OnEvent, if set, is called for connections, searches and routed hits
+	// (the demo prints them). It must not block.
+	OnEvent func(Event)
+	// Firewalled says we cannot accept incoming connections: QueryHits carry
+	// the push flag and we do not answer firewalled queriers.
+	Firewalled bool
+	// NoListen runs without a listening port at all, as a host behind a
+	// NAT without port forwarding: it only dials out, uploads only through
+	// Pushes, and implies Firewalled.
+	NoListen bool
+	// AdvertiseAddr is the address put in our Pongs and QueryHits. Zero
+	// means the listener's address (or what peers tell us in Remote-IP).
+	AdvertiseAddr netip.AddrPort
+	// ServentGUID identifies us in QueryHits and Pushes. Zero means a new
+	// random GUID (persisted in DataDir when there is one).
+	ServentGUID wire.GUID
+	// Handshake04 makes outgoing connections use the old 0.4 handshake.
+	Handshake04 bool
+	// AllowPrivate lets the host cache learn private and loopback
+	// addresses from peers (tests and the loopback demo need it).
+	AllowPrivate bool
+
+	// HandshakeTimeout bounds each connection's whole handshake.
+	HandshakeTimeout time.Duration
+	// KeepAlive is how long a link may stay silent before we ping it;
+	// a peer silent for twice as long is closed (Bye 405).
+	KeepAlive time.Duration
+	// MaxPayload is the largest descriptor payload accepted.
+	MaxPayload uint32
+	// SendQueueBytes bounds each connection's send queue.
+	SendQueueBytes int
+	// StuckAfter is how long a connection's send queue may stay in flow
+	// control before the peer is deemed stuck and closed with Bye 502.
+	// Zero means sendq.DefaultStuckAfter.
+	StuckAfter time.Duration
+	// MaxMalformed is how many unparsable descriptors a connection may
+	// send before it is closed with Bye 400.
+	MaxMalformed int
+	// DefaultTTL is the TTL of our own Queries and Pings.
+	DefaultTTL uint8
+	// RescanInterval is how often the shared library is rescanned.
+	RescanInterval time.Duration
+	// MaxUploads and MaxUploadsPerIP limit concurrent uploads.
+	MaxUploads, MaxUploadsPerIP int
+
+	// Logger receives the servent's logs; nil discards them.
+	Logger *zap.Logger
+}
+
+// Defaults used for zero fields.
+const (
+	DefaultPort             = 6346
+	DefaultMaxPeers         = 8
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultKeepAlive        = 30 * time.Second
+	DefaultSendQueueBytes   = 256 << 10
+	DefaultMaxMalformed     = 5
+	DefaultTTL              = 7
+	DefaultRescanInterval   = 10 * time.Minute
+	DefaultMaxUploads       = 8
+	DefaultMaxUploadsPerIP  = 2
+	// maxTTL is the largest TTL we accept for our own descriptors: the 0.6
+	// draft says a new query's TTL must be at most 10 and should be at most 7.
+	maxTTL = 7
+)
+
+// withDefaults fills the zero fields and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.NoListen {
+		c.Firewalled = true
+	}
+	if c.Listen == "" {
+		c.Listen = fmt.Sprintf(":%d", DefaultPort)
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.MaxPeers < 0 {
+		return c, fmt.Errorf("servent: MaxPeers %d is negative", c.MaxPeers)
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = wire.DefaultMaxPayload
+	}
+	if c.SendQueueBytes == 0 {
+		c.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if c.MaxMalformed == 0 {
+		c.MaxMalformed = DefaultMaxMalformed
+	}
+	if c.DefaultTTL == 0 {
+		c.DefaultTTL = DefaultTTL
+	}
+	if c.DefaultTTL > maxTTL {
+		return c, fmt.Errorf("servent: TTL %d is over the maximum of %d", c.DefaultTTL, maxTTL)
+	}
+	if c.RescanInterval == 0 {
+		c.RescanInterval = DefaultRescanInterval
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = DefaultMaxUploads
+	}
+	if c.MaxUploadsPerIP == 0 {
+		c.MaxUploadsPerIP = DefaultMaxUploadsPerIP
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c, nil
+}

@@ -1,0 +1,295 @@
+package servent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/govent/govent/router"
+	"github.com/govent/govent/servent/linkzip"
+	"github.com/govent/govent/servent/sendq"
+	"github.com/govent/govent/wire"
+)
+
+// Bye codes (gtk-gnutella doc/gnutella/bye): 2xx we close normally, 4xx
+// the peer misbehaved, 5xx local trouble.
+const (
+	byeShutdown    = 200
+	byeUser        = 201
+	byeBadFrame    = 400 // too big, or a frame we cannot read
+	byeHopsTTL     = 403
+	byeInactivity  = 405
+	byeQueueFull   = 502
+	byeWriteWindow = 2 * time.Second // how long we try to deliver a Bye
+)
+
+// errPeerBye ends a connection whose peer said goodbye.
+var errPeerBye = errors.New("servent: peer sent Bye")
+
+// errClosing ends the reader when we close the connection ourselves.
+var errClosing = errors.New("servent: connection closing")
+
+// writeBufs are the writer's batch buffers, taken only while there is
+// something to send so that idle connections hold none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// conn is one established Gnutella connection.
+type conn struct {
+	s    *Servent
+	id   router.PeerID
+	nc   net.Conn
+	peer *peerInfo
+	in   io.Reader       // br, or an inflating reader over it
+	zw   *linkzip.Writer // nil unless we compress what we send
+	q    *sendq.Queue
+	// out is what the writer writes to: nc, or zw over nc.
+	out io.Writer
+
+	done      chan struct{} // closed once the connection is gone
+	closeOnce sync.Once
+	byeCode   atomic.Uint32 // the Bye we sent, 0 if none
+	peerBye   atomic.Uint32 // the Bye we got, 0 if none
+	started   time.Time
+
+	// Owned by the reader goroutine.
+	malformed int
+	lastPing  time.Time
+	routeBuf  []router.PeerID
+	fwdBuf    []byte
+
+	stats connStats
+}
+
+// connStats counts what crossed one connection, by direction and type.
+type connStats struct {
+	inMsgs, inBytes   [256]atomic.Uint64
+	outMsgs, outBytes atomic.Uint64
+	dropped           atomic.Uint64 // routing drops of what this peer sent
+	malformed         atomic.Uint64
+}
+
+// startConn registers an established connection and runs it.
+func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
+	c := &conn{
+		s:       s,
+		nc:      nc,
+		peer:    p,
+		started: time.Now(),
+		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter}),
+		out:     nc,
+		in:      br,
+	}
+	if p.deflateIn {
+		c.in = linkzip.NewReader(br, linkzip.ReaderConfig{})
+	}
+	if p.deflateOut {
+		zw, err := linkzip.NewWriter(nc, linkzip.WriterConfig{})
+		if err != nil {
+			// Only a bad level fails, and we pass the default.
+			panic(err)
+		}
+		c.zw, c.out = zw, zw
+	}
+	if !s.register(c) {
+		nc.Close()
+		s.releaseSlot()
+		return
+	}
+	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),
+		zap.Bool("outgoing", p.outgoing), zap.Bool("ultrapeer", p.ultrapeer),
+		zap.Bool("deflate_in", p.deflateIn), zap.Bool("deflate_out", p.deflateOut), zap.Bool("v04", p.version04))
+	s.emit(Event{Kind: EventConnected, Peer: p.name(), Detail: p.userAgent})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.run()
+	}()
+}
+
+// run ties the reader's and the writer's lifetimes: when either ends, the
+// connection closes and the other ends too.
+func (c *conn) run() {
+	var g errgroup.Group
+	g.Go(c.readLoop)
+	g.Go(c.writeLoop)
+	// Say hello: a TTL-2 Ping gets the neighbour's Pong and, with pong
+	// caching, Pongs for hosts it knows (a TTL-1 Ping is a keepalive that
+	// asks only about the neighbour itself).
+	c.s.sendPing(c, 2)
+	err := g.Wait()
+	c.nc.Close()
+	c.s.unregister(c)
+	fields := []zap.Field{zap.Stringer("peer", c.peer.remote), zap.Duration("up", time.Since(c.started))}
+	if code := c.byeCode.Load(); code != 0 {
+		fields = append(fields, zap.Uint32("bye_sent", code))
+	}
+	if code := c.peerBye.Load(); code != 0 {
+		fields = append(fields, zap.Uint32("bye_received", code))
+	}
+	if err != nil && !errors.Is(err, errPeerBye) && !errors.Is(err, errClosing) && !errors.Is(err, io.EOF) {
+		fields = append(fields, zap.Error(err))
+	}
+	c.s.log.Info("disconnected", fields...)
+	c.s.emit(Event{Kind: EventDisconnected, Peer: c.peer.name()})
+}
+
+// close ends the connection with a Bye (code 0: without one). The writer
+// delivers the Bye, then everything stops; a peer that does not take it
+// within byeWriteWindow is cut off.
+func (c *conn) close(code uint16, reason string) {
+	c.closeOnce.Do(func() {
+		if code == 0 || c.peer.version04 && code != byeShutdown {
+			// No Bye: just stop. (0.4 peers may not know Bye, but a
+			// shutdown Bye does no harm: it is the last thing sent.)
+			c.q.Close()
+			_ = c.nc.SetDeadline(time.Now())
+			return
+		}
+		c.byeCode.Store(uint32(code))
+		bye := wire.NewBye(code, reason, "Server: "+UserAgent)
+		m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeBye, TTL: 1}, Bye: bye}
+		b, err := m.Append(nil)
+		if err == nil {
+			err = c.q.Enqueue(b, true)
+		}
+		if err != nil {
+			c.q.Close()
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(byeWriteWindow))
+	})
+}
+
+// enqueue queues an encoded descriptor for this peer, never blocking. A
+// queue that stays full ends the connection with Bye 502.
+func (c *conn) enqueue(desc []byte, own bool) bool {
+	err := c.q.Enqueue(desc, own)
+	if err == nil {
+		return true
+	}
+	if c.q.Stuck() {
+		c.close(byeQueueFull, "Send Queue Full")
+	}
+	return false
+}
+
+// writeLoop sends what the queue holds, in batches, compressing and
+// sync-flushing when the link is compressed and the queue runs dry.
+func (c *conn) writeLoop() error {
+	ctx := c.s.ctx
+	for {
+		if err := c.q.Wait(ctx); err != nil {
+			// ErrClosed: our Bye went out (or there was none).
+			c.closeAfterBye()
+			if errors.Is(err, sendq.ErrClosed) {
+				return errClosing
+			}
+			return err
+		}
+		bp := writeBufs.Get().(*[]byte)
+		buf, left := c.q.DequeueBatch((*bp)[:0])
+		if c.byeCode.Load() == 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
+		}
+		_, err := c.out.Write(buf)
+		if err == nil && left == 0 && c.zw != nil {
+			err = c.zw.Flush()
+		}
+		c.stats.outBytes.Add(uint64(len(buf)))
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+		if err != nil {
+			c.closeAfterBye()
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+}
+
+// closeAfterBye stops the reader once the writer is done.
+func (c *conn) closeAfterBye() {
+	c.closeOnce.Do(func() { c.q.Close() })
+	_ = c.nc.SetReadDeadline(time.Now())
+	// Half-close so the peer reads our Bye before it sees the connection go.
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+}
+
+// readLoop reads descriptors until the connection ends. Silence longer than
+// KeepAlive gets a Ping; twice that gets Bye 405.
+func (c *conn) readLoop() error {
+	r := wire.NewReaderSize(c.in, c.s.cfg.MaxPayload, readBufferSize)
+	silent := 0
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.KeepAlive))
+		m, err := r.ReadMessage()
+		if err != nil && m == nil {
+			var ne net.Error
+			switch {
+			case c.byeCode.Load() != 0 || c.s.ctx.Err() != nil:
+				return errClosing
+			case errors.As(err, &ne) && ne.Timeout():
+				silent++
+				if silent >= 2 {
+					c.close(byeInactivity, "Activity timeout")
+					return errClosing
+				}
+				c.s.sendPing(c, 1)
+				if c.q.Stuck() {
+					c.close(byeQueueFull, "Send Queue Full")
+					return errClosing
+				}
+				continue
+			case errors.Is(err, wire.ErrFrame):
+				c.s.rateLog("broken frame", c.nc, err)
+				c.close(byeBadFrame, frameReason(err))
+				return err
+			default:
+				c.close(0, "")
+				return err
+			}
+		}
+		silent = 0
+		c.stats.inMsgs[m.Header.Type].Add(1)
+		c.stats.inBytes[m.Header.Type].Add(uint64(wire.HeaderLen) + uint64(m.Header.Length))
+		if err != nil {
+			// A payload that does not parse: drop it; a peer that keeps
+			// sending them is broken or hostile.
+			c.malformed++
+			c.stats.malformed.Add(1)
+			c.s.stats.malformed.Add(1)
+			c.s.rateLog("malformed descriptor", c.nc, err)
+			if c.malformed >= c.s.cfg.MaxMalformed {
+				c.close(byeBadFrame, "Malformed Descriptors")
+				return err
+			}
+			continue
+		}
+		if err := c.s.handle(c, m); err != nil {
+			return err
+		}
+	}
+}
+
+// frameReason is the Bye text for a frame error.
+func frameReason(err error) string {
+	if errors.Is(err, wire.ErrTooLarge) {
+		return "Too Large"
+	}
+	return "Broken Frame"
+}
+
+// writeTimeout bounds one batch write: a peer that reads nothing for this
+// long is gone, queue or no queue.
+func (s *Servent) writeTimeout() time.Duration { return 2 * s.cfg.KeepAlive }
+
+// contextDone is for loops that only need to know the servent stopped.
+func contextDone(ctx context.Context) bool { return ctx.Err() != nil }

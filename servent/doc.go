@@ -1,0 +1,12 @@
+// Package servent is Govent's composition root: it owns the listener (one
+// port for Gnutella connects, HTTP and GIV, told apart by their first bytes),
+// the 0.6 and 0.4 handshakes, each connection's lifecycle (a reader and a
+// writer goroutine with tied lifetimes, a flow-controlled send queue,
+// keepalives, Bye), the pong cache, and the glue between the router (where
+// descriptors go), the shared library (what we answer), the host cache (whom
+// we dial) and httpxfer (how files move).
+//
+// Subpackages own the self-contained parts: library (shared files, SHA-1
+// cache, keyword matching), hostcache (known hosts, backoff, persistence),
+// sendq (the priority send queue) and linkzip (deflate link compression).
+package servent

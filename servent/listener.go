@@ -1,0 +1,127 @@
+package servent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// sniffTimeout bounds how long an accepted connection may take to send the
+// bytes that tell what it speaks.
+const sniffTimeout = 10 * time.Second
+
+// readBufferSize is the bufio size of an accepted connection; the Gnutella
+// reader reuses it, so it is the per-connection read buffer.
+const readBufferSize = 4096
+
+// protocol is what an accepted connection speaks, told by its first bytes.
+type protocol int
+
+const (
+	protoUnknown protocol = iota
+	protoGnutella
+	protoHTTP
+	protoGIV
+)
+
+// sniff tells the protocol from the first bytes: all real servents serve
+// Gnutella connects, HTTP and GIV on one port.
+func sniff(first []byte) protocol {
+	switch {
+	case bytes.HasPrefix(first, []byte("GNUT")):
+		return protoGnutella
+	case bytes.HasPrefix(first, []byte("GET ")), bytes.HasPrefix(first, []byte("HEAD")):
+		return protoHTTP
+	case bytes.HasPrefix(first, []byte("GIV ")):
+		return protoGIV
+	}
+	return protoUnknown
+}
+
+// acceptLoop accepts until the listener closes, backing off on temporary
+// errors as net/http does.
+func (s *Servent) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed, backing off", zap.Error(err), zap.Duration("delay", delay))
+			select {
+			case <-time.After(delay):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveAccepted(nc)
+		}()
+	}
+}
+
+// serveAccepted reads the first bytes and hands the connection to the right
+// handler. Anything unknown gets a short error and a close.
+func (s *Servent) serveAccepted(nc net.Conn) {
+	if !s.admit() {
+		// Too many connections in the handshake or HTTP phase: refuse
+		// before reading anything.
+		nc.Close()
+		return
+	}
+	defer s.release()
+	// Until its first bytes arrive the connection is in its handshake: a
+	// Gnutella peer that says nothing is closed after HandshakeTimeout.
+	_ = nc.SetReadDeadline(time.Now().Add(min(sniffTimeout, s.cfg.HandshakeTimeout)))
+	br := bufio.NewReaderSize(nc, readBufferSize)
+	first, err := br.Peek(4)
+	if err != nil {
+		s.rateLog("connection closed before saying anything", nc, err)
+		nc.Close()
+		return
+	}
+	switch sniff(first) {
+	case protoGnutella:
+		s.acceptGnutella(nc, br)
+	case protoHTTP:
+		s.serveHTTP(nc, br)
+	case protoGIV:
+		s.acceptGIV(nc, br)
+	default:
+		s.rateLog("unknown protocol", nc, errors.New("first bytes are not GNUTELLA, GET, HEAD or GIV"))
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write([]byte("HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		nc.Close()
+	}
+}
+
+// admit bounds connections that have not finished their first phase (sniff,
+// handshake, HTTP request), so a flood of idle sockets cannot exhaust us.
+func (s *Servent) admit() bool {
+	select {
+	case s.pending <- struct{}{}:
+		return true
+	default:
+		s.stats.refusedPending.Add(1)
+		return false
+	}
+}
+
+func (s *Servent) release() { <-s.pending }
+
+// contextFor returns a context cancelled when the servent stops.
+func (s *Servent) contextFor(timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, timeout)
+}

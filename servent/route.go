@@ -1,0 +1,164 @@
+package servent
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/router"
+	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/wire"
+)
+
+// handle routes one descriptor that arrived on c: the router decides, the
+// servent delivers. It runs on c's reader goroutine. A non-nil error ends
+// the connection.
+func (s *Servent) handle(c *conn, m *wire.Message) error {
+	switch m.Header.Type {
+	case wire.TypeBye:
+		c.peerBye.Store(uint32(m.Bye.Code))
+		s.log.Info("peer said Bye", zap.Stringer("peer", c.peer.remote),
+			zap.Uint16("code", m.Bye.Code), zap.ByteString("reason", m.Bye.Reason()))
+		// Do not answer a Bye with one: close (the Bye spec, section 4).
+		c.close(0, "")
+		return errPeerBye
+	case wire.TypeQRP, wire.TypeVendor, wire.TypeStdVendor:
+		// Link-level: not routed. Query routing tables are kept by the
+		// ultrapeer code; vendor messages are read and ignored.
+		return nil
+	}
+	if m.Header.Type == wire.TypeQuery && c.q.InFlowControl() {
+		// The 0.6 draft: a connection in flow control stops taking
+		// Queries from its peer, whose answers it could not send anyway.
+		s.stats.routeDrops.Add(1)
+		return nil
+	}
+	dec, out := s.router.Route(c.id, &m.Header, m.Payload, c.routeBuf[:0])
+	c.routeBuf = out
+	if dec.Dropped() {
+		c.stats.dropped.Add(1)
+		s.stats.routeDrops.Add(1)
+		return nil
+	}
+	switch m.Header.Type {
+	case wire.TypePing:
+		// Pong caching: Pings are answered from the cache, never
+		// flooded; only the router's duplicate check applies.
+		if dec.Local {
+			s.answerPing(c, m, dec.Header.Hops)
+		}
+		return nil
+	case wire.TypePong:
+		s.learnPong(c, m)
+	case wire.TypeQuery:
+		if s.observed() {
+			s.emit(Event{Kind: EventQuery, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: m.Header.Hops, Detail: string(m.Query.Criteria)})
+		}
+	}
+	if len(out) > 0 {
+		s.forward(c, m, dec.Header, out)
+	}
+	if !dec.Local {
+		return nil
+	}
+	switch m.Header.Type {
+	case wire.TypeQuery:
+		s.answerQuery(c, m, dec.Header.Hops)
+	case wire.TypeQueryHit:
+		s.deliverHit(c, m)
+	case wire.TypePush:
+		s.xfer.handlePush(m.Push)
+	}
+	return nil
+}
+
+// forward encodes the descriptor once with its outgoing header and queues
+// it for every target.
+func (s *Servent) forward(from *conn, m *wire.Message, h wire.Header, targets []router.PeerID) {
+	h.Length = uint32(len(m.Payload))
+	b := h.Append(from.fwdBuf[:0])
+	b = append(b, m.Payload...)
+	from.fwdBuf = b
+	for _, id := range targets {
+		t := s.connByID(id)
+		if t == nil {
+			continue
+		}
+		if t.enqueue(b, false) {
+			s.stats.forwarded.Add(1)
+		} else {
+			s.stats.queueDrops.Add(1)
+		}
+		if h.Type == wire.TypeQueryHit && s.observed() {
+			s.emit(Event{Kind: EventQueryHit, Peer: from.peer.name(), To: t.peer.name(), GUID: h.GUID, Hops: h.Hops})
+		}
+	}
+}
+
+// learnPong feeds a Pong's host to the host cache and the pong cache.
+func (s *Servent) learnPong(c *conn, m *wire.Message) {
+	p := &m.Pong
+	ap := p.AddrPort()
+	if !ap.IsValid() || ap.Port() == 0 {
+		return
+	}
+	now := time.Now()
+	if err := s.hosts.Add(ap, hostcache.SourcePong, ultrapeerPong(p), now); err != nil {
+		return // unusable or our own address: not worth caching either
+	}
+	s.pongs.add(cachedPong{addr: ap, files: p.Files, kb: p.KB, hops: m.Header.Hops, at: now})
+}
+
+// ultrapeerPong reads the GGEP "UP" extension that ultrapeers put in Pongs.
+func ultrapeerPong(p *wire.Pong) bool {
+	_, ok := p.GGEP.Get("UP")
+	return ok
+}
+
+// sendPing sends one of our own Pings with the given TTL to c.
+func (s *Servent) sendPing(c *conn, ttl uint8) {
+	h := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: ttl}
+	s.router.RegisterOwn(&h)
+	var buf [wire.HeaderLen]byte
+	c.enqueue(h.Append(buf[:0]), true)
+}
+
+// answerPing sends our own Pong and cached Pongs back to the pinger, at most
+// once per pingInterval per connection (the Ping flood throttle).
+func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
+	now := time.Now()
+	if now.Sub(c.lastPing) < pingInterval {
+		s.stats.pingsThrottled.Add(1)
+		return
+	}
+	c.lastPing = now
+	ttl := max(hops, 1)
+	adv := s.advertised()
+	files, kb := s.sharedCounts()
+	pongs := []cachedPong{{addr: adv, files: files, kb: kb}}
+	if m.Header.TTL > 1 || m.Header.Hops > 0 {
+		// A TTL-1 Ping from a neighbour asks only about us (a keepalive);
+		// a wider one gets what we know of the network too.
+		pongs = append(pongs, s.pongs.fresh(pongsPerPing, now, c.peer.listen)...)
+	}
+	var b []byte
+	for _, p := range pongs {
+		msg := wire.Message{
+			Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: ttl},
+			Pong:   wire.Pong{Port: p.addr.Port(), Addr: p.addr.Addr(), Files: p.files, KB: p.kb},
+		}
+		var err error
+		if b, err = msg.Append(b[:0]); err != nil {
+			continue // an IPv6 host cannot be put in a Pong
+		}
+		c.enqueue(b, true)
+	}
+}
+
+// sharedCounts returns the files and kilobytes we share, for Pongs.
+func (s *Servent) sharedCounts() (files, kb uint32) {
+	if s.lib == nil {
+		return 0, 0
+	}
+	return uint32(min(s.lib.Count(), 1<<32-1)), uint32(min(s.lib.SharedKB(), 1<<32-1))
+}

@@ -1,0 +1,185 @@
+package servent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/govent/govent/wire"
+)
+
+// searchBuffer is how many results a Search holds for a slow reader; more
+// are dropped (and counted).
+const searchBuffer = 256
+
+// maxQueryLen bounds our own search text: gtk-gnutella forwards Queries of
+// at most 256 bytes.
+const maxQueryLen = 200
+
+// Result is one file offered in answer to our Search.
+type Result struct {
+	Addr        netip.AddrPort // where the responder accepts connections
+	ServentGUID wire.GUID
+	Vendor      string // QHD vendor code, e.g. GTKG
+	Push        bool   // firewalled: reach it with a Push
+	Busy        bool   // its upload slots are full
+	Index       uint32
+	Name        string
+	Size        uint64
+	SHA1        wire.SHA1
+	HasSHA1     bool
+	Hops        uint8          // how far the QueryHit travelled
+	Via         netip.AddrPort // the neighbour it reached us through
+}
+
+// Search is one of our searches in progress.
+type Search struct {
+	GUID    wire.GUID
+	Text    string
+	Results <-chan Result
+
+	s       *Servent
+	results chan Result
+	mu      sync.Mutex
+	closed  bool
+	dropped int
+}
+
+// Dropped is how many results were lost because nobody read them in time.
+func (q *Search) Dropped() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}
+
+// Search floods a Query for text to every neighbour and returns the results
+// as they arrive. The Results channel is closed when ctx ends.
+func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, errors.New("servent: empty search")
+	}
+	if strings.IndexByte(text, 0) >= 0 {
+		return nil, errors.New("servent: search text holds a NUL byte")
+	}
+	if len(text) > maxQueryLen {
+		return nil, fmt.Errorf("servent: search text of %d bytes, at most %d", len(text), maxQueryLen)
+	}
+	if s.ctx == nil {
+		return nil, errors.New("servent: Search before Start")
+	}
+	q := wire.Query{Criteria: []byte(text)}
+	flags := wire.QueryFlagGGEPH
+	if s.cfg.Firewalled {
+		flags |= wire.QueryFlagFirewalled
+	}
+	if d, err := wire.ParseURN(text); err == nil {
+		// A urn:sha1 search: empty criteria (gtk-gnutella sends a
+		// single NUL) and the urn in the extension area.
+		q.Criteria = nil
+		q.Ext = wire.ExtArea{Blocks: []wire.ExtBlock{wire.NewSHA1Block(d)}, Terminated: true}
+	}
+	// gtk-gnutella drops queries without the 0x8000 marker.
+	q.SetFlags(flags)
+	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQuery, TTL: s.cfg.DefaultTTL}, Query: q}
+	b, err := m.Append(nil)
+	if err != nil {
+		return nil, fmt.Errorf("servent: encoding query: %w", err)
+	}
+	sr := &Search{GUID: m.Header.GUID, Text: text, s: s, results: make(chan Result, searchBuffer)}
+	sr.Results = sr.results
+	s.mu.Lock()
+	s.searches[sr.GUID] = sr
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.router.RegisterOwn(&m.Header)
+	for _, c := range conns {
+		c.enqueue(b, true)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		}
+		sr.close()
+	}()
+	return sr, nil
+}
+
+func (q *Search) close() {
+	q.s.mu.Lock()
+	delete(q.s.searches, q.GUID)
+	q.s.mu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.results)
+	}
+}
+
+func (q *Search) deliver(r Result) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	select {
+	case q.results <- r:
+	default:
+		q.dropped++
+	}
+}
+
+// deliverHit hands the results of a QueryHit for one of our searches to it.
+func (s *Servent) deliverHit(c *conn, m *wire.Message) {
+	s.mu.Lock()
+	sr := s.searches[m.Header.GUID]
+	s.mu.Unlock()
+	if s.observed() {
+		s.emit(Event{Kind: EventQueryHit, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: m.Header.Hops})
+	}
+	if sr == nil {
+		return // the search ended
+	}
+	qh := &m.QueryHit
+	base := Result{
+		Addr:        qh.AddrPort(),
+		ServentGUID: qh.ServentGUID,
+		Hops:        m.Header.Hops,
+		Via:         c.peer.name(),
+	}
+	if qh.HasQHD {
+		base.Vendor = vendorString(qh.QHD.Vendor)
+		if v, ok := qh.QHD.Push(); ok {
+			base.Push = v
+		}
+		if v, ok := qh.QHD.Busy(); ok {
+			base.Busy = v
+		}
+	}
+	for i := range qh.Results {
+		r := base
+		res := &qh.Results[i]
+		r.Index = res.Index
+		r.Name = string(res.Name)
+		r.Size = uint64(res.Size)
+		r.SHA1, r.HasSHA1 = res.Ext.SHA1()
+		sr.deliver(r)
+	}
+}
+
+func vendorString(v [4]byte) string {
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e {
+			return fmt.Sprintf("%x", v[:])
+		}
+	}
+	return string(v[:])
+}

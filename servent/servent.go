@@ -1,0 +1,438 @@
+package servent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/router"
+	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/servent/library"
+	"github.com/govent/govent/wire"
+)
+
+// Servent is one Gnutella node.
+type Servent struct {
+	cfg     Config
+	log     *zap.Logger
+	guid    wire.GUID
+	router  *router.Router
+	hosts   *hostcache.Cache
+	lib     *library.Library // nil when nothing is shared
+	pongs   pongCache
+	limiter *rateLimiter
+	xfer    *transfers
+
+	ln      net.Listener
+	addr    netip.AddrPort // where we listen
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	pending chan struct{} // connections in their first phase
+
+	mu       sync.Mutex
+	conns    map[router.PeerID]*conn
+	slots    int // established or handshaking Gnutella connections
+	searches map[wire.GUID]*Search
+	remoteIP netip.Addr // our address as peers see it (Remote-IP)
+	closed   bool
+
+	stats servStats
+}
+
+// servStats are the servent-wide counters.
+type servStats struct {
+	handshakeFailed atomic.Uint64
+	refusedFull     atomic.Uint64
+	refusedPending  atomic.Uint64
+	malformed       atomic.Uint64
+	forwarded       atomic.Uint64
+	routeDrops      atomic.Uint64
+	queueDrops      atomic.Uint64
+	answered        atomic.Uint64
+	pingsThrottled  atomic.Uint64
+}
+
+// New prepares a servent; Start makes it listen and connect.
+func New(cfg Config) (*Servent, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Servent{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		limiter:  newRateLimiter(time.Second),
+		conns:    map[router.PeerID]*conn{},
+		searches: map[wire.GUID]*Search{},
+		pending:  make(chan struct{}, 4*cfg.MaxPeers+4*cfg.MaxUploads+64),
+	}
+	if s.guid, err = loadOrCreateGUID(cfg); err != nil {
+		return nil, err
+	}
+	s.router = router.New(router.Config{ServentGUID: s.guid})
+	s.hosts = hostcache.New(hostcache.Config{
+		AllowPrivate:  cfg.AllowPrivate,
+		AllowLoopback: cfg.AllowPrivate,
+		DataDir:       cfg.DataDir,
+	})
+	if err := s.hosts.Load(); err != nil {
+		// A corrupt host cache costs us nothing but the hosts in it.
+		s.log.Warn("host cache not loaded, starting empty", zap.Error(err))
+	}
+	if cfg.ShareDir != "" {
+		s.lib, err = library.New(library.Config{
+			Dirs:           []string{cfg.ShareDir},
+			DataDir:        cfg.DataDir,
+			RescanInterval: cfg.RescanInterval,
+			Logger:         cfg.Logger.Named("library"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("servent: library: %w", err)
+		}
+		if err := s.lib.Load(); err != nil {
+			s.log.Warn("library state not loaded, rehashing", zap.Error(err))
+		}
+	}
+	s.xfer = newTransfers(s)
+	return s, nil
+}
+
+// loadOrCreateGUID keeps the servent GUID stable across restarts, so that
+// push routes others learnt stay good.
+func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
+	if !cfg.ServentGUID.IsZero() {
+		return cfg.ServentGUID, nil
+	}
+	if cfg.DataDir == "" {
+		return wire.NewGUID(), nil
+	}
+	path := filepath.Join(cfg.DataDir, "servent-guid")
+	if b, err := os.ReadFile(path); err == nil {
+		if g, err := wire.ParseGUID(strings.TrimSpace(string(b))); err == nil {
+			return g, nil
+		}
+	}
+	g := wire.NewGUID()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return g, fmt.Errorf("servent: data directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(g.String()+"\n"), 0o644); err != nil {
+		return g, fmt.Errorf("servent: saving servent GUID: %w", err)
+	}
+	return g, nil
+}
+
+// Start listens, scans the shared library and starts keeping connections.
+func (s *Servent) Start(ctx context.Context) error {
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	if s.lib != nil {
+		if _, err := s.lib.Rescan(s.ctx); err != nil {
+			s.log.Warn("library scan", zap.Error(err))
+		}
+		if s.cfg.HashBeforeStart {
+			if err := s.lib.HashPending(s.ctx); err != nil {
+				return fmt.Errorf("servent: hashing the library: %w", err)
+			}
+		}
+	}
+	if !s.cfg.NoListen {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(s.ctx, "tcp", s.cfg.Listen)
+		if err != nil {
+			s.cancel()
+			return fmt.Errorf("servent: listen: %w", err)
+		}
+		s.ln = ln
+		s.addr = addrPortOf(ln.Addr())
+		s.hosts.SetSelf(s.addr, s.advertised())
+		s.log.Info("listening", zap.Stringer("addr", s.addr), zap.Stringer("guid", s.guid))
+		s.wg.Add(1)
+		go s.acceptLoop()
+	} else {
+		s.log.Info("dial-only: no listening port", zap.Stringer("guid", s.guid))
+	}
+	s.wg.Add(1)
+	go s.keepConnected()
+	if s.lib != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.lib.Run(s.ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Warn("library stopped", zap.Error(err))
+			}
+		}()
+	}
+	return nil
+}
+
+// Close says Bye 200 to every peer, stops everything and saves state.
+func (s *Servent) Close() error {
+	s.mu.Lock()
+	if s.closed || s.cancel == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for _, c := range conns {
+		c.close(byeShutdown, "Shutting Down")
+	}
+	// Give the Byes their window, then stop whatever is left.
+	done := make(chan struct{})
+	go func() {
+		for _, c := range conns {
+			<-c.done
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(byeWriteWindow + 500*time.Millisecond):
+	}
+	s.cancel()
+	s.wg.Wait()
+	if err := s.hosts.Save(); err != nil {
+		s.log.Warn("saving host cache", zap.Error(err))
+	}
+	return nil
+}
+
+// Addr is where the servent listens.
+func (s *Servent) Addr() netip.AddrPort { return s.addr }
+
+// GUID is our servent GUID.
+func (s *Servent) GUID() wire.GUID { return s.guid }
+
+// Library is the shared library, nil when nothing is shared.
+func (s *Servent) Library() *library.Library { return s.lib }
+
+// Hosts is the host cache.
+func (s *Servent) Hosts() *hostcache.Cache { return s.hosts }
+
+// Rescan asks for a rescan of the shared library (the SIGHUP hook).
+func (s *Servent) Rescan() {
+	if s.lib != nil {
+		s.lib.RequestRescan()
+	}
+}
+
+// advertised is the address we put in Pongs, QueryHits and Pushes. A
+// dial-only servent has none to give: 0.0.0.0:0, with the push flag set.
+func (s *Servent) advertised() netip.AddrPort {
+	if s.cfg.AdvertiseAddr.IsValid() {
+		return s.cfg.AdvertiseAddr
+	}
+	if s.cfg.NoListen {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	a := s.addr.Addr()
+	if a.IsUnspecified() {
+		s.mu.Lock()
+		r := s.remoteIP
+		s.mu.Unlock()
+		if r.IsValid() {
+			a = r
+		} else {
+			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+	}
+	return netip.AddrPortFrom(a.Unmap(), s.addr.Port())
+}
+
+// reserveSlot takes one of MaxPeers connection slots.
+func (s *Servent) reserveSlot() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.slots >= s.cfg.MaxPeers {
+		return false
+	}
+	s.slots++
+	return true
+}
+
+func (s *Servent) releaseSlot() {
+	s.mu.Lock()
+	s.slots--
+	s.mu.Unlock()
+}
+
+// register makes an established connection known to the router.
+func (s *Servent) register(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	c.id = s.router.AddPeer(router.Neighbour)
+	c.done = make(chan struct{})
+	s.conns[c.id] = c
+	if c.peer.remoteIP.IsValid() && !s.remoteIP.IsValid() {
+		s.remoteIP = c.peer.remoteIP
+	}
+	now := time.Now()
+	if c.peer.outgoing {
+		s.hosts.Connected(c.peer.remote, now)
+	} else if c.peer.listen.IsValid() {
+		_ = s.hosts.Add(c.peer.listen, hostcache.SourcePong, c.peer.ultrapeer, now)
+	}
+	return true
+}
+
+// unregister forgets a connection; every route through it dies at once.
+func (s *Servent) unregister(c *conn) {
+	s.router.RemovePeer(c.id)
+	s.mu.Lock()
+	delete(s.conns, c.id)
+	s.slots--
+	s.mu.Unlock()
+	close(c.done)
+}
+
+// connByID returns a live connection.
+func (s *Servent) connByID(id router.PeerID) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[id]
+}
+
+// connected reports whether we have a connection to addr (either way).
+func (s *Servent) connected(addr netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		if c.peer.remote == addr || c.peer.listen == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// tryHosts are the hosts we suggest in X-Try-Ultrapeers when full: our
+// neighbours' listening addresses and hosts from the cache.
+func (s *Servent) tryHosts(skip netip.AddrPort, n int) []netip.AddrPort {
+	var out []netip.AddrPort
+	s.mu.Lock()
+	for _, c := range s.conns {
+		if a := c.peer.listen; a.IsValid() && a != skip && len(out) < n {
+			out = append(out, a)
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range s.hosts.Sample(n, true) {
+		if len(out) >= n {
+			break
+		}
+		if a != skip && !containsAddr(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func containsAddr(list []netip.AddrPort, a netip.AddrPort) bool {
+	for _, b := range list {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Connect dials addr and completes a handshake. The connection is then kept
+// by the servent; it is not redialled if it drops unless addr is one of the
+// configured peers.
+func (s *Servent) Connect(addr netip.AddrPort) error {
+	if s.ctx == nil {
+		return errors.New("servent: Connect before Start")
+	}
+	if !s.reserveSlot() {
+		return fmt.Errorf("servent: connect %s: all %d slots in use", addr, s.cfg.MaxPeers)
+	}
+	err := s.dial(addr)
+	if err != nil {
+		s.hosts.Failed(addr, time.Now())
+	}
+	return err
+}
+
+// PeerInfo describes one established connection.
+type PeerInfo struct {
+	Addr      netip.AddrPort // the TCP peer
+	Listen    netip.AddrPort // where it accepts connections, if it said
+	UserAgent string
+	Outgoing  bool
+	Ultrapeer bool
+	Since     time.Time
+	// Dropped counts descriptors for this peer that its full queue refused.
+	Dropped uint64
+}
+
+// Peers lists the established connections.
+func (s *Servent) Peers() []PeerInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]PeerInfo, 0, len(s.conns))
+	for _, c := range s.conns {
+		st := c.q.Stats()
+		var dropped uint64
+		for i := range st.Class {
+			dropped += st.Class[i].TotalDropped()
+		}
+		out = append(out, PeerInfo{
+			Addr: c.peer.remote, Listen: c.peer.listen, UserAgent: c.peer.userAgent,
+			Outgoing: c.peer.outgoing, Ultrapeer: c.peer.ultrapeer, Since: c.started, Dropped: dropped,
+		})
+	}
+	return out
+}
+
+// Stats is a snapshot of the servent's counters.
+type Stats struct {
+	Peers           int
+	HandshakeFailed uint64
+	RefusedFull     uint64
+	Malformed       uint64
+	Forwarded       uint64
+	RouteDrops      uint64
+	QueueDrops      uint64
+	Answered        uint64
+	PingsThrottled  uint64
+	Router          router.Stats
+}
+
+// Stats returns the servent's counters.
+func (s *Servent) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{
+		Peers:           n,
+		HandshakeFailed: s.stats.handshakeFailed.Load(),
+		RefusedFull:     s.stats.refusedFull.Load(),
+		Malformed:       s.stats.malformed.Load(),
+		Forwarded:       s.stats.forwarded.Load(),
+		RouteDrops:      s.stats.routeDrops.Load(),
+		QueueDrops:      s.stats.queueDrops.Load(),
+		Answered:        s.stats.answered.Load(),
+		PingsThrottled:  s.stats.pingsThrottled.Load(),
+		Router:          s.router.Stats(),
+	}
+}

@@ -1,0 +1,297 @@
+package servent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/servent/library"
+	"github.com/govent/govent/wire"
+)
+
+const (
+	// givTimeout is how long a download waits for the GIV a Push asks for.
+	givTimeout = 20 * time.Second
+	// maxPushAnswers bounds the GIV connections we open at once for Pushes.
+	maxPushAnswers = 8
+	// pushTTL is the TTL of our own Pushes.
+	pushTTL = 7
+	// directDialTimeout is how long we try a source directly before we
+	// fall back to a Push.
+	directDialTimeout = 5 * time.Second
+)
+
+var (
+	errNoPushRoute = errors.New("servent: no route to the firewalled source")
+	errGIVTimeout  = errors.New("servent: no GIV arrived for our Push")
+	errBothBehind  = errors.New("servent: we and the source are both firewalled")
+)
+
+// transfers joins the servent to httpxfer: it serves uploads (direct and
+// after a Push), and dials sources for downloads, through a Push and a GIV
+// when the source is firewalled.
+type transfers struct {
+	s       *Servent
+	up      *httpxfer.Uploader
+	down    *httpxfer.Downloader
+	downDir string
+
+	mu      sync.Mutex
+	waiting map[wire.GUID][]chan net.Conn // Pushes we sent, by servent GUID
+
+	pushSlots chan struct{}
+	uploads   atomic.Uint64 // uploads started, for the QHD "has uploaded" flag
+}
+
+func newTransfers(s *Servent) *transfers {
+	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers)}
+	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
+		Library:         libraryAdapter{s.lib},
+		Server:          UserAgent,
+		MaxUploads:      s.cfg.MaxUploads,
+		MaxUploadsPerIP: s.cfg.MaxUploadsPerIP,
+	})
+	dir := s.cfg.DownloadDir
+	if dir == "" && s.cfg.DataDir != "" {
+		dir = filepath.Join(s.cfg.DataDir, "downloads")
+	}
+	if dir != "" {
+		t.downDir = dir
+		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent})
+	}
+	return t
+}
+
+// busy reports whether every upload slot is taken (the QHD busy flag).
+func (t *transfers) busy() bool { return t.up.ActiveUploads() >= t.s.cfg.MaxUploads }
+
+// uploaded reports whether we have served an upload (the QHD flag).
+func (t *transfers) uploaded() bool { return t.uploads.Load() > 0 }
+
+// libraryAdapter shows the shared library to the uploader.
+type libraryAdapter struct{ lib *library.Library }
+
+func toXferFile(f library.File) httpxfer.File {
+	return httpxfer.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Path: f.Path, ModTime: f.ModTime}
+}
+
+func (a libraryAdapter) ByIndex(i uint32) (httpxfer.File, bool) {
+	if a.lib == nil {
+		return httpxfer.File{}, false
+	}
+	f, ok := a.lib.ByIndex(i)
+	return toXferFile(f), ok
+}
+
+func (a libraryAdapter) BySHA1(d wire.SHA1) (httpxfer.File, bool) {
+	if a.lib == nil {
+		return httpxfer.File{}, false
+	}
+	f, ok := a.lib.BySHA1(d)
+	return toXferFile(f), ok
+}
+
+// AltLocs: we keep no alternate locations yet.
+func (a libraryAdapter) AltLocs(wire.SHA1) []netip.AddrPort { return nil }
+
+// serveHTTP serves uploads on a connection that sent GET or HEAD.
+func (s *Servent) serveHTTP(nc net.Conn, br *bufio.Reader) {
+	_ = nc.SetDeadline(time.Time{})
+	s.xfer.uploads.Add(1)
+	if err := s.xfer.up.ServeConn(s.ctx, nc, br); err != nil {
+		s.rateLog("upload connection", nc, err)
+	}
+}
+
+// acceptGIV takes a GIV that answers one of our Pushes and hands the
+// connection to the download waiting for it. Only the servent GUID is
+// trusted: the index and name in a GIV are the sender's word.
+func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader) {
+	giv, err := httpxfer.ReadGIV(br)
+	if err != nil {
+		s.rateLog("bad GIV", nc, err)
+		nc.Close()
+		return
+	}
+	if br.Buffered() > 0 {
+		// The uploader must wait for our GET; bytes before it are a
+		// protocol error.
+		s.rateLog("GIV followed by unexpected bytes", nc, fmt.Errorf("%d bytes", br.Buffered()))
+		nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	if !s.xfer.deliverGIV(giv.ServentGUID, nc) {
+		s.rateLog("GIV with no pending Push", nc, fmt.Errorf("servent %s", giv.ServentGUID))
+		nc.Close()
+	}
+}
+
+func (t *transfers) deliverGIV(g wire.GUID, nc net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, ch := range t.waiting[g] {
+		select {
+		case ch <- nc:
+			t.waiting[g] = append(t.waiting[g][:i], t.waiting[g][i+1:]...)
+			if len(t.waiting[g]) == 0 {
+				delete(t.waiting, g)
+			}
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+// handlePush answers a Push for us: connect to the address in it, send the
+// GIV, then serve the GET that follows on that connection.
+func (t *transfers) handlePush(p wire.Push) {
+	s := t.s
+	if p.ServentGUID != s.guid {
+		return
+	}
+	addr := p.AddrPort()
+	if !addr.IsValid() || addr.Port() == 0 || addr.Addr().IsUnspecified() || addr.Addr().IsMulticast() {
+		return
+	}
+	select {
+	case t.pushSlots <- struct{}{}:
+	default:
+		return // too many Push answers in flight: a flood, not a user
+	}
+	name := "file"
+	if f, ok := (libraryAdapter{s.lib}).ByIndex(p.Index); ok {
+		name = f.Name
+	}
+	s.emit(Event{Kind: EventPush, Peer: addr, Detail: name})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-t.pushSlots }()
+		ctx, cancel := context.WithTimeout(s.ctx, directDialTimeout)
+		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr.String())
+		cancel()
+		if err != nil {
+			s.log.Info("Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
+			return
+		}
+		giv, err := httpxfer.AppendGIV(nil, httpxfer.GIV{Index: p.Index, ServentGUID: s.guid, Name: name})
+		if err == nil {
+			_ = nc.SetWriteDeadline(time.Now().Add(directDialTimeout))
+			_, err = nc.Write(giv)
+			_ = nc.SetWriteDeadline(time.Time{})
+		}
+		if err != nil {
+			nc.Close()
+			return
+		}
+		t.uploads.Add(1)
+		if err := t.up.ServeConn(s.ctx, nc, nil); err != nil {
+			s.log.Info("Push upload ended", zap.Stringer("addr", addr), zap.Error(err))
+		}
+	}()
+}
+
+// DialSource implements httpxfer.Dialer: a direct connection where that
+// works, else a Push routed to the source's servent GUID and the connection
+// its GIV opens.
+func (t *transfers) DialSource(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
+	if !src.Push && src.Addr.IsValid() {
+		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
+		nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", src.Addr.String())
+		cancel()
+		if err == nil || src.ServentGUID.IsZero() {
+			return nc, err
+		}
+	}
+	return t.pushAndWait(ctx, src)
+}
+
+func (t *transfers) pushAndWait(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
+	s := t.s
+	if s.cfg.Firewalled {
+		return nil, errBothBehind
+	}
+	peer, ok := s.router.PushRoute(src.ServentGUID)
+	c := s.connByID(peer)
+	if !ok || c == nil {
+		return nil, fmt.Errorf("%w %s", errNoPushRoute, src.ServentGUID)
+	}
+	adv := s.advertised()
+	m := wire.Message{
+		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: pushTTL},
+		Push:   wire.Push{ServentGUID: src.ServentGUID, Index: src.Index, Addr: adv.Addr(), Port: adv.Port()},
+	}
+	b, err := m.Append(nil)
+	if err != nil {
+		return nil, fmt.Errorf("servent: encoding Push: %w", err)
+	}
+	ch := make(chan net.Conn, 1)
+	t.mu.Lock()
+	t.waiting[src.ServentGUID] = append(t.waiting[src.ServentGUID], ch)
+	t.mu.Unlock()
+	defer t.forget(src.ServentGUID, ch)
+	if !c.enqueue(b, true) {
+		return nil, fmt.Errorf("servent: Push not queued: %w", errNoPushRoute)
+	}
+	timer := time.NewTimer(givTimeout)
+	defer timer.Stop()
+	select {
+	case nc := <-ch:
+		return nc, nil
+	case <-timer.C:
+		return nil, errGIVTimeout
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// forget removes a waiter; a GIV that raced in after it gave up is closed.
+func (t *transfers) forget(g wire.GUID, ch chan net.Conn) {
+	t.mu.Lock()
+	list := t.waiting[g]
+	for i, c := range list {
+		if c == ch {
+			t.waiting[g] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(t.waiting[g]) == 0 {
+		delete(t.waiting, g)
+	}
+	t.mu.Unlock()
+	select {
+	case nc := <-ch:
+		nc.Close()
+	default:
+	}
+}
+
+// Download fetches a file into the download directory (DownloadDir, or
+// DataDir/downloads), verifying its SHA-1 when known.
+func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.Result, error) {
+	if s.xfer.down == nil {
+		return httpxfer.Result{}, errors.New("servent: no download directory (set DownloadDir or DataDir)")
+	}
+	if err := os.MkdirAll(s.xfer.downDir, 0o755); err != nil {
+		return httpxfer.Result{}, fmt.Errorf("servent: download directory: %w", err)
+	}
+	return s.xfer.down.Download(ctx, req)
+}
+
+// SourceOf turns a search result into a download source.
+func SourceOf(r Result) httpxfer.Source {
+	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name}
+}
