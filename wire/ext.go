@@ -105,10 +105,17 @@ func (a *ExtArea) decode(b []byte, needNUL bool) (int, error) {
 			blk.Kind = ExtGGEP
 			blk.Data = b[pos : pos+n : pos+n]
 			pos += n
+		} else if blk.decodeSHA1(b[pos:]) {
+			pos += urnLen
 		} else {
-			end := pos
-			for end < len(b) && b[end] != ExtSeparator && b[end] != 0 {
-				end++
+			// Two IndexByte scans (vectorised) beat one loop testing both
+			// bytes.
+			end := len(b)
+			if i := bytes.IndexByte(b[pos:], ExtSeparator); i >= 0 {
+				end = pos + i
+			}
+			if i := bytes.IndexByte(b[pos:end], 0); i >= 0 {
+				end = pos + i
 			}
 			blk.Data = b[pos:end:end]
 			blk.classify()
@@ -121,23 +128,44 @@ func (a *ExtArea) decode(b []byte, needNUL bool) (int, error) {
 	}
 }
 
+// decodeSHA1 reports whether b starts with a whole urn:sha1 block: the urn
+// (41 bytes), then the end of b, a 0x1C or a NUL. If so it sets blk to it.
+// It is the block every QueryHit result and many Queries carry, and knowing
+// it by its length spares scanning it for its end: the prefix and the base32
+// digits hold no 0x1C or NUL.
+func (blk *ExtBlock) decodeSHA1(b []byte) bool {
+	if len(b) < urnLen || len(b) > urnLen && b[urnLen] != ExtSeparator && b[urnLen] != 0 {
+		return false
+	}
+	if !IsSHA1URN(b) || !decodeSHA1Base32(&blk.SHA1, (*[32]byte)(b[len(URNPrefix):urnLen])) {
+		blk.SHA1 = SHA1{}
+		return false
+	}
+	blk.Kind = ExtSHA1
+	blk.Data = b[:urnLen:urnLen]
+	return true
+}
+
+// classify judges a block that is not GGEP and not a sound urn:sha1 (see
+// decodeSHA1) by its first bytes.
 func (blk *ExtBlock) classify() {
 	d := blk.Data
 	switch {
 	case len(d) == 0:
 		blk.Kind = ExtRaw
-	case len(d) >= 4 && bytes.EqualFold(d[:4], []byte("urn:")):
+	case hasURNPrefix(d):
 		blk.Kind = ExtURN
-		if len(d) == urnLen && IsSHA1URN(d) {
-			if s, err := ParseURNBytes(d); err == nil {
-				blk.Kind, blk.SHA1 = ExtSHA1, s
-			}
-		}
 	case d[0] == '<' || d[0] == '{':
 		blk.Kind = ExtXML
 	default:
 		blk.Kind = ExtRaw
 	}
+}
+
+// hasURNPrefix reports whether d starts with "urn:" in any case.
+func hasURNPrefix(d []byte) bool {
+	_, ok := cutPrefixFold(d, "urn:")
+	return ok
 }
 
 // appendArea writes the blocks, then a NUL when terminate is set. A

@@ -82,23 +82,43 @@ func (g *GGEP) Decode(b []byte) (n int, err error) {
 			return 0, fmt.Errorf("%w: ggep: extension ID runs past the end", ErrMalformed)
 		}
 		id := b[pos : pos+idLen : pos+idLen]
-		if bytes.IndexByte(id, 0) >= 0 {
-			return 0, fmt.Errorf("%w: ggep: extension ID %q holds a NUL", ErrMalformed, id)
+		// A loop, not bytes.IndexByte: IDs are 1..15 bytes, shorter than
+		// the call costs.
+		for _, c := range id {
+			if c == 0 {
+				return 0, fmt.Errorf("%w: ggep: extension ID %q holds a NUL", ErrMalformed, id)
+			}
 		}
 		pos += idLen
-		dataLen, k, err := decodeGGEPLen(b[pos:])
-		if err != nil {
-			return 0, fmt.Errorf("ggep: extension %q: %w", id, err)
+		// Most data lengths fit the one-chunk form (under 64 bytes): read
+		// it here and leave the general form to decodeGGEPLen.
+		var dataLen int
+		if pos < len(b) && b[pos]&0xC0 == 0x40 {
+			dataLen = int(b[pos] & 0x3F)
+			pos++
+		} else {
+			var k int
+			if dataLen, k, err = decodeGGEPLen(b[pos:]); err != nil {
+				return 0, fmt.Errorf("ggep: extension %q: %w", id, err)
+			}
+			pos += k
 		}
-		pos += k
 		if dataLen > len(b)-pos {
 			return 0, fmt.Errorf("%w: ggep: extension %q: data length %d, %d bytes left", ErrMalformed, id, dataLen, len(b)-pos)
 		}
-		g.Extensions = append(g.Extensions, GGEPExtension{
-			ID:    id,
-			Flags: flags & ggepKeptFlags,
-			Data:  b[pos : pos+dataLen : pos+dataLen],
-		})
+		// Fill the new element in place: appending a composite literal
+		// builds it on the stack and copies it, which costs more than the
+		// rest of the loop.
+		i := len(g.Extensions)
+		if i < cap(g.Extensions) {
+			g.Extensions = g.Extensions[:i+1]
+		} else {
+			g.Extensions = append(g.Extensions, GGEPExtension{})
+		}
+		e := &g.Extensions[i]
+		e.ID = id
+		e.Flags = flags & ggepKeptFlags
+		e.Data = b[pos : pos+dataLen : pos+dataLen]
 		pos += dataLen
 		if flags&GGEPFlagLast != 0 {
 			return pos, nil

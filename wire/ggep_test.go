@@ -107,6 +107,19 @@ func TestGGEPKeepsFlags(t *testing.T) {
 	assert.Equal(t, in, out)
 }
 
+// Decoding into a used GGEP reuses its elements; nothing of the old block
+// may show through (the decoder fills reused slots field by field).
+func TestGGEPDecodeReuseLeavesNothingStale(t *testing.T) {
+	var g GGEP
+	_, err := g.Decode(mustHex(t, "c3 11 41 40  62 4242 41 01  81 43 40"))
+	require.NoError(t, err)
+	in := mustHex(t, "c3 81 44 41 7a")
+	n, err := g.Decode(in)
+	require.NoError(t, err)
+	assert.Equal(t, len(in), n)
+	assert.Equal(t, []GGEPExtension{{ID: []byte("D"), Data: []byte("z")}}, g.Extensions)
+}
+
 func TestGGEPGet(t *testing.T) {
 	var g GGEP
 	_, err := g.Decode(mustHex(t, "c3 02 5655 41 01  82 5550 42 0203"))

@@ -65,12 +65,19 @@ func ParseHeader(b []byte) (Header, error) {
 	if len(b) < HeaderLen {
 		return h, fmt.Errorf("%w: header needs %d bytes, have %d", ErrTruncated, HeaderLen, len(b))
 	}
-	copy(h.GUID[:], b[:GUIDLen])
+	h.decode((*[HeaderLen]byte)(b))
+	return h, nil
+}
+
+// decode sets h from a header's bytes. The framed reader decodes into its
+// Message's header in place, sparing a copy of the whole Header per
+// descriptor.
+func (h *Header) decode(b *[HeaderLen]byte) {
+	h.GUID = GUID(b[:GUIDLen])
 	h.Type = PayloadType(b[16])
 	h.TTL = b[17]
 	h.Hops = b[18]
 	h.Length = binary.LittleEndian.Uint32(b[19:23])
-	return h, nil
 }
 
 // Append appends the 23 header bytes to b.

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/base32"
 	"encoding/hex"
 	"testing"
 
@@ -26,6 +28,54 @@ func TestURNGolden(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, got, lower, "prefix is case-insensitive")
 	}
+}
+
+// The hand-written base32 decoder against encoding/base32 (upper-casing
+// first, as HUGE allows either case): every byte value at every digit
+// position of a real urn parses to the same digest or fails in both.
+func TestURNDigitsMatchEncodingBase32(t *testing.T) {
+	ref := base32.StdEncoding.WithPadding(base32.NoPadding)
+	digits := []byte("VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O")
+	for pos := range digits {
+		for c := range 256 {
+			in := bytes.Clone(digits)
+			in[pos] = byte(c)
+			want, err := ref.DecodeString(string(bytes.ToUpper(in)))
+			wantOK := err == nil && len(want) == SHA1Len // a newline is skipped, leaving 19 bytes
+			got, err := ParseURNBytes(append([]byte("urn:sha1:"), in...))
+			if !assert.Equal(t, wantOK, err == nil, "byte 0x%02x at %d", c, pos) {
+				continue
+			}
+			if wantOK {
+				assert.Equal(t, want, got[:], "byte 0x%02x at %d", c, pos)
+			} else {
+				assert.ErrorIs(t, err, ErrMalformed)
+			}
+		}
+	}
+	lower, err := ParseURN("urn:sha1:vy2qxh7kdssj2qlr5fe45htccpgacc5o")
+	require.NoError(t, err)
+	upper, err := ParseURN("urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O")
+	require.NoError(t, err)
+	assert.Equal(t, upper, lower, "digits are case-insensitive")
+}
+
+// The ASCII prefix match against bytes.EqualFold: every byte value at every
+// position of the prefix.
+func TestCutPrefixFoldMatchesEqualFold(t *testing.T) {
+	for pos := range len(URNPrefix) {
+		for c := range 256 {
+			in := []byte(URNPrefix + "X")
+			in[pos] = byte(c)
+			rest, ok := cutPrefixFold(in, URNPrefix)
+			assert.Equal(t, bytes.EqualFold(in[:len(URNPrefix)], []byte(URNPrefix)), ok, "byte 0x%02x at %d", c, pos)
+			if ok {
+				assert.Equal(t, []byte("X"), rest)
+			}
+		}
+	}
+	_, ok := cutPrefixFold([]byte("urn:sha1"), URNPrefix)
+	assert.False(t, ok, "shorter than the prefix")
 }
 
 func TestURNRejects(t *testing.T) {

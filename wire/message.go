@@ -59,13 +59,37 @@ func (m *Message) codec() payloadCodec {
 // is set and nothing else, so the caller can skip or count them. Errors
 // wrap ErrMalformed.
 func (m *Message) Decode(h Header, payload []byte) error {
-	m.Header, m.Payload = h, payload
-	c := m.codec()
-	if c == nil {
-		return nil
+	m.Header = h
+	return m.decodePayload(payload)
+}
+
+// decodePayload sets Payload and decodes it by m.Header.Type; the framed
+// reader calls it after decoding the header in place.
+func (m *Message) decodePayload(payload []byte) error {
+	m.Payload = payload
+	// A switch on concrete types rather than codec(): the reader calls this
+	// for every descriptor, and direct calls spare the interface dispatch.
+	var err error
+	switch m.Header.Type {
+	case TypePing:
+		err = m.Ping.Decode(payload)
+	case TypePong:
+		err = m.Pong.Decode(payload)
+	case TypeBye:
+		err = m.Bye.Decode(payload)
+	case TypeQRP:
+		err = m.QRP.Decode(payload)
+	case TypeVendor, TypeStdVendor:
+		err = m.Vendor.Decode(payload)
+	case TypePush:
+		err = m.Push.Decode(payload)
+	case TypeQuery:
+		err = m.Query.Decode(payload)
+	case TypeQueryHit:
+		err = m.QueryHit.Decode(payload)
 	}
-	if err := c.Decode(payload); err != nil {
-		return fmt.Errorf("%v %v: %w", h.Type, h.GUID, err)
+	if err != nil {
+		return fmt.Errorf("%v %v: %w", m.Header.Type, m.Header.GUID, err)
 	}
 	return nil
 }

@@ -143,6 +143,13 @@ func TestExtAreaShapes(t *testing.T) {
 		{"sha1 urn with bad base32", "75726e3a736861313a" + strings.Repeat("31", 32), []ExtKind{ExtURN}, []bool{false}, false},
 		{"upper-case URN prefix", "55524e3a534841313a565932515848374b4453534a32514c523546453435485443435047414343354f", []ExtKind{ExtSHA1}, []bool{false}, false},
 		{"compressed XML", "7b6465666c6174657d", []ExtKind{ExtXML}, []bool{false}, false},
+		// A urn:sha1 is known by its 41 bytes and what follows them.
+		{"sha1 urn then NUL", sha1Text + " 00", []ExtKind{ExtSHA1}, []bool{false}, true},
+		{"sha1 urn one byte longer", sha1Text + " 41", []ExtKind{ExtURN}, []bool{false}, false},
+		{"sha1 urn running into GGEP", sha1Text + " c3 81 41 40", []ExtKind{ExtURN}, []bool{false}, false},
+		{"sha1 urn with lower-case digits", "75726e3a736861313a" + "767932717868376b6473736a32716c72356665343568746363706761636335 6f", []ExtKind{ExtSHA1}, []bool{false}, false},
+		{"sha1 urn with a NUL in its digits", "75726e3a736861313a565932515848374b4453534a32514c52354645343548544343504741434335 00 41", []ExtKind{ExtURN}, []bool{false}, true},
+		{"sha1 urn with a separator in its digits", "75726e3a736861313a565932515848374b4453534a32514c52354645343548544343504741434335 1c 41", []ExtKind{ExtURN, ExtRaw}, []bool{true, false}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var q Query

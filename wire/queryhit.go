@@ -72,7 +72,8 @@ type QHD struct {
 // hold is malformed.
 func (q *QueryHit) Decode(payload []byte) error {
 	q.Results = q.Results[:0]
-	q.QHD.GGEP.Extensions = q.QHD.GGEP.Extensions[:0]
+	// A used QHD must not show through when this hit has none.
+	q.QHD = QHD{GGEP: GGEP{Extensions: q.QHD.GGEP.Extensions[:0]}}
 	q.HasQHD, q.Trailer = false, nil
 	if len(payload) < queryHitFixedLen+GUIDLen {
 		return fmt.Errorf("%w: queryhit: %d bytes, want at least %d", ErrMalformed, len(payload), queryHitFixedLen+GUIDLen)

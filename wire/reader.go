@@ -25,7 +25,14 @@ const DefaultReadBuffer = 4096
 // Reader's buffers, which is what keeps steady-state reading free of
 // allocations.
 type Reader struct {
-	br         *bufio.Reader
+	br *bufio.Reader
+	// win is the part of br's buffer already Peeked and not yet returned;
+	// used counts the bytes returned from it and not yet Discarded. A
+	// descriptor wholly inside win is sliced off it with no call into br,
+	// which would cost as much as decoding a small descriptor; br is only
+	// asked again, and told what was used, when win runs short.
+	win        []byte
+	used       int
 	maxPayload uint32
 	big        []byte // payloads too large for br's buffer
 	msg        Message
@@ -51,7 +58,7 @@ func NewReaderSize(r io.Reader, maxPayload uint32, bufSize int) *Reader {
 
 // Buffered returns the bytes read from the stream but not yet returned as
 // descriptors (for handing a stream over, e.g. when the link turns compressed).
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int { return r.br.Buffered() - r.used }
 
 // Offset returns how many bytes of the stream the Reader has consumed.
 func (r *Reader) Offset() int64 { return r.n }
@@ -66,32 +73,39 @@ func (r *Reader) Offset() int64 { return r.n }
 // an error wrapping ErrMalformed: the stream is still in step and the caller
 // may drop that one message and read on.
 func (r *Reader) ReadMessage() (*Message, error) {
-	hb, err := r.br.Peek(HeaderLen)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			if len(hb) == 0 {
-				return nil, io.EOF
+	if len(r.win) < HeaderLen {
+		if err := r.peek(HeaderLen); err != nil {
+			if errors.Is(err, io.EOF) {
+				if len(r.win) == 0 {
+					return nil, io.EOF
+				}
+				return nil, fmt.Errorf("%w: %w: stream ends %d bytes into a header at offset %d", ErrFrame, ErrTruncated, len(r.win), r.n)
 			}
-			return nil, fmt.Errorf("%w: %w: stream ends %d bytes into a header at offset %d", ErrFrame, ErrTruncated, len(hb), r.n)
+			return nil, fmt.Errorf("wire: reading header at offset %d: %w", r.n, err)
 		}
-		return nil, fmt.Errorf("wire: reading header at offset %d: %w", r.n, err)
 	}
-	h, _ := ParseHeader(hb) // cannot fail: hb holds HeaderLen bytes
+	h := &r.msg.Header
+	h.decode((*[HeaderLen]byte)(r.win))
 	if h.Length > r.maxPayload {
 		return nil, fmt.Errorf("%w: %w: %s payload of %d bytes at offset %d, limit %d", ErrFrame, ErrTooLarge, h.Type, h.Length, r.n, r.maxPayload)
 	}
 	total := HeaderLen + int(h.Length)
-	var payload []byte
-	if total <= r.br.Size() {
-		// The whole descriptor fits in the read buffer: decode it in place.
-		d, err := r.br.Peek(total)
-		if err != nil {
-			return nil, r.truncated(h, len(d)-HeaderLen, err)
+	if total > len(r.win) && total <= r.br.Size() {
+		// The descriptor fits in the read buffer but is not all read yet.
+		if err := r.peek(total); err != nil {
+			return nil, r.truncated(h, len(r.win)-HeaderLen, err)
 		}
-		payload = d[HeaderLen:total]
-		_, _ = r.br.Discard(total) // cannot fail after a successful Peek
+	}
+	var payload []byte
+	if total <= len(r.win) {
+		// Decode in place.
+		payload = r.win[HeaderLen:total:total]
+		r.win = r.win[total:]
+		r.used += total
 	} else {
-		_, _ = r.br.Discard(HeaderLen)
+		// Too large for the read buffer: copy it into big.
+		r.release()
+		_, _ = r.br.Discard(HeaderLen) // cannot fail: the header was Peeked
 		if cap(r.big) < int(h.Length) {
 			// Bounded by maxPayload, checked above.
 			r.big = make([]byte, h.Length)
@@ -103,13 +117,34 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		}
 	}
 	r.n += int64(total)
-	if err := r.msg.Decode(h, payload); err != nil {
+	if err := r.msg.decodePayload(payload); err != nil {
 		return &r.msg, fmt.Errorf("%s at offset %d: %w", h.Type, r.n-int64(total), err)
 	}
 	return &r.msg, nil
 }
 
-func (r *Reader) truncated(h Header, got int, err error) error {
+// release Discards the bytes returned from win and empties it.
+func (r *Reader) release() {
+	_, _ = r.br.Discard(r.used) // cannot fail: they were Peeked
+	r.used, r.win = 0, nil
+}
+
+// peek releases win and Peeks at it anew, holding at least n bytes (n at
+// most br's size) and all that br has buffered. On error win holds what
+// there is.
+func (r *Reader) peek(n int) error {
+	r.release()
+	d, err := r.br.Peek(n)
+	if err != nil {
+		r.win = d
+		return err
+	}
+	// Cannot fail: Peeking no more than is buffered reads nothing.
+	r.win, _ = r.br.Peek(r.br.Buffered())
+	return nil
+}
+
+func (r *Reader) truncated(h *Header, got int, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %w: %s payload of %d bytes ends after %d at offset %d", ErrFrame, ErrTruncated, h.Type, h.Length, got, r.n)
 	}

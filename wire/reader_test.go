@@ -57,6 +57,25 @@ func TestReaderCapturedStream(t *testing.T) {
 	}
 }
 
+// Buffered and Offset count what ReadMessage has returned, though the
+// Reader hands descriptors out of its buffer without telling bufio each time.
+func TestReaderBufferedAndOffset(t *testing.T) {
+	ping := rawHeader(TypePing, 1, 0, 0)
+	pong := append(rawHeader(TypePong, 1, 0, 14), make([]byte, 14)...)
+	stream := cat(ping, pong, ping)
+	r := NewReader(bytes.NewReader(stream), 0)
+	for i, want := range []int{len(ping), len(pong), len(ping)} {
+		before := r.Offset()
+		_, err := r.ReadMessage()
+		require.NoError(t, err, "descriptor %d", i)
+		assert.EqualValues(t, want, r.Offset()-before, "descriptor %d", i)
+		assert.Equal(t, len(stream)-int(r.Offset()), r.Buffered(), "after descriptor %d", i)
+	}
+	_, err := r.ReadMessage()
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Zero(t, r.Buffered())
+}
+
 // header builds a header by hand: GUID, type, TTL, hops, LE length.
 func rawHeader(t PayloadType, ttl, hops uint8, length uint32) []byte {
 	b := make([]byte, HeaderLen)
