@@ -1,0 +1,550 @@
+// Command seedgen writes the seed corpora of package fuzz from the
+// hand-written golden vectors (testdata/golden), the gtk-gnutella captures
+// (testdata/*.pcap) and values built with our own encoders. Run it from the
+// module root after a capture or golden vector is added:
+//
+//	go run ./fuzz/internal/seedgen
+//
+// It replaces the generated files (those named gen-*) and leaves any other
+// file in the corpus directories alone: fuzzer findings kept as reproducers
+// live next to the seeds.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/router"
+	"github.com/govent/govent/servent/linkzip"
+	"github.com/govent/govent/wire"
+)
+
+// maxPerTarget keeps each corpus to tens of files: the seeds run on every
+// `go test ./fuzz/`.
+const maxPerTarget = 64
+
+func main() {
+	log.SetFlags(0)
+	root := "."
+	if len(os.Args) > 1 {
+		root = os.Args[1]
+	}
+	g := &gen{root: root, seeds: map[string][]seed{}}
+	g.golden()
+	g.captures()
+	g.encoded()
+	if err := g.write(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// seed is one corpus file: its name and the fuzz function's arguments.
+type seed struct {
+	name string
+	args []any
+}
+
+type gen struct {
+	root  string
+	seeds map[string][]seed // by target
+	seen  map[string]bool   // target + encoded args, to drop duplicates
+}
+
+func (g *gen) add(target, name string, args ...any) {
+	if g.seen == nil {
+		g.seen = map[string]bool{}
+	}
+	key := target + "\x00" + string(marshal(args))
+	if g.seen[key] || len(g.seeds[target]) >= maxPerTarget {
+		return
+	}
+	g.seen[key] = true
+	g.seeds[target] = append(g.seeds[target], seed{name, args})
+}
+
+// payloadTargets maps a payload type to its target.
+var payloadTargets = map[wire.PayloadType]string{
+	wire.TypePing:      "FuzzPing",
+	wire.TypePong:      "FuzzPong",
+	wire.TypeBye:       "FuzzBye",
+	wire.TypeQRP:       "FuzzQRP",
+	wire.TypeVendor:    "FuzzVendor",
+	wire.TypeStdVendor: "FuzzVendor",
+	wire.TypePush:      "FuzzPush",
+	wire.TypeQuery:     "FuzzQuery",
+	wire.TypeQueryHit:  "FuzzQueryHit",
+}
+
+// descriptor adds one whole descriptor (header and payload) to every
+// target it can seed.
+func (g *gen) descriptor(name string, raw []byte) {
+	h, err := wire.ParseHeader(raw)
+	if err != nil || len(raw) != wire.HeaderLen+int(h.Length) {
+		log.Fatalf("%s: not one whole descriptor", name)
+	}
+	payload := raw[wire.HeaderLen:]
+	g.add("FuzzHeader", name, raw[:wire.HeaderLen])
+	g.add("FuzzMessage", name, raw)
+	g.add("FuzzCaptureLayer", name, raw, uint32(0))
+	if t, ok := payloadTargets[h.Type]; ok {
+		g.add(t, name, payload)
+	}
+	var m wire.Message
+	if err := m.Decode(h, payload); err != nil {
+		return
+	}
+	// GGEP blocks, COBS data and urns found inside the payload.
+	blocks := []*wire.GGEP{&m.Ping.GGEP, &m.Pong.GGEP, &m.Push.GGEP, &m.QueryHit.QHD.GGEP}
+	areas := []*wire.ExtArea{&m.Query.Ext}
+	for i := range m.QueryHit.Results {
+		areas = append(areas, &m.QueryHit.Results[i].Ext)
+	}
+	for _, a := range areas {
+		for i := range a.Blocks {
+			b := &a.Blocks[i]
+			switch b.Kind {
+			case wire.ExtGGEP:
+				blocks = append(blocks, &b.GGEP)
+			case wire.ExtSHA1, wire.ExtURN:
+				g.add("FuzzURN", name, string(b.Data))
+			}
+		}
+	}
+	for _, blk := range blocks {
+		if len(blk.Extensions) == 0 {
+			continue
+		}
+		b, err := blk.Append(nil)
+		if err != nil {
+			log.Fatalf("%s: GGEP: %v", name, err)
+		}
+		g.add("FuzzGGEP", name, b)
+		for _, e := range blk.Extensions {
+			if e.Flags&wire.GGEPFlagCOBS != 0 {
+				g.add("FuzzCOBS", name+"-"+string(e.ID), e.Data)
+			}
+		}
+	}
+}
+
+// golden reads testdata/golden/*.hex (format in its README).
+func (g *gen) golden() {
+	files, err := filepath.Glob(filepath.Join(g.root, "testdata", "golden", "*.hex"))
+	if err != nil || len(files) == 0 {
+		log.Fatalf("no golden vectors under %s: %v", g.root, err)
+	}
+	var all []byte
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var digits strings.Builder
+		for line := range strings.SplitSeq(string(text), "\n") {
+			if i := strings.IndexByte(line, '#'); i >= 0 {
+				line = line[:i]
+			}
+			digits.WriteString(strings.Join(strings.Fields(line), ""))
+		}
+		raw := make([]byte, digits.Len()/2)
+		for i := range raw {
+			v, err := strconv.ParseUint(digits.String()[2*i:2*i+2], 16, 8)
+			if err != nil {
+				log.Fatalf("%s: %v", f, err)
+			}
+			raw[i] = byte(v)
+		}
+		name := "golden-" + strings.TrimSuffix(filepath.Base(f), ".hex")
+		g.descriptor(name, raw)
+		all = append(all, raw...)
+	}
+	g.add("FuzzReader", "golden-all", all, uint64(1), uint32(0))
+	g.add("FuzzReader", "golden-all-limit", all, uint64(7), uint32(30))
+	// Cut inside the last descriptor: the stream ends mid-frame.
+	g.add("FuzzReader", "golden-all-cut", all[:len(all)-5], uint64(3), uint32(0))
+}
+
+// captures reads every testdata/*.pcap: handshake blocks, GIV lines,
+// compressed link bytes and every descriptor.
+func (g *gen) captures() {
+	files, err := filepath.Glob(filepath.Join(g.root, "testdata", "*.pcap"))
+	if err != nil || len(files) == 0 {
+		log.Fatalf("no captures under %s: %v", g.root, err)
+	}
+	for _, f := range files {
+		base := "capture-" + strings.TrimSuffix(filepath.Base(f), ".pcap")
+		flows, streams := readStreams(f)
+		for fi, flow := range flows {
+			s := streams[flow]
+			name := fmt.Sprintf("%s-%d", base, fi)
+			switch {
+			case bytes.HasPrefix(s, []byte("GIV ")):
+				end := bytes.Index(s, []byte("\n\n"))
+				if end < 0 {
+					continue
+				}
+				g.add("FuzzGIV", name, s[:end+2])
+				g.add("FuzzGIV", name+"-more", s[:min(len(s), end+40)])
+			case bytes.HasPrefix(s, []byte("GNUTELLA")):
+				g.gnutellaFlow(name, s)
+			}
+		}
+	}
+}
+
+// gnutellaFlow seeds from one direction of a Gnutella connection: its
+// handshake blocks, then (after the final 200) its descriptor stream.
+func (g *gen) gnutellaFlow(name string, s []byte) {
+	for bi := 0; len(s) > 0; bi++ {
+		end := blockEnd(s)
+		if end < 0 {
+			// A block the capture cut short, or the 0.4 refusal.
+			g.add("FuzzHandshake", fmt.Sprintf("%s-block%d", name, bi), s, uint16(0), uint16(0))
+			return
+		}
+		block := s[:end]
+		// With the start of whatever follows: it must stay unread.
+		g.add("FuzzHandshake", fmt.Sprintf("%s-block%d", name, bi), s[:min(len(s), end+32)], uint16(0), uint16(0))
+		s = s[end:]
+		if !bytes.HasPrefix(block, []byte("GNUTELLA/0.6 200")) {
+			continue
+		}
+		stream := s
+		if bytes.Contains(block, []byte("\r\nContent-Encoding: deflate\r\n")) {
+			g.add("FuzzLinkzip", name, s, uint32(0), uint16(0))
+			g.add("FuzzLinkzip", name+"-tight", s, uint32(64), uint16(2))
+			zr, err := zlib.NewReader(bytes.NewReader(s))
+			if err != nil {
+				return
+			}
+			// The captured streams never end: read to the unexpected EOF.
+			out, err := io.ReadAll(zr)
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return
+			}
+			stream = out
+		}
+		g.add("FuzzReader", name, stream, uint64(len(stream)), uint32(0))
+		g.add("FuzzReader", name+"-small", stream, uint64(5), uint32(100))
+		g.qrtSequence(name, stream)
+		for off, di := 0, 0; off+wire.HeaderLen <= len(stream); di++ {
+			h, err := wire.ParseHeader(stream[off:])
+			if err != nil {
+				log.Fatal(err)
+			}
+			n := wire.HeaderLen + int(h.Length)
+			if off+n > len(stream) {
+				break
+			}
+			g.descriptor(fmt.Sprintf("%s-%s-%d", name, strings.ToLower(h.Type.String()), di), stream[off:off+n])
+			off += n
+		}
+		return
+	}
+}
+
+// blockEnd returns the length of the first handshake block (through its
+// empty line, CRLF or bare LF), or -1.
+func blockEnd(s []byte) int {
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		line := s[i : i+j]
+		i += j + 1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return i
+		}
+	}
+	return -1
+}
+
+// qrtSequence seeds FuzzQRT with the QRP messages of one stream, in order.
+func (g *gen) qrtSequence(name string, stream []byte) {
+	var msgs [][]byte
+	for off := 0; off+wire.HeaderLen <= len(stream); {
+		h, _ := wire.ParseHeader(stream[off:])
+		n := wire.HeaderLen + int(h.Length)
+		if off+n > len(stream) {
+			break
+		}
+		if h.Type == wire.TypeQRP {
+			msgs = append(msgs, stream[off+wire.HeaderLen:off+n])
+		}
+		off += n
+	}
+	if len(msgs) > 0 {
+		g.add("FuzzQRT", name, qrtInput(msgs...))
+	}
+}
+
+// qrtInput frames QRP payloads as FuzzQRT reads them: a u16 LE length
+// before each.
+func qrtInput(payloads ...[]byte) []byte {
+	var b []byte
+	for _, p := range payloads {
+		b = append(b, byte(len(p)), byte(len(p)>>8))
+		b = append(b, p...)
+	}
+	return b
+}
+
+// readStreams returns each TCP direction's bytes, keyed by flow, in the
+// order the flows first appear. The captures are in order and without
+// retransmissions, so a direction is its payloads concatenated.
+func readStreams(path string) (flows []string, streams map[string][]byte) {
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		log.Fatalf("%s: %v", path, err)
+	}
+	var (
+		eth     layers.Ethernet
+		ip4     layers.IPv4
+		tcp     layers.TCP
+		payload gopacket.Payload
+		decoded []gopacket.LayerType
+	)
+	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &tcp, &payload)
+	streams = map[string][]byte{}
+	for {
+		data, _, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			log.Fatalf("%s: %v", path, err)
+		}
+		// An empty TCP segment ends the layer chain early; that is fine.
+		_ = parser.DecodeLayers(data, &decoded)
+		if len(tcp.Payload) == 0 || len(decoded) < 3 {
+			continue
+		}
+		flow := fmt.Sprintf("%v:%d>%v:%d", ip4.SrcIP, uint16(tcp.SrcPort), ip4.DstIP, uint16(tcp.DstPort))
+		if _, seen := streams[flow]; !seen {
+			flows = append(flows, flow)
+		}
+		streams[flow] = append(streams[flow], tcp.Payload...)
+	}
+	return flows, streams
+}
+
+// encoded adds values built with our own encoders: shapes the captures do
+// not hold (COBS and deflated GGEP, long runs, every QRP entry size).
+func (g *gen) encoded() {
+	must := func(err error) {
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	guid := wire.GUID{0x47, 0x6f, 0x76, 0x65, 0x6e, 0x74, 0, 1, 0xff, 2, 3, 4, 5, 6, 7, 0}
+
+	// GGEP with every encoding, and its COBS data.
+	zeros := make([]byte, 300)
+	long := bytes.Repeat([]byte("gnutella "), 40)
+	var blk wire.GGEP
+	for _, e := range []struct {
+		id         string
+		value      []byte
+		cobs, defl bool
+	}{
+		{"H", append([]byte{1}, zeros[:20]...), true, false},
+		{"ALT", long, false, true},
+		{"Z", zeros, true, true},
+		{"LONGLONGLONGID1", nil, false, false},
+	} {
+		ext, err := wire.NewGGEPExtension(e.id, e.value, e.cobs, e.defl)
+		must(err)
+		blk.Extensions = append(blk.Extensions, ext)
+		one := wire.GGEP{Extensions: []wire.GGEPExtension{ext}}
+		b, err := one.Append(nil)
+		must(err)
+		g.add("FuzzGGEP", "enc-"+e.id, b)
+		if e.cobs {
+			g.add("FuzzCOBS", "enc-"+e.id, ext.Data)
+		}
+	}
+	b, err := blk.Append(nil)
+	must(err)
+	g.add("FuzzGGEP", "enc-all", b)
+	run254 := bytes.Repeat([]byte{'x'}, 254)
+	g.add("FuzzCOBS", "enc-run254", wire.COBSEncode(nil, run254))
+	g.add("FuzzCOBS", "enc-run254-explicit-end", append(wire.COBSEncode(nil, run254), 1))
+	g.add("FuzzCOBS", "enc-run508-nul", wire.COBSEncode(nil, append(append(run254[:254:254], 0), run254...)))
+
+	// Payloads and descriptors.
+	query := wire.Query{Criteria: []byte("penny lane mp3")}
+	query.SetFlags(wire.QueryFlagGGEPH | wire.QueryFlagXML)
+	query.Ext.Blocks = []wire.ExtBlock{wire.NewSHA1Block(wire.SHA1{1, 2, 3}), {Kind: wire.ExtGGEP, GGEP: blk}}
+	query.Ext.Terminated = true
+	hit := wire.QueryHit{Port: 6346, Addr: netip.AddrFrom4([4]byte{192, 0, 2, 7}), Speed: 1000, ServentGUID: guid}
+	hit.Results = []wire.Result{
+		{Index: 1, Size: 4096, Name: []byte("penny lane.mp3"), Ext: wire.ExtArea{Blocks: []wire.ExtBlock{wire.NewSHA1Block(wire.SHA1{9})}, Terminated: true}},
+		{Index: 2, Size: 1, Name: []byte("x"), Ext: wire.ExtArea{Terminated: true}},
+	}
+	hit.HasQHD = true
+	hit.QHD.Vendor = [4]byte{'G', 'T', 'K', 'G'}
+	hit.QHD.SetPush(true)
+	hit.QHD.SetBusy(false)
+	hit.QHD.SetGGEPFlag(true)
+	hit.QHD.GGEP = blk
+	bye := wire.NewBye(wire.ByeTooBig, "Too big", "Server: govent/0.1")
+	features, err := wire.NewFeaturesSupported([]wire.FeatureEntry{{Feature: [4]byte{'T', 'L', 'S', '!'}, Version: 1}})
+	must(err)
+	msgs := []wire.Message{
+		{Header: wire.Header{GUID: guid, Type: wire.TypeQuery, TTL: 4}, Query: query},
+		{Header: wire.Header{GUID: guid, Type: wire.TypeQueryHit, TTL: 7, Hops: 2}, QueryHit: hit},
+		{Header: wire.Header{GUID: guid, Type: wire.TypeBye, TTL: 1}, Bye: bye},
+		{Header: wire.Header{Type: wire.TypeVendor, TTL: 1}, Vendor: features},
+		{Header: wire.Header{GUID: guid, Type: wire.TypePing, TTL: 1}, Ping: wire.Ping{GGEP: blk}},
+		{Header: wire.Header{GUID: guid, Type: wire.TypeHSEP, TTL: 1}, Payload: []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+	}
+	var stream []byte
+	for i := range msgs {
+		raw, err := msgs[i].Append(nil)
+		must(err)
+		g.descriptor(fmt.Sprintf("enc-%s", strings.ToLower(msgs[i].Header.Type.String())), raw)
+		stream = append(stream, raw...)
+	}
+	g.add("FuzzReader", "enc-all", stream, uint64(2), uint32(0))
+	g.add("FuzzReader", "enc-all-limit", stream, uint64(9), uint32(64))
+
+	// QRP sequences as a leaf sends them, every entry size.
+	table, err := router.BuildQRT([]string{"penny lane.mp3", "strawberry fields.ogg"}, []wire.SHA1{{7}}, 10)
+	must(err)
+	for _, c := range []struct {
+		bits     uint8
+		compress bool
+		frag     int
+	}{{1, false, 64}, {2, true, 1024}, {4, false, 512}, {8, true, 50}} {
+		seq, err := router.PatchMessages(nil, table, c.bits, c.compress, c.frag)
+		must(err)
+		var payloads [][]byte
+		for i := range seq {
+			p, err := seq[i].Append(nil)
+			must(err)
+			payloads = append(payloads, p)
+		}
+		name := fmt.Sprintf("enc-bits%d-z%v", c.bits, c.compress)
+		g.add("FuzzQRT", name, qrtInput(payloads...))
+		g.add("FuzzQRP", name+"-reset", payloads[0])
+		g.add("FuzzQRP", name+"-patch", payloads[1])
+	}
+
+	// Link compression as our writer produces it.
+	var link bytes.Buffer
+	zw, err := linkzip.NewWriter(&link, linkzip.WriterConfig{})
+	must(err)
+	for _, chunk := range [][]byte{stream, zeros, stream} {
+		_, err := zw.Write(chunk)
+		must(err)
+		must(zw.Flush())
+	}
+	g.add("FuzzLinkzip", "enc-writer", link.Bytes(), uint32(0), uint16(0))
+	g.add("FuzzLinkzip", "enc-writer-tight", link.Bytes(), uint32(128), uint16(3))
+	var bomb bytes.Buffer
+	bw, err := zlib.NewWriterLevel(&bomb, zlib.BestCompression)
+	must(err)
+	_, err = bw.Write(make([]byte, 1<<20))
+	must(err)
+	must(bw.Close())
+	g.add("FuzzLinkzip", "enc-bomb", bomb.Bytes(), uint32(4096), uint16(100))
+
+	// Handshakes and GIVs as we write them.
+	var hs wire.Handshake
+	hs.StartLine = wire.ConnectLine06
+	hs.Add("User-Agent", "govent/0.1")
+	hs.Add("X-Ultrapeer", "False")
+	hs.Add("Accept-Encoding", "deflate")
+	g.add("FuzzHandshake", "enc-connect", hs.Append(nil), uint16(0), uint16(0))
+	g.add("FuzzHandshake", "enc-connect-lines", hs.Append(nil), uint16(2), uint16(0))
+	g.add("FuzzHandshake", "enc-connect-bytes", hs.Append(nil), uint16(0), uint16(40))
+	g.add("FuzzHandshake", "folded", []byte("GNUTELLA/0.6 200 OK\nX-Try: 1.2.3.4:5,\n\t6.7.8.9:10\n\nrest"), uint16(0), uint16(0))
+	g.add("FuzzHandshake", "0.4", []byte(wire.Handshake04Connect), uint16(0), uint16(0))
+	giv, err := httpxfer.AppendGIV(nil, httpxfer.GIV{Index: 42, ServentGUID: guid, Name: "penny lane.mp3"})
+	must(err)
+	g.add("FuzzGIV", "enc", giv)
+	g.add("FuzzGIV", "enc-crlf", bytes.ReplaceAll(giv, []byte("\n"), []byte("\r\n")))
+	// A bare-LF line of MaxGIVLen+1 bytes, which ParseGIV accepts.
+	g.add("FuzzGIV", "giv-1025", []byte("GIV 1:"+guid.String()+"/"+strings.Repeat("a", httpxfer.MaxGIVLen+1-39)+"\n\n"))
+	g.add("FuzzURN", "enc", wire.SHA1{0xde, 0xad}.String())
+	g.add("FuzzURN", "enc-sha1-lower", "sha1:"+strings.ToLower(wire.SHA1{0xbe, 0xef}.Base32()))
+}
+
+// write replaces every gen-* file of every target's corpus.
+func (g *gen) write() error {
+	targets := make([]string, 0, len(g.seeds))
+	for t := range g.seeds {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		dir := filepath.Join(g.root, "fuzz", "testdata", "fuzz", t)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		old, err := filepath.Glob(filepath.Join(dir, "gen-*"))
+		if err != nil {
+			return err
+		}
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+		used := map[string]int{}
+		for _, s := range g.seeds[t] {
+			name := "gen-" + s.name
+			if used[name]++; used[name] > 1 {
+				name = fmt.Sprintf("%s-%d", name, used[name])
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), marshal(s.args), 0o644); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("%-18s %d seeds\n", t, len(g.seeds[t]))
+	}
+	return nil
+}
+
+// marshal writes arguments in the `go test fuzz v1` corpus format.
+func marshal(args []any) []byte {
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	fmt.Fprintln(w, "go test fuzz v1")
+	for _, a := range args {
+		switch v := a.(type) {
+		case []byte:
+			fmt.Fprintf(w, "[]byte(%q)\n", v)
+		case string:
+			fmt.Fprintf(w, "string(%q)\n", v)
+		case uint16, uint32, uint64:
+			fmt.Fprintf(w, "%T(%d)\n", v, v)
+		default:
+			log.Fatalf("seedgen: no corpus encoding for %T", a)
+		}
+	}
+	w.Flush()
+	return b.Bytes()
+}
