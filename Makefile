@@ -4,7 +4,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test vet fuzz bench demo
+.PHONY: all build test vet fuzz bench bench-transfer demo
 
 all: vet build
 
@@ -36,3 +36,8 @@ bench:
 
 demo:
 	$(GO) run ./cmd/govent demo
+
+# Issue 5's transfer benchmark: our uploader to our downloader beside nginx
+# to curl (Debian packages nginx and curl), 1 GiB unless GOVENT_BENCH_BYTES.
+bench-transfer:
+	$(GO) test -run '^$$' -bench '^BenchmarkTransferVsNginx$$' -benchtime 3x -timeout 30m ./httpxfer/

@@ -46,10 +46,12 @@ type clientConn struct {
 	conn net.Conn
 	br   *bufio.Reader
 	buf  []byte
+	sent bool  // a GET was sent ahead; its response is not read yet
+	seg  int64 // copyBody's segment size, adapted to the source's rate
 }
 
 func newClientConn(conn net.Conn) *clientConn {
-	return &clientConn{conn: conn, br: bufio.NewReader(conn)}
+	return &clientConn{conn: conn, br: bufio.NewReader(conn), seg: minSegment}
 }
 
 func (c *clientConn) close() {
@@ -68,6 +70,17 @@ type response struct {
 
 // roundTrip sends one request and reads the response head. rng may be nil.
 func (c *clientConn) roundTrip(method, target, host, agent string, rng *byteRange, timeout time.Duration) (*response, error) {
+	_ = c.conn.SetDeadline(time.Now().Add(timeout))
+	if err := c.send(method, target, host, agent, rng); err != nil {
+		return nil, err
+	}
+	return c.readResponse()
+}
+
+// send writes one request; the caller sets the write deadline. Sending
+// the next GET before the current body is read (pipelining) saves a round
+// trip per chunk.
+func (c *clientConn) send(method, target, host, agent string, rng *byteRange) error {
 	b := c.buf[:0]
 	b = append(b, method...)
 	b = append(b, ' ')
@@ -90,10 +103,14 @@ func (c *clientConn) roundTrip(method, target, host, agent string, rng *byteRang
 	}
 	b = append(b, "\r\n"...)
 	c.buf = b
-	_ = c.conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.conn.Write(b); err != nil {
-		return nil, fmt.Errorf("writing request: %w", err)
+		return fmt.Errorf("writing request: %w", err)
 	}
+	return nil
+}
+
+// readResponse reads a response head; the caller sets the read deadline.
+func (c *clientConn) readResponse() (*response, error) {
 	start, h, err := readHead(c.br)
 	if err != nil {
 		return nil, fmt.Errorf("reading response head: %w", err)
@@ -134,11 +151,23 @@ func parseResponse(start string, h fields) (*response, error) {
 	return r, nil
 }
 
-// copyBody writes the next n body bytes to w at off. Bytes already in the
-// bufio.Reader go with WriteAt; the rest are spliced from the socket into
-// the file at its offset (io.CopyN gives *os.File.ReadFrom a LimitedReader
-// over the *net.TCPConn). It returns how many bytes reached w.
-func (c *clientConn) copyBody(w *os.File, off, n int64, timeout time.Duration) (int64, error) {
+// copyBody moves a body in segments, calling credit after each, so that a
+// progress display moves even while a slow source sends one chunk. A
+// segment is sized to take about segmentTime: tiny segments cost a fast
+// transfer dearly (a splice round each), big ones leave a slow source's
+// progress frozen.
+const (
+	minSegment  = 16 << 10
+	maxSegment  = 4 << 20
+	segmentTime = 100 * time.Millisecond
+)
+
+// copyBody writes the next n body bytes to w at off, calling credit with
+// each run of bytes that reached w. Bytes already in the bufio.Reader go
+// with WriteAt; the rest are spliced from the socket into the file at its
+// offset (io.CopyN gives *os.File.ReadFrom a LimitedReader over the
+// *net.TCPConn). It returns how many bytes reached w.
+func (c *clientConn) copyBody(w *os.File, off, n int64, timeout time.Duration, credit func(int64)) (int64, error) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
 	var done int64
 	if k := min(int64(c.br.Buffered()), n); k > 0 {
@@ -148,6 +177,7 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, timeout time.Duration) (
 		}
 		_, _ = c.br.Discard(int(k))
 		done = k
+		credit(k)
 	}
 	if done == n {
 		return done, nil
@@ -155,13 +185,26 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, timeout time.Duration) (
 	if _, err := w.Seek(off+done, io.SeekStart); err != nil {
 		return done, fatalErr(err)
 	}
-	m, err := io.CopyN(w, c.conn, n-done)
-	done += m
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	for done < n {
+		seg := min(n-done, c.seg)
+		t0 := time.Now()
+		m, err := io.CopyN(w, c.conn, seg)
+		done += m
+		if m > 0 {
+			credit(m)
 		}
-		return done, retryErr("body cut after %d of %d bytes: %w", done, n, err)
+		switch took := time.Since(t0); {
+		case m == seg && took < segmentTime/4 && c.seg < maxSegment:
+			c.seg *= 2
+		case took > segmentTime && c.seg > minSegment:
+			c.seg /= 2
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, retryErr("body cut after %d of %d bytes: %w", done, n, err)
+		}
 	}
 	return done, nil
 }

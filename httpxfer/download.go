@@ -120,7 +120,24 @@ type Request struct {
 	// verified.
 	SHA1    wire.SHA1
 	Sources []Source
+
+	// Progress, if set, is called with the bytes received into the .part
+	// so far (done) and the file size (total). Once the size is known it
+	// is called once at the start (done is then what a resume found),
+	// while bytes arrive at most every ProgressInterval (bodies are
+	// counted in segments sized to the source's rate, about every 100 ms),
+	// and once when Download returns, whatever the outcome. Calls never
+	// overlap and hold no lock of the downloader: a slow callback delays
+	// only later calls, never the transfer. done never decreases, except
+	// when chunks are thrown away after a SHA-1 mismatch (it is 0 after a
+	// corrupt .part was removed). Received bytes are not all fsynced yet:
+	// a crash loses up to CommitBytes of them.
+	Progress func(done, total int64)
 }
+
+// ProgressInterval is the least time between two Request.Progress calls
+// while a download runs.
+const ProgressInterval = 100 * time.Millisecond
 
 // SourceFailure says why a download stopped using a source.
 type SourceFailure struct {
@@ -184,6 +201,7 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 		statePath: filepath.Join(d.cfg.Dir, name+".part.state"),
 		wake:      make(chan struct{}),
 		commitReq: make(chan struct{}, 1),
+		moved:     make(chan struct{}, 1),
 	}
 	seen := make(map[string]bool)
 	for _, s := range req.Sources {
@@ -211,10 +229,18 @@ type job struct {
 
 	commitMu sync.Mutex // one commit at a time
 
+	// solo is set for a round with one worker: it pipelines its requests,
+	// which with several workers would hold a chunk that another could
+	// be fetching. Written before the round's workers start.
+	solo bool
+
 	mu          sync.Mutex // guards everything below and srcState fields
 	chunks      []chunk
-	wake        chan struct{} // closed and replaced on every change
+	have        int64         // sum of chunks[].have
+	wake        chan struct{} // closed and replaced when a chunk is settled
 	commitReq   chan struct{} // asks the committer for a commit
+	moved       chan struct{} // tells the progress reporter that have changed
+	reported    int64         // have at the last Progress call
 	uncommitted int64
 	fatal       error
 	dropped     []SourceFailure
@@ -252,13 +278,15 @@ func (j *job) run(ctx context.Context) (Result, error) {
 			j.part.Close()
 		}
 	}()
+	j.report(true)
+	defer j.report(true)
 
 	tried := make(map[string]bool)
 	exclude := ""
 	mismatch := false
 	// The first round hashes while it downloads; later rounds rewrite
 	// chunks anywhere in the file and hash from scratch at the end.
-	hf := &hashFollower{h: sha1.New()}
+	hf := newHashFollower()
 	for {
 		j.runRound(ctx, exclude, hf)
 		if err := j.commit(); err != nil {
@@ -280,7 +308,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 			return j.result(res), ErrNoSources
 		}
 		if hf == nil {
-			hf = &hashFollower{h: sha1.New()}
+			hf = newHashFollower()
 		}
 		sum, err := hf.finish(j.part, j.size)
 		hf = nil
@@ -398,6 +426,7 @@ func (j *job) open() (int64, error) {
 		j.chunks[c.Index] = chunk{have: c.Have, by: c.By}
 		total += c.Have
 	}
+	j.have = total
 	return total, nil
 }
 
@@ -421,11 +450,16 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 	j.endRound = cancel
 	j.mu.Unlock()
 	sem := make(chan struct{}, j.cfg.MaxConns)
-	var wg sync.WaitGroup
+	var workers []*srcState
 	for _, s := range j.srcs {
 		if !s.dropped && s.key != exclude {
-			wg.Go(func() { j.worker(rctx, s, sem) })
+			workers = append(workers, s)
 		}
+	}
+	j.solo = len(workers) == 1
+	var wg sync.WaitGroup
+	for _, s := range workers {
+		wg.Go(func() { j.worker(rctx, s, sem) })
 	}
 	// The helpers live until the last worker is done.
 	var helpers sync.WaitGroup
@@ -434,6 +468,9 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 		helpers.Go(func() { j.follow(hctx, hf) })
 	}
 	helpers.Go(func() { j.committer(hctx) })
+	if j.req.Progress != nil {
+		helpers.Go(func() { j.reporter(hctx) })
+	}
 	wg.Wait()
 	stopHelpers()
 	helpers.Wait()
@@ -444,9 +481,14 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 // last byte arrives. Complete chunks are never rewritten within a round.
 type hashFollower struct {
 	h    hash.Hash
+	buf  []byte
 	off  int64 // bytes hashed
 	end  int64 // end of the complete prefix seen so far
 	next int   // first chunk not known complete
+}
+
+func newHashFollower() *hashFollower {
+	return &hashFollower{h: sha1.New(), buf: make([]byte, 32<<10)}
 }
 
 func (j *job) follow(ctx context.Context, hf *hashFollower) {
@@ -459,7 +501,7 @@ func (j *job) follow(ctx context.Context, hf *hashFollower) {
 		end, wake := hf.end, j.wake
 		j.mu.Unlock()
 		if hf.off < end {
-			n, err := io.Copy(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off))
+			n, err := io.CopyBuffer(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off), hf.buf)
 			hf.off += n
 			if err != nil {
 				return // finish hashes the rest and reports the error
@@ -480,7 +522,7 @@ func (j *job) follow(ctx context.Context, hf *hashFollower) {
 // finish hashes what the follower has not and returns the SHA-1.
 func (hf *hashFollower) finish(f *os.File, size int64) (wire.SHA1, error) {
 	var d wire.SHA1
-	if _, err := io.Copy(hf.h, io.NewSectionReader(f, hf.off, size-hf.off)); err != nil {
+	if _, err := io.CopyBuffer(hf.h, io.NewSectionReader(f, hf.off, size-hf.off), hf.buf); err != nil {
 		return d, err
 	}
 	hf.h.Sum(d[:0])
@@ -488,8 +530,11 @@ func (hf *hashFollower) finish(f *os.File, size int64) (wire.SHA1, error) {
 }
 
 // worker fetches chunks from one source, one at a time, on a kept-alive
-// connection when the source allows. Each worker has its own file handle,
-// so splicing at its own offset does not disturb the others.
+// connection when the source allows. The only worker of a round sends the
+// next chunk's request before reading the current body (pipelining), so
+// the source never idles for a round trip between chunks. Each worker has
+// its own file handle, so splicing at its own offset does not disturb the
+// others.
 func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 	w, err := os.OpenFile(j.partPath, os.O_WRONLY, 0)
 	if err != nil {
@@ -499,31 +544,53 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 	defer w.Close()
 	var cc *clientConn
 	defer func() { cc.close() }()
+	next := -1 // a chunk already requested on cc (pipelined), held busy
+	defer func() {
+		if next >= 0 {
+			j.release(next)
+		}
+	}()
 	for {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		ci, wake := j.pick(s)
+		ci := next
+		next = -1
 		if ci < 0 {
-			<-sem
-			if wake == nil {
-				return
-			}
-			select {
-			case <-wake:
-				continue
-			case <-ctx.Done():
-				return
+			var wake <-chan struct{}
+			ci, wake = j.pick(s)
+			if ci < 0 {
+				<-sem
+				if wake == nil {
+					return
+				}
+				select {
+				case <-wake:
+					continue
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
-		err := j.fetchChunk(ctx, w, &cc, s, ci)
+		next, err = j.fetchChunk(ctx, w, &cc, s, ci)
 		<-sem
-		if err != nil && cc != nil {
-			cc.close()
-			cc = nil
+		if err != nil {
+			if cc != nil {
+				cc.close()
+				cc = nil
+			}
+			if next >= 0 {
+				// Back to picking the first idle chunk, as without
+				// pipelining.
+				j.release(next)
+				next = -1
+			}
 		}
+		// With err nil and cc closed (the source ended the connection
+		// after the body), a pipelined request is lost; next stays ours
+		// and is asked for again on a new connection.
 		delay, stop := j.settle(ctx, s, ci, err)
 		if stop {
 			return
@@ -566,9 +633,40 @@ func (j *job) pick(s *srcState) (int, <-chan struct{}) {
 	return -1, nil
 }
 
+// release makes chunk ci idle again without a fetch having happened.
+func (j *job) release(ci int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.chunks[ci].busy = false
+	j.notifyLocked()
+}
+
+// notifyLocked wakes everyone waiting on j.wake.
+func (j *job) notifyLocked() {
+	close(j.wake)
+	j.wake = make(chan struct{})
+}
+
 // fetchChunk fetches the rest of chunk ci from s, request after request
-// while replies cover less than asked.
-func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *srcState, ci int) error {
+// while replies cover less than asked. When it returns a chunk index
+// (>= 0), that chunk is marked busy for s and its request is already sent
+// on *cc if *cc is not nil.
+func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *srcState, ci int) (int, error) {
+	credit := func(n int64) {
+		j.mu.Lock()
+		c := &j.chunks[ci]
+		c.have += n
+		if !slices.Contains(c.by, s.key) {
+			c.by = append(c.by, s.key)
+		}
+		j.have += n
+		j.uncommitted += n
+		j.mu.Unlock()
+		select {
+		case j.moved <- struct{}{}:
+		default: // the reporter has a wake-up pending
+		}
+	}
 	for {
 		j.mu.Lock()
 		have := j.chunks[ci].have
@@ -576,32 +674,26 @@ func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *sr
 		start := int64(ci)*j.chunkSize + have
 		end := int64(ci)*j.chunkSize + j.chunkLen(ci)
 		if start >= end {
-			return nil
+			return -1, nil
 		}
-		n, err := j.fetchSpan(ctx, w, cc, s.src, start, end)
-		if n > 0 {
-			j.mu.Lock()
-			c := &j.chunks[ci]
-			c.have += n
-			if !slices.Contains(c.by, s.key) {
-				c.by = append(c.by, s.key)
-			}
-			j.uncommitted += n
-			j.mu.Unlock()
-		}
-		if err != nil {
-			return err
+		next, err := j.fetchSpan(ctx, w, cc, s, start, end, credit)
+		if err != nil || next >= 0 {
+			return next, err
 		}
 	}
 }
 
-// fetchSpan asks src for [start, end) and writes what comes into w. It
-// returns the bytes written, which count even when err is not nil.
-func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, src Source, start, end int64) (int64, error) {
+// fetchSpan asks s for [start, end) and writes what comes into w, calling
+// credit with each run of bytes written (they count even when err is not
+// nil). With a solo worker and a reply that covers [start, end) exactly
+// on a kept-alive connection, it picks the next chunk and sends its
+// request before reading the body; it returns that chunk, else -1.
+func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *srcState, start, end int64, credit func(int64)) (int, error) {
+	src := s.src
 	if *cc == nil {
 		conn, err := j.cfg.Dialer.DialSource(ctx, src)
 		if err != nil {
-			return 0, retryErr("connecting: %w", err)
+			return -1, retryErr("connecting: %w", err)
 		}
 		*cc = newClientConn(conn)
 	}
@@ -609,11 +701,21 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, src So
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
 	defer stop()
 	want := byteRange{start, end - 1}
-	resp, err := c.roundTrip("GET", j.target(src), hostOf(src), j.cfg.UserAgent, &want, j.cfg.ResponseTimeout)
+	var resp *response
+	var err error
+	if c.sent {
+		// pipeline sent the request for this very span: the chunk was
+		// ours and idle since, so its start has not moved.
+		c.sent = false
+		_ = c.conn.SetReadDeadline(time.Now().Add(j.cfg.ResponseTimeout))
+		resp, err = c.readResponse()
+	} else {
+		resp, err = c.roundTrip("GET", j.target(src), hostOf(src), j.cfg.UserAgent, &want, j.cfg.ResponseTimeout)
+	}
 	if err != nil {
 		// Garbage where a head should be is often the tail of a previous
 		// body that ran longer than promised: reconnect and count it.
-		return 0, retryErr("%w", err)
+		return -1, retryErr("%w", err)
 	}
 	var got byteRange // what the body holds
 	switch resp.status {
@@ -622,35 +724,41 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, src So
 		r, total, err := parseContentRange(v)
 		switch {
 		case err != nil:
-			return 0, dropErr("206: %w", err)
+			return -1, dropErr("206: %w", err)
 		case total >= 0 && total != j.size:
-			return 0, dropErr("206 for a file of %d bytes, want %d", total, j.size)
+			return -1, dropErr("206 for a file of %d bytes, want %d", total, j.size)
 		case r.start != start:
-			return 0, dropErr("206 starts at %d, asked %d", r.start, start)
+			return -1, dropErr("206 starts at %d, asked %d", r.start, start)
 		case resp.length >= 0 && resp.length != r.length():
-			return 0, dropErr("206 Content-Length %d for Content-Range %q", resp.length, v)
+			return -1, dropErr("206 Content-Length %d for Content-Range %q", resp.length, v)
 		}
 		got = r
 	case 200:
 		switch {
 		case start != 0:
-			return 0, dropErr("200 to a request from byte %d: source ignores Range", start)
+			return -1, dropErr("200 to a request from byte %d: source ignores Range", start)
 		case resp.length != j.size:
-			return 0, dropErr("200 with Content-Length %d, want %d", resp.length, j.size)
+			return -1, dropErr("200 with Content-Length %d, want %d", resp.length, j.size)
 		}
 		got = byteRange{0, j.size - 1}
 	case 503:
 		c.close()
 		*cc = nil
 		d := retryAfter(resp.h, j.cfg.DefaultRetryAfter, j.cfg.MaxRetryAfter)
-		return 0, &sourceError{action: actBusy, delay: d, err: fmt.Errorf("503 busy, retry after %v", d)}
+		return -1, &sourceError{action: actBusy, delay: d, err: fmt.Errorf("503 busy, retry after %v", d)}
 	default:
-		return 0, dropErr("answered %d", resp.status)
+		return -1, dropErr("answered %d", resp.status)
+	}
+	next := -1
+	if j.solo && resp.status == 206 && got == want && resp.keep {
+		var sent bool
+		if next, sent = j.pipeline(c, s); !sent && next >= 0 {
+			resp.keep = false // maybe half a request on the wire: hang up after the body
+		}
 	}
 	take := min(got.end, want.end) - start + 1
-	n, err := c.copyBody(w, start, take, j.cfg.ResponseTimeout)
-	if err != nil {
-		return n, err
+	if _, err := c.copyBody(w, start, take, j.cfg.ResponseTimeout, credit); err != nil {
+		return next, err
 	}
 	// A source may send more than asked; drop a little, else hang up.
 	if extra := got.end - want.end; extra > 0 {
@@ -662,7 +770,28 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, src So
 		c.close()
 		*cc = nil
 	}
-	return n, nil
+	return next, nil
+}
+
+// pipeline picks the next chunk for s and sends its request on c, so the
+// source can go on with it as soon as the current body is out. It
+// returns the chunk, busy for s, or -1 when there is none, and whether
+// the request went out.
+func (j *job) pipeline(c *clientConn, s *srcState) (int, bool) {
+	ci, _ := j.pick(s)
+	if ci < 0 {
+		return -1, false
+	}
+	want := byteRange{int64(ci) * j.chunkSize, int64(ci)*j.chunkSize + j.chunkLen(ci) - 1}
+	j.mu.Lock()
+	want.start += j.chunks[ci].have
+	j.mu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(j.cfg.ResponseTimeout))
+	if err := c.send("GET", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, &want); err != nil {
+		return ci, false
+	}
+	c.sent = true
+	return ci, true
 }
 
 // settle releases chunk ci after a fetch and applies err to the source. It
@@ -670,8 +799,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, src So
 func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.Duration, bool) {
 	j.mu.Lock()
 	j.chunks[ci].busy = false
-	close(j.wake)
-	j.wake = make(chan struct{})
+	j.notifyLocked()
 	var delay time.Duration
 	stop := false
 	var se *sourceError
@@ -719,6 +847,43 @@ func (j *job) committer(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// reporter calls Request.Progress as bytes arrive, at most every
+// ProgressInterval.
+func (j *job) reporter(ctx context.Context) {
+	for {
+		select {
+		case <-j.moved:
+		case <-ctx.Done():
+			return
+		}
+		j.report(false)
+		t := time.NewTimer(ProgressInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// report calls Request.Progress with the bytes in the .part; unless
+// always, only when they changed since the last call. Never called
+// concurrently: by run outside rounds and by the reporter within one.
+func (j *job) report(always bool) {
+	if j.req.Progress == nil {
+		return
+	}
+	j.mu.Lock()
+	done := j.have
+	changed := done != j.reported
+	j.reported = done
+	j.mu.Unlock()
+	if always || changed {
+		j.req.Progress(done, j.size)
 	}
 }
 
@@ -815,6 +980,7 @@ func (j *job) forget(key string) {
 	defer j.mu.Unlock()
 	for i := range j.chunks {
 		if slices.Contains(j.chunks[i].by, key) {
+			j.have -= j.chunks[i].have
 			j.chunks[i] = chunk{}
 		}
 	}
@@ -841,6 +1007,9 @@ func (j *job) blame(key string) {
 
 // discard removes the .part and state: their content is known bad.
 func (j *job) discard() {
+	j.mu.Lock()
+	j.have = 0
+	j.mu.Unlock()
 	j.part.Close()
 	j.part = nil
 	os.Remove(j.statePath)

@@ -52,7 +52,13 @@ func cutLine(b []byte) ([]byte, int, error) {
 	i := bytes.IndexByte(b[:min(len(b), MaxGIVLen+2)], '\n')
 	switch {
 	case i >= 0:
-		return bytes.TrimSuffix(b[:i], []byte{'\r'}), i + 1, nil
+		line := bytes.TrimSuffix(b[:i], []byte{'\r'})
+		if len(line) > MaxGIVLen {
+			// The search window leaves room for a CR; a bare LF
+			// after MaxGIVLen+1 bytes must not sneak a longer line in.
+			return nil, 0, fmt.Errorf("%w: GIV line longer than %d bytes", ErrMalformed, MaxGIVLen)
+		}
+		return line, i + 1, nil
 	case len(b) >= MaxGIVLen+2:
 		return nil, 0, fmt.Errorf("%w: GIV line longer than %d bytes", ErrMalformed, MaxGIVLen)
 	default:

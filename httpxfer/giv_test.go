@@ -109,3 +109,16 @@ func TestAppendGIV(t *testing.T) {
 		assert.ErrorIs(t, err, ErrMalformed, "%q", name)
 	}
 }
+
+// A line of MaxGIVLen+1 bytes ending in a bare LF is over the limit too
+// (found by FuzzGIV): the limit counts the line without its end.
+func TestGIVLineLimitIsExact(t *testing.T) {
+	prefix := "GIV 1:48c831020b29cc9f54ca85f81b70fef8/"
+	at := prefix + strings.Repeat("a", MaxGIVLen-len(prefix))
+	_, _, err := ParseGIV([]byte(at + "\n\n"))
+	require.NoError(t, err, "exactly MaxGIVLen bytes is allowed")
+	_, _, err = ParseGIV([]byte(at + "a\n\n"))
+	require.ErrorIs(t, err, ErrMalformed)
+	_, _, err = ParseGIV([]byte(at + "a\r\n\r\n"))
+	require.ErrorIs(t, err, ErrMalformed)
+}
