@@ -168,7 +168,10 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w
 		req.SHA1 = r.SHA1
 	}
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
+	pr := newProgress(w)
+	req.Progress = pr.update
 	res, err := s.Download(ctx, req)
+	pr.finish()
 	if err != nil {
 		return fmt.Errorf("download %s: %w", r.Name, err)
 	}
@@ -232,7 +235,10 @@ func getCommand() *cli.Command {
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			dl := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent})
+			pr := newProgress(c.App.Writer)
+			req.Progress = pr.update
 			res, err := dl.Download(ctx, req)
+			pr.finish()
 			if err != nil {
 				return fmt.Errorf("download: %w", err)
 			}

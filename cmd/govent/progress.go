@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// progress shows a download's progress: a redrawn bar on a terminal, plain
+// lines (at most one a second, or every 10%) when the output is a file or a
+// pipe, so logs stay readable.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	now      func() time.Time
+	start    time.Time
+	base     int64 // bytes already there when we started (a resume)
+	started  bool
+	lastLine time.Time
+	lastTen  int64 // last tenth printed as a plain line
+	drawn    bool
+}
+
+func newProgress(w io.Writer) *progress {
+	return &progress{w: w, tty: isTerminal(w), now: time.Now}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// update is the httpxfer Request.Progress callback.
+func (p *progress) update(done, total int64) {
+	now := p.now()
+	if !p.started {
+		p.started, p.start, p.base = true, now, done
+		if done > 0 {
+			fmt.Fprintf(p.w, "resuming at %s\n", humanBytes(done))
+		}
+	}
+	elapsed := now.Sub(p.start)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done-p.base) / elapsed.Seconds()
+	}
+	eta := "?"
+	if rate > 0 && total > 0 {
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	pct := int64(0)
+	if total > 0 {
+		pct = done * 100 / total
+	}
+	if p.tty {
+		const width = 30
+		fill := int(pct * width / 100)
+		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
+		fmt.Fprintf(p.w, "\r[%s] %3d%% %s of %s  %s/s  ETA %s   ", bar, pct, humanBytes(done), humanBytes(total), humanBytes(int64(rate)), eta)
+		p.drawn = true
+		return
+	}
+	tenth := pct / 10
+	if now.Sub(p.lastLine) < time.Second && tenth == p.lastTen && done != total {
+		return
+	}
+	p.lastLine, p.lastTen = now, tenth
+	fmt.Fprintf(p.w, "progress: %s of %s (%d%%), %s/s, ETA %s\n", humanBytes(done), humanBytes(total), pct, humanBytes(int64(rate)), eta)
+}
+
+// finish ends the bar's line so later output starts on a fresh one.
+func (p *progress) finish() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}

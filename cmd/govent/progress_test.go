@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProgressPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	require.False(t, p.tty, "a buffer is not a terminal")
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	const total = 10 << 20
+	p.update(0, total)
+	for done := int64(1 << 20); done <= total; done += 1 << 20 {
+		clock = clock.Add(100 * time.Millisecond) // 10 MiB/s
+		p.update(done, total)
+	}
+	p.finish()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	// One line at the start and one per tenth: the bar is not redrawn.
+	assert.Len(t, lines, 11)
+	assert.Equal(t, "progress: 0 B of 10.0 MiB (0%), 0 B/s, ETA ?", lines[0])
+	assert.Equal(t, "progress: 10.0 MiB of 10.0 MiB (100%), 10.0 MiB/s, ETA 0s", lines[10])
+	assert.Contains(t, lines[5], "(50%)")
+	assert.Contains(t, lines[5], "ETA 1s")
+}
+
+func TestProgressResumeRateExcludesExistingBytes(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	p.update(6<<20, 8<<20)
+	clock = clock.Add(time.Second)
+	p.update(7<<20, 8<<20)
+	out := buf.String()
+	assert.Contains(t, out, "resuming at 6.0 MiB")
+	assert.Contains(t, out, "7.0 MiB of 8.0 MiB (87%), 1.0 MiB/s, ETA 1s")
+}
+
+func TestProgressTerminalBar(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	p.tty = true
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	p.update(0, 100)
+	clock = clock.Add(time.Second)
+	p.update(50, 100)
+	p.finish()
+	out := buf.String()
+	assert.Contains(t, out, "\r[===============               ]  50% 50 B of 100 B  50 B/s  ETA 1s")
+	assert.True(t, strings.HasSuffix(out, "\n"), "finish ends the bar's line")
+}
