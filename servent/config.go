@@ -83,6 +83,47 @@ type Config struct {
 	// MaxUploads and MaxUploadsPerIP limit concurrent uploads.
 	MaxUploads, MaxUploadsPerIP int
 
+	// Mode is the servent's role: ModeUltrapeer (the default), ModeLeaf or
+	// ModeAuto (see roles.go).
+	Mode Mode
+	// MaxLeaves is how many leaves an ultrapeer accepts, on top of its
+	// MaxPeers ultrapeer connections.
+	MaxLeaves int
+	// LeafUltrapeers is how many ultrapeers a leaf keeps connected and
+	// accepts; it also caps the connections a leaf dials.
+	LeafUltrapeers int
+	// PromoteAfter is how long an auto-mode leaf must be up before it may
+	// become an ultrapeer.
+	PromoteAfter time.Duration
+	// RoleCheckInterval is how often an auto-mode servent reconsiders its
+	// role.
+	RoleCheckInterval time.Duration
+	// UploadKBps is our upload bandwidth in KiB/s, as the user configures
+	// it; an auto-mode leaf is promoted only with at least
+	// UltrapeerMinKBps.
+	UploadKBps int
+	// NoDeflateIn stops us offering to read deflate (no Accept-Encoding):
+	// peers then send to us uncompressed.
+	NoDeflateIn bool
+	// NoDeflateOut stops us compressing what we send, whatever the peer
+	// accepts.
+	NoDeflateOut bool
+	// NoQRPFilter makes an ultrapeer forward every Query to every leaf,
+	// whatever their query route tables say (for measurements).
+	NoQRPFilter bool
+	// QRPUpdateInterval is the least time between two updates of the
+	// aggregated table an ultrapeer sends its ultrapeer neighbours.
+	QRPUpdateInterval time.Duration
+	// DynamicQueryResults is how many results a leaf's Query should get
+	// before dynamic querying stops widening it.
+	DynamicQueryResults int
+	// DynamicQueryProbe is how many ultrapeers the first, TTL-1 probe of a
+	// leaf's Query goes to.
+	DynamicQueryProbe int
+	// DynamicQueryWait is how long dynamic querying waits for results after
+	// each step before it widens the Query further.
+	DynamicQueryWait time.Duration
+
 	// Logger receives the servent's logs; nil discards them.
 	Logger *zap.Logger
 }
@@ -99,6 +140,20 @@ const (
 	DefaultRescanInterval   = 10 * time.Minute
 	DefaultMaxUploads       = 8
 	DefaultMaxUploadsPerIP  = 2
+	DefaultMaxLeaves        = 30
+	DefaultLeafUltrapeers   = 3
+	// DefaultPromoteAfter is the uptime gtk-gnutella asks before an
+	// auto-mode leaf may become an ultrapeer.
+	DefaultPromoteAfter      = 10 * time.Minute
+	DefaultRoleCheckInterval = time.Minute
+	// UltrapeerMinKBps is the upload bandwidth (KiB/s) an auto-mode leaf
+	// needs to become an ultrapeer: 30 leaves and a few ultrapeers take
+	// about that much in Query and QueryHit traffic.
+	UltrapeerMinKBps           = 64
+	DefaultQRPUpdateInterval   = 30 * time.Second
+	DefaultDynamicQueryResults = 150
+	DefaultDynamicQueryProbe   = 3
+	DefaultDynamicQueryWait    = 2400 * time.Millisecond
 	// maxTTL is the largest TTL we accept for our own descriptors: the 0.6
 	// draft says a new query's TTL must be at most 10 and should be at most 7.
 	maxTTL = 7
@@ -147,6 +202,36 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxUploadsPerIP == 0 {
 		c.MaxUploadsPerIP = DefaultMaxUploadsPerIP
+	}
+	if c.Mode > ModeAuto {
+		return c, fmt.Errorf("servent: unknown mode %d", c.Mode)
+	}
+	if c.MaxLeaves == 0 {
+		c.MaxLeaves = DefaultMaxLeaves
+	}
+	if c.LeafUltrapeers == 0 {
+		c.LeafUltrapeers = DefaultLeafUltrapeers
+	}
+	if c.MaxLeaves < 0 || c.LeafUltrapeers < 0 {
+		return c, fmt.Errorf("servent: MaxLeaves %d or LeafUltrapeers %d is negative", c.MaxLeaves, c.LeafUltrapeers)
+	}
+	if c.PromoteAfter == 0 {
+		c.PromoteAfter = DefaultPromoteAfter
+	}
+	if c.RoleCheckInterval == 0 {
+		c.RoleCheckInterval = DefaultRoleCheckInterval
+	}
+	if c.QRPUpdateInterval == 0 {
+		c.QRPUpdateInterval = DefaultQRPUpdateInterval
+	}
+	if c.DynamicQueryResults == 0 {
+		c.DynamicQueryResults = DefaultDynamicQueryResults
+	}
+	if c.DynamicQueryProbe == 0 {
+		c.DynamicQueryProbe = DefaultDynamicQueryProbe
+	}
+	if c.DynamicQueryWait == 0 {
+		c.DynamicQueryWait = DefaultDynamicQueryWait
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

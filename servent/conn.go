@@ -28,6 +28,7 @@ const (
 	byeBadFrame    = 400 // too big, or a frame we cannot read
 	byeHopsTTL     = 403
 	byeInactivity  = 405
+	byeBadQRP      = 413 // gtk-gnutella's code for a QRP table it cannot apply
 	byeQueueFull   = 502
 	byeWriteWindow = 2 * time.Second // how long we try to deliver a Bye
 )
@@ -51,7 +52,8 @@ type conn struct {
 	in   io.Reader       // br, or an inflating reader over it
 	zw   *linkzip.Writer // nil unless we compress what we send
 	q    *sendq.Queue
-	// out is what the writer writes to: nc, or zw over nc.
+	// out is what the writer writes to: nc, or zw over nc, through a
+	// counter of the bytes that reach the socket.
 	out io.Writer
 
 	done      chan struct{} // closed once the connection is gone
@@ -59,8 +61,17 @@ type conn struct {
 	byeCode   atomic.Uint32 // the Bye we sent, 0 if none
 	peerBye   atomic.Uint32 // the Bye we got, 0 if none
 	started   time.Time
+	kind      router.PeerKind // Leaf: the peer is our leaf
+	slot      slotKind
+
+	// qrt is the peer's last complete query route table (nil: none yet).
+	qrt atomic.Pointer[router.QueryRouteTable]
+	// qrpSent is the table the peer holds from us, under qrpMu.
+	qrpMu   sync.Mutex
+	qrpSent *router.QueryRouteTable
 
 	// Owned by the reader goroutine.
+	qrpRecv   *router.QRTReceiver // created with the first QRP message
 	malformed int
 	lastPing  time.Time
 	routeBuf  []router.PeerID
@@ -73,6 +84,7 @@ type conn struct {
 type connStats struct {
 	inMsgs, inBytes   [256]atomic.Uint64
 	outMsgs, outBytes atomic.Uint64
+	wireOut           atomic.Uint64 // bytes written to the socket, after compression
 	dropped           atomic.Uint64 // routing drops of what this peer sent
 	malformed         atomic.Uint64
 }
@@ -85,14 +97,19 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		peer:    p,
 		started: time.Now(),
 		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter}),
-		out:     nc,
 		in:      br,
+		slot:    p.slot,
+	}
+	cw := &countWriter{w: nc, n: &c.stats.wireOut}
+	c.out = cw
+	if p.slot == slotLeaf && !s.IsLeaf() {
+		c.kind = router.Leaf
 	}
 	if p.deflateIn {
 		c.in = linkzip.NewReader(br, linkzip.ReaderConfig{})
 	}
 	if p.deflateOut {
-		zw, err := linkzip.NewWriter(nc, linkzip.WriterConfig{})
+		zw, err := linkzip.NewWriter(cw, linkzip.WriterConfig{})
 		if err != nil {
 			// Only a bad level fails, and we pass the default.
 			panic(err)
@@ -101,7 +118,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 	}
 	if !s.register(c) {
 		nc.Close()
-		s.releaseSlot()
+		s.releaseSlot(p.slot)
 		return
 	}
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),
@@ -121,10 +138,15 @@ func (c *conn) run() {
 	var g errgroup.Group
 	g.Go(c.readLoop)
 	g.Go(c.writeLoop)
+	c.s.sendMessagesSupported(c)
 	// Say hello: a TTL-2 Ping gets the neighbour's Pong and, with pong
 	// caching, Pongs for hosts it knows (a TTL-1 Ping is a keepalive that
-	// asks only about the neighbour itself).
-	c.s.sendPing(c, 2)
+	// asks only about the neighbour itself). Our leaves get no Pings but
+	// keepalives: we answer theirs from the pong cache instead.
+	if c.kind != router.Leaf {
+		c.s.sendPing(c, 2)
+	}
+	c.s.sendOurQRT(c)
 	err := g.Wait()
 	c.nc.Close()
 	c.s.unregister(c)
@@ -211,6 +233,18 @@ func (c *conn) writeLoop() error {
 			return fmt.Errorf("write: %w", err)
 		}
 	}
+}
+
+// countWriter counts the bytes that reach the socket.
+type countWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n.Add(uint64(n))
+	return n, err
 }
 
 // closeAfterBye stops the reader once the writer is done.

@@ -31,7 +31,12 @@ func (s *Servent) keepConnected() {
 	tick := time.NewTicker(connectInterval)
 	defer tick.Stop()
 	for {
-		s.fillConnections(target, configured, sem)
+		want := target
+		if s.IsLeaf() {
+			// A leaf keeps a few ultrapeers, never more.
+			want = min(want, s.cfg.LeafUltrapeers)
+		}
+		s.fillConnections(want, configured, sem)
 		select {
 		case <-tick.C:
 		case <-s.ctx.Done():

@@ -4,7 +4,10 @@
 // writer goroutine with tied lifetimes, a flow-controlled send queue,
 // keepalives, Bye), the pong cache, and the glue between the router (where
 // descriptors go), the shared library (what we answer), the host cache (whom
-// we dial) and httpxfer (how files move).
+// we dial) and httpxfer (how files move). It also owns the servent's role
+// (ultrapeer, leaf or auto, roles.go), query routing tables (qrp.go),
+// dynamic querying of leaves' Queries (dynquery.go) and vendor messages
+// (vendor.go).
 //
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),

@@ -29,6 +29,9 @@ const (
 // errRefused is a handshake that the other side answered with a non-200.
 var errRefused = errors.New("servent: handshake refused")
 
+// errNotUltrapeer: a leaf dialled a host that is no ultrapeer.
+var errNotUltrapeer = errors.New("servent: not an ultrapeer")
+
 // peerInfo is what a handshake tells about the other side.
 type peerInfo struct {
 	remote      netip.AddrPort // the TCP peer
@@ -42,6 +45,17 @@ type peerInfo struct {
 	headers     *wire.Handshake
 	outgoing    bool
 	serventGUID wire.GUID
+	// saidLeaf: it said X-Ultrapeer: False, so it is a leaf.
+	saidLeaf bool
+	// ultrapeerNeeded: its X-Ultrapeer-Needed, True when absent.
+	ultrapeerNeeded bool
+	// upQRP: it takes ultrapeer-to-ultrapeer QRP tables
+	// (X-Ultrapeer-Query-Routing: 0.1).
+	upQRP bool
+	// vendorMessages: it said Vendor-Message, so it reads them.
+	vendorMessages bool
+	// slot is the connection budget it takes.
+	slot slotKind
 }
 
 // name is how logs and events name the peer: its listening address when it
@@ -57,11 +71,20 @@ func (p *peerInfo) name() netip.AddrPort {
 func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
 	h := &wire.Handshake{}
 	h.Add("User-Agent", UserAgent)
-	h.Add("X-Ultrapeer", "True")
-	h.Add("X-Query-Routing", "0.2")
-	h.Add("X-Ultrapeer-Query-Routing", "0.1")
-	h.Add("X-Degree", strconv.Itoa(max(s.cfg.MaxPeers, 16)))
-	h.Add("X-Max-TTL", strconv.Itoa(int(s.cfg.DefaultTTL)))
+	if s.IsLeaf() {
+		h.Add("X-Ultrapeer", "False")
+		h.Add("X-Query-Routing", "0.2")
+	} else {
+		h.Add("X-Ultrapeer", "True")
+		h.Add("X-Ultrapeer-Needed", boolHeader(s.ultrapeerNeeded()))
+		h.Add("X-Query-Routing", "0.2")
+		h.Add("X-Ultrapeer-Query-Routing", "0.1")
+		// gtk-gnutella leaves want a degree of at least 16 and dynamic
+		// querying before they take an ultrapeer.
+		h.Add("X-Degree", strconv.Itoa(max(s.cfg.MaxPeers, 16)))
+		h.Add("X-Max-TTL", strconv.Itoa(int(s.cfg.DefaultTTL)))
+		h.Add("X-Dynamic-Querying", "0.1")
+	}
 	h.Add("Pong-Caching", "0.1")
 	h.Add("Bye-Packet", "0.1")
 	h.Add("GGEP", "0.5")
@@ -73,8 +96,30 @@ func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
 	if remote.IsValid() {
 		h.Add("Remote-IP", remote.Addr().Unmap().String())
 	}
-	h.Add("Accept-Encoding", "deflate")
+	if !s.cfg.NoDeflateIn {
+		h.Add("Accept-Encoding", "deflate")
+	}
 	return h
+}
+
+func boolHeader(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// peerSlot decides which budget a peer that dials us takes, or why it is
+// refused: a leaf takes ultrapeers only; an ultrapeer takes leaves (they
+// say X-Ultrapeer: False) in MaxLeaves and everyone else in MaxPeers.
+func (s *Servent) peerSlot(p *peerInfo) (slotKind, string) {
+	switch {
+	case s.IsLeaf() && !p.ultrapeer:
+		return slotPeer, "Leaf Mode, Ultrapeers Only"
+	case !s.IsLeaf() && p.saidLeaf:
+		return slotLeaf, ""
+	}
+	return slotPeer, ""
 }
 
 // readBlock reads one handshake block under the servent's limits.
@@ -94,7 +139,16 @@ func parsePeerHeaders(p *peerInfo, h *wire.Handshake) {
 	p.userAgent, _ = h.Get("User-Agent")
 	if v, ok := h.Get("X-Ultrapeer"); ok {
 		p.ultrapeer = strings.EqualFold(strings.TrimSpace(v), "true")
+		p.saidLeaf = strings.EqualFold(strings.TrimSpace(v), "false")
 	}
+	p.ultrapeerNeeded = true
+	if v, ok := h.Get("X-Ultrapeer-Needed"); ok {
+		p.ultrapeerNeeded = !strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	if v, ok := h.Get("X-Ultrapeer-Query-Routing"); ok {
+		p.upQRP = strings.TrimSpace(v) == "0.1"
+	}
+	_, p.vendorMessages = h.Get("Vendor-Message")
 	// Listen-IP is the 0.6 draft's; gtk-gnutella says Node, LimeWire once
 	// said X-My-Address.
 	for _, name := range []string{"Listen-IP", "Node", "X-My-Address"} {
@@ -156,51 +210,59 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 	switch {
 	case ok && ver == "0.4":
 		p.version04 = true
-		if !s.reserveSlot() {
+		// A 0.4 peer is no ultrapeer: a leaf has no use for it.
+		if s.IsLeaf() || !s.reserveSlot(slotPeer) {
 			// 0.4 has no way to say "full": close, as gtk-gnutella does.
 			s.stats.refusedFull.Add(1)
 			nc.Close()
 			return
 		}
 		if _, err := nc.Write([]byte(wire.Handshake04OK)); err != nil {
-			s.releaseSlot()
+			s.releaseSlot(slotPeer)
 			nc.Close()
 			return
 		}
 	case ok:
 		parsePeerHeaders(p, first)
-		if !s.reserveSlot() {
-			s.refuseFull(nc, remote)
+		kind, refusal := s.peerSlot(p)
+		if refusal != "" {
+			s.refuse(nc, remote, refusal)
 			return
 		}
+		if !s.reserveSlot(kind) {
+			s.refuse(nc, remote, "Full")
+			return
+		}
+		p.slot = kind
 		ours := s.ourHeaders(remote)
 		ours.StartLine = status200
-		if acceptsDeflate(first) {
+		if acceptsDeflate(first) && !s.cfg.NoDeflateOut {
 			ours.Add("Content-Encoding", "deflate")
 			p.deflateOut = true
 		}
 		if err := writeBlock(nc, ours); err != nil {
-			s.releaseSlot()
+			s.releaseSlot(p.slot)
 			s.rateLog("handshake write failed", nc, err)
 			nc.Close()
 			return
 		}
 		final, err := readBlock(br)
 		if err != nil {
-			s.releaseSlot()
+			s.releaseSlot(p.slot)
 			s.stats.handshakeFailed.Add(1)
 			s.rateLog("bad final handshake block", nc, err)
 			nc.Close()
 			return
 		}
 		if _, code, _, err := final.ParseStatus(); err != nil || code != 200 {
-			s.releaseSlot()
+			s.releaseSlot(p.slot)
 			s.stats.handshakeFailed.Add(1)
 			s.rateLog("peer refused our answer", nc, fmt.Errorf("%w: %q", errRefused, final.StartLine))
 			nc.Close()
 			return
 		}
 		p.deflateIn = sendsDeflate(final)
+		s.leafGuidance(p, final)
 	default:
 		s.stats.handshakeFailed.Add(1)
 		s.rateLog("not a Gnutella connect", nc, fmt.Errorf("start line %q", first.StartLine))
@@ -211,10 +273,25 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 	s.startConn(nc, br, p)
 }
 
-// refuseFull answers a 0.6 connect with 503 and hosts to try instead.
-func (s *Servent) refuseFull(nc net.Conn, remote netip.AddrPort) {
+// leafGuidance applies the ultrapeer's side of leaf guidance: an ultrapeer
+// that dialled us and answers our 200 (which said whether we need more
+// ultrapeers) with X-Ultrapeer: False has chosen to be our leaf.
+func (s *Servent) leafGuidance(p *peerInfo, final *wire.Handshake) {
+	v, ok := final.Get("X-Ultrapeer")
+	if !ok || !strings.EqualFold(strings.TrimSpace(v), "false") || p.slot != slotPeer || s.IsLeaf() {
+		return
+	}
+	if s.moveSlot(slotPeer, slotLeaf) {
+		p.slot = slotLeaf
+		p.ultrapeer = false
+		p.saidLeaf = true
+	}
+}
+
+// refuse answers a 0.6 connect with 503 and hosts to try instead.
+func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 	s.stats.refusedFull.Add(1)
-	h := &wire.Handshake{StartLine: "GNUTELLA/0.6 503 Full"}
+	h := &wire.Handshake{StartLine: "GNUTELLA/0.6 503 " + reason}
 	h.Add("User-Agent", UserAgent)
 	if hosts := s.tryHosts(remote, 10); len(hosts) > 0 {
 		h.Add("X-Try-Ultrapeers", wire.FormatAddrList(hosts))
@@ -243,7 +320,7 @@ func (s *Servent) dial(addr netip.AddrPort) error {
 	}
 	if err != nil {
 		nc.Close()
-		s.releaseSlot()
+		s.releaseSlot(slotPeer)
 		return fmt.Errorf("servent: handshake with %s: %w", addr, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
@@ -285,9 +362,14 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	if code != 200 {
 		return fmt.Errorf("%w: %d %s", errRefused, code, reason)
 	}
+	if s.IsLeaf() && !p.ultrapeer {
+		// A leaf connects to ultrapeers only.
+		_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 503 Leaf Mode, Ultrapeers Only"})
+		return fmt.Errorf("%w: %s is not an ultrapeer", errNotUltrapeer, p.remote)
+	}
 	p.deflateIn = sendsDeflate(ans)
 	final := &wire.Handshake{StartLine: status200}
-	if acceptsDeflate(ans) {
+	if acceptsDeflate(ans) && !s.cfg.NoDeflateOut {
 		final.Add("Content-Encoding", "deflate")
 		p.deflateOut = true
 	}

@@ -22,9 +22,11 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 		// Do not answer a Bye with one: close (the Bye spec, section 4).
 		c.close(0, "")
 		return errPeerBye
-	case wire.TypeQRP, wire.TypeVendor, wire.TypeStdVendor:
-		// Link-level: not routed. Query routing tables are kept by the
-		// ultrapeer code; vendor messages are read and ignored.
+	case wire.TypeQRP:
+		// Link-level: the peer's query route table.
+		return s.handleQRP(c, m)
+	case wire.TypeVendor, wire.TypeStdVendor, wire.TypeHSEP:
+		// Link-level: read and ignored (see vendor.go).
 		return nil
 	}
 	if m.Header.Type == wire.TypeQuery && c.q.InFlowControl() {
@@ -55,8 +57,18 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 			s.emit(Event{Kind: EventQuery, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: m.Header.Hops, Detail: string(m.Query.Criteria)})
 		}
 	}
-	if len(out) > 0 {
-		s.forward(c, m, dec.Header, out)
+	// An auto-mode leaf's router still routes: as a leaf we forward nothing.
+	if len(out) > 0 && !s.IsLeaf() {
+		// Our leaves' Queries are widened step by step (dynquery.go);
+		// when too many are in progress they are flooded like others.
+		dynamic := m.Header.Type == wire.TypeQuery && c.kind == router.Leaf &&
+			s.dynamicQuery(c, m, dec.Header, out)
+		if !dynamic {
+			s.forward(c, m, dec.Header, out)
+		}
+	}
+	if m.Header.Type == wire.TypeQueryHit {
+		s.countHits(m.Header.GUID, len(m.QueryHit.Results))
 	}
 	if !dec.Local {
 		return nil

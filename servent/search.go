@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
 )
 
@@ -100,6 +101,11 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	s.mu.Unlock()
 	s.router.RegisterOwn(&m.Header)
 	for _, c := range conns {
+		// Our leaves get our Query only when their table matches, as
+		// they get everyone else's.
+		if c.kind == router.Leaf && !s.queryFilter(c.id, m.Header, b[wire.HeaderLen:]) {
+			continue
+		}
 		c.enqueue(b, true)
 	}
 	go func() {

@@ -40,12 +40,19 @@ type Servent struct {
 	wg      sync.WaitGroup
 	pending chan struct{} // connections in their first phase
 
-	mu       sync.Mutex
-	conns    map[router.PeerID]*conn
-	slots    int // established or handshaking Gnutella connections
-	searches map[wire.GUID]*Search
-	remoteIP netip.Addr // our address as peers see it (Remote-IP)
-	closed   bool
+	leaf      atomic.Bool // we act as a leaf now (ModeLeaf, or ModeAuto before promotion)
+	startedAt time.Time
+	byID      sync.Map // router.PeerID -> *conn, for the lock-free QueryFilter
+	qrp       qrpState
+	dq        dqState
+
+	mu        sync.Mutex
+	conns     map[router.PeerID]*conn
+	slots     int // established or handshaking ultrapeer/neighbour connections
+	leafSlots int // established or handshaking leaf connections
+	searches  map[wire.GUID]*Search
+	remoteIP  netip.Addr // our address as peers see it (Remote-IP)
+	closed    bool
 
 	stats servStats
 }
@@ -80,7 +87,15 @@ func New(cfg Config) (*Servent, error) {
 	if s.guid, err = loadOrCreateGUID(cfg); err != nil {
 		return nil, err
 	}
-	s.router = router.New(router.Config{ServentGUID: s.guid})
+	s.leaf.Store(cfg.Mode != ModeUltrapeer)
+	// An auto-mode servent may change role, so its router never runs in
+	// LeafMode: the servent withholds forwarding while it is a leaf.
+	s.router = router.New(router.Config{
+		ServentGUID: s.guid,
+		LeafMode:    cfg.Mode == ModeLeaf,
+		QueryFilter: s.queryFilter,
+	})
+	s.qrp.changed = make(chan struct{}, 1)
 	s.hosts = hostcache.New(hostcache.Config{
 		AllowPrivate:  cfg.AllowPrivate,
 		AllowLoopback: cfg.AllowPrivate,
@@ -95,6 +110,7 @@ func New(cfg Config) (*Servent, error) {
 			Dirs:           []string{cfg.ShareDir},
 			DataDir:        cfg.DataDir,
 			RescanInterval: cfg.RescanInterval,
+			OnChange:       func(uint64) { s.libraryChanged() },
 			Logger:         cfg.Logger.Named("library"),
 		})
 		if err != nil {
@@ -136,6 +152,7 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 // Start listens, scans the shared library and starts keeping connections.
 func (s *Servent) Start(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.startedAt = time.Now()
 	if s.lib != nil {
 		if _, err := s.lib.Rescan(s.ctx); err != nil {
 			s.log.Warn("library scan", zap.Error(err))
@@ -162,8 +179,13 @@ func (s *Servent) Start(ctx context.Context) error {
 	} else {
 		s.log.Info("dial-only: no listening port", zap.Stringer("guid", s.guid))
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.keepConnected()
+	go s.qrpLoop()
+	if s.cfg.Mode == ModeAuto {
+		s.wg.Add(1)
+		go s.autoRole()
+	}
 	if s.lib != nil {
 		s.wg.Add(1)
 		go func() {
@@ -257,21 +279,38 @@ func (s *Servent) advertised() netip.AddrPort {
 	return netip.AddrPortFrom(a.Unmap(), s.addr.Port())
 }
 
-// reserveSlot takes one of MaxPeers connection slots.
-func (s *Servent) reserveSlot() bool {
+// reserveSlot takes a connection slot of kind: one of MaxPeers
+// ultrapeer/neighbour slots (LeafUltrapeers for a leaf) or one of
+// MaxLeaves leaf slots.
+func (s *Servent) reserveSlot(kind slotKind) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.slots >= s.cfg.MaxPeers {
+	n := s.slotsFor(kind)
+	if s.closed || *n >= s.slotLimit(kind) {
 		return false
 	}
-	s.slots++
+	*n++
 	return true
 }
 
-func (s *Servent) releaseSlot() {
+func (s *Servent) releaseSlot(kind slotKind) {
 	s.mu.Lock()
-	s.slots--
+	*s.slotsFor(kind)--
 	s.mu.Unlock()
+}
+
+// moveSlot turns a reserved slot of one kind into one of another, if one is
+// free.
+func (s *Servent) moveSlot(from, to slotKind) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.slotsFor(to)
+	if *n >= s.slotLimit(to) {
+		return false
+	}
+	*n++
+	*s.slotsFor(from)--
+	return true
 }
 
 // register makes an established connection known to the router.
@@ -281,9 +320,10 @@ func (s *Servent) register(c *conn) bool {
 	if s.closed {
 		return false
 	}
-	c.id = s.router.AddPeer(router.Neighbour)
+	c.id = s.router.AddPeer(c.kind)
 	c.done = make(chan struct{})
 	s.conns[c.id] = c
+	s.byID.Store(c.id, c)
 	if c.peer.remoteIP.IsValid() && !s.remoteIP.IsValid() {
 		s.remoteIP = c.peer.remoteIP
 	}
@@ -299,10 +339,14 @@ func (s *Servent) register(c *conn) bool {
 // unregister forgets a connection; every route through it dies at once.
 func (s *Servent) unregister(c *conn) {
 	s.router.RemovePeer(c.id)
+	s.byID.Delete(c.id)
 	s.mu.Lock()
 	delete(s.conns, c.id)
-	s.slots--
+	*s.slotsFor(c.slot)--
 	s.mu.Unlock()
+	if c.kind == router.Leaf {
+		s.qrp.dirty.Store(true)
+	}
 	close(c.done)
 }
 
@@ -363,8 +407,8 @@ func (s *Servent) Connect(addr netip.AddrPort) error {
 	if s.ctx == nil {
 		return errors.New("servent: Connect before Start")
 	}
-	if !s.reserveSlot() {
-		return fmt.Errorf("servent: connect %s: all %d slots in use", addr, s.cfg.MaxPeers)
+	if !s.reserveSlot(slotPeer) {
+		return fmt.Errorf("servent: connect %s: all %d slots in use", addr, s.slotLimit(slotPeer))
 	}
 	err := s.dial(addr)
 	if err != nil {
@@ -380,7 +424,11 @@ type PeerInfo struct {
 	UserAgent string
 	Outgoing  bool
 	Ultrapeer bool
-	Since     time.Time
+	// Leaf says the peer is our leaf (we are its ultrapeer).
+	Leaf bool
+	// HasQRT says the peer sent us a complete query route table.
+	HasQRT bool
+	Since  time.Time
 	// Dropped counts descriptors for this peer that its full queue refused.
 	Dropped uint64
 }
@@ -399,6 +447,7 @@ func (s *Servent) Peers() []PeerInfo {
 		out = append(out, PeerInfo{
 			Addr: c.peer.remote, Listen: c.peer.listen, UserAgent: c.peer.userAgent,
 			Outgoing: c.peer.outgoing, Ultrapeer: c.peer.ultrapeer, Since: c.started, Dropped: dropped,
+			Leaf: c.kind == router.Leaf, HasQRT: c.qrt.Load() != nil,
 		})
 	}
 	return out

@@ -56,6 +56,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: ask for Pushes", EnvVars: envFor("firewalled")},
 			&cli.BoolFlag{Name: "no-listen", Usage: "dial out only, no listening port (implies --firewalled; uploads go through Pushes)", EnvVars: envFor("no-listen")},
 			&cli.StringFlag{Name: "advertise", Usage: "ip:port to put in Pongs and QueryHits (default: the listening address)", EnvVars: envFor("advertise")},
+			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)", EnvVars: envFor("mode")},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers", EnvVars: envFor("allow-private")},
 		}, logFlags()...),
 		Action: func(c *cli.Context) error {
@@ -75,6 +76,9 @@ func runCommand() *cli.Command {
 				NoListen:     c.Bool("no-listen"),
 				AllowPrivate: c.Bool("allow-private"),
 				Logger:       log,
+			}
+			if cfg.Mode, err = servent.ParseMode(c.String("mode")); err != nil {
+				return usageError(fmt.Errorf("--mode: %w", err))
 			}
 			if a := c.String("advertise"); a != "" {
 				ap, err := netip.ParseAddrPort(a)

@@ -1,0 +1,257 @@
+package servent
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/router"
+	"github.com/govent/govent/wire"
+)
+
+// Query routing (gtk-gnutella doc/gnutella/ultrapeer_qrp): a leaf sends its
+// ultrapeers a table of the keywords (and urns) of its files, and an
+// ultrapeer forwards a Query to a leaf only when the leaf's table matches.
+// Between ultrapeers that announce X-Ultrapeer-Query-Routing: 0.1, each
+// sends the union of its leaves' tables and its own, and a Query on its last
+// hop goes only where that table matches.
+const (
+	// qrpBits is the size of the tables we build: 65536 slots, as LimeWire
+	// and our captures' leaf use.
+	qrpBits = 16
+	// qrpEntryBits is the patch entry size we send: 4 bits, which every
+	// servent reads.
+	qrpEntryBits = 4
+	// qrpMaxFragment is the most patch bytes in one PATCH message.
+	qrpMaxFragment = 4096
+)
+
+// qrpState is the servent's side of QRP: our own table, cached by library
+// version, and the aggregate an ultrapeer sends its ultrapeer neighbours.
+type qrpState struct {
+	// changed is signalled (never blocking) when the library changed.
+	changed chan struct{}
+	// dirty says a leaf's table (or the set of leaves) changed since the
+	// aggregate was last sent.
+	dirty atomic.Bool
+
+	mu       sync.Mutex
+	local    *router.QueryRouteTable // nil until first built
+	localVer uint64
+	agg      *router.QueryRouteTable // last aggregate sent, nil until first built
+}
+
+// libraryChanged is the library's OnChange hook: it must not block.
+func (s *Servent) libraryChanged() {
+	select {
+	case s.qrp.changed <- struct{}{}:
+	default:
+	}
+}
+
+// localTable returns the table of our own shared files, rebuilt when the
+// library changed. The returned table is never modified.
+func (s *Servent) localTable() *router.QueryRouteTable {
+	s.qrp.mu.Lock()
+	defer s.qrp.mu.Unlock()
+	var ver uint64
+	if s.lib != nil {
+		ver = s.lib.Version()
+	}
+	if s.qrp.local != nil && ver == s.qrp.localVer {
+		return s.qrp.local
+	}
+	var words []string
+	var urns []wire.SHA1
+	if s.lib != nil {
+		words = s.lib.Keywords()
+		for _, f := range s.lib.All() {
+			if f.Hashed {
+				urns = append(urns, f.SHA1)
+			}
+		}
+	}
+	t, err := router.BuildQRT(words, urns, qrpBits)
+	if err != nil {
+		// Only a bad size fails, and qrpBits is fixed.
+		s.log.Warn("building our query route table", zap.Error(err))
+		return s.qrp.local
+	}
+	s.qrp.local, s.qrp.localVer = t, ver
+	return t
+}
+
+// aggregateTable returns the table we send our ultrapeer neighbours,
+// building it when there is none yet (or fresh is set).
+func (s *Servent) aggregateTable(fresh bool) *router.QueryRouteTable {
+	tables := []*router.QueryRouteTable{s.localTable()}
+	s.qrp.mu.Lock()
+	defer s.qrp.mu.Unlock()
+	if s.qrp.agg != nil && !fresh {
+		return s.qrp.agg
+	}
+	s.mu.Lock()
+	for _, c := range s.conns {
+		if c.kind == router.Leaf {
+			tables = append(tables, c.qrt.Load())
+		}
+	}
+	s.mu.Unlock()
+	t, err := router.UnionQRT(qrpBits, tables...)
+	if err != nil {
+		s.log.Warn("building the aggregated query route table", zap.Error(err))
+		return s.qrp.agg
+	}
+	s.qrp.agg = t
+	return t
+}
+
+// ourTableFor returns the table c should hold from us: a leaf sends its own
+// to its ultrapeers; an ultrapeer sends the aggregate to ultrapeer
+// neighbours that route with it. Leaves and plain neighbours get none.
+func (s *Servent) ourTableFor(c *conn) *router.QueryRouteTable {
+	switch {
+	case !c.peer.ultrapeer || c.peer.version04:
+		return nil
+	case s.IsLeaf():
+		return s.localTable()
+	case c.kind == router.Neighbour && c.peer.upQRP:
+		return s.aggregateTable(false)
+	}
+	return nil
+}
+
+// sendOurQRT sends c the table it should hold, as a patch against what it
+// holds already.
+func (s *Servent) sendOurQRT(c *conn) {
+	if t := s.ourTableFor(c); t != nil {
+		// An ultrapeer with neither files nor leaves holds nothing to
+		// route on yet: it sends no table (and so gets every Query on
+		// its last hop, as before QRP) until it has one. A leaf always
+		// sends its table: without one it would get no Query at all.
+		s.sendQRT(c, t, !s.IsLeaf())
+	}
+}
+
+// sendQRT queues the RESET/PATCH messages that bring c from the table it
+// holds to next: TTL 1, hops 0, in the control class. With skipEmpty an
+// empty table is not sent to a peer that holds none from us.
+func (s *Servent) sendQRT(c *conn, next *router.QueryRouteTable, skipEmpty bool) {
+	c.qrpMu.Lock()
+	defer c.qrpMu.Unlock()
+	if skipEmpty && c.qrpSent == nil && next.Present() == 0 {
+		return
+	}
+	msgs, err := router.PatchMessages(c.qrpSent, next, qrpEntryBits, true, qrpMaxFragment)
+	if err != nil {
+		s.log.Warn("encoding a QRP patch", zap.Error(err))
+		return
+	}
+	var b []byte
+	for i := range msgs {
+		m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQRP, TTL: 1}, QRP: msgs[i]}
+		if b, err = m.Append(b[:0]); err != nil || !c.enqueue(b, true) {
+			// The peer's copy is now unknown: start over with a RESET.
+			c.qrpSent = nil
+			return
+		}
+	}
+	c.qrpSent = next
+}
+
+// qrpLoop sends patches when our library changes (a leaf at once, an
+// ultrapeer with its next aggregate) and, at most every QRPUpdateInterval,
+// the ultrapeer's aggregate when a leaf's table changed.
+func (s *Servent) qrpLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.cfg.QRPUpdateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.qrp.changed:
+			if !s.IsLeaf() {
+				s.qrp.dirty.Store(true)
+				continue
+			}
+			s.localTable()
+			for _, c := range s.connList() {
+				s.sendOurQRT(c)
+			}
+		case <-tick.C:
+			if s.IsLeaf() || !s.qrp.dirty.Swap(false) {
+				continue
+			}
+			s.aggregateTable(true)
+			for _, c := range s.connList() {
+				s.sendOurQRT(c)
+			}
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// connList is a snapshot of the established connections.
+func (s *Servent) connList() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// handleQRP applies a RESET or PATCH that c sent. A leaf keeps no tables:
+// it routes nothing. A table we cannot apply ends the connection with Bye
+// 413, as gtk-gnutella does.
+func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
+	if s.IsLeaf() {
+		return nil
+	}
+	if c.qrpRecv == nil {
+		c.qrpRecv = router.NewQRTReceiver(0)
+	}
+	t, err := c.qrpRecv.Handle(&m.QRP)
+	if err != nil {
+		s.rateLog("bad QRP table", c.nc, err)
+		c.qrt.Store(nil)
+		c.close(byeBadQRP, "Bad QRP Table")
+		return fmt.Errorf("servent: %w", err)
+	}
+	c.qrt.Store(c.qrpRecv.Table())
+	if t != nil && c.kind == router.Leaf {
+		s.qrp.dirty.Store(true)
+	}
+	return nil
+}
+
+// queryFilter is the router's QueryFilter: a Query goes to a leaf only when
+// its table matches (no table: nothing), and on its last hop to an
+// ultrapeer only when that ultrapeer's table matches (no table: everything).
+func (s *Servent) queryFilter(peer router.PeerID, _ wire.Header, payload []byte) bool {
+	v, ok := s.byID.Load(peer)
+	if !ok {
+		return false
+	}
+	c := v.(*conn)
+	t := c.qrt.Load()
+	if c.kind == router.Leaf {
+		if s.cfg.NoQRPFilter {
+			return true
+		}
+		if t == nil {
+			return false
+		}
+	} else if t == nil {
+		return true
+	}
+	var q wire.Query
+	if err := q.Decode(payload); err != nil {
+		return false
+	}
+	return t.MatchQuery(&q)
+}
