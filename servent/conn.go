@@ -2,7 +2,6 @@ package servent
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,11 +81,11 @@ type conn struct {
 
 // connStats counts what crossed one connection, by direction and type.
 type connStats struct {
-	inMsgs, inBytes   [256]atomic.Uint64
-	outMsgs, outBytes atomic.Uint64
-	wireOut           atomic.Uint64 // bytes written to the socket, after compression
-	dropped           atomic.Uint64 // routing drops of what this peer sent
-	malformed         atomic.Uint64
+	inMsgs, inBytes [256]atomic.Uint64
+	outBytes        atomic.Uint64
+	wireOut         atomic.Uint64 // bytes written to the socket, after compression
+	dropped         atomic.Uint64 // routing drops of what this peer sent
+	malformed       atomic.Uint64
 }
 
 // startConn registers an established connection and runs it.
@@ -324,6 +323,3 @@ func frameReason(err error) string {
 // writeTimeout bounds one batch write: a peer that reads nothing for this
 // long is gone, queue or no queue.
 func (s *Servent) writeTimeout() time.Duration { return 2 * s.cfg.KeepAlive }
-
-// contextDone is for loops that only need to know the servent stopped.
-func contextDone(ctx context.Context) bool { return ctx.Err() != nil }

@@ -18,6 +18,7 @@ import (
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/servent/library"
+	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
 )
 
@@ -431,6 +432,40 @@ type PeerInfo struct {
 	Since  time.Time
 	// Dropped counts descriptors for this peer that its full queue refused.
 	Dropped uint64
+	// Counters are the connection's traffic by direction and type.
+	Counters PeerCounters
+}
+
+// PeerCounters count one connection's traffic. Received descriptors are
+// counted by payload type; sent ones by send-queue class (Ping, Query, Pong,
+// QueryHit, Push, control), with the queue's drops by reason.
+type PeerCounters struct {
+	InMessages map[wire.PayloadType]uint64
+	InBytes    map[wire.PayloadType]uint64 // header included
+	Out        sendq.Stats
+	OutBytes   uint64 // descriptor bytes written, before compression
+	WireOut    uint64 // the same bytes as they went on the socket (compressed where the link is)
+	Malformed  uint64 // unparsable descriptors received
+	Unrouted   uint64 // received descriptors the router dropped
+}
+
+func (c *conn) counters(st sendq.Stats) PeerCounters {
+	pc := PeerCounters{
+		InMessages: map[wire.PayloadType]uint64{},
+		InBytes:    map[wire.PayloadType]uint64{},
+		Out:        st,
+		OutBytes:   c.stats.outBytes.Load(),
+		WireOut:    c.stats.wireOut.Load(),
+		Malformed:  c.stats.malformed.Load(),
+		Unrouted:   c.stats.dropped.Load(),
+	}
+	for t := range c.stats.inMsgs {
+		if n := c.stats.inMsgs[t].Load(); n > 0 {
+			pc.InMessages[wire.PayloadType(t)] = n
+			pc.InBytes[wire.PayloadType(t)] = c.stats.inBytes[t].Load()
+		}
+	}
+	return pc
 }
 
 // Peers lists the established connections.
@@ -447,7 +482,7 @@ func (s *Servent) Peers() []PeerInfo {
 		out = append(out, PeerInfo{
 			Addr: c.peer.remote, Listen: c.peer.listen, UserAgent: c.peer.userAgent,
 			Outgoing: c.peer.outgoing, Ultrapeer: c.peer.ultrapeer, Since: c.started, Dropped: dropped,
-			Leaf: c.kind == router.Leaf, HasQRT: c.qrt.Load() != nil,
+			Leaf: c.kind == router.Leaf, HasQRT: c.qrt.Load() != nil, Counters: c.counters(st),
 		})
 	}
 	return out
