@@ -17,7 +17,7 @@ const (
 	DefaultMaxSeenPushes = 1 << 14
 	DefaultMaxTTL        = 7
 	DefaultHardMaxTTL    = 15
-	DefaultShards        = 16
+	DefaultShards        = 256
 )
 
 // Config tunes a Router. The zero value is ready to use.
@@ -65,7 +65,9 @@ type Config struct {
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Shards is the number of lock shards per table, rounded down to a power
-	// of two (and to no more than the table's capacity). Default 16.
+	// of two (and to no more than the table's capacity). Default 256: with
+	// fewer, two cores spin on each other's shard locks (16 shards scaled
+	// 1.56-1.63x on 2 cores, 256 shards 1.56-1.74x, median 1.68x).
 	Shards int
 }
 
