@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/govent/govent/servent/internal/atomicfile"
 )
 
 // HostFile is the name of the host file in the data directory.
@@ -133,37 +135,8 @@ func (c *Cache) Save() error {
 	if err != nil {
 		return fmt.Errorf("hostcache: save: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(c.cfg.DataDir, HostFile), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.cfg.DataDir, HostFile), b); err != nil {
 		return fmt.Errorf("hostcache: save: %w", err)
 	}
 	return nil
-}
-
-// writeAtomic replaces name with b so that a crash leaves the old file or
-// the new one, never a mix: write a temporary file in the same directory,
-// flush it to disk, rename it over name.
-func writeAtomic(name string, b []byte) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/servent/internal/atomicfile"
 	"github.com/govent/govent/wire"
 )
 
@@ -141,7 +142,7 @@ func (l *Library) save() error {
 	if err != nil {
 		return fmt.Errorf("library: save: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(l.dataDir, StateFile), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(l.dataDir, StateFile), b); err != nil {
 		return fmt.Errorf("library: save: %w", err)
 	}
 	return nil
@@ -152,33 +153,4 @@ func (l *Library) saveLogged() {
 	if err := l.save(); err != nil {
 		l.log.Warn("library: cannot save state", zap.Error(err))
 	}
-}
-
-// writeAtomic replaces name with b so that a crash leaves the old file or
-// the new one, never a mix: write a temporary file in the same directory,
-// flush it to disk, rename it over name.
-func writeAtomic(name string, b []byte) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
