@@ -3,78 +3,44 @@ package servent
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/capture"
 )
 
 // The replay tests play gtk-gnutella's side of the captured handshakes
 // (testdata/*.pcap, described in the README next to the captures) against
 // our servent, byte for byte: its CONNECT and final block when it dials
 // us, its 200 answer when we dial it, and the descriptors it sent after
-// them. The captures are classic pcap, Ethernet + IPv4 + TCP, in order and
-// without retransmissions, so one direction's bytes are its TCP payloads
-// concatenated (the idea of wire/pcapread_test.go).
+// them.
 
 // gtkStream returns the bytes gtk-gnutella sent on the first connection of
-// a capture on which isGTK says the sender is gtk-gnutella.
-func gtkStream(t testing.TB, capture string, isGTK func(src, dst uint16) bool) []byte {
+// a capture on which isGTK says the sender is gtk-gnutella, reassembled by
+// wire/capture.
+func gtkStream(t testing.TB, name string, isGTK func(src, dst uint16) bool) []byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "testdata", capture))
+	c, err := capture.ReadFile(filepath.Join("..", "testdata", name), capture.Options{})
 	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	require.Equal(t, layers.LinkTypeEthernet, r.LinkType())
-	var (
-		eth     layers.Ethernet
-		ip4     layers.IPv4
-		tcp     layers.TCP
-		payload gopacket.Payload
-		decoded []gopacket.LayerType
-	)
-	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &tcp, &payload)
-	var out []byte
-	var flow [2]uint16 // the first matching (src, dst) ports
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		// An empty segment ends the layer chain early; that is fine.
-		_ = parser.DecodeLayers(data, &decoded)
-		if len(decoded) < 3 || len(tcp.Payload) == 0 {
-			continue
-		}
-		src, dst := uint16(tcp.SrcPort), uint16(tcp.DstPort)
-		if !isGTK(src, dst) {
-			continue
-		}
-		if flow == [2]uint16{} {
-			flow = [2]uint16{src, dst}
-		}
-		if flow == [2]uint16{src, dst} {
-			out = append(out, tcp.Payload...)
+	for _, conn := range c.Conns {
+		for _, st := range []*capture.Stream{&conn.FromClient, &conn.FromServer} {
+			if len(st.Data) > 0 && isGTK(st.From.Port(), st.To.Port()) {
+				return st.Data
+			}
 		}
 	}
-	require.NotEmpty(t, out, "no gtk-gnutella bytes in %s", capture)
-	return out
+	t.Fatalf("%s: no stream from gtk-gnutella", name)
+	return nil
 }
 
 // cutBlock splits a stream after its first handshake block.
