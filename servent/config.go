@@ -108,6 +108,10 @@ type Config struct {
 	// NoDeflateOut stops us compressing what we send, whatever the peer
 	// accepts.
 	NoDeflateOut bool
+	// MaxDeflateOut bounds the connections we compress for: each costs
+	// about 800 KiB (compress/flate allocates fixed tables at every level).
+	// Past it, new links are sent uncompressed. Zero means 64.
+	MaxDeflateOut int
 	// NoQRPFilter makes an ultrapeer forward every Query to every leaf,
 	// whatever their query route tables say (for measurements).
 	NoQRPFilter bool
@@ -132,6 +136,7 @@ type Config struct {
 const (
 	DefaultPort             = 6346
 	DefaultMaxPeers         = 8
+	DefaultMaxDeflateOut    = 64
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultKeepAlive        = 30 * time.Second
 	DefaultSendQueueBytes   = 256 << 10
@@ -166,6 +171,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Listen == "" {
 		c.Listen = fmt.Sprintf(":%d", DefaultPort)
+	}
+	if c.MaxDeflateOut == 0 {
+		c.MaxDeflateOut = DefaultMaxDeflateOut
 	}
 	if c.MaxPeers == 0 {
 		c.MaxPeers = DefaultMaxPeers

@@ -114,8 +114,12 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 			panic(err)
 		}
 		c.zw, c.out = zw, zw
+		s.deflating.Add(1)
 	}
 	if !s.register(c) {
+		if c.zw != nil {
+			s.deflating.Add(-1)
+		}
 		nc.Close()
 		s.releaseSlot(p.slot)
 		return

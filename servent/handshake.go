@@ -171,6 +171,12 @@ func parsePeerHeaders(p *peerInfo, h *wire.Handshake) {
 	}
 }
 
+// mayDeflateOut reports whether we may compress one more link. The count is
+// of established links, so handshakes in flight may pass it by a few.
+func (s *Servent) mayDeflateOut() bool {
+	return !s.cfg.NoDeflateOut && int(s.deflating.Load()) < s.cfg.MaxDeflateOut
+}
+
 // acceptsDeflate reports whether the block offers to read deflate.
 func acceptsDeflate(h *wire.Handshake) bool {
 	v, _ := h.Get("Accept-Encoding")
@@ -236,7 +242,7 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 		p.slot = kind
 		ours := s.ourHeaders(remote)
 		ours.StartLine = status200
-		if acceptsDeflate(first) && !s.cfg.NoDeflateOut {
+		if acceptsDeflate(first) && s.mayDeflateOut() {
 			ours.Add("Content-Encoding", "deflate")
 			p.deflateOut = true
 		}
@@ -369,7 +375,7 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	}
 	p.deflateIn = sendsDeflate(ans)
 	final := &wire.Handshake{StartLine: status200}
-	if acceptsDeflate(ans) && !s.cfg.NoDeflateOut {
+	if acceptsDeflate(ans) && s.mayDeflateOut() {
 		final.Add("Content-Encoding", "deflate")
 		p.deflateOut = true
 	}

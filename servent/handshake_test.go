@@ -244,3 +244,38 @@ func isTimeout(err error) bool {
 	var ne interface{ Timeout() bool }
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// TestDeflateOutIsBounded: compressing costs ~800 KiB a link, so past
+// MaxDeflateOut new links are sent plain (and a closed one frees its place).
+func TestDeflateOutIsBounded(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxDeflateOut = 1
+	hub := startServent(t, cfg)
+	a := startServent(t, testConfig(t))
+	b := startServent(t, testConfig(t))
+	require.NoError(t, a.Connect(hub.Addr()))
+	waitFor(t, "first link", func() bool { return len(hub.Peers()) == 1 })
+	require.NoError(t, b.Connect(hub.Addr()))
+	waitFor(t, "second link", func() bool { return len(hub.Peers()) == 2 })
+
+	compressed := func() (n int) {
+		hub.mu.Lock()
+		defer hub.mu.Unlock()
+		for _, c := range hub.conns {
+			if c.zw != nil {
+				n++
+			}
+		}
+		return n
+	}
+	assert.Equal(t, 1, compressed(), "only one link is compressed")
+	assert.EqualValues(t, 1, hub.deflating.Load())
+
+	require.NoError(t, a.Close())
+	waitFor(t, "first link gone", func() bool { return len(hub.Peers()) == 1 })
+	assert.EqualValues(t, hub.deflating.Load(), compressed(), "the counter follows the links")
+	c := startServent(t, testConfig(t))
+	require.NoError(t, c.Connect(hub.Addr()))
+	waitFor(t, "third link", func() bool { return len(hub.Peers()) == 2 })
+	assert.Equal(t, 1, compressed(), "the freed place went to the new link")
+}

@@ -55,7 +55,8 @@ type Servent struct {
 	remoteIP  netip.Addr // our address as peers see it (Remote-IP)
 	closed    bool
 
-	stats servStats
+	stats     servStats
+	deflating atomic.Int32 // established links we compress
 }
 
 // servStats are the servent-wide counters.
@@ -339,6 +340,9 @@ func (s *Servent) register(c *conn) bool {
 
 // unregister forgets a connection; every route through it dies at once.
 func (s *Servent) unregister(c *conn) {
+	if c.zw != nil {
+		s.deflating.Add(-1)
+	}
 	s.router.RemovePeer(c.id)
 	s.byID.Delete(c.id)
 	s.mu.Lock()
