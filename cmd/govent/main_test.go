@@ -201,3 +201,39 @@ func TestCaptureDecode(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "capture decode")
 }
+
+func TestGetByURN(t *testing.T) {
+	share := t.TempDir()
+	body := bytes.Repeat([]byte("penny lane "), 50000)
+	require.NoError(t, os.WriteFile(filepath.Join(share, "penny lane.mp3"), body, 0o644))
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	defer s.Close()
+	files := s.Library().All()
+	require.Len(t, files, 1)
+	urn := files[0].SHA1.String()
+
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "get", "--source", s.Addr().String(), "--name", "lane.mp3", "--dir", dir, urn)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "progress: ")
+	assert.Contains(t, out, "SHA-1 verified "+urn)
+	got, err := os.ReadFile(filepath.Join(dir, "lane.mp3"))
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+
+	// A source that does not have the file: a clear failure, exit 1, and
+	// nothing under the final name.
+	other := t.TempDir()
+	code, _, errOut = runCLI(t, "", "get", "--source", s.Addr().String(), "--name", "x.bin", "--dir", other,
+		"urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "download")
+	_, err = os.Stat(filepath.Join(other, "x.bin"))
+	assert.True(t, os.IsNotExist(err))
+
+	code, _, errOut = runCLI(t, "", "get", "--source", s.Addr().String(), "not-a-urn")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "urn")
+}
