@@ -61,6 +61,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			demoCommand(),
 			wireCommand(),
 			captureCommand(),
+			probeCommand(),
 		},
 	}
 }
