@@ -178,25 +178,10 @@ func (s *Servent) mayDeflateOut() bool {
 }
 
 // acceptsDeflate reports whether the block offers to read deflate.
-func acceptsDeflate(h *wire.Handshake) bool {
-	v, _ := h.Get("Accept-Encoding")
-	return headerHasToken(v, "deflate")
-}
+func acceptsDeflate(h *wire.Handshake) bool { return h.HasToken("Accept-Encoding", "deflate") }
 
 // sendsDeflate reports whether the block says its sender compresses.
-func sendsDeflate(h *wire.Handshake) bool {
-	v, _ := h.Get("Content-Encoding")
-	return headerHasToken(v, "deflate")
-}
-
-func headerHasToken(v, token string) bool {
-	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
-}
+func sendsDeflate(h *wire.Handshake) bool { return h.HasToken("Content-Encoding", "deflate") }
 
 // acceptGnutella runs the server side of a handshake on an accepted
 // connection: 0.6 (three blocks) or 0.4 (CONNECT/OK). It starts the

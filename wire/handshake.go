@@ -243,6 +243,20 @@ func (h *Handshake) Append(b []byte) []byte {
 	return append(b, '\r', '\n')
 }
 
+// HasToken reports whether a comma-separated header (every occurrence of
+// it) lists token, case-insensitively: "Accept-Encoding: gzip, deflate"
+// has "deflate".
+func (h *Handshake) HasToken(name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // IsConnect reports whether the start line is a CONNECT and returns its
 // protocol version ("0.6", "0.4").
 func (h *Handshake) IsConnect() (version string, ok bool) {

@@ -595,3 +595,14 @@ func TestParseAddrListHostileLength(t *testing.T) {
 	got := wire.ParseAddrList(long, 50)
 	assert.Len(t, got, 50)
 }
+
+func TestHandshakeHasToken(t *testing.T) {
+	h := &wire.Handshake{}
+	h.Add("Accept-Encoding", "gzip,  Deflate ")
+	h.Add("X-Features", "tls/1.0")
+	h.Add("X-Features", "browse/1.0, deflate-ish")
+	assert.True(t, h.HasToken("accept-encoding", "deflate"), "names and tokens are case-insensitive, spaces trimmed")
+	assert.True(t, h.HasToken("X-Features", "browse/1.0"), "every occurrence of the header counts")
+	assert.False(t, h.HasToken("X-Features", "deflate"), "a token matches whole, not as a prefix")
+	assert.False(t, h.HasToken("Content-Encoding", "deflate"), "an absent header has no tokens")
+}

@@ -138,7 +138,7 @@ func (p *prober) run(addr, query string, leaf bool) {
 		_, err := wire.ParseGUID(strings.TrimSpace(g))
 		p.check(err == nil, "GUID header is 32 hex digits: %q", g)
 	}
-	theyCompress := headerToken(ans, "Content-Encoding", "deflate")
+	theyCompress := ans.HasToken("Content-Encoding", "deflate")
 	final := &wire.Handshake{StartLine: wire.StatusLine06(200, "OK")}
 	if _, err := nc.Write(final.Append(nil)); !p.check(err == nil, "send the final 200") {
 		return
@@ -221,14 +221,4 @@ func (p *prober) run(addr, query string, leaf bool) {
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err = nc.Write(b)
 	p.check(err == nil, "send Bye 200")
-}
-
-func headerToken(h *wire.Handshake, name, token string) bool {
-	v, _ := h.Get(name)
-	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
 }
