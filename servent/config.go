@@ -1,7 +1,9 @@
 package servent
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -56,6 +58,11 @@ type Config struct {
 	ServentGUID wire.GUID
 	// Handshake04 makes outgoing connections use the old 0.4 handshake.
 	Handshake04 bool
+	// Network is how the servent listens and dials: nil means the
+	// operating system's TCP stack. Tests and simulations pass an
+	// in-memory network (servent/memnet) so that many servents run in one
+	// process and, under testing/synctest, in virtual time.
+	Network Network
 	// AllowPrivate lets the host cache learn private and loopback
 	// addresses from peers (tests and the loopback demo need it).
 	AllowPrivate bool
@@ -244,5 +251,29 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.Network == nil {
+		c.Network = osNetwork{}
+	}
 	return c, nil
+}
+
+// Network is what the servent listens and dials through. net.Dialer's
+// DialContext and net.ListenConfig's Listen have these signatures;
+// memnet.Network implements both.
+type Network interface {
+	Listen(ctx context.Context, network, address string) (net.Listener, error)
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// osNetwork is the operating system's TCP stack.
+type osNetwork struct{}
+
+func (osNetwork) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	var lc net.ListenConfig
+	return lc.Listen(ctx, network, address)
+}
+
+func (osNetwork) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
 }

@@ -255,8 +255,8 @@ func (c *conn) closeAfterBye() {
 	c.closeOnce.Do(func() { c.q.Close() })
 	_ = c.nc.SetReadDeadline(time.Now())
 	// Half-close so the peer reads our Bye before it sees the connection go.
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
 	}
 }
 

@@ -295,8 +295,7 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 func (s *Servent) dial(addr netip.AddrPort) error {
 	ctx, cancel := s.contextFor(s.cfg.HandshakeTimeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return fmt.Errorf("servent: dial %s: %w", addr, err)
 	}

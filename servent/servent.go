@@ -166,8 +166,7 @@ func (s *Servent) Start(ctx context.Context) error {
 		}
 	}
 	if !s.cfg.NoListen {
-		var lc net.ListenConfig
-		ln, err := lc.Listen(s.ctx, "tcp", s.cfg.Listen)
+		ln, err := s.cfg.Network.Listen(s.ctx, "tcp", s.cfg.Listen)
 		if err != nil {
 			s.cancel()
 			return fmt.Errorf("servent: listen: %w", err)

@@ -181,7 +181,7 @@ func (t *transfers) handlePush(p wire.Push) {
 		defer s.wg.Done()
 		defer func() { <-t.pushSlots }()
 		ctx, cancel := context.WithTimeout(s.ctx, directDialTimeout)
-		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr.String())
+		nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())
 		cancel()
 		if err != nil {
 			s.log.Info("Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
@@ -210,7 +210,7 @@ func (t *transfers) handlePush(p wire.Push) {
 func (t *transfers) DialSource(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
 	if !src.Push && src.Addr.IsValid() {
 		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
-		nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", src.Addr.String())
+		nc, err := t.s.cfg.Network.DialContext(dctx, "tcp", src.Addr.String())
 		cancel()
 		if err == nil || src.ServentGUID.IsZero() {
 			return nc, err

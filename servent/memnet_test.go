@@ -1,0 +1,52 @@
+package servent
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent/memnet"
+)
+
+// memConfig is testConfig on an in-memory network, listening on listen
+// ("ip:port") and dialling from that IP, for tests that run in virtual time.
+func memConfig(t testing.TB, n *memnet.Network, listen string) Config {
+	cfg := testConfig(t)
+	cfg.Network = n.Host(netip.MustParseAddrPort(listen).Addr())
+	cfg.Listen = listen
+	return cfg
+}
+
+// Two servents on an in-memory network, in a synctest bubble: they connect,
+// a search finds the other's file, and both shut down leaving no goroutine
+// behind (synctest.Test fails if one is left).
+func TestServentsOnMemnet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		a := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+		cfg := memConfig(t, n, "127.0.0.2:6346")
+		cfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
+		b := startServent(t, cfg)
+		require.NoError(t, b.Connect(a.Addr()))
+		synctest.Wait()
+		require.Len(t, a.Peers(), 1)
+		assert.Equal(t, "127.0.0.2:6346", a.Peers()[0].Listen.String())
+		assert.Equal(t, "127.0.0.2", a.Peers()[0].Addr.Addr().String(), "b dials from its own address")
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		sr, err := a.Search(ctx, "penguin")
+		require.NoError(t, err)
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		assert.Equal(t, "penguin song.mp3", res[0].Name)
+		cancel()
+		require.NoError(t, b.Close())
+		require.NoError(t, a.Close())
+	})
+}
