@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer"
@@ -38,11 +38,14 @@ func demoCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "overlay seed (default: random; printed, to replay a run)"},
 			&cli.BoolFlag{Name: "verbose", Usage: "also print every servent's log"},
 		},
-		Action: func(c *cli.Context) error {
-			n := c.Int("nodes")
-			if n < 8 || n > 16 {
-				return usageError(fmt.Errorf("--nodes %d: want 8 to 16", n))
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 0, ""); err != nil {
+				return err
 			}
+			if err := checkFlags(ctx, c, intRange("nodes", 8, 16)); err != nil {
+				return err
+			}
+			n := c.Int("nodes")
 			seed := c.Uint64("seed")
 			if !c.IsSet("seed") {
 				seed = rand.Uint64() % 1_000_000
@@ -50,13 +53,13 @@ func demoCommand() *cli.Command {
 			log := zap.NewNop()
 			if c.Bool("verbose") {
 				var err error
-				if log, err = newLogger(c.App.ErrWriter, "info", "console"); err != nil {
+				if log, err = newLogger(c.Root().ErrWriter, "info", "console"); err != nil {
 					return err
 				}
 			}
-			ctx, cancel := context.WithTimeout(c.Context, 20*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			d := &demo{w: c.App.Writer, log: log}
+			d := &demo{w: c.Root().Writer, log: log}
 			return d.run(ctx, n, seed)
 		},
 	}

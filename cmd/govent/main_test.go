@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"net"
@@ -20,11 +21,25 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-// runCLI runs govent in-process and returns its exit code and output.
+// runCLI runs govent in-process, in an empty environment (the developer's
+// GOVENT_* variables must not change a test), and returns its exit code
+// and output. A command still running after two minutes is cancelled.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLIEnv(t, nil, stdin, args...)
+}
+
+// runCLIEnv is runCLI with environment variables.
+func runCLIEnv(t *testing.T, environ map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(append([]string{"govent"}, args...), strings.NewReader(stdin), &out, &errOut)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code := run(ctx, append([]string{"govent"}, args...), env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
+		lookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
+		serve:     runServent,
+	})
 	return code, out.String(), errOut.String()
 }
 
@@ -171,11 +186,6 @@ func TestSearchNoPeer(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "no peer could be reached")
-}
-
-func TestEnvForNamesFlags(t *testing.T) {
-	assert.Equal(t, []string{"GOVENT_MAX_PEERS"}, envFor("max-peers"))
-	assert.Equal(t, []string{"GOVENT_LOG_FORMAT"}, envFor("log-format"))
 }
 
 func TestCaptureDecode(t *testing.T) {

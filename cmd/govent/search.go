@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer"
@@ -30,26 +31,30 @@ func searchCommand() *cli.Command {
 			"With --download N it downloads result N (through a Push if the source is firewalled)\n" +
 			"into --dir and verifies its SHA-1.",
 		Flags: append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "peer", Required: true, Usage: "host:port of a servent to search through (repeatable)", EnvVars: envFor("peer")},
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to collect results", EnvVars: envFor("timeout")},
+			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of a servent to search through (repeatable; required)"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to collect results"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
-			&cli.IntFlag{Name: "download", Usage: "download result number N (1-based) and exit"},
-			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory for --download", EnvVars: envFor("dir")},
-			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening address (GIVs for Pushes arrive there)", EnvVars: envFor("listen")},
+			&cli.IntFlag{Name: "download", Usage: "download result number `N` (1-based) and exit"},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
+			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
 		}, logFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError(errors.New("search: want one QUERY argument (quote several words)"))
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
+				return err
 			}
-			if c.Int("ttl") < 1 || c.Int("ttl") > 7 {
-				return usageError(fmt.Errorf("--ttl %d: want 1 to 7", c.Int("ttl")))
+			rules := append([]flagRule{
+				required("peer"), ipPorts("peer"), listenAddr("listen"),
+				intRange("ttl", 1, 7), intRange("download", 0, math.MaxInt),
+			}, logRules()...)
+			if err := checkFlags(ctx, c, rules...); err != nil {
+				return err
 			}
-			log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
+			log, err := logger(c)
 			if err != nil {
 				return usageError(err)
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := startClient(ctx, c.StringSlice("peer"), servent.Config{
 				Listen:      c.String("listen"),
@@ -61,7 +66,7 @@ func searchCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			results := printResults(ctx, s, c.Args().First(), c.Duration("timeout"), c.Int("download"), c.Bool("json"), c.App.Writer)
+			results := printResults(ctx, s, c.Args().First(), c.Duration("timeout"), c.Int("download"), c.Bool("json"), c.Root().Writer)
 			n := c.Int("download")
 			if n == 0 {
 				return nil
@@ -69,7 +74,7 @@ func searchCommand() *cli.Command {
 			if n < 1 || n > len(results) {
 				return fmt.Errorf("--download %d: only %d results arrived", n, len(results))
 			}
-			return downloadResult(ctx, s, results[n-1], c.App.Writer)
+			return downloadResult(ctx, s, results[n-1], c.Root().Writer)
 		},
 	}
 }
@@ -208,14 +213,17 @@ func getCommand() *cli.Command {
 		Description: "Fetches the file from the --source hosts in parallel chunks, resuming a previous\n" +
 			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir.",
 		Flags: append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "source", Required: true, Usage: "host:port serving the file (repeatable)"},
-			&cli.StringFlag{Name: "name", Usage: "file name to save as (default: the urn's base32)"},
+			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (repeatable; required)"},
+			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes (default: ask the sources)"},
-			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory", EnvVars: envFor("dir")},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
 		}, logFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError(errors.New("get: want one urn:sha1 argument"))
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 1, "urn:sha1 argument"); err != nil {
+				return err
+			}
+			if err := checkFlags(ctx, c, required("source"), ipPorts("source")); err != nil {
+				return err
 			}
 			d, err := wire.ParseURN(c.Args().First())
 			if err != nil {
@@ -226,23 +234,19 @@ func getCommand() *cli.Command {
 				req.Name = d.Base32()
 			}
 			for _, src := range c.StringSlice("source") {
-				ap, err := netip.ParseAddrPort(src)
-				if err != nil {
-					return usageError(fmt.Errorf("--source %q: %w", src, err))
-				}
-				req.Sources = append(req.Sources, httpxfer.Source{Addr: ap})
+				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(src)}) // checked by ipPorts
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			dl := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent})
-			pr := newProgress(c.App.Writer)
+			pr := newProgress(c.Root().Writer)
 			req.Progress = pr.update
 			res, err := dl.Download(ctx, req)
 			pr.finish()
 			if err != nil {
 				return fmt.Errorf("download: %w", err)
 			}
-			return reportDownload(c.App.Writer, res)
+			return reportDownload(c.Root().Writer, res)
 		},
 	}
 }
