@@ -218,7 +218,7 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		d.names[s.Addr()] = nodeName(i)
 		d.mu.Unlock()
 	}
-	d.say("started %d servents; %s shares %q and is firewalled, %d hops from n00", n, nodeName(target), demoTarget, dist[target])
+	d.say("started %d servents; %s shares %q and is firewalled, %s from n00 by the shortest path", n, nodeName(target), demoTarget, hopsText(uint8(dist[target])))
 
 	for _, e := range edges {
 		a, b := e[0], e[1]
@@ -250,8 +250,8 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		return errors.New("demo: timed out waiting for a result")
 	}
 	scancel()
-	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %d hops", result.Name, humanBytes(int64(result.Size)),
-		d.name(result.Addr), result.ServentGUID, result.Push, result.Hops)
+	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %s", result.Name, humanBytes(int64(result.Size)),
+		d.name(result.Addr), result.ServentGUID, result.Push, hopsText(result.Hops))
 	d.printRoute(sr.GUID, target)
 
 	if !result.HasSHA1 || result.SHA1 != want {

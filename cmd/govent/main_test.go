@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,19 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "got the Push")
 	assert.Contains(t, out, "verified SHA-1")
 	assert.Less(t, time.Since(start), 20*time.Second)
+
+	// Hop counts agree: the hit's count is the number of links in the
+	// path it prints, and no less than the shortest path.
+	hit := regexp.MustCompile(`(?m)hit: .*, (\d+) hops?$`).FindStringSubmatch(out)
+	path := regexp.MustCompile(`(?m)reverse path: (.*)$`).FindStringSubmatch(out)
+	shortest := regexp.MustCompile(`(?m)is firewalled, (\d+) hops from n00 by the shortest path$`).FindStringSubmatch(out)
+	require.NotNil(t, hit, out)
+	require.NotNil(t, path, out)
+	require.NotNil(t, shortest, out)
+	hops, _ := strconv.Atoi(hit[1])
+	min, _ := strconv.Atoi(shortest[1])
+	assert.Equal(t, strings.Count(path[1], " -> "), hops, "hit %q, path %q", hit[0], path[1])
+	assert.GreaterOrEqual(t, hops, min)
 }
 
 func TestDemoRejectsNodeCount(t *testing.T) {
