@@ -288,7 +288,9 @@ func getCommand() *cli.Command {
 		Usage:     "download a file by urn:sha1 from one or more sources",
 		ArgsUsage: "urn:sha1:<base32>",
 		Description: "Fetches the file from the --source hosts in parallel chunks, resuming a previous\n" +
-			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir.",
+			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir\n" +
+			"as --name (extension included; default: the urn's base32). An existing file of that\n" +
+			"name is kept: the new one becomes \"name (1).ext\".",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
