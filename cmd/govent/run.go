@@ -16,10 +16,11 @@ import (
 	"github.com/govent/govent/servent"
 )
 
-// logFlags are shared by every command that runs a servent.
-func logFlags() []cli.Flag {
+// logFlags are shared by every command that runs a servent; level is the
+// default of --log-level.
+func logFlags(level string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-level", Value: level, Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console or json"},
 	}
 }
@@ -61,7 +62,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
-		}, logFlags()...),
+		}, logFlags("info")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 0, ""); err != nil {
 				return err

@@ -42,7 +42,7 @@ func searchCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
-		}, logFlags()...),
+		}, logFlags("warn")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
 				return err
@@ -291,12 +291,14 @@ func getCommand() *cli.Command {
 			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir\n" +
 			"as --name (extension included; default: the urn's base32). An existing file of that\n" +
 			"name is kept: the new one becomes \"name (1).ext\".",
-		Flags: append([]cli.Flag{
+		// No log flags: the downloader does not log; what it does is
+		// printed (progress, the result).
+		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes (default: ask the sources)"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
-		}, logFlags()...),
+		},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "urn:sha1 argument"); err != nil {
 				return err
@@ -306,7 +308,7 @@ func getCommand() *cli.Command {
 			}
 			d, err := wire.ParseURN(c.Args().First())
 			if err != nil {
-				return usageError(err)
+				return usageError(fmt.Errorf("%q: want urn:sha1: and 32 base32 digits", c.Args().First()))
 			}
 			req := httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}
 			for _, src := range c.StringSlice("source") {

@@ -87,6 +87,7 @@ func TestSearchMaxResults(t *testing.T) {
 	lines := regexp.MustCompile(`(?m)^\s+\d+\. penguin \d\.ogg .* from `+regexp.QuoteMeta(s.Addr().String())+` \(GOVT, 1 hop\)  urn:sha1:`).FindAllString(out, -1)
 	assert.Len(t, lines, 2, out)
 	assert.Contains(t, out, "stopped at --max-results 2")
+	assert.NotContains(t, errOut, "INFO", "a short-lived search logs warnings only, by default")
 
 	code, _, errOut = runCLI(t, "", "search", "penguin", "--peer", s.Addr().String(), "--max-results", "2", "--download", "3")
 	assert.Equal(t, 2, code)
