@@ -30,7 +30,7 @@ func prepareCommands(root *cli.Command, e env) {
 			if c.Action == nil {
 				c.Action = groupAction
 			}
-		default:
+		case c.Action != nil:
 			action := c.Action
 			c.Action = func(ctx context.Context, c *cli.Command) error {
 				ctx, err := applySettings(ctx, c, e.lookupEnv)
