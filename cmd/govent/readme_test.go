@@ -475,22 +475,10 @@ func newReadmeFixture(t *testing.T) *readmeFixture {
 	return fx
 }
 
-var buildOnce struct {
-	sync.Mutex
-	bin string
-}
-
-// buildGovent builds the binary once per test process, with the race
-// detector when the tests have it (the build then reuses their packages).
+// buildGovent builds the binary, with the race detector when the tests
+// have it (the build then reuses their compiled packages).
 func buildGovent(t *testing.T) string {
-	buildOnce.Lock()
-	defer buildOnce.Unlock()
-	if buildOnce.bin != "" {
-		return buildOnce.bin
-	}
-	dir, err := os.MkdirTemp("", "govent-readme-")
-	require.NoError(t, err)
-	bin := filepath.Join(dir, "govent")
+	bin := filepath.Join(t.TempDir(), "govent")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -501,7 +489,6 @@ func buildGovent(t *testing.T) string {
 	}
 	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
-	buildOnce.bin = bin
 	return bin
 }
 
