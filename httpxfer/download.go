@@ -1077,24 +1077,11 @@ func hostOf(s Source) string {
 	return ""
 }
 
-// sanitizeName reduces a name from the network to one path element that
-// cannot escape the download directory.
+// sanitizeName is SafeName, with "download" for a name of which nothing
+// usable is left.
 func sanitizeName(name string) string {
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
+	if n := SafeName(name); n != "" {
+		return n
 	}
-	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, name)
-	name = strings.TrimSpace(name)
-	if len(name) > 200 {
-		name = strings.ToValidUTF8(name[:200], "")
-	}
-	if name == "" || name == "." || name == ".." {
-		return "download"
-	}
-	return name
+	return "download"
 }

@@ -22,8 +22,8 @@ const (
 type Event struct {
 	Kind   EventKind
 	Peer   netip.AddrPort
-	GUID   wire.GUID // the descriptor's GUID, for queries and hits
-	Hops   uint8
+	GUID   wire.GUID      // the descriptor's GUID, for queries and hits
+	Hops   uint8          // links it travelled from its origin to the reporting servent (1 from a neighbour)
 	To     netip.AddrPort // where a hit was forwarded (zero: delivered to us)
 	Detail string
 }

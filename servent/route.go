@@ -54,7 +54,7 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 		s.learnPong(c, m)
 	case wire.TypeQuery:
 		if s.observed() {
-			s.emit(Event{Kind: EventQuery, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: m.Header.Hops, Detail: string(m.Query.Criteria)})
+			s.emit(Event{Kind: EventQuery, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: dec.Header.Hops, Detail: string(m.Query.Criteria)})
 		}
 	}
 	// An auto-mode leaf's router still routes: as a leaf we forward nothing.
@@ -77,7 +77,7 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	case wire.TypeQuery:
 		s.answerQuery(c, m, dec.Header.Hops)
 	case wire.TypeQueryHit:
-		s.deliverHit(c, m)
+		s.deliverHit(c, m, dec.Header.Hops)
 	case wire.TypePush:
 		s.xfer.handlePush(m.Push)
 	}

@@ -32,7 +32,7 @@ type Result struct {
 	Size        uint64
 	SHA1        wire.SHA1
 	HasSHA1     bool
-	Hops        uint8          // how far the QueryHit travelled
+	Hops        uint8          // links the QueryHit travelled: 1 from a neighbour
 	Via         netip.AddrPort // the neighbour it reached us through
 }
 
@@ -144,12 +144,14 @@ func (q *Search) deliver(r Result) {
 }
 
 // deliverHit hands the results of a QueryHit for one of our searches to it.
-func (s *Servent) deliverHit(c *conn, m *wire.Message) {
+// hops is the router's count of the links it travelled (the header's Hops
+// counts only the relays before the last link).
+func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 	s.mu.Lock()
 	sr := s.searches[m.Header.GUID]
 	s.mu.Unlock()
 	if s.observed() {
-		s.emit(Event{Kind: EventQueryHit, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: m.Header.Hops})
+		s.emit(Event{Kind: EventQueryHit, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: hops})
 	}
 	if sr == nil {
 		return // the search ended
@@ -158,7 +160,7 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message) {
 	base := Result{
 		Addr:        qh.AddrPort(),
 		ServentGUID: qh.ServentGUID,
-		Hops:        m.Header.Hops,
+		Hops:        hops,
 		Via:         c.peer.name(),
 	}
 	if qh.HasQHD {

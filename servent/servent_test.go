@@ -29,6 +29,7 @@ func TestTwoServentsSearch(t *testing.T) {
 	assert.Equal(t, "GOVT", res[0].Vendor)
 	assert.True(t, res[0].HasSHA1)
 	assert.EqualValues(t, len("penny lane bytes"), res[0].Size)
+	assert.EqualValues(t, 1, res[0].Hops, "a neighbour's hit travelled one link")
 }
 
 func TestPeerCountersByTypeAndDirection(t *testing.T) {

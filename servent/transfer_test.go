@@ -59,7 +59,7 @@ func TestPushDownloadFromDialOnlyServent(t *testing.T) {
 	assert.True(t, r.Push, "a dial-only servent sets the push flag")
 	assert.Equal(t, uint16(0), r.Addr.Port(), "and gives no address to dial")
 	assert.Equal(t, uploader.GUID(), r.ServentGUID)
-	assert.EqualValues(t, 2, r.Hops+1)
+	assert.EqualValues(t, 2, r.Hops, "two links: uploader to middle, middle to us")
 
 	got, err := downloader.Download(searchCtx(t), httpxfer.Request{
 		Name: r.Name, Size: int64(r.Size), SHA1: r.SHA1, Sources: []httpxfer.Source{SourceOf(r)},

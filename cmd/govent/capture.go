@@ -3,14 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/wire"
 	"github.com/govent/govent/wire/capture"
@@ -20,7 +20,7 @@ func captureCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "capture",
 		Usage: "work with packet captures",
-		Subcommands: []*cli.Command{{
+		Commands: []*cli.Command{{
 			Name:      "decode",
 			Usage:     "decode the Gnutella traffic in a pcap or pcapng file",
 			ArgsUsage: "FILE",
@@ -29,18 +29,18 @@ func captureCommand() *cli.Command {
 				"per handshake block and per descriptor, both directions merged in time order.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "print JSON lines instead of text"},
-				&cli.UintFlag{Name: "max-payload", Value: wire.DefaultMaxPayload, Usage: "largest payload length accepted, in bytes"},
+				maxPayloadFlag(),
 			},
-			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usageError(errors.New("capture decode: want one FILE argument"))
+			Action: func(_ context.Context, c *cli.Command) error {
+				if err := wantArgs(c, 1, "FILE argument"); err != nil {
+					return err
 				}
-				opt := capture.Options{MaxPayload: uint32(c.Uint("max-payload"))}
+				opt := capture.Options{MaxPayload: maxPayload(c)}
 				sessions, err := capture.DecodeFile(c.Args().First(), opt)
 				if err != nil {
 					return fmt.Errorf("capture decode: %w", err)
 				}
-				return printSessions(c.App.Writer, sessions, c.Bool("json"))
+				return printSessions(c.Root().Writer, sessions, c.Bool("json"))
 			},
 		}},
 	}

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer"
@@ -38,11 +38,14 @@ func demoCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "overlay seed (default: random; printed, to replay a run)"},
 			&cli.BoolFlag{Name: "verbose", Usage: "also print every servent's log"},
 		},
-		Action: func(c *cli.Context) error {
-			n := c.Int("nodes")
-			if n < 8 || n > 16 {
-				return usageError(fmt.Errorf("--nodes %d: want 8 to 16", n))
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 0, ""); err != nil {
+				return err
 			}
+			if err := checkFlags(ctx, c, intRange("nodes", 8, 16)); err != nil {
+				return err
+			}
+			n := c.Int("nodes")
 			seed := c.Uint64("seed")
 			if !c.IsSet("seed") {
 				seed = rand.Uint64() % 1_000_000
@@ -50,13 +53,13 @@ func demoCommand() *cli.Command {
 			log := zap.NewNop()
 			if c.Bool("verbose") {
 				var err error
-				if log, err = newLogger(c.App.ErrWriter, "info", "console"); err != nil {
+				if log, err = newLogger(c.Root().ErrWriter, "info", "console"); err != nil {
 					return err
 				}
 			}
-			ctx, cancel := context.WithTimeout(c.Context, 20*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			d := &demo{w: c.App.Writer, log: log}
+			d := &demo{w: c.Root().Writer, log: log}
 			return d.run(ctx, n, seed)
 		},
 	}
@@ -215,7 +218,7 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		d.names[s.Addr()] = nodeName(i)
 		d.mu.Unlock()
 	}
-	d.say("started %d servents; %s shares %q and is firewalled, %d hops from n00", n, nodeName(target), demoTarget, dist[target])
+	d.say("started %d servents; %s shares %q and is firewalled, %s from n00 by the shortest path", n, nodeName(target), demoTarget, hopsText(uint8(dist[target])))
 
 	for _, e := range edges {
 		a, b := e[0], e[1]
@@ -247,8 +250,8 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		return errors.New("demo: timed out waiting for a result")
 	}
 	scancel()
-	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %d hops", result.Name, humanBytes(int64(result.Size)),
-		d.name(result.Addr), result.ServentGUID, result.Push, result.Hops)
+	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %s", result.Name, humanBytes(int64(result.Size)),
+		d.name(result.Addr), result.ServentGUID, result.Push, hopsText(result.Hops))
 	d.printRoute(sr.GUID, target)
 
 	if !result.HasSHA1 || result.SHA1 != want {

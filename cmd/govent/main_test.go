@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +23,25 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-// runCLI runs govent in-process and returns its exit code and output.
+// runCLI runs govent in-process, in an empty environment (the developer's
+// GOVENT_* variables must not change a test), and returns its exit code
+// and output. A command still running after two minutes is cancelled.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLIEnv(t, nil, stdin, args...)
+}
+
+// runCLIEnv is runCLI with environment variables.
+func runCLIEnv(t *testing.T, environ map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(append([]string{"govent"}, args...), strings.NewReader(stdin), &out, &errOut)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code := run(ctx, append([]string{"govent"}, args...), env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
+		lookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
+		serve:     runServent,
+	})
 	return code, out.String(), errOut.String()
 }
 
@@ -134,6 +151,19 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "got the Push")
 	assert.Contains(t, out, "verified SHA-1")
 	assert.Less(t, time.Since(start), 20*time.Second)
+
+	// Hop counts agree: the hit's count is the number of links in the
+	// path it prints, and no less than the shortest path.
+	hit := regexp.MustCompile(`(?m)hit: .*, (\d+) hops?$`).FindStringSubmatch(out)
+	path := regexp.MustCompile(`(?m)reverse path: (.*)$`).FindStringSubmatch(out)
+	shortest := regexp.MustCompile(`(?m)is firewalled, (\d+) hops from n00 by the shortest path$`).FindStringSubmatch(out)
+	require.NotNil(t, hit, out)
+	require.NotNil(t, path, out)
+	require.NotNil(t, shortest, out)
+	hops, _ := strconv.Atoi(hit[1])
+	min, _ := strconv.Atoi(shortest[1])
+	assert.Equal(t, strings.Count(path[1], " -> "), hops, "hit %q, path %q", hit[0], path[1])
+	assert.GreaterOrEqual(t, hops, min)
 }
 
 func TestDemoRejectsNodeCount(t *testing.T) {
@@ -171,11 +201,6 @@ func TestSearchNoPeer(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "no peer could be reached")
-}
-
-func TestEnvForNamesFlags(t *testing.T) {
-	assert.Equal(t, []string{"GOVENT_MAX_PEERS"}, envFor("max-peers"))
-	assert.Equal(t, []string{"GOVENT_LOG_FORMAT"}, envFor("log-format"))
 }
 
 func TestCaptureDecode(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/linkzip"
@@ -32,11 +33,14 @@ func probeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "leaf", Usage: "connect as a leaf (X-Ultrapeer: False)"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for each answer"},
 		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError(errors.New("probe: want one HOST:PORT argument"))
+		Action: func(_ context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 1, "HOST:PORT argument"); err != nil {
+				return err
 			}
-			p := &prober{w: c.App.Writer, timeout: c.Duration("timeout")}
+			if why := hostPortProblem(c.Args().First()); why != "" {
+				return usageError(fmt.Errorf("%s: %s", c.Args().First(), why))
+			}
+			p := &prober{w: c.Root().Writer, timeout: c.Duration("timeout")}
 			p.run(c.Args().First(), c.String("query"), c.Bool("leaf"))
 			if p.failed > 0 {
 				return fmt.Errorf("probe: %d of %d checks failed", p.failed, p.checks)

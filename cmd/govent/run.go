@@ -3,64 +3,82 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/govent/govent/servent"
 )
 
-// envFor names the environment variable that can set a flag.
-func envFor(flag string) []string {
-	b := []byte("GOVENT_")
-	for _, c := range flag {
-		switch {
-		case c == '-':
-			b = append(b, '_')
-		case 'a' <= c && c <= 'z':
-			b = append(b, byte(c-'a'+'A'))
-		default:
-			b = append(b, byte(c))
-		}
-	}
-	return []string{string(b)}
-}
-
-// logFlags are shared by every command that runs a servent.
-func logFlags() []cli.Flag {
+// logFlags are shared by every command that runs a servent; level is the
+// default of --log-level.
+func logFlags(level string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: envFor("log-level")},
-		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console or json", EnvVars: envFor("log-format")},
+		&cli.StringFlag{Name: "log-level", Value: level, Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console or json"},
 	}
 }
 
-func runCommand() *cli.Command {
+// logRules check the logFlags.
+func logRules() []flagRule {
+	return []flagRule{
+		{"log-level", func(c *cli.Command) (string, string) {
+			if _, err := zapcore.ParseLevel(c.String("log-level")); err != nil {
+				return c.String("log-level"), "want debug, info, warn or error"
+			}
+			return "", ""
+		}},
+		oneOf("log-format", "console", "json"),
+	}
+}
+
+// logger builds the logger the logFlags ask for (checked by logRules).
+func logger(c *cli.Command) (*zap.Logger, error) {
+	return newLogger(c.Root().ErrWriter, c.String("log-level"), c.String("log-format"))
+}
+
+func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run a servent until interrupted",
 		Description: "Joins the network through the --peer hosts (and the hosts they tell about), shares\n" +
 			"--share and serves uploads on the listening port. SIGINT or SIGTERM shuts down cleanly\n" +
-			"(Bye 200 to every peer); SIGHUP rescans the shared directory. Every flag can also be\n" +
-			"set as GOVENT_<FLAG>, e.g. GOVENT_LISTEN=:6346.",
+			"(Bye 200 to every peer); SIGHUP rescans the shared directory.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: ":6346", Usage: "address for Gnutella, HTTP and GIV", EnvVars: envFor("listen")},
-			&cli.StringSliceFlag{Name: "peer", Usage: "host:port to connect to (repeatable)", EnvVars: envFor("peer")},
-			&cli.StringFlag{Name: "share", Usage: "directory to share", EnvVars: envFor("share")},
-			&cli.StringFlag{Name: "data", Usage: "directory for the host cache, file index, SHA-1 cache and downloads", EnvVars: envFor("data")},
-			&cli.IntFlag{Name: "max-peers", Value: servent.DefaultMaxPeers, Usage: "Gnutella connections to accept and keep", EnvVars: envFor("max-peers")},
-			&cli.IntFlag{Name: "connections", Usage: "connections to keep up, dialling learnt hosts too (0: only the --peer hosts)", EnvVars: envFor("connections")},
-			&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: ask for Pushes", EnvVars: envFor("firewalled")},
-			&cli.BoolFlag{Name: "no-listen", Usage: "dial out only, no listening port (implies --firewalled; uploads go through Pushes)", EnvVars: envFor("no-listen")},
-			&cli.StringFlag{Name: "advertise", Usage: "ip:port to put in Pongs and QueryHits (default: the listening address)", EnvVars: envFor("advertise")},
-			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)", EnvVars: envFor("mode")},
-			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers", EnvVars: envFor("allow-private")},
-		}, logFlags()...),
-		Action: func(c *cli.Context) error {
-			log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
+			&cli.StringFlag{Name: "listen", Value: ":6346", Usage: "`ADDR` for Gnutella, HTTP and GIV ([HOST]:PORT; port 0 picks one)"},
+			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)"},
+			&cli.StringFlag{Name: "share", Usage: "directory `DIR` to share", TakesFile: true},
+			&cli.StringFlag{Name: "data", Usage: "directory `DIR` for the host cache, file index, SHA-1 cache and downloads", TakesFile: true},
+			&cli.IntFlag{Name: "max-peers", Value: servent.DefaultMaxPeers, Usage: "Gnutella connections to accept and keep"},
+			&cli.IntFlag{Name: "connections", Usage: "connections to keep up, dialling learnt hosts too (0: only the --peer hosts)"},
+			&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: ask for Pushes"},
+			&cli.BoolFlag{Name: "no-listen", Usage: "dial out only, no listening port (implies --firewalled; uploads go through Pushes)"},
+			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
+			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
+			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
+		}, logFlags("info")...),
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 0, ""); err != nil {
+				return err
+			}
+			rules := append([]flagRule{
+				listenAddr("listen"),
+				hostPorts("peer"),
+				intRange("max-peers", 0, math.MaxInt),
+				intRange("connections", 0, math.MaxInt),
+				ipPorts("advertise"),
+				oneOf("mode", "ultrapeer", "leaf", "auto"),
+			}, logRules()...)
+			if err := checkFlags(ctx, c, rules...); err != nil {
+				return err
+			}
+			log, err := logger(c)
 			if err != nil {
 				return usageError(err)
 			}
@@ -81,13 +99,9 @@ func runCommand() *cli.Command {
 				return usageError(fmt.Errorf("--mode: %w", err))
 			}
 			if a := c.String("advertise"); a != "" {
-				ap, err := netip.ParseAddrPort(a)
-				if err != nil {
-					return usageError(fmt.Errorf("--advertise: %w", err))
-				}
-				cfg.AdvertiseAddr = ap
+				cfg.AdvertiseAddr = netip.MustParseAddrPort(a) // checked by ipPort
 			}
-			return runServent(c.Context, cfg, log)
+			return serve(ctx, cfg, log)
 		},
 	}
 }
@@ -117,6 +131,3 @@ func runServent(ctx context.Context, cfg servent.Config, log *zap.Logger) error 
 		}
 	}
 }
-
-// usageError is a command-line mistake: exit status 2.
-func usageError(err error) error { return &exitError{code: 2, err: err} }

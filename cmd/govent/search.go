@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer"
@@ -26,30 +28,49 @@ func searchCommand() *cli.Command {
 		Usage:     "search the network through one or more peers and print the results",
 		ArgsUsage: "QUERY",
 		Description: "Starts a short-lived servent, connects to the --peer hosts, sends QUERY (keywords,\n" +
-			"or urn:sha1:<base32>) and prints numbered results as they arrive until --timeout.\n" +
-			"With --download N it downloads result N (through a Push if the source is firewalled)\n" +
-			"into --dir and verifies its SHA-1.",
+			"or urn:sha1:<base32>) and prints numbered results as they arrive, one a line: name,\n" +
+			"size, the responder's address and vendor, how many hops the hit travelled, urn. It\n" +
+			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
+			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
+			"--dir under the result's name and verifies its SHA-1.",
 		Flags: append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "peer", Required: true, Usage: "host:port of a servent to search through (repeatable)", EnvVars: envFor("peer")},
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to collect results", EnvVars: envFor("timeout")},
+			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of a servent to search through (repeatable; required)"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for results at most"},
+			&cli.IntFlag{Name: "max-results", Value: defaultMaxResults, Usage: "stop once this many results arrived"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
-			&cli.IntFlag{Name: "download", Usage: "download result number N (1-based) and exit"},
-			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory for --download", EnvVars: envFor("dir")},
-			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening address (GIVs for Pushes arrive there)", EnvVars: envFor("listen")},
+			&cli.IntFlag{Name: "download", Usage: "download result number `N` (1-based) and exit"},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
+			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
-		}, logFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError(errors.New("search: want one QUERY argument (quote several words)"))
+		}, logFlags("warn")...),
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
+				return err
 			}
-			if c.Int("ttl") < 1 || c.Int("ttl") > 7 {
-				return usageError(fmt.Errorf("--ttl %d: want 1 to 7", c.Int("ttl")))
+			rules := append([]flagRule{
+				required("peer"), ipPorts("peer"), listenAddr("listen"),
+				intRange("ttl", 1, 7), intRange("max-results", 1, math.MaxInt), intRange("download", 0, math.MaxInt),
+				{"download", func(c *cli.Command) (string, string) {
+					if n, limit := c.Int("download"), c.Int("max-results"); n > limit {
+						return strconv.Itoa(n), fmt.Sprintf("past --max-results %d", limit)
+					}
+					return "", ""
+				}},
+				{"timeout", func(c *cli.Command) (string, string) {
+					if c.Duration("timeout") <= 0 {
+						return c.Duration("timeout").String(), "must be more than 0"
+					}
+					return "", ""
+				}},
+			}, logRules()...)
+			if err := checkFlags(ctx, c, rules...); err != nil {
+				return err
 			}
-			log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
+			log, err := logger(c)
 			if err != nil {
 				return usageError(err)
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := startClient(ctx, c.StringSlice("peer"), servent.Config{
 				Listen:      c.String("listen"),
@@ -61,15 +82,19 @@ func searchCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			results := printResults(ctx, s, c.Args().First(), c.Duration("timeout"), c.Int("download"), c.Bool("json"), c.App.Writer)
 			n := c.Int("download")
-			if n == 0 {
-				return nil
+			limit := c.Int("max-results")
+			if n > 0 {
+				limit = n // result N is all we need
 			}
-			if n < 1 || n > len(results) {
+			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit, c.Bool("json"), c.Root().Writer)
+			if err != nil || n == 0 {
+				return err
+			}
+			if n > len(results) {
 				return fmt.Errorf("--download %d: only %d results arrived", n, len(results))
 			}
-			return downloadResult(ctx, s, results[n-1], c.App.Writer)
+			return downloadResult(ctx, s, results[n-1], c.Root().Writer)
 		},
 	}
 }
@@ -105,49 +130,90 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 	return s, nil
 }
 
-// printResults prints results as they arrive, numbered, until the timeout
-// or, with stopAt > 0, until result stopAt arrived.
-func printResults(ctx context.Context, s *servent.Servent, query string, timeout time.Duration, stopAt int, asJSON bool, w io.Writer) []servent.Result {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// defaultMaxResults is a few screens of results: enough to choose from,
+// few enough that a popular query does not scroll for its whole timeout.
+const defaultMaxResults = 50
+
+// searchAndPrint sends query and prints the results as they arrive, until
+// limit arrived or the timeout passed.
+func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeout time.Duration, limit int, asJSON bool, w io.Writer) ([]servent.Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sr, err := s.Search(ctx, query)
 	if err != nil {
-		fmt.Fprintf(w, "search: %v\n", err)
-		return nil
+		return nil, usageError(fmt.Errorf("QUERY %q: %w", query, err))
 	}
-	var out []servent.Result
 	enc := json.NewEncoder(w)
-	for r := range sr.Results {
-		out = append(out, r)
+	out := collectResults(ctx, sr.Results, timeout, limit, func(n int, r servent.Result) {
 		if asJSON {
-			_ = enc.Encode(resultJSON(len(out), r))
+			_ = enc.Encode(resultJSON(n, r))
 		} else {
-			fmt.Fprintln(w, formatResult(len(out), r))
+			fmt.Fprintln(w, formatResult(n, r))
 		}
-		if stopAt > 0 && len(out) >= stopAt {
-			break
-		}
-	}
-	if !asJSON && len(out) == 0 {
+	})
+	switch {
+	case asJSON:
+	case len(out) == 0:
 		fmt.Fprintln(w, "no results")
+	case len(out) == limit:
+		fmt.Fprintf(w, "stopped at --max-results %d\n", limit)
+	}
+	return out, nil
+}
+
+// collectResults reads results until limit arrived, the timeout passed or
+// ctx ended, whichever is first, and hands each to emit as it arrives.
+func collectResults(ctx context.Context, results <-chan servent.Result, timeout time.Duration, limit int, emit func(n int, r servent.Result)) []servent.Result {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var out []servent.Result
+	for len(out) < limit {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				return out
+			}
+			out = append(out, r)
+			emit(len(out), r)
+		case <-timer.C:
+			return out
+		case <-ctx.Done():
+			return out
+		}
 	}
 	return out
 }
 
+// formatResult is one result line: the responding servent by its address
+// (its GUID is in --json), and the links the hit travelled.
 func formatResult(n int, r servent.Result) string {
 	urn := "(no urn)"
 	if r.HasSHA1 {
 		urn = r.SHA1.String()
 	}
-	flags := ""
+	from := r.Addr.String()
+	if !r.Addr.IsValid() || r.Addr.Port() == 0 {
+		from = "servent " + r.ServentGUID.String() // dial-only: no address to give
+	}
+	about := hopsText(r.Hops)
+	if r.Vendor != "" {
+		about = r.Vendor + ", " + about
+	}
+	line := fmt.Sprintf("%3d. %s  %s  from %s (%s)  %s", n, r.Name, humanBytes(int64(r.Size)), from, about, urn)
 	if r.Push {
-		flags += " [push]"
+		line += " [push]"
 	}
 	if r.Busy {
-		flags += " [busy]"
+		line += " [busy]"
 	}
-	return fmt.Sprintf("%3d. %s  %s  %s  index %d  %s  %s %s, %d hops%s",
-		n, r.Name, humanBytes(int64(r.Size)), r.Addr, r.Index, urn, r.Vendor, r.ServentGUID, r.Hops, flags)
+	return line
+}
+
+func hopsText(hops uint8) string {
+	if hops == 1 {
+		return "1 hop"
+	}
+	return fmt.Sprintf("%d hops", hops)
 }
 
 func resultJSON(n int, r servent.Result) map[string]any {
@@ -163,10 +229,11 @@ func resultJSON(n int, r servent.Result) map[string]any {
 }
 
 func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w io.Writer) error {
-	req := httpxfer.Request{Name: r.Name, Size: int64(r.Size), Sources: []httpxfer.Source{servent.SourceOf(r)}}
+	req := httpxfer.Request{Size: int64(r.Size), Sources: []httpxfer.Source{servent.SourceOf(r)}}
 	if r.HasSHA1 {
 		req.SHA1 = r.SHA1
 	}
+	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
 	pr := newProgress(w)
 	req.Progress = pr.update
@@ -185,6 +252,21 @@ func reportDownload(w io.Writer, res httpxfer.Result) error {
 	}
 	_, err := fmt.Fprintf(w, "saved %s (%s, %s)\n", res.Path, humanBytes(res.Size), verified)
 	return err
+}
+
+// saveName is the file name a download is saved under: the first of names
+// (--name, the search result's name, a magnet's dn: in that order) of which
+// a usable file name is left, else the urn's base32, else "download".
+func saveName(urn wire.SHA1, names ...string) string {
+	for _, n := range names {
+		if s := httpxfer.SafeName(n); s != "" {
+			return s
+		}
+	}
+	if urn != (wire.SHA1{}) {
+		return urn.Base32()
+	}
+	return "download"
 }
 
 func humanBytes(n int64) string {
@@ -206,43 +288,43 @@ func getCommand() *cli.Command {
 		Usage:     "download a file by urn:sha1 from one or more sources",
 		ArgsUsage: "urn:sha1:<base32>",
 		Description: "Fetches the file from the --source hosts in parallel chunks, resuming a previous\n" +
-			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir.",
-		Flags: append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "source", Required: true, Usage: "host:port serving the file (repeatable)"},
-			&cli.StringFlag{Name: "name", Usage: "file name to save as (default: the urn's base32)"},
+			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir\n" +
+			"as --name (extension included; default: the urn's base32). An existing file of that\n" +
+			"name is kept: the new one becomes \"name (1).ext\".",
+		// No log flags: the downloader does not log; what it does is
+		// printed (progress, the result).
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (repeatable; required)"},
+			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes (default: ask the sources)"},
-			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory", EnvVars: envFor("dir")},
-		}, logFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError(errors.New("get: want one urn:sha1 argument"))
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
+		},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := wantArgs(c, 1, "urn:sha1 argument"); err != nil {
+				return err
+			}
+			if err := checkFlags(ctx, c, required("source"), ipPorts("source")); err != nil {
+				return err
 			}
 			d, err := wire.ParseURN(c.Args().First())
 			if err != nil {
-				return usageError(err)
+				return usageError(fmt.Errorf("%q: want urn:sha1: and 32 base32 digits", c.Args().First()))
 			}
-			req := httpxfer.Request{Name: c.String("name"), Size: c.Int64("size"), SHA1: d}
-			if req.Name == "" {
-				req.Name = d.Base32()
-			}
+			req := httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}
 			for _, src := range c.StringSlice("source") {
-				ap, err := netip.ParseAddrPort(src)
-				if err != nil {
-					return usageError(fmt.Errorf("--source %q: %w", src, err))
-				}
-				req.Sources = append(req.Sources, httpxfer.Source{Addr: ap})
+				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(src)}) // checked by ipPorts
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			dl := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent})
-			pr := newProgress(c.App.Writer)
+			pr := newProgress(c.Root().Writer)
 			req.Progress = pr.update
 			res, err := dl.Download(ctx, req)
 			pr.finish()
 			if err != nil {
 				return fmt.Errorf("download: %w", err)
 			}
-			return reportDownload(c.App.Writer, res)
+			return reportDownload(c.Root().Writer, res)
 		},
 	}
 }

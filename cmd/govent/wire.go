@@ -2,21 +2,23 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/govent/govent/wire"
-	"github.com/urfave/cli/v2"
 )
 
 func wireCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "wire",
 		Usage: "work with raw descriptor streams",
-		Subcommands: []*cli.Command{{
+		Commands: []*cli.Command{{
 			Name:      "decode",
 			Usage:     "decode a raw descriptor stream (the bytes after a handshake), one line per descriptor",
 			ArgsUsage: "FILE|-",
@@ -26,18 +28,18 @@ func wireCommand() *cli.Command {
 				"--max-payload, a stream that ends inside a descriptor) stops with exit status 1.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "print JSON lines instead of text"},
-				&cli.UintFlag{Name: "max-payload", Value: wire.DefaultMaxPayload, Usage: "largest payload length accepted, in bytes"},
+				maxPayloadFlag(),
 			},
-			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return &exitError{code: 2, err: errors.New("wire decode: want one argument, a FILE or - for standard input")}
+			Action: func(_ context.Context, c *cli.Command) error {
+				if err := wantArgs(c, 1, "argument, a FILE or - for standard input"); err != nil {
+					return err
 				}
-				in, closeIn, err := openInput(c.Args().First(), c.App.Reader)
+				in, closeIn, err := openInput(c.Args().First(), c.Root().Reader)
 				if err != nil {
 					return err
 				}
 				defer closeIn()
-				return decodeStream(in, c.App.Writer, uint32(c.Uint("max-payload")), c.Bool("json"))
+				return decodeStream(in, c.Root().Writer, maxPayload(c), c.Bool("json"))
 			},
 		}},
 	}
@@ -93,3 +95,10 @@ func decodeStream(in io.Reader, out io.Writer, maxPayload uint32, asJSON bool) e
 		}
 	}
 }
+
+// maxPayloadFlag is the --max-payload of the decoders.
+func maxPayloadFlag() cli.Flag {
+	return &cli.Uint32Flag{Name: "max-payload", Value: wire.DefaultMaxPayload, Usage: "largest payload length accepted, in bytes"}
+}
+
+func maxPayload(c *cli.Command) uint32 { return c.Uint32("max-payload") }

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v3"
+)
+
+// prepareCommands gives every command of the tree the same behaviour:
+// usage errors in one format, groups that name an unknown subcommand, and
+// leaf actions that first take their flags from the environment and the
+// config file. A command added to newApp gets all of it without asking.
+func prepareCommands(root *cli.Command, e env) {
+	walkCommands(root, nil, func(path []string, c *cli.Command) {
+		c.OnUsageError = onUsageError
+		switch {
+		case c == root:
+		case len(c.Commands) > 0:
+			if c.Action == nil {
+				c.Action = groupAction
+			}
+		case c.Action != nil:
+			action := c.Action
+			c.Action = func(ctx context.Context, c *cli.Command) error {
+				ctx, err := applySettings(ctx, c, e.lookupEnv)
+				if err == nil {
+					err = action(ctx, c)
+				}
+				var ue *usageErr
+				if errors.As(err, &ue) && ue.cmd == "" {
+					ue.cmd = c.FullName()
+				}
+				return err
+			}
+			if len(configFlags(c)) > 0 {
+				c.Description = strings.TrimSpace(c.Description) + fmt.Sprintf("\n\n"+
+					"Every flag can also be set in the environment as %s<FLAG>, such as\n"+
+					"%s, or in the [%s] table of the --config file. The command line\n"+
+					"wins, then the environment, then the file.",
+					envPrefix(path), envName(path, configFlags(c)[0].Names()[0]), strings.Join(path, "."))
+			}
+		}
+	})
+}
+
+// walkCommands calls fn for c and every command below it, with the path of
+// command names from below the root ("wire", "decode").
+func walkCommands(c *cli.Command, path []string, fn func(path []string, c *cli.Command)) {
+	fn(path, c)
+	for _, sub := range c.Commands {
+		walkCommands(sub, append(slices.Clip(path), sub.Name), fn)
+	}
+}
+
+// rootAction runs when no command matched: -v, nothing at all, or a typo.
+func rootAction(_ context.Context, c *cli.Command) error {
+	if c.Bool("version") {
+		return printVersion(c.Root().Writer)
+	}
+	if c.NArg() == 0 {
+		cli.HelpPrinter(c.Root().ErrWriter, cli.RootCommandHelpTemplate, c)
+		return &usageErr{cmd: c.Name, err: errors.New("no command given")}
+	}
+	return unknownCommand(c, c.Args().First())
+}
+
+// groupAction runs for a command that only holds subcommands (wire,
+// capture, config) when none of them was named.
+func groupAction(_ context.Context, c *cli.Command) error {
+	if c.NArg() == 0 {
+		var names []string
+		for _, sub := range c.VisibleCommands() {
+			names = append(names, sub.Name)
+		}
+		return &usageErr{cmd: c.FullName(), err: fmt.Errorf("want a command: %s", strings.Join(names, ", "))}
+	}
+	return unknownCommand(c, c.Args().First())
+}
+
+func unknownCommand(parent *cli.Command, name string) error {
+	var names []string
+	for _, sub := range parent.VisibleCommands() {
+		names = append(names, sub.Name)
+	}
+	full := strings.TrimSpace(strings.Join(parent.Path()[1:], " ") + " " + name)
+	msg := fmt.Sprintf("unknown command %q", full)
+	if s := suggest(name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return &usageErr{cmd: parent.FullName(), err: errors.New(msg)}
+}
+
+// The three errors urfave/cli's parser makes; their texts are all it gives.
+var (
+	invalidValue = regexp.MustCompile(`(?s)^invalid value "(.*)" for flag -(\S+): (.*)$`)
+	notDefined   = "flag provided but not defined: -"
+	needsValue   = "flag needs an argument: "
+)
+
+// onUsageError rewrites urfave/cli's parse errors into one line that names
+// the flag as it is typed (--max-peers, never -max-peers).
+func onUsageError(_ context.Context, c *cli.Command, err error, _ bool) error {
+	msg := err.Error()
+	if c.Root() == c && c.NArg() > 0 && c.Command(c.Args().First()) == nil {
+		// `govent serach --peer x`: the flag is unknown because the
+		// command is.
+		return unknownCommand(c, c.Args().First())
+	}
+	switch {
+	case invalidValue.MatchString(msg):
+		m := invalidValue.FindStringSubmatch(msg)
+		err = fmt.Errorf("%s %q: %s", dashed(m[2]), m[1], wantFor(findFlag(c, m[2]), m[3]))
+	case strings.HasPrefix(msg, notDefined):
+		name := strings.TrimPrefix(msg, notDefined)
+		msg = "unknown flag " + dashed(name)
+		var names []string
+		for _, f := range visibleFlags(c) {
+			names = append(names, f.Names()...)
+		}
+		if s := suggest(name, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", dashed(s))
+		}
+		err = errors.New(msg)
+	case strings.HasPrefix(msg, needsValue):
+		err = fmt.Errorf("%s needs a value", strings.TrimPrefix(msg, needsValue))
+	}
+	return &usageErr{cmd: c.FullName(), err: err}
+}
+
+// visibleFlags are the flags c accepts: its own and its ancestors'
+// persistent ones (--config).
+func visibleFlags(c *cli.Command) []cli.Flag {
+	var out []cli.Flag
+	for _, p := range c.Lineage() {
+		for _, f := range p.Flags {
+			if lf, ok := f.(cli.LocalFlag); p == c || !ok || !lf.IsLocal() {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func findFlag(c *cli.Command, name string) cli.Flag {
+	for _, f := range visibleFlags(c) {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// dashed spells a flag name as it is typed.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// wantFor says what kind of value a flag takes, for a value that did not
+// parse; detail is the parser's own message, used for other kinds.
+func wantFor(f cli.Flag, detail string) string {
+	switch valueKind(f) {
+	case kindInt:
+		return "want a whole number"
+	case kindUint:
+		return "want a whole number, 0 or more"
+	case kindDuration:
+		return "want a duration such as 500ms, 5s or 1m30s"
+	case kindBool:
+		return "want true or false"
+	}
+	return detail
+}
+
+// The kinds of flag value, for messages and the config file's types.
+const (
+	kindOther = iota
+	kindString
+	kindBool
+	kindInt
+	kindUint
+	kindDuration
+	kindStrings
+)
+
+func valueKind(f cli.Flag) int {
+	g, ok := f.(interface{ Get() any })
+	if !ok {
+		return kindOther
+	}
+	v := g.Get()
+	if _, ok := v.(time.Duration); ok {
+		return kindDuration
+	}
+	if _, ok := v.([]string); ok {
+		return kindStrings
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.String:
+		return kindString
+	case reflect.Bool:
+		return kindBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return kindInt
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return kindUint
+	}
+	return kindOther
+}
+
+// suggest returns the choice nearest to word when it is near enough to be
+// a typo (an edit distance of at most a third of the word), else "".
+func suggest(word string, choices []string) string {
+	best, bestD := "", max(1, len(word)/3)+1
+	for _, c := range choices {
+		if d := editDistance(word, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// A flagRule checks one flag's final value, after the command line, the
+// environment and the config file had their say. Commands list their
+// rules at the top of their action (checkFlags); the value and why it is
+// wrong become a usage error naming the flag and where the value came from.
+type flagRule struct {
+	flag  string
+	check func(c *cli.Command) (value, why string) // why is "" when the value is fine
+}
+
+func checkFlags(ctx context.Context, c *cli.Command, rules ...flagRule) error {
+	for _, r := range rules {
+		v, why := r.check(c)
+		if why == "" {
+			continue
+		}
+		msg := dashed(r.flag)
+		if v != "" {
+			msg += " " + v
+		}
+		msg += ": " + why
+		if src := sourceOf(ctx, r.flag); src != "" {
+			msg += " (from " + src + ")"
+		}
+		return usageError(errors.New(msg))
+	}
+	return nil
+}
+
+// required: the flag must have a value.
+func required(flag string) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		if !c.IsSet(flag) {
+			return "", "required"
+		}
+		return "", ""
+	}}
+}
+
+// intRange: lo <= value <= hi (hi math.MaxInt for no upper bound).
+func intRange(flag string, lo, hi int) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		v := c.Int(flag)
+		switch {
+		case v >= lo && v <= hi:
+			return "", ""
+		case hi == math.MaxInt:
+			return strconv.Itoa(v), fmt.Sprintf("must be %d or more", lo)
+		}
+		return strconv.Itoa(v), fmt.Sprintf("want %d to %d", lo, hi)
+	}}
+}
+
+// oneOf: the value is one of values.
+func oneOf(flag string, values ...string) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		v := c.String(flag)
+		if slices.Contains(values, v) {
+			return "", ""
+		}
+		return v, "want " + orList(values)
+	}}
+}
+
+// each applies test to every value of a string or string-slice flag.
+func each(flag string, test func(string) string) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		vals := c.StringSlice(flag)
+		if _, ok := c.Value(flag).(string); ok {
+			vals = []string{c.String(flag)}
+		}
+		for _, v := range vals {
+			if why := test(v); why != "" {
+				return v, why
+			}
+		}
+		return "", ""
+	}}
+}
+
+// hostPorts: every value is HOST:PORT with a port from 1 to 65535.
+func hostPorts(flag string) flagRule { return each(flag, hostPortProblem) }
+
+func hostPortProblem(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "want HOST:PORT, such as 127.0.0.1:6346"
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return "want a port from 1 to 65535"
+	}
+	return ""
+}
+
+// listenAddr: [HOST]:PORT, port 0 picking a free one.
+func listenAddr(flag string) flagRule {
+	return each(flag, func(s string) string {
+		_, port, err := net.SplitHostPort(s)
+		if err != nil {
+			return "want [HOST]:PORT, such as :6346 or 127.0.0.1:0"
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "want a port from 0 to 65535"
+		}
+		return ""
+	})
+}
+
+// ipPorts: every value is empty or a literal IP:PORT (no name to resolve).
+func ipPorts(flag string) flagRule {
+	return each(flag, func(s string) string {
+		if s == "" {
+			return ""
+		}
+		if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() == 0 {
+			return "want IP:PORT, such as 127.0.0.1:6346"
+		}
+		return ""
+	})
+}
+
+func orList(values []string) string {
+	if len(values) < 2 {
+		return strings.Join(values, "")
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+}
+
+// wantArgs checks the number of arguments.
+func wantArgs(c *cli.Command, n int, what string) error {
+	if c.NArg() == n {
+		return nil
+	}
+	if n == 0 {
+		return usageError(fmt.Errorf("takes no arguments, got %q", c.Args().Slice()))
+	}
+	return usageError(fmt.Errorf("want one %s, got %d arguments", what, c.NArg()))
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent"
+)
+
+// shareFiles starts a servent on loopback that shares files (name to
+// contents), hashed before it answers.
+func shareFiles(t *testing.T, files map[string]string) *servent.Servent {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: dir, HashBeforeStart: true, AllowPrivate: true})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// streamFile writes the Pong and Bye of main_test.go as a raw descriptor
+// stream and returns its path.
+func streamFile(t *testing.T) string {
+	t.Helper()
+	b, err := hex.DecodeString(pongHex + byeHex)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "stream.bin")
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	return path
+}
+
+// jsonLines asserts that out is one JSON object per line and returns them.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var objs []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "not a JSON line: %q", sc.Text())
+		objs = append(objs, m)
+	}
+	require.NotEmpty(t, objs, "no JSON lines in %q", out)
+	return objs
+}
+
+// Flags go anywhere, as the README writes them: after the arguments too.
+func TestFlagsAfterArguments(t *testing.T) {
+	s := shareFiles(t, map[string]string{"penguin parade.ogg": strings.Repeat("penguin ", 1000)})
+	peer := s.Addr().String()
+	urn := s.Library().All()[0].SHA1.String()
+	stream := streamFile(t)
+	const pcap = "../../testdata/leaf-deflate.pcap"
+
+	t.Run("search QUERY --peer", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "search", "penguin", "--peer", peer, "--listen", "127.0.0.1:0", "--timeout", "1s")
+		require.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "  1. penguin parade.ogg")
+	})
+	t.Run("search --flag=value between arguments", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "search", "--listen=127.0.0.1:0", "penguin", "--peer="+peer, "--timeout=1s", "--json")
+		require.Equal(t, 0, code, errOut)
+		assert.Equal(t, "penguin parade.ogg", jsonLines(t, out)[0]["name"])
+	})
+	t.Run("get URN --source", func(t *testing.T) {
+		dir := t.TempDir()
+		code, out, errOut := runCLI(t, "", "get", urn, "--source", peer, "--dir", dir, "--name", "p.ogg")
+		require.Equal(t, 0, code, "%s\n%s", out, errOut)
+		assert.FileExists(t, filepath.Join(dir, "p.ogg"))
+	})
+	t.Run("probe HOST:PORT --leaf", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "probe", peer, "--leaf", "--timeout", "3s", "--query", "penguin")
+		require.Equal(t, 0, code, "%s\n%s", out, errOut)
+		assert.Contains(t, out, "PASS  handshake answered 200")
+		assert.Contains(t, out, "X-Degree", "the leaf checks ran")
+	})
+	t.Run("capture decode FILE --json", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "capture", "decode", pcap, "--json")
+		require.Equal(t, 0, code, errOut)
+		assert.Equal(t, "handshake", jsonLines(t, out)[0]["kind"])
+	})
+	t.Run("wire decode FILE --json", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "wire", "decode", stream, "--json")
+		require.Equal(t, 0, code, errOut)
+		lines := jsonLines(t, out)
+		require.Len(t, lines, 2)
+		assert.Equal(t, "PONG", lines[0]["type"])
+	})
+	t.Run("a bool flag does not swallow the next argument", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "wire", "decode", "--json", stream)
+		require.Equal(t, 0, code, errOut)
+		assert.Len(t, jsonLines(t, out), 2)
+		code, out, errOut = runCLI(t, "", "wire", "decode", "--json=false", stream)
+		require.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "PONG ")
+	})
+	t.Run("- is standard input, wherever it stands", func(t *testing.T) {
+		b, err := os.ReadFile(stream)
+		require.NoError(t, err)
+		code, out, errOut := runCLI(t, string(b), "wire", "decode", "-", "--json")
+		require.Equal(t, 0, code, errOut)
+		assert.Len(t, jsonLines(t, out), 2)
+	})
+	t.Run("-- ends the flags", func(t *testing.T) {
+		dir := t.TempDir()
+		b, err := os.ReadFile(stream)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "--json"), b, 0o644))
+		t.Chdir(dir)
+		code, out, errOut := runCLI(t, "", "wire", "decode", "--", "--json")
+		require.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "PONG ", "read the file named --json, as text")
+	})
+}
+
+var versionLine = regexp.MustCompile(`^govent \S+ \(go\S+, \w+/\w+\)\n$`)
+
+func TestVersionIsOneFormat(t *testing.T) {
+	var outs []string
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-v"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		assert.Regexp(t, versionLine, out, "%v", args)
+		outs = append(outs, out)
+	}
+	assert.Equal(t, outs[0], outs[1])
+	assert.Equal(t, outs[0], outs[2])
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		for _, cmd := range []string{"run", "search", "get", "demo", "wire", "capture", "probe", "config", "help", "version"} {
+			assert.Regexp(t, `(?m)^\s+`+cmd+`\b`, out, "%v lists %s", args, cmd)
+		}
+		assert.Empty(t, errOut)
+	}
+	for _, args := range [][]string{{"help", "run"}, {"run", "--help"}, {"run", "-h"}, {"help", "search"}} {
+		cmd := args[0]
+		if cmd == "help" {
+			cmd = args[1]
+		}
+		code, out, errOut := runCLI(t, "", args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		assert.Contains(t, out, "govent "+cmd, "%v", args)
+		assert.Contains(t, out, "--peer", "%v shows the flags", args)
+		assert.NotContains(t, out, "No help topic")
+	}
+	code, out, errOut := runCLI(t, "", "help", "wire", "decode")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "--max-payload")
+	code, out, errOut = runCLI(t, "", "wire", "decode", "--help")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "--max-payload")
+	code, out, _ = runCLI(t, "", "help", "wire")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "decode")
+
+	code, _, errOut = runCLI(t, "", "help", "serach")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "serach"`)
+	assert.Contains(t, errOut, `"search"`)
+}
+
+func TestUnknownCommand(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "serach", "penguin")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, `unknown command "serach"`)
+	assert.Contains(t, errOut, `did you mean "search"?`)
+	assert.NotContains(t, errOut, "No help topic")
+	assert.LessOrEqual(t, strings.Count(errOut, "\n"), 2, "a short message, not the help page:\n%s", errOut)
+
+	code, _, errOut = runCLI(t, "", "wire", "decod", "-")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "wire decod"`)
+	assert.Contains(t, errOut, `did you mean "decode"?`)
+
+	code, _, errOut = runCLI(t, "")
+	assert.Equal(t, 2, code, "no command is a usage error")
+	assert.Contains(t, errOut, "search")
+}
+
+// Every usage mistake exits 2 with a short message naming the flag as it
+// is typed and pointing to --help; every failure exits 1.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // in the error output
+	}{
+		{"negative max-peers", []string{"run", "--max-peers", "-3"}, []string{"--max-peers -3: ", "0 or more"}},
+		{"non-numeric max-peers", []string{"run", "--max-peers", "abc"}, []string{"--max-peers", `"abc"`, "whole number"}},
+		{"non-numeric ttl", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "seven"}, []string{"--ttl", `"seven"`}},
+		{"ttl out of range", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "9"}, []string{"--ttl 9: ", "1 to 7"}},
+		{"bad duration", []string{"search", "x", "--peer", "127.0.0.1:1", "--timeout", "soon"}, []string{"--timeout", `"soon"`, "duration"}},
+		{"negative connections", []string{"run", "--connections", "-1"}, []string{"--connections -1: "}},
+		{"unknown mode", []string{"run", "--mode", "hub"}, []string{"--mode hub: ", "ultrapeer, leaf or auto"}},
+		{"bad advertise", []string{"run", "--advertise", "somewhere"}, []string{"--advertise somewhere: "}},
+		{"bad peer", []string{"run", "--peer", "127.0.0.1"}, []string{"--peer 127.0.0.1: ", "HOST:PORT"}},
+		{"bad log level", []string{"run", "--log-level", "loud"}, []string{"--log-level loud: "}},
+		{"bad log format", []string{"run", "--log-format", "xml"}, []string{"--log-format xml: "}},
+		{"unknown flag", []string{"run", "--max-peer", "3"}, []string{"unknown flag --max-peer", "did you mean --max-peers?"}},
+		{"flag without its value", []string{"search", "x", "--peer"}, []string{"--peer needs a value"}},
+		{"search without peer", []string{"search", "x"}, []string{"--peer: required"}},
+		{"search without query", []string{"search", "--peer", "127.0.0.1:1"}, []string{"want one QUERY"}},
+		{"get without source", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, []string{"--source: required"}},
+		{"get with a bad urn", []string{"get", "not-a-urn", "--source", "127.0.0.1:1"}, []string{"urn"}},
+		{"get with a bad source", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "nowhere"}, []string{"--source nowhere: "}},
+		{"demo node count", []string{"demo", "--nodes", "3"}, []string{"--nodes 3: ", "8 to 16"}},
+		{"probe without address", []string{"probe"}, []string{"want one HOST:PORT"}},
+		{"probe with a bad address", []string{"probe", "localhost"}, []string{"localhost", "HOST:PORT"}},
+		{"wire decode without input", []string{"wire", "decode"}, []string{"want one argument"}},
+		{"capture decode, two files", []string{"capture", "decode", "a", "b"}, []string{"want one FILE"}},
+		{"version with an argument", []string{"version", "x"}, []string{"no arguments"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "", tt.args...)
+			assert.Equal(t, 2, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			for _, w := range tt.want {
+				assert.Contains(t, errOut, w)
+			}
+			assert.NotRegexp(t, `MaxPeers|Connections |DefaultTTL|TTL \d+ is over|servent:`, errOut, "no Go names")
+			assert.NotContains(t, errOut, "USAGE:", "not the whole help page")
+			assert.Contains(t, errOut, "--help", "points to the help")
+			assert.LessOrEqual(t, strings.Count(errOut, "\n"), 3, "short:\n%s", errOut)
+		})
+	}
+}
+
+func TestFailuresExitOne(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no peer reachable", []string{"search", "x", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0"}},
+		{"missing input file", []string{"wire", "decode", filepath.Join(t.TempDir(), "missing")}},
+		{"not a capture", []string{"capture", "decode", "main_test.go"}},
+		{"probe finds nobody", []string{"probe", "127.0.0.1:1", "--timeout", "1s"}},
+		{"get from nobody", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--dir", t.TempDir()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "", tt.args...)
+			assert.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			assert.NotContains(t, errOut, "--help")
+		})
+	}
+}

@@ -1,0 +1,580 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v3"
+
+	"github.com/govent/govent/servent"
+)
+
+// This file runs every govent command line that README.md shows in a code
+// block, exactly as written, with each placeholder replaced by a fixture,
+// against a built binary and a servent on loopback.
+//
+// To document a new command line, write it in a README code block, as
+//
+//	govent conform HOST:PORT --json      # a comment is allowed
+//
+// then, if the test says so: add a rule to readmePlaceholders for a
+// placeholder it does not know yet, and an entry to readmeChecks for a
+// command it does not know yet, saying what its output must show.
+
+// readmeFixture is what the placeholders stand for.
+type readmeFixture struct {
+	bin    string           // the govent binary
+	peer   *servent.Servent // HOST:PORT: shares readmeFile
+	urn    string           // of readmeFile
+	body   string           // readmeFile's contents
+	stream string           // a raw descriptor stream: a Pong and a Bye
+	pcap   string           // a gtk-gnutella capture
+	config string           // a config file for run: peer, share, data
+}
+
+const (
+	readmeQuery = "penguin"
+	readmeFile  = "penguin parade.ogg"
+)
+
+// A placeholderRule gives the value of a placeholder token where it stands:
+// in any command, or only in command (a path such as "wire decode"), or
+// only as the value of flag ("--config"; "<" for a redirect). The first
+// rule that matches wins, so the narrower rules come first.
+type placeholderRule struct {
+	token, command, flag string
+	value                func(t *testing.T, fx *readmeFixture) string
+}
+
+var readmePlaceholders = []placeholderRule{
+	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
+	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
+	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
+	{token: "NAME", value: func(*testing.T, *readmeFixture) string { return "my penguins.ogg" }},
+	{token: "N", flag: "--download", value: func(*testing.T, *readmeFixture) string { return "1" }},
+	{token: "DIR", flag: "--share", value: func(t *testing.T, _ *readmeFixture) string {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "shared by run.ogg"), []byte("run's own file"), 0o644))
+		return dir
+	}},
+	{token: "DIR", value: func(t *testing.T, _ *readmeFixture) string { return t.TempDir() }},
+	{token: "FILE", flag: "--config", value: func(_ *testing.T, fx *readmeFixture) string { return fx.config }},
+	{token: "FILE", command: "wire decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.stream }},
+	{token: "FILE.pcap", command: "capture decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.pcap }},
+}
+
+// readmeEnv is the environment of every command line, on top of the test
+// process's (less its GOVENT_* variables): servents bind loopback only, and
+// searches wait 1 s rather than 5 for results that arrive at once. These
+// are variables, not flags, so a README line's own flags still win.
+// (GORACE keeps its other settings: a race still fails the line, exit 66.)
+var readmeEnv = []string{
+	"GORACE=atexit_sleep_ms=0", // a -race binary otherwise sleeps 1 s at exit
+	"GOVENT_LISTEN=127.0.0.1:0",
+	"GOVENT_SEARCH_LISTEN=127.0.0.1:0",
+	"GOVENT_SEARCH_TIMEOUT=1s",
+}
+
+// readmeRun is one command line run.
+type readmeRun struct {
+	args           []string // after the placeholders were filled in
+	code           int
+	stdout, stderr string
+}
+
+// flag returns the value of flag in the run's arguments, or "".
+func (r readmeRun) flag(name string) string {
+	for i, a := range r.args {
+		if a == name && i+1 < len(r.args) {
+			return r.args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (r readmeRun) has(name string) bool { return slices.Contains(r.args, name) }
+
+// A readmeCheck says what a command's output must show. A daemon runs
+// until SIGINT: it is started, up is polled until it holds, then it is
+// interrupted and must exit 0.
+type readmeCheck struct {
+	daemon bool
+	up     func(t *testing.T, fx *readmeFixture, stderr func() string) bool
+	check  func(t *testing.T, fx *readmeFixture, r readmeRun, dir string)
+}
+
+var readmeChecks = map[string]readmeCheck{
+	"run": {daemon: true, up: runIsUp, check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stderr, "shutting down")
+	}},
+	"search": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, dir string) {
+		if r.has("--json") {
+			assert.Equal(t, readmeFile, jsonLines(t, r.stdout)[0]["name"])
+		} else {
+			assert.Regexp(t, `(?m)^  1\. `+regexp.QuoteMeta(readmeFile)+` .* from `+regexp.QuoteMeta(fx.peer.Addr().String())+` \(GOVT, 1 hop\)  urn:sha1:`, r.stdout)
+		}
+		if r.has("--download") {
+			assert.Contains(t, r.stdout, "SHA-1 verified "+fx.urn)
+			assertFile(t, filepath.Join(r.flag("--dir"), readmeFile), fx.body)
+		}
+	}},
+	"get": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, dir string) {
+		assert.Contains(t, r.stdout, "SHA-1 verified "+fx.urn)
+		if d := r.flag("--dir"); d != "" {
+			dir = d
+		}
+		name := r.flag("--name")
+		if name == "" {
+			name = strings.TrimPrefix(fx.urn, "urn:sha1:")
+		}
+		assertFile(t, filepath.Join(dir, name), fx.body)
+	}},
+	"probe": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "PASS  handshake answered 200")
+		assert.NotContains(t, r.stdout, "FAIL")
+	}},
+	"wire decode": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		if r.has("--json") {
+			lines := jsonLines(t, r.stdout)
+			require.Len(t, lines, 2)
+			assert.Equal(t, "PONG", lines[0]["type"])
+			assert.Equal(t, "BYE", lines[1]["type"])
+			return
+		}
+		assert.Regexp(t, `(?s)^PONG .*\nBYE .*200`, r.stdout)
+	}},
+	"capture decode": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		if r.has("--json") {
+			assert.Equal(t, "handshake", jsonLines(t, r.stdout)[0]["kind"])
+			return
+		}
+		assert.Contains(t, r.stdout, `HANDSHAKE "GNUTELLA CONNECT/0.6"`)
+		assert.Contains(t, r.stdout, `name="penny lane.mp3"`)
+	}},
+	"demo": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "got the Push")
+		assert.Contains(t, r.stdout, "verified SHA-1")
+	}},
+	"config print": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
+		run := tableOf(t, r.stdout, "run")
+		assert.Contains(t, run, "max-peers")
+		if r.flag("--config") != "" {
+			assert.Equal(t, []any{fx.peer.Addr().String()}, run["peer"])
+			assert.Regexp(t, `(?m)^peer = .* # from `+regexp.QuoteMeta(fx.config)+`$`, r.stdout)
+		}
+	}},
+	"help": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "USAGE:")
+		if len(r.args) > 1 {
+			assert.Contains(t, r.stdout, "govent "+strings.Join(r.args[1:], " "))
+		}
+	}},
+	"version": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Regexp(t, versionLine, r.stdout)
+	}},
+}
+
+func assertFile(t *testing.T, path, body string) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if assert.NoError(t, err) {
+		assert.Equal(t, body, string(got), path)
+	}
+}
+
+// runIsUp: the servent logged its address, and a search through it finds
+// the file of the servent it joined, two hops away.
+func runIsUp(t *testing.T, _ *readmeFixture, stderr func() string) bool {
+	m := regexp.MustCompile(`listening\s+\{"addr": "([0-9.:]+)"`).FindStringSubmatch(stderr())
+	if m == nil {
+		return false
+	}
+	code, out, _ := runCLI(t, "", "search", readmeQuery, "--peer", m[1], "--listen", "127.0.0.1:0", "--max-results", "1", "--timeout", "1s")
+	return code == 0 && strings.Contains(out, readmeFile) && strings.Contains(out, "2 hops")
+}
+
+// readmeLine is one command line of the README.
+type readmeLine struct {
+	at      int      // line number in README.md
+	text    string   // as written
+	env     []string // NAME=value words before the command
+	words   []string // the command's words, "govent" first
+	stdin   string   // the word after "<", if any
+	command string   // the command path, "wire decode"
+}
+
+// readmeCommandLines extracts the govent command lines from the fenced code
+// blocks of a markdown file.
+func readmeCommandLines(t *testing.T, path string) []readmeLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	app := newApp(env{})
+	var out []readmeLine
+	inBlock, joined, start := false, "", 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inBlock = !inBlock
+			continue
+		}
+		if !inBlock {
+			continue
+		}
+		if joined == "" {
+			start = n
+		}
+		if s, ok := strings.CutSuffix(line, `\`); ok {
+			joined += s + " "
+			continue
+		}
+		text := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(joined+line), "$ "))
+		joined = ""
+		words, err := shellWords(text)
+		if err != nil {
+			t.Fatalf("README.md:%d: %q: %v", start, text, err)
+		}
+		l := readmeLine{at: start, text: text}
+		for len(words) > 0 && regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`).MatchString(words[0]) {
+			l.env, words = append(l.env, words[0]), words[1:]
+		}
+		if len(words) >= 3 && words[0] == "go" && words[1] == "run" && words[2] == "./cmd/govent" {
+			words = append([]string{"govent"}, words[3:]...) // the binary built from ./cmd/govent
+		}
+		if len(words) == 0 || words[0] != "govent" {
+			continue
+		}
+		if i := slices.Index(words, "<"); i >= 0 {
+			if i != len(words)-2 {
+				t.Fatalf("README.md:%d: %q: a redirect from standard input goes last", start, text)
+			}
+			l.stdin, words = words[i+1], words[:i]
+		}
+		l.words = words
+		l.command = commandPath(app, words[1:])
+		out = append(out, l)
+	}
+	return out
+}
+
+// shellWords splits a line as a POSIX shell would, for the few forms the
+// README uses: words, quotes, backslashes, a # comment, `<`. Anything
+// else a shell would interpret is refused rather than misread.
+func shellWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t':
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		case c == '#' && !inWord:
+			return words, nil
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated '")
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i, inWord = i+1+j, true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '$' || s[i] == '`' {
+					return nil, fmt.Errorf("no expansions, please: %q", s)
+				}
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i == len(s) {
+				return nil, fmt.Errorf(`unterminated "`)
+			}
+			inWord = true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case c == '<' && angled.MatchString(s[i:]):
+			// A placeholder such as <base32>: the reader fills it in.
+			m := angled.FindString(s[i:])
+			cur.WriteString(m)
+			i, inWord = i+len(m)-1, true
+		case strings.IndexByte("|;&<>$`()", c) >= 0 && !(c == '<' && !inWord && (i+1 == len(s) || s[i+1] == ' ')):
+			return nil, fmt.Errorf("shell syntax %q is not supported here: one command, optionally `< FILE`", c)
+		case c == '<' && !inWord && (i+1 == len(s) || s[i+1] == ' '):
+			words = append(words, "<")
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+var angled = regexp.MustCompile(`^<[a-z0-9-]+>`)
+
+// commandPath finds the command that args run: "wire decode", or "" when
+// the first word is no command.
+func commandPath(app *cli.Command, args []string) string {
+	c := app
+	var path []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			if f := findFlag(c, strings.TrimLeft(a, "-")); f != nil && !strings.Contains(a, "=") {
+				if tv, ok := f.(interface{ TakesValue() bool }); ok && tv.TakesValue() {
+					i++
+				}
+			}
+			continue
+		}
+		sub := c.Command(a)
+		if sub == nil {
+			break
+		}
+		c, path = sub, append(path, a)
+	}
+	return strings.Join(path, " ")
+}
+
+// looksLikePlaceholder: an upper-case word (DIR, HOST:PORT, FILE.pcap, N)
+// or anything in angle brackets.
+var looksLikePlaceholder = regexp.MustCompile(`^[A-Z][A-Z0-9_]*([:.][A-Za-z0-9_]+)*$|<[^>]*>`)
+
+// placeholders returns where each placeholder of l stands: word index, the
+// token, and the flag it is the value of ("" for an argument).
+func (l readmeLine) placeholders() []placeholderAt {
+	var out []placeholderAt
+	check := func(i int, token, flag string) {
+		if looksLikePlaceholder.MatchString(token) {
+			out = append(out, placeholderAt{i, token, flag})
+		}
+	}
+	for i, w := range l.words {
+		if name, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(name, "--") {
+			check(i, v, name)
+			continue
+		}
+		prev := ""
+		if i > 0 && strings.HasPrefix(l.words[i-1], "-") {
+			prev = l.words[i-1]
+		}
+		check(i, w, prev)
+	}
+	if l.stdin != "" {
+		check(-1, l.stdin, "<")
+	}
+	return out
+}
+
+type placeholderAt struct {
+	word        int // -1: the redirect
+	token, flag string
+}
+
+// rule finds the placeholder rule for p on line l, or fails the test
+// saying where to add one.
+func (l readmeLine) rule(t *testing.T, p placeholderAt) placeholderRule {
+	for _, r := range readmePlaceholders {
+		if r.token == p.token && (r.command == "" || r.command == l.command) && (r.flag == "" || r.flag == p.flag) {
+			return r
+		}
+	}
+	t.Fatalf("README.md:%d: %q: placeholder %s (command %q, flag %q) has no value; add a rule to readmePlaceholders in cmd/govent/readme_test.go",
+		l.at, l.text, p.token, l.command, p.flag)
+	return placeholderRule{}
+}
+
+func (l readmeLine) check(t *testing.T) readmeCheck {
+	c, ok := readmeChecks[l.command]
+	if !ok {
+		t.Fatalf("README.md:%d: %q: command %q has no entry in readmeChecks (cmd/govent/readme_test.go); add one saying what its output must show",
+			l.at, l.text, l.command)
+	}
+	return c
+}
+
+// Cheap, and run with -short too: every README command line names a
+// command, every placeholder has a rule and every command a check, and
+// every command of the CLI is shown in the README.
+func TestReadmeCommandLinesAreKnown(t *testing.T) {
+	lines := readmeCommandLines(t, "../../README.md")
+	require.NotEmpty(t, lines)
+	shown := map[string]bool{}
+	for _, l := range lines {
+		if l.command == "" {
+			t.Errorf("README.md:%d: %q: %q is not a govent command", l.at, l.text, l.words[1])
+			continue
+		}
+		shown[l.command] = true
+		l.check(t)
+		for _, p := range l.placeholders() {
+			l.rule(t, p)
+		}
+	}
+	walkCommands(newApp(env{}), nil, func(path []string, c *cli.Command) {
+		if len(path) > 0 && len(c.Commands) == 0 && !c.Hidden && !shown[strings.Join(path, " ")] {
+			t.Errorf("command %q is not shown in any code block of README.md; document it there (the README test then runs it)", strings.Join(path, " "))
+		}
+	})
+}
+
+// TestReadmeCommandLines runs them, in parallel.
+func TestReadmeCommandLines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs every README command line")
+	}
+	lines := readmeCommandLines(t, "../../README.md")
+	fx := newReadmeFixture(t)
+	t.Run("README", func(t *testing.T) {
+		for _, l := range lines {
+			t.Run(fmt.Sprintf("line %d %s", l.at, strings.Join(l.words, " ")), func(t *testing.T) {
+				t.Parallel()
+				runReadmeLine(t, fx, l)
+			})
+		}
+	})
+}
+
+func newReadmeFixture(t *testing.T) *readmeFixture {
+	body := strings.Repeat("penguins on parade ", 5000)
+	fx := &readmeFixture{bin: buildGovent(t), body: body, stream: streamFile(t)}
+	fx.peer = shareFiles(t, map[string]string{readmeFile: body})
+	fx.urn = fx.peer.Library().All()[0].SHA1.String()
+	var err error
+	fx.pcap, err = filepath.Abs("../../testdata/leaf-deflate.pcap")
+	require.NoError(t, err)
+	fx.config = writeConfig(t, fmt.Sprintf("[run]\npeer = [%q]\nshare = %q\ndata = %q\n", fx.peer.Addr(), t.TempDir(), t.TempDir()))
+	return fx
+}
+
+// buildGovent builds the binary, with the race detector when the tests
+// have it (the build then reuses their compiled packages).
+func buildGovent(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "govent")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if p, err := exec.LookPath("go"); err == nil {
+		gobin = p
+	}
+	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+func runReadmeLine(t *testing.T, fx *readmeFixture, l readmeLine) {
+	check := l.check(t)
+	args := slices.Clone(l.words[1:])
+	stdin := l.stdin
+	for _, p := range l.placeholders() {
+		v := l.rule(t, p).value(t, fx)
+		switch {
+		case p.word < 0:
+			stdin = v
+		case strings.Contains(args[p.word-1], "=") && strings.HasPrefix(args[p.word-1], "--"):
+			name, _, _ := strings.Cut(args[p.word-1], "=")
+			args[p.word-1] = name + "=" + v
+		default:
+			args[p.word-1] = v
+		}
+	}
+	dir := t.TempDir() // the working directory
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fx.bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(testEnviron(), readmeEnv...), l.env...)
+	if stdin != "" {
+		f, err := os.Open(stdin)
+		require.NoError(t, err)
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	var err error
+	go func() { err = cmd.Wait(); close(done) }()
+	if check.daemon {
+		deadline := time.Now().Add(30 * time.Second)
+		for !check.up(t, fx, stderr.String) {
+			select {
+			case <-done:
+				t.Fatalf("README.md:%d: %q exited before it was up: %v\nstderr:\n%s", l.at, l.text, err, stderr.String())
+			case <-time.After(100 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				cancel()
+				<-done
+				t.Fatalf("README.md:%d: %q is not up after 30 s\nstderr:\n%s", l.at, l.text, stderr.String())
+			}
+		}
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	}
+	<-done
+	r := readmeRun{args: args, code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	require.NoError(t, ctx.Err(), "README.md:%d: %q did not finish in time", l.at, l.text)
+	require.Equal(t, 0, r.code, "README.md:%d: %q (run as %q): %v\nstdout:\n%s\nstderr:\n%s", l.at, l.text, args, err, r.stdout, r.stderr)
+	check.check(t, fx, r, dir)
+}
+
+// testEnviron is the test's environment without GOVENT_ variables.
+func testEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOVENT_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer that a running process writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
