@@ -2,11 +2,8 @@ package httpxfer
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,8 +60,9 @@ func (c *clientConn) close() {
 // response is a parsed response head.
 type response struct {
 	status int
-	keep   bool  // the source keeps the connection open after the body
-	length int64 // Content-Length, -1 if absent
+	reason string // printable ASCII, clipped: it goes into error messages
+	keep   bool   // the source keeps the connection open after the body
+	length int64  // Content-Length, -1 if absent
 	h      fields
 }
 
@@ -122,7 +120,7 @@ func (c *clientConn) readResponse() (*response, error) {
 // reason may be missing) and the framing headers.
 func parseResponse(start string, h fields) (*response, error) {
 	proto, rest, _ := strings.Cut(start, " ")
-	code, _, _ := strings.Cut(rest, " ")
+	code, reason, _ := strings.Cut(rest, " ")
 	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
 		return nil, fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
 	}
@@ -130,7 +128,7 @@ func parseResponse(start string, h fields) (*response, error) {
 	if !ok || status < 100 {
 		return nil, fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
 	}
-	r := &response{status: int(status), length: -1, h: h}
+	r := &response{status: int(status), reason: printable(reason), length: -1, h: h}
 	if proto == "HTTP/1.0" {
 		r.keep = h.hasToken("Connection", "keep-alive")
 	} else {
@@ -151,68 +149,24 @@ func parseResponse(start string, h fields) (*response, error) {
 	return r, nil
 }
 
-// copyBody moves a body in segments, calling credit after each, so that a
-// progress display moves even while a slow source sends one chunk. A
-// segment is sized to take about segmentTime: tiny segments cost a fast
-// transfer dearly (a splice round each), big ones leave a slow source's
-// progress frozen.
-const (
-	minSegment  = 16 << 10
-	maxSegment  = 4 << 20
-	segmentTime = 100 * time.Millisecond
-)
-
-// copyBody writes the next n body bytes to w at off, calling credit with
-// each run of bytes that reached w. Bytes already in the bufio.Reader go
-// with WriteAt; the rest are spliced from the socket into the file at its
-// offset (io.CopyN gives *os.File.ReadFrom a LimitedReader over the
-// *net.TCPConn). It returns how many bytes reached w.
-func (c *clientConn) copyBody(w *os.File, off, n int64, timeout time.Duration, credit func(int64)) (int64, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
-	var done int64
-	if k := min(int64(c.br.Buffered()), n); k > 0 {
-		p, _ := c.br.Peek(int(k))
-		if _, err := w.WriteAt(p, off); err != nil {
-			return 0, fatalErr(err)
-		}
-		_, _ = c.br.Discard(int(k))
-		done = k
-		credit(k)
+// statusText is the status code and reason, "404 Not Found", for errors.
+func (r *response) statusText() string {
+	if r.reason == "" {
+		return strconv.Itoa(r.status)
 	}
-	if done == n {
-		return done, nil
-	}
-	if _, err := w.Seek(off+done, io.SeekStart); err != nil {
-		return done, fatalErr(err)
-	}
-	for done < n {
-		seg := min(n-done, c.seg)
-		t0 := time.Now()
-		m, err := io.CopyN(w, c.conn, seg)
-		done += m
-		if m > 0 {
-			credit(m)
-		}
-		switch took := time.Since(t0); {
-		case m == seg && took < segmentTime/4 && c.seg < maxSegment:
-			c.seg *= 2
-		case took > segmentTime && c.seg > minSegment:
-			c.seg /= 2
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return done, retryErr("body cut after %d of %d bytes: %w", done, n, err)
-		}
-	}
-	return done, nil
+	return strconv.Itoa(r.status) + " " + r.reason
 }
 
-// discard reads and drops n body bytes we did not ask for.
-func (c *clientConn) discard(n int64) error {
-	_, err := io.CopyN(io.Discard, c.br, n)
-	return err
+// printable keeps the printable ASCII of a peer's text, clipped, so that
+// it can go into an error message and a terminal.
+func printable(s string) string {
+	b := make([]byte, 0, min(len(s), 64))
+	for i := 0; i < len(s) && len(b) < 64; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // retryAfter reads Retry-After in seconds, bounded to [0, max]; def when

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,19 +32,32 @@ type DownloaderConfig struct {
 	// MaxConns bounds the connections one download uses at once
 	// (default 4, each to a different source).
 	MaxConns int
-	// MaxFailures consecutive failed exchanges (errors, short bodies, 503s)
-	// drop a source (default 5).
+	// MaxFailures failed exchanges in a row that brought no new bytes
+	// (errors, empty cuts, stalls, 503s to GET or HEAD) drop a source
+	// (default 5). An exchange that wrote anything new resets the count,
+	// so a source that cuts every connection after some progress is kept.
 	MaxFailures int
 	// A 503 waits Retry-After, or DefaultRetryAfter when absent, bounded by
 	// MaxRetryAfter (defaults 30 s and 5 min).
 	DefaultRetryAfter time.Duration
 	MaxRetryAfter     time.Duration
-	// ResponseTimeout bounds the wait for a response head and for each
-	// chunk's body (default 60 s).
+	// ResponseTimeout bounds the wait for a response head (default 60 s)
+	// and the stall window.
 	ResponseTimeout time.Duration
-	// CommitBytes: after this many new bytes the .part is fsynced and the
-	// state file rewritten (default 16 MiB). A crash loses at most that.
-	CommitBytes int64
+	// StallTimeout: a body is given up when it brings under 1 KiB in one
+	// stall window: the time the source needs for 64 KiB at its observed
+	// rate, at least StallTimeout (default 5 s), at most ResponseTimeout.
+	StallTimeout time.Duration
+	// The .part is fsynced and the state file rewritten after CommitBytes
+	// new bytes (default 16 MiB), and every CommitInterval while new
+	// bytes arrive (default 5 s). A crash loses at most that.
+	CommitBytes    int64
+	CommitInterval time.Duration
+	// MaxSkipBytes bounds what a source that ignores Range (200 with the
+	// whole file) makes us read and discard to reach the offset we want
+	// (default 64 MiB); further in, it is dropped. Its body goes on into
+	// the following free chunks, so such a source sends one stream.
+	MaxSkipBytes int64
 	// Wait sleeps d or until ctx ends; tests replace it. Default: a timer.
 	Wait func(ctx context.Context, d time.Duration) error
 }
@@ -54,7 +66,8 @@ type DownloaderConfig struct {
 const maxChunks = 1 << 16
 
 // Downloader fetches files into Dir. Safe for concurrent use; two
-// downloads of the same file name at once are refused with ErrBusy.
+// downloads of the same file name at once, by this Downloader or another
+// (in any process), are refused with ErrBusy.
 type Downloader struct {
 	cfg DownloaderConfig
 
@@ -88,8 +101,17 @@ func NewDownloader(cfg DownloaderConfig) *Downloader {
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 60 * time.Second
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 5 * time.Second
+	}
 	if cfg.CommitBytes <= 0 {
 		cfg.CommitBytes = 16 << 20
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = 5 * time.Second
+	}
+	if cfg.MaxSkipBytes <= 0 {
+		cfg.MaxSkipBytes = 64 << 20
 	}
 	if cfg.Wait == nil {
 		cfg.Wait = sleepCtx
@@ -122,8 +144,9 @@ type Request struct {
 	Sources []Source
 
 	// Progress, if set, is called with the bytes received into the .part
-	// so far (done) and the file size (total). Once the size is known it
-	// is called once at the start (done is then what a resume found),
+	// so far (done) and the file size (total). Once the size is known
+	// (and the file is not found complete already) it is called once at
+	// the start (done is then what a resume found),
 	// while bytes arrive at most every ProgressInterval (bodies are
 	// counted in segments sized to the source's rate, about every 100 ms),
 	// and once when Download returns, whatever the outcome. Calls never
@@ -131,7 +154,7 @@ type Request struct {
 	// only later calls, never the transfer. done never decreases, except
 	// when chunks are thrown away after a SHA-1 mismatch (it is 0 after a
 	// corrupt .part was removed). Received bytes are not all fsynced yet:
-	// a crash loses up to CommitBytes of them.
+	// a crash loses up to CommitBytes or CommitInterval's worth of them.
 	Progress func(done, total int64)
 }
 
@@ -145,6 +168,9 @@ type SourceFailure struct {
 	Err    error // wraps ErrHashMismatch when the source was blamed for it
 }
 
+// String is "source: reason", as the CLI prints it.
+func (f SourceFailure) String() string { return f.Source.String() + ": " + f.Err.Error() }
+
 // Result describes a download, finished or not.
 type Result struct {
 	Path    string    // the final file; empty unless the download finished
@@ -152,12 +178,25 @@ type Result struct {
 	SHA1    wire.SHA1 // of the final file
 	Resumed int64     // bytes already in the .part when the download began
 	Dropped []SourceFailure
+	// AlreadyComplete: the file was found complete at Path (same SHA-1)
+	// and nothing was downloaded.
+	AlreadyComplete bool
 }
 
 // Download fetches req into the download directory and returns the final
-// path in Result.Path. It returns early with an error when ctx ends or no
-// source is left; the .part and state file then stay, and a later Download
-// of the same Name, size and SHA-1 resumes from them.
+// path in Result.Path. When the SHA-1 is known and the file is already
+// there, complete (under Name or a numbered copy of it), it returns that
+// path with Result.AlreadyComplete and downloads nothing. It returns early
+// with an error when ctx ends or no source is left (ErrNoSources, with
+// each source's reason; Result.Dropped has them too); the .part and state
+// file then stay, and a later Download of the same Name, size and SHA-1
+// resumes from them.
+//
+// The .part is locked (flock) while a download uses it: another download
+// of the same Name into the same directory, in this process or another,
+// fails with ErrBusy. A .part whose state records progress of another
+// file is never emptied: the download fails with ErrOtherDownload. The
+// .part and state file are never opened through a symbolic link.
 //
 // Chunks are fetched in parallel from different sources; a source that
 // fails mid-chunk loses nothing it already wrote (the chunk continues from
@@ -251,7 +290,10 @@ type srcState struct {
 	src      Source
 	key      string
 	dropped  bool
-	failures int
+	failures int     // in a row, that brought no new bytes
+	got      int64   // bytes it wrote
+	settled  int64   // got at the last settle
+	rate     float64 // its recent rate, for the stall window (stallGuard); its worker's own
 }
 
 type chunk struct {
@@ -267,17 +309,21 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	} else if err := j.probeSize(ctx); err != nil {
 		return j.result(res), err
 	}
-	j.chunkSize = max(j.cfg.ChunkSize, (j.size+maxChunks-1)/maxChunks)
-	resumed, err := j.open()
-	if err != nil {
-		return j.result(res), err
+	if p, ok := j.findComplete(); ok {
+		res.Path, res.Size, res.SHA1, res.AlreadyComplete = p, j.size, j.req.SHA1, true
+		return j.result(res), nil
 	}
-	res.Resumed = resumed
+	j.chunkSize = max(j.cfg.ChunkSize, (j.size+maxChunks-1)/maxChunks)
 	defer func() {
 		if j.part != nil {
 			j.part.Close()
 		}
 	}()
+	resumed, err := j.open()
+	if err != nil {
+		return j.result(res), err
+	}
+	res.Resumed = resumed
 	j.report(true)
 	defer j.report(true)
 
@@ -303,9 +349,9 @@ func (j *job) run(ctx context.Context) (Result, error) {
 				if !j.anyData() {
 					j.discard()
 				}
-				return j.result(res), fmt.Errorf("%w after %w", ErrNoSources, ErrHashMismatch)
+				return j.result(res), j.noSources(ErrHashMismatch)
 			}
-			return j.result(res), ErrNoSources
+			return j.result(res), j.noSources()
 		}
 		if hf == nil {
 			hf = newHashFollower()
@@ -348,86 +394,6 @@ func (j *job) result(r Result) Result {
 	defer j.mu.Unlock()
 	r.Dropped = slices.Clone(j.dropped)
 	return r
-}
-
-// probeSize asks the sources for the size with HEAD, first answer wins.
-func (j *job) probeSize(ctx context.Context) error {
-	var errs []error
-	for _, s := range j.srcs {
-		size, err := j.head(ctx, s.src)
-		if err == nil {
-			j.size = size
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", s.key, err))
-	}
-	return fmt.Errorf("%w: no source told the size: %w", ErrNoSources, errors.Join(errs...))
-}
-
-func (j *job) head(ctx context.Context, s Source) (int64, error) {
-	conn, err := j.cfg.Dialer.DialSource(ctx, s)
-	if err != nil {
-		return 0, err
-	}
-	c := newClientConn(conn)
-	defer c.close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-	resp, err := c.roundTrip("HEAD", j.target(s), hostOf(s), j.cfg.UserAgent, nil, j.cfg.ResponseTimeout)
-	if err != nil {
-		return 0, err
-	}
-	if resp.status != 200 || resp.length < 0 {
-		return 0, fmt.Errorf("HEAD answered %d, Content-Length %d", resp.status, resp.length)
-	}
-	return resp.length, nil
-}
-
-// open opens the .part, resuming from the state file when it matches this
-// request, and returns the bytes already there.
-func (j *job) open() (int64, error) {
-	n := int((j.size + j.chunkSize - 1) / j.chunkSize)
-	j.chunks = make([]chunk, n)
-	st, err := loadState(j.statePath)
-	resume := err == nil && st.Version == stateVersion && st.URN == j.urn() &&
-		st.Size == j.size && st.ChunkSize == j.chunkSize
-	flags := os.O_RDWR | os.O_CREATE
-	if !resume {
-		// Remove the old state before truncating the .part, so a crash in
-		// between cannot pair the old claims with new bytes.
-		if err := os.Remove(j.statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0, err
-		}
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(j.partPath, flags, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	j.part = f
-	if !resume {
-		return 0, nil
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, c := range st.Chunks {
-		if c.Index < 0 || c.Index >= n || c.Have < 0 || c.Have > j.chunkLen(c.Index) ||
-			int64(c.Index)*j.chunkSize+c.Have > fi.Size() || j.chunks[c.Index].have != 0 {
-			// Claims we cannot back: start over.
-			clear(j.chunks)
-			if err := f.Truncate(0); err != nil {
-				return 0, err
-			}
-			return 0, os.Remove(j.statePath)
-		}
-		j.chunks[c.Index] = chunk{have: c.Have, by: c.By}
-		total += c.Have
-	}
-	j.have = total
-	return total, nil
 }
 
 func (j *job) urn() string {
@@ -536,7 +502,7 @@ func (hf *hashFollower) finish(f *os.File, size int64) (wire.SHA1, error) {
 // its own file handle, so splicing at its own offset does not disturb the
 // others.
 func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
-	w, err := os.OpenFile(j.partPath, os.O_WRONLY, 0)
+	w, err := openPartWriter(j.partPath, j.part)
 	if err != nil {
 		j.setFatal(err)
 		return
@@ -652,21 +618,7 @@ func (j *job) notifyLocked() {
 // (>= 0), that chunk is marked busy for s and its request is already sent
 // on *cc if *cc is not nil.
 func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *srcState, ci int) (int, error) {
-	credit := func(n int64) {
-		j.mu.Lock()
-		c := &j.chunks[ci]
-		c.have += n
-		if !slices.Contains(c.by, s.key) {
-			c.by = append(c.by, s.key)
-		}
-		j.have += n
-		j.uncommitted += n
-		j.mu.Unlock()
-		select {
-		case j.moved <- struct{}{}:
-		default: // the reporter has a wake-up pending
-		}
-	}
+	credit := func(n int64) { j.credit(ci, s, n) }
 	for {
 		j.mu.Lock()
 		have := j.chunks[ci].have
@@ -680,6 +632,25 @@ func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *sr
 		if err != nil || next >= 0 {
 			return next, err
 		}
+	}
+}
+
+// credit records n bytes that s wrote at the end of chunk ci's leading
+// bytes.
+func (j *job) credit(ci int, s *srcState, n int64) {
+	j.mu.Lock()
+	c := &j.chunks[ci]
+	c.have += n
+	if !slices.Contains(c.by, s.key) {
+		c.by = append(c.by, s.key)
+	}
+	j.have += n
+	j.uncommitted += n
+	s.got += n
+	j.mu.Unlock()
+	select {
+	case j.moved <- struct{}{}:
+	default: // the reporter has a wake-up pending
 	}
 }
 
@@ -717,37 +688,16 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		// body that ran longer than promised: reconnect and count it.
 		return -1, retryErr("%w", err)
 	}
-	var got byteRange // what the body holds
-	switch resp.status {
-	case 206:
-		v, _ := resp.h.get("Content-Range")
-		r, total, err := parseContentRange(v)
-		switch {
-		case err != nil:
-			return -1, dropErr("206: %w", err)
-		case total >= 0 && total != j.size:
-			return -1, dropErr("206 for a file of %d bytes, want %d", total, j.size)
-		case r.start != start:
-			return -1, dropErr("206 starts at %d, asked %d", r.start, start)
-		case resp.length >= 0 && resp.length != r.length():
-			return -1, dropErr("206 Content-Length %d for Content-Range %q", resp.length, v)
+	got, err := j.checkReply(resp, start, end) // the bytes the body holds
+	if err != nil {
+		return -1, err // the worker hangs up
+	}
+	g := &stallGuard{ctx: ctx, conn: c.conn, floor: j.cfg.StallTimeout, ceiling: j.cfg.ResponseTimeout, rate: &s.rate}
+	if resp.status == 200 && start > 0 {
+		// The source ignores Range: read up to what we want.
+		if err := c.skipBody(start, g); err != nil {
+			return -1, err
 		}
-		got = r
-	case 200:
-		switch {
-		case start != 0:
-			return -1, dropErr("200 to a request from byte %d: source ignores Range", start)
-		case resp.length != j.size:
-			return -1, dropErr("200 with Content-Length %d, want %d", resp.length, j.size)
-		}
-		got = byteRange{0, j.size - 1}
-	case 503:
-		c.close()
-		*cc = nil
-		d := retryAfter(resp.h, j.cfg.DefaultRetryAfter, j.cfg.MaxRetryAfter)
-		return -1, &sourceError{action: actBusy, delay: d, err: fmt.Errorf("503 busy, retry after %v", d)}
-	default:
-		return -1, dropErr("answered %d", resp.status)
 	}
 	next := -1
 	if j.solo && resp.status == 206 && got == want && resp.keep {
@@ -757,12 +707,20 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		}
 	}
 	take := min(got.end, want.end) - start + 1
-	if _, err := c.copyBody(w, start, take, j.cfg.ResponseTimeout, credit); err != nil {
+	if _, err := c.copyBody(w, start, take, g, credit); err != nil {
 		return next, err
 	}
-	// A source may send more than asked; drop a little, else hang up.
-	if extra := got.end - want.end; extra > 0 {
-		if extra > 64<<10 || c.discard(extra) != nil {
+	extra := got.end - want.end
+	switch {
+	case resp.status == 200 && extra > 0:
+		whole, err := j.streamOn(c, w, s, g, want.end+1)
+		if err != nil {
+			return next, err
+		}
+		resp.keep = resp.keep && whole
+	case extra > 0:
+		// A source may send more than asked; drop a little, else hang up.
+		if extra > 64<<10 || c.skipBody(extra, g) != nil {
 			resp.keep = false
 		}
 	}
@@ -802,6 +760,8 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 	j.notifyLocked()
 	var delay time.Duration
 	stop := false
+	progressed := s.got > s.settled
+	s.settled = s.got
 	var se *sourceError
 	switch {
 	case err == nil:
@@ -819,10 +779,7 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 		if se != nil {
 			delay = se.delay
 		}
-		if s.failures++; s.failures >= j.cfg.MaxFailures {
-			j.dropLocked(s, fmt.Errorf("%d failures in a row, last: %w", s.failures, err))
-			stop = true
-		}
+		stop = j.countFailureLocked(s, err, progressed)
 	}
 	if j.uncommitted >= j.cfg.CommitBytes || (err != nil && j.uncommitted > 0) {
 		select {
@@ -835,16 +792,25 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 }
 
 // committer commits whenever workers ask, so that they do not wait for
-// the fsync themselves.
+// the fsync themselves, and every CommitInterval when bytes arrived.
 func (j *job) committer(ctx context.Context) {
+	tick := time.NewTicker(j.cfg.CommitInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-j.commitReq:
-			if err := j.commit(); err != nil {
-				j.setFatal(err)
-				return
+		case <-tick.C:
+			j.mu.Lock()
+			idle := j.uncommitted == 0
+			j.mu.Unlock()
+			if idle {
+				continue
 			}
 		case <-ctx.Done():
+			return
+		}
+		if err := j.commit(); err != nil {
+			j.setFatal(err)
 			return
 		}
 	}
@@ -1005,24 +971,22 @@ func (j *job) blame(key string) {
 	}
 }
 
-// discard removes the .part and state: their content is known bad.
+// discard removes the .part and state: their content is known bad. The
+// lock is held until both are gone.
 func (j *job) discard() {
 	j.mu.Lock()
 	j.have = 0
 	j.mu.Unlock()
-	j.part.Close()
-	j.part = nil
 	os.Remove(j.statePath)
 	os.Remove(j.partPath)
+	j.part.Close()
+	j.part = nil
 }
 
 // finish links the verified .part to a free final name and removes the
-// .part and state file.
+// .part and state file, holding the lock until they are gone: a download
+// of the same name that comes next finds the final file, not a .part.
 func (j *job) finish() (string, error) {
-	if err := j.part.Close(); err != nil {
-		return "", err
-	}
-	j.part = nil
 	final, err := linkUnique(j.partPath, j.cfg.Dir, j.name)
 	if err != nil {
 		return "", err
@@ -1033,20 +997,19 @@ func (j *job) finish() (string, error) {
 	if err := os.Remove(j.partPath); err != nil {
 		return final, err
 	}
+	err = j.part.Close()
+	j.part = nil
+	if err != nil {
+		return final, err
+	}
 	return final, syncDir(j.cfg.Dir)
 }
 
 // linkUnique hard-links src as dir/name, or "name (n).ext" when taken. A
 // link never replaces an existing file, unlike a rename.
 func linkUnique(src, dir, name string) (string, error) {
-	ext := filepath.Ext(name)
-	base := strings.TrimSuffix(name, ext)
-	for n := 0; n < 1000; n++ {
-		cand := name
-		if n > 0 {
-			cand = base + " (" + strconv.Itoa(n) + ")" + ext
-		}
-		p := filepath.Join(dir, cand)
+	for n := range maxCopies {
+		p := filepath.Join(dir, numberedName(name, n))
 		err := os.Link(src, p)
 		if err == nil {
 			return p, nil

@@ -159,13 +159,15 @@ func TestDownloadResume(t *testing.T) {
 	assertFinished(t, dir, res, data, "f.bin")
 }
 
-// A state file that does not match the request (other file) is not used.
+// A state file that does not match the request (other file) and records
+// no progress is not used. (One with progress refuses the download:
+// TestDownloadKeepsOtherFilesPart.)
 func TestDownloadIgnoresForeignState(t *testing.T) {
 	data := randomData(200000)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.bin.part"), randomData(200000), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.bin.part.state"),
-		[]byte(`{"version":1,"urn":"urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O","size":200000,"chunk_size":65536,"chunks":[{"i":0,"have":65536}]}`), 0o644))
+		[]byte(`{"version":1,"urn":"urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O","size":200000,"chunk_size":65536,"chunks":[]}`), 0o644))
 	fs := startFake(t, data, honest)
 	res, err := testDownloader(dir, &waitRecorder{}).Download(context.Background(), Request{
 		Name: "f.bin", Size: 200000, SHA1: sha1.Sum(data), Sources: []Source{fs.source()},

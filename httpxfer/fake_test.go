@@ -70,9 +70,54 @@ func startFake(t testing.TB, data []byte, behave func(*fakeSource, net.Conn, *ht
 
 func (fs *fakeSource) source() Source { return Source{Addr: fs.addr} }
 
+// newPipeFake is a fake source without a listener, reached through a
+// pipeDialer: nothing in it touches the network, so it runs inside a
+// synctest bubble. addr only names it.
+func newPipeFake(t testing.TB, addr string, data []byte, behave func(*fakeSource, net.Conn, *http.Request, int) bool) *fakeSource {
+	fs := &fakeSource{
+		addr: netip.MustParseAddrPort(addr), data: data, behave: behave,
+		arrived: make(chan struct{}), first: make(chan struct{}), conns: make(map[net.Conn]bool),
+	}
+	t.Cleanup(fs.kill)
+	return fs
+}
+
+// stop kills a pipe fake and waits for its goroutines: a synctest bubble
+// must not end with them still sleeping.
+func (fs *fakeSource) stop() {
+	fs.kill()
+	fs.wg.Wait()
+}
+
+// pipeDialer connects a Downloader to pipe fakes over net.Pipe.
+type pipeDialer map[netip.AddrPort]*fakeSource
+
+func newPipeDialer(fakes ...*fakeSource) pipeDialer {
+	d := pipeDialer{}
+	for _, fs := range fakes {
+		d[fs.addr] = fs
+	}
+	return d
+}
+
+func (d pipeDialer) DialSource(ctx context.Context, s Source) (net.Conn, error) {
+	fs, ok := d[s.Addr]
+	if !ok {
+		return nil, fmt.Errorf("no fake source at %s", s.Addr)
+	}
+	client, server := net.Pipe()
+	fs.mu.Lock()
+	fs.conns[server] = true
+	fs.mu.Unlock()
+	fs.wg.Go(func() { fs.serve(server) })
+	return client, nil
+}
+
 // kill closes the listener and every connection: the source is gone.
 func (fs *fakeSource) kill() {
-	fs.ln.Close()
+	if fs.ln != nil {
+		fs.ln.Close()
+	}
 	fs.mu.Lock()
 	for c := range fs.conns {
 		c.Close()

@@ -2,6 +2,7 @@ package httpxfer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,9 +36,19 @@ const (
 	maxStateBytes = 16 << 20
 )
 
-// loadState reads a state file; any problem means "no usable state".
+// committed is the number of bytes the state claims.
+func (st *stateFile) committed() int64 {
+	var n int64
+	for _, c := range st.Chunks {
+		n += max(c.Have, 0)
+	}
+	return n
+}
+
+// loadState reads a state file; any problem means "no usable state". A
+// symbolic link is not followed (the error wraps errSymlink).
 func loadState(path string) (*stateFile, error) {
-	f, err := os.Open(path)
+	f, err := openNoFollow(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +68,14 @@ func loadState(path string) (*stateFile, error) {
 }
 
 // writeFileAtomic replaces path with b so that a crash leaves either the
-// old or the new content.
+// old or the new content. The temporary file is created afresh (O_EXCL),
+// so a symbolic link planted under its name is replaced, never followed.
 func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

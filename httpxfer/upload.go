@@ -29,22 +29,28 @@ type UploaderConfig struct {
 	// Upload slots. A connection takes a slot at its first GET of a file
 	// body and keeps it until it closes, so a keep-alive downloader is not
 	// cut off between its range requests. When no slot is free the GET is
-	// answered 503 with Retry-After and the connection closed.
-	MaxUploads      int           // global; default 8
-	MaxUploadsPerIP int           // per remote IP; default 2
-	RetryAfter      time.Duration // sent with 503; default 60 s
+	// answered 503 with Retry-After and the connection closed. Neighbours
+	// share: a few hosts in one network cannot hold every slot.
+	MaxUploads       int           // global; default 8
+	MaxUploadsPerIP  int           // per remote IP; default 2
+	MaxUploadsPerNet int           // per /24 (IPv4) or /64 (IPv6); default 2 x per IP
+	RetryAfter       time.Duration // sent with 503; default 60 s
 
 	// Time limits against slow and idle clients.
 	HeaderTimeout time.Duration // to read one request head; default 15 s
 	IdleTimeout   time.Duration // between keep-alive requests; default 60 s
-	// SendTimeout is the time allowed to send each SendSegment bytes of a
-	// body, i.e. a minimum rate (default 60 s per MiB, about 17 KiB/s).
-	SendTimeout time.Duration
+	// A client that reads a body at less than MinUploadRate bytes/s over
+	// the last SlowUploadTime (checked every quarter of it) is dropped,
+	// which frees its slot (defaults 4 KiB/s and 30 s). SlowUploadTime
+	// also bounds the write of a reply head.
+	MinUploadRate  int64
+	SlowUploadTime time.Duration
 
 	MaxAltLocs int // X-Alt entries per reply; default 10
 }
 
-// SendSegment is how many body bytes go out between two write deadlines.
+// SendSegment is the most body bytes one write (one sendfile) is asked
+// for.
 const SendSegment = 1 << 20
 
 // Uploader serves GET and HEAD for shared files. It is safe for concurrent
@@ -55,6 +61,7 @@ type Uploader struct {
 	mu     sync.Mutex
 	active int
 	perIP  map[netip.Addr]int
+	perNet map[netip.Prefix]int
 }
 
 // NewUploader returns an Uploader for cfg, with defaults filled in.
@@ -68,6 +75,9 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if cfg.MaxUploadsPerIP <= 0 {
 		cfg.MaxUploadsPerIP = 2
 	}
+	if cfg.MaxUploadsPerNet <= 0 {
+		cfg.MaxUploadsPerNet = 2 * cfg.MaxUploadsPerIP
+	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 60 * time.Second
 	}
@@ -77,13 +87,16 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
-	if cfg.SendTimeout <= 0 {
-		cfg.SendTimeout = 60 * time.Second
+	if cfg.MinUploadRate <= 0 {
+		cfg.MinUploadRate = 4 << 10
+	}
+	if cfg.SlowUploadTime <= 0 {
+		cfg.SlowUploadTime = 30 * time.Second
 	}
 	if cfg.MaxAltLocs <= 0 {
 		cfg.MaxAltLocs = 10
 	}
-	return &Uploader{cfg: cfg, perIP: make(map[netip.Addr]int)}
+	return &Uploader{cfg: cfg, perIP: make(map[netip.Addr]int), perNet: make(map[netip.Prefix]int)}
 }
 
 // ActiveUploads returns the number of upload slots in use.
@@ -139,36 +152,6 @@ type session struct {
 	ip      netip.Addr
 	hasSlot bool
 	buf     []byte // response head, reused
-}
-
-func (s *session) acquireSlot() bool {
-	if s.hasSlot {
-		return true
-	}
-	u := s.u
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.active >= u.cfg.MaxUploads || u.perIP[s.ip] >= u.cfg.MaxUploadsPerIP {
-		return false
-	}
-	u.active++
-	u.perIP[s.ip]++
-	s.hasSlot = true
-	return true
-}
-
-func (s *session) releaseSlot() {
-	if !s.hasSlot {
-		return
-	}
-	u := s.u
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.active--
-	if u.perIP[s.ip]--; u.perIP[s.ip] <= 0 {
-		delete(u.perIP, s.ip)
-	}
-	s.hasSlot = false
 }
 
 // request is a parsed request head.
@@ -365,7 +348,7 @@ func (s *session) send(req *request, rep *reply) error {
 	}
 	keep := req.keep && !rep.close
 	s.buf = s.appendHead(s.buf[:0], rep, keep)
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SendTimeout))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SlowUploadTime))
 	if _, err := s.conn.Write(s.buf); err != nil {
 		return fmt.Errorf("httpxfer: upload: writing reply head: %w", err)
 	}
@@ -376,23 +359,7 @@ func (s *session) send(req *request, rep *reply) error {
 	if rep.rng != nil {
 		off = rep.rng.start
 	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("httpxfer: upload: %w", err)
-	}
-	// io.CopyN hands conn an *io.LimitedReader over the *os.File, which
-	// *net.TCPConn.ReadFrom turns into sendfile(2). Each segment gets a
-	// fresh write deadline: a client slower than SendTimeout per segment
-	// is dropped.
-	for left := rep.length; left > 0; {
-		n := min(left, SendSegment)
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SendTimeout))
-		if _, err := io.CopyN(s.conn, f, n); err != nil {
-			return fmt.Errorf("httpxfer: upload: sending %s at %d: %w", rep.file.Name, rep.length-left+off, err)
-		}
-		left -= n
-	}
-	_ = s.conn.SetWriteDeadline(time.Time{})
-	return nil
+	return s.sendBody(f, rep.file.Name, off, rep.length)
 }
 
 // openShared opens a library file and checks that it still has the size

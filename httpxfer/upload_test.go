@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -373,10 +372,10 @@ func TestUploadDropsClientThatDoesNotRead(t *testing.T) {
 	lib := &memLibrary{}
 	f, _ := shareFile(t, t.TempDir(), 1, "big.bin", 32<<20) // more than the socket buffers hold
 	lib.add(f)
-	srv := startUploader(t, UploaderConfig{Library: lib, SendTimeout: 100 * time.Millisecond})
+	srv := startUploader(t, UploaderConfig{Library: lib, SlowUploadTime: 100 * time.Millisecond})
 	c := dialRaw(t, srv.addr)
 	c.send(t, "GET /get/1/big.bin HTTP/1.1\r\n\r\n") // and never read
 	err := <-srv.done
-	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.ErrorIs(t, err, ErrSlowReader)
 	assert.Equal(t, 0, srv.u.ActiveUploads(), "slot released")
 }

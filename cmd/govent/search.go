@@ -245,12 +245,21 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w
 	return reportDownload(w, res)
 }
 
+// reportDownload says where the file is and which sources were dropped
+// on the way, and why. (When a download fails, its error lists them.)
 func reportDownload(w io.Writer, res httpxfer.Result) error {
+	for _, f := range res.Dropped {
+		fmt.Fprintf(w, "dropped source %s\n", f)
+	}
 	verified := "not verified (no urn:sha1)"
 	if res.SHA1 != (wire.SHA1{}) {
 		verified = "SHA-1 verified " + res.SHA1.String()
 	}
-	_, err := fmt.Fprintf(w, "saved %s (%s, %s)\n", res.Path, humanBytes(res.Size), verified)
+	saved := "saved"
+	if res.AlreadyComplete {
+		saved = "already complete, not downloaded again:"
+	}
+	_, err := fmt.Fprintf(w, "%s %s (%s, %s)\n", saved, res.Path, humanBytes(res.Size), verified)
 	return err
 }
 
@@ -290,7 +299,9 @@ func getCommand() *cli.Command {
 		Description: "Fetches the file from the --source hosts in parallel chunks, resuming a previous\n" +
 			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir\n" +
 			"as --name (extension included; default: the urn's base32). An existing file of that\n" +
-			"name is kept: the new one becomes \"name (1).ext\".",
+			"name is kept: the new one becomes \"name (1).ext\", unless it is this very file (same\n" +
+			"SHA-1): then get says so and downloads nothing. A second get of the same name into\n" +
+			"the same --dir while one runs is refused. A failed get says why, per source.",
 		// No log flags: the downloader does not log; what it does is
 		// printed (progress, the result).
 		Flags: []cli.Flag{

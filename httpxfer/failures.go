@@ -1,0 +1,90 @@
+package httpxfer
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// countFailureLocked applies a failed exchange with s; j.mu is held. Only
+// failures that brought no new bytes count towards MaxFailures: a source
+// that cuts the connection after some progress is slow or flaky, and
+// dropping it would give up data it still has. It reports whether s is
+// dropped now.
+func (j *job) countFailureLocked(s *srcState, err error, progressed bool) bool {
+	if progressed {
+		s.failures = 0
+		return false
+	}
+	if s.failures++; s.failures < j.cfg.MaxFailures {
+		return false
+	}
+	n := strconv.Itoa(s.failures) + " failures"
+	if s.failures == 1 {
+		n = "1 failure"
+	}
+	j.dropLocked(s, fmt.Errorf("%s in a row, last: %w", n, err))
+	return true
+}
+
+// noSources is ErrNoSources with why each source was dropped, in the
+// order the request named them: "a:1: 302 redirect not followed; ...".
+func (j *job) noSources(cause ...error) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var reasons []string
+	for _, s := range j.srcs {
+		for _, f := range j.dropped {
+			if f.Source.String() == s.key {
+				reasons = append(reasons, f.String())
+				break
+			}
+		}
+	}
+	err := ErrNoSources
+	if len(cause) > 0 {
+		err = fmt.Errorf("%w after %w", ErrNoSources, errors.Join(cause...))
+	}
+	if len(reasons) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, strings.Join(reasons, "; "))
+}
+
+// checkReply decides whether a reply head can serve [start, end) of the
+// file: it returns the byte range its body holds, or why not.
+func (j *job) checkReply(resp *response, start, end int64) (byteRange, error) {
+	switch {
+	case resp.status == 206:
+		v, _ := resp.h.get("Content-Range")
+		r, total, err := parseContentRange(v)
+		cr := printable(v)
+		switch {
+		case err != nil:
+			return r, dropErr("206 with unreadable Content-Range %q", cr)
+		case total >= 0 && total != j.size:
+			return r, dropErr("206 with Content-Range %s, file has %d bytes", cr, j.size)
+		case r.start != start:
+			return r, dropErr("206 with Content-Range %s, asked %d-%d", cr, start, end-1)
+		case resp.length >= 0 && resp.length != r.length():
+			return r, dropErr("206 with Content-Range %s and Content-Length %d", cr, resp.length)
+		}
+		return r, nil
+	case resp.status == 200:
+		switch {
+		case resp.length != j.size:
+			return byteRange{}, dropErr("200 with Content-Length %d, file has %d bytes", resp.length, j.size)
+		case start > j.cfg.MaxSkipBytes:
+			return byteRange{}, dropErr("200 to a request from byte %d: the source ignores Range, and we discard at most %d bytes",
+				start, j.cfg.MaxSkipBytes)
+		}
+		return byteRange{0, j.size - 1}, nil
+	case resp.status == 503:
+		d := retryAfter(resp.h, j.cfg.DefaultRetryAfter, j.cfg.MaxRetryAfter)
+		return byteRange{}, &sourceError{action: actBusy, delay: d, err: fmt.Errorf("%s, retry after %v", resp.statusText(), d)}
+	case resp.status >= 300 && resp.status < 400:
+		return byteRange{}, dropErr("%d redirect not followed", resp.status)
+	}
+	return byteRange{}, dropErr("%s", resp.statusText())
+}

@@ -1,0 +1,130 @@
+package httpxfer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// The .part file: never opened through a symbolic link (someone who can
+// write the download directory could otherwise point it, or its state
+// file, at any file of ours), and held under an exclusive flock(2) for the
+// whole download, so that a second download of the same name, in this
+// process or another, is refused instead of writing into it. The lock goes
+// with the last descriptor of the file, so a crashed or killed download
+// leaves none behind.
+
+// Set by openNoFollow and lockFile.
+var (
+	errSymlink = errors.New("symbolic link refused")
+	errLocked  = errors.New("locked")
+)
+
+// openPart opens, creating if needed, and locks the .part at path.
+func openPart(path string) (*os.File, error) {
+	for range 3 {
+		f, err := openNoFollow(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockFile(f); err != nil {
+			f.Close()
+			if errors.Is(err, errLocked) {
+				return nil, fmt.Errorf("%w: %s is locked by another download", ErrBusy, path)
+			}
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		// The download that held the lock before us may have finished
+		// and removed the file between our open and our lock: then we
+		// hold a lock on a file no one else will open. Open again.
+		if fi, err := os.Lstat(path); err == nil && sameFile(f, fi) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("%w: %s keeps being replaced", ErrBusy, path)
+}
+
+func sameFile(f *os.File, fi os.FileInfo) bool {
+	ffi, err := f.Stat()
+	return err == nil && os.SameFile(ffi, fi)
+}
+
+// openPartWriter opens another descriptor of the locked .part for one
+// worker (each splices at its own offset), checking that the path still
+// names it.
+func openPartWriter(path string, part *os.File) (*os.File, error) {
+	w, err := openNoFollow(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := w.Stat(); err != nil || !sameFile(part, fi) {
+		w.Close()
+		return nil, fmt.Errorf("%s was replaced during the download", path)
+	}
+	return w, nil
+}
+
+// open opens and locks the .part, resuming from the state file when it
+// records progress of this very file (same urn:sha1 and size, in the
+// chunk size it was written in), and returns the bytes already there. A
+// .part with committed progress of another file is left alone
+// (ErrOtherDownload); one without any is emptied.
+func (j *job) open() (int64, error) {
+	f, err := openPart(j.partPath)
+	if err != nil {
+		return 0, err
+	}
+	j.part = f // run closes it, which releases the lock
+	st, err := loadState(j.statePath)
+	if errors.Is(err, errSymlink) {
+		return 0, err
+	}
+	if err == nil && st.Version == stateVersion && st.URN == j.urn() && st.Size == j.size &&
+		st.ChunkSize > 0 && (j.size+st.ChunkSize-1)/st.ChunkSize <= maxChunks {
+		j.chunkSize = st.ChunkSize
+		return j.resume(st)
+	}
+	if err == nil && st.committed() > 0 {
+		of := st.URN
+		if of == "" {
+			of = "a file without urn:sha1"
+		}
+		return 0, fmt.Errorf("%w: %s holds %d bytes of %s (%d bytes): finish that download, or remove %s and its .state",
+			ErrOtherDownload, j.partPath, st.committed(), of, st.Size, j.partPath)
+	}
+	return 0, j.startOver()
+}
+
+// startOver empties the .part. The state goes first, so that a crash in
+// between cannot pair old claims with new bytes.
+func (j *job) startOver() error {
+	j.chunks = make([]chunk, (j.size+j.chunkSize-1)/j.chunkSize)
+	j.have = 0
+	if err := os.Remove(j.statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return j.part.Truncate(0)
+}
+
+// resume takes the chunks st records, if the .part can back them.
+func (j *job) resume(st *stateFile) (int64, error) {
+	n := int((j.size + j.chunkSize - 1) / j.chunkSize)
+	j.chunks = make([]chunk, n)
+	fi, err := j.part.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, c := range st.Chunks {
+		if c.Index < 0 || c.Index >= n || c.Have < 0 || c.Have > j.chunkLen(c.Index) ||
+			int64(c.Index)*j.chunkSize+c.Have > fi.Size() || j.chunks[c.Index].have != 0 {
+			// Claims we cannot back are no progress: start over.
+			return 0, j.startOver()
+		}
+		j.chunks[c.Index] = chunk{have: c.Have, by: c.By}
+		total += c.Have
+	}
+	j.have = total
+	return total, nil
+}

@@ -1,0 +1,180 @@
+package httpxfer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// A body that stops moving is given up after a stall window fitted to the
+// source's rate: the time it needs for stallBytes at the rate of its last
+// full segment (or quarter, below), at least DownloaderConfig.StallTimeout (few seconds for
+// any fast source) and at most ResponseTimeout (a slow source may pause
+// longer between bursts). The read deadline is renewed every quarter of
+// the window, and the body is given up when the last four quarters
+// brought less than stallMinBytes: silence, or a trickle far below any
+// useful rate, for one window (up to a quarter more).
+const (
+	stallBytes    = 64 << 10
+	stallMinBytes = 1 << 10
+	stallQuarters = 4
+)
+
+// stallWindow is the stall window for a source at rate bytes/s (0: not
+// measured yet).
+func stallWindow(rate float64, floor, ceiling time.Duration) time.Duration {
+	w := floor
+	if rate > 0 {
+		w = max(w, time.Duration(float64(stallBytes)/rate*float64(time.Second)))
+	}
+	return min(w, ceiling)
+}
+
+// stallGuard watches the bodies read on one connection.
+type stallGuard struct {
+	ctx            context.Context // its end sets the deadline to now
+	conn           net.Conn
+	floor, ceiling time.Duration
+	// rate is the source's rate in bytes/s over its last full segment or
+	// quarter that brought stallMinBytes. It outlives the connection (the
+	// source's worker owns it); silence and a trickle do not lower it, so
+	// they do not stretch the window that detects them.
+	rate *float64
+
+	window time.Duration
+	qEnd   time.Time
+	q      [stallQuarters]int64 // bytes per quarter, a ring
+	qi, qn int                  // current quarter, quarters completed
+}
+
+// begin starts watching a body.
+func (g *stallGuard) begin() {
+	g.q, g.qi, g.qn = [stallQuarters]int64{}, 0, 0
+	g.next(time.Now())
+}
+
+func (g *stallGuard) next(now time.Time) {
+	g.window = stallWindow(*g.rate, g.floor, g.ceiling)
+	g.qEnd = now.Add(g.window / stallQuarters)
+	_ = g.conn.SetReadDeadline(g.qEnd)
+	if g.ctx.Err() != nil {
+		// The download ended while we set the deadline: keep its "now".
+		_ = g.conn.SetReadDeadline(time.Now())
+	}
+}
+
+// account adds n bytes read and, once the current quarter is over, tells
+// whether the last four brought too little.
+func (g *stallGuard) account(n int64) (stalled bool) {
+	g.q[g.qi] += n
+	now := time.Now()
+	if now.Before(g.qEnd) {
+		return false
+	}
+	if b := g.q[g.qi]; b >= stallMinBytes {
+		// A slow source rarely completes a segment within a quarter:
+		// measure it over the quarter instead.
+		*g.rate = float64(b) / (g.window / stallQuarters).Seconds()
+	}
+	if g.qn++; g.qn >= stallQuarters {
+		var sum int64
+		for _, b := range g.q {
+			sum += b
+		}
+		if sum < stallMinBytes {
+			return true
+		}
+	}
+	g.qi = (g.qi + 1) % stallQuarters
+	g.q[g.qi] = 0
+	g.next(now)
+	return false
+}
+
+// copyBody sizes its reads to take about segmentTime at the source's
+// rate: tiny segments cost a fast transfer dearly (a splice round each),
+// big ones leave a slow source's progress frozen.
+const (
+	minSegment  = 16 << 10
+	maxSegment  = 4 << 20
+	segmentTime = 100 * time.Millisecond
+)
+
+// pump reads n body bytes with step, one segment at a time, calling
+// credit (if not nil) after each run of bytes, until done, cut or
+// stalled. It returns how many bytes step moved.
+func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, error), credit func(int64)) (int64, error) {
+	g.begin()
+	var done int64
+	for done < n {
+		seg := min(n-done, c.seg)
+		t0 := time.Now()
+		m, err := step(seg)
+		done += m
+		if m > 0 && credit != nil {
+			credit(m)
+		}
+		took := time.Since(t0)
+		switch {
+		case m == seg && took < segmentTime/4 && c.seg < maxSegment:
+			c.seg *= 2
+		case took > segmentTime && c.seg > minSegment:
+			c.seg /= 2
+		}
+		if m == seg && took > 0 {
+			*g.rate = float64(m) / took.Seconds()
+		}
+		// Our own deadline ends a quarter; any other (the download's
+		// context ended) ends the body.
+		ours := errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(g.qEnd) && g.ctx.Err() == nil
+		if err != nil && !ours {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, retryErr("body cut after %d of %d bytes: %w", done, n, err)
+		}
+		if g.account(m) {
+			return done, retryErr("stalled: under %d bytes in %v, after %d of %d bytes", stallMinBytes, g.window, done, n)
+		}
+	}
+	return done, nil
+}
+
+// copyBody writes the next n body bytes to w at off, calling credit with
+// each run of bytes that reached w. Bytes already in the bufio.Reader go
+// with WriteAt; the rest are spliced from the socket into the file at its
+// offset (io.CopyN gives *os.File.ReadFrom a LimitedReader over the
+// *net.TCPConn). It returns how many bytes reached w.
+func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, credit func(int64)) (int64, error) {
+	var done int64
+	if k := min(int64(c.br.Buffered()), n); k > 0 {
+		p, _ := c.br.Peek(int(k))
+		if _, err := w.WriteAt(p, off); err != nil {
+			return 0, fatalErr(err)
+		}
+		_, _ = c.br.Discard(int(k))
+		done = k
+		credit(k)
+	}
+	if done == n {
+		return done, nil
+	}
+	if _, err := w.Seek(off+done, io.SeekStart); err != nil {
+		return done, fatalErr(err)
+	}
+	m, err := c.pump(n-done, g, func(seg int64) (int64, error) {
+		return io.CopyN(w, c.conn, seg)
+	}, credit)
+	return done + m, err
+}
+
+// skipBody reads and drops n body bytes we did not ask for.
+func (c *clientConn) skipBody(n int64, g *stallGuard) error {
+	_, err := c.pump(n, g, func(seg int64) (int64, error) {
+		return io.CopyN(io.Discard, c.br, seg)
+	}, nil)
+	return err
+}

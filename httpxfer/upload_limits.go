@@ -1,0 +1,118 @@
+package httpxfer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+)
+
+// netOf is the network a client address counts against: its /24 for
+// IPv4, its /64 for IPv6 (one site's allocation). Addresses that do not
+// parse (net.Pipe) all share the zero prefix.
+func netOf(ip netip.Addr) netip.Prefix {
+	bits := 64
+	if ip.Is4() {
+		bits = 24
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
+}
+
+func (s *session) acquireSlot() bool {
+	if s.hasSlot {
+		return true
+	}
+	u := s.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := netOf(s.ip)
+	if u.active >= u.cfg.MaxUploads || u.perIP[s.ip] >= u.cfg.MaxUploadsPerIP || u.perNet[n] >= u.cfg.MaxUploadsPerNet {
+		return false
+	}
+	u.active++
+	u.perIP[s.ip]++
+	u.perNet[n]++
+	s.hasSlot = true
+	return true
+}
+
+func (s *session) releaseSlot() {
+	if !s.hasSlot {
+		return
+	}
+	u := s.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.active--
+	if u.perIP[s.ip]--; u.perIP[s.ip] <= 0 {
+		delete(u.perIP, s.ip)
+	}
+	n := netOf(s.ip)
+	if u.perNet[n]--; u.perNet[n] <= 0 {
+		delete(u.perNet, n)
+	}
+	s.hasSlot = false
+}
+
+// slowQuarters: the client's rate is judged over the last four quarters
+// of SlowUploadTime, once a quarter.
+const slowQuarters = 4
+
+// sendBody sends n bytes of f from off. io.CopyN hands conn an
+// *io.LimitedReader over the *os.File, which *net.TCPConn.ReadFrom turns
+// into sendfile(2). The write deadline ends each quarter of
+// SlowUploadTime; a client that took less than MinUploadRate bytes/s over
+// the last four is dropped with ErrSlowReader, and its slot goes to
+// someone who reads.
+func (s *session) sendBody(f *os.File, name string, off, n int64) error {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("httpxfer: upload: %w", err)
+	}
+	cfg := &s.u.cfg
+	quarter := cfg.SlowUploadTime / slowQuarters
+	least := cfg.MinUploadRate * int64(cfg.SlowUploadTime/time.Millisecond) / 1000
+	var q [slowQuarters]int64 // bytes sent per quarter, a ring
+	qi, qn := 0, 0
+	qEnd := time.Now().Add(quarter)
+	_ = s.conn.SetWriteDeadline(qEnd)
+	for sent := int64(0); sent < n; {
+		m, err := io.CopyN(s.conn, f, min(n-sent, SendSegment))
+		sent += m
+		q[qi] += m
+		now := time.Now()
+		if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd)) {
+			return fmt.Errorf("httpxfer: upload: sending %s at %d: %w", name, off+sent, err)
+		}
+		if !now.Before(qEnd) {
+			if qn++; qn >= slowQuarters {
+				var last int64
+				for _, b := range q {
+					last += b
+				}
+				if last < least {
+					return fmt.Errorf("httpxfer: upload: sending %s at %d: %d bytes in %v, under %d B/s: %w",
+						name, off+sent, last, cfg.SlowUploadTime, cfg.MinUploadRate, ErrSlowReader)
+				}
+			}
+			qi = (qi + 1) % slowQuarters
+			q[qi] = 0
+			qEnd = now.Add(quarter)
+			_ = s.conn.SetWriteDeadline(qEnd)
+		}
+		if err != nil {
+			// A write cut by the deadline may have read more of f than
+			// it sent.
+			if _, err := f.Seek(off+sent, io.SeekStart); err != nil {
+				return fmt.Errorf("httpxfer: upload: %w", err)
+			}
+		}
+	}
+	_ = s.conn.SetWriteDeadline(time.Time{})
+	return nil
+}
