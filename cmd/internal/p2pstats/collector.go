@@ -52,13 +52,13 @@ type Collector struct {
 }
 
 type queryState struct {
-	issued      time.Duration
-	findable    bool
-	hits        int64
-	firstHit    time.Duration
-	answered    bool
-	queryDescs  int64
-	hitDescs    int64
+	issued     time.Duration
+	findable   bool
+	hits       int64
+	firstHit   time.Duration
+	answered   bool
+	queryDescs int64
+	hitDescs   int64
 }
 
 // NewCollector starts collecting for a run of the given length, with the
