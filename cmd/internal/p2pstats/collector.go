@@ -1,0 +1,263 @@
+package p2pstats
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// GUID identifies a query: the descriptor ID of its Query, which its
+// QueryHits carry back.
+type GUID [16]byte
+
+// Message types as the results name them. A caller may report others;
+// they are listed after these, by name.
+const (
+	Ping     = "ping"
+	Pong     = "pong"
+	Query    = "query"
+	QueryHit = "queryhit"
+	Push     = "push"
+	Bye      = "bye"
+	QRP      = "qrp"
+	Vendor   = "vendor"
+)
+
+var typeOrder = []string{Ping, Pong, Query, QueryHit, Push, Bye, QRP, Vendor}
+
+// MaxIntervals bounds the time series: a run of a day in 1 s intervals.
+const MaxIntervals = 86400
+
+// Collector gathers a run's events; its methods are safe to call from
+// many goroutines. Times are offsets from the start of the run (virtual
+// or real, as the run's clock is). Events before 0 count in the first
+// interval of the series, events at or past the run's end in the last;
+// both count in the totals.
+type Collector struct {
+	mu       sync.Mutex
+	run      Run
+	interval time.Duration
+	series   []Sample
+	queries  map[GUID]*queryState
+	order    []GUID // issue order, for stable distributions
+	bytes    map[string]int64
+	dropped  map[string]int64
+	heapPeak uint64
+	heapLast uint64
+	heapN    int
+}
+
+type queryState struct {
+	issued     time.Duration
+	findable   bool
+	hits       int64
+	firstHit   time.Duration
+	answered   bool
+	queryDescs int64
+	hitDescs   int64
+}
+
+// NewCollector starts collecting for a run of the given length, with the
+// time series in steps of interval.
+func NewCollector(run Run, duration, interval time.Duration) (*Collector, error) {
+	if duration <= 0 || interval <= 0 {
+		return nil, errors.New("p2pstats: duration and interval must be positive")
+	}
+	n := (duration + interval - 1) / interval
+	if n > MaxIntervals {
+		return nil, fmt.Errorf("p2pstats: %v in steps of %v is %d intervals, over %d", duration, interval, n, MaxIntervals)
+	}
+	run.DurationS = duration.Seconds()
+	run.IntervalS = interval.Seconds()
+	c := &Collector{
+		run: run, interval: interval, series: make([]Sample, n),
+		queries: map[GUID]*queryState{}, bytes: map[string]int64{}, dropped: map[string]int64{},
+	}
+	for i := range c.series {
+		c.series[i] = Sample{T: (time.Duration(i) * interval).Seconds(), Bytes: map[string]int64{}}
+	}
+	return c, nil
+}
+
+func (c *Collector) at(t time.Duration) *Sample {
+	i := min(max(int(t/c.interval), 0), len(c.series)-1)
+	return &c.series[i]
+}
+
+// QueryIssued records a user's query. findable: a servent online at that
+// moment shares a matching file (p2pmodel's Timeline.Findable). A GUID
+// issued twice counts once.
+func (c *Collector) QueryIssued(id GUID, at time.Duration, findable bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.queries[id]; dup {
+		return
+	}
+	c.queries[id] = &queryState{issued: at, findable: findable}
+	c.order = append(c.order, id)
+	c.at(at).QueriesIssued++
+}
+
+// HitReceived records a QueryHit with results hits reaching the servent
+// that issued query id. Hits for queries not issued in this run are not
+// the users' and are ignored.
+func (c *Collector) HitReceived(id GUID, at time.Duration, results int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q, ok := c.queries[id]
+	if !ok {
+		return
+	}
+	q.hits += int64(results)
+	s := c.at(at)
+	s.Hits += int64(results)
+	if !q.answered && results > 0 {
+		q.answered, q.firstHit = true, at
+		s.QueriesAnswered++
+	}
+}
+
+// Sent records one descriptor of a message type sent on one link, bytes
+// long on the wire (header included). For Query and QueryHit descriptors,
+// id attributes it to a query; other types ignore id.
+func (c *Collector) Sent(at time.Duration, msgType string, bytes int, id GUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bytes[msgType] += int64(bytes)
+	s := c.at(at)
+	s.Bytes[msgType] += int64(bytes)
+	s.Descriptors++
+	if q, ok := c.queries[id]; ok {
+		switch msgType {
+		case Query:
+			q.queryDescs++
+		case QueryHit:
+			q.hitDescs++
+		}
+	}
+}
+
+// Dropped records a connection closed for reason ("bye 502", "timeout",
+// "churn", ...).
+func (c *Collector) Dropped(at time.Duration, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropped[reason]++
+	c.at(at).Dropped++
+}
+
+// Online records how many servents are online.
+func (c *Collector) Online(at time.Duration, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at(at).Online = n
+}
+
+// Memory records a sample of the servents' heap in use.
+func (c *Collector) Memory(at time.Duration, heapBytes uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.at(at)
+	s.HeapBytes = max(s.HeapBytes, heapBytes)
+	c.heapPeak = max(c.heapPeak, heapBytes)
+	c.heapLast = heapBytes
+	c.heapN++
+}
+
+// Results computes the figures of everything recorded so far.
+func (c *Collector) Results() *Results {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := &Results{Run: c.run}
+	nodes := float64(c.run.Nodes)
+
+	var ttfh, hits, descs []float64
+	var qDescs, hDescs int64
+	qf := &r.Queries
+	for _, id := range c.order {
+		q := c.queries[id]
+		qf.Issued++
+		qf.Hits += q.hits
+		if q.answered {
+			qf.Answered++
+			ttfh = append(ttfh, (q.firstHit - q.issued).Seconds())
+		}
+		if q.findable {
+			qf.Findable++
+			if q.answered {
+				qf.FindableAnswered++
+			}
+		}
+		hits = append(hits, float64(q.hits))
+		descs = append(descs, float64(q.queryDescs+q.hitDescs))
+		qDescs += q.queryDescs
+		hDescs += q.hitDescs
+	}
+	issued := float64(qf.Issued)
+	qf.SuccessRate = ratio(float64(qf.FindableAnswered), float64(qf.Findable))
+	qf.HitsPerQuery = ratio(float64(qf.Hits), issued)
+
+	d := &r.Descriptors
+	d.Mean = ratio(float64(qDescs+hDescs), issued)
+	if d.Mean != nil {
+		d.PerNode = ratio(*d.Mean, nodes)
+	}
+	d.Query = ratio(float64(qDescs), issued)
+	d.QueryHit = ratio(float64(hDescs), issued)
+	d.Spread = PercentilesOf(descs)
+
+	r.TimeToFirstHit = PercentilesOf(ttfh)
+	seconds := c.run.DurationS
+	for _, t := range sortedTypes(c.bytes) {
+		rate := 0.0
+		if nodes > 0 {
+			rate = float64(c.bytes[t]) / nodes / seconds
+		}
+		r.Bandwidth = append(r.Bandwidth, TypeRate{Type: t, Rate: rate})
+	}
+	for _, reason := range slices.Sorted(maps.Keys(c.dropped)) {
+		r.Dropped = append(r.Dropped, Count{Reason: reason, N: c.dropped[reason]})
+	}
+	r.Memory = MemoryFigures{PeakBytes: c.heapPeak, FinalBytes: c.heapLast, SamplesTaken: c.heapN}
+	if c.heapN > 0 {
+		r.Memory.PeakPerNode = ratio(float64(c.heapPeak), nodes)
+	}
+	r.Series = make([]Sample, len(c.series))
+	for i, s := range c.series {
+		s.Bytes = maps.Clone(s.Bytes)
+		r.Series[i] = s
+	}
+	slices.Sort(ttfh)
+	slices.Sort(hits)
+	slices.Sort(descs)
+	r.Distributions = Distributions{TimeToFirstHitS: nonNil(ttfh), HitsPerQuery: nonNil(hits), DescriptorsPerQuery: nonNil(descs)}
+	return r
+}
+
+// nonNil keeps an empty distribution a JSON [] rather than null.
+func nonNil(v []float64) []float64 {
+	if v == nil {
+		return []float64{}
+	}
+	return v
+}
+
+// sortedTypes lists message types: the known ones in protocol order,
+// then the rest by name.
+func sortedTypes(m map[string]int64) []string {
+	types := slices.Collect(maps.Keys(m))
+	rank := func(t string) int {
+		if i := slices.Index(typeOrder, t); i >= 0 {
+			return i
+		}
+		return len(typeOrder)
+	}
+	slices.SortFunc(types, func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
+	})
+	return types
+}
