@@ -61,6 +61,11 @@ type placeholderRule struct {
 }
 
 var readmePlaceholders = []placeholderRule{
+	// The conformance suite fills its target's connection and upload
+	// slots on purpose: each conform line gets a servent of its own.
+	{token: "HOST:PORT", command: "conform", value: func(t *testing.T, fx *readmeFixture) string {
+		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
+	}},
 	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
 	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
 	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
