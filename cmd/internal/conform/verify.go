@@ -250,6 +250,8 @@ func randomWord() string {
 func sentinel() *wire.Message { return newQuery(randomWord(), 3, 0, false) }
 
 // newHit builds a QueryHit answering query with one result, from servent.
+// Its address is in TEST-NET-1 (RFC 5737) and its push flag set: nobody
+// should or could dial it.
 func newHit(query *wire.Message, servent wire.GUID, ttl uint8) *wire.Message {
 	qh := wire.QueryHit{
 		Port: 6346, Addr: netip.MustParseAddr("192.0.2.7"), Speed: 1000,
