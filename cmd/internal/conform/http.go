@@ -90,7 +90,7 @@ func httpGroup() *Group {
 		},
 		{
 			Title:       "HEAD gives the file's headers and no body",
-			Desc:        "Sends HEAD for the shared file with Connection: close and reads to the close.",
+			Desc:        "Sends HEAD /get/<index>/<name> for the shared file with Connection: close and reads to the close.",
 			Requirement: `The HEAD method is identical to GET except that the server MUST NOT send content in the response.`,
 			Severity:    Must, Spec: Spec{RFC9110, "9.3.2"},
 			Run: func(t *T) error {
@@ -98,7 +98,7 @@ func httpGroup() *Group {
 				if err != nil {
 					return err
 				}
-				rep, err := httpRequest(t, l, "HEAD", hitTarget(hit), "Connection: close")
+				rep, err := httpRequest(t, l, "HEAD", fmt.Sprintf("/get/%d/%s", hit.Index, url.PathEscape(hit.Name)), "Connection: close")
 				if err != nil {
 					return err
 				}
