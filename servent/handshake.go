@@ -26,6 +26,10 @@ const (
 	status200 = "GNUTELLA/0.6 200 OK"
 )
 
+// maxAnnouncedTTL is the most X-Max-TTL may say (dynamic_query
+// 2.5.3.2.1: "The X-Max-TTL MUST NOT exceed 4").
+const maxAnnouncedTTL = 4
+
 // errRefused is a handshake that the other side answered with a non-200.
 var errRefused = errors.New("servent: handshake refused")
 
@@ -82,7 +86,9 @@ func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
 		// gtk-gnutella leaves want a degree of at least 16 and dynamic
 		// querying before they take an ultrapeer.
 		h.Add("X-Degree", strconv.Itoa(max(s.cfg.MaxPeers, 16)))
-		h.Add("X-Max-TTL", strconv.Itoa(int(s.cfg.DefaultTTL)))
+		// X-Max-TTL is the TTL we take fresh Queries with; the dynamic
+		// querying spec caps it at 4 (gtk-gnutella says 4 too).
+		h.Add("X-Max-TTL", strconv.Itoa(int(min(s.cfg.DefaultTTL, maxAnnouncedTTL))))
 		h.Add("X-Dynamic-Querying", "0.1")
 	}
 	h.Add("Pong-Caching", "0.1")

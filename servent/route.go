@@ -136,21 +136,27 @@ func (s *Servent) sendPing(c *conn, ttl uint8) {
 }
 
 // answerPing sends our own Pong and cached Pongs back to the pinger, at most
-// once per pingInterval per connection (the Ping flood throttle).
+// once per pingInterval per connection (the Ping flood throttle). An alive
+// Ping (TTL 1, hops 0 or 1) probes the link and "MUST always be replied to"
+// (0.6 section 2.2.4): it gets our one Pong whatever the throttle says, as
+// gtk-gnutella does, and does not count against the throttle.
 func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 	now := time.Now()
-	if now.Sub(c.lastPing) < pingInterval {
+	alive := m.Header.TTL == 1 && m.Header.Hops <= 1
+	if !alive && now.Sub(c.lastPing) < pingInterval {
 		s.stats.pingsThrottled.Add(1)
 		return
 	}
-	c.lastPing = now
+	if !alive {
+		c.lastPing = now
+	}
 	ttl := max(hops, 1)
 	adv := s.advertised()
 	files, kb := s.sharedCounts()
 	pongs := []cachedPong{{addr: adv, files: files, kb: kb}}
-	if m.Header.TTL > 1 || m.Header.Hops > 0 {
-		// A TTL-1 Ping from a neighbour asks only about us (a keepalive);
-		// a wider one gets what we know of the network too.
+	if !alive {
+		// An alive Ping asks only about us (a keepalive); a wider one
+		// gets what we know of the network too.
 		pongs = append(pongs, s.pongs.fresh(pongsPerPing, now, c.peer.listen)...)
 	}
 	var b []byte

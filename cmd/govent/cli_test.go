@@ -81,11 +81,11 @@ func TestFlagsAfterArguments(t *testing.T) {
 		require.Equal(t, 0, code, "%s\n%s", out, errOut)
 		assert.FileExists(t, filepath.Join(dir, "p.ogg"))
 	})
-	t.Run("probe HOST:PORT --leaf", func(t *testing.T) {
-		code, out, errOut := runCLI(t, "", "probe", peer, "--leaf", "--timeout", "3s", "--query", "penguin")
+	t.Run("conform HOST:PORT --only", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "", "conform", peer, "--only", "handshake/1,hit/1", "--timeout", "3s", "--query", "penguin")
 		require.Equal(t, 0, code, "%s\n%s", out, errOut)
-		assert.Contains(t, out, "PASS  handshake answered 200")
-		assert.Contains(t, out, "X-Degree", "the leaf checks ran")
+		assert.Contains(t, out, "PASS  handshake/1 ")
+		assert.Contains(t, out, "PASS  hit/1 ", "--query after the argument was read")
 	})
 	t.Run("capture decode FILE --json", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "", "capture", "decode", pcap, "--json")
@@ -144,7 +144,7 @@ func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		code, out, errOut := runCLI(t, "", args...)
 		require.Equal(t, 0, code, "%v: %s", args, errOut)
-		for _, cmd := range []string{"run", "search", "get", "demo", "wire", "capture", "probe", "config", "help", "version"} {
+		for _, cmd := range []string{"run", "search", "get", "demo", "wire", "capture", "conform", "config", "help", "version"} {
 			assert.Regexp(t, `(?m)^\s+`+cmd+`\b`, out, "%v lists %s", args, cmd)
 		}
 		assert.Empty(t, errOut)
@@ -222,8 +222,10 @@ func TestUsageErrors(t *testing.T) {
 		{"get with a bad urn", []string{"get", "not-a-urn", "--source", "127.0.0.1:1"}, []string{"urn"}},
 		{"get with a bad source", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "nowhere"}, []string{"--source nowhere: "}},
 		{"demo node count", []string{"demo", "--nodes", "3"}, []string{"--nodes 3: ", "8 to 16"}},
-		{"probe without address", []string{"probe"}, []string{"want one HOST:PORT"}},
-		{"probe with a bad address", []string{"probe", "localhost"}, []string{"localhost", "HOST:PORT"}},
+		{"conform without address", []string{"conform"}, []string{"want one HOST:PORT"}},
+		{"conform with a bad address", []string{"conform", "localhost"}, []string{"localhost", "HOST:PORT"}},
+		{"conform with an unknown role", []string{"conform", "127.0.0.1:1", "--role", "hub"}, []string{"--role hub: "}},
+		{"conform with an unknown case", []string{"conform", "127.0.0.1:1", "--only", "route/99"}, []string{`"route/99"`, "--list"}},
 		{"wire decode without input", []string{"wire", "decode"}, []string{"want one argument"}},
 		{"capture decode, two files", []string{"capture", "decode", "a", "b"}, []string{"want one FILE"}},
 		{"version with an argument", []string{"version", "x"}, []string{"no arguments"}},
@@ -251,7 +253,7 @@ func TestFailuresExitOne(t *testing.T) {
 		{"no peer reachable", []string{"search", "x", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0"}},
 		{"missing input file", []string{"wire", "decode", filepath.Join(t.TempDir(), "missing")}},
 		{"not a capture", []string{"capture", "decode", "main_test.go"}},
-		{"probe finds nobody", []string{"probe", "127.0.0.1:1", "--timeout", "1s"}},
+		{"conform finds nobody", []string{"conform", "127.0.0.1:1", "--timeout", "1s"}},
 		{"get from nobody", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--dir", t.TempDir()}},
 	}
 	for _, tt := range tests {

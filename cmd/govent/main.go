@@ -104,7 +104,7 @@ func newApp(e env) *cli.Command {
 			demoCommand(),
 			wireCommand(),
 			captureCommand(),
-			probeCommand(),
+			conformCommand(),
 			configCommand(e.lookupEnv),
 			helpCommand(),
 			versionCommand(),

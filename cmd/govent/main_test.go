@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/servent"
-	"github.com/govent/govent/wire"
 )
 
 // runCLI runs govent in-process, in an empty environment (the developer's
@@ -265,57 +261,4 @@ func TestGetByURN(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "get", "--source", s.Addr().String(), "not-a-urn")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "urn")
-}
-
-func TestProbeOurServent(t *testing.T) {
-	share := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(share, "probe target.ogg"), []byte("x"), 0o644))
-	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true})
-	require.NoError(t, err)
-	require.NoError(t, s.Start(t.Context()))
-	defer s.Close()
-
-	for _, mode := range [][]string{nil, {"--leaf"}} {
-		args := append([]string{"probe", "--query", "target", "--timeout", "3s"}, mode...)
-		code, out, errOut := runCLI(t, "", append(args, s.Addr().String())...)
-		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		assert.NotContains(t, out, "FAIL")
-		assert.Contains(t, out, "PASS  handshake answered 200")
-		assert.Contains(t, out, "PASS  a Pong answered our Ping")
-		assert.Contains(t, out, "QueryHits for \"target\": 1 with 1 results")
-		assert.Contains(t, out, "peer compresses its stream")
-	}
-}
-
-// A fake servent that answers the Ping with a Pong under the wrong GUID
-// and then a truncated descriptor: the probe must say FAIL and exit 1.
-func TestProbeCatchesBrokenServent(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		br := bufio.NewReader(nc)
-		if _, err := wire.ReadHandshake(br, wire.HandshakeLimits{}); err != nil {
-			return
-		}
-		_, _ = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\nUser-Agent: Broken/1\r\nX-Ultrapeer: True\r\n\r\n"))
-		if _, err := wire.ReadHandshake(br, wire.HandshakeLimits{}); err != nil {
-			return
-		}
-		pong := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePong, TTL: 1},
-			Pong: wire.Pong{Port: 1, Addr: netip.MustParseAddr("127.0.0.1")}}
-		b, _ := pong.Append(nil)
-		_, _ = nc.Write(b)
-		_, _ = nc.Write(b[:10]) // and a truncated one, then close
-	}()
-	code, out, _ := runCLI(t, "", "probe", "--timeout", "2s", ln.Addr().String())
-	assert.Equal(t, 1, code)
-	assert.Contains(t, out, "FAIL  a Pong answered our Ping with its GUID (0)")
-	assert.Contains(t, out, "FAIL  no reply carried a GUID we did not send (1 did)")
-	assert.Contains(t, out, "FAIL  descriptor stream:")
 }

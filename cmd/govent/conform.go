@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/govent/govent/cmd/internal/conform"
+)
+
+func conformCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "conform",
+		Usage:     "run the conformance suite against a servent: numbered cases, text, JSON and JUnit reports",
+		ArgsUsage: "HOST:PORT",
+		Description: "Plays the numbered cases of cmd/internal/conform/CASES.md against the servent at HOST:PORT,\n" +
+			"each from fresh connections (several when it watches forwarding), and prints PASS, FAIL or\n" +
+			"SKIP per case, with the evidence of each failure. Only HOST:PORT is contacted; Push cases\n" +
+			"listen for its callback on the address that reaches it. Cases about QueryHits, HTTP uploads\n" +
+			"and Push uploads need --query: words of a file the servent shares.\n" +
+			"Exit status: 0 when every MUST case passed, 1 otherwise, 2 for usage errors.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "run only these cases or groups (handshake/3,route)"},
+			&cli.StringSliceFlag{Name: "skip", Usage: "skip these cases or groups"},
+			&cli.StringFlag{Name: "query", Usage: "words of a file the target shares"},
+			&cli.DurationFlag{Name: "timeout", Value: conform.DefaultTimeout, Usage: "how long each case waits for an answer"},
+			&cli.StringFlag{Name: "json", Usage: "write one JSON object per case to `FILE` (- for standard output, instead of the text)", TakesFile: true},
+			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`", TakesFile: true},
+			&cli.BoolFlag{Name: "list", Usage: "list the cases and exit"},
+		},
+		Action: runConform,
+	}
+}
+
+func runConform(ctx context.Context, c *cli.Command) error {
+	out := c.Root().Writer
+	if c.Bool("list") {
+		if err := wantArgs(c, 0, ""); err != nil {
+			return err
+		}
+		conform.WriteList(out, conform.Suite())
+		return nil
+	}
+	if err := wantArgs(c, 1, "HOST:PORT argument"); err != nil {
+		return err
+	}
+	if why := hostPortProblem(c.Args().First()); why != "" {
+		return usageError(fmt.Errorf("%s: %s", c.Args().First(), why))
+	}
+	err := checkFlags(ctx, c, oneOf("role", "ultrapeer", "leaf", "both"), flagRule{"timeout", func(c *cli.Command) (string, string) {
+		if c.Duration("timeout") <= 0 {
+			return c.Duration("timeout").String(), "must be more than 0"
+		}
+		return "", ""
+	}})
+	if err != nil {
+		return err
+	}
+	role, err := conform.ParseRole(c.String("role"))
+	if err != nil {
+		return usageError(err)
+	}
+	cfg := conform.Config{
+		Target:  c.Args().First(),
+		Role:    role,
+		Only:    c.StringSlice("only"),
+		Skip:    c.StringSlice("skip"),
+		Timeout: c.Duration("timeout"),
+		Query:   c.String("query"),
+	}
+	// Check the selection before connecting to anything.
+	if _, err := conform.Select(conform.Suite(), cfg.Only, cfg.Skip, cfg.Role); err != nil {
+		return usageError(err)
+	}
+	jsonOut := c.String("json")
+	text := out
+	if jsonOut == "-" {
+		// Standard output carries the JSON; the human report goes to
+		// standard error.
+		text = c.Root().ErrWriter
+	}
+	cfg.OnResult = func(r conform.Result) { conform.WriteText(text, r) }
+	rep, err := conform.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	conform.WriteSummary(text, rep)
+	if jsonOut != "" {
+		if err := writeReport(jsonOut, out, func(w io.Writer) error { return conform.WriteJSON(w, rep) }); err != nil {
+			return err
+		}
+	}
+	if f := c.String("junit"); f != "" {
+		if err := writeReport(f, out, func(w io.Writer) error { return conform.WriteJUnit(w, rep) }); err != nil {
+			return err
+		}
+	}
+	if !rep.OK() {
+		return fmt.Errorf("conform: %d MUST cases failed", rep.Count(conform.Fail, conform.Must))
+	}
+	return nil
+}
+
+// writeReport writes a report to name, or to stdout for "-".
+func writeReport(name string, stdout io.Writer, write func(io.Writer) error) error {
+	if name == "-" {
+		return write(stdout)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("conform: report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("conform: report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,464 @@
+package conform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govent/govent/cmd/internal/link"
+	"github.com/govent/govent/wire"
+)
+
+// DefaultTimeout bounds each wait of a case.
+const DefaultTimeout = 5 * time.Second
+
+// caseWaits bounds a whole case in units of the timeout: no case waits
+// more than a few times, so one that runs past this is stuck and is cut off.
+const caseWaits = 8
+
+// Config is one run of the suite.
+type Config struct {
+	// Target is the servent under test, host:port. It is the only host
+	// the suite connects to.
+	Target string
+	// Role selects the cases: Both runs every case (skipping those whose
+	// role the target does not play); Ultrapeer or Leaf runs that role's
+	// cases and the common ones, and fails the role's cases if the target
+	// plays the other role.
+	Role Role
+	// Only and Skip name cases or groups (see Select).
+	Only, Skip []string
+	// Timeout bounds each wait for an answer. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Query holds words of a file the target shares. Cases about QueryHit
+	// content, HTTP uploads and Push uploads need one; without it they
+	// skip.
+	Query string
+	// OnResult, if set, is called after each case, in order.
+	OnResult func(Result)
+}
+
+// Status is a case's outcome.
+type Status int
+
+const (
+	Pass Status = iota
+	Fail
+	Skip
+)
+
+func (s Status) String() string {
+	switch s {
+	case Pass:
+		return "PASS"
+	case Fail:
+		return "FAIL"
+	}
+	return "SKIP"
+}
+
+// Result is one case's outcome with its evidence.
+type Result struct {
+	Case   *Case
+	Status Status
+	// Message is the skip reason, the failure in one line, or a note on a
+	// pass (what the target chose where the spec allows either).
+	Message string
+	// Expected and Got are a failure's evidence.
+	Expected, Got string
+	// Sent is the last few things the case sent, for a failure.
+	Sent     []string
+	Duration time.Duration
+}
+
+// Report is a whole run.
+type Report struct {
+	Target string
+	// TargetRole is the role the target announced when the run started
+	// (Both when it could not be told).
+	TargetRole Role
+	// TargetAgent is its User-Agent.
+	TargetAgent string
+	Results     []Result
+	Elapsed     time.Duration
+}
+
+// Count returns how many results have status s (and, for failures,
+// severity sev; pass -1 for any).
+func (r *Report) Count(s Status, sev Severity) int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Status == s && (sev < 0 || res.Case.Severity == sev) {
+			n++
+		}
+	}
+	return n
+}
+
+// OK reports whether every MUST case passed (or skipped).
+func (r *Report) OK() bool { return r.Count(Fail, Must) == 0 }
+
+// Run plays the selected cases against cfg.Target, one at a time. It fails
+// only when the selection is invalid or the target cannot be reached at
+// all; everything the target does wrong is in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	cases, err := Select(Suite(), cfg.Only, cfg.Skip, cfg.Role)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	st := &runState{cfg: &cfg}
+	rep := &Report{Target: cfg.Target}
+	rep.TargetRole, rep.TargetAgent, err = st.detectRole(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cases {
+		if ctx.Err() != nil {
+			break
+		}
+		res := st.runCase(ctx, c, rep.TargetRole)
+		rep.Results = append(rep.Results, res)
+		if cfg.OnResult != nil {
+			cfg.OnResult(res)
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// runState is what cases of one run share: the config and the file found
+// by searching for Config.Query.
+type runState struct {
+	cfg *Config
+
+	hitOnce sync.Once
+	hit     *Hit
+	hitErr  error
+}
+
+// detectRole connects once as an ultrapeer and reads the target's
+// X-Ultrapeer. A target that refuses the handshake is of unknown role (the
+// cases will say more); one that cannot be reached at all is an error.
+func (st *runState) detectRole(ctx context.Context) (Role, string, error) {
+	l, err := link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout})
+	if l == nil && err != nil {
+		return Both, "", fmt.Errorf("conform: cannot reach %s: %w", st.cfg.Target, err)
+	}
+	if err != nil {
+		return Both, "", nil
+	}
+	defer l.Close()
+	agent, _ := l.Answer.Get("User-Agent")
+	if up, ok := l.Answer.Get("X-Ultrapeer"); ok && strings.EqualFold(strings.TrimSpace(up), "false") {
+		return Leaf, agent, nil
+	}
+	return Ultrapeer, agent, nil
+}
+
+func (st *runState) runCase(ctx context.Context, c *Case, target Role) Result {
+	res := Result{Case: c}
+	if c.Role != Both && target != Both && target != c.Role {
+		if st.cfg.Role == Both {
+			res.Status, res.Message = Skip, fmt.Sprintf("the target is a%s %s; the case needs a%s %s",
+				article(target), target, article(c.Role), c.Role)
+			return res
+		}
+		res.Status, res.Message = Fail, fmt.Sprintf("--role %s, but the target announces itself as a%s %s",
+			st.cfg.Role, article(target), target)
+		return res
+	}
+	t := &T{ctx: ctx, st: st, cfg: st.cfg}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("conform: internal error in %s: %v", c.ID, p)
+			}
+		}()
+		done <- c.Run(t)
+	}()
+	var err error
+	limit := time.NewTimer(caseWaits * st.cfg.Timeout)
+	select {
+	case err = <-done:
+	case <-limit.C:
+		// Cut the case's connections so its waits end, then report it.
+		t.abort()
+		<-done
+		err = &Failure{Expected: fmt.Sprintf("the case to finish within %s", caseWaits*st.cfg.Timeout),
+			Got: "it was still waiting; its connections were cut"}
+	}
+	limit.Stop()
+	sent := t.sentLines()
+	t.cleanup()
+	res.Duration = time.Since(start)
+	var skip *skipError
+	var fail *Failure
+	switch {
+	case err == nil:
+		res.Status, res.Message = Pass, t.note
+	case errors.As(err, &skip):
+		res.Status, res.Message = Skip, skip.reason
+	case errors.As(err, &fail):
+		res.Status, res.Message, res.Expected, res.Got, res.Sent = Fail, fail.Error(), fail.Expected, fail.Got, sent
+	default:
+		res.Status, res.Message, res.Got, res.Sent = Fail, err.Error(), err.Error(), sent
+	}
+	return res
+}
+
+func article(r Role) string {
+	if r == Ultrapeer {
+		return "n"
+	}
+	return ""
+}
+
+// T is a case's view of the run: its connections, the timeout, the shared
+// file, and the ways to end (Skipf, Failf, a note on success).
+type T struct {
+	ctx context.Context
+	st  *runState
+	cfg *Config
+
+	mu        sync.Mutex
+	links     []*link.Link
+	listeners []*link.Listener
+	note      string
+}
+
+// Timeout bounds each wait.
+func (t *T) Timeout() time.Duration { return t.cfg.Timeout }
+
+// Dial connects to the target with o (the run's timeout filled in) and
+// keeps the link for cleanup. A refused handshake is an error naming the
+// status; the returned Link then shows the answer.
+func (t *T) Dial(o link.Options) (*link.Link, error) {
+	o.Timeout = t.cfg.Timeout
+	l, err := link.Dial(t.ctx, t.cfg.Target, o)
+	if l != nil {
+		t.keep(l)
+	}
+	if err != nil {
+		return l, fmt.Errorf("connecting to %s: %w", t.cfg.Target, err)
+	}
+	return l, nil
+}
+
+// DialTCP opens a connection in its handshake phase (see link.DialTCP).
+func (t *T) DialTCP() (*link.Link, error) {
+	l, err := link.DialTCP(t.ctx, t.cfg.Target, t.cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	t.keep(l)
+	return l, nil
+}
+
+func (t *T) keep(l *link.Link) {
+	t.mu.Lock()
+	t.links = append(t.links, l)
+	t.mu.Unlock()
+}
+
+// Ultrapeer connects as an ultrapeer, with extra headers.
+func (t *T) Ultrapeer(headers ...wire.HandshakeHeader) (*link.Link, error) {
+	return t.Dial(link.Options{Ultrapeer: true, Headers: headers})
+}
+
+// Leaf connects as a leaf.
+func (t *T) Leaf(headers ...wire.HandshakeHeader) (*link.Link, error) {
+	return t.Dial(link.Options{Headers: headers})
+}
+
+// Ultrapeers opens n ultrapeer links and waits until the target reads
+// every one of them (see Sync).
+func (t *T) Ultrapeers(n int) ([]*link.Link, error) {
+	out := make([]*link.Link, n)
+	for i := range out {
+		l, err := t.Ultrapeer()
+		if err != nil {
+			return nil, fmt.Errorf("link %d of %d: %w", i+1, n, err)
+		}
+		out[i] = l
+	}
+	return out, t.Sync(out...)
+}
+
+// Sync waits until the target has registered every link. Our side of a
+// handshake ends when we have sent the final 200, but the target may still
+// be reading it: a Query sent on one link then would not be forwarded to
+// a link the target does not know yet. The target answers a Ping on a link
+// only once it reads that link, so a Pong on each proves it knows them all.
+func (t *T) Sync(ls ...*link.Link) error {
+	if len(ls) < 2 {
+		return nil
+	}
+	for _, l := range ls {
+		if err := alive(t, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Listen opens a listener for the target's callbacks, on the address that
+// reaches the target.
+func (t *T) Listen() (*link.Listener, error) {
+	ln, err := link.ListenFor(t.cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.listeners = append(t.listeners, ln)
+	t.mu.Unlock()
+	return ln, nil
+}
+
+// Notef records a note shown with a pass.
+func (t *T) Notef(format string, args ...any) { t.note = fmt.Sprintf(format, args...) }
+
+// Skipf ends the case as not applicable: return its result from Run.
+func (t *T) Skipf(format string, args ...any) error {
+	return &skipError{reason: fmt.Sprintf(format, args...)}
+}
+
+// Failf ends the case as failed with its evidence.
+func (t *T) Failf(expected, gotFormat string, args ...any) error {
+	return &Failure{Expected: expected, Got: fmt.Sprintf(gotFormat, args...)}
+}
+
+func (t *T) sentLines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for i, l := range t.links {
+		for _, line := range l.Transcript() {
+			if strings.HasPrefix(line, "->") {
+				out = append(out, fmt.Sprintf("link %d %s", i+1, line))
+			}
+		}
+	}
+	if len(out) > maxSentLines {
+		out = append([]string{fmt.Sprintf("(%d earlier lines)", len(out)-maxSentLines)}, out[len(out)-maxSentLines:]...)
+	}
+	return out
+}
+
+// maxSentLines bounds the "sent" evidence of a failure.
+const maxSentLines = 6
+
+// abort cuts every connection of the case.
+func (t *T) abort() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range t.links {
+		l.Conn.Close()
+	}
+	for _, ln := range t.listeners {
+		ln.Close()
+	}
+}
+
+// cleanup closes the case's links (politely, all at once) and listeners.
+func (t *T) cleanup() {
+	t.mu.Lock()
+	links, lns := t.links, t.listeners
+	t.links, t.listeners = nil, nil
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.Close()
+		}()
+	}
+	wg.Wait()
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// skipError ends a case that does not apply.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return "skipped: " + e.reason }
+
+// Failure is a case's failure: what was expected, and what came back.
+type Failure struct {
+	Expected string
+	Got      string
+}
+
+func (f *Failure) Error() string { return "expected " + f.Expected + "; got " + f.Got }
+
+// Hit is the shared file the suite found by searching the target for
+// Config.Query: the first result of the first QueryHit the target itself
+// sent (hops 0).
+type Hit struct {
+	Index       uint32
+	Name        string
+	Size        uint32
+	SHA1        wire.SHA1
+	HasSHA1     bool
+	ServentGUID wire.GUID
+	Push        bool // the hit's QHD says the target is firewalled
+	Addr        netip.AddrPort
+}
+
+// Hit returns the target's file matching Config.Query, searching once per
+// run on a connection of its own. Without a match the case skips.
+func (t *T) Hit() (*Hit, error) {
+	st := t.st
+	st.hitOnce.Do(func() { st.hit, st.hitErr = st.discover(t.ctx) })
+	if st.hitErr != nil {
+		return nil, st.hitErr
+	}
+	h := *st.hit
+	return &h, nil
+}
+
+func (st *runState) discover(ctx context.Context) (*Hit, error) {
+	if strings.TrimSpace(st.cfg.Query) == "" {
+		return nil, &skipError{reason: "no --query given: name words of a file the target shares"}
+	}
+	l, err := link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout})
+	if err != nil {
+		return nil, &skipError{reason: fmt.Sprintf("searching for --query %q: %v", st.cfg.Query, err)}
+	}
+	defer l.Close()
+	q := newQuery(st.cfg.Query, 1, 0, true)
+	if err := l.Send(q); err != nil {
+		return nil, &skipError{reason: fmt.Sprintf("searching for --query %q: %v", st.cfg.Query, err)}
+	}
+	deadline := time.Now().Add(st.cfg.Timeout)
+	for {
+		r, err := l.Next(time.Until(deadline))
+		if err != nil {
+			return nil, &skipError{reason: fmt.Sprintf("no QueryHit for --query %q within %s (%v)", st.cfg.Query, st.cfg.Timeout, err)}
+		}
+		m := r.Msg
+		if r.Err != nil || m.Header.Type != wire.TypeQueryHit || m.Header.GUID != q.Header.GUID ||
+			m.Header.Hops != 0 || len(m.QueryHit.Results) == 0 {
+			continue
+		}
+		qh := &m.QueryHit
+		res := qh.Results[0]
+		h := &Hit{Index: res.Index, Name: string(res.Name), Size: res.Size, ServentGUID: qh.ServentGUID, Addr: qh.AddrPort()}
+		h.SHA1, h.HasSHA1 = res.Ext.SHA1()
+		if qh.HasQHD {
+			h.Push, _ = qh.QHD.Push()
+		}
+		return h, nil
+	}
+}

@@ -1,0 +1,71 @@
+package conform
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent"
+)
+
+// ourQuery names the file our servent shares in these tests; the name has
+// a space so that http/11 (unencoded names) applies.
+const ourQuery = "penny lane"
+
+// startOurs starts our servent on loopback, sharing one file, in mode.
+func startOurs(t *testing.T, mode servent.Mode) *servent.Servent {
+	t.Helper()
+	share := t.TempDir()
+	body := bytes.Repeat([]byte("penny lane is in my ears and in my eyes\n"), 100)
+	require.NoError(t, os.WriteFile(filepath.Join(share, "Penny Lane.mp3"), body, 0o644))
+	s, err := servent.New(servent.Config{
+		Listen:          "127.0.0.1:0",
+		ShareDir:        share,
+		HashBeforeStart: true,
+		Mode:            mode,
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestOurServent plays the whole suite against our own servent in both
+// roles: every MUST case passes (or skips as not applicable).
+func TestOurServent(t *testing.T) {
+	for _, mode := range []servent.Mode{servent.ModeUltrapeer, servent.ModeLeaf} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			s := startOurs(t, mode)
+			var out strings.Builder
+			rep, err := Run(t.Context(), Config{
+				Target:   s.Addr().String(),
+				Timeout:  3 * time.Second,
+				Query:    ourQuery,
+				OnResult: func(r Result) { WriteText(&out, r) },
+			})
+			require.NoError(t, err)
+			WriteSummary(&out, rep)
+			t.Log("\n" + out.String())
+			want := map[servent.Mode]Role{servent.ModeUltrapeer: Ultrapeer, servent.ModeLeaf: Leaf}[mode]
+			require.Equal(t, want, rep.TargetRole)
+			for _, r := range rep.Results {
+				if r.Status == Fail && r.Case.Severity == Must {
+					t.Errorf("%s %s: %s", r.Case.ID, r.Case.Title, r.Message)
+				}
+				// Our servent shares a file and speaks every extension the
+				// suite knows: the only cases that skip are the other
+				// role's.
+				if r.Status == Skip && (r.Case.Role == Both || r.Case.Role == want) {
+					t.Errorf("%s skipped: %s", r.Case.ID, r.Message)
+				}
+			}
+		})
+	}
+}

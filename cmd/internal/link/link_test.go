@@ -1,0 +1,111 @@
+package link
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
+)
+
+func TestConnectBlock(t *testing.T) {
+	up := Options{Ultrapeer: true, AcceptDeflate: true}.ConnectBlock()
+	assert.Equal(t, wire.ConnectLine06, up.StartLine)
+	v, _ := up.Get("X-Ultrapeer")
+	assert.Equal(t, "True", v)
+	assert.True(t, up.HasToken("Accept-Encoding", "deflate"))
+	_, ok := up.Get("X-Dynamic-Querying")
+	assert.True(t, ok)
+
+	leaf := Options{Headers: []wire.HandshakeHeader{{Name: "bye-packet"}, {Name: "user-agent", Value: "X/1"}}}.ConnectBlock()
+	v, _ = leaf.Get("X-Ultrapeer")
+	assert.Equal(t, "False", v)
+	_, ok = leaf.Get("Bye-Packet")
+	assert.False(t, ok, "an empty value removes the header")
+	assert.Equal(t, []string{"X/1"}, leaf.Values("User-Agent"), "a value replaces it")
+	_, ok = leaf.Get("Accept-Encoding")
+	assert.False(t, ok)
+}
+
+// TestDialAndExchange runs a Link against a scripted peer: the handshake,
+// a descriptor each way, a malformed one, and the close.
+func TestDialAndExchange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	got := make(chan *wire.Message, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		if _, err := wire.ReadHandshake(br, wire.HandshakeLimits{}); err != nil {
+			return
+		}
+		_, _ = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\n\r\n"))
+		if _, err := wire.ReadHandshake(br, wire.HandshakeLimits{}); err != nil {
+			return
+		}
+		r := wire.NewReader(br, 0)
+		m, err := r.ReadMessage()
+		if err != nil {
+			return
+		}
+		got <- Clone(m)
+		pong := wire.Message{Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: 1}}
+		b, _ := pong.Append(nil)
+		bad := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePong, TTL: 1, Length: 3}
+		b = append(append(b, bad.Append(nil)...), "abc"...)
+		_, _ = nc.Write(b)
+	}()
+
+	l, err := Dial(t.Context(), ln.Addr().String(), Options{Ultrapeer: true, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer l.Close()
+	assert.Equal(t, 200, l.Code)
+	ping := &wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}}
+	require.NoError(t, l.Send(ping))
+	assert.Equal(t, ping.Header.GUID, (<-got).Header.GUID)
+
+	r, err := l.Next(2 * time.Second)
+	require.NoError(t, err)
+	assert.NoError(t, r.Err)
+	assert.Equal(t, wire.TypePong, r.Msg.Header.Type)
+	assert.Equal(t, ping.Header.GUID, r.Msg.Header.GUID)
+	r, err = l.Next(2 * time.Second)
+	require.NoError(t, err)
+	assert.ErrorIs(t, r.Err, wire.ErrMalformed, "a Pong of 3 bytes")
+	_, err = l.Next(2 * time.Second)
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.Contains(t, l.Transcript()[0], "-> GNUTELLA CONNECT/0.6")
+}
+
+func TestDialRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if _, err := wire.ReadHandshake(bufio.NewReader(nc), wire.HandshakeLimits{}); err == nil {
+			_, _ = nc.Write([]byte("GNUTELLA/0.6 503 Full\r\nX-Try-Ultrapeers: 10.0.0.1:6346\r\n\r\n"))
+		}
+	}()
+	l, err := Dial(t.Context(), ln.Addr().String(), Options{Timeout: 2 * time.Second})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrRefused))
+	require.NotNil(t, l)
+	assert.Equal(t, 503, l.Code)
+	v, _ := l.Answer.Get("X-Try-Ultrapeers")
+	assert.Equal(t, "10.0.0.1:6346", v)
+}
