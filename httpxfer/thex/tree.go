@@ -29,7 +29,12 @@ func Blocks(size int64) int64 {
 	if size <= 0 {
 		return 1
 	}
-	return (size + BlockSize - 1) / BlockSize
+	// Not (size+BlockSize-1)/BlockSize: that overflows near MaxInt64.
+	n := size / BlockSize
+	if size%BlockSize != 0 {
+		n++
+	}
+	return n
 }
 
 // FullDepth returns the depth of the leaves of a file's complete tree (the

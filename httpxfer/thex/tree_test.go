@@ -167,6 +167,10 @@ func TestDepthPolicy(t *testing.T) {
 	assert.Equal(t, int64(1), NodeCount(102400, 0))
 	assert.Equal(t, 7, FullDepth(102400))
 	assert.Equal(t, int64(BlockSize<<7), SegmentSize(102400, 0))
+	const maxSize = 1<<63 - 1
+	assert.Equal(t, int64(1)<<53, Blocks(maxSize), "no overflow at the largest size")
+	assert.Equal(t, 53, FullDepth(maxSize))
+	assert.Equal(t, int64(1)<<MaxDepth, NodeCount(maxSize, MaxDepth))
 }
 
 func TestNewTreeRefusesWrongCounts(t *testing.T) {
