@@ -10,7 +10,7 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-func treeOf(t *testing.T, data []byte, depth int) *Tree {
+func treeOf(t testing.TB, data []byte, depth int) *Tree {
 	t.Helper()
 	b := NewBuilder()
 	b.Write(data)
