@@ -3,6 +3,7 @@ module github.com/govent/govent
 go 1.26.0
 
 require (
+	github.com/cxmcc/tiger v0.0.0-20170524142333-bde35e2713d7
 	github.com/google/gopacket v1.1.19
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/pelletier/go-toml/v2 v2.4.3

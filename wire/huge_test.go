@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base32"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -136,4 +137,108 @@ func TestNewGUIDMarkers(t *testing.T) {
 	assert.Error(t, err)
 	_, err = ParseGUID("zz" + a.String()[2:])
 	assert.Error(t, err)
+}
+
+// penny lane.mp3 in the gtk-gnutella captures: urn:sha1 and the TTH root
+// from its X-Thex-URI (shared/testdata/gtk-gnutella/README.md).
+const (
+	pennySHA1Hex = "ae350b9fea1ca49d4171e949ce9e6213cc010bae"
+	pennySHA1B32 = "VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O"
+	pennyTTHB32  = "3AMAEABEBD5HEBZW666RXBIIFE5R6IPOPVSSWKI"
+)
+
+func TestParseContentURN(t *testing.T) {
+	sha1, err := hex.DecodeString(pennySHA1Hex)
+	require.NoError(t, err)
+	ref := base32.StdEncoding.WithPadding(base32.NoPadding)
+	tth, err := ref.DecodeString(pennyTTHB32)
+	require.NoError(t, err)
+	var both URN
+	copy(both.SHA1[:], sha1)
+	copy(both.TTH[:], tth)
+	both.HasSHA1, both.HasTTH = true, true
+	onlySHA1 := URN{SHA1: both.SHA1, HasSHA1: true}
+	onlyTTH := URN{TTH: both.TTH, HasTTH: true}
+	lowerTTH := strings.ToLower(pennyTTHB32)
+
+	good := []struct {
+		name, in string
+		want     URN
+		canon    string
+	}{
+		{"sha1", "urn:sha1:" + pennySHA1B32, onlySHA1, "urn:sha1:" + pennySHA1B32},
+		{"sha1 upper prefix, lower digits", "URN:SHA1:" + strings.ToLower(pennySHA1B32), onlySHA1, "urn:sha1:" + pennySHA1B32},
+		{"sha1 without urn: (GGEP u)", "sha1:" + pennySHA1B32, onlySHA1, "urn:sha1:" + pennySHA1B32},
+		{"sha1 in hex, as some magnet sites write it", "urn:sha1:" + pennySHA1Hex, onlySHA1, "urn:sha1:" + pennySHA1B32},
+		{"bitprint", "urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32, both, "urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32},
+		{"bitprint any case", "Urn:BitPrint:" + pennySHA1B32 + "." + lowerTTH, both, "urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32},
+		{"bitprint without urn:", "bitprint:" + pennySHA1B32 + "." + pennyTTHB32, both, "urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32},
+		{"bitprint in hex", "urn:bitprint:" + pennySHA1Hex + "." + hex.EncodeToString(tth), both, "urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32},
+		{"tree:tiger/: (THEX)", "urn:tree:tiger/:" + pennyTTHB32, onlyTTH, "urn:tree:tiger/:" + pennyTTHB32},
+		{"tree:tiger: (DC++, RAZA)", "urn:tree:tiger:" + lowerTTH, onlyTTH, "urn:tree:tiger/:" + pennyTTHB32},
+		{"tree:tiger/1024:", "urn:tree:tiger/1024:" + pennyTTHB32, onlyTTH, "urn:tree:tiger/:" + pennyTTHB32},
+		{"ttroot (LimeWire)", "urn:ttroot:" + pennyTTHB32, onlyTTH, "urn:tree:tiger/:" + pennyTTHB32},
+	}
+	for _, c := range good {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseContentURN([]byte(c.in))
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+			assert.Equal(t, c.canon, got.String())
+			again, err := ParseContentURN([]byte(got.String()))
+			require.NoError(t, err)
+			assert.Equal(t, got, again)
+		})
+	}
+
+	bad := []struct{ name, in string }{
+		{"empty", ""},
+		{"no digits", "urn:sha1:"},
+		{"short sha1", "urn:sha1:" + pennySHA1B32[:31]},
+		{"long sha1", "urn:sha1:" + pennySHA1B32 + "A"},
+		{"sha1 with a digit outside base32", "urn:sha1:" + pennySHA1B32[:31] + "1"},
+		{"sha1 hex with a non-hex digit", "urn:sha1:" + pennySHA1Hex[:39] + "g"},
+		{"bitprint without the dot", "urn:bitprint:" + pennySHA1B32 + pennyTTHB32},
+		{"bitprint with a short tree root", "urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32[:38]},
+		{"bitprint mixing hex and base32", "urn:bitprint:" + pennySHA1Hex + "." + pennyTTHB32},
+		{"tree root of 38 digits", "urn:tree:tiger/:" + pennyTTHB32[:38]},
+		{"tree root of 40 digits", "urn:tree:tiger/:" + pennyTTHB32 + "A"},
+		{"tree root with a newline", "urn:tree:tiger/:" + pennyTTHB32[:20] + "\n" + pennyTTHB32[21:]},
+		{"segment size other than 1024", "urn:tree:tiger/2048:" + pennyTTHB32},
+		{"unknown urn", "urn:md5:" + pennySHA1B32},
+		{"trailing space", "urn:sha1:" + pennySHA1B32 + " "},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseContentURN([]byte(c.in))
+			assert.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+	assert.Equal(t, "", URN{}.String(), "the zero URN names nothing")
+}
+
+// The tree-root decoder against encoding/base32, as for urn:sha1: every byte
+// value at every digit position, and the 3 bits past the 24 bytes that the
+// last digit carries are ignored.
+func TestTTHDigitsMatchEncodingBase32(t *testing.T) {
+	ref := base32.StdEncoding.WithPadding(base32.NoPadding)
+	digits := []byte(pennyTTHB32)
+	for pos := range digits {
+		for c := range 256 {
+			in := bytes.Clone(digits)
+			in[pos] = byte(c)
+			want, err := ref.DecodeString(string(bytes.ToUpper(in)))
+			wantOK := err == nil && len(want) == TTHLen
+			got, err := ParseTTHBase32(in)
+			if !assert.Equal(t, wantOK, err == nil, "byte 0x%02x at %d", c, pos) {
+				continue
+			}
+			if wantOK {
+				assert.Equal(t, want, got[:], "byte 0x%02x at %d", c, pos)
+				assert.Equal(t, strings.ToUpper(ref.EncodeToString(got[:])), got.Base32())
+			} else {
+				assert.ErrorIs(t, err, ErrMalformed)
+			}
+		}
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
@@ -48,6 +51,7 @@ func main() {
 	g := &gen{root: root, seeds: map[string][]seed{}}
 	g.golden()
 	g.captures()
+	g.thexBodies()
 	g.encoded()
 	if err := g.write(); err != nil {
 		log.Fatal(err)
@@ -151,25 +155,7 @@ func (g *gen) golden() {
 	}
 	var all []byte
 	for _, f := range files {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			log.Fatal(err)
-		}
-		var digits strings.Builder
-		for line := range strings.SplitSeq(string(text), "\n") {
-			if i := strings.IndexByte(line, '#'); i >= 0 {
-				line = line[:i]
-			}
-			digits.WriteString(strings.Join(strings.Fields(line), ""))
-		}
-		raw := make([]byte, digits.Len()/2)
-		for i := range raw {
-			v, err := strconv.ParseUint(digits.String()[2*i:2*i+2], 16, 8)
-			if err != nil {
-				log.Fatalf("%s: %v", f, err)
-			}
-			raw[i] = byte(v)
-		}
+		raw := readHex(f)
 		name := "golden-" + strings.TrimSuffix(filepath.Base(f), ".hex")
 		g.descriptor(name, raw)
 		all = append(all, raw...)
@@ -178,6 +164,63 @@ func (g *gen) golden() {
 	g.add("FuzzReader", "golden-all-limit", all, uint64(7), uint32(30))
 	// Cut inside the last descriptor: the stream ends mid-frame.
 	g.add("FuzzReader", "golden-all-cut", all[:len(all)-5], uint64(3), uint32(0))
+}
+
+// readHex reads a file of hex digits with '#' comments (testdata/golden,
+// httpxfer/thex/testdata).
+func readHex(f string) []byte {
+	text, err := os.ReadFile(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var digits strings.Builder
+	for line := range strings.SplitSeq(string(text), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		digits.WriteString(strings.Join(strings.Fields(line), ""))
+	}
+	raw := make([]byte, digits.Len()/2)
+	for i := range raw {
+		v, err := strconv.ParseUint(digits.String()[2*i:2*i+2], 16, 8)
+		if err != nil {
+			log.Fatalf("%s: %v", f, err)
+		}
+		raw[i] = byte(v)
+	}
+	return raw
+}
+
+// thexBodies seeds the DIME and THEX targets from the trees gtk-gnutella
+// served (httpxfer/thex/testdata/gtkg-thex-*.hex): whole, cut short, and
+// with the size and root they are for.
+func (g *gen) thexBodies() {
+	files, err := filepath.Glob(filepath.Join(g.root, "httpxfer", "thex", "testdata", "gtkg-thex-*.hex"))
+	if err != nil || len(files) == 0 {
+		log.Fatalf("no gtk-gnutella THEX bodies: %v", err)
+	}
+	for _, f := range files {
+		body := readHex(f)
+		name := "gtkg-" + strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "gtkg-thex-"), ".hex")
+		g.add("FuzzDIME", name, body)
+		g.add("FuzzDIME", name+"-cut", body[:len(body)-30])
+		recs, err := thex.ParseDIME(body)
+		if err != nil || len(recs) != 2 {
+			log.Fatalf("%s: %v", f, err)
+		}
+		var x struct {
+			File struct {
+				Size uint64 `xml:"size,attr"`
+			} `xml:"file"`
+		}
+		if err := xml.Unmarshal(recs[0].Data, &x); err != nil {
+			log.Fatalf("%s: %v", f, err)
+		}
+		root := wire.TTH(recs[1].Data[:thex.Size])
+		g.add("FuzzTHEX", name, body, x.File.Size, root.Base32())
+		g.add("FuzzTHEX", name+"-other-size", body, x.File.Size+1, root.Base32())
+		g.add("FuzzTHEX", name+"-own-root", body, x.File.Size, "")
+	}
 }
 
 // captures reads every testdata/*.pcap: handshake blocks, GIV lines,
@@ -203,6 +246,15 @@ func (g *gen) captures() {
 				g.add("FuzzGIV", name+"-more", s[:min(len(s), end+40)])
 			case bytes.HasPrefix(s, []byte("GNUTELLA")):
 				g.gnutellaFlow(name, s)
+			case bytes.HasPrefix(s, []byte("HTTP/")):
+				for li, line := range bytes.Split(s, []byte("\r\n")) {
+					if v, ok := bytes.CutPrefix(line, []byte("X-Thex-URI: ")); ok {
+						g.add("FuzzThexURI", fmt.Sprintf("%s-%d", name, li), string(v))
+					}
+					if v, ok := bytes.CutPrefix(line, []byte("X-Gnutella-Content-URN: ")); ok {
+						g.add("FuzzContentURN", fmt.Sprintf("%s-%d", name, li), string(v))
+					}
+				}
 			}
 		}
 	}
@@ -488,6 +540,7 @@ func (g *gen) encoded() {
 	g.add("FuzzGIV", "enc-crlf", bytes.ReplaceAll(giv, []byte("\n"), []byte("\r\n")))
 	// A bare-LF line of MaxGIVLen+1 bytes, which ParseGIV accepts.
 	g.add("FuzzGIV", "giv-1025", []byte("GIV 1:"+guid.String()+"/"+strings.Repeat("a", httpxfer.MaxGIVLen+1-39)+"\n\n"))
+	g.encodedHashes()
 	g.add("FuzzURN", "enc", wire.SHA1{0xde, 0xad}.String())
 	g.add("FuzzURN", "enc-sha1-lower", "sha1:"+strings.ToLower(wire.SHA1{0xbe, 0xef}.Base32()))
 }
@@ -547,4 +600,46 @@ func marshal(args []any) []byte {
 	}
 	w.Flush()
 	return b.Bytes()
+}
+
+// encodedHashes seeds the urn, magnet, THEX and X-Thex-URI targets from our
+// encoders: every urn form, the magnet shapes of the wire tests, and trees
+// of the sizes where the depth policy changes.
+func (g *gen) encodedHashes() {
+	var u wire.URN
+	u.SHA1, u.HasSHA1 = wire.SHA1{0xae, 0x35, 0x0b}, true
+	g.add("FuzzContentURN", "enc-sha1", u.String())
+	u.TTH, u.HasTTH = wire.TTH{0x3a, 0x18, 0x02}, true
+	bitprint := u.String()
+	g.add("FuzzContentURN", "enc-bitprint", bitprint)
+	g.add("FuzzContentURN", "enc-tree", u.TTH.String())
+	g.add("FuzzContentURN", "enc-tree-dc", "urn:tree:tiger:"+u.TTH.Base32())
+	g.add("FuzzContentURN", "enc-ttroot", "urn:ttroot:"+strings.ToLower(u.TTH.Base32()))
+	g.add("FuzzContentURN", "enc-sha1-hex", "urn:sha1:"+hex.EncodeToString(u.SHA1[:]))
+
+	guid := wire.GUID{0x48, 0xc8, 0x31, 0x02}
+	m := wire.Magnet{URN: u, Name: "penny lane & co.mp3", Size: 102400, HasSize: true, Keywords: []string{"penny lane"},
+		Sources: []wire.MagnetSource{
+			{Exact: true, Addr: netip.MustParseAddrPort("127.0.0.1:6350"), Path: "/uri-res/N2R?" + bitprint},
+			{Push: true, GUID: guid, Proxies: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:6346")}, Path: "/uri-res/N2R?" + bitprint},
+			{Host: "example.org", Port: 8080, Path: "/get/2/penny%20lane.mp3"},
+		}}
+	g.add("FuzzMagnet", "enc", m.String())
+	g.add("FuzzMagnet", "gtkg-order", "magnet:?dn=penny%20lane.mp3&xl=102400&xt="+bitprint+"&xs=http://127.0.0.1:6350/uri-res/N2R%3F"+bitprint)
+	g.add("FuzzMagnet", "numbered", "magnet:?xt.1="+u.TTH.String()+"&xt.2=urn:ed2k:0123456789abcdef0123456789abcdef&dn.1=x&&")
+	g.add("FuzzMagnet", "keywords", "magnet:?kt=penny+lane&kt=%20beatles")
+
+	for _, size := range []int{0, 1, 1024, 1025, 256 << 10, 512<<10 + 3} {
+		b := thex.NewBuilder()
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		b.Write(data)
+		tr := b.Tree()
+		body := tr.AppendDIME(nil)
+		g.add("FuzzTHEX", fmt.Sprintf("enc-%d", size), body, uint64(size), tr.Root().Base32())
+		g.add("FuzzDIME", fmt.Sprintf("enc-%d", size), body)
+		g.add("FuzzThexURI", fmt.Sprintf("enc-%d", size), thex.FormatThexURI(u.SHA1, tr.Root()))
+	}
 }

@@ -1,0 +1,108 @@
+package thex
+
+import (
+	"crypto/sha1"
+	"testing"
+	"time"
+
+	"github.com/cxmcc/tiger"
+)
+
+// BenchmarkHashing compares, on the same 4 MiB in the same run, what THEX
+// costs beside the digests it joins: plain SHA-1 (what a download verifies
+// today), plain Tiger (the floor for any Tiger tree), the streaming
+// Builder (an uploader hashing a shared file), Builder and SHA-1 together
+// (a file's bitprint), and the Checker a download would write its bytes
+// through, in 64 KiB writes as they come off a socket.
+func BenchmarkHashing(b *testing.B) {
+	data := largeFile(4 << 20)
+	tr := treeOf(b, data, GoodDepth(int64(len(data))))
+	run := func(name string, f func()) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				f()
+			}
+		})
+	}
+	run("SHA1", func() {
+		h := sha1.New()
+		h.Write(data)
+		h.Sum(nil)
+	})
+	run("Tiger", func() {
+		h := tiger.New()
+		h.Write(data)
+		h.Sum(nil)
+	})
+	run("Builder", func() {
+		bld := NewBuilder()
+		bld.Write(data)
+		bld.Tree()
+	})
+	run("Builder+SHA1", func() {
+		bld, h := NewBuilder(), sha1.New()
+		bld.Write(data)
+		h.Write(data)
+		bld.Tree()
+		h.Sum(nil)
+	})
+	run("Checker", func() {
+		c, err := tr.NewChecker(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for p := data; len(p) > 0; p = p[min(len(p), 64<<10):] {
+			if _, err := c.Write(p[:min(len(p), 64<<10)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeDIME(b *testing.B) {
+	body := readHex(b, "gtkg-thex-large.hex")
+	root := mustTTH(b, "BMH4XVYGGJ4J4WBRSDKYRA4X5RH2N7MGARVWZWQ")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeDIME(body, 5243003, root); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOverhead measures the same ratios as BenchmarkHashing with the
+// contenders interleaved inside every iteration, 1 MiB each, so that load
+// from the rest of a shared machine falls on all of them alike. It
+// reports time per byte relative to plain Tiger (tiger/sha1 is how much
+// slower Tiger is than SHA-1).
+func BenchmarkOverhead(b *testing.B) {
+	data := largeFile(1 << 20)
+	tr := treeOf(b, data, GoodDepth(int64(len(data))))
+	var tSHA1, tTiger, tBuilder, tChecker time.Duration
+	timed := func(d *time.Duration, f func()) {
+		t0 := time.Now()
+		f()
+		*d += time.Since(t0)
+	}
+	out := make([]byte, 0, Size)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		timed(&tSHA1, func() { h := sha1.New(); h.Write(data); out = h.Sum(out[:0]) })
+		timed(&tTiger, func() { h := tiger.New(); h.Write(data); out = h.Sum(out[:0]) })
+		timed(&tBuilder, func() { bld := NewBuilder(); bld.Write(data); bld.Tree() })
+		timed(&tChecker, func() {
+			c, _ := tr.NewChecker(0)
+			for p := data; len(p) > 0; p = p[min(len(p), 64<<10):] {
+				if _, err := c.Write(p[:min(len(p), 64<<10)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.ReportMetric(float64(tTiger)/float64(tSHA1), "tiger/sha1")
+	b.ReportMetric(float64(tBuilder)/float64(tTiger), "builder/tiger")
+	b.ReportMetric(float64(tChecker)/float64(tTiger), "checker/tiger")
+}
