@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -331,8 +332,16 @@ func TestDownloadCancelThenResume(t *testing.T) {
 	req.Sources = []Source{fs.source()}
 	res, err := testDownloader(dir, &waitRecorder{}).Download(context.Background(), req)
 	require.NoError(t, err)
-	assert.Equal(t, int64(testChunk), res.Resumed)
-	assert.Equal(t, "bytes=65536-131071", fs.requestRanges()[0])
+	// The cancel lands while the first chunk's body is still arriving or
+	// just after it: whatever reached the .part is kept and the resume asks
+	// for exactly the rest, never for bytes it already has.
+	require.Greater(t, res.Resumed, int64(0), "nothing of the first chunk was kept")
+	require.LessOrEqual(t, res.Resumed, int64(testChunk))
+	end := int64(testChunk) - 1
+	if res.Resumed == testChunk {
+		end = 2*testChunk - 1
+	}
+	assert.Equal(t, fmt.Sprintf("bytes=%d-%d", res.Resumed, end), fs.requestRanges()[0])
 	assertFinished(t, dir, res, data, "f.bin")
 }
 
