@@ -67,7 +67,10 @@ type Config struct {
 	// addresses from peers (tests and the loopback demo need it).
 	AllowPrivate bool
 
-	// HandshakeTimeout bounds each connection's whole handshake.
+	// HandshakeTimeout bounds each connection's whole handshake. On an
+	// accepted connection it bounds the whole first phase with one
+	// deadline: the first bytes and the handshake, the first HTTP request
+	// head, or the GIV line.
 	HandshakeTimeout time.Duration
 	// KeepAlive is how long a link may stay silent before we ping it;
 	// a peer silent for twice as long is closed (Bye 405).
@@ -89,6 +92,29 @@ type Config struct {
 	RescanInterval time.Duration
 	// MaxUploads and MaxUploadsPerIP limit concurrent uploads.
 	MaxUploads, MaxUploadsPerIP int
+
+	// Per-address limits, so that one address cannot lock everyone else
+	// out (an IPv6 address counts as its /64). Tools that open many
+	// connections from one address (a conformance suite, a fuzzer, a
+	// loopback test network) raise them.
+	//
+	// MaxPendingPerIP bounds the accepted connections from one address
+	// still in their first phase (before their handshake, first HTTP
+	// request head or GIV line is in); past it, connections are refused.
+	// Zero means DefaultMaxPendingPerIP.
+	MaxPendingPerIP int
+	// MaxPeersPerIP and MaxLeavesPerIP bound the ultrapeer (or neighbour)
+	// and leaf slots that peers dialling us from one address may hold; past
+	// them the handshake is answered 503. Zero means DefaultMaxPeersPerIP
+	// and DefaultMaxLeavesPerIP.
+	MaxPeersPerIP, MaxLeavesPerIP int
+	// MaxHTTPSessions bounds the HTTP connections served at once, with or
+	// without an upload slot (when full, the keep-alive connection idle
+	// longest without a slot is closed for the newcomer, else it gets 503);
+	// MaxHTTPSessionsPerIP bounds them per address. Zero means the
+	// uploader's defaults: httpxfer.DefaultMaxSessions or 2*MaxUploads,
+	// httpxfer.DefaultMaxSessionsPerIP or MaxUploadsPerIP+2, the larger.
+	MaxHTTPSessions, MaxHTTPSessionsPerIP int
 
 	// Mode is the servent's role: ModeUltrapeer (the default), ModeLeaf or
 	// ModeAuto (see roles.go).
@@ -171,6 +197,14 @@ const (
 	maxTTL = 7
 )
 
+// Per-address defaults: a few connections of each kind is what one host
+// (or one NAT) needs; there are 8 ultrapeer and 30 leaf slots.
+const (
+	DefaultMaxPendingPerIP = 8
+	DefaultMaxPeersPerIP   = 2
+	DefaultMaxLeavesPerIP  = 3
+)
+
 // withDefaults fills the zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
 	if c.NoListen {
@@ -217,6 +251,25 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxUploadsPerIP == 0 {
 		c.MaxUploadsPerIP = DefaultMaxUploadsPerIP
+	}
+	// Zero takes the default (httpxfer's for the HTTP session limits).
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxPendingPerIP", &c.MaxPendingPerIP, DefaultMaxPendingPerIP},
+		{"MaxPeersPerIP", &c.MaxPeersPerIP, DefaultMaxPeersPerIP},
+		{"MaxLeavesPerIP", &c.MaxLeavesPerIP, DefaultMaxLeavesPerIP},
+		{"MaxHTTPSessions", &c.MaxHTTPSessions, 0},
+		{"MaxHTTPSessionsPerIP", &c.MaxHTTPSessionsPerIP, 0},
+	} {
+		if *f.v < 0 {
+			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 	if c.Mode > ModeAuto {
 		return c, fmt.Errorf("servent: unknown mode %d", c.Mode)
