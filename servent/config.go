@@ -51,8 +51,15 @@ type Config struct {
 	// Pushes, and implies Firewalled.
 	NoListen bool
 	// AdvertiseAddr is the address put in our Pongs and QueryHits. Zero
-	// means the listener's address (or what peers tell us in Remote-IP).
+	// means the listener's address or, when that is unspecified, the one
+	// AddressQuorum peers agree on in Remote-IP (127.0.0.1 until they do).
 	AdvertiseAddr netip.AddrPort
+	// AddressQuorum is how many peers, each on a network of its own (a
+	// public peer's /24 or IPv6 /48, a private peer's address), must name
+	// the same address in Remote-IP before we take it as ours, so that one
+	// lying peer cannot choose the address in our Pongs and QueryHits.
+	// Zero means DefaultAddressQuorum.
+	AddressQuorum int
 	// ServentGUID identifies us in QueryHits and Pushes. Zero means a new
 	// random GUID (persisted in DataDir when there is one).
 	ServentGUID wire.GUID
@@ -203,6 +210,9 @@ const (
 	DefaultMaxPendingPerIP = 8
 	DefaultMaxPeersPerIP   = 2
 	DefaultMaxLeavesPerIP  = 3
+	// DefaultAddressQuorum is gtk-gnutella's: three peers from three
+	// networks.
+	DefaultAddressQuorum = 3
 )
 
 // withDefaults fills the zero fields and checks the rest.
@@ -263,6 +273,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"MaxLeavesPerIP", &c.MaxLeavesPerIP, DefaultMaxLeavesPerIP},
 		{"MaxHTTPSessions", &c.MaxHTTPSessions, 0},
 		{"MaxHTTPSessionsPerIP", &c.MaxHTTPSessionsPerIP, 0},
+		{"AddressQuorum", &c.AddressQuorum, DefaultAddressQuorum},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)

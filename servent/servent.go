@@ -52,7 +52,7 @@ type Servent struct {
 	slots     int // established or handshaking ultrapeer/neighbour connections
 	leafSlots int // established or handshaking leaf connections
 	searches  map[wire.GUID]*Search
-	remoteIP  netip.Addr // our address as peers see it (Remote-IP)
+	elected   netip.Addr // our address as a quorum of peers sees it (selfaddr.go)
 	closed    bool
 	// slotsByAddr counts the slots of the peers that dialled us, per
 	// address (admission.go).
@@ -278,7 +278,7 @@ func (s *Servent) advertised() netip.AddrPort {
 	a := s.addr.Addr()
 	if a.IsUnspecified() {
 		s.mu.Lock()
-		r := s.remoteIP
+		r := s.elected
 		s.mu.Unlock()
 		if r.IsValid() {
 			a = r
@@ -320,9 +320,7 @@ func (s *Servent) register(c *conn) bool {
 	c.done = make(chan struct{})
 	s.conns[c.id] = c
 	s.byID.Store(c.id, c)
-	if c.peer.remoteIP.IsValid() && !s.remoteIP.IsValid() {
-		s.remoteIP = c.peer.remoteIP
-	}
+	s.electAddrLocked()
 	now := time.Now()
 	if c.peer.outgoing {
 		s.hosts.Connected(c.peer.remote, now)
@@ -342,6 +340,7 @@ func (s *Servent) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
 	s.releaseForLocked(c.peer)
+	s.electAddrLocked()
 	s.mu.Unlock()
 	if c.kind == router.Leaf {
 		s.qrp.dirty.Store(true)
