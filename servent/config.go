@@ -155,6 +155,14 @@ type Config struct {
 	// NoQRPFilter makes an ultrapeer forward every Query to every leaf,
 	// whatever their query route tables say (for measurements).
 	NoQRPFilter bool
+	// QRPBytesPerMinute and QRPPatchesPerMinute budget the query routing
+	// work each link may cause: patch bytes inflated and applied (a table
+	// of 2^21 slots costs its whole patch, 2 MiB at 8-bit entries, however
+	// small its PATCH on the wire), and PATCH messages. Each refills at
+	// its rate up to one minute's worth; a link over either is closed with
+	// Bye 413. Zero means DefaultQRPBytesPerMinute and
+	// DefaultQRPPatchesPerMinute.
+	QRPBytesPerMinute, QRPPatchesPerMinute int
 	// QRPUpdateInterval is the least time between two updates of the
 	// aggregated table an ultrapeer sends its ultrapeer neighbours.
 	QRPUpdateInterval time.Duration
@@ -213,6 +221,13 @@ const (
 	// DefaultAddressQuorum is gtk-gnutella's: three peers from three
 	// networks.
 	DefaultAddressQuorum = 3
+	// DefaultQRPBytesPerMinute lets a leaf send four whole tables of the
+	// largest size (2^21 slots at 8-bit entries) a minute; a LimeWire-sized
+	// table (2^16 slots, 4-bit) costs 32 KiB of it.
+	DefaultQRPBytesPerMinute = 8 << 20
+	// DefaultQRPPatchesPerMinute is two of the longest sequences (255
+	// PATCHes each) a minute, and some.
+	DefaultQRPPatchesPerMinute = 600
 )
 
 // withDefaults fills the zero fields and checks the rest.
@@ -274,6 +289,8 @@ func (c Config) withDefaults() (Config, error) {
 		{"MaxHTTPSessions", &c.MaxHTTPSessions, 0},
 		{"MaxHTTPSessionsPerIP", &c.MaxHTTPSessionsPerIP, 0},
 		{"AddressQuorum", &c.AddressQuorum, DefaultAddressQuorum},
+		{"QRPBytesPerMinute", &c.QRPBytesPerMinute, DefaultQRPBytesPerMinute},
+		{"QRPPatchesPerMinute", &c.QRPPatchesPerMinute, DefaultQRPPatchesPerMinute},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)

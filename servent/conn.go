@@ -71,6 +71,7 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	qrpRecv   *router.QRTReceiver // created with the first QRP message
+	qrpBudget qrpBudget
 	malformed int
 	lastPing  time.Time
 	routeBuf  []router.PeerID

@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -206,8 +207,9 @@ func (s *Servent) connList() []*conn {
 }
 
 // handleQRP applies a RESET or PATCH that c sent. A leaf keeps no tables:
-// it routes nothing. A table we cannot apply ends the connection with Bye
-// 413, as gtk-gnutella does.
+// it routes nothing. A table we cannot apply (among them one larger than
+// its contents justify), and a peer over its QRP budget, end the connection
+// with Bye 413, as gtk-gnutella does for bad tables.
 func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 	if s.IsLeaf() {
 		return nil
@@ -215,11 +217,28 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 	if c.qrpRecv == nil {
 		c.qrpRecv = router.NewQRTReceiver(0)
 	}
+	if m.QRP.Variant == wire.QRPPatch {
+		work := c.qrpRecv.Work(&m.QRP)
+		if !c.qrpBudget.take(time.Now(), work, s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute) {
+			s.stats.qrpOverBudget.Add(1)
+			err := fmt.Errorf("servent: QRP over budget (%d patch bytes, %d PATCHes a minute)",
+				s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute)
+			s.rateLog("QRP over budget", c.nc, err)
+			c.qrt.Store(nil)
+			c.close(byeBadQRP, "QRP Updates Over Budget")
+			return err
+		}
+	}
 	t, err := c.qrpRecv.Handle(&m.QRP)
 	if err != nil {
+		s.stats.qrpRejected.Add(1)
 		s.rateLog("bad QRP table", c.nc, err)
 		c.qrt.Store(nil)
-		c.close(byeBadQRP, "Bad QRP Table")
+		reason := "Bad QRP Table"
+		if errors.Is(err, router.ErrQRPUnjustified) {
+			reason = "QRP Table Larger Than Its Contents"
+		}
+		c.close(byeBadQRP, reason)
 		return fmt.Errorf("servent: %w", err)
 	}
 	c.qrt.Store(c.qrpRecv.Table())
@@ -227,6 +246,35 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 		s.qrp.dirty.Store(true)
 	}
 	return nil
+}
+
+// qrpBudget is one link's allowance of QRP work, owned by its reader: two
+// token buckets, of patch bytes inflated and applied and of PATCH
+// messages, each refilled at its rate per minute up to one minute's worth.
+// A table of 2^21 slots costs its patch size (2 MiB at 8-bit entries)
+// however small its PATCH on the wire.
+type qrpBudget struct {
+	last           time.Time // zero: full buckets
+	bytes, patches float64   // what is left
+}
+
+// take spends work bytes and one PATCH, and reports whether the buckets
+// held them.
+func (b *qrpBudget) take(now time.Time, work, bytesPerMinute, patchesPerMinute int) bool {
+	if b.last.IsZero() {
+		b.bytes, b.patches = float64(bytesPerMinute), float64(patchesPerMinute)
+	} else {
+		minutes := now.Sub(b.last).Minutes()
+		b.bytes = min(b.bytes+minutes*float64(bytesPerMinute), float64(bytesPerMinute))
+		b.patches = min(b.patches+minutes*float64(patchesPerMinute), float64(patchesPerMinute))
+	}
+	b.last = now
+	if b.bytes < float64(work) || b.patches < 1 {
+		return false
+	}
+	b.bytes -= float64(work)
+	b.patches--
+	return true
 }
 
 // queryFilter is the router's QueryFilter: a Query goes to a leaf only when

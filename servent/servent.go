@@ -78,6 +78,9 @@ type servStats struct {
 	refusedRole         atomic.Uint64
 	refusedPendingPerIP atomic.Uint64
 	refusedPerIP        atomic.Uint64
+
+	qrpOverBudget atomic.Uint64
+	qrpRejected   atomic.Uint64
 }
 
 // New prepares a servent; Start makes it listen and connect.
@@ -515,6 +518,11 @@ type Stats struct {
 	// to make room for a newcomer.
 	RefusedHTTP uint64
 	EvictedHTTP uint64
+	// QRP: links closed (Bye 413) for going over their QRP budget, and
+	// for a table we would not apply (malformed, over the size limit, or
+	// larger than its contents justify).
+	QRPOverBudget uint64
+	QRPRejected   uint64
 }
 
 // Stats returns the servent's counters.
@@ -541,5 +549,7 @@ func (s *Servent) Stats() Stats {
 		RefusedPerIP:        s.stats.refusedPerIP.Load(),
 		RefusedHTTP:         http.Refused,
 		EvictedHTTP:         http.Evicted,
+		QRPOverBudget:       s.stats.qrpOverBudget.Load(),
+		QRPRejected:         s.stats.qrpRejected.Load(),
 	}
 }
