@@ -17,7 +17,7 @@ import (
 // had ended, and the wall time: with the default QRP budget (the leaves
 // are cut off), and with the budget lifted (every patch is applied).
 func BenchmarkHostileQRPLeaves(b *testing.B) {
-	x, y := bigTables(b)
+	x, y := bigTables(b, 21)
 	first := qrpMessages(b, nil, x)
 	there, back := qrpMessages(b, x, y)[0], qrpMessages(b, y, x)[0]
 	b.Run("budget", func(b *testing.B) { hostileQRPLeaves(b, testConfig(b), first, there, back) })

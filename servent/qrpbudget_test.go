@@ -14,19 +14,20 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-// bigTables are two tables of 2^21 slots, full enough to justify their
-// size, that differ in one keyword: patching one into the other is the
-// 2 KiB PATCH that costs its receiver 2 MiB of inflating and applying.
-func bigTables(t testing.TB) (a, b *router.QueryRouteTable) {
+// bigTables are two tables of 2^bits slots, full enough to justify their
+// size, that differ in one keyword: at 2^21 slots, patching one into the
+// other is the 2 KiB PATCH that costs its receiver 2 MiB of inflating and
+// applying.
+func bigTables(t testing.TB, bits uint8) (a, b *router.QueryRouteTable) {
 	t.Helper()
-	names := make([]string, 12000)
+	names := make([]string, (1<<bits)/router.QRTMinFill*3/2)
 	for i := range names {
 		names[i] = fmt.Sprintf("k%dq", i)
 	}
-	a, err := router.BuildQRT(names, nil, 21)
+	a, err := router.BuildQRT(names, nil, bits)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, a.Present(), a.Slots()/router.QRTMinFill)
-	b, err = router.BuildQRT(append(names, "zebra"), nil, 21)
+	b, err = router.BuildQRT(append(names, "zebra"), nil, bits)
 	require.NoError(t, err)
 	return a, b
 }
@@ -57,14 +58,15 @@ func rawLeaf(t testing.TB, n *memnet.Network, from string, s *Servent) *rawPeer 
 	return p
 }
 
-// A leaf sending hostile table updates (each a 2 KiB PATCH that costs us
-// 2 MiB) is cut off once over its budget, with a Bye that says why; a leaf
-// updating at an honest pace is not.
+// A leaf sending hostile table updates (each a PATCH of a few hundred
+// bytes that costs us 256 KiB, at 2^18 slots) is cut off once over its
+// budget, with a Bye that says why; a leaf updating at an honest pace is
+// not.
 func TestQRPBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
 		s := startServent(t, lockoutConfig(t, n, "127.0.0.1:6346"))
-		a, b := bigTables(t)
+		a, b := bigTables(t, 18)
 		first := qrpMessages(t, nil, a)
 		there, back := qrpMessages(t, a, b), qrpMessages(t, b, a)
 		require.Len(t, there, 1)
@@ -74,7 +76,7 @@ func TestQRPBudget(t *testing.T) {
 		for _, m := range first {
 			hostile.writeString(string(m))
 		}
-		for range 200 {
+		for range DefaultQRPBytesPerMinute / (1 << 18) {
 			// Written without checking: the servent may hang up midway.
 			_, _ = hostile.nc.Write(there[0])
 			_, _ = hostile.nc.Write(back[0])
@@ -88,7 +90,7 @@ func TestQRPBudget(t *testing.T) {
 		for _, m := range first {
 			honest.writeString(string(m))
 		}
-		for range 20 {
+		for range 10 {
 			time.Sleep(30 * time.Second)
 			honest.writeString(string(there[0]))
 			honest.writeString(string(back[0]))
