@@ -214,9 +214,11 @@ type reply struct {
 func (s *session) serveOne(first bool) (keep bool, err error) {
 	cfg := &s.u.cfg
 	if !first {
-		// Keep-alive: wait for the next request's first byte.
-		s.u.sessions.waiting(s)
+		// Keep-alive: wait for the next request's first byte. The
+		// deadline is set before the session may be evicted, so that the
+		// eviction's deadline is the one that holds.
 		_ = s.conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		s.u.sessions.waiting(s)
 		_, err := s.br.Peek(1)
 		if !s.u.sessions.working(s) {
 			return false, nil
