@@ -156,11 +156,12 @@ type Config struct {
 	// whatever their query route tables say (for measurements).
 	NoQRPFilter bool
 	// QRPBytesPerMinute and QRPPatchesPerMinute budget the query routing
-	// work each link may cause: patch bytes inflated and applied (a table
-	// of 2^21 slots costs its whole patch, 2 MiB at 8-bit entries, however
+	// work a peer may cause: patch bytes inflated and applied (a table of
+	// 2^21 slots costs its whole patch, 2 MiB at 8-bit entries, however
 	// small its PATCH on the wire), and PATCH messages. Each refills at
 	// its rate up to one minute's worth; a link over either is closed with
-	// Bye 413. Zero means DefaultQRPBytesPerMinute and
+	// Bye 413. The links from one address share its budget, which
+	// outlives them: reconnecting does not refill it. Zero means DefaultQRPBytesPerMinute and
 	// DefaultQRPPatchesPerMinute.
 	QRPBytesPerMinute, QRPPatchesPerMinute int
 	// QRPUpdateInterval is the least time between two updates of the

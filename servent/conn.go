@@ -71,7 +71,6 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	qrpRecv   *router.QRTReceiver // created with the first QRP message
-	qrpBudget qrpBudget
 	malformed int
 	lastPing  time.Time
 	routeBuf  []router.PeerID

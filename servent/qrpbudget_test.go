@@ -60,8 +60,8 @@ func rawLeaf(t testing.TB, n *memnet.Network, from string, s *Servent) *rawPeer 
 
 // A leaf sending hostile table updates (each a PATCH of a few hundred
 // bytes that costs us 256 KiB, at 2^18 slots) is cut off once over its
-// budget, with a Bye that says why; a leaf updating at an honest pace is
-// not.
+// budget, with a Bye that says why, and cannot start afresh by dialling
+// again; a leaf updating at an honest pace is not cut off.
 func TestQRPBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -86,6 +86,14 @@ func TestQRPBudget(t *testing.T) {
 		assert.Equal(t, "QRP Updates Over Budget", string(bye.Reason()))
 		assert.EqualValues(t, 1, s.Stats().QRPOverBudget)
 
+		// Dialling again buys it nothing: the allowance is its address's.
+		again := rawLeaf(t, n, "127.0.0.2", s)
+		for _, m := range first {
+			_, _ = again.nc.Write(m)
+		}
+		assert.EqualValues(t, byeBadQRP, again.readBye().Code)
+		assert.EqualValues(t, 2, s.Stats().QRPOverBudget)
+
 		honest := rawLeaf(t, n, "127.0.0.3", s)
 		for _, m := range first {
 			honest.writeString(string(m))
@@ -98,7 +106,7 @@ func TestQRPBudget(t *testing.T) {
 		synctest.Wait()
 		require.Len(t, s.Peers(), 1)
 		assert.True(t, s.Peers()[0].HasQRT)
-		assert.EqualValues(t, 1, s.Stats().QRPOverBudget)
+		assert.EqualValues(t, 2, s.Stats().QRPOverBudget)
 	})
 }
 
