@@ -47,7 +47,21 @@ type UploaderConfig struct {
 	SlowUploadTime time.Duration
 
 	MaxAltLocs int // X-Alt entries per reply; default 10
+
+	// Connections served at once, with or without an upload slot. Past
+	// MaxSessions the keep-alive connection idle longest without a slot is
+	// closed to make room; when there is none, or the client's address has
+	// MaxSessionsPerIP already, the first request is answered 503.
+	MaxSessions      int // default DefaultMaxSessions or 2*MaxUploads, the larger
+	MaxSessionsPerIP int // default DefaultMaxSessionsPerIP or MaxUploadsPerIP+2, the larger
 }
+
+// Session limit defaults: room beside the upload slots for clients that
+// only ask HEAD or wait in a queue.
+const (
+	DefaultMaxSessions      = 32
+	DefaultMaxSessionsPerIP = 4
+)
 
 // SendSegment is the most body bytes one write (one sendfile) is asked
 // for.
@@ -62,6 +76,8 @@ type Uploader struct {
 	active int
 	perIP  map[netip.Addr]int
 	perNet map[netip.Prefix]int
+
+	sessions sessionTable
 }
 
 // NewUploader returns an Uploader for cfg, with defaults filled in.
@@ -96,6 +112,12 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if cfg.MaxAltLocs <= 0 {
 		cfg.MaxAltLocs = 10
 	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = max(DefaultMaxSessions, 2*cfg.MaxUploads)
+	}
+	if cfg.MaxSessionsPerIP <= 0 {
+		cfg.MaxSessionsPerIP = max(DefaultMaxSessionsPerIP, cfg.MaxUploadsPerIP+2)
+	}
 	return &Uploader{cfg: cfg, perIP: make(map[netip.Addr]int), perNet: make(map[netip.Prefix]int)}
 }
 
@@ -117,13 +139,23 @@ func (u *Uploader) ActiveUploads() int {
 // kernel's sendfile path; do not wrap it. It returns nil when the
 // connection ended normally (client close, idle keep-alive timeout).
 func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reader) error {
+	return u.ServeConnWith(ctx, conn, br, ConnOptions{})
+}
+
+// ServeConnWith is ServeConn with options for the first request.
+func (u *Uploader) ServeConnWith(ctx context.Context, conn net.Conn, br *bufio.Reader, opts ConnOptions) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if br == nil {
 		br = bufio.NewReader(conn)
 	}
-	s := &session{u: u, conn: conn, br: br, ip: remoteIP(conn)}
+	s := &session{u: u, conn: conn, br: br, ip: remoteIP(conn), opts: opts}
+	defer s.firstHeadRead()
+	if !u.sessions.admit(s, u.cfg.MaxSessions, u.cfg.MaxSessionsPerIP) {
+		return s.refuseBusy()
+	}
+	defer u.sessions.close(s)
 	defer s.releaseSlot()
 	for first := true; ; first = false {
 		keep, err := s.serveOne(first)
@@ -152,6 +184,10 @@ type session struct {
 	ip      netip.Addr
 	hasSlot bool
 	buf     []byte // response head, reused
+
+	opts    ConnOptions
+	counted bool // holds a place in u.sessions; under its lock
+	evicted bool // closed for a newcomer while idle; under its lock
 }
 
 // request is a parsed request head.
@@ -178,17 +214,25 @@ type reply struct {
 func (s *session) serveOne(first bool) (keep bool, err error) {
 	cfg := &s.u.cfg
 	if !first {
-		// Keep-alive: wait for the next request's first byte.
+		// Keep-alive: wait for the next request's first byte. The
+		// deadline is set before the session may be evicted, so that the
+		// eviction's deadline is the one that holds.
 		_ = s.conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-		if _, err := s.br.Peek(1); err != nil {
+		s.u.sessions.waiting(s)
+		_, err := s.br.Peek(1)
+		if !s.u.sessions.working(s) {
+			return false, nil
+		}
+		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return false, nil
 			}
 			return false, fmt.Errorf("httpxfer: upload: waiting for request: %w", err)
 		}
 	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
+	_ = s.conn.SetReadDeadline(s.headDeadline(first))
 	start, h, err := readHead(s.br)
+	s.firstHeadRead()
 	_ = s.conn.SetReadDeadline(time.Time{})
 	switch {
 	case err == nil:

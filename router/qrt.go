@@ -1,11 +1,8 @@
 package router
 
 import (
-	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/govent/govent/wire"
 )
@@ -19,6 +16,14 @@ var (
 	// ErrQRPTooLarge: a RESET asked for more slots than we hold. It wraps
 	// ErrQRP.
 	ErrQRPTooLarge = fmt.Errorf("%w: table over our size limit", ErrQRP)
+	// ErrQRPUnjustified: a table over MaxUnjustifiedQRTSlots slots fills
+	// less than 1/QRTMinFill of them. gtk-gnutella grows its table past
+	// 2^14 slots only while the half-size table would be over 1% full, so
+	// its tables of 2^b slots always hold more than 2^b/200; LimeWire's
+	// tables are 2^16, and ultrapeers exchange at most 2^17. A bigger,
+	// emptier table is a peer making us inflate and hold more than it
+	// needs. It wraps ErrQRP.
+	ErrQRPUnjustified = fmt.Errorf("%w: table larger than its contents justify", ErrQRP)
 	// ErrQRPEncode: a table cannot be sent with the asked entry size or
 	// fragment size.
 	ErrQRPEncode = errors.New("router: cannot encode QRP patch")
@@ -34,6 +39,10 @@ const (
 	DefaultQRTInfinity = 2
 	// MaxQRTBits bounds the tables we build (2^21 slots).
 	MaxQRTBits = 21
+	// MaxUnjustifiedQRTSlots is the largest table taken whatever its fill;
+	// bigger ones must have at least one slot in QRTMinFill present.
+	MaxUnjustifiedQRTSlots = 1 << 17
+	QRTMinFill             = 256
 	// MaxQueryHashes bounds the keyword hashes taken from one query, as
 	// gtk-gnutella does; a query with more words is matched on its first
 	// ones only, which can only let more through.
@@ -48,11 +57,40 @@ const (
 // any number of goroutines may match against them. Tables from BuildQRT,
 // NewQueryRouteTable, Clone and UnionQRT belong to the caller, who may
 // Merge into them until sharing them.
+//
+// The slots are held in pages of qrtPageSlots, so that a receiver can make
+// the next table from the last one by copying only the pages a patch
+// changes (tables from a receiver share their other pages, read-only).
 type QueryRouteTable struct {
 	bits     uint8
 	infinity uint8
 	present  int
-	values   []uint8 // 1 << bits entries
+	pages    []*qrtPage // the first min(1<<bits, qrtPageSlots) slots of each are used
+}
+
+// qrtPageBits sizes a page: 4096 slots, 512 pages for a 2^21-slot table.
+const (
+	qrtPageBits  = 12
+	qrtPageSlots = 1 << qrtPageBits
+)
+
+type qrtPage [qrtPageSlots]uint8
+
+// pageSlots is how many slots each page of a 2^bits-slot table holds.
+func pageSlots(bits uint8) int { return 1 << min(bits, qrtPageBits) }
+
+// filledPage is a page of v.
+func filledPage(v uint8) *qrtPage {
+	p := new(qrtPage)
+	for i := range p {
+		p[i] = v
+	}
+	return p
+}
+
+// at is the value of slot, which must be in range.
+func (t *QueryRouteTable) at(slot uint32) uint8 {
+	return t.pages[slot>>qrtPageBits][slot&(qrtPageSlots-1)]
 }
 
 // NewQueryRouteTable returns an empty table (every slot infinity) of
@@ -67,16 +105,17 @@ func NewQueryRouteTable(bits, infinity uint8) (*QueryRouteTable, error) {
 	return newQRT(bits, infinity), nil
 }
 
+// newQRT returns an empty table whose pages are its own.
 func newQRT(bits, infinity uint8) *QueryRouteTable {
-	t := &QueryRouteTable{bits: bits, infinity: infinity, values: make([]uint8, 1<<bits)}
-	for i := range t.values {
-		t.values[i] = infinity
+	t := &QueryRouteTable{bits: bits, infinity: infinity, pages: make([]*qrtPage, (1<<bits)/pageSlots(bits))}
+	for i := range t.pages {
+		t.pages[i] = filledPage(infinity)
 	}
 	return t
 }
 
 // Slots returns the table length.
-func (t *QueryRouteTable) Slots() int { return len(t.values) }
+func (t *QueryRouteTable) Slots() int { return 1 << t.bits }
 
 // Bits returns log2 of the table length: the hash width.
 func (t *QueryRouteTable) Bits() uint8 { return t.bits }
@@ -90,13 +129,17 @@ func (t *QueryRouteTable) Present() int { return t.present }
 
 // IsPresent reports whether slot is present. Slots out of range are not.
 func (t *QueryRouteTable) IsPresent(slot uint32) bool {
-	return slot < uint32(len(t.values)) && t.values[slot] < t.infinity
+	return slot < uint32(1)<<t.bits && t.at(slot) < t.infinity
 }
 
 // Clone returns a private copy of t.
 func (t *QueryRouteTable) Clone() *QueryRouteTable {
 	c := *t
-	c.values = bytes.Clone(t.values)
+	c.pages = make([]*qrtPage, len(t.pages))
+	for i, p := range t.pages {
+		cp := *p
+		c.pages[i] = &cp
+	}
 	return &c
 }
 
@@ -106,8 +149,9 @@ func (t *QueryRouteTable) presentValue() uint8 { return min(1, t.infinity-1) }
 
 // setPresent marks slot present unless it already is.
 func (t *QueryRouteTable) setPresent(slot uint32) {
-	if t.values[slot] >= t.infinity {
-		t.values[slot] = t.presentValue()
+	v := &t.pages[slot>>qrtPageBits][slot&(qrtPageSlots-1)]
+	if *v >= t.infinity {
+		*v = t.presentValue()
 		t.present++
 	}
 }
@@ -156,17 +200,20 @@ func qrpURNHashCode(s wire.SHA1) uint32 {
 func (t *QueryRouteTable) Merge(other *QueryRouteTable) {
 	if other.bits >= t.bits {
 		k := other.bits - t.bits
-		for i, v := range other.values {
-			if v < other.infinity {
-				t.setPresent(uint32(i) >> k)
+		n := pageSlots(other.bits)
+		for p, page := range other.pages {
+			for i, v := range page[:n] {
+				if v < other.infinity {
+					t.setPresent(uint32(p<<qrtPageBits|i) >> k)
+				}
 			}
 		}
 		return
 	}
 	k := t.bits - other.bits
-	for j := range t.values {
-		if other.values[j>>k] < other.infinity {
-			t.setPresent(uint32(j))
+	for j := range uint32(1) << t.bits {
+		if other.at(j>>k) < other.infinity {
+			t.setPresent(j)
 		}
 	}
 }
@@ -300,352 +347,4 @@ func (t *QueryRouteTable) MatchQuery(q *wire.Query) bool {
 	}
 	h.AddText(q.Criteria)
 	return t.Match(&h)
-}
-
-// QRTReceiver follows the RESET/PATCH sequences one peer sends and keeps
-// the last complete table. One goroutine (the connection's reader) calls
-// Handle; the tables it returns are immutable and may be shared.
-//
-// A sequence is applied when its last PATCH arrives, so the published table
-// never shows half a patch. Its fragments are concatenated; with zlib they
-// form one stream, inflated against a bound of the table's exact patch size
-// (slots × entry bits / 8), so a zlib bomb stops there.
-type QRTReceiver struct {
-	maxSlots int
-	table    *QueryRouteTable // last complete table; nil until one is
-
-	// From the last RESET. fresh: no sequence has completed since it, so
-	// the next applies to an empty table.
-	haveReset bool
-	fresh     bool
-	bits      uint8
-	infinity  uint8
-
-	// The sequence being received; seqSize 0 when none.
-	seqSize    uint8
-	nextSeq    uint8
-	compressor uint8
-	entryBits  uint8
-	data       []byte
-}
-
-// NewQRTReceiver returns a receiver that refuses tables over maxSlots
-// slots (0 means DefaultMaxQRTSlots).
-func NewQRTReceiver(maxSlots int) *QRTReceiver {
-	if maxSlots <= 0 {
-		maxSlots = DefaultMaxQRTSlots
-	}
-	return &QRTReceiver{maxSlots: maxSlots}
-}
-
-// Table returns the last complete table: nil before the first sequence
-// completes and from a RESET until the sequence after it completes (the
-// spec's advice is to not route on a table being replaced).
-func (r *QRTReceiver) Table() *QueryRouteTable { return r.table }
-
-// Handle applies one decoded QRP message. When it completes a PATCH
-// sequence it returns the new table (also what Table returns from then
-// on); otherwise nil. Errors wrap ErrQRP, and the receiver forgets the
-// sequence in progress: the caller should close the connection.
-func (r *QRTReceiver) Handle(m *wire.QRP) (*QueryRouteTable, error) {
-	switch m.Variant {
-	case wire.QRPReset:
-		return nil, r.reset(m)
-	case wire.QRPPatch:
-		t, err := r.patch(m)
-		if err != nil {
-			r.seqSize = 0
-			r.data = nil
-		}
-		return t, err
-	default:
-		return nil, fmt.Errorf("%w: unknown variant %d", ErrQRP, m.Variant)
-	}
-}
-
-func (r *QRTReceiver) reset(m *wire.QRP) error {
-	n := m.TableLength
-	if n == 0 || n&(n-1) != 0 {
-		return fmt.Errorf("%w: RESET table length %d is not a power of two", ErrQRP, n)
-	}
-	if n > uint32(r.maxSlots) {
-		return fmt.Errorf("%w: RESET asks for %d slots, limit %d", ErrQRPTooLarge, n, r.maxSlots)
-	}
-	if m.Infinity == 0 {
-		return fmt.Errorf("%w: RESET infinity 0", ErrQRP)
-	}
-	bits := uint8(0)
-	for uint32(1)<<bits < n {
-		bits++
-	}
-	// Nothing is allocated until a sequence completes: a peer sending
-	// RESETs costs nothing.
-	*r = QRTReceiver{maxSlots: r.maxSlots, haveReset: true, fresh: true, bits: bits, infinity: m.Infinity}
-	return nil
-}
-
-// patchLen is the exact size of an uncompressed patch.
-func (r *QRTReceiver) patchLen() int {
-	return ((1 << r.bits) * int(r.entryBits)) / 8
-}
-
-// compressedBound caps what we hold of a compressed sequence before
-// inflating it: the raw size plus zlib's worst-case growth (stored blocks,
-// one sync flush per fragment), generously.
-func (r *QRTReceiver) compressedBound() int {
-	raw := r.patchLen()
-	return raw + raw/64 + 16*wire.QRPMaxSeqSize + 64
-}
-
-func (r *QRTReceiver) patch(m *wire.QRP) (*QueryRouteTable, error) {
-	if !r.haveReset {
-		return nil, fmt.Errorf("%w: PATCH before any RESET", ErrQRP)
-	}
-	if m.SeqNo == 0 || m.SeqNo > m.SeqSize {
-		return nil, fmt.Errorf("%w: PATCH %d/%d", ErrQRP, m.SeqNo, m.SeqSize)
-	}
-	switch m.EntryBits {
-	case 1, 2, 4, 8:
-	default:
-		return nil, fmt.Errorf("%w: PATCH entry bits %d", ErrQRP, m.EntryBits)
-	}
-	if m.Compressor != wire.QRPCompressNone && m.Compressor != wire.QRPCompressZlib {
-		return nil, fmt.Errorf("%w: PATCH compressor %d", ErrQRP, m.Compressor)
-	}
-	if r.seqSize == 0 {
-		if m.SeqNo != 1 {
-			return nil, fmt.Errorf("%w: PATCH %d/%d starts no sequence", ErrQRP, m.SeqNo, m.SeqSize)
-		}
-		r.seqSize, r.nextSeq = m.SeqSize, 1
-		r.compressor, r.entryBits = m.Compressor, m.EntryBits
-		r.data = r.data[:0]
-	}
-	switch {
-	case m.SeqNo != r.nextSeq:
-		return nil, fmt.Errorf("%w: PATCH %d/%d, expected number %d", ErrQRP, m.SeqNo, m.SeqSize, r.nextSeq)
-	case m.SeqSize != r.seqSize:
-		return nil, fmt.Errorf("%w: PATCH sequence size changed from %d to %d", ErrQRP, r.seqSize, m.SeqSize)
-	case m.Compressor != r.compressor:
-		return nil, fmt.Errorf("%w: PATCH compressor changed from %d to %d", ErrQRP, r.compressor, m.Compressor)
-	case m.EntryBits != r.entryBits:
-		return nil, fmt.Errorf("%w: PATCH entry bits changed from %d to %d", ErrQRP, r.entryBits, m.EntryBits)
-	}
-	if (1<<r.bits)*int(r.entryBits) < 8 {
-		// A patch is whole bytes; tables this small have no byte-exact
-		// patch at this entry size.
-		return nil, fmt.Errorf("%w: %d-bit entries for %d slots are less than a byte", ErrQRP, r.entryBits, 1<<r.bits)
-	}
-	limit := r.patchLen()
-	if r.compressor == wire.QRPCompressZlib {
-		limit = r.compressedBound()
-	}
-	if len(r.data)+len(m.Data) > limit {
-		return nil, fmt.Errorf("%w: PATCH %d/%d: more data than a %d-slot table takes", ErrQRP, m.SeqNo, m.SeqSize, 1<<r.bits)
-	}
-	r.data = append(r.data, m.Data...)
-	if m.SeqNo < m.SeqSize {
-		r.nextSeq++
-		return nil, nil
-	}
-
-	deltas := r.data
-	if r.compressor == wire.QRPCompressZlib {
-		var err error
-		if deltas, err = inflateQRPPatch(r.data, r.patchLen()); err != nil {
-			return nil, err
-		}
-	}
-	if len(deltas) != r.patchLen() {
-		return nil, fmt.Errorf("%w: patch of %d bytes, a %d-slot table at %d bits takes %d",
-			ErrQRP, len(deltas), 1<<r.bits, r.entryBits, r.patchLen())
-	}
-	var t *QueryRouteTable
-	if r.fresh {
-		t = newQRT(r.bits, r.infinity)
-	} else {
-		t = r.table.Clone()
-	}
-	t.applyPatch(deltas, r.entryBits)
-	r.table, r.fresh = t, false
-	r.seqSize, r.data = 0, nil
-	return t, nil
-}
-
-// inflateQRPPatch inflates a whole sequence's zlib stream into at most want
-// bytes. A stream the sender never finished is fine once it has given the
-// whole patch (senders sync-flush); one that holds more is refused.
-func inflateQRPPatch(compressed []byte, want int) ([]byte, error) {
-	zr, err := zlib.NewReader(bytes.NewReader(compressed))
-	if err != nil {
-		return nil, fmt.Errorf("%w: zlib: %w", ErrQRP, err)
-	}
-	out := make([]byte, want)
-	n, err := io.ReadFull(zr, out)
-	if err != nil {
-		return nil, fmt.Errorf("%w: zlib patch gave %d bytes of %d: %w", ErrQRP, n, want, err)
-	}
-	var extra [1]byte
-	switch n, err := zr.Read(extra[:]); {
-	case n > 0:
-		return nil, fmt.Errorf("%w: zlib patch holds more than the table's %d bytes", ErrQRP, want)
-	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, fmt.Errorf("%w: zlib: %w", ErrQRP, err)
-	}
-	return out, nil
-}
-
-// applyPatch adds signed deltas of bits bits to every slot, in slot order,
-// most significant bits of each byte first. 1-bit patches are the
-// exception gtk-gnutella defines: a 1 flips the slot between present and
-// absent.
-func (t *QueryRouteTable) applyPatch(deltas []byte, bits uint8) {
-	perByte := 8 / int(bits)
-	slot := 0
-	for _, b := range deltas {
-		for k := range perByte {
-			shift := 8 - int(bits)*(k+1)
-			raw := (b >> shift) & (1<<bits - 1)
-			if bits == 1 {
-				if raw == 1 {
-					t.flip(slot)
-				}
-			} else {
-				// Sign-extend: move the entry to the top of an int8, shift
-				// back arithmetically.
-				d := int(int8(raw<<(8-bits)) >> (8 - bits))
-				t.add(slot, d)
-			}
-			slot++
-		}
-	}
-}
-
-// add adds d to a slot's value, clamped to a byte, keeping the count of
-// present slots.
-func (t *QueryRouteTable) add(slot, d int) {
-	if d == 0 {
-		return
-	}
-	old := t.values[slot]
-	v := min(max(int(old)+d, 0), 255)
-	t.values[slot] = uint8(v)
-	t.recount(old, uint8(v))
-}
-
-func (t *QueryRouteTable) flip(slot int) {
-	old := t.values[slot]
-	if old < t.infinity {
-		t.values[slot] = t.infinity
-	} else {
-		t.values[slot] = t.presentValue()
-	}
-	t.recount(old, t.values[slot])
-}
-
-func (t *QueryRouteTable) recount(old, v uint8) {
-	switch wasPresent, isPresent := old < t.infinity, v < t.infinity; {
-	case !wasPresent && isPresent:
-		t.present++
-	case wasPresent && !isPresent:
-		t.present--
-	}
-}
-
-// PatchMessages returns the QRP messages that bring a peer holding prev to
-// next: a RESET first when prev is nil or differs in size or infinity (the
-// patch is then against an empty table), then PATCH fragments 1..n of at
-// most maxFragment data bytes each, n at most 255. Entries are entryBits
-// (1, 2, 4 or 8) wide: signed deltas next - prev, or for 1 bit a flip of
-// presence. With compress the whole patch is one zlib stream cut into the
-// fragments. When prev and next are equal nothing needs sending and the
-// result is empty. The PATCH Data share one buffer.
-func PatchMessages(prev, next *QueryRouteTable, entryBits uint8, compress bool, maxFragment int) ([]wire.QRP, error) {
-	if next == nil {
-		return nil, fmt.Errorf("%w: no table", ErrQRPEncode)
-	}
-	switch entryBits {
-	case 1, 2, 4, 8:
-	default:
-		return nil, fmt.Errorf("%w: entry bits %d not 1, 2, 4 or 8", ErrQRPEncode, entryBits)
-	}
-	if maxFragment < 1 {
-		return nil, fmt.Errorf("%w: fragment size %d", ErrQRPEncode, maxFragment)
-	}
-	if len(next.values)*int(entryBits) < 8 {
-		return nil, fmt.Errorf("%w: %d slots at %d bits are less than a byte", ErrQRPEncode, len(next.values), entryBits)
-	}
-	reset := prev == nil || prev.bits != next.bits || prev.infinity != next.infinity
-	if reset {
-		prev = nil
-	}
-	raw, changed, err := encodeQRPPatch(prev, next, entryBits)
-	if err != nil {
-		return nil, err
-	}
-	if !reset && !changed {
-		return nil, nil
-	}
-	compressor := wire.QRPCompressNone
-	if compress {
-		var buf bytes.Buffer
-		zw := zlib.NewWriter(&buf)
-		if _, err := zw.Write(raw); err != nil {
-			return nil, fmt.Errorf("%w: zlib: %w", ErrQRPEncode, err)
-		}
-		if err := zw.Close(); err != nil {
-			return nil, fmt.Errorf("%w: zlib: %w", ErrQRPEncode, err)
-		}
-		raw, compressor = buf.Bytes(), wire.QRPCompressZlib
-	}
-	n := (len(raw) + maxFragment - 1) / maxFragment
-	if n > wire.QRPMaxSeqSize {
-		return nil, fmt.Errorf("%w: %d-byte patch needs %d fragments of %d bytes, at most %d allowed",
-			ErrQRPEncode, len(raw), n, maxFragment, wire.QRPMaxSeqSize)
-	}
-	msgs := make([]wire.QRP, 0, n+1)
-	if reset {
-		msgs = append(msgs, wire.QRP{Variant: wire.QRPReset, TableLength: uint32(len(next.values)), Infinity: next.infinity})
-	}
-	for i := range n {
-		end := min((i+1)*maxFragment, len(raw))
-		msgs = append(msgs, wire.QRP{
-			Variant:    wire.QRPPatch,
-			SeqNo:      uint8(i + 1),
-			SeqSize:    uint8(n),
-			Compressor: compressor,
-			EntryBits:  entryBits,
-			Data:       raw[i*maxFragment : end : end],
-		})
-	}
-	return msgs, nil
-}
-
-// encodeQRPPatch packs the entries taking prev (nil: an empty table) to next.
-func encodeQRPPatch(prev, next *QueryRouteTable, bits uint8) (raw []byte, changed bool, err error) {
-	raw = make([]byte, len(next.values)*int(bits)/8)
-	lo, hi := -(1 << (bits - 1)), 1<<(bits-1)-1
-	for i, v := range next.values {
-		old := next.infinity
-		if prev != nil {
-			old = prev.values[i]
-		}
-		var e uint8
-		if bits == 1 {
-			if (old < next.infinity) != (v < next.infinity) {
-				e = 1
-			}
-		} else {
-			d := int(v) - int(old)
-			if d < lo || d > hi {
-				return nil, false, fmt.Errorf("%w: slot %d changes by %d, over %d-bit entries", ErrQRPEncode, i, d, bits)
-			}
-			e = uint8(d) & (1<<bits - 1)
-		}
-		if e != 0 {
-			changed = true
-			bit := i * int(bits)
-			raw[bit/8] |= e << (8 - int(bits) - bit%8)
-		}
-	}
-	return raw, changed, nil
 }

@@ -1,8 +1,12 @@
 package router_test
 
 import (
+	"bytes"
+	"compress/zlib"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
@@ -84,4 +88,77 @@ func BenchmarkQRTBuildAndPatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// hostilePatch is one PATCH sequence of a single message: the zlib of a
+// whole 8-bit patch for 2^21 slots, all zeros except the deltas set (slot ->
+// delta). It is about 2 KiB on the wire and 2 MiB once inflated.
+func hostilePatch(b testing.TB, deltas map[int]int8) wire.QRP {
+	raw := make([]byte, 1<<21)
+	for slot, d := range deltas {
+		raw[slot] = byte(d)
+	}
+	var buf bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&buf, zlib.BestCompression)
+	if _, err := zw.Write(raw); err != nil {
+		b.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return wire.QRP{Variant: wire.QRPPatch, SeqNo: 1, SeqSize: 1, Compressor: wire.QRPCompressZlib, EntryBits: 8, Data: buf.Bytes()}
+}
+
+// The QRP amplification of issue 9: after one RESET to 2^21 slots (and a
+// first patch filling enough of them to justify that size), each 2 KiB
+// PATCH makes the ultrapeer inflate and apply 2 MiB. "zeros" changes
+// nothing; "few-slots" is a small real update (16 slots flip).
+func BenchmarkQRTHostilePatch(b *testing.B) {
+	fill := map[int]int8{}
+	for slot := 0; slot < 1<<21; slot += 64 {
+		fill[slot] = -1 // present, 1 hop away: 1/64 of the table
+	}
+	few := map[int]int8{}
+	for i := range 16 {
+		few[i*131071+7] = -1
+	}
+	for _, bc := range []struct {
+		name   string
+		deltas map[int]int8
+	}{{"zeros", nil}, {"few-slots", few}} {
+		b.Run(bc.name, func(b *testing.B) {
+			rcv := router.NewQRTReceiver(0)
+			reset := wire.QRP{Variant: wire.QRPReset, TableLength: 1 << 21, Infinity: 2}
+			first := hostilePatch(b, fill)
+			for _, m := range []wire.QRP{reset, first} {
+				if _, err := rcv.Handle(&m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// The same update applied again and again flips the same
+			// slots back and forth: every sequence does the same work.
+			m := hostilePatch(b, bc.deltas)
+			b.SetBytes(int64(len(m.Data)))
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				if _, err := rcv.Handle(&m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// CPU time, not wall time, is what a flood takes from
+			// everyone else, and it holds up on a shared machine.
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// processCPU is the CPU time this process has used, user and system, all
+// threads (the garbage collector's too).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -51,8 +51,15 @@ type Config struct {
 	// Pushes, and implies Firewalled.
 	NoListen bool
 	// AdvertiseAddr is the address put in our Pongs and QueryHits. Zero
-	// means the listener's address (or what peers tell us in Remote-IP).
+	// means the listener's address or, when that is unspecified, the one
+	// AddressQuorum peers agree on in Remote-IP (127.0.0.1 until they do).
 	AdvertiseAddr netip.AddrPort
+	// AddressQuorum is how many peers, each on a network of its own (a
+	// public peer's /24 or IPv6 /48, a private peer's address), must name
+	// the same address in Remote-IP before we take it as ours, so that one
+	// lying peer cannot choose the address in our Pongs and QueryHits.
+	// Zero means DefaultAddressQuorum.
+	AddressQuorum int
 	// ServentGUID identifies us in QueryHits and Pushes. Zero means a new
 	// random GUID (persisted in DataDir when there is one).
 	ServentGUID wire.GUID
@@ -67,7 +74,10 @@ type Config struct {
 	// addresses from peers (tests and the loopback demo need it).
 	AllowPrivate bool
 
-	// HandshakeTimeout bounds each connection's whole handshake.
+	// HandshakeTimeout bounds each connection's whole handshake. On an
+	// accepted connection it bounds the whole first phase with one
+	// deadline: the first bytes and the handshake, the first HTTP request
+	// head, or the GIV line.
 	HandshakeTimeout time.Duration
 	// KeepAlive is how long a link may stay silent before we ping it;
 	// a peer silent for twice as long is closed (Bye 405).
@@ -89,6 +99,29 @@ type Config struct {
 	RescanInterval time.Duration
 	// MaxUploads and MaxUploadsPerIP limit concurrent uploads.
 	MaxUploads, MaxUploadsPerIP int
+
+	// Per-address limits, so that one address cannot lock everyone else
+	// out (an IPv6 address counts as its /64). Tools that open many
+	// connections from one address (a conformance suite, a fuzzer, a
+	// loopback test network) raise them.
+	//
+	// MaxPendingPerIP bounds the accepted connections from one address
+	// still in their first phase (before their handshake, first HTTP
+	// request head or GIV line is in); past it, connections are refused.
+	// Zero means DefaultMaxPendingPerIP.
+	MaxPendingPerIP int
+	// MaxPeersPerIP and MaxLeavesPerIP bound the ultrapeer (or neighbour)
+	// and leaf slots that peers dialling us from one address may hold; past
+	// them the handshake is answered 503. Zero means DefaultMaxPeersPerIP
+	// and DefaultMaxLeavesPerIP.
+	MaxPeersPerIP, MaxLeavesPerIP int
+	// MaxHTTPSessions bounds the HTTP connections served at once, with or
+	// without an upload slot (when full, the keep-alive connection idle
+	// longest without a slot is closed for the newcomer, else it gets 503);
+	// MaxHTTPSessionsPerIP bounds them per address. Zero means the
+	// uploader's defaults: httpxfer.DefaultMaxSessions or 2*MaxUploads,
+	// httpxfer.DefaultMaxSessionsPerIP or MaxUploadsPerIP+2, the larger.
+	MaxHTTPSessions, MaxHTTPSessionsPerIP int
 
 	// Mode is the servent's role: ModeUltrapeer (the default), ModeLeaf or
 	// ModeAuto (see roles.go).
@@ -122,6 +155,15 @@ type Config struct {
 	// NoQRPFilter makes an ultrapeer forward every Query to every leaf,
 	// whatever their query route tables say (for measurements).
 	NoQRPFilter bool
+	// QRPBytesPerMinute and QRPPatchesPerMinute budget the query routing
+	// work a peer may cause: patch bytes inflated and applied (a table of
+	// 2^21 slots costs its whole patch, 2 MiB at 8-bit entries, however
+	// small its PATCH on the wire), and PATCH messages. Each refills at
+	// its rate up to one minute's worth; a link over either is closed with
+	// Bye 413. The links from one address share its budget, which
+	// outlives them: reconnecting does not refill it. Zero means DefaultQRPBytesPerMinute and
+	// DefaultQRPPatchesPerMinute.
+	QRPBytesPerMinute, QRPPatchesPerMinute int
 	// QRPUpdateInterval is the least time between two updates of the
 	// aggregated table an ultrapeer sends its ultrapeer neighbours.
 	QRPUpdateInterval time.Duration
@@ -171,6 +213,24 @@ const (
 	maxTTL = 7
 )
 
+// Per-address defaults: a few connections of each kind is what one host
+// (or one NAT) needs; there are 8 ultrapeer and 30 leaf slots.
+const (
+	DefaultMaxPendingPerIP = 8
+	DefaultMaxPeersPerIP   = 2
+	DefaultMaxLeavesPerIP  = 3
+	// DefaultAddressQuorum is gtk-gnutella's: three peers from three
+	// networks.
+	DefaultAddressQuorum = 3
+	// DefaultQRPBytesPerMinute lets a leaf send four whole tables of the
+	// largest size (2^21 slots at 8-bit entries) a minute; a LimeWire-sized
+	// table (2^16 slots, 4-bit) costs 32 KiB of it.
+	DefaultQRPBytesPerMinute = 8 << 20
+	// DefaultQRPPatchesPerMinute is two of the longest sequences (255
+	// PATCHes each) a minute, and some.
+	DefaultQRPPatchesPerMinute = 600
+)
+
 // withDefaults fills the zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
 	if c.NoListen {
@@ -217,6 +277,28 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxUploadsPerIP == 0 {
 		c.MaxUploadsPerIP = DefaultMaxUploadsPerIP
+	}
+	// Zero takes the default (httpxfer's for the HTTP session limits).
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxPendingPerIP", &c.MaxPendingPerIP, DefaultMaxPendingPerIP},
+		{"MaxPeersPerIP", &c.MaxPeersPerIP, DefaultMaxPeersPerIP},
+		{"MaxLeavesPerIP", &c.MaxLeavesPerIP, DefaultMaxLeavesPerIP},
+		{"MaxHTTPSessions", &c.MaxHTTPSessions, 0},
+		{"MaxHTTPSessionsPerIP", &c.MaxHTTPSessionsPerIP, 0},
+		{"AddressQuorum", &c.AddressQuorum, DefaultAddressQuorum},
+		{"QRPBytesPerMinute", &c.QRPBytesPerMinute, DefaultQRPBytesPerMinute},
+		{"QRPPatchesPerMinute", &c.QRPPatchesPerMinute, DefaultQRPPatchesPerMinute},
+	} {
+		if *f.v < 0 {
+			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 	if c.Mode > ModeAuto {
 		return c, fmt.Errorf("servent: unknown mode %d", c.Mode)

@@ -121,7 +121,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 			s.deflating.Add(-1)
 		}
 		nc.Close()
-		s.releaseSlot(p.slot)
+		s.releaseFor(p)
 		return
 	}
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),

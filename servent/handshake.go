@@ -58,8 +58,10 @@ type peerInfo struct {
 	upQRP bool
 	// vendorMessages: it said Vendor-Message, so it reads them.
 	vendorMessages bool
-	// slot is the connection budget it takes.
-	slot slotKind
+	// slot is the connection budget it takes; slotAddr the address whose
+	// share it counts in (reserveFor), invalid for a peer we dialled.
+	slot     slotKind
+	slotAddr netip.Addr
 }
 
 // name is how logs and events name the peer: its listening address when it
@@ -191,9 +193,9 @@ func sendsDeflate(h *wire.Handshake) bool { return h.HasToken("Content-Encoding"
 
 // acceptGnutella runs the server side of a handshake on an accepted
 // connection: 0.6 (three blocks) or 0.4 (CONNECT/OK). It starts the
-// connection on success.
+// connection on success. The deadline on nc, set when it was accepted,
+// bounds the whole handshake.
 func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
-	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	remote := addrPortOf(nc.RemoteAddr())
 	p := &peerInfo{remote: remote}
 	first, err := readBlock(br)
@@ -207,15 +209,20 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 	switch {
 	case ok && ver == "0.4":
 		p.version04 = true
-		// A 0.4 peer is no ultrapeer: a leaf has no use for it.
-		if s.IsLeaf() || !s.reserveSlot(slotPeer) {
-			// 0.4 has no way to say "full": close, as gtk-gnutella does.
-			s.stats.refusedFull.Add(1)
+		// A 0.4 peer is no ultrapeer: a leaf has no use for it. 0.4 has
+		// no way to say "full": close, as gtk-gnutella does.
+		if s.IsLeaf() {
+			s.stats.refusedRole.Add(1)
+			nc.Close()
+			return
+		}
+		if reason := s.reserveFor(p, slotPeer); reason != "" {
+			s.rateLog("handshake refused: "+reason, nc, errRefused)
 			nc.Close()
 			return
 		}
 		if _, err := nc.Write([]byte(wire.Handshake04OK)); err != nil {
-			s.releaseSlot(slotPeer)
+			s.releaseFor(p)
 			nc.Close()
 			return
 		}
@@ -223,14 +230,15 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 		parsePeerHeaders(p, first)
 		kind, refusal := s.peerSlot(p)
 		if refusal != "" {
+			s.stats.refusedRole.Add(1)
 			s.refuse(nc, remote, refusal)
 			return
 		}
-		if !s.reserveSlot(kind) {
-			s.refuse(nc, remote, "Full")
+		if reason := s.reserveFor(p, kind); reason != "" {
+			s.rateLog("handshake refused: "+reason, nc, errRefused)
+			s.refuse(nc, remote, reason)
 			return
 		}
-		p.slot = kind
 		ours := s.ourHeaders(remote)
 		ours.StartLine = status200
 		if acceptsDeflate(first) && s.mayDeflateOut() {
@@ -238,21 +246,21 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			p.deflateOut = true
 		}
 		if err := writeBlock(nc, ours); err != nil {
-			s.releaseSlot(p.slot)
+			s.releaseFor(p)
 			s.rateLog("handshake write failed", nc, err)
 			nc.Close()
 			return
 		}
 		final, err := readBlock(br)
 		if err != nil {
-			s.releaseSlot(p.slot)
+			s.releaseFor(p)
 			s.stats.handshakeFailed.Add(1)
 			s.rateLog("bad final handshake block", nc, err)
 			nc.Close()
 			return
 		}
 		if _, code, _, err := final.ParseStatus(); err != nil || code != 200 {
-			s.releaseSlot(p.slot)
+			s.releaseFor(p)
 			s.stats.handshakeFailed.Add(1)
 			s.rateLog("peer refused our answer", nc, fmt.Errorf("%w: %q", errRefused, final.StartLine))
 			nc.Close()
@@ -278,16 +286,15 @@ func (s *Servent) leafGuidance(p *peerInfo, final *wire.Handshake) {
 	if !ok || !strings.EqualFold(strings.TrimSpace(v), "false") || p.slot != slotPeer || s.IsLeaf() {
 		return
 	}
-	if s.moveSlot(slotPeer, slotLeaf) {
-		p.slot = slotLeaf
+	if s.moveFor(p, slotLeaf) {
 		p.ultrapeer = false
 		p.saidLeaf = true
 	}
 }
 
-// refuse answers a 0.6 connect with 503 and hosts to try instead.
+// refuse answers a 0.6 connect with 503 and hosts to try instead; the
+// caller counted why.
 func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
-	s.stats.refusedFull.Add(1)
 	h := &wire.Handshake{StartLine: "GNUTELLA/0.6 503 " + reason}
 	h.Add("User-Agent", UserAgent)
 	if hosts := s.tryHosts(remote, 10); len(hosts) > 0 {

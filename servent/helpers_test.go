@@ -11,13 +11,18 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// testConfig is a loopback servent that dials nobody by itself.
+// testConfig is a loopback servent that dials nobody by itself. Its test
+// networks dial from 127.0.0.1 alone, so the per-address limits are raised
+// out of the way; tests of those limits set them back.
 func testConfig(t testing.TB) Config {
 	return Config{
 		Listen:           "127.0.0.1:0",
 		AllowPrivate:     true,
 		HashBeforeStart:  true,
 		HandshakeTimeout: 5 * time.Second,
+		MaxPendingPerIP:  1 << 10,
+		MaxPeersPerIP:    1 << 10,
+		MaxLeavesPerIP:   1 << 10,
 		Logger:           zaptest.NewLogger(t),
 	}
 }

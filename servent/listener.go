@@ -11,10 +11,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// sniffTimeout bounds how long an accepted connection may take to send the
-// bytes that tell what it speaks.
-const sniffTimeout = 10 * time.Second
-
 // readBufferSize is the bufio size of an accepted connection; the Gnutella
 // reader reuses it, so it is the per-connection read buffer.
 const readBufferSize = 4096
@@ -73,18 +69,27 @@ func (s *Servent) acceptLoop() {
 }
 
 // serveAccepted reads the first bytes and hands the connection to the right
-// handler. Anything unknown gets a short error and a close.
+// handler. Anything unknown gets a short error and a close. One deadline,
+// HandshakeTimeout from now, bounds the whole first phase: the first bytes
+// and then the handshake, the first HTTP request head or the GIV line.
 func (s *Servent) serveAccepted(nc net.Conn) {
-	if !s.admit() {
-		// Too many connections in the handshake or HTTP phase: refuse
-		// before reading anything.
-		nc.Close()
+	from := addrPortOf(nc.RemoteAddr()).Addr()
+	if reason := s.admit(from); reason != "" {
+		// Too many connections in their first phase: refuse before
+		// reading anything.
+		s.refuseEarly(nc, reason)
 		return
 	}
-	defer s.release()
-	// Until its first bytes arrive the connection is in its handshake: a
-	// Gnutella peer that says nothing is closed after HandshakeTimeout.
-	_ = nc.SetReadDeadline(time.Now().Add(min(sniffTimeout, s.cfg.HandshakeTimeout)))
+	released := false
+	endFirstPhase := func() {
+		if !released {
+			released = true
+			s.release(from)
+		}
+	}
+	defer endFirstPhase()
+	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
+	_ = nc.SetDeadline(deadline)
 	br := bufio.NewReaderSize(nc, readBufferSize)
 	first, err := br.Peek(4)
 	if err != nil {
@@ -96,7 +101,7 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 	case protoGnutella:
 		s.acceptGnutella(nc, br)
 	case protoHTTP:
-		s.serveHTTP(nc, br)
+		s.serveHTTP(nc, br, deadline, endFirstPhase)
 	case protoGIV:
 		s.acceptGIV(nc, br)
 	default:
@@ -106,20 +111,6 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 		nc.Close()
 	}
 }
-
-// admit bounds connections that have not finished their first phase (sniff,
-// handshake, HTTP request), so a flood of idle sockets cannot exhaust us.
-func (s *Servent) admit() bool {
-	select {
-	case s.pending <- struct{}{}:
-		return true
-	default:
-		s.stats.refusedPending.Add(1)
-		return false
-	}
-}
-
-func (s *Servent) release() { <-s.pending }
 
 // contextFor returns a context cancelled when the servent stops.
 func (s *Servent) contextFor(timeout time.Duration) (context.Context, context.CancelFunc) {

@@ -1,7 +1,9 @@
 package servent
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +44,9 @@ type qrpState struct {
 	local    *router.QueryRouteTable // nil until first built
 	localVer uint64
 	agg      *router.QueryRouteTable // last aggregate sent, nil until first built
+
+	// budgets are the QRP work allowances of the peers' addresses.
+	budgets qrpBudgets
 }
 
 // libraryChanged is the library's OnChange hook: it must not block.
@@ -206,8 +211,9 @@ func (s *Servent) connList() []*conn {
 }
 
 // handleQRP applies a RESET or PATCH that c sent. A leaf keeps no tables:
-// it routes nothing. A table we cannot apply ends the connection with Bye
-// 413, as gtk-gnutella does.
+// it routes nothing. A table we cannot apply (among them one larger than
+// its contents justify), and a peer over its QRP budget, end the connection
+// with Bye 413, as gtk-gnutella does for bad tables.
 func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 	if s.IsLeaf() {
 		return nil
@@ -215,11 +221,28 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 	if c.qrpRecv == nil {
 		c.qrpRecv = router.NewQRTReceiver(0)
 	}
+	if m.QRP.Variant == wire.QRPPatch {
+		work := c.qrpRecv.Work(&m.QRP)
+		if !s.qrp.budgets.take(c.peer.remote.Addr(), time.Now(), work, s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute) {
+			s.stats.qrpOverBudget.Add(1)
+			err := fmt.Errorf("servent: QRP over budget (%d patch bytes, %d PATCHes a minute)",
+				s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute)
+			s.rateLog("QRP over budget", c.nc, err)
+			c.qrt.Store(nil)
+			c.close(byeBadQRP, "QRP Updates Over Budget")
+			return err
+		}
+	}
 	t, err := c.qrpRecv.Handle(&m.QRP)
 	if err != nil {
+		s.stats.qrpRejected.Add(1)
 		s.rateLog("bad QRP table", c.nc, err)
 		c.qrt.Store(nil)
-		c.close(byeBadQRP, "Bad QRP Table")
+		reason := "Bad QRP Table"
+		if errors.Is(err, router.ErrQRPUnjustified) {
+			reason = "QRP Table Larger Than Its Contents"
+		}
+		c.close(byeBadQRP, reason)
 		return fmt.Errorf("servent: %w", err)
 	}
 	c.qrt.Store(c.qrpRecv.Table())
@@ -227,6 +250,73 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 		s.qrp.dirty.Store(true)
 	}
 	return nil
+}
+
+// qrpBudget is an allowance of QRP work: two token buckets, of patch bytes
+// inflated and applied and of PATCH messages, each refilled at its rate per
+// minute up to one minute's worth. A table of 2^21 slots costs its patch
+// size (2 MiB at 8-bit entries) however small its PATCH on the wire.
+type qrpBudget struct {
+	last           time.Time
+	bytes, patches float64 // what is left
+}
+
+// qrpBudgets are the allowances of the peers' addresses: the links from one
+// address share one, and it outlives them, so that hanging up and dialling
+// again buys a hostile leaf nothing. An allowance left alone for a minute
+// is full again, as good as none: those are forgotten.
+type qrpBudgets struct {
+	mu     sync.Mutex
+	byAddr map[netip.Addr]*qrpBudget
+}
+
+// maxQRPBudgets bounds the addresses remembered; past it (a flood from
+// many addresses) some get a fresh allowance early.
+const maxQRPBudgets = 4096
+
+// take spends work bytes and one PATCH of a's allowance, and reports
+// whether it held them.
+func (q *qrpBudgets) take(a netip.Addr, now time.Time, work, bytesPerMinute, patchesPerMinute int) bool {
+	k := addrKey(a)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b := q.byAddr[k]
+	if b == nil {
+		if len(q.byAddr) >= maxQRPBudgets {
+			q.forgetLocked(now)
+		}
+		if q.byAddr == nil {
+			q.byAddr = map[netip.Addr]*qrpBudget{}
+		}
+		b = &qrpBudget{last: now, bytes: float64(bytesPerMinute), patches: float64(patchesPerMinute)}
+		q.byAddr[k] = b
+	}
+	minutes := now.Sub(b.last).Minutes()
+	b.bytes = min(b.bytes+minutes*float64(bytesPerMinute), float64(bytesPerMinute))
+	b.patches = min(b.patches+minutes*float64(patchesPerMinute), float64(patchesPerMinute))
+	b.last = now
+	if b.bytes < float64(work) || b.patches < 1 {
+		return false
+	}
+	b.bytes -= float64(work)
+	b.patches--
+	return true
+}
+
+// forgetLocked drops the allowances full again, and if that is not enough
+// any others until there is room.
+func (q *qrpBudgets) forgetLocked(now time.Time) {
+	for k, b := range q.byAddr {
+		if now.Sub(b.last) >= time.Minute {
+			delete(q.byAddr, k)
+		}
+	}
+	for k := range q.byAddr {
+		if len(q.byAddr) < maxQRPBudgets {
+			break
+		}
+		delete(q.byAddr, k)
+	}
 }
 
 // queryFilter is the router's QueryFilter: a Query goes to a leaf only when

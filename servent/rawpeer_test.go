@@ -2,6 +2,7 @@ package servent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/wire"
 )
 
@@ -20,9 +22,15 @@ import (
 // exactly what the servent sends.
 type rawPeer struct {
 	t  testing.TB
-	nc *net.TCPConn
+	nc rawConn
 	br *bufio.Reader
 	r  *wire.Reader // descriptors, after the handshake
+}
+
+// rawConn is a stream a raw peer drives: *net.TCPConn or *memnet.Conn.
+type rawConn interface {
+	net.Conn
+	CloseWrite() error
 }
 
 // rawWait bounds every read of a raw peer: a servent that should have
@@ -35,6 +43,16 @@ func dialRaw(t testing.TB, addr netip.AddrPort) *rawPeer {
 	require.NoError(t, err)
 	t.Cleanup(func() { nc.Close() })
 	return &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// dialRawFrom dials addr on an in-memory network from the host h, for raw
+// peers in virtual time and from chosen addresses.
+func dialRawFrom(t testing.TB, h *memnet.Host, addr netip.AddrPort) *rawPeer {
+	t.Helper()
+	nc, err := h.DialContext(context.Background(), "tcp", addr.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	return &rawPeer{t: t, nc: nc.(*memnet.Conn), br: bufio.NewReader(nc)}
 }
 
 // rawConnect is a CONNECT block as a minimal 0.6 ultrapeer sends it, without

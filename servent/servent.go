@@ -39,7 +39,7 @@ type Servent struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	pending chan struct{} // connections in their first phase
+	pending admission // connections in their first phase (admission.go)
 
 	leaf      atomic.Bool // we act as a leaf now (ModeLeaf, or ModeAuto before promotion)
 	startedAt time.Time
@@ -52,8 +52,11 @@ type Servent struct {
 	slots     int // established or handshaking ultrapeer/neighbour connections
 	leafSlots int // established or handshaking leaf connections
 	searches  map[wire.GUID]*Search
-	remoteIP  netip.Addr // our address as peers see it (Remote-IP)
+	elected   netip.Addr // our address as a quorum of peers sees it (selfaddr.go)
 	closed    bool
+	// slotsByAddr counts the slots of the peers that dialled us, per
+	// address (admission.go).
+	slotsByAddr map[slotAddr]int
 
 	stats     servStats
 	deflating atomic.Int32 // established links we compress
@@ -70,6 +73,14 @@ type servStats struct {
 	queueDrops      atomic.Uint64
 	answered        atomic.Uint64
 	pingsThrottled  atomic.Uint64
+
+	// Refusals by reason, beside refusedFull (see Stats).
+	refusedRole         atomic.Uint64
+	refusedPendingPerIP atomic.Uint64
+	refusedPerIP        atomic.Uint64
+
+	qrpOverBudget atomic.Uint64
+	qrpRejected   atomic.Uint64
 }
 
 // New prepares a servent; Start makes it listen and connect.
@@ -84,8 +95,9 @@ func New(cfg Config) (*Servent, error) {
 		limiter:  newRateLimiter(time.Second),
 		conns:    map[router.PeerID]*conn{},
 		searches: map[wire.GUID]*Search{},
-		pending:  make(chan struct{}, 4*cfg.MaxPeers+4*cfg.MaxUploads+64),
+		pending:  newAdmission(4*cfg.MaxPeers + 4*cfg.MaxUploads + 64),
 	}
+	s.slotsByAddr = map[slotAddr]int{}
 	if s.guid, err = loadOrCreateGUID(cfg); err != nil {
 		return nil, err
 	}
@@ -269,7 +281,7 @@ func (s *Servent) advertised() netip.AddrPort {
 	a := s.addr.Addr()
 	if a.IsUnspecified() {
 		s.mu.Lock()
-		r := s.remoteIP
+		r := s.elected
 		s.mu.Unlock()
 		if r.IsValid() {
 			a = r
@@ -300,20 +312,6 @@ func (s *Servent) releaseSlot(kind slotKind) {
 	s.mu.Unlock()
 }
 
-// moveSlot turns a reserved slot of one kind into one of another, if one is
-// free.
-func (s *Servent) moveSlot(from, to slotKind) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.slotsFor(to)
-	if *n >= s.slotLimit(to) {
-		return false
-	}
-	*n++
-	*s.slotsFor(from)--
-	return true
-}
-
 // register makes an established connection known to the router.
 func (s *Servent) register(c *conn) bool {
 	s.mu.Lock()
@@ -325,9 +323,7 @@ func (s *Servent) register(c *conn) bool {
 	c.done = make(chan struct{})
 	s.conns[c.id] = c
 	s.byID.Store(c.id, c)
-	if c.peer.remoteIP.IsValid() && !s.remoteIP.IsValid() {
-		s.remoteIP = c.peer.remoteIP
-	}
+	s.electAddrLocked()
 	now := time.Now()
 	if c.peer.outgoing {
 		s.hosts.Connected(c.peer.remote, now)
@@ -346,7 +342,8 @@ func (s *Servent) unregister(c *conn) {
 	s.byID.Delete(c.id)
 	s.mu.Lock()
 	delete(s.conns, c.id)
-	*s.slotsFor(c.slot)--
+	s.releaseForLocked(c.peer)
+	s.electAddrLocked()
 	s.mu.Unlock()
 	if c.kind == router.Leaf {
 		s.qrp.dirty.Store(true)
@@ -503,6 +500,29 @@ type Stats struct {
 	Answered        uint64
 	PingsThrottled  uint64
 	Router          router.Stats
+
+	// Refused connections, by reason (each also logged, rate-limited):
+	// RefusedFull found no slot of the kind it asked for (503 Full; a 0.4
+	// connect is closed); RefusedRole asked for the wrong kind for our
+	// role (a leaf takes ultrapeers only); RefusedPending and
+	// RefusedPendingPerIP found too many connections in their first phase,
+	// all told or from their address (answered 503 when they speak within
+	// a second); RefusedPerIP came from an address that holds its
+	// MaxPeersPerIP or MaxLeavesPerIP share (503).
+	RefusedRole         uint64
+	RefusedPending      uint64
+	RefusedPendingPerIP uint64
+	RefusedPerIP        uint64
+	// HTTP sessions refused with 503 (over MaxHTTPSessions with none idle
+	// to close, or over MaxHTTPSessionsPerIP), and idle keep-alives closed
+	// to make room for a newcomer.
+	RefusedHTTP uint64
+	EvictedHTTP uint64
+	// QRP: links closed (Bye 413) for going over their QRP budget, and
+	// for a table we would not apply (malformed, over the size limit, or
+	// larger than its contents justify).
+	QRPOverBudget uint64
+	QRPRejected   uint64
 }
 
 // Stats returns the servent's counters.
@@ -510,6 +530,7 @@ func (s *Servent) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
+	http := s.xfer.up.SessionStats()
 	return Stats{
 		Peers:           n,
 		HandshakeFailed: s.stats.handshakeFailed.Load(),
@@ -521,5 +542,14 @@ func (s *Servent) Stats() Stats {
 		Answered:        s.stats.answered.Load(),
 		PingsThrottled:  s.stats.pingsThrottled.Load(),
 		Router:          s.router.Stats(),
+
+		RefusedRole:         s.stats.refusedRole.Load(),
+		RefusedPending:      s.stats.refusedPending.Load(),
+		RefusedPendingPerIP: s.stats.refusedPendingPerIP.Load(),
+		RefusedPerIP:        s.stats.refusedPerIP.Load(),
+		RefusedHTTP:         http.Refused,
+		EvictedHTTP:         http.Evicted,
+		QRPOverBudget:       s.stats.qrpOverBudget.Load(),
+		QRPRejected:         s.stats.qrpRejected.Load(),
 	}
 }

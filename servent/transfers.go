@@ -57,10 +57,12 @@ type transfers struct {
 func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers)}
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
-		Library:         libraryAdapter{s.lib},
-		Server:          UserAgent,
-		MaxUploads:      s.cfg.MaxUploads,
-		MaxUploadsPerIP: s.cfg.MaxUploadsPerIP,
+		Library:          libraryAdapter{s.lib},
+		Server:           UserAgent,
+		MaxUploads:       s.cfg.MaxUploads,
+		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
+		MaxSessions:      s.cfg.MaxHTTPSessions,
+		MaxSessionsPerIP: s.cfg.MaxHTTPSessionsPerIP,
 	})
 	dir := s.cfg.DownloadDir
 	if dir == "" && s.cfg.DataDir != "" {
@@ -105,11 +107,17 @@ func (a libraryAdapter) BySHA1(d wire.SHA1) (httpxfer.File, bool) {
 // AltLocs: we keep no alternate locations yet.
 func (a libraryAdapter) AltLocs(wire.SHA1) []netip.AddrPort { return nil }
 
-// serveHTTP serves uploads on a connection that sent GET or HEAD.
-func (s *Servent) serveHTTP(nc net.Conn, br *bufio.Reader) {
+// serveHTTP serves uploads on a connection that sent GET or HEAD. Its first
+// request head must arrive by firstBy; endFirstPhase is called once it has,
+// and from then on the session counts against the uploader's limits.
+func (s *Servent) serveHTTP(nc net.Conn, br *bufio.Reader, firstBy time.Time, endFirstPhase func()) {
 	_ = nc.SetDeadline(time.Time{})
 	s.xfer.uploads.Add(1)
-	if err := s.xfer.up.ServeConn(s.ctx, nc, br); err != nil {
+	opts := httpxfer.ConnOptions{FirstHeadBy: firstBy, FirstHeadRead: endFirstPhase}
+	switch err := s.xfer.up.ServeConnWith(s.ctx, nc, br, opts); {
+	case errors.Is(err, httpxfer.ErrTooManySessions):
+		s.rateLog("HTTP session refused", nc, err)
+	case err != nil:
 		s.rateLog("upload connection", nc, err)
 	}
 }

@@ -285,3 +285,19 @@ func TestConfigCoversEveryFlag(t *testing.T) {
 	assert.Equal(t, "wire.decode.max-payload", seen["GOVENT_WIRE_DECODE_MAX_PAYLOAD"])
 	assert.NotContains(t, seen, "GOVENT_CONFIG", "the config file does not name itself")
 }
+
+// --per-address raises every per-address limit of the servent; without it
+// the servent's defaults hold.
+func TestRunPerAddress(t *testing.T) {
+	cfg, _, code, errOut := runCaptured(t, nil, "run", "--per-address", "64")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, [4]int{64, 64, 64, 64}, [4]int{cfg.MaxPendingPerIP, cfg.MaxPeersPerIP, cfg.MaxLeavesPerIP, cfg.MaxHTTPSessionsPerIP})
+	cfg, _, code, errOut = runCaptured(t, map[string]string{"GOVENT_PER_ADDRESS": "9"}, "run")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 9, cfg.MaxPeersPerIP)
+	cfg, _, code, errOut = runCaptured(t, nil, "run")
+	require.Equal(t, 0, code, errOut)
+	assert.Zero(t, cfg.MaxPeersPerIP, "zero: the servent's default")
+	_, _, code, errOut = runCaptured(t, nil, "run", "--per-address", "-1")
+	assert.Equal(t, 2, code, errOut)
+}

@@ -205,6 +205,9 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 			DefaultTTL:      ttl,
 			Logger:          d.log.Named(nodeName(i)),
 			OnEvent:         func(e servent.Event) { d.event(i, e) },
+
+			// Every node dials from 127.0.0.1: lift the per-address share.
+			MaxPeersPerIP: 16,
 		}
 		s, err := servent.New(cfg)
 		if err != nil {

@@ -62,6 +62,8 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
+			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
+				"for tools on this host that open many connections from one address, such as govent conform (0: the defaults)"},
 		}, logFlags("info")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 0, ""); err != nil {
@@ -72,6 +74,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 				hostPorts("peer"),
 				intRange("max-peers", 0, math.MaxInt),
 				intRange("connections", 0, math.MaxInt),
+				intRange("per-address", 0, math.MaxInt),
 				ipPorts("advertise"),
 				oneOf("mode", "ultrapeer", "leaf", "auto"),
 			}, logRules()...)
@@ -97,6 +100,9 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			}
 			if cfg.Mode, err = servent.ParseMode(c.String("mode")); err != nil {
 				return usageError(fmt.Errorf("--mode: %w", err))
+			}
+			if n := c.Int("per-address"); n > 0 {
+				cfg.MaxPendingPerIP, cfg.MaxPeersPerIP, cfg.MaxLeavesPerIP, cfg.MaxHTTPSessionsPerIP = n, n, n, n
 			}
 			if a := c.String("advertise"); a != "" {
 				cfg.AdvertiseAddr = netip.MustParseAddrPort(a) // checked by ipPort

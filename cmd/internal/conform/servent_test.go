@@ -29,6 +29,12 @@ func startOurs(t *testing.T, mode servent.Mode) *servent.Servent {
 		ShareDir:        share,
 		HashBeforeStart: true,
 		Mode:            mode,
+		// The suite's links all come from 127.0.0.1: lift the
+		// per-address limits, as the README tells users to.
+		MaxPendingPerIP:      64,
+		MaxPeersPerIP:        64,
+		MaxLeavesPerIP:       64,
+		MaxHTTPSessionsPerIP: 64,
 	})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
