@@ -62,12 +62,7 @@ func (m *minimiser) ensureLive(ctx context.Context) (Health, bool) {
 		if wait <= 0 {
 			break
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+		sleep(ctx, wait)
 	}
 	return h, false
 }
@@ -91,7 +86,7 @@ func (m *minimiser) replay(ctx context.Context, cases []Case) (Health, []Answer,
 	for i := range cases {
 		answers[i] = m.exec.run(ctx, &cases[i])
 	}
-	return m.orc.check(ctx), answers, true
+	return m.orc.settled(ctx), answers, true
 }
 
 // reproduces replays cases once and says whether the effect came back.

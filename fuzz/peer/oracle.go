@@ -85,6 +85,25 @@ func (o *oracle) check(ctx context.Context) Health {
 
 const refusedRole = "handshake refused"
 
+// settled is a check made with no case connection open: a target that
+// answers 503 is given a second to notice the cases closed, and still
+// refusing then is a finding (a slot leak, or a servent that will never
+// take the control connection).
+func (o *oracle) settled(ctx context.Context) Health {
+	h := o.check(ctx)
+	for range 4 {
+		if h.Effect != effectBusy || ctx.Err() != nil {
+			break
+		}
+		sleep(ctx, 250*time.Millisecond)
+		h = o.check(ctx)
+	}
+	if h.Effect == effectBusy {
+		h.Effect, h.Detail = EffectRefused, h.Detail+", with no case connection open for a second"
+	}
+	return h
+}
+
 // controlConnect is the handshake of the control connection: ours, as a
 // leaf or an ultrapeer, reading plain.
 func (o *oracle) controlConnect() []byte {

@@ -59,7 +59,7 @@ func Replay(ctx context.Context, rep *Reproducer, cfg ReplayConfig) (*ReplayResu
 	for i := range rep.Cases {
 		answers[i] = exec.run(ctx, &rep.Cases[i])
 	}
-	h := m.orc.check(ctx)
+	h := m.orc.settled(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fuzz-peer: replay: %w", err)
 	}

@@ -247,13 +247,15 @@ func (j *journal) rewriteLocked(cs []Case) {
 	_, _ = j.f.Write(b)
 }
 
-// close removes the journal: a run that ended normally has checked every
-// case it sent.
-func (j *journal) close() {
+// close closes the journal, and removes it when every case it held was
+// checked (an interrupted run keeps what it did not get to check).
+func (j *journal) close(checked bool) {
 	if j.f == nil {
 		return
 	}
 	name := j.f.Name()
 	j.f.Close()
-	_ = os.Remove(name)
+	if checked {
+		_ = os.Remove(name)
+	}
 }

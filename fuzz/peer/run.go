@@ -190,7 +190,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if r.jrnl, err = openJournal(cfg.OutDir); err != nil {
 		return nil, err
 	}
-	defer r.jrnl.close()
+	defer func() {
+		r.mu.Lock()
+		checked := len(r.pending) == 0
+		r.mu.Unlock()
+		r.jrnl.close(checked)
+	}()
 	start := time.Now()
 	if h, ok := r.min.ensureLive(ctx); !ok {
 		return r.sum, fmt.Errorf("fuzz-peer: %s is not live: %s %s", cfg.Target, h.Effect, h.Detail)
@@ -268,14 +273,7 @@ func (r *runner) dispatch(runCtx, ctx context.Context, work chan<- *caseRun, sta
 		}
 		if r.cfg.Rate > 0 {
 			at := start.Add(time.Duration(float64(i) / r.cfg.Rate * float64(time.Second)))
-			if d := time.Until(at); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-t.C:
-				case <-runCtx.Done():
-					t.Stop()
-				}
-			}
+			sleep(runCtx, time.Until(at))
 		}
 		cr := &caseRun{index: i}
 		r.mu.Lock()
@@ -399,18 +397,14 @@ func (r *runner) failure(ctx context.Context, h Health) {
 		r.mu.Unlock()
 	}()
 
-	confirm := r.orc.check(ctx)
+	confirm := r.orc.settled(ctx)
 	if h.Effect == effectBusy {
-		// A full servent is no bug while case connections were open;
-		// with none open it is one.
-		if confirm.OK || confirm.Effect == effectBusy && len(suspects) == 0 {
+		// A full servent is no bug while case connections are open.
+		if confirm.OK {
 			r.sum.addTransient(h)
 			return
 		}
 		h = confirm
-		if h.Effect == effectBusy {
-			h.Effect, h.Detail = EffectRefused, h.Detail+", with no case connection open"
-		}
 	}
 	if confirm.OK && h.Effect != EffectCorrupt {
 		// It came back by itself. Slowness on a loaded machine is no
@@ -426,6 +420,16 @@ func (r *runner) failure(ctx context.Context, h Health) {
 	if _, ok := r.min.ensureLive(ctx); !ok {
 		r.cfg.Logf("%s did not come back within %v: stopping", r.cfg.Target, r.cfg.RecoverWait)
 		r.setStop(StopTargetDown)
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
