@@ -133,55 +133,76 @@ func (e *executor) run(ctx context.Context, c *Case) Answer {
 	br := bufio.NewReaderSize(nc, 16<<10)
 	var (
 		ans       *Answer
+		writeErr  *Answer // a failed write: the target closed, reset or stopped reading
 		deflateIn bool
 	)
 steps:
 	for _, s := range c.Steps {
 		switch {
 		case s.Send != nil:
+			if writeErr != nil {
+				continue // the rest is not sent, but the waits still read
+			}
 			_ = nc.SetWriteDeadline(time.Now().Add(e.timeout))
 			if _, err := nc.Write(s.Send); err != nil {
-				if ans == nil {
-					a := writeError(err)
-					ans = &a
-				}
-				break steps
+				a := writeError(err)
+				writeErr = &a
 			}
 		case s.Await == AwaitBlock:
 			_ = nc.SetReadDeadline(time.Now().Add(e.timeout))
 			h, err := wire.ReadHandshake(br, wire.HandshakeLimits{MaxLines: maxAnswerBlockLines, MaxBytes: maxAnswerBlockBytes})
 			if err != nil {
-				if ans == nil {
-					a := readError(err)
-					ans = &a
-				}
+				a := readError(err)
+				ans = &a
 				break steps
 			}
-			if code, reason, ok := handshakeStatus(h); !ok && ans == nil {
+			if code, reason, ok := handshakeStatus(h); !ok {
 				ans = &Answer{Kind: AnswerHandshake, Code: code, Reason: clipText(reason)}
 				if code, isHTTP := httpStatus([]byte(h.StartLine)); isHTTP {
 					// Not taken for Gnutella: answered as HTTP.
 					ans = &Answer{Kind: AnswerHTTP, Code: code}
 				}
+				break steps
 			}
 			deflateIn = h.HasToken("Content-Encoding", "deflate")
 		}
 	}
 	if ans != nil {
+		if writeErr != nil && !decisive(ans.Kind) {
+			return *writeErr
+		}
 		return *ans
 	}
+	// Read the answer even after a failed write: a target that said Bye
+	// (or sent a status) and closed has answered, whatever our write met.
 	_ = nc.SetReadDeadline(time.Now().Add(e.timeout))
+	var got Answer
 	switch c.Proto {
 	case ProtoHTTP:
-		return readHTTPAnswer(br)
+		got = readHTTPAnswer(br)
 	case ProtoGIV:
-		return readGIVAnswer(br)
+		got = readGIVAnswer(br)
+	default:
+		var in io.Reader = br
+		if deflateIn {
+			in = linkzip.NewReader(br, linkzip.ReaderConfig{})
+		}
+		got = readDescriptorAnswer(wire.NewReader(in, 0), c.Probe)
 	}
-	var in io.Reader = br
-	if deflateIn {
-		in = linkzip.NewReader(br, linkzip.ReaderConfig{})
+	if writeErr != nil && !decisive(got.Kind) {
+		return *writeErr
 	}
-	return readDescriptorAnswer(wire.NewReader(in, 0), c.Probe)
+	return got
+}
+
+// decisive answers say something of their own; the others (a close, a
+// reset, nothing) say less than the write error that came first.
+func decisive(k AnswerKind) bool {
+	switch k {
+	case AnswerClose, AnswerReset, AnswerSilence:
+		return false
+	}
+	return true
 }
 
 // handshakeStatus reads a handshake answer: ok for a 200 (or the 0.4 OK),
