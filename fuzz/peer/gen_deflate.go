@@ -25,6 +25,17 @@ func syncFlushed(plain []byte) []byte {
 	return buf.Bytes()
 }
 
+// zlibBytes is plain as one finished zlib stream.
+func zlibBytes(plain []byte) []byte {
+	var buf bytes.Buffer
+	zw := zlibWriters.Get().(*zlib.Writer)
+	defer zlibWriters.Put(zw)
+	zw.Reset(&buf)
+	_, _ = zw.Write(plain) // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
 // zlibWriters are reused: a compressor allocates most of a megabyte.
 var zlibWriters = sync.Pool{New: func() any { return zlib.NewWriter(nil) }}
 
@@ -89,13 +100,7 @@ func (b *builder) deflateCase() {
 		b.mutated("deflate.stream", "truncate", cut)
 	case 3:
 		// A finished stream (final block and adler32), then more bytes.
-		var buf bytes.Buffer
-		zw := zlibWriters.Get().(*zlib.Writer)
-		zw.Reset(&buf)
-		_, _ = zw.Write(plain)
-		_ = zw.Close()
-		zlibWriters.Put(zw)
-		z = append(buf.Bytes(), pick(b, [][]byte{probe, syncFlushed(probe)})...)
+		z = append(zlibBytes(plain), pick(b, [][]byte{probe, syncFlushed(probe)})...)
 		b.mutated("deflate.stream", "finished")
 	case 4:
 		// A stored block whose LEN and NLEN disagree.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
+	"sync"
 
 	"github.com/govent/govent/wire"
 )
@@ -71,8 +72,18 @@ func (b *builder) ggepExtensions() []wire.GGEPExtension {
 	for range b.between(1, 4) {
 		e := pick(b, pool)
 		cobs, deflate := b.chance(0.2), b.chance(0.15)
-		x, err := wire.NewGGEPExtension(e.id, e.value, cobs, deflate)
+		value := e.value
+		if deflate {
+			// Deflated here with a pooled compressor: the value is what
+			// wire.NewGGEPExtension would make, without a new compressor
+			// (most of a megabyte) per case.
+			value = zlibBytes(value)
+		}
+		x, err := wire.NewGGEPExtension(e.id, value, cobs, false)
 		if err == nil {
+			if deflate {
+				x.Flags |= wire.GGEPFlagDeflate
+			}
 			out = append(out, x)
 		}
 	}
@@ -133,6 +144,12 @@ func (b *builder) ggepHost(t wire.PayloadType) (prefix, suffix []byte) {
 	}
 	return nil, nil
 }
+
+// truncatedDeflate is half of a small deflated extension's data.
+var truncatedDeflate = sync.OnceValue(func() []byte {
+	x, _ := wire.NewGGEPExtension("Z", bytes.Repeat([]byte("abc"), 100), false, true)
+	return x.Data[:len(x.Data)/2]
+})
 
 // mutateGGEP changes the block's encoding; after is how many payload
 // bytes follow the block.
@@ -199,11 +216,9 @@ func (b *builder) mutateGGEP(blk []byte, after int) []byte {
 		case "garbage":
 			data = append([]byte{0x78, 0x9C}, b.bytes(b.between(1, 40))...)
 		case "truncated":
-			x, _ := wire.NewGGEPExtension("Z", bytes.Repeat([]byte("abc"), 100), false, true)
-			data = x.Data[:len(x.Data)/2]
+			data = truncatedDeflate()
 		default:
-			x, _ := wire.NewGGEPExtension("Z", make([]byte, 8<<20), false, true)
-			data = x.Data
+			data = zeroBomb()
 		}
 		blk = append([]byte{wire.GGEPMagic, wire.GGEPFlagLast | wire.GGEPFlagDeflate | 1, 'Z'}, ggepLen(len(data))...)
 		b.mutated("ggep.deflate", op, len(data), " bytes")
