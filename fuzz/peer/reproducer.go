@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,8 +189,10 @@ func reproducerName(rep *Reproducer) string {
 // before they are sent, so that a run that dies (or a target that takes the
 // machine down) leaves them replayable: `fuzz-peer replay` reads it.
 type journal struct {
-	mu sync.Mutex
-	f  *os.File
+	mu      sync.Mutex
+	f       *os.File
+	dir     string
+	created bool // the run made dir: an empty one goes again at the end
 }
 
 // JournalName is the journal's file name under the output directory.
@@ -199,6 +202,7 @@ func openJournal(dir string) (*journal, error) {
 	if dir == "" {
 		return &journal{}, nil
 	}
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fuzz-peer: output directory: %w", err)
 	}
@@ -206,7 +210,7 @@ func openJournal(dir string) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fuzz-peer: journal: %w", err)
 	}
-	return &journal{f: f}, nil
+	return &journal{f: f, dir: dir, created: errors.Is(statErr, os.ErrNotExist)}, nil
 }
 
 // add appends one case. Errors only cost the crash safety net, so they are
@@ -257,5 +261,8 @@ func (j *journal) close(checked bool) {
 	j.f.Close()
 	if checked {
 		_ = os.Remove(name)
+		if j.created {
+			_ = os.Remove(j.dir) // only goes when empty: no finding was written
+		}
 	}
 }
