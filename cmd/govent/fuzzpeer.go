@@ -38,13 +38,13 @@ func fuzzPeerCommand() *cli.Command {
 			"removed and saved as a JSON reproducer under --out. It contacts HOST:PORT only and stops\n" +
 			"at --duration (or --max-cases). Exit status: 0 no finding, 1 findings (or the target was\n" +
 			"down from the start), 2 a usage mistake.\n\n" +
-			"Against a loopback target the cases come from many source\n" +
-			"addresses in 127.1.0.0/22, so that per-address limits of the target do not stop them.\n" +
+			"Against a loopback target the cases come from many source addresses in 127.1.0.0/22,\n" +
+			"so that per-address limits of the target do not stop them.\n" +
 			"Only fuzz servents you run or may test.",
 		Flags: append([]cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Minute, Usage: "how long to fuzz"},
 			&cli.IntFlag{Name: "max-cases", Usage: "stop after this many cases (0: only --duration)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of the cases (default: random, printed in the summary)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the cases; the summary prints it", DefaultText: "random"},
 			&cli.StringFlag{Name: "rate", Value: "200/s", Usage: "most cases started per second: N/s, N/m, or 0 for no bound"},
 			&cli.StringFlag{Name: "targets", Value: "all", Usage: "areas to fuzz: " + areaList()},
 			&cli.StringFlag{Name: "out", Value: "fuzz-peer-findings", Usage: "directory `DIR` for reproducers and the journal of unchecked cases", TakesFile: true},
@@ -93,24 +93,28 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 	if err := targetArg(c, 0); err != nil {
 		return err
 	}
+	parses := func(flag string, parse func(string) error) flagRule {
+		return flagRule{flag, func(c *cli.Command) (string, string) {
+			if err := parse(c.String(flag)); err != nil {
+				return c.String(flag), err.Error()
+			}
+			return "", ""
+		}}
+	}
 	err := checkFlags(ctx, c, intRange("max-cases", 0, math.MaxInt), intRange("check-every", 1, math.MaxInt), intRange("parallel", 1, 4096),
 		flagRule{"duration", func(c *cli.Command) (string, string) {
 			if c.Duration("duration") <= 0 && c.Int("max-cases") == 0 {
 				return c.Duration("duration").String(), "must be more than 0 (or give --max-cases)"
 			}
 			return "", ""
-		}})
+		}},
+		parses("targets", func(s string) error { _, err := peer.ParseAreas(s); return err }),
+		parses("rate", func(s string) error { _, err := peer.ParseRate(s); return err }))
 	if err != nil {
 		return err
 	}
-	areas, err := peer.ParseAreas(c.String("targets"))
-	if err != nil {
-		return usageError(fmt.Errorf("--targets: %w", err))
-	}
-	rate, err := peer.ParseRate(c.String("rate"))
-	if err != nil {
-		return usageError(fmt.Errorf("--rate: %w", err))
-	}
+	areas, _ := peer.ParseAreas(c.String("targets")) // checked above
+	rate, _ := peer.ParseRate(c.String("rate"))
 	seed := c.Uint64("seed")
 	if !c.IsSet("seed") {
 		seed = rand.Uint64()

@@ -182,6 +182,10 @@ func TestFuzzPeerUsage(t *testing.T) {
 		code, _, stderr := runCLI(t, "", args...)
 		assert.Equal(t, 2, code, "%v: %s", args, stderr)
 	}
+	// Its flags come from the environment too, and are checked the same.
+	code, _, stderr := runCLIEnv(t, map[string]string{"GOVENT_FUZZ_PEER_RATE": "fast"}, "", "fuzz-peer", "127.0.0.1:1")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--rate fast: want N/s, N/m, N, or 0 for no bound (from $GOVENT_FUZZ_PEER_RATE)")
 }
 
 // TestFuzzPeerTargetDown: a target that does not answer at the start is

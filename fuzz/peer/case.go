@@ -39,7 +39,7 @@ func ParseAreas(s string) ([]Area, error) {
 			known = known || k == a
 		}
 		if !known {
-			return nil, fmt.Errorf("fuzz-peer: unknown target area %q (want some of %s)", part, joinAreas(AllAreas))
+			return nil, fmt.Errorf("unknown area %q: want all, or some of %s", part, joinAreas(AllAreas))
 		}
 		if !seen[a] {
 			seen[a] = true

@@ -85,3 +85,23 @@ func TestCompiledSeedsMatchCaptures(t *testing.T) {
 	assert.NotEmpty(t, capturedSeeds.descriptorsOf(wire.TypeQueryHit))
 	assert.NotEmpty(t, capturedSeeds.GIV)
 }
+
+func TestParseRateAndAreas(t *testing.T) {
+	for in, want := range map[string]float64{"200/s": 200, "6000/m": 100, "50": 50, "0": 0, "unlimited": 0, "1.5/s": 1.5} {
+		got, err := ParseRate(in)
+		require.NoError(t, err, in)
+		assert.InDelta(t, want, got, 1e-9, in)
+	}
+	for _, bad := range []string{"fast", "-1/s", "10/h", "/s"} {
+		_, err := ParseRate(bad)
+		assert.Error(t, err, bad)
+	}
+	all, err := ParseAreas("all")
+	require.NoError(t, err)
+	assert.Equal(t, AllAreas, all)
+	some, err := ParseAreas(" GGEP,qrp,ggep ")
+	require.NoError(t, err)
+	assert.Equal(t, []Area{AreaGGEP, AreaQRP}, some)
+	_, err = ParseAreas("ggep,bogus")
+	assert.ErrorContains(t, err, `unknown area "bogus"`)
+}

@@ -118,14 +118,14 @@ func ParseRate(s string) (float64, error) {
 	num, unit, _ := strings.Cut(s, "/")
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("fuzz-peer: rate %q: want N/s, N/m or N", s)
+		return 0, errors.New("want N/s, N/m, N, or 0 for no bound")
 	}
 	switch unit {
 	case "", "s":
 	case "m":
 		v /= 60
 	default:
-		return 0, fmt.Errorf("fuzz-peer: rate %q: unit must be /s or /m", s)
+		return 0, errors.New("the unit is /s or /m")
 	}
 	return v, nil
 }
