@@ -33,6 +33,24 @@ func TCPDial(ctx context.Context, local netip.Addr, addr string) (net.Conn, erro
 	return d.DialContext(ctx, "tcp", addr)
 }
 
+// FromDialer is a network that dials from a chosen source address, such
+// as servent/memnet's in-memory one.
+type FromDialer interface {
+	DialFrom(ctx context.Context, from netip.Addr, network, address string) (net.Conn, error)
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// NetworkDial is the DialFunc of a FromDialer: runs against a servent on
+// an in-memory network, inside a testing/synctest bubble.
+func NetworkDial(n FromDialer) DialFunc {
+	return func(ctx context.Context, local netip.Addr, addr string) (net.Conn, error) {
+		if !local.IsValid() {
+			return n.DialContext(ctx, "tcp", addr)
+		}
+		return n.DialFrom(ctx, local, "tcp", addr)
+	}
+}
+
 // sources spreads case connections over many source addresses when the
 // target is on IPv4 loopback: servents limit connections and lock out
 // misbehaving hosts per address, and a fuzzer that ran every case from

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/govent/govent/fuzz/peer/internal/memnet"
+	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/wire"
 )
 
@@ -63,7 +63,7 @@ func TestAnswerKinds(t *testing.T) {
 			_, _ = wire.ReadHandshake(br, wire.HandshakeLimits{})
 			_, _ = nc.Write([]byte("HTTP/1.0 400 Bad Request\r\n\r\n"))
 		}, "http 400"},
-		{"close", gnutella, func(nc net.Conn, br *bufio.Reader) {}, "close"},
+		{"close", gnutella, func(nc net.Conn, br *bufio.Reader) { _, _ = wire.ReadHandshake(br, wire.HandshakeLimits{}) }, "close"},
 		{"silence", gnutella, func(nc net.Conn, br *bufio.Reader) { time.Sleep(time.Hour) }, "silence"},
 		{"stall", huge, func(nc net.Conn, br *bufio.Reader) { time.Sleep(time.Hour) }, "stall"},
 		{"http status", httpCase, func(nc net.Conn, br *bufio.Reader) {
@@ -78,7 +78,7 @@ func TestAnswerKinds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				n := memnet.New()
-				l, err := n.Listen("127.0.0.1:6346")
+				l, err := n.Listen(context.Background(), "tcp", "127.0.0.1:6346")
 				require.NoError(t, err)
 				defer l.Close()
 				go func() {
@@ -89,7 +89,7 @@ func TestAnswerKinds(t *testing.T) {
 					defer nc.Close()
 					tc.serve(nc, bufio.NewReader(nc))
 				}()
-				e := &executor{dial: n.Dial, target: "127.0.0.1:6346", src: newSources("127.0.0.1:6346"), timeout: 250 * time.Millisecond}
+				e := &executor{dial: NetworkDial(n), target: "127.0.0.1:6346", src: newSources("127.0.0.1:6346"), timeout: 250 * time.Millisecond}
 				start := time.Now()
 				a := e.run(context.Background(), &tc.c)
 				assert.Equal(t, tc.want, a.Key(), "%+v", a)
@@ -100,7 +100,7 @@ func TestAnswerKinds(t *testing.T) {
 	}
 	t.Run("refused", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			e := &executor{dial: memnet.New().Dial, target: "127.0.0.1:6346", src: &sources{}, timeout: time.Second}
+			e := &executor{dial: NetworkDial(memnet.New()), target: "127.0.0.1:6346", src: &sources{}, timeout: time.Second}
 			assert.Equal(t, "refused", e.run(context.Background(), &gnutella).Key())
 		})
 	})

@@ -32,13 +32,18 @@ type minimiseBudget struct {
 	max        int
 	reproduced bool
 	answers    []Answer
+	// down: the target did not come back for an attempt; no other will
+	// fare better, so minimisation stops.
+	down bool
 }
 
 func (m *minimiser) budget() *minimiseBudget {
 	return &minimiseBudget{deadline: time.Now().Add(m.maxTime), max: m.maxAttempts}
 }
 
-func (b *minimiseBudget) left() bool { return b.attempts < b.max && time.Now().Before(b.deadline) }
+func (b *minimiseBudget) left() bool {
+	return !b.down && b.attempts < b.max && time.Now().Before(b.deadline)
+}
 
 // ensureLive returns once the target passes a check (slowness counts as
 // live: it answers), restarting it or waiting up to recoverWait.
@@ -102,6 +107,7 @@ func (m *minimiser) attempt(ctx context.Context, b *minimiseBudget, cases []Case
 	}
 	b.attempts++
 	h, answers, ran := m.replay(ctx, cases)
+	b.down = !ran
 	ok := ran && !h.OK && sameEffect(h.Effect, effect)
 	if ok {
 		b.reproduced, b.answers = true, answers
@@ -156,6 +162,9 @@ func (m *minimiser) shrink(ctx context.Context, b *minimiseBudget, cases []Case,
 		}
 	}
 	// A shrunk form that held once by luck of scheduling is no reproducer.
+	if b.down {
+		return cur
+	}
 	if ok, _ := m.reproduces(ctx, cur, effect); !ok {
 		m.logf("the minimised form did not reproduce again: keeping the whole one")
 		b.reproduced, _ = m.reproduces(ctx, cases, effect)

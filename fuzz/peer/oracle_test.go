@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/govent/govent/fuzz/peer/internal/memnet"
+	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/wire"
 )
 
@@ -83,7 +83,7 @@ func TestOracleEffects(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				n := memnet.New()
 				if tc.serve != nil {
-					l, err := n.Listen("127.0.0.1:6346")
+					l, err := n.Listen(context.Background(), "tcp", "127.0.0.1:6346")
 					require.NoError(t, err)
 					defer l.Close()
 					go func() {
@@ -99,7 +99,7 @@ func TestOracleEffects(t *testing.T) {
 						}
 					}()
 				}
-				o := &oracle{dial: n.Dial, target: "127.0.0.1:6346", live: 5 * time.Second, slow: 2 * time.Second}
+				o := &oracle{dial: NetworkDial(n), target: "127.0.0.1:6346", live: 5 * time.Second, slow: 2 * time.Second}
 				h := o.check(context.Background())
 				assert.Equal(t, tc.effect == "", h.OK, "%+v", h)
 				assert.Equal(t, tc.effect, h.Effect, "%+v", h)
@@ -170,7 +170,7 @@ func (s *leakyServent) serve(nc net.Conn) {
 func TestSlotLeakIsAFinding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		l, err := n.Listen("127.0.0.1:6346")
+		l, err := n.Listen(context.Background(), "tcp", "127.0.0.1:6346")
 		require.NoError(t, err)
 		defer l.Close()
 		s := &leakyServent{}
@@ -189,7 +189,7 @@ func TestSlotLeakIsAFinding(t *testing.T) {
 		}()
 		sum, err := Run(context.Background(), Config{
 			Target: "127.0.0.1:6346", Areas: []Area{AreaDescriptor}, Seed: 3, MaxCases: 150,
-			Parallel: 1, CheckEvery: 1, MinimiseTime: time.Hour, Dial: n.Dial,
+			Parallel: 1, CheckEvery: 1, MinimiseTime: time.Hour, Dial: NetworkDial(n),
 			Restart: s.restart,
 		})
 		require.NoError(t, err)

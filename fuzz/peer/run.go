@@ -157,9 +157,14 @@ type runner struct {
 	jrnl *journal
 	sum  *Summary
 
-	mu         sync.Mutex
-	cond       *sync.Cond
-	pending    []*caseRun // dispatched and not yet cleared by a passing check
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []*caseRun // dispatched and not yet cleared by a passing check
+	// recent are the last cases cleared, at most a window of them: a
+	// target may act on a case's bytes after the case ended (one that got
+	// no answer ends on a timeout) and after a check passed, so they are
+	// suspects too.
+	recent     []Case
 	inFlight   int
 	doneSeq    uint64
 	sinceCheck int
@@ -361,7 +366,12 @@ func (r *runner) clear(drop func(*caseRun) bool) {
 	for _, cr := range r.pending {
 		if !drop(cr) {
 			kept = append(kept, cr)
+		} else if len(cr.c.Steps) > 0 {
+			r.recent = append(r.recent, cr.c)
 		}
+	}
+	if n := len(r.recent) - r.window(); n > 0 {
+		r.recent = append(r.recent[:0], r.recent[n:]...)
 	}
 	clear(r.pending[len(kept):])
 	r.pending = kept
@@ -384,14 +394,15 @@ func (r *runner) failure(ctx context.Context, h Health) {
 	for r.inFlight > 0 {
 		r.cond.Wait()
 	}
-	suspects := make([]Case, len(r.pending))
-	for i, cr := range r.pending {
-		suspects[i] = cr.c
+	suspects := append([]Case(nil), r.recent...)
+	for _, cr := range r.pending {
+		suspects = append(suspects, cr.c)
 	}
 	r.mu.Unlock()
 	defer func() {
 		r.clear(func(*caseRun) bool { return true })
 		r.mu.Lock()
+		r.recent = nil // dealt with
 		r.paused = false
 		r.cond.Broadcast()
 		r.mu.Unlock()
