@@ -4,7 +4,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test vet fuzz bench bench-transfer demo
+.PHONY: all build test vet fuzz fuzz-peer bench bench-transfer demo
 
 all: vet build
 
@@ -30,6 +30,17 @@ fuzz:
 			$(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel 1; \
 		done; \
 	done
+
+# Issue 13: fuzz-peer against our own servent (in-process, loopback, every
+# target area) for FUZZPEER_DURATION; prints the summary (cases per area,
+# answers by kind, cases/s) and fails on any finding. FUZZPEER_FLAGS are
+# more fuzz-peer flags (the last of a flag wins): 64 cases at once keep
+# both cores busy while some cases wait out a silence.
+FUZZPEER_DURATION ?= 60s
+FUZZPEER_FLAGS ?= --parallel 64
+fuzz-peer:
+	FUZZPEER_DURATION=$(FUZZPEER_DURATION) FUZZPEER_FLAGS="$(FUZZPEER_FLAGS)" \
+		$(GO) test -count=1 -run '^TestFuzzPeerOwnServent$$' -v -timeout 3h ./cmd/govent/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

@@ -26,11 +26,9 @@ func prepareCommands(root *cli.Command, e env) {
 		c.OnUsageError = onUsageError
 		switch {
 		case c == root:
-		case len(c.Commands) > 0:
-			if c.Action == nil {
-				c.Action = groupAction
-			}
-		case c.Action != nil:
+		case len(c.Commands) > 0 && c.Action == nil:
+			c.Action = groupAction
+		case c.Action != nil: // a leaf, or a command with subcommands of its own (fuzz-peer replay)
 			action := c.Action
 			c.Action = func(ctx context.Context, c *cli.Command) error {
 				ctx, err := applySettings(ctx, c, e.lookupEnv)

@@ -105,6 +105,7 @@ func newApp(e env) *cli.Command {
 			wireCommand(),
 			captureCommand(),
 			conformCommand(),
+			fuzzPeerCommand(),
 			configCommand(e.lookupEnv),
 			helpCommand(),
 			versionCommand(),

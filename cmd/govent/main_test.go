@@ -30,9 +30,15 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 // runCLIEnv is runCLI with environment variables.
 func runCLIEnv(t *testing.T, environ map[string]string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	return runCLIContext(ctx, environ, stdin, args...)
+}
+
+// runCLIContext is runCLIEnv bounded by ctx rather than two minutes, for
+// commands that run longer on purpose (make fuzz-peer).
+func runCLIContext(ctx context.Context, environ map[string]string, stdin string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
 	code := run(ctx, append([]string{"govent"}, args...), env{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
 		lookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },

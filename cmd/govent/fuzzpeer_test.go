@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/fuzz/peer"
+	"github.com/govent/govent/fuzz/peer/fragile"
+	"github.com/govent/govent/servent"
+)
+
+// startFuzzTarget runs our own servent on loopback as fuzz-peer's target:
+// sharing files named as the captured gtk-gnutella ones (so HTTP cases
+// reach its Range handling), with its connection and upload limits raised
+// through servent.Config, since the fuzzer opens thousands of connections
+// and the defaults are sized for a servent on the network.
+func startFuzzTarget(t *testing.T) *servent.Servent {
+	t.Helper()
+	share := t.TempDir()
+	for i, name := range []string{"strawberry fields.ogg", "penny lane.mp3", "readme test.txt"} {
+		data := make([]byte, 1000*(i+1))
+		for j := range data {
+			data[j] = byte(j * (i + 7))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(share, name), data, 0o644))
+	}
+	s, err := servent.New(servent.Config{
+		Listen:          "127.0.0.1:0",
+		ShareDir:        share,
+		HashBeforeStart: true,
+		MaxPeers:        512,
+		MaxLeaves:       512,
+		MaxUploads:      64,
+		MaxUploadsPerIP: 8,
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestFuzzPeerOwnServent fuzzes our own servent, all areas, for a bounded
+// time (FUZZPEER_DURATION, default 12s; `make fuzz-peer` runs it longer):
+// no finding, and the run stops by itself at --duration.
+func TestFuzzPeerOwnServent(t *testing.T) {
+	d := 12 * time.Second
+	if v := os.Getenv("FUZZPEER_DURATION"); v != "" {
+		var err error
+		d, err = time.ParseDuration(v)
+		require.NoError(t, err, "FUZZPEER_DURATION")
+	}
+	flags := strings.Fields(os.Getenv("FUZZPEER_FLAGS"))
+	s := startFuzzTarget(t)
+	out := t.TempDir()
+	args := append([]string{"fuzz-peer", "--duration", d.String(), "--seed", "1", "--rate", "0",
+		"--parallel", "16", "--check-every", "10", "--json", "--out", out}, flags...)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*d+time.Minute)
+	defer cancel()
+	start := time.Now()
+	code, stdout, stderr := runCLIContext(ctx, nil, "", append(args, s.Addr().String())...)
+	elapsed := time.Since(start)
+	var sum peer.Summary
+	require.NoError(t, json.Unmarshal([]byte(stdout), &sum), "stdout: %s\nstderr: %s", stdout, stderr)
+	var text strings.Builder
+	printFuzzSummary(&text, &sum)
+	t.Logf("%s", text.String())
+	assert.Equal(t, 0, code, "findings against our own servent: %s", stderr)
+	assert.Empty(t, sum.Findings)
+	assert.Equal(t, peer.StopDuration, sum.Stopped)
+	assert.Less(t, elapsed, d+d/2+10*time.Second, "the run must stop by itself at --duration")
+	for _, a := range peer.AllAreas {
+		assert.Positive(t, sum.PerArea[a], "no %s cases", a)
+	}
+	assert.Positive(t, sum.Answers["alive"], "no case got past the parsers to the probe Ping")
+	assert.Positive(t, sum.Checks)
+	assert.Equal(t, 3, sum.DiscoveredFiles)
+}
+
+// watchdog restarts the fragile servent once a bug has kept it down for a
+// second, as a supervisor would; the fuzzer waits for it (--recover-wait)
+// and goes on. The delay keeps it from restarting the servent between a
+// replayed case and the check after it. stop ends it.
+func watchdog(t *testing.T, f *fragile.Servent) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		var since time.Time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				switch {
+				case !f.Broken():
+					since = time.Time{}
+				case since.IsZero():
+					since = now
+				case now.Sub(since) >= time.Second:
+					_ = f.Restart(ctx)
+					since = time.Time{}
+				}
+			}
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestFuzzPeerFindsFragileServent runs the command line against the
+// fragile servent over real loopback sockets: the long-header bug (it
+// stops accepting) is found, written, minimised, and replays; a healthy
+// target does not reproduce it.
+func TestFuzzPeerFindsFragileServent(t *testing.T) {
+	f, err := fragile.Start(fragile.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	stopWatchdog := watchdog(t, f)
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "", "fuzz-peer", "--targets", "handshake", "--seed", "13", "--max-cases", "32",
+		"--parallel", "1", "--rate", "0", "--live-timeout", "2s", "--recover-wait", "5s", "--minimise", "10s",
+		"--out", out, f.Addr())
+	t.Logf("%s\n%s", stdout, stderr)
+	require.Equal(t, 1, code, "findings exit 1")
+	assert.Contains(t, stdout, "handshake.line_length/refused")
+	assert.Contains(t, stdout, "stopped: max-cases")
+	files, err := filepath.Glob(filepath.Join(out, "handshake.line_length_refused-*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	_, err = os.Stat(filepath.Join(out, peer.JournalName))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a finished run leaves no journal")
+
+	rep, err := peer.ReadReproducer(files[0])
+	require.NoError(t, err)
+	assert.True(t, rep.Reproduced)
+	assert.Less(t, rep.Bytes(), casesBytes(rep.Original), "minimised")
+	assert.Equal(t, peer.EffectRefused, rep.Effect)
+
+	stopWatchdog()
+	require.NoError(t, f.Restart(context.Background()))
+	code, stdout, _ = runCLI(t, "", "fuzz-peer", "replay", files[0], f.Addr())
+	assert.Equal(t, 1, code, stdout)
+	assert.Contains(t, stdout, "REPRODUCED: refused")
+	assert.Equal(t, []fragile.Bug{fragile.BugLongHeader}, f.Tripped())
+
+	// Our own servent reads the same bytes and stays up.
+	s := startFuzzTarget(t)
+	code, stdout, _ = runCLI(t, "", "fuzz-peer", "replay", files[0], s.Addr().String())
+	assert.Equal(t, 0, code, stdout)
+	assert.Contains(t, stdout, "not reproduced")
+}
+
+func casesBytes(cs []peer.Case) int {
+	n := 0
+	for i := range cs {
+		n += cs[i].Bytes()
+	}
+	return n
+}
+
+func TestFuzzPeerUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"fuzz-peer"},
+		{"fuzz-peer", "not-an-address"},
+		{"fuzz-peer", "--parallel", "0", "127.0.0.1:1"},
+		{"fuzz-peer", "--duration", "0s", "127.0.0.1:1"},
+		{"fuzz-peer", "--targets", "bogus", "127.0.0.1:1"},
+		{"fuzz-peer", "--rate", "fast", "127.0.0.1:1"},
+		{"fuzz-peer", "replay", "only-a-file"},
+	} {
+		code, _, stderr := runCLI(t, "", args...)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+	}
+	// Its flags come from the environment too, and are checked the same.
+	code, _, stderr := runCLIEnv(t, map[string]string{"GOVENT_FUZZ_PEER_RATE": "fast"}, "", "fuzz-peer", "127.0.0.1:1")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--rate fast: want N/s, N/m, N, or 0 for no bound (from $GOVENT_FUZZ_PEER_RATE)")
+}
+
+// TestFuzzPeerTargetDown: a target that does not answer at the start is
+// an error, not a run.
+func TestFuzzPeerTargetDown(t *testing.T) {
+	f, err := fragile.Start(fragile.Config{})
+	require.NoError(t, err)
+	addr := f.Addr()
+	require.NoError(t, f.Close())
+	code, _, stderr := runCLI(t, "", "fuzz-peer", "--duration", "1s", "--recover-wait", "200ms", "--out", t.TempDir(), addr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "is not live")
+}
