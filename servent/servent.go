@@ -240,7 +240,7 @@ func (s *Servent) Close() error {
 	}()
 	select {
 	case <-done:
-	case <-time.After(byeWriteWindow + 500*time.Millisecond):
+	case <-time.After(byeWindow + 500*time.Millisecond):
 	}
 	s.cancel()
 	s.wg.Wait()

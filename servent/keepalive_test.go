@@ -1,0 +1,170 @@
+package servent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/servent/sendq"
+	"github.com/govent/govent/wire"
+)
+
+// idleFor is how long TestIdleLinksStayUp holds each link idle: the issue's
+// ten minutes, twenty keepalive periods.
+const idleFor = 10 * time.Minute
+
+// Every role pairing, in every deflate combination, stays up through ten
+// idle minutes of virtual time: no disconnection on either side, keepalive
+// Pings go out on the silent link and every one is answered with a Pong
+// (counted on both ends), and the link still carries a search each way
+// afterwards.
+func TestIdleLinksStayUp(t *testing.T) {
+	pairings := []struct {
+		name           string
+		dialer, dialed Mode
+	}{
+		{"ultrapeer dials ultrapeer", ModeUltrapeer, ModeUltrapeer},
+		{"leaf dials ultrapeer", ModeLeaf, ModeUltrapeer},
+		{"ultrapeer dials leaf", ModeUltrapeer, ModeLeaf},
+		{"auto dials ultrapeer", ModeAuto, ModeUltrapeer},
+		{"ultrapeer dials auto", ModeUltrapeer, ModeAuto},
+	}
+	deflates := []struct {
+		name                         string
+		dialerDeflates, dialedDeflat bool
+	}{
+		{"deflate both ways", true, true},
+		{"deflate from dialer", true, false},
+		{"deflate from dialed", false, true},
+		{"plain", false, false},
+	}
+	for _, p := range pairings {
+		for _, d := range deflates {
+			t.Run(p.name+"/"+d.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					testIdleLink(t, p.dialer, p.dialed, d.dialerDeflates, d.dialedDeflat)
+				})
+			})
+		}
+	}
+}
+
+func testIdleLink(t *testing.T, dialerMode, dialedMode Mode, dialerDeflates, dialedDeflates bool) {
+	n := memnet.New()
+	var drops atomic.Int32
+	node := func(addr string, mode Mode, deflates bool, file string) *Servent {
+		cfg := memConfig(t, n, addr)
+		cfg.Mode = mode
+		cfg.NoDeflateOut = !deflates
+		cfg.ShareDir = shareDir(t, map[string]string{file: "idle but alive"})
+		cfg.OnEvent = func(e Event) {
+			if e.Kind == EventDisconnected {
+				drops.Add(1)
+			}
+		}
+		return startServent(t, cfg)
+	}
+	dialed := node("127.0.0.1:6346", dialedMode, dialedDeflates, "alpha song.mp3")
+	dialer := node("127.0.0.2:6346", dialerMode, dialerDeflates, "omega song.mp3")
+	require.NoError(t, dialer.Connect(dialed.Addr()))
+	synctest.Wait()
+	link := func(s *Servent) PeerInfo {
+		t.Helper()
+		peers := s.Peers()
+		require.Len(t, peers, 1)
+		return peers[0]
+	}
+	require.Equal(t, dialerDeflates, connOf(dialer, dialed.Addr()).peer.deflateOut)
+	require.Equal(t, dialedDeflates, connOf(dialer, dialed.Addr()).peer.deflateIn)
+	since := [2]time.Time{link(dialer).Since, link(dialed).Since}
+
+	time.Sleep(idleFor)
+	synctest.Wait()
+
+	assert.Zero(t, drops.Load(), "no link dropped")
+	a, b := link(dialer), link(dialed)
+	assert.Equal(t, since, [2]time.Time{a.Since, b.Since}, "the same links as at the start")
+	pingsOut := func(p PeerInfo) uint64 { return p.Counters.Out.Class[sendq.ClassPing].Sent }
+	in := func(p PeerInfo, typ wire.PayloadType) uint64 { return p.Counters.InMessages[typ] }
+	// The hello Ping and our own Pongs are in these counts too; the
+	// keepalives are what make them reach one per KeepAlive.
+	t.Logf("pings sent %d+%d, pongs received %d+%d", pingsOut(a), pingsOut(b), in(a, wire.TypePong), in(b, wire.TypePong))
+	wantPings := uint64(idleFor/DefaultKeepAlive) - 1
+	assert.GreaterOrEqual(t, pingsOut(a)+pingsOut(b), wantPings, "keepalive Pings sent")
+	assert.Equal(t, pingsOut(a), in(b, wire.TypePing), "every Ping the dialer sent arrived")
+	assert.Equal(t, pingsOut(b), in(a, wire.TypePing), "every Ping the dialed sent arrived")
+	assert.GreaterOrEqual(t, in(a, wire.TypePong), in(b, wire.TypePing), "the dialed answered each Ping")
+	assert.GreaterOrEqual(t, in(b, wire.TypePong), in(a, wire.TypePing), "the dialer answered each Ping")
+
+	for _, s := range []struct {
+		from  *Servent
+		query string
+	}{{dialer, "alpha"}, {dialed, "omega"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		sr, err := s.from.Search(ctx, s.query)
+		require.NoError(t, err)
+		res := collect(t, sr, 1, 30*time.Second)
+		cancel()
+		require.Len(t, res, 1, "search for %q after the idle minutes", s.query)
+		assert.Equal(t, fmt.Sprintf("%s song.mp3", s.query), res[0].Name)
+	}
+	assert.Zero(t, drops.Load(), "no link dropped")
+}
+
+// A peer that stalls halfway through a descriptor larger than the read
+// buffer, for longer than a keepalive period, and then sends the rest, is
+// still in step: the stalled descriptor is read whole (malformed here, so
+// dropped), the Ping after it is answered, and nobody says Bye. A keepalive
+// deadline that struck inside the payload used to throw the half read away
+// and read the rest as headers.
+func TestStalledDescriptorStaysInStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		s := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+		nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", s.Addr().String())
+		require.NoError(t, err)
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		_, err = nc.Write([]byte(rawConnect()))
+		require.NoError(t, err)
+		ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		require.NoError(t, err)
+		require.Equal(t, status200, ans.StartLine)
+		_, err = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+		require.NoError(t, err)
+
+		payload := bytes.Repeat([]byte{0xff}, 3*readBufferSize)
+		h := wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQueryHit, TTL: 1, Length: uint32(len(payload))}
+		big := append(h.Append(nil), payload...)
+		half := len(big) / 2
+		_, err = nc.Write(big[:half])
+		require.NoError(t, err)
+		time.Sleep(DefaultKeepAlive + DefaultKeepAlive/2)
+		_, err = nc.Write(big[half:])
+		require.NoError(t, err)
+		ping := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}
+		_, err = nc.Write(ping.Append(nil))
+		require.NoError(t, err)
+
+		r := wire.NewReader(br, 0)
+		for {
+			m, err := r.ReadMessage()
+			require.NoError(t, err, "the servent closed the link")
+			require.NotEqual(t, wire.TypeBye, m.Header.Type, "Bye %d %s", m.Bye.Code, m.Bye.Reason())
+			if m.Header.Type == wire.TypePong && m.Header.GUID == ping.GUID {
+				break
+			}
+		}
+		assert.EqualValues(t, 1, s.Stats().Malformed, "the stalled QueryHit, read whole")
+	})
+}
