@@ -132,6 +132,9 @@ func runServent(ctx context.Context, cfg servent.Config, log *zap.Logger) error 
 			log.Info("SIGHUP: rescanning the shared directory")
 			s.Rescan()
 		case <-ctx.Done():
+			// Close says Bye 200 to every peer, though ctx is done: Start's
+			// context bounds only Start. A second signal kills at once.
+			stop()
 			log.Info("shutting down")
 			return s.Close()
 		}
