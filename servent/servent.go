@@ -62,6 +62,7 @@ type Servent struct {
 
 	stats     servStats
 	deflating atomic.Int32 // established links we compress
+	dials     dialState    // keepConnected's
 }
 
 // servStats are the servent-wide counters.
@@ -421,7 +422,7 @@ func (s *Servent) Connect(addr netip.AddrPort) error {
 		return errors.New("servent: Connect before Start")
 	}
 	if !s.reserveSlot(slotPeer) {
-		return fmt.Errorf("servent: connect %s: all %d slots in use", addr, s.slotLimit(slotPeer))
+		return fmt.Errorf("%w: connect %s: %d of %d taken", errNoSlot, addr, s.slotLimit(slotPeer), s.slotLimit(slotPeer))
 	}
 	err := s.dial(addr)
 	if err != nil {
