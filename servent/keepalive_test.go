@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
@@ -166,5 +167,132 @@ func TestStalledDescriptorStaysInStep(t *testing.T) {
 			}
 		}
 		assert.EqualValues(t, 1, s.Stats().Malformed, "the stalled QueryHit, read whole")
+	})
+}
+
+// gtkAnswer is gtk-gnutella 1.2.3's answer to a leaf's CONNECT, as
+// leaf-deflate.pcap has it (frame 6).
+const gtkAnswer = "GNUTELLA/0.6 200 OK\r\n" +
+	"User-Agent: gtk-gnutella/1.2.3-dirty (2024-03-03; Topless; Linux x86_64)\r\n" +
+	"Pong-Caching: 0.1\r\nBye-Packet: 0.1\r\nGGEP: 0.5\r\nGUID: 48c831020b29cc9f54ca85f81b70fef8\r\n" +
+	"Vendor-Message: 0.2\r\nRemote-IP: 127.0.0.2\r\nX-Ultrapeer: True\r\nX-Requeries: False\r\n" +
+	"Accept-Encoding: deflate\r\nContent-Encoding: deflate\r\nX-Ultrapeer-Needed: True\r\n" +
+	"X-Query-Routing: 0.2\r\nX-Ultrapeer-Query-Routing: 0.1\r\nX-Degree: 46\r\nX-Max-TTL: 4\r\n" +
+	"X-Dynamic-Querying: 0.1\r\n\r\n"
+
+// gtk-gnutella's rules for a leaf, from src/core/nodes.c and alive.c:
+// when it has heard nothing from a leaf for ALIVE_PERIOD_LEAF (120 s) it
+// sends an "alive" Ping (TTL 1, hops 0); after ALIVE_MAX_PENDING_LEAF (4)
+// unanswered ones it says Bye 406; there is no other inactivity timeout
+// between an ultrapeer and its leaf. It answers every alive Ping at once
+// with a Pong of the same GUID (pcache.c; ultrapeer-plain.pcap f13/f14).
+const (
+	gtkAlivePeriodLeaf     = 120 * time.Second
+	gtkAliveMaxPendingLeaf = 4
+)
+
+// A Govent leaf on a compressed link to an ultrapeer that behaves as
+// gtk-gnutella does, idle for ten virtual minutes: the ultrapeer never goes
+// ALIVE_PERIOD_LEAF without hearing from the leaf, the leaf answers the
+// alive Ping the ultrapeer sends anyway, nothing leads to Bye 406 or any
+// other Bye, and the leaf keeps the link.
+func TestGtkUltrapeerKeepsGoventLeaf(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		ln, err := n.Listen(context.Background(), "tcp", "127.0.0.1:6350")
+		require.NoError(t, err)
+		cfg := memConfig(t, n, "127.0.0.2:6346")
+		cfg.Mode = ModeLeaf
+		leaf := startServent(t, cfg)
+		go func() { _ = leaf.Connect(netip.MustParseAddrPort("127.0.0.1:6350")) }()
+
+		nc, err := ln.Accept()
+		require.NoError(t, err)
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		connect, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		require.NoError(t, err)
+		require.True(t, acceptsDeflate(connect))
+		_, err = nc.Write([]byte(gtkAnswer))
+		require.NoError(t, err)
+		final, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		require.NoError(t, err)
+		require.True(t, sendsDeflate(final))
+		zw, err := linkzip.NewWriter(nc, linkzip.WriterConfig{})
+		require.NoError(t, err)
+		send := func(m wire.Message) {
+			b, err := m.Append(nil)
+			require.NoError(t, err)
+			_, err = zw.Write(b)
+			require.NoError(t, err)
+			require.NoError(t, zw.Flush())
+		}
+
+		type arrival struct {
+			h   wire.Header
+			bye wire.Bye
+		}
+		got := make(chan arrival, 64)
+		go func() {
+			defer close(got)
+			r := wire.NewReader(linkzip.NewReader(br, linkzip.ReaderConfig{}), 0)
+			for {
+				m, err := r.ReadMessage()
+				if m == nil {
+					return
+				}
+				if err == nil {
+					got <- arrival{h: m.Header, bye: wire.Bye{Code: m.Bye.Code}}
+				}
+			}
+		}()
+
+		start := time.Now()
+		lastRx, maxGap := start, time.Duration(0)
+		var alive []wire.GUID // our alive Pings not answered yet
+		aliveSent, aliveAnswered := 0, 0
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for time.Since(start) < idleFor {
+			select {
+			case a, ok := <-got:
+				require.True(t, ok, "the leaf closed the link")
+				maxGap = max(maxGap, time.Since(lastRx))
+				lastRx = time.Now()
+				switch {
+				case a.h.Type == wire.TypeBye:
+					t.Fatalf("the leaf said Bye %d", a.bye.Code)
+				case a.h.Type == wire.TypePing && a.h.TTL == 1 && a.h.Hops == 0:
+					send(wire.Message{Header: wire.Header{GUID: a.h.GUID, Type: wire.TypePong, TTL: 1},
+						Pong: wire.Pong{Port: 6350, Addr: netip.MustParseAddr("127.0.0.1"), Files: 3, KB: 128}})
+				case a.h.Type == wire.TypePong:
+					for i, g := range alive {
+						if g == a.h.GUID {
+							alive = append(alive[:i], alive[i+1:]...)
+							aliveAnswered++
+							break
+						}
+					}
+				}
+			case <-tick.C:
+				// The leaf's keepalives keep gtk-gnutella from ever needing
+				// an alive Ping; send one halfway anyway, as it would after
+				// a quiet spell, and see it answered.
+				due := time.Since(lastRx) > gtkAlivePeriodLeaf || aliveSent == 0 && time.Since(start) >= idleFor/2
+				if due {
+					require.Less(t, len(alive), gtkAliveMaxPendingLeaf, "gtk-gnutella would say Bye 406")
+					g := wire.NewGUID()
+					alive = append(alive, g)
+					aliveSent++
+					send(wire.Message{Header: wire.Header{GUID: g, Type: wire.TypePing, TTL: 1}})
+				}
+			}
+		}
+		assert.LessOrEqual(t, maxGap, DefaultKeepAlive+time.Second, "the leaf is never quiet for long")
+		assert.Less(t, maxGap, gtkAlivePeriodLeaf)
+		assert.Equal(t, 1, aliveSent)
+		assert.Equal(t, aliveSent, aliveAnswered, "the leaf answered gtk-gnutella's alive Ping")
+		require.Len(t, leaf.Peers(), 1, "the leaf keeps its ultrapeer")
+		assert.False(t, leaf.Peers()[0].Since.After(start), "the link it had from the start")
 	})
 }
