@@ -183,11 +183,14 @@ func (c *conn) run() {
 	if code := c.peerBye.Load(); code != 0 {
 		fields = append(fields, zap.Uint32("bye_received", code))
 	}
+	ev := Event{Kind: EventDisconnected, Peer: c.peer.name(),
+		ByeSent: uint16(c.byeCode.Load()), ByeReceived: uint16(c.peerBye.Load())}
 	if err != nil && !errors.Is(err, errPeerBye) && !errors.Is(err, errClosing) && !errors.Is(err, io.EOF) {
 		fields = append(fields, zap.Error(err))
+		ev.Detail = err.Error()
 	}
 	c.s.log.Info("disconnected", fields...)
-	c.s.emit(Event{Kind: EventDisconnected, Peer: c.peer.name()})
+	c.s.emit(ev)
 }
 
 // close ends the connection with a Bye (code 0: without one). The writer
