@@ -136,10 +136,12 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		s.deflating.Add(1)
 	}
 	if !s.register(c) {
+		// We are shutting down: a link that got here meanwhile still
+		// gets its Bye.
 		if c.zw != nil {
 			s.deflating.Add(-1)
 		}
-		nc.Close()
+		c.byeNow(byeShutdown, "Shutting Down")
 		s.releaseFor(p)
 		return
 	}
@@ -208,9 +210,7 @@ func (c *conn) close(code uint16, reason string) {
 		}
 		c.byeBy = time.Now().Add(byeWindow)
 		c.byeCode.Store(uint32(code))
-		bye := wire.NewBye(code, reason, "Server: "+UserAgent)
-		m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeBye, TTL: 1}, Bye: bye}
-		b, err := m.Append(nil)
+		b, err := byeMessage(code, reason)
 		if err == nil {
 			err = c.q.Enqueue(b, true)
 		}
@@ -219,6 +219,35 @@ func (c *conn) close(code uint16, reason string) {
 		}
 		_ = c.nc.SetWriteDeadline(c.byeBy)
 	})
+}
+
+// byeMessage encodes our Bye.
+func byeMessage(code uint16, reason string) ([]byte, error) {
+	bye := wire.NewBye(code, reason, "Server: "+UserAgent)
+	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeBye, TTL: 1}, Bye: bye}
+	return m.Append(nil)
+}
+
+// byeNow says Bye on a connection that never ran, in the caller's
+// goroutine, and closes it as closeAfterBye would: half-close, then read
+// until the peer closes or the Bye window ends.
+func (c *conn) byeNow(code uint16, reason string) {
+	defer c.nc.Close()
+	_ = c.nc.SetDeadline(time.Now().Add(byeWindow))
+	b, err := byeMessage(code, reason)
+	if err == nil {
+		_, err = c.out.Write(b)
+	}
+	if err == nil && c.zw != nil {
+		err = c.zw.Flush()
+	}
+	if err != nil {
+		return
+	}
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 // enqueue queues an encoded descriptor for this peer, never blocking. A

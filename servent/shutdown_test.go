@@ -1,8 +1,10 @@
 package servent
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/wire"
 )
 
 // byesLogged returns the Byes a servent logged receiving, as code and
@@ -63,5 +66,48 @@ func TestCloseSaysByeAfterStartContextCancelled(t *testing.T) {
 		assert.Empty(t, p1.Peers())
 		assert.Empty(t, p2.Peers())
 		require.NoError(t, s.Close(), "a second Close is harmless")
+	})
+}
+
+// A link whose handshake completes while Close is under way gets its Bye
+// 200 too, instead of a bare close.
+func TestByeForLinkEstablishedDuringClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		s, err := New(memConfig(t, n, "127.0.0.1:6346"))
+		require.NoError(t, err)
+		require.NoError(t, s.Start(context.Background()))
+		nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", s.Addr().String())
+		require.NoError(t, err)
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		_, err = nc.Write([]byte(rawConnect()))
+		require.NoError(t, err)
+		ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		require.NoError(t, err)
+		require.Equal(t, status200, ans.StartLine)
+
+		closed := make(chan struct{})
+		go func() {
+			s.Close()
+			close(closed)
+		}()
+		synctest.Wait() // Close is waiting for the handshake in progress
+		_, err = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+		require.NoError(t, err)
+		r := wire.NewReader(br, 0)
+		var bye *wire.Message
+		for {
+			m, err := r.ReadMessage()
+			require.NoError(t, err, "closed without a Bye")
+			if m.Header.Type == wire.TypeBye {
+				bye = m
+				break
+			}
+		}
+		assert.EqualValues(t, 200, bye.Bye.Code)
+		assert.Equal(t, "Shutting Down", string(bye.Bye.Reason()))
+		nc.Close()
+		<-closed
 	})
 }

@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,44 +17,6 @@ import (
 
 	"github.com/govent/govent/servent"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// goventBinary builds the real govent command once per test run.
-func goventBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		dir, err := os.MkdirTemp("", "govent-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "govent")
-		out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
-
-// TestMain removes the built binary.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
 
 // byePeer is an in-process servent on loopback that govent run dials; it
 // records the Byes it receives through its own log.
@@ -92,7 +50,7 @@ func (p *byePeer) byes() []string {
 // (the signal context cancelling the servent before Close sent its Byes)
 // lost the Bye in 2 runs of 5.
 func TestRunSaysByeOnSignal(t *testing.T) {
-	bin := goventBinary(t)
+	bin := buildGovent(t)
 	peers := []*byePeer{startByePeer(t), startByePeer(t)}
 	const runs = 5
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
@@ -102,6 +60,7 @@ func TestRunSaysByeOnSignal(t *testing.T) {
 				var stderr bytes.Buffer
 				cmd := exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--log-format", "json",
 					"--peer", peers[0].s.Addr().String(), "--peer", peers[1].s.Addr().String())
+				cmd.Env = testEnviron()
 				cmd.Stderr = &stderr
 				require.NoError(t, cmd.Start())
 				exited := make(chan error, 1)
