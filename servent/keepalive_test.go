@@ -132,16 +132,8 @@ func TestStalledDescriptorStaysInStep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
 		s := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
-		nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", s.Addr().String())
-		require.NoError(t, err)
-		defer nc.Close()
-		br := bufio.NewReader(nc)
-		_, err = nc.Write([]byte(rawConnect()))
-		require.NoError(t, err)
-		ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
-		require.NoError(t, err)
-		require.Equal(t, status200, ans.StartLine)
-		_, err = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+		nc, br := connectMemRaw(t, n, s.Addr())
+		_, err := nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
 		require.NoError(t, err)
 
 		payload := bytes.Repeat([]byte{0xff}, 3*readBufferSize)

@@ -1,7 +1,9 @@
 package servent
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"testing/synctest"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/wire"
 )
 
 // memConfig is testConfig on an in-memory network, listening on listen
@@ -20,6 +23,23 @@ func memConfig(t testing.TB, n *memnet.Network, listen string) Config {
 	cfg.Network = n.Host(netip.MustParseAddrPort(listen).Addr())
 	cfg.Listen = listen
 	return cfg
+}
+
+// connectMemRaw dials addr on n from 127.0.0.9 as a raw 0.6 ultrapeer and
+// reads the servent's 200; the caller sends the final block. The
+// connection closes when the test ends.
+func connectMemRaw(t *testing.T, n *memnet.Network, addr netip.AddrPort) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", addr.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	br := bufio.NewReader(nc)
+	_, err = nc.Write([]byte(rawConnect()))
+	require.NoError(t, err)
+	ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+	require.NoError(t, err)
+	require.Equal(t, status200, ans.StartLine)
+	return nc, br
 }
 
 // Two servents on an in-memory network, in a synctest bubble: they connect,

@@ -1,10 +1,8 @@
 package servent
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/netip"
 	"testing"
 	"testing/synctest"
 
@@ -77,15 +75,7 @@ func TestByeForLinkEstablishedDuringClose(t *testing.T) {
 		s, err := New(memConfig(t, n, "127.0.0.1:6346"))
 		require.NoError(t, err)
 		require.NoError(t, s.Start(context.Background()))
-		nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", s.Addr().String())
-		require.NoError(t, err)
-		defer nc.Close()
-		br := bufio.NewReader(nc)
-		_, err = nc.Write([]byte(rawConnect()))
-		require.NoError(t, err)
-		ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
-		require.NoError(t, err)
-		require.Equal(t, status200, ans.StartLine)
+		nc, br := connectMemRaw(t, n, s.Addr())
 
 		closed := make(chan struct{})
 		go func() {
