@@ -67,7 +67,7 @@ func TestDeadlineIsRecoverableAnywhere(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			want := stdlibInflate(t, stream)
 			require.NotEmpty(t, want)
-			step := max(1, len(stream)/300)
+			step := max(1, len(stream)/150)
 			for cut := 1; cut < len(stream); cut += step {
 				synctest.Test(t, func(t *testing.T) {
 					local, remote := net.Pipe()
