@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 )
 
 // Errors from Reader.Read. Errors from the underlying reader (a reset, a
@@ -103,9 +102,27 @@ var syncFlush = []byte{0x00, 0x00, 0xff, 0xff}
 // that nothing is left inside it: then the next call will read input.
 type inflated [1<<15 + 1]byte
 
-// inflatedBufs are shared by every Reader and held only while they keep
-// bytes the caller has not read yet, so idle links hold none.
-var inflatedBufs = sync.Pool{New: func() any { return new(inflated) }}
+// freeInflated are the buffers no Reader holds: a Reader takes one only
+// while it keeps bytes the caller has not read yet, so idle links hold
+// none. A plain free list, not a sync.Pool, so that the memory it keeps is
+// bounded and does not depend on the collector.
+var freeInflated = make(chan *inflated, 64)
+
+func getInflated() *inflated {
+	select {
+	case b := <-freeInflated:
+		return b
+	default:
+		return new(inflated)
+	}
+}
+
+func putInflated(b *inflated) {
+	select {
+	case freeInflated <- b:
+	default:
+	}
+}
 
 // Reader inflates one direction of a connection. It returns data as soon as
 // the peer's sync flush arrives, without waiting for more input, and guards
@@ -139,10 +156,10 @@ type Reader struct {
 	unread   []byte        // the unread part of out
 	maxRatio int64
 	window   int64
-	plain    uint64
-	winIn    int64 // compressed bytes consumed when the current window began
-	winOut   int64 // inflated bytes in the current window
-	err      error // sticky: inflate cannot go on
+	plain    uint64 // handed out
+	winIn    int64  // compressed bytes consumed when the current window began
+	winOut   int64  // inflated bytes in the current window
+	err      error  // sticky: inflate cannot go on
 }
 
 // NewReader returns a Reader inflating from r. It reads nothing until the
@@ -178,13 +195,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 		}
 		r.zr = zr
 	}
-	out := inflatedBufs.Get().(*inflated)
+	out := getInflated()
 	n, err := r.zr.Read(out[:])
-	r.plain += uint64(n)
 	r.winOut += int64(n)
 	if r.winOut >= r.window {
 		if r.winOut > r.maxRatio*(r.in.n-r.winIn) {
-			inflatedBufs.Put(out)
+			putInflated(out)
 			r.err = fmt.Errorf("%w: %d bytes inflated from %d", ErrBomb, r.winOut, r.in.n-r.winIn)
 			return 0, r.err
 		}
@@ -206,8 +222,9 @@ func (r *Reader) Read(p []byte) (int, error) {
 func (r *Reader) copyOut(p []byte) int {
 	n := copy(p, r.unread)
 	r.unread = r.unread[n:]
+	r.plain += uint64(n)
 	if len(r.unread) == 0 && r.out != nil {
-		inflatedBufs.Put(r.out)
+		putInflated(r.out)
 		r.out, r.unread = nil, nil
 	}
 	return n
