@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
 )
 
@@ -24,6 +25,11 @@ const maxDialing = 4
 // peerLogEvery is how often a configured peer that keeps failing the same
 // way is logged at info (the first failure, and any new reason, always are).
 const peerLogEvery = 5 * time.Minute
+
+// askHostsEvery is how often a servent short of links asks its ultrapeer
+// neighbours for hosts (a TTL-2 Ping, which an ultrapeer answers with its
+// ultrapeer neighbours): the hosts it learnt earlier may all have left.
+const askHostsEvery = 15 * time.Second
 
 // resolveRetry is how long a configured name that did not resolve waits
 // before it is looked up again: the longest wait between dials of a
@@ -80,12 +86,17 @@ func (s *Servent) keepConnected() {
 	sem := make(chan struct{}, maxDialing)
 	tick := time.NewTicker(connectInterval)
 	defer tick.Stop()
+	var asked time.Time
 	for {
 		s.resolvePeers(peers)
 		want := target
 		if s.IsLeaf() {
 			// A leaf keeps a few ultrapeers, never more.
 			want = min(want, s.cfg.LeafUltrapeers)
+		}
+		if s.connectionCount() < want && time.Since(asked) >= askHostsEvery {
+			asked = time.Now()
+			s.askForHosts()
 		}
 		s.fillConnections(want, peers, sem)
 		select {
@@ -261,6 +272,21 @@ func (s *Servent) peerFailed(name string, err error, failures int, next time.Tim
 		fields = append(fields, zap.Int("suppressed", suppressed))
 	}
 	s.log.Info("configured peer unreachable", fields...)
+}
+
+// askForHosts sends a TTL-2 Ping to each ultrapeer neighbour.
+func (s *Servent) askForHosts() {
+	s.mu.Lock()
+	var ups []*conn
+	for _, c := range s.conns {
+		if c.peer.ultrapeer && c.kind != router.Leaf {
+			ups = append(ups, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range ups {
+		s.sendPing(c, 2)
+	}
 }
 
 func (s *Servent) connectionCount() int {

@@ -132,29 +132,25 @@ func TestStalledDescriptorStaysInStep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
 		s := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
-		nc, br := connectMemRaw(t, n, s.Addr())
-		_, err := nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
-		require.NoError(t, err)
+		nc, br := connectMemRaw(t, n, s.Addr(), true)
 
 		payload := bytes.Repeat([]byte{0xff}, 3*readBufferSize)
 		h := wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQueryHit, TTL: 1, Length: uint32(len(payload))}
 		big := append(h.Append(nil), payload...)
 		half := len(big) / 2
-		_, err = nc.Write(big[:half])
+		_, err := nc.Write(big[:half])
 		require.NoError(t, err)
 		time.Sleep(DefaultKeepAlive + DefaultKeepAlive/2)
 		_, err = nc.Write(big[half:])
 		require.NoError(t, err)
-		ping := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}
-		_, err = nc.Write(ping.Append(nil))
-		require.NoError(t, err)
+		ping := writePing(t, nc)
 
 		r := wire.NewReader(br, 0)
 		for {
 			m, err := r.ReadMessage()
 			require.NoError(t, err, "the servent closed the link")
 			require.NotEqual(t, wire.TypeBye, m.Header.Type, "Bye %d %s", m.Bye.Code, m.Bye.Reason())
-			if m.Header.Type == wire.TypePong && m.Header.GUID == ping.GUID {
+			if m.Header.Type == wire.TypePong && m.Header.GUID == ping {
 				break
 			}
 		}
@@ -193,9 +189,7 @@ func TestGtkUltrapeerKeepsGoventLeaf(t *testing.T) {
 		n := memnet.New()
 		ln, err := n.Listen(context.Background(), "tcp", "127.0.0.1:6350")
 		require.NoError(t, err)
-		cfg := memConfig(t, n, "127.0.0.2:6346")
-		cfg.Mode = ModeLeaf
-		leaf := startServent(t, cfg)
+		leaf := startServent(t, memLeafConfig(t, n, "127.0.0.2:6346"))
 		go func() { _ = leaf.Connect(netip.MustParseAddrPort("127.0.0.1:6350")) }()
 
 		nc, err := ln.Accept()

@@ -75,7 +75,7 @@ func TestByeForLinkEstablishedDuringClose(t *testing.T) {
 		s, err := New(memConfig(t, n, "127.0.0.1:6346"))
 		require.NoError(t, err)
 		require.NoError(t, s.Start(context.Background()))
-		nc, br := connectMemRaw(t, n, s.Addr())
+		nc, br := connectMemRaw(t, n, s.Addr(), false)
 
 		closed := make(chan struct{})
 		go func() {
