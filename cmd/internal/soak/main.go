@@ -164,6 +164,7 @@ type soak struct {
 
 	answerable, answered, unanswerable, skipped atomic.Int64
 	joinFailed                                  atomic.Int64
+	misses                                      []string // a few unanswered queries, under mu
 }
 
 // loopbackHost is one host on loopback: it listens and dials from its own
@@ -329,7 +330,26 @@ func (k *soak) search() {
 		k.answerable.Add(1)
 		if found {
 			k.answered.Add(1)
+			return
 		}
+		k.mu.Lock()
+		if len(k.misses) < 10 {
+			desc := func(n *node) string {
+				role := "leaf"
+				if n.up {
+					role = "ultrapeer"
+				}
+				return fmt.Sprintf("%s n%d (%d links, up %s)", role, n.id, len(n.s.Peers()), time.Since(n.joined).Round(time.Second))
+			}
+			m := fmt.Sprintf("%q from %s; shared by", word, desc(q))
+			for _, n := range sharers {
+				if !n.leaving {
+					m += " " + desc(n)
+				}
+			}
+			k.misses = append(k.misses, m)
+		}
+		k.mu.Unlock()
 	}
 }
 
@@ -366,6 +386,10 @@ func dropReason(e servent.Event) string {
 type usage struct {
 	nodes, linkEnds, goroutines, fds int
 	heap                             uint64
+	// leafUPs counts the leaves by their ultrapeers (3 or more in the
+	// last); lonelyUPs the ultrapeers without an ultrapeer neighbour.
+	leafUPs   [4]int
+	lonelyUPs int
 }
 
 func (k *soak) measure() usage {
@@ -373,7 +397,20 @@ func (k *soak) measure() usage {
 	var u usage
 	for _, n := range k.live {
 		u.nodes++
-		u.linkEnds += len(n.s.Peers())
+		peers := n.s.Peers()
+		u.linkEnds += len(peers)
+		ups := 0
+		for _, p := range peers {
+			if p.Ultrapeer && !p.Leaf {
+				ups++
+			}
+		}
+		switch {
+		case !n.up:
+			u.leafUPs[min(ups, 3)]++
+		case ups == 0:
+			u.lonelyUPs++
+		}
 	}
 	k.mu.Unlock()
 	runtime.GC()
@@ -447,8 +484,15 @@ func (k *soak) report(out io.Writer, start, atEnd, last usage) int {
 		name string
 		u    usage
 	}{{"after warm-up", start}, {"when churn stopped", atEnd}, {"after idling", last}} {
-		fmt.Fprintf(out, "%-22s %10d %10d %10d %11.1f MiB %8d\n", row.name, row.u.nodes, row.u.linkEnds,
-			row.u.goroutines, float64(row.u.heap)/(1<<20), row.u.fds)
+		fmt.Fprintf(out, "%-22s %10d %10d %10d %11.1f MiB %8d   leaves with 0/1/2/3 ultrapeers: %v, lonely ultrapeers: %d\n",
+			row.name, row.u.nodes, row.u.linkEnds, row.u.goroutines, float64(row.u.heap)/(1<<20), row.u.fds,
+			row.u.leafUPs, row.u.lonelyUPs)
+	}
+	if len(k.misses) > 0 {
+		fmt.Fprintln(out, "some answerable queries that got nothing (links of the querier; of the sharers):")
+		for _, m := range k.misses {
+			fmt.Fprintln(out, "  "+m)
+		}
 	}
 
 	var failed []string
