@@ -143,6 +143,8 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		}
 		c.byeNow(byeShutdown, "Shutting Down")
 		s.releaseFor(p)
+		s.log.Info("disconnected", zap.Stringer("peer", p.remote), zap.Duration("up", 0),
+			zap.Uint32("bye_sent", byeShutdown), zap.String("why", "shutting down as the link came up"))
 		return
 	}
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),

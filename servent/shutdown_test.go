@@ -72,7 +72,10 @@ func TestCloseSaysByeAfterStartContextCancelled(t *testing.T) {
 func TestByeForLinkEstablishedDuringClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		s, err := New(memConfig(t, n, "127.0.0.1:6346"))
+		core, logs := observer.New(zapcore.InfoLevel)
+		cfg := memConfig(t, n, "127.0.0.1:6346")
+		cfg.Logger = zap.New(core)
+		s, err := New(cfg)
 		require.NoError(t, err)
 		require.NoError(t, s.Start(context.Background()))
 		nc, br := connectMemRaw(t, n, s.Addr(), false)
@@ -99,5 +102,6 @@ func TestByeForLinkEstablishedDuringClose(t *testing.T) {
 		assert.Equal(t, "Shutting Down", string(bye.Bye.Reason()))
 		nc.Close()
 		<-closed
+		assert.Equal(t, 1, logs.FilterMessage("disconnected").FilterField(zap.Uint32("bye_sent", 200)).Len(), "and says so")
 	})
 }
