@@ -19,7 +19,11 @@ type Config struct {
 	// Listen is the TCP address of the one listening port (Gnutella, HTTP
 	// and GIV). Empty means ":6346". Port 0 picks a free port.
 	Listen string
-	// Peers are hosts (host:port) to connect to and keep connected.
+	// Peers are hosts (host:port) to connect to and keep connected: each
+	// is retried, 5 s after a failure doubling to 45 s, for as long as the
+	// servent runs (a name that does not resolve, every 45 s), and every
+	// failure is logged with its reason and the next attempt (at info the
+	// first, a new reason, and then every 5 minutes).
 	Peers []string
 	// ShareDir is the directory tree to share; empty shares nothing.
 	ShareDir string
@@ -31,9 +35,9 @@ type Config struct {
 
 	// MaxPeers is the number of Gnutella connections accepted and kept.
 	MaxPeers int
-	// Connections is how many connections the servent keeps up by dialling
-	// configured peers first, then hosts from the host cache. Zero means
-	// len(Peers): only the configured peers are dialled.
+	// Connections is how many connections the servent keeps up: every
+	// configured peer, and hosts from the host cache for what they leave
+	// (a configured peer that is down, say). Zero means len(Peers).
 	Connections int
 	// HashBeforeStart makes Start hash the whole library before it
 	// returns, so the first queries are answered (tests, the demo).
@@ -68,7 +72,9 @@ type Config struct {
 	// Network is how the servent listens and dials: nil means the
 	// operating system's TCP stack. Tests and simulations pass an
 	// in-memory network (servent/memnet) so that many servents run in one
-	// process and, under testing/synctest, in virtual time.
+	// process and, under testing/synctest, in virtual time. A Network
+	// that also has net.Resolver's LookupNetIP resolves the names in
+	// Peers; others use the system resolver.
 	Network Network
 	// AllowPrivate lets the host cache learn private and loopback
 	// addresses from peers (tests and the loopback demo need it).

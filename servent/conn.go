@@ -2,9 +2,11 @@ package servent
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,14 +24,17 @@ import (
 // Bye codes (gtk-gnutella doc/gnutella/bye): 2xx we close normally, 4xx
 // the peer misbehaved, 5xx local trouble.
 const (
-	byeShutdown    = 200
-	byeUser        = 201
-	byeBadFrame    = 400 // too big, or a frame we cannot read
-	byeHopsTTL     = 403
-	byeInactivity  = 405
-	byeBadQRP      = 413 // gtk-gnutella's code for a QRP table it cannot apply
-	byeQueueFull   = 502
-	byeWriteWindow = 2 * time.Second // how long we try to deliver a Bye
+	byeShutdown   = 200
+	byeUser       = 201
+	byeBadFrame   = 400 // too big, or a frame we cannot read
+	byeHopsTTL    = 403
+	byeInactivity = 405
+	byeBadQRP     = 413 // gtk-gnutella's code for a QRP table it cannot apply
+	byeQueueFull  = 502
+	// byeWindow is how long a closing connection has to deliver our Bye
+	// and see the peer close in turn (gtk-gnutella doc/gnutella/bye,
+	// appendix 3: shut down the writing side, keep reading a while).
+	byeWindow = 2 * time.Second
 )
 
 // errPeerBye ends a connection whose peer said goodbye.
@@ -57,11 +62,19 @@ type conn struct {
 
 	done      chan struct{} // closed once the connection is gone
 	closeOnce sync.Once
+	closing   atomic.Bool   // close began: what arrives now is discarded
 	byeCode   atomic.Uint32 // the Bye we sent, 0 if none
+	byeBy     time.Time     // with byeCode: the end of the Bye window
 	peerBye   atomic.Uint32 // the Bye we got, 0 if none
 	started   time.Time
 	kind      router.PeerKind // Leaf: the peer is our leaf
 	slot      slotKind
+
+	// lastRx is when bytes last arrived (UnixNano); alive checks it every
+	// so often and pings a silent peer (see keepalive).
+	lastRx   atomic.Int64
+	alive    *time.Timer
+	pingedAt time.Time // owned by keepalive: our last keepalive Ping (zero: none)
 
 	// qrt is the peer's last complete query route table (nil: none yet).
 	qrt atomic.Pointer[router.QueryRouteTable]
@@ -96,8 +109,14 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		peer:    p,
 		started: time.Now(),
 		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter}),
-		in:      br,
 		slot:    p.slot,
+	}
+	c.lastRx.Store(c.started.UnixNano())
+	c.in = &rxClock{r: nc, last: &c.lastRx}
+	if n := br.Buffered(); n > 0 {
+		// Bytes the handshake read past its last block: descriptors.
+		b, _ := br.Peek(n) // cannot fail: they are buffered
+		c.in = io.MultiReader(bytes.NewReader(bytes.Clone(b)), c.in)
 	}
 	cw := &countWriter{w: nc, n: &c.stats.wireOut}
 	c.out = cw
@@ -105,7 +124,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		c.kind = router.Leaf
 	}
 	if p.deflateIn {
-		c.in = linkzip.NewReader(br, linkzip.ReaderConfig{})
+		c.in = linkzip.NewReader(c.in, linkzip.ReaderConfig{})
 	}
 	if p.deflateOut {
 		zw, err := linkzip.NewWriter(cw, linkzip.WriterConfig{})
@@ -117,11 +136,15 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		s.deflating.Add(1)
 	}
 	if !s.register(c) {
+		// We are shutting down: a link that got here meanwhile still
+		// gets its Bye.
 		if c.zw != nil {
 			s.deflating.Add(-1)
 		}
-		nc.Close()
+		c.byeNow(byeShutdown, "Shutting Down")
 		s.releaseFor(p)
+		s.log.Info("disconnected", zap.Stringer("peer", p.remote), zap.Duration("up", 0),
+			zap.Uint32("bye_sent", byeShutdown), zap.String("why", "shutting down as the link came up"))
 		return
 	}
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),
@@ -150,7 +173,11 @@ func (c *conn) run() {
 		c.s.sendPing(c, 2)
 	}
 	c.s.sendOurQRT(c)
+	// Armed only once c.alive is set, which keepalive resets.
+	c.alive = time.AfterFunc(time.Duration(math.MaxInt64), c.keepalive)
+	c.alive.Reset(c.s.cfg.KeepAlive)
 	err := g.Wait()
+	c.alive.Stop()
 	c.nc.Close()
 	c.s.unregister(c)
 	fields := []zap.Field{zap.Stringer("peer", c.peer.remote), zap.Duration("up", time.Since(c.started))}
@@ -160,18 +187,22 @@ func (c *conn) run() {
 	if code := c.peerBye.Load(); code != 0 {
 		fields = append(fields, zap.Uint32("bye_received", code))
 	}
+	ev := Event{Kind: EventDisconnected, Peer: c.peer.name(),
+		ByeSent: uint16(c.byeCode.Load()), ByeReceived: uint16(c.peerBye.Load())}
 	if err != nil && !errors.Is(err, errPeerBye) && !errors.Is(err, errClosing) && !errors.Is(err, io.EOF) {
 		fields = append(fields, zap.Error(err))
+		ev.Detail = err.Error()
 	}
 	c.s.log.Info("disconnected", fields...)
-	c.s.emit(Event{Kind: EventDisconnected, Peer: c.peer.name()})
+	c.s.emit(ev)
 }
 
 // close ends the connection with a Bye (code 0: without one). The writer
 // delivers the Bye, then everything stops; a peer that does not take it
-// within byeWriteWindow is cut off.
+// within byeWindow is cut off.
 func (c *conn) close(code uint16, reason string) {
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		if code == 0 || c.peer.version04 && code != byeShutdown {
 			// No Bye: just stop. (0.4 peers may not know Bye, but a
 			// shutdown Bye does no harm: it is the last thing sent.)
@@ -179,18 +210,46 @@ func (c *conn) close(code uint16, reason string) {
 			_ = c.nc.SetDeadline(time.Now())
 			return
 		}
+		c.byeBy = time.Now().Add(byeWindow)
 		c.byeCode.Store(uint32(code))
-		bye := wire.NewBye(code, reason, "Server: "+UserAgent)
-		m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeBye, TTL: 1}, Bye: bye}
-		b, err := m.Append(nil)
+		b, err := byeMessage(code, reason)
 		if err == nil {
 			err = c.q.Enqueue(b, true)
 		}
 		if err != nil {
 			c.q.Close()
 		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(byeWriteWindow))
+		_ = c.nc.SetWriteDeadline(c.byeBy)
 	})
+}
+
+// byeMessage encodes our Bye.
+func byeMessage(code uint16, reason string) ([]byte, error) {
+	bye := wire.NewBye(code, reason, "Server: "+UserAgent)
+	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeBye, TTL: 1}, Bye: bye}
+	return m.Append(nil)
+}
+
+// byeNow says Bye on a connection that never ran, in the caller's
+// goroutine, and closes it as closeAfterBye would: half-close, then read
+// until the peer closes or the Bye window ends.
+func (c *conn) byeNow(code uint16, reason string) {
+	defer c.nc.Close()
+	_ = c.nc.SetDeadline(time.Now().Add(byeWindow))
+	b, err := byeMessage(code, reason)
+	if err == nil {
+		_, err = c.out.Write(b)
+	}
+	if err == nil && c.zw != nil {
+		err = c.zw.Flush()
+	}
+	if err != nil {
+		return
+	}
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 // enqueue queues an encoded descriptor for this peer, never blocking. A
@@ -250,41 +309,34 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// closeAfterBye stops the reader once the writer is done.
+// closeAfterBye ends the connection once the writer is done. After a Bye
+// it half-closes and lets the reader drain what the peer still sends until
+// the peer closes too or the Bye window ends: closing with unread input
+// would reset the connection, and the peer's stack could drop our Bye
+// unread (gtk-gnutella doc/gnutella/bye, appendix 3).
 func (c *conn) closeAfterBye() {
-	c.closeOnce.Do(func() { c.q.Close() })
-	_ = c.nc.SetReadDeadline(time.Now())
-	// Half-close so the peer reads our Bye before it sees the connection go.
+	c.closeOnce.Do(func() { c.closing.Store(true); c.q.Close() })
 	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = hc.CloseWrite()
 	}
+	if c.byeCode.Load() != 0 {
+		_ = c.nc.SetReadDeadline(c.byeBy)
+	} else {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
 }
 
-// readLoop reads descriptors until the connection ends. Silence longer than
-// KeepAlive gets a Ping; twice that gets Bye 405.
+// readLoop reads descriptors until the connection ends. It sets no
+// deadline of its own (keepalive watches the silence), so nothing breaks off
+// a read halfway through a descriptor or a deflate block; closing sets one.
 func (c *conn) readLoop() error {
 	r := wire.NewReaderSize(c.in, c.s.cfg.MaxPayload, readBufferSize)
-	silent := 0
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.KeepAlive))
 		m, err := r.ReadMessage()
 		if err != nil && m == nil {
-			var ne net.Error
 			switch {
-			case c.byeCode.Load() != 0 || c.s.ctx.Err() != nil:
+			case c.closing.Load() || c.s.ctx.Err() != nil:
 				return errClosing
-			case errors.As(err, &ne) && ne.Timeout():
-				silent++
-				if silent >= 2 {
-					c.close(byeInactivity, "Activity timeout")
-					return errClosing
-				}
-				c.s.sendPing(c, 1)
-				if c.q.Stuck() {
-					c.close(byeQueueFull, "Send Queue Full")
-					return errClosing
-				}
-				continue
 			case errors.Is(err, wire.ErrFrame):
 				c.s.rateLog("broken frame", c.nc, err)
 				c.close(byeBadFrame, frameReason(err))
@@ -294,7 +346,10 @@ func (c *conn) readLoop() error {
 				return err
 			}
 		}
-		silent = 0
+		if c.closing.Load() {
+			// After a Bye, what still arrives is read only to be dropped.
+			continue
+		}
 		c.stats.inMsgs[m.Header.Type].Add(1)
 		c.stats.inBytes[m.Header.Type].Add(uint64(wire.HeaderLen) + uint64(m.Header.Length))
 		if err != nil {
@@ -314,6 +369,55 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// keepalive runs off c.alive, at least once per KeepAlive. A peer silent
+// for KeepAlive gets a TTL-1 Ping, which every servent answers at once with
+// a Pong (gtk-gnutella always answers these "alive pings", even from a
+// leaf it throttles other Pings of); one silent for twice that is gone:
+// Bye 405. It also ends a link whose send queue is stuck (Bye 502).
+// gtk-gnutella itself pings after 20 s of silence from an ultrapeer and 120
+// s from a leaf, and gives up after 6 (4 for leaves) unanswered pings.
+func (c *conn) keepalive() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	ka := c.s.cfg.KeepAlive
+	now := time.Now()
+	last := time.Unix(0, c.lastRx.Load())
+	silent := now.Sub(last)
+	switch {
+	case c.q.Stuck():
+		c.close(byeQueueFull, "Send Queue Full")
+		return
+	case silent >= 2*ka:
+		c.close(byeInactivity, "Activity timeout")
+		return
+	case silent >= ka && !c.pingedAt.After(last):
+		c.pingedAt = now
+		c.s.sendPing(c, 1)
+	}
+	next := last.Add(ka)
+	if silent >= ka {
+		next = last.Add(2 * ka)
+	}
+	c.alive.Reset(max(next.Sub(now), ka/8))
+}
+
+// rxClock notes when bytes arrive from the socket.
+type rxClock struct {
+	r    io.Reader
+	last *atomic.Int64
+}
+
+func (r *rxClock) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // frameReason is the Bye text for a frame error.

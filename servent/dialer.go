@@ -2,11 +2,18 @@ package servent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/govent/govent/router"
+	"github.com/govent/govent/servent/hostcache"
 )
 
 // connectInterval is how often the servent checks its connection count.
@@ -15,28 +22,83 @@ const connectInterval = 2 * time.Second
 // maxDialing bounds dials in flight at once.
 const maxDialing = 4
 
-// keepConnected keeps Config.Connections connections up: configured peers
-// first, then hosts the cache learnt from peers. Nothing else is dialled.
+// peerLogEvery is how often a configured peer that keeps failing the same
+// way is logged at info (the first failure, and any new reason, always are).
+const peerLogEvery = 5 * time.Minute
+
+// askHostsEvery is how often a servent short of links asks its ultrapeer
+// neighbours for hosts (a TTL-2 Ping, which an ultrapeer answers with its
+// ultrapeer neighbours): the hosts it learnt earlier may all have left.
+const askHostsEvery = 15 * time.Second
+
+// resolveRetry is how long a configured name that did not resolve waits
+// before it is looked up again: the longest wait between dials of a
+// configured address.
+const resolveRetry = hostcache.DefaultConfiguredBackoffMax
+
+// errNoSlot: Connect found every connection slot taken.
+var errNoSlot = errors.New("servent: all connection slots in use")
+
+// configuredPeer is one of Config.Peers: a host:port as the user wrote it,
+// resolved to an address once it resolves.
+type configuredPeer struct {
+	name string
+	addr netip.AddrPort // invalid until resolved
+	// Until it resolves: when to look it up again.
+	failures int
+	next     time.Time
+}
+
+// dialState is the keepConnected loop's bookkeeping, shared with its dial
+// goroutines.
+type dialState struct {
+	mu       sync.Mutex
+	inFlight map[netip.AddrPort]bool
+	logs     map[string]*peerLog // by configured name
+}
+
+// peerLog is what was last said at info about a failing configured peer.
+type peerLog struct {
+	at       time.Time
+	reason   string
+	failures int // the failure count that line reported
+}
+
+// keepConnected keeps every configured peer connected, retrying each with
+// the host cache's backoff (5 s doubling to 45 s) for as long as the
+// servent runs, and keeps Config.Connections links up, filling what the
+// configured peers leave from hosts the cache learnt from peers. Nothing
+// else is dialled.
 func (s *Servent) keepConnected() {
 	defer s.wg.Done()
-	configured := s.resolvePeers()
+	peers := make([]*configuredPeer, len(s.cfg.Peers))
+	for i, name := range s.cfg.Peers {
+		peers[i] = &configuredPeer{name: name}
+	}
 	target := s.cfg.Connections
 	if target == 0 {
-		target = len(configured)
+		target = len(peers)
 	}
 	if target == 0 {
 		return
 	}
+	s.dials = dialState{inFlight: map[netip.AddrPort]bool{}, logs: map[string]*peerLog{}}
 	sem := make(chan struct{}, maxDialing)
 	tick := time.NewTicker(connectInterval)
 	defer tick.Stop()
+	var asked time.Time
 	for {
+		s.resolvePeers(peers)
 		want := target
 		if s.IsLeaf() {
 			// A leaf keeps a few ultrapeers, never more.
 			want = min(want, s.cfg.LeafUltrapeers)
 		}
-		s.fillConnections(want, configured, sem)
+		if s.connectionCount() < want && time.Since(asked) >= askHostsEvery {
+			asked = time.Now()
+			s.askForHosts()
+		}
+		s.fillConnections(want, peers, sem)
 		select {
 		case <-tick.C:
 		case <-s.ctx.Done():
@@ -45,95 +107,185 @@ func (s *Servent) keepConnected() {
 	}
 }
 
-// resolvePeers turns the configured host:port strings into addresses and
-// marks them as configured in the host cache.
-func (s *Servent) resolvePeers() []netip.AddrPort {
-	var out []netip.AddrPort
+// resolvePeers turns the configured host:port strings that are due into
+// addresses and marks them as configured in the host cache. A name that
+// does not resolve is looked up again after resolveRetry.
+func (s *Servent) resolvePeers(peers []*configuredPeer) {
 	now := time.Now()
-	for _, p := range s.cfg.Peers {
-		ap, err := resolveHostPort(s.ctx, p)
+	for _, p := range peers {
+		if p.addr.IsValid() || now.Before(p.next) {
+			continue
+		}
+		ap, err := s.resolveHostPort(p.name)
+		if err == nil {
+			err = s.hosts.AddConfigured(ap, now)
+		}
+		if errors.Is(err, hostcache.ErrUnusable) || errors.Is(err, hostcache.ErrSelf) {
+			// Nothing will change that: say so once and stop trying.
+			s.log.Warn("configured peer ignored", zap.String("peer", p.name), zap.Error(err))
+			p.next = time.Unix(1<<62, 0)
+			continue
+		}
 		if err != nil {
-			s.log.Warn("configured peer ignored", zap.String("peer", p), zap.Error(err))
+			p.failures++
+			p.next = now.Add(resolveRetry)
+			s.peerFailed(p.name, err, p.failures, p.next)
 			continue
 		}
-		if err := s.hosts.AddConfigured(ap, now); err != nil {
-			s.log.Warn("configured peer ignored", zap.String("peer", p), zap.Error(err))
-			continue
-		}
-		out = append(out, ap)
+		p.addr = ap
 	}
-	return out
 }
 
-func resolveHostPort(ctx context.Context, hostport string) (netip.AddrPort, error) {
+// resolver is what a Network may offer to look names up with (net.Resolver
+// has it; memnet's resolves nothing).
+type resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+func (s *Servent) resolveHostPort(hostport string) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(hostport); err == nil {
 		return ap, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || pn == 0 {
+		return netip.AddrPort{}, fmt.Errorf("servent: %q: the port must be a number from 1 to 65535", hostport)
+	}
+	r, ok := s.cfg.Network.(resolver)
+	if !ok {
+		r = net.DefaultResolver
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	ta, err := (&net.Resolver{}).LookupNetIP(ctx, "ip", hostOnly(hostport))
+	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	_, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return netip.AddrPort{}, err
+	if len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("servent: %s has no address", host)
 	}
-	pn, err := net.LookupPort("tcp", port)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	return netip.AddrPortFrom(ta[0].Unmap(), uint16(pn)), nil
+	return netip.AddrPortFrom(ips[0].Unmap(), uint16(pn)), nil
 }
 
-func hostOnly(hostport string) string {
-	h, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	return h
-}
-
-// fillConnections starts dials until enough connections are up or dialling.
-func (s *Servent) fillConnections(target int, configured []netip.AddrPort, sem chan struct{}) {
+// fillConnections dials every configured peer that is due and not
+// connected, then hosts from the cache while fewer than target links are
+// up or being dialled.
+func (s *Servent) fillConnections(target int, peers []*configuredPeer, sem chan struct{}) {
 	now := time.Now()
-	want := target - s.connectionCount() - len(sem)
-	var cands []netip.AddrPort
-	for _, a := range configured {
-		if h, ok := s.hosts.Get(a); ok && now.Before(h.NextAttempt) {
+	for _, p := range peers {
+		if !p.addr.IsValid() {
 			continue
 		}
-		if !s.connected(a) {
-			cands = append(cands, a)
+		if h, ok := s.hosts.Get(p.addr); ok && now.Before(h.NextAttempt) {
+			continue
 		}
-	}
-	for tries := 0; len(cands) < want && tries < 2*target; tries++ {
-		a, ok := s.hosts.Next(now, true)
-		if !ok {
-			break
-		}
-		if !s.connected(a) && !containsAddr(cands, a) {
-			cands = append(cands, a)
-		}
-	}
-	for _, a := range cands {
-		if want <= 0 {
+		if !s.connected(p.addr) && !s.startDial(p.addr, p.name, sem) {
 			return
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
+	}
+	want := target - s.connectionCount() - len(sem)
+	for tries := 0; want > 0 && tries < 2*target; tries++ {
+		a, ok := s.hosts.NextLearned(now, true)
+		if !ok {
+			return
+		}
+		if s.connected(a) {
+			continue
+		}
+		if !s.startDial(a, "", sem) {
 			return
 		}
 		want--
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-sem }()
-			if err := s.Connect(a); err != nil && s.ctx.Err() == nil {
-				s.log.Debug("dial failed", zap.Stringer("peer", a), zap.Error(err))
+	}
+}
+
+// startDial dials a in the background unless it is being dialled already;
+// name is set for a configured peer. It reports false when maxDialing dials
+// are in flight.
+func (s *Servent) startDial(a netip.AddrPort, name string, sem chan struct{}) bool {
+	d := &s.dials
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inFlight[a] {
+		return true
+	}
+	select {
+	case sem <- struct{}{}:
+	default:
+		return false
+	}
+	d.inFlight[a] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := s.Connect(a)
+		d.mu.Lock()
+		delete(d.inFlight, a)
+		d.mu.Unlock()
+		<-sem
+		switch {
+		case err == nil:
+			if name != "" {
+				d.mu.Lock()
+				delete(d.logs, name)
+				d.mu.Unlock()
 			}
-		}()
+		case s.ctx.Err() != nil || errors.Is(err, errNoSlot):
+		case name != "":
+			h, _ := s.hosts.Get(a)
+			s.peerFailed(name, err, h.Failures, h.NextAttempt)
+		default:
+			s.log.Debug("dial failed", zap.Stringer("peer", a), zap.Error(err))
+		}
+	}()
+	return true
+}
+
+// peerFailed tells the user that a configured peer could not be reached,
+// why, and when it is tried next: at info for the first failure, a new
+// reason, and then every peerLogEvery; at debug otherwise.
+func (s *Servent) peerFailed(name string, err error, failures int, next time.Time) {
+	now := time.Now()
+	reason := err.Error()
+	d := &s.dials
+	d.mu.Lock()
+	l := d.logs[name]
+	info := l == nil || l.reason != reason || now.Sub(l.at) >= peerLogEvery
+	suppressed := 0
+	if info {
+		if l != nil {
+			suppressed = failures - l.failures - 1
+		}
+		d.logs[name] = &peerLog{at: now, reason: reason, failures: failures}
+	}
+	d.mu.Unlock()
+	fields := []zap.Field{zap.String("peer", name), zap.Error(err), zap.Int("failures", failures),
+		zap.Time("next_attempt", next), zap.String("retry_in", next.Sub(now).Round(time.Second).String())}
+	if !info {
+		s.log.Debug("configured peer unreachable", fields...)
+		return
+	}
+	if suppressed > 0 {
+		fields = append(fields, zap.Int("suppressed", suppressed))
+	}
+	s.log.Info("configured peer unreachable", fields...)
+}
+
+// askForHosts sends a TTL-2 Ping to each ultrapeer neighbour.
+func (s *Servent) askForHosts() {
+	s.mu.Lock()
+	var ups []*conn
+	for _, c := range s.conns {
+		if c.peer.ultrapeer && c.kind != router.Leaf {
+			ups = append(ups, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range ups {
+		s.sendPing(c, 2)
 	}
 }
 

@@ -26,6 +26,9 @@ type Event struct {
 	Hops   uint8          // links it travelled from its origin to the reporting servent (1 from a neighbour)
 	To     netip.AddrPort // where a hit was forwarded (zero: delivered to us)
 	Detail string
+	// For EventDisconnected: the Bye code we sent and the one we got
+	// (0: none); Detail is then the error that ended the link, if any.
+	ByeSent, ByeReceived uint16
 }
 
 // emit reports an event if anyone listens.

@@ -304,12 +304,15 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 	nc.Close()
 }
 
-// dial connects to addr and runs the client side of the handshake.
+// dial connects to addr and runs the client side of the handshake. It
+// owns the slot Connect reserved: released on failure, the connection's on
+// success.
 func (s *Servent) dial(addr netip.AddrPort) error {
 	ctx, cancel := s.contextFor(s.cfg.HandshakeTimeout)
 	defer cancel()
 	nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
+		s.releaseSlot(slotPeer)
 		return fmt.Errorf("servent: dial %s: %w", addr, err)
 	}
 	deadline, _ := ctx.Deadline()

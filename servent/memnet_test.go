@@ -1,7 +1,9 @@
 package servent
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"testing/synctest"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/wire"
 )
 
 // memConfig is testConfig on an in-memory network, listening on listen
@@ -20,6 +23,43 @@ func memConfig(t testing.TB, n *memnet.Network, listen string) Config {
 	cfg.Network = n.Host(netip.MustParseAddrPort(listen).Addr())
 	cfg.Listen = listen
 	return cfg
+}
+
+// memLeafConfig is memConfig for a leaf.
+func memLeafConfig(t testing.TB, n *memnet.Network, listen string) Config {
+	cfg := memConfig(t, n, listen)
+	cfg.Mode = ModeLeaf
+	return cfg
+}
+
+// connectMemRaw dials addr on n from 127.0.0.9 as a raw 0.6 ultrapeer and
+// reads the servent's 200; with final it also sends the final 200 (else the
+// caller does). The connection closes when the test ends.
+func connectMemRaw(t *testing.T, n *memnet.Network, addr netip.AddrPort, final bool) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", addr.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	br := bufio.NewReader(nc)
+	_, err = nc.Write([]byte(rawConnect()))
+	require.NoError(t, err)
+	ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+	require.NoError(t, err)
+	require.Equal(t, status200, ans.StartLine)
+	if final {
+		_, err = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+		require.NoError(t, err)
+	}
+	return nc, br
+}
+
+// writePing sends a keepalive Ping (TTL 1) and returns its GUID.
+func writePing(t *testing.T, nc net.Conn) wire.GUID {
+	t.Helper()
+	ping := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}
+	_, err := nc.Write(ping.Append(nil))
+	require.NoError(t, err)
+	return ping.GUID
 }
 
 // Two servents on an in-memory network, in a synctest bubble: they connect,

@@ -24,8 +24,16 @@ type cachedPong struct {
 	addr      netip.AddrPort
 	files, kb uint32
 	hops      uint8
-	at        time.Time
+	// up is the GGEP "UP" value of an ultrapeer's Pong (gtk-gnutella:
+	// ultrapeer version, free leaf slots, free ultrapeer slots), passed on
+	// as it came so that whoever learns the host knows it is one; nil for
+	// other hosts.
+	up []byte
+	at time.Time
 }
+
+// maxUPLen bounds the GGEP "UP" value we keep (gtk-gnutella's has 3 bytes).
+const maxUPLen = 8
 
 // pongCache keeps the most recent Pong per address, bounded in size.
 type pongCache struct {
@@ -47,6 +55,18 @@ func (c *pongCache) add(p cachedPong) {
 		c.entries = append(c.entries[:0], c.entries[1:]...)
 	}
 	c.entries = append(c.entries, p)
+}
+
+// get returns the cached Pong of addr, if there is a fresh one.
+func (c *pongCache) get(addr netip.AddrPort, now time.Time) (cachedPong, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.addr == addr && now.Sub(e.at) <= pongCacheMaxAge {
+			return e, true
+		}
+	}
+	return cachedPong{}, false
 }
 
 // fresh returns up to n cached Pongs younger than the maximum age, newest

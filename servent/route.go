@@ -1,6 +1,8 @@
 package servent
 
 import (
+	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -115,16 +117,25 @@ func (s *Servent) learnPong(c *conn, m *wire.Message) {
 		return
 	}
 	now := time.Now()
-	if err := s.hosts.Add(ap, hostcache.SourcePong, ultrapeerPong(p), now); err != nil {
+	up := ultrapeerPong(p)
+	if err := s.hosts.Add(ap, hostcache.SourcePong, up != nil, now); err != nil {
 		return // unusable or our own address: not worth caching either
 	}
-	s.pongs.add(cachedPong{addr: ap, files: p.Files, kb: p.KB, hops: m.Header.Hops, at: now})
+	s.pongs.add(cachedPong{addr: ap, files: p.Files, kb: p.KB, hops: m.Header.Hops, up: up, at: now})
 }
 
-// ultrapeerPong reads the GGEP "UP" extension that ultrapeers put in Pongs.
-func ultrapeerPong(p *wire.Pong) bool {
-	_, ok := p.GGEP.Get("UP")
-	return ok
+// ultrapeerPong returns a copy of the GGEP "UP" extension that ultrapeers
+// put in Pongs, nil when there is none (or it is implausibly long).
+func ultrapeerPong(p *wire.Pong) []byte {
+	e, ok := p.GGEP.Get("UP")
+	if !ok {
+		return nil
+	}
+	v, err := e.Value()
+	if err != nil || len(v) > maxUPLen {
+		return nil
+	}
+	return append(make([]byte, 0, len(v)), v...)
 }
 
 // sendPing sends one of our own Pings with the given TTL to c.
@@ -151,13 +162,21 @@ func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 		c.lastPing = now
 	}
 	ttl := max(hops, 1)
-	adv := s.advertised()
-	files, kb := s.sharedCounts()
-	pongs := []cachedPong{{addr: adv, files: files, kb: kb}}
+	pongs := []cachedPong{s.ownPong()}
 	if !alive {
 		// An alive Ping asks only about us (a keepalive); a wider one
-		// gets what we know of the network too.
-		pongs = append(pongs, s.pongs.fresh(pongsPerPing, now, c.peer.listen)...)
+		// gets what we know of the network too: our ultrapeer neighbours
+		// first, as gtk-gnutella answers them (they are surely up), then
+		// cached Pongs.
+		pongs = s.neighbourPongs(pongs, c, now)
+		for _, p := range s.pongs.fresh(pongsPerPing, now, c.peer.listen) {
+			if len(pongs) > pongsPerPing {
+				break
+			}
+			if !slices.ContainsFunc(pongs, func(q cachedPong) bool { return q.addr == p.addr }) {
+				pongs = append(pongs, p)
+			}
+		}
 	}
 	var b []byte
 	for _, p := range pongs {
@@ -165,12 +184,56 @@ func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 			Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: ttl},
 			Pong:   wire.Pong{Port: p.addr.Port(), Addr: p.addr.Addr(), Files: p.files, KB: p.kb},
 		}
+		if p.up != nil {
+			if e, err := wire.NewGGEPExtension("UP", p.up, false, false); err == nil {
+				msg.Pong.GGEP.Extensions = []wire.GGEPExtension{e}
+			}
+		}
 		var err error
 		if b, err = msg.Append(b[:0]); err != nil {
 			continue // an IPv6 host cannot be put in a Pong
 		}
 		c.enqueue(b, true)
 	}
+}
+
+// ownPong describes us; as an ultrapeer we say so with GGEP "UP", as
+// gtk-gnutella does: ultrapeer version 2, free leaf and ultrapeer slots.
+func (s *Servent) ownPong() cachedPong {
+	files, kb := s.sharedCounts()
+	p := cachedPong{addr: s.advertised(), files: files, kb: kb}
+	if !s.IsLeaf() {
+		s.mu.Lock()
+		leaves := max(0, min(s.slotLimit(slotLeaf)-s.leafSlots, 255))
+		peers := max(0, min(s.slotLimit(slotPeer)-s.slots, 255))
+		s.mu.Unlock()
+		p.up = []byte{2, byte(leaves), byte(peers)}
+	}
+	return p
+}
+
+// neighbourPongs appends Pongs for our ultrapeer neighbours other than c,
+// up to pongsPerPing in all, with what their own Pongs told us.
+func (s *Servent) neighbourPongs(pongs []cachedPong, c *conn, now time.Time) []cachedPong {
+	s.mu.Lock()
+	var addrs []netip.AddrPort
+	for _, n := range s.conns {
+		if n != c && n.peer.ultrapeer && n.kind != router.Leaf && n.peer.listen.IsValid() {
+			addrs = append(addrs, n.peer.listen)
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range addrs {
+		if len(pongs) > pongsPerPing {
+			break
+		}
+		p, ok := s.pongs.get(a, now)
+		if !ok {
+			p = cachedPong{addr: a}
+		}
+		pongs = append(pongs, p)
+	}
+	return pongs
 }
 
 // sharedCounts returns the files and kilobytes we share, for Pongs.

@@ -58,8 +58,11 @@ type Servent struct {
 	// address (admission.go).
 	slotsByAddr map[slotAddr]int
 
+	closeOnce sync.Once
+
 	stats     servStats
 	deflating atomic.Int32 // established links we compress
+	dials     dialState    // keepConnected's
 }
 
 // servStats are the servent-wide counters.
@@ -164,15 +167,20 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 }
 
 // Start listens, scans the shared library and starts keeping connections.
+// ctx bounds Start's own work (the scan, and hashing with HashBeforeStart);
+// once Start has returned the servent runs until Close, whatever happens to
+// ctx: a signal context is cancelled the moment SIGINT arrives, and Close
+// still has Byes to deliver.
 func (s *Servent) Start(ctx context.Context) error {
-	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.startedAt = time.Now()
 	if s.lib != nil {
-		if _, err := s.lib.Rescan(s.ctx); err != nil {
+		if _, err := s.lib.Rescan(ctx); err != nil {
 			s.log.Warn("library scan", zap.Error(err))
 		}
 		if s.cfg.HashBeforeStart {
-			if err := s.lib.HashPending(s.ctx); err != nil {
+			if err := s.lib.HashPending(ctx); err != nil {
+				s.cancel()
 				return fmt.Errorf("servent: hashing the library: %w", err)
 			}
 		}
@@ -211,13 +219,19 @@ func (s *Servent) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close says Bye 200 to every peer, stops everything and saves state.
+// Close says Bye 200 to every peer, stops everything and saves state. It
+// returns once every peer has taken its Bye and closed in turn, or the Bye
+// window (2 s) has passed. Calls after the first wait for it and return nil.
 func (s *Servent) Close() error {
-	s.mu.Lock()
-	if s.closed || s.cancel == nil {
-		s.mu.Unlock()
-		return nil
+	if s.cancel == nil {
+		return nil // never started
 	}
+	s.closeOnce.Do(s.shutdown)
+	return nil
+}
+
+func (s *Servent) shutdown() {
+	s.mu.Lock()
 	s.closed = true
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -240,14 +254,13 @@ func (s *Servent) Close() error {
 	}()
 	select {
 	case <-done:
-	case <-time.After(byeWriteWindow + 500*time.Millisecond):
+	case <-time.After(byeWindow + 500*time.Millisecond):
 	}
 	s.cancel()
 	s.wg.Wait()
 	if err := s.hosts.Save(); err != nil {
 		s.log.Warn("saving host cache", zap.Error(err))
 	}
-	return nil
 }
 
 // Addr is where the servent listens.
@@ -409,7 +422,7 @@ func (s *Servent) Connect(addr netip.AddrPort) error {
 		return errors.New("servent: Connect before Start")
 	}
 	if !s.reserveSlot(slotPeer) {
-		return fmt.Errorf("servent: connect %s: all %d slots in use", addr, s.slotLimit(slotPeer))
+		return fmt.Errorf("%w: connect %s: %d of %d taken", errNoSlot, addr, s.slotLimit(slotPeer), s.slotLimit(slotPeer))
 	}
 	err := s.dial(addr)
 	if err != nil {

@@ -56,7 +56,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			&cli.StringFlag{Name: "share", Usage: "directory `DIR` to share", TakesFile: true},
 			&cli.StringFlag{Name: "data", Usage: "directory `DIR` for the host cache, file index, SHA-1 cache and downloads", TakesFile: true},
 			&cli.IntFlag{Name: "max-peers", Value: servent.DefaultMaxPeers, Usage: "Gnutella connections to accept and keep"},
-			&cli.IntFlag{Name: "connections", Usage: "connections to keep up, dialling learnt hosts too (0: only the --peer hosts)"},
+			&cli.IntFlag{Name: "connections", Usage: "connections to keep up: every --peer, and learnt hosts for the rest (0: one per --peer)"},
 			&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: ask for Pushes"},
 			&cli.BoolFlag{Name: "no-listen", Usage: "dial out only, no listening port (implies --firewalled; uploads go through Pushes)"},
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
@@ -132,6 +132,9 @@ func runServent(ctx context.Context, cfg servent.Config, log *zap.Logger) error 
 			log.Info("SIGHUP: rescanning the shared directory")
 			s.Rescan()
 		case <-ctx.Done():
+			// Close says Bye 200 to every peer, though ctx is done: Start's
+			// context bounds only Start. A second signal kills at once.
+			stop()
 			log.Info("shutting down")
 			return s.Close()
 		}

@@ -45,7 +45,12 @@ const (
 	DefaultMaxUltrapeers = 200
 	DefaultBackoffMin    = 30 * time.Second
 	DefaultBackoffMax    = time.Hour
-	DefaultMaxFailures   = 10
+	// A configured host is the user's choice and worth a SYN every 45 s
+	// for as long as we run: once it comes up it is joined within a
+	// minute.
+	DefaultConfiguredBackoffMin = 5 * time.Second
+	DefaultConfiguredBackoffMax = 45 * time.Second
+	DefaultMaxFailures          = 10
 	// maxHeaderHosts bounds the hosts taken from one X-Try header.
 	maxHeaderHosts = 100
 )
@@ -86,6 +91,10 @@ type Config struct {
 	// BackoffMin is the wait after a first failure, doubling with each
 	// further one up to BackoffMax (DefaultBackoffMin, DefaultBackoffMax).
 	BackoffMin, BackoffMax time.Duration
+	// ConfiguredBackoffMin and ConfiguredBackoffMax are the same for
+	// configured hosts (DefaultConfiguredBackoffMin,
+	// DefaultConfiguredBackoffMax).
+	ConfiguredBackoffMin, ConfiguredBackoffMax time.Duration
 	// MaxFailures forgets a learned host after that many failures in a row
 	// (DefaultMaxFailures). Configured hosts are never forgotten.
 	MaxFailures int
@@ -139,6 +148,12 @@ func New(cfg Config) *Cache {
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
+	}
+	if cfg.ConfiguredBackoffMin <= 0 {
+		cfg.ConfiguredBackoffMin = DefaultConfiguredBackoffMin
+	}
+	if cfg.ConfiguredBackoffMax < cfg.ConfiguredBackoffMin {
+		cfg.ConfiguredBackoffMax = max(DefaultConfiguredBackoffMax, cfg.ConfiguredBackoffMin)
 	}
 	if cfg.MaxFailures <= 0 {
 		cfg.MaxFailures = DefaultMaxFailures
@@ -340,16 +355,26 @@ func (c *Cache) Hosts() []Host {
 
 // Next picks the host to dial now: configured hosts first, then the most
 // recently seen; with preferUltrapeers, ultrapeers before other hosts.
-// Hosts in backoff are skipped. The host is reserved for BackoffMin (its
-// next attempt moves) so that concurrent dialers get different hosts; the
-// caller reports the outcome with Failed or Connected, and skips hosts it
-// is already connected to.
+// Hosts in backoff are skipped. The host is reserved for its first backoff
+// step (its next attempt moves) so that concurrent dialers get different
+// hosts; the caller reports the outcome with Failed or Connected, and skips
+// hosts it is already connected to.
 func (c *Cache) Next(now time.Time, preferUltrapeers bool) (netip.AddrPort, bool) {
+	return c.next(now, preferUltrapeers, false)
+}
+
+// NextLearned is Next among the hosts learnt from peers, for a dialer that
+// keeps the configured hosts on a schedule of its own.
+func (c *Cache) NextLearned(now time.Time, preferUltrapeers bool) (netip.AddrPort, bool) {
+	return c.next(now, preferUltrapeers, true)
+}
+
+func (c *Cache) next(now time.Time, preferUltrapeers, learnedOnly bool) (netip.AddrPort, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var best *host
 	for _, h := range c.hosts {
-		if h.NextAttempt.After(now) {
+		if h.NextAttempt.After(now) || learnedOnly && h.configured {
 			continue
 		}
 		if best == nil || c.dialBefore(h, best, preferUltrapeers) {
@@ -359,7 +384,8 @@ func (c *Cache) Next(now time.Time, preferUltrapeers bool) (netip.AddrPort, bool
 	if best == nil {
 		return netip.AddrPort{}, false
 	}
-	best.NextAttempt = now.Add(c.cfg.BackoffMin)
+	minWait, _ := c.backoff(best)
+	best.NextAttempt = now.Add(minWait)
 	return best.Addr, true
 }
 
@@ -385,36 +411,47 @@ func fresher(a, b Host) int {
 
 // Failed records a failed dial (or a refused handshake): the host is not
 // tried again for BackoffMin doubled per earlier failure, at most
-// BackoffMax, shortened by up to a quarter at random so that hosts that
-// failed together are not retried together. A learned host that failed
-// MaxFailures times in a row is forgotten.
-func (c *Cache) Failed(addr netip.AddrPort, now time.Time) {
+// BackoffMax (ConfiguredBackoffMin and ConfiguredBackoffMax for a
+// configured host), shortened by up to a quarter at random so that hosts
+// that failed together are not retried together. A learned host that
+// failed MaxFailures times in a row is forgotten. It returns what the cache
+// now knows of the host: ok is false when it is forgotten or was unknown.
+func (c *Cache) Failed(addr netip.AddrPort, now time.Time) (Host, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h, ok := c.hosts[normalize(addr)]
 	if !ok {
-		return
+		return Host{}, false
 	}
 	h.Failures++
 	if !h.configured && h.Failures >= c.cfg.MaxFailures {
 		c.removeLocked(h)
-		return
+		return Host{}, false
 	}
-	d := c.cfg.BackoffMin
-	for i := 1; i < h.Failures && d < c.cfg.BackoffMax; i++ {
+	d, most := c.backoff(h)
+	for i := 1; i < h.Failures && d < most; i++ {
 		d *= 2
 	}
-	d = min(d, c.cfg.BackoffMax)
+	d = min(d, most)
 	d -= time.Duration(c.rand.Int64N(int64(d)/4 + 1))
 	h.NextAttempt = now.Add(d)
 	if !h.configured {
 		c.pools[poolOf(h)].fix(h)
 	}
+	return h.Host, true
+}
+
+// backoff returns the first and the longest wait between attempts at h.
+func (c *Cache) backoff(h *host) (first, most time.Duration) {
+	if h.configured {
+		return c.cfg.ConfiguredBackoffMin, c.cfg.ConfiguredBackoffMax
+	}
+	return c.cfg.BackoffMin, c.cfg.BackoffMax
 }
 
 // Connected records a successful handshake: the failure count and backoff
 // are cleared and the host counts as seen now. Next does not offer it for
-// BackoffMin, as it is connected.
+// its first backoff step, as it is connected.
 func (c *Cache) Connected(addr netip.AddrPort, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -423,7 +460,8 @@ func (c *Cache) Connected(addr netip.AddrPort, now time.Time) {
 		return
 	}
 	h.Failures = 0
-	h.NextAttempt = now.Add(c.cfg.BackoffMin)
+	minWait, _ := c.backoff(h)
+	h.NextAttempt = now.Add(minWait)
 	h.LastSeen = later(h.LastSeen, now)
 	if !h.configured {
 		c.pools[poolOf(h)].fix(h)

@@ -162,20 +162,19 @@ func TestNextOrder(t *testing.T) {
 	now := t0.Add(time.Hour)
 	assert.Equal(t, []netip.AddrPort{configured, recent, older, ultra}, drain(now, false),
 		"configured first, then the most recently seen; each reserved once picked")
-	assert.Empty(t, drain(now.Add(29*time.Second), false), "reserved for BackoffMin")
+	assert.Equal(t, []netip.AddrPort{configured}, drain(now.Add(29*time.Second), false),
+		"learned hosts reserved for BackoffMin, the configured one for ConfiguredBackoffMin")
 	now = now.Add(30 * time.Second)
-	assert.Equal(t, []netip.AddrPort{configured, ultra, recent, older}, drain(now, true),
-		"ultrapeers before the others when asked")
+	assert.Equal(t, []netip.AddrPort{ultra, recent, older}, drain(now, true),
+		"ultrapeers before the others when asked (the configured host was picked again at +29s)")
 }
 
 func TestBackoff(t *testing.T) {
 	a := ap("8.8.8.8:6346")
-	t.Run("doubles from 30s to 1h, less a quarter of jitter at most", func(t *testing.T) {
-		c := hostcache.New(hostcache.Config{Rand: maxSource{}, MaxFailures: 100})
-		require.NoError(t, c.AddConfigured(a, t0))
+	backoff := func(t *testing.T, c *hostcache.Cache, steps []time.Duration) {
+		t.Helper()
 		now := t0
-		for i, d := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute,
-			8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour, time.Hour} {
+		for i, d := range steps {
 			c.Failed(a, now)
 			h, ok := c.Get(a)
 			require.True(t, ok)
@@ -189,9 +188,24 @@ func TestBackoff(t *testing.T) {
 			require.True(t, ok, "due after failure %d", i+1)
 			assert.Equal(t, a, got)
 		}
+	}
+	t.Run("learned: doubles from 30s to 1h, less a quarter of jitter at most", func(t *testing.T) {
+		c := hostcache.New(hostcache.Config{Rand: maxSource{}, MaxFailures: 100})
+		require.NoError(t, c.Add(a, hostcache.SourcePong, true, t0))
+		backoff(t, c, []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute,
+			8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour, time.Hour})
+	})
+	t.Run("configured: doubles from 5s to 45s, for ever", func(t *testing.T) {
+		c := hostcache.New(hostcache.Config{Rand: maxSource{}})
+		require.NoError(t, c.AddConfigured(a, t0))
+		steps := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second}
+		for range 100 {
+			steps = append(steps, 45*time.Second)
+		}
+		backoff(t, c, steps)
 	})
 	t.Run("random jitter stays within a quarter", func(t *testing.T) {
-		c := hostcache.New(hostcache.Config{Rand: rand.NewPCG(1, 2), BackoffMin: time.Second, BackoffMax: 8 * time.Second})
+		c := hostcache.New(hostcache.Config{Rand: rand.NewPCG(1, 2), ConfiguredBackoffMin: time.Second, ConfiguredBackoffMax: 8 * time.Second})
 		require.NoError(t, c.AddConfigured(a, t0))
 		seen := map[time.Duration]bool{}
 		for i := range 40 {

@@ -14,9 +14,14 @@
 // fixed-size arrays whatever the level: measured, 794 KiB at levels 2 to 9,
 // 720 KiB Huffman-only and 1.2 MiB at level 1 (TestMemoryPerConnection). So
 // a compressed outgoing direction costs about 800 KiB per connection, where
-// gtk-gnutella's zlib spends about 32 KiB. An inflating reader costs about
-// 45 KiB. Deflate connections cost more memory than plain ones; the servent
-// should therefore offer Content-Encoding on a bounded number of
-// connections (leaves, whose query hits gain most) and may accept
-// compressed input more freely.
+// gtk-gnutella's zlib spends about 32 KiB. An inflating reader costs 50 to
+// 55 KiB, and borrows a shared 32 KiB buffer while it holds output the
+// connection has not read yet. Deflate connections cost more memory than
+// plain ones; the servent should therefore offer Content-Encoding on a
+// bounded number of connections (leaves, whose query hits gain most) and
+// may accept compressed input more freely.
+//
+// Deadlines: after a read deadline of the connection fires (a keepalive, a
+// probe's patience), the Reader reads on, wherever in the stream it struck,
+// unless inside a segment larger than its read buffer (see Reader).
 package linkzip

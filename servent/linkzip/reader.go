@@ -2,6 +2,7 @@ package linkzip
 
 import (
 	"bufio"
+	"bytes"
 	"compress/zlib"
 	"errors"
 	"fmt"
@@ -17,6 +18,10 @@ var (
 	// ErrCorrupt: the stream is not valid zlib/deflate, or it stopped in the
 	// middle of a block. Connection-fatal.
 	ErrCorrupt = errors.New("linkzip: corrupt deflate stream")
+	// ErrInterrupted: a deadline (or another timeout) of the underlying
+	// reader struck inside a segment larger than the read buffer, which
+	// inflate cannot resume. Connection-fatal.
+	ErrInterrupted = errors.New("linkzip: deadline inside a deflate segment")
 )
 
 // Defaults for a zero ReaderConfig.
@@ -40,7 +45,7 @@ type ReaderConfig struct {
 	Window int64
 }
 
-// source remembers the first error of the underlying reader, so Read can
+// source remembers the last error of the underlying reader, so Read can
 // tell a peer that closed or failed from a stream that is corrupt.
 type source struct {
 	r   io.Reader
@@ -49,16 +54,15 @@ type source struct {
 
 func (s *source) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if err != nil && s.err == nil {
-		s.err = err
-	}
+	s.err = err
 	return n, err
 }
 
 // meter counts the compressed bytes inflate actually consumes (not what the
 // buffer read ahead) and keeps the last four, to recognise a stream that
 // stopped right after a sync flush. It is an io.ByteReader, so flate reads
-// through it without adding a buffer of its own.
+// through it without adding a buffer of its own: what inflate has not
+// consumed is exactly what br holds.
 type meter struct {
 	br    *bufio.Reader
 	n     int64
@@ -83,8 +87,42 @@ func (m *meter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readBufferSize is how many compressed bytes are read ahead, and so the
+// largest sync-flushed segment a deadline cannot spoil (see Reader).
+// gtk-gnutella flushes every 4 KiB of input, which deflates to less.
+const readBufferSize = 8 << 10
+
 // syncMarker is the LEN/NLEN of the empty stored block a sync flush ends with.
 const syncMarker = 0x0000ffff
+
+var syncFlush = []byte{0x00, 0x00, 0xff, 0xff}
+
+// inflated holds what one call into compress/flate produced. flate hands
+// out at most its 32 KiB window per call, so one byte more tells for sure
+// that nothing is left inside it: then the next call will read input.
+type inflated [1<<15 + 1]byte
+
+// freeInflated are the buffers no Reader holds: a Reader takes one only
+// while it keeps bytes the caller has not read yet, so idle links hold
+// none. A plain free list, not a sync.Pool, so that the memory it keeps is
+// bounded and does not depend on the collector.
+var freeInflated = make(chan *inflated, 64)
+
+func getInflated() *inflated {
+	select {
+	case b := <-freeInflated:
+		return b
+	default:
+		return new(inflated)
+	}
+}
+
+func putInflated(b *inflated) {
+	select {
+	case freeInflated <- b:
+	default:
+	}
+}
 
 // Reader inflates one direction of a connection. It returns data as soon as
 // the peer's sync flush arrives, without waiting for more input, and guards
@@ -92,6 +130,17 @@ const syncMarker = 0x0000ffff
 // have taken at least Window/MaxRatio compressed bytes, or Read fails with
 // ErrBomb. Bounding a single descriptor's length is the framed reader's job;
 // this guard bounds the work a peer can make us do per byte it sends.
+//
+// Deadlines: compress/flate keeps the first error its input gives it, so a
+// read deadline that struck inside inflate would end the stream. Read
+// therefore inflates only once the next sync-flushed segment has arrived
+// whole (or filled the read buffer), and an error of the underlying reader
+// while it waits (a deadline on an idle link, or on a segment whose rest is
+// still on its way) comes back as it is, with the Reader still usable:
+// set a new deadline and read on. Only a segment larger than
+// readBufferSize that stalls past a deadline, which needs a peer that
+// flushes far less often than gtk-gnutella or Govent under load, fails for
+// good, with ErrInterrupted.
 //
 // A peer that closes the connection right after a sync flush (Gnutella
 // streams are never finished) reads as io.EOF; one that stops mid-block is
@@ -102,13 +151,15 @@ const syncMarker = 0x0000ffff
 type Reader struct {
 	src      source
 	in       meter
-	zr       io.ReadCloser // created at the first Read: zlib reads its header at once
+	zr       io.ReadCloser // created once the zlib header arrived
+	out      *inflated     // holds unread inflated bytes, or nil
+	unread   []byte        // the unread part of out
 	maxRatio int64
 	window   int64
-	plain    uint64
-	winIn    int64 // compressed bytes consumed when the current window began
-	winOut   int64 // inflated bytes in the current window
-	err      error // sticky
+	plain    uint64 // handed out
+	winIn    int64  // compressed bytes consumed when the current window began
+	winOut   int64  // inflated bytes in the current window
+	err      error  // sticky: inflate cannot go on
 }
 
 // NewReader returns a Reader inflating from r. It reads nothing until the
@@ -121,14 +172,20 @@ func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 		cfg.Window = DefaultWindow
 	}
 	zr := &Reader{src: source{r: r}, maxRatio: cfg.MaxRatio, window: cfg.Window}
-	zr.in.br = bufio.NewReader(&zr.src)
+	zr.in.br = bufio.NewReaderSize(&zr.src, readBufferSize)
 	return zr
 }
 
 // Read inflates into p. See Reader for the errors.
 func (r *Reader) Read(p []byte) (int, error) {
+	if len(r.unread) > 0 {
+		return r.copyOut(p), nil
+	}
 	if r.err != nil {
 		return 0, r.err
+	}
+	if err := r.awaitSegment(); err != nil {
+		return 0, err
 	}
 	if r.zr == nil {
 		zr, err := zlib.NewReader(&r.in)
@@ -138,11 +195,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 		}
 		r.zr = zr
 	}
-	n, err := r.zr.Read(p)
-	r.plain += uint64(n)
+	out := getInflated()
+	n, err := r.zr.Read(out[:])
 	r.winOut += int64(n)
 	if r.winOut >= r.window {
 		if r.winOut > r.maxRatio*(r.in.n-r.winIn) {
+			putInflated(out)
 			r.err = fmt.Errorf("%w: %d bytes inflated from %d", ErrBomb, r.winOut, r.in.n-r.winIn)
 			return 0, r.err
 		}
@@ -151,19 +209,74 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if err != nil {
 		r.err = r.classify(err)
 	}
-	return n, r.err
+	r.out, r.unread = out, out[:n]
+	k := r.copyOut(p)
+	if len(r.unread) > 0 {
+		// The error, if any, comes once what was inflated is read.
+		return k, nil
+	}
+	return k, r.err
+}
+
+// copyOut hands out inflated bytes, and the buffer back once all are read.
+func (r *Reader) copyOut(p []byte) int {
+	n := copy(p, r.unread)
+	r.unread = r.unread[n:]
+	r.plain += uint64(n)
+	if len(r.unread) == 0 && r.out != nil {
+		putInflated(r.out)
+		r.out, r.unread = nil, nil
+	}
+	return n
+}
+
+// awaitSegment reads ahead until inflate can run without asking for input
+// that has not arrived: the zlib header, then a whole segment up to its
+// sync flush, or a full read buffer. Nothing is consumed, so an error here
+// leaves the Reader as it was; the end of the input is left for inflate to
+// judge (a clean end after a flush, or a cut mid-block).
+func (r *Reader) awaitSegment() error {
+	br := r.in.br
+	need := 1
+	if r.zr == nil {
+		need = 2
+	}
+	for {
+		buffered := br.Buffered()
+		if buffered == br.Size() {
+			return nil
+		}
+		if buffered >= need {
+			ahead, _ := br.Peek(buffered) // cannot fail: already buffered
+			if bytes.Contains(ahead, syncFlush) {
+				return nil
+			}
+		}
+		if _, err := br.Peek(buffered + 1); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // classify turns an error from compress/zlib into what the connection needs
-// to know: the peer closed (io.EOF), the socket failed (its own error), or
-// the stream is bad (ErrCorrupt).
+// to know: the peer closed (io.EOF), the socket failed (its own error), a
+// deadline struck inside inflate (ErrInterrupted), or the stream is bad
+// (ErrCorrupt).
 func (r *Reader) classify(err error) error {
+	src := r.src.err
 	switch {
 	case err == io.EOF:
 		return io.EOF // a finished stream, adler32 checked
-	case r.src.err != nil && r.src.err != io.EOF && errors.Is(err, r.src.err):
-		return r.src.err
-	case errors.Is(err, io.ErrUnexpectedEOF) && r.src.err == io.EOF:
+	case src != nil && src != io.EOF && errors.Is(err, src):
+		if isTimeout(src) {
+			// Inflate keeps it: not the recoverable timeout it looks like.
+			return fmt.Errorf("%w: %v", ErrInterrupted, src)
+		}
+		return src
+	case errors.Is(err, io.ErrUnexpectedEOF) && src == io.EOF:
 		if r.in.n == 0 || r.in.last4 == syncMarker {
 			return io.EOF
 		}
@@ -171,6 +284,13 @@ func (r *Reader) classify(err error) error {
 	default:
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
+}
+
+// isTimeout reports whether err is a deadline (net.Error timeouts and
+// os.ErrDeadlineExceeded alike).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // Stats returns the byte counts so far: Compressed counts what inflate

@@ -234,3 +234,14 @@ func (h *Host) Listen(ctx context.Context, network, address string) (net.Listene
 func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return h.n.DialFrom(ctx, h.ip, network, address)
 }
+
+// LookupNetIP resolves nothing: every name is unknown (a *net.DNSError),
+// so a servent on memnet never falls back to the system resolver.
+func (n *Network) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return nil, &net.DNSError{Err: "memnet resolves no names", Name: host, IsNotFound: true}
+}
+
+// LookupNetIP is Network.LookupNetIP.
+func (h *Host) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return h.n.LookupNetIP(ctx, network, host)
+}

@@ -105,6 +105,9 @@ func TestHostNamesAreNotResolved(t *testing.T) {
 	assert.ErrorContains(t, err, "not a literal IP")
 	_, err = n.Listen(context.Background(), "udp", "127.0.0.1:0")
 	assert.Error(t, err)
+	_, err = n.Host(netip.MustParseAddr("127.0.0.2")).LookupNetIP(context.Background(), "ip", "localhost")
+	var dnsErr *net.DNSError
+	assert.ErrorAs(t, err, &dnsErr)
 }
 
 // A deadline times out in virtual time, and moving it interrupts a blocked
