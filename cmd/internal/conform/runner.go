@@ -256,7 +256,7 @@ func (t *T) Dial(o link.Options) (*link.Link, error) {
 
 // DialTCP opens a connection in its handshake phase (see link.DialTCP).
 func (t *T) DialTCP() (*link.Link, error) {
-	l, err := link.DialTCP(t.ctx, t.cfg.Target, t.cfg.Timeout)
+	l, err := link.DialTCP(t.ctx, t.cfg.Target, netip.Addr{}, t.cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
