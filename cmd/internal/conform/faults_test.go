@@ -32,6 +32,10 @@ func TestFaultyServent(t *testing.T) {
 			fail: []string{"route/9"}},
 		{name: "ignores QRP", sw: faults{ignoreQRP: true},
 			fail: []string{"route/11", "route/13"}},
+		// Per-address limits are no faults: the suite, connecting from a
+		// fresh loopback address each time, never trips them.
+		{name: "bans an address after two connections", sw: faults{banRepeat: true}},
+		{name: "takes one link per address", sw: faults{onePerAddr: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +51,9 @@ func TestFaultyServent(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tt.fail, failed)
+			// Every connection came from an address of its own.
+			addrs, most := f.addrs()
+			assert.Equal(t, 1, most, "connections from one address (of %d)", addrs)
 			// The fake shares a file, so the cases that need one ran.
 			for _, r := range rep.Results {
 				if r.Status == Skip {

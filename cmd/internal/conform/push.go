@@ -183,7 +183,7 @@ func pushToTarget(t *T, needFile bool) (*link.Link, *Hit, error) {
 	if err != nil {
 		return nil, nil, t.Failf("a connection to "+ln.Addr().String()+" after the Push", "%v", err)
 	}
-	t.keep(cb)
+	t.keepCallback(cb)
 	giv, err := cb.ReadGIV()
 	if err != nil {
 		return nil, nil, t.Failf(`"GIV <index>:<servent GUID>/<name>\n\n"`, "%v", err)
