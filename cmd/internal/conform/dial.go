@@ -177,6 +177,20 @@ func (t *T) Listen() (*link.Listener, error) {
 	return t.keepListener(ln, err)
 }
 
+// ListenBeside opens a listener on the address l comes from: the address
+// the target knows us by on that link. A servent asks for a Push to its
+// own address; gtk-gnutella connects back to a loopback or private address
+// only when a peer is connected from it (src/core/uploads.c,
+// handle_push_request).
+func (t *T) ListenBeside(l *link.Link) (*link.Listener, error) {
+	ta, ok := l.Conn.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return t.Listen()
+	}
+	ln, err := link.Listen(netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), 0).String())
+	return t.keepListener(ln, err)
+}
+
 func (t *T) keepListener(ln *link.Listener, err error) (*link.Listener, error) {
 	if err != nil {
 		return nil, err

@@ -335,9 +335,11 @@ func (t *T) Ultrapeer(headers ...wire.HandshakeHeader) (*link.Link, error) {
 	return t.Dial(link.Options{Ultrapeer: true, Headers: headers})
 }
 
-// Leaf connects as a leaf.
+// Leaf connects as a leaf. It offers to read a compressed stream, as
+// deployed leaves do: gtk-gnutella refuses a leaf that does not ("403 Gnet
+// connection not compressed", src/core/nodes.c, prefer_compressed_gnet).
 func (t *T) Leaf(headers ...wire.HandshakeHeader) (*link.Link, error) {
-	return t.Dial(link.Options{Headers: headers})
+	return t.Dial(link.Options{Headers: headers, AcceptDeflate: true})
 }
 
 // Ultrapeers opens n ultrapeer links and waits until the target reads

@@ -71,6 +71,9 @@ func TestOurServent(t *testing.T) {
 				if r.Status == Skip && (r.Case.Role == Both || r.Case.Role == want) {
 					t.Errorf("%s skipped: %s", r.Case.ID, r.Message)
 				}
+				if r.Conns > r.Case.conns() {
+					t.Errorf("%s opened %d connections; it declares at most %d", r.Case.ID, r.Conns, r.Case.conns())
+				}
 			}
 		})
 	}

@@ -133,6 +133,11 @@ func TestPlan(t *testing.T) {
 	assert.Equal(t, time.Duration(total-1)*30*time.Second, est)
 	_, est = Plan(cases, 30*time.Second, 4)
 	assert.Equal(t, time.Duration((total+3)/4-1)*30*time.Second, est)
+
+	one, err := Select(Suite(), []string{"route/1"}, nil, Both)
+	require.NoError(t, err)
+	n, _ = Plan(one, 0, 1)
+	assert.Equal(t, 2+3, n, "route/1 opens three links")
 }
 
 // TestNoSpreadFallback: where only 127.0.0.1 is configured (a network
