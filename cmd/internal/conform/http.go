@@ -52,7 +52,10 @@ func httpGroup() *Group {
 				if rep.code != 200 && rep.code != 206 {
 					return t.Failf("200 OK", "%q", rep.status)
 				}
-				if rep.code != 200 || rep.length != int64(hit.Size) || rep.length > maxBody {
+				if rep.code == 206 {
+					return checkFirstPart(t, rep, hit)
+				}
+				if rep.length != int64(hit.Size) || rep.length > maxBody {
 					return nil
 				}
 				body, err := l.ReadN(int(rep.length))
@@ -336,11 +339,33 @@ func getByIndex10(t *T, tail string) error {
 	if rep.code == 200 && rep.length != int64(hit.Size) {
 		return t.Failf(fmt.Sprintf("Content-Length: %d, the size in the QueryHit", hit.Size), "Content-Length: %d", rep.length)
 	}
+	if rep.code == 206 {
+		if err := checkFirstPart(t, rep, hit); err != nil {
+			return err
+		}
+	}
 	if rep.length <= maxBody {
 		if _, err := l.ReadN(int(rep.length)); err != nil {
 			return t.Failf(fmt.Sprintf("%d bytes of body", rep.length), "%v", err)
 		}
 	}
+	return nil
+}
+
+// checkFirstPart checks a 206 to a request for the whole file: servents
+// serve a large file in parts (gtk-gnutella sends the first 512 KiB of a
+// first request, TX_FIRST_CHUNK in src/core/uploads.c), and the part must
+// say what it is: a Content-Range from byte 0 of the file's size that
+// matches Content-Length.
+func checkFirstPart(t *T, rep *httpReply, hit *Hit) error {
+	cr, _ := rep.head.Get("Content-Range")
+	var a, b, size int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(cr), "bytes %d-%d/%d", &a, &b, &size); err != nil ||
+		a != 0 || b < a || size != int64(hit.Size) || rep.length != b-a+1 {
+		return t.Failf(fmt.Sprintf("with the 206, Content-Range: bytes 0-<end>/%d matching Content-Length", hit.Size),
+			"Content-Range: %q, Content-Length: %d", cr, rep.length)
+	}
+	t.Notef("served in parts: %s", cr)
 	return nil
 }
 
