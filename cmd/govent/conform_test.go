@@ -57,9 +57,9 @@ func TestConformUnreachable(t *testing.T) {
 func TestConformOurServent(t *testing.T) {
 	share := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(share, "penny lane.mp3"), []byte(strings.Repeat("penny lane ", 500)), 0o644))
-	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true,
-		// The suite's links all come from 127.0.0.1.
-		MaxPendingPerIP: 64, MaxPeersPerIP: 64, MaxLeavesPerIP: 64, MaxHTTPSessionsPerIP: 64})
+	// The servent's default per-address limits: each of the suite's
+	// connections comes from a loopback address of its own.
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(t.Context()))
 	defer s.Close()

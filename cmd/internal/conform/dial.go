@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"syscall"
 
 	"github.com/govent/govent/cmd/internal/link"
@@ -144,30 +143,37 @@ func (t *T) unjudged() string {
 	if t.why != "" {
 		return t.why
 	}
-	// One connection per address: a case that needs several at once
-	// cannot run from one address.
+	// A limit on the connections one address holds: a case that needs
+	// several at once cannot run from one address, and one that needs a
+	// single link met the last case's links not yet let go.
 	for _, l := range links {
 		h, _, err := l.Greeting()
-		if err != nil || h == nil {
-			continue
-		}
-		if f := strings.Fields(h.StartLine); len(f) < 2 || f[1] != "409" {
+		if err != nil || h == nil || !perAddress(h) {
 			continue
 		}
 		for _, o := range links {
 			if o != l && sameLocal(o, l) {
-				return fmt.Sprintf("the target takes one connection per address (%q) and the case needs several at once; "+
+				return fmt.Sprintf("the target limits the connections per address (%q) and the case needs several at once; "+
 					"name more local addresses with --source", h.StartLine)
 			}
 		}
+		return fmt.Sprintf("the target limits the connections per address (%q) and still counted an earlier one from %s; "+
+			"space the connections with --pace, or name more local addresses with --source", h.StartLine, localAddr(l))
 	}
 	return ""
 }
 
+func localAddr(l *link.Link) netip.Addr {
+	ta, _ := l.Conn.LocalAddr().(*net.TCPAddr)
+	if ta == nil {
+		return netip.Addr{}
+	}
+	return ta.AddrPort().Addr().Unmap()
+}
+
 func sameLocal(a, b *link.Link) bool {
-	x, ok1 := a.Conn.LocalAddr().(*net.TCPAddr)
-	y, ok2 := b.Conn.LocalAddr().(*net.TCPAddr)
-	return ok1 && ok2 && x.AddrPort().Addr() == y.AddrPort().Addr()
+	x, y := localAddr(a), localAddr(b)
+	return x.IsValid() && x == y
 }
 
 // Listen opens a listener for the target's callbacks, on the address that

@@ -387,6 +387,31 @@ func rateLimit(h *wire.Handshake) (string, bool) {
 	return "", false
 }
 
+// perAddress reports whether a refusal is about how many connections our
+// address holds: gtk-gnutella's "409 Already connected" (one Gnutella
+// link per address), our servent's "503 Too Many Connections From Your
+// Address", and the like. It is no ban: a case with fewer links at once
+// could connect.
+func perAddress(h *wire.Handshake) bool {
+	f := strings.SplitN(h.StartLine, " ", 3)
+	if len(f) < 2 || !(strings.HasPrefix(f[0], "GNUTELLA/") || strings.HasPrefix(f[0], "HTTP/")) || f[1] == "200" {
+		return false
+	}
+	if f[1] == "409" {
+		return true
+	}
+	reason := ""
+	if len(f) == 3 {
+		reason = strings.ToLower(f[2])
+	}
+	for _, p := range []string{"from your address", "from your host", "from your ip", "per address", "per ip", "per host", "already connected"} {
+		if strings.Contains(reason, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()

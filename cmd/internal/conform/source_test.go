@@ -42,6 +42,21 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestPerAddress(t *testing.T) {
+	for line, want := range map[string]bool{
+		"GNUTELLA/0.6 409 Already connected":                      true, // gtk-gnutella
+		"GNUTELLA/0.6 409 Already connected to this GUID":         true,
+		"GNUTELLA/0.6 503 Too Many Connections From Your Address": true, // ours
+		"HTTP/1.1 503 Too many uploads from your host":            true,
+		"GNUTELLA/0.6 503 Full":                                   false,
+		"GNUTELLA/0.6 503 Too many ultra connections (50 max)":    false,
+		"GNUTELLA/0.6 429 Banned for 5m 0s":                       false, // a ban: rateLimit's
+		"GNUTELLA/0.6 200 OK":                                     false,
+	} {
+		assert.Equal(t, want, perAddress(&wire.Handshake{StartLine: line}), line)
+	}
+}
+
 // TestSpreadSources: against a loopback target every connection gets an
 // address of its own in 127.64.0.0/10, in another /24 than the one before;
 // elsewhere connections come from the user's addresses in turn, or from
