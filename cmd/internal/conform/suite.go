@@ -14,7 +14,11 @@
 // that must be forwarded after the thing that must not, on the same link,
 // and stop when the sentinel arrives. Only the servent named by the user is
 // contacted; Push and download cases listen for its callback on the address
-// that reaches it.
+// that reaches it. Each connection comes from a source address of the
+// run's choosing (source.go): a fresh loopback address for a loopback
+// target, so that no servent's per-address limits trip, or the user's, at
+// the user's pace. A refusal about our address, or a target that stops
+// answering, skips the cases it concerns instead of failing them.
 package conform
 
 import (
