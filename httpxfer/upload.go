@@ -269,11 +269,21 @@ func (s *session) errorReply(status int, reason string, cause error) error {
 }
 
 func parseRequest(start string, h fields) (*request, int, error) {
-	parts := strings.Split(start, " ")
-	if len(parts) != 3 {
+	// The method ends at the first space and the version starts after the
+	// last: the target between them may hold spaces, because old servents
+	// send file names as they are, and the 0.6 draft asks that such
+	// requests be accepted (section 4.1). gtk-gnutella reads them so too
+	// (src/core/uploads.c, remove_trailing_http_tag). The target is still
+	// checked as any other: escapes, path elements, the file's name.
+	method, rest, ok1 := strings.Cut(start, " ")
+	i := strings.LastIndexByte(rest, ' ')
+	if !ok1 || i < 0 {
 		return nil, 400, fmt.Errorf("%w: request line %q", ErrMalformed, clip([]byte(start)))
 	}
-	method, target, proto := parts[0], parts[1], parts[2]
+	target, proto := rest[:i], rest[i+1:]
+	if target == "" || target[0] == ' ' || target[len(target)-1] == ' ' {
+		return nil, 400, fmt.Errorf("%w: request line %q", ErrMalformed, clip([]byte(start)))
+	}
 	var minor int
 	switch proto {
 	case "HTTP/1.0":

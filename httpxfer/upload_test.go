@@ -111,6 +111,16 @@ func TestUploadReplies(t *testing.T) {
 	}{
 		{name: "get by index and name", method: "GET", target: "/get/2/penny%20lane.mp3", status: 200, body: data, knownFile: true},
 		{name: "Clip2 trailing slash", method: "GET", target: "/get/2/penny%20lane.mp3/", status: 200, body: data, knownFile: true},
+		// Old servents send names as they are (Gnutella 0.6 section 4.1:
+		// "servents SHOULD accept non-encoded requests"); gtk-gnutella takes
+		// everything between the method and " HTTP/" as the target.
+		{name: "name not URL-encoded", method: "GET", target: "/get/2/penny lane.mp3", status: 200, body: data, knownFile: true},
+		{name: "name not URL-encoded, Clip2 slash", method: "GET", target: "/get/2/penny lane.mp3/", hdr: []string{"Range: bytes=0-99"}, status: 206, body: data[:100], cRange: "bytes 0-99/" + size, knownFile: true},
+		{name: "unencoded name that differs", method: "GET", target: "/get/2/penny  lane.mp3", status: 404},
+		{name: "unencoded dot-dot with a space", method: "GET", target: "/get/2/../etc/pass wd", status: 400, close: true},
+		{name: "unencoded bare percent", method: "GET", target: "/get/2/100% penny.mp3", status: 400, close: true},
+		{name: "space before the target", method: "GET", target: " /get/2/penny%20lane.mp3", status: 400, close: true},
+		{name: "space after the target", method: "GET", target: "/get/2/penny%20lane.mp3 ", status: 400, close: true},
 		{name: "get by urn", method: "GET", target: "/uri-res/N2R?" + urn, status: 200, body: data, knownFile: true},
 		{name: "urn in lower case", method: "GET", target: "/uri-res/n2r?" + strings.ToLower(urn), status: 200, body: data, knownFile: true},
 		{name: "head", method: "HEAD", target: "/uri-res/N2R?" + urn, status: 200, knownFile: true},

@@ -73,7 +73,10 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 		return nil, errors.New("servent: Search before Start")
 	}
 	q := wire.Query{Criteria: []byte(text)}
-	flags := wire.QueryFlagGGEPH
+	// Not QueryFlagGGEPH: a querier that says it reads GGEP "H" gets its
+	// hashes there and nowhere else (gtk-gnutella sends bitprints in "H"
+	// instead of urn:sha1 text), and wire reads only urns.
+	var flags wire.QueryFlags
 	if s.cfg.Firewalled {
 		flags |= wire.QueryFlagFirewalled
 	}

@@ -24,9 +24,7 @@ func shareFiles(t *testing.T, files map[string]string) *servent.Servent {
 	for name, body := range files {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	}
-	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: dir, HashBeforeStart: true, AllowPrivate: true,
-		// The conformance suite's links all come from 127.0.0.1.
-		MaxPendingPerIP: 64, MaxPeersPerIP: 64, MaxLeavesPerIP: 64, MaxHTTPSessionsPerIP: 64})
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: dir, HashBeforeStart: true, AllowPrivate: true})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(t.Context()))
 	t.Cleanup(func() { s.Close() })

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -21,6 +23,12 @@ func conformCommand() *cli.Command {
 			"SKIP per case, with the evidence of each failure. Only HOST:PORT is contacted; Push cases\n" +
 			"listen for its callback on the address that reaches it. Cases about QueryHits, HTTP uploads\n" +
 			"and Push uploads need --query: words of a file the servent shares.\n" +
+			"Servents limit how often one address may connect (gtk-gnutella bans an address after 2 Gnutella\n" +
+			"connections or 5 HTTP requests in a minute). Against a servent on 127.0.0.0/8 each connection\n" +
+			"comes from a loopback address of its own, so no such limit triggers. Elsewhere, name your local\n" +
+			"addresses with --source and space the connections from each with --pace (30s for gtk-gnutella);\n" +
+			"the run then says how long pacing makes it. A case the target refuses for connecting too often is\n" +
+			"skipped, not failed, and a target that stops answering handshakes ends the run early.\n" +
 			"Exit status: 0 when every MUST case passed, 1 otherwise, 2 for usage errors.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
@@ -28,6 +36,8 @@ func conformCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "skip", Usage: "skip these cases or groups"},
 			&cli.StringFlag{Name: "query", Usage: "words of a file the target shares"},
 			&cli.DurationFlag{Name: "timeout", Value: conform.DefaultTimeout, Usage: "how long each case waits for an answer"},
+			&cli.StringSliceFlag{Name: "source", Usage: "local addresses to connect from, in turn (default: a fresh loopback address per connection for a loopback target, else the system's choice)"},
+			&cli.DurationFlag{Name: "pace", Usage: "least time between two connections from one source address (gtk-gnutella needs 30s)"},
 			&cli.StringFlag{Name: "json", Usage: "write one JSON object per case to `FILE` (- for standard output, instead of the text)", TakesFile: true},
 			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`", TakesFile: true},
 			&cli.BoolFlag{Name: "list", Usage: "list the cases and exit"},
@@ -56,7 +66,17 @@ func runConform(ctx context.Context, c *cli.Command) error {
 			return c.Duration("timeout").String(), "must be more than 0"
 		}
 		return "", ""
-	}})
+	}}, flagRule{"pace", func(c *cli.Command) (string, string) {
+		if c.Duration("pace") < 0 {
+			return c.Duration("pace").String(), "must not be negative"
+		}
+		return "", ""
+	}}, each("source", func(v string) string {
+		if _, err := netip.ParseAddr(strings.TrimSpace(v)); err != nil {
+			return "want an IP address of this machine, such as 192.0.2.10"
+		}
+		return ""
+	}))
 	if err != nil {
 		return err
 	}
@@ -71,6 +91,10 @@ func runConform(ctx context.Context, c *cli.Command) error {
 		Skip:    c.StringSlice("skip"),
 		Timeout: c.Duration("timeout"),
 		Query:   c.String("query"),
+		Pace:    c.Duration("pace"),
+	}
+	for _, v := range c.StringSlice("source") {
+		cfg.Sources = append(cfg.Sources, netip.MustParseAddr(strings.TrimSpace(v)))
 	}
 	// Check the selection before connecting to anything.
 	if _, err := conform.Select(conform.Suite(), cfg.Only, cfg.Skip, cfg.Role); err != nil {
@@ -83,6 +107,7 @@ func runConform(ctx context.Context, c *cli.Command) error {
 		// standard error.
 		text = c.Root().ErrWriter
 	}
+	cfg.OnStart = func(rep *conform.Report) { conform.WriteStart(text, rep) }
 	cfg.OnResult = func(r conform.Result) { conform.WriteText(text, r) }
 	rep, err := conform.Run(ctx, cfg)
 	if err != nil {

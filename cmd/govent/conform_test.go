@@ -33,6 +33,9 @@ func TestConformUsage(t *testing.T) {
 		{"conform", "--only", "route/99", "127.0.0.1:1"},
 		{"conform", "--no-such-flag", "127.0.0.1:1"},
 		{"conform", "127.0.0.1:1", "127.0.0.1:2"},
+		{"conform", "--source", "my-laptop", "127.0.0.1:1"},
+		{"conform", "--source", "127.0.0.1,10.0.0.300", "127.0.0.1:1"},
+		{"conform", "--pace", "-30s", "127.0.0.1:1"},
 	} {
 		code, _, errOut := runCLI(t, "", args...)
 		assert.Equal(t, 2, code, "%v: %s", args, errOut)
@@ -54,9 +57,9 @@ func TestConformUnreachable(t *testing.T) {
 func TestConformOurServent(t *testing.T) {
 	share := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(share, "penny lane.mp3"), []byte(strings.Repeat("penny lane ", 500)), 0o644))
-	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true,
-		// The suite's links all come from 127.0.0.1.
-		MaxPendingPerIP: 64, MaxPeersPerIP: 64, MaxLeavesPerIP: 64, MaxHTTPSessionsPerIP: 64})
+	// The servent's default per-address limits: each of the suite's
+	// connections comes from a loopback address of its own.
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: share, HashBeforeStart: true})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(t.Context()))
 	defer s.Close()
@@ -141,4 +144,22 @@ func brokenServent(nc net.Conn) {
 			return
 		}
 	}
+}
+
+// TestConformPaced: with --source and --pace the run says where it
+// connects from and how long pacing makes it, and spreads its connections
+// over the addresses given.
+func TestConformPaced(t *testing.T) {
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: t.TempDir()})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	defer s.Close()
+	code, out, errOut := runCLI(t, "", "conform", "--timeout", "3s", "--only", "handshake/1",
+		"--source", "127.0.0.1,127.0.0.2", "--pace", "10s", s.Addr().String())
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "connections from 127.0.0.1, 127.0.0.2\n")
+	// The role check, the search for --query and handshake/1: three, two
+	// from each address at most, one pace apart.
+	assert.Contains(t, out, "at most 3 connections; pacing alone makes the run take up to 10s\n")
+	assert.Contains(t, out, "PASS  handshake/1 ")
 }

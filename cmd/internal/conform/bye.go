@@ -2,6 +2,7 @@ package conform
 
 import (
 	"bytes"
+	"errors"
 
 	"github.com/govent/govent/cmd/internal/link"
 	"github.com/govent/govent/wire"
@@ -40,9 +41,10 @@ func byeGroup() *Group {
 		},
 		{
 			Title:       "after its Bye, the target sends nothing more",
-			Desc:        "Makes the target say Bye (a Ping header announcing 16 MiB) and reads to the close.",
+			Desc:        "Makes the target say Bye (a Ping header announcing 16 MiB, or if it closes without one, a Ping of 65,535 bytes) and reads to the close.",
 			Requirement: `Other data MUST NOT be sent after the Bye message.`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.2.9"},
+			Conns: 2,
 			Run: func(t *T) error {
 				c, err := targetBye(t)
 				if err != nil {
@@ -59,6 +61,7 @@ func byeGroup() *Group {
 			Desc:        "Makes the target say Bye as bye/3 does and reads its header.",
 			Requirement: `A Bye packet MUST be sent with TTL=1 (to avoid accidental propagation by an unaware servent), and hops=0 (of course).`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.2.9"},
+			Conns: 2,
 			Run: func(t *T) error {
 				c, err := targetBye(t)
 				if err != nil {
@@ -75,6 +78,7 @@ func byeGroup() *Group {
 			Desc:        "Makes the target say Bye as bye/3 does and reads its code.",
 			Requirement: `4xx The User did something wrong, as far as the servent is concerned. It can send packets deemed too big (400)`,
 			Severity:    Should, Spec: Spec{Bye, "2"},
+			Conns: 2,
 			Run: func(t *T) error {
 				c, err := targetBye(t)
 				if err != nil {
@@ -92,6 +96,7 @@ func byeGroup() *Group {
 			Desc:        "Makes the target say Bye as bye/3 does and reads its text.",
 			Requirement: `Unless circumstances making that impossible ..., the HTTP-like headers version SHOULD be used, with at least a Server: header, allowing better tracing and debugging.`,
 			Severity:    Should, Spec: Spec{Gnutella06, "2.2.9"},
+			Conns: 2,
 			Run: func(t *T) error {
 				c, err := targetBye(t)
 				if err != nil {
@@ -122,15 +127,59 @@ func sayBye(t *T) (closed, error) {
 	return expectClosed(t, l, "the target to close the link after our Bye")
 }
 
-// targetBye makes the target close a link with a Bye; a close without one
-// skips the case.
+// bigPing is the payload length of the second way to make a servent say
+// Bye: within the 64 KiB frame every servent reads, over gtk-gnutella's
+// limit for a Ping (other_messages_kick_size, 40960), which it answers
+// with "Bye 400 Too large Ping message" (src/core/nodes.c, node_read).
+const bigPing = 65535
+
+// targetBye makes the target close a link with a Bye: a Ping header
+// announcing 16 MiB, and when the target closes on that without a Bye (as
+// gtk-gnutella does for a frame of 64 KiB or more), a Ping of bigPing
+// bytes on a fresh link, followed by a TTL-1 Ping. A target that closes
+// without a Bye both times, or takes the big Ping, skips the case.
 func targetBye(t *T) (closed, error) {
 	c, err := provokeBye(t)
-	if err != nil {
+	if err != nil || c.bye != nil {
 		return c, err
 	}
-	if c.bye == nil {
-		return c, t.Skipf("the target closed without a Bye")
+	l, err := t.Ultrapeer()
+	if err != nil {
+		return closed{}, err
 	}
-	return c, nil
+	h := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1, Length: bigPing}
+	big := append(h.Append(nil), make([]byte, bigPing)...)
+	if err := l.SendBytes(big); err == nil {
+		_ = l.Send(newPing(1, 0))
+	}
+	for {
+		r, err := l.Next(t.Timeout())
+		switch {
+		case errors.Is(err, link.ErrTimeout):
+			return closed{}, t.Skipf("the target closed the 16 MiB header without a Bye, and said nothing to a %d-byte Ping", bigPing)
+		case err != nil:
+			return closed{}, t.Skipf("the target closed without a Bye (after a 16 MiB header, and after a %d-byte Ping)", bigPing)
+		case r.Err == nil && r.Msg.Header.Type == wire.TypePong:
+			return closed{}, t.Skipf("the target closed the 16 MiB header without a Bye, and took a %d-byte Ping", bigPing)
+		case r.Err == nil && r.Msg.Header.Type == wire.TypeBye:
+			return readAfterBye(t, l, r.Msg)
+		}
+	}
+}
+
+// readAfterBye reads l to the close after the target's Bye, keeping what
+// came after it.
+func readAfterBye(t *T, l *link.Link, bye *wire.Message) (closed, error) {
+	c := closed{bye: bye}
+	for {
+		r, err := l.Next(t.Timeout())
+		if errors.Is(err, link.ErrTimeout) {
+			return c, t.Failf("the close after the Bye", "the link still open %s after it", t.Timeout())
+		}
+		if err != nil {
+			c.err = err
+			return c, nil
+		}
+		c.after = append(c.after, r.Msg)
+	}
 }

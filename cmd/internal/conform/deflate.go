@@ -82,7 +82,7 @@ func deflateGroup() *Group {
 		},
 		{
 			Title:       "garbage in our compressed stream ends the link",
-			Desc:        "Negotiates our compression as deflate/3 does, pings, then sends 32 bytes that are no deflate data.",
+			Desc:        "Negotiates our compression as deflate/3 does, pings, then sends 32 bytes that are no deflate data, ended as a sync flush ends.",
 			Requirement: `If a servent becomes out of synch with its input stream, it SHOULD close the connection associated with the stream`,
 			Severity:    Should, Spec: Spec{Gnutella06, "2.2.1"},
 			Run: func(t *T) error {
@@ -97,8 +97,12 @@ func deflateGroup() *Group {
 					return err
 				}
 				// 0xFF starts a block of the reserved type 3: no inflater
-				// can read it.
-				if err := l.WriteRaw(bytes.Repeat([]byte{0xFF}, 32)); err != nil {
+				// can read it. The garbage ends as a sync flush does, the
+				// way every compressed Gnutella stream is cut: an
+				// inflater that waits for a whole flushed segment before
+				// inflating (Govent's linkzip) must decide then too.
+				garbage := append(bytes.Repeat([]byte{0xFF}, 32), 0x00, 0x00, 0xFF, 0xFF)
+				if err := l.WriteRaw(garbage); err != nil {
 					return nil // already closed
 				}
 				_, err = expectClosed(t, l, "the target to close the corrupt compressed stream")

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -45,6 +46,7 @@ type fake struct {
 	queries    map[wire.GUID]*fakePeer // Query routes, and Query duplicates
 	pushes     map[wire.GUID]bool      // Push duplicates
 	pushRoutes map[wire.GUID]*fakePeer // servent GUID -> link its QueryHit came by
+	conns      map[netip.Addr]int      // connections seen from each address
 }
 
 // faults are the fake's switches, each a departure from the specs.
@@ -54,7 +56,16 @@ type faults struct {
 	newPongGUID       bool // answers a Ping with a Pong under a new GUID
 	hitsEverywhere    bool // routes a QueryHit to every link
 	ignoreQRP         bool // forwards every Query to leaves and last-hop ultrapeers
+
+	// Per-address limits, not faults: deployed servents have them, and
+	// the suite must neither trip them nor blame the target for them.
+	banRepeat  bool // as gtk-gnutella's ban.c: the 3rd connection from an address gets 429, later ones silence
+	onePerAddr bool // as gtk-gnutella's nodes.c: a 2nd Gnutella link from an address gets 409
 }
+
+// fakeBanAfter is how many connections an address may open when
+// banRepeat is set.
+const fakeBanAfter = 2
 
 // fakeMaxPeers is how many links the fake takes before it says 503.
 const fakeMaxPeers = 6
@@ -86,7 +97,7 @@ func startFake(t *testing.T, sw faults) *fake {
 	f := &fake{sw: sw, ln: ln, guid: wire.NewGUID(),
 		file:  httpxfer.File{Index: 1, Name: fakeFileName, Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path},
 		peers: map[*fakePeer]bool{}, queries: map[wire.GUID]*fakePeer{}, pushes: map[wire.GUID]bool{},
-		pushRoutes: map[wire.GUID]*fakePeer{}}
+		pushRoutes: map[wire.GUID]*fakePeer{}, conns: map[netip.Addr]int{}}
 	f.table, err = router.BuildQRT([]string{fakeFileName}, nil, qrpBits)
 	require.NoError(t, err)
 	f.tableMsgs, err = router.PatchMessages(nil, f.table, 4, true, 4096)
@@ -134,10 +145,19 @@ func (f *fake) accept() {
 			br := bufio.NewReader(nc)
 			_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 			first, err := br.Peek(4)
+			http := string(first) == "GET " || string(first) == "HEAD"
+			n := f.seen(nc)
 			switch {
 			case err != nil:
 				nc.Close()
-			case string(first) == "GET " || string(first) == "HEAD":
+			case f.sw.banRepeat && n == fakeBanAfter+1:
+				f.refuseBanned(nc, http)
+			case f.sw.banRepeat && n > fakeBanAfter+1:
+				// Banned: hold the connection and say nothing.
+				_ = nc.SetReadDeadline(time.Time{})
+				_, _ = io.Copy(io.Discard, br)
+				nc.Close()
+			case http:
 				_ = nc.SetReadDeadline(time.Time{})
 				_ = f.up.ServeConn(f.ctx, nc, br)
 			default:
@@ -145,6 +165,37 @@ func (f *fake) accept() {
 			}
 		}()
 	}
+}
+
+// seen counts a connection from nc's address and returns the count.
+func (f *fake) seen(nc net.Conn) int {
+	a := nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns[a]++
+	return f.conns[a]
+}
+
+// refuseBanned answers as gtk-gnutella does the connection that gets an
+// address banned, and closes.
+func (f *fake) refuseBanned(nc net.Conn, http bool) {
+	if http {
+		_, _ = io.WriteString(nc, "HTTP/1.1 429 Banned for 5m 0s\r\nRetry-After: 300\r\nContent-Length: 0\r\n\r\n")
+	} else {
+		_, _ = io.WriteString(nc, "GNUTELLA/0.6 429 Banned for 5m 0s\r\nUser-Agent: Fake/1\r\n\r\n")
+	}
+	nc.Close()
+}
+
+// addrs returns how many addresses connected, and the most connections
+// one of them opened.
+func (f *fake) addrs() (n, most int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		most = max(most, c)
+	}
+	return len(f.conns), most
 }
 
 // handshake answers a 0.6 CONNECT (or a later version) as an ultrapeer;
@@ -166,15 +217,23 @@ func (f *fake) handshake(nc net.Conn, br *bufio.Reader) {
 	if v, ok := hello.Get("Listen-IP"); ok {
 		p.listen, _ = netip.ParseAddrPort(strings.TrimSpace(v))
 	}
+	from := nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	f.mu.Lock()
 	full := len(f.peers) >= fakeMaxPeers
 	var try []netip.AddrPort
+	already := false
 	for q := range f.peers {
 		if q.listen.IsValid() {
 			try = append(try, q.listen)
 		}
+		already = already || q.nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr() == from
 	}
 	f.mu.Unlock()
+	if f.sw.onePerAddr && already {
+		_, _ = nc.Write((&wire.Handshake{StartLine: wire.StatusLine06(409, "Already connected")}).Append(nil))
+		nc.Close()
+		return
+	}
 	if full {
 		h := &wire.Handshake{StartLine: wire.StatusLine06(503, "Full")}
 		if len(try) > 0 {

@@ -23,15 +23,21 @@ func TestFaultyServent(t *testing.T) {
 			fail: []string{"route/5", "route/6", "push/4"}},
 		// Without a decrement, TTL arithmetic is wrong everywhere it is
 		// checked: trimming, the TTL-1 rule, each forwarded header, and the
-		// last-hop rule (a TTL-2 Query never reaches its last hop).
+		// last-hop rule (a TTL-2 Query never reaches its last hop). Not
+		// route/12: a TTL-1 Query reaching a leaf with TTL 1 is what
+		// gtk-gnutella sends too (it never sends TTL 0).
 		{name: "does not decrement TTL", sw: faults{keepTTL: true},
-			fail: []string{"framing/8", "route/2", "route/7", "route/8", "route/12", "route/13", "push/1"}},
+			fail: []string{"framing/8", "route/2", "route/7", "route/8", "route/13", "push/1"}},
 		{name: "answers a Ping with a new GUID", sw: faults{newPongGUID: true},
 			fail: []string{"ping/3"}},
 		{name: "routes a QueryHit to every link", sw: faults{hitsEverywhere: true},
 			fail: []string{"route/9"}},
 		{name: "ignores QRP", sw: faults{ignoreQRP: true},
 			fail: []string{"route/11", "route/13"}},
+		// Per-address limits are no faults: the suite, connecting from a
+		// fresh loopback address each time, never trips them.
+		{name: "bans an address after two connections", sw: faults{banRepeat: true}},
+		{name: "takes one link per address", sw: faults{onePerAddr: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +53,12 @@ func TestFaultyServent(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tt.fail, failed)
+			// Every connection came from an address of its own.
+			addrs, most := f.addrs()
+			assert.Equal(t, 1, most, "connections from one address (of %d)", addrs)
+			for _, r := range rep.Results {
+				assert.LessOrEqual(t, r.Conns, r.Case.conns(), "%s opened more connections than it declares", r.Case.ID)
+			}
 			// The fake shares a file, so the cases that need one ran.
 			for _, r := range rep.Results {
 				if r.Status == Skip {

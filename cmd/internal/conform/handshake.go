@@ -3,6 +3,7 @@ package conform
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -14,8 +15,9 @@ import (
 // handshaking_0.6 document), the headers of the two-tier network, and the
 // 0.4 handshake of old servents.
 
-// maxFill bounds the connections the "full" cases open to fill a target.
-const maxFill = 40
+// maxFill bounds the connections the "full" cases open to fill a target:
+// more than gtk-gnutella's 50 (max_connections).
+const maxFill = 64
 
 func handshakeGroup() *Group {
 	return &Group{Key: "handshake", Title: "Handshake (0.6 and 0.4)", Cases: []*Case{
@@ -115,6 +117,10 @@ func handshakeGroup() *Group {
 			Desc:        "Connects as an ultrapeer with the values of X-Ultrapeer and User-Agent on continuation lines (a tab, a space).",
 			Requirement: `Each line normally starts a new header, unless it begins with a space or an horizontal tab ..., in which case it continues the preceding header line.`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.1"},
+			Departures: []string{`gtk-gnutella 1.2.3: joins the line with a space even when the header had no value yet, ` +
+				`so "X-Ultrapeer:" continued by "True" reads " True", which is not True (RFC 2616 section 4.2: the value has no leading LWS). ` +
+				`As a leaf it then takes us for a leaf and refuses with 204; as an ultrapeer it takes us as a leaf and the case passes ` +
+				`(src/lib/header.c, add_continuation; src/core/nodes.c compares X-Ultrapeer with ascii_strcasecmp).`},
 			Run: func(t *T) error {
 				h := link.Options{Ultrapeer: true}.ConnectBlock()
 				raw := string(h.Append(nil))
@@ -169,8 +175,9 @@ func handshakeGroup() *Group {
 			Desc:        fmt.Sprintf("Opens ultrapeer connections (each with a Listen-IP) until one is refused, at most %d.", maxFill),
 			Requirement: `The normal status code for rejecting a connection because the servent is busy is "503 " followed by "Busy" or another description string.`,
 			Severity:    Should, Spec: Spec{Gnutella06, "2.1"},
+			Conns: maxFill,
 			Run: func(t *T) error {
-				l, n, err := fill(t)
+				l, n, _, err := fill(t)
 				if err != nil {
 					return err
 				}
@@ -186,8 +193,9 @@ func handshakeGroup() *Group {
 			Desc:        fmt.Sprintf("Opens ultrapeer connections, each announcing a Listen-IP, until one is refused (at most %d), and reads X-Try-Ultrapeers and X-Try.", maxFill),
 			Requirement: `When rejecting a connection, a servent MUST, if possible, provide the remote host with a list of other Gnutella hosts, so it can try connecting to them.`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.1"},
+			Conns: maxFill,
 			Run: func(t *T) error {
-				l, n, err := fill(t)
+				l, n, listen, err := fill(t)
 				if err != nil {
 					return err
 				}
@@ -196,6 +204,15 @@ func handshakeGroup() *Group {
 					for _, v := range l.Answer.Values(name) {
 						hosts += len(wire.ParseAddrList(v, 100))
 					}
+				}
+				if hosts == 0 && !routable(listen.Addr()) {
+					// "If possible": the only hosts it learnt from us are
+					// on an address no peer elsewhere could reach, and a
+					// servent rightly keeps those to itself (gtk-gnutella
+					// keeps only routable hosts: src/core/pcache.c,
+					// pcache_pong_fake).
+					return t.Skipf("the target offered no hosts in %q; the only ones it could know are ours, at %s, which is not routable",
+						l.Answer.StartLine, listen.Addr())
 				}
 				if hosts == 0 {
 					return t.Failf("X-Try-Ultrapeers or X-Try with the hosts connected to it",
@@ -210,6 +227,9 @@ func handshakeGroup() *Group {
 			Desc:        "Connects as an ultrapeer (so the target is a shielded leaf), then connects as a leaf.",
 			Requirement: `If a shielded leaf node receives a connection request, it will refuse to accept the connection by returning a 503 error code together with X-Try and X-Try-Ultrapeer headers`,
 			Severity:    Should, Spec: Spec{Gnutella06, "3.2.1.2"}, Role: Leaf,
+			Conns: 2,
+			Departures: []string{`gtk-gnutella 1.2.3: refuses with "204 Shielded leaf node (4 peers max)", by choice: its copy of the ultrapeers ` +
+				`document notes "should send a 204 error here, since there's no content" (src/core/nodes.c, node_can_accept_connection; doc/gnutella/ultra-peers 3.2).`},
 			Run: func(t *T) error {
 				if l, err := t.Ultrapeer(); err != nil {
 					return refusedFailure("GNUTELLA/0.6 200 to our ultrapeer", l, err)
@@ -345,25 +365,35 @@ func expectRefused(t *T, connect []byte) error {
 }
 
 // fill opens ultrapeer links until the target refuses one, and returns the
-// refused link and how many were accepted. The links announce a Listen-IP
-// (our callback listener), so the target knows hosts it could offer.
-func fill(t *T) (*link.Link, int, error) {
+// refused link, how many were accepted, and the Listen-IP they announced:
+// our callback listener, so that the target knows hosts it could offer.
+// They offer to read a compressed stream: gtk-gnutella refuses
+// uncompressed ultrapeers once it has up_connections (42) of them ("403
+// Compressed connection preferred", src/core/nodes.c), before it is full.
+func fill(t *T) (*link.Link, int, netip.AddrPort, error) {
 	ln, err := t.Listen()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, netip.AddrPort{}, err
 	}
 	listen := wire.HandshakeHeader{Name: "Listen-IP", Value: ln.Addr().String()}
 	for n := range maxFill {
-		l, err := t.Ultrapeer(listen)
+		l, err := t.Dial(link.Options{Ultrapeer: true, AcceptDeflate: true, Headers: []wire.HandshakeHeader{listen}})
 		if err == nil {
 			continue
 		}
 		if l == nil || l.Answer == nil {
-			return nil, n, t.Failf("a 503 status line when full", "%v after %d connections", err, n)
+			return nil, n, ln.Addr(), t.Failf("a 503 status line when full", "%v after %d connections", err, n)
 		}
-		return l, n, nil
+		return l, n, ln.Addr(), nil
 	}
-	return nil, maxFill, t.Skipf("the target accepted %d connections without refusing one", maxFill)
+	return nil, maxFill, ln.Addr(), t.Skipf("the target accepted %d connections without refusing one", maxFill)
+}
+
+// routable reports whether a is an address a peer on the Internet could
+// reach.
+func routable(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate()
 }
 
 // refusedFailure explains a handshake that did not end in 200.

@@ -108,6 +108,7 @@ func pingGroup() *Group {
 			Desc:        "On the second of three ultrapeer links, sends a Pong with a GUID nobody used, then a sentinel Query; watches the others.",
 			Requirement: `A servent that receives a Pong descriptor with Descriptor ID = n, but has not seen a Ping descriptor with Descriptor ID = n SHOULD remove the Pong descriptor from the network`,
 			Severity:    Should, Spec: Spec{Gnutella04, "4"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, err := t.Ultrapeers(3)
 				if err != nil {
@@ -123,6 +124,7 @@ func pingGroup() *Group {
 			Desc:        "On the first of three ultrapeer links, sends 10 Pings with TTL 3 at once and a sentinel Query; counts the Pings reaching the others.",
 			Requirement: `The bandwidth used by Ping and Pong messages SHOULD be minimized. Servents MUST never output very high quantities of Ping and Pong messages.`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.2.4"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, err := t.Ultrapeers(3)
 				if err != nil {
@@ -157,6 +159,7 @@ func pingGroup() *Group {
 			Desc:        "Opens a leaf link with a QRP table and an ultrapeer link; the ultrapeer sends a TTL-3 Ping and then a Query the leaf's table matches.",
 			Requirement: `Ultrapeers shield leaf nodes from virtually all ping and query traffic.`,
 			Severity:    Should, Spec: Spec{Ultrapeers, "2"}, Role: Ultrapeer,
+			Conns: 2,
 			Run: func(t *T) error {
 				up, leaf, word, err := leafWithTable(t, false)
 				if err != nil {

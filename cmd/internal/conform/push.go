@@ -18,6 +18,7 @@ func pushGroup() *Group {
 			Desc:        "A sends a Query, B answers with a QueryHit from servent S, then A sends a Push for S (TTL 3); watches B.",
 			Requirement: `Push descriptors MUST be routed by Servent Identifier, not by Descriptor Id`,
 			Severity:    Must, Spec: Spec{Gnutella04, "4"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, servent, err := pushRoute(t)
 				if err != nil {
@@ -36,6 +37,7 @@ func pushGroup() *Group {
 			Desc:        "As push/1, then a sentinel Query from A; watches C.",
 			Requirement: `Push descriptors MAY ONLY be sent along the same path that carried the incoming QueryHit descriptor.`,
 			Severity:    Must, Spec: Spec{Gnutella04, "4"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, servent, err := pushRoute(t)
 				if err != nil {
@@ -50,6 +52,7 @@ func pushGroup() *Group {
 			Desc:        "On A, sends a Push for a servent GUID no QueryHit named, then a sentinel Query; watches B and C.",
 			Requirement: `A servent that receives a Push descriptor with Servent Identifier = n, but has not seen a QueryHit descriptor with Servent Identifier = n SHOULD remove the Push descriptor from the network.`,
 			Severity:    Should, Spec: Spec{Gnutella04, "4"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, err := t.Ultrapeers(3)
 				if err != nil {
@@ -65,6 +68,7 @@ func pushGroup() *Group {
 			Desc:        "As push/1; once B has the Push, A sends it again and a sentinel; watches B.",
 			Requirement: `A servent receiving a message with the same Payload Message and Message ID as one it has received before, MUST discard the message.`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.2.7.1"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, servent, err := pushRoute(t)
 				if err != nil {
@@ -82,6 +86,7 @@ func pushGroup() *Group {
 			Desc:        "As push/1; once B has the Push, A sends another Push for S with a new GUID; watches B.",
 			Requirement: `Push messages MUST only be considered as duplicates if the Message ID in the header is the same.`,
 			Severity:    Must, Spec: Spec{Gnutella06, "2.2.8"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				ls, servent, err := pushRoute(t)
 				if err != nil {
@@ -98,7 +103,7 @@ func pushGroup() *Group {
 		},
 		{
 			Title:       "a Push for the target makes it connect back and send a GIV with its servent GUID",
-			Desc:        "Listens on the address that reaches the target and sends it a Push for its own servent GUID (from its QueryHit, or its GUID header) naming that address.",
+			Desc:        "Listens on the address our link to the target comes from and sends it a Push for its own servent GUID (from its QueryHit, or its GUID header) naming that address.",
 			Requirement: `The servent that is the target of the Push request ... SHOULD, upon receipt of the Push message, attempt to establish a new TCP/IP connection to the requesting servent`,
 			Severity:    Should, Spec: Spec{Gnutella06, "4.2"},
 			Run: func(t *T) error {
@@ -172,7 +177,7 @@ func pushToTarget(t *T, needFile bool) (*link.Link, *Hit, error) {
 		}
 		servent = g
 	}
-	ln, err := t.Listen()
+	ln, err := t.ListenBeside(l)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,7 +188,7 @@ func pushToTarget(t *T, needFile bool) (*link.Link, *Hit, error) {
 	if err != nil {
 		return nil, nil, t.Failf("a connection to "+ln.Addr().String()+" after the Push", "%v", err)
 	}
-	t.keep(cb)
+	t.keepCallback(cb)
 	giv, err := cb.ReadGIV()
 	if err != nil {
 		return nil, nil, t.Failf(`"GIV <index>:<servent GUID>/<name>\n\n"`, "%v", err)

@@ -25,20 +25,23 @@ func qrpGroup() *Group {
 			Desc:        "Opens an ultrapeer link and a leaf link; the leaf sends a RESET and an uncompressed 4-bit PATCH in 8 fragments for one word; the ultrapeer sends a Query for it.",
 			Requirement: `When the "boolean vector" is fully received, it is going to be used as the Query Routing table for that leaf node`,
 			Severity:    Must, Spec: Spec{Gnutella06, "3.2.2"}, Role: Ultrapeer,
-			Run: func(t *T) error { return tableApplied(t, false) },
+			Conns: 2,
+			Run:   func(t *T) error { return tableApplied(t, false) },
 		},
 		{
 			Title:       "a zlib-compressed patch split over several PATCH messages is applied",
 			Desc:        "As qrp/1, with the patch compressed (COMPRESSOR 1) and cut into fragments of 16 bytes.",
 			Requirement: `Currently two algorithms are specified: 0x0 for no algorithm or 0x1 for the ZLIB algorithm[9]. All implementations must support these algorithms.`,
 			Severity:    Must, Spec: Spec{QRP, "Gnutella Protocol Changes"}, Role: Ultrapeer,
-			Run: func(t *T) error { return tableApplied(t, true) },
+			Conns: 2,
+			Run:   func(t *T) error { return tableApplied(t, true) },
 		},
 		{
 			Title:       "a PATCH out of sequence ends the link",
 			Desc:        "As a leaf, sends a RESET and then PATCH 2 of a sequence of 8, without PATCH 1.",
 			Requirement: `Messages in the sequence must be sent in-order ... If either of these conditions is violated ..., the receiver should close the connection`,
 			Severity:    Should, Spec: Spec{QRP, "Gnutella Protocol Changes"}, Role: Ultrapeer,
+			Conns: 2,
 			Run: func(t *T) error {
 				return badSequence(t, func(msgs []wire.QRP) []wire.QRP { return []wire.QRP{msgs[0], msgs[2]} })
 			},
@@ -48,6 +51,7 @@ func qrpGroup() *Group {
 			Desc:        "As a leaf, sends PATCH 1 of a sequence without a RESET before it.",
 			Requirement: `A RESET variant must precede any PATCH variants. ... there is no way to recover from a missing message.`,
 			Severity:    Should, Spec: Spec{QRP, "Gnutella Protocol Changes"}, Role: Ultrapeer,
+			Conns: 2,
 			Run: func(t *T) error {
 				return badSequence(t, func(msgs []wire.QRP) []wire.QRP { return []wire.QRP{msgs[1]} })
 			},

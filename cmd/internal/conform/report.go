@@ -30,6 +30,9 @@ func WriteText(w io.Writer, r Result) {
 			fmt.Fprintf(w, "      error:    %s\n", r.Message)
 		}
 		fmt.Fprintf(w, "      spec:     %s: %s\n", c.Spec, c.Requirement)
+		for _, d := range c.Departures {
+			fmt.Fprintf(w, "      known:    %s\n", d)
+		}
 	case Skip:
 		fmt.Fprintf(w, "      skipped:  %s\n", r.Message)
 	default:
@@ -37,6 +40,20 @@ func WriteText(w io.Writer, r Result) {
 			fmt.Fprintf(w, "      note:     %s\n", r.Message)
 		}
 	}
+}
+
+// WriteStart writes the opening lines of the human report: the target,
+// where connections come from, and the plan of a paced run.
+func WriteStart(w io.Writer, rep *Report) {
+	role := rep.TargetRole.String()
+	if rep.TargetRole == Both {
+		role = "unknown role"
+	}
+	fmt.Fprintf(w, "%s (%s, %s); connections from %s\n", rep.Target, orUnknown(rep.TargetAgent), role, rep.Sources)
+	if rep.Estimate > 0 {
+		fmt.Fprintf(w, "at most %d connections; pacing alone makes the run take up to %s\n", rep.Planned, rep.Estimate.Round(time.Second))
+	}
+	fmt.Fprintln(w)
 }
 
 // WriteSummary writes the closing lines of the human report.
@@ -49,6 +66,18 @@ func WriteSummary(w io.Writer, rep *Report) {
 		rep.Target, orUnknown(rep.TargetAgent), role, len(rep.Results), rep.Count(Pass, -1),
 		rep.Count(Fail, -1), rep.Count(Fail, Must), rep.Count(Fail, Should), rep.Count(Skip, -1),
 		rep.Elapsed.Round(time.Millisecond))
+	for _, b := range rep.Bans {
+		fmt.Fprintf(w, "refused for connecting too often: %s\n", b)
+	}
+	if len(rep.Bans) > 0 {
+		fmt.Fprintf(w, "the cases it refused were skipped: %s\n", banHint)
+	}
+	if rep.Gone != "" {
+		fmt.Fprintf(w, "stopped early: %s\n", rep.Gone)
+	}
+	if rep.Sources != rep.startSources {
+		fmt.Fprintf(w, "connections came from %s\n", rep.Sources)
+	}
 }
 
 func orUnknown(s string) string {
@@ -72,6 +101,8 @@ type jsonResult struct {
 	Expected    string   `json:"expected,omitempty"`
 	Got         string   `json:"got,omitempty"`
 	Sent        []string `json:"sent,omitempty"`
+	Departures  []string `json:"departures,omitempty"`
+	Connections int      `json:"connections"`
 	DurationMS  float64  `json:"duration_ms"`
 }
 
@@ -83,7 +114,8 @@ func WriteJSON(w io.Writer, rep *Report) error {
 		err := enc.Encode(jsonResult{
 			ID: c.ID, Group: groupOf(c.ID), Title: c.Title, Severity: c.Severity.String(), Spec: c.Spec.String(),
 			Requirement: c.Requirement, Role: c.Role.String(), Status: r.Status.String(), Message: r.Message,
-			Expected: r.Expected, Got: r.Got, Sent: r.Sent, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+			Expected: r.Expected, Got: r.Got, Sent: r.Sent, Departures: c.Departures, Connections: r.Conns,
+			DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		})
 		if err != nil {
 			return fmt.Errorf("conform: writing JSON: %w", err)
@@ -158,6 +190,9 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 				fmt.Fprintf(&ev, "sent:     %s\n", line)
 			}
 			fmt.Fprintf(&ev, "expected: %s\ngot:      %s\nspec:     %s: %s\n", r.Expected, r.Got, r.Case.Spec, r.Case.Requirement)
+			for _, d := range r.Case.Departures {
+				fmt.Fprintf(&ev, "known:    %s\n", d)
+			}
 			tc.Failure = &junitFailure{Message: r.Message, Type: r.Case.Severity.String(), Text: ev.String()}
 			s.Failures++
 			root.Failures++
@@ -225,8 +260,15 @@ func WriteMarkdown(w io.Writer, groups []*Group) {
 	for _, g := range groups {
 		fmt.Fprintf(w, "\n## %s\n\n%s.\n\n", g.Key, g.Title)
 		fmt.Fprintf(w, "| id | severity | target | title | spec | requirement |\n|---|---|---|---|---|---|\n")
+		var known []string
 		for _, c := range g.Cases {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", c.ID, c.Severity, c.Role, mdCell(c.Title), mdCell(c.Spec.String()), mdCell(c.Requirement))
+			for _, d := range c.Departures {
+				known = append(known, fmt.Sprintf("- **%s**: %s", c.ID, strings.ReplaceAll(d, "\n", " ")))
+			}
+		}
+		if len(known) > 0 {
+			fmt.Fprintf(w, "\nKnown departures of deployed servents:\n\n%s\n", strings.Join(known, "\n"))
 		}
 	}
 }

@@ -38,6 +38,17 @@ type Config struct {
 	// content, HTTP uploads and Push uploads need one; without it they
 	// skip.
 	Query string
+	// Sources are the local addresses connections come from, in turn.
+	// Empty: a fresh address of 127.0.0.0/8 per connection when the
+	// target is on IPv4 loopback, the system's choice otherwise.
+	Sources []netip.Addr
+	// Pace is the least time between two connections from one source
+	// address, for targets that ban an address that connects too often
+	// (gtk-gnutella needs 30s). Zero: no spacing.
+	Pace time.Duration
+	// OnStart, if set, is called once the target answered the role
+	// check, before the first case.
+	OnStart func(*Report)
 	// OnResult, if set, is called after each case, in order.
 	OnResult func(Result)
 }
@@ -71,7 +82,9 @@ type Result struct {
 	// Expected and Got are a failure's evidence.
 	Expected, Got string
 	// Sent is the last few things the case sent, for a failure.
-	Sent     []string
+	Sent []string
+	// Conns is how many connections the case opened to the target.
+	Conns    int
 	Duration time.Duration
 }
 
@@ -83,8 +96,22 @@ type Report struct {
 	TargetRole Role
 	// TargetAgent is its User-Agent.
 	TargetAgent string
-	Results     []Result
-	Elapsed     time.Duration
+	// Sources says where the connections came from.
+	Sources string
+	// Planned is how many connections the selected cases open at most,
+	// and Estimate how long pacing alone makes the run at most (zero
+	// without --pace).
+	Planned  int
+	Estimate time.Duration
+	Results  []Result
+	// Bans are the source addresses the target refused for connecting
+	// too often, and why; Gone is why the run stopped early ("" when it
+	// did not).
+	Bans    []string
+	Gone    string
+	Elapsed time.Duration
+
+	startSources string // Sources as the run started
 }
 
 // Count returns how many results have status s (and, for failures,
@@ -114,30 +141,44 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	start := time.Now()
-	st := &runState{cfg: &cfg}
-	rep := &Report{Target: cfg.Target}
+	st := &runState{cfg: &cfg, src: newSources(cfg.Target, cfg.Sources, cfg.Pace)}
+	rep := &Report{Target: cfg.Target, Sources: st.src.describe()}
+	rep.startSources = rep.Sources
+	rep.Planned, rep.Estimate = Plan(cases, cfg.Pace, st.src.count())
 	rep.TargetRole, rep.TargetAgent, err = st.detectRole(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.OnStart != nil {
+		cfg.OnStart(rep)
 	}
 	for _, c := range cases {
 		if ctx.Err() != nil {
 			break
 		}
-		res := st.runCase(ctx, c, rep.TargetRole)
+		var res Result
+		if gone := st.src.goneReason(); gone != "" {
+			// Nothing would answer: say why instead of waiting out
+			// every case's timeout.
+			res = Result{Case: c, Status: Skip, Message: "not run: " + gone}
+		} else {
+			res = st.runCase(ctx, c, rep.TargetRole)
+		}
 		rep.Results = append(rep.Results, res)
 		if cfg.OnResult != nil {
 			cfg.OnResult(res)
 		}
 	}
+	rep.Bans, rep.Gone, rep.Sources = st.src.bans(), st.src.goneReason(), st.src.describe()
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
 
-// runState is what cases of one run share: the config and the file found
-// by searching for Config.Query.
+// runState is what cases of one run share: the config, the connections'
+// sources, and the file found by searching for Config.Query.
 type runState struct {
 	cfg *Config
+	src *sources
 
 	hitOnce sync.Once
 	hit     *Hit
@@ -146,11 +187,30 @@ type runState struct {
 
 // detectRole connects once as an ultrapeer and reads the target's
 // X-Ultrapeer. A target that refuses the handshake is of unknown role (the
-// cases will say more); one that cannot be reached at all is an error.
+// cases will say more); one that cannot be reached at all, or refuses
+// every source we have for connecting too often, is an error.
 func (st *runState) detectRole(ctx context.Context) (Role, string, error) {
-	l, err := link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout})
-	if l == nil && err != nil {
-		return Both, "", fmt.Errorf("conform: cannot reach %s: %w", st.cfg.Target, err)
+	const id = "the role check"
+	var l *link.Link
+	var err error
+	for attempt := 0; ; attempt++ {
+		l, err = st.connect(ctx, nil, id, true, func(local netip.Addr) (*link.Link, error) {
+			return link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout, Local: local})
+		})
+		var gate *gateError
+		if errors.As(err, &gate) {
+			return Both, "", fmt.Errorf("conform: %s: %s", st.cfg.Target, gate.reason)
+		}
+		if l == nil && err != nil {
+			return Both, "", fmt.Errorf("conform: cannot reach %s: %w", st.cfg.Target, err)
+		}
+		why := st.src.answered(l, true, id)
+		if why == "" {
+			break
+		}
+		if st.src.count() == 0 || attempt+1 >= st.src.count() {
+			return Both, "", fmt.Errorf("conform: %s: %s", st.cfg.Target, why)
+		}
 	}
 	if err != nil {
 		return Both, "", nil
@@ -175,7 +235,7 @@ func (st *runState) runCase(ctx context.Context, c *Case, target Role) Result {
 			st.cfg.Role, article(target), target)
 		return res
 	}
-	t := &T{ctx: ctx, st: st, cfg: st.cfg}
+	t := &T{ctx: ctx, st: st, cfg: st.cfg, id: c.ID, observed: map[*link.Link]bool{}}
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -186,24 +246,19 @@ func (st *runState) runCase(ctx context.Context, c *Case, target Role) Result {
 		}()
 		done <- c.Run(t)
 	}()
-	var err error
-	limit := time.NewTimer(caseWaits * st.cfg.Timeout)
-	select {
-	case err = <-done:
-	case <-limit.C:
-		// Cut the case's connections so its waits end, then report it.
-		t.abort()
-		<-done
-		err = &Failure{Expected: fmt.Sprintf("the case to finish within %s", caseWaits*st.cfg.Timeout),
-			Got: "it was still waiting; its connections were cut"}
-	}
-	limit.Stop()
+	err := t.wait(done)
 	sent := t.sentLines()
+	why := t.unjudged()
+	res.Conns = t.conns
 	t.cleanup()
 	res.Duration = time.Since(start)
 	var skip *skipError
 	var fail *Failure
 	switch {
+	case why != "":
+		// Whatever the case concluded, the target did not let it test
+		// what it tests.
+		res.Status, res.Message = Skip, why
 	case err == nil:
 		res.Status, res.Message = Pass, t.note
 	case errors.As(err, &skip):
@@ -214,6 +269,35 @@ func (st *runState) runCase(ctx context.Context, c *Case, target Role) Result {
 		res.Status, res.Message, res.Got, res.Sent = Fail, err.Error(), err.Error(), sent
 	}
 	return res
+}
+
+// wait returns the case's result, cutting it off once it runs past its
+// time limit (caseWaits timeouts, plus the time it spent waiting for
+// the pace).
+func (t *T) wait(done <-chan error) error {
+	limit := time.NewTimer(caseWaits * t.cfg.Timeout)
+	defer limit.Stop()
+	var extended time.Duration
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-limit.C:
+			t.mu.Lock()
+			more := t.paced - extended
+			t.mu.Unlock()
+			if more > 0 {
+				extended += more
+				limit.Reset(more)
+				continue
+			}
+			// Cut the case's connections so its waits end, then report it.
+			t.abort()
+			<-done
+			return &Failure{Expected: fmt.Sprintf("the case to finish within %s", caseWaits*t.cfg.Timeout),
+				Got: "it was still waiting; its connections were cut"}
+		}
+	}
 }
 
 func article(r Role) string {
@@ -229,55 +313,33 @@ type T struct {
 	ctx context.Context
 	st  *runState
 	cfg *Config
+	id  string
 
 	mu        sync.Mutex
 	links     []*link.Link
+	standard  map[*link.Link]bool // opened by Dial: our own well-formed CONNECT
+	observed  map[*link.Link]bool // links whose greeting the sources have seen
 	listeners []*link.Listener
 	note      string
+	conns     int           // connections opened to the target
+	paced     time.Duration // time spent waiting for the pace
+	gated     string        // why a connection was not opened
+	why       string        // why the case cannot be judged
 }
 
 // Timeout bounds each wait.
 func (t *T) Timeout() time.Duration { return t.cfg.Timeout }
-
-// Dial connects to the target with o (the run's timeout filled in) and
-// keeps the link for cleanup. A refused handshake is an error naming the
-// status; the returned Link then shows the answer.
-func (t *T) Dial(o link.Options) (*link.Link, error) {
-	o.Timeout = t.cfg.Timeout
-	l, err := link.Dial(t.ctx, t.cfg.Target, o)
-	if l != nil {
-		t.keep(l)
-	}
-	if err != nil {
-		return l, fmt.Errorf("connecting to %s: %w", t.cfg.Target, err)
-	}
-	return l, nil
-}
-
-// DialTCP opens a connection in its handshake phase (see link.DialTCP).
-func (t *T) DialTCP() (*link.Link, error) {
-	l, err := link.DialTCP(t.ctx, t.cfg.Target, t.cfg.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	t.keep(l)
-	return l, nil
-}
-
-func (t *T) keep(l *link.Link) {
-	t.mu.Lock()
-	t.links = append(t.links, l)
-	t.mu.Unlock()
-}
 
 // Ultrapeer connects as an ultrapeer, with extra headers.
 func (t *T) Ultrapeer(headers ...wire.HandshakeHeader) (*link.Link, error) {
 	return t.Dial(link.Options{Ultrapeer: true, Headers: headers})
 }
 
-// Leaf connects as a leaf.
+// Leaf connects as a leaf. It offers to read a compressed stream, as
+// deployed leaves do: gtk-gnutella refuses a leaf that does not ("403 Gnet
+// connection not compressed", src/core/nodes.c, prefer_compressed_gnet).
 func (t *T) Leaf(headers ...wire.HandshakeHeader) (*link.Link, error) {
-	return t.Dial(link.Options{Headers: headers})
+	return t.Dial(link.Options{Headers: headers, AcceptDeflate: true})
 }
 
 // Ultrapeers opens n ultrapeer links and waits until the target reads
@@ -309,19 +371,6 @@ func (t *T) Sync(ls ...*link.Link) error {
 		}
 	}
 	return nil
-}
-
-// Listen opens a listener for the target's callbacks, on the address that
-// reaches the target.
-func (t *T) Listen() (*link.Listener, error) {
-	ln, err := link.ListenFor(t.cfg.Target)
-	if err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	t.listeners = append(t.listeners, ln)
-	t.mu.Unlock()
-	return ln, nil
 }
 
 // Notef records a note shown with a pass.
@@ -432,8 +481,19 @@ func (st *runState) discover(ctx context.Context) (*Hit, error) {
 	if strings.TrimSpace(st.cfg.Query) == "" {
 		return nil, &skipError{reason: "no --query given: name words of a file the target shares"}
 	}
-	l, err := link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout})
+	const id = "the search for --query"
+	l, err := st.connect(ctx, nil, id, true, func(local netip.Addr) (*link.Link, error) {
+		return link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout, Local: local})
+	})
+	if l != nil {
+		if why := st.src.answered(l, true, id); why != "" {
+			err = errors.New(why)
+		}
+	}
 	if err != nil {
+		if l != nil {
+			l.Close()
+		}
 		return nil, &skipError{reason: fmt.Sprintf("searching for --query %q: %v", st.cfg.Query, err)}
 	}
 	defer l.Close()

@@ -14,12 +14,17 @@
 // that must be forwarded after the thing that must not, on the same link,
 // and stop when the sentinel arrives. Only the servent named by the user is
 // contacted; Push and download cases listen for its callback on the address
-// that reaches it.
+// that reaches it. Each connection comes from a source address of the
+// run's choosing (source.go): a fresh loopback address for a loopback
+// target, so that no servent's per-address limits trip, or the user's, at
+// the user's pace. A refusal about our address, or a target that stops
+// answering, skips the cases it concerns instead of failing them.
 package conform
 
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Severity is how strongly the spec words a requirement.
@@ -140,6 +145,13 @@ type Case struct {
 	Spec        Spec
 	// Role is the role the target must play for the case to apply.
 	Role Role
+	// Conns is how many connections the case opens to the target at
+	// most (a paced run's plan counts them); zero means one.
+	Conns int
+	// Departures are what deployed servents are known to do instead,
+	// where they depart from the requirement: one line each, naming the
+	// servent, its version and where its source does it.
+	Departures []string
 	// Run plays the case. It returns nil on success, a skip (T.Skipf) when
 	// the case does not apply, anything else on failure.
 	Run func(t *T) error
@@ -227,6 +239,25 @@ func Select(groups []*Group, only, skip []string, role Role) ([]*Case, error) {
 		}
 	}
 	return out, nil
+}
+
+// conns is how many connections c opens at most.
+func (c *Case) conns() int { return max(c.Conns, 1) }
+
+// Plan returns how many connections the cases open at most (with the
+// role check and the search for --query), and how long pacing alone
+// makes the run at most: one connection every pace from each of n source
+// addresses (n zero: a fresh address per connection, never waiting).
+func Plan(cases []*Case, pace time.Duration, n int) (int, time.Duration) {
+	total := 2
+	for _, c := range cases {
+		total += c.conns()
+	}
+	if pace <= 0 || n <= 0 {
+		return total, 0
+	}
+	rounds := (total + n - 1) / n
+	return total, time.Duration(rounds-1) * pace
 }
 
 // groupOf returns the group key of a case id.

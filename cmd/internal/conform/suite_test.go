@@ -174,4 +174,18 @@ func TestReports(t *testing.T) {
 	assert.Contains(t, hs[1].Failure.Text, "sent:     link 1 -> PING")
 	require.NotNil(t, doc.Suites[1].Cases[0].Skipped)
 	assert.Equal(t, "not applicable", doc.Suites[1].Cases[0].Skipped.Message)
+
+	var text strings.Builder
+	rep.Sources = "192.0.2.10"
+	rep.Planned, rep.Estimate = 300, 150*time.Minute
+	WriteStart(&text, rep)
+	rep.Bans = []string{`192.0.2.10: "GNUTELLA/0.6 429 Banned for 5m 0s" in handshake/3`}
+	rep.Gone = "the target stopped answering"
+	WriteSummary(&text, rep)
+	assert.Contains(t, text.String(), "connections from 192.0.2.10\n")
+	assert.Contains(t, text.String(), "at most 300 connections; pacing alone makes the run take up to 2h30m0s\n")
+	assert.Contains(t, text.String(), `refused for connecting too often: 192.0.2.10: "GNUTELLA/0.6 429 Banned for 5m 0s" in handshake/3`)
+	assert.Contains(t, text.String(), "the cases it refused were skipped: rerun later with --pace")
+	assert.Contains(t, text.String(), "stopped early: the target stopped answering\n")
+	assert.Contains(t, text.String(), "connections came from 192.0.2.10\n", "the sources changed during the run")
 }

@@ -45,6 +45,7 @@ func vendorGroup() *Group {
 			Desc:        "On the first of three ultrapeer links, sends CNFM/7v1 with TTL 3, then a sentinel Query; watches the other two.",
 			Requirement: `On reception, a non-aware servent MUST NOT blindly forward this descriptor`,
 			Severity:    Must, Spec: Spec{Gnutella04, "3.2.8"}, Role: Ultrapeer,
+			Conns: 3,
 			Run: func(t *T) error {
 				m := cnfm(wire.TypeVendor, 3)
 				m.Header.GUID = wire.NewGUID()

@@ -228,10 +228,13 @@ func newPing(ttl, hops uint8) *wire.Message {
 }
 
 // newQuery builds a Query for text; withURN asks for urns on the results
-// (the HUGE generic "urn:" extension).
+// (the HUGE generic "urn:" extension). Its flags claim nothing beyond the
+// 0.6 marker: a querier that says it reads GGEP "H" gets its hashes there
+// (gtk-gnutella then sends bitprints in "H" instead of urn:sha1 text), and
+// the suite reads urns only.
 func newQuery(text string, ttl, hops uint8, withURN bool) *wire.Message {
 	q := wire.Query{Criteria: []byte(text)}
-	q.SetFlags(wire.QueryFlagGGEPH)
+	q.SetFlags(0)
 	if withURN {
 		q.Ext = wire.ExtArea{Blocks: []wire.ExtBlock{{Kind: wire.ExtURN, Data: []byte("urn:")}}}
 	}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,9 @@ type Options struct {
 	Deflate bool
 	// Timeout bounds the dial and each handshake step. Zero means 5 s.
 	Timeout time.Duration
+	// Local, when valid, is the address our end of the connection binds
+	// to (any port); otherwise the system picks it.
+	Local netip.Addr
 }
 
 // ConnectBlock returns the CONNECT block (step 1) Options describe: the
@@ -137,6 +141,13 @@ type Link struct {
 	br      *bufio.Reader
 	timeout time.Duration
 
+	// The first handshake block (or HTTP head) read, or why reading it
+	// failed: what the other side answered to whatever we sent first.
+	gmu         sync.Mutex
+	greeted     bool
+	greeting    *wire.Handshake
+	greetingErr error
+
 	wmu sync.Mutex
 	out io.Writer       // Conn, or zw over it
 	zw  *linkzip.Writer // nil unless Deflating
@@ -150,14 +161,17 @@ type Link struct {
 	closeOnce  sync.Once
 }
 
-// DialTCP opens a TCP connection and returns a Link still in its handshake:
-// the caller writes and reads blocks (WriteBlock, ReadBlock, WriteRaw) and
-// then calls Start.
-func DialTCP(ctx context.Context, addr string, timeout time.Duration) (*Link, error) {
+// DialTCP opens a TCP connection from local (when valid) and returns a
+// Link still in its handshake: the caller writes and reads blocks
+// (WriteBlock, ReadBlock, WriteRaw) and then calls Start.
+func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Duration) (*Link, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
 	d := net.Dialer{Timeout: timeout}
+	if local.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("link: dial %s: %w", addr, err)
@@ -171,7 +185,7 @@ func DialTCP(ctx context.Context, addr string, timeout time.Duration) (*Link, er
 // together with the Link, whose Answer and Code say what was refused; the
 // connection is closed then.
 func Dial(ctx context.Context, addr string, o Options) (*Link, error) {
-	l, err := DialTCP(ctx, addr, o.timeout())
+	l, err := DialTCP(ctx, addr, o.Local, o.timeout())
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +239,11 @@ func (l *Link) ReadBlock() (*wire.Handshake, error) {
 	_ = l.Conn.SetReadDeadline(time.Now().Add(l.timeout))
 	h, err := wire.ReadHandshake(l.br, wire.HandshakeLimits{})
 	_ = l.Conn.SetReadDeadline(time.Time{})
+	l.gmu.Lock()
+	if !l.greeted {
+		l.greeted, l.greeting, l.greetingErr = true, h, err
+	}
+	l.gmu.Unlock()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			l.note("<- closed")
@@ -234,6 +253,15 @@ func (l *Link) ReadBlock() (*wire.Handshake, error) {
 	}
 	l.note("<- %s (%d headers)", h.StartLine, len(h.Headers))
 	return h, nil
+}
+
+// Greeting returns the first block read on the link (the answer to our
+// CONNECT, or the first HTTP response head) or why reading it failed;
+// read is false while no block was read yet.
+func (l *Link) Greeting() (h *wire.Handshake, read bool, err error) {
+	l.gmu.Lock()
+	defer l.gmu.Unlock()
+	return l.greeting, l.greeted, l.greetingErr
 }
 
 // ReadAnswer reads the step-2 block and records it in Answer and Code. A

@@ -3,7 +3,10 @@ package link
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
+	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -108,4 +111,40 @@ func TestDialRefused(t *testing.T) {
 	assert.Equal(t, 503, l.Code)
 	v, _ := l.Answer.Get("X-Try-Ultrapeers")
 	assert.Equal(t, "10.0.0.1:6346", v)
+	h, read, err := l.Greeting()
+	require.True(t, read)
+	require.NoError(t, err)
+	assert.Equal(t, "GNUTELLA/0.6 503 Full", h.StartLine)
+}
+
+// TestDialFromLocal: the connection comes from Options.Local, and a peer
+// that never answers leaves the Greeting's timeout.
+func TestDialFromLocal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	from := make(chan net.Addr, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		from <- nc.RemoteAddr()
+		_, _ = io.Copy(io.Discard, nc) // says nothing
+	}()
+	local := netip.MustParseAddr("127.77.0.5")
+	l, err := Dial(t.Context(), ln.Addr().String(), Options{Timeout: 200 * time.Millisecond, Local: local})
+	require.Error(t, err)
+	require.NotNil(t, l)
+	assert.Equal(t, local, (<-from).(*net.TCPAddr).AddrPort().Addr())
+	_, read, gerr := l.Greeting()
+	require.True(t, read)
+	assert.ErrorIs(t, gerr, os.ErrDeadlineExceeded)
+
+	l, err = DialTCP(t.Context(), ln.Addr().String(), netip.Addr{}, time.Second)
+	require.NoError(t, err)
+	defer l.Conn.Close()
+	_, read, _ = l.Greeting()
+	assert.False(t, read, "nothing read yet")
 }
