@@ -158,9 +158,16 @@ type Config struct {
 	// about 800 KiB (compress/flate allocates fixed tables at every level).
 	// Past it, new links are sent uncompressed. Zero means 64.
 	MaxDeflateOut int
-	// NoQRPFilter makes an ultrapeer forward every Query to every leaf,
-	// whatever their query route tables say (for measurements).
+	// NoQRPFilter makes an ultrapeer forward every Query to every leaf and,
+	// on its last hop, to every ultrapeer neighbour, whatever their query
+	// route tables say: plain flooding, for measurements (govent netsim's
+	// flood baseline).
 	NoQRPFilter bool
+	// NoDynamicQuery makes an ultrapeer flood its leaves' Queries to every
+	// neighbour at once, with the TTL they came with, as any other Query,
+	// instead of probing and widening step by step (for measurements, with
+	// NoQRPFilter).
+	NoDynamicQuery bool
 	// QRPBytesPerMinute and QRPPatchesPerMinute budget the query routing
 	// work a peer may cause: patch bytes inflated and applied (a table of
 	// 2^21 slots costs its whole patch, 2 MiB at 8-bit entries, however
