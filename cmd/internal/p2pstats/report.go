@@ -42,7 +42,7 @@ func Render(w io.Writer, runs ...*Results) error {
 	if len(runs) == 0 {
 		return errors.New("report: no runs")
 	}
-	p := page{Runs: runs, Figures: figureRows(runs)}
+	p := page{Runs: runs, Figures: Figures(runs...)}
 	var labels []string
 	for _, r := range runs {
 		labels = append(labels, r.Run.Label)
@@ -118,22 +118,25 @@ func checkXML(doc []byte, space, local string) error {
 type page struct {
 	Title         string
 	Runs          []*Results
-	Figures       []row
+	Figures       []Figure
 	Series        []template.HTML
 	Distributions []template.HTML
 }
 
-// row is one line of the figures table: a key that tests and scripts can
-// find (data-figure), a name for people, and a value per run.
-type row struct {
+// Figure is one line of the figures table: a key that tests and scripts
+// can find (the report's data-figure), a name for people, and a value per
+// run as the report shows it.
+type Figure struct {
 	Key, Name string
 	Values    []string
 }
 
-func figureRows(runs []*Results) []row {
-	var rows []row
+// Figures are the figures of runs side by side, as the report's table and
+// the tools' text output show them.
+func Figures(runs ...*Results) []Figure {
+	var rows []Figure
 	add := func(key, name string, value func(r *Results) string) {
-		rw := row{Key: key, Name: name}
+		rw := Figure{Key: key, Name: name}
 		for _, r := range runs {
 			rw.Values = append(rw.Values, value(r))
 		}
