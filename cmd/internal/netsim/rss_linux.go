@@ -1,0 +1,13 @@
+package netsim
+
+import "syscall"
+
+// maxRSS is the process's peak resident set size so far, which Linux
+// counts in KiB.
+func maxRSS() uint64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil || ru.Maxrss < 0 {
+		return 0
+	}
+	return uint64(ru.Maxrss) << 10
+}
