@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/govent/govent/cmd/internal/p2pmodel"
+	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
 )
 
@@ -123,7 +124,7 @@ func RunChild(in io.Reader, out io.Writer, progress io.Writer) func(t *testing.T
 		})
 		if o.Results != nil {
 			o.Results.Run.RealS = time.Since(start).Seconds()
-			o.Results.Memory.MaxRSSBytes = maxRSS()
+			o.Results.Memory.MaxRSSBytes = p2pnode.MaxRSS()
 		}
 		if err := json.NewEncoder(out).Encode(o); err != nil {
 			t.Fatalf("netsim child: writing the results: %v", err)
@@ -249,7 +250,7 @@ func RunRealtime(ctx context.Context, cfg Config) (*p2pstats.Results, error) {
 	if r != nil {
 		r.Run.RealS = time.Since(start).Seconds()
 		r.Run.Clock = "real"
-		r.Memory.MaxRSSBytes = maxRSS()
+		r.Memory.MaxRSSBytes = p2pnode.MaxRSS()
 	}
 	return r, err
 }

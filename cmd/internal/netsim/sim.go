@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,35 +40,16 @@ func Simulate(ctx context.Context, cfg Config) (*p2pstats.Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	tl, err := p2pmodel.Generate(p2pmodel.Params{Nodes: cfg.Nodes, Ultrapeers: cfg.Ultrapeers, Duration: cfg.Duration,
-		Seed: cfg.Seed, Workload: cfg.Workload, Churn: cfg.Churn})
+	run, err := p2pnode.NewRun(p2pmodel.Params{Nodes: cfg.Nodes, Ultrapeers: cfg.Ultrapeers, Duration: cfg.Duration,
+		Seed: cfg.Seed, Workload: cfg.Workload, Churn: cfg.Churn},
+		p2pstats.Run{Label: string(cfg.Routing), Nodes: cfg.Nodes, Clock: cfg.clock(), Topology: string(cfg.Topology)},
+		cfg.Interval, cfg.ShareRoot, MaxSessions)
 	if err != nil {
 		return nil, fmt.Errorf("netsim: %w", err)
 	}
-	if len(tl.Sessions) > MaxSessions {
-		return nil, fmt.Errorf("netsim: the timeline has %d sessions, over %d", len(tl.Sessions), MaxSessions)
-	}
-	churn := "none"
-	if cfg.Churn != nil {
-		churn = cfg.Churn.Name
-	}
-	stats, err := p2pstats.NewCollector(p2pstats.Run{Label: string(cfg.Routing), Nodes: cfg.Nodes, Seed: cfg.Seed,
-		Clock: cfg.clock(), Churn: churn, Workload: cfg.Workload.Name, Topology: string(cfg.Topology)},
-		cfg.Duration, cfg.Interval)
-	if err != nil {
-		return nil, fmt.Errorf("netsim: %w", err)
-	}
-	root, err := os.MkdirTemp(cfg.ShareRoot, "govent-netsim-")
-	if err != nil {
-		return nil, fmt.Errorf("netsim: share directories: %w", err)
-	}
-	defer os.RemoveAll(root)
-	s := &sim{
-		cfg:   cfg,
-		tl:    tl,
-		run:   &p2pnode.Run{Timeline: tl, Stats: stats, End: cfg.Duration, SearchWindow: cfg.SearchWindow, ShareRoot: root},
-		nodes: make([]*node, len(tl.Sessions)),
-	}
+	defer run.Close()
+	run.SearchWindow = cfg.SearchWindow
+	s := &sim{cfg: cfg, tl: run.Timeline, run: run, nodes: make([]*node, len(run.Timeline.Sessions))}
 	if cfg.Realtime {
 		s.fab = tcpFabric{bind: cfg.Bind}
 	} else {
@@ -81,8 +61,8 @@ func Simulate(ctx context.Context, cfg Config) (*p2pstats.Results, error) {
 	err = s.simulate()
 	cancel() // ends the searches still listening (on an error)
 	s.closeAll()
-	s.queries.Wait()
-	return stats.Results(), err
+	s.run.WaitSearches()
+	return run.Stats.Results(), err
 }
 
 // sim is one run in progress. Only its scheduling goroutine (simulate)
@@ -99,13 +79,6 @@ type sim struct {
 	bootstrap netip.AddrPort
 	boot      *servent.Servent // nil when joining an existing network
 	overlay   *overlay
-	online    atomic.Int64
-
-	queries  sync.WaitGroup // searches in progress
-	closing  sync.WaitGroup // servents shutting down
-	issued   atomic.Int64
-	answered atomic.Int64
-	failed   atomic.Int64 // searches that could not be issued
 }
 
 // node is one session's servent.
@@ -116,25 +89,6 @@ type node struct {
 	vertex *vertex // ultrapeers: the overlay's vertex
 	left   atomic.Bool
 }
-
-// event is something the timeline makes happen at a time of the run.
-type event struct {
-	at    time.Duration
-	kind  eventKind
-	id    int // session
-	query p2pmodel.Query
-}
-
-type eventKind int
-
-// In this order at equal times: a servent joins before its user's first
-// query, and samples see what happened at their time.
-const (
-	evJoin eventKind = iota
-	evQuery
-	evLeave
-	evSample
-)
 
 func (s *sim) simulate() error {
 	var initialUPs, initialLeaves []int
@@ -168,8 +122,8 @@ func (s *sim) simulate() error {
 	if err := s.sleepUntil(0); err != nil {
 		return err
 	}
-	for _, ev := range s.events() {
-		if err := s.sleepUntil(ev.at); err != nil {
+	for _, ev := range p2pnode.Schedule(s.tl, s.cfg.Duration, s.cfg.Interval) {
+		if err := s.sleepUntil(ev.At); err != nil {
 			return err
 		}
 		if err := s.do(ev); err != nil {
@@ -181,75 +135,31 @@ func (s *sim) simulate() error {
 	}
 	s.sample(s.cfg.Duration - 1)
 	s.cfg.Progress(fmt.Sprintf("%v: waiting up to %v for the last queries' results", s.cfg.Duration, s.searchWindow()))
-	s.queries.Wait()
-	if n := s.failed.Load(); n > 0 {
+	if n := s.run.WaitSearches(); n > 0 {
 		return fmt.Errorf("netsim: %d searches could not be issued", n)
 	}
 	return nil
 }
 
-// events lists what happens in [0, Duration): joins, leaves and queries
-// from the timeline, and a sample of the network per interval.
-func (s *sim) events() []event {
-	var evs []event
-	for id := range s.tl.Sessions {
-		ss := &s.tl.Sessions[id]
-		if ss.Join > 0 {
-			evs = append(evs, event{at: ss.Join, kind: evJoin, id: id})
+func (s *sim) do(ev p2pnode.Event) error {
+	switch ev.Kind {
+	case p2pnode.Join:
+		return s.join(ev.Session, false, true)
+	case p2pnode.Leave:
+		s.leave(ev.Session)
+	case p2pnode.Query:
+		if n := s.nodes[ev.Session]; n != nil && !n.left.Load() {
+			s.run.Search(s.ctx, n.sv, n.id, ev.Query)
 		}
-		if ss.Leave < s.cfg.Duration {
-			evs = append(evs, event{at: ss.Leave, kind: evLeave, id: id})
-		}
-		for _, q := range ss.Queries {
-			if q.At >= 0 && q.At < s.cfg.Duration && q.At >= ss.Join && q.At < ss.Leave {
-				evs = append(evs, event{at: q.At, kind: evQuery, id: id, query: q})
-			}
-		}
-	}
-	for at := time.Duration(0); at < s.cfg.Duration; at += s.cfg.Interval {
-		evs = append(evs, event{at: at, kind: evSample})
-	}
-	slices.SortStableFunc(evs, func(a, b event) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.kind, b.kind)) })
-	return evs
-}
-
-func (s *sim) do(ev event) error {
-	switch ev.kind {
-	case evJoin:
-		return s.join(ev.id, false, true)
-	case evLeave:
-		s.leave(ev.id)
-	case evQuery:
-		n := s.nodes[ev.id]
-		if n == nil || n.left.Load() {
-			return nil // it never came up; join said why
-		}
-		s.queries.Add(1)
-		go func() {
-			defer s.queries.Done()
-			hits, err := s.run.Query(s.ctx, n.sv, n.id, ev.query)
-			switch {
-			case err != nil && s.ctx.Err() == nil:
-				s.failed.Add(1)
-			case err == nil:
-				s.issued.Add(1)
-				if hits > 0 {
-					s.answered.Add(1)
-				}
-			}
-		}()
-	case evSample:
-		s.sample(ev.at)
+	case p2pnode.Sample:
+		s.sample(ev.At)
 	}
 	return nil
 }
 
 func (s *sim) sample(at time.Duration) {
-	s.run.Stats.Online(at, int(s.online.Load()))
-	s.run.SampleMemory()
-	if at%time.Minute < s.cfg.Interval {
-		s.cfg.Progress(fmt.Sprintf("%v of %v: %d online, %d queries issued, %d answered",
-			at.Truncate(time.Second), s.cfg.Duration, s.online.Load(), s.issued.Load(), s.answered.Load()))
+	if line, ok := s.run.Sample(at, s.cfg.Interval, "servents"); ok {
+		s.cfg.Progress(line)
 	}
 }
 
@@ -257,25 +167,9 @@ func (s *sim) searchWindow() time.Duration {
 	return cmp.Or(s.cfg.SearchWindow, p2pnode.DefaultSearchWindow)
 }
 
-// sleep waits d, or until the run is cancelled.
-func (s *sim) sleep(d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-s.ctx.Done():
-		return s.ctx.Err()
-	}
-}
+func (s *sim) sleep(d time.Duration) error { return p2pnode.Sleep(s.ctx, d) }
 
-// sleepUntil waits for the run's time at.
-func (s *sim) sleepUntil(at time.Duration) error {
-	if d := at - s.run.Since(); d > 0 {
-		return s.sleep(d)
-	}
-	return s.ctx.Err()
-}
+func (s *sim) sleepUntil(at time.Duration) error { return s.run.SleepUntil(s.ctx, at) }
 
 // serventConfig is what every servent of the run shares.
 func (s *sim) serventConfig(k, node int) servent.Config {
@@ -358,7 +252,7 @@ func (s *sim) join(id int, closeRing, later bool) error {
 		n.vertex = s.overlay.add(sv.Addr(), picks)
 	}
 	s.nodes[id] = n
-	s.online.Add(1)
+	s.run.Joined()
 	return nil
 }
 
@@ -372,13 +266,7 @@ func (s *sim) leave(id int) {
 	if n.vertex != nil {
 		s.overlay.leave(n.vertex)
 	}
-	s.online.Add(-1)
-	s.closing.Add(1)
-	go func() {
-		defer s.closing.Done()
-		n.sv.Close()
-		os.RemoveAll(n.share)
-	}()
+	s.run.Leave(n.sv, n.share)
 }
 
 // closeAll shuts down every servent still up, the bootstrap node last,
@@ -387,7 +275,7 @@ func (s *sim) closeAll() {
 	for id := range s.nodes {
 		s.leave(id)
 	}
-	s.closing.Wait()
+	s.run.WaitClosed()
 	if s.boot != nil {
 		s.boot.Close()
 	}

@@ -11,12 +11,16 @@
 package p2pnode
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/govent/govent/cmd/internal/p2pmodel"
@@ -47,7 +51,42 @@ type Run struct {
 	SearchWindow time.Duration
 	// ShareRoot holds the share directories, one per session.
 	ShareRoot string
+
+	searches, closing        sync.WaitGroup
+	online                   atomic.Int64
+	issued, answered, failed atomic.Int64
 }
+
+// NewRun generates the timeline of p and makes the run's collector (run
+// says what ran; the series in steps of interval) and its share root, a
+// temporary directory under shareRoot ("" for os.TempDir()) that Close
+// removes. A timeline of more than maxSessions sessions is refused.
+func NewRun(p p2pmodel.Params, run p2pstats.Run, interval time.Duration, shareRoot string, maxSessions int) (*Run, error) {
+	tl, err := p2pmodel.Generate(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(tl.Sessions) > maxSessions {
+		return nil, fmt.Errorf("p2pnode: the timeline has %d sessions, over %d", len(tl.Sessions), maxSessions)
+	}
+	run.Churn = "none"
+	if p.Churn != nil {
+		run.Churn = p.Churn.Name
+	}
+	run.Workload, run.Seed = p.Workload.Name, p.Seed
+	stats, err := p2pstats.NewCollector(run, p.Duration, interval)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp(shareRoot, "govent-p2pnode-")
+	if err != nil {
+		return nil, fmt.Errorf("p2pnode: share directories: %w", err)
+	}
+	return &Run{Timeline: tl, Stats: stats, End: p.Duration, ShareRoot: root}, nil
+}
+
+// Close removes the share root and what is left in it.
+func (r *Run) Close() { os.RemoveAll(r.ShareRoot) }
 
 // Since is the run's time now: negative before the timeline starts.
 func (r *Run) Since() time.Duration { return time.Since(r.Start) }
@@ -170,6 +209,63 @@ func (r *Run) Query(ctx context.Context, s *servent.Servent, id int, q p2pmodel.
 	return hits, nil
 }
 
+// Search runs Query on a goroutine of its own; WaitSearches waits for
+// all of them.
+func (r *Run) Search(ctx context.Context, s *servent.Servent, id int, q p2pmodel.Query) {
+	r.searches.Add(1)
+	go func() {
+		defer r.searches.Done()
+		hits, err := r.Query(ctx, s, id, q)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.failed.Add(1)
+		case err == nil:
+			r.issued.Add(1)
+			if hits > 0 {
+				r.answered.Add(1)
+			}
+		}
+	}()
+}
+
+// WaitSearches waits for the searches started and reports how many could
+// not be issued (their servent refused the search).
+func (r *Run) WaitSearches() (failed int64) {
+	r.searches.Wait()
+	return r.failed.Load()
+}
+
+// Joined counts a servent that came online.
+func (r *Run) Joined() { r.online.Add(1) }
+
+// Leave counts a servent gone and shuts it down (Bye 200 to its peers)
+// in the background, then removes its share directory; WaitClosed waits
+// for all of them.
+func (r *Run) Leave(s *servent.Servent, share string) {
+	r.online.Add(-1)
+	r.closing.Add(1)
+	go func() {
+		defer r.closing.Done()
+		s.Close()
+		os.RemoveAll(share)
+	}()
+}
+
+// WaitClosed waits for the servents that left to be shut down.
+func (r *Run) WaitClosed() { r.closing.Wait() }
+
+// Sample records the servents online and the heap now, and returns a
+// progress line for people once a minute.
+func (r *Run) Sample(at, interval time.Duration, what string) (string, bool) {
+	r.Stats.Online(at, int(r.online.Load()))
+	r.SampleMemory()
+	if at%time.Minute >= interval {
+		return "", false
+	}
+	return fmt.Sprintf("%v of %v: %d %s online, %d queries issued, %d answered",
+		at.Truncate(time.Second), r.End, r.online.Load(), what, r.issued.Load(), r.answered.Load()), true
+}
+
 // SampleMemory records the heap in use now.
 func (r *Run) SampleMemory() {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
@@ -177,4 +273,71 @@ func (r *Run) SampleMemory() {
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		r.Stats.Memory(r.Since(), s[0].Value.Uint64())
 	}
+}
+
+// EventKind is what a scheduled Event does.
+type EventKind int
+
+// In this order at equal times: a servent joins before its user's first
+// query, and samples see what happened at their time.
+const (
+	Join EventKind = iota
+	Query
+	Leave
+	Sample
+)
+
+// Event is something the timeline makes happen at a time of the run.
+type Event struct {
+	At      time.Duration
+	Kind    EventKind
+	Session int
+	Query   p2pmodel.Query
+}
+
+// Schedule lists what happens in [0, end): the joins of sessions that
+// start in it, the leaves of those that end before end, the queries
+// issued while their session is online, and a Sample every interval, in
+// time order.
+func Schedule(tl *p2pmodel.Timeline, end, interval time.Duration) []Event {
+	var evs []Event
+	for id := range tl.Sessions {
+		ss := &tl.Sessions[id]
+		if ss.Join > 0 && ss.Join < end {
+			evs = append(evs, Event{At: ss.Join, Kind: Join, Session: id})
+		}
+		if ss.Leave < end {
+			evs = append(evs, Event{At: ss.Leave, Kind: Leave, Session: id})
+		}
+		for _, q := range ss.Queries {
+			if q.At >= 0 && q.At < end && q.At >= ss.Join && q.At < ss.Leave {
+				evs = append(evs, Event{At: q.At, Kind: Query, Session: id, Query: q})
+			}
+		}
+	}
+	for at := time.Duration(0); at < end; at += interval {
+		evs = append(evs, Event{At: at, Kind: Sample})
+	}
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.Kind, b.Kind)) })
+	return evs
+}
+
+// Sleep waits d, or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SleepUntil waits for the run's time at, or until ctx ends.
+func (r *Run) SleepUntil(ctx context.Context, at time.Duration) error {
+	if d := at - r.Since(); d > 0 {
+		return Sleep(ctx, d)
+	}
+	return ctx.Err()
 }

@@ -1,10 +1,10 @@
-package netsim
+package p2pnode
 
 import "syscall"
 
-// maxRSS is the process's peak resident set size so far, which Linux
+// MaxRSS is the process's peak resident set size so far, which Linux
 // counts in KiB.
-func maxRSS() uint64 {
+func MaxRSS() uint64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil || ru.Maxrss < 0 {
 		return 0
