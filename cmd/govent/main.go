@@ -111,6 +111,7 @@ func newApp(e env) *cli.Command {
 			conformCommand(),
 			fuzzPeerCommand(),
 			netsimCommand(),
+			workloadCommand(),
 			configCommand(e.lookupEnv),
 			helpCommand(),
 			versionCommand(),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/govent/govent/cmd/internal/netsim"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
+	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
 )
 
@@ -30,7 +31,7 @@ func netsimCommand() *cli.Command {
 			"catalog, joined through a bootstrap node and its host cache like a real network; the\n" +
 			"ultrapeers dial each other as --topology says. Servents join and leave as the churn\n" +
 			"model says (--churn none: all stay), and their users issue the workload model's queries,\n" +
-			"each listened to for 30 s. Then it prints, per run: queries issued and answered, the\n" +
+			"each listened to for --window. Then it prints, per run: queries issued and answered, the\n" +
 			"success rate of those that had a matching file online, hits and descriptors per query,\n" +
 			"bytes per node per second by message type, time to first hit, connections dropped by\n" +
 			"reason, the QueryHits' reverse-path check, memory and the real time taken.\n" +
@@ -57,6 +58,7 @@ func netsimCommand() *cli.Command {
 			&cli.FloatFlag{Name: "ultrapeers", Value: netsim.DefaultUltrapeers, Usage: "share of the servents that are ultrapeers, in (0, 1]"},
 			&cli.StringFlag{Name: "topology", Value: string(netsim.Random), Usage: "how ultrapeers dial each other: random, powerlaw or ring"},
 			&cli.DurationFlag{Name: "duration", Value: netsim.DefaultDuration, Usage: "measured run, after the warm-up"},
+			&cli.DurationFlag{Name: "window", Value: p2pnode.DefaultSearchWindow, Usage: "how long each query is listened to (the run goes on that long for the last ones)"},
 			&cli.DurationFlag{Name: "settle", Value: netsim.DefaultSettle, Usage: "warm-up: how long the first servents have to connect, after the last one started"},
 			&cli.StringFlag{Name: "churn", Value: "default", Usage: "churn model `FILE`, default, or none (every servent stays)", TakesFile: true},
 			&cli.StringFlag{Name: "workload", Value: "default", Usage: "workload model `FILE`, or default", TakesFile: true},
@@ -100,7 +102,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 		}},
 		oneOf("topology", "random", "powerlaw", "ring"),
 		positiveDuration("duration"),
-		positiveDuration("settle"),
+		positiveDuration("settle"), positiveDuration("window"),
 		oneOf("routing", string(netsim.Flood), string(netsim.QRPDQ)),
 		each("compare", func(s string) string {
 			if _, err := netsim.ParseRouting(s); err != nil {
@@ -163,7 +165,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 	if len(runs) == 0 {
 		return runErr
 	}
-	if err := writeNetsimOutput(c, runs); err != nil {
+	if err := writeRuns(c, runs); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -192,7 +194,8 @@ func netsimSpec(c *cli.Command) (netsim.Spec, error) {
 		return netsim.Spec{}, usageError(fmt.Errorf("--workload: %w", err))
 	}
 	spec := netsim.Spec{Nodes: c.Int("nodes"), Ultrapeers: c.Float("ultrapeers"), Topology: netsim.Topology(c.String("topology")),
-		Duration: c.Duration("duration"), Settle: c.Duration("settle"), Workload: w, Seed: c.Uint64("seed")}
+		Duration: c.Duration("duration"), Settle: c.Duration("settle"), SearchWindow: c.Duration("window"),
+		Workload: w, Seed: c.Uint64("seed")}
 	if ch := c.String("churn"); ch != "none" {
 		m, err := netsim.LoadModel(ch, p2pmodel.DefaultChurnTOML, "defaults/churn.toml")
 		if err == nil {
@@ -235,8 +238,9 @@ func runOne(ctx context.Context, c *cli.Command, spec netsim.Spec, progress func
 	return netsim.RunRealtime(ctx, cfg)
 }
 
-// writeNetsimOutput prints the figures and writes --json and --report.
-func writeNetsimOutput(c *cli.Command, runs []*p2pstats.Results) error {
+// writeRuns prints the figures and writes --json and --report (netsim,
+// workload).
+func writeRuns(c *cli.Command, runs []*p2pstats.Results) error {
 	out := c.Root().Writer
 	jsonOut := c.String("json")
 	text := out
@@ -269,8 +273,12 @@ func writeNetsimOutput(c *cli.Command, runs []*p2pstats.Results) error {
 // writeFigures prints what ran and the figures, one column per run.
 func writeFigures(w io.Writer, runs []*p2pstats.Results) {
 	r := runs[0].Run
-	fmt.Fprintf(w, "%s clock, %d nodes, %s, churn %s, workload %s, seed %d\n",
-		r.Clock, r.Nodes, time.Duration(r.DurationS*float64(time.Second)), r.Churn, r.Workload, r.Seed)
+	what := "nodes"
+	if r.Target != "" {
+		what = "sessions"
+	}
+	fmt.Fprintf(w, "%s clock, %d %s, %s, churn %s, workload %s, seed %d\n",
+		r.Clock, r.Nodes, what, time.Duration(r.DurationS*float64(time.Second)), r.Churn, r.Workload, r.Seed)
 	if r.Topology != "" {
 		fmt.Fprintf(w, "topology %s\n", r.Topology)
 	}

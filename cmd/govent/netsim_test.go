@@ -111,3 +111,22 @@ func TestNetsimChildFailureIsReported(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left)
 }
+
+func TestWorkloadUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--peer: required"},
+		{[]string{"--peer", "localhost:6346"}, "--peer localhost:6346: want IP:PORT"},
+		{[]string{"--peer", "127.0.0.1:6346", "--sessions", "0"}, "--sessions 0: want 1 to 20000"},
+		{[]string{"--peer", "127.0.0.1:6346", "--duration", "-1s"}, "--duration -1s: must be more than 0"},
+		{[]string{"--peer", "127.0.0.1:6346", "--from", "here"}, "--from here: want an IP address"},
+		{[]string{"--peer", "127.0.0.1:6346", "--model", "/nonexistent.toml"}, "--model: model: open /nonexistent.toml"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(t, "", append([]string{"workload"}, c.args...)...)
+		assert.Equal(t, 2, code, "%v: %s", c.args, stderr)
+		assert.Contains(t, stderr, c.want, "%v", c.args)
+	}
+}

@@ -83,6 +83,9 @@ var readmePlaceholders = []placeholderRule{
 	{token: "HOST:PORT", command: "netsim", value: func(t *testing.T, fx *readmeFixture) string {
 		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
 	}},
+	{token: "HOST:PORT", command: "workload", value: func(t *testing.T, fx *readmeFixture) string {
+		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
+	}},
 	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
 	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
 	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
@@ -231,6 +234,14 @@ var readmeChecks = map[string]readmeCheck{
 			require.NoError(t, err)
 			assert.NoError(t, p2pstats.CheckPage(page))
 		}
+	}},
+	"workload": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "real clock, 10 sessions, 15s")
+		assert.Contains(t, r.stdout, "target "+r.flag("--peer"))
+		assert.Regexp(t, `(?m)^queries issued +\d+$`, r.stdout)
+		page, err := os.ReadFile(filepath.Join(r.flag("--report"), p2pstats.ReportFile))
+		require.NoError(t, err)
+		assert.NoError(t, p2pstats.CheckPage(page))
 	}},
 	"wire decode": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
 		if r.has("--json") {
