@@ -15,11 +15,12 @@ type fabric interface {
 	node(k int) (servent.Network, string)
 }
 
-// nodeAddr is node k's own address: 127.1.0.1 and up, in 127.0.0.0/8 so
+// nodeAddr is node k's own address: 127.4.0.1 and up, in 127.0.0.0/8 so
 // that a --realtime run needs nothing but loopback, and away from
-// 127.0.0.1 where other servents of the machine usually are.
+// 127.0.0.1 where other servents of the machine usually are, from
+// fuzz-peer's 127.1.0.0/22 and from govent workload's 127.2.0.0/16.
 func nodeAddr(k int) netip.Addr {
-	v := uint32(127<<24|1<<16) + 1 + uint32(k)
+	v := uint32(127<<24|4<<16) + 1 + uint32(k)
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
