@@ -266,9 +266,11 @@ func (r *Run) Sample(at, interval time.Duration, what string) (string, bool) {
 		at.Truncate(time.Second), r.End, r.online.Load(), what, r.issued.Load(), r.answered.Load()), true
 }
 
-// SampleMemory records the heap in use now.
+// SampleMemory records the live heap: what the last garbage collection
+// found reachable (the process's whole heap, the tool's own share
+// included; garbage not yet collected is left out).
 func (r *Run) SampleMemory() {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		r.Stats.Memory(r.Since(), s[0].Value.Uint64())
