@@ -360,15 +360,26 @@ type Network interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 }
 
-// osNetwork is the operating system's TCP stack.
-type osNetwork struct{}
+// TCPFrom is the operating system's TCP stack, dialling from the local
+// address ip, so that the servent's peers see it at the address it
+// listens on: many servents of one process on loopback (every 127.x.y.z
+// is local on Linux) are then told apart by address, as the per-address
+// limits expect. Tools that run many servents (netsim, the soak) use it.
+func TCPFrom(ip netip.Addr) Network { return osNetwork{from: ip} }
+
+// osNetwork is the operating system's TCP stack, dialling from from when
+// it is set.
+type osNetwork struct{ from netip.Addr }
 
 func (osNetwork) Listen(ctx context.Context, network, address string) (net.Listener, error) {
 	var lc net.ListenConfig
 	return lc.Listen(ctx, network, address)
 }
 
-func (osNetwork) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+func (o osNetwork) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	var d net.Dialer
+	if o.from.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(o.from, 0))
+	}
 	return d.DialContext(ctx, network, address)
 }
