@@ -3,7 +3,6 @@ package netsim
 import (
 	"net/netip"
 
-	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/memnet"
 )
@@ -44,8 +43,8 @@ func (f tcpFabric) node(k int) (servent.Network, string) {
 		if k == 0 {
 			port = f.bind.Port()
 		}
-		return p2pnode.BoundTCP(f.bind.Addr()), netip.AddrPortFrom(f.bind.Addr(), port).String()
+		return servent.TCPFrom(f.bind.Addr()), netip.AddrPortFrom(f.bind.Addr(), port).String()
 	}
 	ip := nodeAddr(k)
-	return p2pnode.BoundTCP(ip), netip.AddrPortFrom(ip, 0).String()
+	return servent.TCPFrom(ip), netip.AddrPortFrom(ip, 0).String()
 }

@@ -107,7 +107,7 @@ func (c Config) withDefaults() (Config, error) {
 			if !ip.IsValid() {
 				return nil, ":0" // the system's TCP, its choice of source address
 			}
-			return p2pnode.BoundTCP(ip), netip.AddrPortFrom(ip, 0).String()
+			return servent.TCPFrom(ip), netip.AddrPortFrom(ip, 0).String()
 		}
 	}
 	return c, nil
