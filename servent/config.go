@@ -158,9 +158,16 @@ type Config struct {
 	// about 800 KiB (compress/flate allocates fixed tables at every level).
 	// Past it, new links are sent uncompressed. Zero means 64.
 	MaxDeflateOut int
-	// NoQRPFilter makes an ultrapeer forward every Query to every leaf,
-	// whatever their query route tables say (for measurements).
+	// NoQRPFilter makes an ultrapeer forward every Query to every leaf and,
+	// on its last hop, to every ultrapeer neighbour, whatever their query
+	// route tables say: plain flooding, for measurements (govent netsim's
+	// flood baseline).
 	NoQRPFilter bool
+	// NoDynamicQuery makes an ultrapeer flood its leaves' Queries to every
+	// neighbour at once, with the TTL they came with, as any other Query,
+	// instead of probing and widening step by step (for measurements, with
+	// NoQRPFilter).
+	NoDynamicQuery bool
 	// QRPBytesPerMinute and QRPPatchesPerMinute budget the query routing
 	// work a peer may cause: patch bytes inflated and applied (a table of
 	// 2^21 slots costs its whole patch, 2 MiB at 8-bit entries, however
@@ -353,15 +360,26 @@ type Network interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 }
 
-// osNetwork is the operating system's TCP stack.
-type osNetwork struct{}
+// TCPFrom is the operating system's TCP stack, dialling from the local
+// address ip, so that the servent's peers see it at the address it
+// listens on: many servents of one process on loopback (every 127.x.y.z
+// is local on Linux) are then told apart by address, as the per-address
+// limits expect. Tools that run many servents (netsim, the soak) use it.
+func TCPFrom(ip netip.Addr) Network { return osNetwork{from: ip} }
+
+// osNetwork is the operating system's TCP stack, dialling from from when
+// it is set.
+type osNetwork struct{ from netip.Addr }
 
 func (osNetwork) Listen(ctx context.Context, network, address string) (net.Listener, error) {
 	var lc net.ListenConfig
 	return lc.Listen(ctx, network, address)
 }
 
-func (osNetwork) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+func (o osNetwork) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	var d net.Dialer
+	if o.from.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(o.from, 0))
+	}
 	return d.DialContext(ctx, network, address)
 }

@@ -150,7 +150,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),
 		zap.Bool("outgoing", p.outgoing), zap.Bool("ultrapeer", p.ultrapeer),
 		zap.Bool("deflate_in", p.deflateIn), zap.Bool("deflate_out", p.deflateOut), zap.Bool("v04", p.version04))
-	s.emit(Event{Kind: EventConnected, Peer: p.name(), Detail: p.userAgent})
+	s.emit(Event{Kind: EventConnected, Peer: p.name(), Detail: p.userAgent, Outgoing: p.outgoing})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -187,7 +187,7 @@ func (c *conn) run() {
 	if code := c.peerBye.Load(); code != 0 {
 		fields = append(fields, zap.Uint32("bye_received", code))
 	}
-	ev := Event{Kind: EventDisconnected, Peer: c.peer.name(),
+	ev := Event{Kind: EventDisconnected, Peer: c.peer.name(), Outgoing: c.peer.outgoing,
 		ByeSent: uint16(c.byeCode.Load()), ByeReceived: uint16(c.peerBye.Load())}
 	if err != nil && !errors.Is(err, errPeerBye) && !errors.Is(err, errClosing) && !errors.Is(err, io.EOF) {
 		fields = append(fields, zap.Error(err))
@@ -350,8 +350,13 @@ func (c *conn) readLoop() error {
 			// After a Bye, what still arrives is read only to be dropped.
 			continue
 		}
+		size := uint64(wire.HeaderLen) + uint64(m.Header.Length)
 		c.stats.inMsgs[m.Header.Type].Add(1)
-		c.stats.inBytes[m.Header.Type].Add(uint64(wire.HeaderLen) + uint64(m.Header.Length))
+		c.stats.inBytes[m.Header.Type].Add(size)
+		if c.s.observed() {
+			c.s.emit(Event{Kind: EventReceived, Peer: c.peer.name(), GUID: m.Header.GUID, Type: m.Header.Type,
+				Hops: min(m.Header.Hops, 254) + 1, Bytes: int(size)})
+		}
 		if err != nil {
 			// A payload that does not parse: drop it; a peer that keeps
 			// sending them is broken or hostile.

@@ -322,17 +322,18 @@ func (q *qrpBudgets) forgetLocked(now time.Time) {
 // queryFilter is the router's QueryFilter: a Query goes to a leaf only when
 // its table matches (no table: nothing), and on its last hop to an
 // ultrapeer only when that ultrapeer's table matches (no table: everything).
+// NoQRPFilter passes everything.
 func (s *Servent) queryFilter(peer router.PeerID, _ wire.Header, payload []byte) bool {
 	v, ok := s.byID.Load(peer)
 	if !ok {
 		return false
 	}
 	c := v.(*conn)
+	if s.cfg.NoQRPFilter {
+		return true
+	}
 	t := c.qrt.Load()
 	if c.kind == router.Leaf {
-		if s.cfg.NoQRPFilter {
-			return true
-		}
 		if t == nil {
 			return false
 		}

@@ -561,10 +561,12 @@ func TestDynamicQueryStops(t *testing.T) {
 	tests := []struct {
 		name    string
 		target  int
+		noDQ    bool
 		reached int
 	}{
 		{name: "one result is enough", target: 1, reached: 1},
 		{name: "too few results widen to every neighbour", target: 100, reached: 3},
+		{name: "NoDynamicQuery floods every neighbour at once", target: 1, noDQ: true, reached: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -572,6 +574,7 @@ func TestDynamicQueryStops(t *testing.T) {
 			cfg.DynamicQueryResults = tc.target
 			cfg.DynamicQueryProbe = 1
 			cfg.DynamicQueryWait = 300 * time.Millisecond
+			cfg.NoDynamicQuery = tc.noDQ
 			a := startServent(t, cfg)
 			var others []*Servent
 			for i := range 3 {
@@ -594,6 +597,9 @@ func TestDynamicQueryStops(t *testing.T) {
 			})
 			sr, err := searcher.Search(searchCtx(t), "dqfile")
 			require.NoError(t, err)
+			if tc.noDQ {
+				assert.Zero(t, a.DynamicQueries(), "flooded, not widened")
+			}
 			res := collect(t, sr, tc.reached, 10*time.Second)
 			assert.Len(t, res, tc.reached)
 			waitFor(t, "the dynamic query ends", func() bool { return a.DynamicQueries() == 0 })
@@ -604,6 +610,44 @@ func TestDynamicQueryStops(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tc.reached, reached)
+		})
+	}
+}
+
+// TestNoQRPFilterFloods: ultrapeer A's neighbour B and A's leaf share
+// nothing that matches. A Query that reaches A with TTL 2 is withheld from
+// both (B on its last hop, by B's aggregate table; the leaf by its table)
+// unless A runs with NoQRPFilter, when both get it.
+func TestNoQRPFilterFloods(t *testing.T) {
+	for _, noFilter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoQRPFilter=%v", noFilter), func(t *testing.T) {
+			cfg := upConfig(t)
+			cfg.NoQRPFilter = noFilter
+			a := startServent(t, cfg)
+			b := startServent(t, upConfig(t))
+			lb := startServent(t, leafConfig(t, map[string]string{"unrelated b.txt": "b"}))
+			require.NoError(t, lb.Connect(b.Addr()))
+			la := startServent(t, leafConfig(t, map[string]string{"unrelated a.txt": "a"}))
+			require.NoError(t, la.Connect(a.Addr()))
+			require.NoError(t, a.Connect(b.Addr()))
+			scfg := upConfig(t)
+			scfg.DefaultTTL = 2
+			searcher := startServent(t, scfg)
+			require.NoError(t, searcher.Connect(a.Addr()))
+			waitFor(t, "B's aggregate and the leaf's table at A", func() bool {
+				cb, cl := connOf(a, b.Addr()), connOf(a, la.Addr())
+				return cb != nil && cb.qrt.Load() != nil && cb.qrt.Load().MatchText([]byte("unrelated")) &&
+					cl != nil && cl.qrt.Load() != nil
+			})
+			sr, err := searcher.Search(searchCtx(t), "nomatch")
+			require.NoError(t, err)
+			assert.Empty(t, collect(t, sr, 1, 300*time.Millisecond))
+			want := uint64(0)
+			if noFilter {
+				want = 1
+			}
+			assert.Equal(t, want, queryCount(b), "ultrapeer on the last hop")
+			assert.Equal(t, want, queryCount(la), "leaf")
 		})
 	}
 }

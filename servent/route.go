@@ -62,9 +62,10 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	// An auto-mode leaf's router still routes: as a leaf we forward nothing.
 	if len(out) > 0 && !s.IsLeaf() {
 		// Our leaves' Queries are widened step by step (dynquery.go);
-		// when too many are in progress they are flooded like others.
+		// when too many are in progress, or NoDynamicQuery, they are
+		// flooded like others.
 		dynamic := m.Header.Type == wire.TypeQuery && c.kind == router.Leaf &&
-			s.dynamicQuery(c, m, dec.Header, out)
+			!s.cfg.NoDynamicQuery && s.dynamicQuery(c, m, dec.Header, out)
 		if !dynamic {
 			s.forward(c, m, dec.Header, out)
 		}

@@ -384,12 +384,14 @@ func (s *Servent) connected(addr netip.AddrPort) bool {
 }
 
 // tryHosts are the hosts we suggest in X-Try-Ultrapeers when full: our
-// neighbours' listening addresses and hosts from the cache.
+// ultrapeer neighbours' listening addresses and ultrapeers from the cache.
+// Never our leaves: they take no leaves, and whoever learns a host from
+// this header takes it for an ultrapeer.
 func (s *Servent) tryHosts(skip netip.AddrPort, n int) []netip.AddrPort {
 	var out []netip.AddrPort
 	s.mu.Lock()
 	for _, c := range s.conns {
-		if a := c.peer.listen; a.IsValid() && a != skip && len(out) < n {
+		if a := c.peer.listen; a.IsValid() && a != skip && len(out) < n && c.peer.ultrapeer && c.kind != router.Leaf {
 			out = append(out, a)
 		}
 	}

@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -54,4 +55,17 @@ func TestPeerCountersByTypeAndDirection(t *testing.T) {
 	cb := b.Peers()[0].Counters
 	assert.EqualValues(t, 1, cb.Out.Class[sendq.ClassQuery].Sent, "b sent one Query")
 	assert.Zero(t, cb.Malformed)
+}
+
+// TestTCPFromDialsFromItsAddress: a servent on TCPFrom(ip) reaches its
+// peers from ip, so they see it at the address it listens on.
+func TestTCPFromDialsFromItsAddress(t *testing.T) {
+	a := startServent(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Listen = "127.0.0.7:0"
+	cfg.Network = TCPFrom(netip.MustParseAddr("127.0.0.7"))
+	b := startServent(t, cfg)
+	require.NoError(t, b.Connect(a.Addr()))
+	waitFor(t, "connected", func() bool { return len(a.Peers()) == 1 })
+	assert.Equal(t, "127.0.0.7", a.Peers()[0].Addr.Addr().String())
 }

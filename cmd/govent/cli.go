@@ -179,6 +179,8 @@ func wantFor(f cli.Flag, detail string) string {
 		return "want a duration such as 500ms, 5s or 1m30s"
 	case kindBool:
 		return "want true or false"
+	case kindFloat:
+		return "want a number such as 0.1"
 	}
 	return detail
 }
@@ -192,6 +194,7 @@ const (
 	kindUint
 	kindDuration
 	kindStrings
+	kindFloat
 )
 
 func valueKind(f cli.Flag) int {
@@ -215,6 +218,8 @@ func valueKind(f cli.Flag) int {
 		return kindInt
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return kindUint
+	case reflect.Float32, reflect.Float64:
+		return kindFloat
 	}
 	return kindOther
 }

@@ -224,6 +224,8 @@ func tomlType(f cli.Flag) (reflect.Type, error) {
 		return reflect.TypeFor[int64](), nil
 	case kindUint:
 		return reflect.TypeFor[uint64](), nil
+	case kindFloat:
+		return reflect.TypeFor[float64](), nil
 	case kindStrings:
 		return reflect.TypeFor[[]string](), nil
 	}
@@ -254,6 +256,8 @@ func (f *configFile) collect(c *cli.Command, path []string, v reflect.Value) {
 			vals = []string{strconv.FormatInt(fv.Int(), 10)}
 		case reflect.Uint64:
 			vals = []string{strconv.FormatUint(fv.Uint(), 10)}
+		case reflect.Float64:
+			vals = []string{strconv.FormatFloat(fv.Float(), 'g', -1, 64)}
 		case reflect.Slice:
 			vals = fv.Interface().([]string)
 		}

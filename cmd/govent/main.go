@@ -22,10 +22,14 @@ import (
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/cmd/internal/netsim"
 	"github.com/govent/govent/servent"
 )
 
 func main() {
+	if os.Getenv(netsim.ChildEnv) == "1" {
+		netsimChild() // exits
+	}
 	os.Exit(run(context.Background(), os.Args, env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		lookupEnv: os.LookupEnv,
@@ -106,6 +110,8 @@ func newApp(e env) *cli.Command {
 			captureCommand(),
 			conformCommand(),
 			fuzzPeerCommand(),
+			netsimCommand(),
+			workloadCommand(),
 			configCommand(e.lookupEnv),
 			helpCommand(),
 			versionCommand(),

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/p2pstats"
 	"github.com/govent/govent/fuzz/peer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -77,6 +78,14 @@ var readmePlaceholders = []placeholderRule{
 		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
 	}},
 	{token: "FILE", command: "fuzz-peer replay", value: func(t *testing.T, _ *readmeFixture) string { return longHeaderReproducer(t) }},
+	// netsim's servents fill their bootstrap node's slots: a servent of
+	// its own, too.
+	{token: "HOST:PORT", command: "netsim", value: func(t *testing.T, fx *readmeFixture) string {
+		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
+	}},
+	{token: "HOST:PORT", command: "workload", value: func(t *testing.T, fx *readmeFixture) string {
+		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
+	}},
 	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
 	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
 	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
@@ -199,6 +208,40 @@ var readmeChecks = map[string]readmeCheck{
 	}},
 	"fuzz-peer replay": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
 		assert.Contains(t, r.stdout, "not reproduced: the target passed the control check")
+	}},
+	"netsim": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		switch {
+		case r.has("--print-model"):
+			assert.Contains(t, r.stdout, "[session.first_query]")
+			return
+		case r.flag("--json") == "-":
+			var got struct{ Runs []p2pstats.Results }
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
+			require.Len(t, got.Runs, 1)
+			assert.Equal(t, "virtual", got.Runs[0].Run.Clock)
+			assert.Zero(t, got.Runs[0].ReversePath.OffPath)
+			return
+		}
+		assert.Contains(t, r.stdout, "success rate of those")
+		if r.has("--realtime") {
+			assert.Contains(t, r.stdout, "real clock, 20 nodes")
+			assert.Contains(t, r.stderr, "bootstrap node "+r.flag("--bootstrap"))
+		} else {
+			assert.Contains(t, r.stdout, "virtual clock")
+		}
+		if dir := r.flag("--report"); dir != "" {
+			page, err := os.ReadFile(filepath.Join(dir, p2pstats.ReportFile))
+			require.NoError(t, err)
+			assert.NoError(t, p2pstats.CheckPage(page))
+		}
+	}},
+	"workload": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "real clock, 10 sessions, 15s")
+		assert.Contains(t, r.stdout, "target "+r.flag("--peer"))
+		assert.Regexp(t, `(?m)^queries issued +\d+$`, r.stdout)
+		page, err := os.ReadFile(filepath.Join(r.flag("--report"), p2pstats.ReportFile))
+		require.NoError(t, err)
+		assert.NoError(t, p2pstats.CheckPage(page))
 	}},
 	"wire decode": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
 		if r.has("--json") {

@@ -341,9 +341,13 @@ func (t *Timeline) Online(at time.Duration) int {
 
 // Findable reports whether a session online at time at shares the file
 // that query rank asks for: the denominator of the success rate.
-func (t *Timeline) Findable(rank int, at time.Duration) bool {
+func (t *Timeline) Findable(rank int, at time.Duration) bool { return t.FindableFor(-1, rank, at) }
+
+// FindableFor is Findable for a query that session searcher issues: a
+// servent does not answer its own query, so its own copy does not count.
+func (t *Timeline) FindableFor(searcher, rank int, at time.Duration) bool {
 	for _, i := range t.holders[rank] {
-		if s := &t.Sessions[i]; s.Join <= at && at < s.Leave {
+		if s := &t.Sessions[i]; i != searcher && s.Join <= at && at < s.Leave {
 			return true
 		}
 	}

@@ -260,25 +260,38 @@ func TestFindableMeansAHolderIsOnline(t *testing.T) {
 	tl, err := Generate(Params{Nodes: 100, Ultrapeers: 0.1, Duration: 10 * time.Minute, Seed: 9,
 		Workload: sharp(t, 60, 50, 2), Churn: DefaultChurn()})
 	require.NoError(t, err)
-	yes, no := 0, 0
+	yes, no, onlyOwn := 0, 0, 0
 	for at := time.Duration(0); at < tl.Duration; at += 30 * time.Second {
 		for rank := 1; rank <= 60; rank++ {
-			want := false
-			for _, s := range tl.Sessions {
+			var holders []int
+			for i, s := range tl.Sessions {
 				if s.Join <= at && at < s.Leave && slices.Contains(s.Files, rank) {
-					want = true
+					holders = append(holders, i)
 				}
 			}
+			want := len(holders) > 0
 			assert.Equal(t, want, tl.Findable(rank, at), "rank %d at %v", rank, at)
 			if want {
 				yes++
 			} else {
 				no++
 			}
+			// The searcher's own copy does not count.
+			for _, h := range holders {
+				assert.Equal(t, len(holders) > 1, tl.FindableFor(h, rank, at), "rank %d at %v searched by holder %d", rank, at, h)
+				if len(holders) == 1 {
+					onlyOwn++
+				}
+			}
+			if len(holders) > 0 {
+				other := slices.IndexFunc(tl.Sessions, func(s Session) bool { return !slices.Contains(holders, s.ID) })
+				assert.True(t, tl.FindableFor(other, rank, at))
+			}
 		}
 	}
 	assert.Positive(t, yes)
 	assert.Positive(t, no, "ranks past the catalog are never findable")
+	assert.Positive(t, onlyOwn, "some files are held by one session only")
 }
 
 func TestCatalogSizesFollowTheModel(t *testing.T) {

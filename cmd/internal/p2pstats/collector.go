@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +33,10 @@ var typeOrder = []string{Ping, Pong, Query, QueryHit, Push, Bye, QRP, Vendor}
 // MaxIntervals bounds the time series: a run of a day in 1 s intervals.
 const MaxIntervals = 86400
 
+// MaxPending bounds the queries the collector has heard of but not seen
+// issued (see Sent); past it the oldest are forgotten.
+const MaxPending = 1 << 16
+
 // Collector gathers a run's events; its methods are safe to call from
 // many goroutines. Times are offsets from the start of the run (virtual
 // or real, as the run's clock is). Events before 0 count in the first
@@ -42,8 +47,9 @@ type Collector struct {
 	run      Run
 	interval time.Duration
 	series   []Sample
-	queries  map[GUID]*queryState
-	order    []GUID // issue order, for stable distributions
+	queries  map[GUID]*queryState // issued, and pending (heard of, not yet issued)
+	order    []GUID               // issue order, for stable distributions
+	pending  []GUID               // pending, oldest first (some since issued)
 	bytes    map[string]int64
 	dropped  map[string]int64
 	heapPeak uint64
@@ -52,13 +58,16 @@ type Collector struct {
 }
 
 type queryState struct {
+	isIssued   bool
 	issued     time.Duration
 	findable   bool
+	searcher   int // the node that issued it, -1 when not said
 	hits       int64
 	firstHit   time.Duration
 	answered   bool
 	queryDescs int64
 	hitDescs   int64
+	paths      pathState
 }
 
 // NewCollector starts collecting for a run of the given length, with the
@@ -92,14 +101,46 @@ func (c *Collector) at(t time.Duration) *Sample {
 // moment shares a matching file (p2pmodel's Timeline.Findable). A GUID
 // issued twice counts once.
 func (c *Collector) QueryIssued(id GUID, at time.Duration, findable bool) {
+	c.QueryIssuedBy(-1, id, at, findable)
+}
+
+// QueryIssuedBy is QueryIssued naming the node that issued the query, for
+// the reverse-path check (HitDelivered).
+func (c *Collector) QueryIssuedBy(node int, id GUID, at time.Duration, findable bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, dup := c.queries[id]; dup {
+	q := c.queries[id]
+	if q != nil && q.isIssued {
 		return
 	}
-	c.queries[id] = &queryState{issued: at, findable: findable}
+	if q == nil {
+		q = &queryState{}
+		c.queries[id] = q
+	}
+	q.isIssued, q.issued, q.findable, q.searcher = true, at, findable, node
 	c.order = append(c.order, id)
 	c.at(at).QueriesIssued++
+}
+
+// stateLocked returns query id's state, issued or pending, making a
+// pending one when the collector has not heard of it yet: a servent may
+// send a Query (and others forward it and answer) before the caller that
+// searched learns its GUID and calls QueryIssued.
+func (c *Collector) stateLocked(id GUID) *queryState {
+	if q := c.queries[id]; q != nil {
+		return q
+	}
+	for len(c.pending) >= MaxPending {
+		old := c.pending[0]
+		c.pending = c.pending[1:]
+		if q := c.queries[old]; q != nil && !q.isIssued {
+			delete(c.queries, old)
+		}
+	}
+	q := &queryState{searcher: -1}
+	c.queries[id] = q
+	c.pending = append(c.pending, id)
+	return q
 }
 
 // HitReceived records a QueryHit with results hits reaching the servent
@@ -109,7 +150,7 @@ func (c *Collector) HitReceived(id GUID, at time.Duration, results int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q, ok := c.queries[id]
-	if !ok {
+	if !ok || !q.isIssued {
 		return
 	}
 	q.hits += int64(results)
@@ -123,7 +164,9 @@ func (c *Collector) HitReceived(id GUID, at time.Duration, results int) {
 
 // Sent records one descriptor of a message type sent on one link, bytes
 // long on the wire (header included). For Query and QueryHit descriptors,
-// id attributes it to a query; other types ignore id.
+// id attributes it to a query, issued already or later: descriptors of
+// queries that are never issued (other users', in govent workload) count
+// in the traffic but not per query. Other types ignore id.
 func (c *Collector) Sent(at time.Duration, msgType string, bytes int, id GUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -131,14 +174,37 @@ func (c *Collector) Sent(at time.Duration, msgType string, bytes int, id GUID) {
 	s := c.at(at)
 	s.Bytes[msgType] += int64(bytes)
 	s.Descriptors++
-	if q, ok := c.queries[id]; ok {
-		switch msgType {
-		case Query:
-			q.queryDescs++
-		case QueryHit:
-			q.hitDescs++
-		}
+	switch msgType {
+	case Query:
+		c.stateLocked(id).queryDescs++
+	case QueryHit:
+		c.stateLocked(id).hitDescs++
 	}
+}
+
+// QueryArrived records that node took the first copy of Query id from
+// the neighbour from: the reverse path its QueryHits must follow.
+func (c *Collector) QueryArrived(node int, id GUID, from netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stateLocked(id).paths.arrived(node, from)
+}
+
+// HitForwarded records that node forwarded a QueryHit for query id to
+// the neighbour to. It is on the reverse path when the Query came to node
+// from there.
+func (c *Collector) HitForwarded(node int, id GUID, to netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stateLocked(id).paths.forwarded(node, to)
+}
+
+// HitDelivered records that node took a QueryHit for query id as its own.
+// It is on the reverse path when node issued the query.
+func (c *Collector) HitDelivered(node int, id GUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stateLocked(id).paths.delivered(node)
 }
 
 // Dropped records a connection closed for reason ("bye 502", "timeout",
@@ -180,6 +246,7 @@ func (c *Collector) Results() *Results {
 	qf := &r.Queries
 	for _, id := range c.order {
 		q := c.queries[id]
+		q.paths.addTo(&r.ReversePath, q.searcher)
 		qf.Issued++
 		qf.Hits += q.hits
 		if q.answered {

@@ -2,12 +2,14 @@ package p2pstats
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +42,7 @@ func Render(w io.Writer, runs ...*Results) error {
 	if len(runs) == 0 {
 		return errors.New("report: no runs")
 	}
-	p := page{Runs: runs, Figures: figureRows(runs)}
+	p := page{Runs: runs, Figures: Figures(runs...)}
 	var labels []string
 	for _, r := range runs {
 		labels = append(labels, r.Run.Label)
@@ -51,25 +53,90 @@ func Render(w io.Writer, runs ...*Results) error {
 	return pageTemplate.Execute(w, p)
 }
 
+// CheckPage checks a report page the way a strict reader would: the page
+// parses as XML (XHTML: no unclosed tag, bare ampersand or undeclared
+// entity) with an html root in the XHTML namespace and nothing after it,
+// and each inline SVG parses on its own with an svg root in the SVG
+// namespace. Tools that write reports check theirs with it in tests.
+func CheckPage(page []byte) error {
+	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) {
+		return errors.New("report: no <!DOCTYPE html>")
+	}
+	if err := checkXML(page, "http://www.w3.org/1999/xhtml", "html"); err != nil {
+		return fmt.Errorf("report: page: %w", err)
+	}
+	svgs := svgElements.FindAll(page, -1)
+	if len(svgs) == 0 {
+		return errors.New("report: no plots")
+	}
+	for i, svg := range svgs {
+		if err := checkXML(svg, "http://www.w3.org/2000/svg", "svg"); err != nil {
+			return fmt.Errorf("report: plot %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+var svgElements = regexp.MustCompile(`(?s)<svg .*?</svg>`)
+
+// checkXML parses doc strictly and checks its one root element.
+func checkXML(doc []byte, space, local string) error {
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.Strict = true
+	depth, roots := 0, 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+				if t.Name.Space != space || t.Name.Local != local {
+					return fmt.Errorf("root element {%s}%s, want {%s}%s", t.Name.Space, t.Name.Local, space, local)
+				}
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return fmt.Errorf("text outside the root element: %.40q", t)
+			}
+		}
+	}
+	if roots != 1 {
+		return fmt.Errorf("%d root elements, want 1", roots)
+	}
+	return nil
+}
+
 type page struct {
 	Title         string
 	Runs          []*Results
-	Figures       []row
+	Figures       []Figure
 	Series        []template.HTML
 	Distributions []template.HTML
 }
 
-// row is one line of the figures table: a key that tests and scripts can
-// find (data-figure), a name for people, and a value per run.
-type row struct {
+// Figure is one line of the figures table: a key that tests and scripts
+// can find (the report's data-figure), a name for people, and a value per
+// run as the report shows it.
+type Figure struct {
 	Key, Name string
 	Values    []string
 }
 
-func figureRows(runs []*Results) []row {
-	var rows []row
+// Figures are the figures of runs side by side, as the report's table and
+// the tools' text output show them.
+func Figures(runs ...*Results) []Figure {
+	var rows []Figure
 	add := func(key, name string, value func(r *Results) string) {
-		rw := row{Key: key, Name: name}
+		rw := Figure{Key: key, Name: name}
 		for _, r := range runs {
 			rw.Values = append(rw.Values, value(r))
 		}
@@ -111,6 +178,11 @@ func figureRows(runs []*Results) []row {
 			return "0"
 		})
 	}
+	add("reverse_path.forwarded", "QueryHits forwarded (at each servent)", count(func(r *Results) int64 { return r.ReversePath.Forwarded }))
+	add("reverse_path.delivered", "QueryHits delivered to the searcher", count(func(r *Results) int64 { return r.ReversePath.Delivered }))
+	add("reverse_path.off_path", "QueryHits off the reverse path", count(func(r *Results) int64 {
+		return r.ReversePath.OffPath + r.ReversePath.DeliveredElsewhere
+	}))
 	add("memory.peak", "memory peak (MiB)", func(r *Results) string { return mib(r.Memory.PeakBytes) })
 	add("memory.final", "memory at the end (MiB)", func(r *Results) string { return mib(r.Memory.FinalBytes) })
 	add("memory.peak_per_node", "memory peak per node (KiB)", func(r *Results) string {
@@ -119,6 +191,13 @@ func figureRows(runs []*Results) []row {
 		}
 		return num(*r.Memory.PeakPerNode / 1024)
 	})
+	add("memory.max_rss", "process peak RSS (MiB)", func(r *Results) string {
+		if r.Memory.MaxRSSBytes == 0 {
+			return "n/a"
+		}
+		return mib(r.Memory.MaxRSSBytes)
+	})
+	add("run.real_s", "real time (s)", func(r *Results) string { return num(r.Run.RealS) })
 	return rows
 }
 
@@ -300,8 +379,8 @@ figure { margin: 1em 0; }
 <body>
 <h1>{{.Title}}</h1>
 <table id="runs">
-<tr><th>run</th><th>nodes</th><th>duration (s)</th><th>interval (s)</th><th>clock</th><th>seed</th><th>churn model</th><th>workload model</th></tr>
-{{range .Runs}}<tr><td>{{.Run.Label}}</td><td>{{.Run.Nodes}}</td><td>{{.Run.DurationS}}</td><td>{{.Run.IntervalS}}</td><td>{{.Run.Clock}}</td><td>{{.Run.Seed}}</td><td>{{.Run.Churn}}</td><td>{{.Run.Workload}}</td></tr>
+<tr><th>run</th><th>nodes</th><th>duration (s)</th><th>interval (s)</th><th>clock</th><th>seed</th><th>churn model</th><th>workload model</th><th>topology</th><th>target</th></tr>
+{{range .Runs}}<tr><td>{{.Run.Label}}</td><td>{{.Run.Nodes}}</td><td>{{.Run.DurationS}}</td><td>{{.Run.IntervalS}}</td><td>{{.Run.Clock}}</td><td>{{.Run.Seed}}</td><td>{{.Run.Churn}}</td><td>{{.Run.Workload}}</td><td>{{.Run.Topology}}</td><td>{{.Run.Target}}</td></tr>
 {{end}}</table>
 <h2>Figures</h2>
 <table id="figures">

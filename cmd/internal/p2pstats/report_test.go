@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +62,7 @@ func parseStrict(t *testing.T, doc []byte) *node {
 }
 
 // svgs are the page's inline <svg> elements, each as its own text.
-var svgRE = regexp.MustCompile(`(?s)<svg .*?</svg>`)
+var svgRE = svgElements
 
 func render(t *testing.T, runs ...*Results) []byte {
 	t.Helper()
@@ -80,7 +80,15 @@ func compareRuns(t *testing.T) (*Results, *Results) {
 	c.HitReceived(guid(1), 2*time.Second, 120) // the 100+ bin
 	c.Sent(time.Second, QRP, 900, GUID{})
 	c.Dropped(3*time.Second, "timeout")
-	return a, c.Results()
+	from := netip.MustParseAddrPort("127.0.0.1:6346")
+	c.QueryArrived(1, guid(1), from)
+	c.HitForwarded(1, guid(1), from)
+	c.HitForwarded(1, guid(1), netip.MustParseAddrPort("127.0.0.9:6346"))
+	c.HitDelivered(0, guid(1))
+	b := c.Results()
+	b.Run.RealS = 12.5
+	b.Memory.MaxRSSBytes = 3 << 20
+	return a, b
 }
 
 func TestReportIsWellFormedAndSelfContained(t *testing.T) {
@@ -95,6 +103,7 @@ func TestReportIsWellFormedAndSelfContained(t *testing.T) {
 		s = strings.ReplaceAll(s, `xmlns="http://www.w3.org/2000/svg"`, "")
 		assert.NotContains(t, s, bad, "the page must need nothing from elsewhere")
 	}
+	require.NoError(t, CheckPage(page))
 	svgs := svgRE.FindAll(page, -1)
 	assert.Equal(t, 3+2+2+3, len(svgs), "queries, online, descriptors, bytes x2, dropped, heap, 3 distributions")
 	for _, s := range svgs {
@@ -198,6 +207,11 @@ func TestReportFiguresMatchTheResults(t *testing.T) {
 		"memory.peak":            {"0.0", "0.0"},
 		"memory.final":           {"0.0", "0.0"},
 		"memory.peak_per_node":   {"0.9766", "n/a"},
+		"memory.max_rss":         {"n/a", "3.0"},
+		"reverse_path.forwarded": {"0", "2"},
+		"reverse_path.delivered": {"0", "1"},
+		"reverse_path.off_path":  {"0", "1"},
+		"run.real_s":             {"0", "12.5"},
 	}
 	assert.Equal(t, want, cells)
 }
@@ -236,4 +250,23 @@ func TestWriteReport(t *testing.T) {
 	parseStrict(t, b)
 	_, err = WriteReport(dir)
 	assert.Error(t, err, "no runs")
+}
+
+func TestCheckPageRefusesBrokenPages(t *testing.T) {
+	good := string(render(t, scripted(t)))
+	require.NoError(t, CheckPage([]byte(good)))
+	broken := map[string]string{
+		"no doctype":         strings.TrimPrefix(good, "<!DOCTYPE html>"),
+		"an unclosed tag":    strings.Replace(good, "</table>", "", 1),
+		"a bare ampersand":   strings.Replace(good, "<h2>Figures</h2>", "<h2>Figures & more</h2>", 1),
+		"an unknown entity":  strings.Replace(good, "<h2>Figures</h2>", "<h2>&nbsp;</h2>", 1),
+		"text after the end": good + "trailing",
+		"a broken plot":      strings.Replace(good, "</svg>", "<g></svg>", 1),
+		"a plot outside SVG": strings.Replace(good, `xmlns="http://www.w3.org/2000/svg"`, "", 1),
+		"no plots":           svgRE.ReplaceAllString(good, ""),
+		"another root":       strings.Replace(good, `<html xmlns="http://www.w3.org/1999/xhtml"`, "<page", 1),
+	}
+	for name, page := range broken {
+		assert.Error(t, CheckPage([]byte(page)), name)
+	}
 }

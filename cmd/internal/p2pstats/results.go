@@ -1,10 +1,11 @@
 // Package p2pstats turns what happens in a run of govent netsim or govent
 // workload into the figures both report: a Collector that the run feeds
-// with events (queries issued, hits, descriptors sent, connections
-// dropped, memory), the Results it computes (the --json output, with
-// exact percentiles and a time series per interval), and WriteReport, a
-// self-contained HTML page with SVG plots of one run or of several side
-// by side.
+// with events (queries issued, hits, descriptors sent, the routes the
+// QueryHits took, connections dropped, memory), the Results it computes
+// (the --json output, with exact percentiles, a time series per interval
+// and the reverse-path check), and WriteReport, a self-contained HTML page
+// with SVG plots of one run or of several side by side, which CheckPage
+// checks as a strict reader would.
 //
 // It knows nothing of servents: the caller names message types and drop
 // reasons, and identifies a query by its GUID.
@@ -17,15 +18,16 @@ import (
 // Results is one run's figures, as --json writes them. Times are in
 // seconds. A ratio whose denominator is zero is null.
 type Results struct {
-	Run            Run               `json:"run"`
-	Queries        QueryFigures      `json:"queries"`
-	Descriptors    DescriptorFigures `json:"descriptors_per_query"`
-	Bandwidth      []TypeRate        `json:"bytes_per_node_per_second"`
-	TimeToFirstHit Percentiles       `json:"time_to_first_hit_s"`
-	Dropped        []Count           `json:"connections_dropped"`
-	Memory         MemoryFigures     `json:"memory"`
-	Series         []Sample          `json:"series"`
-	Distributions  Distributions     `json:"distributions"`
+	Run            Run                `json:"run"`
+	Queries        QueryFigures       `json:"queries"`
+	Descriptors    DescriptorFigures  `json:"descriptors_per_query"`
+	Bandwidth      []TypeRate         `json:"bytes_per_node_per_second"`
+	TimeToFirstHit Percentiles        `json:"time_to_first_hit_s"`
+	Dropped        []Count            `json:"connections_dropped"`
+	ReversePath    ReversePathFigures `json:"reverse_path"`
+	Memory         MemoryFigures      `json:"memory"`
+	Series         []Sample           `json:"series"`
+	Distributions  Distributions      `json:"distributions"`
 }
 
 // Run says what ran.
@@ -38,6 +40,10 @@ type Run struct {
 	Clock     string  `json:"clock"` // "virtual" or "real"
 	Churn     string  `json:"churn_model"`
 	Workload  string  `json:"workload_model"`
+	// Set by the tool, beside the figures:
+	Topology string  `json:"topology,omitempty"` // netsim's ultrapeer overlay
+	Target   string  `json:"target,omitempty"`   // workload's servent under load
+	RealS    float64 `json:"real_s"`             // the real time the run took
 }
 
 // QueryFigures counts the queries the users issued and what came back.
@@ -81,6 +87,23 @@ type MemoryFigures struct {
 	FinalBytes   uint64   `json:"final_bytes"`
 	PeakPerNode  *float64 `json:"peak_per_node_bytes"`
 	SamplesTaken int      `json:"samples"`
+	// MaxRSSBytes is the whole process's peak resident memory as the
+	// operating system counts it (the tool's own included), set by the
+	// tool when it knows it; 0 otherwise.
+	MaxRSSBytes uint64 `json:"max_rss_bytes"`
+}
+
+// ReversePathFigures check that the users' QueryHits went back the way
+// their Queries came: each servent that forwarded one sent it to the
+// neighbour it had the Query from, and only the servent that issued the
+// query took one as its own.
+type ReversePathFigures struct {
+	Forwarded          int64 `json:"forwarded"`           // QueryHits forwarded, counted at each servent
+	OffPath            int64 `json:"off_path"`            // forwarded to a neighbour the Query had not come from
+	Delivered          int64 `json:"delivered"`           // QueryHits the searcher took
+	DeliveredElsewhere int64 `json:"delivered_elsewhere"` // taken by a servent that did not issue the query
+	QueriesOffPath     int64 `json:"queries_off_path"`    // queries with either of those
+	Unchecked          int64 `json:"unchecked"`           // forwards past MaxPathNodes, not checked
 }
 
 // Percentiles are exact nearest-rank percentiles of N values: the p-th is

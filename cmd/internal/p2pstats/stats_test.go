@@ -3,6 +3,7 @@ package p2pstats
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -210,4 +211,61 @@ func TestCollectorIsSafeForConcurrentUse(t *testing.T) {
 	assert.Equal(t, int64(4000), r.Queries.FindableAnswered)
 	assert.Equal(t, 1.0, *r.Descriptors.Mean)
 	assert.Equal(t, Percentiles{N: 4000, P50: 1, P95: 1, P99: 1, Max: 1}, r.TimeToFirstHit)
+}
+
+// TestReversePathCheck: forwards count as on the path only towards the
+// neighbour the node took the Query from, deliveries only at the
+// searcher; events that come before QueryIssued (the servent sends before
+// Search returns) count, and a query never issued counts nowhere.
+func TestReversePathCheck(t *testing.T) {
+	c, err := NewCollector(Run{Nodes: 4}, time.Minute, time.Second)
+	require.NoError(t, err)
+	a, b, x := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:1"), netip.MustParseAddrPort("10.0.0.9:1")
+	// Query 1, issued by node 0: arrives at 1 from a, then at 1 from b
+	// (a duplicate: the first copy sets the route), and at 2 from b.
+	c.Sent(0, Query, 50, guid(1))
+	c.QueryArrived(1, guid(1), a)
+	c.QueryIssuedBy(0, guid(1), 0, true)
+	c.QueryArrived(1, guid(1), b)
+	c.QueryArrived(2, guid(1), b)
+	c.HitForwarded(1, guid(1), a) // on the path
+	c.HitForwarded(2, guid(1), b) // on the path
+	c.HitForwarded(1, guid(1), b) // off: node 1 had it from a
+	c.HitForwarded(3, guid(1), a) // off: node 3 never saw the Query
+	c.HitDelivered(0, guid(1))    // the searcher
+	c.HitDelivered(0, guid(1))    // again
+	c.HitDelivered(2, guid(1))    // elsewhere
+	// Query 2 is clean; its hit is delivered before it is issued.
+	c.QueryArrived(5, guid(2), a)
+	c.HitForwarded(5, guid(2), a)
+	c.HitDelivered(4, guid(2))
+	c.QueryIssuedBy(4, guid(2), time.Second, true)
+	// Query 3 is someone else's: never issued.
+	c.Sent(0, Query, 50, guid(3))
+	c.QueryArrived(1, guid(3), a)
+	c.HitForwarded(1, guid(3), x)
+	c.HitDelivered(1, guid(3))
+
+	r := c.Results()
+	assert.Equal(t, ReversePathFigures{Forwarded: 5, OffPath: 2, Delivered: 3, DeliveredElsewhere: 1, QueriesOffPath: 1}, r.ReversePath)
+	assert.Equal(t, int64(2), r.Queries.Issued)
+	assert.Equal(t, 0.5, *r.Descriptors.Query, "query 1's descriptor, sent before it was issued, counts; query 3's does not")
+	assert.Equal(t, []TypeRate{{Query, 100.0 / 4 / 60}}, r.Bandwidth, "both count as traffic")
+}
+
+func TestPendingQueriesAreBounded(t *testing.T) {
+	c, err := NewCollector(Run{Nodes: 1}, time.Minute, time.Second)
+	require.NoError(t, err)
+	for i := range MaxPending + 10 {
+		c.Sent(0, Query, 50, GUID{byte(i), byte(i >> 8), byte(i >> 16), 1})
+	}
+	c.mu.Lock()
+	n := len(c.queries)
+	c.mu.Unlock()
+	assert.Equal(t, MaxPending, n, "the oldest foreign queries are forgotten")
+	// The newest is still there and counts once issued.
+	last := MaxPending + 9
+	id := GUID{byte(last), byte(last >> 8), byte(last >> 16), 1}
+	c.QueryIssued(id, 0, false)
+	assert.Equal(t, 1.0, *c.Results().Descriptors.Query)
 }

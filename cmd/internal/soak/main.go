@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -167,20 +166,6 @@ type soak struct {
 	misses                                      []string // a few unanswered queries, under mu
 }
 
-// loopbackHost is one host on loopback: it listens and dials from its own
-// address, as a host of its own on a real network does.
-type loopbackHost struct{ ip netip.Addr }
-
-func (h loopbackHost) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	var lc net.ListenConfig
-	return lc.Listen(ctx, network, address)
-}
-
-func (h loopbackHost) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.ip, 0))}
-	return d.DialContext(ctx, network, address)
-}
-
 // ip returns the i-th soak address: 127.0.1.1, 127.0.1.2, ...
 func ip(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, byte(1 + i/250/250), byte(1 + i/250%250), byte(1 + i%250)})
@@ -217,7 +202,7 @@ func (k *soak) join(ultrapeer bool) error {
 	}
 	cfg := servent.Config{
 		Listen:          netip.AddrPortFrom(a, 6346).String(),
-		Network:         loopbackHost{ip: a},
+		Network:         servent.TCPFrom(a),
 		Peers:           peers,
 		Connections:     3,
 		ShareDir:        share,
