@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/wire"
 )
 
@@ -892,7 +893,7 @@ func (j *job) commit() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(j.statePath, b); err != nil {
+	if err := atomicfile.Write(j.statePath, b); err != nil {
 		return fmt.Errorf("writing %s: %w", j.statePath, err)
 	}
 	return nil
@@ -1002,7 +1003,7 @@ func (j *job) finish() (string, error) {
 	if err != nil {
 		return final, err
 	}
-	return final, syncDir(j.cfg.Dir)
+	return final, atomicfile.SyncDir(j.cfg.Dir)
 }
 
 // linkUnique hard-links src as dir/name, or "name (n).ext" when taken. A

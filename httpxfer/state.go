@@ -2,19 +2,17 @@ package httpxfer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // The state file sits beside <name>.part as <name>.part.state. It records,
 // per chunk, how many leading bytes are in the .part and fsynced, and which
 // sources wrote them (to know whom to suspect if the SHA-1 does not match).
-// It is written only after the .part is fsynced, atomically (temp file,
-// fsync, rename, fsync of the directory), so after a crash it never claims
-// bytes that are not on disk.
+// It is written only after the .part is fsynced, with atomicfile.Write
+// (temp file, fsync, rename, fsync of the directory, no link followed), so
+// after a crash it never claims bytes that are not on disk.
 type stateFile struct {
 	Version   int          `json:"version"`
 	URN       string       `json:"urn,omitempty"`
@@ -65,43 +63,4 @@ func loadState(path string) (*stateFile, error) {
 		return nil, fmt.Errorf("httpxfer: state file %s: %w", path, err)
 	}
 	return &st, nil
-}
-
-// writeFileAtomic replaces path with b so that a crash leaves either the
-// old or the new content. The temporary file is created afresh (O_EXCL),
-// so a symbolic link planted under its name is replaced, never followed.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename or link in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
