@@ -2,13 +2,13 @@ package capture
 
 import (
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // Kind says what one direction of a connection carries, judged by its first
@@ -225,25 +225,18 @@ func shiftTimeline(tl Timeline, start int) Timeline {
 }
 
 // inflate decodes a zlib stream that, as on a live link, is never finished:
-// it ends with io.ErrUnexpectedEOF when the capture's bytes run out, which is
-// not an error. Output beyond limit is an error (a compression bomb). The timeline of
-// the inflated bytes maps each output chunk to the wire byte the decoder had
-// reached when it produced it; flate hands out output at the end of each
-// block, and every sync flush ends one.
+// it may stop anywhere when the capture's bytes run out, which is not an
+// error. It inflates with linkzip, the servent's own inflater and bomb
+// guard: output beyond limit, or at a ratio no link would be allowed, is an
+// error (a compression bomb). The timeline of the inflated bytes maps each
+// output chunk to the wire byte the decoder had reached when it produced it;
+// flate hands out output at the end of each block, and every sync flush ends
+// one.
 func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, error) {
 	if len(compressed) == 0 {
 		return nil, nil, nil
 	}
-	// bytes.Reader is an io.ByteReader, so flate reads exactly what it needs
-	// and Len tells how far it got.
-	in := bytes.NewReader(compressed)
-	zr, err := zlib.NewReader(in)
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, nil, nil
-		}
-		return nil, nil, fmt.Errorf("%w: %w", ErrInflate, err)
-	}
+	zr := linkzip.NewReader(bytes.NewReader(compressed), linkzip.ReaderConfig{MaxOutput: int64(limit)})
 	var (
 		out []byte
 		tl  Timeline
@@ -252,10 +245,7 @@ func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, e
 	for {
 		n, err := zr.Read(buf)
 		if n > 0 {
-			if len(out)+n > limit {
-				return out, tl, fmt.Errorf("%w: more than %d bytes from %d compressed", ErrInflateTooLarge, limit, len(compressed))
-			}
-			consumed := len(compressed) - in.Len()
+			consumed := int(zr.Stats().Compressed)
 			if t := wireTL.At(max(consumed-1, 0)); len(tl) == 0 || !tl[len(tl)-1].Time.Equal(t) {
 				tl = append(tl, Segment{Offset: len(out), Time: t})
 			}
@@ -263,8 +253,10 @@ func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, e
 		}
 		switch {
 		case err == nil:
-		case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF):
+		case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF): // the capture ends
 			return out, tl, nil
+		case errors.Is(err, linkzip.ErrTooLarge), errors.Is(err, linkzip.ErrBomb):
+			return out, tl, fmt.Errorf("%w: %w, from %d compressed", ErrInflateTooLarge, err, len(compressed))
 		default:
 			return out, tl, fmt.Errorf("%w: after %d bytes out: %w", ErrInflate, len(out), err)
 		}

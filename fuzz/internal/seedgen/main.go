@@ -34,8 +34,8 @@ import (
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/router"
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // maxPerTarget keeps each corpus to tens of files: the seeds run on every
