@@ -1,10 +1,15 @@
 package httpxfer
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"time"
+
+	"github.com/govent/govent/httpxfer/atomicfile"
 )
 
 // The state file sits beside <name>.part as <name>.part.state. It records,
@@ -63,4 +68,56 @@ func loadState(path string) (*stateFile, error) {
 		return nil, fmt.Errorf("httpxfer: state file %s: %w", path, err)
 	}
 	return &st, nil
+}
+
+// committer commits whenever workers ask, so that they do not wait for
+// the fsync themselves, and every CommitInterval when bytes arrived.
+func (j *job) committer(ctx context.Context) {
+	tick := time.NewTicker(j.cfg.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-j.commitReq:
+		case <-tick.C:
+			j.mu.Lock()
+			idle := j.uncommitted == 0
+			j.mu.Unlock()
+			if idle {
+				continue
+			}
+		case <-ctx.Done():
+			return
+		}
+		if err := j.commit(); err != nil {
+			j.setFatal(err)
+			return
+		}
+	}
+}
+
+// commit fsyncs the .part, then records the progress known before the
+// fsync in the state file.
+func (j *job) commit() error {
+	j.commitMu.Lock()
+	defer j.commitMu.Unlock()
+	j.mu.Lock()
+	st := stateFile{Version: stateVersion, URN: j.urn(), Size: j.size, ChunkSize: j.chunkSize, Chunks: []stateChunk{}}
+	for i, c := range j.chunks {
+		if c.have > 0 {
+			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
+		}
+	}
+	j.uncommitted = 0
+	j.mu.Unlock()
+	if err := j.part.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", j.partPath, err)
+	}
+	b, err := json.Marshal(&st)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(j.statePath, b); err != nil {
+		return fmt.Errorf("writing %s: %w", j.statePath, err)
+	}
+	return nil
 }
