@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/govent/govent/servent/linkzip"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // inflateResult is what reading a linkzip.Reader to its end gave.

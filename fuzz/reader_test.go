@@ -130,7 +130,8 @@ func FuzzReader(f *testing.F) {
 
 // FuzzHandshake reads one handshake block under limits taken from the
 // input, checks the limits held and nothing past the block was consumed,
-// and that the block read back from its Append is the same block.
+// that ParseHandshake finds the same block in the same bytes, and that the
+// block read back from its Append is the same block.
 func FuzzHandshake(f *testing.F) {
 	f.Add([]byte("GNUTELLA CONNECT/0.6\r\nUser-Agent: gtk-gnutella/1.2\r\nX-Ultrapeer: False\r\n\r\n\x00\x01"), uint16(0), uint16(0))
 	f.Add([]byte("GNUTELLA/0.6 200 OK\nX-Try: a,\n b\n\n"), uint16(2), uint16(0))
@@ -159,6 +160,14 @@ func FuzzHandshake(f *testing.F) {
 		hs2, err2 := wire.ReadHandshake(bufio.NewReader(iotest.OneByteReader(bytes.NewReader(data))), lim)
 		require.Equal(t, errClass(err), errClass(err2), "split input")
 		requireSame(t, hs, hs2, "split input")
+
+		// The same bytes at once give ParseHandshake the same block.
+		ph, pn, perr := wire.ParseHandshake(data, lim)
+		require.Equal(t, err == nil, perr == nil, "ParseHandshake: %v, ReadHandshake: %v", perr, err)
+		if err == nil {
+			requireSame(t, hs, ph, "ParseHandshake")
+			require.Equal(t, consumed, pn, "ParseHandshake's block length")
+		}
 
 		if err != nil {
 			require.Nil(t, hs)

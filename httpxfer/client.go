@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/govent/govent/wire"
 )
 
 // What the downloader does about a source after a failed exchange.
@@ -63,7 +65,7 @@ type response struct {
 	reason string // printable ASCII, clipped: it goes into error messages
 	keep   bool   // the source keeps the connection open after the body
 	length int64  // Content-Length, -1 if absent
-	h      fields
+	h      *wire.Handshake
 }
 
 // roundTrip sends one request and reads the response head. rng may be nil.
@@ -109,16 +111,17 @@ func (c *clientConn) send(method, target, host, agent string, rng *byteRange) er
 
 // readResponse reads a response head; the caller sets the read deadline.
 func (c *clientConn) readResponse() (*response, error) {
-	start, h, err := readHead(c.br)
+	h, err := readHead(c.br)
 	if err != nil {
 		return nil, fmt.Errorf("reading response head: %w", err)
 	}
-	return parseResponse(start, h)
+	return parseResponse(h)
 }
 
 // parseResponse parses a status line ("HTTP/1.1 206 Partial Content"; the
 // reason may be missing) and the framing headers.
-func parseResponse(start string, h fields) (*response, error) {
+func parseResponse(h *wire.Handshake) (*response, error) {
+	start := h.StartLine
 	proto, rest, _ := strings.Cut(start, " ")
 	code, reason, _ := strings.Cut(rest, " ")
 	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
@@ -130,19 +133,19 @@ func parseResponse(start string, h fields) (*response, error) {
 	}
 	r := &response{status: int(status), reason: printable(reason), length: -1, h: h}
 	if proto == "HTTP/1.0" {
-		r.keep = h.hasToken("Connection", "keep-alive")
+		r.keep = h.HasToken("Connection", "keep-alive")
 	} else {
-		r.keep = !h.hasToken("Connection", "close")
+		r.keep = !h.HasToken("Connection", "close")
 	}
-	if h.count("Content-Length") > 1 {
+	if len(h.Values("Content-Length")) > 1 {
 		return nil, fmt.Errorf("%w: several Content-Length headers", ErrMalformed)
 	}
-	if v, ok := h.get("Content-Length"); ok {
+	if v, ok := h.Get("Content-Length"); ok {
 		if r.length, ok = parseDigits(v); !ok {
 			return nil, fmt.Errorf("%w: Content-Length %q", ErrMalformed, clip([]byte(v)))
 		}
 	}
-	if h.count("Transfer-Encoding") > 0 {
+	if len(h.Values("Transfer-Encoding")) > 0 {
 		// Sources do not chunk file bodies; we would not know the length.
 		return nil, fmt.Errorf("%w: Transfer-Encoding on a file reply", ErrMalformed)
 	}
@@ -171,9 +174,9 @@ func printable(s string) string {
 
 // retryAfter reads Retry-After in seconds, bounded to [0, max]; def when
 // absent or in the HTTP-date form.
-func retryAfter(h fields, def, max time.Duration) time.Duration {
+func retryAfter(h *wire.Handshake, def, max time.Duration) time.Duration {
 	d := def
-	if v, ok := h.get("Retry-After"); ok {
+	if v, ok := h.Get("Retry-After"); ok {
 		if n, ok := parseDigits(v); ok && n < 1<<31 {
 			d = time.Duration(n) * time.Second
 		}

@@ -57,7 +57,7 @@ func (j *job) noSources(cause ...error) error {
 func (j *job) checkReply(resp *response, start, end int64) (byteRange, error) {
 	switch {
 	case resp.status == 206:
-		v, _ := resp.h.get("Content-Range")
+		v, _ := resp.h.Get("Content-Range")
 		r, total, err := parseContentRange(v)
 		cr := printable(v)
 		switch {

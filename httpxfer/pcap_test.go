@@ -2,39 +2,28 @@ package httpxfer
 
 import (
 	"bytes"
-	"os"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire/capture"
 )
 
-// tcpStreams returns the TCP payload of a classic pcap per direction,
-// keyed by {source port, destination port}. The gtk-gnutella captures are
-// loopback, in order and without retransmissions (testdata README), so
-// concatenating payloads in capture order is the stream.
+// tcpStreams returns the TCP payload of a capture per direction, keyed by
+// {source port, destination port}, as wire/capture reassembles it.
 func tcpStreams(t *testing.T, path string) map[[2]uint16][]byte {
 	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
+	c, err := capture.ReadFile(path, capture.Options{})
 	require.NoError(t, err)
 	streams := make(map[[2]uint16][]byte)
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
+	for _, conn := range c.Conns {
+		for _, s := range []*capture.Stream{&conn.FromClient, &conn.FromServer} {
+			require.NoError(t, s.Err())
+			if len(s.Data) > 0 {
+				k := [2]uint16{s.From.Port(), s.To.Port()}
+				streams[k] = append(streams[k], s.Data...)
+			}
 		}
-		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
-		tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		if !ok || len(tcp.Payload) == 0 {
-			continue
-		}
-		k := [2]uint16{uint16(tcp.SrcPort), uint16(tcp.DstPort)}
-		streams[k] = append(streams[k], tcp.Payload...)
 	}
 	require.NotEmpty(t, streams)
 	return streams

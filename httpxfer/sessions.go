@@ -156,12 +156,12 @@ func (s *session) firstHeadRead() {
 // limits with 503 and Retry-After, and ends it.
 func (s *session) refuseBusy() error {
 	_ = s.conn.SetReadDeadline(s.headDeadline(true))
-	start, h, err := readHead(s.br)
+	h, err := readHead(s.br)
 	s.firstHeadRead()
 	if err != nil {
 		return fmt.Errorf("%w from %s (request unread: %w)", ErrTooManySessions, s.ip, err)
 	}
-	req, _, err := parseRequest(start, h)
+	req, _, err := parseRequest(h)
 	if err != nil {
 		req = &request{method: "GET"}
 	}

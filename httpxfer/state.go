@@ -1,20 +1,23 @@
 package httpxfer
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/govent/govent/httpxfer/atomicfile"
 )
 
 // The state file sits beside <name>.part as <name>.part.state. It records,
 // per chunk, how many leading bytes are in the .part and fsynced, and which
 // sources wrote them (to know whom to suspect if the SHA-1 does not match).
-// It is written only after the .part is fsynced, atomically (temp file,
-// fsync, rename, fsync of the directory), so after a crash it never claims
-// bytes that are not on disk.
+// It is written only after the .part is fsynced, with atomicfile.Write
+// (temp file, fsync, rename, fsync of the directory, no link followed), so
+// after a crash it never claims bytes that are not on disk.
 type stateFile struct {
 	Version   int          `json:"version"`
 	URN       string       `json:"urn,omitempty"`
@@ -67,41 +70,54 @@ func loadState(path string) (*stateFile, error) {
 	return &st, nil
 }
 
-// writeFileAtomic replaces path with b so that a crash leaves either the
-// old or the new content. The temporary file is created afresh (O_EXCL),
-// so a symbolic link planted under its name is replaced, never followed.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+// committer commits whenever workers ask, so that they do not wait for
+// the fsync themselves, and every CommitInterval when bytes arrived.
+func (j *job) committer(ctx context.Context) {
+	tick := time.NewTicker(j.cfg.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-j.commitReq:
+		case <-tick.C:
+			j.mu.Lock()
+			idle := j.uncommitted == 0
+			j.mu.Unlock()
+			if idle {
+				continue
+			}
+		case <-ctx.Done():
+			return
+		}
+		if err := j.commit(); err != nil {
+			j.setFatal(err)
+			return
+		}
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
-// syncDir makes a rename or link in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// commit fsyncs the .part, then records the progress known before the
+// fsync in the state file.
+func (j *job) commit() error {
+	j.commitMu.Lock()
+	defer j.commitMu.Unlock()
+	j.mu.Lock()
+	st := stateFile{Version: stateVersion, URN: j.urn(), Size: j.size, ChunkSize: j.chunkSize, Chunks: []stateChunk{}}
+	for i, c := range j.chunks {
+		if c.have > 0 {
+			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
+		}
+	}
+	j.uncommitted = 0
+	j.mu.Unlock()
+	if err := j.part.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", j.partPath, err)
+	}
+	b, err := json.Marshal(&st)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	if err := atomicfile.Write(j.statePath, b); err != nil {
+		return fmt.Errorf("writing %s: %w", j.statePath, err)
+	}
+	return nil
 }

@@ -195,7 +195,7 @@ type request struct {
 	method string
 	target string
 	keep   bool // the client wants the connection kept open
-	h      fields
+	h      *wire.Handshake
 }
 
 // reply is one response under construction.
@@ -231,7 +231,7 @@ func (s *session) serveOne(first bool) (keep bool, err error) {
 		}
 	}
 	_ = s.conn.SetReadDeadline(s.headDeadline(first))
-	start, h, err := readHead(s.br)
+	h, err := readHead(s.br)
 	s.firstHeadRead()
 	_ = s.conn.SetReadDeadline(time.Time{})
 	switch {
@@ -247,7 +247,7 @@ func (s *session) serveOne(first bool) (keep bool, err error) {
 	default:
 		return false, fmt.Errorf("httpxfer: upload: reading request: %w", err)
 	}
-	req, status, err := parseRequest(start, h)
+	req, status, err := parseRequest(h)
 	if err != nil {
 		return false, s.errorReply(status, statusText(status), err)
 	}
@@ -268,7 +268,8 @@ func (s *session) errorReply(status int, reason string, cause error) error {
 	return fmt.Errorf("httpxfer: upload: %d: %w", status, cause)
 }
 
-func parseRequest(start string, h fields) (*request, int, error) {
+func parseRequest(h *wire.Handshake) (*request, int, error) {
+	start := h.StartLine
 	// The method ends at the first space and the version starts after the
 	// last: the target between them may hold spaces, because old servents
 	// send file names as they are, and the 0.6 draft asks that such
@@ -301,14 +302,14 @@ func parseRequest(start string, h fields) (*request, int, error) {
 	}
 	// We never read request bodies, so one would be taken for the next
 	// request: refuse it.
-	if v, ok := h.get("Content-Length"); (ok && v != "0") || h.count("Transfer-Encoding") > 0 {
+	if v, ok := h.Get("Content-Length"); (ok && v != "0") || len(h.Values("Transfer-Encoding")) > 0 {
 		return nil, 400, fmt.Errorf("%w: request with a body", ErrMalformed)
 	}
-	if h.count("Range") > 1 {
+	if len(h.Values("Range")) > 1 {
 		return nil, 400, fmt.Errorf("%w: several Range headers", ErrMalformed)
 	}
-	keep := minor == 1 && !h.hasToken("Connection", "close") ||
-		minor == 0 && h.hasToken("Connection", "keep-alive")
+	keep := minor == 1 && !h.HasToken("Connection", "close") ||
+		minor == 0 && h.HasToken("Connection", "keep-alive")
 	return &request{method: method, target: target, keep: keep, h: h}, 0, nil
 }
 
@@ -320,7 +321,7 @@ func (s *session) answer(req *request) *reply {
 		return &reply{status: status, reason: statusText(status), length: 0, close: status == 400}
 	}
 	rep := &reply{status: 200, reason: "OK", file: &f, length: f.Size}
-	if v, ok := req.h.get("Range"); ok {
+	if v, ok := req.h.Get("Range"); ok {
 		r, ok, err := parseRange(v, f.Size)
 		switch {
 		case errors.Is(err, errRangeUnsatisfiable):

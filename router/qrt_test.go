@@ -3,71 +3,48 @@ package router_test
 import (
 	"bytes"
 	"compress/zlib"
-	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/capture"
 )
 
 // qrtCaptureMessages returns the descriptors one side of a capture sent:
 // the flow from fromPort (or to toPort; 0 is "any"), after its handshake
-// blocks, inflated when deflated is set. The captures are classic pcap,
-// Ethernet/IPv4/TCP, in order and without retransmissions, so one
-// direction's payloads concatenated are its stream.
+// blocks, inflated when deflated is set, as wire/capture splits it.
 func qrtCaptureMessages(t testing.TB, name string, fromPort, toPort uint16, blocks int, deflated bool) []qrtMessage {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "testdata", name))
+	sessions, err := capture.DecodeFile(filepath.Join("..", "testdata", name), capture.Options{})
 	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	var stream []byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
-		tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		require.True(t, ok, "%s: a frame without TCP", name)
-		if (fromPort == 0 || uint16(tcp.SrcPort) == fromPort) && (toPort == 0 || uint16(tcp.DstPort) == toPort) {
-			stream = append(stream, tcp.Payload...)
+	var flows []*capture.Flow
+	for i := range sessions {
+		for _, f := range []*capture.Flow{&sessions[i].FromClient, &sessions[i].FromServer} {
+			if f.Kind != capture.KindNone && (fromPort == 0 || f.From.Port() == fromPort) && (toPort == 0 || f.To.Port() == toPort) {
+				flows = append(flows, f)
+			}
 		}
 	}
-	for range blocks {
-		end := bytes.Index(stream, []byte("\r\n\r\n"))
-		require.Positive(t, end, "%s: no handshake block", name)
-		stream = stream[end+4:]
-	}
-	if deflated {
-		zr, err := zlib.NewReader(bytes.NewReader(stream))
-		require.NoError(t, err)
-		stream, err = io.ReadAll(zr)
-		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "the stream is never finished")
-	}
+	require.Len(t, flows, 1, "%s: flows %d->%d", name, fromPort, toPort)
+	f := flows[0]
+	require.NoError(t, f.Err)
+	require.Len(t, f.Blocks, blocks)
+	require.Equal(t, deflated, f.Deflate)
 	var msgs []qrtMessage
-	for len(stream) > 0 {
-		h, err := wire.ParseHeader(stream)
-		require.NoError(t, err)
-		end := wire.HeaderLen + int(h.Length)
-		require.LessOrEqual(t, end, len(stream))
-		msgs = append(msgs, qrtMessage{h, stream[wire.HeaderLen:end]})
-		stream = stream[end:]
+	sc := f.Scanner()
+	for sc.Scan() {
+		d := sc.Descriptor().Layer
+		msgs = append(msgs, qrtMessage{d.Header, d.Payload()})
 	}
+	require.NoError(t, sc.Err())
 	return msgs
 }
 

@@ -2,7 +2,6 @@ package router
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // QRTReceiver follows the RESET/PATCH sequences one peer sends and keeps
@@ -19,8 +19,8 @@ import (
 //
 // A sequence is applied when its last PATCH arrives, so the published table
 // never shows half a patch. Its fragments are concatenated; with zlib they
-// form one stream, inflated against a bound of the table's exact patch size
-// (slots × entry bits / 8), so a zlib bomb stops there. The patch is
+// form one stream, inflated by wire/linkzip against a bound of the table's
+// exact patch size (slots × entry bits / 8), so a zlib bomb stops there. The patch is
 // inflated and applied a page at a time into a new table that shares the
 // last one's unchanged pages: a patch that changes little costs little
 // memory, and one that changes nothing (the usual flood) allocates nothing
@@ -182,10 +182,8 @@ func (r *QRTReceiver) patch(m *wire.QRP) (*QueryRouteTable, error) {
 	}
 	var t *QueryRouteTable
 	if r.compressor == wire.QRPCompressZlib {
-		zr, err := getInflater(r.data)
-		if err != nil {
-			return nil, err
-		}
+		zr := getInflater(r.data, r.patchLen())
+		var err error
 		t, err = r.apply(zr, base)
 		qrpInflaters.Put(zr)
 		if err != nil {
@@ -248,7 +246,7 @@ func (r *QRTReceiver) apply(src io.Reader, base *QueryRouteTable) (*QueryRouteTa
 	}
 	var extra [1]byte
 	switch n, err := src.Read(extra[:]); {
-	case n > 0:
+	case n > 0, errors.Is(err, linkzip.ErrTooLarge):
 		return nil, fmt.Errorf("%w: zlib patch holds more than the table's %d bytes", ErrQRP, want)
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, fmt.Errorf("%w: zlib: %w", ErrQRP, err)
@@ -316,24 +314,21 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// qrpInflaters keeps zlib readers for reuse: each holds a 32 KiB window
-// and tables we would otherwise allocate for every sequence.
+// qrpInflaters keeps inflaters for reuse: each holds a 32 KiB window and
+// tables we would otherwise allocate for every sequence.
 var qrpInflaters sync.Pool
 
-// getInflater returns a zlib reader over compressed; Put it back in
-// qrpInflaters when done.
-func getInflater(compressed []byte) (io.ReadCloser, error) {
+// getInflater returns an inflater of compressed bounded to a patch of want
+// bytes; Put it back in qrpInflaters when done. The bound is the whole
+// bomb guard here: a patch that changes nothing is all zeros and deflates
+// a thousandfold, so no ratio applies, and the servent's QRP budget (Work)
+// bounds how many patches a peer makes us inflate.
+func getInflater(compressed []byte, want int) *linkzip.Reader {
 	src := bytes.NewReader(compressed)
-	if zr, ok := qrpInflaters.Get().(io.ReadCloser); ok {
-		if err := zr.(zlib.Resetter).Reset(src, nil); err != nil {
-			qrpInflaters.Put(zr)
-			return nil, fmt.Errorf("%w: zlib: %w", ErrQRP, err)
-		}
-		return zr, nil
+	cfg := linkzip.ReaderConfig{MaxRatio: linkzip.MaxDeflateRatio, MaxOutput: int64(want)}
+	if zr, ok := qrpInflaters.Get().(*linkzip.Reader); ok {
+		zr.Reset(src, cfg)
+		return zr
 	}
-	zr, err := zlib.NewReader(src)
-	if err != nil {
-		return nil, fmt.Errorf("%w: zlib: %w", ErrQRP, err)
-	}
-	return zr, nil
+	return linkzip.NewReader(src, cfg)
 }

@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/govent/govent/router"
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // Bye codes (gtk-gnutella doc/gnutella/bye): 2xx we close normally, 4xx

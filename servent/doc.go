@@ -13,6 +13,7 @@
 //
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),
-// sendq (the priority send queue), linkzip (deflate link compression) and
-// memnet (an in-memory network for tests and simulations, see Config.Network).
+// sendq (the priority send queue) and memnet (an in-memory network for
+// tests and simulations, see Config.Network). Link compression is
+// wire/linkzip's.
 package servent

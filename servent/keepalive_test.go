@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // idleFor is how long TestIdleLinksStayUp holds each link idle: the issue's

@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
 	"github.com/govent/govent/wire/capture"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // The replay tests play gtk-gnutella's side of the captured handshakes

@@ -17,8 +17,8 @@ import (
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // upConfig is a loopback ultrapeer with fast QRP aggregation and dynamic

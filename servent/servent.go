@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/servent/library"
@@ -156,11 +157,10 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 			return g, nil
 		}
 	}
+	// Written atomically: a torn file would not parse, and the next start
+	// would take yet another GUID.
 	g := wire.NewGUID()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return g, fmt.Errorf("servent: data directory: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(g.String()+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(g.String()+"\n")); err != nil {
 		return g, fmt.Errorf("servent: saving servent GUID: %w", err)
 	}
 	return g, nil

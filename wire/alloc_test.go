@@ -1,42 +1,44 @@
-package wire
+package wire_test
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
 )
 
 // realPayloads returns one captured payload per payload type, the richest
 // the captures hold: the gtk-gnutella Pong with GGEP, the SCP Ping, a urn
 // Query, the 3-hit browse-host QueryHit, the Push, the Bye,
 // Messages-Supported.
-func realPayloads(t testing.TB) map[PayloadType][]byte {
+func realPayloads(t testing.TB) map[wire.PayloadType][]byte {
 	t.Helper()
-	return map[PayloadType][]byte{
-		TypePing:     findDescriptor(t, "ultrapeer-plain.pcap", TypePing, 2, nil).Payload,
-		TypePong:     findDescriptor(t, "ultrapeer-plain.pcap", TypePong, 0, nil).Payload,
-		TypeQuery:    findDescriptor(t, "ultrapeer-plain.pcap", TypeQuery, 2, nil).Payload,
-		TypeQueryHit: browseHostHit(t).Payload,
-		TypePush:     findDescriptor(t, "push-giv.pcap", TypePush, 0, nil).Payload,
-		TypeBye:      findDescriptor(t, "leaf-deflate.pcap", TypeBye, 0, nil).Payload,
-		TypeVendor:   findDescriptor(t, "push-giv.pcap", TypeVendor, 0, nil).Payload,
+	return map[wire.PayloadType][]byte{
+		wire.TypePing:     findDescriptor(t, "ultrapeer-plain.pcap", wire.TypePing, 2, nil).Payload,
+		wire.TypePong:     findDescriptor(t, "ultrapeer-plain.pcap", wire.TypePong, 0, nil).Payload,
+		wire.TypeQuery:    findDescriptor(t, "ultrapeer-plain.pcap", wire.TypeQuery, 2, nil).Payload,
+		wire.TypeQueryHit: browseHostHit(t).Payload,
+		wire.TypePush:     findDescriptor(t, "push-giv.pcap", wire.TypePush, 0, nil).Payload,
+		wire.TypeBye:      findDescriptor(t, "leaf-deflate.pcap", wire.TypeBye, 0, nil).Payload,
+		wire.TypeVendor:   findDescriptor(t, "push-giv.pcap", wire.TypeVendor, 0, nil).Payload,
 	}
 }
 
 func TestDecodeAllocatesNothing(t *testing.T) {
 	payloads := realPayloads(t)
 	var (
-		ping  Ping
-		pong  Pong
-		query Query
-		hit   QueryHit
-		push  Push
-		bye   Bye
-		vend  Vendor
+		ping  wire.Ping
+		pong  wire.Pong
+		query wire.Query
+		hit   wire.QueryHit
+		push  wire.Push
+		bye   wire.Bye
+		vend  wire.Vendor
 	)
-	for pt, c := range map[PayloadType]payloadCodec{
-		TypePing: &ping, TypePong: &pong, TypeQuery: &query, TypeQueryHit: &hit,
-		TypePush: &push, TypeBye: &bye, TypeVendor: &vend,
+	for pt, c := range map[wire.PayloadType]wire.PayloadCodec{
+		wire.TypePing: &ping, wire.TypePong: &pong, wire.TypeQuery: &query, wire.TypeQueryHit: &hit,
+		wire.TypePush: &push, wire.TypeBye: &bye, wire.TypeVendor: &vend,
 	} {
 		t.Run(pt.String(), func(t *testing.T) {
 			p := payloads[pt]
@@ -60,13 +62,13 @@ func TestMessageDecodeAllocatesNothing(t *testing.T) {
 		all = append(all, captureDescriptors(t, name)...)
 	}
 	all = append(all, browseHostHit(t))
-	for _, name := range goldenNames(t) {
-		v := loadGolden(t, name)
-		h, err := ParseHeader(v.Raw)
+	for _, name := range wire.GoldenNames(t) {
+		v := wire.LoadGolden(t, name)
+		h, err := wire.ParseHeader(v.Raw)
 		require.NoError(t, err)
-		all = append(all, capturedDescriptor{Header: h, Payload: v.Raw[HeaderLen:]})
+		all = append(all, capturedDescriptor{Header: h, Payload: v.Raw[wire.HeaderLen:]})
 	}
-	var m Message
+	var m wire.Message
 	allocs := testing.AllocsPerRun(20, func() {
 		for _, d := range all {
 			if err := m.Decode(d.Header, d.Payload); err != nil {
@@ -83,7 +85,7 @@ func TestMessageAppendAllocatesNothing(t *testing.T) {
 	for _, name := range allCaptures {
 		all = append(all, captureDescriptors(t, name)...)
 	}
-	msgs := make([]Message, len(all))
+	msgs := make([]wire.Message, len(all))
 	for i, d := range all {
 		require.NoError(t, msgs[i].Decode(d.Header, d.Payload))
 	}
@@ -102,11 +104,11 @@ func TestMessageAppendAllocatesNothing(t *testing.T) {
 func BenchmarkDecode(b *testing.B) {
 	payloads := realPayloads(b)
 	for _, c := range []struct {
-		pt PayloadType
-		c  payloadCodec
+		pt wire.PayloadType
+		c  wire.PayloadCodec
 	}{
-		{TypePing, &Ping{}}, {TypePong, &Pong{}}, {TypeQuery, &Query{}}, {TypeQueryHit, &QueryHit{}},
-		{TypePush, &Push{}}, {TypeBye, &Bye{}}, {TypeVendor, &Vendor{}},
+		{wire.TypePing, &wire.Ping{}}, {wire.TypePong, &wire.Pong{}}, {wire.TypeQuery, &wire.Query{}}, {wire.TypeQueryHit, &wire.QueryHit{}},
+		{wire.TypePush, &wire.Push{}}, {wire.TypeBye, &wire.Bye{}}, {wire.TypeVendor, &wire.Vendor{}},
 	} {
 		p := payloads[c.pt]
 		b.Run(c.pt.String(), func(b *testing.B) {
@@ -124,11 +126,11 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkAppend(b *testing.B) {
 	payloads := realPayloads(b)
 	for _, c := range []struct {
-		pt PayloadType
-		c  payloadCodec
+		pt wire.PayloadType
+		c  wire.PayloadCodec
 	}{
-		{TypePing, &Ping{}}, {TypePong, &Pong{}}, {TypeQuery, &Query{}}, {TypeQueryHit, &QueryHit{}},
-		{TypePush, &Push{}}, {TypeBye, &Bye{}}, {TypeVendor, &Vendor{}},
+		{wire.TypePing, &wire.Ping{}}, {wire.TypePong, &wire.Pong{}}, {wire.TypeQuery, &wire.Query{}}, {wire.TypeQueryHit, &wire.QueryHit{}},
+		{wire.TypePush, &wire.Push{}}, {wire.TypeBye, &wire.Bye{}}, {wire.TypeVendor, &wire.Vendor{}},
 	} {
 		p := payloads[c.pt]
 		if err := c.c.Decode(p); err != nil {
@@ -149,8 +151,8 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 func BenchmarkGGEP(b *testing.B) {
-	block := realPayloads(b)[TypePong][PongFixedLen:]
-	var g GGEP
+	block := realPayloads(b)[wire.TypePong][wire.PongFixedLen:]
+	var g wire.GGEP
 	b.Run("Decode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(block)))

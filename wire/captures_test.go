@@ -1,4 +1,4 @@
-package wire
+package wire_test
 
 import (
 	"bytes"
@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
 )
 
 // Facts below come from /work/shared/testdata/gtk-gnutella/README.md.
@@ -25,7 +26,7 @@ func TestCapturesRoundTrip(t *testing.T) {
 	total := 0
 	for _, name := range allCaptures {
 		t.Run(name, func(t *testing.T) {
-			var m Message
+			var m wire.Message
 			for i, d := range captureDescriptors(t, name) {
 				require.NoError(t, m.Decode(d.Header, d.Payload), "%s #%d %v", d.Flow, i, d.Header.Type)
 				out, err := m.Append(nil)
@@ -62,14 +63,14 @@ func TestCapturePong(t *testing.T) {
 		uptime  byte
 	}{{"leaf-deflate.pcap", 0x32, 0x3c}, {"ultrapeer-plain.pcap", 0x31, 0x34}} {
 		t.Run(c.capture, func(t *testing.T) {
-			d := findDescriptor(t, c.capture, TypePong, 0, nil)
+			d := findDescriptor(t, c.capture, wire.TypePong, 0, nil)
 			require.Len(t, d.Payload, 41)
-			var p Pong
+			var p wire.Pong
 			require.NoError(t, p.Decode(d.Payload))
 			assert.Equal(t, netip.MustParseAddrPort("127.0.0.1:6350"), p.AddrPort())
 			assert.Equal(t, uint32(3), p.Files)
 			assert.Equal(t, uint32(128), p.KB)
-			assert.Equal(t, []string{"VC", "UP", "DU", "TLS"}, ggepIDs(&p.GGEP))
+			assert.Equal(t, []string{"VC", "UP", "DU", "TLS"}, wire.GGEPIDs(&p.GGEP))
 			want := map[string][]byte{
 				"VC": []byte("GTKG\x83"), "UP": {0x02, 0xff, c.slots}, "DU": {c.uptime}, "TLS": {},
 			}
@@ -85,9 +86,9 @@ func TestCapturePong(t *testing.T) {
 }
 
 func TestCapturePingSCP(t *testing.T) {
-	d := findDescriptor(t, "ultrapeer-plain.pcap", TypePing, 0, func(p []byte) bool { return len(p) > 0 })
+	d := findDescriptor(t, "ultrapeer-plain.pcap", wire.TypePing, 0, func(p []byte) bool { return len(p) > 0 })
 	assert.Equal(t, uint8(4), d.Header.TTL)
-	var p Ping
+	var p wire.Ping
 	require.NoError(t, p.Decode(d.Payload))
 	scp, ok := p.GGEP.Get("SCP")
 	require.True(t, ok)
@@ -102,17 +103,17 @@ func tthRoot(t *testing.T, b32 string) []byte {
 }
 
 // gtkgHit checks what every gtk-gnutella QueryHit carries.
-func gtkgHit(t *testing.T, payload []byte, open string) *QueryHit {
+func gtkgHit(t *testing.T, payload []byte, open string) *wire.QueryHit {
 	t.Helper()
-	var q QueryHit
+	var q wire.QueryHit
 	require.NoError(t, q.Decode(payload))
 	assert.Equal(t, netip.MustParseAddrPort("127.0.0.1:6350"), q.AddrPort())
 	assert.Equal(t, uint32(6), q.Speed)
-	assert.Equal(t, mustGUID(t, gtkgServent), q.ServentGUID)
+	assert.Equal(t, wire.MustGUID(t, gtkgServent), q.ServentGUID)
 	require.True(t, q.HasQHD)
 	assert.Equal(t, [4]byte{'G', 'T', 'K', 'G'}, q.QHD.Vendor)
 	assert.Equal(t, open, hex.EncodeToString(q.QHD.Open))
-	assert.Equal(t, []string{"GTKGV", "TLS", "BH"}, ggepIDs(&q.QHD.GGEP))
+	assert.Equal(t, []string{"GTKGV", "TLS", "BH"}, wire.GGEPIDs(&q.QHD.GGEP))
 	v, _ := q.QHD.GGEP.Get("GTKGV")
 	assert.Equal(t, "01010203"+"00"+"65e3bd80"+"00000000"+"0700"+"03", hex.EncodeToString(v.Data))
 	assert.Empty(t, q.QHD.Private)
@@ -120,10 +121,10 @@ func gtkgHit(t *testing.T, payload []byte, open string) *QueryHit {
 	for i := range q.Results {
 		r := &q.Results[i]
 		require.Len(t, r.Ext.Blocks, 2)
-		assert.Equal(t, ExtSHA1, r.Ext.Blocks[0].Kind)
+		assert.Equal(t, wire.ExtSHA1, r.Ext.Blocks[0].Kind)
 		assert.True(t, r.Ext.Blocks[0].Sep)
-		assert.Equal(t, ExtGGEP, r.Ext.Blocks[1].Kind)
-		assert.Equal(t, []string{"TT", "CT"}, ggepIDs(r.Ext.GGEP()))
+		assert.Equal(t, wire.ExtGGEP, r.Ext.Blocks[1].Kind)
+		assert.Equal(t, []string{"TT", "CT"}, wire.GGEPIDs(r.Ext.GGEP()))
 		ct, _ := r.Ext.GGEP().Get("CT")
 		assert.Len(t, ct.Data, 4, "CT: 4-byte time")
 	}
@@ -142,7 +143,7 @@ var gtkgFiles = map[uint32]struct {
 	3: {"readme test.txt", 34, "urn:sha1:M26QHSCJJMCTM5EQANTXFQTJUOMRAXMC", "3W4DLMN5BPHSVBORRSULM7TTIO5HPABQVKA6DOY", false},
 }
 
-func checkGtkgResult(t *testing.T, r *Result) {
+func checkGtkgResult(t *testing.T, r *wire.Result) {
 	t.Helper()
 	f, ok := gtkgFiles[r.Index]
 	require.True(t, ok, "index %d", r.Index)
@@ -153,7 +154,7 @@ func checkGtkgResult(t *testing.T, r *Result) {
 	assert.Equal(t, f.urn, d.String())
 	tt, ok := r.Ext.GGEP().Get("TT")
 	require.True(t, ok)
-	assert.Equal(t, f.cobs, tt.Flags&GGEPFlagCOBS != 0, "TT COBS flag for %s", f.name)
+	assert.Equal(t, f.cobs, tt.Flags&wire.GGEPFlagCOBS != 0, "TT COBS flag for %s", f.name)
 	v, err := tt.Value()
 	require.NoError(t, err)
 	assert.Equal(t, tthRoot(t, f.tth), v)
@@ -172,7 +173,7 @@ func TestCaptureQueryHits(t *testing.T) {
 		{"push-giv.pcap", 0, 2, "2d21"},
 	} {
 		t.Run(c.capture+"#"+strconv.Itoa(c.n), func(t *testing.T) {
-			d := findDescriptor(t, c.capture, TypeQueryHit, c.n, nil)
+			d := findDescriptor(t, c.capture, wire.TypeQueryHit, c.n, nil)
 			assert.Equal(t, uint8(6), d.Header.TTL, "gtk-gnutella hits leave with TTL 6")
 			q := gtkgHit(t, d.Payload, c.open)
 			require.Len(t, q.Results, 1)
@@ -186,20 +187,18 @@ func TestCaptureQueryHits(t *testing.T) {
 // (connection C6): a chunked body of type application/x-gnutella-packets.
 func browseHostHit(t testing.TB) capturedDescriptor {
 	t.Helper()
-	flows, streams := captureStreams(t, filepath.Join("..", "testdata", "http.pcap"))
-	for _, flow := range flows {
-		s := streams[flow]
-		if !strings.Contains(flow, ":6350>") || !bytes.Contains(s, []byte("application/x-gnutella-packets")) {
+	for _, f := range captureFlows(t, "http.pcap") {
+		if f.From.Port() != 6350 || !bytes.Contains(f.HTTP, []byte("application/x-gnutella-packets")) {
 			continue
 		}
-		_, body, ok := bytes.Cut(s, []byte("\r\n\r\n"))
+		_, body, ok := bytes.Cut(f.HTTP, []byte("\r\n\r\n"))
 		require.True(t, ok)
 		sizeLine, chunk, ok := bytes.Cut(body, []byte("\r\n"))
 		require.True(t, ok)
 		size, err := strconv.ParseUint(string(sizeLine), 16, 32)
 		require.NoError(t, err)
 		require.Equal(t, uint64(408), size)
-		ds := splitDescriptors(t, flow, chunk[:size])
+		ds := splitDescriptors(t, f.name, chunk[:size])
 		require.Len(t, ds, 1)
 		return ds[0]
 	}
@@ -209,8 +208,8 @@ func browseHostHit(t testing.TB) capturedDescriptor {
 
 func TestCaptureBrowseHost(t *testing.T) {
 	d := browseHostHit(t)
-	assert.Equal(t, TypeQueryHit, d.Header.Type)
-	assert.Equal(t, GUID{}, d.Header.GUID)
+	assert.Equal(t, wire.TypeQueryHit, d.Header.Type)
+	assert.Equal(t, wire.GUID{}, d.Header.GUID)
 	assert.Equal(t, uint32(385), d.Header.Length)
 	q := gtkgHit(t, d.Payload, "2c29")
 	require.Len(t, q.Results, 3)
@@ -220,7 +219,7 @@ func TestCaptureBrowseHost(t *testing.T) {
 	}
 	up, known := q.QHD.Uploaded()
 	assert.True(t, up && known, "2c29: has uploaded")
-	var m Message
+	var m wire.Message
 	require.NoError(t, m.Decode(d.Header, d.Payload))
 	out, err := m.Append(nil)
 	require.NoError(t, err)
@@ -228,11 +227,11 @@ func TestCaptureBrowseHost(t *testing.T) {
 }
 
 func TestCapturePush(t *testing.T) {
-	d := findDescriptor(t, "push-giv.pcap", TypePush, 0, nil)
-	assert.Equal(t, mustGUID(t, "05d2e3a3064a60f0ff6b97b9b86f8400"), d.Header.GUID)
-	var p Push
+	d := findDescriptor(t, "push-giv.pcap", wire.TypePush, 0, nil)
+	assert.Equal(t, wire.MustGUID(t, "05d2e3a3064a60f0ff6b97b9b86f8400"), d.Header.GUID)
+	var p wire.Push
 	require.NoError(t, p.Decode(d.Payload))
-	assert.Equal(t, mustGUID(t, gtkgServent), p.ServentGUID)
+	assert.Equal(t, wire.MustGUID(t, gtkgServent), p.ServentGUID)
 	assert.Equal(t, uint32(2), p.Index)
 	assert.Equal(t, netip.MustParseAddrPort("127.0.0.1:7000"), p.AddrPort())
 	assert.Empty(t, p.GGEP.Extensions)
@@ -244,10 +243,10 @@ func TestCaptureQueries(t *testing.T) {
 	var urns []string
 	var speeds []uint16
 	for _, d := range captureDescriptors(t, "ultrapeer-plain.pcap") {
-		if d.Header.Type != TypeQuery {
+		if d.Header.Type != wire.TypeQuery {
 			continue
 		}
-		var q Query
+		var q wire.Query
 		require.NoError(t, q.Decode(d.Payload))
 		texts = append(texts, string(q.Criteria))
 		for _, s := range q.AppendSHA1s(nil) {
@@ -268,21 +267,21 @@ func TestCaptureQueries(t *testing.T) {
 }
 
 func TestCaptureBye(t *testing.T) {
-	d := findDescriptor(t, "leaf-deflate.pcap", TypeBye, 0, nil)
-	var p Bye
+	d := findDescriptor(t, "leaf-deflate.pcap", wire.TypeBye, 0, nil)
+	var p wire.Bye
 	require.NoError(t, p.Decode(d.Payload))
-	assert.Equal(t, ByeNormal, p.Code)
+	assert.Equal(t, wire.ByeNormal, p.Code)
 	assert.Equal(t, "Closing, test done", string(p.Reason()))
 	assert.Nil(t, p.Headers())
 	assert.False(t, p.Unterminated)
 }
 
 func TestCaptureVendor(t *testing.T) {
-	var v Vendor
-	d := findDescriptor(t, "push-giv.pcap", TypeVendor, 0, nil)
+	var v wire.Vendor
+	d := findDescriptor(t, "push-giv.pcap", wire.TypeVendor, 0, nil)
 	require.NoError(t, v.Decode(d.Payload))
 	require.True(t, v.IsMessagesSupported())
-	entries, err := AppendMessagesSupported(nil, v.Body)
+	entries, err := wire.AppendMessagesSupported(nil, v.Body)
 	require.NoError(t, err)
 	var got []string
 	for _, e := range entries {
@@ -292,10 +291,10 @@ func TestCaptureVendor(t *testing.T) {
 		"GTKG/21 v1,GTKG/22 v1,GTKG/23 v1,GTKG/24 v1,LIME/5 v1,LIME/11 v2,LIME/11 v3,LIME/12 v1,LIME/12 v2,LIME/12 v3,"+
 		"LIME/13 v1,LIME/21 v1,LIME/21 v2,LIME/22 v1,LIME/22 v2,LIME/23 v1,LIME/23 v2,LIME/24 v1,LIME/24 v2", ","), got)
 
-	d = findDescriptor(t, "push-giv.pcap", TypeVendor, 1, nil)
+	d = findDescriptor(t, "push-giv.pcap", wire.TypeVendor, 1, nil)
 	require.NoError(t, v.Decode(d.Payload))
 	require.True(t, v.IsFeaturesSupported())
-	features, err := AppendFeaturesSupported(nil, v.Body)
+	features, err := wire.AppendFeaturesSupported(nil, v.Body)
 	require.NoError(t, err)
 	got = got[:0]
 	for _, f := range features {
@@ -303,24 +302,24 @@ func TestCaptureVendor(t *testing.T) {
 	}
 	assert.Equal(t, []string{"HSEP v1", "WHAT v1", "QRP1 v1", "F2FT v65535", "TCPI v0", "TLS! v1"}, got, "TCPI v0: firewalled")
 
-	d = findDescriptor(t, "push-giv.pcap", TypeVendor, 2, nil)
+	d = findDescriptor(t, "push-giv.pcap", wire.TypeVendor, 2, nil)
 	require.NoError(t, v.Decode(d.Payload))
 	assert.Equal(t, "BEAR", string(v.Vendor[:]))
 	assert.Equal(t, [2]uint16{7, 1}, [2]uint16{v.Selector, v.Version})
 	assert.Equal(t, []byte{0xce, 0x18}, v.Body, "port 6350 LE")
 	assert.True(t, d.Header.GUID.IsZero())
 
-	d = findDescriptor(t, "push-giv.pcap", TypeVendor, 3, nil)
+	d = findDescriptor(t, "push-giv.pcap", wire.TypeVendor, 3, nil)
 	require.NoError(t, v.Decode(d.Payload))
 	assert.Equal(t, "LIME", string(v.Vendor[:]))
 	assert.Equal(t, [2]uint16{21, 1}, [2]uint16{v.Selector, v.Version})
 	assert.Empty(t, v.Body)
-	assert.Equal(t, mustGUID(t, gtkgServent), d.Header.GUID)
+	assert.Equal(t, wire.MustGUID(t, gtkgServent), d.Header.GUID)
 }
 
 func TestCaptureSummaries(t *testing.T) {
-	var m Message
-	d := findDescriptor(t, "push-giv.pcap", TypeQueryHit, 0, nil)
+	var m wire.Message
+	d := findDescriptor(t, "push-giv.pcap", wire.TypeQueryHit, 0, nil)
 	require.NoError(t, m.Decode(d.Header, d.Payload))
 	line := string(m.AppendSummary(nil))
 	for _, want := range []string{
@@ -347,20 +346,20 @@ func TestCaptureSummaries(t *testing.T) {
 
 	for _, c := range []struct {
 		capture string
-		pt      PayloadType
+		pt      wire.PayloadType
 		n       int
 		want    []string
 	}{
-		{"leaf-deflate.pcap", TypePong, 0, []string{"PONG 3e15e4d8ff83a34effa0de67115fe600 ttl=1 hops=0 len=41 addr=127.0.0.1:6350 files=3 kb=128 ggep=VC,UP,DU,TLS"}},
-		{"leaf-deflate.pcap", TypeQuery, 0, []string{"QUERY 5b4ffd864ba419b7ffb30b68cde5ba00 ttl=1 hops=0 len=8 flags=0x8000 text=\"penny\""}},
-		{"leaf-deflate.pcap", TypeBye, 0, []string{"code=200", `reason="Closing, test done"`}},
-		{"leaf-deflate.pcap", TypeQRP, 0, []string{"QRP ", "variant=RESET table_length=65536 infinity=7"}},
-		{"leaf-deflate.pcap", TypeQRP, 1, []string{"variant=PATCH seq_no=1 seq_size=1 compressor=1 entry_bits=4 data_len=61"}},
-		{"push-giv.pcap", TypePush, 0, []string{"servent=" + gtkgServent + " index=2 addr=127.0.0.1:7000"}},
-		{"push-giv.pcap", TypeVendor, 2, []string{"vendor=BEAR selector=7 version=1 body_len=2"}},
-		{"push-giv.pcap", TypeVendor, 1, []string{"vendor=00000000 selector=10", "features=HSEPv1,WHATv1,QRP1v1,F2FTv65535,TCPIv0,TLS!v1"}},
-		{"ultrapeer-plain.pcap", TypeQuery, 4, []string{"min_speed=0", `text="lane"`}},
-		{"ultrapeer-plain.pcap", TypePing, 2, []string{"PING a3be310231aec586ff0ed06b7b6de103 ttl=4 hops=0 len=7 ggep=SCP"}},
+		{"leaf-deflate.pcap", wire.TypePong, 0, []string{"PONG 3e15e4d8ff83a34effa0de67115fe600 ttl=1 hops=0 len=41 addr=127.0.0.1:6350 files=3 kb=128 ggep=VC,UP,DU,TLS"}},
+		{"leaf-deflate.pcap", wire.TypeQuery, 0, []string{"QUERY 5b4ffd864ba419b7ffb30b68cde5ba00 ttl=1 hops=0 len=8 flags=0x8000 text=\"penny\""}},
+		{"leaf-deflate.pcap", wire.TypeBye, 0, []string{"code=200", `reason="Closing, test done"`}},
+		{"leaf-deflate.pcap", wire.TypeQRP, 0, []string{"QRP ", "variant=RESET table_length=65536 infinity=7"}},
+		{"leaf-deflate.pcap", wire.TypeQRP, 1, []string{"variant=PATCH seq_no=1 seq_size=1 compressor=1 entry_bits=4 data_len=61"}},
+		{"push-giv.pcap", wire.TypePush, 0, []string{"servent=" + gtkgServent + " index=2 addr=127.0.0.1:7000"}},
+		{"push-giv.pcap", wire.TypeVendor, 2, []string{"vendor=BEAR selector=7 version=1 body_len=2"}},
+		{"push-giv.pcap", wire.TypeVendor, 1, []string{"vendor=00000000 selector=10", "features=HSEPv1,WHATv1,QRP1v1,F2FTv65535,TCPIv0,TLS!v1"}},
+		{"ultrapeer-plain.pcap", wire.TypeQuery, 4, []string{"min_speed=0", `text="lane"`}},
+		{"ultrapeer-plain.pcap", wire.TypePing, 2, []string{"PING a3be310231aec586ff0ed06b7b6de103 ttl=4 hops=0 len=7 ggep=SCP"}},
 	} {
 		d := findDescriptor(t, c.capture, c.pt, c.n, nil)
 		require.NoError(t, m.Decode(d.Header, d.Payload))

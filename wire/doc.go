@@ -1,6 +1,7 @@
 // Package wire owns the Gnutella byte formats: the 23-byte descriptor header,
 // every payload (Ping, Pong, Query, QueryHit, Push, Bye, QRP, vendor
-// messages), GGEP blocks, HUGE urns, handshake header blocks and the framed
+// messages), GGEP blocks, HUGE urns, header blocks (the one parser of
+// handshake blocks, HTTP heads and the blocks in captures) and the framed
 // descriptor reader.
 //
 // It uses the standard library only: no sockets, no logging. Parsers treat

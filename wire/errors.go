@@ -23,6 +23,7 @@ var (
 	ErrTooLarge = errors.New("wire: payload length over limit")
 	// ErrTruncated: the input ended before a complete header or payload.
 	ErrTruncated = errors.New("wire: truncated input")
-	// ErrHeaderTooLarge: a handshake header block has too many lines or bytes.
-	ErrHeaderTooLarge = errors.New("wire: handshake header block over limit")
+	// ErrHeaderTooLarge: a header block (a handshake block or an HTTP head)
+	// has too many lines or bytes.
+	ErrHeaderTooLarge = errors.New("wire: header block over limit")
 )

@@ -3,8 +3,11 @@ package wire
 import (
 	"bytes"
 	"compress/zlib"
+	"errors"
 	"fmt"
 	"io"
+
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // GGEP (Gnutella Generic Extension Protocol 0.5, doc/gnutella/GGEP in
@@ -245,16 +248,18 @@ func (e GGEPExtension) Value() ([]byte, error) {
 	if e.Flags&GGEPFlagDeflate == 0 {
 		return data, nil
 	}
-	zr, err := zlib.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%w: ggep: extension %q: inflate: %v", ErrMalformed, e.ID, err)
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, MaxGGEPValueLen+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: ggep: extension %q: inflate: %v", ErrMalformed, e.ID, err)
-	}
-	if len(out) > MaxGGEPValueLen {
+	// The bound is the bomb guard: the ratio is judged over a window larger
+	// than any value.
+	zr := linkzip.NewReader(bytes.NewReader(data), linkzip.ReaderConfig{MaxOutput: MaxGGEPValueLen})
+	out, err := io.ReadAll(zr)
+	switch {
+	case errors.Is(err, linkzip.ErrTooLarge):
 		return nil, fmt.Errorf("%w: ggep: extension %q inflates past %d bytes", ErrMalformed, e.ID, MaxGGEPValueLen)
+	case err != nil:
+		return nil, fmt.Errorf("%w: ggep: extension %q: inflate: %v", ErrMalformed, e.ID, err)
+	case !zr.Finished():
+		// A value is a whole zlib stream, checksum and all.
+		return nil, fmt.Errorf("%w: ggep: extension %q: inflate: %v", ErrMalformed, e.ID, io.ErrUnexpectedEOF)
 	}
 	return out, nil
 }

@@ -146,6 +146,23 @@ func zlibBytes(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
+// syncFlushed is b deflated as a link sends it: sync-flushed, never
+// finished. A GGEP value must be a whole zlib stream.
+func syncFlushed(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Flush())
+	return buf.Bytes()
+}
+
+func badChecksum(z []byte) []byte {
+	z[len(z)-1] ^= 1
+	return z
+}
+
 func TestGGEPValue(t *testing.T) {
 	text := bytes.Repeat([]byte("gnutella "), 40)
 	deflated := zlibBytes(t, text)
@@ -179,6 +196,9 @@ func TestGGEPValueRejects(t *testing.T) {
 		"not zlib":           {ID: []byte("X"), Flags: GGEPFlagDeflate, Data: []byte("hello")},
 		"cut deflate stream": {ID: []byte("X"), Flags: GGEPFlagDeflate, Data: zlibBytes(t, []byte("hello, hello"))[:6]},
 		"bad COBS":           {ID: []byte("X"), Flags: GGEPFlagCOBS, Data: []byte{0x05, 0x11}},
+		"no data":            {ID: []byte("X"), Flags: GGEPFlagDeflate},
+		"stops at a flush":   {ID: []byte("X"), Flags: GGEPFlagDeflate, Data: syncFlushed(t, []byte("hello"))},
+		"bad checksum":       {ID: []byte("X"), Flags: GGEPFlagDeflate, Data: badChecksum(zlibBytes(t, []byte("hello")))},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := e.Value()

@@ -3,147 +3,16 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
-	"compress/zlib"
-	"errors"
 	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/wire"
 )
-
-// hsCaptureDir holds the gtk-gnutella captures (copied from
-// shared/testdata/gtk-gnutella, same names and bytes).
-const hsCaptureDir = "../testdata"
-
-// hsFlow is one direction of one TCP connection in a capture: every TCP
-// payload byte from src to dst, in capture order.
-type hsFlow struct {
-	src, dst netip.AddrPort
-	data     []byte
-}
-
-// hsReadFlows reads a classic pcap of Ethernet/IPv4/TCP frames and returns
-// each direction of each connection in order of first appearance. The
-// captures have no retransmissions, so concatenating payloads in order is
-// the stream.
-func hsReadFlows(t testing.TB, name string) []*hsFlow {
-	t.Helper()
-	f, err := os.Open(filepath.Join(hsCaptureDir, name))
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	require.Equal(t, layers.LinkTypeEthernet, r.LinkType())
-
-	var flows []*hsFlow
-	byKey := map[[2]netip.AddrPort]*hsFlow{}
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
-		ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		require.NotNil(t, ip, "%s: a frame without IPv4", name)
-		require.NotNil(t, tcp, "%s: a frame without TCP", name)
-		srcIP, _ := netip.AddrFromSlice(ip.SrcIP.To4())
-		dstIP, _ := netip.AddrFromSlice(ip.DstIP.To4())
-		key := [2]netip.AddrPort{
-			netip.AddrPortFrom(srcIP, uint16(tcp.SrcPort)),
-			netip.AddrPortFrom(dstIP, uint16(tcp.DstPort)),
-		}
-		fl := byKey[key]
-		if fl == nil {
-			fl = &hsFlow{src: key[0], dst: key[1]}
-			byKey[key] = fl
-			flows = append(flows, fl)
-		}
-		fl.data = append(fl.data, tcp.Payload...)
-	}
-	return flows
-}
-
-// hsFlowTo returns the flow whose destination (toPort) or source (fromPort)
-// port matches; exactly one must.
-func hsFlowBetween(t testing.TB, flows []*hsFlow, fromPort, toPort uint16) *hsFlow {
-	t.Helper()
-	var found *hsFlow
-	for _, f := range flows {
-		if (fromPort == 0 || f.src.Port() == fromPort) && (toPort == 0 || f.dst.Port() == toPort) && len(f.data) > 0 {
-			require.Nil(t, found, "two flows match %d->%d", fromPort, toPort)
-			found = f
-		}
-	}
-	require.NotNil(t, found, "no flow %d->%d", fromPort, toPort)
-	return found
-}
-
-// hsSplitBlocks cuts n handshake blocks (each ending in an empty line, CRLF
-// or LF) off the front of data and returns them with the rest.
-func hsSplitBlocks(t testing.TB, data []byte, n int) (blocks [][]byte, rest []byte) {
-	t.Helper()
-	for range n {
-		end := -1
-		for i := 0; i+1 < len(data); i++ {
-			if data[i] == '\n' && data[i+1] == '\n' {
-				end = i + 2
-				break
-			}
-			if data[i] == '\n' && i+2 < len(data) && data[i+1] == '\r' && data[i+2] == '\n' {
-				end = i + 3
-				break
-			}
-		}
-		require.Positive(t, end, "no end of handshake block")
-		blocks = append(blocks, data[:end])
-		data = data[end:]
-	}
-	return blocks, data
-}
-
-// hsInflate inflates one direction's never-finished zlib stream: it ends
-// with io.ErrUnexpectedEOF where the connection closed.
-func hsInflate(t testing.TB, compressed []byte) []byte {
-	t.Helper()
-	zr, err := zlib.NewReader(bytes.NewReader(compressed))
-	require.NoError(t, err)
-	out, err := io.ReadAll(zr)
-	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
-	return out
-}
-
-// hsMessage is one framed descriptor of a stream.
-type hsMessage struct {
-	hdr     wire.Header
-	payload []byte
-}
-
-// hsMessages frames a descriptor stream; it must end on a boundary.
-func hsMessages(t testing.TB, stream []byte) []hsMessage {
-	t.Helper()
-	var msgs []hsMessage
-	for len(stream) > 0 {
-		h, err := wire.ParseHeader(stream)
-		require.NoError(t, err)
-		end := wire.HeaderLen + int(h.Length)
-		require.LessOrEqual(t, end, len(stream), "descriptor runs past the stream")
-		msgs = append(msgs, hsMessage{hdr: h, payload: stream[wire.HeaderLen:end]})
-		stream = stream[end:]
-	}
-	return msgs
-}
 
 func readBlock(t *testing.T, raw string) (*wire.Handshake, error) {
 	t.Helper()
@@ -289,8 +158,8 @@ func TestHandshakeCaptures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			fl := hsFlowBetween(t, hsReadFlows(t, c.pcap), c.fromPort, c.toPort)
-			br := bufio.NewReader(bytes.NewReader(fl.data))
+			fl := flowBetween(t, captureFlows(t, c.pcap), c.fromPort, c.toPort).raw
+			br := bufio.NewReader(bytes.NewReader(fl.Data))
 			consumed := 0
 			for i, want := range c.blocks {
 				h, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
@@ -298,7 +167,7 @@ func TestHandshakeCaptures(t *testing.T) {
 				assert.Equal(t, want.start, h.StartLine)
 				assert.Equal(t, want.headers, h.Headers)
 				enc := h.Append(nil)
-				raw := fl.data[consumed : consumed+len(enc)]
+				raw := fl.Data[consumed : consumed+len(enc)]
 				assert.Equal(t, string(raw), string(enc), "re-appended block differs from the wire")
 				if i < len(c.wantLen) && c.wantLen[i] != 0 {
 					assert.Len(t, enc, c.wantLen[i])
@@ -309,14 +178,14 @@ func TestHandshakeCaptures(t *testing.T) {
 			// (here starting with a header, or a zlib stream) is untouched.
 			rest, err := io.ReadAll(br)
 			require.NoError(t, err)
-			assert.Equal(t, fl.data[consumed:], rest)
+			assert.Equal(t, fl.Data[consumed:], rest)
 		})
 	}
 }
 
 func TestHandshakeCaptureLookups(t *testing.T) {
-	fl := hsFlowBetween(t, hsReadFlows(t, "outbound.pcap"), 0, 6999)
-	h, err := wire.ReadHandshake(bufio.NewReader(bytes.NewReader(fl.data)), wire.HandshakeLimits{})
+	fl := flowBetween(t, captureFlows(t, "outbound.pcap"), 0, 6999)
+	h, err := wire.ReadHandshake(bufio.NewReader(bytes.NewReader(fl.raw.Data)), wire.HandshakeLimits{})
 	require.NoError(t, err)
 	v, ok := h.IsConnect()
 	assert.True(t, ok)
@@ -332,10 +201,10 @@ func TestHandshakeCaptureLookups(t *testing.T) {
 }
 
 func TestHandshake04Refused(t *testing.T) {
-	flows := hsReadFlows(t, "handshake-04-refused.pcap")
-	probe := hsFlowBetween(t, flows, 0, 6350)
-	assert.Equal(t, wire.Handshake04Connect, string(probe.data), "the probe's 22 bytes")
-	h, err := wire.ReadHandshake(bufio.NewReader(bytes.NewReader(probe.data)), wire.HandshakeLimits{})
+	flows := captureFlows(t, "handshake-04-refused.pcap")
+	probe := flowBetween(t, flows, 0, 6350)
+	assert.Equal(t, wire.Handshake04Connect, string(probe.raw.Data), "the probe's 22 bytes")
+	h, err := wire.ReadHandshake(bufio.NewReader(bytes.NewReader(probe.raw.Data)), wire.HandshakeLimits{})
 	require.NoError(t, err)
 	v, ok := h.IsConnect()
 	assert.True(t, ok)
@@ -345,8 +214,8 @@ func TestHandshake04Refused(t *testing.T) {
 	// gtk-gnutella sends FIN with no payload: reading its answer gives EOF.
 	var answer []byte
 	for _, f := range flows {
-		if f.src.Port() == 6350 {
-			answer = append(answer, f.data...)
+		if f.From.Port() == 6350 {
+			answer = append(answer, f.raw.Data...)
 		}
 	}
 	require.Empty(t, answer)

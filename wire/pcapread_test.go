@@ -1,136 +1,22 @@
-package wire
+package wire_test
 
 import (
-	"bytes"
-	"compress/zlib"
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/capture"
 )
 
-// This is a test-only reader for the gtk-gnutella captures: classic pcap,
-// Ethernet + IPv4 + TCP, in order and without retransmissions, so each
-// direction's bytes are its TCP payloads concatenated. The real capture
-// decoder lives elsewhere; these tests must not depend on it.
+// The gtk-gnutella captures are read with wire/capture: reassembled,
+// split into handshake blocks and descriptor streams, inflated.
 
-// capturedDescriptor is one descriptor read from a capture.
-type capturedDescriptor struct {
-	Flow    string // "src:port>dst:port"
-	Header  Header
-	Payload []byte
-	Raw     []byte // header and payload as on the wire (after inflating)
-}
-
-// captureStreams returns each TCP direction's bytes, keyed by flow, in the
-// order the flows first appear.
-func captureStreams(t testing.TB, path string) (flows []string, streams map[string][]byte) {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	require.Equal(t, layers.LinkTypeEthernet, r.LinkType())
-
-	var (
-		eth     layers.Ethernet
-		ip4     layers.IPv4
-		tcp     layers.TCP
-		payload gopacket.Payload
-		decoded []gopacket.LayerType
-	)
-	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &tcp, &payload)
-	streams = map[string][]byte{}
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		// An empty TCP segment ends the layer chain early; that is fine.
-		_ = parser.DecodeLayers(data, &decoded)
-		if len(tcp.Payload) == 0 || len(decoded) < 3 {
-			continue
-		}
-		flow := fmt.Sprintf("%v:%d>%v:%d", ip4.SrcIP, uint16(tcp.SrcPort), ip4.DstIP, uint16(tcp.DstPort))
-		if _, seen := streams[flow]; !seen {
-			flows = append(flows, flow)
-		}
-		streams[flow] = append(streams[flow], tcp.Payload...)
-	}
-	return flows, streams
-}
-
-// captureDescriptors reads every descriptor of every Gnutella 0.6 stream in
-// a capture (HTTP, GIV and refused connections yield none).
-func captureDescriptors(t testing.TB, name string) []capturedDescriptor {
-	t.Helper()
-	flows, streams := captureStreams(t, filepath.Join("..", "testdata", name))
-	var out []capturedDescriptor
-	for _, flow := range flows {
-		data, ok := skipHandshake(streams[flow])
-		if !ok {
-			continue
-		}
-		out = append(out, splitDescriptors(t, flow, data)...)
-	}
-	return out
-}
-
-// skipHandshake drops the handshake blocks of one direction, up to the
-// blank line after its final "200" block, and inflates the rest when that
-// block turned on deflate.
-func skipHandshake(s []byte) ([]byte, bool) {
-	if !bytes.HasPrefix(s, []byte("GNUTELLA CONNECT/0.6\r\n")) && !bytes.HasPrefix(s, []byte("GNUTELLA/0.6 ")) {
-		return nil, false
-	}
-	for {
-		end := bytes.Index(s, []byte("\r\n\r\n"))
-		if end < 0 {
-			return nil, false
-		}
-		block := s[:end+2]
-		s = s[end+4:]
-		if !bytes.HasPrefix(block, []byte("GNUTELLA/0.6 200")) {
-			continue
-		}
-		if !bytes.Contains(block, []byte("\r\nContent-Encoding: deflate\r\n")) {
-			return s, true
-		}
-		zr, err := zlib.NewReader(bytes.NewReader(s))
-		if err != nil {
-			return nil, false
-		}
-		// The captured streams never end: read to the unexpected EOF.
-		out, err := io.ReadAll(zr)
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, false
-		}
-		return out, true
-	}
-}
-
-func splitDescriptors(t testing.TB, flow string, data []byte) []capturedDescriptor {
-	t.Helper()
-	var out []capturedDescriptor
-	for len(data) > 0 {
-		h, err := ParseHeader(data)
-		require.NoError(t, err, flow)
-		n := HeaderLen + int(h.Length)
-		require.LessOrEqual(t, n, len(data), "%s: descriptor runs past the captured bytes", flow)
-		out = append(out, capturedDescriptor{Flow: flow, Header: h, Payload: data[HeaderLen:n:n], Raw: data[:n:n]})
-		data = data[n:]
-	}
-	return out
-}
+// captureDir holds the captures (copied from shared/testdata/gtk-gnutella,
+// same names and bytes).
+const captureDir = "../testdata"
 
 // allCaptures lists the captures copied into testdata for these tests.
 var allCaptures = []string{
@@ -138,9 +24,89 @@ var allCaptures = []string{
 	"outbound.pcap", "handshake-04-refused.pcap", "push-giv.pcap",
 }
 
+// captureFlow is one direction of one connection: the bytes sent (raw)
+// and what they carry.
+type captureFlow struct {
+	capture.Flow
+	raw  *capture.Stream
+	name string // "src:port>dst:port"
+}
+
+// captureFlows returns every direction of a capture that sent anything, in
+// the order of their first bytes.
+func captureFlows(t testing.TB, name string) []captureFlow {
+	t.Helper()
+	c, err := capture.ReadFile(filepath.Join(captureDir, name), capture.Options{})
+	require.NoError(t, err)
+	require.Zero(t, c.Skipped, "%s: every frame is TCP over IP", name)
+	var flows []captureFlow
+	for _, conn := range c.Conns {
+		s := capture.Split(conn, capture.Options{})
+		for _, f := range []captureFlow{{s.FromClient, &conn.FromClient, ""}, {s.FromServer, &conn.FromServer, ""}} {
+			if len(f.raw.Data) > 0 {
+				f.name = f.From.String() + ">" + f.To.String()
+				flows = append(flows, f)
+			}
+		}
+	}
+	slices.SortStableFunc(flows, func(a, b captureFlow) int { return a.raw.Timeline[0].Time.Compare(b.raw.Timeline[0].Time) })
+	return flows
+}
+
+// flowBetween returns the flow from fromPort to toPort (0 is any port);
+// exactly one must match.
+func flowBetween(t testing.TB, flows []captureFlow, fromPort, toPort uint16) captureFlow {
+	t.Helper()
+	var found []captureFlow
+	for _, f := range flows {
+		if (fromPort == 0 || f.From.Port() == fromPort) && (toPort == 0 || f.To.Port() == toPort) {
+			found = append(found, f)
+		}
+	}
+	require.Len(t, found, 1, "flows %d->%d", fromPort, toPort)
+	return found[0]
+}
+
+// capturedDescriptor is one descriptor read from a capture.
+type capturedDescriptor struct {
+	Flow    string // "src:port>dst:port"
+	Header  wire.Header
+	Payload []byte
+	Raw     []byte // header and payload as on the wire (after inflating)
+}
+
+// splitDescriptors cuts a descriptor stream, which must end on a boundary.
+func splitDescriptors(t testing.TB, flow string, stream []byte) []capturedDescriptor {
+	t.Helper()
+	var out []capturedDescriptor
+	sc := capture.NewDescriptorScanner(stream, nil)
+	for sc.Scan() {
+		g := sc.Descriptor().Layer
+		raw := stream[sc.Descriptor().Offset:sc.Offset():sc.Offset()]
+		out = append(out, capturedDescriptor{Flow: flow, Header: g.Header, Payload: raw[wire.HeaderLen:], Raw: raw})
+	}
+	require.NoError(t, sc.Err(), flow)
+	return out
+}
+
+// captureDescriptors reads every descriptor of every Gnutella stream in a
+// capture (HTTP, GIV and refused connections yield none).
+func captureDescriptors(t testing.TB, name string) []capturedDescriptor {
+	t.Helper()
+	var out []capturedDescriptor
+	for _, f := range captureFlows(t, name) {
+		if f.Kind != capture.KindGnutella06 && f.Kind != capture.KindGnutella04 {
+			continue
+		}
+		require.NoError(t, f.Err, f.name)
+		out = append(out, splitDescriptors(t, f.name, f.Descriptors)...)
+	}
+	return out
+}
+
 // findDescriptor returns the n-th (0-based) captured descriptor of type pt
 // whose payload satisfies match (nil matches all).
-func findDescriptor(t testing.TB, capture string, pt PayloadType, n int, match func([]byte) bool) capturedDescriptor {
+func findDescriptor(t testing.TB, capture string, pt wire.PayloadType, n int, match func([]byte) bool) capturedDescriptor {
 	t.Helper()
 	for _, d := range captureDescriptors(t, capture) {
 		if d.Header.Type != pt || (match != nil && !match(d.Payload)) {

@@ -285,17 +285,16 @@ func TestQRPSpecAppendix(t *testing.T) {
 // qrpCaptured returns the QRP payloads of one direction of a capture.
 func qrpCaptured(t testing.TB, pcap string, fromPort, toPort uint16, blocks int, deflated bool) [][]byte {
 	t.Helper()
-	fl := hsFlowBetween(t, hsReadFlows(t, pcap), fromPort, toPort)
-	_, rest := hsSplitBlocks(t, fl.data, blocks)
-	if deflated {
-		rest = hsInflate(t, rest)
-	}
+	fl := flowBetween(t, captureFlows(t, pcap), fromPort, toPort)
+	require.NoError(t, fl.Err)
+	require.Len(t, fl.Blocks, blocks)
+	require.Equal(t, deflated, fl.Deflate)
 	var out [][]byte
-	for _, m := range hsMessages(t, rest) {
-		if m.hdr.Type == wire.TypeQRP {
-			assert.EqualValues(t, 1, m.hdr.TTL, "QRP goes with TTL 1")
-			assert.EqualValues(t, 0, m.hdr.Hops)
-			out = append(out, m.payload)
+	for _, m := range splitDescriptors(t, fl.name, fl.Descriptors) {
+		if m.Header.Type == wire.TypeQRP {
+			assert.EqualValues(t, 1, m.Header.TTL, "QRP goes with TTL 1")
+			assert.EqualValues(t, 0, m.Header.Hops)
+			out = append(out, m.Payload)
 		}
 	}
 	return out

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // DialFunc opens a connection to addr (host:port) from the local address

@@ -18,9 +18,10 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/govent/govent/wire"
 )
 
 // Sentinel errors; Add wraps them with the address.
@@ -286,27 +287,14 @@ func (c *Cache) Add(addr netip.AddrPort, src Source, ultrapeer bool, seen time.T
 }
 
 // AddHeader learns the hosts of an X-Try or X-Try-Ultrapeers header value,
-// "ip:port,ip:port,..." (IPv6 as [addr]:port; anything after an entry's
-// first space, such as an old servent's timestamp, is ignored). Hosts from
-// X-Try-Ultrapeers are ultrapeers. At most 100 entries are read; malformed
-// and refused ones are skipped. It returns how many hosts were accepted.
+// read with wire.ParseAddrList ("ip:port,ip:port,...", IPv6 as
+// [addr]:port, an old servent's timestamp after an entry ignored, malformed
+// entries skipped). Hosts from X-Try-Ultrapeers are ultrapeers. At most 100
+// addresses are taken; refused ones are skipped. It returns how many hosts
+// were accepted.
 func (c *Cache) AddHeader(value string, src Source, seen time.Time) int {
-	n, read := 0, 0
-	for item := range strings.SplitSeq(value, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if read++; read > maxHeaderHosts {
-			break
-		}
-		if i := strings.IndexAny(item, " \t"); i >= 0 {
-			item = item[:i]
-		}
-		addr, err := netip.ParseAddrPort(item)
-		if err != nil {
-			continue
-		}
+	n := 0
+	for _, addr := range wire.ParseAddrList(value, maxHeaderHosts) {
 		if c.Add(addr, src, src == SourceXTryUltrapeers, seen) == nil {
 			n++
 		}

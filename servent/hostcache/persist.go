@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/govent/govent/servent/internal/atomicfile"
+	"github.com/govent/govent/httpxfer/atomicfile"
 )
 
 // HostFile is the name of the host file in the data directory.

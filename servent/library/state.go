@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/govent/govent/servent/internal/atomicfile"
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/wire"
 )
 

@@ -2,13 +2,13 @@ package capture
 
 import (
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // Kind says what one direction of a connection carries, judged by its first
@@ -122,43 +122,43 @@ func splitFlow(s *Stream, opt Options) Flow {
 	f := Flow{From: s.From, To: s.To, maxPayload: opt.MaxPayload}
 	errs := []error{s.Err()}
 	data := s.Data
-	var rest []byte
+	rest, deflate := data, false
+	// block cuts the next header block off rest into f.Blocks; rest is nil
+	// when there is none.
+	block := func() {
+		b, r, d, err := splitBlock(rest, opt.MaxBlockBytes)
+		errs = append(errs, err)
+		if b != nil {
+			f.Blocks = append(f.Blocks, b)
+		}
+		rest, deflate = r, deflate || d
+	}
 	switch {
 	case len(data) == 0:
 		f.Kind = KindNone
+		rest = nil
 	case bytes.HasPrefix(data, prefixConnect06):
 		// A client sends CONNECT, then (after the server's answer) its
 		// final status block; descriptors follow the final block.
 		f.Kind = KindGnutella06
-		blocks, r, err := splitBlocks(data, 1, opt.MaxBlockBytes)
-		if err == nil && bytes.HasPrefix(r, prefixStatus06) {
-			var final [][]byte
-			final, r, err = splitBlocks(r, 1, opt.MaxBlockBytes)
-			blocks = append(blocks, final...)
+		if block(); bytes.HasPrefix(rest, prefixStatus06) {
+			block()
 		}
-		f.Blocks, rest = blocks, r
-		errs = append(errs, err)
 	case bytes.HasPrefix(data, prefixStatus06):
 		f.Kind = KindGnutella06
-		var err error
-		f.Blocks, rest, err = splitBlocks(data, 1, opt.MaxBlockBytes)
-		errs = append(errs, err)
+		block()
 	case bytes.HasPrefix(data, prefixConnect04), bytes.HasPrefix(data, prefixOK04):
 		f.Kind = KindGnutella04
-		var err error
-		f.Blocks, rest, err = splitBlocks(data, 1, opt.MaxBlockBytes)
-		errs = append(errs, err)
+		block()
 	case bytes.HasPrefix(data, prefixGIV):
 		f.Kind = KindGIV
-		var err error
-		f.Blocks, rest, err = splitBlocks(data, 1, opt.MaxBlockBytes)
-		errs = append(errs, err)
+		block()
 	case hasAnyPrefix(data, prefixesHTTP):
 		f.Kind = KindHTTP
-		rest = data
 	default:
 		f.Kind = KindUnknown
 		f.Wire = data
+		rest = nil
 	}
 	if rest == nil { // nothing sent, not recognised, or a block never ended
 		f.Err = errors.Join(errs...)
@@ -171,10 +171,7 @@ func splitFlow(s *Stream, opt Options) Flow {
 		f.HTTP = rest
 		f.Timeline = shiftTimeline(s.Timeline, bodyStart)
 	case KindGnutella06, KindGnutella04:
-		for _, b := range f.Blocks {
-			f.Deflate = f.Deflate || announcesDeflate(b)
-		}
-		if !f.Deflate {
+		if f.Deflate = deflate; !f.Deflate {
 			f.Descriptors = rest
 			f.Timeline = shiftTimeline(s.Timeline, bodyStart)
 			break
@@ -196,59 +193,20 @@ func hasAnyPrefix(b []byte, prefixes [][]byte) bool {
 	return false
 }
 
-// splitBlocks cuts n header blocks off the front of b. A block is lines up to
-// and including the first empty one; lines end in LF, optionally preceded by
-// CR, so both CRLF CRLF (0.6) and LF LF (0.4, GIV) end a block. Each block
-// may be at most limit bytes. It returns the complete blocks found and the rest
-// after the last one; rest is nil when a block is not terminated.
-func splitBlocks(b []byte, n, limit int) (blocks [][]byte, rest []byte, err error) {
-	for range n {
-		end := blockEnd(b, limit)
-		if end < 0 {
-			if len(b) >= limit {
-				return blocks, nil, fmt.Errorf("%w: handshake block over %d bytes", wire.ErrHeaderTooLarge, limit)
-			}
-			return blocks, nil, fmt.Errorf("%w: handshake block of %d bytes has no terminating empty line", wire.ErrTruncated, len(b))
-		}
-		blocks = append(blocks, b[:end:end])
-		b = b[end:]
+// splitBlocks cuts one header block off the front of b with wire's header
+// block parser: lines up to and including the first empty one, CRLF or
+// bare LF, so both CRLF CRLF (0.6) and LF LF (0.4, GIV) end a block. The
+// block may be at most limit bytes. It returns the block and the rest after
+// it, and whether it announces Content-Encoding: deflate; rest is nil when
+// the block is not terminated. A malformed header line does not stop the
+// split: a capture shows what was sent, well-formed or not.
+func splitBlock(b []byte, limit int) (block, rest []byte, deflate bool, err error) {
+	h, n, err := wire.ParseHandshake(b, wire.HandshakeLimits{MaxLines: limit, MaxBytes: limit})
+	if n == 0 {
+		return nil, nil, false, err
 	}
-	return blocks, b, nil
-}
-
-// blockEnd returns the length of the block at the front of b (through the
-// newline of its empty line), or -1 if none ends within limit bytes.
-func blockEnd(b []byte, limit int) int {
-	window := b[:min(len(b), limit)]
-	for off := 0; off < len(window); {
-		nl := bytes.IndexByte(window[off:], '\n')
-		if nl < 0 {
-			return -1
-		}
-		line := window[off : off+nl]
-		off += nl + 1
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return off
-		}
-	}
-	return -1
-}
-
-// announcesDeflate reports whether a block has Content-Encoding: deflate.
-func announcesDeflate(block []byte) bool {
-	lines := bytes.Split(block, []byte("\n"))
-	for _, line := range lines[1:] { // the first line is the request or status line
-		name, value, ok := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
-		if !ok || !bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Encoding")) {
-			continue
-		}
-		for _, coding := range bytes.Split(value, []byte(",")) {
-			if bytes.EqualFold(bytes.TrimSpace(coding), []byte("deflate")) {
-				return true
-			}
-		}
-	}
-	return false
+	deflate = h != nil && h.HasToken("Content-Encoding", "deflate")
+	return b[:n:n], b[n:], deflate, nil
 }
 
 // shiftTimeline returns tl for the bytes from offset start on, re-based so
@@ -267,25 +225,18 @@ func shiftTimeline(tl Timeline, start int) Timeline {
 }
 
 // inflate decodes a zlib stream that, as on a live link, is never finished:
-// it ends with io.ErrUnexpectedEOF when the capture's bytes run out, which is
-// not an error. Output beyond limit is an error (a compression bomb). The timeline of
-// the inflated bytes maps each output chunk to the wire byte the decoder had
-// reached when it produced it; flate hands out output at the end of each
-// block, and every sync flush ends one.
+// it may stop anywhere when the capture's bytes run out, which is not an
+// error. It inflates with linkzip, the servent's own inflater and bomb
+// guard: output beyond limit, or at a ratio no link would be allowed, is an
+// error (a compression bomb). The timeline of the inflated bytes maps each
+// output chunk to the wire byte the decoder had reached when it produced it;
+// flate hands out output at the end of each block, and every sync flush ends
+// one.
 func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, error) {
 	if len(compressed) == 0 {
 		return nil, nil, nil
 	}
-	// bytes.Reader is an io.ByteReader, so flate reads exactly what it needs
-	// and Len tells how far it got.
-	in := bytes.NewReader(compressed)
-	zr, err := zlib.NewReader(in)
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, nil, nil
-		}
-		return nil, nil, fmt.Errorf("%w: %w", ErrInflate, err)
-	}
+	zr := linkzip.NewReader(bytes.NewReader(compressed), linkzip.ReaderConfig{MaxOutput: int64(limit)})
 	var (
 		out []byte
 		tl  Timeline
@@ -294,10 +245,7 @@ func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, e
 	for {
 		n, err := zr.Read(buf)
 		if n > 0 {
-			if len(out)+n > limit {
-				return out, tl, fmt.Errorf("%w: more than %d bytes from %d compressed", ErrInflateTooLarge, limit, len(compressed))
-			}
-			consumed := len(compressed) - in.Len()
+			consumed := int(zr.Stats().Compressed)
 			if t := wireTL.At(max(consumed-1, 0)); len(tl) == 0 || !tl[len(tl)-1].Time.Equal(t) {
 				tl = append(tl, Segment{Offset: len(out), Time: t})
 			}
@@ -305,8 +253,10 @@ func inflate(compressed []byte, wireTL Timeline, limit int) ([]byte, Timeline, e
 		}
 		switch {
 		case err == nil:
-		case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF):
+		case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF): // the capture ends
 			return out, tl, nil
+		case errors.Is(err, linkzip.ErrTooLarge), errors.Is(err, linkzip.ErrBomb):
+			return out, tl, fmt.Errorf("%w: %w, from %d compressed", ErrInflateTooLarge, err, len(compressed))
 		default:
 			return out, tl, fmt.Errorf("%w: after %d bytes out: %w", ErrInflate, len(out), err)
 		}

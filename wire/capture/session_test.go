@@ -14,6 +14,18 @@ import (
 )
 
 func TestSplitBlocks(t *testing.T) {
+	// splitBlocks cuts n blocks as splitFlow does, one after the other.
+	splitBlocks := func(b []byte, n, limit int) (blocks [][]byte, rest []byte, err error) {
+		rest = b
+		for range n {
+			var block []byte
+			if block, rest, _, err = splitBlock(rest, limit); block == nil {
+				return blocks, nil, err
+			}
+			blocks = append(blocks, block)
+		}
+		return blocks, rest, nil
+	}
 	tests := []struct {
 		name     string
 		in       string
@@ -71,10 +83,13 @@ func TestAnnouncesDeflate(t *testing.T) {
 		{"GNUTELLA/0.6 200 OK\r\nAccept-Encoding: deflate\r\n\r\n", false},
 		{"GNUTELLA/0.6 200 OK\r\nContent-Encoding: deflated\r\n\r\n", false},
 		{"GNUTELLA/0.6 200 OK\r\nX-Content-Encoding: deflate\r\n\r\n", false},
-		{"Content-Encoding: deflate\r\n\r\n", false}, // a status line, not a header
+		{"Content-Encoding: deflate\r\n\r\n", false},                                        // a status line, not a header
+		{"GNUTELLA/0.6 200 OK\r\nno colon here\r\nContent-Encoding: deflate\r\n\r\n", true}, // a bad line does not hide the rest
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, announcesDeflate([]byte(tt.block)), "%q", tt.block)
+		_, _, deflate, err := splitBlock([]byte(tt.block), 1<<10)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, deflate, "%q", tt.block)
 	}
 }
 

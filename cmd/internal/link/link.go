@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/govent/govent/httpxfer"
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // Errors a Link reports.

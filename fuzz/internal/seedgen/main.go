@@ -16,9 +16,7 @@ import (
 	"compress/zlib"
 	"encoding/hex"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net/netip"
 	"os"
@@ -27,15 +25,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
-
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/router"
-	"github.com/govent/govent/servent/linkzip"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // maxPerTarget keeps each corpus to tens of files: the seeds run on every
@@ -221,185 +215,6 @@ func (g *gen) thexBodies() {
 		g.add("FuzzTHEX", name+"-other-size", body, x.File.Size+1, root.Base32())
 		g.add("FuzzTHEX", name+"-own-root", body, x.File.Size, "")
 	}
-}
-
-// captures reads every testdata/*.pcap: handshake blocks, GIV lines,
-// compressed link bytes and every descriptor.
-func (g *gen) captures() {
-	files, err := filepath.Glob(filepath.Join(g.root, "testdata", "*.pcap"))
-	if err != nil || len(files) == 0 {
-		log.Fatalf("no captures under %s: %v", g.root, err)
-	}
-	for _, f := range files {
-		base := "capture-" + strings.TrimSuffix(filepath.Base(f), ".pcap")
-		flows, streams := readStreams(f)
-		for fi, flow := range flows {
-			s := streams[flow]
-			name := fmt.Sprintf("%s-%d", base, fi)
-			switch {
-			case bytes.HasPrefix(s, []byte("GIV ")):
-				end := bytes.Index(s, []byte("\n\n"))
-				if end < 0 {
-					continue
-				}
-				g.add("FuzzGIV", name, s[:end+2])
-				g.add("FuzzGIV", name+"-more", s[:min(len(s), end+40)])
-			case bytes.HasPrefix(s, []byte("GNUTELLA")):
-				g.gnutellaFlow(name, s)
-			case bytes.HasPrefix(s, []byte("HTTP/")):
-				for li, line := range bytes.Split(s, []byte("\r\n")) {
-					if v, ok := bytes.CutPrefix(line, []byte("X-Thex-URI: ")); ok {
-						g.add("FuzzThexURI", fmt.Sprintf("%s-%d", name, li), string(v))
-					}
-					if v, ok := bytes.CutPrefix(line, []byte("X-Gnutella-Content-URN: ")); ok {
-						g.add("FuzzContentURN", fmt.Sprintf("%s-%d", name, li), string(v))
-					}
-				}
-			}
-		}
-	}
-}
-
-// gnutellaFlow seeds from one direction of a Gnutella connection: its
-// handshake blocks, then (after the final 200) its descriptor stream.
-func (g *gen) gnutellaFlow(name string, s []byte) {
-	for bi := 0; len(s) > 0; bi++ {
-		end := blockEnd(s)
-		if end < 0 {
-			// A block the capture cut short, or the 0.4 refusal.
-			g.add("FuzzHandshake", fmt.Sprintf("%s-block%d", name, bi), s, uint16(0), uint16(0))
-			return
-		}
-		block := s[:end]
-		// With the start of whatever follows: it must stay unread.
-		g.add("FuzzHandshake", fmt.Sprintf("%s-block%d", name, bi), s[:min(len(s), end+32)], uint16(0), uint16(0))
-		s = s[end:]
-		if !bytes.HasPrefix(block, []byte("GNUTELLA/0.6 200")) {
-			continue
-		}
-		stream := s
-		if bytes.Contains(block, []byte("\r\nContent-Encoding: deflate\r\n")) {
-			g.add("FuzzLinkzip", name, s, uint32(0), uint16(0))
-			g.add("FuzzLinkzip", name+"-tight", s, uint32(64), uint16(2))
-			zr, err := zlib.NewReader(bytes.NewReader(s))
-			if err != nil {
-				return
-			}
-			// The captured streams never end: read to the unexpected EOF.
-			out, err := io.ReadAll(zr)
-			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-				return
-			}
-			stream = out
-		}
-		g.add("FuzzReader", name, stream, uint64(len(stream)), uint32(0))
-		g.add("FuzzReader", name+"-small", stream, uint64(5), uint32(100))
-		g.qrtSequence(name, stream)
-		for off, di := 0, 0; off+wire.HeaderLen <= len(stream); di++ {
-			h, err := wire.ParseHeader(stream[off:])
-			if err != nil {
-				log.Fatal(err)
-			}
-			n := wire.HeaderLen + int(h.Length)
-			if off+n > len(stream) {
-				break
-			}
-			g.descriptor(fmt.Sprintf("%s-%s-%d", name, strings.ToLower(h.Type.String()), di), stream[off:off+n])
-			off += n
-		}
-		return
-	}
-}
-
-// blockEnd returns the length of the first handshake block (through its
-// empty line, CRLF or bare LF), or -1.
-func blockEnd(s []byte) int {
-	for i := 0; i < len(s); {
-		j := bytes.IndexByte(s[i:], '\n')
-		if j < 0 {
-			return -1
-		}
-		line := s[i : i+j]
-		i += j + 1
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return i
-		}
-	}
-	return -1
-}
-
-// qrtSequence seeds FuzzQRT with the QRP messages of one stream, in order.
-func (g *gen) qrtSequence(name string, stream []byte) {
-	var msgs [][]byte
-	for off := 0; off+wire.HeaderLen <= len(stream); {
-		h, _ := wire.ParseHeader(stream[off:])
-		n := wire.HeaderLen + int(h.Length)
-		if off+n > len(stream) {
-			break
-		}
-		if h.Type == wire.TypeQRP {
-			msgs = append(msgs, stream[off+wire.HeaderLen:off+n])
-		}
-		off += n
-	}
-	if len(msgs) > 0 {
-		g.add("FuzzQRT", name, qrtInput(msgs...))
-	}
-}
-
-// qrtInput frames QRP payloads as FuzzQRT reads them: a u16 LE length
-// before each.
-func qrtInput(payloads ...[]byte) []byte {
-	var b []byte
-	for _, p := range payloads {
-		b = append(b, byte(len(p)), byte(len(p)>>8))
-		b = append(b, p...)
-	}
-	return b
-}
-
-// readStreams returns each TCP direction's bytes, keyed by flow, in the
-// order the flows first appear. The captures are in order and without
-// retransmissions, so a direction is its payloads concatenated.
-func readStreams(path string) (flows []string, streams map[string][]byte) {
-	f, err := os.Open(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		log.Fatalf("%s: %v", path, err)
-	}
-	var (
-		eth     layers.Ethernet
-		ip4     layers.IPv4
-		tcp     layers.TCP
-		payload gopacket.Payload
-		decoded []gopacket.LayerType
-	)
-	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &tcp, &payload)
-	streams = map[string][]byte{}
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			log.Fatalf("%s: %v", path, err)
-		}
-		// An empty TCP segment ends the layer chain early; that is fine.
-		_ = parser.DecodeLayers(data, &decoded)
-		if len(tcp.Payload) == 0 || len(decoded) < 3 {
-			continue
-		}
-		flow := fmt.Sprintf("%v:%d>%v:%d", ip4.SrcIP, uint16(tcp.SrcPort), ip4.DstIP, uint16(tcp.DstPort))
-		if _, seen := streams[flow]; !seen {
-			flows = append(flows, flow)
-		}
-		streams[flow] = append(streams[flow], tcp.Payload...)
-	}
-	return flows, streams
 }
 
 // encoded adds values built with our own encoders: shapes the captures do

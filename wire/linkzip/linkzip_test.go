@@ -1,4 +1,4 @@
-package linkzip
+package linkzip_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 var syncFlushTail = []byte{0x00, 0x00, 0xff, 0xff}
@@ -92,7 +93,7 @@ func TestReadsGtkGnutellaStream(t *testing.T) {
 
 			synctest.Test(t, func(t *testing.T) {
 				pr, pw := io.Pipe()
-				zr := NewReader(pr, ReaderConfig{})
+				zr := linkzip.NewReader(pr, linkzip.ReaderConfig{})
 				for i, seg := range segs {
 					written := make(chan error, 1)
 					go func() {
@@ -126,13 +127,13 @@ func TestRoundTripEachMessageReadableOnArrival(t *testing.T) {
 		randomBytes(rng, 3000),
 		{0x42},
 	}
-	for _, level := range []int{1, DefaultLevel, 9, zlib.HuffmanOnly} {
+	for _, level := range []int{1, linkzip.DefaultLevel, 9, zlib.HuffmanOnly} {
 		t.Run(zlibLevelName(level), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				pr, pw := io.Pipe()
-				zw, err := NewWriter(pw, WriterConfig{Level: level})
+				zw, err := linkzip.NewWriter(pw, linkzip.WriterConfig{Level: level})
 				require.NoError(t, err)
-				zr := NewReader(pr, ReaderConfig{})
+				zr := linkzip.NewReader(pr, linkzip.ReaderConfig{})
 				var plain uint64
 				for i, m := range msgs {
 					done := make(chan error, 1)
@@ -168,14 +169,14 @@ func TestWriterStreamFormat(t *testing.T) {
 	}{
 		{1, []byte{0x78, 0x01}},
 		{0, []byte{0x78, 0x9c}}, // zero means the default
-		{DefaultLevel, []byte{0x78, 0x9c}},
+		{linkzip.DefaultLevel, []byte{0x78, 0x9c}},
 		{6, []byte{0x78, 0x9c}},
 		{9, []byte{0x78, 0xda}},
 	}
 	for _, tc := range cases {
 		t.Run(zlibLevelName(tc.level), func(t *testing.T) {
 			var sink bytes.Buffer
-			zw, err := NewWriter(&sink, WriterConfig{Level: tc.level})
+			zw, err := linkzip.NewWriter(&sink, linkzip.WriterConfig{Level: tc.level})
 			require.NoError(t, err)
 			require.NoError(t, zw.Flush())
 			assert.Zero(t, sink.Len(), "nothing on the wire before the first message")
@@ -191,15 +192,15 @@ func TestWriterStreamFormat(t *testing.T) {
 
 			require.NoError(t, zw.Flush())
 			assert.Equal(t, out, sink.Bytes(), "a flush with nothing new writes nothing")
-			assert.Equal(t, Stats{Plain: uint64(len(msg)), Compressed: uint64(len(out))}, zw.Stats())
+			assert.Equal(t, linkzip.Stats{Plain: uint64(len(msg)), Compressed: uint64(len(out))}, zw.Stats())
 		})
 	}
 }
 
 func TestWriterRejectsUnknownLevel(t *testing.T) {
 	for _, level := range []int{10, -3} {
-		_, err := NewWriter(io.Discard, WriterConfig{Level: level})
-		assert.ErrorIs(t, err, ErrLevel, "level %d", level)
+		_, err := linkzip.NewWriter(io.Discard, linkzip.WriterConfig{Level: level})
+		assert.ErrorIs(t, err, linkzip.ErrLevel, "level %d", level)
 	}
 }
 
@@ -223,7 +224,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func TestWriterMaxDelay(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(1_800_000_000, 0)}
 	var sink bytes.Buffer
-	zw, err := NewWriter(&sink, WriterConfig{MaxDelay: 200 * time.Millisecond, Now: clk.Now})
+	zw, err := linkzip.NewWriter(&sink, linkzip.WriterConfig{MaxDelay: 200 * time.Millisecond, Now: clk.Now})
 	require.NoError(t, err)
 	write := func(s string) {
 		t.Helper()
@@ -284,7 +285,7 @@ func TestBombIsRejectedWithBoundedMemory(t *testing.T) {
 	bomb := zeroBomb(t, 100)
 	t.Logf("100 MiB of zeros in %d compressed bytes", len(bomb))
 
-	zr := NewReader(bytes.NewReader(bomb), ReaderConfig{})
+	zr := linkzip.NewReader(bytes.NewReader(bomb), linkzip.ReaderConfig{})
 	buf := make([]byte, 32<<10)
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -295,15 +296,15 @@ func TestBombIsRejectedWithBoundedMemory(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 
-	require.ErrorIs(t, err, ErrBomb)
+	require.ErrorIs(t, err, linkzip.ErrBomb)
 	st := zr.Stats()
-	assert.LessOrEqual(t, st.Plain, uint64(DefaultWindow+len(buf)), "stopped within the first window")
+	assert.LessOrEqual(t, st.Plain, uint64(linkzip.DefaultWindow+len(buf)), "stopped within the first window")
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("rejected after %d inflated bytes, %d allocated", st.Plain, alloc)
 	assert.Less(t, alloc, uint64(256<<10), "memory stays bounded")
 
 	_, err = zr.Read(buf)
-	assert.ErrorIs(t, err, ErrBomb, "the error is sticky")
+	assert.ErrorIs(t, err, linkzip.ErrBomb, "the error is sticky")
 }
 
 // gnutellaLike returns n bytes of descriptor-like traffic: each 216-byte
@@ -322,7 +323,7 @@ func gnutellaLike(n int) []byte {
 func TestRatioGuardLetsRealTrafficThrough(t *testing.T) {
 	plain := gnutellaLike(3 << 20)
 	var wireBytes bytes.Buffer
-	zw, err := NewWriter(&wireBytes, WriterConfig{})
+	zw, err := linkzip.NewWriter(&wireBytes, linkzip.WriterConfig{})
 	require.NoError(t, err)
 	for off := 0; off < len(plain); off += 4096 {
 		_, err := zw.Write(plain[off:min(off+4096, len(plain))])
@@ -339,11 +340,11 @@ func TestRatioGuardLetsRealTrafficThrough(t *testing.T) {
 		wantErr  error
 	}{
 		{"default limit passes it", 0, io.EOF},
-		{"a limit under its ratio rejects it", int64(ratio) - 2, ErrBomb},
+		{"a limit under its ratio rejects it", int64(ratio) - 2, linkzip.ErrBomb},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			zr := NewReader(bytes.NewReader(wireBytes.Bytes()), ReaderConfig{MaxRatio: tc.maxRatio})
+			zr := linkzip.NewReader(bytes.NewReader(wireBytes.Bytes()), linkzip.ReaderConfig{MaxRatio: tc.maxRatio})
 			got, err := io.ReadAll(zr)
 			if tc.wantErr == io.EOF {
 				require.NoError(t, err) // ReadAll turns io.EOF into nil
@@ -362,17 +363,17 @@ func TestCorruptStreamsFailWithoutPanic(t *testing.T) {
 		wantErr error
 	}{
 		{"nothing at all is a clean close", nil, io.EOF},
-		{"bad header checksum", []byte{0x78, 0x9d, 0x01, 0x02}, ErrCorrupt},
-		{"not deflate", []byte{0x12, 0x34, 0x56}, ErrCorrupt},
-		{"header then close", []byte{0x68, 0x81}, ErrCorrupt},
-		{"one header byte", []byte{0x78}, ErrCorrupt},
-		{"reserved block type", []byte{0x78, 0x9c, 0x06, 0x00}, ErrCorrupt},
-		{"stored block with bad length check", []byte{0x78, 0x9c, 0x00, 0x05, 0x00, 0x00, 0x00}, ErrCorrupt},
-		{"finished stream with a bad adler32", finishedStream(t, []byte("bye"), 1), ErrCorrupt},
+		{"bad header checksum", []byte{0x78, 0x9d, 0x01, 0x02}, linkzip.ErrCorrupt},
+		{"not deflate", []byte{0x12, 0x34, 0x56}, linkzip.ErrCorrupt},
+		{"header then close", []byte{0x68, 0x81}, linkzip.ErrCorrupt},
+		{"one header byte", []byte{0x78}, linkzip.ErrCorrupt},
+		{"reserved block type", []byte{0x78, 0x9c, 0x06, 0x00}, linkzip.ErrCorrupt},
+		{"stored block with bad length check", []byte{0x78, 0x9c, 0x00, 0x05, 0x00, 0x00, 0x00}, linkzip.ErrCorrupt},
+		{"finished stream with a bad adler32", finishedStream(t, []byte("bye"), 1), linkzip.ErrCorrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := io.ReadAll(NewReader(bytes.NewReader(tc.in), ReaderConfig{}))
+			_, err := io.ReadAll(linkzip.NewReader(bytes.NewReader(tc.in), linkzip.ReaderConfig{}))
 			if tc.wantErr == io.EOF {
 				assert.NoError(t, err)
 				return
@@ -385,14 +386,14 @@ func TestCorruptStreamsFailWithoutPanic(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		for range 500 {
 			in := append([]byte{0x78, 0x9c}, randomBytes(rng, 1+rng.IntN(300))...)
-			_, err := io.ReadAll(NewReader(bytes.NewReader(in), ReaderConfig{}))
-			require.ErrorIs(t, err, ErrCorrupt, "input %x", in)
+			_, err := io.ReadAll(linkzip.NewReader(bytes.NewReader(in), linkzip.ReaderConfig{}))
+			require.ErrorIs(t, err, linkzip.ErrCorrupt, "input %x", in)
 		}
 	})
 }
 
 func TestFinishedStreamEndsWithEOF(t *testing.T) {
-	got, err := io.ReadAll(NewReader(bytes.NewReader(finishedStream(t, []byte("bye"), 0)), ReaderConfig{}))
+	got, err := io.ReadAll(linkzip.NewReader(bytes.NewReader(finishedStream(t, []byte("bye"), 0)), linkzip.ReaderConfig{}))
 	require.NoError(t, err)
 	assert.Equal(t, "bye", string(got))
 }
@@ -422,12 +423,12 @@ func TestEveryTruncationOfTheCapture(t *testing.T) {
 		boundaries[end] = true
 	}
 	for cut := 0; cut <= len(full); cut++ {
-		got, err := io.ReadAll(NewReader(bytes.NewReader(full[:cut]), ReaderConfig{}))
+		got, err := io.ReadAll(linkzip.NewReader(bytes.NewReader(full[:cut]), linkzip.ReaderConfig{}))
 		require.True(t, bytes.HasPrefix(want, got), "cut %d: output must be a prefix of the real stream", cut)
 		if boundaries[cut] {
 			require.NoError(t, err, "cut %d is after a sync flush: a clean close", cut)
 		} else {
-			require.ErrorIs(t, err, ErrCorrupt, "cut %d", cut)
+			require.ErrorIs(t, err, linkzip.ErrCorrupt, "cut %d", cut)
 			require.ErrorIs(t, err, io.ErrUnexpectedEOF, "cut %d", cut)
 		}
 	}
@@ -450,10 +451,10 @@ func (f *failingReader) Read(p []byte) (int, error) {
 func TestSocketErrorsComeBackUnwrapped(t *testing.T) {
 	errReset := errors.New("connection reset by peer")
 	segs := compressedSegments(t, 6350, 1)
-	zr := NewReader(&failingReader{data: segs[0][:20], err: errReset}, ReaderConfig{})
+	zr := linkzip.NewReader(&failingReader{data: segs[0][:20], err: errReset}, linkzip.ReaderConfig{})
 	_, err := io.ReadAll(zr)
 	assert.Equal(t, errReset, err)
-	assert.NotErrorIs(t, err, ErrCorrupt)
+	assert.NotErrorIs(t, err, linkzip.ErrCorrupt)
 }
 
 // TestMemoryPerConnection measures what one compressed direction costs. The
@@ -469,11 +470,11 @@ func TestMemoryPerConnection(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return after.TotalAlloc - before.TotalAlloc
 	}
-	for _, level := range []int{zlib.HuffmanOnly, 1, 2, DefaultLevel, 9} {
-		var zw *Writer
+	for _, level := range []int{zlib.HuffmanOnly, 1, 2, linkzip.DefaultLevel, 9} {
+		var zw *linkzip.Writer
 		n := measure(func() {
 			var err error
-			zw, err = NewWriter(io.Discard, WriterConfig{Level: level})
+			zw, err = linkzip.NewWriter(io.Discard, linkzip.WriterConfig{Level: level})
 			require.NoError(t, err)
 			_, err = zw.Write(msg)
 			require.NoError(t, err)
@@ -485,21 +486,21 @@ func TestMemoryPerConnection(t *testing.T) {
 	}
 
 	var stream bytes.Buffer
-	zw, err := NewWriter(&stream, WriterConfig{})
+	zw, err := linkzip.NewWriter(&stream, linkzip.WriterConfig{})
 	require.NoError(t, err)
 	_, err = zw.Write(msg)
 	require.NoError(t, err)
 	require.NoError(t, zw.Flush())
-	var zr *Reader
+	var zr *linkzip.Reader
 	// The buffer a Reader borrows while it holds unread output is shared
 	// by all of them: count what one connection keeps.
-	putInflated(new(inflated))
+	linkzip.PutInflated(new(linkzip.Inflated))
 	n := measure(func() {
-		zr = NewReader(bytes.NewReader(stream.Bytes()), ReaderConfig{})
+		zr = linkzip.NewReader(bytes.NewReader(stream.Bytes()), linkzip.ReaderConfig{})
 		_, err := io.ReadFull(zr, make([]byte, len(msg)))
 		require.NoError(t, err)
 	})
-	t.Logf("reader: %d KiB, and a shared %d KiB buffer", n>>10, unsafe.Sizeof(inflated{})>>10)
+	t.Logf("reader: %d KiB, and a shared %d KiB buffer", n>>10, unsafe.Sizeof(linkzip.Inflated{})>>10)
 	assert.Less(t, n, uint64(64<<10))
 	runtime.KeepAlive(zr)
 }
@@ -530,7 +531,7 @@ func zlibLevelName(level int) string {
 	switch level {
 	case zlib.HuffmanOnly:
 		return "huffman-only"
-	case DefaultLevel:
+	case linkzip.DefaultLevel:
 		return "default"
 	}
 	return "level-" + strconv.Itoa(level)
@@ -538,9 +539,9 @@ func zlibLevelName(level int) string {
 
 func BenchmarkWriter(b *testing.B) {
 	plain := gnutellaLike(64 << 10)
-	for _, level := range []int{1, 2, DefaultLevel, 9} {
+	for _, level := range []int{1, 2, linkzip.DefaultLevel, 9} {
 		b.Run(zlibLevelName(level), func(b *testing.B) {
-			zw, err := NewWriter(io.Discard, WriterConfig{Level: level})
+			zw, err := linkzip.NewWriter(io.Discard, linkzip.WriterConfig{Level: level})
 			require.NoError(b, err)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(plain)))
@@ -565,7 +566,7 @@ func BenchmarkWriter(b *testing.B) {
 func BenchmarkReader(b *testing.B) {
 	plain := gnutellaLike(1 << 20)
 	var stream bytes.Buffer
-	zw, err := NewWriter(&stream, WriterConfig{})
+	zw, err := linkzip.NewWriter(&stream, linkzip.WriterConfig{})
 	require.NoError(b, err)
 	for off := 0; off < len(plain); off += 2048 {
 		_, err := zw.Write(plain[off : off+2048])
@@ -576,7 +577,7 @@ func BenchmarkReader(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(plain)))
 	for b.Loop() {
-		zr := NewReader(bytes.NewReader(stream.Bytes()), ReaderConfig{})
+		zr := linkzip.NewReader(bytes.NewReader(stream.Bytes()), linkzip.ReaderConfig{})
 		for {
 			_, err := zr.Read(buf)
 			if err == io.EOF {

@@ -1,4 +1,4 @@
-package linkzip
+package linkzip_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // deadlineStreams are compressed link streams to cut: gtk-gnutella's real
@@ -22,13 +24,13 @@ func deadlineStreams(t *testing.T) map[string][]byte {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 4))
 	var ours bytes.Buffer
-	zw, err := NewWriter(&ours, WriterConfig{})
+	zw, err := linkzip.NewWriter(&ours, linkzip.WriterConfig{})
 	require.NoError(t, err)
 	for _, m := range [][]byte{
 		[]byte("GNUTELLA"),
 		bytes.Repeat([]byte("penny lane "), 30),
 		gnutellaLike(20 << 10),
-		randomBytes(rng, readBufferSize-64), // one segment filling the buffer
+		randomBytes(rng, linkzip.ReadBufferSize-64), // one segment filling the buffer
 		{0x42},
 	} {
 		_, err := zw.Write(m)
@@ -81,7 +83,7 @@ func TestDeadlineIsRecoverableAnywhere(t *testing.T) {
 						<-resume
 						_, _ = remote.Write(stream[cut:])
 					}()
-					zr := NewReader(local, ReaderConfig{})
+					zr := linkzip.NewReader(local, linkzip.ReaderConfig{})
 					require.NoError(t, local.SetReadDeadline(time.Now().Add(30*time.Second)))
 					before, err := readUntilTimeout(zr)
 					require.ErrorIs(t, err, os.ErrDeadlineExceeded, "cut %d: the deadline comes back as such", cut)
@@ -108,7 +110,7 @@ func TestIdleDeadlineThenData(t *testing.T) {
 		local, remote := net.Pipe()
 		defer local.Close()
 		defer remote.Close()
-		zr := NewReader(local, ReaderConfig{})
+		zr := linkzip.NewReader(local, linkzip.ReaderConfig{})
 		for i, seg := range segs {
 			go func() { _, _ = remote.Write(seg) }()
 			got := make([]byte, len(stdlibInflate(t, bytes.Join(segs[:i+1], nil)))-int(zr.Stats().Plain))
@@ -131,24 +133,24 @@ func TestIdleDeadlineThenData(t *testing.T) {
 // into garbage.
 func TestDeadlineInsideHugeSegmentIsFatal(t *testing.T) {
 	var stream bytes.Buffer
-	zw, err := NewWriter(&stream, WriterConfig{})
+	zw, err := linkzip.NewWriter(&stream, linkzip.WriterConfig{})
 	require.NoError(t, err)
-	_, err = zw.Write(randomBytes(rand.New(rand.NewPCG(5, 6)), 4*readBufferSize))
+	_, err = zw.Write(randomBytes(rand.New(rand.NewPCG(5, 6)), 4*linkzip.ReadBufferSize))
 	require.NoError(t, err)
 	require.NoError(t, zw.Flush())
-	cut := 3 * readBufferSize
+	cut := 3 * linkzip.ReadBufferSize
 	synctest.Test(t, func(t *testing.T) {
 		local, remote := net.Pipe()
 		defer local.Close()
 		defer remote.Close()
 		go func() { _, _ = remote.Write(stream.Bytes()[:cut]) }()
-		zr := NewReader(local, ReaderConfig{})
+		zr := linkzip.NewReader(local, linkzip.ReaderConfig{})
 		require.NoError(t, local.SetReadDeadline(time.Now().Add(30*time.Second)))
 		_, err := readUntilTimeout(zr)
-		require.ErrorIs(t, err, ErrInterrupted)
-		assert.False(t, isTimeout(err), "not to be retried: %v", err)
+		require.ErrorIs(t, err, linkzip.ErrInterrupted)
+		assert.False(t, linkzip.IsTimeout(err), "not to be retried: %v", err)
 		require.NoError(t, local.SetReadDeadline(time.Time{}))
 		_, err = zr.Read(make([]byte, 10))
-		assert.ErrorIs(t, err, ErrInterrupted, "sticky")
+		assert.ErrorIs(t, err, linkzip.ErrInterrupted, "sticky")
 	})
 }

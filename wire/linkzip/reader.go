@@ -22,6 +22,8 @@ var (
 	// reader struck inside a segment larger than the read buffer, which
 	// inflate cannot resume. Connection-fatal.
 	ErrInterrupted = errors.New("linkzip: deadline inside a deflate segment")
+	// ErrTooLarge: the stream inflates past ReaderConfig.MaxOutput.
+	ErrTooLarge = errors.New("linkzip: inflated stream over its bound")
 )
 
 // Defaults for a zero ReaderConfig.
@@ -34,6 +36,10 @@ const (
 	DefaultMaxRatio = 100
 	// DefaultWindow is the inflated output over which the ratio is judged.
 	DefaultWindow = 1 << 20
+	// MaxDeflateRatio is more than any deflate stream inflates per byte
+	// (1032:1 at best): as a MaxRatio it lets every stream through, for a
+	// caller whose output bound is the whole guard.
+	MaxDeflateRatio = 2048
 )
 
 // ReaderConfig tunes a Reader. Zero fields take the defaults.
@@ -43,6 +49,12 @@ type ReaderConfig struct {
 	MaxRatio int64
 	// Window is how many inflated bytes make one window.
 	Window int64
+	// MaxOutput bounds what the whole stream may inflate to: past it Read
+	// fails with ErrTooLarge. Zero means no bound, as on a link, whose
+	// stream never ends and whose framed reader bounds each descriptor; a
+	// caller inflating one value (a QRP patch, a GGEP value, a captured
+	// stream) sets the most it accepts.
+	MaxOutput int64
 }
 
 // source remembers the last error of the underlying reader, so Read can
@@ -149,32 +161,56 @@ func putInflated(b *inflated) {
 // Not safe for concurrent use: it belongs to the connection's reader
 // goroutine.
 type Reader struct {
-	src      source
-	in       meter
-	zr       io.ReadCloser // created once the zlib header arrived
-	out      *inflated     // holds unread inflated bytes, or nil
-	unread   []byte        // the unread part of out
-	maxRatio int64
-	window   int64
-	plain    uint64 // handed out
-	winIn    int64  // compressed bytes consumed when the current window began
-	winOut   int64  // inflated bytes in the current window
-	err      error  // sticky: inflate cannot go on
+	src       source
+	in        meter
+	zr        io.ReadCloser // created once the zlib header arrived
+	resetZR   bool          // zr is left from the stream before a Reset
+	out       *inflated     // holds unread inflated bytes, or nil
+	unread    []byte        // the unread part of out
+	maxRatio  int64
+	window    int64
+	maxOutput int64
+	plain     uint64 // handed out
+	inflated  int64  // inflated in all
+	winIn     int64  // compressed bytes consumed when the current window began
+	winOut    int64  // inflated bytes in the current window
+	finished  bool   // the stream's final block and checksum came
+	err       error  // sticky: inflate cannot go on
 }
 
 // NewReader returns a Reader inflating from r. It reads nothing until the
 // first Read.
 func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
+	zr := &Reader{}
+	zr.in.br = bufio.NewReaderSize(&zr.src, readBufferSize)
+	zr.Reset(r, cfg)
+	return zr
+}
+
+// Reset makes r inflate a new stream from src under cfg, keeping its
+// buffers and inflate state: a pool of Readers serves many short streams
+// (QRP patches, each with its own bound) without allocating for each.
+func (r *Reader) Reset(src io.Reader, cfg ReaderConfig) {
 	if cfg.MaxRatio <= 0 {
 		cfg.MaxRatio = DefaultMaxRatio
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
 	}
-	zr := &Reader{src: source{r: r}, maxRatio: cfg.MaxRatio, window: cfg.Window}
-	zr.in.br = bufio.NewReaderSize(&zr.src, readBufferSize)
-	return zr
+	if r.out != nil {
+		putInflated(r.out)
+	}
+	*r = Reader{
+		src: source{r: src}, in: meter{br: r.in.br}, zr: r.zr, resetZR: r.zr != nil,
+		maxRatio: cfg.MaxRatio, window: cfg.Window, maxOutput: cfg.MaxOutput,
+	}
+	r.in.br.Reset(&r.src)
 }
+
+// Finished reports whether the stream ended with its final block and a
+// good checksum, as a zlib value must; a link's stream, which only ever
+// stops after a sync flush, never does.
+func (r *Reader) Finished() bool { return r.finished }
 
 // Read inflates into p. See Reader for the errors.
 func (r *Reader) Read(p []byte) (int, error) {
@@ -187,16 +223,29 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if err := r.awaitSegment(); err != nil {
 		return 0, err
 	}
-	if r.zr == nil {
+	switch {
+	case r.zr == nil:
 		zr, err := zlib.NewReader(&r.in)
 		if err != nil {
 			r.err = r.classify(err)
 			return 0, r.err
 		}
 		r.zr = zr
+	case r.resetZR:
+		r.resetZR = false
+		if err := r.zr.(zlib.Resetter).Reset(&r.in, nil); err != nil {
+			r.err = r.classify(err)
+			return 0, r.err
+		}
 	}
 	out := getInflated()
 	n, err := r.zr.Read(out[:])
+	r.inflated += int64(n)
+	if r.maxOutput > 0 && r.inflated > r.maxOutput {
+		// Hand out what fits; the error comes after it.
+		n -= int(r.inflated - r.maxOutput)
+		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, r.maxOutput)
+	}
 	r.winOut += int64(n)
 	if r.winOut >= r.window {
 		if r.winOut > r.maxRatio*(r.in.n-r.winIn) {
@@ -206,7 +255,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 		}
 		r.winIn, r.winOut = r.in.n, 0
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		r.err = err
+	case err != nil:
+		r.finished = err == io.EOF // zlib's EOF comes after the checksum
 		r.err = r.classify(err)
 	}
 	r.out, r.unread = out, out[:n]

@@ -3,6 +3,12 @@
 // (Accept-Encoding: deflate from the receiver, Content-Encoding: deflate
 // from the sender; each direction is negotiated on its own).
 //
+// Its Reader is also the one inflater of everything else that is zlib on
+// the wire, each with the one bomb guard (a ratio over a window, and the
+// caller's bound on the output, ReaderConfig): QRP patches (router), GGEP
+// values (wire) and the descriptor streams of captures (wire/capture). It
+// uses the standard library only, so wire itself may use it.
+//
 // Each direction is one zlib stream (RFC 1950 header, then deflate) that is
 // never finished: every burst of messages ends with a sync flush (the empty
 // stored block 00 00 ff ff) so the peer can inflate it at once, and the

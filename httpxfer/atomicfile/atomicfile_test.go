@@ -37,3 +37,29 @@ func TestWriteFailureKeepsTheOldFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 2, "the failed write left no temporary file")
 }
+
+// A symbolic link at the name or at its temporary is replaced, never
+// written through: the files they point at keep their content.
+func TestWriteNeverFollowsLinks(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	name := filepath.Join(dir, "state.json")
+	for _, planted := range []string{name, name + ".tmp"} {
+		victim := filepath.Join(elsewhere, filepath.Base(planted))
+		require.NoError(t, os.WriteFile(victim, []byte("precious"), 0o644))
+		require.NoError(t, os.Symlink(victim, planted))
+	}
+	require.NoError(t, Write(name, []byte("new")))
+	fi, err := os.Lstat(name)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "the link at the name was replaced by the file")
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(got))
+	for _, v := range []string{"state.json", "state.json.tmp"} {
+		b, err := os.ReadFile(filepath.Join(elsewhere, v))
+		require.NoError(t, err)
+		assert.Equal(t, "precious", string(b), v)
+	}
+	_, err = os.Lstat(name + ".tmp")
+	assert.ErrorIs(t, err, os.ErrNotExist, "no temporary is left")
+}

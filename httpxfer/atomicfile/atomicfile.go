@@ -1,0 +1,65 @@
+// Package atomicfile replaces small state files so that a crash leaves the
+// old content or the new, never a mix: a download's .part.state
+// (httpxfer), the host cache, the library index and the servent GUID.
+//
+// It sits under httpxfer, the lowest of the packages that keep state
+// files, so that all of them may import it in the architecture's direction
+// (wire <- router <- servent -> httpxfer): servent and its subpackages
+// import httpxfer, httpxfer imports nothing of the servent.
+package atomicfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// Write replaces name with b. It writes name+".tmp", flushes it to disk,
+// renames it over name and flushes the directory, so that the rename itself
+// survives a crash. The directory is created if need be.
+//
+// Symbolic links are never followed: a leftover temporary file or a link
+// planted under its name is removed and the temporary created afresh
+// (O_EXCL), and the rename replaces a link at name instead of writing
+// through it. Writes of one name must not overlap: the callers serialise
+// them (a mutex per file, or the download's lock on its .part).
+func Write(name string, b []byte) error {
+	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir flushes the directory dir to disk, so that a rename or a link
+// made in it survives a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

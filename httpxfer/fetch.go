@@ -1,0 +1,170 @@
+package httpxfer
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/govent/govent/wire"
+)
+
+// fetchChunk fetches the rest of chunk ci from s, request after request
+// while replies cover less than asked. When it returns a chunk index
+// (>= 0), that chunk is marked busy for s and its request is already sent
+// on *cc if *cc is not nil.
+func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *srcState, ci int) (int, error) {
+	credit := func(n int64) { j.credit(ci, s, n) }
+	for {
+		j.mu.Lock()
+		have := j.chunks[ci].have
+		j.mu.Unlock()
+		start := int64(ci)*j.chunkSize + have
+		end := int64(ci)*j.chunkSize + j.chunkLen(ci)
+		if start >= end {
+			return -1, nil
+		}
+		next, err := j.fetchSpan(ctx, w, cc, s, start, end, credit)
+		if err != nil || next >= 0 {
+			return next, err
+		}
+	}
+}
+
+// credit records n bytes that s wrote at the end of chunk ci's leading
+// bytes.
+func (j *job) credit(ci int, s *srcState, n int64) {
+	j.mu.Lock()
+	c := &j.chunks[ci]
+	c.have += n
+	if !slices.Contains(c.by, s.key) {
+		c.by = append(c.by, s.key)
+	}
+	j.have += n
+	j.uncommitted += n
+	s.got += n
+	j.mu.Unlock()
+	select {
+	case j.moved <- struct{}{}:
+	default: // the reporter has a wake-up pending
+	}
+}
+
+// fetchSpan asks s for [start, end) and writes what comes into w, calling
+// credit with each run of bytes written (they count even when err is not
+// nil). With a solo worker and a reply that covers [start, end) exactly
+// on a kept-alive connection, it picks the next chunk and sends its
+// request before reading the body; it returns that chunk, else -1.
+func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *srcState, start, end int64, credit func(int64)) (int, error) {
+	src := s.src
+	if *cc == nil {
+		conn, err := j.cfg.Dialer.DialSource(ctx, src)
+		if err != nil {
+			return -1, retryErr("connecting: %w", err)
+		}
+		*cc = newClientConn(conn)
+	}
+	c := *cc
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
+	defer stop()
+	want := byteRange{start, end - 1}
+	var resp *response
+	var err error
+	if c.sent {
+		// pipeline sent the request for this very span: the chunk was
+		// ours and idle since, so its start has not moved.
+		c.sent = false
+		_ = c.conn.SetReadDeadline(time.Now().Add(j.cfg.ResponseTimeout))
+		resp, err = c.readResponse()
+	} else {
+		resp, err = c.roundTrip("GET", j.target(src), hostOf(src), j.cfg.UserAgent, &want, j.cfg.ResponseTimeout)
+	}
+	if err != nil {
+		// Garbage where a head should be is often the tail of a previous
+		// body that ran longer than promised: reconnect and count it.
+		return -1, retryErr("%w", err)
+	}
+	got, err := j.checkReply(resp, start, end) // the bytes the body holds
+	if err != nil {
+		return -1, err // the worker hangs up
+	}
+	g := &stallGuard{ctx: ctx, conn: c.conn, floor: j.cfg.StallTimeout, ceiling: j.cfg.ResponseTimeout, rate: &s.rate}
+	if resp.status == 200 && start > 0 {
+		// The source ignores Range: read up to what we want.
+		if err := c.skipBody(start, g); err != nil {
+			return -1, err
+		}
+	}
+	next := -1
+	if j.solo && resp.status == 206 && got == want && resp.keep {
+		var sent bool
+		if next, sent = j.pipeline(c, s); !sent && next >= 0 {
+			resp.keep = false // maybe half a request on the wire: hang up after the body
+		}
+	}
+	take := min(got.end, want.end) - start + 1
+	if _, err := c.copyBody(w, start, take, g, credit); err != nil {
+		return next, err
+	}
+	extra := got.end - want.end
+	switch {
+	case resp.status == 200 && extra > 0:
+		whole, err := j.streamOn(c, w, s, g, want.end+1)
+		if err != nil {
+			return next, err
+		}
+		resp.keep = resp.keep && whole
+	case extra > 0:
+		// A source may send more than asked; drop a little, else hang up.
+		if extra > 64<<10 || c.skipBody(extra, g) != nil {
+			resp.keep = false
+		}
+	}
+	if !resp.keep {
+		c.close()
+		*cc = nil
+	}
+	return next, nil
+}
+
+// pipeline picks the next chunk for s and sends its request on c, so the
+// source can go on with it as soon as the current body is out. It
+// returns the chunk, busy for s, or -1 when there is none, and whether
+// the request went out.
+func (j *job) pipeline(c *clientConn, s *srcState) (int, bool) {
+	ci, _ := j.pick(s)
+	if ci < 0 {
+		return -1, false
+	}
+	want := byteRange{int64(ci) * j.chunkSize, int64(ci)*j.chunkSize + j.chunkLen(ci) - 1}
+	j.mu.Lock()
+	want.start += j.chunks[ci].have
+	j.mu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(j.cfg.ResponseTimeout))
+	if err := c.send("GET", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, &want); err != nil {
+		return ci, false
+	}
+	c.sent = true
+	return ci, true
+}
+
+// target is the request target: by urn when known, else Clip2 /get/.
+func (j *job) target(s Source) string {
+	if j.req.SHA1 != (wire.SHA1{}) {
+		return "/uri-res/N2R?" + j.req.SHA1.String()
+	}
+	name := s.Name
+	if name == "" {
+		name = j.req.Name
+	}
+	return "/get/" + strconv.FormatUint(uint64(s.Index), 10) + "/" + url.PathEscape(name)
+}
+
+func hostOf(s Source) string {
+	if s.Addr.IsValid() {
+		return s.Addr.String()
+	}
+	return ""
+}

@@ -1,0 +1,64 @@
+package httpxfer
+
+import (
+	"context"
+	"crypto/sha1"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/govent/govent/wire"
+)
+
+// hashFollower hashes the .part while it is written, following the run of
+// complete chunks from the start, so that the SHA-1 is mostly done when the
+// last byte arrives. Complete chunks are never rewritten within a round.
+type hashFollower struct {
+	h    hash.Hash
+	buf  []byte
+	off  int64 // bytes hashed
+	end  int64 // end of the complete prefix seen so far
+	next int   // first chunk not known complete
+}
+
+func newHashFollower() *hashFollower {
+	return &hashFollower{h: sha1.New(), buf: make([]byte, 32<<10)}
+}
+
+func (j *job) follow(ctx context.Context, hf *hashFollower) {
+	for {
+		j.mu.Lock()
+		for hf.next < len(j.chunks) && j.chunks[hf.next].have == j.chunkLen(hf.next) {
+			hf.end += j.chunkLen(hf.next)
+			hf.next++
+		}
+		end, wake := hf.end, j.wake
+		j.mu.Unlock()
+		if hf.off < end {
+			n, err := io.CopyBuffer(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off), hf.buf)
+			hf.off += n
+			if err != nil {
+				return // finish hashes the rest and reports the error
+			}
+			continue
+		}
+		if hf.next == len(j.chunks) {
+			return
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// finish hashes what the follower has not and returns the SHA-1.
+func (hf *hashFollower) finish(f *os.File, size int64) (wire.SHA1, error) {
+	var d wire.SHA1
+	if _, err := io.CopyBuffer(hf.h, io.NewSectionReader(f, hf.off, size-hf.off), hf.buf); err != nil {
+		return d, err
+	}
+	hf.h.Sum(d[:0])
+	return d, nil
+}

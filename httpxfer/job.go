@@ -1,0 +1,202 @@
+package httpxfer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/govent/govent/wire"
+)
+
+// job is one running download.
+type job struct {
+	cfg                 *DownloaderConfig
+	req                 Request
+	name                string
+	partPath, statePath string
+	size, chunkSize     int64
+	part                *os.File
+	srcs                []*srcState
+
+	commitMu sync.Mutex // one commit at a time
+
+	// solo is set for a round with one worker: it pipelines its requests,
+	// which with several workers would hold a chunk that another could
+	// be fetching. Written before the round's workers start.
+	solo bool
+
+	mu          sync.Mutex // guards everything below and srcState fields
+	chunks      []chunk
+	have        int64         // sum of chunks[].have
+	wake        chan struct{} // closed and replaced when a chunk is settled
+	commitReq   chan struct{} // asks the committer for a commit
+	moved       chan struct{} // tells the progress reporter that have changed
+	reported    int64         // have at the last Progress call
+	uncommitted int64
+	fatal       error
+	dropped     []SourceFailure
+	endRound    context.CancelFunc
+}
+
+type srcState struct {
+	src      Source
+	key      string
+	dropped  bool
+	failures int     // in a row, that brought no new bytes
+	got      int64   // bytes it wrote
+	settled  int64   // got at the last settle
+	rate     float64 // its recent rate, for the stall window (stallGuard); its worker's own
+}
+
+type chunk struct {
+	have int64    // leading bytes present in the .part
+	busy bool     // a worker is fetching it
+	by   []string // keys of the sources that wrote those bytes
+}
+
+func (j *job) run(ctx context.Context) (Result, error) {
+	res := Result{}
+	if j.req.Size > 0 {
+		j.size = j.req.Size
+	} else if err := j.probeSize(ctx); err != nil {
+		return j.result(res), err
+	}
+	if p, ok := j.findComplete(); ok {
+		res.Path, res.Size, res.SHA1, res.AlreadyComplete = p, j.size, j.req.SHA1, true
+		return j.result(res), nil
+	}
+	j.chunkSize = max(j.cfg.ChunkSize, (j.size+maxChunks-1)/maxChunks)
+	defer func() {
+		if j.part != nil {
+			j.part.Close()
+		}
+	}()
+	resumed, err := j.open()
+	if err != nil {
+		return j.result(res), err
+	}
+	res.Resumed = resumed
+	j.report(true)
+	defer j.report(true)
+
+	tried := make(map[string]bool)
+	exclude := ""
+	mismatch := false
+	// The first round hashes while it downloads; later rounds rewrite
+	// chunks anywhere in the file and hash from scratch at the end.
+	hf := newHashFollower()
+	for {
+		j.runRound(ctx, exclude, hf)
+		if err := j.commit(); err != nil {
+			return j.result(res), err
+		}
+		if j.fatal != nil {
+			return j.result(res), j.fatal
+		}
+		if ctx.Err() != nil {
+			return j.result(res), ctx.Err()
+		}
+		if !j.complete() {
+			if mismatch {
+				if !j.anyData() {
+					j.discard()
+				}
+				return j.result(res), j.noSources(ErrHashMismatch)
+			}
+			return j.result(res), j.noSources()
+		}
+		if hf == nil {
+			hf = newHashFollower()
+		}
+		sum, err := hf.finish(j.part, j.size)
+		hf = nil
+		if err != nil {
+			return j.result(res), err
+		}
+		if j.req.SHA1 == (wire.SHA1{}) || sum == j.req.SHA1 {
+			if exclude != "" {
+				j.blame(exclude)
+			}
+			res.SHA1 = sum
+			res.Size = j.size
+			res.Path, err = j.finish()
+			return j.result(res), err
+		}
+		mismatch = true
+		suspect, sole := j.nextSuspect(tried)
+		if suspect == "" {
+			j.discard()
+			return j.result(res), fmt.Errorf("%w: every writer suspected in turn", ErrHashMismatch)
+		}
+		tried[suspect] = true
+		j.forget(suspect)
+		exclude = suspect
+		if sole {
+			j.blame(suspect)
+			exclude = ""
+		}
+		if err := j.commit(); err != nil {
+			return j.result(res), err
+		}
+	}
+}
+
+func (j *job) result(r Result) Result {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	r.Dropped = slices.Clone(j.dropped)
+	return r
+}
+
+func (j *job) urn() string {
+	if j.req.SHA1 == (wire.SHA1{}) {
+		return ""
+	}
+	return j.req.SHA1.String()
+}
+
+func (j *job) chunkLen(i int) int64 {
+	return min(j.chunkSize, j.size-int64(i)*j.chunkSize)
+}
+
+func (j *job) dropLocked(s *srcState, err error) {
+	if !s.dropped {
+		s.dropped = true
+		j.dropped = append(j.dropped, SourceFailure{Source: s.src, Err: err})
+	}
+}
+
+func (j *job) setFatal(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fatal == nil {
+		j.fatal = err
+	}
+	if j.endRound != nil {
+		j.endRound()
+	}
+}
+
+func (j *job) complete() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, c := range j.chunks {
+		if c.have != j.chunkLen(i) {
+			return false
+		}
+	}
+	return true
+}
+
+func (j *job) anyData() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, c := range j.chunks {
+		if c.have > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,200 @@
+package httpxfer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// runRound runs one worker per usable source (except exclude) until every
+// chunk is complete or no worker can go on, and hf (if not nil) alongside.
+func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	j.mu.Lock()
+	j.endRound = cancel
+	j.mu.Unlock()
+	sem := make(chan struct{}, j.cfg.MaxConns)
+	var workers []*srcState
+	for _, s := range j.srcs {
+		if !s.dropped && s.key != exclude {
+			workers = append(workers, s)
+		}
+	}
+	j.solo = len(workers) == 1
+	var wg sync.WaitGroup
+	for _, s := range workers {
+		wg.Go(func() { j.worker(rctx, s, sem) })
+	}
+	// The helpers live until the last worker is done.
+	var helpers sync.WaitGroup
+	hctx, stopHelpers := context.WithCancel(rctx)
+	if hf != nil {
+		helpers.Go(func() { j.follow(hctx, hf) })
+	}
+	helpers.Go(func() { j.committer(hctx) })
+	if j.req.Progress != nil {
+		helpers.Go(func() { j.reporter(hctx) })
+	}
+	wg.Wait()
+	stopHelpers()
+	helpers.Wait()
+}
+
+// worker fetches chunks from one source, one at a time, on a kept-alive
+// connection when the source allows. The only worker of a round sends the
+// next chunk's request before reading the current body (pipelining), so
+// the source never idles for a round trip between chunks. Each worker has
+// its own file handle, so splicing at its own offset does not disturb the
+// others.
+func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
+	w, err := openPartWriter(j.partPath, j.part)
+	if err != nil {
+		j.setFatal(err)
+		return
+	}
+	defer w.Close()
+	var cc *clientConn
+	defer func() { cc.close() }()
+	next := -1 // a chunk already requested on cc (pipelined), held busy
+	defer func() {
+		if next >= 0 {
+			j.release(next)
+		}
+	}()
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		ci := next
+		next = -1
+		if ci < 0 {
+			var wake <-chan struct{}
+			ci, wake = j.pick(s)
+			if ci < 0 {
+				<-sem
+				if wake == nil {
+					return
+				}
+				select {
+				case <-wake:
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		next, err = j.fetchChunk(ctx, w, &cc, s, ci)
+		<-sem
+		if err != nil {
+			if cc != nil {
+				cc.close()
+				cc = nil
+			}
+			if next >= 0 {
+				// Back to picking the first idle chunk, as without
+				// pipelining.
+				j.release(next)
+				next = -1
+			}
+		}
+		// With err nil and cc closed (the source ended the connection
+		// after the body), a pipelined request is lost; next stays ours
+		// and is asked for again on a new connection.
+		delay, stop := j.settle(ctx, s, ci, err)
+		if stop {
+			return
+		}
+		if delay > 0 && j.cfg.Wait(ctx, delay) != nil {
+			return
+		}
+	}
+}
+
+// pick marks the first incomplete, idle chunk busy for s. With none, it
+// returns a channel to wait on when other workers may still release one,
+// and nil when the round is over for s.
+func (j *job) pick(s *srcState) (int, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if s.dropped || j.fatal != nil {
+		return -1, nil
+	}
+	inFlight, complete := false, true
+	for i := range j.chunks {
+		c := &j.chunks[i]
+		if c.have == j.chunkLen(i) {
+			continue
+		}
+		complete = false
+		if c.busy {
+			inFlight = true
+			continue
+		}
+		c.busy = true
+		return i, nil
+	}
+	if complete {
+		j.endRound() // wakes workers waiting out a Retry-After
+	}
+	if inFlight {
+		return -1, j.wake
+	}
+	return -1, nil
+}
+
+// release makes chunk ci idle again without a fetch having happened.
+func (j *job) release(ci int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.chunks[ci].busy = false
+	j.notifyLocked()
+}
+
+// notifyLocked wakes everyone waiting on j.wake.
+func (j *job) notifyLocked() {
+	close(j.wake)
+	j.wake = make(chan struct{})
+}
+
+// settle releases chunk ci after a fetch and applies err to the source. It
+// tells the worker how long to wait before its next try, or to stop.
+func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.Duration, bool) {
+	j.mu.Lock()
+	j.chunks[ci].busy = false
+	j.notifyLocked()
+	var delay time.Duration
+	stop := false
+	progressed := s.got > s.settled
+	s.settled = s.got
+	var se *sourceError
+	switch {
+	case err == nil:
+		s.failures = 0
+	case ctx.Err() != nil:
+		stop = true // cancelled: not the source's fault
+	case errors.As(err, &se) && se.action == actFatal:
+		j.fatal = err
+		j.endRound()
+		stop = true
+	case errors.As(err, &se) && se.action == actDrop:
+		j.dropLocked(s, err)
+		stop = true
+	default:
+		if se != nil {
+			delay = se.delay
+		}
+		stop = j.countFailureLocked(s, err, progressed)
+	}
+	if j.uncommitted >= j.cfg.CommitBytes || (err != nil && j.uncommitted > 0) {
+		select {
+		case j.commitReq <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+	j.mu.Unlock()
+	return delay, stop
+}
