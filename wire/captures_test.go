@@ -249,7 +249,7 @@ func TestCaptureQueries(t *testing.T) {
 		var q wire.Query
 		require.NoError(t, q.Decode(d.Payload))
 		texts = append(texts, string(q.Criteria))
-		for _, s := range q.AppendSHA1s(nil) {
+		for _, s := range wire.AppendSHA1s(&q.Ext, nil) {
 			urns = append(urns, s.String())
 		}
 		if _, ok := q.Flags(); !ok {

@@ -4,7 +4,8 @@
 // handshake blocks, HTTP heads and the blocks in captures) and the framed
 // descriptor reader.
 //
-// It uses the standard library only: no sockets, no logging. Parsers treat
+// It uses the standard library only (and wire/linkzip, the one inflater,
+// which does too): no sockets, no logging. Parsers treat
 // their input as hostile: every length is checked before it is used, nothing
 // the peer sent sizes an allocation, and no input makes them panic. For every
 // input that parses, appending the parsed value gives back the identical

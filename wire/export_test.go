@@ -1,13 +1,16 @@
 package wire
 
-// Helpers of the internal tests that the external ones (those reading
-// captures with wire/capture, which imports wire) use too.
+// Helpers of the internal tests, and unexported code, that the external
+// tests (those reading captures with wire/capture, which imports wire, and
+// the QRP hash's) use too.
 
 type PayloadCodec = payloadCodec
 
 var (
-	GGEPIDs     = ggepIDs
-	GoldenNames = goldenNames
-	LoadGolden  = loadGolden
-	MustGUID    = mustGUID
+	GGEPIDs       = ggepIDs
+	GoldenNames   = goldenNames
+	LoadGolden    = loadGolden
+	MustGUID      = mustGUID
+	QRPHashString = qrpHashString
+	AppendSHA1s   = (*ExtArea).appendSHA1s
 )

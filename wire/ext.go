@@ -214,8 +214,8 @@ func (a *ExtArea) areaLen(terminate bool) int {
 	return n
 }
 
-// AppendSHA1s appends the digests of the area's urn:sha1 blocks to dst.
-func (a *ExtArea) AppendSHA1s(dst []SHA1) []SHA1 {
+// appendSHA1s appends the digests of the area's urn:sha1 blocks to dst.
+func (a *ExtArea) appendSHA1s(dst []SHA1) []SHA1 {
 	for i := range a.Blocks {
 		if a.Blocks[i].Kind == ExtSHA1 {
 			dst = append(dst, a.Blocks[i].SHA1)

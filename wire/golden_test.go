@@ -167,7 +167,7 @@ var goldenChecks = map[string]func(t *testing.T, m *Message){
 		assert.False(t, q.Ext.Blocks[1].Sep)
 		assert.True(t, q.Ext.Terminated)
 		penny := mustURN(t, "urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O")
-		assert.Equal(t, []SHA1{penny}, q.AppendSHA1s(nil))
+		assert.Equal(t, []SHA1{penny}, q.Ext.appendSHA1s(nil))
 		h, ok := q.Ext.GGEP().Get("H")
 		require.True(t, ok)
 		assert.Equal(t, append([]byte{0x01}, penny[:]...), h.Data)
@@ -183,7 +183,7 @@ var goldenChecks = map[string]func(t *testing.T, m *Message){
 		assert.Equal(t, ExtXML, q.Ext.Blocks[0].Kind)
 		assert.Equal(t, `<audios><audio title="lane"/></audios>`, string(q.Ext.Blocks[0].Data))
 		assert.True(t, q.Ext.Terminated)
-		assert.Empty(t, q.AppendSHA1s(nil))
+		assert.Empty(t, q.Ext.appendSHA1s(nil))
 	},
 	"queryhit.hex": func(t *testing.T, m *Message) {
 		q := &m.QueryHit

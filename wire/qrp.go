@@ -192,8 +192,8 @@ func QRPHash(keyword []byte, bits uint8) uint32 {
 	return qrpCut(QRPHashCode(keyword), bits)
 }
 
-// QRPHashString is QRPHash for a string.
-func QRPHashString(keyword string, bits uint8) uint32 {
+// qrpHashString is QRPHash for a string.
+func qrpHashString(keyword string, bits uint8) uint32 {
 	return qrpCut(QRPHashCodeString(keyword), bits)
 }
 

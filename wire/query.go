@@ -59,9 +59,6 @@ func (q *Query) SetFlags(f QueryFlags) { q.Word = uint16(f | QueryFlagMarker) }
 // SetMinSpeed writes a 0.4 minimum speed, little-endian.
 func (q *Query) SetMinSpeed(kbps uint16) { q.Word = bits.ReverseBytes16(kbps) }
 
-// AppendSHA1s appends the query's urn:sha1 digests to dst.
-func (q *Query) AppendSHA1s(dst []SHA1) []SHA1 { return q.Ext.AppendSHA1s(dst) }
-
 // Decode parses a Query payload. A payload without the criteria's NUL is
 // malformed.
 func (q *Query) Decode(payload []byte) error {

@@ -302,15 +302,6 @@ func (c *Cache) AddHeader(value string, src Source, seen time.Time) int {
 	return n
 }
 
-// Remove forgets a host, configured or not.
-func (c *Cache) Remove(addr netip.AddrPort) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if h, ok := c.hosts[normalize(addr)]; ok {
-		c.removeLocked(h)
-	}
-}
-
 // Get returns what the cache knows about addr.
 func (c *Cache) Get(addr netip.AddrPort) (Host, bool) {
 	c.mu.Lock()
@@ -341,18 +332,13 @@ func (c *Cache) Hosts() []Host {
 	return out
 }
 
-// Next picks the host to dial now: configured hosts first, then the most
-// recently seen; with preferUltrapeers, ultrapeers before other hosts.
-// Hosts in backoff are skipped. The host is reserved for its first backoff
-// step (its next attempt moves) so that concurrent dialers get different
-// hosts; the caller reports the outcome with Failed or Connected, and skips
-// hosts it is already connected to.
-func (c *Cache) Next(now time.Time, preferUltrapeers bool) (netip.AddrPort, bool) {
-	return c.next(now, preferUltrapeers, false)
-}
-
-// NextLearned is Next among the hosts learnt from peers, for a dialer that
-// keeps the configured hosts on a schedule of its own.
+// NextLearned picks the host to dial now among the hosts learnt from
+// peers (the dialer keeps the configured hosts on a schedule of its own):
+// the most recently seen first; with preferUltrapeers, ultrapeers before
+// other hosts. Hosts in backoff are skipped. The host is reserved for its
+// first backoff step (its next attempt moves) so that concurrent dialers
+// get different hosts; the caller reports the outcome with Failed or
+// Connected, and skips hosts it is already connected to.
 func (c *Cache) NextLearned(now time.Time, preferUltrapeers bool) (netip.AddrPort, bool) {
 	return c.next(now, preferUltrapeers, true)
 }
@@ -377,7 +363,7 @@ func (c *Cache) next(now time.Time, preferUltrapeers, learnedOnly bool) (netip.A
 	return best.Addr, true
 }
 
-// dialBefore orders candidates for Next.
+// dialBefore orders candidates for next.
 func (c *Cache) dialBefore(a, b *host, preferUltrapeers bool) bool {
 	if a.configured != b.configured {
 		return a.configured
@@ -438,8 +424,8 @@ func (c *Cache) backoff(h *host) (first, most time.Duration) {
 }
 
 // Connected records a successful handshake: the failure count and backoff
-// are cleared and the host counts as seen now. Next does not offer it for
-// its first backoff step, as it is connected.
+// are cleared and the host counts as seen now. NextLearned does not offer
+// it for its first backoff step, as it is connected.
 func (c *Cache) Connected(addr netip.AddrPort, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -7,9 +7,9 @@
 // What is shared: regular files only. Hidden files and directories (a name
 // starting with '.'), symbolic links (all of them, so that nothing outside
 // the tree is ever shared and no link loop is walked), devices, FIFOs and
-// sockets, files we cannot open, download leftovers (names ending in ".part"
-// or ".govent-state") and the data directory itself, should it lie inside a
-// shared tree, are skipped.
+// sockets, files we cannot open, download leftovers (httpxfer's names
+// ending in ".part" or ".part.state") and the data directory itself, should
+// it lie inside a shared tree, are skipped.
 //
 // File indexes start at 1 (0 is never used, as in gtk-gnutella) and come
 // from a counter that only grows and is persisted: an index, once retired

@@ -119,7 +119,7 @@ func TestRescanSharesOnlyVisibleRegularFiles(t *testing.T) {
 	writeFile(t, root, ".hidden.mp3", "hidden file")
 	writeFile(t, root, ".hiddendir/inside.mp3", "in a hidden dir")
 	writeFile(t, root, "movie.avi.part", "partial download")
-	writeFile(t, root, "movie.avi.govent-state", "resume state")
+	writeFile(t, root, "movie.avi.part.state", "resume state") // httpxfer's
 	secret := writeFile(t, outside, "secret.txt", "outside the tree")
 	require.NoError(t, os.Symlink(secret, filepath.Join(root, "escape.txt")))
 	require.NoError(t, os.Symlink("Penny Lane.mp3", filepath.Join(root, "inside-link.mp3")))

@@ -14,8 +14,9 @@ import (
 )
 
 // excludedSuffixes name download leftovers: a partial file and its resume
-// state must never be offered to others.
-var excludedSuffixes = []string{".part", ".govent-state"}
+// state must never be offered to others. They are httpxfer's names:
+// <name>.part and <name>.part.state.
+var excludedSuffixes = []string{".part", ".part.state"}
 
 // scanned is what a walk learned about one shareable file.
 type scanned struct {

@@ -193,7 +193,7 @@ func hasAnyPrefix(b []byte, prefixes [][]byte) bool {
 	return false
 }
 
-// splitBlocks cuts one header block off the front of b with wire's header
+// splitBlock cuts one header block off the front of b with wire's header
 // block parser: lines up to and including the first empty one, CRLF or
 // bare LF, so both CRLF CRLF (0.6) and LF LF (0.4, GIV) end a block. The
 // block may be at most limit bytes. It returns the block and the rest after
