@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/govent/govent/router"
 )
 
 // testConfig is a loopback servent that dials nobody by itself. Its test
@@ -47,6 +49,9 @@ func shareDir(t testing.TB, files map[string]string) string {
 	}
 	return dir
 }
+
+// table is the query route table c's peer sent us, as the router holds it.
+func (c *conn) table() *router.QueryRouteTable { return c.s.router.QRT(c.id) }
 
 // waitFor polls cond until it holds or the deadline passes. It is for
 // network state across goroutines, not for timing.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/wire"
 	"github.com/govent/govent/wire/linkzip"
 )
@@ -211,12 +213,12 @@ func TestLeafQRTArrives(t *testing.T) {
 	require.NoError(t, leaf.Connect(up.Addr()))
 	waitFor(t, "the leaf's table at the ultrapeer", func() bool {
 		c := connOf(up, leaf.Addr())
-		return c != nil && c.qrt.Load() != nil
+		return c != nil && c.table() != nil
 	})
 	assert.Less(t, time.Since(start), time.Second)
 	c := connOf(up, leaf.Addr())
 	assert.Equal(t, router.Leaf, c.kind)
-	tbl := c.qrt.Load()
+	tbl := c.table()
 	assert.True(t, tbl.MatchText([]byte("penny lane")))
 	assert.False(t, tbl.MatchText([]byte("yellow submarine")))
 	assert.EqualValues(t, 2, c.stats.inMsgs[wire.TypeQRP].Load(), "a RESET and one PATCH")
@@ -224,10 +226,10 @@ func TestLeafQRTArrives(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(lcfg.ShareDir, "Yellow Submarine.ogg"), []byte("yellow"), 0o644))
 	leaf.Rescan()
 	waitFor(t, "the patch with the new file", func() bool {
-		t := c.qrt.Load()
+		t := c.table()
 		return t != nil && t.MatchText([]byte("yellow submarine"))
 	})
-	assert.True(t, c.qrt.Load().MatchText([]byte("penny")), "the patch kept the old words")
+	assert.True(t, c.table().MatchText([]byte("penny")), "the patch kept the old words")
 	assert.Zero(t, c.peerBye.Load())
 }
 
@@ -331,9 +333,9 @@ func TestReplayProbeLeafQRP(t *testing.T) {
 	require.NoError(t, err)
 	waitFor(t, "the probe's table", func() bool {
 		c := connFrom(s, leaf.nc)
-		return c != nil && c.qrt.Load() != nil
+		return c != nil && c.table() != nil
 	})
-	assert.Equal(t, 65536, connFrom(s, leaf.nc).qrt.Load().Slots())
+	assert.Equal(t, 65536, connFrom(s, leaf.nc).table().Slots())
 
 	u := dialRaw(t, s.Addr())
 	u.handshake06()
@@ -366,8 +368,8 @@ func TestReplayGTKUltrapeerQRP(t *testing.T) {
 	require.NoError(t, err)
 	waitFor(t, "registered", func() bool { return len(s.Peers()) == 1 })
 	c := onlyConn(t, s)
-	waitFor(t, "gtk-gnutella's table", func() bool { return c.qrt.Load() != nil })
-	tbl := c.qrt.Load()
+	waitFor(t, "gtk-gnutella's table", func() bool { return c.table() != nil })
+	tbl := c.table()
 	assert.Equal(t, 16384, tbl.Slots())
 	assert.Equal(t, 19, tbl.Present())
 	assert.True(t, tbl.MatchText([]byte("strawberry fields")))
@@ -447,7 +449,7 @@ func buildTwoTier(t *testing.T, nUP, nLeaf int, upsOf func(int) []int, files fun
 					continue
 				}
 				c := connOf(u, v.Addr())
-				if c == nil || c.qrt.Load() == nil || c.qrt.Load().Present() != currentAggregate(t, v).Present() {
+				if c == nil || c.table() == nil || c.table().Present() != currentAggregate(t, v).Present() {
 					return false
 				}
 			}
@@ -463,7 +465,7 @@ func currentAggregate(t testing.TB, u *Servent) *router.QueryRouteTable {
 	u.mu.Lock()
 	for _, c := range u.conns {
 		if c.kind == router.Leaf {
-			tables = append(tables, c.qrt.Load())
+			tables = append(tables, c.table())
 		}
 	}
 	u.mu.Unlock()
@@ -589,7 +591,7 @@ func TestDynamicQueryStops(t *testing.T) {
 			waitFor(t, "tables everywhere", func() bool {
 				for _, u := range others {
 					c := connOf(a, u.Addr())
-					if c == nil || c.qrt.Load() == nil || !c.qrt.Load().MatchText([]byte("dqfile")) {
+					if c == nil || c.table() == nil || !c.table().MatchText([]byte("dqfile")) {
 						return false
 					}
 				}
@@ -636,8 +638,8 @@ func TestNoQRPFilterFloods(t *testing.T) {
 			require.NoError(t, searcher.Connect(a.Addr()))
 			waitFor(t, "B's aggregate and the leaf's table at A", func() bool {
 				cb, cl := connOf(a, b.Addr()), connOf(a, la.Addr())
-				return cb != nil && cb.qrt.Load() != nil && cb.qrt.Load().MatchText([]byte("unrelated")) &&
-					cl != nil && cl.qrt.Load() != nil
+				return cb != nil && cb.table() != nil && cb.table().MatchText([]byte("unrelated")) &&
+					cl != nil && cl.table() != nil
 			})
 			sr, err := searcher.Search(searchCtx(t), "nomatch")
 			require.NoError(t, err)
@@ -673,7 +675,7 @@ func TestLeafReconnects(t *testing.T) {
 	})
 	waitFor(t, "the leaf's table at its new ultrapeer", func() bool {
 		c := connOf(other, leaf.Addr())
-		return c != nil && c.qrt.Load() != nil
+		return c != nil && c.table() != nil
 	})
 }
 
@@ -763,4 +765,39 @@ func TestLeafGuidanceAccepted(t *testing.T) {
 	c := onlyConn(t, s)
 	assert.Equal(t, router.Leaf, c.kind)
 	assert.True(t, s.Peers()[0].Leaf)
+}
+
+// TestUltrapeerDialsLeaf: an ultrapeer that dials a leaf (the leaf answers
+// X-Ultrapeer: False) takes it as its leaf, in a leaf slot, and routes to
+// it by the table the leaf sends, as if the leaf had dialled.
+func TestUltrapeerDialsLeaf(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+		lcfg := memLeafConfig(t, n, "127.0.0.2:6346")
+		lcfg.ShareDir = shareDir(t, map[string]string{"Penny Lane.mp3": "penny"})
+		leaf := startServent(t, lcfg)
+		require.NoError(t, up.Connect(leaf.Addr()))
+		synctest.Wait()
+		peers := up.Peers()
+		require.Len(t, peers, 1)
+		assert.True(t, peers[0].Leaf, "the leaf we dialled is our leaf")
+		assert.True(t, peers[0].HasQRT, "its table reached us")
+		up.mu.Lock()
+		assert.Equal(t, 1, up.leafSlots, "in a leaf slot")
+		assert.Equal(t, 0, up.slots)
+		up.mu.Unlock()
+		require.Len(t, leaf.Peers(), 1)
+		assert.True(t, leaf.Peers()[0].Ultrapeer)
+
+		// A neighbour's Queries reach the leaf only when its table matches.
+		u := dialRawFrom(t, n.Host(netip.MustParseAddr("127.0.0.9")), up.Addr())
+		u.handshake06()
+		synctest.Wait()
+		u.send(queryMsg(guidN('d', 1), 3, "penny lane"))
+		u.send(queryMsg(guidN('d', 2), 3, "yellow submarine"))
+		synctest.Wait()
+		assert.EqualValues(t, 1, countIn(leaf, wire.TypeQuery))
+		assert.Zero(t, countIn(leaf, wire.TypePing), "a leaf gets no Pings but keepalives")
+	})
 }
