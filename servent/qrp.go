@@ -157,7 +157,7 @@ func (s *Servent) sendOurQRT(c *conn) {
 func (s *Servent) sendQRT(c *conn, next *router.QueryRouteTable, skipEmpty bool) {
 	c.qrpMu.Lock()
 	defer c.qrpMu.Unlock()
-	if skipEmpty && c.qrpSent == nil && next.Present() == 0 {
+	if c.qrpSent == next || skipEmpty && c.qrpSent == nil && next.Present() == 0 {
 		return
 	}
 	msgs, err := s.patchMessages(c.qrpSent, next)
