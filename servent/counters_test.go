@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,10 +19,10 @@ import (
 
 // TestCountersAgree runs three servents: ultrapeer A and auto-mode C (a
 // leaf sharing "penny lane") both on ultrapeer B, which also has a raw
-// neighbour R that never reads. A searches 200 times. What each router says
-// it sent is what its servent queued plus what the queues refused: B's
-// queue for R runs full and drops, and those drops are counted as such.
-// C, a leaf, forwards nothing and its router says so.
+// neighbour R that never reads. A searches 200 times, one after another.
+// What each router says it sent is what its servent queued plus what the
+// queues refused: B's queue for R runs full and drops, and those drops are
+// counted as such. C, a leaf, forwards nothing and its router says so.
 func TestCountersAgree(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -46,11 +47,18 @@ func TestCountersAgree(t *testing.T) {
 		for i := range 200 {
 			text := "penny lane"
 			if i%2 == 1 {
-				text = fmt.Sprintf("nothing %d", i)
+				// Long enough that R's socket, a write batch and the
+				// flow-control mark of its queue cannot hold them all,
+				// however the writer happens to batch.
+				text = fmt.Sprintf("nothing %d %s", i, strings.Repeat("padding ", 22))
 			}
 			sr, err := a.Search(ctx, text)
 			require.NoError(t, err)
 			searches = append(searches, sr)
+			// One search at a time: each settles (its hit back at A)
+			// before the next, so that only R's queue, which nothing
+			// drains, fills, however the goroutines are scheduled.
+			time.Sleep(time.Millisecond)
 		}
 		// Long enough for B to find R's queue no longer draining.
 		time.Sleep(time.Second)
