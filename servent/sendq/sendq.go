@@ -126,10 +126,13 @@ type Queue struct {
 	drainWindow time.Duration
 	now         func() time.Time
 
-	// Mirrors of pending and flow, and when the writer last took a batch
-	// (UnixNano), for the lock-free checks the links that feed the queue
-	// make for every descriptor.
-	pendingA atomic.Int64
+	// Mirrors of overLowMark and flow, and when the writer last took a
+	// batch (UnixNano), for the lock-free checks the links that feed the
+	// queue make for every descriptor. The mirrors are stored only when
+	// they change: a store on every Enqueue would bounce their cache line
+	// between the producers' cores.
+	overLow  bool // overLowMark as overLowA last stored it
+	overLowA atomic.Bool
 	flowA    atomic.Bool
 	lastTake atomic.Int64
 
@@ -291,8 +294,12 @@ func (q *Queue) discardAll() {
 
 func (q *Queue) setPending(n int) {
 	q.pending = n
-	q.pendingA.Store(int64(n))
-	if q.room != nil && !q.overLowMark() {
+	over := q.overLowMark()
+	if over != q.overLow {
+		q.overLow = over
+		q.overLowA.Store(over)
+	}
+	if q.room != nil && !over {
 		close(q.room)
 		q.room = nil
 	}
@@ -403,7 +410,7 @@ func (q *Queue) InFlowControl() bool { return q.flowA.Load() }
 // low mark) and its writer took from it within DrainWindow. It takes no
 // lock while the queue is below the mark.
 func (q *Queue) Congested() bool {
-	if 4*q.pendingA.Load() < int64(q.maxBytes) {
+	if !q.overLowA.Load() {
 		return false
 	}
 	return q.now().UnixNano()-q.lastTake.Load() < int64(q.drainWindow)
