@@ -138,27 +138,29 @@ func TestHandshakeRefusedFull(t *testing.T) {
 // ultrapeer neighbours, never its leaves, which take no leaves of their
 // own: a leaf that followed the header would dial them in vain.
 func TestXTryUltrapeersNamesUltrapeersOnly(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.MaxLeaves = 1
-	full := startServent(t, cfg)
-	up := startServent(t, testConfig(t))
-	require.NoError(t, up.Connect(full.Addr()))
-	leaf := startServent(t, leafConfig(t, nil))
-	require.NoError(t, leaf.Connect(full.Addr()))
-	waitFor(t, "both connected", func() bool { return len(full.Peers()) == 2 })
+	vtest(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.MaxLeaves = 1
+		full := startServent(t, cfg)
+		up := startServent(t, testConfig(t))
+		require.NoError(t, up.Connect(full.Addr()))
+		leaf := startServent(t, leafConfig(t, nil))
+		require.NoError(t, leaf.Connect(full.Addr()))
+		waitFor(t, "both connected", func() bool { return len(full.Peers()) == 2 })
 
-	p := dialRaw(t, full.Addr())
-	p.writeString(leafConnect)
-	ans, err := p.readBlock()
-	require.NoError(t, err)
-	_, code, _, err := ans.ParseStatus()
-	require.NoError(t, err)
-	require.Equal(t, 503, code, "the one leaf slot is taken")
-	try, ok := ans.Get("X-Try-Ultrapeers")
-	require.True(t, ok)
-	hosts := wire.ParseAddrList(try, 10)
-	assert.Contains(t, hosts, up.Addr())
-	assert.NotContains(t, hosts, leaf.Addr())
+		p := dialRaw(t, full.Addr())
+		p.writeString(leafConnect)
+		ans, err := p.readBlock()
+		require.NoError(t, err)
+		_, code, _, err := ans.ParseStatus()
+		require.NoError(t, err)
+		require.Equal(t, 503, code, "the one leaf slot is taken")
+		try, ok := ans.Get("X-Try-Ultrapeers")
+		require.True(t, ok)
+		hosts := wire.ParseAddrList(try, 10)
+		assert.Contains(t, hosts, up.Addr())
+		assert.NotContains(t, hosts, leaf.Addr())
+	})
 }
 
 // TestHandshakeTimeout checks that a client that stalls anywhere in the
