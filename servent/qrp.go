@@ -105,6 +105,20 @@ func (s *Servent) localTable() *router.QueryRouteTable {
 	return t
 }
 
+// encodeOurTable encodes a leaf's whole table before any link needs it:
+// every ultrapeer we reach gets it, and encoding it in the setup of the
+// first link would hold that link's slot while it compresses (140 ms under
+// the race detector), long enough for a peer that dials us in turn to find
+// us full.
+func (s *Servent) encodeOurTable() {
+	if !s.IsLeaf() {
+		return
+	}
+	if _, err := s.patchMessages(nil, s.localTable()); err != nil {
+		s.log.Warn("encoding our query route table", zap.Error(err))
+	}
+}
+
 // aggregateTable returns the table we send our ultrapeer neighbours,
 // building it when there is none yet (or fresh is set): the union of ours
 // and our leaves' tables, from the router.

@@ -190,6 +190,7 @@ func (s *Servent) Start(ctx context.Context) error {
 			}
 		}
 	}
+	s.encodeOurTable()
 	if !s.cfg.NoListen {
 		ln, err := s.cfg.Network.Listen(s.ctx, "tcp", s.cfg.Listen)
 		if err != nil {
