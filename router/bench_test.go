@@ -41,12 +41,12 @@ func BenchmarkQueryFloodAndHit(b *testing.B) {
 			g := guidN(base | i)
 			i++
 			q := wire.Header{GUID: g, Type: wire.TypeQuery, TTL: 4, Hops: 1}
-			d, o := r.Route(peers[0], &q, nil, out)
+			d, o := r.Route(peers[0], &q, nil, nil, out)
 			if d.Reason != NotDropped || len(o) != len(peers)-1 {
 				b.Fatalf("query: %v, %d targets", d.Reason, len(o))
 			}
 			hit := wire.Header{GUID: g, Type: wire.TypeQueryHit, TTL: 4, Length: uint32(len(payload))}
-			d, o = r.Route(peers[1], &hit, payload, out)
+			d, o = r.Route(peers[1], &hit, payload, nil, out)
 			switch {
 			case d.Reason == DropNoRoute:
 				// Another goroutine filled this shard while this one was
@@ -70,7 +70,7 @@ func BenchmarkDecision(b *testing.B) {
 		b.SetBytes(wire.HeaderLen)
 		for i := range uint64(b.N) {
 			q := wire.Header{GUID: guidN(i), Type: wire.TypeQuery, TTL: 4}
-			_, out = r.Route(peers[0], &q, nil, out)
+			_, out = r.Route(peers[0], &q, nil, nil, out)
 		}
 		reportDecisions(b, 1)
 	})
@@ -80,7 +80,7 @@ func BenchmarkDecision(b *testing.B) {
 		const live = 1 << 16
 		for i := range uint64(live) {
 			q := wire.Header{GUID: guidN(i), Type: wire.TypeQuery, TTL: 4}
-			_, out = r.Route(peers[0], &q, nil, out)
+			_, out = r.Route(peers[0], &q, nil, nil, out)
 		}
 		payload := hitPayload(otherServent)
 		b.ReportAllocs()
@@ -88,7 +88,7 @@ func BenchmarkDecision(b *testing.B) {
 		b.ResetTimer()
 		for i := range uint64(b.N) {
 			hit := wire.Header{GUID: guidN(i % live), Type: wire.TypeQueryHit, TTL: 4}
-			_, out = r.Route(peers[1], &hit, payload, out)
+			_, out = r.Route(peers[1], &hit, payload, nil, out)
 		}
 		reportDecisions(b, 1)
 	})
@@ -96,12 +96,12 @@ func BenchmarkDecision(b *testing.B) {
 		r, peers := benchRouter(Config{})
 		out := make([]PeerID, 0, len(peers))
 		q := wire.Header{GUID: guidN(1), Type: wire.TypeQuery, TTL: 4}
-		_, out = r.Route(peers[0], &q, nil, out)
+		_, out = r.Route(peers[0], &q, nil, nil, out)
 		b.ReportAllocs()
 		b.SetBytes(wire.HeaderLen)
 		b.ResetTimer()
 		for range b.N {
-			_, out = r.Route(peers[1], &q, nil, out)
+			_, out = r.Route(peers[1], &q, nil, nil, out)
 		}
 		reportDecisions(b, 1)
 	})
@@ -124,7 +124,7 @@ func BenchmarkBytesPerEntry(b *testing.B) {
 		out := make([]PeerID, 0, len(peers))
 		for i := range uint64(entries) {
 			q := wire.Header{GUID: guidN(i), Type: wire.TypeQuery, TTL: 4}
-			_, out = r.Route(peers[0], &q, nil, out)
+			_, out = r.Route(peers[0], &q, nil, nil, out)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

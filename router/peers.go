@@ -1,6 +1,9 @@
 package router
 
-import "strconv"
+import (
+	"strconv"
+	"sync/atomic"
+)
 
 // PeerID names a connection for the router. The low 32 bits are a slot
 // number, the high 32 bits the slot's generation, bumped each time the slot
@@ -28,12 +31,12 @@ func (id PeerID) String() string {
 type PeerKind uint8
 
 const (
-	// Neighbour is a normal 0.4/0.6 connection or an ultrapeer-to-ultrapeer
-	// connection: it gets every flood, subject on the last hop to
-	// Config.QueryFilter.
+	// Neighbour is a normal 0.4/0.6 connection, an ultrapeer-to-ultrapeer
+	// connection, or a leaf's ultrapeer: it gets every Query flood, subject
+	// on the last hop to its query route table (if it sent one).
 	Neighbour PeerKind = iota
 	// Leaf is a leaf we shield as its ultrapeer: it gets no Pings, and a
-	// Query only when Config.QueryFilter passes it.
+	// Query only when its query route table matches.
 	Leaf
 )
 
@@ -47,23 +50,42 @@ func (k PeerKind) String() string {
 	return "kind " + strconv.Itoa(int(k))
 }
 
+// peer is the router's state for one connection. It outlives the peerSet
+// snapshots that point to it: its fields change in place, atomically.
 type peer struct {
 	id   PeerID
 	kind PeerKind
+	// qrt is the peer's last complete query route table, with the flat
+	// presence bitmap Queries are matched against; nil: none.
+	qrt atomic.Pointer[qrtMatch]
+	// lastPing is when we last answered one of its Pings beyond the alive
+	// ping (router time, ns; the Ping throttle).
+	lastPing atomic.Int64
+	// dropped counts what it sent that the router dropped.
+	dropped atomic.Uint64
 }
 
 // peerSet is an immutable snapshot of the live peers. AddPeer and RemovePeer
 // build a new one and publish it atomically, so Route reads peers without a
 // lock; connections come and go far less often than descriptors arrive.
 type peerSet struct {
-	slots []PeerID // slot -> live PeerID in it, or Local when free
-	list  []peer   // live peers in the order they were added: flood targets
+	slots []*peer // slot -> live peer in it, or nil when free
+	list  []*peer // live peers in the order they were added: flood targets
 }
 
-func (ps *peerSet) live(id PeerID) bool {
+// get returns the live peer id names, or nil.
+func (ps *peerSet) get(id PeerID) *peer {
 	s := id.slot()
-	return id != Local && int(s) < len(ps.slots) && ps.slots[s] == id
+	if id == Local || int(s) >= len(ps.slots) {
+		return nil
+	}
+	if p := ps.slots[s]; p != nil && p.id == id {
+		return p
+	}
+	return nil
 }
+
+func (ps *peerSet) live(id PeerID) bool { return ps.get(id) != nil }
 
 // AddPeer registers a connection and returns its PeerID.
 func (r *Router) AddPeer(kind PeerKind) PeerID {
@@ -81,23 +103,25 @@ func (r *Router) AddPeer(kind PeerKind) PeerID {
 		r.gens = append(r.gens, 0)
 	}
 	r.gens[slot]++
-	id := PeerID(r.gens[slot])<<32 | PeerID(slot)
+	p := &peer{id: PeerID(r.gens[slot])<<32 | PeerID(slot), kind: kind}
+	// Its first Ping is answered in full whenever it comes.
+	p.lastPing.Store(r.now() - int64(PingInterval))
 
 	ps := &peerSet{
-		slots: make([]PeerID, max(len(old.slots), int(slot)+1)),
-		list:  make([]peer, len(old.list), len(old.list)+1),
+		slots: make([]*peer, max(len(old.slots), int(slot)+1)),
+		list:  make([]*peer, len(old.list), len(old.list)+1),
 	}
 	copy(ps.slots, old.slots)
 	copy(ps.list, old.list)
-	ps.slots[slot] = id
-	ps.list = append(ps.list, peer{id: id, kind: kind})
+	ps.slots[slot] = p
+	ps.list = append(ps.list, p)
 	r.peers.Store(ps)
-	return id
+	return p.id
 }
 
 // RemovePeer forgets a connection. Every route through it is dead from now
-// on: no reply or Push is ever routed to it again. Removing an unknown or
-// already removed PeerID does nothing.
+// on: no reply or Push is ever routed to it again, and its query route table
+// is gone. Removing an unknown or already removed PeerID does nothing.
 func (r *Router) RemovePeer(id PeerID) {
 	r.peersMu.Lock()
 	defer r.peersMu.Unlock()
@@ -106,11 +130,11 @@ func (r *Router) RemovePeer(id PeerID) {
 		return
 	}
 	ps := &peerSet{
-		slots: make([]PeerID, len(old.slots)),
-		list:  make([]peer, 0, len(old.list)-1),
+		slots: make([]*peer, len(old.slots)),
+		list:  make([]*peer, 0, len(old.list)-1),
 	}
 	copy(ps.slots, old.slots)
-	ps.slots[id.slot()] = Local
+	ps.slots[id.slot()] = nil
 	for _, p := range old.list {
 		if p.id != id {
 			ps.list = append(ps.list, p)
@@ -118,4 +142,27 @@ func (r *Router) RemovePeer(id PeerID) {
 	}
 	r.peers.Store(ps)
 	r.free = append(r.free, id.slot())
+}
+
+// Kind returns what a live peer is to us; false when id is not live.
+func (r *Router) Kind(id PeerID) (PeerKind, bool) {
+	if p := r.peers.Load().get(id); p != nil {
+		return p.kind, true
+	}
+	return Neighbour, false
+}
+
+// PeerStats are the router's counters for one peer.
+type PeerStats struct {
+	// Dropped counts the descriptors it sent that the router dropped, for
+	// any reason (Stats.Dropped has the reasons).
+	Dropped uint64
+}
+
+// PeerStats returns a live peer's counters (zero when id is not live).
+func (r *Router) PeerStats(id PeerID) PeerStats {
+	if p := r.peers.Load().get(id); p != nil {
+		return PeerStats{Dropped: p.dropped.Load()}
+	}
+	return PeerStats{}
 }

@@ -340,11 +340,6 @@ func (t *QueryRouteTable) MatchURN(s wire.SHA1) bool {
 // urn:sha1 blocks of its extension area.
 func (t *QueryRouteTable) MatchQuery(q *wire.Query) bool {
 	var h QueryHashes
-	for i := range q.Ext.Blocks {
-		if q.Ext.Blocks[i].Kind == wire.ExtSHA1 {
-			h.AddURN(q.Ext.Blocks[i].SHA1)
-		}
-	}
-	h.AddText(q.Criteria)
+	h.SetQuery(q)
 	return t.Match(&h)
 }

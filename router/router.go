@@ -50,17 +50,27 @@ type Config struct {
 	// Zero means a fresh random GUID (see Router.ServentGUID).
 	ServentGUID wire.GUID
 
-	// LeafMode makes the router a leaf: it forwards nothing, and delivers
+	// Role is the node's role to begin with (see SetRole): RoleUltrapeer,
+	// the zero value, or RoleLeaf, which forwards nothing and delivers
 	// locally only what is for us.
-	LeafMode bool
-	// QueryFilter, if set, is asked before a Query is forwarded to a Leaf
-	// peer, and to a Neighbour when the Query would arrive with TTL 1 (its
-	// last hop, where ultrapeer QRP applies). h is the header as forwarded.
-	// It returns false to withhold the Query: the servent answers from the
-	// peer's query route table, and returns true for an ultrapeer that sent
-	// none. A nil QueryFilter passes everything. It is called on the routing
-	// hot path, possibly from several goroutines: keep it fast and safe.
-	QueryFilter func(peer PeerID, h wire.Header, payload []byte) bool
+	Role Role
+	// NoQRPFilter sends every Query to every leaf and, on its last hop, to
+	// every ultrapeer neighbour, whatever their query route tables say:
+	// plain flooding, for measurements. Normally a leaf gets a Query only
+	// when its table matches, and nothing before it sent one.
+	NoQRPFilter bool
+	// NoDynamicQuery floods our leaves' Queries to every neighbour at once,
+	// with the TTL they came with, instead of widening them step by step
+	// (for measurements).
+	NoDynamicQuery bool
+
+	// DynamicQueryResults is how many results a leaf's Query should get
+	// before dynamic querying stops widening it; DynamicQueryProbe how many
+	// ultrapeers its first, TTL-1 step goes to; MaxDynamicQueries how many
+	// may be in progress, beyond which leaves' Queries are flooded. Zero
+	// means DefaultDynamicQueryResults, DefaultDynamicQueryProbe and
+	// DefaultMaxDynamicQueries.
+	DynamicQueryResults, DynamicQueryProbe, MaxDynamicQueries int
 
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -85,6 +95,10 @@ type Router struct {
 
 	stats    []statStripe
 	statMask uint64
+
+	role  atomic.Uint32 // a Role
+	pongs pongCache
+	dq    dqState
 
 	peers   atomic.Pointer[peerSet]
 	peersMu sync.Mutex // serialises AddPeer and RemovePeer
@@ -121,6 +135,15 @@ func New(cfg Config) *Router {
 	if cfg.ServentGUID.IsZero() {
 		cfg.ServentGUID = wire.NewGUID()
 	}
+	if cfg.DynamicQueryResults <= 0 {
+		cfg.DynamicQueryResults = DefaultDynamicQueryResults
+	}
+	if cfg.DynamicQueryProbe <= 0 {
+		cfg.DynamicQueryProbe = DefaultDynamicQueryProbe
+	}
+	if cfg.MaxDynamicQueries <= 0 {
+		cfg.MaxDynamicQueries = DefaultMaxDynamicQueries
+	}
 	ttl := int64(cfg.RouteTTL)
 	r := &Router{
 		cfg:        cfg,
@@ -139,7 +162,8 @@ func New(cfg Config) *Router {
 	}
 	r.stats = make([]statStripe, n)
 	r.statMask = uint64(n - 1)
-	r.peers.Store(&peerSet{slots: make([]PeerID, 1)})
+	r.peers.Store(&peerSet{slots: make([]*peer, 1)})
+	r.role.Store(uint32(cfg.Role))
 	return r
 }
 
@@ -154,10 +178,10 @@ func (r *Router) now() int64 { return int64(r.cfg.Now().Sub(r.base)) }
 // Decision is what Route decided. The targets to forward to come back
 // separately, as a slice.
 type Decision struct {
-	// Local means this servent handles the descriptor: it answers a Ping or
-	// Query, consumes a reply to its own request or a Push for itself, or
-	// reads a link-level message (Bye, QRP, vendor, HSEP). A Query can be
-	// both handled locally and forwarded.
+	// Local means this servent handles the descriptor: it answers a Ping
+	// (see AnswerPing) or Query, consumes a reply to its own request or a
+	// Push for itself, or reads a link-level message (Bye, QRP, vendor,
+	// HSEP). A Query can be both handled locally and forwarded.
 	Local bool
 	// Reason is why the descriptor is dropped, or NotDropped.
 	Reason DropReason
@@ -167,6 +191,10 @@ type Decision struct {
 	// a reply needs at least that TTL to get back. For link-level messages
 	// it is the header as received.
 	Header wire.Header
+	// Dynamic, for a Query from our leaf, is the rest of its journey: the
+	// targets Route returned are the matching leaves, and the ultrapeer
+	// neighbours get it step by step (see DynamicQuery). Nil otherwise.
+	Dynamic *DynamicQuery
 }
 
 // Dropped reports whether the descriptor was refused.
@@ -175,20 +203,23 @@ func (d Decision) Dropped() bool { return d.Reason != NotDropped }
 // Route decides where a descriptor that arrived from peer from goes. It
 // appends the peers to forward it to onto out[:0] and returns that slice;
 // with enough capacity in out, a decision allocates nothing beyond new table
-// entries. Route reads h and payload and keeps neither. The payload is only
-// looked at for servent GUIDs (the last 16 bytes of a QueryHit, the first 16
-// of a Push), and handed to Config.QueryFilter for Queries.
-func (r *Router) Route(from PeerID, h *wire.Header, payload []byte, out []PeerID) (Decision, []PeerID) {
+// entries. Route reads h, payload and q and keeps none of them. The payload
+// is only looked at for servent GUIDs (the last 16 bytes of a QueryHit, the
+// first 16 of a Push) and a QueryHit's result count; a Query is matched
+// against the peers' tables by its hashes q, taken once from the decoded
+// Query (nil matches no table).
+func (r *Router) Route(from PeerID, h *wire.Header, payload []byte, q *QueryHashes, out []PeerID) (Decision, []PeerID) {
 	out = out[:0]
 	hash := r.hasher.hash(h.GUID)
 	st := &r.stats[hash&r.statMask]
 	ps := r.peers.Load()
 	d := Decision{Header: *h}
+	src := ps.get(from)
 	switch {
-	case !ps.live(from):
+	case src == nil:
 		d.Reason = DropUnknownPeer
 	case h.Type == wire.TypePing || h.Type == wire.TypeQuery:
-		out = r.routeFlood(&d, from, h, payload, hash, st, ps, out)
+		out = r.routeFlood(&d, src, h, q, hash, st, ps, out)
 	case h.Type == wire.TypePong || h.Type == wire.TypeQueryHit:
 		out = r.routeReply(&d, from, h, payload, hash, ps, out)
 	case h.Type == wire.TypePush:
@@ -200,7 +231,7 @@ func (r *Router) Route(from PeerID, h *wire.Header, payload []byte, out []PeerID
 	}
 	switch {
 	case d.Reason != NotDropped:
-		st.add(cDropped+int(d.Reason), 1)
+		r.countDrop(src, hash, d.Reason)
 	case len(out) > 0:
 		st.add(cForwarded, 1)
 		st.add(cSent, uint64(len(out)))
@@ -246,18 +277,15 @@ func hop(d *Decision, h *wire.Header, ttl uint8) {
 	}
 }
 
-// routeFlood handles Ping and Query: duplicate check, local delivery, and
-// a flood to every other peer that should get it.
-func (r *Router) routeFlood(d *Decision, from PeerID, h *wire.Header, payload []byte,
+// routeFlood handles Ping and Query: duplicate check and local delivery;
+// a Query then floods to every other peer that should get it. Pings are
+// never forwarded: this servent answers them from its pong cache.
+func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHashes,
 	hash uint64, st *statStripe, ps *peerSet, out []PeerID) []PeerID {
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	tbl := r.pings
-	if h.Type == wire.TypeQuery {
-		tbl = r.queries
-	}
-	if tbl.claim(h.GUID, hash, from, r.now()) {
+	if r.requestTable(h.Type).claim(h.GUID, hash, src.id, r.now()) {
 		d.Reason = DropDuplicate
 		return out
 	}
@@ -271,7 +299,7 @@ func (r *Router) routeFlood(d *Decision, from PeerID, h *wire.Header, payload []
 	}
 	d.Local = true
 	hop(d, h, ttl)
-	if r.cfg.LeafMode {
+	if r.Role() == RoleLeaf {
 		return out
 	}
 	if d.Header.TTL == 0 {
@@ -280,34 +308,64 @@ func (r *Router) routeFlood(d *Decision, from PeerID, h *wire.Header, payload []
 			return out
 		}
 	}
-	isQuery := h.Type == wire.TypeQuery
-	filter := r.cfg.QueryFilter
+	if h.Type == wire.TypePing {
+		return out
+	}
+	// The Query goes to every leaf whose table matches (ultrapeer and
+	// leaves are one unit, ultrapeer_qrp 2.4), whatever the TTL left, and
+	// to every ultrapeer while TTL is left; on the last hop an ultrapeer's
+	// table, if it sent one, says whether the Query can find anything
+	// there (ultrapeer_qrp 2.3). A leaf's own Query reaches the ultrapeers
+	// by dynamic querying instead, when it can.
+	dynamic := src.kind == Leaf && !r.cfg.NoDynamicQuery
+	var ups []PeerID
 	for _, p := range ps.list {
-		if p.id == from {
+		if p == src {
 			continue
 		}
-		switch p.kind {
-		case Leaf:
-			// Pings never go to leaves: their ultrapeer answers for them
-			// from its pong cache. Queries go to leaves whatever the TTL
-			// left (ultrapeer and leaves are one unit, ultrapeer_qrp 2.4),
-			// but only when their table matches.
-			if !isQuery || (filter != nil && !filter(p.id, d.Header, payload)) {
+		if p.kind == Leaf {
+			if !r.cfg.NoQRPFilter {
+				if m := p.qrt.Load(); m == nil || q == nil || !m.match(q) {
+					continue
+				}
+			}
+			out = append(out, p.id)
+			continue
+		}
+		if d.Header.TTL == 0 {
+			continue
+		}
+		if d.Header.TTL == 1 && !r.cfg.NoQRPFilter {
+			if m := p.qrt.Load(); m != nil && (q == nil || !m.match(q)) {
 				continue
 			}
-		default:
-			if d.Header.TTL == 0 {
-				continue
-			}
-			// On the last hop an ultrapeer's table says whether the Query
-			// can find anything there (ultrapeer_qrp 2.3).
-			if isQuery && d.Header.TTL == 1 && filter != nil && !filter(p.id, d.Header, payload) {
-				continue
-			}
+		}
+		if dynamic {
+			ups = append(ups, p.id)
+			continue
 		}
 		out = append(out, p.id)
 	}
+	if len(ups) > 0 {
+		if d.Dynamic = r.startDynamic(d, q, ups, len(out) > 0); d.Dynamic == nil {
+			// Too many in progress: flood it as any other.
+			out = append(out, ups...)
+		}
+	}
 	return out
+}
+
+// replyRoute finds where a Pong or QueryHit of length payload bytes goes:
+// back the way its request came.
+func (r *Router) replyRoute(from PeerID, h *wire.Header, length int, hash uint64, ps *peerSet, now int64) (PeerID, DropReason) {
+	if h.Type == wire.TypeQueryHit && length < wire.GUIDLen {
+		return Local, DropMalformed
+	}
+	rt, ok := r.replyTable(h.Type).lookup(h.GUID, hash, now)
+	if !ok {
+		return Local, DropNoRoute
+	}
+	return rt.peer, r.forwardRule(rt.peer, from, h, ps)
 }
 
 // routeReply handles Pong and QueryHit: they go back the way their request
@@ -319,25 +377,16 @@ func (r *Router) routeReply(d *Decision, from PeerID, h *wire.Header, payload []
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	tbl := r.pings
-	isHit := h.Type == wire.TypeQueryHit
-	if isHit {
-		tbl = r.queries
-		if len(payload) < wire.GUIDLen {
-			d.Reason = DropMalformed
-			return out
-		}
-	}
 	now := r.now()
-	rt, ok := tbl.lookup(h.GUID, hash, now)
-	if !ok {
-		d.Reason = DropNoRoute
+	to, reason := r.replyRoute(from, h, len(payload), hash, ps, now)
+	if d.Reason = reason; reason != NotDropped {
 		return out
 	}
-	out, d.Reason = r.forwardTo(d, rt.peer, from, h, ps, out)
-	if d.Reason == NotDropped && isHit {
+	out = r.forwardTo(d, to, h, out)
+	if h.Type == wire.TypeQueryHit {
 		servent := wire.GUID(payload[len(payload)-wire.GUIDLen:])
 		r.pushRoutes.put(servent, r.hasher.hash(servent), from, now)
+		r.countHits(h.GUID, payload)
 	}
 	return out
 }
@@ -369,78 +418,40 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		d.Reason = DropNoPushRoute
 		return out
 	}
-	out, d.Reason = r.forwardTo(d, rt.peer, from, h, ps, out)
-	return out
+	if d.Reason = r.forwardRule(rt.peer, from, h, ps); d.Reason != NotDropped {
+		return out
+	}
+	return r.forwardTo(d, rt.peer, h, out)
 }
 
-// forwardTo sends a routed (not flooded) descriptor on to the peer its
-// route names, or delivers it here when the route is ours.
-func (r *Router) forwardTo(d *Decision, to, from PeerID, h *wire.Header, ps *peerSet, out []PeerID) ([]PeerID, DropReason) {
-	hop(d, h, h.TTL)
+// forwardRule says whether a routed (not flooded) descriptor that arrived
+// with h from peer from may travel on to the peer its route names.
+func (r *Router) forwardRule(to, from PeerID, h *wire.Header, ps *peerSet) DropReason {
 	switch {
 	case to == Local:
-		d.Local = true
+		return NotDropped
 	case to == from:
 		// A route back to the sender would bounce the descriptor: the
 		// sender's own tables sent it to us, so no path exists.
-		return out, DropNoRoute
+		return DropNoRoute
 	case !ps.live(to):
-		return out, DropRouteLost
-	case r.cfg.LeafMode:
-		return out, DropLeafMode
-	case d.Header.TTL == 0:
-		return out, DropTTLExpired
-	default:
-		out = append(out, to)
+		return DropRouteLost
+	case r.Role() == RoleLeaf:
+		return DropLeafMode
+	case h.TTL <= 1:
+		// It would leave with TTL 0.
+		return DropTTLExpired
 	}
-	return out, NotDropped
+	return NotDropped
 }
 
-// RegisterOwn records a Ping, Query or Push that this servent is about to
-// send, so that replies to it are delivered locally and copies of it coming
-// back through a cycle are dropped as duplicates. Other types are ignored.
-func (r *Router) RegisterOwn(h *wire.Header) {
-	var tbl *table
-	switch h.Type {
-	case wire.TypePing:
-		tbl = r.pings
-	case wire.TypeQuery:
-		tbl = r.queries
-	case wire.TypePush:
-		tbl = r.seenPushes
-	default:
-		return
+// forwardTo sends a routed descriptor that passed forwardRule on to the
+// peer its route names, or delivers it here when the route is ours.
+func (r *Router) forwardTo(d *Decision, to PeerID, h *wire.Header, out []PeerID) []PeerID {
+	hop(d, h, h.TTL)
+	if to == Local {
+		d.Local = true
+		return out
 	}
-	tbl.put(h.GUID, r.hasher.hash(h.GUID), Local, r.now())
-}
-
-// ReplyTo returns the live peer a reply of ours (a Pong or QueryHit we
-// built, with its request's GUID) must be sent to: the peer the request came
-// from. It reports false when there is no such peer: the request is ours,
-// unknown, expired, or its sender is gone.
-func (r *Router) ReplyTo(reply *wire.Header) (PeerID, bool) {
-	var tbl *table
-	switch reply.Type {
-	case wire.TypePong:
-		tbl = r.pings
-	case wire.TypeQueryHit:
-		tbl = r.queries
-	default:
-		return Local, false
-	}
-	rt, ok := tbl.lookup(reply.GUID, r.hasher.hash(reply.GUID), r.now())
-	if !ok || !r.peers.Load().live(rt.peer) {
-		return Local, false
-	}
-	return rt.peer, true
-}
-
-// PushRoute returns the live peer a Push of ours for servent must be sent
-// to: the peer the servent's latest QueryHit came from.
-func (r *Router) PushRoute(servent wire.GUID) (PeerID, bool) {
-	rt, ok := r.pushRoutes.lookup(servent, r.hasher.hash(servent), r.now())
-	if !ok || !r.peers.Load().live(rt.peer) {
-		return Local, false
-	}
-	return rt.peer, true
+	return append(out, to)
 }

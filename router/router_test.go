@@ -67,6 +67,9 @@ type env struct {
 	clock *fakeClock
 	peers map[string]PeerID
 	names map[PeerID]string
+	// screen sends each descriptor through Screen before Route, as a
+	// servent does, with the sender's flow control as flowControl says.
+	screen, flowControl bool
 }
 
 func newEnv(t *testing.T, cfg Config) *env {
@@ -77,10 +80,19 @@ func newEnv(t *testing.T, cfg Config) *env {
 	for _, n := range []string{"a", "b", "c"} {
 		e.add(n, Neighbour)
 	}
+	// The leaves share "penny lane", which test Queries ask for unless
+	// they say otherwise.
 	for _, n := range []string{"l1", "l2"} {
-		e.add(n, Leaf)
+		e.setQRT(e.add(n, Leaf), "Penny Lane.mp3")
 	}
 	return e
+}
+
+// setQRT gives peer id a query route table of the keywords of names.
+func (e *env) setQRT(id PeerID, names ...string) {
+	tbl, err := BuildQRT(names, nil, 14)
+	require.NoError(e.t, err)
+	e.r.SetQRT(id, tbl)
 }
 
 func (e *env) add(name string, kind PeerKind) PeerID {
@@ -98,6 +110,7 @@ type msg struct {
 	ttl     uint8
 	hops    uint8
 	payload []byte
+	text    string // a Query's search text; "" means "penny lane"
 }
 
 func (e *env) route(m msg) (Decision, []string) {
@@ -109,12 +122,31 @@ func (e *env) route(m msg) (Decision, []string) {
 		from = Local
 	}
 	h := &wire.Header{GUID: guidN(m.guid), Type: m.typ, TTL: m.ttl, Hops: m.hops, Length: uint32(len(m.payload))}
-	d, out := e.r.Route(from, h, m.payload, nil)
+	var q *QueryHashes
+	if m.typ == wire.TypeQuery {
+		q = queryHashes(m.text)
+	}
+	if e.screen {
+		if reason := e.r.Screen(from, h, e.flowControl); reason != NotDropped {
+			return Decision{Reason: reason, Header: *h}, nil
+		}
+	}
+	d, out := e.r.Route(from, h, m.payload, q, nil)
 	names := make([]string, 0, len(out))
 	for _, id := range out {
 		names = append(names, e.names[id])
 	}
 	return d, names
+}
+
+// queryHashes are the hashes of a Query for text ("" means "penny lane").
+func queryHashes(text string) *QueryHashes {
+	if text == "" {
+		text = "penny lane"
+	}
+	q := new(QueryHashes)
+	q.AddText([]byte(text))
+	return q
 }
 
 // mustRoute routes a descriptor a test case depends on and insists it was
@@ -132,24 +164,44 @@ func TestRouteRules(t *testing.T) {
 		to     []string
 		ttl    uint8 // outgoing header, checked when not dropped
 		hops   uint8
+		// dynamic: the ultrapeers a leaf's Query reaches step by step.
+		dynamic []string
 	}
 	cases := []struct {
-		name string
-		cfg  Config
-		prep func(e *env)
-		m    msg
-		want want
+		name         string
+		cfg          Config
+		prep         func(e *env)
+		m            msg
+		want         want
+		screenedOnly bool
 	}{
 		// Floods.
-		{name: "ping floods to every neighbour but the sender, never to leaves",
+		{name: "ping is answered here from the pong cache and never forwarded",
 			m:    msg{from: "a", typ: wire.TypePing, guid: 1, ttl: 3},
-			want: want{local: true, to: []string{"b", "c"}, ttl: 2, hops: 1}},
+			want: want{local: true, ttl: 2, hops: 1}},
 		{name: "query floods to every neighbour and leaf but the sender",
 			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3, hops: 2},
 			want: want{local: true, to: []string{"b", "c", "l1", "l2"}, ttl: 2, hops: 3}},
-		{name: "query from a leaf floods to neighbours and the other leaf",
+		{name: "query from a leaf goes to the other leaf, and to neighbours by dynamic querying",
 			m:    msg{from: "l1", typ: wire.TypeQuery, guid: 1, ttl: 2},
-			want: want{local: true, to: []string{"a", "b", "c", "l2"}, ttl: 1, hops: 1}},
+			want: want{local: true, to: []string{"l2"}, ttl: 1, hops: 1, dynamic: []string{"a", "b", "c"}}},
+		{name: "query goes to no leaf whose table does not match",
+			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3, text: "penny beatles"},
+			want: want{local: true, to: []string{"b", "c"}, ttl: 2, hops: 1}},
+		{name: "query goes to no leaf that sent no table",
+			prep: func(e *env) { e.r.SetQRT(e.peers["l2"], nil) },
+			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3},
+			want: want{local: true, to: []string{"b", "c", "l1"}, ttl: 2, hops: 1}},
+		{name: "query from a peer in flow control is dropped on its header",
+			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3},
+			prep: func(e *env) { e.flowControl = true },
+			// Route alone does not know of flow control.
+			screenedOnly: true,
+			want:         want{reason: DropFlowControl}},
+		{name: "ping from a peer in flow control is still handled",
+			m:    msg{from: "a", typ: wire.TypePing, guid: 1, ttl: 3},
+			prep: func(e *env) { e.flowControl = true },
+			want: want{local: true, ttl: 2, hops: 1}},
 		{name: "query with TTL 1 is handled here and reaches only leaves",
 			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 1, hops: 4},
 			want: want{local: true, to: []string{"l1", "l2"}, ttl: 0, hops: 5}},
@@ -190,8 +242,8 @@ func TestRouteRules(t *testing.T) {
 			want: want{local: true, to: []string{"b", "c", "l1", "l2"}, ttl: 4, hops: 3}},
 		{name: "soft limit is configurable",
 			cfg:  Config{MaxTTL: 4},
-			m:    msg{from: "a", typ: wire.TypePing, guid: 1, ttl: 7},
-			want: want{local: true, to: []string{"b", "c"}, ttl: 3, hops: 1}},
+			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 7},
+			want: want{local: true, to: []string{"b", "c", "l1", "l2"}, ttl: 3, hops: 1}},
 		{name: "query that has already gone MaxTTL hops is trimmed to nothing",
 			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 2, hops: 8},
 			want: want{local: true, ttl: 0, hops: 9}},
@@ -340,21 +392,21 @@ func TestRouteRules(t *testing.T) {
 
 		// Leaf mode.
 		{name: "leaf handles a query from its ultrapeer and forwards nothing",
-			cfg:  Config{LeafMode: true},
+			cfg:  Config{Role: RoleLeaf},
 			m:    msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3},
 			want: want{local: true, ttl: 2, hops: 1}},
 		{name: "leaf does not route queryhits for others",
-			cfg:  Config{LeafMode: true},
+			cfg:  Config{Role: RoleLeaf},
 			prep: func(e *env) { e.mustRoute(msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3}) },
 			m:    msg{from: "b", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hitPayload(otherServent)},
 			want: want{reason: DropLeafMode}},
 		{name: "leaf takes queryhits for its own query",
-			cfg:  Config{LeafMode: true},
+			cfg:  Config{Role: RoleLeaf},
 			prep: func(e *env) { e.r.RegisterOwn(&wire.Header{GUID: guidN(1), Type: wire.TypeQuery, TTL: 4}) },
 			m:    msg{from: "b", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hitPayload(otherServent)},
 			want: want{local: true, ttl: 2, hops: 1}},
 		{name: "leaf does not route pushes for others",
-			cfg: Config{LeafMode: true},
+			cfg: Config{Role: RoleLeaf},
 			prep: func(e *env) {
 				e.r.RegisterOwn(&wire.Header{GUID: guidN(1), Type: wire.TypeQuery, TTL: 4})
 				e.mustRoute(msg{from: "a", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hitPayload(otherServent)})
@@ -362,33 +414,59 @@ func TestRouteRules(t *testing.T) {
 			m:    msg{from: "b", typ: wire.TypePush, guid: 2, ttl: 3, payload: pushPayload(otherServent)},
 			want: want{reason: DropLeafMode}},
 	}
+	// Each case runs through Route alone, and through Screen and then
+	// Route as a servent calls them: the same decision either way, and
+	// each drop counted once.
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.cfg)
-			if tc.prep != nil {
-				tc.prep(e)
+		for _, screen := range []bool{false, true} {
+			if tc.screenedOnly && !screen {
+				continue
 			}
-			before := e.r.Stats()
-			d, to := e.route(tc.m)
-			assert.Equal(t, tc.want.reason, d.Reason, "reason")
-			assert.Equal(t, tc.want.local, d.Local, "local")
-			assert.Equal(t, tc.want.to, nilIfEmpty(to), "targets")
-			after := e.r.Stats()
-			if tc.want.reason != NotDropped {
-				assert.Equal(t, before.Dropped[tc.want.reason]+1, after.Dropped[tc.want.reason], "the drop reason's counter")
+			name := tc.name
+			if screen {
+				name += "/screened"
 			}
-			assert.Equal(t, before.TotalDropped()+boolN(tc.want.reason != NotDropped), after.TotalDropped(), "total drops")
-			if tc.want.reason != NotDropped {
-				return
-			}
-			assert.Equal(t, tc.want.ttl, d.Header.TTL, "outgoing TTL")
-			assert.Equal(t, tc.want.hops, d.Header.Hops, "outgoing hops")
-			assert.Equal(t, guidN(tc.m.guid), d.Header.GUID, "GUID kept")
-			assert.Equal(t, tc.m.typ, d.Header.Type, "type kept")
-			assert.Equal(t, before.Local+boolN(tc.want.local), after.Local, "local counter")
-			assert.Equal(t, before.Forwarded+boolN(len(tc.want.to) > 0), after.Forwarded, "forwarded counter")
-			assert.Equal(t, before.Sent+uint64(len(tc.want.to)), after.Sent, "sent counter")
-		})
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, tc.cfg)
+				if tc.prep != nil {
+					tc.prep(e)
+				}
+				e.screen = screen
+				before := e.r.Stats()
+				d, to := e.route(tc.m)
+				assert.Equal(t, tc.want.reason, d.Reason, "reason")
+				assert.Equal(t, tc.want.local, d.Local, "local")
+				assert.Equal(t, tc.want.to, nilIfEmpty(to), "targets")
+				if tc.want.dynamic != nil {
+					require.NotNil(t, d.Dynamic, "a dynamic query")
+					var ups []string
+					for _, id := range d.Dynamic.ups {
+						ups = append(ups, e.names[id])
+					}
+					assert.Equal(t, tc.want.dynamic, ups, "dynamic querying's ultrapeers")
+				} else {
+					assert.Nil(t, d.Dynamic, "no dynamic query")
+				}
+				after := e.r.Stats()
+				if tc.want.reason != NotDropped {
+					assert.Equal(t, before.Dropped[tc.want.reason]+1, after.Dropped[tc.want.reason], "the drop reason's counter")
+				}
+				assert.Equal(t, before.TotalDropped()+boolN(tc.want.reason != NotDropped), after.TotalDropped(), "total drops")
+				if from, ok := e.peers[tc.m.from]; ok && e.r.peers.Load().live(from) {
+					assert.Equal(t, boolN(tc.want.reason != NotDropped), e.r.PeerStats(from).Dropped, "the sender's drops")
+				}
+				if tc.want.reason != NotDropped {
+					return
+				}
+				assert.Equal(t, tc.want.ttl, d.Header.TTL, "outgoing TTL")
+				assert.Equal(t, tc.want.hops, d.Header.Hops, "outgoing hops")
+				assert.Equal(t, guidN(tc.m.guid), d.Header.GUID, "GUID kept")
+				assert.Equal(t, tc.m.typ, d.Header.Type, "type kept")
+				assert.Equal(t, before.Local+boolN(tc.want.local), after.Local, "local counter")
+				assert.Equal(t, before.Forwarded+boolN(len(tc.want.to) > 0), after.Forwarded, "forwarded counter")
+				assert.Equal(t, before.Sent+uint64(len(tc.want.to)), after.Sent, "sent counter")
+			})
+		}
 	}
 }
 
@@ -465,7 +543,7 @@ func TestRemovedPeerRoutesDieAtOnce(t *testing.T) {
 	d, to = e.route(msg{from: "b", typ: wire.TypeQueryHit, guid: 6, ttl: 3, payload: hitPayload(guidN(9))})
 	assert.Equal(t, NotDropped, d.Reason)
 	assert.Equal(t, []string{"a2"}, to)
-	_, out := e.r.Route(b, &wire.Header{GUID: guidN(7), Type: wire.TypePing, TTL: 2}, nil, nil)
+	_, out := e.r.Route(b, &wire.Header{GUID: guidN(7), Type: wire.TypeQuery, TTL: 2}, nil, queryHashes(""), nil)
 	assert.NotContains(t, out, a, "floods skip the removed peer")
 	assert.Contains(t, out, a2)
 }
@@ -509,42 +587,87 @@ func TestRouteExpiry(t *testing.T) {
 	assert.Equal(t, DropNoPushRoute, d.Reason)
 }
 
-func TestQueryFilter(t *testing.T) {
-	type call struct {
-		peer PeerID
-		ttl  uint8
-	}
-	var calls []call
-	var e *env
-	match := map[string]bool{"l1": true, "b": true}
-	filter := func(p PeerID, h wire.Header, payload []byte) bool {
-		calls = append(calls, call{p, h.TTL})
-		assert.Equal(t, "payload", string(payload))
-		return match[e.names[p]]
-	}
-	e = newEnv(t, Config{QueryFilter: filter})
+// TestQueryRoutingTables: a Query goes to a leaf only when the leaf's
+// table matches, and on its last hop to an ultrapeer only when its table,
+// if it sent one, matches; Pings go nowhere.
+func TestQueryRoutingTables(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.setQRT(e.peers["b"], "Penny Lane.mp3", "Yesterday.ogg")
+	e.setQRT(e.peers["c"], "Yellow Submarine.mp3")
+	e.setQRT(e.peers["l2"], "Yesterday.ogg")
 	route := func(guid uint64, typ wire.PayloadType, ttl uint8) []string {
-		calls = calls[:0]
-		d, to := e.route(msg{from: "a", typ: typ, guid: guid, ttl: ttl, payload: []byte("payload")})
+		d, to := e.route(msg{from: "a", typ: typ, guid: guid, ttl: ttl})
 		require.Equal(t, NotDropped, d.Reason)
 		return to
 	}
+	assert.Equal(t, []string{"b", "c", "l1"}, route(1, wire.TypeQuery, 4),
+		"neighbours get it before the last hop, leaves only on a match")
+	assert.Equal(t, []string{"b", "l1"}, route(2, wire.TypeQuery, 2),
+		"on the last hop neighbours need a match too")
+	assert.Equal(t, []string{"l1"}, route(3, wire.TypeQuery, 1), "leaves get TTL-1 Queries on a match")
+	assert.Empty(t, route(4, wire.TypePing, 2), "Pings are answered, never forwarded")
 
-	to := route(1, wire.TypeQuery, 4)
-	assert.Equal(t, []string{"b", "c", "l1"}, to, "neighbours get it before the last hop, leaves only on a match")
-	assert.Equal(t, []call{{e.peers["l1"], 3}, {e.peers["l2"], 3}}, calls, "filter asked for leaves only")
+	e.r.SetQRT(e.peers["c"], nil)
+	assert.Equal(t, []string{"b", "c", "l1"}, route(5, wire.TypeQuery, 2),
+		"an ultrapeer without a table gets every last-hop Query")
+	e.r.SetQRT(e.peers["l1"], nil)
+	assert.Equal(t, []string{"b", "c"}, route(6, wire.TypeQuery, 2), "a leaf without a table gets nothing")
 
-	to = route(2, wire.TypeQuery, 2)
-	assert.Equal(t, []string{"b", "l1"}, to, "on the last hop neighbours need a match too")
-	assert.Len(t, calls, 4)
+	all := newEnv(t, Config{NoQRPFilter: true})
+	all.r.SetQRT(all.peers["l1"], nil)
+	all.setQRT(all.peers["c"], "Yellow Submarine.mp3")
+	d, to := all.route(msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3, text: "nothing shared"})
+	require.Equal(t, NotDropped, d.Reason)
+	assert.Equal(t, []string{"b", "c", "l1", "l2"}, to, "NoQRPFilter sends every leaf everything")
+	d, to = all.route(msg{from: "a", typ: wire.TypeQuery, guid: 2, ttl: 2, text: "nothing shared"})
+	require.Equal(t, NotDropped, d.Reason)
+	assert.Equal(t, []string{"b", "c", "l1", "l2"}, to, "and every ultrapeer its last hop, whatever its table")
+}
 
-	to = route(3, wire.TypeQuery, 1)
-	assert.Equal(t, []string{"l1"}, to, "leaves get TTL-1 queries on a match")
-	assert.Equal(t, []call{{e.peers["l1"], 0}, {e.peers["l2"], 0}}, calls)
+// TestNoDynamicQuery: with NoDynamicQuery a leaf's Query is flooded at once,
+// with the TTL it came with, as any other.
+func TestNoDynamicQuery(t *testing.T) {
+	e := dynEnv(t, Config{NoDynamicQuery: true})
+	d, to := e.route(msg{from: "searcher", typ: wire.TypeQuery, guid: 1, ttl: 4})
+	require.Equal(t, NotDropped, d.Reason)
+	assert.Nil(t, d.Dynamic)
+	assert.Equal(t, []string{"l1", "u0", "u1", "u2", "u3", "u4"}, to)
+	assert.EqualValues(t, 3, d.Header.TTL)
+	assert.Zero(t, e.r.DynamicQueries())
+}
 
-	to = route(4, wire.TypePing, 2)
-	assert.Equal(t, []string{"b", "c"}, to, "pings are never filtered and never go to leaves")
-	assert.Empty(t, calls)
+// TestQueryNeedsEveryKeyword: a leaf sharing "penny lane" matches a Query
+// for "penny lane" and not one for "penny beatles": QRP ANDs keywords.
+func TestQueryNeedsEveryKeyword(t *testing.T) {
+	tbl, err := BuildQRT([]string{"Penny Lane.mp3"}, nil, 16)
+	require.NoError(t, err)
+	assert.True(t, tbl.Match(queryHashes("penny lane")))
+	assert.False(t, tbl.Match(queryHashes("penny beatles")), "one keyword of two is no match")
+	assert.False(t, tbl.Match(queryHashes("beatles penny")))
+
+	e := newEnv(t, Config{})
+	e.r.SetQRT(e.peers["l2"], nil)
+	d, to := e.route(msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3, text: "penny lane"})
+	require.Equal(t, NotDropped, d.Reason)
+	assert.Contains(t, to, "l1")
+	d, to = e.route(msg{from: "a", typ: wire.TypeQuery, guid: 2, ttl: 3, text: "penny beatles"})
+	require.Equal(t, NotDropped, d.Reason)
+	assert.NotContains(t, to, "l1", "the leaf never gets the Query it has only one keyword of")
+}
+
+// TestZeroConfigRouteLifetime: with RouteTTL unset, a QueryHit routes 10
+// minutes less 1 ns after its Query and is dropped at 10 minutes.
+func TestZeroConfigRouteLifetime(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.mustRoute(msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 3})
+	e.mustRoute(msg{from: "a", typ: wire.TypeQuery, guid: 2, ttl: 3})
+	e.clock.Advance(10*time.Minute - time.Nanosecond)
+	d, to := e.route(msg{from: "b", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hitPayload(otherServent)})
+	assert.Equal(t, NotDropped, d.Reason, "routes at 10 min - 1 ns")
+	assert.Equal(t, []string{"a"}, to)
+	e.clock.Advance(time.Nanosecond)
+	d, _ = e.route(msg{from: "b", typ: wire.TypeQueryHit, guid: 2, ttl: 3, payload: hitPayload(otherServent)})
+	assert.Equal(t, DropNoRoute, d.Reason, "dropped at 10 min")
 }
 
 func TestReplyToAndPushRoute(t *testing.T) {
@@ -603,20 +726,24 @@ func TestDuplicateDropAllocatesNothing(t *testing.T) {
 	a, b := e.peers["a"], e.peers["b"]
 	out := make([]PeerID, 0, 8)
 	q := &wire.Header{GUID: guidN(1), Type: wire.TypeQuery, TTL: 3}
-	d, _ := e.r.Route(a, q, nil, out)
+	d, _ := e.r.Route(a, q, nil, queryHashes(""), out)
 	require.Equal(t, NotDropped, d.Reason)
 
 	dup := &wire.Header{GUID: guidN(1), Type: wire.TypeQuery, TTL: 4, Hops: 1}
 	allocs := testing.AllocsPerRun(1000, func() {
-		d, out = e.r.Route(b, dup, nil, out)
+		d, out = e.r.Route(b, dup, nil, nil, out)
 	})
 	require.Equal(t, DropDuplicate, d.Reason)
 	require.Zero(t, allocs, "duplicate drop")
+	var reason DropReason
+	allocs = testing.AllocsPerRun(1000, func() { reason = e.r.Screen(b, dup, false) })
+	require.Equal(t, DropDuplicate, reason)
+	require.Zero(t, allocs, "duplicate drop on the header")
 
 	hit := &wire.Header{GUID: guidN(1), Type: wire.TypeQueryHit, TTL: 3}
 	payload := hitPayload(otherServent)
 	allocs = testing.AllocsPerRun(1000, func() {
-		d, out = e.r.Route(b, hit, payload, out)
+		d, out = e.r.Route(b, hit, payload, nil, out)
 	})
 	require.Equal(t, NotDropped, d.Reason)
 	require.Equal(t, []PeerID{a}, out)
@@ -675,7 +802,7 @@ func TestTablesStayBounded(t *testing.T) {
 					binary.LittleEndian.PutUint64(payload, i)
 				}
 				var d Decision
-				d, out = r.Route(from, &h, payload, out)
+				d, out = r.Route(from, &h, payload, nil, out)
 				switch d.Reason {
 				case NotDropped, DropNoPushRoute:
 				case DropNoRoute:
@@ -714,9 +841,9 @@ func TestConcurrentRouting(t *testing.T) {
 			for i := range uint64(2000) {
 				g := guidN(uint64(w)<<32 | i)
 				q := wire.Header{GUID: g, Type: wire.TypeQuery, TTL: 3}
-				_, out = r.Route(peers[w], &q, nil, out)
+				_, out = r.Route(peers[w], &q, nil, nil, out)
 				hit := wire.Header{GUID: g, Type: wire.TypeQueryHit, TTL: 3}
-				_, out = r.Route(peers[(w+1)%4], &hit, payload, out)
+				_, out = r.Route(peers[(w+1)%4], &hit, payload, nil, out)
 			}
 		})
 	}

@@ -230,7 +230,7 @@ func (s *simNet) run() {
 func (s *simNet) deliver(m simMsg) {
 	nd := s.nodes[m.to]
 	var d Decision
-	d, s.out = nd.r.Route(m.from, &m.h, m.payload, s.out)
+	d, s.out = nd.r.Route(m.from, &m.h, m.payload, nil, s.out)
 	if d.Dropped() {
 		return
 	}

@@ -24,6 +24,7 @@ const (
 	DropRouteLost              // the route goes through a peer that is gone
 	DropTTLExpired             // a reply or Push that would have to travel on with TTL 0
 	DropLeafMode               // we are a leaf: we forward nothing, and it was not for us
+	DropFlowControl            // a Query from a peer whose send queue is in flow control (0.6 draft, 3.1)
 	NumDropReasons             // number of reasons, for sizing arrays
 )
 
@@ -40,6 +41,7 @@ var dropReasonNames = [NumDropReasons]string{
 	DropRouteLost:   "route lost",
 	DropTTLExpired:  "TTL expired",
 	DropLeafMode:    "leaf mode",
+	DropFlowControl: "sender in flow control",
 }
 
 func (r DropReason) String() string {
@@ -56,6 +58,11 @@ type Stats struct {
 	Local     uint64 // descriptors for this servent to handle
 	Trimmed   uint64 // floods whose hops+TTL was cut down to Config.MaxTTL
 	Exhausted uint64 // floods handled here but sent to no neighbour: their TTL ran out (leaves may still get a Query)
+	// Originated counts our own Queries sent through Originate.
+	Originated uint64
+	// PingsThrottled counts Pings handled here but not answered: their
+	// peer's previous one was answered less than PingInterval before.
+	PingsThrottled uint64
 	// Dropped counts dropped descriptors by reason; Dropped[NotDropped] is 0.
 	Dropped [NumDropReasons]uint64
 }
@@ -76,6 +83,8 @@ const (
 	cLocal
 	cTrimmed
 	cExhausted
+	cOriginated
+	cPingsThrottled
 	cDropped    // first drop reason counter; indexed by cDropped + reason
 	numCounters = cDropped + int(NumDropReasons)
 )
@@ -99,6 +108,8 @@ func sumStats(stripes []statStripe) Stats {
 		out.Local += s.n[cLocal].Load()
 		out.Trimmed += s.n[cTrimmed].Load()
 		out.Exhausted += s.n[cExhausted].Load()
+		out.Originated += s.n[cOriginated].Load()
+		out.PingsThrottled += s.n[cPingsThrottled].Load()
 		for r := range NumDropReasons {
 			out.Dropped[r] += s.n[cDropped+int(r)].Load()
 		}

@@ -75,6 +75,16 @@ func (t *table) claim(key wire.GUID, hash uint64, peer PeerID, now int64) (dup b
 	return false
 }
 
+// seen reports whether a fresh entry for key is there, changing nothing:
+// the duplicate check made on a header before its payload is decoded.
+func (t *table) seen(key wire.GUID, hash uint64, now int64) bool {
+	s := t.shard(hash)
+	s.mu.Lock()
+	r, ok := s.lru.Peek(key)
+	s.mu.Unlock()
+	return ok && t.fresh(r, now)
+}
+
 // lookup returns the fresh entry for key. An expired entry is removed on the
 // way, so it stops taking space before the LRU would evict it.
 func (t *table) lookup(key wire.GUID, hash uint64, now int64) (route, bool) {

@@ -20,12 +20,16 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-// benchConfig is testConfig without per-test logging.
+// benchConfig is testConfig without per-test logging: its peers all dial
+// from 127.0.0.1, so the per-address limits are raised out of the way.
 func benchConfig() Config {
 	return Config{
 		Listen:           "127.0.0.1:0",
 		AllowPrivate:     true,
 		HandshakeTimeout: 10 * time.Second,
+		MaxPendingPerIP:  1 << 16,
+		MaxPeersPerIP:    1 << 16,
+		MaxLeavesPerIP:   1 << 16,
 		Logger:           zap.NewNop(),
 	}
 }
@@ -70,48 +74,8 @@ func cpuTime(b *testing.B) time.Duration {
 // same process, so the CPU figure includes their writing and reading.
 func BenchmarkRelay(b *testing.B) {
 	const peers = 8
-	cfg := benchConfig()
-	cfg.MaxPeers = peers
-	s, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-
 	var received atomic.Uint64 // Queries the peers read back
-	conns := make([]net.Conn, peers)
-	var readers sync.WaitGroup
-	for i := range conns {
-		nc, err := net.Dial("tcp", s.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer nc.Close()
-		benchHandshake(b, nc)
-		conns[i] = nc
-		readers.Go(func() {
-			r := wire.NewReaderSize(nc, 0, 64<<10)
-			for {
-				m, err := r.ReadMessage()
-				if err != nil {
-					return
-				}
-				if m.Header.Type == wire.TypeQuery {
-					received.Add(1)
-				}
-			}
-		})
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().Peers != peers {
-		if time.Now().After(deadline) {
-			b.Fatal("peers not registered")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	s, conns := startRelay(b, peers, func(int, *wire.Message) { received.Add(1) })
 
 	// Pre-encoded streams, distinct GUIDs across all peers.
 	streams := make([][]byte, peers)
@@ -140,7 +104,7 @@ func BenchmarkRelay(b *testing.B) {
 	writers.Wait()
 	// Everything is in when the servent has routed every Query and the
 	// peers have read every copy it queued.
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		routed := queryCount(s)
 		st := s.Stats()
@@ -165,10 +129,61 @@ func BenchmarkRelay(b *testing.B) {
 	b.ReportMetric(float64(fwd)/max(cpu.Seconds(), 1e-9), "fwd/cpu-s")
 	b.ReportMetric(float64(after.QueueDrops-before.QueueDrops), "queue-drops")
 	b.ReportMetric(float64(after.RouteDrops-before.RouteDrops), "route-drops")
-	for _, nc := range conns {
-		nc.Close()
+}
+
+// startRelay starts a servent with n plain ultrapeer neighbours on
+// loopback TCP, each a handshaked client whose reader calls query(i, m)
+// for every Query that client i reads. They close when b ends.
+func startRelay(b *testing.B, n int, query func(i int, m *wire.Message)) (*Servent, []net.Conn) {
+	b.Helper()
+	cfg := benchConfig()
+	cfg.MaxPeers = n
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
 	}
-	readers.Wait()
+	if err := s.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	conns := make([]net.Conn, n)
+	var readers sync.WaitGroup
+	b.Cleanup(func() {
+		s.Close()
+		for _, nc := range conns {
+			if nc != nil {
+				nc.Close()
+			}
+		}
+		readers.Wait()
+	})
+	for i := range conns {
+		nc, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns[i] = nc
+		benchHandshake(b, nc)
+		readers.Go(func() {
+			r := wire.NewReaderSize(nc, 0, 64<<10)
+			for {
+				m, err := r.ReadMessage()
+				if err != nil {
+					return
+				}
+				if m.Header.Type == wire.TypeQuery {
+					query(i, m)
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Peers != n {
+		if time.Now().After(deadline) {
+			b.Fatal("peers not registered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return s, conns
 }
 
 // rssBytes reads VmRSS from /proc/self/status after a full collection.

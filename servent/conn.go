@@ -76,18 +76,22 @@ type conn struct {
 	alive    *time.Timer
 	pingedAt time.Time // owned by keepalive: our last keepalive Ping (zero: none)
 
-	// qrt is the peer's last complete query route table (nil: none yet).
-	qrt atomic.Pointer[router.QueryRouteTable]
-	// qrpSent is the table the peer holds from us, under qrpMu.
+	// qrpSent is the table the peer holds from us, under qrpMu. The table
+	// it sent us is the router's (Router.SetQRT).
 	qrpMu   sync.Mutex
 	qrpSent *router.QueryRouteTable
 
 	// Owned by the reader goroutine.
 	qrpRecv   *router.QRTReceiver // created with the first QRP message
 	malformed int
-	lastPing  time.Time
+	qh        router.QueryHashes // the Query being routed
 	routeBuf  []router.PeerID
 	fwdBuf    []byte
+	// congested are the queues the last descriptor was delivered to that
+	// were over their low mark and draining: the reader waits for them
+	// before it reads on (the input budget, see awaitRoom).
+	congested []*sendq.Queue
+	waitTimer *time.Timer
 
 	stats connStats
 }
@@ -97,7 +101,6 @@ type connStats struct {
 	inMsgs, inBytes [256]atomic.Uint64
 	outBytes        atomic.Uint64
 	wireOut         atomic.Uint64 // bytes written to the socket, after compression
-	dropped         atomic.Uint64 // routing drops of what this peer sent
 	malformed       atomic.Uint64
 }
 
@@ -120,7 +123,8 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 	}
 	cw := &countWriter{w: nc, n: &c.stats.wireOut}
 	c.out = cw
-	if p.slot == slotLeaf && !s.IsLeaf() {
+	if p.slot == slotLeaf {
+		// Only an ultrapeer has leaf slots.
 		c.kind = router.Leaf
 	}
 	if p.deflateIn {
@@ -329,33 +333,38 @@ func (c *conn) closeAfterBye() {
 // readLoop reads descriptors until the connection ends. It sets no
 // deadline of its own (keepalive watches the silence), so nothing breaks off
 // a read halfway through a descriptor or a deflate block; closing sets one.
+//
+// Each header goes to the router's Screen before its payload is decoded: a
+// duplicate, a descriptor with no TTL or route left, and a Query that
+// arrives while our queue to its sender is in flow control are dropped on
+// the header alone, their payloads skipped undecoded.
 func (c *conn) readLoop() error {
 	r := wire.NewReaderSize(c.in, c.s.cfg.MaxPayload, readBufferSize)
 	for {
-		m, err := r.ReadMessage()
-		if err != nil && m == nil {
-			switch {
-			case c.closing.Load() || c.s.ctx.Err() != nil:
-				return errClosing
-			case errors.Is(err, wire.ErrFrame):
-				c.s.rateLog("broken frame", c.nc, err)
-				c.close(byeBadFrame, frameReason(err))
-				return err
-			default:
-				c.close(0, "")
-				return err
-			}
+		if err := c.awaitRoom(); err != nil {
+			return err
+		}
+		h, err := r.ReadHeader()
+		if err != nil {
+			return c.readFailed(err)
 		}
 		if c.closing.Load() {
 			// After a Bye, what still arrives is read only to be dropped.
 			continue
 		}
-		size := uint64(wire.HeaderLen) + uint64(m.Header.Length)
-		c.stats.inMsgs[m.Header.Type].Add(1)
-		c.stats.inBytes[m.Header.Type].Add(size)
+		size := uint64(wire.HeaderLen) + uint64(h.Length)
+		c.stats.inMsgs[h.Type].Add(1)
+		c.stats.inBytes[h.Type].Add(size)
 		if c.s.observed() {
-			c.s.emit(Event{Kind: EventReceived, Peer: c.peer.name(), GUID: m.Header.GUID, Type: m.Header.Type,
-				Hops: min(m.Header.Hops, 254) + 1, Bytes: int(size)})
+			c.s.emit(Event{Kind: EventReceived, Peer: c.peer.name(), GUID: h.GUID, Type: h.Type,
+				Hops: min(h.Hops, 254) + 1, Bytes: int(size)})
+		}
+		if c.s.router.Screen(c.id, h, c.q.InFlowControl()) != router.NotDropped {
+			continue
+		}
+		m, err := r.ReadPayload()
+		if err != nil && m == nil {
+			return c.readFailed(err)
 		}
 		if err != nil {
 			// A payload that does not parse: drop it; a peer that keeps
@@ -374,6 +383,52 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// readFailed ends the reader on a read error: a frame we cannot read gets
+// Bye 400, the end of the stream or a closing link none.
+func (c *conn) readFailed(err error) error {
+	switch {
+	case c.closing.Load() || c.s.ctx.Err() != nil:
+		return errClosing
+	case errors.Is(err, wire.ErrFrame):
+		c.s.rateLog("broken frame", c.nc, err)
+		c.close(byeBadFrame, frameReason(err))
+		return err
+	default:
+		c.close(0, "")
+		return err
+	}
+}
+
+// awaitRoom is the link's input budget: it reads on only once the queues its
+// last descriptor went to are below their low mark again, so that the
+// servent reads a link no faster than what it reads can be sent and TCP
+// pushes back on the sender. Every waiting link is woken by the same queue
+// as it drains, so links share the room fairly. A queue whose writer stops
+// draining it (its peer reads nothing) is waited for DrainWindow at most:
+// flow control drops for that one instead of it holding up every link.
+func (c *conn) awaitRoom() error {
+	for _, q := range c.congested {
+		if !q.Congested() {
+			continue
+		}
+		c.s.stats.inputWaits.Add(1)
+		if c.waitTimer == nil {
+			c.waitTimer = time.NewTimer(q.DrainWindow())
+		} else {
+			c.waitTimer.Reset(q.DrainWindow())
+		}
+		select {
+		case <-q.Room():
+		case <-c.waitTimer.C:
+		case <-c.s.ctx.Done():
+			return errClosing
+		}
+		c.waitTimer.Stop()
+	}
+	c.congested = c.congested[:0]
+	return nil
 }
 
 // keepalive runs off c.alive, at least once per KeepAlive. A peer silent

@@ -1,15 +1,21 @@
-// Package servent is Govent's composition root: it owns the listener (one
-// port for Gnutella connects, HTTP and GIV, told apart by their first bytes),
-// the 0.6 and 0.4 handshakes, each connection's lifecycle (a reader and a
-// writer goroutine with tied lifetimes, a flow-controlled send queue,
-// keepalive Pings on a timer, Bye and the drain after it), whom it dials
-// and how it retries them (dialer.go: configured peers for as long as it
-// runs), the pong cache, and the glue between the router (where
-// descriptors go), the shared library (what we answer), the host cache (whom
-// we may dial) and httpxfer (how files move). It also owns the servent's role
-// (ultrapeer, leaf or auto, roles.go), query routing tables (qrp.go),
-// dynamic querying of leaves' Queries (dynquery.go) and vendor messages
-// (vendor.go).
+// Package servent is Govent's composition root: it owns the connections and
+// their registry, and delivers what the router decides. It owns the listener
+// (one port for Gnutella connects, HTTP and GIV, told apart by their first
+// bytes), the 0.6 and 0.4 handshakes and admission, each connection (conn.go:
+// one conn owns its send queue, its reader and its writer, goroutines with
+// tied lifetimes; keepalive Pings on a timer, Bye and the drain after it;
+// the input budget that reads a link only as fast as the queues it feeds
+// drain), whom it dials and how it retries them (dialer.go: configured peers
+// for as long as it runs), the shared library (what we answer), the host
+// cache (whom we may dial) and httpxfer (how files move).
+//
+// Every routing rule is the router's (package router): where a descriptor
+// goes, the role and what each peer is in it, each peer's query route table,
+// the pong-cache policy and the steps of dynamic querying. The servent asks
+// and delivers: deliver.go hands descriptors to the router and queues its
+// decisions, qrp.go builds and sends our own table, dynquery.go paces the
+// router's dynamic-query steps, roles.go decides when an auto-mode servent
+// changes role (router.SetRole), vendor.go speaks vendor messages.
 //
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/wire"
 )
@@ -117,17 +118,38 @@ func boolHeader(b bool) string {
 	return "False"
 }
 
-// peerSlot decides which budget a peer that dials us takes, or why it is
-// refused: a leaf takes ultrapeers only; an ultrapeer takes leaves (they
-// say X-Ultrapeer: False) in MaxLeaves and everyone else in MaxPeers.
-func (s *Servent) peerSlot(p *peerInfo) (slotKind, string) {
+// claim is what the peer's handshake says it is.
+func (p *peerInfo) claim() router.Claim {
 	switch {
-	case s.IsLeaf() && !p.ultrapeer:
-		return slotPeer, "Leaf Mode, Ultrapeers Only"
-	case !s.IsLeaf() && p.saidLeaf:
-		return slotLeaf, ""
+	case p.ultrapeer:
+		return router.ClaimUltrapeer
+	case p.saidLeaf:
+		return router.ClaimLeaf
 	}
-	return slotPeer, ""
+	return router.ClaimNone
+}
+
+// slotOf is the connection budget a peer of kind takes.
+func slotOf(kind router.PeerKind) slotKind {
+	if kind == router.Leaf {
+		return slotLeaf
+	}
+	return slotPeer
+}
+
+// reasonLeafMode is why a leaf refuses a peer that is no ultrapeer.
+const reasonLeafMode = "Leaf Mode, Ultrapeers Only"
+
+// peerSlot decides which budget a peer takes, or why it is refused, as the
+// router's Admit says for our role: a leaf takes ultrapeers only; an
+// ultrapeer takes leaves (they say X-Ultrapeer: False) in MaxLeaves and
+// everyone else in MaxPeers.
+func (s *Servent) peerSlot(p *peerInfo) (slotKind, string) {
+	kind, ok := s.router.Admit(p.claim())
+	if !ok {
+		return slotPeer, reasonLeafMode
+	}
+	return slotOf(kind), ""
 }
 
 // readBlock reads one handshake block under the servent's limits.
@@ -211,7 +233,7 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 		p.version04 = true
 		// A 0.4 peer is no ultrapeer: a leaf has no use for it. 0.4 has
 		// no way to say "full": close, as gtk-gnutella does.
-		if s.IsLeaf() {
+		if _, refusal := s.peerSlot(p); refusal != "" {
 			s.stats.refusedRole.Add(1)
 			nc.Close()
 			return
@@ -283,10 +305,10 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 // ultrapeers) with X-Ultrapeer: False has chosen to be our leaf.
 func (s *Servent) leafGuidance(p *peerInfo, final *wire.Handshake) {
 	v, ok := final.Get("X-Ultrapeer")
-	if !ok || !strings.EqualFold(strings.TrimSpace(v), "false") || p.slot != slotPeer || s.IsLeaf() {
+	if !ok || !strings.EqualFold(strings.TrimSpace(v), "false") || p.slot != slotPeer {
 		return
 	}
-	if s.moveFor(p, slotLeaf) {
+	if kind, _ := s.router.Admit(router.ClaimLeaf); kind == router.Leaf && s.moveFor(p, slotLeaf) {
 		p.ultrapeer = false
 		p.saidLeaf = true
 	}
@@ -326,7 +348,7 @@ func (s *Servent) dial(addr netip.AddrPort) error {
 	}
 	if err != nil {
 		nc.Close()
-		s.releaseSlot(slotPeer)
+		s.releaseFor(p) // the slot may have become a leaf's
 		return fmt.Errorf("servent: handshake with %s: %w", addr, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
@@ -368,10 +390,15 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	if code != 200 {
 		return fmt.Errorf("%w: %d %s", errRefused, code, reason)
 	}
-	if s.IsLeaf() && !p.ultrapeer {
+	switch slot, refusal := s.peerSlot(p); {
+	case refusal != "":
 		// A leaf connects to ultrapeers only.
-		_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 503 Leaf Mode, Ultrapeers Only"})
+		_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 503 " + refusal})
 		return fmt.Errorf("%w: %s is not an ultrapeer", errNotUltrapeer, p.remote)
+	case slot == slotLeaf && !s.moveFor(p, slotLeaf):
+		// A leaf took our connection: it is our leaf, in a leaf slot.
+		_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 503 " + reasonFull})
+		return fmt.Errorf("servent: %s is a leaf, and our leaf slots are full", p.remote)
 	}
 	p.deflateIn = sendsDeflate(ans)
 	final := &wire.Handshake{StartLine: status200}

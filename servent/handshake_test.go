@@ -27,35 +27,37 @@ func TestHandshakeBothWays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfgA := testConfig(t)
-			cfgA.ShareDir = shareDir(t, map[string]string{"eleanor rigby.ogg": "eleanor"})
-			a := startServent(t, cfgA)
-			cfgB := testConfig(t)
-			cfgB.Handshake04 = tt.handshake04
-			b := startServent(t, cfgB)
-			require.NoError(t, b.Connect(a.Addr()))
-			waitFor(t, "both ends registered", func() bool { return len(a.Peers()) == 1 && len(b.Peers()) == 1 })
+			vtest(t, func(t *testing.T) {
+				cfgA := testConfig(t)
+				cfgA.ShareDir = shareDir(t, map[string]string{"eleanor rigby.ogg": "eleanor"})
+				a := startServent(t, cfgA)
+				cfgB := testConfig(t)
+				cfgB.Handshake04 = tt.handshake04
+				b := startServent(t, cfgB)
+				require.NoError(t, b.Connect(a.Addr()))
+				waitFor(t, "both ends registered", func() bool { return len(a.Peers()) == 1 && len(b.Peers()) == 1 })
 
-			in, out := onlyConn(t, a), onlyConn(t, b)
-			assert.True(t, out.peer.outgoing, "the dialler's end is outgoing")
-			assert.False(t, in.peer.outgoing, "the listener's end is incoming")
-			assert.Equal(t, tt.handshake04, in.peer.version04)
-			assert.Equal(t, tt.handshake04, out.peer.version04)
-			assert.Equal(t, tt.deflate, in.peer.deflateIn && in.peer.deflateOut)
-			assert.Equal(t, tt.deflate, out.peer.deflateIn && out.peer.deflateOut)
-			if !tt.handshake04 {
-				// 0.4 has no headers: only 0.6 tells names and addresses.
-				assert.Equal(t, UserAgent, a.Peers()[0].UserAgent)
-				assert.Equal(t, UserAgent, b.Peers()[0].UserAgent)
-				assert.Equal(t, b.Addr(), a.Peers()[0].Listen, "Listen-IP names the dialler's port")
-				assert.True(t, b.Peers()[0].Ultrapeer)
-			}
+				in, out := onlyConn(t, a), onlyConn(t, b)
+				assert.True(t, out.peer.outgoing, "the dialler's end is outgoing")
+				assert.False(t, in.peer.outgoing, "the listener's end is incoming")
+				assert.Equal(t, tt.handshake04, in.peer.version04)
+				assert.Equal(t, tt.handshake04, out.peer.version04)
+				assert.Equal(t, tt.deflate, in.peer.deflateIn && in.peer.deflateOut)
+				assert.Equal(t, tt.deflate, out.peer.deflateIn && out.peer.deflateOut)
+				if !tt.handshake04 {
+					// 0.4 has no headers: only 0.6 tells names and addresses.
+					assert.Equal(t, UserAgent, a.Peers()[0].UserAgent)
+					assert.Equal(t, UserAgent, b.Peers()[0].UserAgent)
+					assert.Equal(t, b.Addr(), a.Peers()[0].Listen, "Listen-IP names the dialler's port")
+					assert.True(t, b.Peers()[0].Ultrapeer)
+				}
 
-			sr, err := b.Search(searchCtx(t), "rigby")
-			require.NoError(t, err)
-			res := collect(t, sr, 1, 5*time.Second)
-			require.Len(t, res, 1)
-			assert.Equal(t, "eleanor rigby.ogg", res[0].Name)
+				sr, err := b.Search(searchCtx(t), "rigby")
+				require.NoError(t, err)
+				res := collect(t, sr, 1, 5*time.Second)
+				require.Len(t, res, 1)
+				assert.Equal(t, "eleanor rigby.ogg", res[0].Name)
+			})
 		})
 	}
 }
@@ -63,93 +65,102 @@ func TestHandshakeBothWays(t *testing.T) {
 // TestHandshake04Incoming checks the exact 0.4 answer and that the link
 // then carries descriptors.
 func TestHandshake04Incoming(t *testing.T) {
-	s := startServent(t, testConfig(t))
-	p := dialRaw(t, s.Addr())
-	p.writeString(wire.Handshake04Connect)
-	got := make([]byte, len(wire.Handshake04OK))
-	_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
-	_, err := io.ReadFull(p.br, got)
-	require.NoError(t, err)
-	assert.Equal(t, "GNUTELLA OK\n\n", string(got))
-	p.r = wire.NewReader(p.br, 0)
-	// The servent's hello Ping is the first descriptor.
-	m, err := p.next()
-	require.NoError(t, err)
-	assert.Equal(t, wire.TypePing, m.Header.Type)
-	waitFor(t, "the 0.4 peer registered", func() bool { return len(s.Peers()) == 1 })
-	assert.True(t, onlyConn(t, s).peer.version04)
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, testConfig(t))
+		p := dialRaw(t, s.Addr())
+		p.writeString(wire.Handshake04Connect)
+		got := make([]byte, len(wire.Handshake04OK))
+		_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
+		_, err := io.ReadFull(p.br, got)
+		require.NoError(t, err)
+		assert.Equal(t, "GNUTELLA OK\n\n", string(got))
+		p.r = wire.NewReader(p.br, 0)
+		// The servent's hello Ping is the first descriptor.
+		m, err := p.next()
+		require.NoError(t, err)
+		assert.Equal(t, wire.TypePing, m.Header.Type)
+		waitFor(t, "the 0.4 peer registered", func() bool { return len(s.Peers()) == 1 })
+		assert.True(t, onlyConn(t, s).peer.version04)
+	})
 }
 
 // TestHandshakeRefusedFull fills a servent and checks the 503 and its
 // X-Try-Ultrapeers, for a raw client and for a servent that learns them.
 func TestHandshakeRefusedFull(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.MaxPeers = 1
-	full := startServent(t, cfg)
-	neighbour := startServent(t, testConfig(t))
-	require.NoError(t, neighbour.Connect(full.Addr()))
-	waitFor(t, "the only slot taken", func() bool { return len(full.Peers()) == 1 })
+	vtest(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.MaxPeers = 1
+		full := startServent(t, cfg)
+		neighbour := startServent(t, testConfig(t))
+		require.NoError(t, neighbour.Connect(full.Addr()))
+		waitFor(t, "the only slot taken", func() bool { return len(full.Peers()) == 1 })
 
-	t.Run("raw 0.6 client reads 503 and hosts to try", func(t *testing.T) {
-		p := dialRaw(t, full.Addr())
-		p.writeString(rawConnect())
-		ans, err := p.readBlock()
-		require.NoError(t, err)
-		proto, code, _, err := ans.ParseStatus()
-		require.NoError(t, err)
-		assert.Equal(t, "GNUTELLA/0.6", proto)
-		assert.Equal(t, 503, code)
-		try, ok := ans.Get("X-Try-Ultrapeers")
-		require.True(t, ok, "a full servent names hosts to try")
-		assert.Contains(t, wire.ParseAddrList(try, 10), neighbour.Addr())
-		p.expectClosed()
+		// Raw 0.6 client reads 503 and hosts to try.
+		func() {
+			p := dialRaw(t, full.Addr())
+			p.writeString(rawConnect())
+			ans, err := p.readBlock()
+			require.NoError(t, err)
+			proto, code, _, err := ans.ParseStatus()
+			require.NoError(t, err)
+			assert.Equal(t, "GNUTELLA/0.6", proto)
+			assert.Equal(t, 503, code)
+			try, ok := ans.Get("X-Try-Ultrapeers")
+			require.True(t, ok, "a full servent names hosts to try")
+			assert.Contains(t, wire.ParseAddrList(try, 10), neighbour.Addr())
+			p.expectClosed()
+		}()
+		// Servent learns the hosts to try.
+		func() {
+			refused := startServent(t, testConfig(t))
+			err := refused.Connect(full.Addr())
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, errRefused), "%v", err)
+			_, ok := refused.Hosts().Get(neighbour.Addr())
+			assert.True(t, ok, "the X-Try-Ultrapeers host is in the host cache")
+			assert.Empty(t, refused.Peers())
+		}()
+		// Raw 0.4 client is closed without an answer.
+		func() {
+			p := dialRaw(t, full.Addr())
+			p.writeString(wire.Handshake04Connect)
+			_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
+			b, err := io.ReadAll(p.br)
+			assert.False(t, isTimeout(err), "not closed")
+			assert.Empty(t, b)
+		}()
+		assert.EqualValues(t, 3, full.Stats().RefusedFull)
+		assert.Len(t, full.Peers(), 1)
 	})
-	t.Run("servent learns the hosts to try", func(t *testing.T) {
-		refused := startServent(t, testConfig(t))
-		err := refused.Connect(full.Addr())
-		require.Error(t, err)
-		assert.True(t, errors.Is(err, errRefused), "%v", err)
-		_, ok := refused.Hosts().Get(neighbour.Addr())
-		assert.True(t, ok, "the X-Try-Ultrapeers host is in the host cache")
-		assert.Empty(t, refused.Peers())
-	})
-	t.Run("raw 0.4 client is closed without an answer", func(t *testing.T) {
-		p := dialRaw(t, full.Addr())
-		p.writeString(wire.Handshake04Connect)
-		_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
-		b, err := io.ReadAll(p.br)
-		assert.False(t, isTimeout(err), "not closed")
-		assert.Empty(t, b)
-	})
-	assert.EqualValues(t, 3, full.Stats().RefusedFull)
-	assert.Len(t, full.Peers(), 1)
 }
 
 // TestXTryUltrapeersNamesUltrapeersOnly: a full ultrapeer suggests its
 // ultrapeer neighbours, never its leaves, which take no leaves of their
 // own: a leaf that followed the header would dial them in vain.
 func TestXTryUltrapeersNamesUltrapeersOnly(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.MaxLeaves = 1
-	full := startServent(t, cfg)
-	up := startServent(t, testConfig(t))
-	require.NoError(t, up.Connect(full.Addr()))
-	leaf := startServent(t, leafConfig(t, nil))
-	require.NoError(t, leaf.Connect(full.Addr()))
-	waitFor(t, "both connected", func() bool { return len(full.Peers()) == 2 })
+	vtest(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.MaxLeaves = 1
+		full := startServent(t, cfg)
+		up := startServent(t, testConfig(t))
+		require.NoError(t, up.Connect(full.Addr()))
+		leaf := startServent(t, leafConfig(t, nil))
+		require.NoError(t, leaf.Connect(full.Addr()))
+		waitFor(t, "both connected", func() bool { return len(full.Peers()) == 2 })
 
-	p := dialRaw(t, full.Addr())
-	p.writeString(leafConnect)
-	ans, err := p.readBlock()
-	require.NoError(t, err)
-	_, code, _, err := ans.ParseStatus()
-	require.NoError(t, err)
-	require.Equal(t, 503, code, "the one leaf slot is taken")
-	try, ok := ans.Get("X-Try-Ultrapeers")
-	require.True(t, ok)
-	hosts := wire.ParseAddrList(try, 10)
-	assert.Contains(t, hosts, up.Addr())
-	assert.NotContains(t, hosts, leaf.Addr())
+		p := dialRaw(t, full.Addr())
+		p.writeString(leafConnect)
+		ans, err := p.readBlock()
+		require.NoError(t, err)
+		_, code, _, err := ans.ParseStatus()
+		require.NoError(t, err)
+		require.Equal(t, 503, code, "the one leaf slot is taken")
+		try, ok := ans.Get("X-Try-Ultrapeers")
+		require.True(t, ok)
+		hosts := wire.ParseAddrList(try, 10)
+		assert.Contains(t, hosts, up.Addr())
+		assert.NotContains(t, hosts, leaf.Addr())
+	})
 }
 
 // TestHandshakeTimeout checks that a client that stalls anywhere in the
@@ -167,28 +178,30 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.HandshakeTimeout = timeout
-			s := startServent(t, cfg)
-			start := time.Now()
-			p := dialRaw(t, s.Addr())
-			if tt.send != "" {
-				p.writeString(tt.send)
-			}
-			if tt.reads {
-				ans, err := p.readBlock()
-				require.NoError(t, err)
-				_, code, _, _ := ans.ParseStatus()
-				require.Equal(t, 200, code)
-			}
-			_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
-			rest, err := io.ReadAll(p.br)
-			elapsed := time.Since(start)
-			require.False(t, isTimeout(err), "the stalled handshake was not closed")
-			assert.Empty(t, rest)
-			assert.GreaterOrEqual(t, elapsed, timeout, "closed before the time-out")
-			assert.Less(t, elapsed, rawWait/2, "closed long after the time-out")
-			assert.Empty(t, s.Peers())
+			vtest(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.HandshakeTimeout = timeout
+				s := startServent(t, cfg)
+				start := time.Now()
+				p := dialRaw(t, s.Addr())
+				if tt.send != "" {
+					p.writeString(tt.send)
+				}
+				if tt.reads {
+					ans, err := p.readBlock()
+					require.NoError(t, err)
+					_, code, _, _ := ans.ParseStatus()
+					require.Equal(t, 200, code)
+				}
+				_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
+				rest, err := io.ReadAll(p.br)
+				elapsed := time.Since(start)
+				require.False(t, isTimeout(err), "the stalled handshake was not closed")
+				assert.Empty(t, rest)
+				assert.GreaterOrEqual(t, elapsed, timeout, "closed before the time-out")
+				assert.Less(t, elapsed, 2*timeout, "closed long after the time-out (virtual time)")
+				assert.Empty(t, s.Peers())
+			})
 		})
 	}
 }
@@ -223,48 +236,52 @@ func TestHandshakeOversized(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startServent(t, testConfig(t))
-			p := dialRaw(t, s.Addr())
-			p.writeString(tt.block)
-			if tt.ok {
-				ans, err := p.readBlock()
-				require.NoError(t, err)
-				_, code, _, _ := ans.ParseStatus()
-				assert.Equal(t, 200, code)
-				return
-			}
-			_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
-			got, err := io.ReadAll(p.br)
-			require.False(t, isTimeout(err), "the oversized block was not closed")
-			assert.NotContains(t, string(got), "200", "no 200 for an oversized block")
-			assert.EqualValues(t, 1, s.Stats().HandshakeFailed)
-			assert.Empty(t, s.Peers())
+			vtest(t, func(t *testing.T) {
+				s := startServent(t, testConfig(t))
+				p := dialRaw(t, s.Addr())
+				p.writeString(tt.block)
+				if tt.ok {
+					ans, err := p.readBlock()
+					require.NoError(t, err)
+					_, code, _, _ := ans.ParseStatus()
+					assert.Equal(t, 200, code)
+					return
+				}
+				_ = p.nc.SetReadDeadline(time.Now().Add(rawWait))
+				got, err := io.ReadAll(p.br)
+				require.False(t, isTimeout(err), "the oversized block was not closed")
+				assert.NotContains(t, string(got), "200", "no 200 for an oversized block")
+				assert.EqualValues(t, 1, s.Stats().HandshakeFailed)
+				assert.Empty(t, s.Peers())
+			})
 		})
 	}
 }
 
 // TestByeOnClose checks that Close says Bye 200 to every peer, 0.6 and 0.4.
 func TestByeOnClose(t *testing.T) {
-	s, err := New(testConfig(t))
-	require.NoError(t, err)
-	require.NoError(t, s.Start(t.Context()))
+	vtest(t, func(t *testing.T) {
+		s, err := New(testConfig(t))
+		require.NoError(t, err)
+		require.NoError(t, s.Start(t.Context()))
 
-	p06 := dialRaw(t, s.Addr())
-	p06.handshake06()
-	p04 := dialRaw(t, s.Addr())
-	p04.writeString(wire.Handshake04Connect)
-	ok, err := p04.readBlock()
-	require.NoError(t, err)
-	require.True(t, ok.Is04OK(), "%q", ok.StartLine)
-	p04.r = wire.NewReader(p04.br, 0)
-	waitFor(t, "both peers registered", func() bool { return len(s.Peers()) == 2 })
+		p06 := dialRaw(t, s.Addr())
+		p06.handshake06()
+		p04 := dialRaw(t, s.Addr())
+		p04.writeString(wire.Handshake04Connect)
+		ok, err := p04.readBlock()
+		require.NoError(t, err)
+		require.True(t, ok.Is04OK(), "%q", ok.StartLine)
+		p04.r = wire.NewReader(p04.br, 0)
+		waitFor(t, "both peers registered", func() bool { return len(s.Peers()) == 2 })
 
-	require.NoError(t, s.Close())
-	for name, p := range map[string]*rawPeer{"0.6": p06, "0.4": p04} {
-		bye := p.readBye()
-		assert.EqualValues(t, 200, bye.Code, name)
-		assert.Equal(t, "Shutting Down", string(bye.Reason()), name)
-	}
+		require.NoError(t, s.Close())
+		for name, p := range map[string]*rawPeer{"0.6": p06, "0.4": p04} {
+			bye := p.readBye()
+			assert.EqualValues(t, 200, bye.Code, name)
+			assert.Equal(t, "Shutting Down", string(bye.Reason()), name)
+		}
+	})
 }
 
 func isTimeout(err error) bool {
@@ -275,34 +292,36 @@ func isTimeout(err error) bool {
 // TestDeflateOutIsBounded: compressing costs ~800 KiB a link, so past
 // MaxDeflateOut new links are sent plain (and a closed one frees its place).
 func TestDeflateOutIsBounded(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.MaxDeflateOut = 1
-	hub := startServent(t, cfg)
-	a := startServent(t, testConfig(t))
-	b := startServent(t, testConfig(t))
-	require.NoError(t, a.Connect(hub.Addr()))
-	waitFor(t, "first link", func() bool { return len(hub.Peers()) == 1 })
-	require.NoError(t, b.Connect(hub.Addr()))
-	waitFor(t, "second link", func() bool { return len(hub.Peers()) == 2 })
+	vtest(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.MaxDeflateOut = 1
+		hub := startServent(t, cfg)
+		a := startServent(t, testConfig(t))
+		b := startServent(t, testConfig(t))
+		require.NoError(t, a.Connect(hub.Addr()))
+		waitFor(t, "first link", func() bool { return len(hub.Peers()) == 1 })
+		require.NoError(t, b.Connect(hub.Addr()))
+		waitFor(t, "second link", func() bool { return len(hub.Peers()) == 2 })
 
-	compressed := func() (n int) {
-		hub.mu.Lock()
-		defer hub.mu.Unlock()
-		for _, c := range hub.conns {
-			if c.zw != nil {
-				n++
+		compressed := func() (n int) {
+			hub.mu.Lock()
+			defer hub.mu.Unlock()
+			for _, c := range hub.conns {
+				if c.zw != nil {
+					n++
+				}
 			}
+			return n
 		}
-		return n
-	}
-	assert.Equal(t, 1, compressed(), "only one link is compressed")
-	assert.EqualValues(t, 1, hub.deflating.Load())
+		assert.Equal(t, 1, compressed(), "only one link is compressed")
+		assert.EqualValues(t, 1, hub.deflating.Load())
 
-	require.NoError(t, a.Close())
-	waitFor(t, "first link gone", func() bool { return len(hub.Peers()) == 1 })
-	assert.EqualValues(t, hub.deflating.Load(), compressed(), "the counter follows the links")
-	c := startServent(t, testConfig(t))
-	require.NoError(t, c.Connect(hub.Addr()))
-	waitFor(t, "third link", func() bool { return len(hub.Peers()) == 2 })
-	assert.Equal(t, 1, compressed(), "the freed place went to the new link")
+		require.NoError(t, a.Close())
+		waitFor(t, "first link gone", func() bool { return len(hub.Peers()) == 1 })
+		assert.EqualValues(t, hub.deflating.Load(), compressed(), "the counter follows the links")
+		c := startServent(t, testConfig(t))
+		require.NoError(t, c.Connect(hub.Addr()))
+		waitFor(t, "third link", func() bool { return len(hub.Peers()) == 2 })
+		assert.Equal(t, 1, compressed(), "the freed place went to the new link")
+	})
 }

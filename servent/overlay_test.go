@@ -136,8 +136,10 @@ func TestRingHorizon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := buildOverlay(t, n, tt.ttl, edges, files)
-			searchHorizon(t, o, "ringfile", tt.want, tt.horizon, tt.beyond)
+			vtest(t, func(t *testing.T) {
+				o := buildOverlay(t, n, tt.ttl, edges, files)
+				searchHorizon(t, o, "ringfile", tt.want, tt.horizon, tt.beyond)
+			})
 		})
 	}
 }
@@ -150,59 +152,68 @@ func TestRingHorizon(t *testing.T) {
 // is exact: layer 3 answers, layer 4 never sees the Query. Each layer-3 node
 // gets three copies and answers once (the router's GUID check).
 func TestMeshHorizon(t *testing.T) {
-	layers := [][]int{{0}, {1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10, 11}}
-	var edges [][2]int
-	for k := 0; k+1 < len(layers); k++ {
-		for _, a := range layers[k] {
-			for _, b := range layers[k+1] {
-				edges = append(edges, [2]int{a, b})
+	vtest(t, func(t *testing.T) {
+		layers := [][]int{{0}, {1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10, 11}}
+		var edges [][2]int
+		for k := 0; k+1 < len(layers); k++ {
+			for _, a := range layers[k] {
+				for _, b := range layers[k+1] {
+					edges = append(edges, [2]int{a, b})
+				}
 			}
 		}
-	}
-	files := map[int]string{
-		1: "meshfile hop1.txt",
-		7: "meshfile hop3 a.txt", 8: "meshfile hop3 b.txt", 9: "meshfile hop3 c.txt",
-		10: "meshfile hop4.txt",
-	}
-	o := buildOverlay(t, 12, 3, edges, files)
-	searchHorizon(t, o, "meshfile",
-		[]string{"meshfile hop1.txt", "meshfile hop3 a.txt", "meshfile hop3 b.txt", "meshfile hop3 c.txt"},
-		layers[3], layers[4])
-	for _, i := range layers[3] {
-		waitFor(t, fmt.Sprintf("node %d gets a copy from every layer-2 node", i), func() bool {
-			return queryCount(o.nodes[i]) == 3
-		})
-		assert.EqualValues(t, 1, o.nodes[i].Stats().Answered, "node %d", i)
-	}
+		files := map[int]string{
+			1: "meshfile hop1.txt",
+			7: "meshfile hop3 a.txt", 8: "meshfile hop3 b.txt", 9: "meshfile hop3 c.txt",
+			10: "meshfile hop4.txt",
+		}
+		o := buildOverlay(t, 12, 3, edges, files)
+		searchHorizon(t, o, "meshfile",
+			[]string{"meshfile hop1.txt", "meshfile hop3 a.txt", "meshfile hop3 b.txt", "meshfile hop3 c.txt"},
+			layers[3], layers[4])
+		for _, i := range layers[3] {
+			waitFor(t, fmt.Sprintf("node %d gets a copy from every layer-2 node", i), func() bool {
+				return queryCount(o.nodes[i]) == 3
+			})
+			assert.EqualValues(t, 1, o.nodes[i].Stats().Answered, "node %d", i)
+		}
+	})
 }
 
 // TestPongsFillHostCache connects three servents to a hub, then a newcomer:
 // the hub answers the newcomer's hello Ping from its pong cache, so the
 // newcomer learns the hub's other neighbours without connecting to them.
 func TestPongsFillHostCache(t *testing.T) {
-	hub := startServent(t, testConfig(t))
-	var others []*Servent
-	for range 3 {
-		o := startServent(t, testConfig(t))
-		require.NoError(t, o.Connect(hub.Addr()))
-		others = append(others, o)
-	}
-	waitFor(t, "the hub caches its neighbours' Pongs", func() bool {
-		return len(hub.pongs.fresh(pongsPerPing, time.Now(), hub.Addr())) == len(others)
-	})
-
-	newcomer := startServent(t, testConfig(t))
-	require.NoError(t, newcomer.Connect(hub.Addr()))
-	for _, o := range others {
-		waitFor(t, "the newcomer learns "+o.Addr().String(), func() bool {
-			h, ok := newcomer.Hosts().Get(o.Addr())
-			return ok && h.Source == hostcache.SourcePong
+	vtest(t, func(t *testing.T) {
+		hub := startServent(t, testConfig(t))
+		var others []*Servent
+		for range 3 {
+			o := startServent(t, testConfig(t))
+			require.NoError(t, o.Connect(hub.Addr()))
+			others = append(others, o)
+		}
+		waitFor(t, "the hub caches its neighbours' Pongs", func() bool {
+			for _, o := range others {
+				if _, ok := hub.router.CachedPong(o.Addr()); !ok {
+					return false
+				}
+			}
+			return true
 		})
-	}
-	assert.Len(t, newcomer.Peers(), 1, "learnt, not connected")
-	// The hub's own Pong names the hub; the newcomer must not list itself.
-	_, self := newcomer.Hosts().Get(newcomer.Addr())
-	assert.False(t, self)
+
+		newcomer := startServent(t, testConfig(t))
+		require.NoError(t, newcomer.Connect(hub.Addr()))
+		for _, o := range others {
+			waitFor(t, "the newcomer learns "+o.Addr().String(), func() bool {
+				h, ok := newcomer.Hosts().Get(o.Addr())
+				return ok && h.Source == hostcache.SourcePong
+			})
+		}
+		assert.Len(t, newcomer.Peers(), 1, "learnt, not connected")
+		// The hub's own Pong names the hub; the newcomer must not list itself.
+		_, self := newcomer.Hosts().Get(newcomer.Addr())
+		assert.False(t, self)
+	})
 }
 
 // TestRestartReusesState stops a servent and starts a new one on the same
@@ -210,52 +221,54 @@ func TestPongsFillHostCache(t *testing.T) {
 // The shared file is rewritten with other bytes of the same size and time
 // stamp, so a rehash would show as a different digest.
 func TestRestartReusesState(t *testing.T) {
-	dataDir := t.TempDir()
-	const name, before, after = "abbey road.mp3", "abbey road bytes", "ABBEY ROAD BYTES"
-	share := shareDir(t, map[string]string{name: before})
-	cfg := testConfig(t)
-	cfg.DataDir = dataDir
-	cfg.ShareDir = share
+	vtest(t, func(t *testing.T) {
+		dataDir := t.TempDir()
+		const name, before, after = "abbey road.mp3", "abbey road bytes", "ABBEY ROAD BYTES"
+		share := shareDir(t, map[string]string{name: before})
+		cfg := testConfig(t)
+		cfg.DataDir = dataDir
+		cfg.ShareDir = share
 
-	first := startServent(t, cfg)
-	var peers []*Servent
-	for range 2 {
-		p := startServent(t, testConfig(t))
-		require.NoError(t, first.Connect(p.Addr()))
-		peers = append(peers, p)
-	}
-	for _, p := range peers {
-		waitFor(t, "the peer's Pong names it", func() bool {
-			_, ok := first.Hosts().Get(p.Addr())
-			return ok
-		})
-	}
-	all := first.Library().All()
-	require.Len(t, all, 1)
-	require.True(t, all[0].Hashed)
-	require.Equal(t, sha1.Sum([]byte(before)), [20]byte(all[0].SHA1))
-	guid := first.GUID()
-	require.NoError(t, first.Close())
+		first := startServent(t, cfg)
+		var peers []*Servent
+		for range 2 {
+			p := startServent(t, testConfig(t))
+			require.NoError(t, first.Connect(p.Addr()))
+			peers = append(peers, p)
+		}
+		for _, p := range peers {
+			waitFor(t, "the peer's Pong names it", func() bool {
+				_, ok := first.Hosts().Get(p.Addr())
+				return ok
+			})
+		}
+		all := first.Library().All()
+		require.Len(t, all, 1)
+		require.True(t, all[0].Hashed)
+		require.Equal(t, sha1.Sum([]byte(before)), [20]byte(all[0].SHA1))
+		guid := first.GUID()
+		require.NoError(t, first.Close())
 
-	path := filepath.Join(share, name)
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, []byte(after), 0o644))
-	require.NoError(t, os.Chtimes(path, fi.ModTime(), fi.ModTime()))
-	require.NotEqual(t, sha1.Sum([]byte(before)), sha1.Sum([]byte(after)))
+		path := filepath.Join(share, name)
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, []byte(after), 0o644))
+		require.NoError(t, os.Chtimes(path, fi.ModTime(), fi.ModTime()))
+		require.NotEqual(t, sha1.Sum([]byte(before)), sha1.Sum([]byte(after)))
 
-	second := startServent(t, cfg)
-	for _, p := range peers {
-		_, ok := second.Hosts().Get(p.Addr())
-		assert.True(t, ok, "host %s not restored", p.Addr())
-	}
-	assert.Equal(t, guid, second.GUID())
-	all = second.Library().All()
-	require.Len(t, all, 1)
-	assert.True(t, all[0].Hashed)
-	assert.Equal(t, sha1.Sum([]byte(before)), [20]byte(all[0].SHA1), "the digest was recomputed, not reused")
-	st := second.Library().Stats()
-	assert.Zero(t, st.Pending)
-	assert.Equal(t, 1, st.Hashed)
-	assert.Equal(t, fmt.Sprint(all[0].Index), fmt.Sprint(first.Library().All()[0].Index), "the file keeps its index")
+		second := startServent(t, cfg)
+		for _, p := range peers {
+			_, ok := second.Hosts().Get(p.Addr())
+			assert.True(t, ok, "host %s not restored", p.Addr())
+		}
+		assert.Equal(t, guid, second.GUID())
+		all = second.Library().All()
+		require.Len(t, all, 1)
+		assert.True(t, all[0].Hashed)
+		assert.Equal(t, sha1.Sum([]byte(before)), [20]byte(all[0].SHA1), "the digest was recomputed, not reused")
+		st := second.Library().Stats()
+		assert.Zero(t, st.Pending)
+		assert.Equal(t, 1, st.Hashed)
+		assert.Equal(t, fmt.Sprint(all[0].Index), fmt.Sprint(first.Library().All()[0].Index), "the file keeps its index")
+	})
 }

@@ -45,9 +45,25 @@ type qrpState struct {
 	localVer uint64
 	agg      *router.QueryRouteTable // last aggregate sent, nil until first built
 
+	// patches are the last few patches encoded, most recent first: every
+	// link that holds the same table from us (none, for a new link) gets
+	// the same patch to the next, encoded and compressed once.
+	patchMu sync.Mutex
+	patches []encodedPatch
+
 	// budgets are the QRP work allowances of the peers' addresses.
 	budgets qrpBudgets
 }
+
+// encodedPatch is the QRP messages that bring a peer from prev to next.
+type encodedPatch struct {
+	prev, next *router.QueryRouteTable
+	msgs       []wire.QRP
+}
+
+// maxCachedPatches bounds the patches kept: the one for new links and the
+// last update or two.
+const maxCachedPatches = 4
 
 // libraryChanged is the library's OnChange hook: it must not block.
 func (s *Servent) libraryChanged() {
@@ -89,23 +105,31 @@ func (s *Servent) localTable() *router.QueryRouteTable {
 	return t
 }
 
+// encodeOurTable encodes a leaf's whole table before any link needs it:
+// every ultrapeer we reach gets it, and encoding it in the setup of the
+// first link would hold that link's slot while it compresses (140 ms under
+// the race detector), long enough for a peer that dials us in turn to find
+// us full.
+func (s *Servent) encodeOurTable() {
+	if !s.IsLeaf() {
+		return
+	}
+	if _, err := s.patchMessages(nil, s.localTable()); err != nil {
+		s.log.Warn("encoding our query route table", zap.Error(err))
+	}
+}
+
 // aggregateTable returns the table we send our ultrapeer neighbours,
-// building it when there is none yet (or fresh is set).
+// building it when there is none yet (or fresh is set): the union of ours
+// and our leaves' tables, from the router.
 func (s *Servent) aggregateTable(fresh bool) *router.QueryRouteTable {
-	tables := []*router.QueryRouteTable{s.localTable()}
+	local := s.localTable()
 	s.qrp.mu.Lock()
 	defer s.qrp.mu.Unlock()
 	if s.qrp.agg != nil && !fresh {
 		return s.qrp.agg
 	}
-	s.mu.Lock()
-	for _, c := range s.conns {
-		if c.kind == router.Leaf {
-			tables = append(tables, c.qrt.Load())
-		}
-	}
-	s.mu.Unlock()
-	t, err := router.UnionQRT(qrpBits, tables...)
+	t, err := s.router.LeafUnion(qrpBits, local)
 	if err != nil {
 		s.log.Warn("building the aggregated query route table", zap.Error(err))
 		return s.qrp.agg
@@ -147,10 +171,10 @@ func (s *Servent) sendOurQRT(c *conn) {
 func (s *Servent) sendQRT(c *conn, next *router.QueryRouteTable, skipEmpty bool) {
 	c.qrpMu.Lock()
 	defer c.qrpMu.Unlock()
-	if skipEmpty && c.qrpSent == nil && next.Present() == 0 {
+	if c.qrpSent == next || skipEmpty && c.qrpSent == nil && next.Present() == 0 {
 		return
 	}
-	msgs, err := router.PatchMessages(c.qrpSent, next, qrpEntryBits, true, qrpMaxFragment)
+	msgs, err := s.patchMessages(c.qrpSent, next)
 	if err != nil {
 		s.log.Warn("encoding a QRP patch", zap.Error(err))
 		return
@@ -165,6 +189,26 @@ func (s *Servent) sendQRT(c *conn, next *router.QueryRouteTable, skipEmpty bool)
 		}
 	}
 	c.qrpSent = next
+}
+
+// patchMessages returns the messages that bring a peer holding prev (nil:
+// nothing) to next, encoded once for every link that needs them.
+func (s *Servent) patchMessages(prev, next *router.QueryRouteTable) ([]wire.QRP, error) {
+	q := &s.qrp
+	q.patchMu.Lock()
+	defer q.patchMu.Unlock()
+	for _, p := range q.patches {
+		if p.prev == prev && p.next == next {
+			return p.msgs, nil
+		}
+	}
+	msgs, err := router.PatchMessages(prev, next, qrpEntryBits, true, qrpMaxFragment)
+	if err != nil {
+		return nil, err
+	}
+	s.stats.qrpEncoded.Add(1)
+	q.patches = append([]encodedPatch{{prev: prev, next: next, msgs: msgs}}, q.patches[:min(len(q.patches), maxCachedPatches-1)]...)
+	return msgs, nil
 }
 
 // qrpLoop sends patches when our library changes (a leaf at once, an
@@ -228,7 +272,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 			err := fmt.Errorf("servent: QRP over budget (%d patch bytes, %d PATCHes a minute)",
 				s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute)
 			s.rateLog("QRP over budget", c.nc, err)
-			c.qrt.Store(nil)
+			s.router.SetQRT(c.id, nil)
 			c.close(byeBadQRP, "QRP Updates Over Budget")
 			return err
 		}
@@ -237,7 +281,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 	if err != nil {
 		s.stats.qrpRejected.Add(1)
 		s.rateLog("bad QRP table", c.nc, err)
-		c.qrt.Store(nil)
+		s.router.SetQRT(c.id, nil)
 		reason := "Bad QRP Table"
 		if errors.Is(err, router.ErrQRPUnjustified) {
 			reason = "QRP Table Larger Than Its Contents"
@@ -245,7 +289,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 		c.close(byeBadQRP, reason)
 		return fmt.Errorf("servent: %w", err)
 	}
-	c.qrt.Store(c.qrpRecv.Table())
+	s.router.SetQRT(c.id, c.qrpRecv.Table())
 	if t != nil && c.kind == router.Leaf {
 		s.qrp.dirty.Store(true)
 	}
@@ -317,32 +361,4 @@ func (q *qrpBudgets) forgetLocked(now time.Time) {
 		}
 		delete(q.byAddr, k)
 	}
-}
-
-// queryFilter is the router's QueryFilter: a Query goes to a leaf only when
-// its table matches (no table: nothing), and on its last hop to an
-// ultrapeer only when that ultrapeer's table matches (no table: everything).
-// NoQRPFilter passes everything.
-func (s *Servent) queryFilter(peer router.PeerID, _ wire.Header, payload []byte) bool {
-	v, ok := s.byID.Load(peer)
-	if !ok {
-		return false
-	}
-	c := v.(*conn)
-	if s.cfg.NoQRPFilter {
-		return true
-	}
-	t := c.qrt.Load()
-	if c.kind == router.Leaf {
-		if t == nil {
-			return false
-		}
-	} else if t == nil {
-		return true
-	}
-	var q wire.Query
-	if err := q.Decode(payload); err != nil {
-		return false
-	}
-	return t.MatchQuery(&q)
 }

@@ -140,3 +140,29 @@ func TestQRPTableMustJustifyItsSize(t *testing.T) {
 		assert.True(t, s.Peers()[0].HasQRT)
 	})
 }
+
+// TestQRPPatchEncodedOnce: a leaf that connects to three ultrapeers encodes
+// and compresses its table once, not once per link, and every ultrapeer
+// holds it.
+func TestQRPPatchEncodedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		var ups []*Servent
+		for i := range 3 {
+			ups = append(ups, startServent(t, memConfig(t, n, fmt.Sprintf("127.0.0.%d:6346", i+1))))
+		}
+		cfg := memLeafConfig(t, n, "127.0.0.9:6346")
+		cfg.ShareDir = shareDir(t, map[string]string{"Penny Lane.mp3": "penny"})
+		leaf := startServent(t, cfg)
+		for _, u := range ups {
+			require.NoError(t, leaf.Connect(u.Addr()))
+		}
+		synctest.Wait()
+		for i, u := range ups {
+			p := u.Peers()
+			require.Len(t, p, 1)
+			assert.True(t, p[0].HasQRT, "ultrapeer %d has the leaf's table", i)
+		}
+		assert.EqualValues(t, 1, leaf.Stats().QRPEncoded, "one patch for three links")
+	})
+}

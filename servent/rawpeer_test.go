@@ -34,11 +34,17 @@ type rawConn interface {
 }
 
 // rawWait bounds every read of a raw peer: a servent that should have
-// answered and did not fails the test instead of hanging it.
-const rawWait = 10 * time.Second
+// answered and did not fails the test instead of hanging it (virtual time
+// under vtest).
+const rawWait = time.Minute
 
+// dialRaw dials addr on the test's network: the in-memory one under vtest,
+// from 127.0.0.1, else loopback TCP.
 func dialRaw(t testing.TB, addr netip.AddrPort) *rawPeer {
 	t.Helper()
+	if n := testNetwork(t); n != nil {
+		return dialRawFrom(t, n.Host(netip.AddrFrom4([4]byte{127, 0, 0, 1})), addr)
+	}
 	nc, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(addr))
 	require.NoError(t, err)
 	t.Cleanup(func() { nc.Close() })

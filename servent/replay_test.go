@@ -208,9 +208,12 @@ func TestReplayGTKAnswers(t *testing.T) {
 			require.NoError(t, s.Connect(addrPortOf(ln.Addr())))
 			c := onlyConn(t, s)
 			waitFor(t, "gtk-gnutella's descriptors read", func() bool { return inCount(c) == tt.messages })
+			// Close drops what is still queued for its Bye: what the fake
+			// gtk-gnutella reads up to must be sent first.
 			if tt.waitPong != "" {
-				// Close drops what is still queued for its Bye.
 				waitFor(t, "our Pong sent", func() bool { return c.q.Stats().Class[sendq.ClassPong].Sent > 0 })
+			} else {
+				waitFor(t, "our Ping sent", func() bool { return c.q.Stats().Class[sendq.ClassPing].Sent > 0 })
 			}
 			assert.Zero(t, s.Stats().Malformed)
 			assert.Equal(t, gtkUserAgent, c.peer.userAgent)

@@ -68,8 +68,9 @@ const (
 	slotLeaf
 )
 
-// IsLeaf reports whether the servent currently acts as a leaf.
-func (s *Servent) IsLeaf() bool { return s.leaf.Load() }
+// IsLeaf reports whether the servent currently acts as a leaf: the
+// router's role.
+func (s *Servent) IsLeaf() bool { return s.router.Role() == router.RoleLeaf }
 
 // slotLimit is how many connections of kind the current role allows.
 func (s *Servent) slotLimit(kind slotKind) int {
@@ -158,19 +159,19 @@ func (s *Servent) shouldDemote() bool {
 // switchRole changes role and closes every connection, so that each is
 // renegotiated in the new role by keepConnected and the peers.
 func (s *Servent) switchRole(leaf bool) {
+	role := router.RoleUltrapeer
+	if leaf {
+		role = router.RoleLeaf
+	}
 	s.mu.Lock()
-	s.leaf.Store(leaf)
+	s.router.SetRole(role)
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	role := "ultrapeer"
-	if leaf {
-		role = "leaf"
-	}
-	s.log.Info("changing role", zap.String("role", role))
+	s.log.Info("changing role", zap.Stringer("role", role))
 	for _, c := range conns {
-		c.close(byeShutdown, "Becoming "+role)
+		c.close(byeShutdown, "Becoming "+role.String())
 	}
 }

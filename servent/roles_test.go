@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/wire"
 	"github.com/govent/govent/wire/linkzip"
 )
@@ -86,62 +88,66 @@ func TestRoleHandshakes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.Mode = tt.mode
-			cfg.MaxLeaves = tt.maxLeaves
-			s := startServent(t, cfg)
-			require.NoError(t, s.Hosts().Add(netip.MustParseAddrPort("127.0.0.1:7777"), hostcache.SourcePong, true, time.Now()))
-			for range tt.leavesUp {
-				p := dialRaw(t, s.Addr())
-				p.writeString(leafConnect)
-				_, err := p.readBlock()
-				require.NoError(t, err)
-				p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
-			}
-			waitFor(t, "the first leaves registered", func() bool { return len(s.Peers()) == tt.leavesUp })
-
-			p := dialRaw(t, s.Addr())
-			p.writeString(tt.connect)
-			ans, err := p.readBlock()
-			require.NoError(t, err)
-			_, code, _, err := ans.ParseStatus()
-			require.NoError(t, err)
-			require.Equal(t, tt.wantCode, code, "%q", ans.StartLine)
-			if code != 200 {
-				_, ok := ans.Get("X-Try-Ultrapeers")
-				assert.Equal(t, tt.wantTryHdr, ok)
-				p.expectClosed()
-				assert.Len(t, s.Peers(), tt.leavesUp)
-				return
-			}
-			up, _ := ans.Get("X-Ultrapeer")
-			assert.Equal(t, tt.wantUP, up)
-			if tt.wantUP == "True" {
-				deg, _ := ans.Get("X-Degree")
-				n, err := strconv.Atoi(deg)
-				require.NoError(t, err)
-				assert.GreaterOrEqual(t, n, 16)
-				for _, h := range []string{"X-Dynamic-Querying", "X-Ultrapeer-Query-Routing", "X-Ultrapeer-Needed", "X-Max-TTL"} {
-					_, ok := ans.Get(h)
-					assert.True(t, ok, "header %s", h)
+			vtest(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Mode = tt.mode
+				cfg.MaxLeaves = tt.maxLeaves
+				s := startServent(t, cfg)
+				require.NoError(t, s.Hosts().Add(netip.MustParseAddrPort("127.0.0.1:7777"), hostcache.SourcePong, true, time.Now()))
+				for range tt.leavesUp {
+					p := dialRaw(t, s.Addr())
+					p.writeString(leafConnect)
+					_, err := p.readBlock()
+					require.NoError(t, err)
+					p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
 				}
-			}
-			p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
-			waitFor(t, "registered", func() bool { return len(s.Peers()) == tt.leavesUp+1 })
-			c := connFrom(s, p.nc)
-			require.NotNil(t, c)
-			assert.Equal(t, tt.wantKind, c.kind)
+				waitFor(t, "the first leaves registered", func() bool { return len(s.Peers()) == tt.leavesUp })
+
+				p := dialRaw(t, s.Addr())
+				p.writeString(tt.connect)
+				ans, err := p.readBlock()
+				require.NoError(t, err)
+				_, code, _, err := ans.ParseStatus()
+				require.NoError(t, err)
+				require.Equal(t, tt.wantCode, code, "%q", ans.StartLine)
+				if code != 200 {
+					_, ok := ans.Get("X-Try-Ultrapeers")
+					assert.Equal(t, tt.wantTryHdr, ok)
+					p.expectClosed()
+					assert.Len(t, s.Peers(), tt.leavesUp)
+					return
+				}
+				up, _ := ans.Get("X-Ultrapeer")
+				assert.Equal(t, tt.wantUP, up)
+				if tt.wantUP == "True" {
+					deg, _ := ans.Get("X-Degree")
+					n, err := strconv.Atoi(deg)
+					require.NoError(t, err)
+					assert.GreaterOrEqual(t, n, 16)
+					for _, h := range []string{"X-Dynamic-Querying", "X-Ultrapeer-Query-Routing", "X-Ultrapeer-Needed", "X-Max-TTL"} {
+						_, ok := ans.Get(h)
+						assert.True(t, ok, "header %s", h)
+					}
+				}
+				p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
+				waitFor(t, "registered", func() bool { return len(s.Peers()) == tt.leavesUp+1 })
+				c := connFrom(s, p.nc)
+				require.NotNil(t, c)
+				assert.Equal(t, tt.wantKind, c.kind)
+			})
 		})
 	}
 }
 
 // TestLeafDialsOnlyUltrapeers: a leaf that reaches another leaf gives up.
 func TestLeafDialsOnlyUltrapeers(t *testing.T) {
-	a := startServent(t, leafConfig(t, nil))
-	b := startServent(t, leafConfig(t, nil))
-	err := a.Connect(b.Addr())
-	require.Error(t, err)
-	assert.Empty(t, a.Peers())
+	vtest(t, func(t *testing.T) {
+		a := startServent(t, leafConfig(t, nil))
+		b := startServent(t, leafConfig(t, nil))
+		err := a.Connect(b.Addr())
+		require.Error(t, err)
+		assert.Empty(t, a.Peers())
+	})
 }
 
 func TestCanPromote(t *testing.T) {
@@ -171,23 +177,25 @@ func TestCanPromote(t *testing.T) {
 // TestAutoPromotes: an auto-mode servent starts as a leaf and becomes an
 // ultrapeer once it qualifies; its new handshakes say so.
 func TestAutoPromotes(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Mode = ModeAuto
-	cfg.UploadKBps = UltrapeerMinKBps
-	cfg.PromoteAfter = time.Millisecond
-	cfg.RoleCheckInterval = 5 * time.Millisecond
-	s, err := New(cfg)
-	require.NoError(t, err)
-	require.True(t, s.IsLeaf(), "auto starts as a leaf")
-	require.NoError(t, s.Start(t.Context()))
-	t.Cleanup(func() { s.Close() })
-	waitFor(t, "promotion", func() bool { return !s.IsLeaf() })
-	p := dialRaw(t, s.Addr())
-	p.writeString(leafConnect)
-	ans, err := p.readBlock()
-	require.NoError(t, err)
-	up, _ := ans.Get("X-Ultrapeer")
-	assert.Equal(t, "True", up)
+	vtest(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Mode = ModeAuto
+		cfg.UploadKBps = UltrapeerMinKBps
+		cfg.PromoteAfter = time.Millisecond
+		cfg.RoleCheckInterval = 5 * time.Millisecond
+		s, err := New(cfg)
+		require.NoError(t, err)
+		require.True(t, s.IsLeaf(), "auto starts as a leaf")
+		require.NoError(t, s.Start(t.Context()))
+		t.Cleanup(func() { s.Close() })
+		waitFor(t, "promotion", func() bool { return !s.IsLeaf() })
+		p := dialRaw(t, s.Addr())
+		p.writeString(leafConnect)
+		ans, err := p.readBlock()
+		require.NoError(t, err)
+		up, _ := ans.Get("X-Ultrapeer")
+		assert.Equal(t, "True", up)
+	})
 }
 
 func TestParseMode(t *testing.T) {
@@ -204,84 +212,90 @@ func TestParseMode(t *testing.T) {
 // TestLeafQRTArrives: a leaf's table reaches its ultrapeer within a second
 // of connecting, and a file added later reaches it as a patch.
 func TestLeafQRTArrives(t *testing.T) {
-	up := startServent(t, upConfig(t))
-	lcfg := leafConfig(t, map[string]string{"Penny Lane.mp3": "penny"})
-	leaf := startServent(t, lcfg)
-	start := time.Now()
-	require.NoError(t, leaf.Connect(up.Addr()))
-	waitFor(t, "the leaf's table at the ultrapeer", func() bool {
+	vtest(t, func(t *testing.T) {
+		up := startServent(t, upConfig(t))
+		lcfg := leafConfig(t, map[string]string{"Penny Lane.mp3": "penny"})
+		leaf := startServent(t, lcfg)
+		start := time.Now()
+		require.NoError(t, leaf.Connect(up.Addr()))
+		waitFor(t, "the leaf's table at the ultrapeer", func() bool {
+			c := connOf(up, leaf.Addr())
+			return c != nil && c.table() != nil
+		})
+		assert.Less(t, time.Since(start), time.Second)
 		c := connOf(up, leaf.Addr())
-		return c != nil && c.qrt.Load() != nil
-	})
-	assert.Less(t, time.Since(start), time.Second)
-	c := connOf(up, leaf.Addr())
-	assert.Equal(t, router.Leaf, c.kind)
-	tbl := c.qrt.Load()
-	assert.True(t, tbl.MatchText([]byte("penny lane")))
-	assert.False(t, tbl.MatchText([]byte("yellow submarine")))
-	assert.EqualValues(t, 2, c.stats.inMsgs[wire.TypeQRP].Load(), "a RESET and one PATCH")
+		assert.Equal(t, router.Leaf, c.kind)
+		tbl := c.table()
+		assert.True(t, tbl.MatchText([]byte("penny lane")))
+		assert.False(t, tbl.MatchText([]byte("yellow submarine")))
+		assert.EqualValues(t, 2, c.stats.inMsgs[wire.TypeQRP].Load(), "a RESET and one PATCH")
 
-	require.NoError(t, os.WriteFile(filepath.Join(lcfg.ShareDir, "Yellow Submarine.ogg"), []byte("yellow"), 0o644))
-	leaf.Rescan()
-	waitFor(t, "the patch with the new file", func() bool {
-		t := c.qrt.Load()
-		return t != nil && t.MatchText([]byte("yellow submarine"))
+		require.NoError(t, os.WriteFile(filepath.Join(lcfg.ShareDir, "Yellow Submarine.ogg"), []byte("yellow"), 0o644))
+		leaf.Rescan()
+		waitFor(t, "the patch with the new file", func() bool {
+			t := c.table()
+			return t != nil && t.MatchText([]byte("yellow submarine"))
+		})
+		assert.True(t, c.table().MatchText([]byte("penny")), "the patch kept the old words")
+		assert.Zero(t, c.peerBye.Load())
 	})
-	assert.True(t, c.qrt.Load().MatchText([]byte("penny")), "the patch kept the old words")
-	assert.Zero(t, c.peerBye.Load())
 }
 
 // TestBadPatchByes: a PATCH that does not inflate ends the leaf's
 // connection with Bye 413.
 func TestBadPatchByes(t *testing.T) {
-	s := startServent(t, upConfig(t))
-	p := dialRaw(t, s.Addr())
-	p.writeString(leafConnect)
-	_, err := p.readBlock()
-	require.NoError(t, err)
-	p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
-	p.r = wire.NewReader(p.br, 0)
-	p.send(wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQRP, TTL: 1},
-		QRP: wire.QRP{Variant: wire.QRPReset, TableLength: 65536, Infinity: 7}})
-	p.send(wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQRP, TTL: 1},
-		QRP: wire.QRP{Variant: wire.QRPPatch, SeqNo: 1, SeqSize: 1, Compressor: wire.QRPCompressZlib, EntryBits: 4,
-			Data: []byte("this is not a zlib stream")}})
-	bye := p.readBye()
-	assert.EqualValues(t, 413, bye.Code)
-	assert.Equal(t, "Bad QRP Table", string(bye.Reason()))
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, upConfig(t))
+		p := dialRaw(t, s.Addr())
+		p.writeString(leafConnect)
+		_, err := p.readBlock()
+		require.NoError(t, err)
+		p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
+		p.r = wire.NewReader(p.br, 0)
+		p.send(wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQRP, TTL: 1},
+			QRP: wire.QRP{Variant: wire.QRPReset, TableLength: 65536, Infinity: 7}})
+		p.send(wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQRP, TTL: 1},
+			QRP: wire.QRP{Variant: wire.QRPPatch, SeqNo: 1, SeqSize: 1, Compressor: wire.QRPCompressZlib, EntryBits: 4,
+				Data: []byte("this is not a zlib stream")}})
+		bye := p.readBye()
+		assert.EqualValues(t, 413, bye.Code)
+		assert.Equal(t, "Bad QRP Table", string(bye.Reason()))
+	})
 }
 
 // TestVendorAndHSEPIgnored: we send Messages-Supported to a peer that
 // speaks vendor messages, and read other vendor messages, HSEP and unknown
 // types without counting them malformed.
 func TestVendorAndHSEPIgnored(t *testing.T) {
-	s := startServent(t, testConfig(t))
-	p := dialRaw(t, s.Addr())
-	p.handshake06("Vendor-Message: 0.2")
-	m := p.readUntil("Messages-Supported", func(m *wire.Message) bool {
-		return m.Header.Type == wire.TypeVendor && m.Vendor.IsMessagesSupported()
-	})
-	assert.EqualValues(t, 1, m.Header.TTL)
-	entries, err := wire.AppendMessagesSupported(nil, m.Vendor.Body)
-	require.NoError(t, err)
-	assert.Empty(t, entries, "we act on no vendor message")
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, testConfig(t))
+		p := dialRaw(t, s.Addr())
+		p.handshake06("Vendor-Message: 0.2")
+		m := p.readUntil("Messages-Supported", func(m *wire.Message) bool {
+			return m.Header.Type == wire.TypeVendor && m.Vendor.IsMessagesSupported()
+		})
+		assert.EqualValues(t, 1, m.Header.TTL)
+		entries, err := wire.AppendMessagesSupported(nil, m.Vendor.Body)
+		require.NoError(t, err)
+		assert.Empty(t, entries, "we act on no vendor message")
 
-	raw := func(typ wire.PayloadType, payload []byte) []byte {
-		h := wire.Header{GUID: wire.NewGUID(), Type: typ, TTL: 1, Length: uint32(len(payload))}
-		return append(h.Append(nil), payload...)
-	}
-	var b []byte
-	b = append(b, raw(wire.TypeVendor, []byte{'L', 'I', 'M', 'E', 21, 0, 2, 0, 1, 2, 3})...)
-	b = append(b, raw(wire.TypeStdVendor, []byte{0, 0, 0, 0, 10, 0, 0, 0})...)
-	b = append(b, raw(wire.TypeHSEP, bytes.Repeat([]byte{1, 0, 0, 0, 0, 0, 0, 0}, 3))...)
-	b = append(b, raw(0x99, []byte("what is this"))...)
-	_, err = p.nc.Write(b)
-	require.NoError(t, err)
-	ping := guidN('v', 1)
-	p.send(wire.Message{Header: wire.Header{GUID: ping, Type: wire.TypePing, TTL: 1}})
-	p.readUntil("the Pong", func(m *wire.Message) bool { return m.Header.Type == wire.TypePong && m.Header.GUID == ping })
-	assert.Zero(t, s.Stats().Malformed)
-	assert.Len(t, s.Peers(), 1)
+		raw := func(typ wire.PayloadType, payload []byte) []byte {
+			h := wire.Header{GUID: wire.NewGUID(), Type: typ, TTL: 1, Length: uint32(len(payload))}
+			return append(h.Append(nil), payload...)
+		}
+		var b []byte
+		b = append(b, raw(wire.TypeVendor, []byte{'L', 'I', 'M', 'E', 21, 0, 2, 0, 1, 2, 3})...)
+		b = append(b, raw(wire.TypeStdVendor, []byte{0, 0, 0, 0, 10, 0, 0, 0})...)
+		b = append(b, raw(wire.TypeHSEP, bytes.Repeat([]byte{1, 0, 0, 0, 0, 0, 0, 0}, 3))...)
+		b = append(b, raw(0x99, []byte("what is this"))...)
+		_, err = p.nc.Write(b)
+		require.NoError(t, err)
+		ping := guidN('v', 1)
+		p.send(wire.Message{Header: wire.Header{GUID: ping, Type: wire.TypePing, TTL: 1}})
+		p.readUntil("the Pong", func(m *wire.Message) bool { return m.Header.Type == wire.TypePong && m.Header.GUID == ping })
+		assert.Zero(t, s.Stats().Malformed)
+		assert.Len(t, s.Peers(), 1)
+	})
 }
 
 // probeLeafStream returns the leaf probe's CONNECT block from
@@ -331,9 +345,9 @@ func TestReplayProbeLeafQRP(t *testing.T) {
 	require.NoError(t, err)
 	waitFor(t, "the probe's table", func() bool {
 		c := connFrom(s, leaf.nc)
-		return c != nil && c.qrt.Load() != nil
+		return c != nil && c.table() != nil
 	})
-	assert.Equal(t, 65536, connFrom(s, leaf.nc).qrt.Load().Slots())
+	assert.Equal(t, 65536, connFrom(s, leaf.nc).table().Slots())
 
 	u := dialRaw(t, s.Addr())
 	u.handshake06()
@@ -366,8 +380,8 @@ func TestReplayGTKUltrapeerQRP(t *testing.T) {
 	require.NoError(t, err)
 	waitFor(t, "registered", func() bool { return len(s.Peers()) == 1 })
 	c := onlyConn(t, s)
-	waitFor(t, "gtk-gnutella's table", func() bool { return c.qrt.Load() != nil })
-	tbl := c.qrt.Load()
+	waitFor(t, "gtk-gnutella's table", func() bool { return c.table() != nil })
+	tbl := c.table()
 	assert.Equal(t, 16384, tbl.Slots())
 	assert.Equal(t, 19, tbl.Present())
 	assert.True(t, tbl.MatchText([]byte("strawberry fields")))
@@ -447,7 +461,7 @@ func buildTwoTier(t *testing.T, nUP, nLeaf int, upsOf func(int) []int, files fun
 					continue
 				}
 				c := connOf(u, v.Addr())
-				if c == nil || c.qrt.Load() == nil || c.qrt.Load().Present() != currentAggregate(t, v).Present() {
+				if c == nil || c.table() == nil || c.table().Present() != currentAggregate(t, v).Present() {
 					return false
 				}
 			}
@@ -463,7 +477,7 @@ func currentAggregate(t testing.TB, u *Servent) *router.QueryRouteTable {
 	u.mu.Lock()
 	for _, c := range u.conns {
 		if c.kind == router.Leaf {
-			tables = append(tables, c.qrt.Load())
+			tables = append(tables, c.table())
 		}
 	}
 	u.mu.Unlock()
@@ -510,47 +524,49 @@ func (tt *twoTier) dqIdle(t *testing.T) {
 // ultrapeers). A leaf's search reaches every matching leaf and no other;
 // no leaf sees a Ping or a Query its table does not match.
 func TestTwoTierSearch(t *testing.T) {
-	const nUP, nLeaf, searcher = 3, 20, 1
-	upsOf := func(i int) []int {
-		if i%2 == 0 {
-			return []int{i % nUP, (i + 1) % nUP}
+	vtest(t, func(t *testing.T) {
+		const nUP, nLeaf, searcher = 3, 20, 1
+		upsOf := func(i int) []int {
+			if i%2 == 0 {
+				return []int{i % nUP, (i + 1) % nUP}
+			}
+			return []int{i % nUP}
 		}
-		return []int{i % nUP}
-	}
-	matching := func(i int) bool { return i%4 == 0 }
-	files := func(i int) map[string]string {
-		if matching(i) {
-			return map[string]string{fmt.Sprintf("tiermatch song %d.mp3", i): "m"}
+		matching := func(i int) bool { return i%4 == 0 }
+		files := func(i int) map[string]string {
+			if matching(i) {
+				return map[string]string{fmt.Sprintf("tiermatch song %d.mp3", i): "m"}
+			}
+			return map[string]string{fmt.Sprintf("other song %d.mp3", i): "o"}
 		}
-		return map[string]string{fmt.Sprintf("other song %d.mp3", i): "o"}
-	}
-	tt := buildTwoTier(t, nUP, nLeaf, upsOf, files, nil, nil)
+		tt := buildTwoTier(t, nUP, nLeaf, upsOf, files, nil, nil)
 
-	sr, err := tt.leaves[searcher].Search(searchCtx(t), "tiermatch")
-	require.NoError(t, err)
-	var want []string
-	for i := range nLeaf {
-		if matching(i) {
-			want = append(want, fmt.Sprintf("tiermatch song %d.mp3", i))
+		sr, err := tt.leaves[searcher].Search(searchCtx(t), "tiermatch")
+		require.NoError(t, err)
+		var want []string
+		for i := range nLeaf {
+			if matching(i) {
+				want = append(want, fmt.Sprintf("tiermatch song %d.mp3", i))
+			}
 		}
-	}
-	res := collect(t, sr, len(want), 10*time.Second)
-	var got []string
-	for _, r := range res {
-		got = append(got, r.Name)
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	assert.Equal(t, want, got)
-	tt.dqIdle(t)
-	for i, l := range tt.leaves {
-		assert.Zero(t, countIn(l, wire.TypePing), "leaf %d got a Ping", i)
-		if !matching(i) {
-			assert.Zero(t, countIn(l, wire.TypeQuery), "leaf %d got a Query its table does not match", i)
-		} else {
-			assert.NotZero(t, countIn(l, wire.TypeQuery), "leaf %d", i)
+		res := collect(t, sr, len(want), 10*time.Second)
+		var got []string
+		for _, r := range res {
+			got = append(got, r.Name)
 		}
-	}
+		slices.Sort(got)
+		slices.Sort(want)
+		assert.Equal(t, want, got)
+		tt.dqIdle(t)
+		for i, l := range tt.leaves {
+			assert.Zero(t, countIn(l, wire.TypePing), "leaf %d got a Ping", i)
+			if !matching(i) {
+				assert.Zero(t, countIn(l, wire.TypeQuery), "leaf %d got a Query its table does not match", i)
+			} else {
+				assert.NotZero(t, countIn(l, wire.TypeQuery), "leaf %d", i)
+			}
+		}
+	})
 }
 
 // TestDynamicQueryStops: ultrapeer A's leaf searches; A's three neighbours
@@ -570,46 +586,48 @@ func TestDynamicQueryStops(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := upConfig(t)
-			cfg.DynamicQueryResults = tc.target
-			cfg.DynamicQueryProbe = 1
-			cfg.DynamicQueryWait = 300 * time.Millisecond
-			cfg.NoDynamicQuery = tc.noDQ
-			a := startServent(t, cfg)
-			var others []*Servent
-			for i := range 3 {
-				u := startServent(t, upConfig(t))
-				l := startServent(t, leafConfig(t, map[string]string{fmt.Sprintf("dqfile %d.txt", i): "x"}))
-				require.NoError(t, l.Connect(u.Addr()))
-				require.NoError(t, a.Connect(u.Addr()))
-				others = append(others, u)
-			}
-			searcher := startServent(t, leafConfig(t, nil))
-			require.NoError(t, searcher.Connect(a.Addr()))
-			waitFor(t, "tables everywhere", func() bool {
+			vtest(t, func(t *testing.T) {
+				cfg := upConfig(t)
+				cfg.DynamicQueryResults = tc.target
+				cfg.DynamicQueryProbe = 1
+				cfg.DynamicQueryWait = 300 * time.Millisecond
+				cfg.NoDynamicQuery = tc.noDQ
+				a := startServent(t, cfg)
+				var others []*Servent
+				for i := range 3 {
+					u := startServent(t, upConfig(t))
+					l := startServent(t, leafConfig(t, map[string]string{fmt.Sprintf("dqfile %d.txt", i): "x"}))
+					require.NoError(t, l.Connect(u.Addr()))
+					require.NoError(t, a.Connect(u.Addr()))
+					others = append(others, u)
+				}
+				searcher := startServent(t, leafConfig(t, nil))
+				require.NoError(t, searcher.Connect(a.Addr()))
+				waitFor(t, "tables everywhere", func() bool {
+					for _, u := range others {
+						c := connOf(a, u.Addr())
+						if c == nil || c.table() == nil || !c.table().MatchText([]byte("dqfile")) {
+							return false
+						}
+					}
+					return true
+				})
+				sr, err := searcher.Search(searchCtx(t), "dqfile")
+				require.NoError(t, err)
+				if tc.noDQ {
+					assert.Zero(t, a.DynamicQueries(), "flooded, not widened")
+				}
+				res := collect(t, sr, tc.reached, 10*time.Second)
+				assert.Len(t, res, tc.reached)
+				waitFor(t, "the dynamic query ends", func() bool { return a.DynamicQueries() == 0 })
+				reached := 0
 				for _, u := range others {
-					c := connOf(a, u.Addr())
-					if c == nil || c.qrt.Load() == nil || !c.qrt.Load().MatchText([]byte("dqfile")) {
-						return false
+					if queryCount(u) > 0 {
+						reached++
 					}
 				}
-				return true
+				assert.Equal(t, tc.reached, reached)
 			})
-			sr, err := searcher.Search(searchCtx(t), "dqfile")
-			require.NoError(t, err)
-			if tc.noDQ {
-				assert.Zero(t, a.DynamicQueries(), "flooded, not widened")
-			}
-			res := collect(t, sr, tc.reached, 10*time.Second)
-			assert.Len(t, res, tc.reached)
-			waitFor(t, "the dynamic query ends", func() bool { return a.DynamicQueries() == 0 })
-			reached := 0
-			for _, u := range others {
-				if queryCount(u) > 0 {
-					reached++
-				}
-			}
-			assert.Equal(t, tc.reached, reached)
 		})
 	}
 }
@@ -621,33 +639,35 @@ func TestDynamicQueryStops(t *testing.T) {
 func TestNoQRPFilterFloods(t *testing.T) {
 	for _, noFilter := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NoQRPFilter=%v", noFilter), func(t *testing.T) {
-			cfg := upConfig(t)
-			cfg.NoQRPFilter = noFilter
-			a := startServent(t, cfg)
-			b := startServent(t, upConfig(t))
-			lb := startServent(t, leafConfig(t, map[string]string{"unrelated b.txt": "b"}))
-			require.NoError(t, lb.Connect(b.Addr()))
-			la := startServent(t, leafConfig(t, map[string]string{"unrelated a.txt": "a"}))
-			require.NoError(t, la.Connect(a.Addr()))
-			require.NoError(t, a.Connect(b.Addr()))
-			scfg := upConfig(t)
-			scfg.DefaultTTL = 2
-			searcher := startServent(t, scfg)
-			require.NoError(t, searcher.Connect(a.Addr()))
-			waitFor(t, "B's aggregate and the leaf's table at A", func() bool {
-				cb, cl := connOf(a, b.Addr()), connOf(a, la.Addr())
-				return cb != nil && cb.qrt.Load() != nil && cb.qrt.Load().MatchText([]byte("unrelated")) &&
-					cl != nil && cl.qrt.Load() != nil
+			vtest(t, func(t *testing.T) {
+				cfg := upConfig(t)
+				cfg.NoQRPFilter = noFilter
+				a := startServent(t, cfg)
+				b := startServent(t, upConfig(t))
+				lb := startServent(t, leafConfig(t, map[string]string{"unrelated b.txt": "b"}))
+				require.NoError(t, lb.Connect(b.Addr()))
+				la := startServent(t, leafConfig(t, map[string]string{"unrelated a.txt": "a"}))
+				require.NoError(t, la.Connect(a.Addr()))
+				require.NoError(t, a.Connect(b.Addr()))
+				scfg := upConfig(t)
+				scfg.DefaultTTL = 2
+				searcher := startServent(t, scfg)
+				require.NoError(t, searcher.Connect(a.Addr()))
+				waitFor(t, "B's aggregate and the leaf's table at A", func() bool {
+					cb, cl := connOf(a, b.Addr()), connOf(a, la.Addr())
+					return cb != nil && cb.table() != nil && cb.table().MatchText([]byte("unrelated")) &&
+						cl != nil && cl.table() != nil
+				})
+				sr, err := searcher.Search(searchCtx(t), "nomatch")
+				require.NoError(t, err)
+				assert.Empty(t, collect(t, sr, 1, 300*time.Millisecond))
+				want := uint64(0)
+				if noFilter {
+					want = 1
+				}
+				assert.Equal(t, want, queryCount(b), "ultrapeer on the last hop")
+				assert.Equal(t, want, queryCount(la), "leaf")
 			})
-			sr, err := searcher.Search(searchCtx(t), "nomatch")
-			require.NoError(t, err)
-			assert.Empty(t, collect(t, sr, 1, 300*time.Millisecond))
-			want := uint64(0)
-			if noFilter {
-				want = 1
-			}
-			assert.Equal(t, want, queryCount(b), "ultrapeer on the last hop")
-			assert.Equal(t, want, queryCount(la), "leaf")
 		})
 	}
 }
@@ -655,25 +675,27 @@ func TestNoQRPFilterFloods(t *testing.T) {
 // TestLeafReconnects: a leaf that keeps one ultrapeer moves to the other
 // configured one when its ultrapeer shuts down.
 func TestLeafReconnects(t *testing.T) {
-	u0 := startServent(t, upConfig(t))
-	u1 := startServent(t, upConfig(t))
-	cfg := leafConfig(t, nil)
-	cfg.LeafUltrapeers = 1
-	cfg.Peers = []string{u0.Addr().String(), u1.Addr().String()}
-	leaf := startServent(t, cfg)
-	waitFor(t, "one ultrapeer", func() bool { return len(leaf.Peers()) == 1 })
-	first, other := u0, u1
-	if leaf.Peers()[0].Addr == u1.Addr() {
-		first, other = u1, u0
-	}
-	require.NoError(t, first.Close())
-	waitFor(t, "the other ultrapeer", func() bool {
-		p := leaf.Peers()
-		return len(p) == 1 && p[0].Addr == other.Addr()
-	})
-	waitFor(t, "the leaf's table at its new ultrapeer", func() bool {
-		c := connOf(other, leaf.Addr())
-		return c != nil && c.qrt.Load() != nil
+	vtest(t, func(t *testing.T) {
+		u0 := startServent(t, upConfig(t))
+		u1 := startServent(t, upConfig(t))
+		cfg := leafConfig(t, nil)
+		cfg.LeafUltrapeers = 1
+		cfg.Peers = []string{u0.Addr().String(), u1.Addr().String()}
+		leaf := startServent(t, cfg)
+		waitFor(t, "one ultrapeer", func() bool { return len(leaf.Peers()) == 1 })
+		first, other := u0, u1
+		if leaf.Peers()[0].Addr == u1.Addr() {
+			first, other = u1, u0
+		}
+		require.NoError(t, first.Close())
+		waitFor(t, "the other ultrapeer", func() bool {
+			p := leaf.Peers()
+			return len(p) == 1 && p[0].Addr == other.Addr()
+		})
+		waitFor(t, "the leaf's table at its new ultrapeer", func() bool {
+			c := connOf(other, leaf.Addr())
+			return c != nil && c.table() != nil
+		})
 	})
 }
 
@@ -692,18 +714,20 @@ func TestLeafCompression(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tt := buildTwoTier(t, 1, 2, func(int) []int { return []int{0} },
-				func(i int) map[string]string { return map[string]string{fmt.Sprintf("zipfile %d.txt", i): "z"} },
-				tc.up, tc.leaf)
-			c := connOf(tt.leaves[0], tt.ups[0].Addr())
-			require.NotNil(t, c)
-			assert.Equal(t, tc.wantIn, c.peer.deflateIn)
-			assert.Equal(t, tc.wantO, c.peer.deflateOut)
-			sr, err := tt.leaves[0].Search(searchCtx(t), "zipfile")
-			require.NoError(t, err)
-			res := collect(t, sr, 1, 10*time.Second)
-			require.Len(t, res, 1)
-			assert.Equal(t, "zipfile 1.txt", res[0].Name)
+			vtest(t, func(t *testing.T) {
+				tt := buildTwoTier(t, 1, 2, func(int) []int { return []int{0} },
+					func(i int) map[string]string { return map[string]string{fmt.Sprintf("zipfile %d.txt", i): "z"} },
+					tc.up, tc.leaf)
+				c := connOf(tt.leaves[0], tt.ups[0].Addr())
+				require.NotNil(t, c)
+				assert.Equal(t, tc.wantIn, c.peer.deflateIn)
+				assert.Equal(t, tc.wantO, c.peer.deflateOut)
+				sr, err := tt.leaves[0].Search(searchCtx(t), "zipfile")
+				require.NoError(t, err)
+				res := collect(t, sr, 1, 10*time.Second)
+				require.Len(t, res, 1)
+				assert.Equal(t, "zipfile 1.txt", res[0].Name)
+			})
 		})
 	}
 }
@@ -712,55 +736,121 @@ func TestLeafCompression(t *testing.T) {
 // searches, and compares Queries delivered to leaves with and without QRP
 // filtering, and bytes on the wire with and without deflate.
 func TestMeasureQRPAndDeflate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("104 servents")
-	}
-	const nUP, perUP = 4, 25
-	upsOf := func(i int) []int { return []int{i % nUP} }
-	files := func(i int) map[string]string {
-		return map[string]string{fmt.Sprintf("tune%d song %d.mp3", i%10, i): strings.Repeat("x", 100)}
-	}
-	run := func(upTweak, leafTweak func(*Config)) (queries, bytes uint64, results int) {
-		tt := buildTwoTier(t, nUP, nUP*perUP, upsOf, files, upTweak, leafTweak)
-		before := tt.wireBytes()
-		for k := range nUP {
-			sr, err := tt.leaves[k].Search(searchCtx(t), fmt.Sprintf("tune%d", k+5))
-			require.NoError(t, err)
-			results += len(collect(t, sr, 10, 10*time.Second))
+	vtest(t, func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("104 servents")
 		}
-		tt.dqIdle(t)
-		queries, bytes = tt.leafQueries(), tt.wireBytes()-before
-		for _, s := range slices.Concat(tt.ups, tt.leaves) {
-			s.Close()
+		const nUP, perUP = 4, 25
+		upsOf := func(i int) []int { return []int{i % nUP} }
+		files := func(i int) map[string]string {
+			return map[string]string{fmt.Sprintf("tune%d song %d.mp3", i%10, i): strings.Repeat("x", 100)}
 		}
-		return queries, bytes, results
-	}
-	qrpQ, zipBytes, r1 := run(nil, nil)
-	floodQ, _, r2 := run(func(c *Config) { c.NoQRPFilter = true }, nil)
-	noZip := func(c *Config) { c.NoDeflateIn, c.NoDeflateOut = true, true }
-	_, plainBytes, r3 := run(noZip, noZip)
-	t.Logf("Queries delivered to 100 leaves for 4 searches: %d with QRP, %d without", qrpQ, floodQ)
-	t.Logf("bytes on the wire for the searches: %d with deflate, %d without", zipBytes, plainBytes)
-	for _, r := range []int{r1, r2, r3} {
-		assert.Equal(t, 40, r, "every search finds its 10 files")
-	}
-	assert.Less(t, qrpQ*4, floodQ, "QRP delivers far fewer Queries")
-	assert.Less(t, zipBytes, plainBytes, "deflate sends fewer bytes")
+		run := func(upTweak, leafTweak func(*Config)) (queries, bytes uint64, results int) {
+			tt := buildTwoTier(t, nUP, nUP*perUP, upsOf, files, upTweak, leafTweak)
+			before := tt.wireBytes()
+			for k := range nUP {
+				sr, err := tt.leaves[k].Search(searchCtx(t), fmt.Sprintf("tune%d", k+5))
+				require.NoError(t, err)
+				results += len(collect(t, sr, 10, 10*time.Second))
+			}
+			tt.dqIdle(t)
+			queries, bytes = tt.leafQueries(), tt.wireBytes()-before
+			for _, s := range slices.Concat(tt.ups, tt.leaves) {
+				s.Close()
+			}
+			return queries, bytes, results
+		}
+		qrpQ, zipBytes, r1 := run(nil, nil)
+		floodQ, _, r2 := run(func(c *Config) { c.NoQRPFilter = true }, nil)
+		noZip := func(c *Config) { c.NoDeflateIn, c.NoDeflateOut = true, true }
+		_, plainBytes, r3 := run(noZip, noZip)
+		t.Logf("Queries delivered to 100 leaves for 4 searches: %d with QRP, %d without", qrpQ, floodQ)
+		t.Logf("bytes on the wire for the searches: %d with deflate, %d without", zipBytes, plainBytes)
+		for _, r := range []int{r1, r2, r3} {
+			assert.Equal(t, 40, r, "every search finds its 10 files")
+		}
+		assert.Less(t, qrpQ*4, floodQ, "QRP delivers far fewer Queries")
+		assert.Less(t, zipBytes, plainBytes, "deflate sends fewer bytes")
+	})
 }
 
 // TestLeafGuidanceAccepted: an ultrapeer that dials us and, having read our
 // X-Ultrapeer-Needed, answers X-Ultrapeer: False becomes our leaf.
 func TestLeafGuidanceAccepted(t *testing.T) {
-	s := startServent(t, upConfig(t))
-	p := dialRaw(t, s.Addr())
-	p.writeString(rawConnect())
-	ans, err := p.readBlock()
-	require.NoError(t, err)
-	_, ok := ans.Get("X-Ultrapeer-Needed")
-	require.True(t, ok)
-	p.writeString("GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: False\r\n\r\n")
-	waitFor(t, "registered", func() bool { return len(s.Peers()) == 1 })
-	c := onlyConn(t, s)
-	assert.Equal(t, router.Leaf, c.kind)
-	assert.True(t, s.Peers()[0].Leaf)
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, upConfig(t))
+		p := dialRaw(t, s.Addr())
+		p.writeString(rawConnect())
+		ans, err := p.readBlock()
+		require.NoError(t, err)
+		_, ok := ans.Get("X-Ultrapeer-Needed")
+		require.True(t, ok)
+		p.writeString("GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: False\r\n\r\n")
+		waitFor(t, "registered", func() bool { return len(s.Peers()) == 1 })
+		c := onlyConn(t, s)
+		assert.Equal(t, router.Leaf, c.kind)
+		assert.True(t, s.Peers()[0].Leaf)
+	})
+}
+
+// TestUltrapeerDialsLeaf: an ultrapeer that dials a leaf (the leaf answers
+// X-Ultrapeer: False) takes it as its leaf, in a leaf slot, and routes to
+// it by the table the leaf sends, as if the leaf had dialled.
+func TestUltrapeerDialsLeaf(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+		lcfg := memLeafConfig(t, n, "127.0.0.2:6346")
+		lcfg.ShareDir = shareDir(t, map[string]string{"Penny Lane.mp3": "penny"})
+		leaf := startServent(t, lcfg)
+		require.NoError(t, up.Connect(leaf.Addr()))
+		synctest.Wait()
+		peers := up.Peers()
+		require.Len(t, peers, 1)
+		assert.True(t, peers[0].Leaf, "the leaf we dialled is our leaf")
+		assert.True(t, peers[0].HasQRT, "its table reached us")
+		up.mu.Lock()
+		assert.Equal(t, 1, up.leafSlots, "in a leaf slot")
+		assert.Equal(t, 0, up.slots)
+		up.mu.Unlock()
+		require.Len(t, leaf.Peers(), 1)
+		assert.True(t, leaf.Peers()[0].Ultrapeer)
+
+		// A neighbour's Queries reach the leaf only when its table matches.
+		u := dialRawFrom(t, n.Host(netip.MustParseAddr("127.0.0.9")), up.Addr())
+		u.handshake06()
+		synctest.Wait()
+		u.send(queryMsg(guidN('d', 1), 3, "penny lane"))
+		u.send(queryMsg(guidN('d', 2), 3, "yellow submarine"))
+		synctest.Wait()
+		assert.EqualValues(t, 1, countIn(leaf, wire.TypeQuery))
+		assert.Zero(t, countIn(leaf, wire.TypePing), "a leaf gets no Pings but keepalives")
+	})
+}
+
+// TestQRPNeedsEveryKeyword: a leaf sharing "penny lane" gets a neighbour's
+// Query for "penny lane" through its ultrapeer and never one for "penny
+// beatles": its table has "penny" but not "beatles", and QRP ANDs keywords.
+func TestQRPNeedsEveryKeyword(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		up := startServent(t, upConfig(t))
+		leaf := startServent(t, leafConfig(t, map[string]string{"Penny Lane.mp3": "penny"}))
+		require.NoError(t, leaf.Connect(up.Addr()))
+		waitFor(t, "the leaf's table at the ultrapeer", func() bool {
+			c := connOf(up, leaf.Addr())
+			return c != nil && c.table() != nil
+		})
+		u := dialRaw(t, up.Addr())
+		u.handshake06()
+		lane, beatles := guidN('k', 1), guidN('k', 2)
+		u.send(queryMsg(beatles, 3, "penny beatles"))
+		u.send(queryMsg(lane, 3, "penny lane"))
+		hit := u.readUntil("the leaf's QueryHit", func(m *wire.Message) bool { return m.Header.Type == wire.TypeQueryHit })
+		assert.Equal(t, lane, hit.Header.GUID)
+		synctest.Wait()
+		c := connOf(leaf, up.Addr())
+		require.NotNil(t, c)
+		assert.EqualValues(t, 1, c.stats.inMsgs[wire.TypeQuery].Load(), "the leaf got one Query: penny lane")
+		assert.EqualValues(t, 1, leaf.Stats().Answered)
+	})
 }

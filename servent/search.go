@@ -97,18 +97,21 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	sr.Results = sr.results
 	s.mu.Lock()
 	s.searches[sr.GUID] = sr
-	conns := make([]*conn, 0, len(s.conns))
-	for _, c := range s.conns {
-		conns = append(conns, c)
+	s.mu.Unlock()
+	var qh router.QueryHashes
+	qh.SetQuery(&q)
+	// Our leaves get our Query only when their table matches, as they get
+	// everyone else's.
+	targets := s.router.Originate(&m.Header, &qh, nil)
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(targets))
+	for _, id := range targets {
+		if c := s.conns[id]; c != nil {
+			conns = append(conns, c)
+		}
 	}
 	s.mu.Unlock()
-	s.router.RegisterOwn(&m.Header)
 	for _, c := range conns {
-		// Our leaves get our Query only when their table matches, as
-		// they get everyone else's.
-		if c.kind == router.Leaf && !s.queryFilter(c.id, m.Header, b[wire.HeaderLen:]) {
-			continue
-		}
 		c.enqueue(b, true)
 	}
 	go func() {

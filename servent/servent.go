@@ -31,7 +31,6 @@ type Servent struct {
 	router  *router.Router
 	hosts   *hostcache.Cache
 	lib     *library.Library // nil when nothing is shared
-	pongs   pongCache
 	limiter *rateLimiter
 	xfer    *transfers
 
@@ -42,12 +41,11 @@ type Servent struct {
 	wg      sync.WaitGroup
 	pending admission // connections in their first phase (admission.go)
 
-	leaf      atomic.Bool // we act as a leaf now (ModeLeaf, or ModeAuto before promotion)
 	startedAt time.Time
-	byID      sync.Map // router.PeerID -> *conn, for the lock-free QueryFilter
 	qrp       qrpState
-	dq        dqState
 
+	// mu guards the registry of established connections (conns, the one
+	// map of them) and the slot counts.
 	mu        sync.Mutex
 	conns     map[router.PeerID]*conn
 	slots     int // established or handshaking ultrapeer/neighbour connections
@@ -66,17 +64,18 @@ type Servent struct {
 	dials     dialState    // keepConnected's
 }
 
-// servStats are the servent-wide counters.
+// servStats are the servent-wide counters. Routing decisions and their
+// drops are the router's to count (router.Stats); these count what the
+// servent itself does.
 type servStats struct {
 	handshakeFailed atomic.Uint64
 	refusedFull     atomic.Uint64
 	refusedPending  atomic.Uint64
 	malformed       atomic.Uint64
-	forwarded       atomic.Uint64
-	routeDrops      atomic.Uint64
-	queueDrops      atomic.Uint64
+	forwarded       atomic.Uint64 // copies of routed descriptors queued
+	queueDrops      atomic.Uint64 // copies the target's queue refused, or whose target had gone
 	answered        atomic.Uint64
-	pingsThrottled  atomic.Uint64
+	inputWaits      atomic.Uint64 // times a link's reader waited for the queues it feeds
 
 	// Refusals by reason, beside refusedFull (see Stats).
 	refusedRole         atomic.Uint64
@@ -85,6 +84,7 @@ type servStats struct {
 
 	qrpOverBudget atomic.Uint64
 	qrpRejected   atomic.Uint64
+	qrpEncoded    atomic.Uint64 // QRP patches encoded (one per table and starting point)
 }
 
 // New prepares a servent; Start makes it listen and connect.
@@ -105,13 +105,18 @@ func New(cfg Config) (*Servent, error) {
 	if s.guid, err = loadOrCreateGUID(cfg); err != nil {
 		return nil, err
 	}
-	s.leaf.Store(cfg.Mode != ModeUltrapeer)
-	// An auto-mode servent may change role, so its router never runs in
-	// LeafMode: the servent withholds forwarding while it is a leaf.
+	// An auto-mode servent starts as a leaf; autoRole promotes it.
+	role := router.RoleLeaf
+	if cfg.Mode == ModeUltrapeer {
+		role = router.RoleUltrapeer
+	}
 	s.router = router.New(router.Config{
-		ServentGUID: s.guid,
-		LeafMode:    cfg.Mode == ModeLeaf,
-		QueryFilter: s.queryFilter,
+		ServentGUID:         s.guid,
+		Role:                role,
+		NoQRPFilter:         cfg.NoQRPFilter,
+		NoDynamicQuery:      cfg.NoDynamicQuery,
+		DynamicQueryResults: cfg.DynamicQueryResults,
+		DynamicQueryProbe:   cfg.DynamicQueryProbe,
 	})
 	s.qrp.changed = make(chan struct{}, 1)
 	s.hosts = hostcache.New(hostcache.Config{
@@ -185,6 +190,7 @@ func (s *Servent) Start(ctx context.Context) error {
 			}
 		}
 	}
+	s.encodeOurTable()
 	if !s.cfg.NoListen {
 		ln, err := s.cfg.Network.Listen(s.ctx, "tcp", s.cfg.Listen)
 		if err != nil {
@@ -335,7 +341,6 @@ func (s *Servent) register(c *conn) bool {
 	c.id = s.router.AddPeer(c.kind)
 	c.done = make(chan struct{})
 	s.conns[c.id] = c
-	s.byID.Store(c.id, c)
 	s.electAddrLocked()
 	now := time.Now()
 	if c.peer.outgoing {
@@ -352,7 +357,6 @@ func (s *Servent) unregister(c *conn) {
 		s.deflating.Add(-1)
 	}
 	s.router.RemovePeer(c.id)
-	s.byID.Delete(c.id)
 	s.mu.Lock()
 	delete(s.conns, c.id)
 	s.releaseForLocked(c.peer)
@@ -461,7 +465,7 @@ type PeerCounters struct {
 	OutBytes   uint64 // descriptor bytes written, before compression
 	WireOut    uint64 // the same bytes as they went on the socket (compressed where the link is)
 	Malformed  uint64 // unparsable descriptors received
-	Unrouted   uint64 // received descriptors the router dropped
+	Unrouted   uint64 // received descriptors the router dropped (router.Stats has the reasons)
 }
 
 func (c *conn) counters(st sendq.Stats) PeerCounters {
@@ -472,7 +476,7 @@ func (c *conn) counters(st sendq.Stats) PeerCounters {
 		OutBytes:   c.stats.outBytes.Load(),
 		WireOut:    c.stats.wireOut.Load(),
 		Malformed:  c.stats.malformed.Load(),
-		Unrouted:   c.stats.dropped.Load(),
+		Unrouted:   c.s.router.PeerStats(c.id).Dropped,
 	}
 	for t := range c.stats.inMsgs {
 		if n := c.stats.inMsgs[t].Load(); n > 0 {
@@ -497,7 +501,7 @@ func (s *Servent) Peers() []PeerInfo {
 		out = append(out, PeerInfo{
 			Addr: c.peer.remote, Listen: c.peer.listen, UserAgent: c.peer.userAgent,
 			Outgoing: c.peer.outgoing, Ultrapeer: c.peer.ultrapeer, Since: c.started, Dropped: dropped,
-			Leaf: c.kind == router.Leaf, HasQRT: c.qrt.Load() != nil, Counters: c.counters(st),
+			Leaf: c.kind == router.Leaf, HasQRT: s.router.QRT(c.id) != nil, Counters: c.counters(st),
 		})
 	}
 	return out
@@ -509,12 +513,24 @@ type Stats struct {
 	HandshakeFailed uint64
 	RefusedFull     uint64
 	Malformed       uint64
-	Forwarded       uint64
-	RouteDrops      uint64
-	QueueDrops      uint64
-	Answered        uint64
-	PingsThrottled  uint64
-	Router          router.Stats
+	// Forwarded counts the copies of routed descriptors queued for their
+	// targets, QueueDrops those refused (the target's queue was full or
+	// in flow control, or the target had gone): together they are
+	// Router.Sent, every copy the router sent somewhere. RouteDrops is
+	// Router.TotalDropped(): received descriptors the router dropped
+	// (Router.Dropped has the reasons).
+	Forwarded  uint64
+	RouteDrops uint64
+	QueueDrops uint64
+	Answered   uint64
+	// PingsThrottled is Router.PingsThrottled: Pings not answered for
+	// coming too soon after their link's last one.
+	PingsThrottled uint64
+	// InputWaits counts the times a link's reader paused because a queue it
+	// feeds was congested: the servent let TCP push back on the sender
+	// instead of reading what it could not send.
+	InputWaits uint64
+	Router     router.Stats
 
 	// Refused connections, by reason (each also logged, rate-limited):
 	// RefusedFull found no slot of the kind it asked for (503 Full; a 0.4
@@ -535,9 +551,14 @@ type Stats struct {
 	EvictedHTTP uint64
 	// QRP: links closed (Bye 413) for going over their QRP budget, and
 	// for a table we would not apply (malformed, over the size limit, or
-	// larger than its contents justify).
+	// larger than its contents justify); QRPEncoded counts the patches we
+	// encoded and compressed to send (once per table and starting point,
+	// however many links take it).
 	QRPOverBudget uint64
 	QRPRejected   uint64
+	QRPEncoded    uint64
+	// DynamicQueries is how many leaf Queries are being widened now.
+	DynamicQueries int
 }
 
 // Stats returns the servent's counters.
@@ -546,17 +567,19 @@ func (s *Servent) Stats() Stats {
 	n := len(s.conns)
 	s.mu.Unlock()
 	http := s.xfer.up.SessionStats()
+	rs := s.router.Stats()
 	return Stats{
 		Peers:           n,
 		HandshakeFailed: s.stats.handshakeFailed.Load(),
 		RefusedFull:     s.stats.refusedFull.Load(),
 		Malformed:       s.stats.malformed.Load(),
 		Forwarded:       s.stats.forwarded.Load(),
-		RouteDrops:      s.stats.routeDrops.Load(),
+		RouteDrops:      rs.TotalDropped(),
 		QueueDrops:      s.stats.queueDrops.Load(),
 		Answered:        s.stats.answered.Load(),
-		PingsThrottled:  s.stats.pingsThrottled.Load(),
-		Router:          s.router.Stats(),
+		PingsThrottled:  rs.PingsThrottled,
+		InputWaits:      s.stats.inputWaits.Load(),
+		Router:          rs,
 
 		RefusedRole:         s.stats.refusedRole.Load(),
 		RefusedPending:      s.stats.refusedPending.Load(),
@@ -566,5 +589,7 @@ func (s *Servent) Stats() Stats {
 		EvictedHTTP:         http.Evicted,
 		QRPOverBudget:       s.stats.qrpOverBudget.Load(),
 		QRPRejected:         s.stats.qrpRejected.Load(),
+		QRPEncoded:          s.stats.qrpEncoded.Load(),
+		DynamicQueries:      s.router.DynamicQueries(),
 	}
 }

@@ -247,3 +247,17 @@ func TestNewGGEPExtension(t *testing.T) {
 	e.Data[0] = 0xFF
 	assert.Equal(t, byte(0), value[0], "the extension owns its data")
 }
+
+// TestGGEPLengthChunkWithoutFlagBits: a data length chunk with neither the
+// "more" nor the "last" bit (0x05) is malformed even when enough data
+// follows for the length it would read as, so a decoder that took any
+// chunk without "more" as the last one fails here.
+func TestGGEPLengthChunkWithoutFlagBits(t *testing.T) {
+	var g GGEP
+	_, err := g.Decode(mustHex(t, "c3 81 41 05 61 61 61 61 61"))
+	assert.ErrorIs(t, err, ErrMalformed)
+	assert.Empty(t, g.Extensions)
+	_, err = g.Decode(mustHex(t, "c3 81 41 45 61 61 61 61 61"))
+	require.NoError(t, err, "the same block with the last bit set is fine")
+	assert.Equal(t, []byte("aaaaa"), g.Extensions[0].Data)
+}

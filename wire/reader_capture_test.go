@@ -167,3 +167,20 @@ func BenchmarkReaderMixed(b *testing.B) {
 		}
 	})
 }
+
+// Dropping descriptors on their headers allocates nothing, in place and
+// past the buffer.
+func TestReaderHeaderSkipAllocatesNothing(t *testing.T) {
+	stream, all := allCapturedStream(t)
+	for _, bufSize := range []int{wire.DefaultReadBuffer, 64} {
+		r := wire.NewReaderSize(&loopReader{data: stream}, 0, bufSize)
+		allocs := testing.AllocsPerRun(20, func() {
+			for range len(all) {
+				if _, err := r.ReadHeader(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		require.Zero(t, allocs, "buffer %d", bufSize)
+	}
+}

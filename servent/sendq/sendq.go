@@ -3,9 +3,9 @@
 // draft (section 3.1) and the stuck detection that ends a connection with
 // Bye 502.
 //
-// The router calls Enqueue for every peer a descriptor goes to, so Enqueue
-// never blocks: it copies the message and returns nil, or returns why the
-// message was dropped. The connection's writer goroutine is the one consumer:
+// The servent calls Enqueue for every peer the router sends a descriptor to,
+// so Enqueue never blocks: it copies the message and returns nil, or returns
+// why the message was dropped. The connection's writer goroutine is the one consumer:
 // it calls Wait, then DequeueBatch to coalesce many small messages into one
 // write, and flushes its link compressor whenever DequeueBatch reports that
 // the queue ran dry.
@@ -31,12 +31,21 @@
 //     below the low mark is stuck (Stuck): the peer is not taking our traffic
 //     and the connection should send Bye 502 and close. The nats-server rule
 //     for slow consumers, measured in pending bytes and time.
+//
+// Beyond the draft, a queue tells the links that feed it when to slow down,
+// so that a servent reads only as fast as it can send and TCP pushes back
+// on the senders instead of the servent reading and dropping: a queue over
+// its low mark whose writer is draining it is Congested, and Room says when
+// it is below the mark again. A queue whose writer has stopped (its peer
+// reads nothing) is never congested: it is the slow consumer, and flow
+// control drops for it.
 package sendq
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/govent/govent/wire"
@@ -58,6 +67,7 @@ const (
 	DefaultMaxBytes    = 256 << 10
 	DefaultMaxMessages = 4096
 	DefaultStuckAfter  = 10 * time.Second
+	DefaultDrainWindow = 50 * time.Millisecond
 )
 
 // Config sizes a queue. Zero (or negative) fields take the defaults.
@@ -70,6 +80,11 @@ type Config struct {
 	// StuckAfter is how long the queue may stay in flow control before it
 	// reports Stuck.
 	StuckAfter time.Duration
+	// DrainWindow is how recently the writer must have taken from the queue
+	// for it to count as draining, and so as Congested when it is over its
+	// low mark. Default 50 ms: a writer on a healthy link takes a batch
+	// every few microseconds.
+	DrainWindow time.Duration
 	// Now is the clock; tests inject a fake one. Default time.Now.
 	Now func() time.Time
 }
@@ -105,10 +120,21 @@ type Stats struct {
 // Queue is one connection's send queue. Its methods are safe for concurrent
 // use: any number of producers, one consumer (the writer goroutine).
 type Queue struct {
-	maxBytes   int
-	maxMsgs    int
-	stuckAfter time.Duration
-	now        func() time.Time
+	maxBytes    int
+	maxMsgs     int
+	stuckAfter  time.Duration
+	drainWindow time.Duration
+	now         func() time.Time
+
+	// Mirrors of overLowMark and flow, and when the writer last took a
+	// batch (UnixNano), for the lock-free checks the links that feed the
+	// queue make for every descriptor. The mirrors are stored only when
+	// they change: a store on every Enqueue would bounce their cache line
+	// between the producers' cores.
+	overLow  bool // overLowMark as overLowA last stored it
+	overLowA atomic.Bool
+	flowA    atomic.Bool
+	lastTake atomic.Int64
 
 	// ready holds a token when a message arrived in an empty queue or the
 	// queue closed, so Wait never polls.
@@ -121,6 +147,7 @@ type Queue struct {
 	flow      bool
 	flowSince time.Time
 	closed    bool
+	room      chan struct{} // closed when pending falls below the low mark; nil while it is
 	bufs      bufPool
 	stats     Stats
 }
@@ -136,20 +163,27 @@ func New(cfg Config) *Queue {
 	if cfg.StuckAfter <= 0 {
 		cfg.StuckAfter = DefaultStuckAfter
 	}
+	if cfg.DrainWindow <= 0 {
+		cfg.DrainWindow = DefaultDrainWindow
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Queue{
-		maxBytes:   cfg.MaxBytes,
-		maxMsgs:    cfg.MaxMessages,
-		stuckAfter: cfg.StuckAfter,
-		now:        cfg.Now,
-		ready:      make(chan struct{}, 1),
+	q := &Queue{
+		maxBytes:    cfg.MaxBytes,
+		maxMsgs:     cfg.MaxMessages,
+		stuckAfter:  cfg.StuckAfter,
+		drainWindow: cfg.DrainWindow,
+		now:         cfg.Now,
+		ready:       make(chan struct{}, 1),
 		// Buffers are rounded up to a power of two, so a full queue holds
 		// up to twice MaxBytes; keeping that much lets a queue that was
 		// full once recycle every buffer, and bounds what it keeps.
 		bufs: bufPool{limit: 2 * cfg.MaxBytes},
 	}
+	// A new queue's writer is there to drain it.
+	q.lastTake.Store(cfg.Now().UnixNano())
+	return q
 }
 
 // Enqueue copies desc, one encoded descriptor (header included), into the
@@ -216,7 +250,7 @@ func (q *Queue) makeRoom(c Class, n int) bool {
 		r := &q.classes[k]
 		for r.n > 0 && !q.fits(n) {
 			b := r.pop()
-			q.pending -= len(b)
+			q.setPending(q.pending - len(b))
 			q.count--
 			q.stats.Class[k].Dropped[DropEvicted]++
 			q.bufs.put(b)
@@ -229,13 +263,13 @@ func (q *Queue) push(c Class, desc []byte) {
 	b := q.bufs.get(len(desc))
 	copy(b, desc)
 	q.classes[c].push(b)
-	q.pending += len(b)
+	q.setPending(q.pending + len(b))
 	q.count++
 	st := &q.stats.Class[c]
 	st.Enqueued++
 	st.EnqueuedBytes += uint64(len(b))
 	if !q.flow && 2*q.pending > q.maxBytes {
-		q.flow = true
+		q.setFlow(true)
 		q.flowSince = q.now()
 		q.stats.FlowControlEntries++
 	}
@@ -253,8 +287,32 @@ func (q *Queue) discardAll() {
 			q.bufs.put(r.pop())
 		}
 	}
-	q.pending, q.count, q.flow = 0, 0, false
+	q.count = 0
+	q.setPending(0)
+	q.setFlow(false)
 }
+
+func (q *Queue) setPending(n int) {
+	q.pending = n
+	over := q.overLowMark()
+	if over != q.overLow {
+		q.overLow = over
+		q.overLowA.Store(over)
+	}
+	if q.room != nil && !over {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+func (q *Queue) setFlow(on bool) {
+	q.flow = on
+	q.flowA.Store(on)
+}
+
+// overLowMark: the pending bytes are at least a quarter of MaxBytes, the
+// mark below which flow control ends.
+func (q *Queue) overLowMark() bool { return 4*q.pending >= q.maxBytes }
 
 func (q *Queue) signal() {
 	select {
@@ -306,7 +364,7 @@ func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 			b := r.pop()
 			dst = append(dst, b...)
 			took = true
-			q.pending -= len(b)
+			q.setPending(q.pending - len(b))
 			q.count--
 			st := &q.stats.Class[c]
 			st.Sent++
@@ -319,8 +377,11 @@ func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 }
 
 func (q *Queue) leaveFlowControl() {
-	if q.flow && 4*q.pending < q.maxBytes {
-		q.flow = false
+	if took := q.now().UnixNano(); took != q.lastTake.Load() {
+		q.lastTake.Store(took)
+	}
+	if q.flow && !q.overLowMark() {
+		q.setFlow(false)
 	}
 }
 
@@ -333,16 +394,48 @@ func (q *Queue) Close() {
 	q.discardAll()
 	q.closed = true
 	q.signal()
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
 }
 
 // InFlowControl reports whether the queue is in flow control. The draft asks
 // the connection's reader to drop the Queries it receives meanwhile: their
 // hits would only pile up in this queue.
-func (q *Queue) InFlowControl() bool {
+func (q *Queue) InFlowControl() bool { return q.flowA.Load() }
+
+// Congested reports whether the links that feed this queue should wait
+// before they bring it more: it holds at least a quarter of MaxBytes (the
+// low mark) and its writer took from it within DrainWindow. It takes no
+// lock while the queue is below the mark.
+func (q *Queue) Congested() bool {
+	if !q.overLowA.Load() {
+		return false
+	}
+	return q.now().UnixNano()-q.lastTake.Load() < int64(q.drainWindow)
+}
+
+// Room returns a channel that is closed once the queue is below its low
+// mark, or closed: a link waiting on a Congested queue selects on it, with
+// a timeout of DrainWindow in case the writer stops.
+func (q *Queue) Room() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.flow
+	if q.closed || !q.overLowMark() {
+		return closedChan
+	}
+	if q.room == nil {
+		q.room = make(chan struct{})
+	}
+	return q.room
 }
+
+// DrainWindow is the queue's Config.DrainWindow.
+func (q *Queue) DrainWindow() time.Duration { return q.drainWindow }
+
+// closedChan is a channel that is always ready.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Stuck reports whether the queue has been in flow control, without once
 // falling below the low mark, for at least StuckAfter. The connection polls

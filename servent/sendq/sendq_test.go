@@ -706,3 +706,59 @@ func BenchmarkEnqueueDequeue(b *testing.B) {
 		}
 	}
 }
+
+// TestCongestedAndRoom: a queue over its low mark whose writer is taking
+// from it is congested, and Room is ready again once it is below the mark;
+// a queue whose writer stopped taking for DrainWindow is not congested.
+func TestCongestedAndRoom(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	q := New(Config{MaxBytes: 4000, Now: clock.Now, DrainWindow: 50 * time.Millisecond})
+	select {
+	case <-q.Room():
+	default:
+		t.Fatal("an empty queue has room")
+	}
+	q.DequeueBatch(nil) // the writer is alive
+	for i := range 9 {
+		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
+	}
+	assert.False(t, q.Congested(), "900 bytes of 4000: below the low mark")
+	require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 9, 100), false))
+	assert.True(t, q.Congested(), "1000 bytes: at the low mark, and draining")
+	room := q.Room()
+	select {
+	case <-room:
+		t.Fatal("no room while over the mark")
+	default:
+	}
+	clock.Advance(50 * time.Millisecond)
+	assert.False(t, q.Congested(), "the writer took nothing for DrainWindow: not waited for")
+	buf, _ := q.DequeueBatch(make([]byte, 0, 200))
+	require.Len(t, buf, 200)
+	assert.False(t, q.Congested(), "800 bytes: below the mark")
+	select {
+	case <-room:
+	default:
+		t.Fatal("Room is ready once the queue is below the mark")
+	}
+	require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 10, 300), false))
+	assert.True(t, q.Congested(), "over the mark again, and the writer just took")
+	room = q.Room()
+	q.Close()
+	select {
+	case <-room:
+	default:
+		t.Fatal("Close makes room: nobody waits on a closed queue")
+	}
+}
+
+// TestInFlowControlTakesNoLock reads the flow-control state while another
+// goroutine holds the queue's lock.
+func TestInFlowControlTakesNoLock(t *testing.T) {
+	q := New(Config{MaxBytes: 1000})
+	require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 1, 600), false))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	assert.True(t, q.InFlowControl())
+	assert.True(t, q.Congested())
+}
