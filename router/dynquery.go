@@ -88,8 +88,8 @@ func (dq *DynamicQuery) Results() int64 { return dq.results.Load() }
 
 // Probe returns the first step: the header to send (TTL 1) and up to
 // Config.DynamicQueryProbe ultrapeers, each one whose table, if it sent
-// one, matches (the last-hop rule). Nothing when the Query may travel no
-// further.
+// one, matches (the last-hop rule); the others are left for Next. Nothing
+// when the Query may travel no further.
 func (dq *DynamicQuery) Probe(out []PeerID) (wire.Header, []PeerID) {
 	out = out[:0]
 	h := dq.header
@@ -98,13 +98,21 @@ func (dq *DynamicQuery) Probe(out []PeerID) (wire.Header, []PeerID) {
 		dq.ups = nil
 		return h, out
 	}
+	// An ultrapeer whose table does not match is skipped by the probe
+	// only: its table covers its own leaves, not what lies behind it, so
+	// it stays for the wider steps (as gtk-gnutella's dq_send_next picks
+	// any neighbour not queried yet).
 	ps := dq.r.peers.Load()
-	for len(dq.ups) > 0 && len(out) < dq.r.cfg.DynamicQueryProbe {
-		if dq.r.stepTarget(ps, dq.ups[0], 1, &dq.q) {
-			out = append(out, dq.ups[0])
+	rest := dq.ups[:0]
+	for _, id := range dq.ups {
+		switch {
+		case len(out) < dq.r.cfg.DynamicQueryProbe && dq.r.stepTarget(ps, id, 1, &dq.q):
+			out = append(out, id)
+		case ps.get(id) != nil:
+			rest = append(rest, id)
 		}
-		dq.ups = dq.ups[1:]
 	}
+	dq.ups = rest
 	dq.count(len(out))
 	return h, out
 }

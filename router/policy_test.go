@@ -100,8 +100,9 @@ func (e *env) nameAll(ids []PeerID) []string {
 
 // TestDynamicQuerySteps: a leaf's Query goes to the matching leaf at once;
 // the probe reaches DynamicQueryProbe ultrapeers with TTL 1, skipping those
-// whose tables do not match; each later step one more ultrapeer, with TTL 3
-// while results are few and 2 past half the target; it ends at the target.
+// whose tables do not match; each later step one more ultrapeer (the
+// skipped ones first), with TTL 3 while results are few and 2 past half
+// the target; it ends at the target.
 func TestDynamicQuerySteps(t *testing.T) {
 	e := dynEnv(t, Config{DynamicQueryProbe: 2, DynamicQueryResults: 10})
 	d, to := e.route(msg{from: "searcher", typ: wire.TypeQuery, guid: 1, ttl: 4})
@@ -126,18 +127,21 @@ func TestDynamicQuerySteps(t *testing.T) {
 	h, step, more := dq.Next(nil)
 	require.True(t, more)
 	assert.EqualValues(t, 3, h.TTL)
-	assert.Equal(t, []string{"u3"}, e.nameAll(step), "not on its last hop: the table does not matter")
+	assert.Equal(t, []string{"u1"}, e.nameAll(step), "skipped by the probe, not by the wider steps: the table does not matter")
 
 	// Two more: half the target, so TTL 2.
 	hit[0] = 2
-	e.mustRoute(msg{from: "u3", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hit})
+	e.mustRoute(msg{from: "u1", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hit})
 	h, step, more = dq.Next(nil)
 	require.True(t, more)
 	assert.EqualValues(t, 2, h.TTL)
+	assert.Equal(t, []string{"u3"}, e.nameAll(step))
+	_, step, more = dq.Next(nil)
+	require.True(t, more)
 	assert.Equal(t, []string{"u4"}, e.nameAll(step))
 
 	after := e.r.Stats()
-	assert.Equal(t, before.Sent+4+2, after.Sent, "every step's copies are counted as sent, with the two hits")
+	assert.Equal(t, before.Sent+5+2, after.Sent, "every step's copies are counted as sent, with the two hits")
 	assert.Equal(t, before.Forwarded+2, after.Forwarded, "the Query was counted as forwarded once, when l1 got it")
 
 	_, _, more = dq.Next(nil)
@@ -273,4 +277,32 @@ func TestQRTMatchIsMatch(t *testing.T) {
 			prev = m
 		}
 	}
+}
+
+// TestDynamicQueryWidensPastProbeMisses: an ultrapeer whose table does not
+// match is left out of the TTL-1 probe only. Its table says nothing about
+// what lies behind it, so a later step still reaches it with a higher TTL;
+// otherwise a file two ultrapeers away is never found when no neighbour's
+// own table matches.
+func TestDynamicQueryWidensPastProbeMisses(t *testing.T) {
+	e := dynEnv(t, Config{DynamicQueryProbe: 3, DynamicQueryResults: 10})
+	for i := range 5 {
+		e.setQRT(e.peers[fmt.Sprintf("u%d", i)], "Yellow Submarine.mp3")
+	}
+	d, _ := e.route(msg{from: "searcher", typ: wire.TypeQuery, guid: 1, ttl: 4})
+	dq := d.Dynamic
+	require.NotNil(t, dq)
+	defer dq.Finish()
+	_, probe := dq.Probe(nil)
+	assert.Empty(t, probe, "no neighbour's table matches the last hop")
+	var widened []string
+	for {
+		h, step, more := dq.Next(nil)
+		if !more {
+			break
+		}
+		assert.EqualValues(t, 3, h.TTL, "few results: reach further")
+		widened = append(widened, e.nameAll(step)...)
+	}
+	assert.Equal(t, []string{"u0", "u1", "u2", "u3", "u4"}, widened, "every neighbour is tried beyond its own table")
 }
