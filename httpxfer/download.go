@@ -32,6 +32,11 @@ type DownloaderConfig struct {
 	// MaxRetryAfter (defaults 30 s and 5 min).
 	DefaultRetryAfter time.Duration
 	MaxRetryAfter     time.Duration
+	// A "503 Queued" (PARQ, or Active Queueing's X-Queue) keeps the source
+	// without counting a failure: we poll after its Retry-After, waiting at
+	// most MaxQueueWait (default 20 min; a source that asks for longer may
+	// drop our place). Negative treats a queue place as a plain 503.
+	MaxQueueWait time.Duration
 	// ResponseTimeout bounds the wait for a response head (default 60 s)
 	// and the stall window.
 	ResponseTimeout time.Duration
@@ -88,6 +93,9 @@ func NewDownloader(cfg DownloaderConfig) *Downloader {
 	}
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = 5 * time.Minute
+	}
+	if cfg.MaxQueueWait == 0 {
+		cfg.MaxQueueWait = 20 * time.Minute
 	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 60 * time.Second
@@ -147,6 +155,11 @@ type Request struct {
 	// corrupt .part was removed). Received bytes are not all fsynced yet:
 	// a crash loses up to CommitBytes or CommitInterval's worth of them.
 	Progress func(done, total int64)
+	// Queued, if set, is called each time a source answers with a place
+	// in its upload queue (PARQ): the position going down while we poll.
+	// Calls never overlap; they come from the source's worker, so a slow
+	// callback delays that source's next poll.
+	Queued func(src Source, q QueueStatus)
 }
 
 // ProgressInterval is the least time between two Request.Progress calls

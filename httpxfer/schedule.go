@@ -89,7 +89,8 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 		}
 		next, err = j.fetchChunk(ctx, w, &cc, s, ci)
 		<-sem
-		if err != nil {
+		var se *sourceError
+		if err != nil && !(errors.As(err, &se) && se.keep) {
 			if cc != nil {
 				cc.close()
 				cc = nil
@@ -183,6 +184,9 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 	case errors.As(err, &se) && se.action == actDrop:
 		j.dropLocked(s, err)
 		stop = true
+	case se != nil && se.action == actQueued:
+		s.failures = 0 // a place in a queue is progress of a kind
+		delay = se.delay
 	default:
 		if se != nil {
 			delay = se.delay
