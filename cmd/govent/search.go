@@ -236,7 +236,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w
 	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
 	pr := newProgress(w)
-	req.Progress = pr.update
+	req.Progress, req.Queued = pr.update, pr.queued
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
@@ -329,7 +329,7 @@ func getCommand() *cli.Command {
 			defer stop()
 			dl := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent})
 			pr := newProgress(c.Root().Writer)
-			req.Progress = pr.update
+			req.Progress, req.Queued = pr.update, pr.queued
 			res, err := dl.Download(ctx, req)
 			pr.finish()
 			if err != nil {
