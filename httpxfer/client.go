@@ -128,17 +128,10 @@ func (c *clientConn) readResponse() (*response, error) {
 // parseResponse parses a status line ("HTTP/1.1 206 Partial Content"; the
 // reason may be missing) and the framing headers.
 func parseResponse(h *wire.Handshake) (*response, error) {
-	start := h.StartLine
-	proto, rest, _ := strings.Cut(start, " ")
-	code, reason, _ := strings.Cut(rest, " ")
-	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
-		return nil, fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	r, proto, err := parseStatus(h)
+	if err != nil {
+		return nil, err
 	}
-	status, ok := parseDigits(code)
-	if !ok || status < 100 {
-		return nil, fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
-	}
-	r := &response{status: int(status), reason: printable(reason), length: -1, h: h}
 	if proto == "HTTP/1.0" {
 		r.keep = h.HasToken("Connection", "keep-alive")
 	} else {
@@ -157,6 +150,22 @@ func parseResponse(h *wire.Handshake) (*response, error) {
 		return nil, fmt.Errorf("%w: Transfer-Encoding on a file reply", ErrMalformed)
 	}
 	return r, nil
+}
+
+// parseStatus parses the status line into a response without framing,
+// and returns the protocol too.
+func parseStatus(h *wire.Handshake) (*response, string, error) {
+	start := h.StartLine
+	proto, rest, _ := strings.Cut(start, " ")
+	code, reason, _ := strings.Cut(rest, " ")
+	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
+		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	}
+	status, ok := parseDigits(code)
+	if !ok || status < 100 {
+		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	}
+	return &response{status: int(status), reason: printable(reason), length: -1, h: h}, proto, nil
 }
 
 // statusText is the status code and reason, "404 Not Found", for errors.

@@ -24,7 +24,9 @@ import (
 // named on each field.
 type UploaderConfig struct {
 	Library Library // required
-	Server  string  // the Server header; default "govent"
+	// Browser, if set, answers browse host requests (GET / and HEAD /).
+	Browser Browser
+	Server  string // the Server header; default "govent"
 
 	// Upload slots. A connection takes a slot at its first GET of a file
 	// body and keeps it until it closes, so a keep-alive downloader is not
@@ -225,6 +227,8 @@ type reply struct {
 	close  bool
 	retry  time.Duration
 
+	ctype, encoding string // for a reply that is not a file: browse host
+
 	queue       *QueueStatus // the place of a 503 Queued, for a client that queues
 	legacyQueue bool         // tell it in X-Queue (Active Queueing), not X-Queued
 }
@@ -270,6 +274,9 @@ func (s *session) serveOne(first bool) (keep bool, err error) {
 	req, status, err := parseRequest(h)
 	if err != nil {
 		return false, s.errorReply(status, statusText(status), err)
+	}
+	if req.target == "/" && s.u.cfg.Browser != nil {
+		return false, s.serveBrowse(req)
 	}
 	rep := s.answer(req)
 	if err := s.send(req, rep); err != nil {
@@ -412,7 +419,7 @@ func safeName(name string) bool {
 // send writes rep's head and, for a GET of a 200 or 206, the body.
 func (s *session) send(req *request, rep *reply) error {
 	var f *os.File
-	if req.method == "GET" && (rep.status == 200 || rep.status == 206) {
+	if req.method == "GET" && rep.file != nil && (rep.status == 200 || rep.status == 206) {
 		var err error
 		if f, err = openShared(rep.file); err != nil {
 			rep.status, rep.reason, rep.rng, rep.length = 404, statusText(404), nil, 0
@@ -488,6 +495,14 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 		b = strconv.AppendInt(b, int64((rep.retry+time.Second-1)/time.Second), 10)
 	}
 	b = s.appendQueueReply(b, rep)
+	if rep.ctype != "" {
+		b = append(b, "\r\nContent-Type: "...)
+		b = append(b, rep.ctype...)
+	}
+	if rep.encoding != "" {
+		b = append(b, "\r\nContent-Encoding: "...)
+		b = append(b, rep.encoding...)
+	}
 	if f := rep.file; f != nil {
 		if rep.status == 200 || rep.status == 206 {
 			if !f.ModTime.IsZero() {
