@@ -58,6 +58,7 @@ func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers)}
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
 		Library:          libraryAdapter{s.lib},
+		Browser:          browser{s},
 		Server:           UserAgent,
 		MaxUploads:       s.cfg.MaxUploads,
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
