@@ -3,6 +3,7 @@ package httpxfer
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -54,6 +55,10 @@ type DownloaderConfig struct {
 	// (default 64 MiB); further in, it is dropped. Its body goes on into
 	// the following free chunks, so such a source sends one stream.
 	MaxSkipBytes int64
+	// Node, if set, returns the address to send as X-Node: where an
+	// uploader that queued us may connect with a QUEUE callback. It
+	// returns the zero value when we cannot be reached (firewalled).
+	Node func() netip.AddrPort
 	// Wait sleeps d or until ctx ends; tests replace it. Default: a timer.
 	Wait func(ctx context.Context, d time.Duration) error
 }
@@ -69,6 +74,8 @@ type Downloader struct {
 
 	mu     sync.Mutex
 	active map[string]bool
+
+	callbacks callbackTable // downloads waiting in a queue, for QUEUE callbacks
 }
 
 // NewDownloader returns a Downloader for cfg, with defaults filled in.
@@ -238,6 +245,7 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 
 	j := &job{
 		cfg:       &d.cfg,
+		callbacks: &d.callbacks,
 		req:       req,
 		name:      name,
 		partPath:  filepath.Join(d.cfg.Dir, name+".part"),

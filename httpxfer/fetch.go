@@ -68,6 +68,13 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 	}
 	c := *cc
 	c.extra = appendQueuedRequest(c.extra[:0], s.queue)
+	if j.cfg.Node != nil {
+		if ap := j.cfg.Node(); ap.IsValid() && ap.Port() != 0 {
+			c.extra = append(c.extra, "X-Node: "...)
+			c.extra = ap.AppendTo(c.extra)
+			c.extra = append(c.extra, "\r\n"...)
+		}
+	}
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
 	defer stop()
 	want := byteRange{start, end - 1}

@@ -20,8 +20,9 @@ type job struct {
 	part                *os.File
 	srcs                []*srcState
 
-	commitMu sync.Mutex // one commit at a time
-	queueMu  sync.Mutex // one Request.Queued call at a time
+	callbacks *callbackTable
+	commitMu  sync.Mutex // one commit at a time
+	queueMu   sync.Mutex // one Request.Queued call at a time
 
 	// solo is set for a round with one worker: it pipelines its requests,
 	// which with several workers would hold a chunk that another could

@@ -1,6 +1,7 @@
 package httpxfer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
@@ -355,4 +356,73 @@ func TestPARQAnswersGtkGnutellaQueue(t *testing.T) {
 		assert.Len(t, fs.conns, 1, "the poll went on the kept connection")
 		fs.mu.Unlock()
 	})
+}
+
+// An uploader that calls back with QUEUE gets our poll at once, on its
+// connection, instead of after the Retry-After; our requests carry the
+// X-Node it calls back to.
+func TestPARQQueueCallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := randomData(10 << 10)
+		var nodes []string
+		queueing := func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+			nodes = append(nodes, req.Header.Get("X-Node"))
+			_, _ = io.WriteString(conn, "HTTP/1.1 503 Queued\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 600\r\n"+
+				"X-Queued: ID=cb1; position=4; length=9; lifetime=700\r\n\r\n")
+			return false
+		}
+		fs := newPipeFake(t, "10.0.0.5:6346", data, queueing)
+		defer fs.stop()
+		d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), Dialer: newPipeDialer(fs),
+			Node: func() netip.AddrPort { return netip.MustParseAddrPort("10.0.0.1:6346") }})
+		start := time.Now()
+		done := make(chan error, 1)
+		var res Result
+		go func() {
+			var err error
+			res, err = d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data), Sources: []Source{fs.source()}})
+			done <- err
+		}()
+		synctest.Wait() // queued, waiting its 600 s
+		assert.False(t, d.QueueCallback("other", nil), "no download under that ID")
+
+		ours, theirs := net.Pipe()
+		var polled http.Header
+		go func() {
+			defer theirs.Close()
+			req, err := http.ReadRequest(bufio.NewReader(theirs))
+			if err != nil {
+				return
+			}
+			polled = req.Header
+			a, b := askedRange(req, len(data))
+			reply206(theirs, len(data), a, b, data[a:b+1])
+		}()
+		// The servent read "QUEUE cb1 10.0.0.5:6346" and hands us the rest.
+		cb, err := ReadQueueCallback(bufio.NewReader(strings.NewReader("QUEUE cb1 10.0.0.5:6346\r\n")))
+		require.NoError(t, err)
+		require.True(t, d.QueueCallback(cb.ID, ours))
+		require.NoError(t, <-done)
+		assert.Less(t, time.Since(start), time.Second, "not after the Retry-After")
+		assert.Equal(t, "position=4; ID=cb1", polled.Get("X-Queued"))
+		assert.Equal(t, []string{"10.0.0.1:6346"}, nodes)
+		assert.Equal(t, "10.0.0.1:6346", polled.Get("X-Node"))
+		got, _ := os.ReadFile(res.Path)
+		assert.Equal(t, data, got)
+	})
+}
+
+func TestReadQueueCallback(t *testing.T) {
+	for line, ok := range map[string]bool{
+		"QUEUE 6a074979f3201edbf323b6425fef4a53 45.56.67.78:1234\r\n": true,
+		"QUEUE ab [2001:db8::1]:6346\n":                               true,
+		"QUEUE ab 45.56.67.78\r\n":                                    false,
+		"QUEUE a\rb 1.2.3.4:5\r\n":                                    false,
+		"QUEUE ab 1.2.3.4:5 extra\r\n":                                false,
+		"QUEUE ab 1.2.3.4:5":                                          false,
+		"QUEUE " + strings.Repeat("a", 300) + " 1.2.3.4:5\r\n":        false,
+	} {
+		_, err := ReadQueueCallback(bufio.NewReader(strings.NewReader(line)))
+		assert.Equal(t, ok, err == nil, "%q: %v", line, err)
+	}
 }

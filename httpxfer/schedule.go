@@ -106,10 +106,19 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 		// after the body), a pipelined request is lost; next stays ours
 		// and is asked for again on a new connection.
 		delay, stop := j.settle(ctx, s, ci, err)
-		if stop {
+		switch {
+		case stop:
 			return
-		}
-		if delay > 0 && j.cfg.Wait(ctx, delay) != nil {
+		case delay > 0 && se != nil && se.action == actQueued && s.queue.ID != "":
+			conn, err := j.waitQueued(ctx, s.queue.ID, delay)
+			if err != nil {
+				return
+			}
+			if conn != nil { // the uploader called back: poll on its connection
+				cc.close()
+				cc = newClientConn(conn)
+			}
+		case delay > 0 && j.cfg.Wait(ctx, delay) != nil:
 			return
 		}
 	}
