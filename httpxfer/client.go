@@ -13,10 +13,11 @@ import (
 
 // What the downloader does about a source after a failed exchange.
 const (
-	actRetry = iota // count a failure, try again (same or other chunk)
-	actBusy         // 503: count a failure, wait delay before the next try
-	actDrop         // the source cannot serve this file: stop using it
-	actFatal        // a local error (disk): stop the whole download
+	actRetry  = iota // count a failure, try again (same or other chunk)
+	actBusy          // 503: count a failure, wait delay before the next try
+	actQueued        // 503 with a queue place: no failure, poll after delay
+	actDrop          // the source cannot serve this file: stop using it
+	actFatal         // a local error (disk): stop the whole download
 )
 
 // sourceError classifies why an exchange with a source failed.
@@ -24,6 +25,8 @@ type sourceError struct {
 	action int
 	delay  time.Duration
 	err    error
+	queue  QueueStatus // for actQueued
+	keep   bool        // the connection stays usable (a queued poll on it)
 }
 
 func (e *sourceError) Error() string { return e.err.Error() }
@@ -47,6 +50,9 @@ type clientConn struct {
 	buf  []byte
 	sent bool  // a GET was sent ahead; its response is not read yet
 	seg  int64 // copyBody's segment size, adapted to the source's rate
+	// extra holds header lines sent with every request: the PARQ place
+	// the source gave us.
+	extra []byte
 }
 
 func newClientConn(conn net.Conn) *clientConn {
@@ -101,6 +107,7 @@ func (c *clientConn) send(method, target, host, agent string, rng *byteRange) er
 		b = strconv.AppendInt(b, rng.end, 10)
 		b = append(b, "\r\n"...)
 	}
+	b = append(b, c.extra...)
 	b = append(b, "\r\n"...)
 	c.buf = b
 	if _, err := c.conn.Write(b); err != nil {
@@ -121,17 +128,10 @@ func (c *clientConn) readResponse() (*response, error) {
 // parseResponse parses a status line ("HTTP/1.1 206 Partial Content"; the
 // reason may be missing) and the framing headers.
 func parseResponse(h *wire.Handshake) (*response, error) {
-	start := h.StartLine
-	proto, rest, _ := strings.Cut(start, " ")
-	code, reason, _ := strings.Cut(rest, " ")
-	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
-		return nil, fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	r, proto, err := parseStatus(h)
+	if err != nil {
+		return nil, err
 	}
-	status, ok := parseDigits(code)
-	if !ok || status < 100 {
-		return nil, fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
-	}
-	r := &response{status: int(status), reason: printable(reason), length: -1, h: h}
 	if proto == "HTTP/1.0" {
 		r.keep = h.HasToken("Connection", "keep-alive")
 	} else {
@@ -150,6 +150,22 @@ func parseResponse(h *wire.Handshake) (*response, error) {
 		return nil, fmt.Errorf("%w: Transfer-Encoding on a file reply", ErrMalformed)
 	}
 	return r, nil
+}
+
+// parseStatus parses the status line into a response without framing,
+// and returns the protocol too.
+func parseStatus(h *wire.Handshake) (*response, string, error) {
+	start := h.StartLine
+	proto, rest, _ := strings.Cut(start, " ")
+	code, reason, _ := strings.Cut(rest, " ")
+	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
+		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	}
+	status, ok := parseDigits(code)
+	if !ok || status < 100 {
+		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	}
+	return &response{status: int(status), reason: printable(reason), length: -1, h: h}, proto, nil
 }
 
 // statusText is the status code and reason, "404 Not Found", for errors.

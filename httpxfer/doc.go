@@ -2,7 +2,10 @@
 // answers GET and HEAD for /get/<index>/<name> and /uri-res/N2R?urn:sha1:...
 // on the servent's one listening port, the download client (Range requests,
 // resume from a .part file, SHA-1 verification, several sources in parallel),
-// and the GIV line of the Push/GIV handshake.
+// the GIV line of the Push/GIV handshake, upload queueing as gtk-gnutella
+// speaks it (PARQ, both sides, with the QUEUE callback line; parq*.go), and
+// browse host (GET / as a stream of QueryHits or an HTML index, and the
+// client that reads such a stream; browse*.go).
 //
 // It knows the servent only through two small interfaces: Library, which the
 // uploader asks for shared files, and Dialer, which the downloader asks for a

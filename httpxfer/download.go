@@ -3,6 +3,7 @@ package httpxfer
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -32,6 +33,11 @@ type DownloaderConfig struct {
 	// MaxRetryAfter (defaults 30 s and 5 min).
 	DefaultRetryAfter time.Duration
 	MaxRetryAfter     time.Duration
+	// A "503 Queued" (PARQ, or Active Queueing's X-Queue) keeps the source
+	// without counting a failure: we poll after its Retry-After, waiting at
+	// most MaxQueueWait (default 20 min; a source that asks for longer may
+	// drop our place). Negative treats a queue place as a plain 503.
+	MaxQueueWait time.Duration
 	// ResponseTimeout bounds the wait for a response head (default 60 s)
 	// and the stall window.
 	ResponseTimeout time.Duration
@@ -49,6 +55,10 @@ type DownloaderConfig struct {
 	// (default 64 MiB); further in, it is dropped. Its body goes on into
 	// the following free chunks, so such a source sends one stream.
 	MaxSkipBytes int64
+	// Node, if set, returns the address to send as X-Node: where an
+	// uploader that queued us may connect with a QUEUE callback. It
+	// returns the zero value when we cannot be reached (firewalled).
+	Node func() netip.AddrPort
 	// Wait sleeps d or until ctx ends; tests replace it. Default: a timer.
 	Wait func(ctx context.Context, d time.Duration) error
 }
@@ -64,6 +74,8 @@ type Downloader struct {
 
 	mu     sync.Mutex
 	active map[string]bool
+
+	callbacks callbackTable // downloads waiting in a queue, for QUEUE callbacks
 }
 
 // NewDownloader returns a Downloader for cfg, with defaults filled in.
@@ -88,6 +100,9 @@ func NewDownloader(cfg DownloaderConfig) *Downloader {
 	}
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = 5 * time.Minute
+	}
+	if cfg.MaxQueueWait == 0 {
+		cfg.MaxQueueWait = 20 * time.Minute
 	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 60 * time.Second
@@ -147,6 +162,11 @@ type Request struct {
 	// corrupt .part was removed). Received bytes are not all fsynced yet:
 	// a crash loses up to CommitBytes or CommitInterval's worth of them.
 	Progress func(done, total int64)
+	// Queued, if set, is called each time a source answers with a place
+	// in its upload queue (PARQ): the position going down while we poll.
+	// Calls never overlap; they come from the source's worker, so a slow
+	// callback delays that source's next poll.
+	Queued func(src Source, q QueueStatus)
 }
 
 // ProgressInterval is the least time between two Request.Progress calls
@@ -225,6 +245,7 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 
 	j := &job{
 		cfg:       &d.cfg,
+		callbacks: &d.callbacks,
 		req:       req,
 		name:      name,
 		partPath:  filepath.Join(d.cfg.Dir, name+".part"),

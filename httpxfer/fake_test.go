@@ -32,6 +32,8 @@ type fakeSource struct {
 	// was answered.
 	arrived, first         chan struct{}
 	arrivedOnce, firstOnce sync.Once
+	// idle bounds the wait for each request; default 10 s.
+	idle time.Duration
 
 	mu     sync.Mutex
 	nreq   int
@@ -134,8 +136,12 @@ func (fs *fakeSource) requestRanges() []string {
 func (fs *fakeSource) serve(conn net.Conn) {
 	defer conn.Close()
 	br := bufio.NewReader(conn)
+	idle := fs.idle
+	if idle == 0 {
+		idle = 10 * time.Second
+	}
 	for {
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = conn.SetDeadline(time.Now().Add(idle))
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return

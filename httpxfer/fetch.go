@@ -67,6 +67,14 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		*cc = newClientConn(conn)
 	}
 	c := *cc
+	c.extra = appendQueuedRequest(c.extra[:0], s.queue)
+	if j.cfg.Node != nil {
+		if ap := j.cfg.Node(); ap.IsValid() && ap.Port() != 0 {
+			c.extra = append(c.extra, "X-Node: "...)
+			c.extra = ap.AppendTo(c.extra)
+			c.extra = append(c.extra, "\r\n"...)
+		}
+	}
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
 	defer stop()
 	want := byteRange{start, end - 1}
@@ -87,10 +95,12 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		return -1, retryErr("%w", err)
 	}
 	got, err := j.checkReply(resp, start, end) // the bytes the body holds
-	if err != nil {
-		return -1, err // the worker hangs up
-	}
 	g := &stallGuard{ctx: ctx, conn: c.conn, floor: j.cfg.StallTimeout, ceiling: j.cfg.ResponseTimeout, rate: &s.rate}
+	if err != nil {
+		j.queued(s, c, resp, g, err)
+		return -1, err // the worker hangs up, unless it keeps a queue place on c
+	}
+	s.queue = QueueStatus{}
 	if resp.status == 200 && start > 0 {
 		// The source ignores Range: read up to what we want.
 		if err := c.skipBody(start, g); err != nil {

@@ -20,7 +20,9 @@ type job struct {
 	part                *os.File
 	srcs                []*srcState
 
-	commitMu sync.Mutex // one commit at a time
+	callbacks *callbackTable
+	commitMu  sync.Mutex // one commit at a time
+	queueMu   sync.Mutex // one Request.Queued call at a time
 
 	// solo is set for a round with one worker: it pipelines its requests,
 	// which with several workers would hold a chunk that another could
@@ -44,10 +46,11 @@ type srcState struct {
 	src      Source
 	key      string
 	dropped  bool
-	failures int     // in a row, that brought no new bytes
-	got      int64   // bytes it wrote
-	settled  int64   // got at the last settle
-	rate     float64 // its recent rate, for the stall window (stallGuard); its worker's own
+	failures int         // in a row, that brought no new bytes
+	got      int64       // bytes it wrote
+	settled  int64       // got at the last settle
+	rate     float64     // its recent rate, for the stall window (stallGuard); its worker's own
+	queue    QueueStatus // our place in its upload queue (PARQ); its worker's own
 }
 
 type chunk struct {

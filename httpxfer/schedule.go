@@ -89,7 +89,8 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 		}
 		next, err = j.fetchChunk(ctx, w, &cc, s, ci)
 		<-sem
-		if err != nil {
+		var se *sourceError
+		if err != nil && !(errors.As(err, &se) && se.keep) {
 			if cc != nil {
 				cc.close()
 				cc = nil
@@ -105,10 +106,19 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 		// after the body), a pipelined request is lost; next stays ours
 		// and is asked for again on a new connection.
 		delay, stop := j.settle(ctx, s, ci, err)
-		if stop {
+		switch {
+		case stop:
 			return
-		}
-		if delay > 0 && j.cfg.Wait(ctx, delay) != nil {
+		case delay > 0 && se != nil && se.action == actQueued && s.queue.ID != "":
+			conn, err := j.waitQueued(ctx, s.queue.ID, delay)
+			if err != nil {
+				return
+			}
+			if conn != nil { // the uploader called back: poll on its connection
+				cc.close()
+				cc = newClientConn(conn)
+			}
+		case delay > 0 && j.cfg.Wait(ctx, delay) != nil:
 			return
 		}
 	}
@@ -183,6 +193,9 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 	case errors.As(err, &se) && se.action == actDrop:
 		j.dropLocked(s, err)
 		stop = true
+	case se != nil && se.action == actQueued:
+		s.failures = 0 // a place in a queue is progress of a kind
+		delay = se.delay
 	default:
 		if se != nil {
 			delay = se.delay

@@ -24,17 +24,24 @@ import (
 // named on each field.
 type UploaderConfig struct {
 	Library Library // required
-	Server  string  // the Server header; default "govent"
+	// Browser, if set, answers browse host requests (GET / and HEAD /).
+	Browser Browser
+	Server  string // the Server header; default "govent"
 
 	// Upload slots. A connection takes a slot at its first GET of a file
 	// body and keeps it until it closes, so a keep-alive downloader is not
 	// cut off between its range requests. When no slot is free the GET is
-	// answered 503 with Retry-After and the connection closed. Neighbours
-	// share: a few hosts in one network cannot hold every slot.
+	// queued (PARQ, see parq_upload.go) and answered "503 Queued" with its
+	// place and Retry-After; past MaxQueue entries, "503 Queue full".
+	// Neighbours share: a few hosts in one network cannot hold every slot.
 	MaxUploads       int           // global; default 8
 	MaxUploadsPerIP  int           // per remote IP; default 2
 	MaxUploadsPerNet int           // per /24 (IPv4) or /64 (IPv6); default 2 x per IP
-	RetryAfter       time.Duration // sent with 503; default 60 s
+	RetryAfter       time.Duration // sent with a 503 that is not a queue place; default 60 s
+	MaxQueue         int           // queued requests; default 500
+	// The Retry-After of queue position p is QueuePoll + (p-1)*QueuePoll/2,
+	// at most MaxQueuePoll (defaults 30 s and 10 min, as gtk-gnutella).
+	QueuePoll, MaxQueuePoll time.Duration
 
 	// Time limits against slow and idle clients.
 	HeaderTimeout time.Duration // to read one request head; default 15 s
@@ -76,6 +83,7 @@ type Uploader struct {
 	active int
 	perIP  map[netip.Addr]int
 	perNet map[netip.Prefix]int
+	queue  []*queueEntry // PARQ, oldest first
 
 	sessions sessionTable
 }
@@ -96,6 +104,15 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 60 * time.Second
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 500
+	}
+	if cfg.QueuePoll <= 0 {
+		cfg.QueuePoll = 30 * time.Second
+	}
+	if cfg.MaxQueuePoll <= 0 {
+		cfg.MaxQueuePoll = 10 * time.Minute
 	}
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = 15 * time.Second
@@ -188,6 +205,8 @@ type session struct {
 	opts    ConnOptions
 	counted bool // holds a place in u.sessions; under its lock
 	evicted bool // closed for a newcomer while idle; under its lock
+
+	featuresSent bool // X-Features went out on this connection
 }
 
 // request is a parsed request head.
@@ -207,6 +226,11 @@ type reply struct {
 	length int64 // Content-Length; -1 for none
 	close  bool
 	retry  time.Duration
+
+	ctype, encoding string // for a reply that is not a file: browse host
+
+	queue       *QueueStatus // the place of a 503 Queued, for a client that queues
+	legacyQueue bool         // tell it in X-Queue (Active Queueing), not X-Queued
 }
 
 // serveOne reads and answers one request. keep reports whether the
@@ -250,6 +274,9 @@ func (s *session) serveOne(first bool) (keep bool, err error) {
 	req, status, err := parseRequest(h)
 	if err != nil {
 		return false, s.errorReply(status, statusText(status), err)
+	}
+	if req.target == "/" && s.u.cfg.Browser != nil {
+		return false, s.serveBrowse(req)
 	}
 	rep := s.answer(req)
 	if err := s.send(req, rep); err != nil {
@@ -334,9 +361,8 @@ func (s *session) answer(req *request) *reply {
 			rep.status, rep.reason, rep.rng, rep.length = 206, "Partial Content", &r, r.length()
 		}
 	}
-	if req.method == "GET" && !s.acquireSlot() {
-		rep.status, rep.reason, rep.rng, rep.length, rep.close = 503, "Busy", nil, 0, true
-		rep.retry = s.u.cfg.RetryAfter
+	if req.method == "GET" {
+		s.admitGET(req, rep)
 	}
 	return rep
 }
@@ -393,7 +419,7 @@ func safeName(name string) bool {
 // send writes rep's head and, for a GET of a 200 or 206, the body.
 func (s *session) send(req *request, rep *reply) error {
 	var f *os.File
-	if req.method == "GET" && (rep.status == 200 || rep.status == 206) {
+	if req.method == "GET" && rep.file != nil && (rep.status == 200 || rep.status == 206) {
 		var err error
 		if f, err = openShared(rep.file); err != nil {
 			rep.status, rep.reason, rep.rng, rep.length = 404, statusText(404), nil, 0
@@ -467,6 +493,15 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 	if rep.retry > 0 {
 		b = append(b, "\r\nRetry-After: "...)
 		b = strconv.AppendInt(b, int64((rep.retry+time.Second-1)/time.Second), 10)
+	}
+	b = s.appendQueueReply(b, rep)
+	if rep.ctype != "" {
+		b = append(b, "\r\nContent-Type: "...)
+		b = append(b, rep.ctype...)
+	}
+	if rep.encoding != "" {
+		b = append(b, "\r\nContent-Encoding: "...)
+		b = append(b, rep.encoding...)
 	}
 	if f := rep.file; f != nil {
 		if rep.status == 200 || rep.status == 206 {

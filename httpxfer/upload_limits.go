@@ -24,22 +24,18 @@ func netOf(ip netip.Addr) netip.Prefix {
 	return p
 }
 
-func (s *session) acquireSlot() bool {
-	if s.hasSlot {
-		return true
-	}
-	u := s.u
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	n := netOf(s.ip)
-	if u.active >= u.cfg.MaxUploads || u.perIP[s.ip] >= u.cfg.MaxUploadsPerIP || u.perNet[n] >= u.cfg.MaxUploadsPerNet {
-		return false
-	}
+// slotAllowedLocked reports whether ip's address and network are under
+// their limits; u.mu is held.
+func (u *Uploader) slotAllowedLocked(ip netip.Addr) bool {
+	return u.perIP[ip] < u.cfg.MaxUploadsPerIP && u.perNet[netOf(ip)] < u.cfg.MaxUploadsPerNet
+}
+
+// takeSlotLocked gives s a slot; u.mu is held.
+func (u *Uploader) takeSlotLocked(s *session) {
 	u.active++
 	u.perIP[s.ip]++
-	u.perNet[n]++
+	u.perNet[netOf(s.ip)]++
 	s.hasSlot = true
-	return true
 }
 
 func (s *session) releaseSlot() {

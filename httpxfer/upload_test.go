@@ -318,7 +318,7 @@ func TestUploadTimeouts(t *testing.T) {
 
 func TestUploadSlots(t *testing.T) {
 	t.Run("global limit", func(t *testing.T) {
-		srv, _, data := newTestUploader(t, UploaderConfig{MaxUploads: 1, MaxUploadsPerIP: 5, RetryAfter: 42 * time.Second})
+		srv, _, data := newTestUploader(t, UploaderConfig{MaxUploads: 1, MaxUploadsPerIP: 5, QueuePoll: 42 * time.Second})
 		a := dialRaw(t, srv.addr)
 		resp, _ := a.do(t, "GET", "/get/2/penny%20lane.mp3", "Range: bytes=0-0")
 		require.Equal(t, 206, resp.StatusCode)
@@ -328,10 +328,12 @@ func TestUploadSlots(t *testing.T) {
 		resp, _ = b.do(t, "HEAD", "/get/2/penny%20lane.mp3") // HEAD needs no slot
 		assert.Equal(t, 200, resp.StatusCode)
 		resp, _ = b.do(t, "GET", "/get/2/penny%20lane.mp3")
-		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, "503 Queued", resp.Status, "queued, passively: it did not send X-Queue")
 		assert.Equal(t, "42", resp.Header.Get("Retry-After"))
+		assert.Empty(t, resp.Header.Get("X-Queued"))
 		assert.NotEmpty(t, resp.Header.Get("X-Gnutella-Content-URN"))
-		assert.True(t, b.closed(t))
+		assert.Equal(t, 1, srv.u.QueueLength())
+		b.conn.Close()
 
 		// The slot holder keeps it across keep-alive requests.
 		resp, _ = a.do(t, "GET", "/get/2/penny%20lane.mp3", "Range: bytes=1-1")
@@ -351,8 +353,8 @@ func TestUploadSlots(t *testing.T) {
 		resp, _ := a.do(t, "GET", "/get/2/penny%20lane.mp3", "Range: bytes=0-0")
 		require.Equal(t, 206, resp.StatusCode)
 		resp, _ = dialRaw(t, srv.addr).do(t, "GET", "/get/2/penny%20lane.mp3", "Range: bytes=0-0")
-		assert.Equal(t, 503, resp.StatusCode)
-		assert.Equal(t, "60", resp.Header.Get("Retry-After"))
+		assert.Equal(t, "503 Queued", resp.Status, "free slots, but not for this address")
+		assert.Equal(t, "30", resp.Header.Get("Retry-After"))
 
 		// Another loopback address is another client.
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}

@@ -23,6 +23,7 @@ const (
 	protoGnutella
 	protoHTTP
 	protoGIV
+	protoQueue
 )
 
 // sniff tells the protocol from the first bytes: all real servents serve
@@ -35,6 +36,8 @@ func sniff(first []byte) protocol {
 		return protoHTTP
 	case bytes.HasPrefix(first, []byte("GIV ")):
 		return protoGIV
+	case bytes.HasPrefix(first, []byte("QUEU")):
+		return protoQueue
 	}
 	return protoUnknown
 }
@@ -104,8 +107,10 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 		s.serveHTTP(nc, br, deadline, endFirstPhase)
 	case protoGIV:
 		s.acceptGIV(nc, br)
+	case protoQueue:
+		s.acceptQueue(nc, br)
 	default:
-		s.rateLog("unknown protocol", nc, errors.New("first bytes are not GNUTELLA, GET, HEAD or GIV"))
+		s.rateLog("unknown protocol", nc, errors.New("first bytes are not GNUTELLA, GET, HEAD, GIV or QUEUE"))
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = nc.Write([]byte("HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 		nc.Close()

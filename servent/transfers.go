@@ -58,6 +58,7 @@ func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers)}
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
 		Library:          libraryAdapter{s.lib},
+		Browser:          browser{s},
 		Server:           UserAgent,
 		MaxUploads:       s.cfg.MaxUploads,
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
@@ -70,9 +71,40 @@ func newTransfers(s *Servent) *transfers {
 	}
 	if dir != "" {
 		t.downDir = dir
-		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent})
+		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node})
 	}
 	return t
+}
+
+// node is the X-Node of our download requests: where an uploader that
+// queued us may call back with QUEUE; none when we are firewalled.
+func (t *transfers) node() netip.AddrPort {
+	if t.s.cfg.Firewalled || t.s.cfg.NoListen {
+		return netip.AddrPort{}
+	}
+	return t.s.advertised()
+}
+
+// acceptQueue takes a QUEUE callback (PARQ) from an uploader that queued
+// one of our downloads and hands the connection to that download, which
+// sends its GET on it.
+func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader) {
+	cb, err := httpxfer.ReadQueueCallback(br)
+	if err != nil {
+		s.rateLog("bad QUEUE line", nc, err)
+		nc.Close()
+		return
+	}
+	if br.Buffered() > 0 {
+		s.rateLog("QUEUE followed by unexpected bytes", nc, fmt.Errorf("%d bytes", br.Buffered()))
+		nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	if s.xfer.down == nil || !s.xfer.down.QueueCallback(cb.ID, nc) {
+		s.rateLog("QUEUE for no queued download", nc, fmt.Errorf("ID %s from %s", cb.ID, cb.Addr))
+		nc.Close()
+	}
 }
 
 // busy reports whether every upload slot is taken (the QHD busy flag).

@@ -1,15 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha1"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/wire"
 )
 
 // A second get of a file already in the directory says so and leaves no
@@ -40,4 +48,57 @@ func TestGetAlreadyCompleteAndReasons(t *testing.T) {
 		"urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "no usable source left: "+src+": HEAD: 404 Not Found")
+}
+
+// oneFile is a Library sharing one file.
+type oneFile struct{ f httpxfer.File }
+
+func (o oneFile) ByIndex(i uint32) (httpxfer.File, bool)   { return o.f, i == o.f.Index }
+func (o oneFile) BySHA1(d wire.SHA1) (httpxfer.File, bool) { return o.f, d == o.f.SHA1 }
+func (o oneFile) AltLocs(wire.SHA1) []netip.AddrPort       { return nil }
+
+// A source with its one slot taken queues get, which says so, keeps its
+// place by polling and downloads when the slot frees.
+func TestGetQueued(t *testing.T) {
+	share := t.TempDir()
+	body := bytes.Repeat([]byte("something "), 5000)
+	path := filepath.Join(share, "something.ogg")
+	require.NoError(t, os.WriteFile(path, body, 0o644))
+	file := httpxfer.File{Index: 1, Name: "something.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
+	// Position 1 polls after 1 s (QueuePoll): the shortest Retry-After.
+	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}, MaxUploads: 1, QueuePoll: time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = u.ServeConn(t.Context(), conn, nil) }()
+		}
+	}()
+	holder, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer holder.Close()
+	_, err = holder.Write([]byte("GET /get/1/something.ogg HTTP/1.1\r\nRange: bytes=0-0\r\n\r\n"))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(holder), nil)
+	require.NoError(t, err)
+	require.Equal(t, 206, resp.StatusCode)
+
+	go func() {
+		for end := time.Now().Add(time.Minute); u.QueueLength() == 0 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		holder.Close() // the slot frees while get waits its turn
+	}()
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "get", "--source", ln.Addr().String(), "--name", "song.ogg", "--dir", dir, file.SHA1.String())
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "queued at "+ln.Addr().String()+": position 1 of 1, next poll in 1s\n")
+	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
 }

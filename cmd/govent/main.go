@@ -105,6 +105,7 @@ func newApp(e env) *cli.Command {
 			runCommand(e.serve),
 			searchCommand(),
 			getCommand(),
+			browseCommand(),
 			demoCommand(),
 			wireCommand(),
 			captureCommand(),

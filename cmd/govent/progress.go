@@ -5,13 +5,17 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/govent/govent/httpxfer"
 )
 
 // progress shows a download's progress: a redrawn bar on a terminal, plain
 // lines (at most one a second, or every 10%) when the output is a file or a
 // pipe, so logs stay readable.
 type progress struct {
+	mu       sync.Mutex // update and queued come from different goroutines
 	w        io.Writer
 	tty      bool
 	now      func() time.Time
@@ -39,6 +43,8 @@ func isTerminal(w io.Writer) bool {
 
 // update is the httpxfer Request.Progress callback.
 func (p *progress) update(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	now := p.now()
 	if !p.started {
 		p.started, p.start, p.base = true, now, done
@@ -75,9 +81,29 @@ func (p *progress) update(done, total int64) {
 	fmt.Fprintf(p.w, "progress: %s of %s (%d%%), %s/s, ETA %s\n", humanBytes(done), humanBytes(total), pct, humanBytes(int64(rate)), eta)
 }
 
+// queued is the httpxfer Request.Queued callback: a line for each place
+// a source gives us in its upload queue.
+func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endBar()
+	of := ""
+	if q.Length > 0 {
+		of = fmt.Sprintf(" of %d", q.Length)
+	}
+	fmt.Fprintf(p.w, "queued at %s: position %d%s, next poll in %s\n", src, q.Position, of, q.PollMin)
+}
+
 // finish ends the bar's line so later output starts on a fresh one.
 func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endBar()
+}
+
+func (p *progress) endBar() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
+		p.drawn = false
 	}
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer"
 )
 
 func TestProgressPlainLines(t *testing.T) {
@@ -58,4 +61,20 @@ func TestProgressTerminalBar(t *testing.T) {
 	out := buf.String()
 	assert.Contains(t, out, "\r[===============               ]  50% 50 B of 100 B  50 B/s  ETA 1s")
 	assert.True(t, strings.HasSuffix(out, "\n"), "finish ends the bar's line")
+}
+
+// A queue place is a line of its own, after the bar's line.
+func TestProgressQueued(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	p.tty = true
+	p.update(0, 100)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 3, Length: 7, PollMin: time.Minute})
+	p.queued(src, httpxfer.QueueStatus{Position: 2, PollMin: 45 * time.Second})
+	lines := strings.Split(buf.String(), "\n")
+	require.Len(t, lines, 4)
+	assert.True(t, strings.HasPrefix(lines[0], "\r["), "the bar, ended")
+	assert.Equal(t, "queued at 10.0.0.1:6346: position 3 of 7, next poll in 1m0s", lines[1])
+	assert.Equal(t, "queued at 10.0.0.1:6346: position 2, next poll in 45s", lines[2])
 }

@@ -91,6 +91,7 @@ var readmePlaceholders = []placeholderRule{
 	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
 	{token: "NAME", value: func(*testing.T, *readmeFixture) string { return "my penguins.ogg" }},
 	{token: "N", flag: "--download", value: func(*testing.T, *readmeFixture) string { return "1" }},
+	{token: "N", flag: "--browse", value: func(*testing.T, *readmeFixture) string { return "1" }},
 	{token: "DIR", flag: "--share", value: func(t *testing.T, _ *readmeFixture) string {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "shared by run.ogg"), []byte("run's own file"), 0o644))
@@ -158,6 +159,16 @@ var readmeChecks = map[string]readmeCheck{
 		if r.has("--download") {
 			assert.Contains(t, r.stdout, "SHA-1 verified "+fx.urn)
 			assertFile(t, filepath.Join(r.flag("--dir"), readmeFile), fx.body)
+		}
+		if r.has("--browse") {
+			assert.Contains(t, r.stdout, ". "+readmeFile+"  ")
+		}
+	}},
+	"browse": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, dir string) {
+		if r.has("--json") {
+			assert.Equal(t, fx.urn, jsonLines(t, r.stdout)[0]["urn"])
+		} else {
+			assert.Contains(t, r.stdout, ". "+readmeFile+"  ")
 		}
 	}},
 	"get": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, dir string) {

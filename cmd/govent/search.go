@@ -32,13 +32,15 @@ func searchCommand() *cli.Command {
 			"size, the responder's address and vendor, how many hops the hit travelled, urn. It\n" +
 			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
 			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
-			"--dir under the result's name and verifies its SHA-1.",
+			"--dir under the result's name and verifies its SHA-1. With --browse N it lists what\n" +
+			"result N's servent shares, as govent browse does.",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of a servent to search through (repeatable; required)"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for results at most"},
 			&cli.IntFlag{Name: "max-results", Value: defaultMaxResults, Usage: "stop once this many results arrived"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
 			&cli.IntFlag{Name: "download", Usage: "download result number `N` (1-based) and exit"},
+			&cli.IntFlag{Name: "browse", Usage: "list the files of result `N`'s servent (through a Push if firewalled) and exit"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
@@ -50,6 +52,7 @@ func searchCommand() *cli.Command {
 			rules := append([]flagRule{
 				required("peer"), ipPorts("peer"), listenAddr("listen"),
 				intRange("ttl", 1, 7), intRange("max-results", 1, math.MaxInt), intRange("download", 0, math.MaxInt),
+				intRange("browse", 0, math.MaxInt),
 				{"download", func(c *cli.Command) (string, string) {
 					if n, limit := c.Int("download"), c.Int("max-results"); n > limit {
 						return strconv.Itoa(n), fmt.Sprintf("past --max-results %d", limit)
@@ -65,6 +68,9 @@ func searchCommand() *cli.Command {
 			}, logRules()...)
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
+			}
+			if c.Int("download") > 0 && c.Int("browse") > 0 {
+				return usageError(errors.New("--download and --browse: one at a time"))
 			}
 			log, err := logger(c)
 			if err != nil {
@@ -82,7 +88,10 @@ func searchCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			n := c.Int("download")
+			n, what := c.Int("download"), "--download"
+			if b := c.Int("browse"); b > 0 {
+				n, what = b, "--browse"
+			}
 			limit := c.Int("max-results")
 			if n > 0 {
 				limit = n // result N is all we need
@@ -92,7 +101,10 @@ func searchCommand() *cli.Command {
 				return err
 			}
 			if n > len(results) {
-				return fmt.Errorf("--download %d: only %d results arrived", n, len(results))
+				return fmt.Errorf("%s %d: only %d results arrived", what, n, len(results))
+			}
+			if what == "--browse" {
+				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
 			}
 			return downloadResult(ctx, s, results[n-1], c.Root().Writer)
 		},
@@ -236,7 +248,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w
 	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
 	pr := newProgress(w)
-	req.Progress = pr.update
+	req.Progress, req.Queued = pr.update, pr.queued
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
@@ -329,7 +341,7 @@ func getCommand() *cli.Command {
 			defer stop()
 			dl := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent})
 			pr := newProgress(c.Root().Writer)
-			req.Progress = pr.update
+			req.Progress, req.Queued = pr.update, pr.queued
 			res, err := dl.Download(ctx, req)
 			pr.finish()
 			if err != nil {

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent"
+)
+
+func shareServent(t *testing.T, cfg servent.Config, files map[string]string) *servent.Servent {
+	t.Helper()
+	share := t.TempDir()
+	for name, body := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(share, name), []byte(body), 0o644))
+	}
+	cfg.ShareDir, cfg.HashBeforeStart, cfg.AllowPrivate = share, true, true
+	if !cfg.NoListen {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	s, err := servent.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestBrowseCommand(t *testing.T) {
+	s := shareServent(t, servent.Config{}, map[string]string{"blackbird.ogg": "singing in the dead of night", "julia.mp3": "half of what I say"})
+	urns := map[string]string{}
+	for _, f := range s.Library().All() {
+		urns[f.Name] = f.SHA1.String()
+	}
+
+	code, out, errOut := runCLI(t, "", "browse", s.Addr().String())
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, s.Addr().String()+" ("+servent.UserAgent+", servent "+s.GUID().String()+"): 2 files\n")
+	assert.Regexp(t, `(?m)^   \d\. blackbird\.ogg  28 B  `+urns["blackbird.ogg"]+`$`, out)
+	assert.Regexp(t, `(?m)^   \d\. julia\.mp3  18 B  `+urns["julia.mp3"]+`$`, out)
+
+	code, out, _ = runCLI(t, "", "browse", "--json", s.Addr().String())
+	require.Equal(t, 0, code)
+	lines := jsonLines(t, out)
+	require.Len(t, lines, 2)
+	for _, l := range lines {
+		assert.Equal(t, urns[l["name"].(string)], l["urn"])
+		assert.Equal(t, s.GUID().String(), l["servent"])
+	}
+
+	code, _, errOut = runCLI(t, "", "browse", "localhost:6346")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "want IP:PORT")
+	code, _, errOut = runCLI(t, "", "browse", "127.0.0.1:1")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "browse 127.0.0.1:1")
+}
+
+// search --browse reaches a servent without a listening port through a
+// Push routed by the peer we search through.
+func TestSearchBrowseThroughPush(t *testing.T) {
+	middle := shareServent(t, servent.Config{}, nil)
+	hidden := shareServent(t, servent.Config{NoListen: true}, map[string]string{"rocky raccoon.ogg": "now somewhere", "michelle.mp3": "ma belle"})
+	require.NoError(t, hidden.Connect(middle.Addr()))
+	for end := time.Now().Add(10 * time.Second); len(middle.Peers()) == 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Len(t, middle.Peers(), 1)
+
+	code, out, errOut := runCLI(t, "", "search", "--peer", middle.Addr().String(), "--listen", "127.0.0.1:0",
+		"--timeout", "5s", "--browse", "1", "raccoon")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "  1. rocky raccoon.ogg")
+	assert.Contains(t, out, "push:"+hidden.GUID().String()+" ("+servent.UserAgent+", servent "+hidden.GUID().String()+"): 2 files\n")
+	assert.Contains(t, out, ". michelle.mp3  8 B  urn:sha1:")
+
+	code, _, errOut = runCLI(t, "", "search", "--peer", middle.Addr().String(), "--download", "1", "--browse", "1", "x")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "one at a time")
+}

@@ -1,0 +1,219 @@
+package httpxfer
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The uploader's side of PARQ: a GET that finds no free slot is queued
+// instead of refused. The queue is first come, first served: a free slot
+// goes to the oldest entry that polls for it (and that its address's and
+// network's slot limits allow), so a newcomer never overtakes those that
+// wait. Each entry keeps its place while its client polls inside the
+// window it was given, as gtk-gnutella's src/core/parq.c keeps it:
+//
+//   - too early: more than QueueEarlyGrace before its Retry-After (gtk-
+//     gnutella's PARQ_MIN_POLL, 10 s), and the entry is freed, as the
+//     spec says ("Sending the request too soon will cause the slot to be
+//     freed"); the request queues again at the end;
+//   - too late: not within the lifetime past its Retry-After (gtk-
+//     gnutella's MIN_LIFE_TIME + PARQ_RETRY_SAFETY, 100 s), and the entry
+//     is gone; the request queues again at the end.
+//
+// A client that sent X-Queue or X-Queued is told its place in X-Queued and
+// finds the entry by its ID; a legacy client (passive queueing) is found
+// by its address and the resource it asks for, and is told only
+// Retry-After.
+
+// Queue timing, after gtk-gnutella (src/core/parq.c).
+const (
+	QueueEarlyGrace = 10 * time.Second  // PARQ_MIN_POLL
+	QueueLifetime   = 100 * time.Second // MIN_LIFE_TIME + PARQ_RETRY_SAFETY
+)
+
+// queueEntry is one queued request; all fields under Uploader.mu.
+type queueEntry struct {
+	id      string
+	ip      netip.Addr
+	target  string    // the resource, for passive clients
+	retryAt time.Time // the Retry-After it was given
+	expires time.Time // retryAt + QueueLifetime
+}
+
+// QueueLength returns the number of queued requests.
+func (u *Uploader) QueueLength() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.expireLocked(time.Now())
+	return len(u.queue)
+}
+
+// queueRetry is the Retry-After for a place, as parq_ul_calc_retry
+// computes it: the base, plus half of it per entry ahead, at most
+// MaxQueuePoll.
+func (u *Uploader) queueRetry(pos int) time.Duration {
+	d := u.cfg.QueuePoll + time.Duration(pos-1)*(u.cfg.QueuePoll/2)
+	return min(d, u.cfg.MaxQueuePoll)
+}
+
+// expireLocked drops the entries whose lifetime is over.
+func (u *Uploader) expireLocked(now time.Time) {
+	u.queue = slices.DeleteFunc(u.queue, func(e *queueEntry) bool { return now.After(e.expires) })
+}
+
+// admitGET decides whether a GET of a file body may go on now, taking a
+// slot for s when it may. When it may not, it sets rep to the 503: Queued
+// with the place, or Queue full.
+func (s *session) admitGET(req *request, rep *reply) bool {
+	if s.hasSlot {
+		return true
+	}
+	u := s.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	u.expireLocked(now)
+
+	parq, legacy := s.queueAware(req)
+	at := -1
+	if parq {
+		if id, ok := req.queuedID(); ok {
+			at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.id == id && e.ip == s.ip })
+		}
+	} else {
+		at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.ip == s.ip && e.target == req.target })
+	}
+	if at >= 0 && now.Before(u.queue[at].retryAt.Add(-QueueEarlyGrace)) {
+		u.queue = slices.Delete(u.queue, at, at+1) // too early: the place is lost
+		at = -1
+	}
+
+	// Free slots go to the oldest entries that may take one.
+	free := u.cfg.MaxUploads - u.active
+	ahead := 0
+	for _, e := range u.queue[:max(at, 0)] {
+		if u.slotAllowedLocked(e.ip) {
+			ahead++
+		}
+	}
+	if at < 0 {
+		ahead = 0
+		for _, e := range u.queue {
+			if u.slotAllowedLocked(e.ip) {
+				ahead++
+			}
+		}
+	}
+	if ahead < free && u.slotAllowedLocked(s.ip) {
+		if at >= 0 {
+			u.queue = slices.Delete(u.queue, at, at+1)
+		}
+		u.takeSlotLocked(s)
+		return true
+	}
+
+	rep.status, rep.rng, rep.length = 503, nil, 0
+	if at < 0 {
+		if len(u.queue) >= u.cfg.MaxQueue {
+			rep.reason, rep.close, rep.retry = "Queue full", true, u.cfg.RetryAfter
+			return false
+		}
+		u.queue = append(u.queue, &queueEntry{id: newQueueID(), ip: s.ip, target: req.target})
+		at = len(u.queue) - 1
+	}
+	e := u.queue[at]
+	pos := at + 1
+	retry := u.queueRetry(pos)
+	e.retryAt, e.expires = now.Add(retry), now.Add(retry+QueueLifetime)
+	rep.reason, rep.retry = "Queued", retry
+	// A client that polls soon keeps the connection, as in PARQ's
+	// synchronous queue; the others come back on a new one.
+	rep.close = retry >= u.cfg.IdleTimeout
+	if parq || legacy {
+		rep.queue = &QueueStatus{
+			ID: e.id, Position: pos, Length: len(u.queue),
+			PollMin: retry, PollMax: retry + QueueLifetime,
+		}
+		rep.legacyQueue = legacy
+	}
+	return false
+}
+
+// queueAware tells how the client queues: parq when it sent X-Queue with
+// a version of 1 or more, or an X-Queued; legacy for Active Queueing
+// (X-Queue: 0.x).
+func (s *session) queueAware(req *request) (parq, legacy bool) {
+	if _, ok := req.h.Get("X-Queued"); ok {
+		return true, false
+	}
+	v, ok := req.h.Get("X-Queue")
+	if !ok {
+		return false, false
+	}
+	major := queueMajor(v)
+	return major >= 1, major < 1
+}
+
+// queueMajor reads the major version from the front of "1.1".
+func queueMajor(v string) int64 {
+	major, _, _ := strings.Cut(strings.TrimSpace(v), ".")
+	n, _ := parseDigits(major)
+	return n
+}
+
+// queuedID is the ID of the request's X-Queued header.
+func (r *request) queuedID() (string, bool) {
+	v, ok := r.h.Get("X-Queued")
+	if !ok {
+		return "", false
+	}
+	id := queueFields(v)["id"]
+	return id, validQueueID(id)
+}
+
+func newQueueID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// appendQueueReply appends the place of a queued reply: X-Features once
+// per connection and X-Queued for PARQ clients, X-Queue for Active
+// Queueing ones (parq_upload_add_x_queued_header and
+// parq_upload_add_old_queue_header in gtk-gnutella).
+func (s *session) appendQueueReply(b []byte, rep *reply) []byte {
+	q := rep.queue
+	if q == nil {
+		return b
+	}
+	if !s.featuresSent {
+		s.featuresSent = true
+		b = append(b, "\r\nX-Features: queue/1.1"...)
+	}
+	secs := func(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+	if rep.legacyQueue {
+		b = append(b, "\r\nX-Queue: position="...)
+		b = strconv.AppendInt(b, int64(q.Position), 10)
+		b = append(b, ", length="...)
+		b = strconv.AppendInt(b, int64(q.Length), 10)
+		b = append(b, ", limit="...)
+		b = strconv.AppendInt(b, int64(s.u.cfg.MaxUploads), 10)
+		b = append(b, ", pollMin="...)
+		b = strconv.AppendInt(b, secs(q.PollMin), 10)
+		b = append(b, ", pollMax="...)
+		return strconv.AppendInt(b, secs(q.PollMax), 10)
+	}
+	b = append(b, "\r\nX-Queued: ID="...)
+	b = append(b, q.ID...)
+	b = append(b, "; position="...)
+	b = strconv.AppendInt(b, int64(q.Position), 10)
+	b = append(b, "; lifetime="...)
+	b = strconv.AppendInt(b, secs(q.PollMax), 10)
+	b = append(b, "; length="...)
+	return strconv.AppendInt(b, int64(q.Length), 10)
+}
