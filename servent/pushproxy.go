@@ -186,6 +186,19 @@ func (s *Servent) ownProxies() []netip.AddrPort {
 	return out
 }
 
+// LearnPushProxies tells the servent the push proxies of a firewalled
+// servent, as a user or a download mesh learnt them (QueryHits teach them
+// by themselves): Download tries them for that servent's Push sources.
+func (s *Servent) LearnPushProxies(servent wire.GUID, proxies []netip.AddrPort) {
+	var usable []netip.AddrPort
+	for _, p := range proxies {
+		if usableAddr(p) {
+			usable = append(usable, p)
+		}
+	}
+	s.xfer.learnProxies(servent, usable)
+}
+
 // learnProxies remembers the push proxies a QueryHit listed for servent.
 func (t *transfers) learnProxies(servent wire.GUID, proxies []netip.AddrPort) {
 	if len(proxies) > 0 && !servent.IsZero() {
