@@ -145,6 +145,8 @@ func (s *Servent) acceptProxyRequest(c *conn, guid wire.GUID) {
 	p.leaves[guid] = c
 	p.mu.Unlock()
 	p.stats.accepted.Add(1)
+	s.log.Info("push proxy for a peer", zap.Stringer("peer", c.peer.remote), zap.Stringer("servent", guid),
+		zap.String("user_agent", c.peer.userAgent))
 	s.sendVendor(c, guid, ack)
 }
 
@@ -165,6 +167,7 @@ func (s *Servent) learnOwnProxy(c *conn, v *wire.Vendor) {
 	p.ours[c] = addr
 	p.mu.Unlock()
 	p.stats.acked.Add(1)
+	s.log.Info("push proxy acknowledged", zap.Stringer("peer", c.peer.remote), zap.Stringer("proxy", addr))
 }
 
 // usableAddr: an address one could connect to.
@@ -343,7 +346,7 @@ func (s *Servent) pushForProxy(nc net.Conn, br *bufio.Reader) (int, string) {
 	if err != nil || !c.enqueue(b, true) {
 		return 503, "Push Proxy: Servent Busy"
 	}
-	s.log.Debug("push proxied", zap.Stringer("servent", guid), zap.Stringer("to", to), zap.Stringer("from", nc.RemoteAddr()))
+	s.log.Info("push proxied", zap.Stringer("servent", guid), zap.Stringer("to", to), zap.Stringer("from", nc.RemoteAddr()))
 	return 202, "Push Proxy: Message Sent"
 }
 

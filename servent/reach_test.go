@@ -118,6 +118,29 @@ func TestPushProxyDownload(t *testing.T) {
 		assert.EqualValues(t, 1, st.PushProxy.Sent, "one Push sent for a 202")
 		assert.Equal(t, forwarded, st.Forwarded, "no Push was routed through the ultrapeer")
 		assert.Zero(t, f.down.Stats().PushProxy.Failed)
+
+		// A downloader of its own, by hand: the proxy has the leaf connect
+		// to it, and the leaf's replies list its proxy (X-Push-Proxy).
+		ln, err := f.n.Host(ip("127.0.0.4")).Listen(context.Background(), "tcp", "127.0.0.4:7000")
+		require.NoError(t, err)
+		defer ln.Close()
+		b32 := base32.StdEncoding.EncodeToString(r.ServentGUID[:])
+		line := proxyGet(t, f.n, f.up.Addr(), "GET /gnutella/push-proxy?ServerId="+b32+" HTTP/1.1\r\nX-Node: 127.0.0.4:7000\r\n\r\n")
+		require.True(t, strings.HasPrefix(line, "HTTP/1.1 202 "), line)
+		nc, err := ln.Accept()
+		require.NoError(t, err)
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		giv, err := httpxfer.ReadGIV(br)
+		require.NoError(t, err)
+		assert.Equal(t, f.leaf.GUID(), giv.ServentGUID)
+		_, err = nc.Write([]byte("HEAD /uri-res/N2R?" + r.SHA1.String() + " HTTP/1.1\r\n\r\n"))
+		require.NoError(t, err)
+		head, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(head.StartLine, "HTTP/1.1 200"), head.StartLine)
+		pp, _ := head.Get("X-Push-Proxy")
+		assert.Equal(t, f.up.Addr().String(), pp)
 	})
 }
 

@@ -201,6 +201,8 @@ func (r *relay) grant(c *conn, uploader wire.GUID) wire.RelayGrant {
 	r.active++
 	sl.timer = time.AfterFunc(s.cfg.RelaySlotTimeout, func() { r.expire(sl) })
 	r.stats.granted.Add(1)
+	s.log.Info("relay slot granted", zap.Stringer("leaf", c.peer.remote), zap.Stringer("uploader", uploader),
+		zap.Uint32("index", sl.key.index))
 	return wire.RelayGrant{Status: wire.RelayGranted, Index: sl.key.index, Relay: adv, Token: sl.token}
 }
 

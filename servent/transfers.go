@@ -68,6 +68,12 @@ func newTransfers(s *Servent) *transfers {
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
 		MaxSessions:      s.cfg.MaxHTTPSessions,
 		MaxSessionsPerIP: s.cfg.MaxHTTPSessionsPerIP,
+		PushProxies: func() []netip.AddrPort {
+			if !s.cfg.Firewalled {
+				return nil
+			}
+			return s.ownProxies()
+		},
 	})
 	dir := s.cfg.DownloadDir
 	if dir == "" && s.cfg.DataDir != "" {

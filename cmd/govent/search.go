@@ -256,6 +256,13 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	if r.HasSHA1 {
 		m["urn"] = r.SHA1.String()
 	}
+	if len(r.Proxies) > 0 {
+		var proxies []string
+		for _, p := range r.Proxies {
+			proxies = append(proxies, p.String())
+		}
+		m["push_proxies"] = proxies
+	}
 	return m
 }
 
