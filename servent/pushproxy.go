@@ -17,6 +17,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/govent/govent/wire"
 )
@@ -41,6 +42,13 @@ const (
 	proxyRequestTimeout = 10 * time.Second
 	// maxProxyHead bounds a push-proxy request or answer head.
 	maxProxyHead = 4 << 10
+	// Each requester address may have us send proxyBurst Pushes at once
+	// and proxyRate a second after that: every Push makes a leaf of ours
+	// connect where the requester says.
+	proxyBurst = 10
+	proxyRate  = 1
+	// maxProxyRequesters bounds the addresses whose budget we track.
+	maxProxyRequesters = 4096
 )
 
 var errProxyRefused = errors.New("servent: push proxy refused")
@@ -54,12 +62,14 @@ type pushProxy struct {
 	leaves map[wire.GUID]*conn
 	// known: the proxies QueryHits listed, by servent GUID.
 	known *lru.Cache[wire.GUID, []netip.AddrPort]
+	// budgets: each requester address's Push budget (see proxyRate).
+	budgets *lru.Cache[netip.Addr, *rate.Limiter]
 
 	stats pushProxyCounters
 }
 
 type pushProxyCounters struct {
-	accepted, acked, sent, gone, bad, failed atomic.Uint64
+	accepted, acked, sent, gone, bad, throttled, failed atomic.Uint64
 }
 
 // PushProxyStats counts the push-proxy protocol.
@@ -69,8 +79,9 @@ type PushProxyStats struct {
 	Accepted, Acked uint64
 	// HTTP requests answered 202 (Push sent to the leaf), 410 (no such
 	// leaf: an unknown GUID, or one whose link is gone) and 400
-	// (malformed).
-	Sent, Gone, Bad uint64
+	// (malformed); Throttled: answered 503, over the requester's budget
+	// (or the leaf's send queue was full).
+	Sent, Gone, Bad, Throttled uint64
 	// Failed: our own requests to a downloadee's proxy that got no 202.
 	Failed uint64
 }
@@ -80,14 +91,18 @@ func newPushProxy() pushProxy {
 	if err != nil {
 		panic(err) // only a non-positive size fails
 	}
-	return pushProxy{ours: map[*conn]netip.AddrPort{}, leaves: map[wire.GUID]*conn{}, known: known}
+	budgets, err := lru.New[netip.Addr, *rate.Limiter](maxProxyRequesters)
+	if err != nil {
+		panic(err)
+	}
+	return pushProxy{ours: map[*conn]netip.AddrPort{}, leaves: map[wire.GUID]*conn{}, known: known, budgets: budgets}
 }
 
 func (p *pushProxy) snapshot() PushProxyStats {
 	return PushProxyStats{
 		Accepted: p.stats.accepted.Load(), Acked: p.stats.acked.Load(),
 		Sent: p.stats.sent.Load(), Gone: p.stats.gone.Load(), Bad: p.stats.bad.Load(),
-		Failed: p.stats.failed.Load(),
+		Throttled: p.stats.throttled.Load(), Failed: p.stats.failed.Load(),
 	}
 }
 
@@ -138,7 +153,9 @@ func (s *Servent) acceptProxyRequest(c *conn, guid wire.GUID) {
 	p := &s.xfer.px
 	p.mu.Lock()
 	for g, lc := range p.leaves {
-		if !live(lc) {
+		// A link is one servent: a new GUID from it replaces its old one,
+		// so a flood of requests holds one entry.
+		if !live(lc) || lc == c {
 			delete(p.leaves, g)
 		}
 	}
@@ -306,6 +323,8 @@ func (s *Servent) servePushProxy(nc net.Conn, br *bufio.Reader) {
 		p.stats.sent.Add(1)
 	case 410:
 		p.stats.gone.Add(1)
+	case 503:
+		p.stats.throttled.Add(1)
 	default:
 		p.stats.bad.Add(1)
 		s.rateLog("bad push-proxy request", nc, errors.New(reason))
@@ -332,6 +351,15 @@ func (s *Servent) pushForProxy(nc net.Conn, br *bufio.Reader) (int, string) {
 	}
 	to := addrs[0]
 	p := &s.xfer.px
+	from := addrKey(addrPortOf(nc.RemoteAddr()).Addr())
+	lim, ok := p.budgets.Get(from)
+	if !ok {
+		lim = rate.NewLimiter(proxyRate, proxyBurst)
+		p.budgets.Add(from, lim)
+	}
+	if !lim.Allow() {
+		return 503, "Push Proxy: Too Many Requests"
+	}
 	p.mu.Lock()
 	c := p.leaves[guid]
 	p.mu.Unlock()

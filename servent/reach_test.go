@@ -110,6 +110,7 @@ func TestPushProxyDownload(t *testing.T) {
 		r := f.find(t)
 		assert.True(t, r.Push)
 		assert.Equal(t, []netip.AddrPort{f.up.Addr()}, r.Proxies, "the hit lists the proxy")
+		synctest.Wait() // the hit's forwarding is counted
 		forwarded := f.up.Stats().Forwarded
 		got, err := f.download(t, r)
 		require.NoError(t, err)
@@ -155,6 +156,7 @@ func TestPushProxyGoneFallsBackToRoutedPush(t *testing.T) {
 		f.up.xfer.px.mu.Lock()
 		clear(f.up.xfer.px.leaves)
 		f.up.xfer.px.mu.Unlock()
+		synctest.Wait()
 		forwarded := f.up.Stats().Forwarded
 		got, err := f.download(t, r)
 		require.NoError(t, err)
@@ -433,5 +435,43 @@ func TestRelayBandwidthCap(t *testing.T) {
 		st := f.up.Stats().Relay
 		assert.EqualValues(t, 1, st.Granted, "one slot, no retry")
 		assert.EqualValues(t, 1, st.Transfers)
+	})
+}
+
+// A requester gets proxyBurst Pushes sent at once and proxyRate a second
+// after that (each one makes our leaf connect where it says); a link that
+// sends LIME/21 under many GUIDs holds one entry, its last.
+func TestPushProxyBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+		leaf := rawLeafOf(t, n, "127.0.0.5", up)
+		var guids []wire.GUID
+		for i := range 50 {
+			g := guidN('F', uint32(i))
+			guids = append(guids, g)
+			leaf.send(wire.Message{Header: wire.Header{GUID: g, Type: wire.TypeVendor, TTL: 1}, Vendor: wire.NewPushProxyRequest()})
+		}
+		synctest.Wait()
+		up.xfer.px.mu.Lock()
+		entries := len(up.xfer.px.leaves)
+		up.xfer.px.mu.Unlock()
+		assert.Equal(t, 1, entries, "one entry for the link")
+		req := func(g wire.GUID) string {
+			return proxyGet(t, n, up.Addr(), "GET /gnutella/push-proxy?ServerId="+base32.StdEncoding.EncodeToString(g[:])+
+				" HTTP/1.1\r\nX-Node: 127.0.0.3:7000\r\n\r\n")
+		}
+		assert.Contains(t, req(guids[0]), " 410 ", "an earlier GUID of the link is gone")
+		last := guids[len(guids)-1]
+		codes := map[string]int{}
+		for range proxyBurst + 5 {
+			codes[strings.Fields(req(last))[1]]++
+		}
+		assert.Equal(t, map[string]int{"202": proxyBurst - 1, "503": 6}, codes, "the 410 took one of the burst")
+		time.Sleep(3 * time.Second)
+		assert.Contains(t, req(last), " 202 ", "the budget refills")
+		st := up.Stats().PushProxy
+		assert.EqualValues(t, 6, st.Throttled)
+		assert.EqualValues(t, proxyBurst, st.Sent)
 	})
 }
