@@ -395,14 +395,24 @@ func parseProxyTarget(start string) (wire.GUID, uint32, error) {
 		if err != nil {
 			return wire.GUID{}, 0, fmt.Errorf("query: %w", err)
 		}
+		// Parameter names in any case: LimeWire sends ServerID,
+		// gtk-gnutella ServerId.
+		get := func(name string) string {
+			for k, v := range vals {
+				if strings.EqualFold(k, name) && len(v) > 0 {
+					return v[0]
+				}
+			}
+			return ""
+		}
 		var index uint32
-		if f := vals.Get("file"); f != "" {
+		if f := get("file"); f != "" {
 			// gtk-gnutella takes a bad index as 0; so do we.
 			if n, err := strconv.ParseUint(f, 10, 32); err == nil {
 				index = uint32(n)
 			}
 		}
-		g, err := parseProxyGUID(vals.Get(p.param), p.param == "guid")
+		g, err := parseProxyGUID(get(p.param), p.param == "guid")
 		return g, index, err
 	}
 	return wire.GUID{}, 0, fmt.Errorf("target %q", target)

@@ -368,6 +368,7 @@ func TestPushProxyEndpoint(t *testing.T) {
 			{"GET /gnutella/push-proxy?ServerId=" + strings.TrimRight(b32, "=") + " HTTP/1.1\r\n" + node + "\r\n", "202"},
 			{"GET /gnutella/push-proxy?ServerId=" + b32 + "&file=42 HTTP/1.1\r\n" + node + "\r\n", "202"},
 			{"GET /gnutella/pushproxy?ServerId=" + strings.ToLower(b32) + " HTTP/1.0\r\n" + node + "\r\n", "202"},
+			{"GET /gnutella/push-proxy?ServerID=" + b32 + "&File=3 HTTP/1.1\r\n" + node + "\r\n", "202"}, // LimeWire's spelling
 			{"HEAD /gnet/push-proxy?guid=" + lg.String() + " HTTP/1.1\r\n" + node + "\r\n", "202"},
 			{"GET /gnutella/push-proxy?ServerId=" + base32.StdEncoding.EncodeToString(stranger[:]) + " HTTP/1.1\r\n" + node + "\r\n", "410"},
 			{"GET /gnutella/push-proxy?ServerId=" + b32 + " HTTP/1.1\r\n\r\n", "400"},                                 // no X-Node
@@ -396,7 +397,7 @@ func TestPushProxyEndpoint(t *testing.T) {
 		}
 		assert.EqualValues(t, 42, got[1].Index, "file= is the index")
 		st := up.Stats().PushProxy
-		assert.EqualValues(t, 4, st.Sent)
+		assert.EqualValues(t, 5, st.Sent)
 		assert.EqualValues(t, 1, st.Gone)
 		assert.EqualValues(t, 8, st.Bad)
 
@@ -473,5 +474,23 @@ func TestPushProxyBounds(t *testing.T) {
 		st := up.Stats().PushProxy
 		assert.EqualValues(t, 6, st.Throttled)
 		assert.EqualValues(t, proxyBurst, st.Sent)
+	})
+}
+
+// RelayMaxBytes cuts a relayed transfer that moves more (counted as
+// Capped); the downloader's next attempt resumes where the cut left it, on
+// a slot of its own.
+func TestRelayByteCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFirewalledNetWith(t, randomBytes(200<<10, 19), func(c *Config) { c.Relay, c.RelayMaxBytes = true, 96<<10 })
+		r := f.find(t)
+		got, err := f.download(t, r)
+		require.NoError(t, err)
+		f.checkFile(t, got)
+		synctest.Wait()
+		st := f.up.Stats().Relay
+		assert.GreaterOrEqual(t, st.Capped, uint64(1), "a transfer was cut")
+		assert.Greater(t, st.Granted, uint64(1), "and the download went on in another slot")
+		assert.LessOrEqual(t, st.Bytes, st.Granted*(96<<10), "no slot moved more than the cap")
 	})
 }
