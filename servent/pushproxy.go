@@ -334,7 +334,7 @@ func (s *Servent) servePushProxy(nc net.Conn, br *bufio.Reader) {
 }
 
 func (s *Servent) pushForProxy(nc net.Conn, br *bufio.Reader) (int, string) {
-	head, err := wire.ReadHandshake(br, wire.HandshakeLimits{MaxBytes: maxProxyHead})
+	head, err := wire.ReadHTTPHead(br, wire.HandshakeLimits{MaxBytes: maxProxyHead})
 	if err != nil {
 		return 400, "Push Proxy: Bad Request"
 	}
@@ -457,7 +457,7 @@ func (s *Servent) askProxy(ctx context.Context, proxy netip.AddrPort, servent wi
 	if _, err := nc.Write([]byte(req)); err != nil {
 		return fmt.Errorf("servent: push proxy %s: %w", proxy, err)
 	}
-	head, err := wire.ReadHandshake(bufio.NewReaderSize(nc, 512), wire.HandshakeLimits{MaxBytes: maxProxyHead})
+	head, err := wire.ReadHTTPHead(bufio.NewReaderSize(nc, 512), wire.HandshakeLimits{MaxBytes: maxProxyHead})
 	if err != nil {
 		return fmt.Errorf("servent: push proxy %s: %w", proxy, err)
 	}

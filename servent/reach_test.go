@@ -137,7 +137,7 @@ func TestPushProxyDownload(t *testing.T) {
 		assert.Equal(t, f.leaf.GUID(), giv.ServentGUID)
 		_, err = nc.Write([]byte("HEAD /uri-res/N2R?" + r.SHA1.String() + " HTTP/1.1\r\n\r\n"))
 		require.NoError(t, err)
-		head, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		head, err := wire.ReadHTTPHead(br, wire.HandshakeLimits{})
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(head.StartLine, "HTTP/1.1 200"), head.StartLine)
 		pp, _ := head.Get("X-Push-Proxy")
