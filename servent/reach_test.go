@@ -494,3 +494,24 @@ func TestRelayByteCap(t *testing.T) {
 		assert.LessOrEqual(t, st.Bytes, st.Granted*(96<<10), "no slot moved more than the cap")
 	})
 }
+
+// When the source is gone, its proxy says 410 and the routed Push is
+// answered by no GIV: the attempt fails saying both.
+func TestFirewalledSourceGoneSaysWhy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFirewalledNet(t, randomBytes(10<<10, 20), false, false)
+		r := f.find(t)
+		require.NotEmpty(t, r.Proxies)
+		f.leaf.Close()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := f.down.xfer.DialSource(ctx, SourceOf(r))
+		require.Error(t, err)
+		assert.ErrorIs(t, err, errProxyRefused)
+		assert.ErrorIs(t, err, errGIVTimeout)
+		assert.Contains(t, err.Error(), "after a routed Push")
+		assert.Contains(t, err.Error(), "410 Push Proxy: Servent not connected")
+		assert.Contains(t, err.Error(), "firewalled source "+f.leaf.GUID().String()+" unreachable")
+	})
+}
