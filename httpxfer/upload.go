@@ -55,6 +55,11 @@ type UploaderConfig struct {
 
 	MaxAltLocs int // X-Alt entries per reply; default 10
 
+	// PushProxies, if set, returns a firewalled servent's push proxies;
+	// every reply lists them in X-Push-Proxy (push_proxy spec 4.2), so
+	// the downloader can reach us again when this connection is gone.
+	PushProxies func() []netip.AddrPort
+
 	// Connections served at once, with or without an upload slot. Past
 	// MaxSessions the keep-alive connection idle longest without a slot is
 	// closed to make room; when there is none, or the client's address has
@@ -516,6 +521,12 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 			b = append(b, "\r\nX-Gnutella-Content-URN: "...)
 			b = f.SHA1.AppendURN(b)
 			b = s.appendAltLocs(b, f.SHA1)
+		}
+	}
+	if s.u.cfg.PushProxies != nil {
+		if proxies := s.u.cfg.PushProxies(); len(proxies) > 0 {
+			b = append(b, "\r\nX-Push-Proxy: "...)
+			b = append(b, wire.FormatAddrList(proxies)...)
 		}
 	}
 	return append(b, "\r\n\r\n"...)

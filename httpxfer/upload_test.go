@@ -206,6 +206,20 @@ func TestUploadContentTypeFallback(t *testing.T) {
 	assert.Empty(t, resp.Header.Get("X-Alt"))
 }
 
+// A firewalled uploader lists its push proxies in every reply; one with
+// none (or not firewalled) sends no X-Push-Proxy.
+func TestUploadPushProxies(t *testing.T) {
+	var proxies []netip.AddrPort
+	srv, _, _ := newTestUploader(t, UploaderConfig{PushProxies: func() []netip.AddrPort { return proxies }})
+	resp, _ := dialRaw(t, srv.addr).do(t, "HEAD", "/get/2/penny%20lane.mp3")
+	assert.Empty(t, resp.Header.Values("X-Push-Proxy"))
+	proxies = []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:6346"), netip.MustParseAddrPort("10.0.0.2:6347")}
+	for _, target := range []string{"/get/2/penny%20lane.mp3", "/get/9/missing"} {
+		resp, _ = dialRaw(t, srv.addr).do(t, "HEAD", target)
+		assert.Equal(t, "10.0.0.1:6346,10.0.0.2:6347", resp.Header.Get("X-Push-Proxy"), target)
+	}
+}
+
 func TestUploadFileChangedOnDisk(t *testing.T) {
 	lib := &memLibrary{}
 	f, _ := shareFile(t, t.TempDir(), 1, "a.bin", 10)

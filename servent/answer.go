@@ -85,6 +85,12 @@ func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File) ([]b
 	qh.QHD.SetUploaded(s.xfer.uploaded())
 	qh.QHD.SetMeasured(false)
 	qh.QHD.SetGGEPFlag(false)
+	if s.cfg.Firewalled {
+		// Our push proxies, so that downloaders need no route to us.
+		if err := setPushProxies(&qh.QHD, s.ownProxies()); err != nil {
+			return nil, err
+		}
+	}
 	for i, f := range files {
 		qh.Results[i] = wire.Result{
 			Index: f.Index,

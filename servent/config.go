@@ -190,6 +190,27 @@ type Config struct {
 	// each step before it widens the Query further.
 	DynamicQueryWait time.Duration
 
+	// Relay offers this servent, as an ultrapeer, as a rendezvous for its
+	// firewalled leaves that download from firewalled hosts: announced in
+	// the handshake (X-Govent-Relay: 1), it splices the downloader's
+	// connection to the uploader's GIV connection (relay.go). Off by
+	// default: it spends our bandwidth on other people's transfers.
+	Relay bool
+	// RelayKBps caps the bandwidth of all relayed transfers together, in
+	// KiB/s counting both directions. Zero means DefaultRelayKBps.
+	RelayKBps int
+	// RelayMaxTransfers caps the relayed transfers at once, slots still
+	// waiting for their two sides included. Zero means
+	// DefaultRelayMaxTransfers.
+	RelayMaxTransfers int
+	// RelayMaxBytes caps the bytes one relayed transfer may move; past
+	// it the relay cuts both connections. Zero means DefaultRelayMaxBytes.
+	RelayMaxBytes int64
+	// RelaySlotTimeout is how long a granted slot waits for both the
+	// downloader and the uploader to connect. Zero means
+	// DefaultRelaySlotTimeout.
+	RelaySlotTimeout time.Duration
+
 	// Logger receives the servent's logs; nil discards them.
 	Logger *zap.Logger
 }
@@ -221,6 +242,10 @@ const (
 	DefaultDynamicQueryResults = 150
 	DefaultDynamicQueryProbe   = 3
 	DefaultDynamicQueryWait    = 2400 * time.Millisecond
+	DefaultRelayKBps           = 256
+	DefaultRelayMaxTransfers   = 4
+	DefaultRelayMaxBytes       = 1 << 30
+	DefaultRelaySlotTimeout    = time.Minute
 	// maxTTL is the largest TTL we accept for our own descriptors: the 0.6
 	// draft says a new query's TTL must be at most 10 and should be at most 7.
 	maxTTL = 7
@@ -305,6 +330,8 @@ func (c Config) withDefaults() (Config, error) {
 		{"AddressQuorum", &c.AddressQuorum, DefaultAddressQuorum},
 		{"QRPBytesPerMinute", &c.QRPBytesPerMinute, DefaultQRPBytesPerMinute},
 		{"QRPPatchesPerMinute", &c.QRPPatchesPerMinute, DefaultQRPPatchesPerMinute},
+		{"RelayKBps", &c.RelayKBps, DefaultRelayKBps},
+		{"RelayMaxTransfers", &c.RelayMaxTransfers, DefaultRelayMaxTransfers},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)
@@ -342,6 +369,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DynamicQueryWait == 0 {
 		c.DynamicQueryWait = DefaultDynamicQueryWait
+	}
+	if c.RelayMaxBytes < 0 || c.RelaySlotTimeout < 0 {
+		return c, fmt.Errorf("servent: RelayMaxBytes %d or RelaySlotTimeout %v is negative", c.RelayMaxBytes, c.RelaySlotTimeout)
+	}
+	if c.RelayMaxBytes == 0 {
+		c.RelayMaxBytes = DefaultRelayMaxBytes
+	}
+	if c.RelaySlotTimeout == 0 {
+		c.RelaySlotTimeout = DefaultRelaySlotTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

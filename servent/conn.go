@@ -169,6 +169,7 @@ func (c *conn) run() {
 	g.Go(c.readLoop)
 	g.Go(c.writeLoop)
 	c.s.sendMessagesSupported(c)
+	c.s.askPushProxy(c)
 	// Say hello: a TTL-2 Ping gets the neighbour's Pong and, with pong
 	// caching, Pongs for hosts it knows (a TTL-1 Ping is a keepalive that
 	// asks only about the neighbour itself). Our leaves get no Pings but

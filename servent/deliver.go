@@ -27,7 +27,8 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 		// Link-level: the peer's query route table.
 		return s.handleQRP(c, m)
 	case wire.TypeVendor, wire.TypeStdVendor, wire.TypeHSEP:
-		// Link-level: read and ignored (see vendor.go).
+		// Link-level (vendor.go).
+		s.handleVendor(c, m)
 		return nil
 	}
 	var q *router.QueryHashes

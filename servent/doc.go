@@ -17,6 +17,13 @@
 // router's dynamic-query steps, roles.go decides when an auto-mode servent
 // changes role (router.SetRole), vendor.go speaks vendor messages.
 //
+// It also owns reachability for firewalled hosts: push proxies on both
+// sides (pushproxy.go: LIME/21 and LIME/22, GGEP PUSH, X-Push-Proxy, the
+// /gnutella/push-proxy endpoint, which sends a Push straight down the link
+// of the leaf that asked, not along a route) and the relay that joins two
+// firewalled hosts (relay.go: GOVT/1 and GOVT/2 slots, the splice of a
+// downloader's RELAY connection to an uploader's GIV).
+//
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),
 // sendq (the priority send queue) and memnet (an in-memory network for

@@ -59,6 +59,9 @@ type peerInfo struct {
 	upQRP bool
 	// vendorMessages: it said Vendor-Message, so it reads them.
 	vendorMessages bool
+	// relay: it said X-Govent-Relay: 1, so it relays between firewalled
+	// hosts (relay.go).
+	relay bool
 	// slot is the connection budget it takes; slotAddr the address whose
 	// share it counts in (reserveFor), invalid for a peer we dialled.
 	slot     slotKind
@@ -93,6 +96,9 @@ func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
 		// querying spec caps it at 4 (gtk-gnutella says 4 too).
 		h.Add("X-Max-TTL", strconv.Itoa(int(min(s.cfg.DefaultTTL, maxAnnouncedTTL))))
 		h.Add("X-Dynamic-Querying", "0.1")
+		if s.cfg.Relay {
+			h.Add(relayHeader, "1")
+		}
 	}
 	h.Add("Pong-Caching", "0.1")
 	h.Add("Bye-Packet", "0.1")
@@ -179,6 +185,9 @@ func parsePeerHeaders(p *peerInfo, h *wire.Handshake) {
 		p.upQRP = strings.TrimSpace(v) == "0.1"
 	}
 	_, p.vendorMessages = h.Get("Vendor-Message")
+	if v, ok := h.Get(relayHeader); ok {
+		p.relay = strings.TrimSpace(v) == "1"
+	}
 	// Listen-IP is the 0.6 draft's; gtk-gnutella says Node, LimeWire once
 	// said X-My-Address.
 	for _, name := range []string{"Listen-IP", "Node", "X-My-Address"} {

@@ -24,6 +24,7 @@ const (
 	protoHTTP
 	protoGIV
 	protoQueue
+	protoRelay // a downloader joining its relay slot (relay.go)
 )
 
 // sniff tells the protocol from the first bytes: all real servents serve
@@ -38,6 +39,8 @@ func sniff(first []byte) protocol {
 		return protoGIV
 	case bytes.HasPrefix(first, []byte("QUEU")):
 		return protoQueue
+	case bytes.HasPrefix(first, []byte("RELA")):
+		return protoRelay
 	}
 	return protoUnknown
 }
@@ -109,8 +112,10 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 		s.acceptGIV(nc, br)
 	case protoQueue:
 		s.acceptQueue(nc, br)
+	case protoRelay:
+		s.xfer.relay.join(nc, br)
 	default:
-		s.rateLog("unknown protocol", nc, errors.New("first bytes are not GNUTELLA, GET, HEAD, GIV or QUEUE"))
+		s.rateLog("unknown protocol", nc, errors.New("first bytes are not GNUTELLA, GET, HEAD, GIV, QUEUE or RELAY"))
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = nc.Write([]byte("HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 		nc.Close()

@@ -264,8 +264,9 @@ func TestBadPatchByes(t *testing.T) {
 }
 
 // TestVendorAndHSEPIgnored: we send Messages-Supported to a peer that
-// speaks vendor messages, and read other vendor messages, HSEP and unknown
-// types without counting them malformed.
+// speaks vendor messages, listing the ones we act on (push proxies and our
+// relay), and read other vendor messages, HSEP and unknown types without
+// counting them malformed.
 func TestVendorAndHSEPIgnored(t *testing.T) {
 	vtest(t, func(t *testing.T) {
 		s := startServent(t, testConfig(t))
@@ -277,7 +278,11 @@ func TestVendorAndHSEPIgnored(t *testing.T) {
 		assert.EqualValues(t, 1, m.Header.TTL)
 		entries, err := wire.AppendMessagesSupported(nil, m.Vendor.Body)
 		require.NoError(t, err)
-		assert.Empty(t, entries, "we act on no vendor message")
+		var names []string
+		for _, e := range entries {
+			names = append(names, fmt.Sprintf("%s/%d v%d", e.Vendor[:], e.Selector, e.Version))
+		}
+		assert.Equal(t, []string{"LIME/21 v1", "LIME/21 v2", "LIME/22 v1", "LIME/22 v2", "GOVT/1 v1", "GOVT/2 v1"}, names)
 
 		raw := func(typ wire.PayloadType, payload []byte) []byte {
 			h := wire.Header{GUID: wire.NewGUID(), Type: typ, TTL: 1, Length: uint32(len(payload))}

@@ -34,6 +34,9 @@ type Result struct {
 	HasSHA1     bool
 	Hops        uint8          // links the QueryHit travelled: 1 from a neighbour
 	Via         netip.AddrPort // the neighbour it reached us through
+	// Proxies are the push proxies of a firewalled responder (GGEP PUSH);
+	// Download tries them before a routed Push.
+	Proxies []netip.AddrPort
 }
 
 // Search is one of our searches in progress.
@@ -77,7 +80,9 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	// hashes there and nowhere else (gtk-gnutella sends bitprints in "H"
 	// instead of urn:sha1 text), and wire reads only urns.
 	var flags wire.QueryFlags
-	if s.cfg.Firewalled {
+	if s.cfg.Firewalled && !s.xfer.relay.available() {
+		// The flag spares firewalled hosts answering what we could not
+		// fetch; through a relay of ours we can.
 		flags |= wire.QueryFlagFirewalled
 	}
 	if d, err := wire.ParseURN(text); err == nil {
@@ -177,6 +182,8 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		if v, ok := qh.QHD.Busy(); ok {
 			base.Busy = v
 		}
+		base.Proxies = hitProxies(qh)
+		s.xfer.learnProxies(qh.ServentGUID, base.Proxies)
 	}
 	for i := range qh.Results {
 		r := base

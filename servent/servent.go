@@ -559,6 +559,9 @@ type Stats struct {
 	QRPEncoded    uint64
 	// DynamicQueries is how many leaf Queries are being widened now.
 	DynamicQueries int
+	// Push proxies and the relay (pushproxy.go, relay.go).
+	PushProxy PushProxyStats
+	Relay     RelayStats
 }
 
 // Stats returns the servent's counters.
@@ -591,5 +594,7 @@ func (s *Servent) Stats() Stats {
 		QRPRejected:         s.stats.qrpRejected.Load(),
 		QRPEncoded:          s.stats.qrpEncoded.Load(),
 		DynamicQueries:      s.router.DynamicQueries(),
+		PushProxy:           s.xfer.px.snapshot(),
+		Relay:               s.xfer.relay.snapshot(),
 	}
 }

@@ -52,10 +52,14 @@ type transfers struct {
 
 	pushSlots chan struct{}
 	uploads   atomic.Uint64 // uploads started, for the QHD "has uploaded" flag
+
+	px    pushProxy // push proxies, ours and those we are (pushproxy.go)
+	relay *relay    // relay slots, offered and asked for (relay.go)
 }
 
 func newTransfers(s *Servent) *transfers {
-	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers)}
+	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers),
+		px: newPushProxy(), relay: newRelay(s)}
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
 		Library:          libraryAdapter{s.lib},
 		Browser:          browser{s},
@@ -64,6 +68,12 @@ func newTransfers(s *Servent) *transfers {
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
 		MaxSessions:      s.cfg.MaxHTTPSessions,
 		MaxSessionsPerIP: s.cfg.MaxHTTPSessionsPerIP,
+		PushProxies: func() []netip.AddrPort {
+			if !s.cfg.Firewalled {
+				return nil
+			}
+			return s.ownProxies()
+		},
 	})
 	dir := s.cfg.DownloadDir
 	if dir == "" && s.cfg.DataDir != "" {
@@ -143,6 +153,10 @@ func (a libraryAdapter) AltLocs(wire.SHA1) []netip.AddrPort { return nil }
 // request head must arrive by firstBy; endFirstPhase is called once it has,
 // and from then on the session counts against the uploader's limits.
 func (s *Servent) serveHTTP(nc net.Conn, br *bufio.Reader, firstBy time.Time, endFirstPhase func()) {
+	if isPushProxyRequest(br) {
+		s.servePushProxy(nc, br)
+		return
+	}
 	_ = nc.SetDeadline(time.Time{})
 	s.xfer.uploads.Add(1)
 	opts := httpxfer.ConnOptions{FirstHeadBy: firstBy, FirstHeadRead: endFirstPhase}
@@ -172,7 +186,10 @@ func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
-	if !s.xfer.deliverGIV(giv.ServentGUID, nc) {
+	// A relay slot names the GIV's GUID and index exactly; our own Pushes
+	// only the GUID.
+	if !s.xfer.relay.matchGIV(giv, nc) && !s.xfer.deliverGIV(giv.ServentGUID, nc) {
+		s.xfer.relay.stats.strayGIV.Add(1)
 		s.rateLog("GIV with no pending Push", nc, fmt.Errorf("servent %s", giv.ServentGUID))
 		nc.Close()
 	}
@@ -245,8 +262,9 @@ func (t *transfers) handlePush(p wire.Push) {
 }
 
 // DialSource implements httpxfer.Dialer: a direct connection where that
-// works, else a Push routed to the source's servent GUID and the connection
-// its GIV opens.
+// works, else the firewalled source is asked to connect: to us, when we can
+// be connected to, or to a relay slot of one of our ultrapeers when we are
+// firewalled too (relay.go).
 func (t *transfers) DialSource(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
 	if !src.Push && src.Addr.IsValid() {
 		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
@@ -256,46 +274,128 @@ func (t *transfers) DialSource(ctx context.Context, src httpxfer.Source) (net.Co
 			return nc, err
 		}
 	}
-	return t.pushAndWait(ctx, src)
-}
-
-func (t *transfers) pushAndWait(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
-	s := t.s
-	if s.cfg.Firewalled {
-		return nil, errBothBehind
-	}
-	peer, ok := s.router.PushRoute(src.ServentGUID)
-	c := s.connByID(peer)
-	if !ok || c == nil {
-		return nil, fmt.Errorf("%w %s", errNoPushRoute, src.ServentGUID)
-	}
-	adv := s.advertised()
-	m := wire.Message{
-		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: pushTTL},
-		Push:   wire.Push{ServentGUID: src.ServentGUID, Index: src.Index, Addr: adv.Addr(), Port: adv.Port()},
-	}
-	b, err := m.Append(nil)
-	if err != nil {
-		return nil, fmt.Errorf("servent: encoding Push: %w", err)
+	if t.s.cfg.Firewalled {
+		return t.viaRelay(ctx, src)
 	}
 	ch := make(chan net.Conn, 1)
 	t.mu.Lock()
 	t.waiting[src.ServentGUID] = append(t.waiting[src.ServentGUID], ch)
 	t.mu.Unlock()
 	defer t.forget(src.ServentGUID, ch)
-	if !c.enqueue(b, true) {
-		return nil, fmt.Errorf("servent: Push not queued: %w", errNoPushRoute)
+	return t.pushes(ctx, src, t.s.advertised(), src.Index, func() (net.Conn, error) {
+		timer := time.NewTimer(givTimeout)
+		defer timer.Stop()
+		select {
+		case nc := <-ch:
+			return nc, nil
+		case <-timer.C:
+			return nil, errGIVTimeout
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+}
+
+// viaRelay fetches from a firewalled source while we are firewalled: a
+// slot at a relaying ultrapeer of ours, a Push that sends the source there,
+// and the relay's connection once the GIV came through it.
+func (t *transfers) viaRelay(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
+	g, err := t.relay.ask(ctx, src.ServentGUID)
+	if err != nil {
+		return nil, fmt.Errorf("%w, and: %w", errBothBehind, err)
 	}
-	timer := time.NewTimer(givTimeout)
-	defer timer.Stop()
-	select {
-	case nc := <-ch:
+	nc, br, err := t.relay.dialSlot(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	got, err := t.pushes(ctx, src, g.Relay, g.Index, func() (net.Conn, error) {
+		_ = nc.SetReadDeadline(time.Now().Add(givTimeout))
+		giv, err := httpxfer.ReadGIV(br)
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err != nil:
+			return nil, fmt.Errorf("servent: relay %s: %w", g.Relay, err)
+		case giv.ServentGUID != src.ServentGUID:
+			return nil, fmt.Errorf("servent: relay %s sent a GIV from %s, not %s", g.Relay, giv.ServentGUID, src.ServentGUID)
+		case br.Buffered() > 0:
+			return nil, fmt.Errorf("servent: relay %s: %d bytes after the GIV", g.Relay, br.Buffered())
+		}
+		_ = nc.SetReadDeadline(time.Time{})
 		return nc, nil
-	case <-timer.C:
-		return nil, errGIVTimeout
-	case <-ctx.Done():
+	})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return got, nil
+}
+
+// pushes asks the firewalled src to connect to to and waits for the
+// connection: first through each push proxy its QueryHits listed (over
+// HTTP, so no route is needed), then with a Push routed along the path of
+// its QueryHit. wait returns the connection that the GIV opened.
+func (t *transfers) pushes(ctx context.Context, src httpxfer.Source, to netip.AddrPort, index uint32, wait func() (net.Conn, error)) (net.Conn, error) {
+	if !usableAddr(to) || !to.Addr().Unmap().Is4() {
+		return nil, fmt.Errorf("%w: we have no address a Push could carry", errBothBehind)
+	}
+	var errs []error
+	if proxies, ok := t.px.known.Get(src.ServentGUID); ok {
+		var sent bool
+		for _, p := range proxies {
+			err := t.s.askProxy(ctx, p, src.ServentGUID, index, to)
+			if err == nil {
+				sent = true
+				break
+			}
+			t.px.stats.failed.Add(1)
+			errs = append(errs, err)
+		}
+		if sent {
+			nc, err := wait()
+			if err == nil {
+				return nc, nil
+			}
+			errs = append(errs, fmt.Errorf("after a push proxy: %w", err))
+		}
+	}
+	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if err := t.routePush(src, to, index); err != nil {
+		errs = append(errs, err)
+	} else {
+		nc, err := wait()
+		if err == nil {
+			return nc, nil
+		}
+		errs = append(errs, fmt.Errorf("after a routed Push: %w", err))
+	}
+	return nil, fmt.Errorf("servent: firewalled source %s unreachable: %w", src.ServentGUID, errors.Join(errs...))
+}
+
+// routePush sends a Push to src along the route its QueryHit came by.
+func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint32) error {
+	s := t.s
+	peer, ok := s.router.PushRoute(src.ServentGUID)
+	c := s.connByID(peer)
+	if !ok || c == nil {
+		return fmt.Errorf("%w %s", errNoPushRoute, src.ServentGUID)
+	}
+	m := wire.Message{
+		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: pushTTL},
+		Push:   wire.Push{ServentGUID: src.ServentGUID, Index: index, Addr: to.Addr().Unmap(), Port: to.Port()},
+	}
+	b, err := m.Append(nil)
+	if err != nil {
+		return fmt.Errorf("servent: encoding Push: %w", err)
+	}
+	if !c.enqueue(b, true) {
+		return fmt.Errorf("servent: Push not queued: %w", errNoPushRoute)
+	}
+	return nil
 }
 
 // forget removes a waiter; a GIV that raced in after it gave up is closed.

@@ -7,10 +7,35 @@ import (
 )
 
 // supportedVendorMessages is what we list in Messages-Supported: the vendor
-// messages we act on. We read every vendor message (and HSEP) without error
-// but act on none, so the honest list is empty: it still tells the peer we
-// speak vendor messages and spares it probing us with ones we would ignore.
-var supportedVendorMessages []wire.VendorEntry
+// messages we act on (handleVendor). Everything else (and HSEP) is read
+// without error and ignored.
+var supportedVendorMessages = []wire.VendorEntry{
+	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyRequest, Version: 1},
+	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyRequest, Version: 2},
+	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyAck, Version: 1},
+	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyAck, Version: 2},
+	{Vendor: wire.VendorGOVT, Selector: wire.SelectorRelayRequest, Version: 1},
+	{Vendor: wire.VendorGOVT, Selector: wire.SelectorRelayGrant, Version: 1},
+}
+
+// handleVendor acts on the link-level vendor messages we support: push
+// proxies (pushproxy.go) and relay rendezvous (relay.go).
+func (s *Servent) handleVendor(c *conn, m *wire.Message) {
+	if m.Header.Type != wire.TypeVendor {
+		return
+	}
+	v := &m.Vendor
+	switch {
+	case v.Vendor == wire.VendorLIME && v.Selector == wire.SelectorPushProxyRequest:
+		s.acceptProxyRequest(c, m.Header.GUID)
+	case v.Vendor == wire.VendorLIME && v.Selector == wire.SelectorPushProxyAck:
+		s.learnOwnProxy(c, v)
+	case v.Vendor == wire.VendorGOVT && v.Selector == wire.SelectorRelayRequest:
+		s.xfer.relay.request(c, m.Header.GUID, v)
+	case v.Vendor == wire.VendorGOVT && v.Selector == wire.SelectorRelayGrant:
+		s.xfer.relay.granted(c, m.Header.GUID, v)
+	}
+}
 
 // sendMessagesSupported sends Messages-Supported (0000/0 v0) to a peer that
 // announced Vendor-Message in its handshake, as gtk-gnutella does first

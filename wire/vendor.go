@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 )
 
 // VendorHeaderLen is the vendor code, selector and version that start every
@@ -145,4 +146,156 @@ func NewFeaturesSupported(entries []FeatureEntry) (Vendor, error) {
 		body = binary.LittleEndian.AppendUint16(body, e.Version)
 	}
 	return Vendor{Selector: SelectorFeaturesSupported, Body: body}, nil
+}
+
+// Vendor codes of the messages below.
+var (
+	VendorLIME = [4]byte{'L', 'I', 'M', 'E'}
+	VendorGOVT = [4]byte{'G', 'O', 'V', 'T'}
+)
+
+// Push proxies (the push_proxy spec, as gtk-gnutella's vmsg.c speaks it).
+//
+// LIME/21 PushProxyRequest: a firewalled leaf asks its ultrapeer to take
+// Pushes for it. The body is empty; the header GUID is the leaf's servent
+// GUID. gtk-gnutella and LimeWire send version 1 and take either.
+//
+// LIME/22 PushProxyAcknowledgement: the ultrapeer accepts, under the same
+// header GUID. Version 2 (what everyone sends) carries the proxy's IPv4
+// address in network order and its port little-endian; version 1 carries
+// only the port (the address is the link's).
+const (
+	SelectorPushProxyRequest uint16 = 21
+	SelectorPushProxyAck     uint16 = 22
+)
+
+// NewPushProxyRequest builds LIME/21 v1. Send it with the servent GUID as
+// the header GUID.
+func NewPushProxyRequest() Vendor {
+	return Vendor{Vendor: VendorLIME, Selector: SelectorPushProxyRequest, Version: 1}
+}
+
+// NewPushProxyAck builds LIME/22 v2 for the proxy at addr.
+func NewPushProxyAck(addr netip.AddrPort) (Vendor, error) {
+	body, err := appendIPv4(make([]byte, 0, 6), addr.Addr())
+	if err != nil {
+		return Vendor{}, fmt.Errorf("push-proxy ack: %w", err)
+	}
+	body = binary.LittleEndian.AppendUint16(body, addr.Port())
+	return Vendor{Vendor: VendorLIME, Selector: SelectorPushProxyAck, Version: 2, Body: body}, nil
+}
+
+// PushProxyAckAddr reads a LIME/22 body: the proxy's address, or for
+// version 1 the link's address (from) with the port in the body.
+func PushProxyAckAddr(p *Vendor, from netip.Addr) (netip.AddrPort, error) {
+	if p.Version < 2 {
+		if len(p.Body) < 2 {
+			return netip.AddrPort{}, fmt.Errorf("%w: push-proxy ack v%d: %d bytes, want 2", ErrMalformed, p.Version, len(p.Body))
+		}
+		return netip.AddrPortFrom(from, le16(p.Body)), nil
+	}
+	if len(p.Body) < 6 {
+		return netip.AddrPort{}, fmt.Errorf("%w: push-proxy ack v%d: %d bytes, want 6", ErrMalformed, p.Version, len(p.Body))
+	}
+	return netip.AddrPortFrom(readIPv4(p.Body), le16(p.Body[4:])), nil
+}
+
+// Rendezvous through a relay: our own messages, vendor GOVT, version 1.
+// Neither has an equivalent in another servent; the uploader's side of a
+// relayed transfer is a plain Push and GIV, so it needs neither.
+//
+// GOVT/1 RelayRequest: a firewalled leaf that wants a file from a
+// firewalled host asks its relaying ultrapeer (one that said
+// X-Govent-Relay: 1) for a rendezvous slot. Body: the uploader's servent
+// GUID (16 bytes). The header GUID names the request; the answer reuses it.
+//
+// GOVT/2 RelayGrant: the ultrapeer's answer, 27 bytes: a status byte (see
+// RelayStatus), the slot's file index u32 LE, the relay's IPv4 address in
+// network order and its port u16 LE (what the Push must carry), and a
+// 16-byte token. When the status is RelayGranted the leaf dials the relay,
+// sends "RELAY <token as 32 hex>\r\n\r\n" and waits: the relay answers with
+// the uploader's GIV and from then on copies bytes both ways. The leaf
+// sends the uploader a Push for its servent GUID with the slot's index and
+// the relay's address; the uploader's GIV echoes both, which is how the
+// relay matches it to the waiting leaf.
+const (
+	SelectorRelayRequest uint16 = 1
+	SelectorRelayGrant   uint16 = 2
+)
+
+// RelayGrantLen is the size of a GOVT/2 body.
+const RelayGrantLen = 1 + 4 + 6 + GUIDLen
+
+// RelayStatus is the first byte of a GOVT/2 RelayGrant.
+type RelayStatus uint8
+
+// Relay grant statuses.
+const (
+	RelayGranted RelayStatus = iota
+	RelayFull                // every relayed-transfer slot is taken
+	RelayNotLeaf             // the asker is not our leaf: we relay only for our own
+	RelayOff                 // we do not relay
+)
+
+func (s RelayStatus) String() string {
+	switch s {
+	case RelayGranted:
+		return "granted"
+	case RelayFull:
+		return "relay full"
+	case RelayNotLeaf:
+		return "not our leaf"
+	case RelayOff:
+		return "not relaying"
+	}
+	return fmt.Sprintf("relay status %d", uint8(s))
+}
+
+// RelayGrant is the body of GOVT/2.
+type RelayGrant struct {
+	Status RelayStatus
+	Index  uint32
+	Relay  netip.AddrPort
+	Token  GUID
+}
+
+// NewRelayRequest builds GOVT/1 v1 for a transfer from uploader.
+func NewRelayRequest(uploader GUID) Vendor {
+	return Vendor{Vendor: VendorGOVT, Selector: SelectorRelayRequest, Version: 1, Body: append([]byte(nil), uploader[:]...)}
+}
+
+// RelayRequestUploader reads a GOVT/1 body.
+func RelayRequestUploader(p *Vendor) (GUID, error) {
+	if len(p.Body) < GUIDLen {
+		return GUID{}, fmt.Errorf("%w: relay request: %d bytes, want %d", ErrMalformed, len(p.Body), GUIDLen)
+	}
+	return GUID(p.Body[:GUIDLen]), nil
+}
+
+// NewRelayGrant builds GOVT/2 v1.
+func NewRelayGrant(g RelayGrant) (Vendor, error) {
+	body := make([]byte, 0, RelayGrantLen)
+	body = append(body, byte(g.Status))
+	body = binary.LittleEndian.AppendUint32(body, g.Index)
+	body, err := appendIPv4(body, g.Relay.Addr())
+	if err != nil {
+		return Vendor{}, fmt.Errorf("relay grant: %w", err)
+	}
+	body = binary.LittleEndian.AppendUint16(body, g.Relay.Port())
+	body = append(body, g.Token[:]...)
+	return Vendor{Vendor: VendorGOVT, Selector: SelectorRelayGrant, Version: 1, Body: body}, nil
+}
+
+// ParseRelayGrant reads a GOVT/2 body.
+func ParseRelayGrant(p *Vendor) (RelayGrant, error) {
+	b := p.Body
+	if len(b) < RelayGrantLen {
+		return RelayGrant{}, fmt.Errorf("%w: relay grant: %d bytes, want %d", ErrMalformed, len(b), RelayGrantLen)
+	}
+	return RelayGrant{
+		Status: RelayStatus(b[0]),
+		Index:  le32(b[1:]),
+		Relay:  netip.AddrPortFrom(readIPv4(b[5:]), le16(b[9:])),
+		Token:  GUID(b[11 : 11+GUIDLen]),
+	}, nil
 }

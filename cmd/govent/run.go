@@ -59,6 +59,9 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			&cli.IntFlag{Name: "connections", Usage: "connections to keep up: every --peer, and learnt hosts for the rest (0: one per --peer)"},
 			&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: ask for Pushes"},
 			&cli.BoolFlag{Name: "no-listen", Usage: "dial out only, no listening port (implies --firewalled; uploads go through Pushes)"},
+			&cli.BoolFlag{Name: "relay", Usage: "as an ultrapeer, relay transfers between firewalled leaves of ours and firewalled hosts"},
+			&cli.IntFlag{Name: "relay-kbps", Value: servent.DefaultRelayKBps, Usage: "bandwidth cap of all relayed transfers together, in `KIB/S`"},
+			&cli.IntFlag{Name: "relay-max", Value: servent.DefaultRelayMaxTransfers, Usage: "relayed transfers at once, waiting ones included"},
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
@@ -75,6 +78,8 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 				intRange("max-peers", 0, math.MaxInt),
 				intRange("connections", 0, math.MaxInt),
 				intRange("per-address", 0, math.MaxInt),
+				intRange("relay-kbps", 1, math.MaxInt/1024),
+				intRange("relay-max", 1, math.MaxInt),
 				ipPorts("advertise"),
 				oneOf("mode", "ultrapeer", "leaf", "auto"),
 			}, logRules()...)
@@ -87,16 +92,19 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			}
 			defer log.Sync()
 			cfg := servent.Config{
-				Listen:       c.String("listen"),
-				Peers:        c.StringSlice("peer"),
-				ShareDir:     c.String("share"),
-				DataDir:      c.String("data"),
-				MaxPeers:     c.Int("max-peers"),
-				Connections:  c.Int("connections"),
-				Firewalled:   c.Bool("firewalled"),
-				NoListen:     c.Bool("no-listen"),
-				AllowPrivate: c.Bool("allow-private"),
-				Logger:       log,
+				Listen:            c.String("listen"),
+				Peers:             c.StringSlice("peer"),
+				ShareDir:          c.String("share"),
+				DataDir:           c.String("data"),
+				MaxPeers:          c.Int("max-peers"),
+				Connections:       c.Int("connections"),
+				Firewalled:        c.Bool("firewalled"),
+				NoListen:          c.Bool("no-listen"),
+				AllowPrivate:      c.Bool("allow-private"),
+				Relay:             c.Bool("relay"),
+				RelayKBps:         c.Int("relay-kbps"),
+				RelayMaxTransfers: c.Int("relay-max"),
+				Logger:            log,
 			}
 			if cfg.Mode, err = servent.ParseMode(c.String("mode")); err != nil {
 				return usageError(fmt.Errorf("--mode: %w", err))

@@ -44,7 +44,7 @@ func searchCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
-		}, logFlags("warn")...),
+		}, append(firewallFlags(), logFlags("warn")...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
 				return err
@@ -78,12 +78,12 @@ func searchCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			s, err := startClient(ctx, c.StringSlice("peer"), servent.Config{
+			s, err := startClient(ctx, c.StringSlice("peer"), firewall(c, servent.Config{
 				Listen:      c.String("listen"),
 				DownloadDir: c.String("dir"),
 				DefaultTTL:  uint8(c.Int("ttl")),
 				Logger:      log,
-			})
+			}))
 			if err != nil {
 				return err
 			}
@@ -111,6 +111,25 @@ func searchCommand() *cli.Command {
 	}
 }
 
+// firewallFlags say that the user cannot be connected to, as run's do.
+func firewallFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: firewalled sources are reached through a relay"},
+		&cli.BoolFlag{Name: "no-listen", Usage: "no listening port at all (implies --firewalled)"},
+	}
+}
+
+// firewall applies the firewall flags to cfg. A firewalled client runs as a
+// leaf: its ultrapeers are its push proxies and, if they relay, its relay
+// (which serves only its own leaves).
+func firewall(c *cli.Command, cfg servent.Config) servent.Config {
+	cfg.Firewalled, cfg.NoListen = c.Bool("firewalled"), c.Bool("no-listen")
+	if cfg.Firewalled || cfg.NoListen {
+		cfg.Mode = servent.ModeLeaf
+	}
+	return cfg
+}
+
 // startClient starts a servent for one command and connects it to peers.
 func startClient(ctx context.Context, peers []string, cfg servent.Config) (*servent.Servent, error) {
 	cfg.MaxPeers = max(len(peers), 1)
@@ -132,7 +151,7 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 			errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
 		}
 	}
-	if len(errs) == len(peers) {
+	if len(peers) > 0 && len(errs) == len(peers) {
 		s.Close()
 		return nil, errors.Join(append([]error{errors.New("no peer could be reached")}, errs...)...)
 	}
@@ -237,6 +256,13 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	if r.HasSHA1 {
 		m["urn"] = r.SHA1.String()
 	}
+	if len(r.Proxies) > 0 {
+		var proxies []string
+		for _, p := range r.Proxies {
+			proxies = append(proxies, p.String())
+		}
+		m["push_proxies"] = proxies
+	}
 	return m
 }
 
@@ -313,20 +339,28 @@ func getCommand() *cli.Command {
 			"as --name (extension included; default: the urn's base32). An existing file of that\n" +
 			"name is kept: the new one becomes \"name (1).ext\", unless it is this very file (same\n" +
 			"SHA-1): then get says so and downloads nothing. A second get of the same name into\n" +
-			"the same --dir while one runs is refused. A failed get says why, per source.",
+			"the same --dir while one runs is refused. A failed get says why, per source.\n" +
+			"A firewalled source is named by its servent GUID (32 hex digits, as search prints\n" +
+			"it): get asks its --push-proxy hosts to send it a Push and, with --peer, routes one\n" +
+			"through those peers; with --firewalled or --no-listen it goes through a relaying\n" +
+			"--peer instead (govent run --relay).",
 		// No log flags: the downloader does not log; what it does is
 		// printed (progress, the result).
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (repeatable; required)"},
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file, or the servent GUID of a firewalled one (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes (default: ask the sources)"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
-		},
+			&cli.StringSliceFlag{Name: "push-proxy", Usage: "`IP:PORT` of a push proxy of the firewalled sources (repeatable)"},
+			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of an ultrapeer to join for Pushes and relays (repeatable)"},
+			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR`, where GIVs arrive (with --peer or a firewalled source)"},
+		}, firewallFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "urn:sha1 argument"); err != nil {
 				return err
 			}
-			if err := checkFlags(ctx, c, required("source"), ipPorts("source")); err != nil {
+			rules := []flagRule{required("source"), sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen")}
+			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
 			d, err := wire.ParseURN(c.Args().First())
@@ -334,15 +368,44 @@ func getCommand() *cli.Command {
 				return usageError(fmt.Errorf("%q: want urn:sha1: and 32 base32 digits", c.Args().First()))
 			}
 			req := httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}
+			var firewalled []wire.GUID
 			for _, src := range c.StringSlice("source") {
-				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(src)}) // checked by ipPorts
+				if g, err := wire.ParseGUID(src); err == nil {
+					req.Sources = append(req.Sources, httpxfer.Source{Push: true, ServentGUID: g})
+					firewalled = append(firewalled, g)
+					continue
+				}
+				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(src)}) // checked by sources
+			}
+			viaServent := len(firewalled) > 0 || c.IsSet("peer") || c.Bool("firewalled") || c.Bool("no-listen")
+			if len(firewalled) > 0 && !c.IsSet("push-proxy") && !c.IsSet("peer") {
+				return usageError(errors.New("--source: a firewalled source (a servent GUID) needs --push-proxy or --peer"))
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			dl := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent})
+			download := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent}).Download
+			if viaServent {
+				// Pushes and relays need a servent: GIVs arrive at its
+				// port, Pushes leave through its links.
+				s, err := startClient(ctx, c.StringSlice("peer"), firewall(c, servent.Config{
+					Listen: c.String("listen"), DownloadDir: c.String("dir"), Logger: zap.NewNop(),
+				}))
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				var proxies []netip.AddrPort
+				for _, p := range c.StringSlice("push-proxy") {
+					proxies = append(proxies, netip.MustParseAddrPort(p)) // checked by ipPorts
+				}
+				for _, g := range firewalled {
+					s.LearnPushProxies(g, proxies)
+				}
+				download = s.Download
+			}
 			pr := newProgress(c.Root().Writer)
 			req.Progress, req.Queued = pr.update, pr.queued
-			res, err := dl.Download(ctx, req)
+			res, err := download(ctx, req)
 			pr.finish()
 			if err != nil {
 				return fmt.Errorf("download: %w", err)
@@ -350,4 +413,17 @@ func getCommand() *cli.Command {
 			return reportDownload(c.Root().Writer, res)
 		},
 	}
+}
+
+// sources: every value is a literal IP:PORT or a servent GUID (32 hex).
+func sources(flag string) flagRule {
+	return each(flag, func(s string) string {
+		if _, err := wire.ParseGUID(s); err == nil {
+			return ""
+		}
+		if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() == 0 {
+			return "want IP:PORT, such as 127.0.0.1:6346, or a servent GUID (32 hex digits)"
+		}
+		return ""
+	})
 }
