@@ -85,7 +85,7 @@ func loadOrCreateCert(dataDir string, guid wire.GUID, log *zap.Logger) (tls.Cert
 	if dataDir != "" {
 		// The key first: a certificate without its key is useless, a key
 		// without its certificate gets one at the next start.
-		if err := atomicfile.Write(filepath.Join(dataDir, TLSKeyFile), keyPEM); err != nil {
+		if err := atomicfile.WritePerm(filepath.Join(dataDir, TLSKeyFile), keyPEM, 0o600); err != nil {
 			return tls.Certificate{}, fmt.Errorf("servent: saving the TLS key: %w", err)
 		}
 		if err := atomicfile.Write(filepath.Join(dataDir, TLSCertFile), certPEM); err != nil {
