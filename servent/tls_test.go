@@ -168,6 +168,22 @@ func acceptRaw(t *testing.T, n *memnet.Network, addr string) <-chan net.Conn {
 	return ch
 }
 
+// ourDial starts a servent on n that dials a hand-driven peer, and
+// returns the servent, the peer's end, a reader on it, the servent's
+// CONNECT block and where Connect's result will come.
+func ourDial(t *testing.T, n *memnet.Network) (*Servent, net.Conn, *bufio.Reader, *wire.Handshake, <-chan error) {
+	t.Helper()
+	accepted := acceptRaw(t, n, "127.0.0.5:6346")
+	s := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+	errc := make(chan error, 1)
+	go func() { errc <- s.Connect(netip.MustParseAddrPort("127.0.0.5:6346")) }()
+	nc := <-accepted
+	br := bufio.NewReader(nc)
+	connect, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+	require.NoError(t, err)
+	return s, nc, br, connect, errc
+}
+
 // What our dialer does with each answer to its TLS offer, seen from a
 // hand-driven peer: no upgrade in the answer keeps the link plain (its
 // descriptors arrive in the clear), and an upgrade to something we did not
@@ -185,18 +201,10 @@ func TestTLSDialerAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				n := memnet.New()
-				accepted := acceptRaw(t, n, "127.0.0.5:6346")
-				s := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
-				errc := make(chan error, 1)
-				go func() { errc <- s.Connect(netip.MustParseAddrPort("127.0.0.5:6346")) }()
-				nc := <-accepted
-				br := bufio.NewReader(nc)
-				connect, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
-				require.NoError(t, err)
+				_, nc, br, connect, errc := ourDial(t, memnet.New())
 				assert.True(t, connect.HasToken("Upgrade", "TLS/1.0"), "we offer TLS: %v", connect.Values("Upgrade"))
 				assert.True(t, connect.HasToken("X-Features", "tls/1.0"))
-				_, err = nc.Write([]byte(tc.answer))
+				_, err := nc.Write([]byte(tc.answer))
 				require.NoError(t, err)
 				final, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
 				require.NoError(t, err)
@@ -283,17 +291,9 @@ func TestTLSAcceptorAnswers(t *testing.T) {
 func TestTLSHandshakeWithinFirstPhaseDeadline(t *testing.T) {
 	t.Run("we dial", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			n := memnet.New()
-			accepted := acceptRaw(t, n, "127.0.0.5:6346")
-			s := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
-			start := time.Now()
-			errc := make(chan error, 1)
-			go func() { errc <- s.Connect(netip.MustParseAddrPort("127.0.0.5:6346")) }()
-			nc := <-accepted
-			br := bufio.NewReader(nc)
-			_, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
-			require.NoError(t, err)
-			_, err = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\nUpgrade: TLS/1.0\r\nConnection: Upgrade\r\n\r\n"))
+			start := time.Now() // the servent starts and dials at once
+			s, nc, br, _, errc := ourDial(t, memnet.New())
+			_, err := nc.Write([]byte("GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\nUpgrade: TLS/1.0\r\nConnection: Upgrade\r\n\r\n"))
 			require.NoError(t, err)
 			final, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
 			require.NoError(t, err)
