@@ -27,6 +27,9 @@ type UploaderConfig struct {
 	// Browser, if set, answers browse host requests (GET / and HEAD /).
 	Browser Browser
 	Server  string // the Server header; default "govent"
+	// Features is the X-Features header of every reply (gtk-gnutella's
+	// doc/gnutella/x-features: "tls/1.0, browse/1.0"); empty sends none.
+	Features string
 
 	// Upload slots. A connection takes a slot at its first GET of a file
 	// body and keeps it until it closes, so a keep-alive downloader is not
@@ -472,6 +475,10 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 	b = append(b, rep.reason...)
 	b = append(b, "\r\nServer: "...)
 	b = append(b, s.u.cfg.Server...)
+	if s.u.cfg.Features != "" {
+		b = append(b, "\r\nX-Features: "...)
+		b = append(b, s.u.cfg.Features...)
+	}
 	b = append(b, "\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, httpTime)
 	if keep {

@@ -154,6 +154,11 @@ type Config struct {
 	// NoDeflateOut stops us compressing what we send, whatever the peer
 	// accepts.
 	NoDeflateOut bool
+	// NoTLS stops us offering, accepting or answering TLS on links and on
+	// the listening port (gtk-gnutella's "Upgrade: TLS/1.0", servent/tls.go):
+	// everything is then plain. With TLS on (the default) the certificate
+	// is kept in DataDir, or made afresh at each start without one.
+	NoTLS bool
 	// MaxDeflateOut bounds the connections we compress for: each costs
 	// about 800 KiB (compress/flate allocates fixed tables at every level).
 	// Past it, new links are sent uncompressed. Zero means 64.

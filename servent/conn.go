@@ -153,7 +153,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 	}
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),
 		zap.Bool("outgoing", p.outgoing), zap.Bool("ultrapeer", p.ultrapeer),
-		zap.Bool("deflate_in", p.deflateIn), zap.Bool("deflate_out", p.deflateOut), zap.Bool("v04", p.version04))
+		zap.Bool("deflate_in", p.deflateIn), zap.Bool("deflate_out", p.deflateOut), zap.Bool("tls", p.tls), zap.Bool("v04", p.version04))
 	s.emit(Event{Kind: EventConnected, Peer: p.name(), Detail: p.userAgent, Outgoing: p.outgoing})
 	s.wg.Add(1)
 	go func() {

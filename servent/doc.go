@@ -1,11 +1,13 @@
 // Package servent is Govent's composition root: it owns the connections and
 // their registry, and delivers what the router decides. It owns the listener
 // (one port for Gnutella connects, HTTP and GIV, told apart by their first
-// bytes), the 0.6 and 0.4 handshakes and admission, each connection (conn.go:
-// one conn owns its send queue, its reader and its writer, goroutines with
-// tied lifetimes; keepalive Pings on a timer, Bye and the drain after it;
-// the input budget that reads a link only as fast as the queues it feeds
-// drain), whom it dials and how it retries them (dialer.go: configured peers
+// bytes), the 0.6 and 0.4 handshakes and admission, TLS on links and on the
+// listening port as gtk-gnutella does it (tls.go: the "Upgrade: TLS/1.0"
+// switch, TLS from the first byte, the self-signed certificate), each
+// connection (conn.go: one conn owns its send queue, its reader and its
+// writer, goroutines with tied lifetimes; keepalive Pings on a timer, Bye
+// and the drain after it; the input budget that reads a link only as fast
+// as the queues it feeds drain), whom it dials and how it retries them (dialer.go: configured peers
 // for as long as it runs), the shared library (what we answer), the host
 // cache (whom we may dial) and httpxfer (how files move).
 //

@@ -2,6 +2,7 @@ package servent
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,6 +67,8 @@ type peerInfo struct {
 	// share it counts in (reserveFor), invalid for a peer we dialled.
 	slot     slotKind
 	slotAddr netip.Addr
+	// tls: the link runs over TLS, opened so or upgraded in the handshake.
+	tls bool
 }
 
 // name is how logs and events name the peer: its listening address when it
@@ -114,8 +117,19 @@ func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
 	if !s.cfg.NoDeflateIn {
 		h.Add("Accept-Encoding", "deflate")
 	}
+	if s.tlsConf != nil {
+		// gtk-gnutella remembers hosts that say so and may open its next
+		// connections to them with TLS straight away.
+		h.Add("X-Features", tlsFeature)
+	}
 	return h
 }
+
+// offersTLS reports whether a CONNECT proposes the TLS upgrade.
+func offersTLS(h *wire.Handshake) bool { return h.HasToken("Upgrade", tlsToken) }
+
+// saysUpgrade reports whether a block agrees to switch protocols now.
+func saysUpgrade(h *wire.Handshake) bool { return h.HasToken("Connection", "Upgrade") }
 
 func boolHeader(b bool) string {
 	if b {
@@ -276,6 +290,13 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			ours.Add("Content-Encoding", "deflate")
 			p.deflateOut = true
 		}
+		// An offer over a link that is TLS already is ignored (the
+		// upgrade spec says so).
+		willTLS := s.tlsConf != nil && !isTLS(nc) && offersTLS(first)
+		if willTLS {
+			ours.Add("Upgrade", tlsToken)
+			ours.Add("Connection", "Upgrade")
+		}
 		if err := writeBlock(nc, ours); err != nil {
 			s.releaseFor(p)
 			s.rateLog("handshake write failed", nc, err)
@@ -299,6 +320,19 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 		}
 		p.deflateIn = sendsDeflate(final)
 		s.leafGuidance(p, final)
+		if willTLS && saysUpgrade(final) {
+			// The dialer agreed: its TLS ClientHello follows its block.
+			tc, tbr, err := s.startTLS(s.ctx, nc, br, false)
+			if err != nil {
+				s.releaseFor(p)
+				s.stats.handshakeFailed.Add(1)
+				s.rateLog("TLS upgrade failed", nc, err)
+				nc.Close()
+				return
+			}
+			nc, br = tc, tbr
+		}
+		p.tls = isTLS(nc)
 	default:
 		s.stats.handshakeFailed.Add(1)
 		s.rateLog("not a Gnutella connect", nc, fmt.Errorf("start line %q", first.StartLine))
@@ -355,6 +389,14 @@ func (s *Servent) dial(addr netip.AddrPort) error {
 	} else {
 		err = s.clientHandshake06(nc, br, p)
 	}
+	if err == nil && p.tls {
+		var tc *tls.Conn
+		if tc, br, err = s.startTLS(ctx, nc, br, true); err == nil {
+			nc = tc
+		} else {
+			s.stats.handshakeFailed.Add(1)
+		}
+	}
 	if err != nil {
 		nc.Close()
 		s.releaseFor(p) // the slot may have become a leaf's
@@ -383,6 +425,9 @@ func (s *Servent) clientHandshake04(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) error {
 	ours := s.ourHeaders(p.remote)
 	ours.StartLine = connect06
+	if s.tlsConf != nil {
+		ours.Add("Upgrade", tlsToken)
+	}
 	if err := writeBlock(nc, ours); err != nil {
 		return err
 	}
@@ -414,6 +459,18 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	if acceptsDeflate(ans) && s.mayDeflateOut() {
 		final.Add("Content-Encoding", "deflate")
 		p.deflateOut = true
+	}
+	if saysUpgrade(ans) {
+		// It will switch once it has our block: to TLS if that is what we
+		// offered and it chose; to anything else we cannot follow, and
+		// the link would be garbage (gtk-gnutella refuses such an answer
+		// too).
+		if s.tlsConf == nil || !offersTLS(ans) {
+			_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 400 Cannot Upgrade"})
+			return fmt.Errorf("%w: an upgrade we did not offer: %q", errRefused, ans.Values("Upgrade"))
+		}
+		final.Add("Connection", "Upgrade")
+		p.tls = true
 	}
 	return writeBlock(nc, final)
 }

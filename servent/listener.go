@@ -103,6 +103,21 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if first[0] == tlsRecordHandshake && s.tlsConf != nil {
+		// TLS from the first byte (servent/tls.go); then the protocol
+		// inside it, under the same deadline.
+		tc, tbr, err := s.startTLS(s.ctx, nc, br, false)
+		if err == nil {
+			nc, br = tc, tbr
+			first, err = br.Peek(4)
+		}
+		if err != nil {
+			s.stats.handshakeFailed.Add(1)
+			s.rateLog("TLS connection failed", nc, err)
+			nc.Close()
+			return
+		}
+	}
 	switch sniff(first) {
 	case protoGnutella:
 		s.acceptGnutella(nc, br)

@@ -2,6 +2,7 @@ package servent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +60,10 @@ type Servent struct {
 
 	closeOnce sync.Once
 
+	// tlsConf is the TLS of links and of the listening port; nil with
+	// NoTLS, or when we have no certificate.
+	tlsConf *tls.Config
+
 	stats     servStats
 	deflating atomic.Int32 // established links we compress
 	dials     dialState    // keepConnected's
@@ -104,6 +109,13 @@ func New(cfg Config) (*Servent, error) {
 	s.slotsByAddr = map[slotAddr]int{}
 	if s.guid, err = loadOrCreateGUID(cfg); err != nil {
 		return nil, err
+	}
+	if !cfg.NoTLS {
+		if cert, err := loadOrCreateCert(cfg.DataDir, s.guid, s.log); err != nil {
+			s.log.Warn("no TLS certificate: links stay plain", zap.Error(err))
+		} else {
+			s.tlsConf = newTLSConfig(cert)
+		}
 	}
 	// An auto-mode servent starts as a leaf; autoRole promotes it.
 	role := router.RoleLeaf
@@ -448,7 +460,9 @@ type PeerInfo struct {
 	Leaf bool
 	// HasQRT says the peer sent us a complete query route table.
 	HasQRT bool
-	Since  time.Time
+	// TLS says the link runs over TLS.
+	TLS   bool
+	Since time.Time
 	// Dropped counts descriptors for this peer that its full queue refused.
 	Dropped uint64
 	// Counters are the connection's traffic by direction and type.
@@ -502,6 +516,7 @@ func (s *Servent) Peers() []PeerInfo {
 			Addr: c.peer.remote, Listen: c.peer.listen, UserAgent: c.peer.userAgent,
 			Outgoing: c.peer.outgoing, Ultrapeer: c.peer.ultrapeer, Since: c.started, Dropped: dropped,
 			Leaf: c.kind == router.Leaf, HasQRT: s.router.QRT(c.id) != nil, Counters: c.counters(st),
+			TLS: c.peer.tls,
 		})
 	}
 	return out

@@ -60,10 +60,16 @@ type transfers struct {
 func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers),
 		px: newPushProxy(), relay: newRelay(s)}
+	var features string
+	if s.tlsConf != nil {
+		// We take TLS on the listening port (servent/tls.go).
+		features = tlsFeature
+	}
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
 		Library:          libraryAdapter{s.lib},
 		Browser:          browser{s},
 		Server:           UserAgent,
+		Features:         features,
 		MaxUploads:       s.cfg.MaxUploads,
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
 		MaxSessions:      s.cfg.MaxHTTPSessions,

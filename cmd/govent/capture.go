@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,7 +27,9 @@ func captureCommand() *cli.Command {
 			ArgsUsage: "FILE",
 			Description: "Reassembles every TCP connection, splits it into handshake blocks, descriptors\n" +
 				"(inflated when the handshake turned on deflate), HTTP and GIV, and prints one line\n" +
-				"per handshake block and per descriptor, both directions merged in time order.",
+				"per handshake block and per descriptor, both directions merged in time order.\n" +
+				"TLS (from the first byte, or after a handshake that upgraded to it) is reported as\n" +
+				"its hellos and record counts; a Gnutella2 connection as its G2 packets.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "print JSON lines instead of text"},
 				maxPayloadFlag(),
@@ -73,7 +76,7 @@ func printSessions(out io.Writer, sessions []capture.Session, asJSON bool) error
 			return lines[i].seq < lines[j].seq
 		})
 		if !asJSON {
-			fmt.Fprintf(w, "%s (%s / %s)\n", header, s.FromClient.Kind, s.FromServer.Kind)
+			fmt.Fprintf(w, "%s (%s / %s)\n", header, flowKind(&s.FromClient), flowKind(&s.FromServer))
 		}
 		for _, l := range lines {
 			if asJSON {
@@ -90,6 +93,15 @@ func printSessions(out io.Writer, sessions []capture.Session, asJSON bool) error
 		}
 	}
 	return nil
+}
+
+// flowKind names what a direction carries, saying when a Gnutella link
+// went on in TLS.
+func flowKind(f *capture.Flow) string {
+	if f.TLS != nil && f.Kind != capture.KindTLS {
+		return f.Kind.String() + "+tls"
+	}
+	return f.Kind.String()
 }
 
 // flowLines decodes one direction: its handshake blocks (timed by raw, the
@@ -114,6 +126,25 @@ func flowLines(lines []captureLine, f *capture.Flow, raw capture.Timeline, seq *
 		start, _, _ := bytes.Cut(f.HTTP, []byte("\n"))
 		add(raw.At(off), map[string]any{"kind": f.Kind.String(), "bytes": len(f.HTTP)},
 			fmt.Appendf(nil, "%s %q (%d bytes)", f.Kind, bytes.TrimRight(start, "\r"), len(f.HTTP)))
+	case capture.KindGnutella2:
+		packets, err := capture.G2Packets(f.G2)
+		for _, p := range packets {
+			add(f.Timeline.At(p.Offset), map[string]any{"kind": "g2", "name": p.Name, "length": p.Length, "offset": p.Offset},
+				fmt.Appendf(nil, "G2 /%s (%d bytes)", p.Name, p.Length))
+		}
+		if err != nil {
+			add(raw.At(off), map[string]any{"kind": "error", "error": err.Error()}, fmt.Appendf(nil, "ERROR %v", err))
+		}
+	}
+	if t := f.TLS; t != nil {
+		fields := map[string]any{"kind": "tls", "records": t.Records, "bytes": t.Bytes}
+		if t.Hello != "" {
+			fields["hello"], fields["version"] = t.Hello, tls.VersionName(t.Version)
+			if t.Hello == "ServerHello" {
+				fields["cipher_suite"] = tls.CipherSuiteName(t.CipherSuite)
+			}
+		}
+		add(raw.At(off), fields, fmt.Appendf(nil, "TLS %s", t))
 	}
 	var m wire.Message
 	sc := f.Scanner()

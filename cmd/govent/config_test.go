@@ -301,3 +301,16 @@ func TestRunPerAddress(t *testing.T) {
 	_, _, code, errOut = runCaptured(t, nil, "run", "--per-address", "-1")
 	assert.Equal(t, 2, code, errOut)
 }
+
+// TLS is on unless --no-tls (or GOVENT_NO_TLS) turns it off.
+func TestRunNoTLS(t *testing.T) {
+	cfg, _, code, errOut := runCaptured(t, nil, "run")
+	require.Equal(t, 0, code, errOut)
+	assert.False(t, cfg.NoTLS)
+	cfg, _, code, errOut = runCaptured(t, nil, "run", "--no-tls")
+	require.Equal(t, 0, code, errOut)
+	assert.True(t, cfg.NoTLS)
+	cfg, _, code, errOut = runCaptured(t, map[string]string{"GOVENT_NO_TLS": "true"}, "run")
+	require.Equal(t, 0, code, errOut)
+	assert.True(t, cfg.NoTLS)
+}

@@ -233,6 +233,45 @@ func TestCaptureDecode(t *testing.T) {
 	assert.Contains(t, errOut, "capture decode")
 }
 
+// A TLS-upgraded link and a Gnutella2 connection are reported as what
+// they are, both as text and as JSON, with no error line.
+func TestCaptureDecodeTLSAndG2(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "capture", "decode", "../../testdata/tls/upgrade-we-dial.pcap")
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 6, out)
+	assert.Equal(t, "connection 1: 127.0.0.1:49332 -> 127.0.0.1:16446 (gnutella/0.6+tls / gnutella/0.6+tls)", lines[0])
+	assert.Contains(t, lines[3], `HANDSHAKE "GNUTELLA/0.6 200 OK" (71 bytes)`)
+	assert.Contains(t, lines[4], "127.0.0.1:49332 -> 127.0.0.1:16446 TLS ClientHello TLS 1.3 (13 cipher suites), 11 records, 1915 bytes, encrypted")
+	assert.Contains(t, lines[5], "127.0.0.1:16446 -> 127.0.0.1:49332 TLS ServerHello TLS 1.3 TLS_AES_128_GCM_SHA256, 9 records, 2231 bytes, encrypted")
+
+	code, out, errOut = runCLI(t, "", "capture", "decode", "--json", "../../testdata/tls/direct-gtkg-dials.pcap")
+	require.Equal(t, 0, code, errOut)
+	var hellos []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		assert.Equal(t, "tls", m["kind"], l)
+		hellos = append(hellos, m)
+	}
+	require.Len(t, hellos, 4, "two connections, TLS from the first byte both ways")
+	assert.Equal(t, "ClientHello", hellos[0]["hello"])
+	assert.Equal(t, "TLS 1.3", hellos[0]["version"])
+	assert.Equal(t, "ServerHello", hellos[1]["hello"])
+	assert.Equal(t, "TLS_AES_128_GCM_SHA256", hellos[1]["cipher_suite"])
+	assert.Equal(t, 13.0, hellos[0]["records"])
+
+	code, out, errOut = runCLI(t, "", "capture", "decode", "../../testdata/g2/shareaza-handshake.pcap")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "(gnutella2 / gnutella2)")
+	assert.Equal(t, 2, strings.Count(out, "G2 /LNI "), out)
+	assert.Equal(t, 1, strings.Count(out, "G2 /KHL "), out)
+	assert.Equal(t, 2, strings.Count(out, "G2 /PI (0 bytes)"), out)
+	for _, s := range []string{"ERROR", "error", "PING", "QUERY"} {
+		assert.NotContains(t, out, s)
+	}
+}
+
 func TestGetByURN(t *testing.T) {
 	share := t.TempDir()
 	body := bytes.Repeat([]byte("penny lane "), 50000)

@@ -65,6 +65,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
+			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
 			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
 				"for tools on this host that open many connections from one address, such as govent conform (0: the defaults)"},
 		}, logFlags("info")...),
@@ -104,6 +105,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 				Relay:             c.Bool("relay"),
 				RelayKBps:         c.Int("relay-kbps"),
 				RelayMaxTransfers: c.Int("relay-max"),
+				NoTLS:             c.Bool("no-tls"),
 				Logger:            log,
 			}
 			if cfg.Mode, err = servent.ParseMode(c.String("mode")); err != nil {

@@ -1,6 +1,7 @@
 // Package atomicfile replaces small state files so that a crash leaves the
 // old content or the new, never a mix: a download's .part.state
-// (httpxfer), the host cache, the library index and the servent GUID.
+// (httpxfer), the host cache, the library index, the servent GUID and its
+// TLS key and certificate.
 //
 // It sits under httpxfer, the lowest of the packages that keep state
 // files, so that all of them may import it in the architecture's direction
@@ -23,7 +24,13 @@ import (
 // (O_EXCL), and the rename replaces a link at name instead of writing
 // through it. Writes of one name must not overlap: the callers serialise
 // them (a mutex per file, or the download's lock on its .part).
-func Write(name string, b []byte) error {
+func Write(name string, b []byte) error { return WritePerm(name, b, 0o644) }
+
+// WritePerm is Write for a file made with permissions perm (before the
+// umask), such as 0o600 for a private key: the temporary file has them from
+// its creation, so the content is never readable by others, even for a
+// moment.
+func WritePerm(name string, b []byte, perm os.FileMode) error {
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -32,7 +39,7 @@ func Write(name string, b []byte) error {
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}

@@ -63,3 +63,23 @@ func TestWriteNeverFollowsLinks(t *testing.T) {
 	_, err = os.Lstat(name + ".tmp")
 	assert.ErrorIs(t, err, os.ErrNotExist, "no temporary is left")
 }
+
+// WritePerm's file has its permissions from the start, whatever the old
+// file or a leftover temporary had: a private key is never left readable.
+func TestWritePermReplacesPermissions(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "key.pem")
+	require.NoError(t, Write(name, []byte("old")))
+	require.NoError(t, os.WriteFile(name+".tmp", []byte("leftover"), 0o644))
+	require.NoError(t, WritePerm(name, []byte("secret"), 0o600))
+	fi, err := os.Stat(name)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "secret", string(got))
+	require.NoError(t, Write(name, []byte("public")))
+	fi, err = os.Stat(name)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "Write makes 0644 files")
+}

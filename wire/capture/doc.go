@@ -12,6 +12,11 @@
 //     0.6 or 0.4 handshake blocks followed by a descriptor stream (inflated when
 //     the sender announced Content-Encoding: deflate), HTTP, or a GIV line
 //     followed by HTTP (Split, DecodeFile);
+//   - recognising what it cannot decode as what it is: TLS, from the first
+//     byte or after a 0.6 handshake that upgraded to it, read down to the
+//     record layer and the hellos (ReadTLS); and Gnutella2, a 0.6 handshake
+//     whose sender says Content-Type: application/x-gnutella2, walked packet
+//     by packet (G2Packets);
 //   - the gopacket application layer LayerTypeGnutella for one descriptor, and
 //     a scanner that walks a descriptor stream one layer at a time;
 //   - writing a synthetic classic pcap of one loopback TCP connection, for

@@ -51,7 +51,7 @@ func FuzzGnutellaDecodeFromBytes(f *testing.F) {
 // FuzzRead feeds arbitrary bytes through reading, splitting and scanning:
 // errors are fine, panics are not.
 func FuzzRead(f *testing.F) {
-	for _, name := range []string{"handshake-04-refused.pcap", "outbound.pcap"} {
+	for _, name := range []string{"handshake-04-refused.pcap", "outbound.pcap", "tls/upgrade-we-dial.pcap", "g2/shareaza-handshake.pcap"} {
 		b, err := os.ReadFile(testdata + name)
 		if err != nil {
 			f.Fatal(err)
@@ -86,6 +86,7 @@ func FuzzRead(f *testing.F) {
 				for sc.Scan() {
 					_ = sc.Descriptor()
 				}
+				_, _ = G2Packets(fl.G2)
 			}
 		}
 	})

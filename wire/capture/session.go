@@ -22,6 +22,8 @@ const (
 	KindGnutella04             // "GNUTELLA CONNECT/0.4" or "GNUTELLA OK", then descriptors
 	KindHTTP                   // HTTP requests or responses
 	KindGIV                    // a GIV line (push answer), then HTTP responses
+	KindTLS                    // TLS from the first byte (tls.go)
+	KindGnutella2              // a 0.6 handshake that chose G2, then G2 packets (g2.go)
 )
 
 var kindNames = [...]string{
@@ -31,6 +33,8 @@ var kindNames = [...]string{
 	KindGnutella04: "gnutella/0.4",
 	KindHTTP:       "http",
 	KindGIV:        "giv",
+	KindTLS:        "tls",
+	KindGnutella2:  "gnutella2",
 }
 
 func (k Kind) String() string {
@@ -57,6 +61,12 @@ type Flow struct {
 	Wire []byte
 	// Descriptors is the descriptor stream (Gnutella kinds), inflated.
 	Descriptors []byte
+	// TLS, when set, says that Wire is TLS records: the whole direction
+	// (KindTLS) or what followed a 0.6 handshake that upgraded to TLS
+	// (deflate, if announced, is inside it). There are no Descriptors.
+	TLS *TLSInfo
+	// G2 is the Gnutella2 packet stream (KindGnutella2), inflated.
+	G2 []byte
 	// HTTP is the raw HTTP bytes: requests, or responses (KindHTTP, KindGIV).
 	HTTP []byte
 	// Timeline gives arrival times for offsets into Descriptors or HTTP. For
@@ -123,15 +133,20 @@ func splitFlow(s *Stream, opt Options) Flow {
 	errs := []error{s.Err()}
 	data := s.Data
 	rest, deflate := data, false
+	// heads are the blocks' headers, for what they say follows them.
+	var heads []*wire.Handshake
 	// block cuts the next header block off rest into f.Blocks; rest is nil
 	// when there is none.
 	block := func() {
-		b, r, d, err := splitBlock(rest, opt.MaxBlockBytes)
+		b, r, h, err := splitBlock(rest, opt.MaxBlockBytes)
 		errs = append(errs, err)
 		if b != nil {
 			f.Blocks = append(f.Blocks, b)
 		}
-		rest, deflate = r, deflate || d
+		if h != nil {
+			heads = append(heads, h)
+		}
+		rest, deflate = r, deflate || announcesDeflate(h)
 	}
 	switch {
 	case len(data) == 0:
@@ -155,6 +170,11 @@ func splitFlow(s *Stream, opt Options) Flow {
 		block()
 	case hasAnyPrefix(data, prefixesHTTP):
 		f.Kind = KindHTTP
+	case isTLSRecord(data):
+		f.Kind = KindTLS
+		f.Wire, f.TLS = data, ReadTLS(data)
+		errs = append(errs, f.TLS.Err)
+		rest = nil
 	default:
 		f.Kind = KindUnknown
 		f.Wire = data
@@ -171,13 +191,23 @@ func splitFlow(s *Stream, opt Options) Flow {
 		f.HTTP = rest
 		f.Timeline = shiftTimeline(s.Timeline, bodyStart)
 	case KindGnutella06, KindGnutella04:
-		if f.Deflate = deflate; !f.Deflate {
-			f.Descriptors = rest
+		f.Deflate = deflate
+		if f.Kind == KindGnutella06 && upgradedToTLS(heads, rest) {
+			f.TLS = ReadTLS(rest)
+			errs = append(errs, f.TLS.Err)
+			break
+		}
+		body := &f.Descriptors
+		if f.Kind == KindGnutella06 && carriesG2(heads) {
+			f.Kind, body = KindGnutella2, &f.G2
+		}
+		if !f.Deflate {
+			*body = rest
 			f.Timeline = shiftTimeline(s.Timeline, bodyStart)
 			break
 		}
 		var err error
-		f.Descriptors, f.Timeline, err = inflate(rest, shiftTimeline(s.Timeline, bodyStart), opt.MaxInflatedBytes)
+		*body, f.Timeline, err = inflate(rest, shiftTimeline(s.Timeline, bodyStart), opt.MaxInflatedBytes)
 		errs = append(errs, err)
 	}
 	f.Err = errors.Join(errs...)
@@ -197,16 +227,21 @@ func hasAnyPrefix(b []byte, prefixes [][]byte) bool {
 // block parser: lines up to and including the first empty one, CRLF or
 // bare LF, so both CRLF CRLF (0.6) and LF LF (0.4, GIV) end a block. The
 // block may be at most limit bytes. It returns the block and the rest after
-// it, and whether it announces Content-Encoding: deflate; rest is nil when
-// the block is not terminated. A malformed header line does not stop the
-// split: a capture shows what was sent, well-formed or not.
-func splitBlock(b []byte, limit int) (block, rest []byte, deflate bool, err error) {
+// it, and its headers (nil when none could be read); rest is nil when the
+// block is not terminated. A malformed header line does not stop the split:
+// a capture shows what was sent, well-formed or not.
+func splitBlock(b []byte, limit int) (block, rest []byte, h *wire.Handshake, err error) {
 	h, n, err := wire.ParseHandshake(b, wire.HandshakeLimits{MaxLines: limit, MaxBytes: limit})
 	if n == 0 {
-		return nil, nil, false, err
+		return nil, nil, nil, err
 	}
-	deflate = h != nil && h.HasToken("Content-Encoding", "deflate")
-	return b[:n:n], b[n:], deflate, nil
+	return b[:n:n], b[n:], h, nil
+}
+
+// announcesDeflate reports whether a block's headers say that deflate
+// follows.
+func announcesDeflate(h *wire.Handshake) bool {
+	return h != nil && h.HasToken("Content-Encoding", "deflate")
 }
 
 // shiftTimeline returns tl for the bytes from offset start on, re-based so

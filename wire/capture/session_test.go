@@ -87,9 +87,9 @@ func TestAnnouncesDeflate(t *testing.T) {
 		{"GNUTELLA/0.6 200 OK\r\nno colon here\r\nContent-Encoding: deflate\r\n\r\n", true}, // a bad line does not hide the rest
 	}
 	for _, tt := range tests {
-		_, _, deflate, err := splitBlock([]byte(tt.block), 1<<10)
+		_, _, h, err := splitBlock([]byte(tt.block), 1<<10)
 		require.NoError(t, err)
-		assert.Equal(t, tt.want, deflate, "%q", tt.block)
+		assert.Equal(t, tt.want, announcesDeflate(h), "%q", tt.block)
 	}
 }
 
