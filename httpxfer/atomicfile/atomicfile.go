@@ -23,8 +23,10 @@ import (
 // planted under its name is removed and the temporary created afresh
 // (O_EXCL), and the rename replaces a link at name instead of writing
 // through it. Writes of one name must not overlap: the callers serialise
-// them (a mutex per file, or the download's lock on its .part).
-func Write(name string, b []byte) error { return WritePerm(name, b, 0o644) }
+// them (a mutex per file, or the download's lock on its .part). The file
+// is owner-only (0o600): its callers write servent state, nobody else's
+// business.
+func Write(name string, b []byte) error { return WritePerm(name, b, 0o600) }
 
 // WritePerm is Write for a file made with permissions perm (before the
 // umask), such as 0o600 for a private key: the temporary file has them from

@@ -78,8 +78,15 @@ func TestWritePermReplacesPermissions(t *testing.T) {
 	got, err := os.ReadFile(name)
 	require.NoError(t, err)
 	assert.Equal(t, "secret", string(got))
-	require.NoError(t, Write(name, []byte("public")))
+	require.NoError(t, WritePerm(name, []byte("public"), 0o644))
 	fi, err = os.Stat(name)
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "Write makes 0644 files")
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "WritePerm replaces the permissions")
+	// The state files (host cache, library index, resume state, GUID) are
+	// the user's own business: Write keeps them owner-only, as they were
+	// when each was written with os.CreateTemp.
+	require.NoError(t, Write(name, []byte("state")))
+	fi, err = os.Stat(name)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "Write makes owner-only files")
 }
