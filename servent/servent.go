@@ -19,6 +19,7 @@ import (
 	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/servent/internal/ratelimit"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
@@ -32,7 +33,7 @@ type Servent struct {
 	router  *router.Router
 	hosts   *hostcache.Cache
 	lib     *library.Library // nil when nothing is shared
-	limiter *rateLimiter
+	limiter *ratelimit.Limiter
 	xfer    *transfers
 
 	ln      net.Listener
@@ -101,7 +102,7 @@ func New(cfg Config) (*Servent, error) {
 	s := &Servent{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		limiter:  newRateLimiter(time.Second),
+		limiter:  ratelimit.New(time.Second),
 		conns:    map[router.PeerID]*conn{},
 		searches: map[wire.GUID]*Search{},
 		pending:  newAdmission(4*cfg.MaxPeers + 4*cfg.MaxUploads + 64),
@@ -286,6 +287,9 @@ func (s *Servent) Addr() netip.AddrPort { return s.addr }
 
 // GUID is our servent GUID.
 func (s *Servent) GUID() wire.GUID { return s.guid }
+
+// StartedAt is when Start was called (zero before), for uptime.
+func (s *Servent) StartedAt() time.Time { return s.startedAt }
 
 // Library is the shared library, nil when nothing is shared.
 func (s *Servent) Library() *library.Library { return s.lib }
