@@ -66,6 +66,7 @@ type Servent struct {
 	tlsConf *tls.Config
 
 	stats     servStats
+	retired   retired      // the counters of closed links (traffic.go)
 	deflating atomic.Int32 // established links we compress
 	dials     dialState    // keepConnected's
 }
@@ -372,8 +373,10 @@ func (s *Servent) unregister(c *conn) {
 	if c.zw != nil {
 		s.deflating.Add(-1)
 	}
+	last := c.counters(c.q.Stats())
 	s.router.RemovePeer(c.id)
 	s.mu.Lock()
+	s.retired.fold(last)
 	delete(s.conns, c.id)
 	s.releaseForLocked(c.peer)
 	s.electAddrLocked()
