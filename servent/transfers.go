@@ -441,3 +441,12 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 func SourceOf(r Result) httpxfer.Source {
 	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name}
 }
+
+// DiscardDownload removes the .part and state file an unfinished download
+// of name left, for a download that is cancelled rather than paused.
+func (s *Servent) DiscardDownload(name string) error {
+	if s.xfer.down == nil {
+		return nil
+	}
+	return s.xfer.down.Discard(name)
+}
