@@ -3,6 +3,7 @@ package servent
 import (
 	"sync"
 
+	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
 )
 
@@ -67,3 +68,6 @@ func (s *Servent) Traffic() PeerCounters {
 	}
 	return total
 }
+
+// RoutingTables is how many entries the router's tables hold.
+func (s *Servent) RoutingTables() router.TableSizes { return s.router.TableSizes() }

@@ -450,3 +450,6 @@ func (s *Servent) DiscardDownload(name string) error {
 	}
 	return s.xfer.down.Discard(name)
 }
+
+// ActiveUploads is the number of upload slots in use.
+func (s *Servent) ActiveUploads() int { return s.xfer.up.ActiveUploads() }
