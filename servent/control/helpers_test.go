@@ -112,6 +112,12 @@ func newGatedSource(t testing.TB, body []byte, before int) *gatedSource {
 
 func (g *gatedSource) addr() string { return g.ln.Addr().String() }
 
+func (g *gatedSource) getCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gets
+}
+
 func (g *gatedSource) open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()

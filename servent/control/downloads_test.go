@@ -1,0 +1,130 @@
+package control
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func randomBytes(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+func downloadState(t *testing.T, d *daemon, id string) Download {
+	t.Helper()
+	tr, err := d.client.Transfers(context.Background())
+	require.NoError(t, err)
+	for _, dl := range tr.Downloads {
+		if dl.ID == id {
+			return dl
+		}
+	}
+	t.Fatalf("download %s not in %v", id, tr.Downloads)
+	return Download{}
+}
+
+// TestDownloadPauseResumeCancel drives a download the daemon owns through
+// the API: it runs and shows progress, pauses with its .part kept,
+// resumes, and a second one is cancelled, its .part removed.
+func TestDownloadPauseResumeCancel(t *testing.T) {
+	ctx := context.Background()
+	body := randomBytes(256<<10, 7)
+	src := newGatedSource(t, body, 64<<10)
+	d := startDaemon(t, testConfig(t))
+	req := DownloadRequest{URN: urnOf(body), Name: "song.ogg", Size: int64(len(body)), Sources: []SourceRecord{{Addr: src.addr()}}}
+	dl, err := d.client.AddDownload(ctx, req)
+	require.NoError(t, err)
+	assert.Equal(t, "song.ogg", dl.Name)
+	_, err = d.client.AddDownload(ctx, req)
+	assert.ErrorContains(t, err, "already queued", "one download per name")
+
+	waitFor(t, "progress", func() bool { x := downloadState(t, d, dl.ID); return x.State == StateRunning && x.Done > 0 })
+	paused, err := d.client.PauseDownload(ctx, dl.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StatePaused, paused.State)
+	part := filepath.Join(d.data, "downloads", "song.ogg.part")
+	assert.FileExists(t, part, "a paused download keeps its .part")
+	_, err = d.client.PauseDownload(ctx, dl.ID)
+	assert.ErrorContains(t, err, "409", "a paused download cannot pause again")
+
+	src.open()
+	_, err = d.client.ResumeDownload(ctx, dl.ID)
+	require.NoError(t, err)
+	waitFor(t, "the download done", func() bool { return downloadState(t, d, dl.ID).State == StateDone })
+	fin := downloadState(t, d, dl.ID)
+	got, err := os.ReadFile(fin.Path)
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+	assert.Equal(t, int64(len(body)), fin.Done)
+
+	// A second download, cancelled while it runs: nothing is left of it.
+	body2 := randomBytes(256<<10, 8)
+	src2 := newGatedSource(t, body2, 64<<10)
+	dl2, err := d.client.AddDownload(ctx, DownloadRequest{URN: urnOf(body2), Name: "other.bin", Size: int64(len(body2)), Sources: []SourceRecord{{Addr: src2.addr()}}})
+	require.NoError(t, err)
+	waitFor(t, "progress", func() bool { return downloadState(t, d, dl2.ID).Done > 0 })
+	_, err = d.client.CancelDownload(ctx, dl2.ID)
+	require.NoError(t, err)
+	assert.NoFileExists(t, filepath.Join(d.data, "downloads", "other.bin.part"))
+	assert.NoFileExists(t, filepath.Join(d.data, "downloads", "other.bin.part.state"))
+	tr, err := d.client.Transfers(ctx)
+	require.NoError(t, err)
+	assert.Len(t, tr.Downloads, 1)
+	_, err = d.client.CancelDownload(ctx, dl2.ID)
+	assert.ErrorContains(t, err, "404")
+}
+
+// TestDownloadResumesAfterRestart: a download running when the daemon
+// stops is running again after it starts with the same data directory,
+// from its .part, and finishes; a paused one stays paused.
+func TestDownloadResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	body := randomBytes(512<<10, 9)
+	src := newGatedSource(t, body, 128<<10)
+	cfg := testConfig(t)
+	cfg.DataDir = data
+
+	s1 := startServent(t, cfg)
+	q1, err := NewQueue(s1, data, 0, cfg.Logger)
+	require.NoError(t, err)
+	q1.Start(ctx)
+	run, err := q1.Add(DownloadRequest{URN: urnOf(body), Name: "big.bin", Size: int64(len(body)), Sources: []SourceRecord{{Addr: src.addr()}}})
+	require.NoError(t, err)
+	held, err := q1.Add(DownloadRequest{URN: urnOf(body), Name: "held.bin", Size: int64(len(body)), Sources: []SourceRecord{{Addr: src.addr()}}})
+	require.NoError(t, err)
+	_, err = q1.Pause(held.ID)
+	require.NoError(t, err)
+	waitFor(t, "progress", func() bool { return q1.List()[0].Done >= 128<<10 })
+	q1.Close()
+	s1.Close()
+	getsBefore := src.getCount()
+
+	s2 := startServent(t, cfg)
+	q2, err := NewQueue(s2, data, 0, cfg.Logger)
+	require.NoError(t, err)
+	list := q2.List()
+	require.Len(t, list, 2)
+	assert.Equal(t, run.ID, list[0].ID)
+	assert.Equal(t, StateQueued, list[0].State, "the cut download is queued again")
+	assert.Equal(t, StatePaused, list[1].State)
+	src.open()
+	q2.Start(ctx)
+	t.Cleanup(q2.Close)
+	waitFor(t, "the download done", func() bool { return q2.List()[0].State == StateDone })
+	got, err := os.ReadFile(q2.List()[0].Path)
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+	assert.Greater(t, src.getCount(), getsBefore, "fetched again after the restart")
+	assert.Equal(t, StatePaused, q2.List()[1].State, "a paused download waits for the user")
+}
