@@ -253,4 +253,3 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Fatal("the stream held the shutdown")
 	}
 }
-

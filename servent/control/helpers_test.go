@@ -202,4 +202,3 @@ func rawGet(t testing.TB, addr, path, auth string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
-
