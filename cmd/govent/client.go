@@ -6,14 +6,20 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/top"
 	"github.com/govent/govent/servent/control"
 )
 
@@ -260,4 +266,32 @@ func downloadLine(d control.Download) string {
 		line += "  " + d.Error
 	}
 	return line
+}
+
+func topCommand(e env) *cli.Command {
+	return clientCommand("top", "a live view of a running servent",
+		"Peers with their rates, the mix of descriptors in and out, drops, and transfers with\n"+
+			"progress bars, refreshed every --interval; q quits. When standard output is no\n"+
+			"terminal it prints the same view as plain text each --interval, --count times (0:\n"+
+			"until interrupted); --json prints each snapshot as a line of JSON.", e.lookupEnv,
+		[]cli.Flag{
+			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between refreshes"},
+			&cli.IntFlag{Name: "count", Usage: "without a terminal: refreshes to print before exiting (0: until interrupted)"},
+		},
+		func(ctx context.Context, c *cli.Command, cl *control.Client, w io.Writer) error {
+			if err := checkFlags(ctx, c, intRange("count", 0, math.MaxInt), flagRule{"interval", func(c *cli.Command) (string, string) {
+				if c.Duration("interval") < 100*time.Millisecond {
+					return c.Duration("interval").String(), "want 100ms or more"
+				}
+				return "", ""
+			}}); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if f, ok := w.(*os.File); ok && term.IsTerminal(f.Fd()) && !c.Bool("json") {
+				return top.Run(ctx, cl, e.stdin, f, c.Duration("interval"))
+			}
+			return top.Plain(ctx, cl, w, c.Duration("interval"), c.Int("count"), c.Bool("json"))
+		})
 }

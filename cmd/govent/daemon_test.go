@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/cmd/internal/top"
 	"github.com/govent/govent/servent/control"
 )
 
@@ -188,6 +189,21 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, out, _ = runCLI(t, "", "transfers", "--data", data)
 	require.Equal(t, 0, code)
 	assert.Regexp(t, dl.ID+`  done +queued\.ogg  55\.7 KiB of 55\.7 KiB \(100%\)`, out)
+
+	// top without a terminal: plain views, or JSON snapshots, --count times.
+	code, out, errOut = runCLI(t, "", "top", "--data", data, "--count", "2", "--interval", "100ms")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 2, strings.Count(out, "govent top  ultrapeer "+st.Addr), out)
+	assert.Contains(t, out, "PEERS (1)")
+	assert.Regexp(t, `queued\.ogg +done +\[#+\] 100%`, out)
+	code, out, errOut = runCLI(t, "", "top", "--data", data, "--count", "2", "--interval", "100ms", "--json")
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	var snap top.Snapshot
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &snap))
+	assert.Len(t, snap.Peers, 1)
+	assert.Equal(t, st.GUID, snap.Status.GUID)
 
 	d.stop(t)
 	code, _, errOut = runCLI(t, "", "status", "--data", data)

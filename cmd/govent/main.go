@@ -116,6 +116,7 @@ func newApp(e env) *cli.Command {
 			peersCommand(e.lookupEnv),
 			sharesCommand(e.lookupEnv),
 			transfersCommand(e.lookupEnv),
+			topCommand(e),
 			configCommand(e.lookupEnv),
 			helpCommand(),
 			versionCommand(),

@@ -152,7 +152,7 @@ func (r readmeRun) has(name string) bool { return slices.Contains(r.args, name) 
 // interrupted and must exit 0.
 type readmeCheck struct {
 	daemon bool
-	up     func(t *testing.T, fx *readmeFixture, stderr func() string) bool
+	up     func(t *testing.T, fx *readmeFixture, stderr, stdout func() string) bool
 	check  func(t *testing.T, fx *readmeFixture, r readmeRun, dir string)
 }
 
@@ -314,6 +314,12 @@ var readmeChecks = map[string]readmeCheck{
 	"shares": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
 		assert.Contains(t, r.stdout, "0 files, 0 B; 0 hashed, 0 waiting to be hashed")
 	}},
+	"top": {daemon: true, up: func(_ *testing.T, _ *readmeFixture, _, stdout func() string) bool {
+		return strings.Contains(stdout(), "TRANSFERS")
+	}, check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "PEERS (1)")
+		assert.Contains(t, r.stdout, fx.daemonPeer.Addr().String())
+	}},
 	"transfers": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
 		assert.Regexp(t, `(?m)^uploads: \d+ active$`, r.stdout)
 	}},
@@ -366,7 +372,7 @@ func assertFile(t *testing.T, path, body string) {
 
 // runIsUp: the servent logged its address, and a search through it finds
 // the file of the servent it joined, two hops away.
-func runIsUp(t *testing.T, _ *readmeFixture, stderr func() string) bool {
+func runIsUp(t *testing.T, _ *readmeFixture, stderr, _ func() string) bool {
 	m := regexp.MustCompile(`listening\s+\{"addr": "([0-9.:]+)"`).FindStringSubmatch(stderr())
 	if m == nil {
 		return false
@@ -703,7 +709,7 @@ func runReadmeLine(t *testing.T, fx *readmeFixture, l readmeLine) {
 	go func() { err = cmd.Wait(); close(done) }()
 	if check.daemon {
 		deadline := time.Now().Add(30 * time.Second)
-		for !check.up(t, fx, stderr.String) {
+		for !check.up(t, fx, stderr.String, stdout.String) {
 			select {
 			case <-done:
 				t.Fatalf("README.md:%d: %q exited before it was up: %v\nstderr:\n%s", l.at, l.text, err, stderr.String())
