@@ -5,17 +5,47 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/govent/govent/httpxfer"
 )
 
 // rateLog logs bad input from a peer at most once a second per reason.
 func (s *Servent) rateLog(reason string, nc net.Conn, err error) {
-	ok, suppressed := s.limiter.Allow(reason, time.Now())
+	s.logLimited(zapcore.InfoLevel, reason, reason, zap.String("remote", nc.RemoteAddr().String()), zap.Error(err))
+}
+
+// logLimited logs msg at level at most once a second per key, saying how
+// many lines of that key were suppressed since the last. Keys name a
+// reason, or a reason and one peer address: the limiter forgets them all
+// past 1024.
+func (s *Servent) logLimited(level zapcore.Level, key, msg string, fields ...zap.Field) {
+	if !s.log.Core().Enabled(level) {
+		return
+	}
+	ok, suppressed := s.limiter.Allow(key, time.Now())
 	if !ok {
 		return
 	}
-	fields := []zap.Field{zap.String("remote", nc.RemoteAddr().String()), zap.Error(err)}
 	if suppressed > 0 {
 		fields = append(fields, zap.Int("suppressed", suppressed))
 	}
-	s.log.Info(reason, fields...)
+	if ce := s.log.Check(level, msg); ce != nil {
+		ce.Write(fields...)
+	}
+}
+
+// logUpload is the uploader's OnUpload: one line per body sent, at most
+// one a second per client address.
+func (s *Servent) logUpload(r httpxfer.UploadRecord) {
+	host, _, _ := net.SplitHostPort(r.Remote)
+	fields := []zap.Field{zap.String("remote", r.Remote), zap.String("file", r.Name), zap.Int64("bytes", r.Sent),
+		zap.Int64("offset", r.Offset), zap.Int64("length", r.Length), zap.Int64("size", r.Size),
+		zap.Duration("time", r.Duration.Round(time.Millisecond))}
+	msg := "upload"
+	if r.Err != nil {
+		msg = "upload cut short"
+		fields = append(fields, zap.Error(r.Err))
+	}
+	s.logLimited(zapcore.InfoLevel, "upload "+host, msg, fields...)
 }
