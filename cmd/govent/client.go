@@ -246,6 +246,9 @@ func transfersCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			for _, d := range tr.Downloads {
 				fmt.Fprintln(w, downloadLine(d))
 			}
+			for _, u := range tr.Uploads {
+				fmt.Fprintf(w, "upload  %s  %s of %s of %s  to %s\n", u.Name, humanBytes(u.Sent), humanBytes(u.Length), humanBytes(u.Size), u.Remote)
+			}
 			_, err = fmt.Fprintf(w, "uploads: %d active\n", tr.UploadsActive)
 			return err
 		})

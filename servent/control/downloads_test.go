@@ -1,8 +1,11 @@
 package control
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -127,4 +130,33 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	assert.Equal(t, body, got)
 	assert.Greater(t, src.getCount(), getsBefore, "fetched again after the restart")
 	assert.Equal(t, StatePaused, q2.List()[1].State, "a paused download waits for the user")
+}
+
+// TestTransfersListUploads: a body being sent to a client that stopped
+// reading shows in /v1/transfers with its progress.
+func TestTransfersListUploads(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ShareDir = t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.ShareDir, "big.bin"), bytes.Repeat([]byte("upload body "), 1<<20), 0o644))
+	d := startDaemon(t, cfg)
+	f := d.s.Library().All()[0]
+	nc, err := net.Dial("tcp", d.s.Addr().String())
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = fmt.Fprintf(nc, "GET /get/%d/big.bin HTTP/1.1\r\nHost: x\r\n\r\n", f.Index)
+	require.NoError(t, err)
+	var up Upload
+	waitFor(t, "the upload listed", func() bool {
+		tr, err := d.client.Transfers(context.Background())
+		require.NoError(t, err)
+		if len(tr.Uploads) != 1 {
+			return false
+		}
+		up = tr.Uploads[0]
+		return up.Sent > 0 && tr.UploadsActive == 1
+	})
+	assert.Equal(t, "big.bin", up.Name)
+	assert.Equal(t, int64(12<<20), up.Length)
+	assert.Less(t, up.Sent, up.Length)
+	assert.Equal(t, nc.LocalAddr().String(), up.Remote)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/sendq"
+	"github.com/govent/govent/wire"
 )
 
 // collector reads the servent's own counters at scrape time: there is one
@@ -60,6 +61,10 @@ var allDescs = []*prometheus.Desc{descRecv, descRecvBytes, descSent, descSentByt
 	descHSFailed, descHTTPRefused, descUploads, descDownloads, descDLBytes, descFiles, descShared,
 	descHashing, descHosts, descStart, descStreams}
 
+// knownTypes are the payload types the servent reads.
+var knownTypes = []wire.PayloadType{wire.TypePing, wire.TypePong, wire.TypeBye, wire.TypeQRP, wire.TypeVendor,
+	wire.TypeStdVendor, wire.TypePush, wire.TypeQuery, wire.TypeQueryHit, wire.TypeHSEP}
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
@@ -80,11 +85,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := c.s
 	tr := s.Traffic()
-	var in uint64
-	for t, n := range tr.InMessages {
-		counter(descRecv, n, typeName(t))
+	// Every known type has its series from the start, at 0, so that a
+	// rate over the first scrapes is right; unknown types appear once seen.
+	in := map[wire.PayloadType]bool{}
+	for _, t := range knownTypes {
+		in[t] = true
+	}
+	for t := range tr.InMessages {
+		in[t] = true
+	}
+	var inBytes uint64
+	for t := range in {
+		counter(descRecv, tr.InMessages[t], typeName(t))
 		counter(descRecvBytes, tr.InBytes[t], typeName(t))
-		in += tr.InBytes[t]
+		inBytes += tr.InBytes[t]
 	}
 	for i := range tr.Out.Class {
 		cs, class := &tr.Out.Class[i], sendq.Class(i).String()
@@ -94,7 +108,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descQueueDrops, n, class, sendq.DropReason(r).String())
 		}
 	}
-	counter(descBytes, in, "in")
+	counter(descBytes, inBytes, "in")
 	counter(descBytes, tr.OutBytes, "out")
 	counter(descWireOut, tr.WireOut)
 

@@ -99,12 +99,29 @@ loop:
 // Transfers is GET /v1/transfers.
 type Transfers struct {
 	Downloads []Download `json:"downloads"`
-	// UploadsActive is the upload slots in use.
-	UploadsActive int `json:"uploads_active"`
+	// Uploads are the file bodies being sent now; UploadsActive the
+	// upload slots in use (a slot stays taken between a client's requests).
+	Uploads       []Upload `json:"uploads"`
+	UploadsActive int      `json:"uploads_active"`
+}
+
+// Upload is one file body being sent.
+type Upload struct {
+	Remote  string    `json:"remote"`
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`   // the whole file
+	Offset  int64     `json:"offset"` // the range asked for
+	Length  int64     `json:"length"`
+	Sent    int64     `json:"sent"` // of Length
+	Started time.Time `json:"started"`
 }
 
 func (srv *Server) transfers(w http.ResponseWriter, _ *http.Request) {
-	t := Transfers{Downloads: []Download{}, UploadsActive: srv.s.ActiveUploads()}
+	t := Transfers{Downloads: []Download{}, Uploads: []Upload{}, UploadsActive: srv.s.ActiveUploads()}
+	for _, u := range srv.s.Uploads() {
+		t.Uploads = append(t.Uploads, Upload{Remote: u.Remote, Name: u.Name, Size: u.Size, Offset: u.Offset,
+			Length: u.Length, Sent: u.Sent, Started: u.Started})
+	}
 	if srv.cfg.Queue != nil {
 		t.Downloads = srv.cfg.Queue.List()
 	}

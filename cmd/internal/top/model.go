@@ -253,6 +253,14 @@ func (m Model) transfers(b *strings.Builder) {
 		}
 		b.WriteString(line + "\n")
 	}
+	for _, u := range tr.Uploads {
+		frac := 0.0
+		if u.Length > 0 {
+			frac = float64(u.Sent) / float64(u.Length)
+		}
+		fmt.Fprintf(b, "  %-24s %-7s %s %3.0f%%  %s of %s to %s\n", clip(u.Name, 24), "upload", bar(frac, 24), 100*frac,
+			humanBytes(float64(u.Sent)), humanBytes(float64(u.Length)), u.Remote)
+	}
 }
 
 // bar is a progress bar of width cells for frac (0 to 1).

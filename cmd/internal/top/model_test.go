@@ -9,6 +9,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent/control"
 )
 
 // recorded are two snapshots of a real daemon a second or so apart: one
@@ -69,4 +71,11 @@ func TestBar(t *testing.T) {
 	assert.Equal(t, "[#####.....]", bar(0.5, 10))
 	assert.Equal(t, "[##########]", bar(1, 10))
 	assert.Equal(t, "[##########]", bar(3, 10), "clamped")
+}
+
+func TestViewShowsUploads(t *testing.T) {
+	s := recorded(t)[1]
+	s.Transfers.Uploads = []control.Upload{{Remote: "127.0.0.1:5000", Name: "penguin.ogg", Size: 4 << 20, Length: 4 << 20, Sent: 1 << 20}}
+	v := feed(NewModel(nil, nil, 0), SnapshotMsg{Snapshot: s}).View()
+	assert.Regexp(t, `(?m)^  penguin\.ogg +upload  \[#{6}\.{18}\]  25%  1\.0 MiB of 4\.0 MiB to 127\.0\.0\.1:5000$`, v)
 }
