@@ -124,3 +124,26 @@ func TestLogsFailedDialToLearntHost(t *testing.T) {
 	assert.Contains(t, e.ContextMap()["error"], "refused")
 	assert.Contains(t, e.ContextMap(), "retry_in")
 }
+
+// TestDebugLogsHandshakes: --log-level debug shows each handshake block,
+// both ways, headers and all; info shows none of them.
+func TestDebugLogsHandshakes(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := testConfig(t)
+	cfg.Logger = zap.New(core)
+	s := startServent(t, cfg)
+	p := dialRaw(t, s.Addr())
+	p.handshake06()
+	in := waitLog(t, logs, "handshake received").ContextMap()
+	assert.Equal(t, "GNUTELLA CONNECT/0.6", in["start_line"])
+	assert.Contains(t, in["headers"], "User-Agent: RawPeer/1.0")
+	out := waitLog(t, logs, "handshake sent").ContextMap()
+	assert.Equal(t, "GNUTELLA/0.6 200 OK", out["start_line"])
+	assert.Contains(t, fmt.Sprint(out["headers"]), "User-Agent: Govent/")
+
+	info, infoLogs := observedConfig(t)
+	s2 := startServent(t, info)
+	dialRaw(t, s2.Addr()).handshake06()
+	waitLog(t, infoLogs, "connected")
+	assert.Empty(t, infoLogs.FilterMessage("handshake received").All())
+}

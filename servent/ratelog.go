@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"bufio"
 	"net"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/wire"
 )
 
 // rateLog logs bad input from a peer at most once a second per reason.
@@ -48,4 +50,35 @@ func (s *Servent) logUpload(r httpxfer.UploadRecord) {
 		fields = append(fields, zap.Error(r.Err))
 	}
 	s.logLimited(zapcore.InfoLevel, "upload "+host, msg, fields...)
+}
+
+// readPeerBlock reads one handshake block from nc and, at debug, logs it
+// (one block a second per address and direction at most).
+func (s *Servent) readPeerBlock(nc net.Conn, br *bufio.Reader) (*wire.Handshake, error) {
+	h, err := readBlock(br)
+	if err == nil {
+		s.logBlock("handshake received", nc, h)
+	}
+	return h, err
+}
+
+// writePeerBlock writes one handshake block to nc, logged as readPeerBlock
+// logs.
+func (s *Servent) writePeerBlock(nc net.Conn, h *wire.Handshake) error {
+	s.logBlock("handshake sent", nc, h)
+	return writeBlock(nc, h)
+}
+
+func (s *Servent) logBlock(msg string, nc net.Conn, h *wire.Handshake) {
+	if !s.log.Core().Enabled(zapcore.DebugLevel) {
+		return
+	}
+	remote := nc.RemoteAddr().String()
+	host, _, _ := net.SplitHostPort(remote)
+	headers := make([]string, len(h.Headers))
+	for i, hd := range h.Headers {
+		headers[i] = hd.Name + ": " + hd.Value
+	}
+	s.logLimited(zapcore.DebugLevel, msg+" "+host, msg, zap.String("remote", remote),
+		zap.String("start_line", h.StartLine), zap.Strings("headers", headers))
 }
