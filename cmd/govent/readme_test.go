@@ -653,10 +653,24 @@ func newReadmeFixture(t *testing.T) *readmeFixture {
 	return fx
 }
 
-// buildGovent builds the binary, with the race detector when the tests
-// have it (the build then reuses their compiled packages).
+// built is the govent binary buildGovent made, shared by the tests of
+// this run; TestMain removes it.
+var built struct {
+	sync.Mutex
+	dir, bin string
+}
+
+// buildGovent builds the binary once per test run, with the race detector
+// when the tests have it (the build then reuses their compiled packages).
 func buildGovent(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "govent")
+	built.Lock()
+	defer built.Unlock()
+	if built.bin != "" {
+		return built.bin
+	}
+	dir, err := os.MkdirTemp("", "govent-test-bin")
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "govent")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -666,8 +680,19 @@ func buildGovent(t *testing.T) string {
 		gobin = p
 	}
 	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+	}
 	require.NoError(t, err, "go build: %s", out)
+	built.dir, built.bin = dir, bin
 	return bin
+}
+
+// removeBuilt removes what buildGovent built.
+func removeBuilt() {
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
 }
 
 func runReadmeLine(t *testing.T, fx *readmeFixture, l readmeLine) {
