@@ -284,3 +284,21 @@ func sample(fams map[string]*dto.MetricFamily, name, label, value string) float6
 	}
 	return 0
 }
+
+// TestRunRefusesLooseToken: run will not serve the control API with a
+// token file that other users may read, nor take --control without --data.
+func TestRunRefusesLooseToken(t *testing.T) {
+	data := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(data, control.TokenFile), []byte(strings.Repeat("a", 64)+"\n"), 0o644))
+	code, _, errOut := runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "token file is readable by other users")
+	assert.Contains(t, errOut, "mode 0644, want 0600")
+
+	code, _, errOut = runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--control 127.0.0.1:0 needs --data")
+	code, _, errOut = runCLI(t, "", "run", "--control", "nowhere")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--control nowhere: want HOST:PORT, such as 127.0.0.1:6347, or off")
+}

@@ -112,7 +112,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			switch {
 			case rc.Control == "off":
 				rc.Control = ""
-			case c.String("data") == "" && sourceOf(ctx, "control") != "":
+			case c.String("data") == "" && c.IsSet("control"):
 				return usageError(fmt.Errorf("--control %s needs --data: the control API keeps its token there", rc.Control))
 			case c.String("data") == "":
 				log.Info("control API off: it keeps its token in --data, and there is none")
