@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -264,4 +265,25 @@ func sum(m map[string]uint64) uint64 {
 		n += v
 	}
 	return n
+}
+
+// TestConnectionLimit: MaxConns connections that say nothing hold every
+// place; the next request waits until one goes.
+func TestConnectionLimit(t *testing.T) {
+	d := startDaemon(t, testConfig(t))
+	var idle []net.Conn
+	for range MaxConns {
+		nc, err := net.Dial("tcp", d.addr)
+		require.NoError(t, err)
+		idle = append(idle, nc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := d.client.Status(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "no place left")
+	for _, nc := range idle {
+		nc.Close()
+	}
+	_, err = d.client.Status(context.Background())
+	assert.NoError(t, err)
 }

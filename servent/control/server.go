@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/internal/ratelimit"
@@ -35,6 +36,9 @@ const (
 	StreamIdle = 30 * time.Second
 	// maxListed bounds the shared files one GET /v1/shares lists.
 	maxListed = 10000
+	// MaxConns bounds the connections served at once, token or not; more
+	// wait in the listen queue.
+	MaxConns = 32
 )
 
 // Config configures a Server.
@@ -78,7 +82,8 @@ func New(cfg Config) (*Server, error) {
 		BaseContext:       func(net.Listener) context.Context { return srv.base },
 		Handler:           srv,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second, // bodies are small; streams set their own write deadlines
+		ReadTimeout:       10 * time.Second, // bodies are small
+		WriteTimeout:      30 * time.Second, // streams set a deadline per write instead
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          zap.NewStdLog(cfg.Logger.Named("http")),
@@ -107,7 +112,7 @@ func (srv *Server) routes() {
 
 // Serve answers on ln until Shutdown.
 func (srv *Server) Serve(ln net.Listener) error {
-	err := srv.hs.Serve(ln)
+	err := srv.hs.Serve(netutil.LimitListener(ln, MaxConns))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
