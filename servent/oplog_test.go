@@ -147,3 +147,21 @@ func TestDebugLogsHandshakes(t *testing.T) {
 	waitLog(t, infoLogs, "connected")
 	assert.Empty(t, infoLogs.FilterMessage("handshake received").All())
 }
+
+// TestDebugLogsRoutingDrops: at debug, a descriptor the router drops is
+// logged with the reason.
+func TestDebugLogsRoutingDrops(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := testConfig(t)
+	cfg.Logger = zap.New(core)
+	s := startServent(t, cfg)
+	p := dialRaw(t, s.Addr())
+	p.handshake06()
+	q := queryMsg(guidN(9, 1), 3, "penguin")
+	p.send(q)
+	p.send(q)
+	e := waitLog(t, logs, "routing drop").ContextMap()
+	assert.Equal(t, "duplicate message", e["reason"])
+	assert.Equal(t, "QUERY", e["type"])
+	assert.Equal(t, q.Header.GUID.String(), e["guid"])
+}

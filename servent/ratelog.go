@@ -82,3 +82,14 @@ func (s *Servent) logBlock(msg string, nc net.Conn, h *wire.Handshake) {
 	s.logLimited(zapcore.DebugLevel, msg+" "+host, msg, zap.String("remote", remote),
 		zap.String("start_line", h.StartLine), zap.Strings("headers", headers))
 }
+
+// logDrop logs, at debug, a received descriptor that went nowhere and why:
+// one line a second per reason at most.
+func (s *Servent) logDrop(c *conn, h *wire.Header, reason string) {
+	if !s.log.Core().Enabled(zapcore.DebugLevel) {
+		return
+	}
+	s.logLimited(zapcore.DebugLevel, "routing drop "+reason, "routing drop", zap.String("reason", reason),
+		zap.Stringer("peer", c.peer.name()), zap.Stringer("type", h.Type), zap.Stringer("guid", h.GUID),
+		zap.Uint8("ttl", h.TTL), zap.Uint8("hops", h.Hops))
+}
