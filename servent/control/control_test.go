@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -286,4 +287,13 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	_, err = d.client.Status(context.Background())
 	assert.NoError(t, err)
+}
+
+// TestMetricsLint: every metric follows Prometheus's naming conventions,
+// as its own linter checks them (units, _total on counters, no camel case).
+func TestMetricsLint(t *testing.T) {
+	d := startDaemon(t, testConfig(t))
+	problems, err := testutil.GatherAndLint(d.srv.reg)
+	require.NoError(t, err)
+	assert.Empty(t, problems)
 }

@@ -31,11 +31,11 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	descRecv        = desc("descriptors_received_total", "Descriptors received, by payload type.", "type")
-	descRecvBytes   = desc("descriptor_bytes_received_total", "Descriptor bytes received (headers included), by payload type.", "type")
+	descRecvBytes   = desc("descriptors_received_bytes_total", "Descriptor bytes received (headers included), by payload type.", "type")
 	descSent        = desc("descriptors_sent_total", "Descriptors written to links, by send class.", "type")
-	descSentBytes   = desc("descriptor_bytes_sent_total", "Descriptor bytes written to links, by send class.", "type")
+	descSentBytes   = desc("descriptors_sent_bytes_total", "Descriptor bytes written to links, by send class.", "type")
 	descBytes       = desc("link_bytes_total", "Descriptor bytes over Gnutella links by direction, before compression.", "direction")
-	descWireOut     = desc("link_wire_bytes_sent_total", "Bytes sent on Gnutella sockets, after compression.")
+	descWireOut     = desc("link_wire_sent_bytes_total", "Bytes sent on Gnutella sockets, after compression.")
 	descQueueDrops  = desc("send_queue_drops_total", "Descriptors the send queues did not send, by send class and reason.", "type", "reason")
 	descRouteDrops  = desc("routing_drops_total", "Received descriptors the router dropped, by reason.", "reason")
 	descForwarded   = desc("descriptors_forwarded_total", "Copies of routed descriptors queued for their targets.")
@@ -47,7 +47,7 @@ var (
 	descHTTPRefused = desc("http_sessions_refused_total", "HTTP sessions answered 503 for being over the session limits.")
 	descUploads     = desc("uploads_active", "Upload slots in use.")
 	descDownloads   = desc("downloads", "Downloads in the daemon's queue, by state.", "state")
-	descDLBytes     = desc("download_bytes", "Bytes received so far by the downloads in the queue.")
+	descDLBytes     = desc("download_received_bytes", "Bytes received so far by the downloads in the queue.")
 	descFiles       = desc("shared_files", "Files shared.")
 	descShared      = desc("shared_bytes", "Total size of the shared files.")
 	descHashing     = desc("shared_files_hashing", "Shared files waiting for their SHA-1.")
