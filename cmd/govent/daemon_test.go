@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -130,6 +131,19 @@ func TestDaemonEndToEnd(t *testing.T) {
 	assert.Equal(t, 1, st.Files)
 	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, st.Addr)
 
+	// The verbs find the daemon as run was told: $GOVENT_DATA, or [run]
+	// data in the config file, when they have no --data of their own.
+	code, out, errOut := runCLIEnv(t, map[string]string{"GOVENT_DATA": data}, "", "status")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, st.GUID)
+	conf := writeConfig(t, fmt.Sprintf("[run]\ndata = %q\n", data))
+	code, out, errOut = runCLI(t, "", "status", "--config", conf)
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, st.GUID)
+	code, _, errOut = runCLI(t, "", "status")
+	assert.Equal(t, 2, code, "no data directory anywhere: a usage mistake")
+	assert.Contains(t, errOut, "--data DIR: which daemon?")
+
 	var peers []control.Peer
 	cliJSON(t, &peers, "peers", "--json", "--data", data)
 	require.Len(t, peers, 1)
@@ -151,7 +165,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 	hitsBefore := sample(metrics(), "govent_descriptors_received_total", "type", "queryhit")
 
-	code, out, errOut := runCLI(t, "", "search", "penguin", "--daemon", "--data", data, "--max-results", "1")
+	code, out, errOut = runCLI(t, "", "search", "penguin", "--daemon", "--data", data, "--max-results", "1")
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `(?m)^  1\. penguin parade\.ogg .* from `+peer.Addr().String()+` \(GOVT, 1 hop\)  `+urn, out)
 	assert.Contains(t, out, "stopped at --max-results 1")
