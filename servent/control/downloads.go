@@ -31,6 +31,9 @@ const (
 	StatePaused  = "paused"  // stopped by the user; the .part stays
 	StateDone    = "done"    // finished and verified: Path holds it
 	StateFailed  = "failed"  // no source left: Error says why; resume retries
+	// StateCancelled is the state Cancel returns a download in: it has
+	// left the queue.
+	StateCancelled = "cancelled"
 )
 
 // Queue bounds.
@@ -329,7 +332,7 @@ func (q *Queue) Cancel(id string) (Download, error) {
 		return Download{}, err
 	}
 	done := it.State == StateDone
-	it.State = "cancelled"
+	it.State = StateCancelled
 	q.haltLocked(it)
 	i, _, err := q.findLocked(id) // the list may have moved while we waited
 	if err != nil {
