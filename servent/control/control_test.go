@@ -228,6 +228,8 @@ func TestSearchStreamAndMetrics(t *testing.T) {
 		value(t, after, "govent_descriptors_received_total", hits), "the QueryHit is counted")
 	q := map[string]string{"type": "query"}
 	assert.Greater(t, value(t, after, "govent_descriptors_sent_total", q), value(t, before, "govent_descriptors_sent_total", q), "our Query is counted")
+	assert.Greater(t, value(t, after, "govent_router_decisions_total", map[string]string{"outcome": "originated"}),
+		value(t, before, "govent_router_decisions_total", map[string]string{"outcome": "originated"}), "our Query, originated")
 	in := map[string]string{"direction": "in"}
 	assert.Greater(t, value(t, after, "govent_link_bytes_total", in), value(t, before, "govent_link_bytes_total", in))
 	assert.Positive(t, value(t, after, "govent_routing_table_entries", map[string]string{"table": "queries"}))

@@ -54,12 +54,22 @@ var (
 	descHosts       = desc("host_cache_entries", "Hosts in the host cache.")
 	descStart       = desc("start_time_seconds", "When the servent started, in seconds since the Unix epoch.")
 	descStreams     = desc("control_search_streams", "Search streams open on the control API.")
+	descQueueRefuse = desc("routed_copies_refused_total", "Copies of routed descriptors their target's queue refused, or whose target had gone.")
+	descAnswered    = desc("queries_answered_total", "Queries answered from our shared files.")
+	descThrottled   = desc("pings_throttled_total", "Pings not answered for coming too soon after their link's last.")
+	descInputWaits  = desc("input_waits_total", "Times a link's reader waited for the queues it feeds to drain.")
+	descRouted      = desc("router_decisions_total", "Descriptors the router decided on, by outcome (one descriptor may be local and forwarded).", "outcome")
+	descRouterSent  = desc("router_copies_total", "Copies of descriptors the router handed out for sending, one per target.")
+	descQRP         = desc("qrp_events_total", "Query routing table events, by kind.", "kind")
+	descDynQueries  = desc("dynamic_queries", "Leaf Queries being widened by dynamic querying now.")
+	descHTTPEvicted = desc("http_sessions_evicted_total", "Idle HTTP keep-alive sessions closed to make room.")
 )
 
 var allDescs = []*prometheus.Desc{descRecv, descRecvBytes, descSent, descSentBytes, descBytes, descWireOut,
 	descQueueDrops, descRouteDrops, descForwarded, descMalformed, descTables, descConns, descRefused,
 	descHSFailed, descHTTPRefused, descUploads, descDownloads, descDLBytes, descFiles, descShared,
-	descHashing, descHosts, descStart, descStreams}
+	descHashing, descHosts, descStart, descStreams, descQueueRefuse, descAnswered, descThrottled, descInputWaits,
+	descRouted, descRouterSent, descQRP, descDynQueries, descHTTPEvicted}
 
 // knownTypes are the payload types the servent reads.
 var knownTypes = []wire.PayloadType{wire.TypePing, wire.TypePong, wire.TypeBye, wire.TypeQRP, wire.TypeVendor,
@@ -117,6 +127,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRouteDrops, st.Router.Dropped[r], labelOf(r.String()))
 	}
 	counter(descForwarded, st.Forwarded)
+	counter(descQueueRefuse, st.QueueDrops)
+	counter(descAnswered, st.Answered)
+	counter(descThrottled, st.PingsThrottled)
+	counter(descInputWaits, st.InputWaits)
+	counter(descHTTPEvicted, st.EvictedHTTP)
+	for outcome, n := range map[string]uint64{
+		"forwarded": st.Router.Forwarded, "local": st.Router.Local, "trimmed": st.Router.Trimmed,
+		"exhausted": st.Router.Exhausted, "originated": st.Router.Originated,
+	} {
+		counter(descRouted, n, outcome)
+	}
+	counter(descRouterSent, st.Router.Sent)
+	for kind, n := range map[string]uint64{"over_budget": st.QRPOverBudget, "rejected": st.QRPRejected, "encoded": st.QRPEncoded} {
+		counter(descQRP, n, kind)
+	}
+	gauge(descDynQueries, float64(st.DynamicQueries))
 	counter(descMalformed, st.Malformed)
 	counter(descHSFailed, st.HandshakeFailed)
 	counter(descHTTPRefused, st.RefusedHTTP)
