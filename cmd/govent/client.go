@@ -268,6 +268,9 @@ func downloadLine(d control.Download) string {
 	if d.Error != "" {
 		line += "  " + d.Error
 	}
+	for _, p := range d.Queued {
+		line += "  " + queueText(p)
+	}
 	return line
 }
 
@@ -297,4 +300,13 @@ func topCommand(e env) *cli.Command {
 			}
 			return top.Plain(ctx, cl, w, c.Duration("interval"), c.Int("count"), c.Bool("json"))
 		})
+}
+
+// queueText is "queued 3 of 12 at HOST:PORT".
+func queueText(p control.QueuePlace) string {
+	of := ""
+	if p.Length > 0 {
+		of = fmt.Sprintf(" of %d", p.Length)
+	}
+	return fmt.Sprintf("queued %d%s at %s", p.Position, of, p.Source)
 }

@@ -91,6 +91,17 @@ type Download struct {
 	Path    string         `json:"path,omitempty"`
 	Error   string         `json:"error,omitempty"`
 	Added   time.Time      `json:"added"`
+	// Queued are the places sources gave us in their upload queues
+	// (PARQ) while the download runs, one per source, latest first.
+	Queued []QueuePlace `json:"queued,omitempty"`
+}
+
+// QueuePlace is our place in one source's upload queue.
+type QueuePlace struct {
+	Source   string    `json:"source"`
+	Position int       `json:"position"` // 1 is next
+	Length   int       `json:"length"`   // 0 when the source did not say
+	At       time.Time `json:"at"`
 }
 
 // Queue is the daemon's download queue: downloads added through the API
@@ -258,6 +269,7 @@ func (q *Queue) List() []Download {
 	for i, it := range q.items {
 		out[i] = it.Download
 		out[i].Sources = slices.Clone(it.Sources)
+		out[i].Queued = slices.Clone(it.Queued)
 	}
 	return out
 }
@@ -381,6 +393,14 @@ func (q *Queue) startLocked(it *item) {
 		it.Done, it.Total = done, total
 		q.mu.Unlock()
 	}
+	req.Queued = func(src httpxfer.Source, st httpxfer.QueueStatus) {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		place := QueuePlace{Source: src.String(), Position: st.Position, Length: st.Length, At: time.Now().UTC()}
+		it.Queued = slices.DeleteFunc(it.Queued, func(p QueuePlace) bool { return p.Source == place.Source })
+		it.Queued = slices.Insert(it.Queued, 0, place)
+		it.Queued = it.Queued[:min(len(it.Queued), MaxSources)]
+	}
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
@@ -389,7 +409,7 @@ func (q *Queue) startLocked(it *item) {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		close(it.stop)
-		it.stop, it.halt = nil, nil
+		it.stop, it.halt, it.Queued = nil, nil, nil
 		switch {
 		case it.State != StateRunning:
 			// Paused or cancelled: whoever did it saves.

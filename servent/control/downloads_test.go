@@ -1,13 +1,16 @@
 package control
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -160,4 +163,48 @@ func TestTransfersListUploads(t *testing.T) {
 	assert.Equal(t, int64(12<<20), up.Length)
 	assert.Less(t, up.Sent, up.Length)
 	assert.Equal(t, nc.LocalAddr().String(), up.Remote)
+}
+
+// TestDownloadShowsQueuePlace: a source that queues us (PARQ) shows our
+// place in /v1/transfers while the download waits.
+func TestDownloadShowsQueuePlace(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.TrimSpace(line) == "" {
+						break
+					}
+				}
+				fmt.Fprint(nc, "HTTP/1.1 503 Queued\r\nRetry-After: 30\r\nX-Queued: ID=ab12; position=3; length=12; lifetime=90\r\nContent-Length: 0\r\n\r\n")
+				io.Copy(io.Discard, br)
+			}()
+		}
+	}()
+	d := startDaemon(t, testConfig(t))
+	dl, err := d.client.AddDownload(context.Background(), DownloadRequest{URN: urnOf([]byte("q")), Name: "q.bin", Size: 5000,
+		Sources: []SourceRecord{{Addr: ln.Addr().String()}}})
+	require.NoError(t, err)
+	var got Download
+	waitFor(t, "the queue place", func() bool { got = downloadState(t, d, dl.ID); return len(got.Queued) == 1 })
+	assert.Equal(t, 3, got.Queued[0].Position)
+	assert.Equal(t, 12, got.Queued[0].Length)
+	assert.Equal(t, ln.Addr().String(), got.Queued[0].Source)
+	assert.Equal(t, StateRunning, got.State)
+	paused, err := d.client.PauseDownload(context.Background(), dl.ID)
+	require.NoError(t, err)
+	assert.Empty(t, paused.Queued, "a place is forgotten once the download stops")
 }

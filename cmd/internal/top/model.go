@@ -251,6 +251,14 @@ func (m Model) transfers(b *strings.Builder) {
 		if d.Error != "" {
 			line += "  " + m.styles.bad.Render(clip(d.Error, max(m.width-len(line)-2, 20)))
 		}
+		if len(d.Queued) > 0 {
+			p := d.Queued[0]
+			line += fmt.Sprintf("  queued %d", p.Position)
+			if p.Length > 0 {
+				line += fmt.Sprintf(" of %d", p.Length)
+			}
+			line += " at " + p.Source
+		}
 		b.WriteString(line + "\n")
 	}
 	for _, u := range tr.Uploads {

@@ -76,6 +76,9 @@ func TestBar(t *testing.T) {
 func TestViewShowsUploads(t *testing.T) {
 	s := recorded(t)[1]
 	s.Transfers.Uploads = []control.Upload{{Remote: "127.0.0.1:5000", Name: "penguin.ogg", Size: 4 << 20, Length: 4 << 20, Sent: 1 << 20}}
+	s.Transfers.Downloads = append(s.Transfers.Downloads, control.Download{Name: "walrus.ogg", State: control.StateRunning, Total: 1000,
+		Queued: []control.QueuePlace{{Source: "127.0.0.1:6000", Position: 3, Length: 12}}})
 	v := feed(NewModel(nil, nil, 0), SnapshotMsg{Snapshot: s}).View()
+	assert.Regexp(t, `(?m)^  walrus\.ogg +running +\[\.{24}\]   0%  0 B of 1000 B  queued 3 of 12 at 127\.0\.0\.1:6000$`, v)
 	assert.Regexp(t, `(?m)^  penguin\.ogg +upload  \[#{6}\.{18}\]  25%  1\.0 MiB of 4\.0 MiB to 127\.0\.0\.1:5000$`, v)
 }
