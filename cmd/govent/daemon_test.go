@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -315,4 +316,14 @@ func TestRunRefusesLooseToken(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "run", "--control", "nowhere")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "--control nowhere: want HOST:PORT, such as 127.0.0.1:6347, or off")
+}
+
+// TestRunControlFromEnvWithoutData: $GOVENT_CONTROL without a data
+// directory leaves the control API off, as the default does, and says so.
+func TestRunControlFromEnvWithoutData(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, map[string]string{"GOVENT_CONTROL": "127.0.0.1:0"}, "", "run", "--listen", "127.0.0.1:0")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "control API off")
 }

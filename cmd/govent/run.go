@@ -112,7 +112,10 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			switch {
 			case rc.Control == "off":
 				rc.Control = ""
-			case c.String("data") == "" && c.IsSet("control"):
+			case c.String("data") == "" && c.IsSet("control") && sourceOf(ctx, "control") == "":
+				// Asked for on the command line; one from the environment
+				// or the config file is a standing preference, and off
+				// like the default when there is no --data.
 				return usageError(fmt.Errorf("--control %s needs --data: the control API keeps its token there", rc.Control))
 			case c.String("data") == "":
 				log.Info("control API off: it keeps its token in --data, and there is none")
