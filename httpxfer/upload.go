@@ -63,6 +63,10 @@ type UploaderConfig struct {
 	// the downloader can reach us again when this connection is gone.
 	PushProxies func() []netip.AddrPort
 
+	// OnUpload, if set, is told of every file body sent, in full or cut
+	// short, once it ends (the servent logs them). It must not block.
+	OnUpload func(UploadRecord)
+
 	// Connections served at once, with or without an upload slot. Past
 	// MaxSessions the keep-alive connection idle longest without a slot is
 	// closed to make room; when there is none, or the client's address has
@@ -94,6 +98,7 @@ type Uploader struct {
 	queue  []*queueEntry // PARQ, oldest first
 
 	sessions sessionTable
+	uploads  uploadTable
 }
 
 // NewUploader returns an Uploader for cfg, with defaults filled in.
@@ -448,7 +453,9 @@ func (s *session) send(req *request, rep *reply) error {
 	if rep.rng != nil {
 		off = rep.rng.start
 	}
-	return s.sendBody(f, rep.file.Name, off, rep.length)
+	return s.trackBody(rep.file, off, rep.length, func(sent func(int64)) error {
+		return s.sendBody(f, rep.file.Name, off, rep.length, sent)
+	})
 }
 
 // openShared opens a library file and checks that it still has the size

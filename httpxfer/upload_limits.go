@@ -66,7 +66,7 @@ const slowQuarters = 4
 // SlowUploadTime; a client that took less than MinUploadRate bytes/s over
 // the last four is dropped with ErrSlowReader, and its slot goes to
 // someone who reads.
-func (s *session) sendBody(f *os.File, name string, off, n int64) error {
+func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(sent int64)) error {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("httpxfer: upload: %w", err)
 	}
@@ -80,6 +80,7 @@ func (s *session) sendBody(f *os.File, name string, off, n int64) error {
 	for sent := int64(0); sent < n; {
 		m, err := io.CopyN(s.conn, f, min(n-sent, SendSegment))
 		sent += m
+		progress(sent)
 		q[qi] += m
 		now := time.Now()
 		if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd)) {

@@ -360,7 +360,8 @@ func (c *conn) readLoop() error {
 			c.s.emit(Event{Kind: EventReceived, Peer: c.peer.name(), GUID: h.GUID, Type: h.Type,
 				Hops: min(h.Hops, 254) + 1, Bytes: int(size)})
 		}
-		if c.s.router.Screen(c.id, h, c.q.InFlowControl()) != router.NotDropped {
+		if reason := c.s.router.Screen(c.id, h, c.q.InFlowControl()); reason != router.NotDropped {
+			c.s.logDrop(c, h, reason.String())
 			continue
 		}
 		m, err := r.ReadPayload()

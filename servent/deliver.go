@@ -40,6 +40,7 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	dec, out := s.router.Route(c.id, &m.Header, m.Payload, q, c.routeBuf[:0])
 	c.routeBuf = out
 	if dec.Dropped() {
+		s.logDrop(c, &m.Header, dec.Reason.String())
 		return nil
 	}
 	switch m.Header.Type {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
@@ -238,7 +239,14 @@ func (s *Servent) startDial(a netip.AddrPort, name string, sem chan struct{}) bo
 			h, _ := s.hosts.Get(a)
 			s.peerFailed(name, err, h.Failures, h.NextAttempt)
 		default:
-			s.log.Debug("dial failed", zap.Stringer("peer", a), zap.Error(err))
+			// A learnt host: at info, but rate-limited, for they are many.
+			retry := "never: dropped from the host cache"
+			h, ok := s.hosts.Get(a)
+			if ok {
+				retry = time.Until(h.NextAttempt).Round(time.Second).String()
+			}
+			s.logLimited(zapcore.InfoLevel, "connection attempt failed", "connection attempt failed", zap.Stringer("peer", a), zap.Error(err),
+				zap.Int("failures", h.Failures), zap.String("retry_in", retry))
 		}
 	}()
 	return true

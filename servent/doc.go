@@ -26,6 +26,11 @@
 // firewalled hosts (relay.go: GOVT/1 and GOVT/2 slots, the splice of a
 // downloader's RELAY connection to an uploader's GIV).
 //
+// What it tells its operator is its public API (Stats, Peers, Traffic,
+// Uploads, RoutingTables) and its log, rate-limited (ratelog.go);
+// servent/control, a tool on top of the servent, serves both to a running
+// daemon's clients.
+//
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),
 // sendq (the priority send queue) and memnet (an in-memory network for

@@ -243,7 +243,7 @@ func sendsDeflate(h *wire.Handshake) bool { return h.HasToken("Content-Encoding"
 func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 	remote := addrPortOf(nc.RemoteAddr())
 	p := &peerInfo{remote: remote}
-	first, err := readBlock(br)
+	first, err := s.readPeerBlock(nc, br)
 	if err != nil {
 		s.stats.handshakeFailed.Add(1)
 		s.rateLog("bad handshake", nc, err)
@@ -297,13 +297,13 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			ours.Add("Upgrade", tlsToken)
 			ours.Add("Connection", "Upgrade")
 		}
-		if err := writeBlock(nc, ours); err != nil {
+		if err := s.writePeerBlock(nc, ours); err != nil {
 			s.releaseFor(p)
 			s.rateLog("handshake write failed", nc, err)
 			nc.Close()
 			return
 		}
-		final, err := readBlock(br)
+		final, err := s.readPeerBlock(nc, br)
 		if err != nil {
 			s.releaseFor(p)
 			s.stats.handshakeFailed.Add(1)
@@ -365,7 +365,7 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 	if hosts := s.tryHosts(remote, 10); len(hosts) > 0 {
 		h.Add("X-Try-Ultrapeers", wire.FormatAddrList(hosts))
 	}
-	_ = writeBlock(nc, h)
+	_ = s.writePeerBlock(nc, h)
 	nc.Close()
 }
 
@@ -412,7 +412,7 @@ func (s *Servent) clientHandshake04(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	if _, err := nc.Write([]byte(wire.Handshake04Connect)); err != nil {
 		return err
 	}
-	ans, err := readBlock(br)
+	ans, err := s.readPeerBlock(nc, br)
 	if err != nil {
 		return err
 	}
@@ -428,10 +428,10 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	if s.tlsConf != nil {
 		ours.Add("Upgrade", tlsToken)
 	}
-	if err := writeBlock(nc, ours); err != nil {
+	if err := s.writePeerBlock(nc, ours); err != nil {
 		return err
 	}
-	ans, err := readBlock(br)
+	ans, err := s.readPeerBlock(nc, br)
 	if err != nil {
 		return err
 	}
@@ -472,7 +472,7 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 		final.Add("Connection", "Upgrade")
 		p.tls = true
 	}
-	return writeBlock(nc, final)
+	return s.writePeerBlock(nc, final)
 }
 
 // learnTryHeaders feeds X-Try and X-Try-Ultrapeers hosts to the host cache.

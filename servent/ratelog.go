@@ -1,56 +1,95 @@
 package servent
 
 import (
+	"bufio"
 	"net"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/wire"
 )
-
-// rateLimiter lets one log line per key through per interval and counts the
-// rest, so hostile input is logged once, not once per packet.
-type rateLimiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	last     map[string]time.Time
-	dropped  map[string]int
-}
-
-func newRateLimiter(interval time.Duration) *rateLimiter {
-	return &rateLimiter{interval: interval, last: map[string]time.Time{}, dropped: map[string]int{}}
-}
-
-// allow reports whether a line for key may be logged now, and how many were
-// suppressed since the last one.
-func (r *rateLimiter) allow(key string, now time.Time) (bool, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t, ok := r.last[key]; ok && now.Sub(t) < r.interval {
-		r.dropped[key]++
-		return false, 0
-	}
-	if len(r.last) > 1024 {
-		// Keys come from a fixed set of reasons; this only guards
-		// against a bug turning them into per-peer strings.
-		clear(r.last)
-		clear(r.dropped)
-	}
-	n := r.dropped[key]
-	r.last[key] = now
-	r.dropped[key] = 0
-	return true, n
-}
 
 // rateLog logs bad input from a peer at most once a second per reason.
 func (s *Servent) rateLog(reason string, nc net.Conn, err error) {
-	ok, suppressed := s.limiter.allow(reason, time.Now())
+	s.logLimited(zapcore.InfoLevel, reason, reason, zap.String("remote", nc.RemoteAddr().String()), zap.Error(err))
+}
+
+// logLimited logs msg at level at most once a second per key, saying how
+// many lines of that key were suppressed since the last. Keys name a
+// reason, or a reason and one peer address: the limiter forgets them all
+// past 1024.
+func (s *Servent) logLimited(level zapcore.Level, key, msg string, fields ...zap.Field) {
+	if !s.log.Core().Enabled(level) {
+		return
+	}
+	ok, suppressed := s.limiter.Allow(key, time.Now())
 	if !ok {
 		return
 	}
-	fields := []zap.Field{zap.String("remote", nc.RemoteAddr().String()), zap.Error(err)}
 	if suppressed > 0 {
 		fields = append(fields, zap.Int("suppressed", suppressed))
 	}
-	s.log.Info(reason, fields...)
+	if ce := s.log.Check(level, msg); ce != nil {
+		ce.Write(fields...)
+	}
+}
+
+// logUpload is the uploader's OnUpload: one line per body sent, at most
+// one a second per client address.
+func (s *Servent) logUpload(r httpxfer.UploadRecord) {
+	host, _, _ := net.SplitHostPort(r.Remote)
+	fields := []zap.Field{zap.String("remote", r.Remote), zap.String("file", r.Name), zap.Int64("bytes", r.Sent),
+		zap.Int64("offset", r.Offset), zap.Int64("length", r.Length), zap.Int64("size", r.Size),
+		zap.Duration("time", r.Duration.Round(time.Millisecond))}
+	msg := "upload"
+	if r.Err != nil {
+		msg = "upload cut short"
+		fields = append(fields, zap.Error(r.Err))
+	}
+	s.logLimited(zapcore.InfoLevel, "upload "+host, msg, fields...)
+}
+
+// readPeerBlock reads one handshake block from nc and, at debug, logs it
+// (one block a second per address and direction at most).
+func (s *Servent) readPeerBlock(nc net.Conn, br *bufio.Reader) (*wire.Handshake, error) {
+	h, err := readBlock(br)
+	if err == nil {
+		s.logBlock("handshake received", nc, h)
+	}
+	return h, err
+}
+
+// writePeerBlock writes one handshake block to nc, logged as readPeerBlock
+// logs.
+func (s *Servent) writePeerBlock(nc net.Conn, h *wire.Handshake) error {
+	s.logBlock("handshake sent", nc, h)
+	return writeBlock(nc, h)
+}
+
+func (s *Servent) logBlock(msg string, nc net.Conn, h *wire.Handshake) {
+	if !s.log.Core().Enabled(zapcore.DebugLevel) {
+		return
+	}
+	remote := nc.RemoteAddr().String()
+	host, _, _ := net.SplitHostPort(remote)
+	headers := make([]string, len(h.Headers))
+	for i, hd := range h.Headers {
+		headers[i] = hd.Name + ": " + hd.Value
+	}
+	s.logLimited(zapcore.DebugLevel, msg+" "+host, msg, zap.String("remote", remote),
+		zap.String("start_line", h.StartLine), zap.Strings("headers", headers))
+}
+
+// logDrop logs, at debug, a received descriptor that went nowhere and why:
+// one line a second per reason at most.
+func (s *Servent) logDrop(c *conn, h *wire.Header, reason string) {
+	if !s.log.Core().Enabled(zapcore.DebugLevel) {
+		return
+	}
+	s.logLimited(zapcore.DebugLevel, "routing drop "+reason, "routing drop", zap.String("reason", reason),
+		zap.Stringer("peer", c.peer.name()), zap.Stringer("type", h.Type), zap.Stringer("guid", h.GUID),
+		zap.Uint8("ttl", h.TTL), zap.Uint8("hops", h.Hops))
 }

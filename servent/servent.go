@@ -19,6 +19,7 @@ import (
 	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/servent/internal/ratelimit"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
@@ -32,7 +33,7 @@ type Servent struct {
 	router  *router.Router
 	hosts   *hostcache.Cache
 	lib     *library.Library // nil when nothing is shared
-	limiter *rateLimiter
+	limiter *ratelimit.Limiter
 	xfer    *transfers
 
 	ln      net.Listener
@@ -65,6 +66,7 @@ type Servent struct {
 	tlsConf *tls.Config
 
 	stats     servStats
+	retired   retired      // the counters of closed links (traffic.go)
 	deflating atomic.Int32 // established links we compress
 	dials     dialState    // keepConnected's
 }
@@ -101,7 +103,7 @@ func New(cfg Config) (*Servent, error) {
 	s := &Servent{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		limiter:  newRateLimiter(time.Second),
+		limiter:  ratelimit.New(time.Second),
 		conns:    map[router.PeerID]*conn{},
 		searches: map[wire.GUID]*Search{},
 		pending:  newAdmission(4*cfg.MaxPeers + 4*cfg.MaxUploads + 64),
@@ -287,6 +289,9 @@ func (s *Servent) Addr() netip.AddrPort { return s.addr }
 // GUID is our servent GUID.
 func (s *Servent) GUID() wire.GUID { return s.guid }
 
+// StartedAt is when Start was called (zero before), for uptime.
+func (s *Servent) StartedAt() time.Time { return s.startedAt }
+
 // Library is the shared library, nil when nothing is shared.
 func (s *Servent) Library() *library.Library { return s.lib }
 
@@ -368,8 +373,10 @@ func (s *Servent) unregister(c *conn) {
 	if c.zw != nil {
 		s.deflating.Add(-1)
 	}
+	last := c.counters(c.q.Stats())
 	s.router.RemovePeer(c.id)
 	s.mu.Lock()
+	s.retired.fold(last)
 	delete(s.conns, c.id)
 	s.releaseForLocked(c.peer)
 	s.electAddrLocked()

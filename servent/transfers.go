@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent/library"
@@ -80,6 +81,7 @@ func newTransfers(s *Servent) *transfers {
 			}
 			return s.ownProxies()
 		},
+		OnUpload: s.logUpload,
 	})
 	dir := s.cfg.DownloadDir
 	if dir == "" && s.cfg.DataDir != "" {
@@ -261,6 +263,7 @@ func (t *transfers) handlePush(p wire.Push) {
 			return
 		}
 		t.uploads.Add(1)
+		s.logLimited(zapcore.InfoLevel, "Push answered", "Push answered: GIV sent", zap.Stringer("requester", addr), zap.String("file", name))
 		if err := t.up.ServeConn(s.ctx, nc, nil); err != nil {
 			s.log.Info("Push upload ended", zap.Stringer("addr", addr), zap.Error(err))
 		}
@@ -441,3 +444,18 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 func SourceOf(r Result) httpxfer.Source {
 	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name}
 }
+
+// DiscardDownload removes the .part and state file an unfinished download
+// of name left, for a download that is cancelled rather than paused.
+func (s *Servent) DiscardDownload(name string) error {
+	if s.xfer.down == nil {
+		return nil
+	}
+	return s.xfer.down.Discard(name)
+}
+
+// Uploads lists the file bodies being sent now, with their progress.
+func (s *Servent) Uploads() []httpxfer.UploadProgress { return s.xfer.up.Uploads() }
+
+// ActiveUploads is the number of upload slots in use.
+func (s *Servent) ActiveUploads() int { return s.xfer.up.ActiveUploads() }

@@ -30,8 +30,8 @@ func runCaptured(t *testing.T, environ map[string]string, args ...string) (serve
 	code := run(t.Context(), append([]string{"govent"}, args...), env{
 		stdin: strings.NewReader(""), stdout: &out, stderr: &errOut,
 		lookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
-		serve: func(ctx context.Context, cfg servent.Config, _ *zap.Logger) error {
-			got = cfg
+		serve: func(ctx context.Context, rc runConfig, _ *zap.Logger) error {
+			got = rc.Config
 			for _, f := range []string{"listen", "max-peers", "peer", "firewalled", "mode"} {
 				sources[f] = sourceOf(ctx, f)
 			}

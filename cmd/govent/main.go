@@ -23,7 +23,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/cmd/internal/netsim"
-	"github.com/govent/govent/servent"
 )
 
 func main() {
@@ -44,7 +43,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
-	serve          func(ctx context.Context, cfg servent.Config, log *zap.Logger) error
+	serve          func(ctx context.Context, rc runConfig, log *zap.Logger) error
 }
 
 // usageErr is a command-line mistake: exit status 2, and a pointer to the
@@ -103,8 +102,8 @@ func newApp(e env) *cli.Command {
 		Action:         rootAction,
 		Commands: []*cli.Command{
 			runCommand(e.serve),
-			searchCommand(),
-			getCommand(),
+			searchCommand(e.lookupEnv),
+			getCommand(e.lookupEnv),
 			browseCommand(),
 			demoCommand(),
 			wireCommand(),
@@ -113,6 +112,11 @@ func newApp(e env) *cli.Command {
 			fuzzPeerCommand(),
 			netsimCommand(),
 			workloadCommand(),
+			statusCommand(e.lookupEnv),
+			peersCommand(e.lookupEnv),
+			sharesCommand(e.lookupEnv),
+			transfersCommand(e.lookupEnv),
+			topCommand(e),
 			configCommand(e.lookupEnv),
 			helpCommand(),
 			versionCommand(),

@@ -15,12 +15,15 @@ import (
 )
 
 // TestMain lets this test binary be govent netsim's child process, as the
-// govent binary is: RunVirtual starts os.Executable().
+// govent binary is: RunVirtual starts os.Executable(). It removes the
+// binary buildGovent built once the tests are done.
 func TestMain(m *testing.M) {
 	if os.Getenv(netsim.ChildEnv) == "1" {
 		netsimChild()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuilt()
+	os.Exit(code)
 }
 
 func TestNetsimUsageErrors(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/govent/govent/cmd/internal/p2pstats"
 	"github.com/govent/govent/fuzz/peer"
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
 	"github.com/govent/govent/wire"
 )
 
@@ -48,6 +49,11 @@ type readmeFixture struct {
 	stream string           // a raw descriptor stream: a Pong and a Bye
 	pcap   string           // a gtk-gnutella capture
 	config string           // a config file for run: peer, share, data
+	// daemon is a govent run for the client verbs' --data DIR, joined to
+	// a peer of its own (sharing readmeFile too), so that it takes none
+	// of peer's per-address slots.
+	daemon     *daemonProc
+	daemonPeer *servent.Servent
 }
 
 const (
@@ -97,6 +103,9 @@ var readmePlaceholders = []placeholderRule{
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "shared by run.ogg"), []byte("run's own file"), 0o644))
 		return dir
 	}},
+	{token: "DIR", command: "run", value: func(t *testing.T, _ *readmeFixture) string { return t.TempDir() }},
+	// The client verbs ask the fixture's daemon.
+	{token: "DIR", flag: "--data", value: func(_ *testing.T, fx *readmeFixture) string { return fx.daemon.data }},
 	{token: "DIR", value: func(t *testing.T, _ *readmeFixture) string { return t.TempDir() }},
 	{token: "FILE", flag: "--config", value: func(_ *testing.T, fx *readmeFixture) string { return fx.config }},
 	{token: "FILE", command: "wire decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.stream }},
@@ -111,6 +120,7 @@ var readmePlaceholders = []placeholderRule{
 var readmeEnv = []string{
 	"GORACE=atexit_sleep_ms=0", // a -race binary otherwise sleeps 1 s at exit
 	"GOVENT_LISTEN=127.0.0.1:0",
+	"GOVENT_CONTROL=127.0.0.1:0", // run's lines run at once: each its own control port
 	"GOVENT_SEARCH_LISTEN=127.0.0.1:0",
 	"GOVENT_SEARCH_TIMEOUT=1s",
 }
@@ -142,7 +152,7 @@ func (r readmeRun) has(name string) bool { return slices.Contains(r.args, name) 
 // interrupted and must exit 0.
 type readmeCheck struct {
 	daemon bool
-	up     func(t *testing.T, fx *readmeFixture, stderr func() string) bool
+	up     func(t *testing.T, fx *readmeFixture, stderr, stdout func() string) bool
 	check  func(t *testing.T, fx *readmeFixture, r readmeRun, dir string)
 }
 
@@ -151,10 +161,14 @@ var readmeChecks = map[string]readmeCheck{
 		assert.Contains(t, r.stderr, "shutting down")
 	}},
 	"search": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, dir string) {
+		from := fx.peer
+		if r.has("--daemon") {
+			from = fx.daemonPeer
+		}
 		if r.has("--json") {
 			assert.Equal(t, readmeFile, jsonLines(t, r.stdout)[0]["name"])
 		} else {
-			assert.Regexp(t, `(?m)^  1\. `+regexp.QuoteMeta(readmeFile)+` .* from `+regexp.QuoteMeta(fx.peer.Addr().String())+` \(GOVT, 1 hop\)  urn:sha1:`, r.stdout)
+			assert.Regexp(t, `(?m)^  1\. `+regexp.QuoteMeta(readmeFile)+` .* from `+regexp.QuoteMeta(from.Addr().String())+` \(GOVT, 1 hop\)  urn:sha1:`, r.stdout)
 		}
 		if r.has("--download") {
 			assert.Contains(t, r.stdout, "SHA-1 verified "+fx.urn)
@@ -172,6 +186,13 @@ var readmeChecks = map[string]readmeCheck{
 		}
 	}},
 	"get": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, dir string) {
+		if r.has("--daemon") {
+			assert.Contains(t, r.stdout, "queued ")
+			path := filepath.Join(fx.daemon.data, "downloads", strings.TrimPrefix(fx.urn, "urn:sha1:"))
+			assert.Eventually(t, func() bool { b, _ := os.ReadFile(path); return string(b) == fx.body }, 20*time.Second, 50*time.Millisecond,
+				"the daemon fetches %s", path)
+			return
+		}
 		assert.Contains(t, r.stdout, "SHA-1 verified "+fx.urn)
 		if d := r.flag("--dir"); d != "" {
 			dir = d
@@ -276,6 +297,32 @@ var readmeChecks = map[string]readmeCheck{
 		assert.Contains(t, r.stdout, "got the Push")
 		assert.Contains(t, r.stdout, "verified SHA-1")
 	}},
+	"status": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
+		assert.Regexp(t, `(?m)^role +ultrapeer$`, r.stdout)
+		assert.Regexp(t, `(?m)^peers +1 \(1 ultrapeers, 0 leaves, 0 legacy\)$`, r.stdout)
+	}},
+	"peers": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
+		if r.has("--json") {
+			var peers []control.Peer
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &peers))
+			require.Len(t, peers, 1)
+			assert.Equal(t, fx.daemonPeer.Addr().String(), peers[0].Addr)
+			return
+		}
+		assert.Contains(t, r.stdout, fx.daemonPeer.Addr().String())
+	}},
+	"shares": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "0 files, 0 B; 0 hashed, 0 waiting to be hashed")
+	}},
+	"top": {daemon: true, up: func(_ *testing.T, _ *readmeFixture, _, stdout func() string) bool {
+		return strings.Contains(stdout(), "TRANSFERS")
+	}, check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
+		assert.Contains(t, r.stdout, "PEERS (1)")
+		assert.Contains(t, r.stdout, fx.daemonPeer.Addr().String())
+	}},
+	"transfers": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		assert.Regexp(t, `(?m)^uploads: \d+ active$`, r.stdout)
+	}},
 	"config print": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
 		run := tableOf(t, r.stdout, "run")
 		assert.Contains(t, run, "max-peers")
@@ -325,7 +372,7 @@ func assertFile(t *testing.T, path, body string) {
 
 // runIsUp: the servent logged its address, and a search through it finds
 // the file of the servent it joined, two hops away.
-func runIsUp(t *testing.T, _ *readmeFixture, stderr func() string) bool {
+func runIsUp(t *testing.T, _ *readmeFixture, stderr, _ func() string) bool {
 	m := regexp.MustCompile(`listening\s+\{"addr": "([0-9.:]+)"`).FindStringSubmatch(stderr())
 	if m == nil {
 		return false
@@ -595,14 +642,35 @@ func newReadmeFixture(t *testing.T) *readmeFixture {
 	var err error
 	fx.pcap, err = filepath.Abs("../../testdata/leaf-deflate.pcap")
 	require.NoError(t, err)
+	fx.daemonPeer = shareFiles(t, map[string]string{readmeFile: body})
+	fx.daemon = startDaemon(t, fx.bin, t.TempDir(), "--peer", fx.daemonPeer.Addr().String())
+	require.Eventually(t, func() bool {
+		var st control.Status
+		cliJSON(t, &st, "status", "--data", fx.daemon.data, "--json")
+		return st.Peers == 1
+	}, 10*time.Second, 50*time.Millisecond, "the fixture daemon joins its peer")
 	fx.config = writeConfig(t, fmt.Sprintf("[run]\npeer = [%q]\nshare = %q\ndata = %q\n", fx.peer.Addr(), t.TempDir(), t.TempDir()))
 	return fx
 }
 
-// buildGovent builds the binary, with the race detector when the tests
-// have it (the build then reuses their compiled packages).
+// built is the govent binary buildGovent made, shared by the tests of
+// this run; TestMain removes it.
+var built struct {
+	sync.Mutex
+	dir, bin string
+}
+
+// buildGovent builds the binary once per test run, with the race detector
+// when the tests have it (the build then reuses their compiled packages).
 func buildGovent(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "govent")
+	built.Lock()
+	defer built.Unlock()
+	if built.bin != "" {
+		return built.bin
+	}
+	dir, err := os.MkdirTemp("", "govent-test-bin")
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "govent")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -612,8 +680,19 @@ func buildGovent(t *testing.T) string {
 		gobin = p
 	}
 	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+	}
 	require.NoError(t, err, "go build: %s", out)
+	built.dir, built.bin = dir, bin
 	return bin
+}
+
+// removeBuilt removes what buildGovent built.
+func removeBuilt() {
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
 }
 
 func runReadmeLine(t *testing.T, fx *readmeFixture, l readmeLine) {
@@ -655,7 +734,7 @@ func runReadmeLine(t *testing.T, fx *readmeFixture, l readmeLine) {
 	go func() { err = cmd.Wait(); close(done) }()
 	if check.daemon {
 		deadline := time.Now().Add(30 * time.Second)
-		for !check.up(t, fx, stderr.String) {
+		for !check.up(t, fx, stderr.String, stdout.String) {
 			select {
 			case <-done:
 				t.Fatalf("README.md:%d: %q exited before it was up: %v\nstderr:\n%s", l.at, l.text, err, stderr.String())

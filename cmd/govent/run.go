@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
 )
 
 // logFlags are shared by every command that runs a servent; level is the
@@ -43,13 +44,26 @@ func logger(c *cli.Command) (*zap.Logger, error) {
 	return newLogger(c.Root().ErrWriter, c.String("log-level"), c.String("log-format"))
 }
 
-func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) *cli.Command {
+// runConfig is what `run` starts: a servent and, unless Control is "",
+// its control API on Control.
+type runConfig struct {
+	servent.Config
+	Control string
+}
+
+func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run a servent until interrupted",
 		Description: "Joins the network through the --peer hosts (and the hosts they tell about), shares\n" +
 			"--share and serves uploads on the listening port. SIGINT or SIGTERM shuts down cleanly\n" +
-			"(Bye 200 to every peer); SIGHUP rescans the shared directory.",
+			"(Bye 200 to every peer); SIGHUP rescans the shared directory.\n\n" +
+			"With --data, the control API listens on --control (loopback by default) for govent\n" +
+			"status, peers, shares, transfers, top, search --daemon and get --daemon, and serves\n" +
+			"/metrics for Prometheus. Clients prove they may use it with the token in\n" +
+			"DIR/control-token (mode 0600, made on first start); the daemon's address is in\n" +
+			"DIR/control-addr while it runs. Downloads queued with get --daemon are kept in\n" +
+			"DIR/downloads.json and resume when the daemon starts again.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":6346", Usage: "`ADDR` for Gnutella, HTTP and GIV ([HOST]:PORT; port 0 picks one)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)"},
@@ -66,6 +80,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
 			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
+			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
 			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
 				"for tools on this host that open many connections from one address, such as govent conform (0: the defaults)"},
 		}, logFlags("info")...),
@@ -83,6 +98,7 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 				intRange("relay-max", 1, math.MaxInt),
 				ipPorts("advertise"),
 				oneOf("mode", "ultrapeer", "leaf", "auto"),
+				controlAddr("control"),
 			}, logRules()...)
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
@@ -92,6 +108,19 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 				return usageError(err)
 			}
 			defer log.Sync()
+			rc := runConfig{Control: c.String("control")}
+			switch {
+			case rc.Control == "off":
+				rc.Control = ""
+			case c.String("data") == "" && c.IsSet("control") && sourceOf(ctx, "control") == "":
+				// Asked for on the command line; one from the environment
+				// or the config file is a standing preference, and off
+				// like the default when there is no --data.
+				return usageError(fmt.Errorf("--control %s needs --data: the control API keeps its token there", rc.Control))
+			case c.String("data") == "":
+				log.Info("control API off: it keeps its token in --data, and there is none")
+				rc.Control = ""
+			}
 			cfg := servent.Config{
 				Listen:            c.String("listen"),
 				Peers:             c.StringSlice("peer"),
@@ -117,14 +146,15 @@ func runCommand(serve func(context.Context, servent.Config, *zap.Logger) error) 
 			if a := c.String("advertise"); a != "" {
 				cfg.AdvertiseAddr = netip.MustParseAddrPort(a) // checked by ipPort
 			}
-			return serve(ctx, cfg, log)
+			rc.Config = cfg
+			return serve(ctx, rc, log)
 		},
 	}
 }
 
 // runServent runs until SIGINT/SIGTERM (or ctx ends), rescanning on SIGHUP.
-func runServent(ctx context.Context, cfg servent.Config, log *zap.Logger) error {
-	s, err := servent.New(cfg)
+func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
+	s, err := servent.New(rc.Config)
 	if err != nil {
 		return err
 	}
@@ -132,6 +162,13 @@ func runServent(ctx context.Context, cfg servent.Config, log *zap.Logger) error 
 	defer stop()
 	if err := s.Start(ctx); err != nil {
 		return err
+	}
+	stopControl := func() {}
+	if rc.Control != "" {
+		if stopControl, err = startControl(ctx, s, rc, log); err != nil {
+			s.Close()
+			return err
+		}
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -146,6 +183,7 @@ func runServent(ctx context.Context, cfg servent.Config, log *zap.Logger) error 
 			// context bounds only Start. A second signal kills at once.
 			stop()
 			log.Info("shutting down")
+			stopControl()
 			return s.Close()
 		}
 	}

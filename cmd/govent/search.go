@@ -22,7 +22,7 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-func searchCommand() *cli.Command {
+func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 	return &cli.Command{
 		Name:      "search",
 		Usage:     "search the network through one or more peers and print the results",
@@ -33,7 +33,9 @@ func searchCommand() *cli.Command {
 			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
 			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
 			"--dir under the result's name and verifies its SHA-1. With --browse N it lists what\n" +
-			"result N's servent shares, as govent browse does.",
+			"result N's servent shares, as govent browse does.\n\n" +
+			"With --daemon, the running govent run of --data searches instead (no --peer), and\n" +
+			"--download N queues result N in its download queue.",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of a servent to search through (repeatable; required)"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for results at most"},
@@ -44,13 +46,13 @@ func searchCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
-		}, append(firewallFlags(), logFlags("warn")...)...),
+		}, append(firewallFlags(), append(daemonSearchFlags("search through the running servent of --data (no --peer)"), logFlags("warn")...)...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
 				return err
 			}
 			rules := append([]flagRule{
-				required("peer"), ipPorts("peer"), listenAddr("listen"),
+				peerUnlessDaemon("peer"), ipPorts("peer"), listenAddr("listen"),
 				intRange("ttl", 1, 7), intRange("max-results", 1, math.MaxInt), intRange("download", 0, math.MaxInt),
 				intRange("browse", 0, math.MaxInt),
 				{"download", func(c *cli.Command) (string, string) {
@@ -71,6 +73,12 @@ func searchCommand() *cli.Command {
 			}
 			if c.Int("download") > 0 && c.Int("browse") > 0 {
 				return usageError(errors.New("--download and --browse: one at a time"))
+			}
+			if c.Bool("daemon") {
+				if c.Int("browse") > 0 {
+					return usageError(errors.New("--browse: not with --daemon; govent browse lists a servent's files"))
+				}
+				return searchThroughDaemon(ctx, c, lookupEnv)
 			}
 			log, err := logger(c)
 			if err != nil {
@@ -128,6 +136,16 @@ func firewall(c *cli.Command, cfg servent.Config) servent.Config {
 		cfg.Mode = servent.ModeLeaf
 	}
 	return cfg
+}
+
+// peerUnlessDaemon: --peer is required unless --daemon searches.
+func peerUnlessDaemon(flag string) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		if !c.Bool("daemon") && !c.IsSet(flag) {
+			return "", "required (or --daemon)"
+		}
+		return "", ""
+	}}
 }
 
 // startClient starts a servent for one command and connects it to peers.
@@ -329,7 +347,7 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func getCommand() *cli.Command {
+func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 	return &cli.Command{
 		Name:      "get",
 		Usage:     "download a file by urn:sha1 from one or more sources",
@@ -343,7 +361,10 @@ func getCommand() *cli.Command {
 			"A firewalled source is named by its servent GUID (32 hex digits, as search prints\n" +
 			"it): get asks its --push-proxy hosts to send it a Push and, with --peer, routes one\n" +
 			"through those peers; with --firewalled or --no-listen it goes through a relaying\n" +
-			"--peer instead (govent run --relay).",
+			"--peer instead (govent run --relay).\n\n" +
+			"With --daemon, the download is queued in the running govent run of --data, which\n" +
+			"fetches it into its download directory, and resumes it after a restart; govent\n" +
+			"transfers shows its progress.",
 		// No log flags: the downloader does not log; what it does is
 		// printed (progress, the result).
 		Flags: append([]cli.Flag{
@@ -354,7 +375,8 @@ func getCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "push-proxy", Usage: "`IP:PORT` of a push proxy of the firewalled sources (repeatable)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of an ultrapeer to join for Pushes and relays (repeatable)"},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR`, where GIVs arrive (with --peer or a firewalled source)"},
-		}, firewallFlags()...),
+			&cli.BoolFlag{Name: "json", Usage: "with --daemon: print the queued download as JSON"},
+		}, append(firewallFlags(), daemonSearchFlags("queue the download in the running servent of --data")...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "urn:sha1 argument"); err != nil {
 				return err
@@ -366,6 +388,9 @@ func getCommand() *cli.Command {
 			d, err := wire.ParseURN(c.Args().First())
 			if err != nil {
 				return usageError(fmt.Errorf("%q: want urn:sha1: and 32 base32 digits", c.Args().First()))
+			}
+			if c.Bool("daemon") {
+				return getThroughDaemon(ctx, c, lookupEnv, d)
 			}
 			req := httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}
 			var firewalled []wire.GUID

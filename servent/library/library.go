@@ -318,14 +318,30 @@ func (l *Library) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-kick:
+				before := l.Stats().Pending
 				// Only ctx errors come back; the loop sees them.
 				_ = l.HashPending(ctx)
+				if st := l.Stats(); before > 0 && st.Pending == 0 {
+					l.log.Info("shared files hashed", zap.Int("files", st.Files), zap.Int64("bytes", st.Bytes),
+						zap.Int("hashed", st.Hashed), zap.Uint64("hash_errors", st.HashErrors))
+				}
 			}
 		}
 	})
+	first := true
 	rescan := func() {
-		if _, err := l.Rescan(ctx); err != nil && ctx.Err() == nil {
+		ch, err := l.Rescan(ctx)
+		if err != nil && ctx.Err() == nil {
 			l.log.Warn("library rescan", zap.Error(err))
+		}
+		if err == nil && (first || ch.Any()) {
+			// After the first scan and each that changed something; an
+			// idle rescan every RescanInterval says nothing.
+			st := l.Stats()
+			l.log.Info("sharing", zap.Int("files", st.Files), zap.Int64("bytes", st.Bytes), zap.Int("still_hashing", st.Pending),
+				zap.Int("added", ch.Added), zap.Int("removed", ch.Removed), zap.Int("changed", ch.Changed),
+				zap.Int("skipped", st.Skipped), zap.Int("unreadable", st.Unreadable))
+			first = false
 		}
 		select {
 		case kick <- struct{}{}:

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
+)
+
+// controlAddr: HOST:PORT (port 0 picks one), or off.
+func controlAddr(flag string) flagRule {
+	return each(flag, func(s string) string {
+		if s == "off" {
+			return ""
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" {
+			return "want HOST:PORT, such as 127.0.0.1:6347, or off"
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "want a port from 0 to 65535"
+		}
+		return ""
+	})
+}
+
+// startControl starts the control API of s on rc.Control, with the token
+// and the download queue in the data directory. The function it returns
+// stops it: open streams end, running downloads stop (to resume at the
+// next start), the address file goes.
+func startControl(ctx context.Context, s *servent.Servent, rc runConfig, log *zap.Logger) (func(), error) {
+	tok, err := control.LoadOrCreateToken(rc.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	q, err := control.NewQueue(s, rc.DataDir, 0, log.Named("downloads"))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := control.New(control.Config{Servent: s, Token: tok, Queue: q, Logger: log.Named("control")})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", rc.Control)
+	if err != nil {
+		return nil, fmt.Errorf("control API: %w", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	if !addr.IP.IsLoopback() {
+		log.Warn("the control API listens beyond loopback: its token travels in clear", zap.Stringer("addr", addr))
+	}
+	if err := control.WriteAddr(rc.DataDir, addr.String()); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	q.Start(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil {
+			log.Warn("control API stopped", zap.Error(err))
+		}
+	}()
+	log.Info("control API", zap.Stringer("addr", addr), zap.String("token", rc.DataDir+"/"+control.TokenFile))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+		q.Close()
+		if err := control.RemoveAddr(rc.DataDir); err != nil {
+			log.Warn("control address file not removed", zap.Error(err))
+		}
+	}, nil
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/cmd/internal/top"
+	"github.com/govent/govent/servent/control"
+)
+
+// daemonProc is a `govent run` process with its control API on loopback.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	data   string
+	addr   string // control
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// startDaemon runs bin as `govent run` on loopback with data as its data
+// directory and waits until its control API answers.
+func startDaemon(t *testing.T, bin, data string, args ...string) *daemonProc {
+	t.Helper()
+	args = append([]string{"run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data, "--allow-private"}, args...)
+	d := &daemonProc{cmd: exec.Command(bin, args...), data: data, stderr: &syncBuffer{}, done: make(chan struct{})}
+	d.cmd.Env = append(testEnviron(), "GORACE=atexit_sleep_ms=0")
+	d.cmd.Stderr = d.stderr
+	require.NoError(t, d.cmd.Start())
+	go func() { d.err = d.cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if a, _ := control.ReadAddr(data); a != "" {
+			if code, _, _ := runCLI(t, "", "status", "--data", data); code == 0 {
+				d.addr = a
+				return d
+			}
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("govent run exited: %v\n%s", d.err, d.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "govent run not up after 30 s:\n%s", d.stderr.String())
+	}
+}
+
+// stop interrupts the daemon, which must exit 0 and remove its address.
+func (d *daemonProc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, d.cmd.Process.Signal(os.Interrupt))
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("govent run did not stop on SIGINT:\n%s", d.stderr.String())
+	}
+	require.NoError(t, d.err, "govent run's exit:\n%s", d.stderr.String())
+	assert.Contains(t, d.stderr.String(), "shutting down")
+	assert.NoFileExists(t, filepath.Join(d.data, control.AddrFile))
+}
+
+func cliJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	code, out, errOut := runCLI(t, "", args...)
+	require.Equal(t, 0, code, "%q: %s", args, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), v), "%q printed %s", args, out)
+}
+
+func get(t *testing.T, url, auth string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestDaemonEndToEnd drives a real govent run through the CLI verbs and
+// raw HTTP: status, peers, shares, a search through it, /metrics moving
+// with that search, the token checked, a download queued and finished, and
+// a clean stop on SIGINT.
+func TestDaemonEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	body := strings.Repeat("penguins on parade ", 3000)
+	peer := shareFiles(t, map[string]string{readmeFile: body})
+	urn := peer.Library().All()[0].SHA1.String()
+	data := t.TempDir()
+	share := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(share, "walrus.txt"), []byte("tusks"), 0o644))
+	d := startDaemon(t, buildGovent(t), data, "--peer", peer.Addr().String(), "--share", share)
+
+	fi, err := os.Stat(filepath.Join(data, control.TokenFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the token file is the user's alone")
+
+	var st control.Status
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Peers == 1
+	}, 10*time.Second, 50*time.Millisecond, "the daemon joins its peer")
+	assert.Equal(t, "ultrapeer", st.Role)
+	assert.Equal(t, 1, st.Files)
+	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, st.Addr)
+
+	// The verbs find the daemon as run was told: $GOVENT_DATA, or [run]
+	// data in the config file, when they have no --data of their own.
+	code, out, errOut := runCLIEnv(t, map[string]string{"GOVENT_DATA": data}, "", "status")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, st.GUID)
+	conf := writeConfig(t, fmt.Sprintf("[run]\ndata = %q\n", data))
+	code, out, errOut = runCLI(t, "", "status", "--config", conf)
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, st.GUID)
+	code, _, errOut = runCLI(t, "", "status")
+	assert.Equal(t, 2, code, "no data directory anywhere: a usage mistake")
+	assert.Contains(t, errOut, "--data DIR: which daemon?")
+
+	var peers []control.Peer
+	cliJSON(t, &peers, "peers", "--json", "--data", data)
+	require.Len(t, peers, 1)
+	assert.Equal(t, peer.Addr().String(), peers[0].Addr)
+	assert.True(t, peers[0].Outgoing)
+
+	var sh control.Shares
+	cliJSON(t, &sh, "shares", "--data", data, "--json")
+	require.Len(t, sh.List, 1)
+	assert.Equal(t, "walrus.txt", sh.List[0].Name)
+
+	metrics := func() map[string]*dto.MetricFamily {
+		resp := get(t, "http://"+d.addr+"/metrics", "Bearer "+readToken(t, data))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(resp.Body)
+		require.NoError(t, err)
+		return fams
+	}
+	hitsBefore := sample(metrics(), "govent_descriptors_received_total", "type", "queryhit")
+
+	code, out, errOut = runCLI(t, "", "search", "penguin", "--daemon", "--data", data, "--max-results", "1")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^  1\. penguin parade\.ogg .* from `+peer.Addr().String()+` \(GOVT, 1 hop\)  `+urn, out)
+	assert.Contains(t, out, "stopped at --max-results 1")
+	assert.Equal(t, hitsBefore+1, sample(metrics(), "govent_descriptors_received_total", "type", "queryhit"), "the QueryHit is counted")
+
+	// The token: none, or a wrong one, is 401 on every path.
+	for _, auth := range []string{"", "Bearer wrong"} {
+		for _, path := range []string{"/v1/status", "/metrics"} {
+			assert.Equal(t, http.StatusUnauthorized, get(t, "http://"+d.addr+path, auth).StatusCode, "%s with %q", path, auth)
+		}
+	}
+	other := t.TempDir()
+	_, err = control.LoadOrCreateToken(other) // another daemon's token
+	require.NoError(t, err)
+	code, _, errOut = runCLI(t, "", "status", "--data", other, "--control", d.addr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "refused the token")
+	require.NoError(t, os.Chmod(filepath.Join(other, control.TokenFile), 0o644))
+	code, _, errOut = runCLI(t, "", "status", "--data", other, "--control", d.addr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "readable by other users")
+	assert.Eventually(t, func() bool { return strings.Contains(d.stderr.String(), "control request with a wrong token") },
+		5*time.Second, 20*time.Millisecond, "refusals are logged")
+
+	// A download queued in the daemon, which fetches it.
+	var dl control.Download
+	cliJSON(t, &dl, "get", urn, "--source", peer.Addr().String(), "--name", "queued.ogg", "--daemon", "--data", data, "--json")
+	assert.Equal(t, "queued.ogg", dl.Name)
+	require.Eventually(t, func() bool {
+		var tr control.Transfers
+		cliJSON(t, &tr, "transfers", "--data", data, "--json")
+		return len(tr.Downloads) == 1 && tr.Downloads[0].State == control.StateDone
+	}, 20*time.Second, 50*time.Millisecond)
+	assertFile(t, filepath.Join(data, "downloads", "queued.ogg"), body)
+	code, out, _ = runCLI(t, "", "transfers", "--data", data)
+	require.Equal(t, 0, code)
+	assert.Regexp(t, dl.ID+`  done +queued\.ogg  55\.7 KiB of 55\.7 KiB \(100%\)`, out)
+
+	// top without a terminal: plain views, or JSON snapshots, --count times.
+	code, out, errOut = runCLI(t, "", "top", "--data", data, "--count", "2", "--interval", "100ms")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 2, strings.Count(out, "govent top  ultrapeer "+st.Addr), out)
+	assert.Contains(t, out, "PEERS (1)")
+	assert.Regexp(t, `queued\.ogg +done +\[#+\] 100%`, out)
+	code, out, errOut = runCLI(t, "", "top", "--data", data, "--count", "2", "--interval", "100ms", "--json")
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	var snap top.Snapshot
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &snap))
+	assert.Len(t, snap.Peers, 1)
+	assert.Equal(t, st.GUID, snap.Status.GUID)
+
+	d.stop(t)
+	code, _, errOut = runCLI(t, "", "status", "--data", data)
+	assert.Equal(t, 1, code, "no daemon: a failure, not a usage mistake")
+	assert.Contains(t, errOut, "no daemon runs with --data "+data)
+}
+
+// TestDaemonDownloadSurvivesRestart: a download the daemon owns is paused,
+// resumed and, while it runs, the daemon restarts: it is running again
+// after the restart, and then cancelled through the CLI. Its source
+// accepts and then says nothing, so the download stays unfinished for as
+// long as the test needs.
+func TestDaemonDownloadSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer silent.Close()
+	go func() {
+		for {
+			nc, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+		}
+	}()
+	bin := buildGovent(t)
+	data := t.TempDir()
+	d := startDaemon(t, bin, data)
+	var dl control.Download
+	cliJSON(t, &dl, "get", "urn:sha1:PLSTHIPQQ2DXIGD4GAGQGU3GJJUSD6NA", "--source", silent.Addr().String(), "--size", "1000",
+		"--name", "slow.bin", "--daemon", "--data", data, "--json")
+	state := func() string {
+		var tr control.Transfers
+		cliJSON(t, &tr, "transfers", "--data", data, "--json")
+		require.Len(t, tr.Downloads, 1)
+		return tr.Downloads[0].State
+	}
+	assert.Equal(t, control.StateRunning, state())
+	code, out, errOut := runCLI(t, "", "transfers", "--data", data, "--pause", dl.ID)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, dl.ID+"  paused ")
+	code, out, _ = runCLI(t, "", "transfers", "--data", data, "--pause", dl.ID)
+	assert.Equal(t, 1, code, "pausing twice: %s", out)
+	code, out, errOut = runCLI(t, "", "transfers", "--data", data, "--resume", dl.ID)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, dl.ID+"  running ")
+
+	d.stop(t)
+	b, err := os.ReadFile(filepath.Join(data, control.QueueFile))
+	require.NoError(t, err)
+	assert.True(t, bytes.Contains(b, []byte(dl.ID)), "the queue is kept in the data directory")
+
+	startDaemon(t, bin, data)
+	assert.Equal(t, control.StateRunning, state(), "the download runs again after the restart")
+	code, out, errOut = runCLI(t, "", "transfers", "--data", data, "--cancel", dl.ID)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "no downloads")
+}
+
+func readToken(t *testing.T, data string) string {
+	t.Helper()
+	tok, err := control.ReadToken(data)
+	require.NoError(t, err)
+	return tok
+}
+
+// sample is the value of the family's sample with label=value.
+func sample(fams map[string]*dto.MetricFamily, name, label, value string) float64 {
+	for _, m := range fams[name].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == label && l.GetValue() == value {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// TestRunRefusesLooseToken: run will not serve the control API with a
+// token file that other users may read, nor take --control without --data.
+func TestRunRefusesLooseToken(t *testing.T) {
+	data := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(data, control.TokenFile), []byte(strings.Repeat("a", 64)+"\n"), 0o644))
+	code, _, errOut := runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "token file is readable by other users")
+	assert.Contains(t, errOut, "mode 0644, want 0600")
+
+	code, _, errOut = runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--control 127.0.0.1:0 needs --data")
+	code, _, errOut = runCLI(t, "", "run", "--control", "nowhere")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--control nowhere: want HOST:PORT, such as 127.0.0.1:6347, or off")
+}
+
+// TestRunControlFromEnvWithoutData: $GOVENT_CONTROL without a data
+// directory leaves the control API off, as the default does, and says so.
+func TestRunControlFromEnvWithoutData(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, map[string]string{"GOVENT_CONTROL": "127.0.0.1:0"}, "", "run", "--listen", "127.0.0.1:0")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "control API off")
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
+	"github.com/govent/govent/wire"
+)
+
+// daemonSearchFlags are search's and get's flags for working through a
+// running servent rather than one of their own.
+func daemonSearchFlags(what string) []cli.Flag {
+	return append([]cli.Flag{&cli.BoolFlag{Name: "daemon", Usage: what}}, daemonFlags()...)
+}
+
+// searchThroughDaemon is `search --daemon`: the running servent searches,
+// and --download N queues result N in it.
+func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (string, bool)) error {
+	cl, data, err := connectDaemon(ctx, c, lookupEnv)
+	if err != nil {
+		return err
+	}
+	n, limit := c.Int("download"), c.Int("max-results")
+	if n > 0 {
+		limit = n
+	}
+	w := c.Root().Writer
+	enc := json.NewEncoder(w)
+	var results []control.SearchResult
+	done, err := cl.Search(ctx, control.SearchRequest{Query: c.Args().First(), TimeoutMS: c.Duration("timeout").Milliseconds(), MaxResults: limit},
+		func(r control.SearchResult) {
+			results = append(results, r)
+			if c.Bool("json") {
+				_ = enc.Encode(r)
+			} else {
+				fmt.Fprintln(w, formatResult(r.N, resultOf(r)))
+			}
+		})
+	if err != nil {
+		return daemonError(cl, data, err)
+	}
+	switch {
+	case c.Bool("json"):
+	case done.Results == 0:
+		fmt.Fprintln(w, "no results")
+	case done.Reason == "max_results" && n == 0:
+		fmt.Fprintf(w, "stopped at --max-results %d\n", limit)
+	}
+	if n == 0 {
+		return nil
+	}
+	if n > len(results) {
+		return fmt.Errorf("--download %d: only %d results arrived", n, len(results))
+	}
+	r := results[n-1]
+	if r.URN == "" {
+		return fmt.Errorf("--download %d: %s has no urn:sha1, which the daemon's queue needs", n, r.Name)
+	}
+	src := control.SourceRecord{Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name}
+	if a := resultOf(r).Addr; a.IsValid() && a.Port() != 0 {
+		src.Addr = a.String()
+	}
+	return queueDownload(ctx, c, cl, data, control.DownloadRequest{URN: r.URN, Name: r.Name, Size: int64(r.Size), Sources: []control.SourceRecord{src}})
+}
+
+// getThroughDaemon is `get --daemon`: the download is queued in the
+// running servent, which owns it from then on.
+func getThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (string, bool), urn wire.SHA1) error {
+	cl, data, err := connectDaemon(ctx, c, lookupEnv)
+	if err != nil {
+		return err
+	}
+	req := control.DownloadRequest{URN: urn.String(), Name: saveName(urn, c.String("name")), Size: c.Int64("size")}
+	for _, s := range c.StringSlice("source") {
+		if g, err := wire.ParseGUID(s); err == nil {
+			// A firewalled source: the daemon pushes to it.
+			req.Sources = append(req.Sources, control.SourceRecord{Push: true, ServentGUID: g.String()})
+			continue
+		}
+		req.Sources = append(req.Sources, control.SourceRecord{Addr: s})
+	}
+	return queueDownload(ctx, c, cl, data, req)
+}
+
+func queueDownload(ctx context.Context, c *cli.Command, cl *control.Client, data string, req control.DownloadRequest) error {
+	d, err := cl.AddDownload(ctx, req)
+	if err != nil {
+		return daemonError(cl, data, err)
+	}
+	if c.Bool("json") {
+		return printJSON(c.Root().Writer, d)
+	}
+	_, err = fmt.Fprintf(c.Root().Writer, "queued %s as %s in the daemon at %s (govent transfers shows it)\n", d.Name, d.ID, cl.Addr())
+	return err
+}
+
+// resultOf turns a result the daemon found back into the servent's type,
+// so both ways of searching print the same lines.
+func resultOf(r control.SearchResult) servent.Result {
+	out := servent.Result{Vendor: r.Vendor, Push: r.Push, Busy: r.Busy, Index: r.Index, Name: r.Name, Size: r.Size, Hops: r.Hops}
+	out.Addr, _ = netip.ParseAddrPort(r.Addr)
+	out.Via, _ = netip.ParseAddrPort(r.Via)
+	out.ServentGUID, _ = wire.ParseGUID(r.ServentGUID)
+	if d, err := wire.ParseURN(r.URN); err == nil {
+		out.SHA1, out.HasSHA1 = d, true
+	}
+	return out
+}

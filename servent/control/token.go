@@ -1,0 +1,104 @@
+package control
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// TokenFile is the name of the token file in the data directory.
+const TokenFile = "control-token"
+
+// tokenBytes is the token's entropy; it is written in hex.
+const tokenBytes = 32
+
+// ErrTokenPerm: the token file can be read by other users, so it proves
+// nothing about who holds it.
+var ErrTokenPerm = errors.New("control: token file is readable by other users")
+
+// ErrNoToken: there is no token file (no daemon ever ran with this data
+// directory).
+var ErrNoToken = errors.New("control: no token file")
+
+// LoadOrCreateToken returns the token in dir, creating it on first use. A
+// token that exists is kept, so that a restarted daemon answers the same
+// clients. The file is created whole with mode 0600 and then linked into
+// place, so no reader ever sees it empty or with looser permissions, and
+// two daemons starting at once agree on one token. (The shared atomic
+// writer replaces files and writes them 0644: neither fits a secret.)
+func LoadOrCreateToken(dir string) (string, error) {
+	if t, err := ReadToken(dir); !errors.Is(err, ErrNoToken) {
+		return t, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("control: data directory: %w", err)
+	}
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("control: making a token: %w", err)
+	}
+	tok := hex.EncodeToString(b)
+	f, err := os.CreateTemp(dir, TokenFile+".tmp*") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("control: token file: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.WriteString(tok + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("control: writing the token file: %w", err)
+	}
+	if err := os.Link(tmp, filepath.Join(dir, TokenFile)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ReadToken(dir) // another daemon made one first
+		}
+		return "", fmt.Errorf("control: token file: %w", err)
+	}
+	return tok, nil
+}
+
+// ReadToken reads the token in dir, refusing a file that other users may
+// read or that is not a plain file.
+func ReadToken(dir string) (string, error) {
+	path := filepath.Join(dir, TokenFile)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w %s", ErrNoToken, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("control: token file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("control: token file %s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%w: %s has mode %04o, want 0600", ErrTokenPerm, path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("control: token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) != 2*tokenBytes {
+		return "", fmt.Errorf("control: token file %s holds no token", path)
+	}
+	return tok, nil
+}
+
+// tokenOK compares in constant time, so the answer's timing says nothing
+// about how much of a guess was right.
+func tokenOK(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
