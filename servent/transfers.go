@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/wire"
 )
@@ -117,7 +118,7 @@ func (t *transfers) uploaded() bool { return t.uploads.Load() > 0 }
 type libraryAdapter struct{ lib *library.Library }
 
 func toXferFile(f library.File) httpxfer.File {
-	return httpxfer.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Path: f.Path, ModTime: f.ModTime}
+	return httpxfer.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, TTH: f.TTH, HasTTH: f.HasTTH, Path: f.Path, ModTime: f.ModTime}
 }
 
 func (a libraryAdapter) ByIndex(i uint32) (httpxfer.File, bool) {
@@ -134,6 +135,14 @@ func (a libraryAdapter) BySHA1(d wire.SHA1) (httpxfer.File, bool) {
 	}
 	f, ok := a.lib.BySHA1(d)
 	return toXferFile(f), ok
+}
+
+// Tree returns a tree from the library's tree cache.
+func (a libraryAdapter) Tree(root wire.TTH) (*thex.Tree, bool) {
+	if a.lib == nil {
+		return nil, false
+	}
+	return a.lib.Tree(root)
 }
 
 // AltLocs: we keep no alternate locations yet.
