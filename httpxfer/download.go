@@ -146,7 +146,13 @@ type Request struct {
 	// SHA1 is checked at the end and requests go by /uri-res/N2R?urn:sha1.
 	// Zero means unknown: requests go by /get/<index>/<name> and nothing is
 	// verified.
-	SHA1    wire.SHA1
+	SHA1 wire.SHA1
+	// TTH, when HasTTH, is the file's Tiger tree root (a bitprint's second
+	// half): a tree a source offers in X-Thex-URI is fetched, refused
+	// unless it hashes up to TTH, and each chunk is verified against it
+	// as it arrives.
+	TTH     wire.TTH
+	HasTTH  bool
 	Sources []Source
 
 	// Progress, if set, is called with the bytes received into the .part
@@ -192,6 +198,12 @@ type Result struct {
 	// AlreadyComplete: the file was found complete at Path (same SHA-1)
 	// and nothing was downloaded.
 	AlreadyComplete bool
+	// TreeVerified: every byte was checked against the Tiger tree of
+	// Request.TTH as it arrived.
+	TreeVerified bool
+	// BadChunks counts the segments that failed the tree and were fetched
+	// again.
+	BadChunks int
 }
 
 // Download fetches req into the download directory and returns the final
@@ -244,15 +256,18 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 	}()
 
 	j := &job{
-		cfg:       &d.cfg,
-		callbacks: &d.callbacks,
-		req:       req,
-		name:      name,
-		partPath:  filepath.Join(d.cfg.Dir, name+".part"),
-		statePath: filepath.Join(d.cfg.Dir, name+".part.state"),
-		wake:      make(chan struct{}),
-		commitReq: make(chan struct{}, 1),
-		moved:     make(chan struct{}, 1),
+		cfg:        &d.cfg,
+		callbacks:  &d.callbacks,
+		req:        req,
+		name:       name,
+		partPath:   filepath.Join(d.cfg.Dir, name+".part"),
+		statePath:  filepath.Join(d.cfg.Dir, name+".part.state"),
+		wake:       make(chan struct{}),
+		commitReq:  make(chan struct{}, 1),
+		moved:      make(chan struct{}, 1),
+		treeTried:  make(map[string]bool),
+		mixedFails: make(map[int]int),
+		suspicion:  make(map[string]int),
 	}
 	seen := make(map[string]bool)
 	for _, s := range req.Sources {

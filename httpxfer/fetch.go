@@ -101,6 +101,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		return -1, err // the worker hangs up, unless it keeps a queue place on c
 	}
 	s.queue = QueueStatus{}
+	j.offerTree(s, resp.h)
 	if resp.status == 200 && start > 0 {
 		// The source ignores Range: read up to what we want.
 		if err := c.skipBody(start, g); err != nil {

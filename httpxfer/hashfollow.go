@@ -28,11 +28,12 @@ func newHashFollower() *hashFollower {
 func (j *job) follow(ctx context.Context, hf *hashFollower) {
 	for {
 		j.mu.Lock()
-		for hf.next < len(j.chunks) && j.chunks[hf.next].have == j.chunkLen(hf.next) {
+		for hf.next < len(j.chunks) && j.chunks[hf.next].have == j.chunkLen(hf.next) && j.chunkVerifiedLocked(hf.next) {
 			hf.end += j.chunkLen(hf.next)
 			hf.next++
 		}
 		end, wake := hf.end, j.wake
+		j.hashTarget = max(j.hashTarget, end)
 		j.mu.Unlock()
 		if hf.off < end {
 			n, err := io.CopyBuffer(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off), hf.buf)

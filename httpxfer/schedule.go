@@ -33,6 +33,7 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 	if hf != nil {
 		helpers.Go(func() { j.follow(hctx, hf) })
 	}
+	helpers.Go(func() { j.verifier(hctx) })
 	helpers.Go(func() { j.committer(hctx) })
 	if j.req.Progress != nil {
 		helpers.Go(func() { j.reporter(hctx) })
@@ -140,12 +141,17 @@ func (j *job) pick(s *srcState) (int, <-chan struct{}) {
 			continue
 		}
 		complete = false
-		if c.busy {
+		if c.busy || !j.mayTakeLocked(i, s) {
 			inFlight = true
 			continue
 		}
 		c.busy = true
 		return i, nil
+	}
+	if complete && (j.treeBusy || !j.allVerifiedLocked()) {
+		// The verifier may yet throw chunks away; a tree on its way
+		// may yet be used.
+		return -1, j.wake
 	}
 	if complete {
 		j.endRound() // wakes workers waiting out a Retry-After
