@@ -61,6 +61,10 @@ type DownloaderConfig struct {
 	Node func() netip.AddrPort
 	// Wait sleeps d or until ctx ends; tests replace it. Default: a timer.
 	Wait func(ctx context.Context, d time.Duration) error
+	// Mesh, if set, adds the sources it knows of a file to its download,
+	// learns those replies name (X-Alt, X-Falt), the ones that delivered
+	// the file and the ones caught serving bad data.
+	Mesh *Mesh
 }
 
 // maxChunks bounds the chunk table, whatever size a QueryHit claims.
@@ -75,7 +79,8 @@ type Downloader struct {
 	mu     sync.Mutex
 	active map[string]bool
 
-	callbacks callbackTable // downloads waiting in a queue, for QUEUE callbacks
+	callbacks callbackTable      // downloads waiting in a queue, for QUEUE callbacks
+	bySHA1    map[wire.SHA1]*job // running downloads, for AddSources
 }
 
 // NewDownloader returns a Downloader for cfg, with defaults filled in.
@@ -122,7 +127,7 @@ func NewDownloader(cfg DownloaderConfig) *Downloader {
 	if cfg.Wait == nil {
 		cfg.Wait = sleepCtx
 	}
-	return &Downloader{cfg: cfg, active: make(map[string]bool)}
+	return &Downloader{cfg: cfg, active: make(map[string]bool), bySHA1: make(map[wire.SHA1]*job)}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -269,14 +274,22 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 		mixedFails: make(map[int]int),
 		suspicion:  make(map[string]int),
 	}
-	seen := make(map[string]bool)
-	for _, s := range req.Sources {
-		if k := s.String(); !seen[k] {
-			seen[k] = true
-			j.srcs = append(j.srcs, &srcState{src: s, key: k})
+	j.addSources(req.Sources...)
+	j.addSources(j.meshSources()...)
+	if req.SHA1 != (wire.SHA1{}) {
+		d.mu.Lock()
+		if d.bySHA1[req.SHA1] == nil {
+			d.bySHA1[req.SHA1] = j
+			defer func() {
+				d.mu.Lock()
+				delete(d.bySHA1, req.SHA1)
+				d.mu.Unlock()
+			}()
 		}
+		d.mu.Unlock()
 	}
 	res, err := j.run(ctx)
+	j.reportMesh(res, err)
 	if err != nil {
 		err = fmt.Errorf("httpxfer: download %q: %w", name, err)
 	}

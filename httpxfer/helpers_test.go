@@ -23,7 +23,6 @@ import (
 type memLibrary struct {
 	mu    sync.Mutex
 	files []File
-	alts  map[wire.SHA1][]netip.AddrPort
 	trees map[wire.TTH]*thex.Tree
 }
 
@@ -76,12 +75,6 @@ func (l *memLibrary) BySHA1(d wire.SHA1) (File, bool) {
 		}
 	}
 	return File{}, false
-}
-
-func (l *memLibrary) AltLocs(d wire.SHA1) []netip.AddrPort {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.alts[d]
 }
 
 // shareFile writes size random bytes as dir/name and returns its File.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
@@ -27,8 +28,9 @@ type job struct {
 
 	// solo is set for a round with one worker: it pipelines its requests,
 	// which with several workers would hold a chunk that another could
-	// be fetching. Written before the round's workers start.
-	solo bool
+	// be fetching. Set before the round's workers start, cleared when a
+	// source joins the round.
+	solo atomic.Bool
 
 	mu          sync.Mutex // guards everything below and srcState fields
 	chunks      []chunk
@@ -41,6 +43,7 @@ type job struct {
 	fatal       error
 	dropped     []SourceFailure
 	endRound    context.CancelFunc
+	round       *round // the running round, nil between rounds
 
 	// THEX (verify.go).
 	runCtx     context.Context // the download's; tree fetches live in it

@@ -1,7 +1,6 @@
 package httpxfer
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/govent/govent/httpxfer/thex"
@@ -25,8 +24,6 @@ type File struct {
 type Library interface {
 	ByIndex(i uint32) (File, bool)
 	BySHA1(d wire.SHA1) (File, bool)
-	// AltLocs returns other known sources of the file, sent as X-Alt.
-	AltLocs(d wire.SHA1) []netip.AddrPort
 	// Tree returns the Tiger tree with that root, served at
 	// /uri-res/N2X and announced by X-Thex-URI; false when not at hand.
 	Tree(root wire.TTH) (*thex.Tree, bool)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,9 @@ type UploaderConfig struct {
 	SlowUploadTime time.Duration
 
 	MaxAltLocs int // X-Alt entries per reply; default 10
+	// Mesh, if set, gives the X-Alt and X-Falt of each reply, and takes
+	// the X-Alt and X-NAlt that downloaders send us.
+	Mesh *Mesh
 
 	// Connections served at once, with or without an upload slot. Past
 	// MaxSessions the keep-alive connection idle longest without a slot is
@@ -359,6 +363,9 @@ func (s *session) answer(req *request) *reply {
 		b := t.AppendDIME(nil)
 		return &reply{status: 200, reason: "OK", tree: b, length: int64(len(b))}
 	}
+	if f.SHA1 != (wire.SHA1{}) {
+		s.learnAltLocs(f.SHA1, req.h)
+	}
 	rep := &reply{status: 200, reason: "OK", file: &f, length: f.Size}
 	if v, ok := req.h.Get("Range"); ok {
 		r, ok, err := parseRange(v, f.Size)
@@ -454,7 +461,7 @@ func (s *session) send(req *request, rep *reply) error {
 		}
 	}
 	keep := req.keep && !rep.close
-	s.buf = s.appendHead(s.buf[:0], rep, keep)
+	s.buf = s.appendHead(s.buf[:0], req, rep, keep)
 	if req.method == "GET" && rep.tree != nil {
 		s.buf = append(s.buf, rep.tree...)
 	}
@@ -489,7 +496,7 @@ func openShared(file *File) (*os.File, error) {
 
 const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
 
-func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
+func (s *session) appendHead(b []byte, req *request, rep *reply, keep bool) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(rep.status), 10)
 	b = append(b, ' ')
@@ -551,31 +558,32 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 				b = append(b, "\r\nX-Thex-URI: "...)
 				b = append(b, thex.FormatThexURI(f.SHA1, f.TTH)...)
 			}
-			b = s.appendAltLocs(b, f.SHA1)
+			b = s.appendAltLocs(b, f.SHA1, req)
 		}
 	}
 	return append(b, "\r\n\r\n"...)
 }
 
 // appendAltLocs appends X-Alt with other sources of the file, leaving out
-// the client's own address.
-func (s *session) appendAltLocs(b []byte, d wire.SHA1) []byte {
-	n := 0
-	for _, ap := range s.u.cfg.Library.AltLocs(d) {
-		if !ap.IsValid() || ap.Addr().Unmap() == s.ip {
-			continue
-		}
-		if n == 0 {
-			b = append(b, "\r\nX-Alt: "...)
-		} else {
-			b = append(b, ", "...)
-		}
-		b = ap.AppendTo(b)
-		if n++; n == s.u.cfg.MaxAltLocs {
-			break
-		}
+// the client's own address, and X-Falt with firewalled ones when the
+// client reads them ("fwalt" in X-Features, as gtk-gnutella requires).
+func (s *session) appendAltLocs(b []byte, d wire.SHA1, req *request) []byte {
+	m, max := s.u.cfg.Mesh, s.u.cfg.MaxAltLocs
+	good := slices.DeleteFunc(m.Good(d, max+1), func(ap netip.AddrPort) bool { return ap.Addr() == s.ip })
+	b = appendAltHeader(b, "X-Alt", good, max)
+	if req != nil && req.h != nil && hasFeature(req.h, "fwalt") {
+		b = appendFaltHeader(b, m.Firewalled(d, max), max)
 	}
 	return b
+}
+
+// learnAltLocs takes the X-Alt, X-Falt and X-NAlt a downloader sent with
+// a request for d into the mesh.
+func (s *session) learnAltLocs(d wire.SHA1, h *wire.Handshake) {
+	m := s.u.cfg.Mesh
+	m.Add(d, ParseAltLocs(h.Values("X-Alt"))...)
+	m.AddFirewalled(d, ParseFalt(h.Values("X-Falt"))...)
+	m.AddBad(d, ParseAltLocs(h.Values("X-NAlt"))...)
 }
 
 func contentType(name string) string {

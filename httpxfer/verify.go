@@ -215,8 +215,7 @@ func (j *job) badSegLocked(i int, cause error) {
 	for _, k := range writers {
 		for _, s := range j.srcs {
 			if s.key == k {
-				j.dropLocked(s, fmt.Errorf("%w: %w", ErrHashMismatch, cause))
-				j.blamed = append(j.blamed, s.src)
+				j.blameLocked(s, fmt.Errorf("%w: %w", ErrHashMismatch, cause))
 			}
 		}
 	}

@@ -185,6 +185,10 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		r.Name = string(res.Name)
 		r.Size = uint64(res.Size)
 		r.SHA1, r.HasSHA1 = res.Ext.SHA1()
+		if r.HasSHA1 && !r.Push && r.Addr.IsValid() && r.Addr.Port() != 0 {
+			// The mesh the uploader sends in X-Alt, and downloads use.
+			s.xfer.mesh.Add(r.SHA1, r.Addr)
+		}
 		sr.deliver(r)
 	}
 }

@@ -51,15 +51,17 @@ type transfers struct {
 	mu      sync.Mutex
 	waiting map[wire.GUID][]chan net.Conn // Pushes we sent, by servent GUID
 
+	mesh      *httpxfer.Mesh // alternate locations, for uploads and downloads
 	pushSlots chan struct{}
 	uploads   atomic.Uint64 // uploads started, for the QHD "has uploaded" flag
 }
 
 func newTransfers(s *Servent) *transfers {
-	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers)}
+	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers), mesh: httpxfer.NewMesh(0)}
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
 		Library:          libraryAdapter{s.lib},
 		Browser:          browser{s},
+		Mesh:             t.mesh,
 		Server:           UserAgent,
 		MaxUploads:       s.cfg.MaxUploads,
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
@@ -72,7 +74,7 @@ func newTransfers(s *Servent) *transfers {
 	}
 	if dir != "" {
 		t.downDir = dir
-		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node})
+		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node, Mesh: t.mesh})
 	}
 	return t
 }
@@ -144,9 +146,6 @@ func (a libraryAdapter) Tree(root wire.TTH) (*thex.Tree, bool) {
 	}
 	return a.lib.Tree(root)
 }
-
-// AltLocs: we keep no alternate locations yet.
-func (a libraryAdapter) AltLocs(wire.SHA1) []netip.AddrPort { return nil }
 
 // serveHTTP serves uploads on a connection that sent GET or HEAD. Its first
 // request head must arrive by firstBy; endFirstPhase is called once it has,
@@ -336,6 +335,18 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 	}
 	if err := os.MkdirAll(s.xfer.downDir, 0o755); err != nil {
 		return httpxfer.Result{}, fmt.Errorf("servent: download directory: %w", err)
+	}
+	if req.SHA1 != (wire.SHA1{}) {
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go research(rctx, req.SHA1, s.cfg.ResearchInterval, s.Search, func(srcs ...httpxfer.Source) {
+			for _, src := range srcs {
+				if !src.Push {
+					s.xfer.mesh.Add(req.SHA1, src.Addr)
+				}
+			}
+			s.xfer.down.AddSources(req.SHA1, srcs...)
+		})
 	}
 	return s.xfer.down.Download(ctx, req)
 }
