@@ -32,6 +32,8 @@ type Result struct {
 	Size        uint64
 	SHA1        wire.SHA1
 	HasSHA1     bool
+	TTH         wire.TTH // Tiger tree root, from a bitprint (GGEP "H" or urn text)
+	HasTTH      bool
 	Hops        uint8          // links the QueryHit travelled: 1 from a neighbour
 	Via         netip.AddrPort // the neighbour it reached us through
 }
@@ -73,10 +75,10 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 		return nil, errors.New("servent: Search before Start")
 	}
 	q := wire.Query{Criteria: []byte(text)}
-	// Not QueryFlagGGEPH: a querier that says it reads GGEP "H" gets its
-	// hashes there and nowhere else (gtk-gnutella sends bitprints in "H"
-	// instead of urn:sha1 text), and wire reads only urns.
-	var flags wire.QueryFlags
+	// QueryFlagGGEPH: gtk-gnutella then sends each result's hash in GGEP
+	// "H" and no urn text, a bitprint with the Tiger root that downloads
+	// verify chunks against.
+	flags := wire.QueryFlagGGEPH
 	if s.cfg.Firewalled {
 		flags |= wire.QueryFlagFirewalled
 	}
@@ -184,7 +186,8 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		r.Index = res.Index
 		r.Name = string(res.Name)
 		r.Size = uint64(res.Size)
-		r.SHA1, r.HasSHA1 = res.Ext.SHA1()
+		u := res.Ext.URN()
+		r.SHA1, r.HasSHA1, r.TTH, r.HasTTH = u.SHA1, u.HasSHA1, u.TTH, u.HasTTH
 		if r.HasSHA1 && !r.Push && r.Addr.IsValid() && r.Addr.Port() != 0 {
 			// The mesh the uploader sends in X-Alt, and downloads use.
 			s.xfer.mesh.Add(r.SHA1, r.Addr)

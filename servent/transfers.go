@@ -355,3 +355,14 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 func SourceOf(r Result) httpxfer.Source {
 	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name}
 }
+
+// RequestOf turns a search result into a download request from that one
+// source, with the Tiger root when the hit gave a bitprint.
+func RequestOf(r Result) httpxfer.Request {
+	req := httpxfer.Request{Name: r.Name, Size: int64(r.Size), Sources: []httpxfer.Source{SourceOf(r)}}
+	if r.HasSHA1 {
+		req.SHA1 = r.SHA1
+		req.TTH, req.HasTTH = r.TTH, r.HasTTH
+	}
+	return req
+}
