@@ -28,7 +28,7 @@ func newHashFollower() *hashFollower {
 func (j *job) follow(ctx context.Context, hf *hashFollower) {
 	for {
 		j.mu.Lock()
-		for hf.next < len(j.chunks) && j.chunks[hf.next].have == j.chunkLen(hf.next) && j.chunkVerifiedLocked(hf.next) {
+		for hf.next < len(j.chunks) && j.chunks[hf.next].have == j.chunkLen(hf.next) {
 			hf.end += j.chunkLen(hf.next)
 			hf.next++
 		}
