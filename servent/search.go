@@ -27,6 +27,7 @@ type Result struct {
 	Vendor      string // QHD vendor code, e.g. GTKG
 	Push        bool   // firewalled: reach it with a Push
 	Busy        bool   // its upload slots are full
+	Speed       uint32 // the speed it advertises, in kbit/s
 	Index       uint32
 	Name        string
 	Size        uint64
@@ -168,6 +169,7 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 	base := Result{
 		Addr:        qh.AddrPort(),
 		ServentGUID: qh.ServentGUID,
+		Speed:       qh.Speed,
 		Hops:        hops,
 		Via:         c.peer.name(),
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -180,6 +181,19 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 			fmt.Fprintln(w, formatResult(n, r))
 		}
 	})
+	if len(out) > 1 {
+		// The best sources first: a free slot, no Push needed, the speed
+		// advertised, the fewest hops (servent.Rank).
+		rank := servent.Rank(out)
+		for i := range rank {
+			rank[i]++
+		}
+		if asJSON {
+			_ = enc.Encode(map[string]any{"ranking": rank})
+		} else {
+			fmt.Fprintf(w, "best first (free slot, direct, advertised speed, hops): %s\n", strings.Trim(fmt.Sprint(rank), "[]"))
+		}
+	}
 	switch {
 	case asJSON:
 	case len(out) == 0:
@@ -249,7 +263,7 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	m := map[string]any{
 		"n": n, "name": r.Name, "size": r.Size, "addr": r.Addr.String(), "index": r.Index,
 		"servent_guid": r.ServentGUID.String(), "vendor": r.Vendor, "push": r.Push, "busy": r.Busy,
-		"hops": r.Hops, "via": r.Via.String(),
+		"hops": r.Hops, "via": r.Via.String(), "speed_kbps": r.Speed,
 	}
 	if r.HasSHA1 {
 		m["urn"] = r.SHA1.String()
