@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -71,5 +72,33 @@ func FuzzGIV(f *testing.F) {
 		require.NoError(t, err, "an appended GIV must parse: %q", out)
 		require.Equal(t, len(out), n2)
 		require.Equal(t, g, again)
+	})
+}
+
+// FuzzAltLocs parses X-Alt, X-NAlt and X-Falt values: never more than the
+// read bound, never an address that cannot be dialled, and what we write
+// of the result reads back the same.
+func FuzzAltLocs(f *testing.F) {
+	f.Add("1.2.3.4:6346, 5.6.7.8:12345")
+	f.Add("tls=8, [2001:db8::1]:6348, 1.2.3.4")
+	f.Add("9DBC52EEEBCA2C8A79036D626B959900;fwt/1;26252:85.182.49.3;pptls=E;69.12.88.95:1085;64.53.20.48:804")
+	f.Fuzz(func(t *testing.T, v string) {
+		good := httpxfer.ParseAltLocs([]string{v})
+		require.LessOrEqual(t, len(good), 64)
+		for _, ap := range good {
+			require.NotZero(t, ap.Port())
+			require.False(t, ap.Addr().IsUnspecified() || ap.Addr().IsMulticast())
+		}
+		var parts []string
+		for _, ap := range good {
+			parts = append(parts, ap.String())
+		}
+		require.Equal(t, good, httpxfer.ParseAltLocs([]string{strings.Join(parts, ", ")}))
+		fw := httpxfer.ParseFalt([]string{v})
+		require.LessOrEqual(t, len(fw), 64)
+		for _, l := range fw {
+			require.False(t, l.GUID.IsZero())
+			require.LessOrEqual(t, len(l.Proxies), 8)
+		}
 	})
 }

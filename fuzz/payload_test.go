@@ -104,6 +104,15 @@ func FuzzQuery(f *testing.F) {
 
 func FuzzQueryHit(f *testing.F) {
 	f.Add(make([]byte, 11+16))
+	// A result whose hash is a bitprint in GGEP "H", as gtk-gnutella sends
+	// it to a querier that sets 0x0800.
+	h, err := wire.NewGGEPHash(wire.URN{SHA1: wire.SHA1{1}, HasSHA1: true, TTH: wire.TTH{2}, HasTTH: true})
+	require.NoError(f, err)
+	qh := wire.QueryHit{Port: 6346, Speed: 1, Results: []wire.Result{{Index: 1, Size: 10, Name: []byte("f"),
+		Ext: wire.ExtArea{Blocks: []wire.ExtBlock{{Kind: wire.ExtGGEP, GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{h}}}}, Terminated: true}}}}
+	seed, err := qh.Append(nil)
+	require.NoError(f, err)
+	f.Add(seed)
 	fuzzPayload[wire.QueryHit](f, "queryhit")
 }
 

@@ -52,7 +52,7 @@ func (j *job) blame(key string) {
 				}
 				continue
 			}
-			j.dropLocked(s, fmt.Errorf("%w: its chunks were replaced and the file verified", ErrHashMismatch))
+			j.blameLocked(s, fmt.Errorf("%w: its chunks were replaced and the file verified", ErrHashMismatch))
 		}
 	}
 }

@@ -50,8 +50,9 @@ type clientConn struct {
 	buf  []byte
 	sent bool  // a GET was sent ahead; its response is not read yet
 	seg  int64 // copyBody's segment size, adapted to the source's rate
-	// extra holds header lines sent with every request: the PARQ place
-	// the source gave us.
+	// extra holds header lines sent with every request, each ending in
+	// CRLF: the PARQ place the source gave us, X-Node, and the download's
+	// X-Alt and X-NAlt.
 	extra []byte
 }
 

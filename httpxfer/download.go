@@ -61,6 +61,10 @@ type DownloaderConfig struct {
 	Node func() netip.AddrPort
 	// Wait sleeps d or until ctx ends; tests replace it. Default: a timer.
 	Wait func(ctx context.Context, d time.Duration) error
+	// Mesh, if set, adds the sources it knows of a file to its download,
+	// learns those replies name (X-Alt, X-Falt), the ones that delivered
+	// the file and the ones caught serving bad data.
+	Mesh *Mesh
 }
 
 // maxChunks bounds the chunk table, whatever size a QueryHit claims.
@@ -75,7 +79,8 @@ type Downloader struct {
 	mu     sync.Mutex
 	active map[string]bool
 
-	callbacks callbackTable // downloads waiting in a queue, for QUEUE callbacks
+	callbacks callbackTable      // downloads waiting in a queue, for QUEUE callbacks
+	bySHA1    map[wire.SHA1]*job // running downloads, for AddSources
 }
 
 // NewDownloader returns a Downloader for cfg, with defaults filled in.
@@ -122,7 +127,7 @@ func NewDownloader(cfg DownloaderConfig) *Downloader {
 	if cfg.Wait == nil {
 		cfg.Wait = sleepCtx
 	}
-	return &Downloader{cfg: cfg, active: make(map[string]bool)}
+	return &Downloader{cfg: cfg, active: make(map[string]bool), bySHA1: make(map[wire.SHA1]*job)}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -146,7 +151,13 @@ type Request struct {
 	// SHA1 is checked at the end and requests go by /uri-res/N2R?urn:sha1.
 	// Zero means unknown: requests go by /get/<index>/<name> and nothing is
 	// verified.
-	SHA1    wire.SHA1
+	SHA1 wire.SHA1
+	// TTH, when HasTTH, is the file's Tiger tree root (a bitprint's second
+	// half): a tree a source offers in X-Thex-URI is fetched, refused
+	// unless it hashes up to TTH, and each chunk is verified against it
+	// as it arrives.
+	TTH     wire.TTH
+	HasTTH  bool
 	Sources []Source
 
 	// Progress, if set, is called with the bytes received into the .part
@@ -192,6 +203,12 @@ type Result struct {
 	// AlreadyComplete: the file was found complete at Path (same SHA-1)
 	// and nothing was downloaded.
 	AlreadyComplete bool
+	// TreeVerified: every byte was checked against the Tiger tree of
+	// Request.TTH as it arrived.
+	TreeVerified bool
+	// BadChunks counts the segments that failed the tree and were fetched
+	// again.
+	BadChunks int
 }
 
 // Download fetches req into the download directory and returns the final
@@ -244,24 +261,35 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 	}()
 
 	j := &job{
-		cfg:       &d.cfg,
-		callbacks: &d.callbacks,
-		req:       req,
-		name:      name,
-		partPath:  filepath.Join(d.cfg.Dir, name+".part"),
-		statePath: filepath.Join(d.cfg.Dir, name+".part.state"),
-		wake:      make(chan struct{}),
-		commitReq: make(chan struct{}, 1),
-		moved:     make(chan struct{}, 1),
+		cfg:        &d.cfg,
+		callbacks:  &d.callbacks,
+		req:        req,
+		name:       name,
+		partPath:   filepath.Join(d.cfg.Dir, name+".part"),
+		statePath:  filepath.Join(d.cfg.Dir, name+".part.state"),
+		wake:       make(chan struct{}),
+		commitReq:  make(chan struct{}, 1),
+		moved:      make(chan struct{}, 1),
+		treeTried:  make(map[string]bool),
+		mixedFails: make(map[int]int),
+		suspicion:  make(map[string]int),
 	}
-	seen := make(map[string]bool)
-	for _, s := range req.Sources {
-		if k := s.String(); !seen[k] {
-			seen[k] = true
-			j.srcs = append(j.srcs, &srcState{src: s, key: k})
+	j.addSources(req.Sources...)
+	j.addSources(j.meshSources()...)
+	if req.SHA1 != (wire.SHA1{}) {
+		d.mu.Lock()
+		if d.bySHA1[req.SHA1] == nil {
+			d.bySHA1[req.SHA1] = j
+			defer func() {
+				d.mu.Lock()
+				delete(d.bySHA1, req.SHA1)
+				d.mu.Unlock()
+			}()
 		}
+		d.mu.Unlock()
 	}
 	res, err := j.run(ctx)
+	j.reportMesh(res, err)
 	if err != nil {
 		err = fmt.Errorf("httpxfer: download %q: %w", name, err)
 	}

@@ -75,6 +75,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 			c.extra = append(c.extra, "\r\n"...)
 		}
 	}
+	c.extra = j.appendMeshHeaders(c.extra, s)
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
 	defer stop()
 	want := byteRange{start, end - 1}
@@ -94,6 +95,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		// body that ran longer than promised: reconnect and count it.
 		return -1, retryErr("%w", err)
 	}
+	j.learnAltLocs(resp.h)
 	got, err := j.checkReply(resp, start, end) // the bytes the body holds
 	g := &stallGuard{ctx: ctx, conn: c.conn, floor: j.cfg.StallTimeout, ceiling: j.cfg.ResponseTimeout, rate: &s.rate}
 	if err != nil {
@@ -101,6 +103,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		return -1, err // the worker hangs up, unless it keeps a queue place on c
 	}
 	s.queue = QueueStatus{}
+	j.offerTree(s, resp.h)
 	if resp.status == 200 && start > 0 {
 		// The source ignores Range: read up to what we want.
 		if err := c.skipBody(start, g); err != nil {
@@ -108,7 +111,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		}
 	}
 	next := -1
-	if j.solo && resp.status == 206 && got == want && resp.keep {
+	if j.solo.Load() && resp.status == 206 && got == want && resp.keep {
 		var sent bool
 		if next, sent = j.pipeline(c, s); !sent && next >= 0 {
 			resp.keep = false // maybe half a request on the wire: hang up after the body

@@ -33,6 +33,7 @@ func (j *job) follow(ctx context.Context, hf *hashFollower) {
 			hf.next++
 		}
 		end, wake := hf.end, j.wake
+		j.hashTarget = max(j.hashTarget, end)
 		j.mu.Unlock()
 		if hf.off < end {
 			n, err := io.CopyBuffer(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off), hf.buf)

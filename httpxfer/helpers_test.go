@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
 
@@ -22,7 +23,30 @@ import (
 type memLibrary struct {
 	mu    sync.Mutex
 	files []File
-	alts  map[wire.SHA1][]netip.AddrPort
+	trees map[wire.TTH]*thex.Tree
+}
+
+func (l *memLibrary) Tree(root wire.TTH) (*thex.Tree, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.trees[root]
+	return t, ok
+}
+
+// addWithTree shares f with its Tiger tree (built from data).
+func (l *memLibrary) addWithTree(f File, data []byte) File {
+	b := thex.NewBuilder()
+	b.Write(data)
+	t := b.Tree()
+	f.TTH, f.HasTTH = t.Root(), true
+	l.mu.Lock()
+	if l.trees == nil {
+		l.trees = make(map[wire.TTH]*thex.Tree)
+	}
+	l.trees[t.Root()] = t
+	l.mu.Unlock()
+	l.add(f)
+	return f
 }
 
 func (l *memLibrary) add(f File) {
@@ -51,12 +75,6 @@ func (l *memLibrary) BySHA1(d wire.SHA1) (File, bool) {
 		}
 	}
 	return File{}, false
-}
-
-func (l *memLibrary) AltLocs(d wire.SHA1) []netip.AddrPort {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.alts[d]
 }
 
 // shareFile writes size random bytes as dir/name and returns its File.

@@ -6,7 +6,9 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
 
@@ -26,8 +28,9 @@ type job struct {
 
 	// solo is set for a round with one worker: it pipelines its requests,
 	// which with several workers would hold a chunk that another could
-	// be fetching. Written before the round's workers start.
-	solo bool
+	// be fetching. Set before the round's workers start, cleared when a
+	// source joins the round.
+	solo atomic.Bool
 
 	mu          sync.Mutex // guards everything below and srcState fields
 	chunks      []chunk
@@ -40,6 +43,22 @@ type job struct {
 	fatal       error
 	dropped     []SourceFailure
 	endRound    context.CancelFunc
+	round       *round // the running round, nil between rounds
+
+	// THEX (verify.go).
+	runCtx     context.Context // the download's; tree fetches live in it
+	bg         sync.WaitGroup  // tree fetches
+	tree       *thex.Tree      // nil until fetched and checked
+	segOK      []bool          // per segment of the tree's deepest level
+	treeBusy   bool            // a tree fetch is in flight
+	treeTried  map[string]bool // sources asked for their tree
+	treeErr    error           // why the last tree fetch failed
+	mixedFails map[int]int     // per segment, failures with several writers
+	suspicion  map[string]int  // per source, mixed failures it wrote in
+	blamed     []Source        // sources caught with a bad segment
+	badSegs    int
+	hashTarget int64 // the SHA-1 follower reads the .part up to here
+	rehash     bool  // bytes it read were thrown away since
 }
 
 type srcState struct {
@@ -57,10 +76,23 @@ type chunk struct {
 	have int64    // leading bytes present in the .part
 	busy bool     // a worker is fetching it
 	by   []string // keys of the sources that wrote those bytes
+	// pin marks the chunks of a segment that failed THEX with several
+	// writers (suspects): one of them alone fetches them again (owner,
+	// the first most suspected one to pick), so that a failure names
+	// the liar.
+	pin      bool
+	suspects []string
+	owner    string
 }
 
 func (j *job) run(ctx context.Context) (Result, error) {
 	res := Result{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer j.bg.Wait()
+	defer cancel()
+	j.mu.Lock()
+	j.runCtx = ctx
+	j.mu.Unlock()
 	if j.req.Size > 0 {
 		j.size = j.req.Size
 	} else if err := j.probeSize(ctx); err != nil {
@@ -110,6 +142,12 @@ func (j *job) run(ctx context.Context) (Result, error) {
 			}
 			return j.result(res), j.noSources()
 		}
+		j.mu.Lock()
+		if j.rehash {
+			hf, j.rehash = nil, false
+		}
+		verified := j.tree != nil && j.allVerifiedLocked()
+		j.mu.Unlock()
 		if hf == nil {
 			hf = newHashFollower()
 		}
@@ -117,6 +155,11 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		hf = nil
 		if err != nil {
 			return j.result(res), err
+		}
+		res.TreeVerified = verified
+		if verified && j.req.SHA1 != (wire.SHA1{}) && sum != j.req.SHA1 {
+			j.discard()
+			return j.result(res), treeMismatch()
 		}
 		if j.req.SHA1 == (wire.SHA1{}) || sum == j.req.SHA1 {
 			if exclude != "" {
@@ -150,6 +193,7 @@ func (j *job) result(r Result) Result {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	r.Dropped = slices.Clone(j.dropped)
+	r.BadChunks = j.badSegs
 	return r
 }
 

@@ -1,9 +1,9 @@
 package httpxfer
 
 import (
-	"net/netip"
 	"time"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
 
@@ -13,6 +13,8 @@ type File struct {
 	Name    string    // the name QueryHits announce; /get/ must match it exactly
 	Size    int64     // bytes; a file whose size on disk differs is not served
 	SHA1    wire.SHA1 // zero while the file is not hashed yet
+	TTH     wire.TTH  // its Tiger tree root, valid when HasTTH
+	HasTTH  bool
 	Path    string    // where to open it; never derived from a request
 	ModTime time.Time // sent as Last-Modified
 }
@@ -22,6 +24,7 @@ type File struct {
 type Library interface {
 	ByIndex(i uint32) (File, bool)
 	BySHA1(d wire.SHA1) (File, bool)
-	// AltLocs returns other known sources of the file, sent as X-Alt.
-	AltLocs(d wire.SHA1) []netip.AddrPort
+	// Tree returns the Tiger tree with that root, served at
+	// /uri-res/N2X and announced by X-Thex-URI; false when not at hand.
+	Tree(root wire.TTH) (*thex.Tree, bool)
 }

@@ -9,37 +9,71 @@ import (
 
 // runRound runs one worker per usable source (except exclude) until every
 // chunk is complete or no worker can go on, and hf (if not nil) alongside.
+// Sources added while it runs (addSources) get a worker of their own.
 func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	sem := make(chan struct{}, j.cfg.MaxConns)
 	j.mu.Lock()
 	j.endRound = cancel
-	j.mu.Unlock()
-	sem := make(chan struct{}, j.cfg.MaxConns)
-	var workers []*srcState
+	done := make(chan struct{})
+	j.round = &round{ctx: rctx, sem: sem, done: done}
+	n := 0
 	for _, s := range j.srcs {
 		if !s.dropped && s.key != exclude {
-			workers = append(workers, s)
+			n++
 		}
 	}
-	j.solo = len(workers) == 1
-	var wg sync.WaitGroup
-	for _, s := range workers {
-		wg.Go(func() { j.worker(rctx, s, sem) })
+	j.solo.Store(n == 1)
+	for _, s := range j.srcs {
+		if !s.dropped && s.key != exclude {
+			j.startWorkerLocked(s)
+		}
 	}
+	if n == 0 {
+		close(done)
+		j.round = nil
+	}
+	j.mu.Unlock()
 	// The helpers live until the last worker is done.
 	var helpers sync.WaitGroup
 	hctx, stopHelpers := context.WithCancel(rctx)
 	if hf != nil {
 		helpers.Go(func() { j.follow(hctx, hf) })
 	}
+	helpers.Go(func() { j.verifier(hctx) })
 	helpers.Go(func() { j.committer(hctx) })
 	if j.req.Progress != nil {
 		helpers.Go(func() { j.reporter(hctx) })
 	}
-	wg.Wait()
+	<-done
 	stopHelpers()
 	helpers.Wait()
+}
+
+// round is the running round's state that new workers join.
+type round struct {
+	ctx  context.Context
+	sem  chan struct{}
+	live int           // workers running
+	done chan struct{} // closed when the last one ends
+}
+
+// startWorkerLocked starts a worker for s in the running round.
+func (j *job) startWorkerLocked(s *srcState) {
+	r := j.round
+	r.live++
+	go func() {
+		j.worker(r.ctx, s, r.sem)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if r.live--; r.live == 0 {
+			close(r.done)
+			if j.round == r {
+				j.round = nil
+			}
+		}
+	}()
 }
 
 // worker fetches chunks from one source, one at a time, on a kept-alive
@@ -140,12 +174,17 @@ func (j *job) pick(s *srcState) (int, <-chan struct{}) {
 			continue
 		}
 		complete = false
-		if c.busy {
+		if c.busy || !j.mayTakeLocked(i, s) {
 			inFlight = true
 			continue
 		}
 		c.busy = true
 		return i, nil
+	}
+	if complete && (j.treeBusy || !j.allVerifiedLocked()) {
+		// The verifier may yet throw chunks away; a tree on its way
+		// may yet be used.
+		return -1, j.wake
 	}
 	if complete {
 		j.endRound() // wakes workers waiting out a Retry-After

@@ -12,11 +12,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
 
@@ -57,6 +59,9 @@ type UploaderConfig struct {
 	SlowUploadTime time.Duration
 
 	MaxAltLocs int // X-Alt entries per reply; default 10
+	// Mesh, if set, gives the X-Alt and X-Falt of each reply, and takes
+	// the X-Alt and X-NAlt that downloaders send us.
+	Mesh *Mesh
 
 	// PushProxies, if set, returns a firewalled servent's push proxies;
 	// every reply lists them in X-Push-Proxy (push_proxy spec 4.2), so
@@ -234,7 +239,8 @@ type request struct {
 type reply struct {
 	status int
 	reason string
-	file   *File // known file: URN, type, Last-Modified, X-Alt
+	file   *File  // known file: URN, type, Last-Modified, X-Alt
+	tree   []byte // the DIME body of a /uri-res/N2X reply
 	rng    *byteRange
 	length int64 // Content-Length; -1 for none
 	close  bool
@@ -355,10 +361,23 @@ func parseRequest(h *wire.Handshake) (*request, int, error) {
 
 // answer decides the reply to req; the body, if any, is sent by send.
 func (s *session) answer(req *request) *reply {
-	f, status, err := s.resolve(req.target)
+	f, n2x, status, err := s.resolve(req.target)
 	if err != nil {
 		// A bad path is a broken client: close. An unknown file is routine.
 		return &reply{status: status, reason: statusText(status), length: 0, close: status == 400}
+	}
+	if n2x {
+		// The tree is small and served whole, without an upload slot, as
+		// gtk-gnutella does (a Range is ignored).
+		t, ok := s.tree(f)
+		if !ok {
+			return &reply{status: 404, reason: statusText(404), length: 0}
+		}
+		b := t.AppendDIME(nil)
+		return &reply{status: 200, reason: "OK", tree: b, length: int64(len(b))}
+	}
+	if f.SHA1 != (wire.SHA1{}) {
+		s.learnAltLocs(f.SHA1, req.h)
 	}
 	rep := &reply{status: 200, reason: "OK", file: &f, length: f.Size}
 	if v, ok := req.h.Get("Range"); ok {
@@ -380,48 +399,62 @@ func (s *session) answer(req *request) *reply {
 	return rep
 }
 
-// resolve maps a request target to a shared file. Names in the target are
+// tree returns f's Tiger tree, when the library has it for f's size.
+func (s *session) tree(f File) (*thex.Tree, bool) {
+	if !f.HasTTH {
+		return nil, false
+	}
+	t, ok := s.u.cfg.Library.Tree(f.TTH)
+	if !ok || t.Size != f.Size {
+		return nil, false
+	}
+	return t, true
+}
+
+// resolve maps a request target to a shared file, and says whether the
+// target asks for its THEX tree (/uri-res/N2X). Names in the target are
 // only compared with the library's names, never opened, but anything that
 // looks like a path is refused outright.
-func (s *session) resolve(target string) (File, int, error) {
+func (s *session) resolve(target string) (File, bool, int, error) {
 	lib := s.u.cfg.Library
 	if rest, ok := strings.CutPrefix(target, "/get/"); ok {
 		rest, _, _ = strings.Cut(rest, "?")
 		idx, name, ok := strings.Cut(rest, "/")
 		i, good := parseDigits(idx)
 		if !ok || !good || i > 1<<32-1 {
-			return File{}, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
+			return File{}, false, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
 		}
 		name = strings.TrimSuffix(name, "/") // the Clip2 form ends in a slash
 		name, err := url.PathUnescape(name)
 		if err != nil || !safeName(name) {
-			return File{}, 400, fmt.Errorf("%w: file name in %q", ErrMalformed, clip([]byte(target)))
+			return File{}, false, 400, fmt.Errorf("%w: file name in %q", ErrMalformed, clip([]byte(target)))
 		}
 		f, ok := lib.ByIndex(uint32(i))
 		if !ok || f.Name != name {
-			return File{}, 404, fmt.Errorf("httpxfer: no file %d %q", i, name)
+			return File{}, false, 404, fmt.Errorf("httpxfer: no file %d %q", i, name)
 		}
-		return f, 0, nil
+		return f, false, 0, nil
 	}
 	if rest, ok := strings.CutPrefix(target, "/uri-res/"); ok {
 		service, urn, _ := strings.Cut(rest, "?")
-		if !strings.EqualFold(service, "N2R") {
-			return File{}, 404, fmt.Errorf("httpxfer: uri-res service %q", clip([]byte(service)))
+		n2x := strings.EqualFold(service, "N2X")
+		if !n2x && !strings.EqualFold(service, "N2R") {
+			return File{}, false, 404, fmt.Errorf("httpxfer: uri-res service %q", clip([]byte(service)))
 		}
 		d, err := wire.ParseURN(urn)
 		if err != nil {
-			return File{}, 400, fmt.Errorf("httpxfer: uri-res: %w", err)
+			return File{}, false, 400, fmt.Errorf("httpxfer: uri-res: %w", err)
 		}
 		f, ok := lib.BySHA1(d)
 		if !ok {
-			return File{}, 404, fmt.Errorf("httpxfer: no file %s", d)
+			return File{}, false, 404, fmt.Errorf("httpxfer: no file %s", d)
 		}
-		return f, 0, nil
+		return f, n2x, 0, nil
 	}
 	if !strings.HasPrefix(target, "/") {
-		return File{}, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
+		return File{}, false, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
 	}
-	return File{}, 404, fmt.Errorf("httpxfer: no resource %q", clip([]byte(target)))
+	return File{}, false, 404, fmt.Errorf("httpxfer: no resource %q", clip([]byte(target)))
 }
 
 // safeName reports whether name is one plain path element.
@@ -441,7 +474,10 @@ func (s *session) send(req *request, rep *reply) error {
 		}
 	}
 	keep := req.keep && !rep.close
-	s.buf = s.appendHead(s.buf[:0], rep, keep)
+	s.buf = s.appendHead(s.buf[:0], req, rep, keep)
+	if req.method == "GET" && rep.tree != nil {
+		s.buf = append(s.buf, rep.tree...)
+	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SlowUploadTime))
 	if _, err := s.conn.Write(s.buf); err != nil {
 		return fmt.Errorf("httpxfer: upload: writing reply head: %w", err)
@@ -475,7 +511,7 @@ func openShared(file *File) (*os.File, error) {
 
 const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
 
-func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
+func (s *session) appendHead(b []byte, req *request, rep *reply, keep bool) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(rep.status), 10)
 	b = append(b, ' ')
@@ -509,6 +545,9 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 		b = append(b, "\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, rep.length, 10)
 	}
+	if rep.tree != nil {
+		b = append(b, "\r\nContent-Type: application/dime"...)
+	}
 	if rep.retry > 0 {
 		b = append(b, "\r\nRetry-After: "...)
 		b = strconv.AppendInt(b, int64((rep.retry+time.Second-1)/time.Second), 10)
@@ -534,7 +573,11 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 		if f.SHA1 != (wire.SHA1{}) {
 			b = append(b, "\r\nX-Gnutella-Content-URN: "...)
 			b = f.SHA1.AppendURN(b)
-			b = s.appendAltLocs(b, f.SHA1)
+			if _, ok := s.tree(*f); ok {
+				b = append(b, "\r\nX-Thex-URI: "...)
+				b = append(b, thex.FormatThexURI(f.SHA1, f.TTH)...)
+			}
+			b = s.appendAltLocs(b, f.SHA1, req)
 		}
 	}
 	if s.u.cfg.PushProxies != nil {
@@ -547,24 +590,25 @@ func (s *session) appendHead(b []byte, rep *reply, keep bool) []byte {
 }
 
 // appendAltLocs appends X-Alt with other sources of the file, leaving out
-// the client's own address.
-func (s *session) appendAltLocs(b []byte, d wire.SHA1) []byte {
-	n := 0
-	for _, ap := range s.u.cfg.Library.AltLocs(d) {
-		if !ap.IsValid() || ap.Addr().Unmap() == s.ip {
-			continue
-		}
-		if n == 0 {
-			b = append(b, "\r\nX-Alt: "...)
-		} else {
-			b = append(b, ", "...)
-		}
-		b = ap.AppendTo(b)
-		if n++; n == s.u.cfg.MaxAltLocs {
-			break
-		}
+// the client's own address, and X-Falt with firewalled ones when the
+// client reads them ("fwalt" in X-Features, as gtk-gnutella requires).
+func (s *session) appendAltLocs(b []byte, d wire.SHA1, req *request) []byte {
+	m, max := s.u.cfg.Mesh, s.u.cfg.MaxAltLocs
+	good := slices.DeleteFunc(m.Good(d, max+1), func(ap netip.AddrPort) bool { return ap.Addr() == s.ip })
+	b = appendAltHeader(b, "X-Alt", good, max)
+	if req != nil && req.h != nil && hasFeature(req.h, "fwalt") {
+		b = appendFaltHeader(b, m.Firewalled(d, max), max)
 	}
 	return b
+}
+
+// learnAltLocs takes the X-Alt, X-Falt and X-NAlt a downloader sent with
+// a request for d into the mesh.
+func (s *session) learnAltLocs(d wire.SHA1, h *wire.Handshake) {
+	m := s.u.cfg.Mesh
+	m.Add(d, ParseAltLocs(h.Values("X-Alt"))...)
+	m.AddFirewalled(d, ParseFalt(h.Values("X-Falt"))...)
+	m.AddBad(d, ParseAltLocs(h.Values("X-NAlt"))...)
 }
 
 func contentType(name string) string {

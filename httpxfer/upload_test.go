@@ -17,8 +17,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/govent/govent/wire"
 )
 
 // rawClient speaks HTTP by hand; responses are parsed by net/http, which
@@ -85,11 +83,11 @@ func newTestUploader(t *testing.T, cfg UploaderConfig) (*uploadServer, File, []b
 	lib := &memLibrary{}
 	f, data := shareFile(t, t.TempDir(), 2, "penny lane.mp3", 102400)
 	lib.add(f)
-	lib.alts = map[wire.SHA1][]netip.AddrPort{f.SHA1: {
-		netip.MustParseAddrPort("10.0.0.1:6346"),
-		netip.MustParseAddrPort("127.0.0.1:7000"), // the client itself: left out
+	cfg.Mesh = NewMesh(0)
+	cfg.Mesh.Add(f.SHA1, // most recent first in X-Alt
 		netip.MustParseAddrPort("10.0.0.2:6347"),
-	}}
+		netip.MustParseAddrPort("127.0.0.1:7000"), // the client itself: left out
+		netip.MustParseAddrPort("10.0.0.1:6346"))
 	cfg.Library = lib
 	return startUploader(t, cfg), f, data
 }

@@ -26,7 +26,9 @@ func (s *Servent) answerQuery(c *conn, m *wire.Message, hops uint8) {
 	}
 	q := &m.Query
 	limit := maxAnswers
+	withH := false
 	if f, ok := q.Flags(); ok {
+		withH = f.Has(wire.QueryFlagGGEPH)
 		if f.Has(wire.QueryFlagFirewalled) && s.cfg.Firewalled {
 			// Neither side could connect to the other: answering only
 			// wastes bandwidth (0.6 flags).
@@ -59,7 +61,7 @@ func (s *Servent) answerQuery(c *conn, m *wire.Message, hops uint8) {
 	for len(files) > 0 {
 		batch := files[:min(len(files), hitsPerQueryHit)]
 		files = files[len(batch):]
-		b, err := s.queryHit(m.Header.GUID, ttl, batch)
+		b, err := s.queryHit(m.Header.GUID, ttl, batch, withH)
 		if err != nil {
 			s.log.Warn("building QueryHit failed")
 			return
@@ -68,8 +70,11 @@ func (s *Servent) answerQuery(c *conn, m *wire.Message, hops uint8) {
 	}
 }
 
-// queryHit encodes one QueryHit for files, answering the Query guid.
-func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File) ([]byte, error) {
+// queryHit encodes one QueryHit for files, answering the Query guid. Each
+// result has its urn:sha1 text and, for a querier that reads GGEP "H"
+// (withH), a bitprint there too when the file's Tiger root is known, as
+// gtk-gnutella sends it.
+func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File, withH bool) ([]byte, error) {
 	adv := s.advertised()
 	qh := wire.QueryHit{
 		Port:        adv.Port(),
@@ -97,6 +102,15 @@ func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File) ([]b
 			Size:  uint32(f.Size),
 			Name:  []byte(f.Name),
 			Ext:   wire.ExtArea{Blocks: []wire.ExtBlock{wire.NewSHA1Block(f.SHA1)}, Terminated: true},
+		}
+		if withH && f.HasTTH {
+			h, err := wire.NewGGEPHash(wire.URN{SHA1: f.SHA1, HasSHA1: true, TTH: f.TTH, HasTTH: true})
+			if err != nil {
+				return nil, err
+			}
+			ext := &qh.Results[i].Ext
+			ext.Blocks[0].Sep = true
+			ext.Blocks = append(ext.Blocks, wire.ExtBlock{Kind: wire.ExtGGEP, GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{h}}})
 		}
 	}
 	m := wire.Message{Header: wire.Header{GUID: guid, Type: wire.TypeQueryHit, TTL: ttl}, QueryHit: qh}

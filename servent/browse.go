@@ -33,9 +33,10 @@ func (b browser) SharedFiles() []httpxfer.File {
 func (b browser) QueryHit(files []httpxfer.File) ([]byte, error) {
 	lf := make([]library.File, len(files))
 	for i, f := range files {
-		lf[i] = library.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Hashed: true}
+		lf[i] = library.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Hashed: true, TTH: f.TTH, HasTTH: f.HasTTH}
 	}
-	return b.s.queryHit(wire.NewGUID(), 1, lf)
+	// A browser gets the bitprint in GGEP "H" too, as from gtk-gnutella.
+	return b.s.queryHit(wire.NewGUID(), 1, lf, true)
 }
 
 // Browse lists what the servent at src shares (browse host): dialled at

@@ -105,6 +105,11 @@ type Config struct {
 	RescanInterval time.Duration
 	// MaxUploads and MaxUploadsPerIP limit concurrent uploads.
 	MaxUploads, MaxUploadsPerIP int
+	// ResearchInterval is how long a download by SHA-1 waits before it
+	// searches the network for the urn:sha1 again, for more sources; the
+	// wait doubles after each search, up to 8 times the interval.
+	// Zero means DefaultResearchInterval; negative never re-searches.
+	ResearchInterval time.Duration
 
 	// Per-address limits, so that one address cannot lock everyone else
 	// out (an IPv6 address counts as its /64). Tools that open many
@@ -233,6 +238,7 @@ const (
 	DefaultRescanInterval   = 10 * time.Minute
 	DefaultMaxUploads       = 8
 	DefaultMaxUploadsPerIP  = 2
+	DefaultResearchInterval = 5 * time.Minute
 	DefaultMaxLeaves        = 30
 	DefaultLeafUltrapeers   = 3
 	// DefaultPromoteAfter is the uptime gtk-gnutella asks before an
@@ -317,6 +323,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxUploads == 0 {
 		c.MaxUploads = DefaultMaxUploads
+	}
+	if c.ResearchInterval == 0 {
+		c.ResearchInterval = DefaultResearchInterval
 	}
 	if c.MaxUploadsPerIP == 0 {
 		c.MaxUploadsPerIP = DefaultMaxUploadsPerIP

@@ -27,11 +27,14 @@ type Result struct {
 	Vendor      string // QHD vendor code, e.g. GTKG
 	Push        bool   // firewalled: reach it with a Push
 	Busy        bool   // its upload slots are full
+	Speed       uint32 // the speed it advertises, in kbit/s
 	Index       uint32
 	Name        string
 	Size        uint64
 	SHA1        wire.SHA1
 	HasSHA1     bool
+	TTH         wire.TTH // Tiger tree root, from a bitprint (GGEP "H" or urn text)
+	HasTTH      bool
 	Hops        uint8          // links the QueryHit travelled: 1 from a neighbour
 	Via         netip.AddrPort // the neighbour it reached us through
 	// Proxies are the push proxies of a firewalled responder (GGEP PUSH);
@@ -76,10 +79,10 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 		return nil, errors.New("servent: Search before Start")
 	}
 	q := wire.Query{Criteria: []byte(text)}
-	// Not QueryFlagGGEPH: a querier that says it reads GGEP "H" gets its
-	// hashes there and nowhere else (gtk-gnutella sends bitprints in "H"
-	// instead of urn:sha1 text), and wire reads only urns.
-	var flags wire.QueryFlags
+	// QueryFlagGGEPH: gtk-gnutella then sends each result's hash in GGEP
+	// "H" and no urn text, a bitprint with the Tiger root that downloads
+	// verify chunks against.
+	flags := wire.QueryFlagGGEPH
 	if s.cfg.Firewalled && !s.xfer.relay.available() {
 		// The flag spares firewalled hosts answering what we could not
 		// fetch; through a relay of ours we can.
@@ -171,6 +174,7 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 	base := Result{
 		Addr:        qh.AddrPort(),
 		ServentGUID: qh.ServentGUID,
+		Speed:       qh.Speed,
 		Hops:        hops,
 		Via:         c.peer.name(),
 	}
@@ -191,7 +195,12 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		r.Index = res.Index
 		r.Name = string(res.Name)
 		r.Size = uint64(res.Size)
-		r.SHA1, r.HasSHA1 = res.Ext.SHA1()
+		u := res.Ext.URN()
+		r.SHA1, r.HasSHA1, r.TTH, r.HasTTH = u.SHA1, u.HasSHA1, u.TTH, u.HasTTH
+		if r.HasSHA1 && !r.Push && r.Addr.IsValid() && r.Addr.Port() != 0 {
+			// The mesh the uploader sends in X-Alt, and downloads use.
+			s.xfer.mesh.Add(r.SHA1, r.Addr)
+		}
 		sr.deliver(r)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/wire"
 )
@@ -51,6 +52,7 @@ type transfers struct {
 	mu      sync.Mutex
 	waiting map[wire.GUID][]chan net.Conn // Pushes we sent, by servent GUID
 
+	mesh      *httpxfer.Mesh // alternate locations, for uploads and downloads
 	pushSlots chan struct{}
 	uploads   atomic.Uint64 // uploads started, for the QHD "has uploaded" flag
 
@@ -60,7 +62,7 @@ type transfers struct {
 
 func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers),
-		px: newPushProxy(), relay: newRelay(s)}
+		px: newPushProxy(), relay: newRelay(s), mesh: httpxfer.NewMesh(0)}
 	var features string
 	if s.tlsConf != nil {
 		// We take TLS on the listening port (servent/tls.go).
@@ -69,6 +71,7 @@ func newTransfers(s *Servent) *transfers {
 	t.up = httpxfer.NewUploader(httpxfer.UploaderConfig{
 		Library:          libraryAdapter{s.lib},
 		Browser:          browser{s},
+		Mesh:             t.mesh,
 		Server:           UserAgent,
 		Features:         features,
 		MaxUploads:       s.cfg.MaxUploads,
@@ -89,7 +92,7 @@ func newTransfers(s *Servent) *transfers {
 	}
 	if dir != "" {
 		t.downDir = dir
-		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node})
+		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node, Mesh: t.mesh})
 	}
 	return t
 }
@@ -135,7 +138,7 @@ func (t *transfers) uploaded() bool { return t.uploads.Load() > 0 }
 type libraryAdapter struct{ lib *library.Library }
 
 func toXferFile(f library.File) httpxfer.File {
-	return httpxfer.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Path: f.Path, ModTime: f.ModTime}
+	return httpxfer.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, TTH: f.TTH, HasTTH: f.HasTTH, Path: f.Path, ModTime: f.ModTime}
 }
 
 func (a libraryAdapter) ByIndex(i uint32) (httpxfer.File, bool) {
@@ -154,8 +157,13 @@ func (a libraryAdapter) BySHA1(d wire.SHA1) (httpxfer.File, bool) {
 	return toXferFile(f), ok
 }
 
-// AltLocs: we keep no alternate locations yet.
-func (a libraryAdapter) AltLocs(wire.SHA1) []netip.AddrPort { return nil }
+// Tree returns a tree from the library's tree cache.
+func (a libraryAdapter) Tree(root wire.TTH) (*thex.Tree, bool) {
+	if a.lib == nil {
+		return nil, false
+	}
+	return a.lib.Tree(root)
+}
 
 // serveHTTP serves uploads on a connection that sent GET or HEAD. Its first
 // request head must arrive by firstBy; endFirstPhase is called once it has,
@@ -437,6 +445,18 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 	if err := os.MkdirAll(s.xfer.downDir, 0o755); err != nil {
 		return httpxfer.Result{}, fmt.Errorf("servent: download directory: %w", err)
 	}
+	if req.SHA1 != (wire.SHA1{}) {
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go research(rctx, req.SHA1, s.cfg.ResearchInterval, s.Search, func(srcs ...httpxfer.Source) {
+			for _, src := range srcs {
+				if !src.Push {
+					s.xfer.mesh.Add(req.SHA1, src.Addr)
+				}
+			}
+			s.xfer.down.AddSources(req.SHA1, srcs...)
+		})
+	}
 	return s.xfer.down.Download(ctx, req)
 }
 
@@ -459,3 +479,14 @@ func (s *Servent) Uploads() []httpxfer.UploadProgress { return s.xfer.up.Uploads
 
 // ActiveUploads is the number of upload slots in use.
 func (s *Servent) ActiveUploads() int { return s.xfer.up.ActiveUploads() }
+
+// RequestOf turns a search result into a download request from that one
+// source, with the Tiger root when the hit gave a bitprint.
+func RequestOf(r Result) httpxfer.Request {
+	req := httpxfer.Request{Name: r.Name, Size: int64(r.Size), Sources: []httpxfer.Source{SourceOf(r)}}
+	if r.HasSHA1 {
+		req.SHA1 = r.SHA1
+		req.TTH, req.HasTTH = r.TTH, r.HasTTH
+	}
+	return req
+}

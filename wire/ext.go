@@ -224,14 +224,16 @@ func (a *ExtArea) appendSHA1s(dst []SHA1) []SHA1 {
 	return dst
 }
 
-// SHA1 returns the first urn:sha1 digest of the area.
+// SHA1 returns the area's SHA-1: the first urn:sha1 text block's, else the
+// one a GGEP "H" or a urn:bitprint text block carries (see URN).
 func (a *ExtArea) SHA1() (SHA1, bool) {
 	for i := range a.Blocks {
 		if a.Blocks[i].Kind == ExtSHA1 {
 			return a.Blocks[i].SHA1, true
 		}
 	}
-	return SHA1{}, false
+	u := a.URN()
+	return u.SHA1, u.HasSHA1
 }
 
 // GGEP returns the area's first GGEP block, or nil.

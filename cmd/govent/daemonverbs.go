@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
 	"github.com/govent/govent/wire"
@@ -71,12 +72,21 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 
 // getThroughDaemon is `get --daemon`: the download is queued in the
 // running servent, which owns it from then on.
-func getThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (string, bool), urn wire.SHA1) error {
+// dl is the download as the command line and its magnet link give it; the
+// sources of the link come first, then --source.
+func getThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (string, bool), dl httpxfer.Request) error {
 	cl, data, err := connectDaemon(ctx, c, lookupEnv)
 	if err != nil {
 		return err
 	}
-	req := control.DownloadRequest{URN: urn.String(), Name: saveName(urn, c.String("name")), Size: c.Int64("size")}
+	req := control.DownloadRequest{URN: dl.SHA1.String(), Name: dl.Name, Size: dl.Size}
+	for _, src := range dl.Sources {
+		if src.Push {
+			req.Sources = append(req.Sources, control.SourceRecord{Push: true, ServentGUID: src.ServentGUID.String()})
+			continue
+		}
+		req.Sources = append(req.Sources, control.SourceRecord{Addr: src.Addr.String()})
+	}
 	for _, s := range c.StringSlice("source") {
 		if g, err := wire.ParseGUID(s); err == nil {
 			// A firewalled source: the daemon pushes to it.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
 )
@@ -55,7 +55,7 @@ type oneFile struct{ f httpxfer.File }
 
 func (o oneFile) ByIndex(i uint32) (httpxfer.File, bool)   { return o.f, i == o.f.Index }
 func (o oneFile) BySHA1(d wire.SHA1) (httpxfer.File, bool) { return o.f, d == o.f.SHA1 }
-func (o oneFile) AltLocs(wire.SHA1) []netip.AddrPort       { return nil }
+func (o oneFile) Tree(wire.TTH) (*thex.Tree, bool)         { return nil, false }
 
 // A source with its one slot taken queues get, which says so, keeps its
 // place by polling and downloads when the slot frees.

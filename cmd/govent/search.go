@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for results at most"},
 			&cli.IntFlag{Name: "max-results", Value: defaultMaxResults, Usage: "stop once this many results arrived"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
+			&cli.BoolFlag{Name: "magnet", Usage: "print a magnet link under each result (a \"magnet\" field with --json)"},
 			&cli.IntFlag{Name: "download", Usage: "download result number `N` (1-based) and exit"},
 			&cli.IntFlag{Name: "browse", Usage: "list the files of result `N`'s servent (through a Push if firewalled) and exit"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
@@ -104,7 +106,8 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if n > 0 {
 				limit = n // result N is all we need
 			}
-			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit, c.Bool("json"), c.Root().Writer)
+			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit,
+				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet")}, c.Root().Writer)
 			if err != nil || n == 0 {
 				return err
 			}
@@ -183,9 +186,16 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 // few enough that a popular query does not scroll for its whole timeout.
 const defaultMaxResults = 50
 
+// printOpts says how search prints results.
+type printOpts struct {
+	json   bool // JSON lines
+	magnet bool // a magnet link per result
+}
+
 // searchAndPrint sends query and prints the results as they arrive, until
 // limit arrived or the timeout passed.
-func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeout time.Duration, limit int, asJSON bool, w io.Writer) ([]servent.Result, error) {
+func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeout time.Duration, limit int, opts printOpts, w io.Writer) ([]servent.Result, error) {
+	asJSON := opts.json
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sr, err := s.Search(ctx, query)
@@ -194,12 +204,33 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	}
 	enc := json.NewEncoder(w)
 	out := collectResults(ctx, sr.Results, timeout, limit, func(n int, r servent.Result) {
-		if asJSON {
+		switch {
+		case asJSON && opts.magnet:
+			m := resultJSON(n, r)
+			m["magnet"] = resultMagnet(r)
+			_ = enc.Encode(m)
+		case asJSON:
 			_ = enc.Encode(resultJSON(n, r))
-		} else {
+		case opts.magnet:
+			fmt.Fprintln(w, formatResult(n, r))
+			fmt.Fprintln(w, "     "+resultMagnet(r))
+		default:
 			fmt.Fprintln(w, formatResult(n, r))
 		}
 	})
+	if len(out) > 1 {
+		// The best sources first: a free slot, no Push needed, the speed
+		// advertised, the fewest hops (servent.Rank).
+		rank := servent.Rank(out)
+		for i := range rank {
+			rank[i]++
+		}
+		if asJSON {
+			_ = enc.Encode(map[string]any{"ranking": rank})
+		} else {
+			fmt.Fprintf(w, "best first (free slot, direct, advertised speed, hops): %s\n", strings.Trim(fmt.Sprint(rank), "[]"))
+		}
+	}
 	switch {
 	case asJSON:
 	case len(out) == 0:
@@ -269,7 +300,7 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	m := map[string]any{
 		"n": n, "name": r.Name, "size": r.Size, "addr": r.Addr.String(), "index": r.Index,
 		"servent_guid": r.ServentGUID.String(), "vendor": r.Vendor, "push": r.Push, "busy": r.Busy,
-		"hops": r.Hops, "via": r.Via.String(),
+		"hops": r.Hops, "via": r.Via.String(), "speed_kbps": r.Speed,
 	}
 	if r.HasSHA1 {
 		m["urn"] = r.SHA1.String()
@@ -281,14 +312,14 @@ func resultJSON(n int, r servent.Result) map[string]any {
 		}
 		m["push_proxies"] = proxies
 	}
+	if r.HasTTH {
+		m["tth"] = r.TTH.String()
+	}
 	return m
 }
 
 func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w io.Writer) error {
-	req := httpxfer.Request{Size: int64(r.Size), Sources: []httpxfer.Source{servent.SourceOf(r)}}
-	if r.HasSHA1 {
-		req.SHA1 = r.SHA1
-	}
+	req := servent.RequestOf(r)
 	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
 	pr := newProgress(w)
@@ -310,6 +341,9 @@ func reportDownload(w io.Writer, res httpxfer.Result) error {
 	verified := "not verified (no urn:sha1)"
 	if res.SHA1 != (wire.SHA1{}) {
 		verified = "SHA-1 verified " + res.SHA1.String()
+	}
+	if res.TreeVerified {
+		verified += ", every chunk checked against its Tiger tree"
 	}
 	saved := "saved"
 	if res.AlreadyComplete {
@@ -350,14 +384,17 @@ func humanBytes(n int64) string {
 func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 	return &cli.Command{
 		Name:      "get",
-		Usage:     "download a file by urn:sha1 from one or more sources",
-		ArgsUsage: "urn:sha1:<base32>",
+		Usage:     "download a file by urn:sha1 or magnet link from one or more sources",
+		ArgsUsage: "urn:sha1:<base32> | 'magnet:?xt=urn:sha1:...&dn=...&xl=...&xs=...'",
 		Description: "Fetches the file from the --source hosts in parallel chunks, resuming a previous\n" +
 			"attempt from its .part file, and verifies its SHA-1 before renaming it into --dir\n" +
 			"as --name (extension included; default: the urn's base32). An existing file of that\n" +
 			"name is kept: the new one becomes \"name (1).ext\", unless it is this very file (same\n" +
 			"SHA-1): then get says so and downloads nothing. A second get of the same name into\n" +
 			"the same --dir while one runs is refused. A failed get says why, per source.\n" +
+			"A magnet link gives the urn (urn:sha1, or urn:bitprint: then every chunk is checked\n" +
+			"against the file's Tiger tree as it arrives), dn the name, xl the size and xs/as\n" +
+			"the sources (http://IP:PORT/... URLs); --source, --name and --size add to it.\n" +
 			"A firewalled source is named by its servent GUID (32 hex digits, as search prints\n" +
 			"it): get asks its --push-proxy hosts to send it a Push and, with --peer, routes one\n" +
 			"through those peers; with --firewalled or --no-listen it goes through a relaying\n" +
@@ -378,21 +415,23 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "with --daemon: print the queued download as JSON"},
 		}, append(firewallFlags(), daemonSearchFlags("queue the download in the running servent of --data")...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
-			if err := wantArgs(c, 1, "urn:sha1 argument"); err != nil {
+			if err := wantArgs(c, 1, "urn:sha1 argument or magnet link"); err != nil {
 				return err
 			}
-			rules := []flagRule{required("source"), sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen")}
+			req, err := getRequest(c)
+			if err != nil {
+				return usageError(err)
+			}
+			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen")}
+			if len(req.Sources) == 0 {
+				rules = append(rules, required("source"))
+			}
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
-			d, err := wire.ParseURN(c.Args().First())
-			if err != nil {
-				return usageError(fmt.Errorf("%q: want urn:sha1: and 32 base32 digits", c.Args().First()))
-			}
 			if c.Bool("daemon") {
-				return getThroughDaemon(ctx, c, lookupEnv, d)
+				return getThroughDaemon(ctx, c, lookupEnv, req)
 			}
-			req := httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}
 			var firewalled []wire.GUID
 			for _, src := range c.StringSlice("source") {
 				if g, err := wire.ParseGUID(src); err == nil {

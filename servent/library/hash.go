@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
 
@@ -20,32 +21,43 @@ const saveEvery = 64
 // hashChunk is how much is read between cancellation checks.
 const hashChunk = 256 << 10
 
-// HashFile returns the SHA-1 of the file at path, checking ctx between
-// reads so a large file does not delay shutdown.
-func HashFile(ctx context.Context, path string) (wire.SHA1, error) {
-	var sum wire.SHA1
+// Digest is what hashing a file yields: its SHA-1 (urn:sha1) and its Tiger
+// tree (THEX) down to the depth gtk-gnutella serves, computed in the same
+// pass as gtk-gnutella's huge and tth modules do.
+type Digest struct {
+	SHA1 wire.SHA1
+	Tree *thex.Tree
+}
+
+// HashFile returns the SHA-1 and the Tiger tree of the file at path,
+// checking ctx between reads so a large file does not delay shutdown.
+func HashFile(ctx context.Context, path string) (Digest, error) {
+	var d Digest
 	f, err := os.Open(path)
 	if err != nil {
-		return sum, fmt.Errorf("library: hash: %w", err)
+		return d, fmt.Errorf("library: hash: %w", err)
 	}
 	defer f.Close()
 	h := sha1.New()
+	tb := thex.NewBuilder()
 	buf := make([]byte, hashChunk)
 	for {
 		if err := ctx.Err(); err != nil {
-			return sum, fmt.Errorf("library: hash %s: %w", path, err)
+			return d, fmt.Errorf("library: hash %s: %w", path, err)
 		}
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
+		tb.Write(buf[:n])
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return sum, fmt.Errorf("library: hash: %w", err)
+			return d, fmt.Errorf("library: hash: %w", err)
 		}
 	}
-	h.Sum(sum[:0])
-	return sum, nil
+	h.Sum(d.SHA1[:0])
+	d.Tree = tb.Tree()
+	return d, nil
 }
 
 // hashJob is a file taken off the queue, as it was when indexed.
@@ -110,10 +122,17 @@ func (l *Library) nextJob() (hashJob, bool) {
 // hashOne hashes one file and records the digest if the file is still the
 // one that was queued. It reports whether a digest was recorded.
 func (l *Library) hashOne(ctx context.Context, job hashJob) bool {
-	sum, err := l.hash(ctx, job.path)
+	dg, err := l.hash(ctx, job.path)
 	if err == nil {
 		err = sameFile(job)
 	}
+	if err == nil && dg.Tree != nil && dg.Tree.Size != job.size {
+		err = fmt.Errorf("library: tree of %d bytes for a file of %d", dg.Tree.Size, job.size)
+	}
+	if err == nil && dg.Tree != nil {
+		err = l.storeTree(dg.Tree)
+	}
+	sum := dg.SHA1
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.byIndex[job.index]
@@ -130,6 +149,9 @@ func (l *Library) hashOne(ctx context.Context, job hashJob) bool {
 		return false
 	}
 	e.SHA1, e.Hashed = sum, true
+	if dg.Tree != nil {
+		e.TTH, e.HasTTH = dg.Tree.Root(), true
+	}
 	l.hashed++
 	l.bySHA1[sum] = insertSorted(l.bySHA1[sum], e.Index)
 	l.version++

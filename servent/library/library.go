@@ -31,6 +31,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
 
@@ -65,8 +66,10 @@ type Config struct {
 	// RescanInterval is how often Run rescans; zero rescans only on
 	// RequestRescan.
 	RescanInterval time.Duration
-	// Hash computes a file's SHA-1; nil means HashFile. Tests count calls.
-	Hash func(ctx context.Context, path string) (wire.SHA1, error)
+	// Hash computes a file's SHA-1 and Tiger tree; nil means HashFile.
+	// Tests count calls. A Digest without a Tree leaves the file without
+	// THEX.
+	Hash func(ctx context.Context, path string) (Digest, error)
 	// OnChange is called with the new Version after a rescan changed the
 	// set of files and after a round of hashing finished some digests, so
 	// the QRP code can send a patch. It runs on the rescanning or hashing
@@ -85,6 +88,10 @@ type File struct {
 	ModTime time.Time // modification time when indexed
 	SHA1    wire.SHA1 // valid when Hashed
 	Hashed  bool
+	// TTH is the root of the file's Tiger tree, valid when HasTTH; the
+	// tree itself is in the tree cache (Tree).
+	TTH    wire.TTH
+	HasTTH bool
 }
 
 // entry is a File with its precomputed keywords.
@@ -119,7 +126,7 @@ type Library struct {
 	dataDir  string // absolute; "" when not persisting
 	workers  int
 	interval time.Duration
-	hash     func(ctx context.Context, path string) (wire.SHA1, error)
+	hash     func(ctx context.Context, path string) (Digest, error)
 	onChange func(uint64)
 	log      *zap.Logger
 
@@ -141,6 +148,10 @@ type Library struct {
 	skipped    int
 	unreadable int
 	hashErrors uint64
+
+	// trees is the tree cache when there is no DataDir (see Tree).
+	treeMu sync.Mutex
+	trees  map[wire.TTH]*thex.Tree
 }
 
 // New returns an empty library for cfg. Call Load to restore the persisted
@@ -158,6 +169,7 @@ func New(cfg Config) (*Library, error) {
 		bySHA1:    make(map[wire.SHA1][]uint32),
 		postings:  make(map[string][]uint32),
 		queued:    make(map[uint32]bool),
+		trees:     make(map[wire.TTH]*thex.Tree),
 		nextIndex: 1,
 	}
 	if l.workers == 0 {

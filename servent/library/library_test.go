@@ -1,6 +1,7 @@
 package library_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/wire"
 )
@@ -38,7 +40,7 @@ type countingHasher struct {
 	paths []string
 }
 
-func (h *countingHasher) hash(ctx context.Context, path string) (wire.SHA1, error) {
+func (h *countingHasher) hash(ctx context.Context, path string) (library.Digest, error) {
 	h.mu.Lock()
 	h.paths = append(h.paths, path)
 	h.mu.Unlock()
@@ -95,9 +97,28 @@ func TestHashFileKnownDigests(t *testing.T) {
 			p := writeFile(t, dir, tc.name, tc.content)
 			got, err := library.HashFile(t.Context(), p)
 			require.NoError(t, err)
-			assert.Equal(t, mustSHA1(t, tc.sha1), got)
+			assert.Equal(t, mustSHA1(t, tc.sha1), got.SHA1)
+			require.NotNil(t, got.Tree)
+			assert.Equal(t, thex.Root([]byte(tc.content)), got.Tree.Root())
 		})
 	}
+	t.Run("empty file tiger root", func(t *testing.T) {
+		// The THEX test vector for the empty file.
+		got, err := library.HashFile(t.Context(), writeFile(t, dir, "e", ""))
+		require.NoError(t, err)
+		assert.Equal(t, "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ", got.Tree.Root().Base32())
+	})
+	t.Run("tree over several reads", func(t *testing.T) {
+		content := bytes.Repeat([]byte("0123456789abcdef"), 40<<10) // 640 KiB: 3 reads, depth 2
+		p := filepath.Join(dir, "big")
+		require.NoError(t, os.WriteFile(p, content, 0o644))
+		got, err := library.HashFile(t.Context(), p)
+		require.NoError(t, err)
+		want := thex.NewBuilder()
+		want.Write(content)
+		assert.Equal(t, want.Tree(), got.Tree)
+		assert.Equal(t, 2, got.Tree.Depth())
+	})
 	t.Run("missing file", func(t *testing.T) {
 		_, err := library.HashFile(t.Context(), filepath.Join(dir, "nope"))
 		assert.ErrorIs(t, err, os.ErrNotExist)
@@ -339,7 +360,11 @@ func TestCorruptStateIsReplaced(t *testing.T) {
 	assert.True(t, f.Hashed)
 	entries, err := os.ReadDir(data)
 	require.NoError(t, err)
-	assert.Len(t, entries, 1, "no temporary file is left behind")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{library.StateFile, library.TreeDir}, names, "no temporary file is left behind")
 }
 
 func TestDataDirInsideSharedTreeIsNotShared(t *testing.T) {
@@ -426,7 +451,7 @@ func TestHashPendingCancelledKeepsQueue(t *testing.T) {
 	writeFile(t, root, "a.txt", "abc")
 	ctx, cancel := context.WithCancel(t.Context())
 	calls := 0
-	l := newLibrary(t, library.Config{Dirs: []string{root}, Hash: func(hctx context.Context, path string) (wire.SHA1, error) {
+	l := newLibrary(t, library.Config{Dirs: []string{root}, Hash: func(hctx context.Context, path string) (library.Digest, error) {
 		calls++
 		if calls == 1 {
 			cancel() // shutdown arrives mid-hash
@@ -449,7 +474,7 @@ func TestHashPendingCancelledKeepsQueue(t *testing.T) {
 func TestFileChangedWhileHashingIsNotRecorded(t *testing.T) {
 	root := t.TempDir()
 	p := writeFile(t, root, "a.txt", "abc")
-	l := newLibrary(t, library.Config{Dirs: []string{root}, Hash: func(ctx context.Context, path string) (wire.SHA1, error) {
+	l := newLibrary(t, library.Config{Dirs: []string{root}, Hash: func(ctx context.Context, path string) (library.Digest, error) {
 		sum, err := library.HashFile(ctx, path)
 		writeFile(t, root, "a.txt", "abc and more") // written while we read
 		return sum, err
@@ -518,4 +543,39 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, l.HashPending(t.Context()))
 	assert.Equal(t, 70, l.Stats().Hashed)
+}
+
+func TestTreeCacheSurvivesRestart(t *testing.T) {
+	root, data := t.TempDir(), t.TempDir()
+	content := bytes.Repeat([]byte("tiger "), 100<<10) // 600 KiB: depth 2
+	require.NoError(t, os.WriteFile(filepath.Join(root, "f.bin"), content, 0o644))
+	want := thex.NewBuilder()
+	want.Write(content)
+
+	l := newLibrary(t, library.Config{Dirs: []string{root}, DataDir: data})
+	_, err := l.Rescan(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, l.HashPending(t.Context()))
+	f, ok := l.ByIndex(1)
+	require.True(t, ok)
+	require.True(t, f.HasTTH)
+	assert.Equal(t, want.Root(), f.TTH)
+
+	l2 := newLibrary(t, library.Config{Dirs: []string{root}, DataDir: data})
+	require.NoError(t, l2.Load())
+	f2, ok := l2.ByIndex(1)
+	require.True(t, ok)
+	assert.Equal(t, f.TTH, f2.TTH, "the root is in the state file")
+	tr, ok := l2.Tree(f2.TTH)
+	require.True(t, ok)
+	assert.Equal(t, want.Tree(), tr)
+
+	// A damaged cache file is not served.
+	name := filepath.Join(data, library.TreeDir, f.TTH.Base32())
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	b[len(b)-1] ^= 1
+	require.NoError(t, os.WriteFile(name, b, 0o644))
+	_, ok = l2.Tree(f2.TTH)
+	assert.False(t, ok)
 }

@@ -37,6 +37,7 @@ type stateEntry struct {
 	Size    int64  `json:"size"`
 	ModTime int64  `json:"mtime_ns"`
 	SHA1    string `json:"sha1,omitempty"` // urn:sha1:<base32>
+	TTH     string `json:"tth,omitempty"`  // urn:tree:tiger/:<base32>, the tree in TreeDir
 }
 
 // Load restores the file indexes, the index counter and the digests saved
@@ -113,6 +114,13 @@ func (st *stateFile) entries() ([]*entry, uint64, error) {
 			}
 			e.SHA1, e.Hashed = sum, true
 		}
+		if s.TTH != "" {
+			u, err := wire.ParseContentURN([]byte(s.TTH))
+			if err != nil || !u.HasTTH {
+				return nil, 0, fmt.Errorf("%s: tth %q", s.Path, s.TTH)
+			}
+			e.TTH, e.HasTTH = u.TTH, true
+		}
 		out = append(out, e)
 		// A damaged counter must still never hand out a used index.
 		next = max(next, uint64(s.Index)+1)
@@ -134,6 +142,9 @@ func (l *Library) save() error {
 		s := stateEntry{Path: e.Path, Index: e.Index, Size: e.Size, ModTime: e.ModTime.UnixNano()}
 		if e.Hashed {
 			s.SHA1 = e.SHA1.String()
+		}
+		if e.HasTTH {
+			s.TTH = e.TTH.String()
 		}
 		st.Files = append(st.Files, s)
 	}

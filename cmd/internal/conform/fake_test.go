@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
 )
@@ -130,7 +131,7 @@ func (l fakeLibrary) ByIndex(i uint32) (httpxfer.File, bool) { return l.f.file, 
 func (l fakeLibrary) BySHA1(d wire.SHA1) (httpxfer.File, bool) {
 	return l.f.file, d == l.f.file.SHA1
 }
-func (fakeLibrary) AltLocs(wire.SHA1) []netip.AddrPort { return nil }
+func (fakeLibrary) Tree(wire.TTH) (*thex.Tree, bool) { return nil, false }
 
 func (f *fake) accept() {
 	defer f.wg.Done()

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/servent"
+	"github.com/govent/govent/wire"
+)
+
+// getRequest builds get's download from its argument (a urn:sha1 or a
+// magnet link) and its --name and --size; --source is added by the
+// caller.
+func getRequest(c *cli.Command) (httpxfer.Request, error) {
+	arg := c.Args().First()
+	if !isMagnet(arg) {
+		d, err := wire.ParseURN(arg)
+		if err != nil {
+			return httpxfer.Request{}, fmt.Errorf("%q: want urn:sha1: and 32 base32 digits, or a magnet link", arg)
+		}
+		return httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}, nil
+	}
+	req, notes, err := magnetRequest(arg)
+	if err != nil {
+		return req, err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(c.Root().ErrWriter, "magnet: %s\n", n)
+	}
+	req.Name = saveName(req.SHA1, c.String("name"), req.Name)
+	if c.IsSet("size") {
+		req.Size = c.Int64("size")
+	}
+	return req, nil
+}
+
+// isMagnet reports whether a get argument is a magnet link.
+func isMagnet(arg string) bool {
+	return len(arg) >= 7 && strings.EqualFold(arg[:7], "magnet:")
+}
+
+// magnetRequest turns a magnet link into a download: its urn:sha1 (and
+// Tiger root, from a bitprint or a urn:tree:tiger xt: chunks are then
+// verified against the tree as they arrive), dn as the name, xl as the
+// size, and its xs and as sources that name an IP address (http URLs or
+// uri-res paths) or a firewalled servent (push://). Sources by host name
+// are skipped: the downloader resolves no names. It also returns a note
+// per parameter it skipped.
+func magnetRequest(link string) (httpxfer.Request, []string, error) {
+	m, err := wire.ParseMagnet(link)
+	if err != nil {
+		return httpxfer.Request{}, nil, err
+	}
+	if !m.URN.HasSHA1 {
+		return httpxfer.Request{}, nil, fmt.Errorf("magnet link without urn:sha1 or urn:bitprint xt: Gnutella sources are asked by SHA-1")
+	}
+	req := httpxfer.Request{Name: m.Name, SHA1: m.URN.SHA1, TTH: m.URN.TTH, HasTTH: m.URN.HasTTH}
+	if m.HasSize {
+		req.Size = m.Size
+	}
+	notes := m.Ignored
+	for _, s := range m.Sources {
+		switch {
+		case s.Push:
+			req.Sources = append(req.Sources, httpxfer.Source{Push: true, ServentGUID: s.GUID})
+		case s.Addr.IsValid():
+			req.Sources = append(req.Sources, httpxfer.Source{Addr: s.Addr})
+		default:
+			notes = append(notes, fmt.Sprintf("source %s:%d skipped: a host name, not an address", s.Host, s.Port))
+		}
+	}
+	return req, notes, nil
+}
+
+// resultMagnet is the magnet link of a search result: its urn, name, size
+// and the host as an exact source.
+func resultMagnet(r servent.Result) string {
+	m := wire.Magnet{Name: r.Name, Size: int64(r.Size), HasSize: true}
+	if r.HasSHA1 {
+		m.URN = wire.URN{SHA1: r.SHA1, HasSHA1: true, TTH: r.TTH, HasTTH: r.HasTTH}
+	}
+	if !r.Push && r.Addr.IsValid() && r.Addr.Port() != 0 {
+		src := wire.MagnetSource{Exact: true, Addr: r.Addr}
+		if r.HasSHA1 {
+			src.Path = "/uri-res/N2R?" + r.SHA1.String()
+		} else {
+			src.Path = fmt.Sprintf("/get/%d/%s", r.Index, r.Name)
+		}
+		m.Sources = append(m.Sources, src)
+	}
+	return m.String()
+}

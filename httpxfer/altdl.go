@@ -1,0 +1,162 @@
+package httpxfer
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/govent/govent/wire"
+)
+
+// The download side of the mesh: a download starts with the sources the
+// mesh knows for its SHA-1 besides those of the request, takes every new
+// source an X-Alt or X-Falt of a reply names (and those AddSources hands
+// it, from a re-search) into the running round, within the same
+// connection limit, and tells each source of the good ones it knows
+// (X-Alt) and of those caught serving bad data (X-NAlt).
+
+// maxJobSources bounds the sources one download keeps.
+const maxJobSources = 64
+
+// maxAltSent bounds the X-Alt and X-NAlt entries of one request.
+const maxAltSent = 10
+
+// AddSources adds sources to the running download of the file with SHA-1
+// d, if any, and reports whether there was one. Sources it has already,
+// or that the mesh knows are bad, are ignored.
+func (d *Downloader) AddSources(sum wire.SHA1, srcs ...Source) bool {
+	d.mu.Lock()
+	j := d.bySHA1[sum]
+	d.mu.Unlock()
+	if j == nil {
+		return false
+	}
+	j.addSources(srcs...)
+	return true
+}
+
+// meshSources returns the sources the mesh knows for the request's file.
+func (j *job) meshSources() []Source {
+	m, d := j.cfg.Mesh, j.req.SHA1
+	if m == nil || d == (wire.SHA1{}) {
+		return nil
+	}
+	var out []Source
+	for _, ap := range m.Good(d, maxJobSources) {
+		out = append(out, Source{Addr: ap})
+	}
+	for _, l := range m.Firewalled(d, maxJobSources) {
+		out = append(out, Source{Push: true, ServentGUID: l.GUID})
+	}
+	return out
+}
+
+// addSources adds new sources to the download and, while a round runs,
+// starts their workers.
+func (j *job) addSources(srcs ...Source) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range srcs {
+		if len(j.srcs) >= maxJobSources {
+			return
+		}
+		k := s.String()
+		if slices.ContainsFunc(j.srcs, func(o *srcState) bool { return o.key == k }) ||
+			!s.Push && j.cfg.Mesh.IsBad(j.req.SHA1, s.Addr) {
+			continue
+		}
+		st := &srcState{src: s, key: k}
+		j.srcs = append(j.srcs, st)
+		if j.round != nil {
+			j.solo.Store(false)
+			j.startWorkerLocked(st)
+		}
+	}
+}
+
+// learnAltLocs takes the alternate locations of a reply from s: into the
+// mesh (where X-NAlt counts only as hearsay against sources we have not
+// used ourselves) and, for the good ones, into the download.
+func (j *job) learnAltLocs(h *wire.Handshake) {
+	d := j.req.SHA1
+	if d == (wire.SHA1{}) {
+		return // a source learned by X-Alt can only be asked by urn
+	}
+	good := ParseAltLocs(h.Values("X-Alt"))
+	fw := ParseFalt(h.Values("X-Falt"))
+	if len(good)+len(fw) == 0 {
+		return
+	}
+	j.cfg.Mesh.Add(d, good...)
+	j.cfg.Mesh.AddFirewalled(d, fw...)
+	srcs := make([]Source, 0, len(good)+len(fw))
+	for _, ap := range good {
+		srcs = append(srcs, Source{Addr: ap})
+	}
+	for _, l := range fw {
+		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID})
+	}
+	j.addSources(srcs...)
+}
+
+// appendMeshHeaders appends to the header lines of a request to s (each
+// ending in CRLF) the X-Alt of the other
+// direct sources that gave us bytes, and the X-NAlt of those caught
+// serving bad data, and says we read X-Falt.
+func (j *job) appendMeshHeaders(b []byte, s *srcState) []byte {
+	if j.req.SHA1 == (wire.SHA1{}) {
+		return b
+	}
+	var good, bad []netip.AddrPort
+	j.mu.Lock()
+	for _, o := range j.srcs {
+		if o == s || o.src.Push || !o.src.Addr.IsValid() {
+			continue
+		}
+		if !o.dropped && o.got > 0 {
+			good = append(good, o.src.Addr)
+		}
+	}
+	for _, o := range j.blamed {
+		if !o.Push && o.Addr.IsValid() {
+			bad = append(bad, o.Addr)
+		}
+	}
+	j.mu.Unlock()
+	for _, h := range []struct {
+		name string
+		aps  []netip.AddrPort
+	}{{"X-Alt: ", good}, {"X-NAlt: ", bad}} {
+		if len(h.aps) > 0 {
+			b = append(b, h.name...)
+			b = appendAltList(b, h.aps, maxAltSent)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "X-Features: fwalt/0.1\r\n"...)
+}
+
+// blameLocked records s as caught serving bad data: it goes into X-NAlt
+// and the mesh's bad list at once.
+func (j *job) blameLocked(s *srcState, err error) {
+	j.dropLocked(s, err)
+	j.blamed = append(j.blamed, s.src)
+	if !s.src.Push {
+		j.cfg.Mesh.AddBad(j.req.SHA1, s.src.Addr)
+	}
+}
+
+// reportMesh tells the mesh, after the download, which sources served
+// the verified file.
+func (j *job) reportMesh(res Result, err error) {
+	m, d := j.cfg.Mesh, j.req.SHA1
+	if m == nil || d == (wire.SHA1{}) || err != nil || res.Path == "" {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.srcs {
+		if s.got > 0 && !s.dropped && !s.src.Push {
+			m.Add(d, s.src.Addr)
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package httpxfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/govent/govent/httpxfer/thex"
+	"github.com/govent/govent/wire"
+)
+
+// Per-chunk verification with THEX. When the download knows the file's
+// Tiger tree root (Request.TTH, from a bitprint in a hit or a magnet) and a
+// source announces its tree in X-Thex-URI, the tree is fetched once, on a
+// connection of its own, and refused unless it hashes up to that root.
+// From then on a verifier checks each segment of the tree's deepest level
+// as soon as the chunks that hold it are complete, reading it back from
+// the .part on its own goroutine while the workers go on receiving. A
+// segment that does not match is thrown away and fetched again from
+// another source; its writer is blamed at once (ErrHashMismatch), so no
+// whole-file blame rounds are needed. A tree whose root only the source
+// vouches for is not used: a liar could otherwise get honest sources
+// blamed.
+
+// maxMixedFails: a segment written by several sources (a chunk resumed
+// by another, or segments longer than chunks) does not tell which one
+// lied. It is fetched again, most likely by one source alone; when it has
+// failed that often, every writer of it is blamed.
+const maxMixedFails = 3
+
+// offerTree notes the X-Thex-URI of a reply from s and starts fetching
+// the tree from s if the download needs one and none is on its way.
+func (j *job) offerTree(s *srcState, h *wire.Handshake) {
+	if !j.req.HasTTH || j.size == 0 {
+		return
+	}
+	v, ok := h.Get("X-Thex-URI")
+	if !ok {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.tree != nil || j.treeBusy || j.treeTried[s.key] || j.runCtx == nil {
+		return
+	}
+	j.treeTried[s.key] = true // one try per source
+	path, root, hasRoot, err := thex.ParseThexURI(v)
+	if err != nil || hasRoot && root != j.req.TTH {
+		return
+	}
+	j.treeBusy = true
+	ctx := j.runCtx
+	j.bg.Go(func() {
+		t, err := j.getTree(ctx, s.src, path)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.treeBusy = false
+		if err == nil {
+			j.tree = t
+			j.segOK = make([]bool, len(t.Levels[t.Depth()]))
+		} else {
+			j.treeErr = fmt.Errorf("tree from %s: %w", s.key, err)
+		}
+		j.notifyLocked()
+	})
+}
+
+// getTree fetches and decodes the tree at path from src.
+func (j *job) getTree(ctx context.Context, src Source, path string) (*thex.Tree, error) {
+	conn, err := j.cfg.Dialer.DialSource(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	cc := newClientConn(conn)
+	defer cc.close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	resp, err := cc.roundTrip("GET", path, hostOf(src), j.cfg.UserAgent, nil, j.cfg.ResponseTimeout)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.status != 200:
+		return nil, fmt.Errorf("%s", resp.statusText())
+	case resp.length < 0 || resp.length > thex.MaxDIMESize:
+		return nil, fmt.Errorf("%w: THEX reply with Content-Length %d", ErrMalformed, resp.length)
+	}
+	body := make([]byte, resp.length)
+	if _, err := io.ReadFull(cc.br, body); err != nil {
+		return nil, fmt.Errorf("reading the tree: %w", err)
+	}
+	return thex.DecodeDIME(body, j.size, j.req.TTH)
+}
+
+// segSpanLocked returns the chunks that hold tree segment i.
+func (j *job) segSpanLocked(i int) (first, last int) {
+	seg := j.tree.ChunkSize()
+	off := int64(i) * seg
+	end := min(off+seg, j.size)
+	return int(off / j.chunkSize), int((end - 1) / j.chunkSize)
+}
+
+// chunkVerifiedLocked reports whether every segment chunk ci holds has
+// matched the tree (true without a tree).
+func (j *job) chunkVerifiedLocked(ci int) bool {
+	if j.tree == nil {
+		return true
+	}
+	seg := j.tree.ChunkSize()
+	off := int64(ci) * j.chunkSize
+	for i := off / seg; i*seg < off+j.chunkLen(ci); i++ {
+		if !j.segOK[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// allVerifiedLocked reports whether every segment matched the tree.
+func (j *job) allVerifiedLocked() bool {
+	return j.tree == nil || !slices.Contains(j.segOK, false)
+}
+
+// nextSegLocked returns a segment not verified yet whose chunks are all
+// complete, or -1.
+func (j *job) nextSegLocked() int {
+	for i, ok := range j.segOK {
+		if ok {
+			continue
+		}
+		first, last := j.segSpanLocked(i)
+		done := true
+		for c := first; c <= last && done; c++ {
+			done = j.chunks[c].have == j.chunkLen(c)
+		}
+		if done {
+			return i
+		}
+	}
+	return -1
+}
+
+// verifier checks complete segments against the tree until ctx ends.
+func (j *job) verifier(ctx context.Context) {
+	var buf []byte
+	for {
+		j.mu.Lock()
+		i, t, wake := -1, j.tree, j.wake
+		if t != nil {
+			i = j.nextSegLocked()
+		}
+		j.mu.Unlock()
+		if i < 0 {
+			select {
+			case <-wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		seg := t.ChunkSize()
+		off := int64(i) * seg
+		n := min(seg, j.size-off)
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := j.part.ReadAt(buf, off); err != nil {
+			j.setFatal(fatalErr(fmt.Errorf("reading back %s for THEX: %w", j.partPath, err)))
+			return
+		}
+		err := t.VerifyNode(t.Depth(), i, buf)
+		j.mu.Lock()
+		if err == nil {
+			j.segOK[i] = true
+		} else {
+			j.badSegLocked(i, err)
+		}
+		j.notifyLocked()
+		j.mu.Unlock()
+	}
+}
+
+// badSegLocked throws away the chunks that hold segment i and blames
+// their writer.
+func (j *job) badSegLocked(i int, cause error) {
+	first, last := j.segSpanLocked(i)
+	var writers []string
+	for c := first; c <= last; c++ {
+		for _, k := range j.chunks[c].by {
+			if !slices.Contains(writers, k) {
+				writers = append(writers, k)
+			}
+		}
+		j.have -= j.chunks[c].have
+		j.chunks[c] = chunk{}
+		if int64(c)*j.chunkSize < j.hashTarget {
+			j.rehash = true // the SHA-1 follower read those bytes
+		}
+	}
+	j.badSegs++
+	if len(writers) > 1 {
+		for _, k := range writers {
+			j.suspicion[k]++
+		}
+		for c := first; c <= last; c++ {
+			j.chunks[c].pin, j.chunks[c].suspects = true, writers
+		}
+		if j.mixedFails[i]++; j.mixedFails[i] < maxMixedFails {
+			return
+		}
+	}
+	for _, k := range writers {
+		for _, s := range j.srcs {
+			if s.key == k {
+				j.blameLocked(s, fmt.Errorf("%w: %w", ErrHashMismatch, cause))
+			}
+		}
+	}
+}
+
+// mayTakeLocked reports whether s may fetch chunk ci. Any source may,
+// unless the chunk is pinned: then its owner, or with no owner in use the
+// most suspected of its suspects still in use (any source when none is),
+// which becomes the owner of every pinned chunk of the segment.
+func (j *job) mayTakeLocked(ci int, s *srcState) bool {
+	c := &j.chunks[ci]
+	if !c.pin || c.owner == s.key {
+		return true
+	}
+	if c.owner != "" && j.inUseLocked(c.owner) {
+		return false
+	}
+	most := -1
+	for _, k := range c.suspects {
+		if j.inUseLocked(k) {
+			most = max(most, j.suspicion[k])
+		}
+	}
+	if most >= 0 && (!slices.Contains(c.suspects, s.key) || j.suspicion[s.key] < most) {
+		return false
+	}
+	if j.tree == nil {
+		return true
+	}
+	seg := j.tree.ChunkSize()
+	i := int(int64(ci) * j.chunkSize / seg)
+	first, last := j.segSpanLocked(i)
+	for k := first; k <= last; k++ {
+		if j.chunks[k].pin {
+			j.chunks[k].owner = s.key
+		}
+	}
+	return true
+}
+
+func (j *job) inUseLocked(key string) bool {
+	for _, o := range j.srcs {
+		if o.key == key {
+			return !o.dropped
+		}
+	}
+	return false
+}
+
+// treeMismatch is the error of a file whose every segment matched a tree
+// of the root the request gave, but whose SHA-1 is not the one asked for:
+// the hit or magnet paired digests of two files.
+func treeMismatch() error {
+	return fmt.Errorf("%w: the file matches its tiger tree root but not its SHA-1", ErrHashMismatch)
+}

@@ -1,0 +1,135 @@
+package httpxfer
+
+import (
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer/thex"
+	"github.com/govent/govent/wire"
+)
+
+func treeOf(data []byte) *thex.Tree {
+	b := thex.NewBuilder()
+	b.Write(data)
+	return b.Tree()
+}
+
+// thexFake serves data honestly, announces tree in X-Thex-URI (with root
+// in the header) and serves tree at N2X.
+func thexFake(tree *thex.Tree, root wire.TTH, sum wire.SHA1) func(*fakeSource, net.Conn, *http.Request, int) bool {
+	return func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+		if strings.HasPrefix(req.URL.Path, "/uri-res/N2X") {
+			body := tree.AppendDIME(nil)
+			_, _ = fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/dime\r\nContent-Length: %d\r\n\r\n", len(body))
+			_, _ = conn.Write(body)
+			return true
+		}
+		a, b := askedRange(req, len(fs.data))
+		reply206(conn, len(fs.data), a, b, fs.data[a:b+1], "X-Thex-URI: "+thex.FormatThexURI(sum, root))
+		return true
+	}
+}
+
+// Three sources, one of which corrupts every body: THEX catches it at the
+// first bad segment, blames it at once, and the segment is fetched again
+// from the others; no whole-file blame round happens.
+//
+// With chunks shorter than the tree's segments (a segment then has several
+// writers), the segment is fetched again by one source alone, which names
+// the liar: the honest sources are never blamed.
+func TestDownloadThexCatchesBadChunk(t *testing.T) {
+	for _, tc := range []struct{ size, chunk, seg int64 }{
+		{1<<20 + 5000, 256 << 10, 256 << 10},
+		{3<<20 + 5000, 64 << 10, 256 << 10},
+	} {
+		t.Run(fmt.Sprint(tc.chunk), func(t *testing.T) { testThexCatchesBadChunk(t, int(tc.size), tc.chunk, tc.seg) })
+	}
+}
+
+func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64) {
+	lib := &memLibrary{}
+	f, data := shareFile(t, t.TempDir(), 1, "song.ogg", size)
+	f = lib.addWithTree(f, data)
+	a := startUploader(t, UploaderConfig{Library: lib})
+	b := startUploader(t, UploaderConfig{Library: lib})
+	liar := startFake(t, data, corruptEvery)
+	tr := treeOf(data)
+	require.Equal(t, seg, tr.ChunkSize())
+
+	dir := t.TempDir()
+	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: chunk, MaxFailures: 2, Wait: (&waitRecorder{}).wait})
+	res, err := d.Download(t.Context(), Request{
+		Name: "song.ogg", Size: f.Size, SHA1: f.SHA1, TTH: f.TTH, HasTTH: true,
+		Sources: []Source{liar.source(), {Addr: a.addr}, {Addr: b.addr}},
+	})
+	require.NoError(t, err)
+	assertFinished(t, dir, res, data, "song.ogg")
+	assert.True(t, res.TreeVerified)
+	assert.GreaterOrEqual(t, res.BadChunks, 1)
+	require.Len(t, res.Dropped, 1, "only the liar is dropped: %v", res.Dropped)
+	assert.Equal(t, liar.source(), res.Dropped[0].Source)
+	assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
+	var me *thex.MismatchError
+	require.True(t, errors.As(res.Dropped[0].Err, &me), "blamed for a chunk: %v", res.Dropped[0].Err)
+	assert.Equal(t, int64(0), me.Offset%tr.ChunkSize())
+}
+
+// A tree from the wire that does not hash up to the root the request
+// gives is refused: the download goes on, checked by SHA-1 at the end
+// only. A source whose X-Thex-URI names another root is not asked.
+func TestDownloadRefusesWrongTree(t *testing.T) {
+	data := randomData(600 << 10)
+	other := randomData(600 << 10)
+	good := treeOf(data)
+	sum := wire.SHA1(sha1.Sum(data))
+	for _, tc := range []struct {
+		name     string
+		tree     *thex.Tree
+		header   wire.TTH
+		askedN2X bool
+	}{
+		{"tree of another file", treeOf(other), good.Root(), true},
+		{"another root announced", treeOf(other), treeOf(other).Root(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := startFake(t, data, thexFake(tc.tree, tc.header, sum))
+			dir := t.TempDir()
+			res, err := testDownloader(dir, &waitRecorder{}).Download(t.Context(), Request{
+				Name: "x.bin", Size: int64(len(data)), SHA1: sum, TTH: good.Root(), HasTTH: true,
+				Sources: []Source{fs.source()},
+			})
+			require.NoError(t, err)
+			assertFinished(t, dir, res, data, "x.bin")
+			assert.False(t, res.TreeVerified)
+			// Every file request carries a Range; the tree request does not.
+			assert.Equal(t, tc.askedN2X, slices.Contains(fs.requestRanges(), ""))
+		})
+	}
+}
+
+// With the right tree, a lone honest source's download is verified chunk
+// by chunk.
+func TestDownloadVerifiesWithTree(t *testing.T) {
+	data := randomData(600 << 10)
+	tr := treeOf(data)
+	sum := wire.SHA1(sha1.Sum(data))
+	fs := startFake(t, data, thexFake(tr, tr.Root(), sum))
+	dir := t.TempDir()
+	res, err := testDownloader(dir, &waitRecorder{}).Download(t.Context(), Request{
+		Name: "x.bin", Size: int64(len(data)), SHA1: sum, TTH: tr.Root(), HasTTH: true,
+		Sources: []Source{fs.source()},
+	})
+	require.NoError(t, err)
+	assertFinished(t, dir, res, data, "x.bin")
+	assert.True(t, res.TreeVerified)
+	assert.Zero(t, res.BadChunks)
+}
