@@ -35,7 +35,7 @@ func (b browser) QueryHit(files []httpxfer.File) ([]byte, error) {
 	for i, f := range files {
 		lf[i] = library.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Hashed: true}
 	}
-	return b.s.queryHit(wire.NewGUID(), 1, lf)
+	return b.s.queryHit(wire.NewGUID(), 1, lf, nil)
 }
 
 // Browse lists what the servent at src shares (browse host): dialled at

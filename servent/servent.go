@@ -67,6 +67,11 @@ type Servent struct {
 	stats     servStats
 	deflating atomic.Int32 // established links we compress
 	dials     dialState    // keepConnected's
+
+	udp   *udpSock // nil without UDP (udp.go); set before Start returns
+	reach reachState
+	oob   oobState
+	boot  bootState
 }
 
 // servStats are the servent-wide counters. Routing decisions and their
@@ -215,8 +220,12 @@ func (s *Servent) Start(ctx context.Context) error {
 		s.log.Info("listening", zap.Stringer("addr", s.addr), zap.Stringer("guid", s.guid))
 		s.wg.Add(1)
 		go s.acceptLoop()
+		s.startUDP()
 	} else {
 		s.log.Info("dial-only: no listening port", zap.Stringer("guid", s.guid))
+	}
+	if !s.cfg.NoBootstrap {
+		s.startBootstrap()
 	}
 	s.wg.Add(2)
 	go s.keepConnected()
@@ -577,6 +586,10 @@ type Stats struct {
 	// Push proxies and the relay (pushproxy.go, relay.go).
 	PushProxy PushProxyStats
 	Relay     RelayStats
+	// UDP: the UDP socket, out-of-band replies and reachability.
+	UDP UDPStats
+	// Bootstrap: host caches contacted and what they gave.
+	Bootstrap BootstrapStats
 }
 
 // Stats returns the servent's counters.
@@ -611,5 +624,7 @@ func (s *Servent) Stats() Stats {
 		DynamicQueries:      s.router.DynamicQueries(),
 		PushProxy:           s.xfer.px.snapshot(),
 		Relay:               s.xfer.relay.snapshot(),
+		UDP:                 s.udpStats(),
+		Bootstrap:           s.boot.stats(),
 	}
 }

@@ -8,11 +8,8 @@ import (
 
 // The vendor messages of out-of-band query replies and UDP reachability, as
 // LimeWire defined them and gtk-gnutella sends them (src/core/vmsg.c,
-// doc/gnutella/out-of-band-v3).
-var (
-	VendorLIME = [4]byte{'L', 'I', 'M', 'E'}
-	VendorGTKG = [4]byte{'G', 'T', 'K', 'G'}
-)
+// doc/gnutella/out-of-band-v3). VendorLIME is vendor.go's.
+var VendorGTKG = [4]byte{'G', 'T', 'K', 'G'}
 
 const (
 	// SelectorLimeACK is LIME/11, the querier's claim of OOB hits.

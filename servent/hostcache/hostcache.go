@@ -65,6 +65,8 @@ const (
 	SourcePong                             // a Pong
 	SourceXTry                             // an X-Try handshake header
 	SourceXTryUltrapeers                   // an X-Try-Ultrapeers handshake header
+	SourceGWebCache                        // a GWebCache's host list
+	SourceUDPHostCache                     // a UDP host cache's Pong (GGEP IPP)
 )
 
 var sourceNames = map[Source]string{
@@ -72,6 +74,8 @@ var sourceNames = map[Source]string{
 	SourcePong:           "pong",
 	SourceXTry:           "x-try",
 	SourceXTryUltrapeers: "x-try-ultrapeers",
+	SourceGWebCache:      "gwebcache",
+	SourceUDPHostCache:   "udp-host-cache",
 }
 
 func (s Source) String() string {
@@ -208,6 +212,14 @@ func (c *Cache) allowed(a netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// Acceptable reports whether a stranger may point us at addr: it is
+// usable and passes the private and loopback policy (the checks Add
+// applies, for addresses we send to rather than dial: OOB replies).
+func (c *Cache) Acceptable(addr netip.AddrPort) bool {
+	addr = normalize(addr)
+	return usable(addr) == nil && c.allowed(addr) == nil
 }
 
 // SetSelf names our own listening addresses (as configured, or as peers

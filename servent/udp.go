@@ -1,0 +1,348 @@
+package servent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/wire"
+)
+
+// The UDP socket: one, on the Gnutella port's number, carrying Pings and
+// Pongs (UDP host caches among them), out-of-band query replies (oob.go)
+// and the connect-back Pings that tell us whether we are reachable
+// (reach.go). Datagrams are single descriptors, parsed by the same wire
+// code as TCP links.
+
+const (
+	// maxDatagram is the largest datagram we parse: gtk-gnutella's largest
+	// UDP message is a deflated OOB QueryHit well under it; bigger ones are
+	// counted and dropped.
+	maxDatagram = 8 << 10
+	// udpSourceWindow is the fixed window of the per-source rate limit.
+	udpSourceWindow = time.Second
+	// maxUDPSources bounds the sources the rate limit tracks in one
+	// window; past it, new sources share one budget, so spoofed sources
+	// cost memory no more than they cost the limit.
+	maxUDPSources = 4096
+	// maxPongIPP is how many hosts we put in GGEP IPP answering a UDP Ping
+	// with SCP, as UDP host caches do.
+	maxPongIPP = 10
+	// maxIPPRead bounds the hosts read from one Pong's IPP.
+	maxIPPRead = 50
+)
+
+// PacketNetwork is a Network that also has UDP sockets (net.ListenConfig's
+// ListenPacket signature; memnet implements it). Without it the servent
+// runs without UDP.
+type PacketNetwork interface {
+	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
+}
+
+func (osNetwork) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	return lc.ListenPacket(ctx, network, address)
+}
+
+// addrPortConn is what *net.UDPConn and *memnet.PacketConn offer beyond
+// net.PacketConn: reads and writes without a net.Addr allocation each.
+type addrPortConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// UDPStats are the UDP socket's counters (Stats.UDP).
+type UDPStats struct {
+	// Addr is the socket's local address; invalid when there is none.
+	Addr netip.AddrPort
+	// Reachable says unsolicited UDP reaches us (reach.go): our Queries
+	// then ask for out-of-band replies.
+	Reachable bool
+	// In and Out count datagrams received and sent.
+	In, Out uint64
+	// Dropped datagrams, by reason: over maxDatagram; over the per-source
+	// rate; not one well-formed descriptor; a descriptor we do not take
+	// over UDP (a Query, a Push, an unknown vendor message).
+	Oversized, RateLimited, Malformed, Ignored uint64
+	// Pings answered, Pongs learned from.
+	Pings, Pongs uint64
+	// OOB: the out-of-band counters (oob.go).
+	OOB OOBStats
+}
+
+// udpSock is the servent's UDP socket and its receive-side state. Fields
+// marked "reader" belong to the one reader goroutine.
+type udpSock struct {
+	pc   net.PacketConn
+	io   addrPortConn
+	addr netip.AddrPort
+
+	rate sourceRate // reader
+	msg  wire.Message
+	out  []byte // reader: encoding buffer for answers
+
+	in, sent, oversized, rateLimited, malformed, ignored atomic.Uint64
+	pings, pongs                                         atomic.Uint64
+}
+
+// sourceRate is a per-source-address limit over fixed windows.
+type sourceRate struct {
+	limit  int
+	window time.Time
+	counts map[netip.Addr]int
+}
+
+// allow counts one datagram from a and reports whether it is within the
+// limit for this window.
+func (r *sourceRate) allow(a netip.Addr, now time.Time) bool {
+	if now.Sub(r.window) >= udpSourceWindow || now.Before(r.window) {
+		r.window = now
+		clear(r.counts)
+	}
+	if _, ok := r.counts[a]; !ok && len(r.counts) >= maxUDPSources {
+		a = netip.Addr{} // the shared budget of the overflow
+	}
+	n := r.counts[a] + 1
+	r.counts[a] = n
+	return n <= r.limit
+}
+
+// startUDP binds the UDP socket on the TCP port's number. Failing to bind
+// is not fatal: the servent runs on TCP alone (and in-band only).
+func (s *Servent) startUDP() {
+	pn, ok := s.cfg.Network.(PacketNetwork)
+	if s.cfg.NoUDP || s.cfg.NoListen || !ok {
+		return
+	}
+	addr := net.JoinHostPort(listenHost(s.cfg.Listen), fmt.Sprint(s.addr.Port()))
+	pc, err := pn.ListenPacket(s.ctx, "udp", addr)
+	if err != nil {
+		s.log.Warn("no UDP socket: out-of-band replies and UDP host caches are off", zap.String("addr", addr), zap.Error(err))
+		return
+	}
+	io, ok := pc.(addrPortConn)
+	if !ok {
+		pc.Close()
+		s.log.Warn("UDP socket without address-port reads, UDP off", zap.String("addr", addr))
+		return
+	}
+	u := &udpSock{pc: pc, io: io, addr: addrPortOfUDP(pc.LocalAddr())}
+	u.rate = sourceRate{limit: s.cfg.UDPRatePerSource, counts: map[netip.Addr]int{}}
+	s.udp = u
+	s.log.Info("UDP listening", zap.Stringer("addr", u.addr))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.udpReadLoop(u)
+	}()
+	context.AfterFunc(s.ctx, func() { pc.Close() })
+}
+
+// listenHost is the host part of a listen address ("" for ":6346").
+func listenHost(listen string) string {
+	h, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+func addrPortOfUDP(a net.Addr) netip.AddrPort {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// udpReadLoop reads datagrams until the socket closes. The buffer is one
+// byte over maxDatagram so that an oversized datagram is seen as such.
+func (s *Servent) udpReadLoop(u *udpSock) {
+	buf := make([]byte, maxDatagram+1)
+	for {
+		n, from, err := u.io.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("UDP read", zap.Error(err))
+			continue
+		}
+		s.handleDatagram(u, buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), time.Now())
+	}
+}
+
+// handleDatagram parses and dispatches one datagram. It runs on the reader
+// goroutine (and in the benchmark's).
+func (s *Servent) handleDatagram(u *udpSock, b []byte, from netip.AddrPort, now time.Time) {
+	u.in.Add(1)
+	if len(b) > maxDatagram {
+		u.oversized.Add(1)
+		s.udpLog("oversized UDP datagram", from, fmt.Errorf("%d bytes, at most %d", len(b), maxDatagram))
+		return
+	}
+	if !u.rate.allow(from.Addr(), now) {
+		u.rateLimited.Add(1)
+		return
+	}
+	h, err := wire.ParseHeader(b)
+	if err == nil && int(h.Length) != len(b)-wire.HeaderLen {
+		err = fmt.Errorf("%w: header says %d payload bytes, datagram holds %d", wire.ErrMalformed, h.Length, len(b)-wire.HeaderLen)
+	}
+	m := &u.msg
+	if err == nil {
+		err = m.Decode(h, b[wire.HeaderLen:])
+	}
+	if err != nil {
+		u.malformed.Add(1)
+		s.udpLog("malformed UDP datagram", from, err)
+		return
+	}
+	s.reach.gotIncoming(s, from.Addr(), m, now)
+	switch h.Type {
+	case wire.TypePing:
+		s.udpPing(u, m, from)
+	case wire.TypePong:
+		s.udpPong(u, m, from, now)
+	case wire.TypeVendor, wire.TypeStdVendor:
+		if !s.udpVendor(u, m, from, now) {
+			u.ignored.Add(1)
+		}
+	case wire.TypeQueryHit:
+		s.oobHits(m, from)
+	default:
+		u.ignored.Add(1)
+	}
+}
+
+// udpLog logs bad UDP input at most once a second per reason.
+func (s *Servent) udpLog(reason string, from netip.AddrPort, err error) {
+	ok, suppressed := s.limiter.allow(reason, time.Now())
+	if !ok {
+		return
+	}
+	fields := []zap.Field{zap.Stringer("from", from), zap.Error(err)}
+	if suppressed > 0 {
+		fields = append(fields, zap.Int("suppressed", suppressed))
+	}
+	s.log.Info(reason, fields...)
+}
+
+// sendUDP sends one encoded descriptor and remembers that we sent to its
+// address (an answer from there is then solicited, reach.go).
+func (s *Servent) sendUDP(b []byte, to netip.AddrPort) {
+	u := s.udp
+	if u == nil {
+		return
+	}
+	s.reach.recordSent(to.Addr(), time.Now())
+	if _, err := u.io.WriteToUDPAddrPort(b, to); err != nil {
+		s.udpLog("UDP send", to, err)
+		return
+	}
+	u.sent.Add(1)
+}
+
+// udpPing answers a UDP Ping with our Pong. A Ping with GGEP "SCP" asks
+// for hosts, as a UDP host cache answers: we add up to maxPongIPP
+// ultrapeers in GGEP "IPP". A Ping bearing our servent GUID is the answer
+// to our connect-back request (reach.go), not a question.
+func (s *Servent) udpPing(u *udpSock, m *wire.Message, from netip.AddrPort) {
+	if m.Header.GUID == s.guid {
+		return
+	}
+	u.pings.Add(1)
+	own := s.ownPong()
+	p := wire.Pong{Port: own.Addr.Port(), Addr: own.Addr.Addr(), Files: own.Files, KB: own.KB}
+	if own.UP != nil {
+		if e, err := wire.NewGGEPExtension("UP", own.UP, false, false); err == nil {
+			p.GGEP.Extensions = append(p.GGEP.Extensions, e)
+		}
+	}
+	if _, ok := m.Ping.GGEP.Get("SCP"); ok {
+		if hosts := s.hosts.Sample(maxPongIPP, true); len(hosts) > 0 {
+			if e, err := wire.NewGGEPExtension("IPP", wire.EncodeIPP(hosts), false, false); err == nil {
+				p.GGEP.Extensions = append(p.GGEP.Extensions, e)
+			}
+		}
+	}
+	reply := wire.Message{Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: 1}, Pong: p}
+	b, err := reply.Append(u.out[:0])
+	if err != nil {
+		return // our advertised address is IPv6: nothing to put in a Pong
+	}
+	u.out = b
+	s.sendUDP(b, from)
+}
+
+// udpPong learns the host a UDP Pong describes and those of its GGEP
+// "IPP"; a Pong with "UDPHC" comes from a UDP host cache, which the
+// bootstrapper remembers.
+func (s *Servent) udpPong(u *udpSock, m *wire.Message, from netip.AddrPort, now time.Time) {
+	u.pongs.Add(1)
+	p := &m.Pong
+	if ap := p.AddrPort(); ap.IsValid() && ap.Port() != 0 {
+		_ = s.hosts.Add(ap, hostcache.SourcePong, ultrapeerPong(p) != nil, now)
+	}
+	learned := 0
+	if e, ok := p.GGEP.Get("IPP"); ok {
+		if v, err := e.Value(); err == nil {
+			hosts, err := wire.AppendIPP(nil, v, maxIPPRead)
+			if err != nil {
+				s.udpLog("malformed IPP in UDP Pong", from, err)
+			}
+			for _, h := range hosts {
+				if s.hosts.Add(h, hostcache.SourceUDPHostCache, true, now) == nil {
+					learned++
+				}
+			}
+		}
+	}
+	if _, ok := p.GGEP.Get("UDPHC"); ok || learned > 0 {
+		s.boot.udpCacheAnswered(from, learned)
+	}
+}
+
+// udpVendor handles the vendor messages we take over UDP; false means we
+// do not take this one.
+func (s *Servent) udpVendor(u *udpSock, m *wire.Message, from netip.AddrPort, now time.Time) bool {
+	v := &m.Vendor
+	switch {
+	case v.Vendor == wire.VendorLIME && v.Selector == wire.SelectorReplyNumber:
+		s.oobReplyNumber(m, from, now)
+	case v.Vendor == wire.VendorLIME && v.Selector == wire.SelectorLimeACK:
+		s.oobClaim(m, from)
+	default:
+		return false
+	}
+	return true
+}
+
+// udpStats reads the UDP counters.
+func (s *Servent) udpStats() UDPStats {
+	u := s.udp
+	if u == nil {
+		return UDPStats{OOB: s.oob.stats()}
+	}
+	return UDPStats{
+		Addr:        u.addr,
+		Reachable:   s.reach.reachable(time.Now()),
+		In:          u.in.Load(),
+		Out:         u.sent.Load(),
+		Oversized:   u.oversized.Load(),
+		RateLimited: u.rateLimited.Load(),
+		Malformed:   u.malformed.Load(),
+		Ignored:     u.ignored.Load(),
+		Pings:       u.pings.Load(),
+		Pongs:       u.pongs.Load(),
+		OOB:         s.oob.stats(),
+	}
+}
