@@ -17,8 +17,8 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-// Bootstrap: when the host cache holds no host to dial and we are short of
-// links, ask a host cache (a GWebCache over HTTP, or a UDP host cache with
+// Bootstrap: when the host cache holds no host to dial and we have no link,
+// ask a host cache (a GWebCache over HTTP, or a UDP host cache with
 // a Ping bearing GGEP "SCP") for hosts. Caches are tried in order: those
 // the user configured, then the fallback list (only when the host cache
 // was empty at Start and no peers are configured: a restart with known
@@ -142,19 +142,13 @@ func (s *Servent) bootstrapLoop() {
 	}
 }
 
-// needHosts: we are short of links and the host cache has no learned host
-// to dial now (configured peers are retried by the dialer, not
-// replaced by bootstrapping unless they leave room).
+// needHosts: we have no link and the host cache knows no host beside the
+// configured ones. Once one link is up, hosts come from the network itself
+// (Pongs, X-Try), and while learned hosts remain the dialer works through
+// them (forgetting those that keep failing), as gtk-gnutella asks caches
+// only when it knows nobody.
 func (s *Servent) needHosts() bool {
-	want := s.cfg.Connections
-	if s.IsLeaf() {
-		want = min(want, s.cfg.LeafUltrapeers)
-	}
-	if s.connectionCount() >= want {
-		return false
-	}
-	_, ok := s.hosts.NextLearned(time.Now(), true)
-	return !ok
+	return s.connectionCount() == 0 && s.hosts.LearnedLen() == 0
 }
 
 // nextCache returns the first cache that is due, nil if none.

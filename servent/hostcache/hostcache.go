@@ -325,6 +325,14 @@ func (c *Cache) Get(addr netip.AddrPort) (Host, bool) {
 	return h.Host, true
 }
 
+// LearnedLen is the number of hosts learnt from peers, host caches or an
+// earlier run: those a servent may dial beside its configured ones.
+func (c *Cache) LearnedLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pools[0].Len() + c.pools[1].Len()
+}
+
 // Len is the number of hosts known, configured ones included.
 func (c *Cache) Len() int {
 	c.mu.Lock()
