@@ -115,10 +115,12 @@ func (o *oobState) stats() OOBStats {
 
 // oobDest returns where an OOB Query wants its replies, and whether we
 // may send them there: the flag is set, we have UDP, and the GUID names an
-// address we would accept as a host.
+// address we would accept as a host. A firewalled servent answers in-band:
+// its hits must travel the Query's reverse path, so that the querier's
+// Push can follow it back.
 func (s *Servent) oobDest(m *wire.Message) (netip.AddrPort, bool) {
 	f, ok := m.Query.Flags()
-	if !ok || !f.Has(wire.QueryFlagOOB) || s.udp == nil {
+	if !ok || !f.Has(wire.QueryFlagOOB) || s.udp == nil || s.cfg.Firewalled {
 		return netip.AddrPort{}, false
 	}
 	dest := m.Header.GUID.OOBAddr()

@@ -218,9 +218,9 @@ func (s *Servent) Start(ctx context.Context) error {
 		s.addr = addrPortOf(ln.Addr())
 		s.hosts.SetSelf(s.addr, s.advertised())
 		s.log.Info("listening", zap.Stringer("addr", s.addr), zap.Stringer("guid", s.guid))
+		s.startUDP() // before the first link, which may ask for a connect-back
 		s.wg.Add(1)
 		go s.acceptLoop()
-		s.startUDP()
 	} else {
 		s.log.Info("dial-only: no listening port", zap.Stringer("guid", s.guid))
 	}

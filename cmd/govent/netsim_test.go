@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(netsim.ChildEnv) == "1" {
 		netsimChild()
 	}
-	os.Exit(m.Run())
+	os.Exit(runWithTripwire(m)) // bootstrap_test.go
 }
 
 func TestNetsimUsageErrors(t *testing.T) {
