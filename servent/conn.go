@@ -66,11 +66,12 @@ type conn struct {
 	byeCode   atomic.Uint32 // the Bye we sent, 0 if none
 	byeBy     time.Time     // with byeCode: the end of the Bye window
 	peerBye   atomic.Uint32 // the Bye we got, 0 if none
-	// connectBack: we answered the peer's GTKG/7 (once per link, reach.go).
-	connectBack atomic.Bool
-	started     time.Time
-	kind        router.PeerKind // Leaf: the peer is our leaf
-	slot        slotKind
+	// connectBackAt is when we last answered the peer's GTKG/7 (UnixNano,
+	// 0: never; reach.go).
+	connectBackAt atomic.Int64
+	started       time.Time
+	kind          router.PeerKind // Leaf: the peer is our leaf
+	slot          slotKind
 
 	// lastRx is when bytes last arrived (UnixNano); alive checks it every
 	// so often and pings a silent peer (see keepalive).

@@ -19,7 +19,9 @@ import (
 // To provoke the test rather than wait for strangers, each new link is
 // asked (GTKG/7 UDP Connect Back, while we are not reachable) to send a
 // UDP Ping bearing our servent GUID to our port; such a Ping counts as
-// unsolicited, as in gtk-gnutella's pcache.c.
+// unsolicited, as in gtk-gnutella's pcache.c. While we stay unreachable,
+// a few links are asked again every fwUDPWindow: a peer may have dropped
+// the request (gtk-gnutella pings one address at most once a minute).
 
 const (
 	// fwUDPWindow is how long a NAT keeps a hole open for answers: "2
@@ -34,6 +36,9 @@ const (
 	// connectBackLinks is how many links we ask for a connect-back while
 	// unreachable, before waiting for the next fwUDPWindow.
 	connectBackLinks = 3
+	// connectBackEvery is how often one link's connect-back requests are
+	// answered.
+	connectBackEvery = time.Minute
 )
 
 // reachState tracks where we sent UDP and what came back unasked.
@@ -135,11 +140,50 @@ func (s *Servent) requestConnectBack(c *conn) {
 	}
 }
 
-// handleConnectBack answers a peer's GTKG/7: one UDP Ping with the GUID it
-// gave, to its address at the port it named, once per link.
+// reachLoop asks a few links for a connect-back every fwUDPWindow while
+// unsolicited UDP does not reach us.
+func (s *Servent) reachLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(fwUDPWindow)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-s.ctx.Done():
+			return
+		}
+		if s.reach.reachable(time.Now()) {
+			continue
+		}
+		s.mu.Lock()
+		conns := make([]*conn, 0, connectBackLinks)
+		for _, c := range s.conns {
+			if len(conns) == connectBackLinks {
+				break
+			}
+			if c.peer.vendorMessages {
+				conns = append(conns, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			s.requestConnectBack(c)
+		}
+	}
+}
+
+// handleConnectBack answers a peer's GTKG/7: a UDP Ping with the GUID it
+// gave, to its address at the port it named, at most once a minute per
+// link (gtk-gnutella's UDP_PING_FREQ), so that a link cannot make us ping
+// in a loop.
 func (s *Servent) handleConnectBack(c *conn, m *wire.Message) {
 	cb, err := wire.DecodeUDPConnectBack(&m.Vendor, m.Header.GUID)
-	if err != nil || s.udp == nil || !c.connectBack.CompareAndSwap(false, true) {
+	if err != nil || s.udp == nil {
+		return
+	}
+	now := time.Now()
+	last := c.connectBackAt.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < connectBackEvery || !c.connectBackAt.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	to := netip.AddrPortFrom(c.peer.remote.Addr(), cb.Port)

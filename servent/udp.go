@@ -137,11 +137,12 @@ func (s *Servent) startUDP() {
 	u.rate = sourceRate{limit: s.cfg.UDPRatePerSource, counts: map[netip.Addr]int{}}
 	s.udp = u
 	s.log.Info("UDP listening", zap.Stringer("addr", u.addr))
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.udpReadLoop(u)
 	}()
+	go s.reachLoop()
 	context.AfterFunc(s.ctx, func() { pc.Close() })
 }
 

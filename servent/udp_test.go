@@ -223,3 +223,54 @@ func TestReachability(t *testing.T) {
 		assert.True(t, r3.reachable(now))
 	})
 }
+
+// readConnectBack reads a raw peer's descriptors until the servent's GTKG/7.
+func readConnectBack(t *testing.T, p *rawPeer) wire.UDPConnectBack {
+	t.Helper()
+	m := p.readUntil("a GTKG/7", func(m *wire.Message) bool {
+		return m.Header.Type == wire.TypeVendor && m.Vendor.Vendor == wire.VendorGTKG && m.Vendor.Selector == wire.SelectorUDPConnectBack
+	})
+	cb, err := wire.DecodeUDPConnectBack(&m.Vendor, m.Header.GUID)
+	require.NoError(t, err)
+	return cb
+}
+
+// A new link is asked for a UDP connect-back; a peer that drops the
+// request is asked again fwUDPWindow later, and its Ping makes us
+// reachable. The other way, we answer a link's GTKG/7 with one Ping, and
+// a second request within a minute gets none.
+func TestConnectBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		cfg := memConfig(t, n, "10.0.0.1:6346")
+		cfg.KeepAlive = time.Hour // the raw peer answers no keepalive Pings
+		s := startServent(t, cfg)
+		p := dialRawFrom(t, n.Host(netip.MustParseAddr("10.0.0.9")), s.Addr())
+		p.handshake06("Vendor-Message: 0.2")
+		u := newUDPProbe(t, n, "10.0.0.9:6346")
+
+		cb := readConnectBack(t, p)
+		assert.Equal(t, wire.UDPConnectBack{Port: 6346, GUID: s.GUID()}, cb)
+		time.Sleep(fwUDPWindow)
+		synctest.Wait()
+		require.False(t, s.Stats().UDP.Reachable, "the first request was dropped")
+		cb = readConnectBack(t, p)
+		u.send(wire.Message{Header: wire.Header{GUID: cb.GUID, Type: wire.TypePing, TTL: 1}}, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), cb.Port))
+		synctest.Wait()
+		assert.True(t, s.Stats().UDP.Reachable)
+		assert.Zero(t, s.Stats().UDP.Pings, "a connect-back Ping is not answered")
+
+		ours := wire.NewGUID()
+		ask := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeVendor, TTL: 1},
+			Vendor: wire.UDPConnectBack{Port: 6346, GUID: ours}.Vendor()}
+		p.send(ask)
+		m, from := u.recv(5 * time.Second)
+		require.NotNil(t, m)
+		assert.Equal(t, wire.TypePing, m.Header.Type)
+		assert.Equal(t, ours, m.Header.GUID)
+		assert.Equal(t, s.Addr(), from)
+		p.send(ask)
+		m, _ = u.recv(5 * time.Second)
+		assert.Nil(t, m, "one Ping a minute per link")
+	})
+}
