@@ -285,15 +285,16 @@ func (s *Servent) udpPing(u *udpSock, m *wire.Message, from netip.AddrPort) {
 }
 
 // udpPong learns the host a UDP Pong describes and those of its GGEP
-// "IPP"; a Pong with "UDPHC" comes from a UDP host cache, which the
-// bootstrapper remembers.
+// "IPP", and tells the bootstrapper if it was waiting for this Pong.
 func (s *Servent) udpPong(u *udpSock, m *wire.Message, from netip.AddrPort, now time.Time) {
 	u.pongs.Add(1)
 	p := &m.Pong
-	if ap := p.AddrPort(); ap.IsValid() && ap.Port() != 0 {
-		_ = s.hosts.Add(ap, hostcache.SourcePong, ultrapeerPong(p) != nil, now)
-	}
 	learned := 0
+	if ap := p.AddrPort(); ap.IsValid() && ap.Port() != 0 {
+		if s.hosts.Add(ap, hostcache.SourcePong, ultrapeerPong(p) != nil, now) == nil {
+			learned++
+		}
+	}
 	if e, ok := p.GGEP.Get("IPP"); ok {
 		if v, err := e.Value(); err == nil {
 			hosts, err := wire.AppendIPP(nil, v, maxIPPRead)
@@ -307,9 +308,10 @@ func (s *Servent) udpPong(u *udpSock, m *wire.Message, from netip.AddrPort, now 
 			}
 		}
 	}
-	if _, ok := p.GGEP.Get("UDPHC"); ok || learned > 0 {
-		s.boot.udpCacheAnswered(from, learned)
-	}
+	// A host cache we pinged may be a plain servent (gtk-gnutella answers
+	// an SCP Ping with its own Pong and no IPP when it knows nobody): its
+	// own host counts as what it gave.
+	s.boot.udpCacheAnswered(from, learned)
 }
 
 // udpVendor handles the vendor messages we take over UDP; false means we
