@@ -126,19 +126,19 @@ func TestOOBUnclaimedRepliesAreNotSent(t *testing.T) {
 	})
 }
 
-// Two Govents: the leaf learns it is reachable (its ultrapeer answers the
-// connect-back request), so its search asks for OOB replies; the hits come
-// over UDP, claimed with the token; a forged hit for the same search is
-// refused.
+// Two Govents: the querier learns it is reachable (its neighbour answers
+// the connect-back request), so its search asks for OOB replies; the hits
+// come over UDP, claimed with the token; a forged hit for the same search
+// is refused.
 func TestOOBBetweenTwoGovents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
 		ucfg := memConfig(t, n, "10.0.0.1:6346")
 		ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
 		up := startServent(t, ucfg)
-		lcfg := memLeafConfig(t, n, "10.0.0.2:6346")
+		lcfg := memConfig(t, n, "10.0.0.2:6346")
 		lcfg.Peers = []string{up.Addr().String()}
-		leaf := startServent(t, lcfg)
+		leaf := startServent(t, lcfg) // an ultrapeer too: leaves search in-band
 		synctest.Wait()
 		require.Len(t, leaf.Peers(), 1)
 		require.True(t, leaf.Stats().UDP.Reachable, "the connect-back Ping arrived")
@@ -171,6 +171,29 @@ func TestOOBBetweenTwoGovents(t *testing.T) {
 	})
 }
 
+// A leaf searches in-band even when reachable: its ultrapeer's dynamic
+// querying counts the hits it routes.
+func TestLeafSearchesInBand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		ucfg := memConfig(t, n, "10.0.0.1:6346")
+		ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
+		up := startServent(t, ucfg)
+		lcfg := memLeafConfig(t, n, "10.0.0.2:6346")
+		lcfg.Peers = []string{up.Addr().String()}
+		leaf := startServent(t, lcfg)
+		synctest.Wait()
+		require.True(t, leaf.Stats().UDP.Reachable)
+		sr, err := leaf.Search(searchCtx(t), "penguin")
+		require.NoError(t, err)
+		assert.NotEqual(t, leaf.Addr(), sr.GUID.OOBAddr())
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		assert.Equal(t, uint8(1), res[0].Hops)
+		assert.Zero(t, up.Stats().UDP.OOB.Offered)
+	})
+}
+
 // A querier that unsolicited UDP does not reach (here: its only UDP
 // traffic comes from private addresses, which prove nothing) asks for
 // in-band hits and gets them over its link.
@@ -180,7 +203,7 @@ func TestInBandWhenNotUDPReachable(t *testing.T) {
 		ucfg := memConfig(t, n, "10.0.0.1:6346")
 		ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
 		up := startServent(t, ucfg)
-		lcfg := memLeafConfig(t, n, "10.0.0.2:6346")
+		lcfg := memConfig(t, n, "10.0.0.2:6346")
 		lcfg.AllowPrivate = false
 		lcfg.Peers = []string{up.Addr().String()}
 		leaf := startServent(t, lcfg)

@@ -116,11 +116,14 @@ func (r *reachState) askConnectBack(now time.Time) bool {
 	return true
 }
 
-// udpReachable says whether our Queries may ask for out-of-band replies:
-// we have a UDP socket, a public-looking address to put in the GUID, and
-// unsolicited UDP reaches us.
-func (s *Servent) udpReachable() bool {
-	if s.udp == nil || s.cfg.Firewalled {
+// wantOOB says whether our Queries ask for out-of-band replies: we have a
+// UDP socket, unsolicited UDP reaches us, and we are not a leaf. A leaf's
+// searches stay in-band, because its ultrapeer's dynamic querying counts
+// the hits it routes back to decide when to stop (gtk-gnutella's
+// ultrapeers OOB-proxy their leaves' Queries for the same reason; leaves
+// reporting their hit counts, BEAR/12, is not done here).
+func (s *Servent) wantOOB() bool {
+	if s.udp == nil || s.cfg.Firewalled || s.IsLeaf() {
 		return false
 	}
 	return s.reach.reachable(time.Now())

@@ -88,7 +88,7 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	}
 	guid := wire.NewGUID()
 	oob := false
-	if s.udpReachable() {
+	if s.wantOOB() {
 		// Out-of-band replies (oob.go): our address in the GUID, and an
 		// empty GGEP "SO" to ask for OOB v3, as gtk-gnutella does.
 		if g, err := wire.OOBGUID(guid, s.advertised()); err == nil {
