@@ -126,6 +126,22 @@ func TestOOBUnclaimedRepliesAreNotSent(t *testing.T) {
 	})
 }
 
+// sharerAndQuerier starts a responder at 10.0.0.1 sharing one file and a
+// querier at 10.0.0.2 (configured by tweak) linked to it, and waits for
+// the link.
+func sharerAndQuerier(t *testing.T, n *memnet.Network, tweak func(*Config)) (up, q *Servent) {
+	ucfg := memConfig(t, n, "10.0.0.1:6346")
+	ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
+	up = startServent(t, ucfg)
+	qcfg := memConfig(t, n, "10.0.0.2:6346")
+	qcfg.Peers = []string{up.Addr().String()}
+	tweak(&qcfg)
+	q = startServent(t, qcfg)
+	synctest.Wait()
+	require.Len(t, q.Peers(), 1)
+	return up, q
+}
+
 // Two Govents: the querier learns it is reachable (its neighbour answers
 // the connect-back request), so its search asks for OOB replies; the hits
 // come over UDP, claimed with the token; a forged hit for the same search
@@ -133,14 +149,7 @@ func TestOOBUnclaimedRepliesAreNotSent(t *testing.T) {
 func TestOOBBetweenTwoGovents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		ucfg := memConfig(t, n, "10.0.0.1:6346")
-		ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
-		up := startServent(t, ucfg)
-		lcfg := memConfig(t, n, "10.0.0.2:6346")
-		lcfg.Peers = []string{up.Addr().String()}
-		leaf := startServent(t, lcfg) // an ultrapeer too: leaves search in-band
-		synctest.Wait()
-		require.Len(t, leaf.Peers(), 1)
+		up, leaf := sharerAndQuerier(t, n, func(*Config) {}) // an ultrapeer: leaves search in-band
 		require.True(t, leaf.Stats().UDP.Reachable, "the connect-back Ping arrived")
 
 		sr, err := leaf.Search(searchCtx(t), "penguin")
@@ -175,14 +184,7 @@ func TestOOBBetweenTwoGovents(t *testing.T) {
 // querying counts the hits it routes.
 func TestLeafSearchesInBand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := memnet.New()
-		ucfg := memConfig(t, n, "10.0.0.1:6346")
-		ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
-		up := startServent(t, ucfg)
-		lcfg := memLeafConfig(t, n, "10.0.0.2:6346")
-		lcfg.Peers = []string{up.Addr().String()}
-		leaf := startServent(t, lcfg)
-		synctest.Wait()
+		up, leaf := sharerAndQuerier(t, memnet.New(), func(c *Config) { c.Mode = ModeLeaf })
 		require.True(t, leaf.Stats().UDP.Reachable)
 		sr, err := leaf.Search(searchCtx(t), "penguin")
 		require.NoError(t, err)
@@ -199,16 +201,7 @@ func TestLeafSearchesInBand(t *testing.T) {
 // in-band hits and gets them over its link.
 func TestInBandWhenNotUDPReachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := memnet.New()
-		ucfg := memConfig(t, n, "10.0.0.1:6346")
-		ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
-		up := startServent(t, ucfg)
-		lcfg := memConfig(t, n, "10.0.0.2:6346")
-		lcfg.AllowPrivate = false
-		lcfg.Peers = []string{up.Addr().String()}
-		leaf := startServent(t, lcfg)
-		synctest.Wait()
-		require.Len(t, leaf.Peers(), 1)
+		up, leaf := sharerAndQuerier(t, memnet.New(), func(c *Config) { c.AllowPrivate = false })
 		require.False(t, leaf.Stats().UDP.Reachable)
 
 		sr, err := leaf.Search(searchCtx(t), "penguin")
