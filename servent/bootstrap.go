@@ -24,9 +24,9 @@ import (
 // was empty at Start and no peers are configured: a restart with known
 // hosts does not bootstrap), then caches other caches told us of. One
 // cache is asked at a time; one that fails is backed off (doubling from
-// cacheRetry to cacheRetryMax) and remembered for the run, and one that
-// answered is not asked again for cacheRevisit. Each cache is logged at
-// info the first time it is contacted.
+// cacheRetry to cacheRetryMax), one that answered is not asked again for
+// cacheRevisit, and both are remembered across runs (bootpersist.go).
+// Each cache is logged at info the first time it is contacted in a run.
 
 const (
 	bootCheckEvery = 5 * time.Second
@@ -57,6 +57,7 @@ type bootCache struct {
 	failures int
 	next     time.Time
 	logged   bool
+	learned  bool // another cache named it
 }
 
 type bootState struct {
@@ -76,12 +77,9 @@ func (b *bootState) stats() BootstrapStats {
 
 // addLocked appends a cache unless it is known.
 func (b *bootState) addLocked(name string, udp bool) {
-	for _, c := range b.caches {
-		if c.name == name {
-			return
-		}
+	if b.findLocked(name) == nil {
+		b.caches = append(b.caches, &bootCache{name: name, udp: udp})
 	}
-	b.caches = append(b.caches, &bootCache{name: name, udp: udp})
 }
 
 // startBootstrap builds the cache list and starts the loop, if there is
@@ -103,6 +101,11 @@ func (s *Servent) startBootstrap() {
 			} else {
 				b.addLocked(u, false)
 			}
+		}
+	}
+	if len(b.caches) > 0 {
+		if err := b.loadCachesLocked(s.cfg.DataDir); err != nil {
+			s.log.Warn("host cache state not loaded", zap.Error(err))
 		}
 	}
 	n := len(b.caches)
@@ -222,8 +225,9 @@ func (s *Servent) askGWebCache(client *gwc.Client, url string) (int, error) {
 	b := &s.boot
 	b.mu.Lock()
 	for _, u := range a.Caches {
-		if len(b.caches) < len(s.cfg.GWebCaches)+len(s.cfg.UDPHostCaches)+len(s.cfg.FallbackCaches)+maxLearnedCaches {
+		if len(b.caches) < len(s.cfg.GWebCaches)+len(s.cfg.UDPHostCaches)+len(s.cfg.FallbackCaches)+maxLearnedCaches && b.findLocked(u) == nil {
 			b.addLocked(u, false)
+			b.findLocked(u).learned = true
 		}
 	}
 	b.mu.Unlock()

@@ -137,3 +137,24 @@ func TestFallbackCachesOnlyWhenNothingIsKnown(t *testing.T) {
 		require.Len(t, c.Peers(), 1)
 	})
 }
+
+// A cache that failed is remembered across a restart: the new run waits
+// out its backoff before asking it again.
+func TestBootstrapRemembersFailingCaches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		cfg := memConfig(t, n, "10.0.0.2:6346")
+		cfg.DataDir = t.TempDir()
+		cfg.GWebCaches = []string{"http://10.0.0.51/dead.php"}
+		s := startServent(t, cfg)
+		synctest.Wait()
+		require.Equal(t, uint64(1), s.Stats().Bootstrap.Failures)
+		require.NoError(t, s.Close())
+
+		s2 := startServent(t, cfg)
+		time.Sleep(cacheRetry / 2)
+		assert.Zero(t, s2.Stats().Bootstrap.Contacts, "still backed off")
+		time.Sleep(cacheRetry/2 + bootCheckEvery)
+		assert.Equal(t, uint64(1), s2.Stats().Bootstrap.Contacts, "asked again once the backoff ended")
+	})
+}

@@ -288,6 +288,9 @@ func (s *Servent) shutdown() {
 	if err := s.hosts.Save(); err != nil {
 		s.log.Warn("saving host cache", zap.Error(err))
 	}
+	if err := s.boot.saveCaches(s.cfg.DataDir); err != nil {
+		s.log.Warn("saving host caches", zap.Error(err))
+	}
 }
 
 // Addr is where the servent listens.
