@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/wire"
@@ -164,20 +166,80 @@ func addrPortOfUDP(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// udpReadLoop reads datagrams until the socket closes. The buffer is one
-// byte over maxDatagram so that an oversized datagram is seen as such.
+// udpBatch is how many datagrams one system call may read (recvmmsg).
+const udpBatch = 64
+
+// udpReadLoop reads datagrams until the socket closes: from an operating
+// system socket udpBatch at a time (one recvmmsg each, through
+// golang.org/x/net), else one by one. Each buffer is one byte over
+// maxDatagram so that an oversized datagram is seen as such.
 func (s *Servent) udpReadLoop(u *udpSock) {
+	if uc, ok := u.pc.(*net.UDPConn); ok {
+		s.udpReadBatches(u, newBatchConn(uc))
+		return
+	}
 	buf := make([]byte, maxDatagram+1)
 	for {
 		n, from, err := u.io.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
+			if s.udpReadFailed(err) {
 				return
 			}
-			s.log.Warn("UDP read", zap.Error(err))
 			continue
 		}
 		s.handleDatagram(u, buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), time.Now())
+	}
+}
+
+// udpReadFailed logs a read error and reports whether reading must stop.
+func (s *Servent) udpReadFailed(err error) bool {
+	if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
+		return true
+	}
+	s.log.Warn("UDP read", zap.Error(err))
+	return false
+}
+
+// batchConn reads many datagrams per system call: x/net's ipv4 and ipv6
+// PacketConns have the same ReadBatch over the socket's own family.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(uc *net.UDPConn) batchConn {
+	if a, ok := uc.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		return ipv6.NewPacketConn(uc) // also a dual-stack socket on ":port"
+	}
+	return ipv4.NewPacketConn(uc)
+}
+
+func (s *Servent) udpReadBatches(u *udpSock, bc batchConn) {
+	msgs := make([]ipv4.Message, udpBatch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram+1)}
+	}
+	for {
+		n, err := bc.ReadBatch(msgs, 0)
+		if err != nil {
+			if s.udpReadFailed(err) {
+				return
+			}
+			continue
+		}
+		s.dispatchBatch(u, msgs[:n], time.Now())
+	}
+}
+
+// dispatchBatch hands each datagram of a batch read to handleDatagram.
+func (s *Servent) dispatchBatch(u *udpSock, msgs []ipv4.Message, now time.Time) {
+	for i := range msgs {
+		m := &msgs[i]
+		ua, ok := m.Addr.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		from := ua.AddrPort()
+		s.handleDatagram(u, m.Buffers[0][:m.N], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), now)
 	}
 }
 

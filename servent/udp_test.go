@@ -2,6 +2,7 @@ package servent
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"testing/synctest"
@@ -273,4 +274,52 @@ func TestConnectBack(t *testing.T) {
 		m, _ = u.recv(5 * time.Second)
 		assert.Nil(t, m, "one Ping a minute per link")
 	})
+}
+
+// On operating system sockets (read in batches): datagrams are parsed and
+// dispatched and an oversized one counted, over IPv4 and, where the host
+// has it, IPv6 loopback; over IPv4 a Ping gets its Pong.
+func TestUDPOnLoopbackSockets(t *testing.T) {
+	for _, listen := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(listen, func(t *testing.T) {
+			probe, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(listen)))
+			if err != nil {
+				t.Skipf("no %s here: %v", listen, err)
+			}
+			defer probe.Close()
+			cfg := testConfig(t)
+			cfg.Listen = listen
+			s := startServent(t, cfg)
+			to := s.Stats().UDP.Addr
+			require.True(t, to.IsValid())
+			send := func(b []byte) {
+				_, err := probe.WriteToUDPAddrPort(b, to)
+				require.NoError(t, err)
+			}
+			send(make([]byte, maxDatagram+100))
+			pong := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePong, TTL: 1},
+				Pong: wire.Pong{Port: 6346, Addr: netip.MustParseAddr("127.0.0.7")}}
+			b, err := pong.Append(nil)
+			require.NoError(t, err)
+			send(b)
+			waitFor(t, "the Pong and the oversized datagram", func() bool {
+				st := s.Stats().UDP
+				return st.Pongs == 1 && st.Oversized == 1
+			})
+			if to.Addr().Is6() {
+				return // our Pong cannot carry an IPv6 address
+			}
+			g := wire.NewGUID()
+			ping := wire.Header{GUID: g, Type: wire.TypePing, TTL: 1}
+			send(ping.Append(nil))
+			require.NoError(t, probe.SetReadDeadline(time.Now().Add(10*time.Second)))
+			buf := make([]byte, 2048)
+			n, _, err := probe.ReadFromUDPAddrPort(buf)
+			require.NoError(t, err)
+			h, err := wire.ParseHeader(buf[:n])
+			require.NoError(t, err)
+			assert.Equal(t, wire.TypePong, h.Type)
+			assert.Equal(t, g, h.GUID)
+		})
+	}
 }
