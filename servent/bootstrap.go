@@ -263,12 +263,9 @@ func (s *Servent) askUDPCache(hostport string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}, Ping: wire.Ping{GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{e}}}}
-	pkt, err := m.Append(nil)
-	if err != nil {
+	if err := s.pingUDP(to, wire.NewGUID(), e); err != nil {
 		return 0, err
 	}
-	s.sendUDP(pkt, to)
 	timer := time.NewTimer(uhcWait)
 	defer timer.Stop()
 	select {

@@ -80,15 +80,21 @@ type oobState struct {
 	mu      sync.Mutex
 	replies map[wire.GUID]*oobReply
 	claims  map[wire.GUID]*oobClaim
+	swept   time.Time // the last expireLocked sweep
 
 	offered, claimed, hitsSent, unclaimed         atomic.Uint64
 	spurious, forged, tokenMissing                atomic.Uint64
 	offers, claimsSent, hitsReceived, hitsRefused atomic.Uint64
 }
 
-// expireLocked drops replies and claims past their time; unclaimed
-// replies are counted.
+// expireLocked drops replies and claims past their time, at most once a
+// second (lookups check the time of what they find); unclaimed replies
+// are counted.
 func (o *oobState) expireLocked(now time.Time) {
+	if now.Sub(o.swept) < time.Second && !now.Before(o.swept) {
+		return
+	}
+	o.swept = now
 	for g, r := range o.replies {
 		if !now.Before(r.expires) {
 			delete(o.replies, g)
@@ -179,7 +185,7 @@ func (s *Servent) oobClaim(m *wire.Message, from netip.AddrPort) {
 	o.expireLocked(now)
 	r := o.replies[m.Header.GUID]
 	switch {
-	case r == nil:
+	case r == nil || !now.Before(r.expires):
 		o.mu.Unlock()
 		o.spurious.Add(1)
 		return
@@ -295,7 +301,7 @@ func (s *Servent) oobHits(m *wire.Message, from netip.AddrPort) {
 	o.mu.Lock()
 	o.expireLocked(now)
 	c := o.claims[key]
-	ok := c != nil && c.left > 0 && (c.token == nil || bytes.Equal(hitToken(&m.QueryHit), c.token))
+	ok := c != nil && c.left > 0 && now.Before(c.expires) && (c.token == nil || bytes.Equal(hitToken(&m.QueryHit), c.token))
 	if ok {
 		c.left -= max(1, len(m.QueryHit.Results))
 		if c.left <= 0 {

@@ -59,7 +59,9 @@ func (r *reachState) recordSent(a netip.Addr, now time.Time) {
 	if r.sentTo == nil {
 		r.sentTo = map[netip.Addr]time.Time{}
 	}
-	if now.Sub(r.pruned) >= fwUDPWindow || len(r.sentTo) >= maxSentTo {
+	// Prune every window, or sooner when full, but at most once a second:
+	// a flood from forged sources must not make every send scan the map.
+	if now.Sub(r.pruned) >= fwUDPWindow || (len(r.sentTo) >= maxSentTo && now.Sub(r.pruned) >= time.Second) {
 		r.pruned = now
 		for k, t := range r.sentTo {
 			if now.Sub(t) >= fwUDPWindow {
@@ -189,7 +191,6 @@ func (s *Servent) handleConnectBack(c *conn, m *wire.Message) {
 	if last != 0 && now.Sub(time.Unix(0, last)) < connectBackEvery || !c.connectBackAt.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	to := netip.AddrPortFrom(c.peer.remote.Addr(), cb.Port)
-	h := wire.Header{GUID: cb.GUID, Type: wire.TypePing, TTL: 1}
-	s.sendUDP(h.Append(nil), to)
+	// Its Pong, if it sends one, teaches us its host.
+	_ = s.pingUDP(netip.AddrPortFrom(c.peer.remote.Addr(), cb.Port), cb.GUID)
 }

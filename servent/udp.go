@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,9 +72,10 @@ type UDPStats struct {
 	In, Out uint64
 	// Dropped datagrams, by reason: over maxDatagram; over the per-source
 	// rate; not one well-formed descriptor; a descriptor we do not take
-	// over UDP (a Query, a Push, an unknown vendor message).
+	// over UDP (a Query, a Push, an unknown vendor message, a Pong that
+	// answers no Ping of ours).
 	Oversized, RateLimited, Malformed, Ignored uint64
-	// Pings answered, Pongs learned from.
+	// Pings answered, Pongs (to our Pings) learned from.
 	Pings, Pongs uint64
 	// OOB: the out-of-band counters (oob.go).
 	OOB OOBStats
@@ -92,6 +94,61 @@ type udpSock struct {
 
 	in, sent, oversized, rateLimited, malformed, ignored atomic.Uint64
 	pings, pongs                                         atomic.Uint64
+
+	// pinged holds the GUIDs of our UDP Pings still awaiting Pongs: a
+	// UDP source is easily forged, so only Pongs we asked for teach the
+	// host cache.
+	pingMu sync.Mutex
+	pinged map[wire.GUID]time.Time
+}
+
+const (
+	// pingWait is how long a UDP Ping's Pongs are taken.
+	pingWait = time.Minute
+	// maxPinged bounds the UDP Pings awaiting Pongs.
+	maxPinged = 256
+)
+
+// pingUDP sends a UDP Ping with the given GUID and extensions to to, and
+// takes the Pongs that answer it for pingWait.
+func (s *Servent) pingUDP(to netip.AddrPort, guid wire.GUID, ext ...wire.GGEPExtension) error {
+	u := s.udp
+	if u == nil {
+		return errNoUDP
+	}
+	now := time.Now()
+	u.pingMu.Lock()
+	for g, t := range u.pinged {
+		if now.Sub(t) >= pingWait {
+			delete(u.pinged, g)
+		}
+	}
+	if len(u.pinged) >= maxPinged {
+		u.pingMu.Unlock()
+		return errTooManyPings
+	}
+	if u.pinged == nil {
+		u.pinged = map[wire.GUID]time.Time{}
+	}
+	u.pinged[guid] = now
+	u.pingMu.Unlock()
+	m := wire.Message{Header: wire.Header{GUID: guid, Type: wire.TypePing, TTL: 1}, Ping: wire.Ping{GGEP: wire.GGEP{Extensions: ext}}}
+	b, err := m.Append(nil)
+	if err != nil {
+		return err
+	}
+	s.sendUDP(b, to)
+	return nil
+}
+
+var errTooManyPings = errors.New("servent: too many UDP Pings awaiting Pongs")
+
+// askedFor reports whether a Pong's GUID answers one of our UDP Pings.
+func (u *udpSock) askedFor(g wire.GUID, now time.Time) bool {
+	u.pingMu.Lock()
+	defer u.pingMu.Unlock()
+	t, ok := u.pinged[g]
+	return ok && now.Sub(t) < pingWait
 }
 
 // sourceRate is a per-source-address limit over fixed windows.
@@ -274,6 +331,10 @@ func (s *Servent) handleDatagram(u *udpSock, b []byte, from netip.AddrPort, now 
 	case wire.TypePing:
 		s.udpPing(u, m, from)
 	case wire.TypePong:
+		if !u.askedFor(h.GUID, now) {
+			u.ignored.Add(1)
+			return
+		}
 		s.udpPong(u, m, from, now)
 	case wire.TypeVendor, wire.TypeStdVendor:
 		if !s.udpVendor(u, m, from, now) {

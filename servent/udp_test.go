@@ -109,7 +109,9 @@ func TestUDPPingGetsPongWithIPP(t *testing.T) {
 	})
 }
 
-// A UDP Pong teaches the host cache its host and those of its IPP.
+// A UDP Pong that answers our Ping teaches the host cache its host and
+// those of its IPP; one that answers nothing of ours (a source is easily
+// forged) is ignored.
 func TestUDPPongFillsHostCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -118,13 +120,31 @@ func TestUDPPongFillsHostCache(t *testing.T) {
 		ipp, _ := wire.NewGGEPExtension("IPP", wire.EncodeIPP([]netip.AddrPort{
 			netip.MustParseAddrPort("10.0.1.1:6346"), netip.MustParseAddrPort("10.0.1.2:6346"),
 		}), false, false)
-		p.send(wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePong, TTL: 1},
-			Pong: wire.Pong{Port: 7000, Addr: netip.MustParseAddr("10.0.0.9"), GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{ipp}}}}, s.Addr())
-		synctest.Wait()
-		for _, a := range []string{"10.0.0.9:7000", "10.0.1.1:6346", "10.0.1.2:6346"} {
-			_, ok := s.Hosts().Get(netip.MustParseAddrPort(a))
-			assert.True(t, ok, a)
+		pong := func(g wire.GUID) wire.Message {
+			return wire.Message{Header: wire.Header{GUID: g, Type: wire.TypePong, TTL: 1},
+				Pong: wire.Pong{Port: 7000, Addr: netip.MustParseAddr("10.0.0.9"), GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{ipp}}}}
 		}
+		learned := func() (n int) {
+			for _, a := range []string{"10.0.0.9:7000", "10.0.1.1:6346", "10.0.1.2:6346"} {
+				if _, ok := s.Hosts().Get(netip.MustParseAddrPort(a)); ok {
+					n++
+				}
+			}
+			return n
+		}
+		p.send(pong(wire.NewGUID()), s.Addr())
+		synctest.Wait()
+		assert.Zero(t, learned(), "an unasked-for Pong")
+		assert.Equal(t, uint64(1), s.Stats().UDP.Ignored)
+
+		g := wire.NewGUID()
+		require.NoError(t, s.pingUDP(p.addr(), g))
+		m, _ := p.recv(time.Second)
+		require.NotNil(t, m)
+		require.Equal(t, g, m.Header.GUID)
+		p.send(pong(g), s.Addr())
+		synctest.Wait()
+		assert.Equal(t, 3, learned())
 		assert.Equal(t, uint64(1), s.Stats().UDP.Pongs)
 	})
 }
@@ -297,6 +317,7 @@ func TestUDPOnLoopbackSockets(t *testing.T) {
 				require.NoError(t, err)
 			}
 			send(make([]byte, maxDatagram+100))
+			// A Pong for no Ping of ours: parsed, dispatched, ignored.
 			pong := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePong, TTL: 1},
 				Pong: wire.Pong{Port: 6346, Addr: netip.MustParseAddr("127.0.0.7")}}
 			b, err := pong.Append(nil)
@@ -304,7 +325,7 @@ func TestUDPOnLoopbackSockets(t *testing.T) {
 			send(b)
 			waitFor(t, "the Pong and the oversized datagram", func() bool {
 				st := s.Stats().UDP
-				return st.Pongs == 1 && st.Oversized == 1
+				return st.Ignored == 1 && st.Oversized == 1
 			})
 			if to.Addr().Is6() {
 				return // our Pong cannot carry an IPv6 address
