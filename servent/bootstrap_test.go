@@ -46,9 +46,9 @@ func fakeGWebCache(t *testing.T, n *memnet.Network, addr string, hosts ...netip.
 func TestBootstrapFromGWebCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		up := startServent(t, memConfig(t, n, "10.0.0.1:6346"))
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
-		cfg := memConfig(t, n, "10.0.0.2:6346")
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
 		cfg.DataDir = t.TempDir()
 		cfg.GWebCaches = []string{"http://10.0.0.51/dead.php", "http://10.0.0.50/gwc.php"}
 		s, err := New(cfg)
@@ -79,7 +79,7 @@ func TestBootstrapFromGWebCache(t *testing.T) {
 func TestBootstrapFromUDPHostCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		up := startServent(t, memConfig(t, n, "10.0.0.1:6346"))
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		uhc := newUDPProbe(t, n, "10.0.0.60:9999")
 		pinged := make(chan wire.Message, 1)
 		go func() {
@@ -93,7 +93,7 @@ func TestBootstrapFromUDPHostCache(t *testing.T) {
 			uhc.send(wire.Message{Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: 1},
 				Pong: wire.Pong{Port: 9999, Addr: netip.MustParseAddr("10.0.0.60"), GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{ipp, hc}}}}, from)
 		}()
-		cfg := memConfig(t, n, "10.0.0.2:6346")
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
 		cfg.UDPHostCaches = []string{"10.0.0.60:9999"}
 		s := startServent(t, cfg)
 		time.Sleep(time.Minute)
@@ -113,22 +113,22 @@ func TestBootstrapFromUDPHostCache(t *testing.T) {
 func TestFallbackCachesOnlyWhenNothingIsKnown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		up := startServent(t, memConfig(t, n, "10.0.0.1:6346"))
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
 		cache := []string{"http://10.0.0.50/gwc.php"}
 
-		withPeer := memConfig(t, n, "10.0.0.2:6346")
+		withPeer := udpConfig(t, n, "10.0.0.2:6346")
 		withPeer.Peers = []string{"10.0.0.77:6346"} // down: we stay short of links
 		withPeer.FallbackCaches = cache
 		a := startServent(t, withPeer)
-		off := memConfig(t, n, "10.0.0.3:6346")
+		off := udpConfig(t, n, "10.0.0.3:6346")
 		off.GWebCaches, off.FallbackCaches, off.NoBootstrap = cache, cache, true
 		b := startServent(t, off)
 		time.Sleep(10 * time.Minute)
 		assert.Zero(t, gwc.Load(), "a configured peer, or NoBootstrap: the caches are left alone")
 		assert.Zero(t, a.Stats().Bootstrap.Caches+b.Stats().Bootstrap.Caches)
 
-		empty := memConfig(t, n, "10.0.0.4:6346")
+		empty := udpConfig(t, n, "10.0.0.4:6346")
 		empty.FallbackCaches = cache
 		c := startServent(t, empty)
 		time.Sleep(time.Minute)
@@ -143,7 +143,7 @@ func TestFallbackCachesOnlyWhenNothingIsKnown(t *testing.T) {
 func TestBootstrapRemembersFailingCaches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		cfg := memConfig(t, n, "10.0.0.2:6346")
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
 		cfg.DataDir = t.TempDir()
 		cfg.GWebCaches = []string{"http://10.0.0.51/dead.php"}
 		s := startServent(t, cfg)

@@ -46,7 +46,6 @@ func TestEventsMeasureTraffic(t *testing.T) {
 		n := memnet.New()
 		var aLog, bLog eventLog
 		acfg := memConfig(t, n, "127.0.0.1:6346")
-		acfg.NoUDP = true // the hits come over the link measured
 		acfg.OnEvent = aLog.add
 		a := startServent(t, acfg)
 		bcfg := memConfig(t, n, "127.0.0.2:6346")

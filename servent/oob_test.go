@@ -37,7 +37,7 @@ func limeACK(t testing.TB, g wire.GUID, wanted uint8, token []byte) wire.Message
 // oobResponder starts an ultrapeer at 10.0.0.1 sharing one file, with a
 // raw ultrapeer neighbour from 10.0.0.9 and a UDP socket there.
 func oobResponder(t *testing.T, n *memnet.Network) (*Servent, *rawPeer, *udpProbe) {
-	cfg := memConfig(t, n, "10.0.0.1:6346")
+	cfg := udpConfig(t, n, "10.0.0.1:6346")
 	cfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
 	s := startServent(t, cfg)
 	p := dialRawFrom(t, n.Host(netip.MustParseAddr("10.0.0.9")), s.Addr())
@@ -130,10 +130,10 @@ func TestOOBUnclaimedRepliesAreNotSent(t *testing.T) {
 // querier at 10.0.0.2 (configured by tweak) linked to it, and waits for
 // the link.
 func sharerAndQuerier(t *testing.T, n *memnet.Network, tweak func(*Config)) (up, q *Servent) {
-	ucfg := memConfig(t, n, "10.0.0.1:6346")
+	ucfg := udpConfig(t, n, "10.0.0.1:6346")
 	ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
 	up = startServent(t, ucfg)
-	qcfg := memConfig(t, n, "10.0.0.2:6346")
+	qcfg := udpConfig(t, n, "10.0.0.2:6346")
 	qcfg.Peers = []string{up.Addr().String()}
 	tweak(&qcfg)
 	q = startServent(t, qcfg)

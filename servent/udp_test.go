@@ -74,7 +74,7 @@ func scpPing(g wire.GUID) wire.Message {
 func TestUDPPingGetsPongWithIPP(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		s := startServent(t, memConfig(t, n, "10.0.0.1:6346"))
+		s := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		require.Equal(t, netip.MustParseAddrPort("10.0.0.1:6346"), s.Stats().UDP.Addr, "UDP on the TCP port")
 		now := time.Now()
 		up := netip.MustParseAddrPort("10.0.0.7:6346")
@@ -115,7 +115,7 @@ func TestUDPPingGetsPongWithIPP(t *testing.T) {
 func TestUDPPongFillsHostCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		s := startServent(t, memConfig(t, n, "10.0.0.1:6346"))
+		s := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		p := newUDPProbe(t, n, "10.0.0.9:7000")
 		ipp, _ := wire.NewGGEPExtension("IPP", wire.EncodeIPP([]netip.AddrPort{
 			netip.MustParseAddrPort("10.0.1.1:6346"), netip.MustParseAddrPort("10.0.1.2:6346"),
@@ -154,7 +154,7 @@ func TestUDPPongFillsHostCache(t *testing.T) {
 func TestUDPBadInputCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		s := startServent(t, memConfig(t, n, "10.0.0.1:6346"))
+		s := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		p := newUDPProbe(t, n, "10.0.0.9:7000")
 		ping := wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}
 		b := ping.Append(nil)
@@ -191,7 +191,7 @@ func TestUDPBadInputCounted(t *testing.T) {
 func TestUDPPerSourceRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		cfg := memConfig(t, n, "10.0.0.1:6346")
+		cfg := udpConfig(t, n, "10.0.0.1:6346")
 		cfg.UDPRatePerSource = 5
 		s := startServent(t, cfg)
 		p := newUDPProbe(t, n, "10.0.0.9:7000")
@@ -263,7 +263,7 @@ func readConnectBack(t *testing.T, p *rawPeer) wire.UDPConnectBack {
 func TestConnectBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		cfg := memConfig(t, n, "10.0.0.1:6346")
+		cfg := udpConfig(t, n, "10.0.0.1:6346")
 		cfg.KeepAlive = time.Hour // the raw peer answers no keepalive Pings
 		s := startServent(t, cfg)
 		p := dialRawFrom(t, n.Host(netip.MustParseAddr("10.0.0.9")), s.Addr())
@@ -309,6 +309,7 @@ func TestUDPOnLoopbackSockets(t *testing.T) {
 			defer probe.Close()
 			cfg := testConfig(t)
 			cfg.Listen = listen
+			cfg.NoUDP = false
 			s := startServent(t, cfg)
 			to := s.Stats().UDP.Addr
 			require.True(t, to.IsValid())
