@@ -83,7 +83,7 @@ func (b *bootState) addLocked(name string, udp bool) {
 }
 
 // startBootstrap builds the cache list and starts the loop, if there is
-// anything to ask. It runs in Start, after the host cache is loaded and
+// anything to ask (NoBootstrap leaves nothing: withDefaults clears it). It runs in Start, after the host cache is loaded and
 // before configured peers are added to it.
 func (s *Servent) startBootstrap() {
 	b := &s.boot
@@ -120,6 +120,11 @@ func (s *Servent) startBootstrap() {
 
 func (s *Servent) bootstrapLoop() {
 	defer s.wg.Done()
+	defer func() {
+		if err := s.boot.saveCaches(s.cfg.DataDir); err != nil {
+			s.log.Warn("saving host caches", zap.Error(err))
+		}
+	}()
 	tr := &http.Transport{
 		DialContext:       s.cfg.Network.DialContext,
 		DisableKeepAlives: true,
