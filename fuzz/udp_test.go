@@ -1,7 +1,6 @@
 package fuzz
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,24 +53,5 @@ func FuzzOOBVendor(f *testing.F) {
 			require.NoError(t, err)
 			require.Equal(t, cb, again)
 		}
-	})
-}
-
-// FuzzIPP: a GGEP IPP value parses or is ErrMalformed, within its bound,
-// and what parses packs back to the same bytes.
-func FuzzIPP(f *testing.F) {
-	f.Add([]byte{1, 2, 3, 4, 0xca, 0x18})
-	f.Add([]byte{1, 2, 3, 4, 0xca})
-	f.Fuzz(func(t *testing.T, value []byte) {
-		hosts, err := wire.AppendIPP(nil, value, 1000)
-		if err != nil {
-			require.ErrorIs(t, err, wire.ErrMalformed)
-			return
-		}
-		require.Len(t, hosts, len(value)/6)
-		require.Equal(t, value, wire.EncodeIPP(hosts))
-		limited, err := wire.AppendIPP([]netip.AddrPort{}, value, 2)
-		require.NoError(t, err)
-		require.LessOrEqual(t, len(limited), 2)
 	})
 }

@@ -88,7 +88,7 @@ func TestBootstrapFromUDPHostCache(t *testing.T) {
 				return
 			}
 			pinged <- *m
-			ipp, _ := wire.NewGGEPExtension("IPP", wire.EncodeIPP([]netip.AddrPort{up.Addr()}), false, false)
+			ipp, _ := wire.NewGGEPExtension("IPP", ippValue([]netip.AddrPort{up.Addr()}), false, false)
 			hc, _ := wire.NewGGEPExtension("UDPHC", nil, false, false)
 			uhc.send(wire.Message{Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: 1},
 				Pong: wire.Pong{Port: 9999, Addr: netip.MustParseAddr("10.0.0.60"), GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{ipp, hc}}}}, from)

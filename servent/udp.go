@@ -393,7 +393,7 @@ func (s *Servent) udpPing(u *udpSock, m *wire.Message, from netip.AddrPort) {
 	}
 	if _, ok := m.Ping.GGEP.Get("SCP"); ok {
 		if hosts := s.hosts.Sample(maxPongIPP, true); len(hosts) > 0 {
-			if e, err := wire.NewGGEPExtension("IPP", wire.EncodeIPP(hosts), false, false); err == nil {
+			if e, err := wire.NewGGEPExtension("IPP", ippValue(hosts), false, false); err == nil {
 				p.GGEP.Extensions = append(p.GGEP.Extensions, e)
 			}
 		}
@@ -405,6 +405,19 @@ func (s *Servent) udpPing(u *udpSock, m *wire.Message, from netip.AddrPort) {
 	}
 	u.out = b
 	s.sendUDP(b, from)
+}
+
+// ippValue packs the IPv4 hosts of hosts as a GGEP "IPP" value (the
+// 6-byte entries of GGEP PUSH); others cannot be put there.
+func ippValue(hosts []netip.AddrPort) []byte {
+	v4 := hosts[:0:0]
+	for _, h := range hosts {
+		if h.Addr().Unmap().Is4() {
+			v4 = append(v4, netip.AddrPortFrom(h.Addr().Unmap(), h.Port()))
+		}
+	}
+	b, _ := wire.AppendAddrPorts(nil, v4) // IPv4 only: no error
+	return b
 }
 
 // udpPong learns the host a UDP Pong describes and those of its GGEP
@@ -420,10 +433,11 @@ func (s *Servent) udpPong(u *udpSock, m *wire.Message, from netip.AddrPort, now 
 	}
 	if e, ok := p.GGEP.Get("IPP"); ok {
 		if v, err := e.Value(); err == nil {
-			hosts, err := wire.AppendIPP(nil, v, maxIPPRead)
+			hosts, err := wire.ParseAddrPorts(v)
 			if err != nil {
 				s.udpLog("malformed IPP in UDP Pong", from, err)
 			}
+			hosts = hosts[:min(len(hosts), maxIPPRead)]
 			for _, h := range hosts {
 				if s.hosts.Add(h, hostcache.SourceUDPHostCache, true, now) == nil {
 					learned++

@@ -25,7 +25,7 @@ func benchDatagrams(b *testing.B, s *Servent) [][]byte {
 		require.NoError(b, err)
 		out = append(out, p)
 	}
-	ipp, err := wire.NewGGEPExtension("IPP", wire.EncodeIPP([]netip.AddrPort{
+	ipp, err := wire.NewGGEPExtension("IPP", ippValue([]netip.AddrPort{
 		netip.MustParseAddrPort("10.9.0.1:6346"), netip.MustParseAddrPort("10.9.0.2:6346"), netip.MustParseAddrPort("10.9.0.3:6346"),
 	}), false, false)
 	require.NoError(b, err)

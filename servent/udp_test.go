@@ -99,7 +99,7 @@ func TestUDPPingGetsPongWithIPP(t *testing.T) {
 		require.True(t, ok)
 		v, err := e.Value()
 		require.NoError(t, err)
-		hosts, err := wire.AppendIPP(nil, v, 10)
+		hosts, err := wire.ParseAddrPorts(v)
 		require.NoError(t, err)
 		assert.Equal(t, []netip.AddrPort{up}, hosts)
 		st := s.Stats().UDP
@@ -117,7 +117,7 @@ func TestUDPPongFillsHostCache(t *testing.T) {
 		n := memnet.New()
 		s := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		p := newUDPProbe(t, n, "10.0.0.9:7000")
-		ipp, _ := wire.NewGGEPExtension("IPP", wire.EncodeIPP([]netip.AddrPort{
+		ipp, _ := wire.NewGGEPExtension("IPP", ippValue([]netip.AddrPort{
 			netip.MustParseAddrPort("10.0.1.1:6346"), netip.MustParseAddrPort("10.0.1.2:6346"),
 		}), false, false)
 		pong := func(g wire.GUID) wire.Message {

@@ -197,36 +197,3 @@ func (c UDPConnectBack) Vendor() Vendor {
 	body := binary.LittleEndian.AppendUint16(make([]byte, 0, 2+GUIDLen), c.Port)
 	return Vendor{Vendor: VendorGTKG, Selector: SelectorUDPConnectBack, Version: 1, Body: append(body, c.GUID[:]...)}
 }
-
-// ippEntryLen is one GGEP "IPP" (or "PUSH") entry: IPv4 big-endian, port
-// little-endian.
-const ippEntryLen = 6
-
-// AppendIPP parses a GGEP "IPP" value (packed IPv4:port entries, as UDP
-// host caches send in Pongs) and appends its addresses to dst. At most max
-// entries are read; a value that is not a whole number of entries is
-// malformed.
-func AppendIPP(dst []netip.AddrPort, value []byte, max int) ([]netip.AddrPort, error) {
-	if len(value)%ippEntryLen != 0 {
-		return dst, fmt.Errorf("%w: ipp: %d bytes is not a multiple of %d", ErrMalformed, len(value), ippEntryLen)
-	}
-	for i := 0; i+ippEntryLen <= len(value) && i/ippEntryLen < max; i += ippEntryLen {
-		dst = append(dst, netip.AddrPortFrom(readIPv4(value[i:]), le16(value[i+4:])))
-	}
-	return dst, nil
-}
-
-// EncodeIPP packs IPv4 addresses as a GGEP "IPP" value; others are skipped.
-func EncodeIPP(addrs []netip.AddrPort) []byte {
-	b := make([]byte, 0, len(addrs)*ippEntryLen)
-	for _, a := range addrs {
-		ip := a.Addr().Unmap()
-		if !ip.Is4() {
-			continue
-		}
-		v := ip.As4()
-		b = append(b, v[:]...)
-		b = binary.LittleEndian.AppendUint16(b, a.Port())
-	}
-	return b
-}

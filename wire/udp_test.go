@@ -123,21 +123,3 @@ func TestUDPConnectBack(t *testing.T) {
 		assert.ErrorIs(t, err, ErrMalformed, "%q", bad)
 	}
 }
-
-func TestIPP(t *testing.T) {
-	addrs := []netip.AddrPort{
-		netip.MustParseAddrPort("1.2.3.4:6346"),
-		netip.MustParseAddrPort("[2001:db8::1]:6346"), // skipped
-		netip.MustParseAddrPort("5.6.7.8:1"),
-	}
-	v := EncodeIPP(addrs)
-	assert.Equal(t, []byte{1, 2, 3, 4, 0xca, 0x18, 5, 6, 7, 8, 1, 0}, v)
-	got, err := AppendIPP(nil, v, 10)
-	require.NoError(t, err)
-	assert.Equal(t, []netip.AddrPort{addrs[0], addrs[2]}, got)
-	got, err = AppendIPP(nil, v, 1)
-	require.NoError(t, err)
-	assert.Len(t, got, 1, "max bounds the entries read")
-	_, err = AppendIPP(nil, v[:7], 10)
-	assert.ErrorIs(t, err, ErrMalformed)
-}
