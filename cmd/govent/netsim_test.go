@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(netsim.ChildEnv) == "1" {
 		netsimChild()
 	}
-	code := runWithTripwire(m) // bootstrap_test.go
+	code := m.Run()
 	removeBuilt()
 	os.Exit(code)
 }
