@@ -50,7 +50,7 @@ func fuzzPeerCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Value: "fuzz-peer-findings", Usage: "directory `DIR` for reproducers and the journal of unchecked cases", TakesFile: true},
 			&cli.IntFlag{Name: "check-every", Value: peer.DefaultCheckEvery, Usage: "control check after every N cases"},
 			&cli.IntFlag{Name: "parallel", Value: peer.DefaultParallel, Usage: "cases run at once"},
-			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back"},
+			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back (never past --duration)"},
 			&cli.DurationFlag{Name: "minimise", Value: peer.DefaultMinimiseTime, Usage: "time spent minimising each finding (0: keep them whole)"},
 		}, timeouts...),
 		Action: fuzzPeerAction,
