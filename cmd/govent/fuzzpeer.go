@@ -61,7 +61,8 @@ func fuzzPeerCommand() *cli.Command {
 			Description: "Checks that HOST:PORT is live, sends the reproducer's cases in order (each on a fresh\n" +
 				"connection, the exact bytes recorded), then runs the control check. FILE may also be the\n" +
 				"journal of unchecked cases a killed run leaves behind. Exit status 1 when it reproduces\n" +
-				"(or the replay could not run), 0 when the target passes.",
+				"(or the replay could not run), 0 when the target passes, 2 a usage mistake (FILE missing\n" +
+				"or not a reproducer).",
 			Flags: append([]cli.Flag{
 				&cli.DurationFlag{Name: "recover-wait", Usage: "how long to wait for the target to be live first"},
 			}, timeouts...),
@@ -222,7 +223,9 @@ func fuzzPeerReplayAction(ctx context.Context, c *cli.Command) error {
 	}
 	rep, err := peer.ReadReproducer(c.Args().Get(0))
 	if err != nil {
-		return err
+		// A FILE that cannot be read is the user's mistake: exit 1 says
+		// the reproducer still reproduces.
+		return usageError(err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
