@@ -50,7 +50,7 @@ func fuzzPeerCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Value: "fuzz-peer-findings", Usage: "directory `DIR` for reproducers and the journal of unchecked cases", TakesFile: true},
 			&cli.IntFlag{Name: "check-every", Value: peer.DefaultCheckEvery, Usage: "control check after every N cases"},
 			&cli.IntFlag{Name: "parallel", Value: peer.DefaultParallel, Usage: "cases run at once"},
-			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back"},
+			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back (never past --duration)"},
 			&cli.DurationFlag{Name: "minimise", Value: peer.DefaultMinimiseTime, Usage: "time spent minimising each finding (0: keep them whole)"},
 		}, timeouts...),
 		Action: fuzzPeerAction,
@@ -61,7 +61,8 @@ func fuzzPeerCommand() *cli.Command {
 			Description: "Checks that HOST:PORT is live, sends the reproducer's cases in order (each on a fresh\n" +
 				"connection, the exact bytes recorded), then runs the control check. FILE may also be the\n" +
 				"journal of unchecked cases a killed run leaves behind. Exit status 1 when it reproduces\n" +
-				"(or the replay could not run), 0 when the target passes.",
+				"(or the replay could not run), 0 when the target passes, 2 a usage mistake (FILE missing\n" +
+				"or not a reproducer).",
 			Flags: append([]cli.Flag{
 				&cli.DurationFlag{Name: "recover-wait", Usage: "how long to wait for the target to be live first"},
 			}, timeouts...),
@@ -222,7 +223,9 @@ func fuzzPeerReplayAction(ctx context.Context, c *cli.Command) error {
 	}
 	rep, err := peer.ReadReproducer(c.Args().Get(0))
 	if err != nil {
-		return err
+		// A FILE that cannot be read is the user's mistake: exit 1 says
+		// the reproducer still reproduces.
+		return usageError(err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -199,3 +199,19 @@ func TestFuzzPeerTargetDown(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "is not live")
 }
+
+// TestFuzzPeerReplayBadFile: a reproducer that is missing, a directory or
+// not a reproducer is a usage mistake (exit 2, naming the file), not the
+// exit 1 that says it still reproduces; and nothing is contacted.
+func TestFuzzPeerReplayBadFile(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.json")
+	require.NoError(t, os.WriteFile(garbage, []byte("not json\n"), 0o644))
+	for _, file := range []string{filepath.Join(dir, "nothere.json"), dir, garbage} {
+		code, stdout, stderr := runCLI(t, "", "fuzz-peer", "replay", file, "127.0.0.1:1")
+		assert.Equal(t, 2, code, "%s: %s", file, stderr)
+		assert.Contains(t, stderr, file)
+		assert.Contains(t, stderr, "Run 'govent fuzz-peer replay --help' for usage.")
+		assert.Empty(t, stdout)
+	}
+}

@@ -165,7 +165,8 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 	if len(runs) == 0 {
 		return runErr
 	}
-	if err := writeRuns(c, runs); err != nil {
+	wl, _ := p2pmodel.ParseWorkload(spec.Workload.Name, spec.Workload.TOML) // checked by netsimSpec
+	if err := writeRuns(c, runs, queriesHint{wl, "--nodes", "--workload"}); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -240,7 +241,7 @@ func runOne(ctx context.Context, c *cli.Command, spec netsim.Spec, progress func
 
 // writeRuns prints the figures and writes --json and --report (netsim,
 // workload).
-func writeRuns(c *cli.Command, runs []*p2pstats.Results) error {
+func writeRuns(c *cli.Command, runs []*p2pstats.Results, hint queriesHint) error {
 	out := c.Root().Writer
 	jsonOut := c.String("json")
 	text := out
@@ -248,6 +249,7 @@ func writeRuns(c *cli.Command, runs []*p2pstats.Results) error {
 		text = c.Root().ErrWriter
 	}
 	writeFigures(text, runs)
+	hint.noQueries(text, runs)
 	if jsonOut != "" {
 		err := writeReport(jsonOut, out, func(w io.Writer) error {
 			enc := json.NewEncoder(w)
@@ -268,6 +270,25 @@ func writeRuns(c *cli.Command, runs []*p2pstats.Results) error {
 		fmt.Fprintf(text, "report: %s\n", path)
 	}
 	return nil
+}
+
+// queriesHint says, for a run that issued no query, why and which flags
+// change that: without it every figure is n/a and nothing says why.
+type queriesHint struct {
+	workload            *p2pmodel.Workload
+	sizeFlag, modelFlag string // --nodes/--sessions, --workload/--model
+}
+
+func (h queriesHint) noQueries(w io.Writer, runs []*p2pstats.Results) {
+	for _, r := range runs {
+		if r.Queries.Issued > 0 {
+			return
+		}
+	}
+	s := &h.workload.Session
+	fmt.Fprintf(w, "0 queries issued: the workload model %s issues about %.2g queries per session-hour "+
+		"(an active session's first about %.0f s after it joins); raise %s or --duration, or give %s a busier model\n",
+		h.workload.Name, s.QueriesPerHour(), s.FirstQuery.Mean(), h.sizeFlag, h.modelFlag)
 }
 
 // writeFigures prints what ran and the figures, one column per run.

@@ -133,3 +133,14 @@ func TestWorkloadUsageErrors(t *testing.T) {
 		assert.Contains(t, stderr, c.want, "%v", c.args)
 	}
 }
+
+// TestNetsimNoQueriesSaysWhy: a run too small or short for the model to
+// issue a query says so, with the model's rate and what to change, rather
+// than printing a column of n/a.
+func TestNetsimNoQueriesSaysWhy(t *testing.T) {
+	code, out, stderr := runCLI(t, "", "netsim", "--nodes", "4", "--duration", "10s", "--settle", "5s", "--churn", "none")
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `(?m)^queries issued +0$`, out)
+	assert.Contains(t, out, "0 queries issued: the workload model defaults/workload.toml issues about 1.1 queries per session-hour")
+	assert.Contains(t, out, "raise --nodes or --duration, or give --workload a busier model")
+}

@@ -92,6 +92,13 @@ var readmePlaceholders = []placeholderRule{
 	{token: "HOST:PORT", command: "workload", value: func(t *testing.T, fx *readmeFixture) string {
 		return shareFiles(t, map[string]string{readmeFile: fx.body}).Addr().String()
 	}},
+	// The busy model the README names: the default one issues about one
+	// query per session-hour, none in a 15 s run.
+	{token: "FILE", command: "workload", flag: "--model", value: func(t *testing.T, _ *readmeFixture) string {
+		path, err := filepath.Abs("../internal/netsim/testdata/busy.toml")
+		require.NoError(t, err)
+		return path
+	}},
 	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
 	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
 	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
@@ -252,6 +259,7 @@ var readmeChecks = map[string]readmeCheck{
 			require.Len(t, got.Runs, 1)
 			assert.Equal(t, "virtual", got.Runs[0].Run.Clock)
 			assert.Zero(t, got.Runs[0].ReversePath.OffPath)
+			assert.Positive(t, got.Runs[0].Queries.Issued, "the example issues no query: its figures are all n/a")
 			return
 		}
 		assert.Contains(t, r.stdout, "success rate of those")
@@ -260,6 +268,9 @@ var readmeChecks = map[string]readmeCheck{
 			assert.Contains(t, r.stderr, "bootstrap node "+r.flag("--bootstrap"))
 		} else {
 			assert.Contains(t, r.stdout, "virtual clock")
+			// Virtual time makes the count the seed's: it cannot be 0 by
+			// bad luck, only by an example too small for the model.
+			assert.Regexp(t, `(?m)^queries issued( +[1-9]\d*)+$`, r.stdout, "the example issues no query")
 		}
 		if dir := r.flag("--report"); dir != "" {
 			page, err := os.ReadFile(filepath.Join(dir, p2pstats.ReportFile))
@@ -268,9 +279,9 @@ var readmeChecks = map[string]readmeCheck{
 		}
 	}},
 	"workload": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
-		assert.Contains(t, r.stdout, "real clock, 10 sessions, 15s")
+		assert.Contains(t, r.stdout, "real clock, 40 sessions, 15s")
 		assert.Contains(t, r.stdout, "target "+r.flag("--peer"))
-		assert.Regexp(t, `(?m)^queries issued +\d+$`, r.stdout)
+		assert.Regexp(t, `(?m)^queries issued +[1-9]\d*$`, r.stdout, "the example issues no query")
 		page, err := os.ReadFile(filepath.Join(r.flag("--report"), p2pstats.ReportFile))
 		require.NoError(t, err)
 		assert.NoError(t, p2pstats.CheckPage(page))

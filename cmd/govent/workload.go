@@ -92,7 +92,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 		return runErr
 	}
 	r.Memory.MaxRSSBytes = p2pnode.MaxRSS()
-	if err := writeRuns(c, []*p2pstats.Results{r}); err != nil {
+	if err := writeRuns(c, []*p2pstats.Results{r}, queriesHint{wl, "--sessions", "--model"}); err != nil {
 		return err
 	}
 	if runErr != nil {

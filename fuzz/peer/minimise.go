@@ -20,6 +20,9 @@ type minimiser struct {
 	orc         *oracle
 	restart     func(context.Context) error
 	recoverWait time.Duration
+	// end, when set, is the run's end (--duration): no wait for the
+	// target goes past it, whatever recoverWait says.
+	end         time.Time
 	maxTime     time.Duration
 	maxAttempts int
 	logf        func(string, ...any)
@@ -53,6 +56,9 @@ func (m *minimiser) ensureLive(ctx context.Context) (Health, bool) {
 		return h, true
 	}
 	deadline := time.Now().Add(m.recoverWait)
+	if !m.end.IsZero() && m.end.Before(deadline) {
+		deadline = m.end
+	}
 	if m.restart != nil {
 		if err := m.restart(ctx); err != nil {
 			m.logf("restarting the target: %v", err)

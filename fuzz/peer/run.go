@@ -34,7 +34,9 @@ type Config struct {
 	// a passing check is still a finding.
 	LiveTimeout, SlowAfter time.Duration
 	// RecoverWait is how long the run waits for a target that failed a
-	// check (or is down at the start) to answer again before it gives up.
+	// check to answer again before it gives up; never past Duration. A
+	// target that fails the first check was never up: the run stops at
+	// once (unless Restart can bring it up, or it answered 503: full).
 	RecoverWait time.Duration
 	// MinimiseTime bounds the minimisation of each finding (negative: do
 	// not minimise); MinimiseAttempts bounds its replays.
@@ -202,7 +204,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		r.jrnl.close(checked)
 	}()
 	start := time.Now()
-	if h, ok := r.min.ensureLive(ctx); !ok {
+	if cfg.Duration > 0 {
+		r.min.end = start.Add(cfg.Duration)
+	}
+	if h, ok := r.firstCheck(ctx); !ok {
 		return r.sum, fmt.Errorf("fuzz-peer: %s is not live: %s %s", cfg.Target, h.Effect, h.Detail)
 	}
 	files := discover(ctx, r.exec, cfg)
@@ -254,6 +259,21 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	<-checked
 	r.sum.finish(time.Since(start), r.stop)
 	return r.sum, nil
+}
+
+// firstCheck is the control check before any case. A target that fails it
+// was never up: waiting RecoverWait for it would only delay saying so. A
+// Restart hook may bring it up, and a full servent (503) may free a slot,
+// so those are waited for.
+func (r *runner) firstCheck(ctx context.Context) (Health, bool) {
+	h := r.min.orc.check(ctx)
+	switch {
+	case h.OK || h.Effect == EffectSlow:
+		return h, true
+	case r.cfg.Restart == nil && h.Effect != effectBusy:
+		return h, false
+	}
+	return r.min.ensureLive(ctx)
 }
 
 func hasArea(as []Area, a Area) bool {

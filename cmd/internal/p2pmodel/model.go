@@ -69,6 +69,12 @@ func (m *SessionModel) MeanLength() float64 {
 	return p*m.PassiveDuration.Mean() + (1-p)*active
 }
 
+// QueriesPerHour is the mean number of queries the model issues per hour
+// a session is online: the active share's queries over the mean length.
+func (m *SessionModel) QueriesPerHour() float64 {
+	return (1 - m.Passive.Mean()) * m.Queries.Mean() / m.MeanLength() * 3600
+}
+
 // QueryModel is query popularity: Distinct queries ranked by a Zipf-like law.
 type QueryModel struct {
 	Distinct   int
