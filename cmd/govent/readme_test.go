@@ -112,6 +112,11 @@ var readmePlaceholders = []placeholderRule{
 	{token: "DIR", value: func(t *testing.T, _ *readmeFixture) string { return t.TempDir() }},
 	{token: "FILE", flag: "--config", value: func(_ *testing.T, fx *readmeFixture) string { return fx.config }},
 	{token: "FILE", command: "wire decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.stream }},
+	{token: "FILE.hex", command: "wire decode", value: func(t *testing.T, _ *readmeFixture) string {
+		p, err := filepath.Abs("../../testdata/golden/query.hex")
+		require.NoError(t, err)
+		return p
+	}},
 	{token: "FILE.pcap", command: "capture decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.pcap }},
 }
 
@@ -280,6 +285,10 @@ var readmeChecks = map[string]readmeCheck{
 		assert.NoError(t, p2pstats.CheckPage(page))
 	}},
 	"wire decode": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		if strings.HasSuffix(r.args[len(r.args)-1], ".hex") {
+			assert.Regexp(t, `^QUERY .*text="beatles".*\n$`, r.stdout)
+			return
+		}
 		if r.has("--json") {
 			lines := jsonLines(t, r.stdout)
 			require.Len(t, lines, 2)
