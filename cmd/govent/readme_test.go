@@ -312,7 +312,7 @@ var readmeChecks = map[string]readmeCheck{
 	}},
 	"status": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
 		assert.Regexp(t, `(?m)^role +ultrapeer$`, r.stdout)
-		assert.Regexp(t, `(?m)^peers +1 \(1 ultrapeers, 0 leaves, 0 legacy\)$`, r.stdout)
+		assert.Regexp(t, `(?m)^peers +1 \(1 ultrapeer, 0 leaves, 0 legacy\)$`, r.stdout)
 	}},
 	"peers": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
 		if r.has("--json") {
