@@ -23,10 +23,6 @@ const connectInterval = 2 * time.Second
 // maxDialing bounds dials in flight at once.
 const maxDialing = 4
 
-// peerLogEvery is how often a configured peer that keeps failing the same
-// way is logged at info (the first failure, and any new reason, always are).
-const peerLogEvery = 5 * time.Minute
-
 // askHostsEvery is how often a servent short of links asks its ultrapeer
 // neighbours for hosts (a TTL-2 Ping, which an ultrapeer answers with its
 // ultrapeer neighbours): the hosts it learnt earlier may all have left.
@@ -55,21 +51,13 @@ type configuredPeer struct {
 type dialState struct {
 	mu       sync.Mutex
 	inFlight map[netip.AddrPort]bool
-	logs     map[string]*peerLog // by configured name
-}
-
-// peerLog is what was last said at info about a failing configured peer.
-type peerLog struct {
-	at       time.Time
-	reason   string
-	failures int // the failure count that line reported
 }
 
 // keepConnected keeps every configured peer connected, retrying each with
-// the host cache's backoff (5 s doubling to 45 s) for as long as the
-// servent runs, and keeps Config.Connections links up, filling what the
-// configured peers leave from hosts the cache learnt from peers. Nothing
-// else is dialled.
+// the host cache's backoff (5 s doubling to 45 s, less up to a quarter of
+// jitter) for as long as the servent runs, and keeps Config.Connections
+// links up, filling what the configured peers leave from hosts the cache
+// learnt from peers. Nothing else is dialled.
 func (s *Servent) keepConnected() {
 	defer s.wg.Done()
 	peers := make([]*configuredPeer, len(s.cfg.Peers))
@@ -83,7 +71,7 @@ func (s *Servent) keepConnected() {
 	if target == 0 {
 		return
 	}
-	s.dials = dialState{inFlight: map[netip.AddrPort]bool{}, logs: map[string]*peerLog{}}
+	s.dials = dialState{inFlight: map[netip.AddrPort]bool{}}
 	sem := make(chan struct{}, maxDialing)
 	tick := time.NewTicker(connectInterval)
 	defer tick.Stop()
@@ -229,11 +217,6 @@ func (s *Servent) startDial(a netip.AddrPort, name string, sem chan struct{}) bo
 		<-sem
 		switch {
 		case err == nil:
-			if name != "" {
-				d.mu.Lock()
-				delete(d.logs, name)
-				d.mu.Unlock()
-			}
 		case s.ctx.Err() != nil || errors.Is(err, errNoSlot):
 		case name != "":
 			h, _ := s.hosts.Get(a)
@@ -252,34 +235,15 @@ func (s *Servent) startDial(a netip.AddrPort, name string, sem chan struct{}) bo
 	return true
 }
 
-// peerFailed tells the user that a configured peer could not be reached,
-// why, and when it is tried next: at info for the first failure, a new
-// reason, and then every peerLogEvery; at debug otherwise.
+// peerFailed warns that a configured peer could not be reached, why, how
+// many times in a row, and when it is tried next: every failed attempt, as
+// the servent's limiter lets one line per peer a second through (shorter
+// than the shortest backoff, so that only a burst, a lookup and a dial
+// together, is merged and counted as suppressed in the next line).
 func (s *Servent) peerFailed(name string, err error, failures int, next time.Time) {
-	now := time.Now()
-	reason := err.Error()
-	d := &s.dials
-	d.mu.Lock()
-	l := d.logs[name]
-	info := l == nil || l.reason != reason || now.Sub(l.at) >= peerLogEvery
-	suppressed := 0
-	if info {
-		if l != nil {
-			suppressed = failures - l.failures - 1
-		}
-		d.logs[name] = &peerLog{at: now, reason: reason, failures: failures}
-	}
-	d.mu.Unlock()
-	fields := []zap.Field{zap.String("peer", name), zap.Error(err), zap.Int("failures", failures),
-		zap.Time("next_attempt", next), zap.String("retry_in", next.Sub(now).Round(time.Second).String())}
-	if !info {
-		s.log.Debug("configured peer unreachable", fields...)
-		return
-	}
-	if suppressed > 0 {
-		fields = append(fields, zap.Int("suppressed", suppressed))
-	}
-	s.log.Info("configured peer unreachable", fields...)
+	s.logLimited(zapcore.WarnLevel, "configured peer unreachable "+name, "configured peer unreachable",
+		zap.String("peer", name), zap.Error(err), zap.Int("failures", failures), zap.Time("next_attempt", next),
+		zap.String("retry_in", time.Until(next).Round(100*time.Millisecond).String()))
 }
 
 // askForHosts sends a TTL-2 Ping to each ultrapeer neighbour.

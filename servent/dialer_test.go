@@ -2,6 +2,7 @@ package servent
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -15,14 +16,17 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/servent/internal/ratelimit"
 	"github.com/govent/govent/servent/memnet"
 )
 
 // A configured peer that refuses connections for seven minutes and then
 // comes up is joined within a minute of coming up. Meanwhile the servent
-// fills its wanted link from the host cache, and says at info level why the
-// configured peer failed and when it tries next, rate-limited: a handful of
-// lines for a dozen failed attempts.
+// fills its wanted link from the host cache, and warns of every failed
+// attempt at the configured peer with the reason, the failure count and the
+// next attempt: the first retry 5 s on (less up to a quarter of jitter),
+// doubling to 45 s. Only the first line used to be logged; the next were
+// debug lines, once every five minutes at info.
 func TestConfiguredPeerRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -31,7 +35,7 @@ func TestConfiguredPeerRetried(t *testing.T) {
 
 		core, all := observer.New(zapcore.DebugLevel)
 		unreachable := func() []observer.LoggedEntry {
-			return all.FilterMessage("configured peer unreachable").FilterLevelExact(zapcore.InfoLevel).All()
+			return all.FilterMessage("configured peer unreachable").FilterLevelExact(zapcore.WarnLevel).All()
 		}
 		cfg := memConfig(t, n, "127.0.0.1:6346")
 		cfg.Peers = []string{peer.String()}
@@ -54,24 +58,29 @@ func TestConfiguredPeerRetried(t *testing.T) {
 		assert.True(t, s.connected(learned.Addr()), "a host from the cache fills the wanted link")
 
 		time.Sleep(7*time.Minute - 10*time.Second)
+		synctest.Wait()
 		h, ok := s.Hosts().Get(peer)
 		require.True(t, ok)
 		attempts := h.Failures
 		assert.GreaterOrEqual(t, attempts, 9, "retried all along, at most 45 s apart")
 
 		lines := unreachable()
-		require.NotEmpty(t, lines, "failures are logged at info")
-		assert.LessOrEqual(t, len(lines), 3, "rate-limited: %d lines for %d failures", len(lines), attempts)
-		for _, e := range lines {
+		require.Len(t, lines, attempts, "one warning per failed attempt")
+		for i, e := range lines {
 			m := e.ContextMap()
 			assert.Equal(t, peer.String(), m["peer"])
 			assert.Contains(t, m["error"], "connection refused", "the reason")
+			assert.Equal(t, int64(i+1), m["failures"], "line %d counts the failures", i)
 			next, ok := m["next_attempt"].(time.Time)
 			require.True(t, ok, "the next attempt: %v", m)
-			assert.True(t, next.After(e.Time) && next.Sub(e.Time) <= 45*time.Second, "next attempt %v at %v", next, e.Time)
+			wait := min(5*time.Second<<i, 45*time.Second)
+			assert.True(t, next.Sub(e.Time) >= wait-wait/4 && next.Sub(e.Time) <= wait,
+				"failure %d: next attempt %v at %v, want %v less up to a quarter", i+1, next, e.Time, wait)
+			if i > 0 {
+				assert.False(t, e.Time.Before(lines[i-1].ContextMap()["next_attempt"].(time.Time)),
+					"failure %d logged at %v, not before the attempt line %d announced", i+1, e.Time, i)
+			}
 		}
-		last := lines[len(lines)-1].ContextMap()
-		assert.Greater(t, last["failures"], int64(len(lines)), "a line counts the failures it stands for")
 
 		up := time.Now()
 		startServent(t, memConfig(t, n, peer.String()))
@@ -122,8 +131,8 @@ func (d lateDNS) LookupNetIP(ctx context.Context, network, host string) ([]netip
 }
 
 // A configured name that does not resolve yet (a daemon started before
-// the network) is looked up again, and the peer joined once it resolves;
-// it used to be dropped for good at start.
+// the network) is looked up again, each failed lookup is warned of, and the
+// peer joined once it resolves; it used to be dropped for good at start.
 func TestConfiguredNameResolvedLater(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -138,17 +147,46 @@ func TestConfiguredNameResolvedLater(t *testing.T) {
 		s := startServent(t, cfg)
 
 		time.Sleep(time.Until(resolvable))
-		lines := logs.FilterMessage("configured peer unreachable").All()
-		require.Len(t, lines, 2, "the first failure, and one five minutes on")
-		for _, e := range lines {
+		synctest.Wait()
+		lines := logs.FilterMessage("configured peer unreachable").FilterLevelExact(zapcore.WarnLevel).All()
+		require.Len(t, lines, 8, "a warning for each lookup, every 45 s for six minutes")
+		for i, e := range lines {
 			assert.Equal(t, "peer.test:6346", e.ContextMap()["peer"])
 			assert.Contains(t, e.ContextMap()["error"], "no such host")
+			assert.Equal(t, int64(i+1), e.ContextMap()["failures"])
 		}
-		assert.GreaterOrEqual(t, lines[1].ContextMap()["failures"], int64(8), "looked up every 45 s")
 		for !s.connected(peer.Addr()) && time.Since(resolvable) <= time.Minute {
 			time.Sleep(time.Second)
 			synctest.Wait()
 		}
 		assert.True(t, s.connected(peer.Addr()), "joined within a minute of resolving")
+	})
+}
+
+// Failures of one configured peer that come in a burst are merged into one
+// warning, and the next warning counts what was left out; another peer's
+// failure is its own line.
+func TestPeerFailedMergesBursts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		s := &Servent{log: zap.New(core), limiter: ratelimit.New(time.Second)}
+		refused := errors.New("connection refused")
+		for i := range 3 {
+			s.peerFailed("a:6346", refused, i+1, time.Now().Add(5*time.Second))
+		}
+		s.peerFailed("b:6346", refused, 1, time.Now().Add(5*time.Second))
+		time.Sleep(time.Second)
+		s.peerFailed("a:6346", refused, 4, time.Now().Add(10*time.Second))
+
+		lines := logs.All()
+		require.Len(t, lines, 3)
+		for _, e := range lines {
+			assert.Equal(t, zapcore.WarnLevel, e.Level)
+		}
+		assert.Equal(t, "a:6346", lines[0].ContextMap()["peer"])
+		assert.Equal(t, "b:6346", lines[1].ContextMap()["peer"])
+		assert.Equal(t, map[string]any{"peer": "a:6346", "error": "connection refused", "failures": int64(4),
+			"next_attempt": time.Now().Add(10 * time.Second), "retry_in": "10s", "suppressed": int64(2)},
+			lines[2].ContextMap())
 	})
 }

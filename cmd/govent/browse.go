@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 )
@@ -69,7 +70,7 @@ func printBrowse(w io.Writer, who string, res *httpxfer.BrowseResult, err error,
 	if res != nil {
 		enc := json.NewEncoder(w)
 		if !asJSON {
-			fmt.Fprintf(w, "%s (%s, servent %s): %d files\n", who, res.Server, res.ServentGUID, len(res.Files))
+			fmt.Fprintf(w, "%s (%s, servent %s): %s\n", who, res.Server, res.ServentGUID, english.Count(len(res.Files), "file", "files"))
 		}
 		for i, f := range res.Files {
 			urn := ""

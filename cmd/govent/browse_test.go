@@ -51,6 +51,11 @@ func TestBrowseCommand(t *testing.T) {
 		assert.Equal(t, s.GUID().String(), l["servent"])
 	}
 
+	one := shareServent(t, servent.Config{}, map[string]string{"yesterday.ogg": "all my troubles"})
+	code, out, errOut = runCLI(t, "", "browse", one.Addr().String())
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "): 1 file\n", "one file, not 1 files")
+
 	code, _, errOut = runCLI(t, "", "browse", "localhost:6346")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "want IP:PORT")

@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/top"
 	"github.com/govent/govent/servent/control"
 )
@@ -128,9 +129,10 @@ func statusCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			fmt.Fprintf(tw, "guid\t%s\n", st.GUID)
 			fmt.Fprintf(tw, "agent\t%s\n", st.UserAgent)
 			fmt.Fprintf(tw, "uptime\t%s\n", (time.Duration(st.UptimeSec) * time.Second).String())
-			fmt.Fprintf(tw, "peers\t%d (%d ultrapeers, %d leaves, %d legacy)\n", st.Peers, st.Ultrapeers, st.Leaves, st.Legacy)
-			fmt.Fprintf(tw, "host cache\t%d hosts\n", st.Hosts)
-			fmt.Fprintf(tw, "shared\t%d files, %d still hashing\n", st.Files, st.Hashing)
+			fmt.Fprintf(tw, "peers\t%d (%s, %s, %d legacy)\n", st.Peers, english.Count(st.Ultrapeers, "ultrapeer", "ultrapeers"),
+				english.Count(st.Leaves, "leaf", "leaves"), st.Legacy)
+			fmt.Fprintf(tw, "host cache\t%s\n", english.Count(st.Hosts, "host", "hosts"))
+			fmt.Fprintf(tw, "shared\t%s, %d still hashing\n", english.Count(st.Files, "file", "files"), st.Hashing)
 			fmt.Fprintf(tw, "downloads\t%d queued\n", st.Downloads)
 			fmt.Fprintf(tw, "uploads\t%d active\n", st.Uploads)
 			return tw.Flush()
@@ -196,7 +198,7 @@ func sharesCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if c.Bool("json") {
 				return printJSON(w, sh)
 			}
-			fmt.Fprintf(w, "%d files, %s; %d hashed, %d waiting to be hashed\n", sh.Files, humanBytes(sh.Bytes), sh.Hashed, sh.Pending)
+			fmt.Fprintf(w, "%s, %s; %d hashed, %d waiting to be hashed\n", english.Count(sh.Files, "file", "files"), humanBytes(sh.Bytes), sh.Hashed, sh.Pending)
 			for _, f := range sh.List {
 				urn := f.URN
 				if urn == "" {

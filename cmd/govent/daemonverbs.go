@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
@@ -57,7 +58,7 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 		return nil
 	}
 	if n > len(results) {
-		return fmt.Errorf("--download %d: only %d results arrived", n, len(results))
+		return fmt.Errorf("--download %d: only %s arrived", n, english.Count(len(results), "result", "results"))
 	}
 	r := results[n-1]
 	if r.URN == "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/fuzz/peer"
 )
 
@@ -163,8 +164,8 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 }
 
 func printFuzzSummary(w io.Writer, s *peer.Summary) {
-	fmt.Fprintf(w, "fuzz-peer %s: %d cases in %.1fs (%.0f cases/s), seed %d, stopped: %s\n",
-		s.Target, s.Cases, s.Seconds, s.CasesPerSecond, s.Seed, s.Stopped)
+	fmt.Fprintf(w, "fuzz-peer %s: %s in %.1fs (%.0f cases/s), seed %d, stopped: %s\n",
+		s.Target, english.Count(s.Cases, "case", "cases"), s.Seconds, s.CasesPerSecond, s.Seed, s.Stopped)
 	areas := make([]string, 0, len(s.PerArea))
 	for _, a := range s.Areas {
 		areas = append(areas, fmt.Sprintf("%s %d", a, s.PerArea[a]))
@@ -216,7 +217,7 @@ func countList(m map[string]int) string {
 
 func fuzzPeerReplayAction(ctx context.Context, c *cli.Command) error {
 	if c.NArg() != 2 {
-		return usageError(fmt.Errorf("want FILE and HOST:PORT arguments, got %d arguments", c.NArg()))
+		return usageError(fmt.Errorf("want FILE and HOST:PORT arguments, got %s", english.Count(c.NArg(), "argument", "arguments")))
 	}
 	if err := targetArg(c, 1); err != nil {
 		return err

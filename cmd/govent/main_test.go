@@ -134,6 +134,48 @@ func TestWireDecodeBrokenFrame(t *testing.T) {
 	assert.NotContains(t, lines[1], "error=")
 }
 
+// The descriptor samples in the tree (testdata/golden/*.hex) are hex text
+// with # comments; wire decode reads them as the bytes they spell, from a
+// file or standard input. It used to take the text for a raw stream and
+// fail on a 1.8 GB "payload length".
+func TestWireDecodeHexText(t *testing.T) {
+	golden := filepath.Join("..", "..", "testdata", "golden")
+	code, out, errOut := runCLI(t, "", "wire", "decode", filepath.Join(golden, "query.hex"))
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "QUERY 0123456789abcdefff11223344556605 ttl=3 hops=0 len=78 flags=0x8c20 text=\"beatles\" "+
+		"urns=urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O ggep=H\n", out)
+
+	// Every sample, one after the other on standard input: one descriptor
+	// each, none malformed.
+	names, err := filepath.Glob(filepath.Join(golden, "*.hex"))
+	require.NoError(t, err)
+	require.NotEmpty(t, names)
+	var all strings.Builder
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		all.Write(b)
+	}
+	code, out, errOut = runCLI(t, all.String(), "wire", "decode", "--json", "-")
+	require.Equal(t, 0, code, errOut)
+	lines := jsonLines(t, out)
+	require.Len(t, lines, len(names))
+	for i, l := range lines {
+		assert.NotContains(t, l, "error", "%s: %v", names[i], l)
+	}
+
+	// Hex text that goes wrong says where.
+	for _, tc := range []struct{ in, want string }{
+		{"# a sample\n" + byeHex + "\n0z\n", "hex text line 3: \"z\" is not a hex digit"},
+		{byeHex + "0\n", "hex text ends inside a byte (odd number of hex digits)"},
+	} {
+		code, out, errOut = runCLI(t, tc.in, "wire", "decode", "-")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, out, "BYE", "what came before is decoded")
+		assert.Contains(t, errOut, tc.want)
+	}
+}
+
 func TestWireDecodeUsage(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "wire", "decode")
 	assert.Equal(t, 2, code)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/netsim"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
@@ -340,8 +341,8 @@ func offPath(runs []*p2pstats.Results) error {
 	var errs []error
 	for _, r := range runs {
 		if rp := r.ReversePath; rp.OffPath+rp.DeliveredElsewhere > 0 {
-			errs = append(errs, fmt.Errorf("%s: %d QueryHits forwarded off their reverse path and %d delivered to a servent that did not search (%d queries)",
-				r.Run.Label, rp.OffPath, rp.DeliveredElsewhere, rp.QueriesOffPath))
+			errs = append(errs, fmt.Errorf("%s: %s forwarded off their reverse path and %d delivered to a servent that did not search (%s)",
+				r.Run.Label, english.Count(int(rp.OffPath), "QueryHit", "QueryHits"), rp.DeliveredElsewhere, english.Count(int(rp.QueriesOffPath), "query", "queries")))
 		}
 	}
 	return errors.Join(errs...)

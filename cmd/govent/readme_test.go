@@ -116,6 +116,11 @@ var readmePlaceholders = []placeholderRule{
 	{token: "DIR", value: func(t *testing.T, _ *readmeFixture) string { return t.TempDir() }},
 	{token: "FILE", flag: "--config", value: func(_ *testing.T, fx *readmeFixture) string { return fx.config }},
 	{token: "FILE", command: "wire decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.stream }},
+	{token: "FILE.hex", command: "wire decode", value: func(t *testing.T, _ *readmeFixture) string {
+		p, err := filepath.Abs("../../testdata/golden/query.hex")
+		require.NoError(t, err)
+		return p
+	}},
 	{token: "FILE.pcap", command: "capture decode", value: func(_ *testing.T, fx *readmeFixture) string { return fx.pcap }},
 }
 
@@ -287,6 +292,10 @@ var readmeChecks = map[string]readmeCheck{
 		assert.NoError(t, p2pstats.CheckPage(page))
 	}},
 	"wire decode": {check: func(t *testing.T, _ *readmeFixture, r readmeRun, _ string) {
+		if strings.HasSuffix(r.args[len(r.args)-1], ".hex") {
+			assert.Regexp(t, `^QUERY .*text="beatles".*\n$`, r.stdout)
+			return
+		}
 		if r.has("--json") {
 			lines := jsonLines(t, r.stdout)
 			require.Len(t, lines, 2)
@@ -310,7 +319,7 @@ var readmeChecks = map[string]readmeCheck{
 	}},
 	"status": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
 		assert.Regexp(t, `(?m)^role +ultrapeer$`, r.stdout)
-		assert.Regexp(t, `(?m)^peers +1 \(1 ultrapeers, 0 leaves, 0 legacy\)$`, r.stdout)
+		assert.Regexp(t, `(?m)^peers +1 \(1 ultrapeer, 0 leaves, 0 legacy\)$`, r.stdout)
 	}},
 	"peers": {check: func(t *testing.T, fx *readmeFixture, r readmeRun, _ string) {
 		if r.has("--json") {

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -112,7 +113,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				return err
 			}
 			if n > len(results) {
-				return fmt.Errorf("%s %d: only %d results arrived", what, n, len(results))
+				return fmt.Errorf("%s %d: only %s arrived", what, n, english.Count(len(results), "result", "results"))
 			}
 			if what == "--browse" {
 				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
@@ -290,10 +291,7 @@ func formatResult(n int, r servent.Result) string {
 }
 
 func hopsText(hops uint8) string {
-	if hops == 1 {
-		return "1 hop"
-	}
-	return fmt.Sprintf("%d hops", hops)
+	return english.Count(int(hops), "hop", "hops")
 }
 
 func resultJSON(n int, r servent.Result) map[string]any {

@@ -23,7 +23,9 @@ func wireCommand() *cli.Command {
 			Usage:     "decode a raw descriptor stream (the bytes after a handshake), one line per descriptor",
 			ArgsUsage: "FILE|-",
 			Description: "Reads descriptors (23-byte header + payload) until the end of the input and prints\n" +
-				"type, GUID, TTL, hops, length and the decoded fields of each. A payload that does not\n" +
+				"type, GUID, TTL, hops, length and the decoded fields of each. Input that is hex text\n" +
+				"(hex digits, whitespace and # comments, as testdata/golden/*.hex) is read as the bytes\n" +
+				"it spells. A payload that does not\n" +
 				"parse is reported on its line and decoding goes on; a broken frame (a length over\n" +
 				"--max-payload, a stream that ends inside a descriptor) stops with exit status 1.",
 			Flags: []cli.Flag{
@@ -39,7 +41,7 @@ func wireCommand() *cli.Command {
 					return err
 				}
 				defer closeIn()
-				return decodeStream(in, c.Root().Writer, maxPayload(c), c.Bool("json"))
+				return decodeStream(maybeHexText(in), c.Root().Writer, maxPayload(c), c.Bool("json"))
 			},
 		}},
 	}
@@ -94,6 +96,108 @@ func decodeStream(in io.Reader, out io.Writer, maxPayload uint32, asJSON bool) e
 			return err
 		}
 	}
+}
+
+// hexTextPeek is how much of the input maybeHexText looks at.
+const hexTextPeek = 512
+
+// maybeHexText returns a reader of in: of the bytes it spells when its start
+// is hex text (hex digits, whitespace and # comments, the format of the
+// descriptor samples in testdata/golden), else of in as it is. The start is
+// hex text when it is nothing else up to its end or for a descriptor
+// header's worth of digits (a typo further on is then reported with its
+// line). A raw stream does not pass for it: its header bytes (TTL, hops,
+// length) are not all ASCII hex digits.
+func maybeHexText(in io.Reader) io.Reader {
+	br := bufio.NewReader(in)
+	head, _ := br.Peek(hexTextPeek)
+	if !looksLikeHexText(head) {
+		return br
+	}
+	return &hexTextReader{r: br, line: 1}
+}
+
+func looksLikeHexText(b []byte) bool {
+	digits := 0
+	comment := false
+	for _, c := range b {
+		_, isHex := hexDigit(c)
+		switch {
+		case c == '\n':
+			comment = false
+		case comment:
+			if c < ' ' && c != '\t' && c != '\r' || c == 0x7f {
+				return digits >= 2*wire.HeaderLen
+			}
+		case c == '#':
+			comment = true
+		case c == ' ' || c == '\t' || c == '\r':
+		case isHex:
+			digits++
+		default:
+			return digits >= 2*wire.HeaderLen
+		}
+	}
+	return digits > 0
+}
+
+// hexTextReader reads the bytes that hex text spells, two digits a byte,
+// streaming: memory stays bounded whatever the size of the input.
+type hexTextReader struct {
+	r       *bufio.Reader
+	line    int  // of the text, for errors
+	comment bool // inside a # comment
+	half    bool // hi holds the first digit of a byte
+	hi      byte
+}
+
+func (h *hexTextReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := h.r.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil // the error comes again on the next Read
+			}
+			if errors.Is(err, io.EOF) && h.half {
+				return 0, errors.New("hex text ends inside a byte (odd number of hex digits)")
+			}
+			return 0, err
+		}
+		switch {
+		case c == '\n':
+			h.line++
+			h.comment = false
+		case h.comment || c == ' ' || c == '\t' || c == '\r':
+		case c == '#':
+			h.comment = true
+		default:
+			v, ok := hexDigit(c)
+			if !ok {
+				return n, fmt.Errorf("hex text line %d: %q is not a hex digit", h.line, []byte{c})
+			}
+			if !h.half {
+				h.hi, h.half = v, true
+				continue
+			}
+			p[n] = h.hi<<4 | v
+			n++
+			h.half = false
+		}
+	}
+	return n, nil
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // maxPayloadFlag is the --max-payload of the decoders.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/link"
 	"github.com/govent/govent/wire"
 )
@@ -218,7 +219,7 @@ func handshakeGroup() *Group {
 					return t.Failf("X-Try-Ultrapeers or X-Try with the hosts connected to it",
 						"%q with headers %s after %d connections", l.Answer.StartLine, headerNames(l.Answer), n)
 				}
-				t.Notef("%d hosts offered", hosts)
+				t.Notef("%s offered", english.Count(hosts, "host", "hosts"))
 				return nil
 			},
 		},

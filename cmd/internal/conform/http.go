@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/link"
 	"github.com/govent/govent/wire"
 )
@@ -292,7 +293,7 @@ func httpGroup() *Group {
 						if !retry && !queue {
 							return t.Failf("Retry-After or X-Queue with the 503", "headers %s", headerNames(rep.head))
 						}
-						t.Notef("busy after %d downloads", i)
+						t.Notef("busy after %s", english.Count(i, "download", "downloads"))
 						return nil
 					}
 					if rep.length >= 0 && rep.length <= maxBody {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/govent/govent/cmd/internal/english"
 )
 
 // The reports: human lines, JSON lines (one object per case), JUnit XML
@@ -62,8 +64,8 @@ func WriteSummary(w io.Writer, rep *Report) {
 	if rep.TargetRole == Both {
 		role = "unknown role"
 	}
-	fmt.Fprintf(w, "\n%s (%s, %s): %d cases, %d passed, %d failed (%d MUST, %d SHOULD), %d skipped in %s\n",
-		rep.Target, orUnknown(rep.TargetAgent), role, len(rep.Results), rep.Count(Pass, -1),
+	fmt.Fprintf(w, "\n%s (%s, %s): %s, %d passed, %d failed (%d MUST, %d SHOULD), %d skipped in %s\n",
+		rep.Target, orUnknown(rep.TargetAgent), role, english.Count(len(rep.Results), "case", "cases"), rep.Count(Pass, -1),
 		rep.Count(Fail, -1), rep.Count(Fail, Must), rep.Count(Fail, Should), rep.Count(Skip, -1),
 		rep.Elapsed.Round(time.Millisecond))
 	for _, b := range rep.Bans {

@@ -1,6 +1,7 @@
 package conform
 
 import (
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/link"
 	"github.com/govent/govent/wire"
 )
@@ -78,7 +79,7 @@ func vendorGroup() *Group {
 				if err != nil {
 					return t.Failf("a Messages-Supported vector that parses", "%v", err)
 				}
-				t.Notef("%d messages supported", len(entries))
+				t.Notef("%s supported", english.Count(len(entries), "message", "messages"))
 				return nil
 			},
 		},

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
@@ -108,8 +109,8 @@ func (s *sim) simulate() error {
 	if err := s.startBootstrap(); err != nil {
 		return err
 	}
-	s.cfg.Progress(fmt.Sprintf("warm-up: %d servents (%d ultrapeers), one every %v, then %v to settle; bootstrap node %v",
-		initial, len(initialUPs), s.cfg.Stagger, s.cfg.Settle, s.bootstrap))
+	s.cfg.Progress(fmt.Sprintf("warm-up: %s (%s), one every %v, then %v to settle; bootstrap node %v",
+		english.Count(initial, "servent", "servents"), english.Count(len(initialUPs), "ultrapeer", "ultrapeers"), s.cfg.Stagger, s.cfg.Settle, s.bootstrap))
 	for k, id := range slices.Concat(initialUPs, initialLeaves) {
 		if err := s.sleep(s.cfg.Stagger); err != nil {
 			return err
@@ -118,7 +119,7 @@ func (s *sim) simulate() error {
 			return err
 		}
 	}
-	s.cfg.Progress(fmt.Sprintf("warm-up: %d servents started", initial))
+	s.cfg.Progress(fmt.Sprintf("warm-up: %s started", english.Count(initial, "servent", "servents")))
 	if err := s.sleepUntil(0); err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (s *sim) simulate() error {
 	s.sample(s.cfg.Duration - 1)
 	s.cfg.Progress(fmt.Sprintf("%v: waiting up to %v for the last queries' results", s.cfg.Duration, s.searchWindow()))
 	if n := s.run.WaitSearches(); n > 0 {
-		return fmt.Errorf("netsim: %d searches could not be issued", n)
+		return fmt.Errorf("netsim: %s could not be issued", english.Count(int(n), "search", "searches"))
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pstats"
 	"github.com/govent/govent/servent"
@@ -262,8 +263,8 @@ func (r *Run) Sample(at, interval time.Duration, what string) (string, bool) {
 	if at%time.Minute >= interval {
 		return "", false
 	}
-	return fmt.Sprintf("%v of %v: %d %s online, %d queries issued, %d answered",
-		at.Truncate(time.Second), r.End, r.online.Load(), what, r.issued.Load(), r.answered.Load()), true
+	return fmt.Sprintf("%v of %v: %d %s online, %s issued, %d answered",
+		at.Truncate(time.Second), r.End, r.online.Load(), what, english.Count(int(r.issued.Load()), "query", "queries"), r.answered.Load()), true
 }
 
 // SampleMemory records the live heap: what the last garbage collection

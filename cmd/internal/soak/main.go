@@ -39,6 +39,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/servent"
 )
 
@@ -100,8 +101,8 @@ func run(o options, out io.Writer) int {
 	} else {
 		k.log = zap.NewNop()
 	}
-	fmt.Fprintf(out, "soak: %d servents (%d ultrapeers) on loopback, churn and searches for %s, seed %d\n",
-		o.nodes, o.ultrapeers, o.duration, o.seed)
+	fmt.Fprintf(out, "soak: %s (%s) on loopback, churn and searches for %s, seed %d\n",
+		english.Count(int(o.nodes), "servent", "servents"), english.Count(int(o.ultrapeers), "ultrapeer", "ultrapeers"), o.duration, o.seed)
 	for i := range o.nodes {
 		if err := k.join(i < o.ultrapeers); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
@@ -488,10 +489,10 @@ func (k *soak) report(out io.Writer, start, atEnd, last usage) int {
 		failed = append(failed, fmt.Sprintf("only %d answerable queries, fewer than %d to judge by", answerable, minQueries))
 	}
 	if keepalive > 0 {
-		failed = append(failed, fmt.Sprintf("%d links dropped for lack of keepalives", keepalive))
+		failed = append(failed, english.Count(int(keepalive), "link", "links")+" dropped for lack of keepalives")
 	}
 	if n := k.joinFailed.Load(); n > 0 {
-		failed = append(failed, fmt.Sprintf("%d nodes failed to join", n))
+		failed = append(failed, english.Count(int(n), "node", "nodes")+" failed to join")
 	}
 	failed = append(failed, grownTooMuch(start, last)...)
 	if len(failed) > 0 {

@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/servent/control"
 )
 
@@ -98,8 +99,9 @@ func (m Model) View() string {
 	if addr == "" {
 		addr = "dial-only"
 	}
-	b.WriteString(m.styles.title.Render(fmt.Sprintf("govent top  %s %s  up %s  peers %d (%d ultrapeers, %d leaves)  shared %d files",
-		st.Role, addr, (time.Duration(st.UptimeSec) * time.Second).String(), st.Peers, st.Ultrapeers, st.Leaves, st.Files)))
+	b.WriteString(m.styles.title.Render(fmt.Sprintf("govent top  %s %s  up %s  peers %d (%s, %s)  shared %s",
+		st.Role, addr, (time.Duration(st.UptimeSec) * time.Second).String(), st.Peers, english.Count(st.Ultrapeers, "ultrapeer", "ultrapeers"),
+		english.Count(st.Leaves, "leaf", "leaves"), english.Count(st.Files, "file", "files"))))
 	b.WriteString("\n")
 	if m.err != nil {
 		b.WriteString(m.styles.bad.Render("last refresh failed: "+m.err.Error()) + "\n")
@@ -237,7 +239,7 @@ func (m Model) drops(b *strings.Builder) {
 
 func (m Model) transfers(b *strings.Builder) {
 	tr := m.cur.Transfers
-	m.section(b, fmt.Sprintf("TRANSFERS (%d downloads, %d uploads)", len(tr.Downloads), tr.UploadsActive))
+	m.section(b, fmt.Sprintf("TRANSFERS (%s, %s)", english.Count(len(tr.Downloads), "download", "downloads"), english.Count(tr.UploadsActive, "upload", "uploads")))
 	if len(tr.Downloads) == 0 {
 		b.WriteString("  no downloads\n")
 	}

@@ -42,7 +42,7 @@ func TestViewFromRecordedSnapshots(t *testing.T) {
 	v := m.View()
 	t.Log("\n" + v)
 	assert.Contains(t, v, "govent top  ultrapeer 127.0.0.1:")
-	assert.Contains(t, v, "peers 1 (1 ultrapeers, 0 leaves)")
+	assert.Contains(t, v, "peers 1 (1 ultrapeer, 0 leaves)")
 	assert.Regexp(t, `(?m)^  127\.0\.0\.1:41113 +ultrapeer Govent/0\.1\.0 +\ds +- +- +0\.\d\d  -$`, v, "no rates from one snapshot")
 	assert.Contains(t, v, "TRAFFIC IN (since the links began)")
 	assert.Regexp(t, `(?m)^  parade\.ogg +done +\[#{24}\] 100%  2\.9 MiB of 2\.9 MiB$`, v)

@@ -27,6 +27,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
@@ -171,8 +172,8 @@ func (d *driver) drive() error {
 		initial = append(initial, id)
 	}
 	d.run.Start = time.Now().Add(time.Duration(len(initial)+1)*stagger + settle)
-	d.cfg.Progress(fmt.Sprintf("warm-up: %d sessions connect to %v, one every %v, then %v to settle",
-		len(initial), d.cfg.Target, stagger, settle))
+	d.cfg.Progress(fmt.Sprintf("warm-up: %s connect to %v, one every %v, then %v to settle",
+		english.Count(len(initial), "session", "sessions"), d.cfg.Target, stagger, settle))
 	for _, id := range initial {
 		if err := p2pnode.Sleep(d.ctx, stagger); err != nil {
 			return err
@@ -208,7 +209,7 @@ func (d *driver) drive() error {
 	}
 	d.cfg.Progress(fmt.Sprintf("%v: waiting for the last queries' results", d.cfg.Duration))
 	if n := d.run.WaitSearches(); n > 0 {
-		return fmt.Errorf("workload: %d searches could not be issued", n)
+		return fmt.Errorf("workload: %s could not be issued", english.Count(int(n), "search", "searches"))
 	}
 	return nil
 }
