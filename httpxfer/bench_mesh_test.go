@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,12 +19,7 @@ import (
 // once without (SHA-1 only), in the same run, and reports the ratio of
 // their throughputs (target 0.9).
 func BenchmarkTransferMesh(b *testing.B) {
-	size := int64(256 << 20)
-	if v := os.Getenv("GOVENT_BENCH_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		require.NoError(b, err)
-		size = n
-	}
+	size := benchBytes(b, 256<<20)
 	src := b.TempDir()
 	path := filepath.Join(src, "big.bin")
 	d := writeRandomFile(b, path, size)

@@ -41,7 +41,7 @@ import (
 func BenchmarkTransferVsNginx(b *testing.B) {
 	nginx := lookTool(b, "nginx", "/usr/sbin/nginx")
 	curl := lookTool(b, "curl", "/usr/bin/curl")
-	size := benchBytes(b)
+	size := benchBytes(b, 1<<30)
 
 	src := b.TempDir()
 	path := filepath.Join(src, "big.bin")
@@ -105,11 +105,11 @@ func BenchmarkTransferVsNginx(b *testing.B) {
 }
 
 // benchBytes is the file size for transfer benchmarks: GOVENT_BENCH_BYTES
-// or 1 GiB.
-func benchBytes(b *testing.B) int64 {
+// or def.
+func benchBytes(b *testing.B, def int64) int64 {
 	v := os.Getenv("GOVENT_BENCH_BYTES")
 	if v == "" {
-		return 1 << 30
+		return def
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	require.NoError(b, err)

@@ -48,12 +48,7 @@ func writeRandomFile(tb testing.TB, path string, size int64) wire.SHA1 {
 // govent/nethttp. Our side also fsyncs and verifies the SHA-1; the
 // baseline does neither.
 func BenchmarkTransfer(b *testing.B) {
-	size := int64(1 << 30)
-	if v := os.Getenv("GOVENT_BENCH_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		require.NoError(b, err)
-		size = n
-	}
+	size := benchBytes(b, 1<<30)
 	src := b.TempDir()
 	path := filepath.Join(src, "big.bin")
 	d := writeRandomFile(b, path, size)

@@ -74,7 +74,8 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 // getThroughDaemon is `get --daemon`: the download is queued in the
 // running servent, which owns it from then on.
 // dl is the download as the command line and its magnet link give it; the
-// sources of the link come first, then --source.
+// sources of the link come first, then --source (a servent GUID is a
+// firewalled source: the daemon pushes to it).
 func getThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (string, bool), dl httpxfer.Request) error {
 	cl, data, err := connectDaemon(ctx, c, lookupEnv)
 	if err != nil {
@@ -87,14 +88,6 @@ func getThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string
 			continue
 		}
 		req.Sources = append(req.Sources, control.SourceRecord{Addr: src.Addr.String()})
-	}
-	for _, s := range c.StringSlice("source") {
-		if g, err := wire.ParseGUID(s); err == nil {
-			// A firewalled source: the daemon pushes to it.
-			req.Sources = append(req.Sources, control.SourceRecord{Push: true, ServentGUID: g.String()})
-			continue
-		}
-		req.Sources = append(req.Sources, control.SourceRecord{Addr: s})
 	}
 	return queueDownload(ctx, c, cl, data, req)
 }

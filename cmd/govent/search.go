@@ -427,9 +427,6 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
-			if c.Bool("daemon") {
-				return getThroughDaemon(ctx, c, lookupEnv, req)
-			}
 			var firewalled []wire.GUID
 			for _, src := range c.StringSlice("source") {
 				if g, err := wire.ParseGUID(src); err == nil {
@@ -438,6 +435,10 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 					continue
 				}
 				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(src)}) // checked by sources
+			}
+			if c.Bool("daemon") {
+				// The daemon pushes to firewalled sources itself.
+				return getThroughDaemon(ctx, c, lookupEnv, req)
 			}
 			viaServent := len(firewalled) > 0 || c.IsSet("peer") || c.Bool("firewalled") || c.Bool("no-listen")
 			if len(firewalled) > 0 && !c.IsSet("push-proxy") && !c.IsSet("peer") {
