@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/servent"
 )
@@ -263,4 +264,25 @@ func TestFailuresExitOne(t *testing.T) {
 			assert.NotContains(t, errOut, "--help")
 		})
 	}
+}
+
+// Every command's help says each flag's default once: a Usage that names
+// its default itself must not get a second one from urfave/cli.
+func TestHelpSaysEachDefaultOnce(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Name == "help" {
+				continue
+			}
+			args := append(append([]string(nil), path...), c.Name)
+			walk(args, c.Commands)
+			code, out, errOut := runCLI(t, "", append(args, "--help")...)
+			require.Equal(t, 0, code, "%v --help: %s", args, errOut)
+			for _, line := range strings.Split(out, "\n") {
+				assert.LessOrEqual(t, strings.Count(line, "(default:"), 1, "%v --help:\n%s", args, line)
+			}
+		}
+	}
+	walk(nil, newApp(env{}).Commands)
 }

@@ -35,7 +35,7 @@ func demoCommand() *cli.Command {
 			"verifies its SHA-1. Everything is removed afterwards.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "nodes", Value: 12, Usage: "number of servents, 8 to 16"},
-			&cli.Uint64Flag{Name: "seed", Usage: "overlay seed (default: random; printed, to replay a run)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "overlay seed, printed to replay a run", DefaultText: "random"},
 			&cli.BoolFlag{Name: "verbose", Usage: "also print every servent's log"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {

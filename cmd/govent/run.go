@@ -70,7 +70,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.StringFlag{Name: "share", Usage: "directory `DIR` to share", TakesFile: true},
 			&cli.StringFlag{Name: "data", Usage: "directory `DIR` for the host cache, file index, SHA-1 cache and downloads", TakesFile: true},
 			&cli.IntFlag{Name: "max-peers", Value: servent.DefaultMaxPeers, Usage: "Gnutella connections to accept and keep"},
-			&cli.IntFlag{Name: "connections", Usage: "connections to keep up: every --peer, and learnt hosts for the rest (0: one per --peer)"},
+			&cli.IntFlag{Name: "connections", Usage: "connections to keep up: every --peer, and learnt hosts for the rest", DefaultText: "one per --peer"},
 			&cli.BoolFlag{Name: "firewalled", Usage: "we cannot accept incoming connections: ask for Pushes"},
 			&cli.BoolFlag{Name: "no-listen", Usage: "dial out only, no listening port (implies --firewalled; uploads go through Pushes)"},
 			&cli.BoolFlag{Name: "relay", Usage: "as an ultrapeer, relay transfers between firewalled leaves of ours and firewalled hosts"},
@@ -82,7 +82,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
 			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
 			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
-				"for tools on this host that open many connections from one address, such as govent conform (0: the defaults)"},
+				"for tools on this host that open many connections from one address, such as govent conform", DefaultText: "0, the built-in limits"},
 		}, logFlags("info")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 0, ""); err != nil {
