@@ -24,6 +24,7 @@ type progress struct {
 	started  bool
 	lastLine time.Time
 	lastTen  int64 // last tenth printed as a plain line
+	lastDone int64 // bytes of the last plain line
 	drawn    bool
 }
 
@@ -74,10 +75,13 @@ func (p *progress) update(done, total int64) {
 		return
 	}
 	tenth := pct / 10
+	if p.lastLine != (time.Time{}) && done == p.lastDone {
+		return // nothing new to say (the last byte is reported written, then verified)
+	}
 	if now.Sub(p.lastLine) < time.Second && tenth == p.lastTen && done != total {
 		return
 	}
-	p.lastLine, p.lastTen = now, tenth
+	p.lastLine, p.lastTen, p.lastDone = now, tenth, done
 	fmt.Fprintf(p.w, "progress: %s of %s (%d%%), %s/s, ETA %s\n", humanBytes(done), humanBytes(total), pct, humanBytes(int64(rate)), eta)
 }
 

@@ -35,6 +35,22 @@ func TestProgressPlainLines(t *testing.T) {
 	assert.Contains(t, lines[5], "ETA 1s")
 }
 
+// The downloader may report the last byte more than once (written, then
+// verified): the plain output says 100% once.
+func TestProgressCompleteOnce(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	p.update(0, 4<<20)
+	clock = clock.Add(2 * time.Second)
+	p.update(4<<20, 4<<20)
+	clock = clock.Add(2 * time.Second)
+	p.update(4<<20, 4<<20)
+	p.finish()
+	assert.Equal(t, 1, strings.Count(buf.String(), "(100%)"), buf.String())
+}
+
 func TestProgressResumeRateExcludesExistingBytes(t *testing.T) {
 	var buf bytes.Buffer
 	p := newProgress(&buf)
