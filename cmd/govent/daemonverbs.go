@@ -28,9 +28,9 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	if err != nil {
 		return err
 	}
-	n, limit := c.Int("download"), c.Int("max-results")
+	n, limit, limitFlag := c.Int("download"), c.Int("max-results"), "--max-results"
 	if n > 0 {
-		limit = n
+		limit, limitFlag = n, "--download"
 	}
 	w := c.Root().Writer
 	enc := json.NewEncoder(w)
@@ -51,8 +51,8 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	case c.Bool("json"):
 	case done.Results == 0:
 		fmt.Fprintln(w, "no results")
-	case done.Reason == "max_results" && n == 0:
-		fmt.Fprintf(w, "stopped at --max-results %d\n", limit)
+	case done.Reason == "max_results":
+		fmt.Fprintf(w, "stopped at %s %d\n", limitFlag, limit)
 	}
 	if n == 0 {
 		return nil

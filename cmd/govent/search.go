@@ -103,12 +103,12 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if b := c.Int("browse"); b > 0 {
 				n, what = b, "--browse"
 			}
-			limit := c.Int("max-results")
+			limit, limitFlag := c.Int("max-results"), "--max-results"
 			if n > 0 {
-				limit = n // result N is all we need
+				limit, limitFlag = n, what // result N is all we need
 			}
 			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit,
-				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet")}, c.Root().Writer)
+				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet"), limitFlag: limitFlag}, c.Root().Writer)
 			if err != nil || n == 0 {
 				return err
 			}
@@ -189,8 +189,9 @@ const defaultMaxResults = 50
 
 // printOpts says how search prints results.
 type printOpts struct {
-	json   bool // JSON lines
-	magnet bool // a magnet link per result
+	json      bool   // JSON lines
+	magnet    bool   // a magnet link per result
+	limitFlag string // the flag that set the limit, to say why we stopped (default --max-results)
 }
 
 // searchAndPrint sends query and prints the results as they arrive, until
@@ -237,7 +238,11 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	case len(out) == 0:
 		fmt.Fprintln(w, "no results")
 	case len(out) == limit:
-		fmt.Fprintf(w, "stopped at --max-results %d\n", limit)
+		flag := opts.limitFlag
+		if flag == "" {
+			flag = "--max-results"
+		}
+		fmt.Fprintf(w, "stopped at %s %d\n", flag, limit)
 	}
 	return out, nil
 }

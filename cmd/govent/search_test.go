@@ -107,6 +107,7 @@ func TestSearchDownloadKeepsExtension(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "search", "penguin", "--peer", s.Addr().String(), "--listen", "127.0.0.1:0",
 		"--download", "1", "--dir", dir)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.NotContains(t, out, "--max-results", "the user asked for result 1, not for a number of results")
 	names := dirNames(t, dir)
 	require.Len(t, names, 1)
 	assert.True(t, strings.HasSuffix(names[0], ".ogg"), "%q", names[0])
