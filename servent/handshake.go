@@ -378,7 +378,7 @@ func (s *Servent) dial(addr netip.AddrPort) error {
 	nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		s.releaseSlot(slotPeer)
-		return fmt.Errorf("servent: dial %s: %w", addr, err)
+		return netError("dial "+addr.String(), err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)

@@ -209,7 +209,7 @@ func (s *Servent) Start(ctx context.Context) error {
 		ln, err := s.cfg.Network.Listen(s.ctx, "tcp", s.cfg.Listen)
 		if err != nil {
 			s.cancel()
-			return fmt.Errorf("servent: listen: %w", err)
+			return netError("listen", err)
 		}
 		s.ln = ln
 		s.addr = addrPortOf(ln.Addr())
@@ -619,4 +619,15 @@ func (s *Servent) Stats() Stats {
 		PushProxy:           s.xfer.px.snapshot(),
 		Relay:               s.xfer.relay.snapshot(),
 	}
+}
+
+// netError wraps a listen or dial failure. The standard library's
+// *net.OpError already names the operation and the address ("listen tcp
+// 127.0.0.1:6346: bind: address already in use"), so only ours are given
+// what failed (memnet's, say).
+func netError(what string, err error) error {
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return fmt.Errorf("servent: %w", err)
+	}
+	return fmt.Errorf("servent: %s: %w", what, err)
 }
