@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/servent/control"
@@ -37,16 +37,17 @@ type styles struct {
 	title, header, bad lipgloss.Style
 }
 
-// NewModel returns an empty model. With a renderer the view is styled for
-// it; without, it is plain text. fetch, if set, is called at once and then
+// NewModel returns an empty model. Styled, the view has bold headers and
+// red errors (bubbletea downsamples the colour to what the terminal has);
+// otherwise it is plain text. fetch, if set, is called at once and then
 // every interval for the next snapshot.
-func NewModel(r *lipgloss.Renderer, fetch func() tea.Msg, interval time.Duration) Model {
+func NewModel(styled bool, fetch func() tea.Msg, interval time.Duration) Model {
 	m := Model{fetch: fetch, interval: interval, width: 100}
-	if r != nil {
+	if styled {
 		m.styles = styles{
-			title:  r.NewStyle().Bold(true).Reverse(true),
-			header: r.NewStyle().Bold(true),
-			bad:    r.NewStyle().Foreground(lipgloss.Color("9")),
+			title:  lipgloss.NewStyle().Bold(true).Reverse(true),
+			header: lipgloss.NewStyle().Bold(true),
+			bad:    lipgloss.NewStyle().Foreground(lipgloss.BrightRed),
 		}
 	}
 	return m
@@ -73,7 +74,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.fetch != nil {
 			return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return m.fetch() })
 		}
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "q", "ctrl+c", "esc":
 			return m, tea.Quit
@@ -84,8 +85,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// View renders the last snapshot.
-func (m Model) View() string {
+// View is the full-screen view of the last snapshot.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.Render())
+	v.AltScreen = true
+	return v
+}
+
+// Render is the text of the view: the last snapshot, or why there is none.
+func (m Model) Render() string {
 	var b strings.Builder
 	if m.cur == nil {
 		if m.err != nil {

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -35,11 +35,11 @@ func feed(m Model, msgs ...tea.Msg) Model {
 
 func TestViewFromRecordedSnapshots(t *testing.T) {
 	snaps := recorded(t)
-	m := NewModel(nil, nil, 0)
-	assert.Equal(t, "govent top: waiting for the daemon...\n", m.View())
+	m := NewModel(false, nil, 0)
+	assert.Equal(t, "govent top: waiting for the daemon...\n", m.Render())
 
 	m = feed(m, SnapshotMsg{Snapshot: snaps[0]})
-	v := m.View()
+	v := m.Render()
 	t.Log("\n" + v)
 	assert.Contains(t, v, "govent top  ultrapeer 127.0.0.1:")
 	assert.Contains(t, v, "peers 1 (1 ultrapeer, 0 leaves)")
@@ -50,20 +50,32 @@ func TestViewFromRecordedSnapshots(t *testing.T) {
 	assert.Contains(t, v, "TRANSFERS (2 downloads, 0 uploads)")
 
 	m = feed(m, SnapshotMsg{Snapshot: snaps[1]})
-	v = m.View()
+	v = m.Render()
 	t.Log("\n" + v)
 	assert.Regexp(t, `(?m)^  127\.0\.0\.1:41113 .* 4s +0 B/s +92 B/s  0\.86  -$`, v, "rates from two snapshots: 170 bytes out in 1.85 s")
 	assert.Regexp(t, `TRAFFIC IN \(last 2 s\)\n  nothing\n`, v)
 	assert.Regexp(t, `TRAFFIC OUT \(last 2 s\)\n  query +\[#{20}\] 100%  5\n`, v, "the five searches between the snapshots")
 
 	m = feed(m, SnapshotMsg{Err: errors.New("connection refused")})
-	v = m.View()
+	v = m.Render()
 	assert.Contains(t, v, "last refresh failed: connection refused")
 	assert.Contains(t, v, "parade.ogg", "the last snapshot stays on screen")
 
-	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
-	require.NotNil(t, cmd)
-	assert.Equal(t, tea.Quit(), cmd(), "q quits")
+	assert.True(t, m.View().AltScreen, "a full-screen view")
+	assert.Equal(t, v, m.View().Content)
+}
+
+func TestKeysThatQuit(t *testing.T) {
+	m := NewModel(false, nil, 0)
+	for _, k := range []tea.KeyPressMsg{{Code: 'q', Text: "q"}, {Code: 'c', Mod: tea.ModCtrl}, {Code: tea.KeyEscape}} {
+		_, cmd := m.Update(k)
+		require.NotNil(t, cmd, "%s", k)
+		assert.Equal(t, tea.Quit(), cmd(), "%s quits", k)
+	}
+	for _, k := range []tea.Msg{tea.KeyPressMsg{Code: 'x', Text: "x"}, tea.KeyReleaseMsg{Code: 'q', Text: "q"}} {
+		_, cmd := m.Update(k)
+		assert.Nil(t, cmd, "%v does not quit", k)
+	}
 }
 
 func TestBar(t *testing.T) {
@@ -78,7 +90,7 @@ func TestViewShowsUploads(t *testing.T) {
 	s.Transfers.Uploads = []control.Upload{{Remote: "127.0.0.1:5000", Name: "penguin.ogg", Size: 4 << 20, Length: 4 << 20, Sent: 1 << 20}}
 	s.Transfers.Downloads = append(s.Transfers.Downloads, control.Download{Name: "walrus.ogg", State: control.StateRunning, Total: 1000,
 		Queued: []control.QueuePlace{{Source: "127.0.0.1:6000", Position: 3, Length: 12}}})
-	v := feed(NewModel(nil, nil, 0), SnapshotMsg{Snapshot: s}).View()
+	v := feed(NewModel(false, nil, 0), SnapshotMsg{Snapshot: s}).Render()
 	assert.Regexp(t, `(?m)^  walrus\.ogg +running +\[\.{24}\]   0%  0 B of 1000 B  queued 3 of 12 at 127\.0\.0\.1:6000$`, v)
 	assert.Regexp(t, `(?m)^  penguin\.ogg +upload  \[#{6}\.{18}\]  25%  1\.0 MiB of 4\.0 MiB to 127\.0\.0\.1:5000$`, v)
 }

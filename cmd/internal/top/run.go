@@ -8,8 +8,7 @@ import (
 	"os"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/govent/govent/servent/control"
 )
@@ -21,8 +20,8 @@ func Run(ctx context.Context, cl *control.Client, in io.Reader, out io.Writer, i
 		s, err := Fetch(ctx, cl)
 		return SnapshotMsg{Snapshot: s, Err: err}
 	}
-	m := NewModel(lipgloss.NewRenderer(out), fetch, interval)
-	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(out), tea.WithAltScreen()}
+	m := NewModel(true, fetch, interval)
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(out)}
 	if in != os.Stdin {
 		// bubbletea puts its default input, standard input, in raw mode
 		// when it is a terminal, so that q arrives without a newline; a
@@ -43,7 +42,7 @@ func Run(ctx context.Context, cl *control.Client, in io.Reader, out io.Writer, i
 // error.
 func Plain(ctx context.Context, cl *control.Client, out io.Writer, interval time.Duration, count int, asJSON bool) error {
 	enc := json.NewEncoder(out)
-	m := NewModel(nil, nil, interval)
+	m := NewModel(false, nil, interval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for i := 0; count == 0 || i < count; i++ {
@@ -69,7 +68,7 @@ func Plain(ctx context.Context, cl *control.Client, out io.Writer, interval time
 		}
 		next, _ := m.Update(SnapshotMsg{Snapshot: s})
 		m = next.(Model)
-		if _, err := fmt.Fprintf(out, "%s\n", m.View()); err != nil {
+		if _, err := fmt.Fprintf(out, "%s\n", m.Render()); err != nil {
 			return err
 		}
 	}

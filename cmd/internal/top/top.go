@@ -1,7 +1,7 @@
 // Package top is govent top: a live view of a running servent (its peers
 // with their rates, the traffic mix, drops, transfers with progress bars),
 // built on bubbletea. The Model holds snapshots and renders them; it never
-// fetches, so tests feed it recorded snapshots and check View without a
+// fetches, so tests feed it recorded snapshots and check Render without a
 // terminal. Run wires it to a daemon's control API, refreshing every
 // interval, and Plain prints the same view as lines when the output is no
 // terminal.
