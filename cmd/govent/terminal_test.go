@@ -5,10 +5,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,12 +62,27 @@ type ptyProc struct {
 // two minutes.
 func startOnPty(t *testing.T, bin string, args ...string) *ptyProc {
 	t.Helper()
+	return startOnPtyEnv(t, nil, bin, args...)
+}
+
+// startOnPtyEnv is startOnPty with environment variables set (or
+// replaced) on top of the test's. The terminal is an xterm that claims no
+// colours beyond its terminfo entry.
+func startOnPtyEnv(t *testing.T, environ []string, bin string, args ...string) *ptyProc {
+	t.Helper()
 	master, slave := openPty(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	p := &ptyProc{cmd: exec.CommandContext(ctx, bin, args...), master: master, out: &syncBuffer{},
 		read: make(chan struct{}), done: make(chan struct{})}
-	p.cmd.Env = append(testEnviron(), "GORACE=atexit_sleep_ms=0", "TERM=xterm-256color")
+	for _, kv := range testEnviron() {
+		if k, _, _ := strings.Cut(kv, "="); k != "COLORTERM" && k != "TMUX" {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	// Later values win: exec.Cmd keeps the last of a repeated name.
+	p.cmd.Env = append(p.cmd.Env, "GORACE=atexit_sleep_ms=0", "TERM=xterm-256color")
+	p.cmd.Env = append(p.cmd.Env, environ...)
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = slave, slave, slave
 	// A session of its own with the pty as its controlling terminal, as
 	// a shell gives the command a user types: the command is then in the
@@ -153,4 +171,23 @@ func TestTopOnTerminal(t *testing.T) {
 		})
 	}
 	d.stop(t)
+}
+
+// TestVersionInTmuxRunsNothing runs govent version on a terminal inside
+// tmux (TMUX set, a tmux of the test's own on PATH that records being run):
+// a command that is not top starts no program of the terminal's. A colour
+// library that detects the terminal's colours when its package loads asks
+// tmux for them with "tmux info", in every command.
+func TestVersionInTmuxRunsNothing(t *testing.T) {
+	bin := buildGovent(t)
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "tmux-ran")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tmux"), []byte("#!/bin/sh\necho \"$@\" >>"+ran+"\n"), 0o755))
+
+	p := startOnPtyEnv(t, []string{"TMUX=/tmp/tmux-1000/default,1,0", "PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH")}, bin, "version")
+	p.wait(t)
+	require.NoError(t, p.err)
+	assert.Regexp(t, `^govent \S+ `, p.out.String())
+	_, err := os.Stat(ran)
+	assert.True(t, errors.Is(err, fs.ErrNotExist), "govent version ran tmux")
 }

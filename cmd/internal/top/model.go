@@ -8,7 +8,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/servent/control"
@@ -34,20 +34,24 @@ type Model struct {
 }
 
 type styles struct {
-	title, header, bad lipgloss.Style
+	title, header, bad ansi.Style
 }
 
 // NewModel returns an empty model. Styled, the view has bold headers and
 // red errors (bubbletea downsamples the colour to what the terminal has);
 // otherwise it is plain text. fetch, if set, is called at once and then
 // every interval for the next snapshot.
+//
+// The styles are SGR sequences from x/ansi, not lipgloss: lipgloss v2
+// detects the terminal's colours when its package loads, which runs
+// "tmux info" in every govent command inside tmux.
 func NewModel(styled bool, fetch func() tea.Msg, interval time.Duration) Model {
 	m := Model{fetch: fetch, interval: interval, width: 100}
 	if styled {
 		m.styles = styles{
-			title:  lipgloss.NewStyle().Bold(true).Reverse(true),
-			header: lipgloss.NewStyle().Bold(true),
-			bad:    lipgloss.NewStyle().Foreground(lipgloss.BrightRed),
+			title:  ansi.NewStyle().Bold().Reverse(true),
+			header: ansi.NewStyle().Bold(),
+			bad:    ansi.NewStyle().ForegroundColor(ansi.BrightRed),
 		}
 	}
 	return m
@@ -97,7 +101,7 @@ func (m Model) Render() string {
 	var b strings.Builder
 	if m.cur == nil {
 		if m.err != nil {
-			return m.styles.bad.Render("govent top: "+m.err.Error()) + "\n"
+			return m.styles.bad.Styled("govent top: "+m.err.Error()) + "\n"
 		}
 		return "govent top: waiting for the daemon...\n"
 	}
@@ -107,12 +111,12 @@ func (m Model) Render() string {
 	if addr == "" {
 		addr = "dial-only"
 	}
-	b.WriteString(m.styles.title.Render(fmt.Sprintf("govent top  %s %s  up %s  peers %d (%s, %s)  shared %s",
+	b.WriteString(m.styles.title.Styled(fmt.Sprintf("govent top  %s %s  up %s  peers %d (%s, %s)  shared %s",
 		st.Role, addr, (time.Duration(st.UptimeSec) * time.Second).String(), st.Peers, english.Count(st.Ultrapeers, "ultrapeer", "ultrapeers"),
 		english.Count(st.Leaves, "leaf", "leaves"), english.Count(st.Files, "file", "files"))))
 	b.WriteString("\n")
 	if m.err != nil {
-		b.WriteString(m.styles.bad.Render("last refresh failed: "+m.err.Error()) + "\n")
+		b.WriteString(m.styles.bad.Styled("last refresh failed: "+m.err.Error()) + "\n")
 	}
 	m.peers(&b)
 	m.traffic(&b)
@@ -122,7 +126,7 @@ func (m Model) Render() string {
 }
 
 func (m Model) section(b *strings.Builder, name string) {
-	b.WriteString("\n" + m.styles.header.Render(name) + "\n")
+	b.WriteString("\n" + m.styles.header.Styled(name) + "\n")
 }
 
 // dt is the time between the two snapshots, 0 when there is one.
@@ -259,7 +263,7 @@ func (m Model) transfers(b *strings.Builder) {
 		line := fmt.Sprintf("  %-24s %-7s %s %3.0f%%  %s of %s", clip(d.Name, 24), d.State, bar(frac, 24), 100*frac,
 			humanBytes(float64(d.Done)), humanBytes(float64(d.Total)))
 		if d.Error != "" {
-			line += "  " + m.styles.bad.Render(clip(d.Error, max(m.width-len(line)-2, 20)))
+			line += "  " + m.styles.bad.Styled(clip(d.Error, max(m.width-len(line)-2, 20)))
 		}
 		if len(d.Queued) > 0 {
 			p := d.Queued[0]

@@ -94,3 +94,13 @@ func TestViewShowsUploads(t *testing.T) {
 	assert.Regexp(t, `(?m)^  walrus\.ogg +running +\[\.{24}\]   0%  0 B of 1000 B  queued 3 of 12 at 127\.0\.0\.1:6000$`, v)
 	assert.Regexp(t, `(?m)^  penguin\.ogg +upload  \[#{6}\.{18}\]  25%  1\.0 MiB of 4\.0 MiB to 127\.0\.0\.1:5000$`, v)
 }
+
+func TestStyledView(t *testing.T) {
+	s := recorded(t)[0]
+	m := feed(NewModel(true, nil, 0), SnapshotMsg{Snapshot: s}, SnapshotMsg{Err: errors.New("connection refused")})
+	v := m.Render()
+	assert.Regexp(t, "^\x1b\\[1;7mgovent top  ultrapeer [^\x1b]*\x1b\\[m\n", v, "the title is bold and reversed")
+	assert.Contains(t, v, "\n\x1b[1mPEERS (1)\x1b[m\n", "headers are bold")
+	assert.Contains(t, v, "\x1b[91mlast refresh failed: connection refused\x1b[m", "errors are bright red")
+	assert.NotContains(t, feed(NewModel(false, nil, 0), SnapshotMsg{Snapshot: s}).Render(), "\x1b", "plain text without styles")
+}
