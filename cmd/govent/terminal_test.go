@@ -142,10 +142,10 @@ func TestVersionOnTerminalWritesNoQueries(t *testing.T) {
 }
 
 // TestTopOnTerminal runs govent top on a terminal that answers no query,
-// as a serial console or a bare pty: the full-screen view comes up, q (or
-// Ctrl-C, which a raw terminal passes as a key) leaves it, and the
-// terminal is given back its normal screen. The view asks the terminal
-// nothing it would wait for.
+// as a serial console or a bare pty: the full-screen view comes up; q,
+// Ctrl-C (which a raw terminal passes as a key) and SIGTERM leave it with
+// status 0, and the terminal is given back its normal screen. The view
+// asks the terminal nothing it would wait for.
 func TestTopOnTerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds govent and runs it")
@@ -153,15 +153,24 @@ func TestTopOnTerminal(t *testing.T) {
 	bin := buildGovent(t)
 	data := t.TempDir()
 	d := startDaemon(t, bin, data)
-	for _, key := range []struct{ name, bytes string }{{"q", "q"}, {"ctrl-c", "\x03"}} {
-		t.Run(key.name, func(t *testing.T) {
+	typing := func(keys string) func(*ptyProc) error {
+		return func(p *ptyProc) error { _, err := p.master.Write([]byte(keys)); return err }
+	}
+	for _, c := range []struct {
+		name  string
+		leave func(*ptyProc) error
+	}{
+		{"q", typing("q")},
+		{"ctrl-c", typing("\x03")},
+		{"SIGTERM", func(p *ptyProc) error { return p.cmd.Process.Signal(syscall.SIGTERM) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			p := startOnPty(t, bin, "top", "--data", data, "--interval", "100ms")
 			require.Eventually(t, func() bool { return strings.Contains(p.out.String(), "TRANSFERS") }, 30*time.Second, 20*time.Millisecond,
 				"the view comes up without an answer from the terminal: %q", p.out.String())
-			_, err := p.master.Write([]byte(key.bytes))
-			require.NoError(t, err)
+			require.NoError(t, c.leave(p))
 			p.wait(t)
-			require.NoError(t, p.err, "%s leaves top with status 0", key.name)
+			require.NoError(t, p.err, "%s leaves top with status 0", c.name)
 			got := p.out.String()
 			assert.Contains(t, got, "PEERS (0)")
 			enter, leave := strings.Index(got, "\x1b[?1049h"), strings.LastIndex(got, "\x1b[?1049l")
