@@ -32,8 +32,7 @@ func (j *job) forget(key string) {
 	defer j.mu.Unlock()
 	for i := range j.chunks {
 		if slices.Contains(j.chunks[i].by, key) {
-			j.have -= j.chunks[i].have
-			j.chunks[i] = chunk{}
+			j.resetChunkLocked(i)
 		}
 	}
 }

@@ -49,7 +49,9 @@ type job struct {
 	runCtx     context.Context // the download's; tree fetches live in it
 	bg         sync.WaitGroup  // tree fetches
 	tree       *thex.Tree      // nil until fetched and checked
-	segOK      []bool          // per segment of the tree's deepest level
+	segOK      []bool          // per segment of the tree's deepest level: matched
+	segBusy    []bool          // per segment: a verifier is checking it
+	segStale   []bool          // per segment: its chunks were thrown away during that check
 	treeBusy   bool            // a tree fetch is in flight
 	treeTried  map[string]bool // sources asked for their tree
 	treeErr    error           // why the last tree fetch failed

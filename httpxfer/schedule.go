@@ -41,7 +41,9 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 	if hf != nil {
 		helpers.Go(func() { j.follow(hctx, hf) })
 	}
-	helpers.Go(func() { j.verifier(hctx) })
+	for range verifiers() {
+		helpers.Go(func() { j.verifier(hctx) })
+	}
 	helpers.Go(func() { j.committer(hctx) })
 	if j.req.Progress != nil {
 		helpers.Go(func() { j.reporter(hctx) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"time"
 
@@ -59,7 +60,8 @@ func (j *job) offerTree(s *srcState, h *wire.Handshake) {
 		j.treeBusy = false
 		if err == nil {
 			j.tree = t
-			j.segOK = make([]bool, len(t.Levels[t.Depth()]))
+			n := len(t.Levels[t.Depth()])
+			j.segOK, j.segBusy, j.segStale = make([]bool, n), make([]bool, n), make([]bool, n)
 		} else {
 			j.treeErr = fmt.Errorf("tree from %s: %w", s.key, err)
 		}
@@ -123,11 +125,11 @@ func (j *job) allVerifiedLocked() bool {
 	return j.tree == nil || !slices.Contains(j.segOK, false)
 }
 
-// nextSegLocked returns a segment not verified yet whose chunks are all
-// complete, or -1.
+// nextSegLocked returns a segment not verified yet, nor being checked,
+// whose chunks are all complete, or -1.
 func (j *job) nextSegLocked() int {
 	for i, ok := range j.segOK {
-		if ok {
+		if ok || j.segBusy[i] {
 			continue
 		}
 		first, last := j.segSpanLocked(i)
@@ -142,14 +144,23 @@ func (j *job) nextSegLocked() int {
 	return -1
 }
 
-// verifier checks complete segments against the tree until ctx ends.
+// verifiers is how many segments are checked at once: hashing is most of
+// what verification costs, and on its own goroutine each check uses a
+// processor the network leaves idle, so that checks keep up with the bytes
+// arriving instead of piling up until the last one is in.
+func verifiers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// verifier checks complete segments against the tree until ctx ends;
+// several run at once, each on a segment of its own.
 func (j *job) verifier(ctx context.Context) {
 	var buf []byte
 	for {
 		j.mu.Lock()
 		i, t, wake := -1, j.tree, j.wake
 		if t != nil {
-			i = j.nextSegLocked()
+			if i = j.nextSegLocked(); i >= 0 {
+				j.segBusy[i] = true
+			}
 		}
 		j.mu.Unlock()
 		if i < 0 {
@@ -173,9 +184,13 @@ func (j *job) verifier(ctx context.Context) {
 		}
 		err := t.VerifyNode(t.Depth(), i, buf)
 		j.mu.Lock()
-		if err == nil {
+		j.segBusy[i] = false
+		switch {
+		case j.segStale[i]:
+			j.segStale[i] = false // its chunks were thrown away meanwhile
+		case err == nil:
 			j.segOK[i] = true
-		} else {
+		default:
 			j.badSegLocked(i, err)
 		}
 		j.notifyLocked()
@@ -194,8 +209,7 @@ func (j *job) badSegLocked(i int, cause error) {
 				writers = append(writers, k)
 			}
 		}
-		j.have -= j.chunks[c].have
-		j.chunks[c] = chunk{}
+		j.resetChunkLocked(c)
 		if int64(c)*j.chunkSize < j.hashTarget {
 			j.rehash = true // the SHA-1 follower read those bytes
 		}
@@ -218,6 +232,25 @@ func (j *job) badSegLocked(i int, cause error) {
 				j.blameLocked(s, fmt.Errorf("%w: %w", ErrHashMismatch, cause))
 			}
 		}
+	}
+}
+
+// resetChunkLocked throws away the bytes of chunk ci. Every segment it
+// holds is unverified again, a match found before included: that was of
+// bytes now gone, and the next writer may lie where the last one did not.
+// A check of such a segment under way is of gone bytes too: its result is
+// ignored (segStale).
+func (j *job) resetChunkLocked(ci int) {
+	j.have -= j.chunks[ci].have
+	j.chunks[ci] = chunk{}
+	if j.tree == nil {
+		return
+	}
+	seg := j.tree.ChunkSize()
+	off := int64(ci) * j.chunkSize
+	for i := off / seg; i*seg < off+j.chunkLen(ci); i++ {
+		j.segOK[i] = false
+		j.segStale[i] = j.segBusy[i]
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -132,4 +133,61 @@ func TestDownloadVerifiesWithTree(t *testing.T) {
 	assertFinished(t, dir, res, data, "x.bin")
 	assert.True(t, res.TreeVerified)
 	assert.Zero(t, res.BadChunks)
+}
+
+// A chunk holds two segments. Its first writer lies in the second
+// segment only: the first segment matches, the second does not, and the
+// whole chunk is thrown away. Its second writer lies in the first segment
+// only. Both segments must be checked again against those new bytes (the
+// first one's earlier match was of bytes now gone): the second writer is
+// caught at that chunk too, the third fetch is honest, and the download
+// finishes verified, rather than matching the tree on paper and failing
+// the SHA-1 at the end.
+func TestDownloadThexRechecksRefetchedChunk(t *testing.T) {
+	data := randomData(600 << 10) // segments of 256 KiB: 0, 1 and a short 2
+	tr := treeOf(data)
+	seg := int(tr.ChunkSize())
+	require.Equal(t, 256<<10, seg)
+	sum := wire.SHA1(sha1.Sum(data))
+	var mu sync.Mutex
+	chunk0 := 0 // fetches of chunk 0 served so far, by any source
+	behave := func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+		if strings.HasPrefix(req.URL.Path, "/uri-res/N2X") {
+			return thexFake(tr, tr.Root(), sum)(fs, conn, req, n)
+		}
+		a, b := askedRange(req, len(fs.data))
+		body := append([]byte(nil), fs.data[a:b+1]...)
+		if a == 0 {
+			mu.Lock()
+			switch chunk0 {
+			case 0:
+				body[seg+100] ^= 0xff
+			case 1:
+				body[100] ^= 0xff
+			}
+			chunk0++
+			mu.Unlock()
+		}
+		reply206(conn, len(fs.data), a, b, body, "X-Thex-URI: "+thex.FormatThexURI(sum, tr.Root()))
+		return true
+	}
+	var srcs []Source
+	for range 3 {
+		srcs = append(srcs, startFake(t, data, behave).source())
+	}
+	dir := t.TempDir()
+	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: 2 * int64(seg), MaxFailures: 2, Wait: (&waitRecorder{}).wait})
+	res, err := d.Download(t.Context(), Request{
+		Name: "x.bin", Size: int64(len(data)), SHA1: sum, TTH: tr.Root(), HasTTH: true, Sources: srcs,
+	})
+	require.NoError(t, err)
+	assertFinished(t, dir, res, data, "x.bin")
+	assert.True(t, res.TreeVerified)
+	assert.Equal(t, 2, res.BadChunks)
+	require.Len(t, res.Dropped, 2, "%v", res.Dropped)
+	for _, f := range res.Dropped {
+		var me *thex.MismatchError
+		require.True(t, errors.As(f.Err, &me), "blamed for a chunk: %v", f.Err)
+		assert.Equal(t, int64(0), me.Offset%int64(seg))
+	}
 }
