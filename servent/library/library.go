@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer/thex"
@@ -149,9 +150,11 @@ type Library struct {
 	unreadable int
 	hashErrors uint64
 
-	// trees is the tree cache when there is no DataDir (see Tree).
+	// trees is the tree cache when there is no DataDir (see Tree);
+	// loaded holds the trees last read from the cache files.
 	treeMu sync.Mutex
 	trees  map[wire.TTH]*thex.Tree
+	loaded *lru.Cache[wire.TTH, *thex.Tree]
 }
 
 // New returns an empty library for cfg. Call Load to restore the persisted
@@ -170,6 +173,7 @@ func New(cfg Config) (*Library, error) {
 		postings:  make(map[string][]uint32),
 		queued:    make(map[uint32]bool),
 		trees:     make(map[wire.TTH]*thex.Tree),
+		loaded:    newTreeLRU(),
 		nextIndex: 1,
 	}
 	if l.workers == 0 {

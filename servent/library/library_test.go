@@ -545,6 +545,19 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Equal(t, 70, l.Stats().Hashed)
 }
 
+// hashedLibrary shares root, with its state in data, scanned and hashed,
+// and returns it with its file of index 1.
+func hashedLibrary(t *testing.T, root, data string) (*library.Library, library.File) {
+	t.Helper()
+	l := newLibrary(t, library.Config{Dirs: []string{root}, DataDir: data})
+	_, err := l.Rescan(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, l.HashPending(t.Context()))
+	f, ok := l.ByIndex(1)
+	require.True(t, ok)
+	return l, f
+}
+
 func TestTreeCacheSurvivesRestart(t *testing.T) {
 	root, data := t.TempDir(), t.TempDir()
 	content := bytes.Repeat([]byte("tiger "), 100<<10) // 600 KiB: depth 2
@@ -552,12 +565,7 @@ func TestTreeCacheSurvivesRestart(t *testing.T) {
 	want := thex.NewBuilder()
 	want.Write(content)
 
-	l := newLibrary(t, library.Config{Dirs: []string{root}, DataDir: data})
-	_, err := l.Rescan(t.Context())
-	require.NoError(t, err)
-	require.NoError(t, l.HashPending(t.Context()))
-	f, ok := l.ByIndex(1)
-	require.True(t, ok)
+	_, f := hashedLibrary(t, root, data)
 	require.True(t, f.HasTTH)
 	assert.Equal(t, want.Root(), f.TTH)
 
@@ -570,12 +578,39 @@ func TestTreeCacheSurvivesRestart(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, want.Tree(), tr)
 
-	// A damaged cache file is not served.
+	// A damaged cache file is not served: l2 keeps the tree it checked
+	// when it loaded it, a library that loads the file refuses it.
 	name := filepath.Join(data, library.TreeDir, f.TTH.Base32())
 	b, err := os.ReadFile(name)
 	require.NoError(t, err)
 	b[len(b)-1] ^= 1
 	require.NoError(t, os.WriteFile(name, b, 0o644))
-	_, ok = l2.Tree(f2.TTH)
+	tr, ok = l2.Tree(f2.TTH)
+	require.True(t, ok)
+	assert.Equal(t, want.Tree(), tr)
+	l3 := newLibrary(t, library.Config{Dirs: []string{root}, DataDir: data})
+	require.NoError(t, l3.Load())
+	_, ok = l3.Tree(f2.TTH)
 	assert.False(t, ok)
+}
+
+// The uploader looks the tree up for every reply it sends (to announce it
+// in X-Thex-URI), one per chunk a downloader asks for: after the first
+// lookup the tree comes from memory, without reading the cache file again
+// or hashing its levels again. A tree is named by its root, so a file
+// that changes asks for another one.
+func TestTreeLookupReadsCacheFileOnce(t *testing.T) {
+	root, data := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "f.bin"), bytes.Repeat([]byte("tiger "), 100<<10), 0o644))
+	l, f := hashedLibrary(t, root, data)
+	want, ok := l.Tree(f.TTH)
+	require.True(t, ok)
+	require.NoError(t, os.Remove(filepath.Join(data, library.TreeDir, f.TTH.Base32())))
+	allocs := testing.AllocsPerRun(50, func() {
+		got, ok := l.Tree(f.TTH)
+		if !ok || got != want {
+			t.Fatalf("tree %p, %v; want %p from memory", got, ok, want)
+		}
+	})
+	assert.Zero(t, allocs)
 }

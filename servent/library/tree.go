@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
@@ -25,6 +26,22 @@ const TreeDir = "tth"
 // maxTreeNodes bounds a cached tree file: thex.Builder keeps at most 2048
 // nodes of a level.
 const maxTreeNodes = 4096
+
+// loadedTrees is how many trees read from cache files stay in memory.
+// The uploader looks a file's tree up for every reply head (to announce it
+// in X-Thex-URI), once per chunk a downloader asks for; reading the file
+// and hashing the levels above its nodes each time cost a downloader's
+// whole-file rate. A tree of gtk-gnutella's depths holds at most 4095
+// nodes, about 100 KB, so this is a few MB at most.
+const loadedTrees = 64
+
+func newTreeLRU() *lru.Cache[wire.TTH, *thex.Tree] {
+	c, err := lru.New[wire.TTH, *thex.Tree](loadedTrees)
+	if err != nil {
+		panic("library: " + err.Error()) // only for a size <= 0
+	}
+	return c
+}
 
 // storeTree keeps t in the tree cache: a file under DataDir/tth, or memory
 // when the library persists nothing.
@@ -58,13 +75,20 @@ func (l *Library) storeTree(t *thex.Tree) error {
 
 // Tree returns the Tiger tree whose root is root from the tree cache, for
 // serving at /uri-res/N2X. It is false when the tree is not cached (not
-// hashed yet, or the cache file was lost or damaged).
+// hashed yet, or the cache file was lost or damaged). A tree read from a
+// cache file is kept in memory (the last loadedTrees of them) and served
+// from there: it hashed up to its root when read, and a root names one
+// file's content, so it cannot go stale; a file that changes has another
+// root.
 func (l *Library) Tree(root wire.TTH) (*thex.Tree, bool) {
 	if l.dataDir == "" {
 		l.treeMu.Lock()
 		defer l.treeMu.Unlock()
 		t, ok := l.trees[root]
 		return t, ok
+	}
+	if t, ok := l.loaded.Get(root); ok {
+		return t, true
 	}
 	t, err := loadTree(filepath.Join(l.dataDir, TreeDir, root.Base32()), root)
 	if err != nil {
@@ -73,6 +97,7 @@ func (l *Library) Tree(root wire.TTH) (*thex.Tree, bool) {
 		}
 		return nil, false
 	}
+	l.loaded.Add(root, t)
 	return t, true
 }
 
