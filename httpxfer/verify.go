@@ -153,7 +153,7 @@ func verifiers() int { return min(runtime.GOMAXPROCS(0), 4) }
 // verifier checks complete segments against the tree until ctx ends;
 // several run at once, each on a segment of its own.
 func (j *job) verifier(ctx context.Context) {
-	var buf []byte
+	buf := make([]byte, verifyPiece)
 	for {
 		j.mu.Lock()
 		i, t, wake := -1, j.tree, j.wake
@@ -171,18 +171,11 @@ func (j *job) verifier(ctx context.Context) {
 				return
 			}
 		}
-		seg := t.ChunkSize()
-		off := int64(i) * seg
-		n := min(seg, j.size-off)
-		if int64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := j.part.ReadAt(buf, off); err != nil {
-			j.setFatal(fatalErr(fmt.Errorf("reading back %s for THEX: %w", j.partPath, err)))
+		err, fatal := j.checkSeg(t, i, buf)
+		if fatal != nil {
+			j.setFatal(fatal)
 			return
 		}
-		err := t.VerifyNode(t.Depth(), i, buf)
 		j.mu.Lock()
 		j.segBusy[i] = false
 		switch {
@@ -196,6 +189,34 @@ func (j *job) verifier(ctx context.Context) {
 		j.notifyLocked()
 		j.mu.Unlock()
 	}
+}
+
+// verifyPiece is how much of a segment a verifier reads back at once: a
+// segment is a 2048th of the file, so its size has no bound of its own.
+const verifyPiece = 64 << 10
+
+// checkSeg reads segment i back from the .part, piece by piece into buf,
+// and checks it against t. bad is the *thex.MismatchError of bytes that
+// do not match; fatal says the .part could not be read.
+func (j *job) checkSeg(t *thex.Tree, i int, buf []byte) (bad, fatal error) {
+	seg := t.ChunkSize()
+	off := int64(i) * seg
+	end := min(off+seg, j.size)
+	c, err := t.NewChecker(off)
+	if err != nil {
+		return nil, fatalErr(fmt.Errorf("checking segment %d: %w", i, err))
+	}
+	for pos := off; pos < end; {
+		p := buf[:min(int64(len(buf)), end-pos)]
+		if _, err := j.part.ReadAt(p, pos); err != nil {
+			return nil, fatalErr(fmt.Errorf("reading back %s for THEX: %w", j.partPath, err))
+		}
+		if _, err := c.Write(p); err != nil {
+			return err, nil
+		}
+		pos += int64(len(p))
+	}
+	return nil, nil
 }
 
 // badSegLocked throws away the chunks that hold segment i and blames
