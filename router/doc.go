@@ -16,9 +16,10 @@
 //   - the GUID tables behind those decisions: Ping routes and Query routes
 //     (descriptor GUID -> peer it came from, which doubles as duplicate
 //     suppression), Push routes (servent GUID -> peer the QueryHit came from)
-//     and seen Pushes. Each is sharded, bounded with an LRU
-//     (github.com/hashicorp/golang-lru/v2) and expires entries a fixed time
-//     after insertion;
+//     and seen Pushes. Each is sharded, bounded with an LRU of its own
+//     (lru.go: golang-lru's semantics, indexed by the hash that picked the
+//     shard) and expires entries a fixed time after insertion, on a clock
+//     that may be coarse (CoarseClock);
 //   - the TTL and hops rules: invalid and over-limit descriptors, trimming,
 //     the hop adjustment before forwarding;
 //   - the node's role (ultrapeer or leaf, SetRole) and what each peer is to

@@ -74,6 +74,13 @@ type Config struct {
 
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// TableClock, when set, is the clock of the GUID tables: when a route
+	// was made and whether it is still fresh, read for every routed
+	// descriptor and every duplicate check. Reading it costs an atomic
+	// load, where Now may cost more than the rest of a duplicate's drop; a
+	// route then lives its RouteTTL give or take the clock's tick. Nil: the
+	// tables read Now.
+	TableClock *CoarseClock
 	// Shards is the number of lock shards per table, rounded down to a power
 	// of two (and to no more than the table's capacity). Default 256: with
 	// fewer, two cores spin on each other's shard locks (16 shards scaled
@@ -83,10 +90,12 @@ type Config struct {
 
 // Router makes routing decisions. It is safe for concurrent use.
 type Router struct {
-	cfg     Config
-	base    time.Time // table times count from here (monotonic with time.Now)
-	hasher  guidHasher
-	servent wire.GUID
+	cfg  Config
+	base time.Time // table times count from here (monotonic with time.Now)
+	// coarseBase is where TableClock's time counts from, in ns since base.
+	coarseBase int64
+	hasher     guidHasher
+	servent    wire.GUID
 
 	pings      *table // Ping GUID -> peer it came from; also Ping duplicates
 	queries    *table // Query GUID -> peer it came from; also Query duplicates
@@ -162,6 +171,9 @@ func New(cfg Config) *Router {
 	}
 	r.stats = make([]statStripe, n)
 	r.statMask = uint64(n - 1)
+	if c := cfg.TableClock; c != nil {
+		r.coarseBase = int64(c.base.Sub(r.base))
+	}
 	r.peers.Store(&peerSet{slots: make([]*peer, 1)})
 	r.role.Store(uint32(cfg.Role))
 	return r
@@ -173,7 +185,18 @@ func (r *Router) ServentGUID() wire.GUID { return r.servent }
 // Stats returns a snapshot of the counters.
 func (r *Router) Stats() Stats { return sumStats(r.stats) }
 
+// now is the time on Now, in ns since base: the Ping throttle's clock.
 func (r *Router) now() int64 { return int64(r.cfg.Now().Sub(r.base)) }
+
+// tableNow is the GUID tables' clock, in ns since base: TableClock's time,
+// or else Now's. Both count from base, so a coarse TableClock only reads a
+// little behind Now.
+func (r *Router) tableNow() int64 {
+	if c := r.cfg.TableClock; c != nil {
+		return r.coarseBase + c.ns.Load()
+	}
+	return r.now()
+}
 
 // Decision is what Route decided. The targets to forward to come back
 // separately, as a slice.
@@ -285,7 +308,7 @@ func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHash
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	if r.requestTable(h.Type).claim(h.GUID, hash, src.id, r.now()) {
+	if r.requestTable(h.Type).claim(h.GUID, hash, src.id, r.tableNow()) {
 		d.Reason = DropDuplicate
 		return out
 	}
@@ -377,7 +400,7 @@ func (r *Router) routeReply(d *Decision, from PeerID, h *wire.Header, payload []
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	now := r.now()
+	now := r.tableNow()
 	to, reason := r.replyRoute(from, h, len(payload), hash, ps, now)
 	if d.Reason = reason; reason != NotDropped {
 		return out
@@ -402,7 +425,7 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		d.Reason = DropMalformed
 		return out
 	}
-	now := r.now()
+	now := r.tableNow()
 	if r.seenPushes.claim(h.GUID, hash, from, now) {
 		d.Reason = DropDuplicate
 		return out

@@ -41,7 +41,7 @@ func (r *Router) screen(h *wire.Header, hash uint64) DropReason {
 	if reason := r.checkTTL(h); reason != NotDropped {
 		return reason
 	}
-	if tbl != nil && tbl.seen(h.GUID, hash, r.now()) {
+	if tbl != nil && tbl.seen(h.GUID, hash, r.tableNow()) {
 		return DropDuplicate
 	}
 	return NotDropped

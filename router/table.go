@@ -5,14 +5,12 @@ import (
 	"math/bits"
 	"sync"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
 	"github.com/govent/govent/wire"
 )
 
 // route is one table entry: the peer replies (or Pushes) go to, and when the
-// entry was made. 16 bytes, so that an entry in golang-lru's list plus its
-// map slot stays well under 200 bytes.
+// entry was made. 16 bytes, so that an entry with its key, hash and links
+// takes 56 bytes, and its hash chain head 4 to 8 more.
 type route struct {
 	peer PeerID
 	at   int64 // nanoseconds since the router's base time
@@ -22,12 +20,11 @@ type route struct {
 // working on different shards do not slow each other down.
 const cacheLine = 64
 
-// tableShard is one lock and one LRU. simplelru (the unlocked LRU of
-// golang-lru) is used because the shard lock already serialises access and
-// check-then-insert must be atomic anyway.
+// tableShard is one lock and one LRU. The LRU is unlocked: the shard lock
+// serialises access, and check-then-insert must be atomic anyway.
 type tableShard struct {
 	mu  sync.Mutex
-	lru *simplelru.LRU[wire.GUID, route]
+	lru *lru
 	_   [cacheLine - 16]byte
 }
 
@@ -50,8 +47,7 @@ func newTable(capacity, shards int, ttl int64) *table {
 	}
 	t := &table{shards: make([]tableShard, n), mask: uint64(n - 1), ttl: ttl}
 	for i := range t.shards {
-		// NewLRU fails only for a size below 1, which capacity/n never is.
-		t.shards[i].lru, _ = simplelru.NewLRU[wire.GUID, route](capacity/n, nil)
+		t.shards[i].lru = newLRU(capacity / n)
 	}
 	return t
 }
@@ -66,11 +62,11 @@ func (t *table) fresh(r route, now int64) bool { return now-r.at < t.ttl }
 func (t *table) claim(key wire.GUID, hash uint64, peer PeerID, now int64) (dup bool) {
 	s := t.shard(hash)
 	s.mu.Lock()
-	if r, ok := s.lru.Get(key); ok && t.fresh(r, now) {
+	if r, ok := s.lru.get(key, hash); ok && t.fresh(r, now) {
 		s.mu.Unlock()
 		return true
 	}
-	s.lru.Add(key, route{peer: peer, at: now})
+	s.lru.add(key, hash, route{peer: peer, at: now})
 	s.mu.Unlock()
 	return false
 }
@@ -80,7 +76,7 @@ func (t *table) claim(key wire.GUID, hash uint64, peer PeerID, now int64) (dup b
 func (t *table) seen(key wire.GUID, hash uint64, now int64) bool {
 	s := t.shard(hash)
 	s.mu.Lock()
-	r, ok := s.lru.Peek(key)
+	r, ok := s.lru.peek(key, hash)
 	s.mu.Unlock()
 	return ok && t.fresh(r, now)
 }
@@ -90,9 +86,9 @@ func (t *table) seen(key wire.GUID, hash uint64, now int64) bool {
 func (t *table) lookup(key wire.GUID, hash uint64, now int64) (route, bool) {
 	s := t.shard(hash)
 	s.mu.Lock()
-	r, ok := s.lru.Get(key)
+	r, ok := s.lru.get(key, hash)
 	if ok && !t.fresh(r, now) {
-		s.lru.Remove(key)
+		s.lru.remove(key, hash)
 		ok = false
 	}
 	s.mu.Unlock()
@@ -104,7 +100,7 @@ func (t *table) lookup(key wire.GUID, hash uint64, now int64) (route, bool) {
 func (t *table) put(key wire.GUID, hash uint64, peer PeerID, now int64) {
 	s := t.shard(hash)
 	s.mu.Lock()
-	s.lru.Add(key, route{peer: peer, at: now})
+	s.lru.add(key, hash, route{peer: peer, at: now})
 	s.mu.Unlock()
 }
 
@@ -114,7 +110,7 @@ func (t *table) len() int {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
-		n += s.lru.Len()
+		n += s.lru.len()
 		s.mu.Unlock()
 	}
 	return n

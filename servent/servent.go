@@ -27,14 +27,15 @@ import (
 
 // Servent is one Gnutella node.
 type Servent struct {
-	cfg     Config
-	log     *zap.Logger
-	guid    wire.GUID
-	router  *router.Router
-	hosts   *hostcache.Cache
-	lib     *library.Library // nil when nothing is shared
-	limiter *ratelimit.Limiter
-	xfer    *transfers
+	cfg        Config
+	log        *zap.Logger
+	guid       wire.GUID
+	router     *router.Router
+	tableClock *router.CoarseClock // the router's GUID tables read it; Start runs it
+	hosts      *hostcache.Cache
+	lib        *library.Library // nil when nothing is shared
+	limiter    *ratelimit.Limiter
+	xfer       *transfers
 
 	ln      net.Listener
 	addr    netip.AddrPort // where we listen
@@ -124,7 +125,9 @@ func New(cfg Config) (*Servent, error) {
 	if cfg.Mode == ModeUltrapeer {
 		role = router.RoleUltrapeer
 	}
+	s.tableClock = router.NewCoarseClock(router.DefaultCoarseTick)
 	s.router = router.New(router.Config{
+		TableClock:          s.tableClock,
 		ServentGUID:         s.guid,
 		Role:                role,
 		NoQRPFilter:         cfg.NoQRPFilter,
@@ -220,7 +223,11 @@ func (s *Servent) Start(ctx context.Context) error {
 	} else {
 		s.log.Info("dial-only: no listening port", zap.Stringer("guid", s.guid))
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		s.tableClock.Run(s.ctx)
+	}()
 	go s.keepConnected()
 	go s.qrpLoop()
 	if s.cfg.Mode == ModeAuto {
