@@ -24,7 +24,10 @@
 //     the hop adjustment before forwarding;
 //   - the node's role (ultrapeer or leaf, SetRole) and what each peer is to
 //     us in it (Admit): a leaf forwards nothing and keeps ultrapeers only;
-//     an ultrapeer takes leaves as its leaves whoever dialled;
+//     an ultrapeer takes leaves as its leaves whoever dialled; and when an
+//     auto-mode node is promoted or demoted (AutoRole, from the facts the
+//     servent reports), with the hold after a demotion that keeps it from
+//     flapping;
 //   - each peer's QRP query route table (SetQRT), matched by a Query's
 //     keyword hashes taken once: a leaf gets a Query only when its table
 //     matches, an ultrapeer on the Query's last hop only when its table (if

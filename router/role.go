@@ -23,12 +23,6 @@ func (r Role) String() string {
 // Role returns the node's current role.
 func (r *Router) Role() Role { return Role(r.role.Load()) }
 
-// SetRole changes the node's role, as an auto-mode servent does when it is
-// promoted or demoted. Routing follows at once; the links made in the old
-// role keep the kinds they were added with, so the caller renegotiates
-// them (the servent closes them all).
-func (r *Router) SetRole(role Role) { r.role.Store(uint32(role)) }
-
 // Claim is what a peer's handshake says it is: X-Ultrapeer: True, False,
 // or nothing (a plain 0.4 or 0.6 servent).
 type Claim uint8

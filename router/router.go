@@ -54,6 +54,9 @@ type Config struct {
 	// the zero value, or RoleLeaf, which forwards nothing and delivers
 	// locally only what is for us.
 	Role Role
+	// PromoteAfter is the uptime AutoRole asks of a leaf before it may
+	// become an ultrapeer. Default DefaultPromoteAfter (10 minutes).
+	PromoteAfter time.Duration
 	// NoQRPFilter sends every Query to every leaf and, on its last hop, to
 	// every ultrapeer neighbour, whatever their query route tables say:
 	// plain flooding, for measurements. Normally a leaf gets a Query only
@@ -105,9 +108,10 @@ type Router struct {
 	stats    []statStripe
 	statMask uint64
 
-	role  atomic.Uint32 // a Role
-	pongs pongCache
-	dq    dqState
+	role     atomic.Uint32 // a Role
+	switches roleSwitches  // demotions, for AutoRole's hold
+	pongs    pongCache
+	dq       dqState
 
 	peers   atomic.Pointer[peerSet]
 	peersMu sync.Mutex // serialises AddPeer and RemovePeer
@@ -140,6 +144,9 @@ func New(cfg Config) *Router {
 	}
 	if cfg.Shards <= 0 {
 		cfg.Shards = DefaultShards
+	}
+	if cfg.PromoteAfter <= 0 {
+		cfg.PromoteAfter = DefaultPromoteAfter
 	}
 	if cfg.ServentGUID.IsZero() {
 		cfg.ServentGUID = wire.NewGUID()

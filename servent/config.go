@@ -144,14 +144,15 @@ type Config struct {
 	// accepts; it also caps the connections a leaf dials.
 	LeafUltrapeers int
 	// PromoteAfter is how long an auto-mode leaf must be up before it may
-	// become an ultrapeer.
+	// become an ultrapeer. Default router.DefaultPromoteAfter (10
+	// minutes).
 	PromoteAfter time.Duration
 	// RoleCheckInterval is how often an auto-mode servent reconsiders its
 	// role.
 	RoleCheckInterval time.Duration
 	// UploadKBps is our upload bandwidth in KiB/s, as the user configures
 	// it; an auto-mode leaf is promoted only with at least
-	// UltrapeerMinKBps.
+	// router.UltrapeerMinKBps.
 	UploadKBps int
 	// NoDeflateIn stops us offering to read deflate (no Accept-Encoding):
 	// peers then send to us uncompressed.
@@ -241,14 +242,9 @@ const (
 	DefaultResearchInterval = 5 * time.Minute
 	DefaultMaxLeaves        = 30
 	DefaultLeafUltrapeers   = 3
-	// DefaultPromoteAfter is the uptime gtk-gnutella asks before an
-	// auto-mode leaf may become an ultrapeer.
-	DefaultPromoteAfter      = 10 * time.Minute
-	DefaultRoleCheckInterval = time.Minute
-	// UltrapeerMinKBps is the upload bandwidth (KiB/s) an auto-mode leaf
-	// needs to become an ultrapeer: 30 leaves and a few ultrapeers take
-	// about that much in Query and QueryHit traffic.
-	UltrapeerMinKBps           = 64
+	// DefaultRoleCheckInterval is how often an auto-mode servent asks
+	// router.AutoRole whether to change role.
+	DefaultRoleCheckInterval   = time.Minute
 	DefaultQRPUpdateInterval   = 30 * time.Second
 	DefaultDynamicQueryResults = 150
 	DefaultDynamicQueryProbe   = 3
@@ -365,9 +361,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxLeaves < 0 || c.LeafUltrapeers < 0 {
 		return c, fmt.Errorf("servent: MaxLeaves %d or LeafUltrapeers %d is negative", c.MaxLeaves, c.LeafUltrapeers)
-	}
-	if c.PromoteAfter == 0 {
-		c.PromoteAfter = DefaultPromoteAfter
 	}
 	if c.RoleCheckInterval == 0 {
 		c.RoleCheckInterval = DefaultRoleCheckInterval

@@ -16,8 +16,9 @@
 // the pong-cache policy and the steps of dynamic querying. The servent asks
 // and delivers: deliver.go hands descriptors to the router and queues its
 // decisions, qrp.go builds and sends our own table, dynquery.go paces the
-// router's dynamic-query steps, roles.go decides when an auto-mode servent
-// changes role (router.SetRole), vendor.go speaks vendor messages.
+// router's dynamic-query steps, roles.go tells the router what an
+// auto-mode servent knows of itself (router.AutoRole decides) and applies
+// a role change, vendor.go speaks vendor messages.
 //
 // It also owns reachability for firewalled hosts: push proxies on both
 // sides (pushproxy.go: LIME/21 and LIME/22, GGEP PUSH, X-Push-Proxy, the

@@ -23,12 +23,12 @@ const (
 	ModeLeaf
 	// ModeAuto starts as a leaf and becomes an ultrapeer once it has been
 	// up PromoteAfter, is not firewalled and has UploadKBps of at least
-	// UltrapeerMinKBps (the bandwidth the user configured: we do not
-	// measure it). An auto-promoted ultrapeer goes back to being a leaf
-	// when it has no leaves and every ultrapeer neighbour says it needs
-	// no more ultrapeers (X-Ultrapeer-Needed: False). Each role change
-	// closes every connection (Bye 200) and lets the servent reconnect in
-	// its new role.
+	// router.UltrapeerMinKBps (the bandwidth the user configured: we do
+	// not measure it). An auto-promoted ultrapeer goes back to being a
+	// leaf when it has no leaves and every ultrapeer neighbour says it
+	// needs no more ultrapeers (X-Ultrapeer-Needed: False). The router
+	// decides (router.AutoRole); each role change closes every connection
+	// (Bye 200) and lets the servent reconnect in its new role.
 	ModeAuto
 )
 
@@ -109,7 +109,8 @@ func (s *Servent) ultrapeerNeeded() bool {
 	return n < max(s.cfg.Connections, s.cfg.MaxPeers/2, 1)
 }
 
-// autoRole reconsiders an auto-mode servent's role every RoleCheckInterval.
+// autoRole has the router reconsider an auto-mode servent's role every
+// RoleCheckInterval, and applies the change it decides.
 func (s *Servent) autoRole() {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.RoleCheckInterval)
@@ -120,49 +121,38 @@ func (s *Servent) autoRole() {
 		case <-s.ctx.Done():
 			return
 		}
-		switch {
-		case s.IsLeaf() && s.canPromote(time.Now()):
-			s.switchRole(false)
-		case !s.IsLeaf() && s.shouldDemote():
-			s.switchRole(true)
+		if role := s.router.AutoRole(s.roleFacts()); role != s.router.Role() {
+			s.switchRole(role)
 		}
 	}
 }
 
-// canPromote applies the ultrapeer criteria of gtk-gnutella's ultra-peers
-// document that we can judge: uptime, reachability, bandwidth.
-func (s *Servent) canPromote(now time.Time) bool {
-	return !s.cfg.Firewalled && now.Sub(s.startedAt) >= s.cfg.PromoteAfter &&
-		s.cfg.UploadKBps >= UltrapeerMinKBps
-}
-
-// shouldDemote: an ultrapeer nobody needs and that serves no leaf is better
-// off as a leaf.
-func (s *Servent) shouldDemote() bool {
+// roleFacts are what the router's role decision needs to know of us.
+func (s *Servent) roleFacts() router.RoleFacts {
+	f := router.RoleFacts{
+		Uptime:     time.Since(s.startedAt),
+		Firewalled: s.cfg.Firewalled,
+		UploadKBps: s.cfg.UploadKBps,
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ups := 0
 	for _, c := range s.conns {
 		switch {
 		case c.kind == router.Leaf:
-			return false
+			f.Leaves++
 		case c.peer.ultrapeer:
+			f.Ultrapeers++
 			if c.peer.ultrapeerNeeded {
-				return false
+				f.UltrapeersNeeding++
 			}
-			ups++
 		}
 	}
-	return ups > 0
+	return f
 }
 
 // switchRole changes role and closes every connection, so that each is
 // renegotiated in the new role by keepConnected and the peers.
-func (s *Servent) switchRole(leaf bool) {
-	role := router.RoleUltrapeer
-	if leaf {
-		role = router.RoleLeaf
-	}
+func (s *Servent) switchRole(role router.Role) {
 	s.mu.Lock()
 	s.router.SetRole(role)
 	conns := make([]*conn, 0, len(s.conns))

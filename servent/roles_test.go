@@ -150,40 +150,22 @@ func TestLeafDialsOnlyUltrapeers(t *testing.T) {
 	})
 }
 
-func TestCanPromote(t *testing.T) {
-	start := time.Unix(1_000_000, 0)
-	tests := []struct {
-		name       string
-		up         time.Duration
-		firewalled bool
-		kbps       int
-		want       bool
-	}{
-		{name: "up long enough with bandwidth", up: time.Hour, kbps: UltrapeerMinKBps, want: true},
-		{name: "too young", up: time.Minute, kbps: UltrapeerMinKBps},
-		{name: "firewalled", up: time.Hour, kbps: 1000, firewalled: true},
-		{name: "too little bandwidth", up: time.Hour, kbps: UltrapeerMinKBps - 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(Config{Mode: ModeAuto, Firewalled: tt.firewalled, UploadKBps: tt.kbps, PromoteAfter: 10 * time.Minute})
-			require.NoError(t, err)
-			s.startedAt = start
-			assert.Equal(t, tt.want, s.canPromote(start.Add(tt.up)))
-		})
-	}
+// autoConfig is an auto-mode servent with the bandwidth to be promoted
+// once up promoteAfter, reconsidering its role every check.
+func autoConfig(t *testing.T, promoteAfter, check time.Duration) Config {
+	cfg := testConfig(t)
+	cfg.Mode = ModeAuto
+	cfg.UploadKBps = router.UltrapeerMinKBps
+	cfg.PromoteAfter = promoteAfter
+	cfg.RoleCheckInterval = check
+	return cfg
 }
 
 // TestAutoPromotes: an auto-mode servent starts as a leaf and becomes an
 // ultrapeer once it qualifies; its new handshakes say so.
 func TestAutoPromotes(t *testing.T) {
 	vtest(t, func(t *testing.T) {
-		cfg := testConfig(t)
-		cfg.Mode = ModeAuto
-		cfg.UploadKBps = UltrapeerMinKBps
-		cfg.PromoteAfter = time.Millisecond
-		cfg.RoleCheckInterval = 5 * time.Millisecond
-		s, err := New(cfg)
+		s, err := New(autoConfig(t, time.Millisecond, 5*time.Millisecond))
 		require.NoError(t, err)
 		require.True(t, s.IsLeaf(), "auto starts as a leaf")
 		require.NoError(t, s.Start(t.Context()))
@@ -195,6 +177,29 @@ func TestAutoPromotes(t *testing.T) {
 		require.NoError(t, err)
 		up, _ := ans.Get("X-Ultrapeer")
 		assert.Equal(t, "True", up)
+	})
+}
+
+// TestAutoDemotes: an auto-promoted ultrapeer without leaves whose only
+// ultrapeer neighbour says X-Ultrapeer-Needed: False goes back to being a
+// leaf, says Bye to that neighbour, and stays a leaf for the next ten
+// minutes though it still meets every promotion criterion: switching back
+// at once would tear down every link again at each check.
+func TestAutoDemotes(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, autoConfig(t, time.Second, time.Second))
+		waitFor(t, "promotion", func() bool { return !s.IsLeaf() })
+
+		p := dialRaw(t, s.Addr())
+		p.writeString(rawConnect("X-Ultrapeer-Needed: False"))
+		_, err := p.readBlock()
+		require.NoError(t, err)
+		p.writeString("GNUTELLA/0.6 200 OK\r\n\r\n")
+		waitFor(t, "demotion", func() bool { return s.IsLeaf() })
+		p.expectClosed()
+
+		time.Sleep(10 * time.Minute)
+		assert.True(t, s.IsLeaf(), "promoted again right after its demotion")
 	})
 }
 

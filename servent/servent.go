@@ -130,6 +130,7 @@ func New(cfg Config) (*Servent, error) {
 		TableClock:          s.tableClock,
 		ServentGUID:         s.guid,
 		Role:                role,
+		PromoteAfter:        cfg.PromoteAfter,
 		NoQRPFilter:         cfg.NoQRPFilter,
 		NoDynamicQuery:      cfg.NoDynamicQuery,
 		DynamicQueryResults: cfg.DynamicQueryResults,
