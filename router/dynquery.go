@@ -175,7 +175,7 @@ func (r *Router) stepTarget(ps *peerSet, id PeerID, ttl uint8, q *QueryHashes) b
 		return false
 	}
 	if ttl == 1 {
-		if m := p.qrt.Load(); m != nil && !m.match(q) {
+		if m := p.qrt.Load(); m != nil && !m.Match(q) {
 			return false
 		}
 	}

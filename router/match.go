@@ -7,68 +7,7 @@ import (
 // Query routing tables per peer (gtk-gnutella doc/gnutella/ultrapeer_qrp):
 // a Query goes to a leaf only when the leaf's table matches, and on its
 // last hop to an ultrapeer neighbour only when that neighbour's table (if it
-// sent one) matches. The router keeps each peer's table as a flat bitmap of
-// its present slots, built once per table, so that matching a Query's
-// hashes against thirty leaves costs a few loads each.
-
-// qrtMatch is one peer's table as Queries are matched against it.
-type qrtMatch struct {
-	table   *QueryRouteTable
-	bits    uint8
-	present []uint64 // bit slot%64 of word slot/64: the slot is present
-}
-
-// newQRTMatch builds t's bitmap. Pages t shares with prev's table (a
-// receiver's next table shares every page a patch left alone) are copied
-// from prev's bitmap instead of being scanned again.
-func newQRTMatch(t *QueryRouteTable, prev *qrtMatch) *qrtMatch {
-	m := &qrtMatch{table: t, bits: t.bits, present: make([]uint64, max(1, t.Slots()/64))}
-	if prev != nil && (prev.bits != t.bits || prev.table.infinity != t.infinity) {
-		prev = nil
-	}
-	n := pageSlots(t.bits)
-	for p, page := range t.pages {
-		if prev != nil && prev.table.pages[p] == page && n == qrtPageSlots {
-			w := p * qrtPageSlots / 64
-			copy(m.present[w:w+qrtPageSlots/64], prev.present[w:])
-			continue
-		}
-		for i, v := range page[:n] {
-			if v < t.infinity {
-				slot := p<<qrtPageBits | i
-				m.present[slot>>6] |= 1 << (slot & 63)
-			}
-		}
-	}
-	return m
-}
-
-// has reports whether the slot of a hash code is present.
-func (m *qrtMatch) has(code uint32) bool {
-	s := wire.QRPSlot(code, m.bits)
-	return m.present[s>>6]&(1<<(s&63)) != 0
-}
-
-// match is QueryRouteTable.Match on the bitmap.
-func (m *qrtMatch) match(q *QueryHashes) bool {
-	if q.nurns > 0 {
-		for _, c := range q.urns[:q.nurns] {
-			if m.has(c) {
-				return true
-			}
-		}
-		return false
-	}
-	if q.nwords == 0 {
-		return false
-	}
-	for _, c := range q.words[:q.nwords] {
-		if !m.has(c) {
-			return false
-		}
-	}
-	return true
-}
+// sent one) matches, by QueryRouteTable.Match on the table's bitmap.
 
 // SetQRT makes t the table Queries to peer are matched against: the last
 // complete table the peer sent (nil: it has none, or one being replaced).
@@ -78,23 +17,13 @@ func (r *Router) SetQRT(id PeerID, t *QueryRouteTable) {
 	if p == nil {
 		return
 	}
-	if t == nil {
-		p.qrt.Store(nil)
-		return
-	}
-	prev := p.qrt.Load()
-	if prev != nil && prev.table == t {
-		return // a patch that changed nothing
-	}
-	p.qrt.Store(newQRTMatch(t, prev))
+	p.qrt.Store(t)
 }
 
 // QRT returns the table SetQRT last gave a live peer, nil if none.
 func (r *Router) QRT(id PeerID) *QueryRouteTable {
 	if p := r.peers.Load().get(id); p != nil {
-		if m := p.qrt.Load(); m != nil {
-			return m.table
-		}
+		return p.qrt.Load()
 	}
 	return nil
 }
@@ -105,8 +34,8 @@ func (r *Router) QRT(id PeerID) *QueryRouteTable {
 func (r *Router) LeafUnion(bits uint8, own *QueryRouteTable) (*QueryRouteTable, error) {
 	tables := []*QueryRouteTable{own}
 	for _, p := range r.peers.Load().list {
-		if m := p.qrt.Load(); m != nil && p.kind == Leaf {
-			tables = append(tables, m.table)
+		if t := p.qrt.Load(); t != nil && p.kind == Leaf {
+			tables = append(tables, t)
 		}
 	}
 	return UnionQRT(bits, tables...)

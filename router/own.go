@@ -46,7 +46,7 @@ func (r *Router) Originate(h *wire.Header, q *QueryHashes, out []PeerID) []PeerI
 	r.RegisterOwn(h)
 	for _, p := range r.peers.Load().list {
 		if p.kind == Leaf && !r.cfg.NoQRPFilter {
-			if m := p.qrt.Load(); m == nil || !m.match(q) {
+			if m := p.qrt.Load(); m == nil || !m.Match(q) {
 				continue
 			}
 		}

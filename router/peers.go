@@ -55,9 +55,8 @@ func (k PeerKind) String() string {
 type peer struct {
 	id   PeerID
 	kind PeerKind
-	// qrt is the peer's last complete query route table, with the flat
-	// presence bitmap Queries are matched against; nil: none.
-	qrt atomic.Pointer[qrtMatch]
+	// qrt is the peer's last complete query route table; nil: none.
+	qrt atomic.Pointer[QueryRouteTable]
 	// lastPing is when we last answered one of its Pings beyond the alive
 	// ping (router time, ns; the Ping throttle).
 	lastPing atomic.Int64

@@ -231,10 +231,12 @@ func TestAnswerPing(t *testing.T) {
 	assert.False(t, ok)
 }
 
-// TestQRTMatchIsMatch: the router's bitmaps match exactly as the tables
-// do, for tables built, received whole and patched (sharing pages with the
-// table before), at several sizes.
-func TestQRTMatchIsMatch(t *testing.T) {
+// TestQRTBitmapFollowsSlots: the bitmap every match reads holds exactly
+// the slots whose values are below infinity, in tables built, merged,
+// cloned, received whole and patched (sharing pages with the table before,
+// with slots turning absent as well as present), at several sizes; and a
+// received table matches as the one sent.
+func TestQRTBitmapFollowsSlots(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	words := make([]string, 400)
 	for i := range words {
@@ -247,34 +249,56 @@ func TestQRTMatchIsMatch(t *testing.T) {
 		}
 		return out
 	}
-	for _, bits := range []uint8{8, 12, 14, 16} {
+	agree := func(tbl *QueryRouteTable, what string, bits uint8) {
+		t.Helper()
+		n, wrong := 0, -1
+		for s := range uint32(tbl.Slots()) {
+			if (tbl.at(s) < tbl.infinity) != tbl.has(s) && wrong < 0 {
+				wrong = int(s)
+			}
+			if tbl.has(s) {
+				n++
+			}
+		}
+		require.Equal(t, -1, wrong, "%s, %d bits: the first slot the bitmap has wrong", what, bits)
+		require.Equal(t, tbl.Present(), n, "%s, %d bits", what, bits)
+	}
+	for _, bits := range []uint8{4, 8, 12, 14, 16} {
 		first, err := BuildQRT(pick(150), nil, bits)
 		require.NoError(t, err)
+		agree(first, "built", bits)
 		second := first.Clone()
 		extra, err := BuildQRT(pick(3), nil, bits)
 		require.NoError(t, err)
 		second.Merge(extra)
+		agree(second, "merged", bits)
+		agree(first, "cloned from", bits)
+		// Tables of other sizes fold in or spread out on merging.
+		for _, other := range []uint8{max(bits, 2) - 2, bits + 2} {
+			u, err := UnionQRT(other, first, extra)
+			require.NoError(t, err)
+			agree(u, "union", other)
+		}
+		third, err := BuildQRT(pick(40), nil, bits) // most of second's slots go
+		require.NoError(t, err)
 		rcv := NewQRTReceiver(0)
-		var prev *qrtMatch
-		for _, next := range []*QueryRouteTable{first, second} {
+		for i, next := range []*QueryRouteTable{first, second, third} {
 			msgs, err := PatchMessages(rcv.Table(), next, 4, true, 4096)
 			require.NoError(t, err)
-			var got *QueryRouteTable
 			for i := range msgs {
-				got, err = rcv.Handle(&msgs[i])
+				_, err = rcv.Handle(&msgs[i])
 				require.NoError(t, err)
 			}
-			require.NotNil(t, got)
-			m := newQRTMatch(got, prev)
-			for range 500 {
+			got := rcv.Table() // unchanged when nothing had to be sent
+			require.NotNil(t, got, "%d bits, table %d", bits, i+1)
+			agree(got, fmt.Sprintf("received table %d", i+1), bits)
+			for range 200 {
 				var q QueryHashes
 				for _, w := range pick(1 + rng.IntN(3)) {
 					q.AddKeyword([]byte(w))
 				}
-				require.Equal(t, got.Match(&q), m.match(&q), "%d bits", bits)
-				require.Equal(t, next.Match(&q), m.match(&q), "%d bits", bits)
+				require.Equal(t, next.Match(&q), got.Match(&q), "%d bits", bits)
 			}
-			prev = m
 		}
 	}
 }

@@ -3,6 +3,8 @@ package router
 import (
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 
 	"github.com/govent/govent/wire"
 )
@@ -61,11 +63,15 @@ const (
 // The slots are held in pages of qrtPageSlots, so that a receiver can make
 // the next table from the last one by copying only the pages a patch
 // changes (tables from a receiver share their other pages, read-only).
+// Beside them, a flat bitmap of the present slots is what every match
+// reads: matching a Query's hashes against thirty leaves then costs one
+// load per hash and table, where the pages cost two and a compare.
 type QueryRouteTable struct {
 	bits     uint8
 	infinity uint8
 	present  int
 	pages    []*qrtPage // the first min(1<<bits, qrtPageSlots) slots of each are used
+	bitmap   []uint64   // bit slot%64 of word slot/64: the slot is present
 }
 
 // qrtPageBits sizes a page: 4096 slots, 512 pages for a 2^21-slot table.
@@ -93,6 +99,14 @@ func (t *QueryRouteTable) at(slot uint32) uint8 {
 	return t.pages[slot>>qrtPageBits][slot&(qrtPageSlots-1)]
 }
 
+// has reports whether slot, which must be in range, is present.
+func (t *QueryRouteTable) has(slot uint32) bool {
+	return t.bitmap[slot>>6]&(1<<(slot&63)) != 0
+}
+
+// emptyBitmap is the bitmap of a table of 2^bits slots none present.
+func emptyBitmap(bits uint8) []uint64 { return make([]uint64, max(1, (1<<bits)/64)) }
+
 // NewQueryRouteTable returns an empty table (every slot infinity) of
 // 2^bits slots, bits at most MaxQRTBits, infinity at least 1.
 func NewQueryRouteTable(bits, infinity uint8) (*QueryRouteTable, error) {
@@ -107,7 +121,7 @@ func NewQueryRouteTable(bits, infinity uint8) (*QueryRouteTable, error) {
 
 // newQRT returns an empty table whose pages are its own.
 func newQRT(bits, infinity uint8) *QueryRouteTable {
-	t := &QueryRouteTable{bits: bits, infinity: infinity, pages: make([]*qrtPage, (1<<bits)/pageSlots(bits))}
+	t := &QueryRouteTable{bits: bits, infinity: infinity, pages: make([]*qrtPage, (1<<bits)/pageSlots(bits)), bitmap: emptyBitmap(bits)}
 	for i := range t.pages {
 		t.pages[i] = filledPage(infinity)
 	}
@@ -129,12 +143,13 @@ func (t *QueryRouteTable) Present() int { return t.present }
 
 // IsPresent reports whether slot is present. Slots out of range are not.
 func (t *QueryRouteTable) IsPresent(slot uint32) bool {
-	return slot < uint32(1)<<t.bits && t.at(slot) < t.infinity
+	return slot < uint32(1)<<t.bits && t.has(slot)
 }
 
 // Clone returns a private copy of t.
 func (t *QueryRouteTable) Clone() *QueryRouteTable {
 	c := *t
+	c.bitmap = slices.Clone(t.bitmap)
 	c.pages = make([]*qrtPage, len(t.pages))
 	for i, p := range t.pages {
 		cp := *p
@@ -152,6 +167,7 @@ func (t *QueryRouteTable) setPresent(slot uint32) {
 	v := &t.pages[slot>>qrtPageBits][slot&(qrtPageSlots-1)]
 	if *v >= t.infinity {
 		*v = t.presentValue()
+		t.bitmap[slot>>6] |= 1 << (slot & 63)
 		t.present++
 	}
 }
@@ -200,19 +216,16 @@ func qrpURNHashCode(s wire.SHA1) uint32 {
 func (t *QueryRouteTable) Merge(other *QueryRouteTable) {
 	if other.bits >= t.bits {
 		k := other.bits - t.bits
-		n := pageSlots(other.bits)
-		for p, page := range other.pages {
-			for i, v := range page[:n] {
-				if v < other.infinity {
-					t.setPresent(uint32(p<<qrtPageBits|i) >> k)
-				}
+		for w, word := range other.bitmap {
+			for ; word != 0; word &= word - 1 {
+				t.setPresent(uint32(w<<6|bits.TrailingZeros64(word)) >> k)
 			}
 		}
 		return
 	}
 	k := t.bits - other.bits
 	for j := range uint32(1) << t.bits {
-		if other.at(j>>k) < other.infinity {
+		if other.has(j >> k) {
 			t.setPresent(j)
 		}
 	}
@@ -275,14 +288,15 @@ func (q *QueryHashes) AddURN(s wire.SHA1) {
 }
 
 // Match reports whether a query with hashes q should go to the peer that
-// sent t. As in gtk-gnutella: a query carrying urns passes when any of its
-// urns is present (urns are OR-ed, and name one file exactly); otherwise
-// every keyword must be present (keywords are AND-ed). A query with
-// neither passes nothing: there is nothing to route on.
+// sent t: the one matcher of every table, a leaf's in routing as a test's.
+// As in gtk-gnutella: a query carrying urns passes when any of its urns is
+// present (urns are OR-ed, and name one file exactly); otherwise every
+// keyword must be present (keywords are AND-ed). A query with neither
+// passes nothing: there is nothing to route on.
 func (t *QueryRouteTable) Match(q *QueryHashes) bool {
 	if q.nurns > 0 {
 		for _, c := range q.urns[:q.nurns] {
-			if t.IsPresent(wire.QRPSlot(c, t.bits)) {
+			if t.has(wire.QRPSlot(c, t.bits)) {
 				return true
 			}
 		}
@@ -292,51 +306,22 @@ func (t *QueryRouteTable) Match(q *QueryHashes) bool {
 		return false
 	}
 	for _, c := range q.words[:q.nwords] {
-		if !t.IsPresent(wire.QRPSlot(c, t.bits)) {
+		if !t.has(wire.QRPSlot(c, t.bits)) {
 			return false
 		}
 	}
 	return true
 }
 
-// MatchKeywords reports whether every keyword in words (those of at least
-// wire.QRPMinWordLen bytes) is present; false when none is long enough.
-func (t *QueryRouteTable) MatchKeywords(words [][]byte) bool {
-	n := 0
-	for _, w := range words {
-		if len(w) < wire.QRPMinWordLen {
-			continue
-		}
-		if !t.IsPresent(wire.QRPHash(w, t.bits)) {
-			return false
-		}
-		n++
-	}
-	return n > 0
-}
-
-// MatchText splits a query's search text with wire.QRPKeywords and
-// matches its keywords as MatchKeywords does.
+// MatchText is Match for a query's search text alone: its keywords, split
+// with wire.QRPKeywords.
 func (t *QueryRouteTable) MatchText(text []byte) bool {
-	n := 0
-	for w := range wire.QRPKeywords(text) {
-		if len(w) < wire.QRPMinWordLen {
-			continue
-		}
-		if !t.IsPresent(wire.QRPHash(w, t.bits)) {
-			return false
-		}
-		n++
-	}
-	return n > 0
+	var q QueryHashes
+	q.AddText(text)
+	return t.Match(&q)
 }
 
-// MatchURN reports whether the slot of "urn:sha1:<base32>" is present.
-func (t *QueryRouteTable) MatchURN(s wire.SHA1) bool {
-	return t.IsPresent(wire.QRPSlot(qrpURNHashCode(s), t.bits))
-}
-
-// MatchQuery applies Match to a decoded Query: its search text and the
+// MatchQuery is Match for a decoded Query: its search text and the
 // urn:sha1 blocks of its extension area.
 func (t *QueryRouteTable) MatchQuery(q *wire.Query) bool {
 	var h QueryHashes

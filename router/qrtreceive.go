@@ -175,7 +175,7 @@ func (r *QRTReceiver) patch(m *wire.QRP) (*QueryRouteTable, error) {
 		if r.empty == nil {
 			r.empty = filledPage(r.infinity)
 		}
-		base = &QueryRouteTable{bits: r.bits, infinity: r.infinity, pages: make([]*qrtPage, (1<<r.bits)/pageSlots(r.bits))}
+		base = &QueryRouteTable{bits: r.bits, infinity: r.infinity, pages: make([]*qrtPage, (1<<r.bits)/pageSlots(r.bits)), bitmap: emptyBitmap(r.bits)}
 		for i := range base.pages {
 			base.pages[i] = r.empty
 		}
@@ -223,8 +223,8 @@ func (r *QRTReceiver) Work(m *wire.QRP) int {
 
 // apply reads a whole patch from src a page at a time and returns the
 // table it makes of base: a new table sharing base's pages but those the
-// patch changes, or base itself when it changes nothing. A stream that
-// holds more than the patch is refused.
+// patch changes, with a bitmap of its own, or base itself when it changes
+// nothing. A stream that holds more than the patch is refused.
 func (r *QRTReceiver) apply(src io.Reader, base *QueryRouteTable) (*QueryRouteTable, error) {
 	want := r.patchLen()
 	chunk := make([]byte, pageSlots(r.bits)*int(r.entryBits)/8)
@@ -237,11 +237,12 @@ func (r *QRTReceiver) apply(src io.Reader, base *QueryRouteTable) (*QueryRouteTa
 			continue
 		}
 		if next == nil {
-			next = &QueryRouteTable{bits: base.bits, infinity: base.infinity, present: base.present, pages: slices.Clone(base.pages)}
+			next = &QueryRouteTable{bits: base.bits, infinity: base.infinity, present: base.present,
+				pages: slices.Clone(base.pages), bitmap: slices.Clone(base.bitmap)}
 		}
 		page := new(qrtPage)
 		*page = *base.pages[p]
-		next.present += applyDeltas(page, chunk, r.entryBits, base.infinity)
+		next.present += applyDeltas(page, next.bitmap, p*pageSlots(r.bits), chunk, r.entryBits, base.infinity)
 		next.pages[p] = page
 	}
 	var extra [1]byte
@@ -258,10 +259,11 @@ func (r *QRTReceiver) apply(src io.Reader, base *QueryRouteTable) (*QueryRouteTa
 }
 
 // applyDeltas adds the signed deltas of bits bits to the page's slots, in
-// slot order, most significant bits of each byte first, and returns the
-// change in present slots. 1-bit patches are the exception gtk-gnutella
-// defines: a 1 flips the slot between present and absent.
-func applyDeltas(page *qrtPage, deltas []byte, bits, infinity uint8) (presentChange int) {
+// slot order, most significant bits of each byte first, keeps the table's
+// bitmap (where the page's first slot is first) up to date, and returns
+// the change in present slots. 1-bit patches are the exception
+// gtk-gnutella defines: a 1 flips the slot between present and absent.
+func applyDeltas(page *qrtPage, bitmap []uint64, first int, deltas []byte, bits, infinity uint8) (presentChange int) {
 	perByte := 8 / int(bits)
 	slot := 0
 	for _, b := range deltas {
@@ -285,10 +287,13 @@ func applyDeltas(page *qrtPage, deltas []byte, bits, infinity uint8) (presentCha
 				v = uint8(min(max(int(old)+d, 0), 255))
 			}
 			page[slot] = v
+			at := first + slot
 			switch wasPresent, isPresent := old < infinity, v < infinity; {
 			case !wasPresent && isPresent:
+				bitmap[at>>6] |= 1 << (at & 63)
 				presentChange++
 			case wasPresent && !isPresent:
+				bitmap[at>>6] &^= 1 << (at & 63)
 				presentChange--
 			}
 			slot++

@@ -355,7 +355,7 @@ func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHash
 		}
 		if p.kind == Leaf {
 			if !r.cfg.NoQRPFilter {
-				if m := p.qrt.Load(); m == nil || q == nil || !m.match(q) {
+				if m := p.qrt.Load(); m == nil || q == nil || !m.Match(q) {
 					continue
 				}
 			}
@@ -366,7 +366,7 @@ func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHash
 			continue
 		}
 		if d.Header.TTL == 1 && !r.cfg.NoQRPFilter {
-			if m := p.qrt.Load(); m != nil && (q == nil || !m.match(q)) {
+			if m := p.qrt.Load(); m != nil && (q == nil || !m.Match(q)) {
 				continue
 			}
 		}
