@@ -21,21 +21,11 @@ import (
 	"github.com/govent/govent/wire/linkzip"
 )
 
-// Bye codes (gtk-gnutella doc/gnutella/bye): 2xx we close normally, 4xx
-// the peer misbehaved, 5xx local trouble.
-const (
-	byeShutdown   = 200
-	byeUser       = 201
-	byeBadFrame   = 400 // too big, or a frame we cannot read
-	byeHopsTTL    = 403
-	byeInactivity = 405
-	byeBadQRP     = 413 // gtk-gnutella's code for a QRP table it cannot apply
-	byeQueueFull  = 502
-	// byeWindow is how long a closing connection has to deliver our Bye
-	// and see the peer close in turn (gtk-gnutella doc/gnutella/bye,
-	// appendix 3: shut down the writing side, keep reading a while).
-	byeWindow = 2 * time.Second
-)
+// byeWindow is how long a closing connection has to deliver our Bye (its
+// codes are wire's, wire.ByeNormal and the rest) and see the peer close in
+// turn (gtk-gnutella doc/gnutella/bye, appendix 3: shut down the writing
+// side, keep reading a while).
+const byeWindow = 2 * time.Second
 
 // errPeerBye ends a connection whose peer said goodbye.
 var errPeerBye = errors.New("servent: peer sent Bye")
@@ -145,10 +135,10 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		if c.zw != nil {
 			s.deflating.Add(-1)
 		}
-		c.byeNow(byeShutdown, "Shutting Down")
+		c.byeNow(wire.ByeNormal, "Shutting Down")
 		s.releaseFor(p)
 		s.log.Info("disconnected", zap.Stringer("peer", p.remote), zap.Duration("up", 0),
-			zap.Uint32("bye_sent", byeShutdown), zap.String("why", "shutting down as the link came up"))
+			zap.Uint32("bye_sent", uint32(wire.ByeNormal)), zap.String("why", "shutting down as the link came up"))
 		return
 	}
 	s.log.Info("connected", zap.Stringer("peer", p.remote), zap.String("user_agent", p.userAgent),
@@ -208,7 +198,7 @@ func (c *conn) run() {
 func (c *conn) close(code uint16, reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
-		if code == 0 || c.peer.version04 && code != byeShutdown {
+		if code == 0 || c.peer.version04 && code != wire.ByeNormal {
 			// No Bye: just stop. (0.4 peers may not know Bye, but a
 			// shutdown Bye does no harm: it is the last thing sent.)
 			c.q.Close()
@@ -265,7 +255,7 @@ func (c *conn) enqueue(desc []byte, own bool) bool {
 		return true
 	}
 	if c.q.Stuck() {
-		c.close(byeQueueFull, "Send Queue Full")
+		c.close(wire.ByeSendQueueFull, "Send Queue Full")
 	}
 	return false
 }
@@ -376,7 +366,7 @@ func (c *conn) readLoop() error {
 			c.s.stats.malformed.Add(1)
 			c.s.rateLog("malformed descriptor", c.nc, err)
 			if c.malformed >= c.s.cfg.MaxMalformed {
-				c.close(byeBadFrame, "Malformed Descriptors")
+				c.close(wire.ByeTooBig, "Malformed Descriptors")
 				return err
 			}
 			continue
@@ -395,7 +385,7 @@ func (c *conn) readFailed(err error) error {
 		return errClosing
 	case errors.Is(err, wire.ErrFrame):
 		c.s.rateLog("broken frame", c.nc, err)
-		c.close(byeBadFrame, frameReason(err))
+		c.close(wire.ByeTooBig, frameReason(err))
 		return err
 	default:
 		c.close(0, "")
@@ -452,10 +442,10 @@ func (c *conn) keepalive() {
 	silent := now.Sub(last)
 	switch {
 	case c.q.Stuck():
-		c.close(byeQueueFull, "Send Queue Full")
+		c.close(wire.ByeSendQueueFull, "Send Queue Full")
 		return
 	case silent >= 2*ka:
-		c.close(byeInactivity, "Activity timeout")
+		c.close(wire.ByeTimeout, "Activity timeout")
 		return
 	case silent >= ka && !c.pingedAt.After(last):
 		c.pingedAt = now

@@ -123,7 +123,7 @@ func TestStuckPeer(t *testing.T) {
 			flood()
 			require.Less(t, sent, 400_000, "R was never found stuck")
 		}
-		assert.EqualValues(t, byeQueueFull, rc.byeCode.Load())
+		assert.EqualValues(t, wire.ByeSendQueueFull, rc.byeCode.Load())
 		bye := r.readBye()
 		assert.EqualValues(t, 502, bye.Code)
 		assert.Equal(t, "Send Queue Full", string(bye.Reason()))

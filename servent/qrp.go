@@ -273,7 +273,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 				s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute)
 			s.rateLog("QRP over budget", c.nc, err)
 			s.router.SetQRT(c.id, nil)
-			c.close(byeBadQRP, "QRP Updates Over Budget")
+			c.close(wire.ByeBadQRP, "QRP Updates Over Budget")
 			return err
 		}
 	}
@@ -286,7 +286,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 		if errors.Is(err, router.ErrQRPUnjustified) {
 			reason = "QRP Table Larger Than Its Contents"
 		}
-		c.close(byeBadQRP, reason)
+		c.close(wire.ByeBadQRP, reason)
 		return fmt.Errorf("servent: %w", err)
 	}
 	s.router.SetQRT(c.id, c.qrpRecv.Table())

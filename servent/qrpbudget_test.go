@@ -82,7 +82,7 @@ func TestQRPBudget(t *testing.T) {
 			_, _ = hostile.nc.Write(back[0])
 		}
 		bye := hostile.readBye()
-		assert.EqualValues(t, byeBadQRP, bye.Code)
+		assert.EqualValues(t, wire.ByeBadQRP, bye.Code)
 		assert.Equal(t, "QRP Updates Over Budget", string(bye.Reason()))
 		assert.EqualValues(t, 1, s.Stats().QRPOverBudget)
 
@@ -91,7 +91,7 @@ func TestQRPBudget(t *testing.T) {
 		for _, m := range first {
 			_, _ = again.nc.Write(m)
 		}
-		assert.EqualValues(t, byeBadQRP, again.readBye().Code)
+		assert.EqualValues(t, wire.ByeBadQRP, again.readBye().Code)
 		assert.EqualValues(t, 2, s.Stats().QRPOverBudget)
 
 		honest := rawLeaf(t, n, "127.0.0.3", s)
@@ -125,7 +125,7 @@ func TestQRPTableMustJustifyItsSize(t *testing.T) {
 			_, _ = p.nc.Write(m)
 		}
 		bye := p.readBye()
-		assert.EqualValues(t, byeBadQRP, bye.Code)
+		assert.EqualValues(t, wire.ByeBadQRP, bye.Code)
 		assert.Equal(t, "QRP Table Larger Than Its Contents", string(bye.Reason()))
 		assert.EqualValues(t, 1, s.Stats().QRPRejected)
 

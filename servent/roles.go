@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/router"
+	"github.com/govent/govent/wire"
 )
 
 // Mode is the servent's role in the two-tier network (gtk-gnutella
@@ -162,6 +163,6 @@ func (s *Servent) switchRole(role router.Role) {
 	s.mu.Unlock()
 	s.log.Info("changing role", zap.Stringer("role", role))
 	for _, c := range conns {
-		c.close(byeShutdown, "Becoming "+role.String())
+		c.close(wire.ByeNormal, "Becoming "+role.String())
 	}
 }

@@ -270,7 +270,7 @@ func (s *Servent) shutdown() {
 		s.ln.Close()
 	}
 	for _, c := range conns {
-		c.close(byeShutdown, "Shutting Down")
+		c.close(wire.ByeNormal, "Shutting Down")
 	}
 	// Give the Byes their window, then stop whatever is left.
 	done := make(chan struct{})

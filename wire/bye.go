@@ -11,7 +11,7 @@ import (
 const (
 	ByeNormal         uint16 = 200
 	ByeUserClosed     uint16 = 201
-	ByeTooBig         uint16 = 400
+	ByeTooBig         uint16 = 400 // a descriptor too big, or one that cannot be read
 	ByeDuplicates     uint16 = 401
 	ByeBadQueries     uint16 = 402
 	ByeTTLTooHigh     uint16 = 403
@@ -19,6 +19,7 @@ const (
 	ByeTimeout        uint16 = 405
 	ByeNoPingReply    uint16 = 406
 	ByeNotSharing     uint16 = 407
+	ByeBadQRP         uint16 = 413 // gtk-gnutella's code for a QRP table it cannot apply
 	ByeInternalError  uint16 = 500
 	ByeDesync         uint16 = 501
 	ByeSendQueueFull  uint16 = 502
