@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
@@ -140,7 +138,7 @@ func BenchmarkQRTHostilePatch(b *testing.B) {
 			m := hostilePatch(b, bc.deltas)
 			b.SetBytes(int64(len(m.Data)))
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := router.ProcessCPU()
 			for b.Loop() {
 				if _, err := rcv.Handle(&m); err != nil {
 					b.Fatal(err)
@@ -148,17 +146,7 @@ func BenchmarkQRTHostilePatch(b *testing.B) {
 			}
 			// CPU time, not wall time, is what a flood takes from
 			// everyone else, and it holds up on a shared machine.
-			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(router.ProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the CPU time this process has used, user and system, all
-// threads (the garbage collector's too).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,7 @@ func benchDuplicate(b *testing.B, cfg Config) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(stream) / 64))
 	b.ResetTimer()
+	cpu := processCPU()
 	for range b.N {
 		h, err := rd.ReadHeader()
 		if err != nil {
@@ -113,6 +115,19 @@ func benchDuplicate(b *testing.B, cfg Config) {
 			b.Fatalf("%v", reason)
 		}
 	}
+	// On a shared machine wall time counts the time others hold the CPU;
+	// CPU time holds up better.
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// processCPU is the CPU time this process has used, user and system, all
+// threads (the garbage collector's too).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loopReader reads b over and over.

@@ -1,0 +1,4 @@
+package router
+
+// ProcessCPU is processCPU for the benchmarks of package router_test.
+var ProcessCPU = processCPU
