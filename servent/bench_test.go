@@ -3,6 +3,8 @@ package servent
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -34,28 +36,37 @@ func benchConfig() Config {
 	}
 }
 
-// benchHandshake runs a plain 0.6 handshake by hand on nc, reading the
-// answer through a throwaway buffer, so that afterwards the client holds
-// nothing but its socket.
+// benchHandshake runs a plain 0.6 handshake by hand on nc (see
+// clientHandshake).
 func benchHandshake(b *testing.B, nc net.Conn) {
 	b.Helper()
-	if _, err := nc.Write([]byte(rawConnect())); err != nil {
+	if err := clientHandshake(nc); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// clientHandshake runs a plain 0.6 handshake by hand on nc, reading the
+// answer through a throwaway buffer, so that afterwards the client holds
+// nothing but its socket.
+func clientHandshake(nc net.Conn) error {
+	if _, err := nc.Write([]byte(rawConnect())); err != nil {
+		return fmt.Errorf("handshake: %w", err)
 	}
 	br := bufio.NewReaderSize(nc, 1024)
 	ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
 	if err != nil {
-		b.Fatal(err)
+		return fmt.Errorf("handshake: %w", err)
 	}
 	if _, code, _, _ := ans.ParseStatus(); code != 200 {
-		b.Fatalf("answer %q", ans.StartLine)
+		return fmt.Errorf("handshake: answer %q", ans.StartLine)
 	}
 	if br.Buffered() != 0 {
-		b.Fatal("the servent sent descriptors before our final block")
+		return errors.New("handshake: the servent sent descriptors before our final block")
 	}
 	if _, err := nc.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n")); err != nil {
-		b.Fatal(err)
+		return fmt.Errorf("handshake: %w", err)
 	}
+	return nil
 }
 
 // cpuTime is the process's user+system CPU time so far.
@@ -136,15 +147,7 @@ func BenchmarkRelay(b *testing.B) {
 // for every Query that client i reads. They close when b ends.
 func startRelay(b *testing.B, n int, query func(i int, m *wire.Message)) (*Servent, []net.Conn) {
 	b.Helper()
-	cfg := benchConfig()
-	cfg.MaxPeers = n
-	s, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	s := startBenchServent(b, n)
 	conns := make([]net.Conn, n)
 	var readers sync.WaitGroup
 	b.Cleanup(func() {
@@ -176,6 +179,30 @@ func startRelay(b *testing.B, n int, query func(i int, m *wire.Message)) (*Serve
 			}
 		})
 	}
+	awaitPeers(b, s, n)
+	return s, conns
+}
+
+// startBenchServent starts a servent for n ultrapeer neighbours on
+// loopback; it closes when b ends.
+func startBenchServent(b *testing.B, n int) *Servent {
+	b.Helper()
+	cfg := benchConfig()
+	cfg.MaxPeers = n
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// awaitPeers waits until s has n connections.
+func awaitPeers(b *testing.B, s *Servent, n int) {
+	b.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Stats().Peers != n {
 		if time.Now().After(deadline) {
@@ -183,7 +210,6 @@ func startRelay(b *testing.B, n int, query func(i int, m *wire.Message)) (*Serve
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return s, conns
 }
 
 // rssBytes reads VmRSS from /proc/self/status after a full collection.
