@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,10 +79,14 @@ type conn struct {
 	routeBuf  []router.PeerID
 	fwdBuf    []byte
 	// congested are the queues the last descriptor was delivered to that
-	// were over their low mark and draining: the reader waits for them
-	// before it reads on (the input budget, see awaitRoom).
+	// were congested, but for those whose turn the reader holds: it waits
+	// for its turn at them before it reads on (the input budget, see
+	// awaitRoom). granted are the queues whose turn it holds, while it
+	// has credit left: bytes it may still forward to them.
 	congested []*sendq.Queue
-	waitTimer *time.Timer
+	granted   []*sendq.Queue
+	credit    int
+	waiter    *sendq.Waiter
 
 	stats connStats
 }
@@ -103,6 +108,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		started: time.Now(),
 		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter}),
 		slot:    p.slot,
+		waiter:  sendq.NewWaiter(),
 	}
 	c.lastRx.Store(c.started.UnixNano())
 	c.in = &rxClock{r: nc, last: &c.lastRx}
@@ -282,6 +288,7 @@ func (c *conn) writeLoop() error {
 		if err == nil && left == 0 && c.zw != nil {
 			err = c.zw.Flush()
 		}
+		c.q.Written()
 		c.stats.outBytes.Add(uint64(len(buf)))
 		*bp = buf[:0]
 		writeBufs.Put(bp)
@@ -393,34 +400,46 @@ func (c *conn) readFailed(err error) error {
 	}
 }
 
-// awaitRoom is the link's input budget: it reads on only once the queues its
-// last descriptor went to are below their low mark again, so that the
-// servent reads a link no faster than what it reads can be sent and TCP
-// pushes back on the sender. Every waiting link is woken by the same queue
-// as it drains, so links share the room fairly. A queue whose writer stops
-// draining it (its peer reads nothing) is waited for DrainWindow at most:
-// flow control drops for that one instead of it holding up every link.
+// awaitRoom is the link's input budget: it reads on only once it has had
+// its turn at the room in the congested queues its last descriptor went to,
+// so that the servent reads a link no faster than what it reads can be sent
+// and TCP pushes back on the sender. The queues hand out their room in
+// turns, first come first (sendq.Queue.AwaitRoom), each turn a credit of
+// bytes the link may forward to that queue before it checks it again (the
+// other queues it checks for every descriptor): links share the room
+// fairly, and one with more to send gets no more of it. A
+// queue whose writer stops draining it (its peer reads nothing) is waited
+// for DrainWindow at most: flow control drops for that one instead of it
+// holding up every link.
 func (c *conn) awaitRoom() error {
+	if len(c.congested) == 0 {
+		return nil
+	}
+	if c.credit <= 0 {
+		c.granted, c.credit = c.granted[:0], math.MaxInt
+	}
 	for _, q := range c.congested {
-		if !q.Congested() {
-			continue
-		}
-		c.s.stats.inputWaits.Add(1)
-		if c.waitTimer == nil {
-			c.waitTimer = time.NewTimer(q.DrainWindow())
-		} else {
-			c.waitTimer.Reset(q.DrainWindow())
-		}
-		select {
-		case <-q.Room():
-		case <-c.waitTimer.C:
-		case <-c.s.ctx.Done():
+		got, waited, err := q.AwaitRoom(c.s.ctx, c.waiter)
+		if err != nil {
 			return errClosing
 		}
-		c.waitTimer.Stop()
+		if waited {
+			c.s.stats.inputWaits.Add(1)
+			c.credit = min(c.credit, got)
+			c.granted = append(c.granted, q)
+		}
 	}
 	c.congested = c.congested[:0]
+	if len(c.granted) == 0 {
+		c.credit = 0
+	}
 	return nil
+}
+
+// holdsTurn reports whether the reader may forward to q without checking
+// it: it has had its turn at q and credit is left.
+func (c *conn) holdsTurn(q *sendq.Queue) bool {
+	return c.credit > 0 && slices.Contains(c.granted, q)
 }
 
 // keepalive runs off c.alive, at least once per KeepAlive. A peer silent

@@ -79,16 +79,17 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 }
 
 // forward encodes the descriptor once with its outgoing header and queues
-// it for every target, noting the congested queues for from's input
-// budget.
+// it for every target, spending from's credit and noting the congested
+// queues whose turn from does not hold for its input budget (awaitRoom).
 func (s *Servent) forward(from *conn, m *wire.Message, h wire.Header, targets []router.PeerID) {
 	h.Length = uint32(len(m.Payload))
 	b := h.Append(from.fwdBuf[:0])
 	b = append(b, m.Payload...)
 	from.fwdBuf = b
 	var buf [64]*conn
+	from.credit -= len(b)
 	for _, t := range s.deliver(b, targets, buf[:0]) {
-		if t.q.Congested() {
+		if t.q.Congested() && !from.holdsTurn(t.q) {
 			from.congested = append(from.congested, t.q)
 		}
 		if h.Type == wire.TypeQueryHit && s.observed() {

@@ -35,10 +35,14 @@
 // Beyond the draft, a queue tells the links that feed it when to slow down,
 // so that a servent reads only as fast as it can send and TCP pushes back
 // on the senders instead of the servent reading and dropping: a queue over
-// its low mark whose writer is draining it is Congested, and Room says when
-// it is below the mark again. A queue whose writer has stopped (its peer
-// reads nothing) is never congested: it is the slow consumer, and flow
-// control drops for it.
+// its low mark whose writer is draining it is Congested, and a link waits
+// in AwaitRoom for its turn at the room the writer makes. The room goes in
+// turns, in the order the links began to wait, each turn a credit of bytes
+// the link may bring before it queues up again, so a link that has more to
+// send than the others gets no more than they do (waking every waiting
+// link at once would let whichever the scheduler runs first take all the
+// room). A queue whose writer has stopped (its peer reads nothing) is never
+// congested: it is the slow consumer, and flow control drops for it.
 package sendq
 
 import (
@@ -80,10 +84,12 @@ type Config struct {
 	// StuckAfter is how long the queue may stay in flow control before it
 	// reports Stuck.
 	StuckAfter time.Duration
-	// DrainWindow is how recently the writer must have taken from the queue
-	// for it to count as draining, and so as Congested when it is over its
-	// low mark. Default 50 ms: a writer on a healthy link takes a batch
-	// every few microseconds.
+	// DrainWindow is how long the writer may spend writing one batch (from
+	// DequeueBatch to Written) before the queue counts as stalled, not
+	// draining, and so never as Congested: its peer reads nothing. Default
+	// 50 ms: a write on a healthy link takes microseconds. A writer that is
+	// only waiting for a CPU between batches is not stalled: on a busy
+	// machine that can take longer than any write.
 	DrainWindow time.Duration
 	// Now is the clock; tests inject a fake one. Default time.Now.
 	Now func() time.Time
@@ -126,15 +132,19 @@ type Queue struct {
 	drainWindow time.Duration
 	now         func() time.Time
 
-	// Mirrors of overLowMark and flow, and when the writer last took a
-	// batch (UnixNano), for the lock-free checks the links that feed the
-	// queue make for every descriptor. The mirrors are stored only when
-	// they change: a store on every Enqueue would bounce their cache line
-	// between the producers' cores.
+	// Mirrors of overLowMark, flow and whether links wait in line, and
+	// when the writer last took a batch (UnixNano), for the lock-free
+	// checks the links that feed the queue make for every descriptor. The
+	// mirrors are stored only when they change: a store on every Enqueue
+	// would bounce their cache line between the producers' cores.
 	overLow  bool // overLowMark as overLowA last stored it
 	overLowA atomic.Bool
 	flowA    atomic.Bool
+	lineA    atomic.Bool
 	lastTake atomic.Int64
+	// Batches DequeueBatch handed out and batches the writer reported
+	// Written: they differ while a write is in progress.
+	taken, written atomic.Uint64
 
 	// ready holds a token when a message arrived in an empty queue or the
 	// queue closed, so Wait never polls.
@@ -147,7 +157,7 @@ type Queue struct {
 	flow      bool
 	flowSince time.Time
 	closed    bool
-	room      chan struct{} // closed when pending falls below the low mark; nil while it is
+	line      []*Waiter // links waiting for room, first come first
 	bufs      bufPool
 	stats     Stats
 }
@@ -290,6 +300,7 @@ func (q *Queue) discardAll() {
 	q.count = 0
 	q.setPending(0)
 	q.setFlow(false)
+	q.wakeAll(0)
 }
 
 func (q *Queue) setPending(n int) {
@@ -298,10 +309,6 @@ func (q *Queue) setPending(n int) {
 	if over != q.overLow {
 		q.overLow = over
 		q.overLowA.Store(over)
-	}
-	if q.room != nil && !over {
-		close(q.room)
-		q.room = nil
 	}
 }
 
@@ -353,12 +360,13 @@ func (q *Queue) Wait(ctx context.Context) error {
 func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	took := false
+	took, start := false, len(dst)
 	for c := NumClasses - 1; c >= 0; c-- {
 		r := &q.classes[c]
 		for r.n > 0 {
 			if took && len(dst)+len(r.front()) > cap(dst) {
 				q.leaveFlowControl()
+				q.passTurn(len(dst) - start)
 				return dst, q.count
 			}
 			b := r.pop()
@@ -373,16 +381,59 @@ func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 		}
 	}
 	q.leaveFlowControl()
+	q.passTurn(len(dst) - start)
 	return dst, q.count
 }
 
+// passTurn hands the room a batch of took bytes made, once the queue is
+// below its low mark, to the first link in line: a credit of took bytes.
+// A queue the batch emptied makes no more batches, so every link still in
+// line gets its turn at once, sharing the low mark's worth of room.
+func (q *Queue) passTurn(took int) {
+	if len(q.line) == 0 || q.overLowMark() {
+		return
+	}
+	if q.count == 0 {
+		q.wakeAll(max(q.maxBytes/4/len(q.line), 1))
+		return
+	}
+	w := q.line[0]
+	n := copy(q.line, q.line[1:])
+	q.line[n] = nil
+	q.line = q.line[:n]
+	q.lineA.Store(n > 0)
+	w.turn <- took
+}
+
+// wakeAll gives every link in line its turn with credit bytes.
+func (q *Queue) wakeAll(credit int) {
+	for i, w := range q.line {
+		w.turn <- credit
+		q.line[i] = nil
+	}
+	q.line = q.line[:0]
+	q.lineA.Store(false)
+}
+
 func (q *Queue) leaveFlowControl() {
+	q.taken.Add(1)
 	if took := q.now().UnixNano(); took != q.lastTake.Load() {
 		q.lastTake.Store(took)
 	}
 	if q.flow && !q.overLowMark() {
 		q.setFlow(false)
 	}
+}
+
+// Written tells the queue that the writer has written the last batch
+// DequeueBatch gave it: it is not stuck in a write (see stalled).
+func (q *Queue) Written() { q.written.Store(q.taken.Load()) }
+
+// stalled: the writer has been writing one batch for DrainWindow, so its
+// peer is not reading.
+func (q *Queue) stalled() bool {
+	return q.taken.Load() != q.written.Load() &&
+		q.now().UnixNano()-q.lastTake.Load() >= int64(q.drainWindow)
 }
 
 // Close discards everything queued (counted as DropClosed) and refuses any
@@ -394,10 +445,6 @@ func (q *Queue) Close() {
 	q.discardAll()
 	q.closed = true
 	q.signal()
-	if q.room != nil {
-		close(q.room)
-		q.room = nil
-	}
 }
 
 // InFlowControl reports whether the queue is in flow control. The draft asks
@@ -406,36 +453,74 @@ func (q *Queue) Close() {
 func (q *Queue) InFlowControl() bool { return q.flowA.Load() }
 
 // Congested reports whether the links that feed this queue should wait
-// before they bring it more: it holds at least a quarter of MaxBytes (the
-// low mark) and its writer took from it within DrainWindow. It takes no
-// lock while the queue is below the mark.
+// (AwaitRoom) before they bring it more: it holds at least a quarter of
+// MaxBytes (the low mark) or links wait in line for room, and its writer
+// is not stalled in a write for DrainWindow. It takes no lock.
 func (q *Queue) Congested() bool {
-	if !q.overLowA.Load() {
+	if !q.overLowA.Load() && !q.lineA.Load() {
 		return false
 	}
-	return q.now().UnixNano()-q.lastTake.Load() < int64(q.drainWindow)
+	return !q.stalled()
 }
 
-// Room returns a channel that is closed once the queue is below its low
-// mark, or closed: a link waiting on a Congested queue selects on it, with
-// a timeout of DrainWindow in case the writer stops.
-func (q *Queue) Room() <-chan struct{} {
+// A Waiter is one link's place in line for room in the queues it feeds,
+// owned by the link's reader and passed to AwaitRoom; it is in at most one
+// line at a time.
+type Waiter struct {
+	turn  chan int // the credit of a turn, sent under the queue's lock
+	timer *time.Timer
+}
+
+// NewWaiter returns a link's Waiter.
+func NewWaiter() *Waiter { return &Waiter{turn: make(chan int, 1)} }
+
+// AwaitRoom waits while the queue is Congested for w's turn: the writer
+// hands the room it makes to the links in line one at a time, first come
+// first. It returns waited false at once when the queue is not congested
+// (or closed). Otherwise it returns the turn's credit, the bytes the link
+// may bring to its queues before it checks them again; 0 when the turn did
+// not come within DrainWindow (flow control drops for a queue whose writer
+// is stalled instead of it holding up the link), or when the queue closed. It returns ctx.Err() when ctx ends.
+func (q *Queue) AwaitRoom(ctx context.Context, w *Waiter) (credit int, waited bool, err error) {
+	q.mu.Lock()
+	if q.closed || !q.overLowMark() && len(q.line) == 0 || q.stalled() {
+		q.mu.Unlock()
+		return 0, false, nil
+	}
+	q.line = append(q.line, w)
+	q.lineA.Store(true)
+	q.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.NewTimer(q.drainWindow)
+	} else {
+		w.timer.Reset(q.drainWindow)
+	}
+	select {
+	case credit = <-w.turn:
+		w.timer.Stop()
+		return credit, true, nil
+	case <-w.timer.C:
+	case <-ctx.Done():
+		w.timer.Stop()
+		err = ctx.Err()
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || !q.overLowMark() {
-		return closedChan
+	for i, x := range q.line {
+		if x == w {
+			n := i + copy(q.line[i:], q.line[i+1:])
+			q.line[n] = nil
+			q.line = q.line[:n]
+			q.lineA.Store(n > 0)
+			return 0, true, err
+		}
 	}
-	if q.room == nil {
-		q.room = make(chan struct{})
-	}
-	return q.room
+	// Its turn came meanwhile: the credit was sent under the lock.
+	return <-w.turn, true, err
 }
 
 // DrainWindow is the queue's Config.DrainWindow.
 func (q *Queue) DrainWindow() time.Duration { return q.drainWindow }
-
-// closedChan is a channel that is always ready.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Stuck reports whether the queue has been in flow control, without once
 // falling below the low mark, for at least StuckAfter. The connection polls

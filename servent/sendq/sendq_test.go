@@ -3,6 +3,7 @@ package sendq
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -707,49 +708,159 @@ func BenchmarkEnqueueDequeue(b *testing.B) {
 	}
 }
 
-// TestCongestedAndRoom: a queue over its low mark whose writer is taking
-// from it is congested, and Room is ready again once it is below the mark;
-// a queue whose writer stopped taking for DrainWindow is not congested.
-func TestCongestedAndRoom(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1000, 0)}
-	q := New(Config{MaxBytes: 4000, Now: clock.Now, DrainWindow: 50 * time.Millisecond})
-	select {
-	case <-q.Room():
-	default:
-		t.Fatal("an empty queue has room")
-	}
-	q.DequeueBatch(nil) // the writer is alive
-	for i := range 9 {
-		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
-	}
-	assert.False(t, q.Congested(), "900 bytes of 4000: below the low mark")
-	require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 9, 100), false))
-	assert.True(t, q.Congested(), "1000 bytes: at the low mark, and draining")
-	room := q.Room()
-	select {
-	case <-room:
-		t.Fatal("no room while over the mark")
-	default:
-	}
-	clock.Advance(50 * time.Millisecond)
-	assert.False(t, q.Congested(), "the writer took nothing for DrainWindow: not waited for")
-	buf, _ := q.DequeueBatch(make([]byte, 0, 200))
-	require.Len(t, buf, 200)
-	assert.False(t, q.Congested(), "800 bytes: below the mark")
-	select {
-	case <-room:
-	default:
-		t.Fatal("Room is ready once the queue is below the mark")
-	}
-	require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 10, 300), false))
-	assert.True(t, q.Congested(), "over the mark again, and the writer just took")
-	room = q.Room()
-	q.Close()
-	select {
-	case <-room:
-	default:
-		t.Fatal("Close makes room: nobody waits on a closed queue")
-	}
+// TestCongestedAndAwaitRoom: a queue over its low mark whose writer is
+// taking from it is congested, and a link waiting in AwaitRoom gets its
+// turn once a batch takes the queue below the mark, with the batch's bytes
+// as its credit; a queue whose writer has been in one write for
+// DrainWindow is not waited for (but one whose writer only waits between
+// writes is), and a Close, an emptied queue and the end of ctx end every
+// wait.
+func TestCongestedAndAwaitRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		q := New(Config{MaxBytes: 4000, DrainWindow: 50 * time.Millisecond})
+		w := NewWaiter()
+		// await starts AwaitRoom and checks that it blocks.
+		await := func(w *Waiter) <-chan [2]int {
+			got := make(chan [2]int, 1)
+			go func() {
+				credit, waited, err := q.AwaitRoom(ctx, w)
+				assert.NoError(t, err)
+				assert.True(t, waited)
+				got <- [2]int{credit}
+			}()
+			synctest.Wait()
+			require.Empty(t, got, "AwaitRoom returned on a congested queue")
+			return got
+		}
+		_, waited, err := q.AwaitRoom(ctx, w)
+		require.NoError(t, err)
+		assert.False(t, waited, "an empty queue has room")
+		for i := range 9 {
+			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
+		}
+		assert.False(t, q.Congested(), "900 bytes of 4000: below the low mark")
+		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 9, 100), false))
+		assert.True(t, q.Congested(), "1000 bytes: at the low mark, and draining")
+
+		got := await(w)
+		buf, _ := q.DequeueBatch(make([]byte, 0, 200))
+		require.Len(t, buf, 200)
+		assert.Equal(t, 200, (<-got)[0], "800 bytes: below the mark, the turn's credit is the batch")
+		assert.False(t, q.Congested())
+
+		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 10, 300), false))
+		q.Written()
+		time.Sleep(time.Second)
+		assert.True(t, q.Congested(), "the writer wrote its batch: however long it then waits for a CPU, it is not stalled")
+		got = await(w)
+		time.Sleep(50 * time.Millisecond)
+		assert.Equal(t, 0, (<-got)[0], "no turn within DrainWindow: no credit")
+		q.DequeueBatch(make([]byte, 0, 100)) // 1000 bytes left, and a write begins
+		time.Sleep(49 * time.Millisecond)
+		assert.True(t, q.Congested(), "a write in progress for less than DrainWindow")
+		time.Sleep(time.Millisecond)
+		assert.False(t, q.Congested(), "a write in progress for DrainWindow: stalled, not waited for")
+		_, waited, _ = q.AwaitRoom(ctx, w)
+		assert.False(t, waited)
+
+		q.Written() // the write ended: the writer is back
+		other := NewWaiter()
+		got, got2 := await(w), await(other)
+		q.DequeueBatch(make([]byte, 0, 4000))
+		assert.Equal(t, 500, (<-got)[0], "the emptied queue shares its low mark between the two in line")
+		assert.Equal(t, 500, (<-got2)[0])
+
+		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 11, 1000), false))
+		got = await(w)
+		wctx, cancel := context.WithCancel(ctx)
+		ended := make(chan error, 1)
+		go func() { _, _, err := q.AwaitRoom(wctx, other); ended <- err }()
+		synctest.Wait()
+		cancel()
+		assert.ErrorIs(t, <-ended, context.Canceled)
+		q.Close()
+		assert.Equal(t, 0, (<-got)[0], "Close ends the wait: nobody waits on a closed queue")
+		_, waited, _ = q.AwaitRoom(ctx, w)
+		assert.False(t, waited)
+	})
+}
+
+// TestRoomGoesInTurns: two links feed one congested queue, A with ten
+// times as much to send as B. Whatever order the links that are woken run
+// in (here the worst: the one with more to send first, as the Go scheduler
+// runs the goroutine readied last first), each gets half of what the
+// writer sends while both have something to send. A budget that woke every
+// waiting link at each room would let A take the room and B one
+// descriptor per turn.
+func TestRoomGoesInTurns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := New(Config{MaxBytes: 4000}) // low mark 1000 bytes
+		type link struct {
+			id         byte
+			n          int
+			woken, run chan struct{}
+		}
+		// feed is a link's reader as the servent runs it: a link waits
+		// while the queue is congested and its credit is spent.
+		feed := func(l *link) {
+			w, credit := NewWaiter(), 0
+			for range l.n {
+				if credit <= 0 && q.Congested() {
+					c, waited, err := q.AwaitRoom(t.Context(), w)
+					if err != nil {
+						return
+					}
+					if waited {
+						credit = c
+						l.woken <- struct{}{}
+						<-l.run
+					}
+				}
+				if err := q.Enqueue(desc(wire.TypeQueryHit, l.id, 100), false); err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("link %c: %v", l.id, err)
+					}
+					return
+				}
+				credit -= 100
+			}
+		}
+		a := &link{id: 'A', n: 1000, woken: make(chan struct{}), run: make(chan struct{})}
+		b := &link{id: 'B', n: 100, woken: make(chan struct{}), run: make(chan struct{})}
+		for _, l := range []*link{a, b} {
+			go feed(l)
+			synctest.Wait()
+		}
+		var got [256]int
+		for range 40 {
+			buf, _ := q.DequeueBatch(make([]byte, 0, 300))
+			for _, id := range split(t, buf) {
+				got[id]++
+			}
+			synctest.Wait()
+			for _, l := range []*link{a, b} {
+				select {
+				case <-l.woken:
+					l.run <- struct{}{}
+					synctest.Wait()
+				default:
+				}
+			}
+		}
+		total := float64(got['A'] + got['B'])
+		require.Equal(t, 120.0, total, "40 batches of 3")
+		assert.InDelta(t, 0.5, float64(got['A'])/total, 0.1, "A's share (A %d, B %d)", got['A'], got['B'])
+		q.Close()
+		synctest.Wait()
+		for _, l := range []*link{a, b} {
+			select {
+			case <-l.woken:
+				l.run <- struct{}{}
+			default:
+			}
+		}
+	})
 }
 
 // TestInFlowControlTakesNoLock reads the flow-control state while another
