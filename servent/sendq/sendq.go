@@ -386,15 +386,19 @@ func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 }
 
 // passTurn hands the room a batch of took bytes made, once the queue is
-// below its low mark, to the first link in line: a credit of took bytes.
-// A queue the batch emptied makes no more batches, so every link still in
-// line gets its turn at once, sharing the low mark's worth of room.
+// below its low mark, to the first link in line: a credit of took bytes,
+// or of its share of the room below the mark when more links wait, so that
+// the turns handed out before their links have run cannot add up to more
+// than the mark's worth and push the queue into flow control. A queue the
+// batch emptied makes no more batches, so every link still in line gets
+// its turn at once, sharing the room.
 func (q *Queue) passTurn(took int) {
 	if len(q.line) == 0 || q.overLowMark() {
 		return
 	}
+	share := max((q.maxBytes/4-q.pending)/len(q.line), 1)
 	if q.count == 0 {
-		q.wakeAll(max(q.maxBytes/4/len(q.line), 1))
+		q.wakeAll(share)
 		return
 	}
 	w := q.line[0]
@@ -402,7 +406,7 @@ func (q *Queue) passTurn(took int) {
 	q.line[n] = nil
 	q.line = q.line[:n]
 	q.lineA.Store(n > 0)
-	w.turn <- took
+	w.turn <- min(took, share)
 }
 
 // wakeAll gives every link in line its turn with credit bytes.

@@ -786,6 +786,35 @@ func TestCongestedAndAwaitRoom(t *testing.T) {
 	})
 }
 
+// TestTurnsShareTheRoom: with several links in line, a turn's credit is
+// its share of the room below the low mark, not the whole batch: turns
+// handed out before their links run cannot add up to more than the room.
+func TestTurnsShareTheRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := New(Config{MaxBytes: 4000}) // low mark 1000 bytes
+		for i := range 11 {
+			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
+		}
+		credits := make(chan int, 4)
+		for range 4 {
+			go func() {
+				credit, waited, err := q.AwaitRoom(t.Context(), NewWaiter())
+				assert.NoError(t, err)
+				assert.True(t, waited)
+				credits <- credit
+			}()
+			synctest.Wait()
+		}
+		q.DequeueBatch(make([]byte, 0, 400)) // 700 left: 300 of room, 4 in line
+		assert.Equal(t, 75, <-credits)
+		q.DequeueBatch(make([]byte, 0, 100)) // 600 left: 400 of room, 3 in line
+		assert.Equal(t, 100, <-credits)
+		q.DequeueBatch(make([]byte, 0, 600)) // emptied: 1000 of room, 2 in line
+		assert.Equal(t, 500, <-credits)
+		assert.Equal(t, 500, <-credits)
+	})
+}
+
 // TestRoomGoesInTurns: two links feed one congested queue, A with ten
 // times as much to send as B. Whatever order the links that are woken run
 // in (here the worst: the one with more to send first, as the Go scheduler
