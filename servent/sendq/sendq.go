@@ -482,9 +482,11 @@ func NewWaiter() *Waiter { return &Waiter{turn: make(chan int, 1)} }
 // hands the room it makes to the links in line one at a time, first come
 // first. It returns waited false at once when the queue is not congested
 // (or closed). Otherwise it returns the turn's credit, the bytes the link
-// may bring to its queues before it checks them again; 0 when the turn did
-// not come within DrainWindow (flow control drops for a queue whose writer
-// is stalled instead of it holding up the link), or when the queue closed. It returns ctx.Err() when ctx ends.
+// may bring to its queues before it checks them again; 0 when the writer
+// stalled meanwhile (it is checked every DrainWindow: flow control drops
+// for a stalled queue instead of it holding up the link; a writer that is
+// only slow keeps the link waiting, in its place in line), or when the
+// queue closed. It returns ctx.Err() when ctx ends.
 func (q *Queue) AwaitRoom(ctx context.Context, w *Waiter) (credit int, waited bool, err error) {
 	q.mu.Lock()
 	if q.closed || !q.overLowMark() && len(q.line) == 0 || q.stalled() {
@@ -499,14 +501,24 @@ func (q *Queue) AwaitRoom(ctx context.Context, w *Waiter) (credit int, waited bo
 	} else {
 		w.timer.Reset(q.drainWindow)
 	}
-	select {
-	case credit = <-w.turn:
-		w.timer.Stop()
-		return credit, true, nil
-	case <-w.timer.C:
-	case <-ctx.Done():
-		w.timer.Stop()
-		err = ctx.Err()
+wait:
+	for {
+		select {
+		case credit = <-w.turn:
+			w.timer.Stop()
+			return credit, true, nil
+		case <-w.timer.C:
+			if !q.stalled() {
+				// The writer is draining, only slowly (a busy
+				// machine): the link keeps its place in line.
+				w.timer.Reset(q.drainWindow)
+				continue
+			}
+		case <-ctx.Done():
+			w.timer.Stop()
+			err = ctx.Err()
+		}
+		break wait
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -713,8 +713,8 @@ func BenchmarkEnqueueDequeue(b *testing.B) {
 // turn once a batch takes the queue below the mark, with the batch's bytes
 // as its credit; a queue whose writer has been in one write for
 // DrainWindow is not waited for (but one whose writer only waits between
-// writes is), and a Close, an emptied queue and the end of ctx end every
-// wait.
+// writes is, the link keeping its place in line), and a Close, an emptied
+// queue and the end of ctx end every wait.
 func TestCongestedAndAwaitRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
@@ -749,18 +749,19 @@ func TestCongestedAndAwaitRoom(t *testing.T) {
 		assert.Equal(t, 200, (<-got)[0], "800 bytes: below the mark, the turn's credit is the batch")
 		assert.False(t, q.Congested())
 
-		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 10, 300), false))
+		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 10, 300), false)) // 1100 bytes
 		q.Written()
-		time.Sleep(time.Second)
-		assert.True(t, q.Congested(), "the writer wrote its batch: however long it then waits for a CPU, it is not stalled")
 		got = await(w)
-		time.Sleep(50 * time.Millisecond)
-		assert.Equal(t, 0, (<-got)[0], "no turn within DrainWindow: no credit")
-		q.DequeueBatch(make([]byte, 0, 100)) // 1000 bytes left, and a write begins
+		time.Sleep(time.Second)
+		require.Empty(t, got, "the writer wrote its batch: however long it then waits for a CPU, it is not stalled, and the link keeps its place")
+		assert.True(t, q.Congested())
+		q.DequeueBatch(make([]byte, 0, 100)) // 1000 bytes left: over the mark, no turn; a write begins
 		time.Sleep(49 * time.Millisecond)
 		assert.True(t, q.Congested(), "a write in progress for less than DrainWindow")
 		time.Sleep(time.Millisecond)
 		assert.False(t, q.Congested(), "a write in progress for DrainWindow: stalled, not waited for")
+		time.Sleep(50 * time.Millisecond)
+		assert.Equal(t, 0, (<-got)[0], "the writer stalled: the link stops waiting, without credit")
 		_, waited, _ = q.AwaitRoom(ctx, w)
 		assert.False(t, waited)
 
