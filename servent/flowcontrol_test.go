@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/sendq"
 	"github.com/govent/govent/wire"
 )
@@ -129,5 +130,71 @@ func TestStuckPeer(t *testing.T) {
 		assert.Equal(t, "Send Queue Full", string(bye.Reason()))
 		waitFor(t, "R gone, N and F kept", func() bool { return len(s.Peers()) == 2 })
 		assert.Len(t, n.Peers(), 1)
+	})
+}
+
+// TestInputBudgetIsFair builds S with three raw neighbours: A and B flood
+// Queries into S, A ten times as many as B, and C reads what S forwards
+// slowly, so that S's queue to C stays congested and the input budget
+// decides how much of each link S reads. While both have Queries left, C
+// gets about as many from B as from A (each turn at the room is some 150
+// Queries, so a window of 2000 shares within 15%). The budget that woke
+// every waiting link at once let whichever ran first take the room: this
+// failed 9 runs of 10 on it, one link getting under 10% of what C read in
+// 6. In virtual time.
+func TestInputBudgetIsFair(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, testConfig(t))
+		c := dialSmallWindow(t, s.Addr())
+		c.handshake06()
+		// flood connects a link and returns what starts its flood.
+		flood := func(tag byte, n int) func() {
+			p := dialRaw(t, s.Addr())
+			p.handshake06()
+			var stream []byte
+			for i := range n {
+				m := queryMsg(guidN(tag, uint32(i)), 2, "fair budget")
+				var err error
+				stream, err = m.Append(stream)
+				require.NoError(t, err)
+			}
+			// What S forwards from the other link: read it all.
+			go func() {
+				_ = p.nc.SetReadDeadline(time.Time{})
+				for {
+					if _, err := p.r.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+			return func() { go func() { _, _ = p.nc.Write(stream) }() }
+		}
+		startA, startB := flood('A', 50000), flood('B', 5000)
+		waitFor(t, "three links", func() bool { return s.Stats().Peers == 3 })
+		startA()
+		startB()
+
+		// The first 3000 Queries fill C's queue (to its low mark, 64 KiB)
+		// and window as the floods start; the next 2000 show how the
+		// budget shares the room (while B has Queries left: C's queue
+		// holds another 1800 or so).
+		var got [256]int
+		for n := 0; n < 5000; {
+			for range 20 { // 20 descriptors a millisecond: about 0.7 MB/s
+				m, err := c.next()
+				require.NoError(t, err)
+				if m.Header.Type == wire.TypeQuery {
+					if n >= 3000 {
+						got[m.Header.GUID[0]]++
+					}
+					n++
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		a, b := got['A'], got['B']
+		assert.InDelta(t, 0.5, float64(b)/float64(a+b), 0.15, "B's share of what C got (A %d, B %d)", a, b)
+		st := s.Stats()
+		assert.Zero(t, st.Router.Dropped[router.DropFlowControl]+st.QueueDrops, "the budget kept every queue out of flow control")
 	})
 }
