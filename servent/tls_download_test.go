@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/base32"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/wire"
 )
 
 // firstBytes records, per address dialled, the first byte the servent
@@ -206,4 +211,35 @@ func TestTLSGIVForPush(t *testing.T) {
 			assert.Equal(t, want, tt.upDials.to(tt.down.Addr()), "the GIV connection, downloader TLS %v", downTLS)
 		})
 	}
+}
+
+// A push proxy passes the requester's wish for TLS on in the Push, as
+// gtk-gnutella's does: "tls=true" in the request, or "tls" in its
+// X-Features; otherwise the Push carries no GGEP TLS.
+func TestPushProxyPassesTLS(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, memConfig(t, n, "127.0.0.1:6346"))
+		leaf := rawLeafOf(t, n, "127.0.0.5", up)
+		lg := guidN('L', 8)
+		leaf.send(wire.Message{Header: wire.Header{GUID: lg, Type: wire.TypeVendor, TTL: 1}, Vendor: wire.NewPushProxyRequest()})
+		leaf.readUntil("the LIME/22", func(m *wire.Message) bool {
+			return m.Header.Type == wire.TypeVendor && m.Vendor.Selector == wire.SelectorPushProxyAck
+		})
+		target := "GET /gnutella/push-proxy?ServerId=" + base32.StdEncoding.EncodeToString(lg[:])
+		for _, tc := range []struct {
+			req string
+			tls bool
+		}{
+			{target + " HTTP/1.1\r\nX-Node: 127.0.0.3:7000\r\n\r\n", false},
+			{target + "&tls=true HTTP/1.1\r\nX-Node: 127.0.0.3:7000\r\n\r\n", true},
+			{target + "&tls=false HTTP/1.1\r\nX-Node: 127.0.0.3:7000\r\n\r\n", false},
+			{target + " HTTP/1.1\r\nX-Node: 127.0.0.3:7000\r\nX-Features: tls/1.0, browse/1.0\r\n\r\n", true},
+		} {
+			line := proxyGet(t, n, up.Addr(), tc.req)
+			require.True(t, strings.HasPrefix(line, "HTTP/1.1 202 "), line)
+			m := leaf.readUntil("the proxied Push", func(m *wire.Message) bool { return m.Header.Type == wire.TypePush })
+			assert.Equal(t, tc.tls, hasTLS(&m.Push.GGEP), "%q", tc.req)
+		}
+	})
 }
