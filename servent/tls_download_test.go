@@ -243,3 +243,19 @@ func TestPushProxyPassesTLS(t *testing.T) {
 		}
 	})
 }
+
+// A neighbour whose handshake says "tls/1.0" in X-Features is known to
+// take TLS at its listening address (Node), with no Pong saying so; one
+// whose X-Features does not list it is not.
+func TestTLSLearnedFromLinkHandshake(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		s := startServent(t, testConfig(t))
+		withTLS := netip.MustParseAddrPort("127.0.0.9:6346")
+		without := netip.MustParseAddrPort("127.0.0.10:6346")
+		dialRaw(t, s.Addr()).handshake06("Node: "+withTLS.String(), "X-Features: browse/1.0, tls/1.0")
+		dialRaw(t, s.Addr()).handshake06("Node: "+without.String(), "X-Features: browse/1.0")
+		waitFor(t, "both links", func() bool { return len(s.Peers()) == 2 })
+		assert.True(t, s.xfer.tlsHosts.Known(withTLS))
+		assert.False(t, s.xfer.tlsHosts.Known(without))
+	})
+}

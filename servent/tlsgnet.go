@@ -76,3 +76,17 @@ func proxyAsksTLS(head *wire.Handshake) bool {
 	}
 	return false
 }
+
+// learnLinkTLS records a neighbour whose handshake listed "tls" in
+// X-Features as taking TLS at its listening address (gtk-gnutella's
+// node_supports_tls): a download from it starts with TLS.
+func (s *Servent) learnLinkTLS(p *peerInfo) {
+	if p.headers == nil || !p.headers.HasToken("X-Features", tlsFeature) {
+		return
+	}
+	at := p.listen
+	if p.outgoing {
+		at = p.remote // where we reached it
+	}
+	s.xfer.tlsHosts.Add(at)
+}
