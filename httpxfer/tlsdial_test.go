@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +44,7 @@ type tlsSource struct {
 	tlsRefused         atomic.Int32 // TLS ClientHellos closed unanswered
 }
 
-func startTLSSource(t *testing.T, lib Library, features string, withTLS, plain bool) *tlsSource {
+func startTLSSource(t testing.TB, lib Library, features string, withTLS, plain bool) *tlsSource {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -198,4 +200,42 @@ func TestTLSHostsExpire(t *testing.T) {
 		assert.False(t, none.Known(a))
 		assert.True(t, none.WantTLS(a, true))
 	})
+}
+
+// BenchmarkTransferTLS moves one file (256 MiB; GOVENT_BENCH_BYTES
+// overrides) over loopback from our Uploader to our Downloader, plain and
+// over TLS in the same run, and reports both rates and tls/plain.
+func BenchmarkTransferTLS(b *testing.B) {
+	size := benchBytes(b, 256<<20)
+	path := filepath.Join(b.TempDir(), "big.bin")
+	d := writeRandomFile(b, path, size)
+	lib := &memLibrary{}
+	lib.add(File{Index: 1, Name: "big.bin", Size: size, SHA1: d, Path: path})
+	srv := startTLSSource(b, lib, "", true, true)
+	dialer := NetDialer{TLS: NewClientTLSConfig()}
+	b.ReportAllocs()
+	b.SetBytes(size)
+	var plain, overTLS time.Duration
+	for b.Loop() {
+		for _, useTLS := range []bool{false, true} {
+			dir := b.TempDir()
+			start := time.Now()
+			res, err := NewDownloader(DownloaderConfig{Dir: dir, Dialer: dialer}).Download(context.Background(), Request{
+				Name: "big.bin", Size: size, SHA1: d, Sources: []Source{{Addr: srv.addr, TLS: useTLS}},
+			})
+			took := time.Since(start)
+			require.NoError(b, err)
+			require.NoError(b, os.Remove(res.Path))
+			if useTLS {
+				overTLS += took
+			} else {
+				plain += took
+			}
+		}
+	}
+	require.Positive(b, srv.tlsDone.Load())
+	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(plain), "plain-MB/s")
+	b.ReportMetric(mbps(overTLS), "tls-MB/s")
+	b.ReportMetric(mbps(overTLS)/mbps(plain), "tls/plain")
 }
