@@ -239,3 +239,54 @@ func BenchmarkTransferTLS(b *testing.B) {
 	b.ReportMetric(mbps(overTLS), "tls-MB/s")
 	b.ReportMetric(mbps(overTLS)/mbps(plain), "tls/plain")
 }
+
+// An upload over TLS to a client that reads steadily but slowly (8 KiB/s,
+// above MinUploadRate) runs to the end. A TLS connection cannot go on
+// writing after a write deadline cut a write (crypto/tls), so the
+// uploader must not judge the reader's rate by cutting TLS writes. One
+// that stops reading still loses its slot.
+func TestUploadOverTLSToSlowReader(t *testing.T) {
+	lib := &memLibrary{}
+	f, data := shareFile(t, t.TempDir(), 1, "big.bin", 300<<10)
+	lib.add(f)
+	cert := testCert(t)
+	for _, stopAt := range []int{len(data), 64 << 10} {
+		synctest.Test(t, func(t *testing.T) {
+			u := NewUploader(UploaderConfig{Library: lib}) // 4 KiB/s over 30 s
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			client, server := net.Pipe()
+			defer client.Close()
+			remote := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("10.0.0.1:1"))
+			served := make(chan error, 1)
+			ts := tls.Server(addrConn{server, remote}, &tls.Config{Certificates: []tls.Certificate{cert}})
+			go func() { served <- u.ServeConn(ctx, ts, nil) }()
+			tc := tls.Client(client, NewClientTLSConfig())
+			c := &pipeClient{conn: tc, br: bufio.NewReader(tc), served: served}
+			resp := c.get(t, "/get/1/big.bin", "")
+			require.Equal(t, 200, resp.StatusCode)
+			var got []byte
+			buf := make([]byte, 4<<10)
+			for len(got) < stopAt {
+				n, err := resp.Body.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					break
+				}
+				time.Sleep(500 * time.Millisecond) // 8 KiB/s
+			}
+			if stopAt == len(data) {
+				assert.Equal(t, data, got, "the whole body arrived")
+				tc.Close()
+				cancel()
+				<-served
+				return
+			}
+			start := time.Now()
+			err := <-served // the client reads no more
+			assert.ErrorIs(t, err, ErrSlowReader)
+			assert.LessOrEqual(t, time.Since(start), 37500*time.Millisecond, "within SlowUploadTime and a quarter")
+			assert.Zero(t, u.ActiveUploads(), "slot freed")
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package httpxfer
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ func (s *session) releaseSlot() {
 // of SlowUploadTime, once a quarter.
 const slowQuarters = 4
 
+// tlsSendSegment is the most body bytes one write over TLS is asked for:
+// the plaintext of one TLS record.
+const tlsSendSegment = 16 << 10
+
 // sendBody sends n bytes of f from off. io.CopyN hands conn an
 // *io.LimitedReader over the *os.File, which *net.TCPConn.ReadFrom turns
 // into sendfile(2). The write deadline ends each quarter of
@@ -76,14 +81,30 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 	var q [slowQuarters]int64 // bytes sent per quarter, a ring
 	qi, qn := 0, 0
 	qEnd := time.Now().Add(quarter)
-	_ = s.conn.SetWriteDeadline(qEnd)
+	// A TLS connection is unusable once a write deadline cut a write
+	// (crypto/tls: its state is corrupt), so over TLS no quarter cuts a
+	// write: each write is one TLS record's worth, given the whole
+	// SlowUploadTime, and the quarters are judged between writes.
+	seg := int64(SendSegment)
+	_, overTLS := s.conn.(*tls.Conn)
+	if overTLS {
+		seg = tlsSendSegment
+	} else {
+		_ = s.conn.SetWriteDeadline(qEnd)
+	}
 	for sent := int64(0); sent < n; {
-		m, err := io.CopyN(s.conn, f, min(n-sent, SendSegment))
+		if overTLS {
+			_ = s.conn.SetWriteDeadline(time.Now().Add(cfg.SlowUploadTime))
+		}
+		m, err := io.CopyN(s.conn, f, min(n-sent, seg))
 		sent += m
 		progress(sent)
 		q[qi] += m
 		now := time.Now()
-		if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd)) {
+		if err != nil && overTLS && errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("httpxfer: upload: sending %s at %d: %d bytes not taken in %v: %w", name, off+sent, seg, cfg.SlowUploadTime, ErrSlowReader)
+		}
+		if err != nil && (overTLS || !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd))) {
 			return fmt.Errorf("httpxfer: upload: sending %s at %d: %w", name, off+sent, err)
 		}
 		if !now.Before(qEnd) {
@@ -100,7 +121,9 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 			qi = (qi + 1) % slowQuarters
 			q[qi] = 0
 			qEnd = now.Add(quarter)
-			_ = s.conn.SetWriteDeadline(qEnd)
+			if !overTLS {
+				_ = s.conn.SetWriteDeadline(qEnd)
+			}
 		}
 		if err != nil {
 			// A write cut by the deadline may have read more of f than
