@@ -87,8 +87,9 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 	// SlowUploadTime, and the quarters are judged between writes.
 	seg := int64(SendSegment)
 	_, overTLS := s.conn.(*tls.Conn)
+	var buf []byte // over TLS: no sendfile, one buffer for every write
 	if overTLS {
-		seg = tlsSendSegment
+		seg, buf = tlsSendSegment, make([]byte, tlsSendSegment)
 	} else {
 		_ = s.conn.SetWriteDeadline(qEnd)
 	}
@@ -96,7 +97,13 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 		if overTLS {
 			_ = s.conn.SetWriteDeadline(time.Now().Add(cfg.SlowUploadTime))
 		}
-		m, err := io.CopyN(s.conn, f, min(n-sent, seg))
+		var m int64
+		var err error
+		if overTLS {
+			m, err = copyN(s.conn, f, min(n-sent, seg), buf)
+		} else {
+			m, err = io.CopyN(s.conn, f, min(n-sent, seg))
+		}
 		sent += m
 		progress(sent)
 		q[qi] += m
@@ -135,4 +142,13 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 	}
 	_ = s.conn.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// copyN is io.CopyN through buf, which it does not allocate.
+func copyN(dst io.Writer, src io.Reader, n int64, buf []byte) (int64, error) {
+	m, err := io.CopyBuffer(dst, io.LimitReader(src, n), buf)
+	if err == nil && m < n {
+		err = io.EOF // as io.CopyN: the source ended early
+	}
+	return m, err
 }
