@@ -65,6 +65,9 @@ type DownloaderConfig struct {
 	// learns those replies name (X-Alt, X-Falt), the ones that delivered
 	// the file and the ones caught serving bad data.
 	Mesh *Mesh
+	// TLSHosts, if set, learns the direct sources whose replies list
+	// "tls" in X-Features, for the Dialer to dial them with TLS next time.
+	TLSHosts *TLSHosts
 }
 
 // maxChunks bounds the chunk table, whatever size a QueryHit claims.

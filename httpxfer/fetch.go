@@ -96,6 +96,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		return -1, retryErr("%w", err)
 	}
 	j.learnAltLocs(resp.h)
+	j.learnTLS(src, resp.h)
 	got, err := j.checkReply(resp, start, end) // the bytes the body holds
 	g := &stallGuard{ctx: ctx, conn: c.conn, floor: j.cfg.StallTimeout, ceiling: j.cfg.ResponseTimeout, rate: &s.rate}
 	if err != nil {

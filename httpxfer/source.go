@@ -2,6 +2,7 @@ package httpxfer
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,6 +25,10 @@ type Source struct {
 	// /get/<index>/<name> when the download has no urn:sha1.
 	Index uint32
 	Name  string
+	// TLS: the source said it takes TLS (GGEP "TLS" in its QueryHit), or
+	// the user said so; a dialer with TLS on then dials it with TLS first
+	// (tlsdial.go).
+	TLS bool
 }
 
 // String identifies the source; it is the key in a download's state file.
@@ -43,9 +48,13 @@ type Dialer interface {
 	DialSource(ctx context.Context, s Source) (net.Conn, error)
 }
 
-// NetDialer dials Addr over TCP and refuses Push sources.
+// NetDialer dials Addr over TCP and refuses Push sources. With TLS set,
+// a source that takes TLS (Source.TLS, or known to Hosts) is dialled with
+// TLS first, and plain once more if the TLS handshake fails.
 type NetDialer struct {
-	Timeout time.Duration // default 10 s
+	Timeout time.Duration // default 10 s, also for the TLS handshake
+	TLS     *tls.Config   // nil: always plain
+	Hosts   *TLSHosts     // the hosts known to take TLS; may be nil
 }
 
 // DialSource implements Dialer.
@@ -61,5 +70,6 @@ func (d NetDialer) DialSource(ctx context.Context, s Source) (net.Conn, error) {
 		timeout = 10 * time.Second
 	}
 	nd := net.Dialer{Timeout: timeout}
-	return nd.DialContext(ctx, "tcp", s.Addr.String())
+	dial := func(ctx context.Context) (net.Conn, error) { return nd.DialContext(ctx, "tcp", s.Addr.String()) }
+	return DialTLSOrPlain(ctx, dial, s.Addr, d.TLS, s.TLS, d.Hosts, timeout)
 }

@@ -1,6 +1,7 @@
 package httpxfer
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ func (s *session) releaseSlot() {
 // of SlowUploadTime, once a quarter.
 const slowQuarters = 4
 
+// tlsSendSegment is the most body bytes one write over TLS is asked for:
+// the plaintext of one TLS record.
+const tlsSendSegment = 16 << 10
+
 // sendBody sends n bytes of f from off. io.CopyN hands conn an
 // *io.LimitedReader over the *os.File, which *net.TCPConn.ReadFrom turns
 // into sendfile(2). The write deadline ends each quarter of
@@ -76,14 +81,37 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 	var q [slowQuarters]int64 // bytes sent per quarter, a ring
 	qi, qn := 0, 0
 	qEnd := time.Now().Add(quarter)
-	_ = s.conn.SetWriteDeadline(qEnd)
+	// A TLS connection is unusable once a write deadline cut a write
+	// (crypto/tls: its state is corrupt), so over TLS no quarter cuts a
+	// write: each write is one TLS record's worth, given the whole
+	// SlowUploadTime, and the quarters are judged between writes.
+	seg := int64(SendSegment)
+	_, overTLS := s.conn.(*tls.Conn)
+	var buf []byte // over TLS: no sendfile, one buffer for every write
+	if overTLS {
+		seg, buf = tlsSendSegment, make([]byte, tlsSendSegment)
+	} else {
+		_ = s.conn.SetWriteDeadline(qEnd)
+	}
 	for sent := int64(0); sent < n; {
-		m, err := io.CopyN(s.conn, f, min(n-sent, SendSegment))
+		if overTLS {
+			_ = s.conn.SetWriteDeadline(time.Now().Add(cfg.SlowUploadTime))
+		}
+		var m int64
+		var err error
+		if overTLS {
+			m, err = copyN(s.conn, f, min(n-sent, seg), buf)
+		} else {
+			m, err = io.CopyN(s.conn, f, min(n-sent, seg))
+		}
 		sent += m
 		progress(sent)
 		q[qi] += m
 		now := time.Now()
-		if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd)) {
+		if err != nil && overTLS && errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("httpxfer: upload: sending %s at %d: %d bytes not taken in %v: %w", name, off+sent, seg, cfg.SlowUploadTime, ErrSlowReader)
+		}
+		if err != nil && (overTLS || !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd))) {
 			return fmt.Errorf("httpxfer: upload: sending %s at %d: %w", name, off+sent, err)
 		}
 		if !now.Before(qEnd) {
@@ -100,7 +128,9 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 			qi = (qi + 1) % slowQuarters
 			q[qi] = 0
 			qEnd = now.Add(quarter)
-			_ = s.conn.SetWriteDeadline(qEnd)
+			if !overTLS {
+				_ = s.conn.SetWriteDeadline(qEnd)
+			}
 		}
 		if err != nil {
 			// A write cut by the deadline may have read more of f than
@@ -112,4 +142,13 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 	}
 	_ = s.conn.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// copyN is io.CopyN through buf, which it does not allocate.
+func copyN(dst io.Writer, src io.Reader, n int64, buf []byte) (int64, error) {
+	m, err := io.CopyBuffer(dst, io.LimitReader(src, n), buf)
+	if err == nil && m < n {
+		err = io.EOF // as io.CopyN: the source ended early
+	}
+	return m, err
 }

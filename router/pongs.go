@@ -38,7 +38,9 @@ type Pong struct {
 	// as it came so that whoever learns the host knows it is one; nil for
 	// other hosts.
 	UP []byte
-	At time.Time // when it was cached
+	// TLS: the host said it takes TLS (GGEP "TLS"), passed on with it.
+	TLS bool
+	At  time.Time // when it was cached
 }
 
 // MaxUPLen bounds the GGEP "UP" value a cached Pong keeps (gtk-gnutella's

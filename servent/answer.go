@@ -96,6 +96,7 @@ func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File, with
 			return nil, err
 		}
 	}
+	s.advertiseTLS(&qh.QHD)
 	for i, f := range files {
 		qh.Results[i] = wire.Result{
 			Index: f.Index,

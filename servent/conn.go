@@ -151,6 +151,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		zap.Bool("outgoing", p.outgoing), zap.Bool("ultrapeer", p.ultrapeer),
 		zap.Bool("deflate_in", p.deflateIn), zap.Bool("deflate_out", p.deflateOut), zap.Bool("tls", p.tls), zap.Bool("v04", p.version04))
 	s.emit(Event{Kind: EventConnected, Peer: p.name(), Detail: p.userAgent, Outgoing: p.outgoing})
+	s.learnLinkTLS(p)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -134,7 +134,11 @@ func (s *Servent) learnPong(m *wire.Message) {
 	if err := s.hosts.Add(ap, hostcache.SourcePong, up != nil, time.Now()); err != nil {
 		return // unusable or our own address: not worth caching either
 	}
-	s.router.LearnPong(router.Pong{Addr: ap, Files: p.Files, KB: p.KB, Hops: m.Header.Hops, UP: up})
+	tls := hasTLS(&p.GGEP)
+	if tls {
+		s.xfer.tlsHosts.Add(ap)
+	}
+	s.router.LearnPong(router.Pong{Addr: ap, Files: p.Files, KB: p.KB, Hops: m.Header.Hops, UP: up, TLS: tls})
 }
 
 // ultrapeerPong returns the GGEP "UP" extension that ultrapeers put in
@@ -177,6 +181,9 @@ func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 				msg.Pong.GGEP.Extensions = []wire.GGEPExtension{e}
 			}
 		}
+		if p.TLS {
+			msg.Pong.GGEP.Extensions = append(msg.Pong.GGEP.Extensions, tlsExtension())
+		}
 		var err error
 		if b, err = msg.Append(b[:0]); err != nil {
 			continue // an IPv6 host cannot be put in a Pong
@@ -189,7 +196,7 @@ func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 // gtk-gnutella does: ultrapeer version 2, free leaf and ultrapeer slots.
 func (s *Servent) ownPong() router.Pong {
 	files, kb := s.sharedCounts()
-	p := router.Pong{Addr: s.advertised(), Files: files, KB: kb}
+	p := router.Pong{Addr: s.advertised(), Files: files, KB: kb, TLS: s.tlsConf != nil}
 	if !s.IsLeaf() {
 		s.mu.Lock()
 		leaves := max(0, min(s.slotLimit(slotLeaf)-s.leafSlots, 255))

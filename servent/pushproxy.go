@@ -370,6 +370,9 @@ func (s *Servent) pushForProxy(nc net.Conn, br *bufio.Reader) (int, string) {
 		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: 1},
 		Push:   wire.Push{ServentGUID: guid, Index: index, Addr: to.Addr().Unmap(), Port: to.Port()},
 	}
+	if proxyAsksTLS(head) {
+		m.Push.GGEP.Extensions = append(m.Push.GGEP.Extensions, tlsExtension())
+	}
 	b, err := m.Append(nil)
 	if err != nil || !c.enqueue(b, true) {
 		return 503, "Push Proxy: Servent Busy"
@@ -452,8 +455,8 @@ func (s *Servent) askProxy(ctx context.Context, proxy netip.AddrPort, servent wi
 	if d, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(d)
 	}
-	req := fmt.Sprintf("GET /gnutella/push-proxy?ServerId=%s&file=%d HTTP/1.1\r\nUser-Agent: %s\r\nHost: %s\r\nX-Node: %s\r\nConnection: close\r\n\r\n",
-		base32GUID.EncodeToString(servent[:]), index, UserAgent, proxy, to)
+	req := fmt.Sprintf("GET /gnutella/push-proxy?ServerId=%s&file=%d%s HTTP/1.1\r\nUser-Agent: %s\r\nHost: %s\r\nX-Node: %s\r\nConnection: close\r\n\r\n",
+		base32GUID.EncodeToString(servent[:]), index, s.proxyTLSParam(to), UserAgent, proxy, to)
 	if _, err := nc.Write([]byte(req)); err != nil {
 		return fmt.Errorf("servent: push proxy %s: %w", proxy, err)
 	}

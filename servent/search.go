@@ -40,6 +40,9 @@ type Result struct {
 	// Proxies are the push proxies of a firewalled responder (GGEP PUSH);
 	// Download tries them before a routed Push.
 	Proxies []netip.AddrPort
+	// TLS: the responder takes TLS (GGEP "TLS"); a download dials it with
+	// TLS first.
+	TLS bool
 }
 
 // Search is one of our searches in progress.
@@ -188,6 +191,9 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		}
 		base.Proxies = hitProxies(qh)
 		s.xfer.learnProxies(qh.ServentGUID, base.Proxies)
+		if base.TLS = hitTLS(qh); base.TLS && !base.Push {
+			s.xfer.tlsHosts.Add(base.Addr)
+		}
 	}
 	for i := range qh.Results {
 		r := base

@@ -58,11 +58,14 @@ type transfers struct {
 
 	px    pushProxy // push proxies, ours and those we are (pushproxy.go)
 	relay *relay    // relay slots, offered and asked for (relay.go)
+	// tlsHosts are the hosts known to take TLS, from their X-Features,
+	// QueryHits and Pongs: downloads dial them with TLS (httpxfer/tlsdial.go).
+	tlsHosts *httpxfer.TLSHosts
 }
 
 func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers),
-		px: newPushProxy(), relay: newRelay(s), mesh: httpxfer.NewMesh(0)}
+		px: newPushProxy(), relay: newRelay(s), mesh: httpxfer.NewMesh(0), tlsHosts: httpxfer.NewTLSHosts()}
 	var features string
 	if s.tlsConf != nil {
 		// We take TLS on the listening port (servent/tls.go).
@@ -92,7 +95,7 @@ func newTransfers(s *Servent) *transfers {
 	}
 	if dir != "" {
 		t.downDir = dir
-		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node, Mesh: t.mesh})
+		t.down = httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: dir, Dialer: t, UserAgent: UserAgent, Node: t.node, Mesh: t.mesh, TLSHosts: t.tlsHosts})
 	}
 	return t
 }
@@ -249,13 +252,17 @@ func (t *transfers) handlePush(p wire.Push) {
 		name = f.Name
 	}
 	s.emit(Event{Kind: EventPush, Peer: addr, Detail: name})
+	// GGEP "TLS" in the Push asks for the GIV over TLS, as gtk-gnutella's
+	// downloads do (uploads.c). Read now: p's bytes are the reader's.
+	wantTLS := hasTLS(&p.GGEP)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-t.pushSlots }()
-		ctx, cancel := context.WithTimeout(s.ctx, directDialTimeout)
-		nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())
-		cancel()
+		// Only the Push's word counts, not the TLS cache: its address
+		// may be a relay's, which splices our bytes to the requester.
+		// Plain once more if the TLS handshake fails.
+		nc, err := t.dialTLSOrPlain(s.ctx, addr, wantTLS, nil)
 		if err != nil {
 			s.log.Info("Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
 			return
@@ -284,9 +291,7 @@ func (t *transfers) handlePush(p wire.Push) {
 // firewalled too (relay.go).
 func (t *transfers) DialSource(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
 	if !src.Push && src.Addr.IsValid() {
-		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
-		nc, err := t.s.cfg.Network.DialContext(dctx, "tcp", src.Addr.String())
-		cancel()
+		nc, err := t.dialTLSOrPlain(ctx, src.Addr, src.TLS, t.tlsHosts)
 		if err == nil || src.ServentGUID.IsZero() {
 			return nc, err
 		}
@@ -311,6 +316,18 @@ func (t *transfers) DialSource(ctx context.Context, src httpxfer.Source) (net.Co
 			return nil, ctx.Err()
 		}
 	})
+}
+
+// dialTLSOrPlain dials addr directly: with TLS first when TLS is on and
+// the host takes it (wantTLS, unless hosts knows better), else, or when
+// the TLS handshake fails, plain.
+func (t *transfers) dialTLSOrPlain(ctx context.Context, addr netip.AddrPort, wantTLS bool, hosts *httpxfer.TLSHosts) (net.Conn, error) {
+	dial := func(ctx context.Context) (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
+		defer cancel()
+		return t.s.cfg.Network.DialContext(dctx, "tcp", addr.String())
+	}
+	return httpxfer.DialTLSOrPlain(ctx, dial, addr, t.s.tlsConf, wantTLS, hosts, directDialTimeout)
 }
 
 // viaRelay fetches from a firewalled source while we are firewalled: a
@@ -405,6 +422,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: pushTTL},
 		Push:   wire.Push{ServentGUID: src.ServentGUID, Index: index, Addr: to.Addr().Unmap(), Port: to.Port()},
 	}
+	s.pushWithTLS(&m.Push, to)
 	b, err := m.Append(nil)
 	if err != nil {
 		return fmt.Errorf("servent: encoding Push: %w", err)
@@ -462,7 +480,7 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 
 // SourceOf turns a search result into a download source.
 func SourceOf(r Result) httpxfer.Source {
-	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name}
+	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name, TLS: r.TLS}
 }
 
 // DiscardDownload removes the .part and state file an unfinished download

@@ -42,6 +42,11 @@ const (
 	MaxGGEPValueLen = 256 << 10
 )
 
+// GGEPTLS, empty, says its sender takes TLS: in Pongs, in a QueryHit's
+// QHD, and in a Push, where it asks for the GIV over TLS (gtk-gnutella,
+// src/core/ggep_type.h).
+const GGEPTLS = "TLS"
+
 // GGEPExtension is one extension of a GGEP block. ID and Data are views of
 // the decoded bytes; Data is as on the wire (still COBS-encoded and/or
 // deflated when Flags says so; Value undoes both).

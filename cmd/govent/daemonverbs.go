@@ -87,7 +87,7 @@ func getThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string
 			req.Sources = append(req.Sources, control.SourceRecord{Push: true, ServentGUID: src.ServentGUID.String()})
 			continue
 		}
-		req.Sources = append(req.Sources, control.SourceRecord{Addr: src.Addr.String()})
+		req.Sources = append(req.Sources, control.SourceRecord{Addr: src.Addr.String(), TLS: src.TLS})
 	}
 	return queueDownload(ctx, c, cl, data, req)
 }

@@ -49,6 +49,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "directory `DIR` for --download", TakesFile: true},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR` (GIVs for Pushes arrive there)"},
 			&cli.IntFlag{Name: "ttl", Value: servent.DefaultTTL, Usage: "TTL of the query (1-7)"},
+			noTLSFlag(),
 		}, append(firewallFlags(), append(daemonSearchFlags("search through the running servent of --data (no --peer)"), logFlags("warn")...)...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
@@ -93,6 +94,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				Listen:      c.String("listen"),
 				DownloadDir: c.String("dir"),
 				DefaultTTL:  uint8(c.Int("ttl")),
+				NoTLS:       c.Bool("no-tls"),
 				Logger:      log,
 			}))
 			if err != nil {
@@ -121,6 +123,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			return downloadResult(ctx, s, results[n-1], c.Root().Writer)
 		},
 	}
+}
+
+// noTLSFlag turns TLS off for search and get, as run's --no-tls does.
+func noTLSFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "no-tls", Usage: "no TLS: dial every source plain, even one that says it takes TLS, and take no TLS on our port"}
 }
 
 // firewallFlags say that the user cannot be connected to, as run's do.
@@ -401,14 +408,17 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			"A firewalled source is named by its servent GUID (32 hex digits, as search prints\n" +
 			"it): get asks its --push-proxy hosts to send it a Push and, with --peer, routes one\n" +
 			"through those peers; with --firewalled or --no-listen it goes through a relaying\n" +
-			"--peer instead (govent run --relay).\n\n" +
+			"--peer instead (govent run --relay).\n" +
+			"A source named tls:IP:PORT is dialled with TLS first, as one that said tls/1.0 in\n" +
+			"X-Features is, falling back to plain once if the TLS handshake fails; --no-tls\n" +
+			"dials every source plain.\n\n" +
 			"With --daemon, the download is queued in the running govent run of --data, which\n" +
 			"fetches it into its download directory, and resumes it after a restart; govent\n" +
 			"transfers shows its progress.",
 		// No log flags: the downloader does not log; what it does is
 		// printed (progress, the result).
 		Flags: append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file, or the servent GUID of a firewalled one (repeatable; required)"},
+			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (tls:IP:PORT: it takes TLS), or the servent GUID of a firewalled one (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes", DefaultText: "ask the sources"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
@@ -416,6 +426,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of an ultrapeer to join for Pushes and relays (repeatable)"},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR`, where GIVs arrive (with --peer or a firewalled source)"},
 			&cli.BoolFlag{Name: "json", Usage: "with --daemon: print the queued download as JSON"},
+			noTLSFlag(),
 		}, append(firewallFlags(), daemonSearchFlags("queue the download in the running servent of --data")...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 1, "urn:sha1 argument or magnet link"); err != nil {
@@ -439,7 +450,8 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 					firewalled = append(firewalled, g)
 					continue
 				}
-				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(src)}) // checked by sources
+				addr, tls := strings.CutPrefix(src, tlsSourcePrefix)
+				req.Sources = append(req.Sources, httpxfer.Source{Addr: netip.MustParseAddrPort(addr), TLS: tls}) // checked by sources
 			}
 			if c.Bool("daemon") {
 				// The daemon pushes to firewalled sources itself.
@@ -451,12 +463,16 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			download := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent}).Download
+			dialer, tlsHosts := httpxfer.NetDialer{}, httpxfer.NewTLSHosts()
+			if !c.Bool("no-tls") {
+				dialer.TLS, dialer.Hosts = httpxfer.NewClientTLSConfig(), tlsHosts
+			}
+			download := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent, Dialer: dialer, TLSHosts: tlsHosts}).Download
 			if viaServent {
 				// Pushes and relays need a servent: GIVs arrive at its
 				// port, Pushes leave through its links.
 				s, err := startClient(ctx, c.StringSlice("peer"), firewall(c, servent.Config{
-					Listen: c.String("listen"), DownloadDir: c.String("dir"), Logger: zap.NewNop(),
+					Listen: c.String("listen"), DownloadDir: c.String("dir"), NoTLS: c.Bool("no-tls"), Logger: zap.NewNop(),
 				}))
 				if err != nil {
 					return err
@@ -483,14 +499,18 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 	}
 }
 
-// sources: every value is a literal IP:PORT or a servent GUID (32 hex).
+// tlsSourcePrefix marks a --source that takes TLS.
+const tlsSourcePrefix = "tls:"
+
+// sources: every value is a literal IP:PORT (tls:IP:PORT for one that
+// takes TLS) or a servent GUID (32 hex).
 func sources(flag string) flagRule {
 	return each(flag, func(s string) string {
 		if _, err := wire.ParseGUID(s); err == nil {
 			return ""
 		}
-		if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() == 0 {
-			return "want IP:PORT, such as 127.0.0.1:6346, or a servent GUID (32 hex digits)"
+		if ap, err := netip.ParseAddrPort(strings.TrimPrefix(s, tlsSourcePrefix)); err != nil || ap.Port() == 0 {
+			return "want IP:PORT, such as 127.0.0.1:6346 (tls:IP:PORT for one that takes TLS), or a servent GUID (32 hex digits)"
 		}
 		return ""
 	})

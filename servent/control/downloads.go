@@ -75,6 +75,7 @@ type SourceRecord struct {
 	ServentGUID string `json:"servent_guid,omitempty"`
 	Index       uint32 `json:"index,omitempty"`
 	Name        string `json:"name,omitempty"`
+	TLS         bool   `json:"tls,omitempty"` // it takes TLS: dialled with TLS first
 }
 
 // Download is one element of the queue, as GET /v1/transfers shows it and
@@ -217,7 +218,7 @@ func requestOf(r DownloadRequest) (httpxfer.Request, error) {
 		if !src.Addr.IsValid() && (src.ServentGUID.IsZero() || !s.Push) {
 			return httpxfer.Request{}, errors.New("a source needs an address, or a servent GUID to push to")
 		}
-		src.Push, src.Index, src.Name = s.Push, s.Index, s.Name
+		src.Push, src.Index, src.Name, src.TLS = s.Push, s.Index, s.Name, s.TLS
 		req.Sources = append(req.Sources, src)
 	}
 	return req, nil
