@@ -64,7 +64,7 @@ func (j *job) addSources(srcs ...Source) {
 			!s.Push && j.cfg.Mesh.IsBad(j.req.SHA1, s.Addr) {
 			continue
 		}
-		st := &srcState{src: s, key: k}
+		st := &srcState{src: s, key: k, order: len(j.srcs)}
 		j.srcs = append(j.srcs, st)
 		if j.round != nil {
 			j.solo.Store(false)

@@ -212,6 +212,9 @@ type Result struct {
 	// BadChunks counts the segments that failed the tree and were fetched
 	// again.
 	BadChunks int
+	// Sources is what the download measured of each source, ranked best
+	// first as at its end (see SourceStats).
+	Sources []SourceStats
 }
 
 // Download fetches req into the download directory and returns the final

@@ -305,7 +305,7 @@ func TestDownloadManySourcesMisbehaving(t *testing.T) {
 	require.NoError(t, err)
 	assertFinished(t, dir, res, data, "f.bin")
 	for _, sf := range res.Dropped {
-		if sf.Source == liar.source() {
+		if sf.Source.String() == liar.source().String() {
 			assert.ErrorIs(t, sf.Err, ErrHashMismatch)
 		} else {
 			assert.NotErrorIs(t, sf.Err, ErrHashMismatch, "%s blamed", sf.Source)

@@ -103,7 +103,12 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		j.queued(s, c, resp, g, err)
 		return -1, err // the worker hangs up, unless it keeps a queue place on c
 	}
-	s.queue = QueueStatus{}
+	j.bodyBegins(s)
+	defer j.bodyEnds(s)
+	if s.queue != (QueueStatus{}) {
+		s.queue = QueueStatus{}
+		j.setQueued(s, s.queue)
+	}
 	j.offerTree(s, resp.h)
 	if resp.status == 200 && start > 0 {
 		// The source ignores Range: read up to what we want.

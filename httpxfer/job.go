@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
@@ -72,6 +73,13 @@ type srcState struct {
 	settled  int64       // got at the last settle
 	rate     float64     // its recent rate, for the stall window (stallGuard); its worker's own
 	queue    QueueStatus // our place in its upload queue (PARQ); its worker's own
+
+	// For the ranking (rank.go).
+	order     int           // when it joined the download
+	bodyStart time.Time     // the body being read began; zero between bodies
+	bodyTime  time.Duration // spent reading its bodies before that
+	queuePos  int           // queue.Position, for other workers to read
+	lastQueue QueueStatus   // its last queue place, for SourceStats
 }
 
 type chunk struct {
@@ -192,6 +200,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 }
 
 func (j *job) result(r Result) Result {
+	r.Sources = j.stats()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	r.Dropped = slices.Clone(j.dropped)

@@ -23,6 +23,7 @@ func (j *job) queued(s *srcState, c *clientConn, resp *response, g *stallGuard, 
 		return
 	}
 	s.queue = se.queue
+	j.setQueued(s, se.queue)
 	if resp.keep && resp.length >= 0 && resp.length <= maxQueuedBody && c.skipBody(resp.length, g) == nil {
 		se.keep = true
 	}

@@ -13,11 +13,10 @@ import (
 func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sem := make(chan struct{}, j.cfg.MaxConns)
 	j.mu.Lock()
 	j.endRound = cancel
 	done := make(chan struct{})
-	j.round = &round{ctx: rctx, sem: sem, done: done}
+	j.round = &round{ctx: rctx, asking: make(map[*srcState]bool), done: done}
 	n := 0
 	for _, s := range j.srcs {
 		if !s.dropped && s.key != exclude {
@@ -55,20 +54,28 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 
 // round is the running round's state that new workers join.
 type round struct {
-	ctx  context.Context
-	sem  chan struct{}
-	live int           // workers running
-	done chan struct{} // closed when the last one ends
+	ctx    context.Context
+	used   int                // connection slots in use (admit), at most MaxConns
+	asking map[*srcState]bool // workers waiting for a slot
+	live   int                // workers running
+	done   chan struct{}      // closed when the last one ends
 }
 
 // startWorkerLocked starts a worker for s in the running round.
 func (j *job) startWorkerLocked(s *srcState) {
 	r := j.round
 	r.live++
+	// Asking from the start: the first worker to run must not take a
+	// slot that a better source started at the same time would get.
+	r.asking[s] = true
 	go func() {
-		j.worker(r.ctx, s, r.sem)
+		j.worker(r.ctx, s, r)
 		j.mu.Lock()
 		defer j.mu.Unlock()
+		if r.asking[s] { // it ended before asking
+			delete(r.asking, s)
+			j.notifyLocked()
+		}
 		if r.live--; r.live == 0 {
 			close(r.done)
 			if j.round == r {
@@ -84,7 +91,7 @@ func (j *job) startWorkerLocked(s *srcState) {
 // the source never idles for a round trip between chunks. Each worker has
 // its own file handle, so splicing at its own offset does not disturb the
 // others.
-func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
+func (j *job) worker(ctx context.Context, s *srcState, r *round) {
 	w, err := openPartWriter(j.partPath, j.part)
 	if err != nil {
 		j.setFatal(err)
@@ -100,9 +107,7 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 		}
 	}()
 	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if !j.admit(ctx, r, s) {
 			return
 		}
 		ci := next
@@ -111,7 +116,7 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 			var wake <-chan struct{}
 			ci, wake = j.pick(s)
 			if ci < 0 {
-				<-sem
+				j.leave(r)
 				if wake == nil {
 					return
 				}
@@ -124,7 +129,7 @@ func (j *job) worker(ctx context.Context, s *srcState, sem chan struct{}) {
 			}
 		}
 		next, err = j.fetchChunk(ctx, w, &cc, s, ci)
-		<-sem
+		j.leave(r)
 		var se *sourceError
 		if err != nil && !(errors.As(err, &se) && se.keep) {
 			if cc != nil {

@@ -29,6 +29,10 @@ type Source struct {
 	// the user said so; a dialer with TLS on then dials it with TLS first
 	// (tlsdial.go).
 	TLS bool
+	// Speed is the upload speed the source advertised (QueryHit), in
+	// kbit/s; 0 when unknown. It ranks the source until its throughput is
+	// measured.
+	Speed uint32
 }
 
 // String identifies the source; it is the key in a download's state file.

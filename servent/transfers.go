@@ -480,7 +480,8 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 
 // SourceOf turns a search result into a download source.
 func SourceOf(r Result) httpxfer.Source {
-	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name, TLS: r.TLS}
+	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name, TLS: r.TLS,
+		Speed: r.Speed}
 }
 
 // DiscardDownload removes the .part and state file an unfinished download

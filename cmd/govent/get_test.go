@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -98,6 +99,9 @@ func TestGetQueued(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "get", "--source", ln.Addr().String(), "--name", "song.ogg", "--dir", dir, file.SHA1.String())
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "queued at "+ln.Addr().String()+": position 1 of 1, next poll in 1s\n")
+	// The source, ranked, with what it delivered: it gave a slot in the end.
+	assert.Regexp(t, `sources, best first \(free slot before queue place, measured throughput else advertised speed, direct before Push\):\n`+
+		`  1\. `+regexp.QuoteMeta(ln.Addr().String())+`: [0-9.]+ [KMG]?i?B/s measured, 48\.8 KiB received\n`, out)
 	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, body, got)

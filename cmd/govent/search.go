@@ -34,7 +34,8 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			"size, the responder's address and vendor, how many hops the hit travelled, urn. It\n" +
 			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
 			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
-			"--dir under the result's name and verifies its SHA-1. With --browse N it lists what\n" +
+			"--dir under the result's name, verifies its SHA-1 and lists the sources it used, best\n" +
+			"first by what each delivered (queue place, measured throughput). With --browse N it lists what\n" +
 			"result N's servent shares, as govent browse does.\n\n" +
 			"With --daemon, the running govent run of --data searches instead (no --peer), and\n" +
 			"--download N queues result N in its download queue.",
@@ -355,12 +356,44 @@ func reportDownload(w io.Writer, res httpxfer.Result) error {
 	if res.TreeVerified {
 		verified += ", every chunk checked against its Tiger tree"
 	}
+	reportSources(w, res.Sources)
 	saved := "saved"
 	if res.AlreadyComplete {
 		saved = "already complete, not downloaded again:"
 	}
 	_, err := fmt.Fprintf(w, "%s %s (%s, %s)\n", saved, res.Path, humanBytes(res.Size), verified)
 	return err
+}
+
+// reportSources prints the download's sources in the order it ranked
+// them at its end (httpxfer.SourceStats), with what the rank rests on.
+func reportSources(w io.Writer, srcs []httpxfer.SourceStats) {
+	if len(srcs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "sources, best first (free slot before queue place, measured throughput else advertised speed, direct before Push):")
+	for i, st := range srcs {
+		var what []string
+		switch {
+		case st.Rate > 0:
+			what = append(what, humanBytes(int64(st.Rate))+"/s measured")
+		case st.Source.Speed > 0:
+			what = append(what, fmt.Sprintf("%d kbit/s advertised", st.Source.Speed))
+		default:
+			what = append(what, "not measured")
+		}
+		what = append(what, humanBytes(st.Bytes)+" received")
+		if q := st.Queue; q.Position > 0 {
+			what = append(what, fmt.Sprintf("queued at %d of %d", q.Position, q.Length))
+		}
+		if st.Source.Push {
+			what = append(what, "through a Push")
+		}
+		if st.Dropped {
+			what = append(what, "dropped")
+		}
+		fmt.Fprintf(w, "  %d. %s: %s\n", i+1, st.Source, strings.Join(what, ", "))
+	}
 }
 
 // saveName is the file name a download is saved under: the first of names

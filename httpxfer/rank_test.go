@@ -1,0 +1,107 @@
+package httpxfer
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// throttled serves honest 206 replies at about bps bytes a second (in
+// 4 KiB pieces, in virtual time inside a synctest bubble) and counts the
+// body bytes it wrote in served.
+func throttled(bps int, served *int64) func(*fakeSource, net.Conn, *http.Request, int) bool {
+	const piece = 4 << 10
+	return func(fs *fakeSource, conn net.Conn, req *http.Request, _ int) bool {
+		a, b := askedRange(req, len(fs.data))
+		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n", a, b, len(fs.data), b-a+1)
+		for off := a; off <= b; off += piece {
+			n, err := conn.Write(fs.data[off:min(off+piece, b+1)])
+			fs.mu.Lock()
+			*served += int64(n)
+			fs.mu.Unlock()
+			if err != nil {
+				return false
+			}
+			time.Sleep(time.Duration(piece) * time.Second / time.Duration(bps))
+		}
+		return true
+	}
+}
+
+// servedBy reads a throttled source's counter.
+func servedBy(fs *fakeSource, served *int64) int64 {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return *served
+}
+
+// With one connection slot, the source that advertises the higher speed
+// starts; once it is measured slower than the other advertises, the other
+// gets the slot, and keeps it while it is measured faster. The result
+// ranks them by what they delivered.
+func TestDownloadRanksByMeasuredThroughput(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := randomData(6 * testChunk)
+		var slowN, fastN int64
+		slow := newPipeFake(t, "127.0.0.1:7001", data, throttled(32<<10, &slowN))
+		fast := newPipeFake(t, "127.0.0.1:7002", data, throttled(4<<20, &fastN))
+		defer slow.stop()
+		defer fast.stop()
+		d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), ChunkSize: testChunk, MaxConns: 1, Dialer: newPipeDialer(slow, fast)})
+		slowSrc, fastSrc := slow.source(), fast.source()
+		slowSrc.Speed = 10000 // kbit/s: 1.25 MB/s claimed, 32 KiB/s delivered
+		fastSrc.Speed = 1000  // 125 kB/s claimed
+		res, err := d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data),
+			Sources: []Source{fastSrc, slowSrc}})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"bytes=0-65535"}, slow.requestRanges(), "the best advertised starts, with the first chunk, and only that")
+		assert.Equal(t, int64(testChunk), servedBy(slow, &slowN))
+		assert.Equal(t, int64(5*testChunk), servedBy(fast, &fastN))
+		require.Len(t, res.Sources, 2)
+		assert.Equal(t, fastSrc.String(), res.Sources[0].Source.String(), "ranked first by measurement")
+		assert.Equal(t, int64(5*testChunk), res.Sources[0].Bytes)
+		assert.Equal(t, int64(testChunk), res.Sources[1].Bytes)
+		assert.InDelta(t, 32<<10, res.Sources[1].Rate, 4<<10, "the slow one's measured rate")
+		assert.Greater(t, res.Sources[0].Rate, float64(1<<20))
+	})
+}
+
+// The order of the ranking: a free slot before a queue place (nearer
+// first), then throughput (measured, else advertised), then direct before
+// Push, then arrival.
+func TestCompareSources(t *testing.T) {
+	now := time.Unix(1000, 0)
+	measured := func(key string, got int64, took time.Duration) *srcState {
+		return &srcState{key: key, got: got, bodyTime: took}
+	}
+	free := measured("free", 10, time.Second)
+	queued := measured("queued 3", 1<<20, time.Second)
+	queued.queuePos = 3
+	nearer := measured("queued 1", 10, time.Second)
+	nearer.queuePos = 1
+	fast := measured("fast", 1<<20, time.Second)
+	claims := &srcState{key: "claims 1 Mbit/s", src: Source{Speed: 1000}} // 125,000 B/s
+	direct := &srcState{key: "direct", order: 5}
+	push := &srcState{key: "push", src: Source{Push: true}, order: 1}
+	early := &srcState{key: "early", order: 0}
+	dropped := measured("dropped", 1<<30, time.Second)
+	dropped.dropped = true
+	for _, tc := range []struct{ better, worse *srcState }{
+		{free, queued}, {nearer, queued}, {fast, free}, {fast, claims}, {claims, free},
+		{direct, push}, {early, direct}, {free, dropped},
+	} {
+		assert.Negative(t, compareSources(tc.better, tc.worse, now), "%s before %s", tc.better.key, tc.worse.key)
+		assert.Positive(t, compareSources(tc.worse, tc.better, now), "%s after %s", tc.worse.key, tc.better.key)
+	}
+	// A body in progress counts with its time so far.
+	inBody := &srcState{key: "in body", got: 1 << 20, bodyStart: now.Add(-4 * time.Second)}
+	assert.InDelta(t, float64(1<<18), inBody.rateLocked(now), 1)
+}
