@@ -212,6 +212,9 @@ type Result struct {
 	// BadChunks counts the segments that failed the tree and were fetched
 	// again.
 	BadChunks int
+	// Splits counts the chunks whose tail was moved from a slow source to
+	// a faster one in the endgame.
+	Splits int
 	// Sources is what the download measured of each source, ranked best
 	// first as at its end (see SourceStats).
 	Sources []SourceStats
@@ -234,7 +237,10 @@ type Result struct {
 //
 // Chunks are fetched in parallel from different sources; a source that
 // fails mid-chunk loses nothing it already wrote (the chunk continues from
-// there, possibly from another source). The SHA-1 is checked once, over the
+// there, possibly from another source). The best-ranked sources get the
+// MaxConns connections (rank.go); when only chunks in flight are left, an
+// idle source measured much faster than the source of one of them takes
+// over that chunk's tail (the endgame, endgame.go). The SHA-1 is checked once, over the
 // whole file: Gnutella sources offer no per-chunk hashes here. On a
 // mismatch we cannot tell who lied, so the state remembers which source
 // wrote each chunk, and the downloader tries suspects one at a time, the

@@ -2,9 +2,9 @@ package httpxfer
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -16,48 +16,27 @@ import (
 // (>= 0), that chunk is marked busy for s and its request is already sent
 // on *cc if *cc is not nil.
 func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *srcState, ci int) (int, error) {
-	credit := func(n int64) { j.credit(ci, s, n) }
+	k := &sink{j: j, w: ci, s: s}
 	for {
 		j.mu.Lock()
-		have := j.chunks[ci].have
+		start, end := j.rangeLocked(ci)
 		j.mu.Unlock()
-		start := int64(ci)*j.chunkSize + have
-		end := int64(ci)*j.chunkSize + j.chunkLen(ci)
 		if start >= end {
 			return -1, nil
 		}
-		next, err := j.fetchSpan(ctx, w, cc, s, start, end, credit)
+		next, err := j.fetchSpan(ctx, w, cc, s, start, end, k)
 		if err != nil || next >= 0 {
 			return next, err
 		}
 	}
 }
 
-// credit records n bytes that s wrote at the end of chunk ci's leading
-// bytes.
-func (j *job) credit(ci int, s *srcState, n int64) {
-	j.mu.Lock()
-	c := &j.chunks[ci]
-	c.have += n
-	if !slices.Contains(c.by, s.key) {
-		c.by = append(c.by, s.key)
-	}
-	j.have += n
-	j.uncommitted += n
-	s.got += n
-	j.mu.Unlock()
-	select {
-	case j.moved <- struct{}{}:
-	default: // the reporter has a wake-up pending
-	}
-}
-
-// fetchSpan asks s for [start, end) and writes what comes into w, calling
-// credit with each run of bytes written (they count even when err is not
-// nil). With a solo worker and a reply that covers [start, end) exactly
+// fetchSpan asks s for [start, end) and writes what comes into w through
+// k (the bytes count even when err is not nil; a split may end the body
+// early, with the connection). With a solo worker and a reply that covers [start, end) exactly
 // on a kept-alive connection, it picks the next chunk and sends its
 // request before reading the body; it returns that chunk, else -1.
-func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *srcState, start, end int64, credit func(int64)) (int, error) {
+func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *srcState, start, end int64, k *sink) (int, error) {
 	src := s.src
 	if *cc == nil {
 		conn, err := j.cfg.Dialer.DialSource(ctx, src)
@@ -124,7 +103,11 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		}
 	}
 	take := min(got.end, want.end) - start + 1
-	if _, err := c.copyBody(w, start, take, g, credit); err != nil {
+	if _, err := c.copyBody(w, start, take, g, k); errors.Is(err, errSplit) {
+		c.close()
+		*cc = nil
+		return next, nil
+	} else if err != nil {
 		return next, err
 	}
 	extra := got.end - want.end
@@ -157,10 +140,10 @@ func (j *job) pipeline(c *clientConn, s *srcState) (int, bool) {
 	if ci < 0 {
 		return -1, false
 	}
-	want := byteRange{int64(ci) * j.chunkSize, int64(ci)*j.chunkSize + j.chunkLen(ci) - 1}
 	j.mu.Lock()
-	want.start += j.chunks[ci].have
+	start, end := j.rangeLocked(ci)
 	j.mu.Unlock()
+	want := byteRange{start, end - 1}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(j.cfg.ResponseTimeout))
 	if err := c.send("GET", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, &want); err != nil {
 		return ci, false

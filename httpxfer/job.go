@@ -60,6 +60,7 @@ type job struct {
 	suspicion  map[string]int  // per source, mixed failures it wrote in
 	blamed     []Source        // sources caught with a bad segment
 	badSegs    int
+	splits     int   // chunks split in the endgame
 	hashTarget int64 // the SHA-1 follower reads the .part up to here
 	rehash     bool  // bytes it read were thrown away since
 }
@@ -93,6 +94,12 @@ type chunk struct {
 	pin      bool
 	suspects []string
 	owner    string
+
+	// The endgame (endgame.go).
+	holder  *srcState // whose worker has it busy
+	claimed int64     // the holder may be writing up to here (relative)
+	limit   int64     // with a tail: where the prefix ends (relative)
+	tail    *tailSpan // [limit, length), fetched by another source
 }
 
 func (j *job) run(ctx context.Context) (Result, error) {
@@ -205,6 +212,7 @@ func (j *job) result(r Result) Result {
 	defer j.mu.Unlock()
 	r.Dropped = slices.Clone(j.dropped)
 	r.BadChunks = j.badSegs
+	r.Splits = j.splits
 	return r
 }
 

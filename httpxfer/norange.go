@@ -1,6 +1,9 @@
 package httpxfer
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // A source that ignores Range answers 200 with the whole file from byte 0.
 // It can still serve a file of any size: fetchSpan reads and discards
@@ -19,15 +22,18 @@ func (j *job) streamOn(c *clientConn, w *os.File, s *srcState, g *stallGuard, of
 		ci := int(off / j.chunkSize)
 		j.mu.Lock()
 		ch := &j.chunks[ci]
-		if ch.busy || ch.have == j.chunkLen(ci) || s.dropped || j.fatal != nil {
+		if ch.busy || ch.tail != nil || ch.have == j.chunkLen(ci) || s.dropped || j.fatal != nil {
 			j.mu.Unlock()
 			return false, nil
 		}
-		ch.busy = true
+		j.takeLocked(ci, s)
 		have := ch.have
 		j.mu.Unlock()
 		err := j.streamChunk(c, w, s, g, ci, have)
 		j.release(ci)
+		if errors.Is(err, errSplit) { // the rest of the chunk went to another source
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}
@@ -45,6 +51,6 @@ func (j *job) streamChunk(c *clientConn, w *os.File, s *srcState, g *stallGuard,
 		}
 	}
 	start := int64(ci)*j.chunkSize + have
-	_, err := c.copyBody(w, start, j.chunkLen(ci)-have, g, func(n int64) { j.credit(ci, s, n) })
+	_, err := c.copyBody(w, start, j.chunkLen(ci)-have, g, &sink{j: j, w: ci, s: s})
 	return err
 }

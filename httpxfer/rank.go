@@ -141,10 +141,10 @@ func (j *job) admit(ctx context.Context, r *round, s *srcState) bool {
 				return true
 			}
 		}
-		wake := j.wake
+		freed := r.freed
 		j.mu.Unlock()
 		select {
-		case <-wake:
+		case <-freed:
 		case <-ctx.Done():
 		}
 		j.mu.Lock()
@@ -154,10 +154,31 @@ func (j *job) admit(ctx context.Context, r *round, s *srcState) bool {
 	}
 }
 
-// leave gives s's slot back.
-func (j *job) leave(r *round) {
+// leave gives s's slot back. With again, s goes on asking for one (it
+// is about to ask, after its exchange is settled): the slot it freed must
+// not go to a worse source that happens to ask first.
+func (j *job) leave(r *round, s *srcState, again bool) {
 	j.mu.Lock()
 	r.used--
-	j.notifyLocked()
+	if again {
+		r.asking[s] = true
+	}
+	r.freedLocked()
 	j.mu.Unlock()
+}
+
+// unask takes s out of the workers asking for a slot while it waits for
+// something else.
+func (j *job) unask(r *round, s *srcState) {
+	j.mu.Lock()
+	delete(r.asking, s)
+	r.freedLocked()
+	j.mu.Unlock()
+}
+
+// freedLocked wakes the workers waiting for a slot. (Not j.wake: a worker
+// that gives its slot back to wait for work must not wake itself.)
+func (r *round) freedLocked() {
+	close(r.freed)
+	r.freed = make(chan struct{})
 }

@@ -6,22 +6,36 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer/thex"
 )
 
 // throttled serves honest 206 replies at about bps bytes a second (in
 // 4 KiB pieces, in virtual time inside a synctest bubble) and counts the
-// body bytes it wrote in served.
-func throttled(bps int, served *int64) func(*fakeSource, net.Conn, *http.Request, int) bool {
+// body bytes it wrote in served. With tree, it announces the tree in
+// X-Thex-URI and serves it.
+func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
 	const piece = 4 << 10
 	return func(fs *fakeSource, conn net.Conn, req *http.Request, _ int) bool {
+		extra := ""
+		if len(tree) > 0 {
+			if strings.HasPrefix(req.URL.Path, "/uri-res/N2X") {
+				body := tree[0].AppendDIME(nil)
+				_, _ = fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+				_, _ = conn.Write(body)
+				return true
+			}
+			extra = "X-Thex-URI: " + thex.FormatThexURI(sha1.Sum(fs.data), tree[0].Root()) + "\r\n"
+		}
 		a, b := askedRange(req, len(fs.data))
-		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n", a, b, len(fs.data), b-a+1)
+		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n%s\r\n", a, b, len(fs.data), b-a+1, extra)
 		for off := a; off <= b; off += piece {
 			n, err := conn.Write(fs.data[off:min(off+piece, b+1)])
 			fs.mu.Lock()
@@ -104,4 +118,66 @@ func TestCompareSources(t *testing.T) {
 	// A body in progress counts with its time so far.
 	inBody := &srcState{key: "in body", got: 1 << 20, bodyStart: now.Add(-4 * time.Second)}
 	assert.InDelta(t, float64(1<<18), inBody.rateLocked(now), 1)
+}
+
+// The endgame: when the last chunk in flight is the slow source's, the
+// fast source, idle, takes over its tail. The slow source keeps what it
+// wrote and serves a small part of its chunk instead of all of it; every
+// byte of the file is written once, and the file verifies (by SHA-1, and
+// with a tree segment by segment, the split chunk included).
+func TestDownloadEndgameSplitsSlowChunk(t *testing.T) {
+	for _, withTree := range []bool{false, true} {
+		t.Run(fmt.Sprint("tree=", withTree), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testEndgame(t, withTree) })
+		})
+	}
+}
+
+func testEndgame(t *testing.T, withTree bool) {
+	const chunk = 256 << 10
+	data := randomData(4 * chunk)
+	tree := treeOf(data)
+	var trees []*thex.Tree
+	if withTree {
+		trees = append(trees, tree)
+	}
+	var slowN, fastN int64
+	slow := newPipeFake(t, "127.0.0.1:7001", data, throttled(32<<10, &slowN, trees...))
+	fast := newPipeFake(t, "127.0.0.1:7002", data, throttled(4<<20, &fastN, trees...))
+	defer slow.stop()
+	defer fast.stop()
+	d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), ChunkSize: chunk, MaxConns: 2, Dialer: newPipeDialer(slow, fast)})
+	res, err := d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data),
+		TTH: tree.Root(), HasTTH: withTree, Sources: []Source{slow.source(), fast.source()}})
+	require.NoError(t, err)
+	assertFinished(t, d.cfg.Dir, res, data, "f.bin")
+	assert.Equal(t, withTree, res.TreeVerified)
+	assert.Equal(t, 1, res.Splits)
+	// The slow source's first chunk (it gets one when the download starts).
+	var first string
+	for _, r := range slow.requestRanges() {
+		if first == "" && r != "" { // "" asked for the tree
+			first = r
+		}
+	}
+	_, end, ok := strings.Cut(first, "-")
+	require.True(t, ok && strings.HasPrefix(first, "bytes=") && (end == "262143" || end == "524287"), "the slow source's first range %q", first)
+	// Without the endgame the slow source would send its whole chunk
+	// while the fast one waits.
+	assert.Less(t, servedBy(slow, &slowN), int64(chunk/4), "the slow source sent a small part of its chunk")
+	got := map[string]int64{}
+	for _, st := range res.Sources {
+		got[st.Source.String()] = st.Bytes
+	}
+	assert.Positive(t, got[slow.source().String()], "the slow source's bytes are kept")
+	assert.Equal(t, int64(len(data)), got[slow.source().String()]+got[fast.source().String()], "every byte written once")
+	// The fast source fetched the tail of that chunk: a range that starts
+	// inside it and ends with it.
+	tail := ""
+	for _, r := range fast.requestRanges() {
+		if strings.HasSuffix(r, "-"+end) && r != first {
+			tail = r
+		}
+	}
+	assert.NotEmpty(t, tail, "the fast source asked for the tail of %q: %q", first, fast.requestRanges())
 }

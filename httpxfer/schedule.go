@@ -16,7 +16,7 @@ func (j *job) runRound(ctx context.Context, exclude string, hf *hashFollower) {
 	j.mu.Lock()
 	j.endRound = cancel
 	done := make(chan struct{})
-	j.round = &round{ctx: rctx, asking: make(map[*srcState]bool), done: done}
+	j.round = &round{ctx: rctx, asking: make(map[*srcState]bool), freed: make(chan struct{}), done: done}
 	n := 0
 	for _, s := range j.srcs {
 		if !s.dropped && s.key != exclude {
@@ -57,6 +57,7 @@ type round struct {
 	ctx    context.Context
 	used   int                // connection slots in use (admit), at most MaxConns
 	asking map[*srcState]bool // workers waiting for a slot
+	freed  chan struct{}      // closed and replaced when a slot frees (freedLocked)
 	live   int                // workers running
 	done   chan struct{}      // closed when the last one ends
 }
@@ -74,7 +75,7 @@ func (j *job) startWorkerLocked(s *srcState) {
 		defer j.mu.Unlock()
 		if r.asking[s] { // it ended before asking
 			delete(r.asking, s)
-			j.notifyLocked()
+			r.freedLocked()
 		}
 		if r.live--; r.live == 0 {
 			close(r.done)
@@ -116,7 +117,7 @@ func (j *job) worker(ctx context.Context, s *srcState, r *round) {
 			var wake <-chan struct{}
 			ci, wake = j.pick(s)
 			if ci < 0 {
-				j.leave(r)
+				j.leave(r, s, false)
 				if wake == nil {
 					return
 				}
@@ -129,7 +130,7 @@ func (j *job) worker(ctx context.Context, s *srcState, r *round) {
 			}
 		}
 		next, err = j.fetchChunk(ctx, w, &cc, s, ci)
-		j.leave(r)
+		j.leave(r, s, true)
 		var se *sourceError
 		if err != nil && !(errors.As(err, &se) && se.keep) {
 			if cc != nil {
@@ -147,6 +148,9 @@ func (j *job) worker(ctx context.Context, s *srcState, r *round) {
 		// after the body), a pipelined request is lost; next stays ours
 		// and is asked for again on a new connection.
 		delay, stop := j.settle(ctx, s, ci, err)
+		if delay > 0 {
+			j.unask(r, s)
+		}
 		switch {
 		case stop:
 			return
@@ -165,9 +169,10 @@ func (j *job) worker(ctx context.Context, s *srcState, r *round) {
 	}
 }
 
-// pick marks the first incomplete, idle chunk busy for s. With none, it
-// returns a channel to wait on when other workers may still release one,
-// and nil when the round is over for s.
+// pick marks the first incomplete, idle work (a chunk, or the tail of a
+// split one) busy for s; with none, it tries the endgame (splitLocked).
+// With nothing to take, it returns a channel to wait on when other
+// workers may still release some, and nil when the round is over for s.
 func (j *job) pick(s *srcState) (int, <-chan struct{}) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -181,12 +186,24 @@ func (j *job) pick(s *srcState) (int, <-chan struct{}) {
 			continue
 		}
 		complete = false
-		if c.busy || !j.mayTakeLocked(i, s) {
+		w := -1
+		switch {
+		case c.have < j.prefixEndLocked(i) && !c.busy:
+			w = i
+		case c.tail != nil && c.limit+c.tail.have < j.chunkLen(i) && !c.tail.busy:
+			w = len(j.chunks) + i
+		}
+		if w < 0 || !j.mayTakeLocked(i, s) {
 			inFlight = true
 			continue
 		}
-		c.busy = true
-		return i, nil
+		j.takeLocked(w, s)
+		return w, nil
+	}
+	if inFlight {
+		if w := j.splitLocked(s); w >= 0 {
+			return w, nil
+		}
 	}
 	if complete && (j.treeBusy || !j.allVerifiedLocked()) {
 		// The verifier may yet throw chunks away; a tree on its way
@@ -206,7 +223,7 @@ func (j *job) pick(s *srcState) (int, <-chan struct{}) {
 func (j *job) release(ci int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.chunks[ci].busy = false
+	j.putLocked(ci)
 	j.notifyLocked()
 }
 
@@ -220,7 +237,7 @@ func (j *job) notifyLocked() {
 // tells the worker how long to wait before its next try, or to stop.
 func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.Duration, bool) {
 	j.mu.Lock()
-	j.chunks[ci].busy = false
+	j.putLocked(ci)
 	j.notifyLocked()
 	var delay time.Duration
 	stop := false

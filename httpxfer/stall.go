@@ -103,19 +103,25 @@ const (
 	segmentTime = 100 * time.Millisecond
 )
 
-// pump reads n body bytes with step, one segment at a time, calling
-// credit (if not nil) after each run of bytes, until done, cut or
-// stalled. It returns how many bytes step moved.
-func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, error), credit func(int64)) (int64, error) {
+// pump reads n body bytes with step, one segment at a time, each claimed
+// from k (if not nil) before and credited to it after, until done, cut,
+// stalled, or stopped by a split (errSplit). It returns how many bytes
+// step moved.
+func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, error), k *sink) (int64, error) {
 	g.begin()
 	var done int64
 	for done < n {
 		seg := min(n-done, c.seg)
+		if k != nil {
+			if seg = k.claim(seg); seg == 0 {
+				return done, errSplit
+			}
+		}
 		t0 := time.Now()
 		m, err := step(seg)
 		done += m
-		if m > 0 && credit != nil {
-			credit(m)
+		if m > 0 && k != nil {
+			k.credit(m)
 		}
 		took := time.Since(t0)
 		switch {
@@ -143,21 +149,25 @@ func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, e
 	return done, nil
 }
 
-// copyBody writes the next n body bytes to w at off, calling credit with
-// each run of bytes that reached w. Bytes already in the bufio.Reader go
+// copyBody writes the next n body bytes to w at off, each run claimed
+// from k before and credited to it once it reached w; a split ends it
+// early with errSplit. Bytes already in the bufio.Reader go
 // with WriteAt; the rest are spliced from the socket into the file at its
 // offset (io.CopyN gives *os.File.ReadFrom a LimitedReader over the
 // *net.TCPConn). It returns how many bytes reached w.
-func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, credit func(int64)) (int64, error) {
+func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) (int64, error) {
 	var done int64
-	if k := min(int64(c.br.Buffered()), n); k > 0 {
-		p, _ := c.br.Peek(int(k))
+	if b := min(int64(c.br.Buffered()), n); b > 0 {
+		if b = k.claim(b); b == 0 {
+			return 0, errSplit
+		}
+		p, _ := c.br.Peek(int(b))
 		if _, err := w.WriteAt(p, off); err != nil {
 			return 0, fatalErr(err)
 		}
-		_, _ = c.br.Discard(int(k))
-		done = k
-		credit(k)
+		_, _ = c.br.Discard(int(b))
+		done = b
+		k.credit(b)
 	}
 	if done == n {
 		return done, nil
@@ -167,7 +177,7 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, credit fu
 	}
 	m, err := c.pump(n-done, g, func(seg int64) (int64, error) {
 		return io.CopyN(w, c.conn, seg)
-	}, credit)
+	}, k)
 	return done + m, err
 }
 

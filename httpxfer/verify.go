@@ -262,7 +262,7 @@ func (j *job) badSegLocked(i int, cause error) {
 // A check of such a segment under way is of gone bytes too: its result is
 // ignored (segStale).
 func (j *job) resetChunkLocked(ci int) {
-	j.have -= j.chunks[ci].have
+	j.have -= j.chunks[ci].bytes() // a tail too (endgame.go)
 	j.chunks[ci] = chunk{}
 	if j.tree == nil {
 		return
