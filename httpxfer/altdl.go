@@ -45,7 +45,7 @@ func (j *job) meshSources() []Source {
 		out = append(out, Source{Addr: ap})
 	}
 	for _, l := range m.Firewalled(d, maxJobSources) {
-		out = append(out, Source{Push: true, ServentGUID: l.GUID})
+		out = append(out, Source{Push: true, ServentGUID: l.GUID, Proxies: l.Proxies})
 	}
 	return out
 }
@@ -93,7 +93,7 @@ func (j *job) learnAltLocs(h *wire.Handshake) {
 		srcs = append(srcs, Source{Addr: ap})
 	}
 	for _, l := range fw {
-		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID})
+		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID, Proxies: slices.Clone(l.Proxies)})
 	}
 	j.addSources(srcs...)
 }

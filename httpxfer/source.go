@@ -33,6 +33,10 @@ type Source struct {
 	// kbit/s; 0 when unknown. It ranks the source until its throughput is
 	// measured.
 	Speed uint32
+	// Proxies are the push proxies of a Push source (GGEP PUSH of its
+	// QueryHit, or its X-Falt entry): the Dialer asks them to pass the
+	// Push on before it routes one.
+	Proxies []netip.AddrPort
 }
 
 // String identifies the source; it is the key in a download's state file.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/wire"
 )
 
@@ -224,6 +226,20 @@ func (t *transfers) learnProxies(servent wire.GUID, proxies []netip.AddrPort) {
 	if len(proxies) > 0 && !servent.IsZero() {
 		t.px.known.Add(servent, proxies)
 	}
+}
+
+// proxiesOf returns the push proxies to try for src: those the source
+// came with (its QueryHit's GGEP PUSH, its X-Falt entry), then those the
+// latest QueryHit of its servent listed, each once, the unusable left out.
+func (t *transfers) proxiesOf(src httpxfer.Source) []netip.AddrPort {
+	known, _ := t.px.known.Get(src.ServentGUID)
+	var out []netip.AddrPort
+	for _, p := range slices.Concat(src.Proxies, known) {
+		if usableAddr(p) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // setPushProxies lists proxies in a QueryHit's GGEP PUSH.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -376,7 +377,7 @@ func (t *transfers) pushes(ctx context.Context, src httpxfer.Source, to netip.Ad
 		return nil, fmt.Errorf("%w: we have no address a Push could carry", errBothBehind)
 	}
 	var errs []error
-	if proxies, ok := t.px.known.Get(src.ServentGUID); ok {
+	if proxies := t.proxiesOf(src); len(proxies) > 0 {
 		var sent bool
 		for _, p := range proxies {
 			err := t.s.askProxy(ctx, p, src.ServentGUID, index, to)
@@ -481,7 +482,7 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 // SourceOf turns a search result into a download source.
 func SourceOf(r Result) httpxfer.Source {
 	return httpxfer.Source{Addr: r.Addr, Push: r.Push, ServentGUID: r.ServentGUID, Index: r.Index, Name: r.Name, TLS: r.TLS,
-		Speed: r.Speed}
+		Speed: r.Speed, Proxies: slices.Clone(r.Proxies)}
 }
 
 // DiscardDownload removes the .part and state file an unfinished download
