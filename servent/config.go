@@ -105,6 +105,9 @@ type Config struct {
 	RescanInterval time.Duration
 	// MaxUploads and MaxUploadsPerIP limit concurrent uploads.
 	MaxUploads, MaxUploadsPerIP int
+	// MaxUploadQueue bounds the requests waiting for an upload slot in
+	// our PARQ queue; past it, "503 Queue full".
+	MaxUploadQueue int
 	// ResearchInterval is how long a download by SHA-1 waits before it
 	// searches the network for the urn:sha1 again, for more sources; the
 	// wait doubles after each search, up to 8 times the interval.
@@ -239,6 +242,7 @@ const (
 	DefaultRescanInterval   = 10 * time.Minute
 	DefaultMaxUploads       = 8
 	DefaultMaxUploadsPerIP  = 2
+	DefaultMaxUploadQueue   = 500 // as gtk-gnutella's default
 	DefaultResearchInterval = 5 * time.Minute
 	DefaultMaxLeaves        = 30
 	DefaultLeafUltrapeers   = 3
@@ -342,6 +346,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"QRPPatchesPerMinute", &c.QRPPatchesPerMinute, DefaultQRPPatchesPerMinute},
 		{"RelayKBps", &c.RelayKBps, DefaultRelayKBps},
 		{"RelayMaxTransfers", &c.RelayMaxTransfers, DefaultRelayMaxTransfers},
+		{"MaxUploadQueue", &c.MaxUploadQueue, DefaultMaxUploadQueue},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)

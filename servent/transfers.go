@@ -80,6 +80,7 @@ func newTransfers(s *Servent) *transfers {
 		Features:         features,
 		MaxUploads:       s.cfg.MaxUploads,
 		MaxUploadsPerIP:  s.cfg.MaxUploadsPerIP,
+		MaxQueue:         s.cfg.MaxUploadQueue,
 		MaxSessions:      s.cfg.MaxHTTPSessions,
 		MaxSessionsPerIP: s.cfg.MaxHTTPSessionsPerIP,
 		PushProxies: func() []netip.AddrPort {

@@ -76,6 +76,9 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.BoolFlag{Name: "relay", Usage: "as an ultrapeer, relay transfers between firewalled leaves of ours and firewalled hosts"},
 			&cli.IntFlag{Name: "relay-kbps", Value: servent.DefaultRelayKBps, Usage: "bandwidth cap of all relayed transfers together, in `KIB/S`"},
 			&cli.IntFlag{Name: "relay-max", Value: servent.DefaultRelayMaxTransfers, Usage: "relayed transfers at once, waiting ones included"},
+			&cli.IntFlag{Name: "upload-slots", Value: servent.DefaultMaxUploads, Usage: "uploads at once; further requests wait in the upload queue"},
+			&cli.IntFlag{Name: "upload-slots-per-ip", Value: servent.DefaultMaxUploadsPerIP, Usage: "uploads at once to one IP address"},
+			&cli.IntFlag{Name: "upload-queue", Value: servent.DefaultMaxUploadQueue, Usage: "requests that wait for an upload slot (PARQ queue); past it, 503 Queue full"},
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
@@ -96,6 +99,9 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 				intRange("per-address", 0, math.MaxInt),
 				intRange("relay-kbps", 1, math.MaxInt/1024),
 				intRange("relay-max", 1, math.MaxInt),
+				intRange("upload-slots", 1, math.MaxInt),
+				intRange("upload-slots-per-ip", 1, math.MaxInt),
+				intRange("upload-queue", 1, maxUploadQueue),
 				ipPorts("advertise"),
 				oneOf("mode", "ultrapeer", "leaf", "auto"),
 				controlAddr("control"),
@@ -134,6 +140,9 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 				Relay:             c.Bool("relay"),
 				RelayKBps:         c.Int("relay-kbps"),
 				RelayMaxTransfers: c.Int("relay-max"),
+				MaxUploads:        c.Int("upload-slots"),
+				MaxUploadsPerIP:   c.Int("upload-slots-per-ip"),
+				MaxUploadQueue:    c.Int("upload-queue"),
 				NoTLS:             c.Bool("no-tls"),
 				Logger:            log,
 			}
@@ -151,6 +160,10 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 		},
 	}
 }
+
+// maxUploadQueue bounds --upload-queue: each place is a little state kept
+// for a host that may never poll again.
+const maxUploadQueue = 100000
 
 // runServent runs until SIGINT/SIGTERM (or ctx ends), rescanning on SIGHUP.
 func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
