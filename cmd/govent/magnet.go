@@ -65,7 +65,7 @@ func magnetRequest(link string) (httpxfer.Request, []string, error) {
 	for _, s := range m.Sources {
 		switch {
 		case s.Push:
-			req.Sources = append(req.Sources, httpxfer.Source{Push: true, ServentGUID: s.GUID})
+			req.Sources = append(req.Sources, httpxfer.Source{Push: true, ServentGUID: s.GUID, Proxies: s.Proxies})
 		case s.Addr.IsValid():
 			req.Sources = append(req.Sources, httpxfer.Source{Addr: s.Addr})
 		default:

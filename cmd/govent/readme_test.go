@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,8 @@ type readmeFixture struct {
 const (
 	readmeQuery = "penguin"
 	readmeFile  = "penguin parade.ogg"
+	// readmeMagnetName is the dn of the README's magnet link.
+	readmeMagnetName = "penguins from a magnet.ogg"
 )
 
 // A placeholderRule gives the value of a placeholder token where it stands:
@@ -101,6 +104,10 @@ var readmePlaceholders = []placeholderRule{
 	}},
 	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
 	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
+	{token: "magnet:?xt=urn:sha1:<base32>&dn=<name>&xs=http://<ip-port>/uri-res/N2R?urn:sha1:<base32>", command: "get",
+		value: func(_ *testing.T, fx *readmeFixture) string {
+			return "magnet:?xt=" + fx.urn + "&dn=" + url.QueryEscape(readmeMagnetName) + "&xs=http://" + fx.peer.Addr().String() + "/uri-res/N2R?" + fx.urn
+		}},
 	{token: "QUERY", value: func(*testing.T, *readmeFixture) string { return readmeQuery }},
 	{token: "NAME", value: func(*testing.T, *readmeFixture) string { return "my penguins.ogg" }},
 	{token: "N", flag: "--download", value: func(*testing.T, *readmeFixture) string { return "1" }},
@@ -177,6 +184,10 @@ var readmeChecks = map[string]readmeCheck{
 		if r.has("--daemon") {
 			from = fx.daemonPeer
 		}
+		if r.has("--magnet") {
+			b32 := strings.TrimPrefix(fx.urn, "urn:sha1:")
+			assert.Regexp(t, `(?m)^     magnet:\?xt=urn:(sha1:`+b32+`|bitprint:`+b32+`\.[A-Z2-7]{39})&`, r.stdout)
+		}
 		if r.has("--json") {
 			assert.Equal(t, readmeFile, jsonLines(t, r.stdout)[0]["name"])
 		} else {
@@ -210,7 +221,11 @@ var readmeChecks = map[string]readmeCheck{
 			dir = d
 		}
 		name := r.flag("--name")
-		if name == "" {
+		switch {
+		case name != "":
+		case slices.ContainsFunc(r.args, isMagnet): // saved under its dn
+			name = readmeMagnetName
+		default:
 			name = strings.TrimPrefix(fx.urn, "urn:sha1:")
 		}
 		assertFile(t, filepath.Join(dir, name), fx.body)
