@@ -49,6 +49,27 @@ func (c *chunk) bytes() int64 {
 	return c.have
 }
 
+// writersIn returns the sources that wrote bytes [lo, hi) of the chunk
+// (relative to its start): after a split, those of the side(s) the range
+// touches; else every writer of the chunk.
+func (c *chunk) writersIn(lo, hi int64) []string {
+	if c.split == 0 {
+		return c.by
+	}
+	var out []string
+	if lo < c.split {
+		out = append(out, c.prefixBy...)
+	}
+	if hi > c.split {
+		for _, k := range c.tailBy {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // prefixEndLocked is where chunk ci's prefix ends, relative to the chunk.
 func (j *job) prefixEndLocked(ci int) int64 {
 	if c := &j.chunks[ci]; c.tail != nil {
@@ -143,6 +164,7 @@ func (k *sink) credit(n int64) {
 		*by = append(*by, k.s.key)
 	}
 	if t := c.tail; t != nil && c.have == c.limit && c.limit+t.have == j.chunkLen(ci) {
+		c.split, c.prefixBy, c.tailBy = c.limit, slices.Clone(c.by), t.by
 		c.have, c.limit, c.tail = j.chunkLen(ci), 0, nil
 		for _, key := range t.by {
 			if !slices.Contains(c.by, key) {
@@ -187,6 +209,17 @@ func (j *job) splitLocked(s *srcState) int {
 		// what it may be writing now.
 		keep := int64(float64(left) * slow / (slow + fast))
 		split := max(c.have+keep, c.claimed)
+		if j.tree != nil {
+			// On a segment boundary, each segment of the tail has one
+			// writer, and a bad one names it at once; worth it when
+			// the boundary is near, as with segments much shorter than
+			// the chunk. Else the segment across the split has two
+			// writers, and verify.go finds which lied by refetching.
+			seg, base := j.tree.ChunkSize(), int64(i)*j.chunkSize
+			if up := (base+split+seg-1)/seg*seg - base; (up-split)*4 <= j.chunkLen(i)-split {
+				split = up
+			}
+		}
 		if j.chunkLen(i)-split < minTail {
 			continue
 		}

@@ -100,6 +100,10 @@ type chunk struct {
 	claimed int64     // the holder may be writing up to here (relative)
 	limit   int64     // with a tail: where the prefix ends (relative)
 	tail    *tailSpan // [limit, length), fetched by another source
+	// Once the two are joined: where the tail began, and who wrote each
+	// side (by has them all), so that a bad segment names its writers.
+	split            int64
+	prefixBy, tailBy []string
 }
 
 func (j *job) run(ctx context.Context) (Result, error) {

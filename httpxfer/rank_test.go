@@ -22,6 +22,12 @@ import (
 // body bytes it wrote in served. With tree, it announces the tree in
 // X-Thex-URI and serves it.
 func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
+	return throttledLiar(bps, served, nil, tree...)
+}
+
+// throttledLiar is throttled, but flips the first byte of each body whose
+// range starts at an offset lie accepts.
+func throttledLiar(bps int, served *int64, lie func(start int) bool, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
 	const piece = 4 << 10
 	return func(fs *fakeSource, conn net.Conn, req *http.Request, _ int) bool {
 		extra := ""
@@ -36,8 +42,12 @@ func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net
 		}
 		a, b := askedRange(req, len(fs.data))
 		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n%s\r\n", a, b, len(fs.data), b-a+1, extra)
-		for off := a; off <= b; off += piece {
-			n, err := conn.Write(fs.data[off:min(off+piece, b+1)])
+		body := fs.data[a : b+1]
+		if lie != nil && lie(a) {
+			body = append([]byte{^body[0]}, body[1:]...)
+		}
+		for off := 0; off < len(body); off += piece {
+			n, err := conn.Write(body[off:min(off+piece, len(body))])
 			fs.mu.Lock()
 			*served += int64(n)
 			fs.mu.Unlock()
@@ -144,13 +154,7 @@ func testEndgame(t *testing.T, withTree bool) {
 	var slowN, fastN int64
 	slow := newPipeFake(t, "127.0.0.1:7001", data, throttled(32<<10, &slowN, trees...))
 	fast := newPipeFake(t, "127.0.0.1:7002", data, throttled(4<<20, &fastN, trees...))
-	defer slow.stop()
-	defer fast.stop()
-	d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), ChunkSize: chunk, MaxConns: 2, Dialer: newPipeDialer(slow, fast)})
-	res, err := d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data),
-		TTH: tree.Root(), HasTTH: withTree, Sources: []Source{slow.source(), fast.source()}})
-	require.NoError(t, err)
-	assertFinished(t, d.cfg.Dir, res, data, "f.bin")
+	res := slowAndFast(t, chunk, data, tree, withTree, slow, fast)
 	assert.Equal(t, withTree, res.TreeVerified)
 	assert.Equal(t, 1, res.Splits)
 	// The slow source's first chunk (it gets one when the download starts).
@@ -180,4 +184,45 @@ func testEndgame(t *testing.T, withTree bool) {
 		}
 	}
 	assert.NotEmpty(t, tail, "the fast source asked for the tail of %q: %q", first, fast.requestRanges())
+}
+
+// slowAndFast downloads data from the two (slow listed first) over two
+// connections, with tree's root when withTree, and checks the file.
+func slowAndFast(t *testing.T, chunk int64, data []byte, tree *thex.Tree, withTree bool, slow, fast *fakeSource) Result {
+	t.Helper()
+	defer slow.stop()
+	defer fast.stop()
+	dir := t.TempDir()
+	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: chunk, MaxConns: 2, Dialer: newPipeDialer(slow, fast)})
+	res, err := d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data),
+		TTH: tree.Root(), HasTTH: withTree, Sources: []Source{slow.source(), fast.source()}})
+	require.NoError(t, err)
+	assertFinished(t, dir, res, data, "f.bin")
+	return res
+}
+
+// A fast source that lies in the tail it took over is caught by THEX at
+// that segment and blamed; the chunk is fetched again from the honest
+// source, and the file is right.
+func TestDownloadEndgameTailLiarCaught(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Segments of 128 KiB in chunks of 1 MiB: the split falls on a
+		// segment boundary, and the tail's segments are the liar's alone.
+		const chunk = 1 << 20
+		data := randomData(4 * chunk)
+		tree := treeOf(data)
+		require.Equal(t, int64(128<<10), tree.ChunkSize())
+		var slowN, fastN int64
+		slow := newPipeFake(t, "127.0.0.1:7001", data, throttled(32<<10, &slowN, tree))
+		// Honest for whole chunks, lying in a tail (a range that starts
+		// inside a chunk).
+		fast := newPipeFake(t, "127.0.0.1:7002", data, throttledLiar(4<<20, &fastN, func(start int) bool { return start%chunk != 0 }, tree))
+		res := slowAndFast(t, chunk, data, tree, true, slow, fast)
+		assert.True(t, res.TreeVerified)
+		assert.Equal(t, 1, res.Splits)
+		assert.Positive(t, res.BadChunks)
+		require.Len(t, res.Dropped, 1)
+		assert.Equal(t, fast.source().String(), res.Dropped[0].Source.String())
+		assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
+	})
 }

@@ -223,9 +223,11 @@ func (j *job) checkSeg(t *thex.Tree, i int, buf []byte) (bad, fatal error) {
 // their writer.
 func (j *job) badSegLocked(i int, cause error) {
 	first, last := j.segSpanLocked(i)
+	seg := j.tree.ChunkSize()
 	var writers []string
 	for c := first; c <= last; c++ {
-		for _, k := range j.chunks[c].by {
+		base := int64(c) * j.chunkSize
+		for _, k := range j.chunks[c].writersIn(int64(i)*seg-base, int64(i+1)*seg-base) {
 			if !slices.Contains(writers, k) {
 				writers = append(writers, k)
 			}
