@@ -11,7 +11,8 @@ import (
 // splits that chunk: the slow source keeps [have, split) and stops there
 // (its body is cut and its connection closed), the fast one fetches the
 // tail [split, end). The split point shares what is left in proportion to
-// the two measured rates, so that both end about together. Nothing
+// the two measured rates, so that both end about together; with a Tiger
+// tree it moves up to the next segment boundary. Nothing
 // written is lost: the slow source's bytes stay, and a chunk whose prefix
 // and tail are both in counts as complete (and goes to THEX and the SHA-1)
 // with both sources as its writers. A tail that fails goes back to the
@@ -210,15 +211,13 @@ func (j *job) splitLocked(s *srcState) int {
 		keep := int64(float64(left) * slow / (slow + fast))
 		split := max(c.have+keep, c.claimed)
 		if j.tree != nil {
-			// On a segment boundary, each segment of the tail has one
-			// writer, and a bad one names it at once; worth it when
-			// the boundary is near, as with segments much shorter than
-			// the chunk. Else the segment across the split has two
-			// writers, and verify.go finds which lied by refetching.
+			// On a segment boundary: each segment then has the writers
+			// of one side, and a bad one names its liar at once. (A
+			// segment with two writers would only be pinned, and a
+			// source that lies in its prefixes could go unblamed.) So
+			// with segments as long as chunks there is no endgame.
 			seg, base := j.tree.ChunkSize(), int64(i)*j.chunkSize
-			if up := (base+split+seg-1)/seg*seg - base; (up-split)*4 <= j.chunkLen(i)-split {
-				split = up
-			}
+			split = (base+split+seg-1)/seg*seg - base
 		}
 		if j.chunkLen(i)-split < minTail {
 			continue
