@@ -193,6 +193,9 @@ func (j *job) splitLocked(s *srcState) int {
 	if s.got == 0 || !s.measuredLocked() || fast <= 0 {
 		return -1
 	}
+	if j.treeBusy {
+		return -1 // a tree is on its way: split on its segments then
+	}
 	best, bestLeft := -1, 0.0
 	var bestSplit int64
 	for i := range j.chunks {
