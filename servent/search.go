@@ -52,6 +52,7 @@ type Search struct {
 	Results <-chan Result
 
 	s       *Servent
+	oob     bool // we asked for out-of-band replies (oob.go)
 	results chan Result
 	mu      sync.Mutex
 	closed  bool
@@ -91,20 +92,37 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 		// fetch; through a relay of ours we can.
 		flags |= wire.QueryFlagFirewalled
 	}
+	guid := wire.NewGUID()
+	oob := false
+	if s.wantOOB() {
+		// Out-of-band replies (oob.go): our address in the GUID, and an
+		// empty GGEP "SO" to ask for OOB v3, as gtk-gnutella does.
+		if g, err := wire.OOBGUID(guid, s.advertised()); err == nil {
+			guid, oob = g, true
+			flags |= wire.QueryFlagOOB
+		}
+	}
 	if d, err := wire.ParseURN(text); err == nil {
 		// A urn:sha1 search: empty criteria (gtk-gnutella sends a
 		// single NUL) and the urn in the extension area.
 		q.Criteria = nil
 		q.Ext = wire.ExtArea{Blocks: []wire.ExtBlock{wire.NewSHA1Block(d)}, Terminated: true}
 	}
+	if oob {
+		if n := len(q.Ext.Blocks); n > 0 {
+			q.Ext.Blocks[n-1].Sep = true
+		}
+		q.Ext.Blocks = append(q.Ext.Blocks, wire.ExtBlock{Kind: wire.ExtGGEP, GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{{ID: []byte("SO")}}}})
+		q.Ext.Terminated = true
+	}
 	// gtk-gnutella drops queries without the 0x8000 marker.
 	q.SetFlags(flags)
-	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQuery, TTL: s.cfg.DefaultTTL}, Query: q}
+	m := wire.Message{Header: wire.Header{GUID: guid, Type: wire.TypeQuery, TTL: s.cfg.DefaultTTL}, Query: q}
 	b, err := m.Append(nil)
 	if err != nil {
 		return nil, fmt.Errorf("servent: encoding query: %w", err)
 	}
-	sr := &Search{GUID: m.Header.GUID, Text: text, s: s, results: make(chan Result, searchBuffer)}
+	sr := &Search{GUID: m.Header.GUID, Text: text, s: s, oob: oob, results: make(chan Result, searchBuffer)}
 	sr.Results = sr.results
 	s.mu.Lock()
 	s.searches[sr.GUID] = sr
@@ -164,11 +182,18 @@ func (q *Search) deliver(r Result) {
 // hops is the router's count of the links it travelled (the header's Hops
 // counts only the relays before the last link).
 func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
+	s.deliverQueryHit(m, hops, c.peer.name())
+}
+
+// deliverQueryHit hands a QueryHit's results to our search for its GUID;
+// via is the neighbour it came through, or for an out-of-band hit (hops
+// 0) the responder itself.
+func (s *Servent) deliverQueryHit(m *wire.Message, hops uint8, via netip.AddrPort) {
 	s.mu.Lock()
 	sr := s.searches[m.Header.GUID]
 	s.mu.Unlock()
 	if s.observed() {
-		s.emit(Event{Kind: EventQueryHit, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: hops})
+		s.emit(Event{Kind: EventQueryHit, Peer: via, GUID: m.Header.GUID, Hops: hops})
 	}
 	if sr == nil {
 		return // the search ended
@@ -179,7 +204,7 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		ServentGUID: qh.ServentGUID,
 		Speed:       qh.Speed,
 		Hops:        hops,
-		Via:         c.peer.name(),
+		Via:         via,
 	}
 	if qh.HasQHD {
 		base.Vendor = vendorString(qh.QHD.Vendor)

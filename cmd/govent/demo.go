@@ -206,6 +206,7 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 			AllowPrivate:    true,
 			HashBeforeStart: true,
 			DefaultTTL:      ttl,
+			NoBootstrap:     true, // the demo's nodes know each other, and nobody else
 			Logger:          d.log.Named(nodeName(i)),
 			OnEvent:         func(e servent.Event) { d.event(i, e) },
 

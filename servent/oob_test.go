@@ -1,0 +1,215 @@
+package servent
+
+import (
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/wire"
+)
+
+// oobQuery is a Query asking for out-of-band replies at reply, with GGEP
+// "SO" (OOB v3) when secure, as gtk-gnutella sends them.
+func oobQuery(t testing.TB, reply netip.AddrPort, text string, secure bool) wire.Message {
+	t.Helper()
+	g, err := wire.OOBGUID(wire.NewGUID(), reply)
+	require.NoError(t, err)
+	q := wire.Query{Criteria: []byte(text)}
+	q.SetFlags(wire.QueryFlagOOB)
+	if secure {
+		q.Ext = wire.ExtArea{Blocks: []wire.ExtBlock{{Kind: wire.ExtGGEP, GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{{ID: []byte("SO")}}}}}, Terminated: true}
+	}
+	return wire.Message{Header: wire.Header{GUID: g, Type: wire.TypeQuery, TTL: 2}, Query: q}
+}
+
+func limeACK(t testing.TB, g wire.GUID, wanted uint8, token []byte) wire.Message {
+	t.Helper()
+	v, err := wire.LimeACK{Wanted: wanted, Token: token}.Vendor()
+	require.NoError(t, err)
+	return wire.Message{Header: wire.Header{GUID: g, Type: wire.TypeVendor, TTL: 1}, Vendor: v}
+}
+
+// oobResponder starts an ultrapeer at 10.0.0.1 sharing one file, with a
+// raw ultrapeer neighbour from 10.0.0.9 and a UDP socket there.
+func oobResponder(t *testing.T, n *memnet.Network) (*Servent, *rawPeer, *udpProbe) {
+	cfg := udpConfig(t, n, "10.0.0.1:6346")
+	cfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
+	s := startServent(t, cfg)
+	p := dialRawFrom(t, n.Host(netip.MustParseAddr("10.0.0.9")), s.Addr())
+	p.handshake06()
+	return s, p, newUDPProbe(t, n, "10.0.0.9:7000")
+}
+
+// The responder side, against a hand-driven querier: LIME/12 v3 for a
+// secure OOB Query; a claim without the token, or from another address,
+// gets nothing; the claim with it gets the hits over UDP, the token in
+// their QHD; nothing goes in-band; a second claim is spurious.
+func TestOOBResponderWantsTheToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		s, p, u := oobResponder(t, n)
+		q := oobQuery(t, u.addr(), "penguin", true)
+		p.send(q)
+
+		m, from := u.recv(5 * time.Second)
+		require.NotNil(t, m, "a LIME/12")
+		assert.Equal(t, s.Addr(), from)
+		assert.Equal(t, q.Header.GUID, m.Header.GUID)
+		rn, err := wire.DecodeReplyNumber(&m.Vendor)
+		require.NoError(t, err)
+		assert.Equal(t, wire.ReplyNumber{Hits: 1, Secure: true, Unsolicited: s.reach.reachable(time.Now())}, rn)
+
+		u.send(limeACK(t, q.Header.GUID, 1, nil), s.Addr())
+		other := newUDPProbe(t, n, "10.0.0.10:7000")
+		token := []byte{9, 8, 7, 6}
+		other.send(limeACK(t, q.Header.GUID, 1, token), s.Addr())
+		m, _ = u.recv(time.Second)
+		assert.Nil(t, m, "no hits without the token")
+		m, _ = other.recv(time.Second)
+		assert.Nil(t, m, "no hits for a claimer the Query did not name")
+		st := s.Stats().UDP.OOB
+		assert.Equal(t, uint64(1), st.TokenMissing)
+		assert.Equal(t, uint64(1), st.ForgedClaims)
+
+		u.send(limeACK(t, q.Header.GUID, 1, token), s.Addr())
+		m, from = u.recv(time.Second)
+		require.NotNil(t, m, "the hits")
+		assert.Equal(t, s.Addr(), from)
+		require.Equal(t, wire.TypeQueryHit, m.Header.Type)
+		assert.Equal(t, q.Header.GUID, m.Header.GUID)
+		require.Len(t, m.QueryHit.Results, 1)
+		assert.Equal(t, "penguin song.mp3", string(m.QueryHit.Results[0].Name))
+		assert.Equal(t, token, hitToken(&m.QueryHit), "the token is echoed in GGEP SO")
+
+		u.send(limeACK(t, q.Header.GUID, 1, token), s.Addr())
+		m, _ = u.recv(time.Second)
+		assert.Nil(t, m)
+		st = s.Stats().UDP.OOB
+		assert.Equal(t, OOBStats{Offered: 1, Claimed: 1, HitsSent: 1, SpuriousClaims: 1, ForgedClaims: 1, TokenMissing: 1}, st)
+
+		for {
+			_ = p.nc.SetReadDeadline(time.Now().Add(time.Second))
+			m, err := p.r.ReadMessage()
+			if err != nil {
+				break
+			}
+			assert.NotEqual(t, wire.TypeQueryHit, m.Header.Type, "no hit in-band")
+		}
+	})
+}
+
+// A reply nobody claims expires unsent; a late claim is spurious.
+func TestOOBUnclaimedRepliesAreNotSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		s, p, u := oobResponder(t, n)
+		q := oobQuery(t, u.addr(), "penguin", false)
+		p.send(q)
+		m, _ := u.recv(5 * time.Second)
+		require.NotNil(t, m)
+		rn, err := wire.DecodeReplyNumber(&m.Vendor)
+		require.NoError(t, err)
+		assert.False(t, rn.Secure, "no SO in the Query, a v2 reply")
+
+		time.Sleep(oobExpiry)
+		assert.Equal(t, uint64(1), s.Stats().UDP.OOB.Unclaimed)
+		u.send(limeACK(t, q.Header.GUID, 255, nil), s.Addr())
+		m, _ = u.recv(time.Second)
+		assert.Nil(t, m, "expired replies are gone")
+		assert.Equal(t, uint64(1), s.Stats().UDP.OOB.SpuriousClaims)
+		assert.Zero(t, s.Stats().UDP.OOB.HitsSent)
+	})
+}
+
+// sharerAndQuerier starts a responder at 10.0.0.1 sharing one file and a
+// querier at 10.0.0.2 (configured by tweak) linked to it, and waits for
+// the link.
+func sharerAndQuerier(t *testing.T, n *memnet.Network, tweak func(*Config)) (up, q *Servent) {
+	ucfg := udpConfig(t, n, "10.0.0.1:6346")
+	ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
+	up = startServent(t, ucfg)
+	qcfg := udpConfig(t, n, "10.0.0.2:6346")
+	qcfg.Peers = []string{up.Addr().String()}
+	tweak(&qcfg)
+	q = startServent(t, qcfg)
+	synctest.Wait()
+	require.Len(t, q.Peers(), 1)
+	return up, q
+}
+
+// Two Govents: the querier learns it is reachable (its neighbour answers
+// the connect-back request), so its search asks for OOB replies; the hits
+// come over UDP, claimed with the token; a forged hit for the same search
+// is refused.
+func TestOOBBetweenTwoGovents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up, leaf := sharerAndQuerier(t, n, func(*Config) {}) // an ultrapeer: leaves search in-band
+		require.True(t, leaf.Stats().UDP.Reachable, "the connect-back Ping arrived")
+
+		sr, err := leaf.Search(searchCtx(t), "penguin")
+		require.NoError(t, err)
+		assert.Equal(t, leaf.Addr(), sr.GUID.OOBAddr(), "our address in the GUID")
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		assert.Equal(t, "penguin song.mp3", res[0].Name)
+		assert.Equal(t, uint8(0), res[0].Hops, "straight from the responder")
+		assert.Equal(t, up.Addr(), res[0].Via)
+
+		ust, lst := up.Stats().UDP.OOB, leaf.Stats().UDP.OOB
+		assert.Equal(t, uint64(1), ust.Offered)
+		assert.Equal(t, uint64(1), ust.Claimed)
+		assert.Zero(t, ust.TokenMissing, "the leaf's claim carried the token")
+		assert.Equal(t, uint64(1), lst.ClaimsSent)
+		assert.Equal(t, uint64(1), lst.HitsReceived)
+		assert.Zero(t, leaf.Peers()[0].Counters.InMessages[wire.TypeQueryHit], "nothing in-band")
+
+		// A stranger sends a hit for our search, unclaimed.
+		forger := newUDPProbe(t, n, "10.0.0.66:6346")
+		b, err := up.queryHit(sr.GUID, 1, up.Library().Search("penguin", 1), false, nil)
+		require.NoError(t, err)
+		forger.sendRaw(b, leaf.Addr())
+		synctest.Wait()
+		assert.Equal(t, uint64(1), leaf.Stats().UDP.OOB.HitsRefused)
+		assert.Empty(t, collect(t, sr, 1, time.Second))
+	})
+}
+
+// A leaf searches in-band even when reachable: its ultrapeer's dynamic
+// querying counts the hits it routes.
+func TestLeafSearchesInBand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up, leaf := sharerAndQuerier(t, memnet.New(), func(c *Config) { c.Mode = ModeLeaf })
+		require.True(t, leaf.Stats().UDP.Reachable)
+		sr, err := leaf.Search(searchCtx(t), "penguin")
+		require.NoError(t, err)
+		assert.NotEqual(t, leaf.Addr(), sr.GUID.OOBAddr())
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		assert.Equal(t, uint8(1), res[0].Hops)
+		assert.Zero(t, up.Stats().UDP.OOB.Offered)
+	})
+}
+
+// A querier that unsolicited UDP does not reach (here: its only UDP
+// traffic comes from private addresses, which prove nothing) asks for
+// in-band hits and gets them over its link.
+func TestInBandWhenNotUDPReachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up, leaf := sharerAndQuerier(t, memnet.New(), func(c *Config) { c.AllowPrivate = false })
+		require.False(t, leaf.Stats().UDP.Reachable)
+
+		sr, err := leaf.Search(searchCtx(t), "penguin")
+		require.NoError(t, err)
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		assert.Equal(t, uint8(1), res[0].Hops, "through the link")
+		assert.Zero(t, up.Stats().UDP.OOB.Offered)
+		assert.Equal(t, uint64(1), leaf.Peers()[0].Counters.InMessages[wire.TypeQueryHit])
+	})
+}
