@@ -20,7 +20,7 @@ import (
 // Bootstrap: when the host cache holds no host to dial and we have no link,
 // ask a host cache (a GWebCache over HTTP, or a UDP host cache with
 // a Ping bearing GGEP "SCP") for hosts. Caches are tried in order: those
-// the user configured, then the fallback list (only when the host cache
+// the user configured, else the fallback list (only when the host cache
 // was empty at Start and no peers are configured: a restart with known
 // hosts does not bootstrap), then caches other caches told us of. One
 // cache is asked at a time; one that fails is backed off (doubling from
@@ -94,7 +94,10 @@ func (s *Servent) startBootstrap() {
 	for _, u := range s.cfg.UDPHostCaches {
 		b.addLocked(strings.TrimSpace(u), true)
 	}
-	if s.hosts.Len() == 0 && len(s.cfg.Peers) == 0 {
+	// The fallback list (the public caches `govent run` ships) only for
+	// a servent told nothing: no peer, no cache of the user's own, and no
+	// host known from an earlier run.
+	if s.hosts.Len() == 0 && len(s.cfg.Peers) == 0 && len(b.caches) == 0 {
 		for _, u := range s.cfg.FallbackCaches {
 			if hp, ok := strings.CutPrefix(u, "uhc:"); ok {
 				b.addLocked(hp, true)

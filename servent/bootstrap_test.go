@@ -109,7 +109,7 @@ func TestBootstrapFromUDPHostCache(t *testing.T) {
 }
 
 // The fallback list is used only when the host cache is empty and no peer
-// is configured, and nothing is asked with NoBootstrap.
+// and no cache is configured, and nothing is asked with NoBootstrap.
 func TestFallbackCachesOnlyWhenNothingIsKnown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
@@ -124,9 +124,15 @@ func TestFallbackCachesOnlyWhenNothingIsKnown(t *testing.T) {
 		off := udpConfig(t, n, "10.0.0.3:6346")
 		off.GWebCaches, off.FallbackCaches, off.NoBootstrap = cache, cache, true
 		b := startServent(t, off)
+		own := udpConfig(t, n, "10.0.0.5:6346")
+		own.GWebCaches = []string{"http://10.0.0.51/dead.php"} // the user's own cache, which fails
+		own.FallbackCaches = cache
+		d := startServent(t, own)
 		time.Sleep(10 * time.Minute)
-		assert.Zero(t, gwc.Load(), "a configured peer, or NoBootstrap: the caches are left alone")
+		assert.Zero(t, gwc.Load(), "a configured peer or cache, or NoBootstrap: the fallback caches are left alone")
 		assert.Zero(t, a.Stats().Bootstrap.Caches+b.Stats().Bootstrap.Caches)
+		assert.Equal(t, BootstrapStats{Contacts: 4, Failures: 4, Caches: 1}, d.Stats().Bootstrap,
+			"only the configured cache, backed off 1, 2 and 4 minutes")
 
 		empty := udpConfig(t, n, "10.0.0.4:6346")
 		empty.FallbackCaches = cache

@@ -234,8 +234,9 @@ type Config struct {
 	// has none to dial. GWebCaches are GWebCache URLs (http or https),
 	// UDPHostCaches host:port of UDP host caches; both as the user
 	// configured them. FallbackCaches are used only when the host cache
-	// is empty at Start and no Peers are configured: `govent run` passes
-	// its shipped list there, nothing else does. An entry is a GWebCache
+	// is empty at Start and neither Peers nor caches are configured:
+	// `govent run` passes its shipped list there, nothing else does (the
+	// zero Config asks no cache at all). An entry is a GWebCache
 	// URL or "uhc:host:port". NoBootstrap turns all of it off.
 	GWebCaches     []string
 	UDPHostCaches  []string

@@ -318,7 +318,10 @@ func (s *Servent) oobHits(m *wire.Message, from netip.AddrPort) {
 		return
 	}
 	o.hitsReceived.Add(1)
-	s.deliverQueryHit(m, 0, from)
+	// One hop, straight from the responder, as a hit from a neighbour
+	// counts the link it came on (the header's Hops is the responder's
+	// word, 0 from any that follows the spec, and proves nothing).
+	s.deliverQueryHit(m, 1, from, true)
 }
 
 // hitToken returns the GGEP "SO" of a QueryHit's QHD private data.

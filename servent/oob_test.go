@@ -158,8 +158,18 @@ func TestOOBBetweenTwoGovents(t *testing.T) {
 		res := collect(t, sr, 1, 5*time.Second)
 		require.Len(t, res, 1)
 		assert.Equal(t, "penguin song.mp3", res[0].Name)
-		assert.Equal(t, uint8(0), res[0].Hops, "straight from the responder")
+		assert.Equal(t, uint8(1), res[0].Hops, "straight from the responder")
+		assert.True(t, res[0].OOB, "out of band")
 		assert.Equal(t, up.Addr(), res[0].Via)
+		// Counted as descriptors, over UDP: the LIME/12 offer and the
+		// hit in, the LIME/11 claim out; the reverse at the responder.
+		lu, uu := leaf.Stats().UDP, up.Stats().UDP
+		assert.Equal(t, uint64(1), lu.InMessages[wire.TypeQueryHit])
+		assert.Equal(t, uint64(1), lu.InMessages[wire.TypeVendor])
+		assert.Positive(t, lu.InBytes[wire.TypeQueryHit])
+		assert.Equal(t, uint64(1), lu.OutMessages[wire.TypeVendor])
+		assert.Equal(t, uint64(1), uu.OutMessages[wire.TypeQueryHit])
+		assert.Equal(t, lu.InBytes[wire.TypeQueryHit], uu.OutBytes[wire.TypeQueryHit])
 
 		ust, lst := up.Stats().UDP.OOB, leaf.Stats().UDP.OOB
 		assert.Equal(t, uint64(1), ust.Offered)

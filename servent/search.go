@@ -37,6 +37,10 @@ type Result struct {
 	HasTTH      bool
 	Hops        uint8          // links the QueryHit travelled: 1 from a neighbour
 	Via         netip.AddrPort // the neighbour it reached us through
+	// OOB says the hit came out of band: over UDP, straight from the
+	// responder (Via, with Hops 1), in answer to our claim (oob.go). How
+	// far the responder is on the network is then unknown.
+	OOB bool
 	// Proxies are the push proxies of a firewalled responder (GGEP PUSH);
 	// Download tries them before a routed Push.
 	Proxies []netip.AddrPort
@@ -182,13 +186,13 @@ func (q *Search) deliver(r Result) {
 // hops is the router's count of the links it travelled (the header's Hops
 // counts only the relays before the last link).
 func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
-	s.deliverQueryHit(m, hops, c.peer.name())
+	s.deliverQueryHit(m, hops, c.peer.name(), false)
 }
 
 // deliverQueryHit hands a QueryHit's results to our search for its GUID;
-// via is the neighbour it came through, or for an out-of-band hit (hops
-// 0) the responder itself.
-func (s *Servent) deliverQueryHit(m *wire.Message, hops uint8, via netip.AddrPort) {
+// via is the neighbour it came through, or for an out-of-band hit (oob)
+// the responder itself.
+func (s *Servent) deliverQueryHit(m *wire.Message, hops uint8, via netip.AddrPort, oob bool) {
 	s.mu.Lock()
 	sr := s.searches[m.Header.GUID]
 	s.mu.Unlock()
@@ -205,6 +209,7 @@ func (s *Servent) deliverQueryHit(m *wire.Message, hops uint8, via netip.AddrPor
 		Speed:       qh.Speed,
 		Hops:        hops,
 		Via:         via,
+		OOB:         oob,
 	}
 	if qh.HasQHD {
 		base.Vendor = vendorString(qh.QHD.Vendor)

@@ -70,6 +70,11 @@ type UDPStats struct {
 	Reachable bool
 	// In and Out count datagrams received and sent.
 	In, Out uint64
+	// InMessages and InBytes count the well-formed descriptors received
+	// (the datagrams not dropped as oversized, over the rate or
+	// malformed), by payload type, header included in bytes, as
+	// PeerCounters count a link's; OutMessages and OutBytes those sent.
+	InMessages, InBytes, OutMessages, OutBytes map[wire.PayloadType]uint64
 	// Dropped datagrams, by reason: over maxDatagram; over the per-source
 	// rate; not one well-formed descriptor; a descriptor we do not take
 	// over UDP (a Query, a Push, an unknown vendor message, a Pong that
@@ -94,6 +99,8 @@ type udpSock struct {
 
 	in, sent, oversized, rateLimited, malformed, ignored atomic.Uint64
 	pings, pongs                                         atomic.Uint64
+	// By payload type: descriptors and bytes in and out.
+	inMsgs, inBytes, outMsgs, outBytes [256]atomic.Uint64
 
 	// pinged holds the GUIDs of our UDP Pings still awaiting Pongs: a
 	// UDP source is easily forged, so only Pongs we asked for teach the
@@ -326,6 +333,8 @@ func (s *Servent) handleDatagram(u *udpSock, b []byte, from netip.AddrPort, now 
 		s.udpLog("malformed UDP datagram", from, err)
 		return
 	}
+	u.inMsgs[h.Type].Add(1)
+	u.inBytes[h.Type].Add(uint64(len(b)))
 	s.reach.gotIncoming(s, from.Addr(), m, now)
 	switch h.Type {
 	case wire.TypePing:
@@ -373,6 +382,22 @@ func (s *Servent) sendUDP(b []byte, to netip.AddrPort) {
 		return
 	}
 	u.sent.Add(1)
+	if len(b) >= wire.HeaderLen {
+		t := b[16] // the payload type (every caller sends one encoded descriptor)
+		u.outMsgs[t].Add(1)
+		u.outBytes[t].Add(uint64(len(b)))
+	}
+}
+
+// byType reads per-type counters into a map of the types seen.
+func byType(c *[256]atomic.Uint64) map[wire.PayloadType]uint64 {
+	m := map[wire.PayloadType]uint64{}
+	for t := range c {
+		if n := c[t].Load(); n > 0 {
+			m[wire.PayloadType(t)] = n
+		}
+	}
+	return m
 }
 
 // udpPing answers a UDP Ping with our Pong. A Ping with GGEP "SCP" asks
@@ -483,6 +508,10 @@ func (s *Servent) udpStats() UDPStats {
 		Ignored:     u.ignored.Load(),
 		Pings:       u.pings.Load(),
 		Pongs:       u.pongs.Load(),
+		InMessages:  byType(&u.inMsgs),
+		InBytes:     byType(&u.inBytes),
+		OutMessages: byType(&u.outMsgs),
+		OutBytes:    byType(&u.outBytes),
 		OOB:         s.oob.stats(),
 	}
 }

@@ -115,6 +115,9 @@ func TestStatusPeersShares(t *testing.T) {
 	peer := startServent(t, testConfig(t))
 	require.NoError(t, peer.Connect(d.s.Addr()))
 	waitFor(t, "the peer", func() bool { return len(d.s.Peers()) == 1 })
+	// The sharer answers the daemon's connect-back request (GTKG/7): the
+	// daemon is then reachable over UDP and asks for out-of-band hits.
+	waitFor(t, "UDP reachability", func() bool { return d.s.Stats().UDP.Reachable })
 	ctx := context.Background()
 
 	st, err := d.client.Status(ctx)
@@ -220,13 +223,23 @@ func TestSearchStreamAndMetrics(t *testing.T) {
 	assert.Equal(t, "penguin song.ogg", got[0].Name)
 	assert.Equal(t, urnOf([]byte("feathers")), got[0].URN)
 	assert.Equal(t, uint8(1), got[0].Hops)
+	assert.True(t, got[0].OOB, "out of band")
 	assert.Equal(t, sharer.Addr().String(), got[0].Addr)
 
 	after := scrape(t, d)
-	hits := map[string]string{"type": "queryhit"}
-	assert.Equal(t, value(t, before, "govent_descriptors_received_total", hits)+1,
-		value(t, after, "govent_descriptors_received_total", hits), "the QueryHit is counted")
-	q := map[string]string{"type": "query"}
+	for _, tr := range []string{"tcp", "udp"} {
+		hits := map[string]string{"type": "queryhit", "transport": tr}
+		want := value(t, before, "govent_descriptors_received_total", hits)
+		if tr == "udp" {
+			want++
+		}
+		assert.Equal(t, want, value(t, after, "govent_descriptors_received_total", hits), "the QueryHit is counted, over %s", tr)
+	}
+	claim := map[string]string{"type": "control", "transport": "udp"}
+	assert.Greater(t, value(t, after, "govent_descriptors_sent_total", claim), value(t, before, "govent_descriptors_sent_total", claim), "our LIME/11 claim")
+	assert.Positive(t, value(t, after, "govent_udp_datagrams_total", map[string]string{"direction": "in"}))
+	assert.Equal(t, 1.0, value(t, after, "govent_oob_replies_total", map[string]string{"event": "hits_received"}))
+	q := map[string]string{"type": "query", "transport": "tcp"}
 	assert.Greater(t, value(t, after, "govent_descriptors_sent_total", q), value(t, before, "govent_descriptors_sent_total", q), "our Query is counted")
 	assert.Greater(t, value(t, after, "govent_router_decisions_total", map[string]string{"outcome": "originated"}),
 		value(t, before, "govent_router_decisions_total", map[string]string{"outcome": "originated"}), "our Query, originated")
