@@ -33,6 +33,9 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	}
 	var q *router.QueryHashes
 	if m.Header.Type == wire.TypeQuery {
+		if c.kind == router.Leaf {
+			stripLeafOOB(m)
+		}
 		// Hashed once here; the router matches every table against them.
 		c.qh.SetQuery(&m.Query)
 		q = &c.qh

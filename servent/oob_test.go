@@ -190,19 +190,37 @@ func TestOOBBetweenTwoGovents(t *testing.T) {
 	})
 }
 
-// A leaf searches in-band even when reachable: its ultrapeer's dynamic
-// querying counts the hits it routes.
-func TestLeafSearchesInBand(t *testing.T) {
+// A leaf reachable over UDP asks for out-of-band replies, as gtk-gnutella
+// leaves do; its Govent ultrapeer, which does not proxy them, clears the
+// flag (as gtk-gnutella's does when it cannot proxy, dq.c), so that the
+// hits come back through it, where dynamic querying counts them: its own
+// answer and a neighbour's, both in-band.
+func TestLeafOOBQueryComesBackInBand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		up, leaf := sharerAndQuerier(t, memnet.New(), func(c *Config) { c.Mode = ModeLeaf })
+		n := memnet.New()
+		up, leaf := sharerAndQuerier(t, n, func(c *Config) { c.Mode = ModeLeaf })
+		other := udpConfig(t, n, "10.0.0.3:6346")
+		other.ShareDir = shareDir(t, map[string]string{"penguin dance.mp3": "shuffle"})
+		other.Peers = []string{up.Addr().String()}
+		sharer := startServent(t, other)
+		synctest.Wait()
 		require.True(t, leaf.Stats().UDP.Reachable)
+		require.Len(t, sharer.Peers(), 1)
+
 		sr, err := leaf.Search(searchCtx(t), "penguin")
 		require.NoError(t, err)
-		assert.NotEqual(t, leaf.Addr(), sr.GUID.OOBAddr())
-		res := collect(t, sr, 1, 5*time.Second)
-		require.Len(t, res, 1)
-		assert.Equal(t, uint8(1), res[0].Hops)
-		assert.Zero(t, up.Stats().UDP.OOB.Offered)
+		assert.Equal(t, leaf.Addr(), sr.GUID.OOBAddr(), "an OOB Query: our address in the GUID")
+		res := collect(t, sr, 2, 10*time.Second)
+		require.Len(t, res, 2)
+		hops := map[string]uint8{}
+		for _, r := range res {
+			assert.False(t, r.OOB, "%s came in-band", r.Name)
+			hops[r.Name] = r.Hops
+		}
+		assert.Equal(t, map[string]uint8{"penguin song.mp3": 1, "penguin dance.mp3": 2}, hops)
+		assert.Zero(t, up.Stats().UDP.OOB.Offered+sharer.Stats().UDP.OOB.Offered, "nobody was asked for OOB replies")
+		assert.Zero(t, leaf.Stats().UDP.OOB.Offers)
+		assert.Equal(t, uint64(2), leaf.Peers()[0].Counters.InMessages[wire.TypeQueryHit])
 	})
 }
 

@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"time"
@@ -119,16 +120,30 @@ func (r *reachState) askConnectBack(now time.Time) bool {
 }
 
 // wantOOB says whether our Queries ask for out-of-band replies: we have a
-// UDP socket, unsolicited UDP reaches us, and we are not a leaf. A leaf's
-// searches stay in-band, because its ultrapeer's dynamic querying counts
-// the hits it routes back to decide when to stop (gtk-gnutella's
-// ultrapeers OOB-proxy their leaves' Queries for the same reason; leaves
-// reporting their hit counts, BEAR/12, is not done here).
+// UDP socket and unsolicited UDP reaches us. A leaf asks too, as
+// gtk-gnutella leaves do: its ultrapeer decides (gtk-gnutella's proxies
+// the Query or clears the flag, ours clears it, stripLeafOOB), since it
+// counts the hits it routes back for dynamic querying.
 func (s *Servent) wantOOB() bool {
-	if s.udp == nil || s.cfg.Firewalled || s.IsLeaf() {
+	if s.udp == nil || s.cfg.Firewalled {
 		return false
 	}
 	return s.reach.reachable(time.Now())
+}
+
+// stripLeafOOB clears the OOB flag of our leaf's Query, in the payload we
+// route and in its decoded form: our dynamic querying widens a leaf's
+// Query until enough hits came back through us, and hits sent out of band
+// to the leaf would never be counted, so the Query would go everywhere.
+// gtk-gnutella's ultrapeers do the same when they cannot OOB-proxy it
+// (dq.c, query_strip_oob_flag); we do not proxy.
+func stripLeafOOB(m *wire.Message) {
+	f, ok := m.Query.Flags()
+	if !ok || !f.Has(wire.QueryFlagOOB) || len(m.Payload) < 2 {
+		return
+	}
+	m.Query.Word &^= uint16(wire.QueryFlagOOB)
+	binary.BigEndian.PutUint16(m.Payload, m.Query.Word)
 }
 
 // requestConnectBack asks the peer of a new link to UDP-ping us (GTKG/7v1
