@@ -57,7 +57,7 @@ func (s *Servent) answerQuery(c *conn, m *wire.Message, hops uint8) {
 		return
 	}
 	s.stats.answered.Add(1)
-	if dest, ok := s.oobDest(m); ok && s.offerOOB(m, dest, files) {
+	if dest, ok := s.oobDest(m, hops); ok && s.offerOOB(m, dest, files) {
 		return // the hits wait for the querier's claim (oob.go)
 	}
 	ttl := max(hops, 1)

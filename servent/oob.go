@@ -121,13 +121,20 @@ func (o *oobState) stats() OOBStats {
 }
 
 // oobDest returns where an OOB Query wants its replies, and whether we
-// may send them there: the flag is set, we have UDP, and the GUID names an
-// address we would accept as a host. A firewalled servent answers in-band:
-// its hits must travel the Query's reverse path, so that the querier's
-// Push can follow it back.
-func (s *Servent) oobDest(m *wire.Message) (netip.AddrPort, bool) {
+// send them there: the flag is set, we have UDP, the GUID names an
+// address we would accept as a host, and the querier is more than one hop
+// away (hops: ours from it). As gtk-gnutella answers (search.c): a
+// neighbour's Query is answered over its link, which is the reverse path
+// already, costs no claim round trip and loses nothing. A firewalled
+// servent answers out of band only when its hits list push proxies
+// (GGEP PUSH): without them, only a Push along the Query's reverse path
+// could reach it, and an OOB hit leaves no such path.
+func (s *Servent) oobDest(m *wire.Message, hops uint8) (netip.AddrPort, bool) {
 	f, ok := m.Query.Flags()
-	if !ok || !f.Has(wire.QueryFlagOOB) || s.udp == nil || s.cfg.Firewalled {
+	if !ok || !f.Has(wire.QueryFlagOOB) || s.udp == nil || hops <= 1 {
+		return netip.AddrPort{}, false
+	}
+	if s.cfg.Firewalled && len(s.ownProxies()) == 0 {
 		return netip.AddrPort{}, false
 	}
 	dest := m.Header.GUID.OOBAddr()

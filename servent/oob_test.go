@@ -24,7 +24,9 @@ func oobQuery(t testing.TB, reply netip.AddrPort, text string, secure bool) wire
 	if secure {
 		q.Ext = wire.ExtArea{Blocks: []wire.ExtBlock{{Kind: wire.ExtGGEP, GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{{ID: []byte("SO")}}}}}, Terminated: true}
 	}
-	return wire.Message{Header: wire.Header{GUID: g, Type: wire.TypeQuery, TTL: 2}, Query: q}
+	// Hops 1: it comes from further away than the neighbour that relays
+	// it (a neighbour's own Query is answered in-band).
+	return wire.Message{Header: wire.Header{GUID: g, Type: wire.TypeQuery, TTL: 2, Hops: 1}, Query: q}
 }
 
 func limeACK(t testing.TB, g wire.GUID, wanted uint8, token []byte) wire.Message {
@@ -142,14 +144,33 @@ func sharerAndQuerier(t *testing.T, n *memnet.Network, tweak func(*Config)) (up,
 	return up, q
 }
 
-// Two Govents: the querier learns it is reachable (its neighbour answers
-// the connect-back request), so its search asks for OOB replies; the hits
-// come over UDP, claimed with the token; a forged hit for the same search
-// is refused.
-func TestOOBBetweenTwoGovents(t *testing.T) {
+// sharerTwoHopsAway starts a responder at 10.0.0.1 sharing one file, an
+// ultrapeer at 10.0.0.3 linked to it, and a querier at 10.0.0.2 linked to
+// the ultrapeer only.
+func sharerTwoHopsAway(t *testing.T, n *memnet.Network) (up, q *Servent) {
+	ucfg := udpConfig(t, n, "10.0.0.1:6346")
+	ucfg.ShareDir = shareDir(t, map[string]string{"penguin song.mp3": "flap flap"})
+	up = startServent(t, ucfg)
+	mcfg := udpConfig(t, n, "10.0.0.3:6346")
+	mcfg.Peers = []string{up.Addr().String()}
+	mid := startServent(t, mcfg)
+	qcfg := udpConfig(t, n, "10.0.0.2:6346")
+	qcfg.Peers = []string{mid.Addr().String()}
+	q = startServent(t, qcfg)
+	synctest.Wait()
+	require.Len(t, q.Peers(), 1)
+	require.Len(t, mid.Peers(), 2)
+	return up, q
+}
+
+// Govents: the querier learns it is reachable (its neighbour answers the
+// connect-back request), so its search asks for OOB replies; the
+// responder two hops away sends its hits over UDP, claimed with the
+// token; a forged hit for the same search is refused.
+func TestOOBBetweenGovents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memnet.New()
-		up, leaf := sharerAndQuerier(t, n, func(*Config) {}) // an ultrapeer: leaves search in-band
+		up, leaf := sharerTwoHopsAway(t, n)
 		require.True(t, leaf.Stats().UDP.Reachable, "the connect-back Ping arrived")
 
 		sr, err := leaf.Search(searchCtx(t), "penguin")
@@ -221,6 +242,24 @@ func TestLeafOOBQueryComesBackInBand(t *testing.T) {
 		assert.Zero(t, up.Stats().UDP.OOB.Offered+sharer.Stats().UDP.OOB.Offered, "nobody was asked for OOB replies")
 		assert.Zero(t, leaf.Stats().UDP.OOB.Offers)
 		assert.Equal(t, uint64(2), leaf.Peers()[0].Counters.InMessages[wire.TypeQueryHit])
+	})
+}
+
+// A neighbour's OOB Query is answered over the link, as gtk-gnutella
+// does: the link is the reverse path already.
+func TestOOBQueryOfANeighbourAnsweredInBand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up, q := sharerAndQuerier(t, memnet.New(), func(*Config) {})
+		require.True(t, q.Stats().UDP.Reachable)
+		sr, err := q.Search(searchCtx(t), "penguin")
+		require.NoError(t, err)
+		assert.Equal(t, q.Addr(), sr.GUID.OOBAddr(), "an OOB Query")
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		assert.False(t, res[0].OOB)
+		assert.Equal(t, uint8(1), res[0].Hops)
+		assert.Zero(t, up.Stats().UDP.OOB.Offered)
+		assert.Equal(t, uint64(1), q.Peers()[0].Counters.InMessages[wire.TypeQueryHit])
 	})
 }
 

@@ -168,7 +168,8 @@ func TestDaemonEndToEnd(t *testing.T) {
 		return fams
 	}
 	// The peer answers the daemon's connect-back request over UDP: the
-	// daemon is then reachable, and its searches ask for out-of-band hits.
+	// daemon is then reachable, and its searches ask for out-of-band hits,
+	// which a neighbour answers over the link all the same.
 	require.Eventually(t, func() bool {
 		cliJSON(t, &st, "status", "--data", data, "--json")
 		return st.UDPReachable
@@ -177,16 +178,17 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "status", "--data", data)
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `(?m)^udp +`+regexp.QuoteMeta(st.UDP)+`, reachable: searches ask for out-of-band replies$`, out)
-	udpHits := func() float64 {
-		return sampleOf(metrics(), "govent_descriptors_received_total", map[string]string{"type": "queryhit", "transport": "udp"})
+	hits := func(transport string) float64 {
+		return sampleOf(metrics(), "govent_descriptors_received_total", map[string]string{"type": "queryhit", "transport": transport})
 	}
-	hitsBefore := udpHits()
+	tcpBefore, udpBefore := hits("tcp"), hits("udp")
 
 	code, out, errOut = runCLI(t, "", "search", "penguin", "--daemon", "--data", data, "--max-results", "1")
 	require.Equal(t, 0, code, errOut)
-	assert.Regexp(t, `(?m)^  1\. penguin parade\.ogg .* from `+peer.Addr().String()+` \(GOVT, out of band\)  `+urn, out)
+	assert.Regexp(t, `(?m)^  1\. penguin parade\.ogg .* from `+peer.Addr().String()+` \(GOVT, 1 hop\)  `+urn, out)
 	assert.Contains(t, out, "stopped at --max-results 1")
-	assert.Equal(t, hitsBefore+1, udpHits(), "the QueryHit is counted, over UDP")
+	assert.Equal(t, tcpBefore+1, hits("tcp"), "the QueryHit is counted, over the link")
+	assert.Equal(t, udpBefore, hits("udp"))
 
 	// The token: none, or a wrong one, is 401 on every path.
 	for _, auth := range []string{"", "Bearer wrong"} {
