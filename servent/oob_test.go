@@ -1,7 +1,9 @@
 package servent
 
 import (
+	"crypto/sha1"
 	"net/netip"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -278,5 +280,57 @@ func TestInBandWhenNotUDPReachable(t *testing.T) {
 		assert.Equal(t, uint8(1), res[0].Hops, "through the link")
 		assert.Zero(t, up.Stats().UDP.OOB.Offered)
 		assert.Equal(t, uint64(1), leaf.Peers()[0].Counters.InMessages[wire.TypeQueryHit])
+	})
+}
+
+// A firewalled leaf with a push proxy answers out of band (its hits list
+// the proxy in GGEP PUSH); the downloader, which has no route for a Push
+// to an OOB responder, asks the proxy and gets the file. Without the
+// proxy, the download fails saying why.
+func TestOOBHitFromFirewalledLeafDownloadsThroughItsProxy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		body := randomBytes(100<<10, 21)
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		lc := udpConfig(t, n, "10.0.0.2:6346")
+		lc.Mode, lc.Firewalled = ModeLeaf, true
+		lc.ShareDir = shareDir(t, map[string]string{"far away.bin": string(body)})
+		lc.Peers = []string{up.Addr().String()}
+		leaf := startServent(t, lc)
+		dc := udpConfig(t, n, "10.0.0.3:6346")
+		dc.DownloadDir = t.TempDir()
+		dc.Peers = []string{up.Addr().String()}
+		down := startServent(t, dc)
+		synctest.Wait()
+		require.Equal(t, []netip.AddrPort{up.Addr()}, leaf.ownProxies())
+		require.True(t, down.Stats().UDP.Reachable)
+
+		sr, err := down.Search(searchCtx(t), "far away")
+		require.NoError(t, err)
+		res := collect(t, sr, 1, 5*time.Second)
+		require.Len(t, res, 1)
+		r := res[0]
+		assert.True(t, r.OOB, "two hops away: out of band")
+		assert.True(t, r.Push)
+		assert.Equal(t, []netip.AddrPort{up.Addr()}, r.Proxies)
+		assert.Equal(t, uint64(1), leaf.Stats().UDP.OOB.HitsSent)
+		_, routed := down.router.PushRoute(leaf.GUID())
+		assert.False(t, routed, "no route for a Push: the hit did not come along one")
+
+		req := RequestOf(r)
+		got, err := down.Download(searchCtx(t), req)
+		require.NoError(t, err)
+		data, err := os.ReadFile(got.Path)
+		require.NoError(t, err)
+		assert.Equal(t, sha1.Sum(body), sha1.Sum(data))
+		assert.Positive(t, up.Stats().PushProxy.Sent, "Pushes sent by the proxy")
+
+		// The same source, its proxies unknown: a clear error.
+		down.xfer.px.known.Remove(leaf.GUID())
+		req.Name = "again.bin"
+		_, err = down.Download(searchCtx(t), req)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "lists no push proxy")
+		assert.Contains(t, err.Error(), "no route for a Push to "+leaf.GUID().String())
 	})
 }

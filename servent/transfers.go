@@ -35,9 +35,13 @@ const (
 )
 
 var (
-	errNoPushRoute = errors.New("servent: no route to the firewalled source")
-	errGIVTimeout  = errors.New("servent: no GIV arrived for our Push")
-	errBothBehind  = errors.New("servent: we and the source are both firewalled")
+	// errNoPushRoute: no link a QueryHit from the source came on (an
+	// out-of-band hit comes on none, and a path goes when a link does).
+	errNoPushRoute = errors.New("servent: no route for a Push to")
+	// errNoProxies: no QueryHit of the source listed a push proxy.
+	errNoProxies  = errors.New("servent: it lists no push proxy")
+	errGIVTimeout = errors.New("servent: no GIV arrived for our Push")
+	errBothBehind = errors.New("servent: we and the source are both firewalled")
 )
 
 // transfers joins the servent to httpxfer: it serves uploads (direct and
@@ -376,7 +380,10 @@ func (t *transfers) pushes(ctx context.Context, src httpxfer.Source, to netip.Ad
 		return nil, fmt.Errorf("%w: we have no address a Push could carry", errBothBehind)
 	}
 	var errs []error
-	if proxies, ok := t.px.known.Get(src.ServentGUID); ok {
+	proxies, ok := t.px.known.Get(src.ServentGUID)
+	if !ok {
+		errs = append(errs, errNoProxies)
+	} else {
 		var sent bool
 		for _, p := range proxies {
 			err := t.s.askProxy(ctx, p, src.ServentGUID, index, to)
@@ -416,7 +423,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 	peer, ok := s.router.PushRoute(src.ServentGUID)
 	c := s.connByID(peer)
 	if !ok || c == nil {
-		return fmt.Errorf("%w %s", errNoPushRoute, src.ServentGUID)
+		return fmt.Errorf("%w %s (its hits came out of band, or their path is gone)", errNoPushRoute, src.ServentGUID)
 	}
 	m := wire.Message{
 		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: pushTTL},
@@ -428,7 +435,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 		return fmt.Errorf("servent: encoding Push: %w", err)
 	}
 	if !c.enqueue(b, true) {
-		return fmt.Errorf("servent: Push not queued: %w", errNoPushRoute)
+		return fmt.Errorf("servent: Push not queued: %w %s", errNoPushRoute, src.ServentGUID)
 	}
 	return nil
 }
