@@ -164,3 +164,27 @@ func TestBootstrapRemembersFailingCaches(t *testing.T) {
 		assert.Equal(t, uint64(1), s2.Stats().Bootstrap.Contacts, "asked again once the backoff ended")
 	})
 }
+
+// A servent that will never bootstrap keeps the links it was told to
+// keep: the fallback list, unused when peers are configured, does not
+// make it dial hosts beside them (`govent run --peer A --peer B` always
+// passes the shipped list).
+func TestBootstrapConnections(t *testing.T) {
+	peers := []string{"10.0.0.1:6346", "10.0.0.2:6346"}
+	cache := []string{"http://10.0.0.50/gwc.php"}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"peers and the fallback list", Config{Peers: peers, FallbackCaches: cache}, 0},
+		{"the fallback list alone", Config{FallbackCaches: cache}, DefaultBootstrapConnections},
+		{"peers and a cache of the user's", Config{Peers: peers, GWebCaches: cache}, DefaultBootstrapConnections},
+		{"caches, but NoBootstrap", Config{Peers: peers, UDPHostCaches: cache, NoBootstrap: true}, 0},
+		{"set by the user", Config{Peers: peers, GWebCaches: cache, Connections: 1}, 1},
+	} {
+		c, err := tc.cfg.withDefaults()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, c.Connections, tc.name)
+	}
+}

@@ -422,7 +422,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.NoBootstrap {
 		c.GWebCaches, c.UDPHostCaches, c.FallbackCaches = nil, nil, nil
 	}
-	if c.Connections == 0 && len(c.GWebCaches)+len(c.UDPHostCaches)+len(c.FallbackCaches) > 0 {
+	// A servent that may bootstrap keeps a few links, from what the caches
+	// give; the fallback list counts only where startBootstrap would use
+	// it, with no peer and no cache configured.
+	own := len(c.GWebCaches) + len(c.UDPHostCaches)
+	if c.Connections == 0 && (own > 0 || len(c.Peers) == 0 && len(c.FallbackCaches) > 0) {
 		c.Connections = max(len(c.Peers), DefaultBootstrapConnections)
 	}
 	if c.Logger == nil {
