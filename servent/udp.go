@@ -409,13 +409,7 @@ func (s *Servent) udpPing(u *udpSock, m *wire.Message, from netip.AddrPort) {
 		return
 	}
 	u.pings.Add(1)
-	own := s.ownPong()
-	p := wire.Pong{Port: own.Addr.Port(), Addr: own.Addr.Addr(), Files: own.Files, KB: own.KB}
-	if own.UP != nil {
-		if e, err := wire.NewGGEPExtension("UP", own.UP, false, false); err == nil {
-			p.GGEP.Extensions = append(p.GGEP.Extensions, e)
-		}
-	}
+	p := wirePong(s.ownPong())
 	if _, ok := m.Ping.GGEP.Get("SCP"); ok {
 		if hosts := s.hosts.Sample(maxPongIPP, true); len(hosts) > 0 {
 			if e, err := wire.NewGGEPExtension("IPP", ippValue(hosts), false, false); err == nil {

@@ -91,6 +91,10 @@ func TestUDPPingGetsPongWithIPP(t *testing.T) {
 		assert.Equal(t, s.Addr(), m.Pong.AddrPort())
 		_, hasIPP := m.Pong.GGEP.Get("IPP")
 		assert.False(t, hasIPP, "no SCP, no hosts")
+		_, hasUP := m.Pong.GGEP.Get("UP")
+		assert.True(t, hasUP, "an ultrapeer's Pong says so, as over a link")
+		require.NotNil(t, s.tlsConf, "TLS on, the default")
+		assert.True(t, hasTLS(&m.Pong.GGEP), "GGEP TLS, as over a link")
 
 		p.send(scpPing(wire.NewGUID()), s.Addr())
 		m, _ = p.recv(time.Second)
