@@ -176,8 +176,9 @@ func (s *Servent) offerOOB(m *wire.Message, dest netip.AddrPort, files []library
 	if err != nil {
 		return false
 	}
-	s.sendUDP(b, dest)
+	// Counted before it goes: the querier may claim before we return.
 	o.offered.Add(1)
+	s.sendUDP(b, dest)
 	return true
 }
 
@@ -225,8 +226,8 @@ func (s *Servent) oobClaim(m *wire.Message, from netip.AddrPort) {
 			s.log.Warn("building OOB QueryHit", zap.Error(err))
 			return
 		}
-		s.sendUDP(b, from)
 		o.hitsSent.Add(1)
+		s.sendUDP(b, from)
 	}
 }
 
@@ -285,8 +286,8 @@ func (s *Servent) oobReplyNumber(m *wire.Message, from netip.AddrPort, now time.
 	if err != nil {
 		return
 	}
-	s.sendUDP(b, from)
 	o.claimsSent.Add(1)
+	s.sendUDP(b, from)
 }
 
 // claimKey names one responder's claim for one search: the search GUID

@@ -184,6 +184,7 @@ func TestOOBBetweenGovents(t *testing.T) {
 		assert.Equal(t, uint8(1), res[0].Hops, "straight from the responder")
 		assert.True(t, res[0].OOB, "out of band")
 		assert.Equal(t, up.Addr(), res[0].Via)
+		synctest.Wait() // the responder counts what it sent after sending it
 		// Counted as descriptors, over UDP: the LIME/12 offer and the
 		// hit in, the LIME/11 claim out; the reverse at the responder.
 		lu, uu := leaf.Stats().UDP, up.Stats().UDP
