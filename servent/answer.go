@@ -57,11 +57,14 @@ func (s *Servent) answerQuery(c *conn, m *wire.Message, hops uint8) {
 		return
 	}
 	s.stats.answered.Add(1)
+	if dest, ok := s.oobDest(m, hops); ok && s.offerOOB(m, dest, files) {
+		return // the hits wait for the querier's claim (oob.go)
+	}
 	ttl := max(hops, 1)
 	for len(files) > 0 {
 		batch := files[:min(len(files), hitsPerQueryHit)]
 		files = files[len(batch):]
-		b, err := s.queryHit(m.Header.GUID, ttl, batch, withH)
+		b, err := s.queryHit(m.Header.GUID, ttl, batch, withH, nil)
 		if err != nil {
 			s.log.Warn("building QueryHit failed")
 			return
@@ -73,8 +76,9 @@ func (s *Servent) answerQuery(c *conn, m *wire.Message, hops uint8) {
 // queryHit encodes one QueryHit for files, answering the Query guid. Each
 // result has its urn:sha1 text and, for a querier that reads GGEP "H"
 // (withH), a bitprint there too when the file's Tiger root is known, as
-// gtk-gnutella sends it.
-func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File, withH bool) ([]byte, error) {
+// gtk-gnutella sends it. A non-nil token is an OOB v3 security token,
+// echoed in the QHD's GGEP "SO" as gtk-gnutella checks it.
+func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File, withH bool, token []byte) ([]byte, error) {
 	adv := s.advertised()
 	qh := wire.QueryHit{
 		Port:        adv.Port(),
@@ -97,6 +101,14 @@ func (s *Servent) queryHit(guid wire.GUID, ttl uint8, files []library.File, with
 		}
 	}
 	s.advertiseTLS(&qh.QHD)
+	if token != nil {
+		e, err := wire.NewGGEPExtension("SO", token, false, false)
+		if err != nil {
+			return nil, err
+		}
+		qh.QHD.GGEP.Extensions = append(qh.QHD.GGEP.Extensions, e)
+		qh.QHD.SetGGEPFlag(true)
+	}
 	for i, f := range files {
 		qh.Results[i] = wire.Result{
 			Index: f.Index,

@@ -36,7 +36,7 @@ func (b browser) QueryHit(files []httpxfer.File) ([]byte, error) {
 		lf[i] = library.File{Index: f.Index, Name: f.Name, Size: f.Size, SHA1: f.SHA1, Hashed: true, TTH: f.TTH, HasTTH: f.HasTTH}
 	}
 	// A browser gets the bitprint in GGEP "H" too, as from gtk-gnutella.
-	return b.s.queryHit(wire.NewGUID(), 1, lf, true)
+	return b.s.queryHit(wire.NewGUID(), 1, lf, true, nil)
 }
 
 // Browse lists what the servent at src shares (browse host): dialled at

@@ -224,6 +224,27 @@ type Config struct {
 	// downloader and the uploader to connect. Zero means
 	// DefaultRelaySlotTimeout.
 	RelaySlotTimeout time.Duration
+	// NoUDP runs without the UDP socket (one is bound on the listening
+	// port's number otherwise; see udp.go): no out-of-band replies, no UDP
+	// host caches.
+	NoUDP bool
+	// UDPRatePerSource is how many datagrams one source address may send
+	// us per second; the rest are dropped and counted. Zero means
+	// DefaultUDPRatePerSource.
+	UDPRatePerSource int
+
+	// Bootstrap (bootstrap.go): where to find hosts when the host cache
+	// has none to dial. GWebCaches are GWebCache URLs (http or https),
+	// UDPHostCaches host:port of UDP host caches; both as the user
+	// configured them. FallbackCaches are used only when the host cache
+	// is empty at Start and neither Peers nor caches are configured:
+	// `govent run` passes its shipped list there, nothing else does (the
+	// zero Config asks no cache at all). An entry is a GWebCache
+	// URL or "uhc:host:port". NoBootstrap turns all of it off.
+	GWebCaches     []string
+	UDPHostCaches  []string
+	FallbackCaches []string
+	NoBootstrap    bool
 
 	// Logger receives the servent's logs; nil discards them.
 	Logger *zap.Logger
@@ -257,6 +278,12 @@ const (
 	DefaultRelayMaxTransfers   = 4
 	DefaultRelayMaxBytes       = 1 << 30
 	DefaultRelaySlotTimeout    = time.Minute
+	// DefaultUDPRatePerSource is generous for one host (an OOB reply is
+	// a LIME/12 and a few hits) and small next to what a flood costs.
+	DefaultUDPRatePerSource = 50
+	// DefaultBootstrapConnections is the links a servent keeps when it
+	// bootstraps and Connections is zero.
+	DefaultBootstrapConnections = 4
 	// maxTTL is the largest TTL we accept for our own descriptors: the 0.6
 	// draft says a new query's TTL must be at most 10 and should be at most 7.
 	maxTTL = 7
@@ -390,6 +417,22 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RelaySlotTimeout == 0 {
 		c.RelaySlotTimeout = DefaultRelaySlotTimeout
+	}
+	if c.UDPRatePerSource < 0 {
+		return c, fmt.Errorf("servent: UDPRatePerSource %d is negative", c.UDPRatePerSource)
+	}
+	if c.UDPRatePerSource == 0 {
+		c.UDPRatePerSource = DefaultUDPRatePerSource
+	}
+	if c.NoBootstrap {
+		c.GWebCaches, c.UDPHostCaches, c.FallbackCaches = nil, nil, nil
+	}
+	// A servent that may bootstrap keeps a few links, from what the caches
+	// give; the fallback list counts only where startBootstrap would use
+	// it, with no peer and no cache configured.
+	own := len(c.GWebCaches) + len(c.UDPHostCaches)
+	if c.Connections == 0 && (own > 0 || len(c.Peers) == 0 && len(c.FallbackCaches) > 0) {
+		c.Connections = max(len(c.Peers), DefaultBootstrapConnections)
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

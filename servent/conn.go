@@ -57,9 +57,12 @@ type conn struct {
 	byeCode   atomic.Uint32 // the Bye we sent, 0 if none
 	byeBy     time.Time     // with byeCode: the end of the Bye window
 	peerBye   atomic.Uint32 // the Bye we got, 0 if none
-	started   time.Time
-	kind      router.PeerKind // Leaf: the peer is our leaf
-	slot      slotKind
+	// connectBackAt is when we last answered the peer's GTKG/7 (UnixNano,
+	// 0: never; reach.go).
+	connectBackAt atomic.Int64
+	started       time.Time
+	kind          router.PeerKind // Leaf: the peer is our leaf
+	slot          slotKind
 
 	// lastRx is when bytes last arrived (UnixNano); alive checks it every
 	// so often and pings a silent peer (see keepalive).
@@ -167,6 +170,7 @@ func (c *conn) run() {
 	g.Go(c.writeLoop)
 	c.s.sendMessagesSupported(c)
 	c.s.askPushProxy(c)
+	c.s.requestConnectBack(c)
 	// Say hello: a TTL-2 Ping gets the neighbour's Pong and, with pong
 	// caching, Pongs for hosts it knows (a TTL-1 Ping is a keepalive that
 	// asks only about the neighbour itself). Our leaves get no Pings but

@@ -33,6 +33,9 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	}
 	var q *router.QueryHashes
 	if m.Header.Type == wire.TypeQuery {
+		if c.kind == router.Leaf {
+			stripLeafOOB(m)
+		}
 		// Hashed once here; the router matches every table against them.
 		c.qh.SetQuery(&m.Query)
 		q = &c.qh
@@ -174,15 +177,7 @@ func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 	for _, p := range pongs {
 		msg := wire.Message{
 			Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: ttl},
-			Pong:   wire.Pong{Port: p.Addr.Port(), Addr: p.Addr.Addr(), Files: p.Files, KB: p.KB},
-		}
-		if p.UP != nil {
-			if e, err := wire.NewGGEPExtension("UP", p.UP, false, false); err == nil {
-				msg.Pong.GGEP.Extensions = []wire.GGEPExtension{e}
-			}
-		}
-		if p.TLS {
-			msg.Pong.GGEP.Extensions = append(msg.Pong.GGEP.Extensions, tlsExtension())
+			Pong:   wirePong(p),
 		}
 		var err error
 		if b, err = msg.Append(b[:0]); err != nil {
@@ -190,6 +185,21 @@ func (s *Servent) answerPing(c *conn, m *wire.Message, hops uint8) {
 		}
 		c.enqueue(b, true)
 	}
+}
+
+// wirePong is the Pong that describes p: GGEP "UP" for an ultrapeer,
+// "TLS" for a host that takes TLS.
+func wirePong(p router.Pong) wire.Pong {
+	w := wire.Pong{Port: p.Addr.Port(), Addr: p.Addr.Addr(), Files: p.Files, KB: p.KB}
+	if p.UP != nil {
+		if e, err := wire.NewGGEPExtension("UP", p.UP, false, false); err == nil {
+			w.GGEP.Extensions = []wire.GGEPExtension{e}
+		}
+	}
+	if p.TLS {
+		w.GGEP.Extensions = append(w.GGEP.Extensions, tlsExtension())
+	}
+	return w
 }
 
 // ownPong describes us; as an ultrapeer we say so with GGEP "UP", as

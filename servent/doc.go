@@ -32,9 +32,16 @@
 // servent/control, a tool on top of the servent, serves both to a running
 // daemon's clients.
 //
+// Beside the links, udp.go owns the one UDP socket on the listening port's
+// number (Pings and Pongs, UDP host caches, per-source limits), oob.go
+// out-of-band query replies on both sides, reach.go whether unsolicited UDP
+// reaches us, and bootstrap.go asking host caches for hosts when we know
+// none.
+//
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),
-// sendq (the priority send queue) and memnet (an in-memory network for
-// tests and simulations, see Config.Network). Link compression is
+// sendq (the priority send queue), gwc (the GWebCache client) and memnet
+// (an in-memory network, streams and datagrams, for tests and simulations,
+// see Config.Network). Link compression is
 // wire/linkzip's.
 package servent

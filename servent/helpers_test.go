@@ -62,7 +62,11 @@ func testConfig(t testing.TB) Config {
 		MaxPendingPerIP:  1 << 10,
 		MaxPeersPerIP:    1 << 10,
 		MaxLeavesPerIP:   1 << 10,
-		Logger:           zaptest.NewLogger(t),
+		// The suite's servents talk over their links only: hits in-band,
+		// along the paths the tests follow. UDP tests turn it on
+		// (udpConfig).
+		NoUDP:  true,
+		Logger: zaptest.NewLogger(t),
 	}
 }
 

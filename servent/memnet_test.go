@@ -25,6 +25,14 @@ func memConfig(t testing.TB, n *memnet.Network, listen string) Config {
 	return cfg
 }
 
+// udpConfig is memConfig with the UDP socket: for the tests of UDP, OOB
+// replies, reachability and UDP host caches.
+func udpConfig(t testing.TB, n *memnet.Network, listen string) Config {
+	cfg := memConfig(t, n, listen)
+	cfg.NoUDP = false
+	return cfg
+}
+
 // memLeafConfig is memConfig for a leaf.
 func memLeafConfig(t testing.TB, n *memnet.Network, listen string) Config {
 	cfg := memConfig(t, n, listen)

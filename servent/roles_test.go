@@ -287,7 +287,8 @@ func TestVendorAndHSEPIgnored(t *testing.T) {
 		for _, e := range entries {
 			names = append(names, fmt.Sprintf("%s/%d v%d", e.Vendor[:], e.Selector, e.Version))
 		}
-		assert.Equal(t, []string{"LIME/21 v1", "LIME/21 v2", "LIME/22 v1", "LIME/22 v2", "GOVT/1 v1", "GOVT/2 v1"}, names)
+		assert.Equal(t, []string{"LIME/21 v1", "LIME/21 v2", "LIME/22 v1", "LIME/22 v2", "GOVT/1 v1", "GOVT/2 v1",
+			"LIME/11 v3", "LIME/12 v3", "GTKG/7 v1"}, names)
 
 		raw := func(typ wire.PayloadType, payload []byte) []byte {
 			h := wire.Header{GUID: wire.NewGUID(), Type: typ, TTL: 1, Length: uint32(len(payload))}

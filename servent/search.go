@@ -37,6 +37,10 @@ type Result struct {
 	HasTTH      bool
 	Hops        uint8          // links the QueryHit travelled: 1 from a neighbour
 	Via         netip.AddrPort // the neighbour it reached us through
+	// OOB says the hit came out of band: over UDP, straight from the
+	// responder (Via, with Hops 1), in answer to our claim (oob.go). How
+	// far the responder is on the network is then unknown.
+	OOB bool
 	// Proxies are the push proxies of a firewalled responder (GGEP PUSH);
 	// Download tries them before a routed Push.
 	Proxies []netip.AddrPort
@@ -52,6 +56,7 @@ type Search struct {
 	Results <-chan Result
 
 	s       *Servent
+	oob     bool // we asked for out-of-band replies (oob.go)
 	results chan Result
 	mu      sync.Mutex
 	closed  bool
@@ -91,20 +96,37 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 		// fetch; through a relay of ours we can.
 		flags |= wire.QueryFlagFirewalled
 	}
+	guid := wire.NewGUID()
+	oob := false
+	if s.wantOOB() {
+		// Out-of-band replies (oob.go): our address in the GUID, and an
+		// empty GGEP "SO" to ask for OOB v3, as gtk-gnutella does.
+		if g, err := wire.OOBGUID(guid, s.advertised()); err == nil {
+			guid, oob = g, true
+			flags |= wire.QueryFlagOOB
+		}
+	}
 	if d, err := wire.ParseURN(text); err == nil {
 		// A urn:sha1 search: empty criteria (gtk-gnutella sends a
 		// single NUL) and the urn in the extension area.
 		q.Criteria = nil
 		q.Ext = wire.ExtArea{Blocks: []wire.ExtBlock{wire.NewSHA1Block(d)}, Terminated: true}
 	}
+	if oob {
+		if n := len(q.Ext.Blocks); n > 0 {
+			q.Ext.Blocks[n-1].Sep = true
+		}
+		q.Ext.Blocks = append(q.Ext.Blocks, wire.ExtBlock{Kind: wire.ExtGGEP, GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{{ID: []byte("SO")}}}})
+		q.Ext.Terminated = true
+	}
 	// gtk-gnutella drops queries without the 0x8000 marker.
 	q.SetFlags(flags)
-	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQuery, TTL: s.cfg.DefaultTTL}, Query: q}
+	m := wire.Message{Header: wire.Header{GUID: guid, Type: wire.TypeQuery, TTL: s.cfg.DefaultTTL}, Query: q}
 	b, err := m.Append(nil)
 	if err != nil {
 		return nil, fmt.Errorf("servent: encoding query: %w", err)
 	}
-	sr := &Search{GUID: m.Header.GUID, Text: text, s: s, results: make(chan Result, searchBuffer)}
+	sr := &Search{GUID: m.Header.GUID, Text: text, s: s, oob: oob, results: make(chan Result, searchBuffer)}
 	sr.Results = sr.results
 	s.mu.Lock()
 	s.searches[sr.GUID] = sr
@@ -164,11 +186,18 @@ func (q *Search) deliver(r Result) {
 // hops is the router's count of the links it travelled (the header's Hops
 // counts only the relays before the last link).
 func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
+	s.deliverQueryHit(m, hops, c.peer.name(), false)
+}
+
+// deliverQueryHit hands a QueryHit's results to our search for its GUID;
+// via is the neighbour it came through, or for an out-of-band hit (oob)
+// the responder itself.
+func (s *Servent) deliverQueryHit(m *wire.Message, hops uint8, via netip.AddrPort, oob bool) {
 	s.mu.Lock()
 	sr := s.searches[m.Header.GUID]
 	s.mu.Unlock()
 	if s.observed() {
-		s.emit(Event{Kind: EventQueryHit, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: hops})
+		s.emit(Event{Kind: EventQueryHit, Peer: via, GUID: m.Header.GUID, Hops: hops})
 	}
 	if sr == nil {
 		return // the search ended
@@ -179,7 +208,8 @@ func (s *Servent) deliverHit(c *conn, m *wire.Message, hops uint8) {
 		ServentGUID: qh.ServentGUID,
 		Speed:       qh.Speed,
 		Hops:        hops,
-		Via:         c.peer.name(),
+		Via:         via,
+		OOB:         oob,
 	}
 	if qh.HasQHD {
 		base.Vendor = vendorString(qh.QHD.Vendor)

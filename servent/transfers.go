@@ -36,9 +36,14 @@ const (
 )
 
 var (
-	errNoPushRoute = errors.New("servent: no route to the firewalled source")
-	errGIVTimeout  = errors.New("servent: no GIV arrived for our Push")
-	errBothBehind  = errors.New("servent: we and the source are both firewalled")
+	// errNoPushRoute: no link a QueryHit from the source came on (an
+	// out-of-band hit comes on none, and a path goes when a link does).
+	errNoPushRoute = errors.New("servent: no route for a Push to")
+	// errNoProxies: neither the source (X-Falt, magnet) nor a QueryHit of
+	// it listed a push proxy.
+	errNoProxies  = errors.New("servent: it lists no push proxy")
+	errGIVTimeout = errors.New("servent: no GIV arrived for our Push")
+	errBothBehind = errors.New("servent: we and the source are both firewalled")
 )
 
 // transfers joins the servent to httpxfer: it serves uploads (direct and
@@ -378,7 +383,10 @@ func (t *transfers) pushes(ctx context.Context, src httpxfer.Source, to netip.Ad
 		return nil, fmt.Errorf("%w: we have no address a Push could carry", errBothBehind)
 	}
 	var errs []error
-	if proxies := t.proxiesOf(src); len(proxies) > 0 {
+	proxies := t.proxiesOf(src)
+	if len(proxies) == 0 {
+		errs = append(errs, errNoProxies)
+	} else {
 		var sent bool
 		for _, p := range proxies {
 			err := t.s.askProxy(ctx, p, src.ServentGUID, index, to)
@@ -418,7 +426,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 	peer, ok := s.router.PushRoute(src.ServentGUID)
 	c := s.connByID(peer)
 	if !ok || c == nil {
-		return fmt.Errorf("%w %s", errNoPushRoute, src.ServentGUID)
+		return fmt.Errorf("%w %s (its hits came out of band, or their path is gone)", errNoPushRoute, src.ServentGUID)
 	}
 	m := wire.Message{
 		Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePush, TTL: pushTTL},
@@ -430,7 +438,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 		return fmt.Errorf("servent: encoding Push: %w", err)
 	}
 	if !c.enqueue(b, true) {
-		return fmt.Errorf("servent: Push not queued: %w", errNoPushRoute)
+		return fmt.Errorf("servent: Push not queued: %w %s", errNoPushRoute, src.ServentGUID)
 	}
 	return nil
 }

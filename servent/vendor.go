@@ -7,8 +7,8 @@ import (
 )
 
 // supportedVendorMessages is what we list in Messages-Supported: the vendor
-// messages we act on (handleVendor). Everything else (and HSEP) is read
-// without error and ignored.
+// messages we act on (handleVendor; LIME/11 and LIME/12 arrive over UDP,
+// oob.go). Everything else (and HSEP) is read without error and ignored.
 var supportedVendorMessages = []wire.VendorEntry{
 	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyRequest, Version: 1},
 	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyRequest, Version: 2},
@@ -16,10 +16,14 @@ var supportedVendorMessages = []wire.VendorEntry{
 	{Vendor: wire.VendorLIME, Selector: wire.SelectorPushProxyAck, Version: 2},
 	{Vendor: wire.VendorGOVT, Selector: wire.SelectorRelayRequest, Version: 1},
 	{Vendor: wire.VendorGOVT, Selector: wire.SelectorRelayGrant, Version: 1},
+	{Vendor: wire.VendorLIME, Selector: wire.SelectorLimeACK, Version: 3},
+	{Vendor: wire.VendorLIME, Selector: wire.SelectorReplyNumber, Version: 3},
+	{Vendor: wire.VendorGTKG, Selector: wire.SelectorUDPConnectBack, Version: 1},
 }
 
 // handleVendor acts on the link-level vendor messages we support: push
-// proxies (pushproxy.go) and relay rendezvous (relay.go).
+// proxies (pushproxy.go), relay rendezvous (relay.go) and the UDP
+// connect-back request (reach.go).
 func (s *Servent) handleVendor(c *conn, m *wire.Message) {
 	if m.Header.Type != wire.TypeVendor {
 		return
@@ -34,6 +38,8 @@ func (s *Servent) handleVendor(c *conn, m *wire.Message) {
 		s.xfer.relay.request(c, m.Header.GUID, v)
 	case v.Vendor == wire.VendorGOVT && v.Selector == wire.SelectorRelayGrant:
 		s.xfer.relay.granted(c, m.Header.GUID, v)
+	case v.Vendor == wire.VendorGTKG && v.Selector == wire.SelectorUDPConnectBack:
+		s.handleConnectBack(c, m)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/govent/govent/servent/gwc"
 )
 
 // prepareCommands gives every command of the tree the same behaviour:
@@ -348,6 +350,16 @@ func hostPortProblem(s string) string {
 		return "want a port from 1 to 65535"
 	}
 	return ""
+}
+
+// cacheURLs: every value is a GWebCache URL (http or https, with a host).
+func cacheURLs(flag string) flagRule {
+	return each(flag, func(s string) string {
+		if _, err := gwc.CheckURL(s); err != nil {
+			return "want an http:// or https:// URL, such as http://cache.example/gwc.php"
+		}
+		return ""
+	})
 }
 
 // listenAddr: [HOST]:PORT, port 0 picking a free one.

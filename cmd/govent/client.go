@@ -126,6 +126,14 @@ func statusCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintf(tw, "role\t%s\n", st.Role)
 			fmt.Fprintf(tw, "address\t%s\n", addr)
+			switch {
+			case st.UDP == "":
+				fmt.Fprintf(tw, "udp\tnone: searches get in-band replies only\n")
+			case st.UDPReachable:
+				fmt.Fprintf(tw, "udp\t%s, reachable: searches ask for out-of-band replies\n", st.UDP)
+			default:
+				fmt.Fprintf(tw, "udp\t%s, not known to be reachable: searches ask for in-band replies\n", st.UDP)
+			}
 			fmt.Fprintf(tw, "guid\t%s\n", st.GUID)
 			fmt.Fprintf(tw, "agent\t%s\n", st.UserAgent)
 			fmt.Fprintf(tw, "uptime\t%s\n", (time.Duration(st.UptimeSec) * time.Second).String())

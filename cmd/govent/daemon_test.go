@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +36,12 @@ type daemonProc struct {
 }
 
 // startDaemon runs bin as `govent run` on loopback with data as its data
-// directory and waits until its control API answers.
+// directory and waits until its control API answers. It knows only the
+// peers args name: with none it would ask the shipped host caches for
+// hosts (the tripwire, bootstrap_test.go), so it never bootstraps.
 func startDaemon(t *testing.T, bin, data string, args ...string) *daemonProc {
 	t.Helper()
-	args = append([]string{"run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data, "--allow-private"}, args...)
+	args = append([]string{"run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data, "--allow-private", "--no-bootstrap"}, args...)
 	d := &daemonProc{cmd: exec.Command(bin, args...), data: data, stderr: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd.Env = append(testEnviron(), "GORACE=atexit_sleep_ms=0")
 	d.cmd.Stderr = d.stderr
@@ -164,13 +167,28 @@ func TestDaemonEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		return fams
 	}
-	hitsBefore := sample(metrics(), "govent_descriptors_received_total", "type", "queryhit")
+	// The peer answers the daemon's connect-back request over UDP: the
+	// daemon is then reachable, and its searches ask for out-of-band hits,
+	// which a neighbour answers over the link all the same.
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.UDPReachable
+	}, 10*time.Second, 50*time.Millisecond, "the daemon learns it is reachable over UDP")
+	assert.Equal(t, st.Addr, st.UDP, "UDP on the TCP port")
+	code, out, errOut = runCLI(t, "", "status", "--data", data)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^udp +`+regexp.QuoteMeta(st.UDP)+`, reachable: searches ask for out-of-band replies$`, out)
+	hits := func(transport string) float64 {
+		return sampleOf(metrics(), "govent_descriptors_received_total", map[string]string{"type": "queryhit", "transport": transport})
+	}
+	tcpBefore, udpBefore := hits("tcp"), hits("udp")
 
 	code, out, errOut = runCLI(t, "", "search", "penguin", "--daemon", "--data", data, "--max-results", "1")
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `(?m)^  1\. penguin parade\.ogg .* from `+peer.Addr().String()+` \(GOVT, 1 hop\)  `+urn, out)
 	assert.Contains(t, out, "stopped at --max-results 1")
-	assert.Equal(t, hitsBefore+1, sample(metrics(), "govent_descriptors_received_total", "type", "queryhit"), "the QueryHit is counted")
+	assert.Equal(t, tcpBefore+1, hits("tcp"), "the QueryHit is counted, over the link")
+	assert.Equal(t, udpBefore, hits("udp"))
 
 	// The token: none, or a wrong one, is 401 on every path.
 	for _, auth := range []string{"", "Bearer wrong"} {
@@ -288,13 +306,17 @@ func readToken(t *testing.T, data string) string {
 	return tok
 }
 
-// sample is the value of the family's sample with label=value.
-func sample(fams map[string]*dto.MetricFamily, name, label, value string) float64 {
+// sampleOf is the value of the family's sample with all these labels.
+func sampleOf(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
 	for _, m := range fams[name].GetMetric() {
+		n := 0
 		for _, l := range m.Label {
-			if l.GetName() == label && l.GetValue() == value {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+				n++
 			}
+		}
+		if n == len(labels) {
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return 0
@@ -305,7 +327,9 @@ func sample(fams map[string]*dto.MetricFamily, name, label, value string) float6
 func TestRunRefusesLooseToken(t *testing.T) {
 	data := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(data, control.TokenFile), []byte(strings.Repeat("a", 64)+"\n"), 0o644))
-	code, _, errOut := runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data)
+	// The servent starts before the control API refuses the token: it
+	// must not ask the shipped host caches meanwhile.
+	code, _, errOut := runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data, "--no-bootstrap")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "token file is readable by other users")
 	assert.Contains(t, errOut, "mode 0644, want 0600")
@@ -323,7 +347,7 @@ func TestRunRefusesLooseToken(t *testing.T) {
 func TestRunControlFromEnvWithoutData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	code, _, errOut := runCLIContext(ctx, map[string]string{"GOVENT_CONTROL": "127.0.0.1:0"}, "", "run", "--listen", "127.0.0.1:0")
+	code, _, errOut := runCLIContext(ctx, map[string]string{"GOVENT_CONTROL": "127.0.0.1:0"}, "", "run", "--listen", "127.0.0.1:0", "--no-bootstrap")
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, errOut, "control API off")
 }

@@ -206,8 +206,14 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 			AllowPrivate:    true,
 			HashBeforeStart: true,
 			DefaultTTL:      ttl,
-			Logger:          d.log.Named(nodeName(i)),
-			OnEvent:         func(e servent.Event) { d.event(i, e) },
+			NoBootstrap:     true, // the demo's nodes know each other, and nobody else
+			// The demo shows a hit routed back along the Query's reverse
+			// path and a Push routed along it: an out-of-band reply (the
+			// firewalled node has push proxies) would come over UDP and
+			// skip both.
+			NoUDP:   true,
+			Logger:  d.log.Named(nodeName(i)),
+			OnEvent: func(e servent.Event) { d.event(i, e) },
 
 			// Every node dials from 127.0.0.1: lift the per-address share.
 			MaxPeersPerIP: 16,

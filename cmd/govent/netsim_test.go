@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(netsim.ChildEnv) == "1" {
 		netsimChild()
 	}
-	code := m.Run()
+	code := runWithTripwire(m) // bootstrap_test.go
 	removeBuilt()
 	os.Exit(code)
 }

@@ -102,6 +102,9 @@ var readmePlaceholders = []placeholderRule{
 		require.NoError(t, err)
 		return path
 	}},
+	{token: "URL", command: "run", flag: "--gwc", value: func(t *testing.T, fx *readmeFixture) string {
+		return fakeGWebCache(t, fx.peer.Addr())
+	}},
 	{token: "HOST:PORT", value: func(_ *testing.T, fx *readmeFixture) string { return fx.peer.Addr().String() }},
 	{token: "urn:sha1:<base32>", value: func(_ *testing.T, fx *readmeFixture) string { return fx.urn }},
 	{token: "magnet:?xt=urn:sha1:<base32>&dn=<name>&xs=http://<ip-port>/uri-res/N2R?urn:sha1:<base32>", command: "get",
@@ -140,6 +143,7 @@ var readmeEnv = []string{
 	"GORACE=atexit_sleep_ms=0", // a -race binary otherwise sleeps 1 s at exit
 	"GOVENT_LISTEN=127.0.0.1:0",
 	"GOVENT_CONTROL=127.0.0.1:0", // run's lines run at once: each its own control port
+	"GOVENT_ALLOW_PRIVATE=true",  // loopback hosts from a (fake) GWebCache are private
 	"GOVENT_SEARCH_LISTEN=127.0.0.1:0",
 	"GOVENT_SEARCH_TIMEOUT=1s",
 }
@@ -798,7 +802,8 @@ func testEnviron() []string {
 			out = append(out, kv)
 		}
 	}
-	return out
+	// The shipped bootstrap list is never used by a test (bootstrap_test.go).
+	return append(out, "GOVENT_FALLBACK_CACHE="+tripwire.url)
 }
 
 // syncBuffer is a bytes.Buffer that a running process writes while the

@@ -55,7 +55,8 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run a servent until interrupted",
-		Description: "Joins the network through the --peer hosts (and the hosts they tell about), shares\n" +
+		Description: "Joins the network through the --peer hosts (and the hosts they tell about) or, knowing\n" +
+			"nobody, through host caches (--gwc, --uhc, else a built-in list; --no-bootstrap: none), shares\n" +
 			"--share and serves uploads on the listening port. SIGINT or SIGTERM shuts down cleanly\n" +
 			"(Bye 200 to every peer); SIGHUP rescans the shared directory.\n\n" +
 			"With --data, the control API listens on --control (loopback by default) for govent\n" +
@@ -84,6 +85,12 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
 			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
 			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
+			&cli.StringSliceFlag{Name: "gwc", Usage: "GWebCache `URL` to ask for hosts when none is known (repeatable)"},
+			&cli.StringSliceFlag{Name: "uhc", Usage: "UDP host cache `HOST:PORT` to ask for hosts when none is known (repeatable)"},
+			&cli.StringSliceFlag{Name: "fallback-cache", Usage: "host cache (GWebCache `URL` or uhc:HOST:PORT) to ask when no host is known and no --peer,\n" +
+				"--gwc or --uhc is given, instead of the built-in list (repeatable)"},
+			&cli.BoolFlag{Name: "no-bootstrap", Usage: "never ask host caches for hosts (neither --gwc, --uhc nor the built-in list)"},
+			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket: no out-of-band replies, no UDP host caches"},
 			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
 				"for tools on this host that open many connections from one address, such as govent conform", DefaultText: "0, the built-in limits"},
 		}, logFlags("info")...),
@@ -94,6 +101,8 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			rules := append([]flagRule{
 				listenAddr("listen"),
 				hostPorts("peer"),
+				hostPorts("uhc"),
+				cacheURLs("gwc"),
 				intRange("max-peers", 0, math.MaxInt),
 				intRange("connections", 0, math.MaxInt),
 				intRange("per-address", 0, math.MaxInt),
@@ -144,7 +153,17 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 				MaxUploadsPerIP:   c.Int("upload-slots-per-ip"),
 				MaxUploadQueue:    c.Int("upload-queue"),
 				NoTLS:             c.Bool("no-tls"),
-				Logger:            log,
+				GWebCaches:        c.StringSlice("gwc"),
+				UDPHostCaches:     c.StringSlice("uhc"),
+				NoBootstrap:       c.Bool("no-bootstrap"),
+				NoUDP:             c.Bool("no-udp"),
+				// Used by the servent only when it knows no host at all
+				// and no --peer is given.
+				FallbackCaches: shippedCaches,
+				Logger:         log,
+			}
+			if fc := c.StringSlice("fallback-cache"); len(fc) > 0 {
+				cfg.FallbackCaches = fc
 			}
 			if cfg.Mode, err = servent.ParseMode(c.String("mode")); err != nil {
 				return usageError(fmt.Errorf("--mode: %w", err))

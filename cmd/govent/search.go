@@ -31,7 +31,8 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 		ArgsUsage: "QUERY",
 		Description: "Starts a short-lived servent, connects to the --peer hosts, sends QUERY (keywords,\n" +
 			"or urn:sha1:<base32>) and prints numbered results as they arrive, one a line: name,\n" +
-			"size, the responder's address and vendor, how many hops the hit travelled, urn. It\n" +
+			"size, the responder's address and vendor, how many hops the hit travelled (or \"out of\n" +
+			"band\": over UDP from the responder itself), urn. It\n" +
 			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
 			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
 			"--dir under the result's name, verifies its SHA-1 and lists the sources it used, best\n" +
@@ -290,6 +291,10 @@ func formatResult(n int, r servent.Result) string {
 		from = "servent " + r.ServentGUID.String() // dial-only: no address to give
 	}
 	about := hopsText(r.Hops)
+	if r.OOB {
+		// Over UDP from the responder itself: how far it is, nobody says.
+		about = "out of band"
+	}
 	if r.Vendor != "" {
 		about = r.Vendor + ", " + about
 	}
@@ -311,7 +316,7 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	m := map[string]any{
 		"n": n, "name": r.Name, "size": r.Size, "addr": r.Addr.String(), "index": r.Index,
 		"servent_guid": r.ServentGUID.String(), "vendor": r.Vendor, "push": r.Push, "busy": r.Busy,
-		"hops": r.Hops, "via": r.Via.String(), "speed_kbps": r.Speed,
+		"hops": r.Hops, "via": r.Via.String(), "speed_kbps": r.Speed, "oob": r.OOB,
 	}
 	if r.HasSHA1 {
 		m["urn"] = r.SHA1.String()

@@ -115,6 +115,9 @@ func TestStatusPeersShares(t *testing.T) {
 	peer := startServent(t, testConfig(t))
 	require.NoError(t, peer.Connect(d.s.Addr()))
 	waitFor(t, "the peer", func() bool { return len(d.s.Peers()) == 1 })
+	// The peer answers the daemon's connect-back request (GTKG/7): the
+	// daemon is then reachable over UDP.
+	waitFor(t, "UDP reachability", func() bool { return d.s.Stats().UDP.Reachable })
 	ctx := context.Background()
 
 	st, err := d.client.Status(ctx)
@@ -122,6 +125,8 @@ func TestStatusPeersShares(t *testing.T) {
 	assert.Equal(t, "ultrapeer", st.Role)
 	assert.Equal(t, d.s.GUID().String(), st.GUID)
 	assert.Equal(t, d.s.Addr().String(), st.Addr)
+	assert.Equal(t, st.Addr, st.UDP, "UDP on the TCP port")
+	assert.True(t, st.UDPReachable)
 	assert.Equal(t, 1, st.Peers)
 	assert.Equal(t, 1, st.Ultrapeers)
 	assert.Equal(t, 2, st.Files)
@@ -199,8 +204,14 @@ func TestSearchStreamAndMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ShareDir = shareDir(t, map[string]string{"penguin song.ogg": "feathers"})
 	sharer := startServent(t, cfg)
-	require.NoError(t, sharer.Connect(d.s.Addr()))
-	waitFor(t, "the peer", func() bool { return len(d.s.Peers()) == 1 })
+	// The sharer two hops away, so that it answers out of band: the
+	// daemon's neighbour answers its connect-back request (GTKG/7), and
+	// the daemon, reachable over UDP, asks for out-of-band hits.
+	mid := startServent(t, testConfig(t))
+	require.NoError(t, mid.Connect(d.s.Addr()))
+	require.NoError(t, sharer.Connect(mid.Addr()))
+	waitFor(t, "the peers", func() bool { return len(d.s.Peers()) == 1 && len(mid.Peers()) == 2 })
+	waitFor(t, "UDP reachability", func() bool { return d.s.Stats().UDP.Reachable })
 
 	before := scrape(t, d)
 	assert.Equal(t, 1.0, value(t, before, "govent_connections", map[string]string{"role": "ultrapeer"}))
@@ -220,18 +231,30 @@ func TestSearchStreamAndMetrics(t *testing.T) {
 	assert.Equal(t, "penguin song.ogg", got[0].Name)
 	assert.Equal(t, urnOf([]byte("feathers")), got[0].URN)
 	assert.Equal(t, uint8(1), got[0].Hops)
+	assert.True(t, got[0].OOB, "out of band")
 	assert.Equal(t, sharer.Addr().String(), got[0].Addr)
 
 	after := scrape(t, d)
-	hits := map[string]string{"type": "queryhit"}
-	assert.Equal(t, value(t, before, "govent_descriptors_received_total", hits)+1,
-		value(t, after, "govent_descriptors_received_total", hits), "the QueryHit is counted")
-	q := map[string]string{"type": "query"}
+	for _, tr := range []string{"tcp", "udp"} {
+		hits := map[string]string{"type": "queryhit", "transport": tr}
+		want := value(t, before, "govent_descriptors_received_total", hits)
+		if tr == "udp" {
+			want++
+		}
+		assert.Equal(t, want, value(t, after, "govent_descriptors_received_total", hits), "the QueryHit is counted, over %s", tr)
+	}
+	claim := map[string]string{"type": "control", "transport": "udp"}
+	assert.Greater(t, value(t, after, "govent_descriptors_sent_total", claim), value(t, before, "govent_descriptors_sent_total", claim), "our LIME/11 claim")
+	assert.Positive(t, value(t, after, "govent_udp_datagrams_total", map[string]string{"direction": "in"}))
+	assert.Equal(t, 1.0, value(t, after, "govent_oob_replies_total", map[string]string{"event": "hits_received"}))
+	q := map[string]string{"type": "query", "transport": "tcp"}
 	assert.Greater(t, value(t, after, "govent_descriptors_sent_total", q), value(t, before, "govent_descriptors_sent_total", q), "our Query is counted")
 	assert.Greater(t, value(t, after, "govent_router_decisions_total", map[string]string{"outcome": "originated"}),
 		value(t, before, "govent_router_decisions_total", map[string]string{"outcome": "originated"}), "our Query, originated")
-	in := map[string]string{"direction": "in"}
-	assert.Greater(t, value(t, after, "govent_link_bytes_total", in), value(t, before, "govent_link_bytes_total", in))
+	udpIn := map[string]string{"type": "queryhit", "transport": "udp"}
+	assert.Greater(t, value(t, after, "govent_descriptors_received_bytes_total", udpIn), value(t, before, "govent_descriptors_received_bytes_total", udpIn))
+	out := map[string]string{"direction": "out"}
+	assert.Greater(t, value(t, after, "govent_link_bytes_total", out), value(t, before, "govent_link_bytes_total", out), "our Query, over the link")
 	assert.Positive(t, value(t, after, "govent_routing_table_entries", map[string]string{"table": "queries"}))
 
 	// A search nobody answers ends at its timeout.

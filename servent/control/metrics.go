@@ -30,10 +30,10 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descRecv        = desc("descriptors_received_total", "Descriptors received, by payload type.", "type")
-	descRecvBytes   = desc("descriptors_received_bytes_total", "Descriptor bytes received (headers included), by payload type.", "type")
-	descSent        = desc("descriptors_sent_total", "Descriptors written to links, by send class.", "type")
-	descSentBytes   = desc("descriptors_sent_bytes_total", "Descriptor bytes written to links, by send class.", "type")
+	descRecv        = desc("descriptors_received_total", "Descriptors received, by payload type and transport (tcp: links; udp: the UDP socket).", "type", "transport")
+	descRecvBytes   = desc("descriptors_received_bytes_total", "Descriptor bytes received (headers included), by payload type and transport.", "type", "transport")
+	descSent        = desc("descriptors_sent_total", "Descriptors sent, by send class and transport (tcp: written to links; udp: sent on the UDP socket).", "type", "transport")
+	descSentBytes   = desc("descriptors_sent_bytes_total", "Descriptor bytes sent, by send class and transport.", "type", "transport")
 	descBytes       = desc("link_bytes_total", "Descriptor bytes over Gnutella links by direction, before compression.", "direction")
 	descWireOut     = desc("link_wire_sent_bytes_total", "Bytes sent on Gnutella sockets, after compression.")
 	descQueueDrops  = desc("send_queue_drops_total", "Descriptors the send queues did not send, by send class and reason.", "type", "reason")
@@ -63,13 +63,17 @@ var (
 	descQRP         = desc("qrp_events_total", "Query routing table events, by kind.", "kind")
 	descDynQueries  = desc("dynamic_queries", "Leaf Queries being widened by dynamic querying now.")
 	descHTTPEvicted = desc("http_sessions_evicted_total", "Idle HTTP keep-alive sessions closed to make room.")
+	descUDP         = desc("udp_datagrams_total", "Datagrams on the UDP socket, by direction.", "direction")
+	descUDPDrops    = desc("udp_drops_total", "Datagrams received and dropped, by reason.", "reason")
+	descUDPReach    = desc("udp_reachable", "1 when unsolicited UDP reaches us, so that our searches ask for out-of-band replies.")
+	descOOB         = desc("oob_replies_total", "Out-of-band query reply events, as responder and as querier, by event.", "event")
 )
 
 var allDescs = []*prometheus.Desc{descRecv, descRecvBytes, descSent, descSentBytes, descBytes, descWireOut,
 	descQueueDrops, descRouteDrops, descForwarded, descMalformed, descTables, descConns, descRefused,
 	descHSFailed, descHTTPRefused, descUploads, descDownloads, descDLBytes, descFiles, descShared,
 	descHashing, descHosts, descStart, descStreams, descQueueRefuse, descAnswered, descThrottled, descInputWaits,
-	descRouted, descRouterSent, descQRP, descDynQueries, descHTTPEvicted}
+	descRouted, descRouterSent, descQRP, descDynQueries, descHTTPEvicted, descUDP, descUDPDrops, descUDPReach, descOOB}
 
 // knownTypes are the payload types the servent reads.
 var knownTypes = []wire.PayloadType{wire.TypePing, wire.TypePong, wire.TypeBye, wire.TypeQRP, wire.TypeVendor,
@@ -104,25 +108,58 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for t := range tr.InMessages {
 		in[t] = true
 	}
+	st := s.Stats()
+	u := &st.UDP
+	for t := range u.InMessages {
+		in[t] = true
+	}
 	var inBytes uint64
 	for t := range in {
-		counter(descRecv, tr.InMessages[t], typeName(t))
-		counter(descRecvBytes, tr.InBytes[t], typeName(t))
+		counter(descRecv, tr.InMessages[t], typeName(t), "tcp")
+		counter(descRecvBytes, tr.InBytes[t], typeName(t), "tcp")
+		counter(descRecv, u.InMessages[t], typeName(t), "udp")
+		counter(descRecvBytes, u.InBytes[t], typeName(t), "udp")
 		inBytes += tr.InBytes[t]
+	}
+	// UDP sends have no queue: they are counted by the class their type
+	// would have on a link.
+	var udpSent, udpSentBytes [sendq.NumClasses]uint64
+	for t, n := range u.OutMessages {
+		udpSent[sendq.ClassOf(t)] += n
+		udpSentBytes[sendq.ClassOf(t)] += u.OutBytes[t]
 	}
 	for i := range tr.Out.Class {
 		cs, class := &tr.Out.Class[i], sendq.Class(i).String()
-		counter(descSent, cs.Sent, class)
-		counter(descSentBytes, cs.SentBytes, class)
+		counter(descSent, cs.Sent, class, "tcp")
+		counter(descSentBytes, cs.SentBytes, class, "tcp")
+		counter(descSent, udpSent[i], class, "udp")
+		counter(descSentBytes, udpSentBytes[i], class, "udp")
 		for r, n := range cs.Dropped {
 			counter(descQueueDrops, n, class, sendq.DropReason(r).String())
 		}
+	}
+	counter(descUDP, u.In, "in")
+	counter(descUDP, u.Out, "out")
+	for reason, n := range map[string]uint64{"oversized": u.Oversized, "rate_limited": u.RateLimited, "malformed": u.Malformed, "ignored": u.Ignored} {
+		counter(descUDPDrops, n, reason)
+	}
+	reachable := 0.0
+	if u.Reachable {
+		reachable = 1
+	}
+	gauge(descUDPReach, reachable)
+	o := &u.OOB
+	for event, n := range map[string]uint64{
+		"offered": o.Offered, "claimed": o.Claimed, "hits_sent": o.HitsSent, "unclaimed": o.Unclaimed,
+		"spurious_claims": o.SpuriousClaims, "forged_claims": o.ForgedClaims, "token_missing": o.TokenMissing,
+		"offers": o.Offers, "claims_sent": o.ClaimsSent, "hits_received": o.HitsReceived, "hits_refused": o.HitsRefused,
+	} {
+		counter(descOOB, n, event)
 	}
 	counter(descBytes, inBytes, "in")
 	counter(descBytes, tr.OutBytes, "out")
 	counter(descWireOut, tr.WireOut)
 
-	st := s.Stats()
 	for r := router.DropReason(1); r < router.NumDropReasons; r++ {
 		counter(descRouteDrops, st.Router.Dropped[r], labelOf(r.String()))
 	}

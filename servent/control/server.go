@@ -179,6 +179,9 @@ func (srv *Server) status(w http.ResponseWriter, _ *http.Request) {
 	if a := s.Addr(); a.IsValid() {
 		st.Addr = a.String()
 	}
+	if u := s.Stats().UDP; u.Addr.IsValid() {
+		st.UDP, st.UDPReachable = u.Addr.String(), u.Reachable
+	}
 	for _, p := range s.Peers() {
 		st.Peers++
 		switch peerRole(p) {

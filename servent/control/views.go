@@ -15,13 +15,18 @@ import (
 
 // Status is GET /v1/status.
 type Status struct {
-	Role      string    `json:"role"` // "ultrapeer" or "leaf"
-	GUID      string    `json:"guid"`
-	Addr      string    `json:"addr"` // where the servent listens; "" when it does not
-	UserAgent string    `json:"user_agent"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeSec float64   `json:"uptime_seconds"`
-	Peers     int       `json:"peers"`
+	Role string `json:"role"` // "ultrapeer" or "leaf"
+	GUID string `json:"guid"`
+	Addr string `json:"addr"` // where the servent listens; "" when it does not
+	// UDP is the UDP socket's address ("" without one); UDPReachable says
+	// unsolicited UDP reaches it, so that our searches ask for
+	// out-of-band replies.
+	UDP          string    `json:"udp"`
+	UDPReachable bool      `json:"udp_reachable"`
+	UserAgent    string    `json:"user_agent"`
+	StartedAt    time.Time `json:"started_at"`
+	UptimeSec    float64   `json:"uptime_seconds"`
+	Peers        int       `json:"peers"`
 	// Ultrapeers and Leaves split Peers by the peer's role; Legacy are
 	// neighbours that are neither (0.4 or unmarked 0.6).
 	Ultrapeers int `json:"ultrapeers"`
@@ -118,6 +123,9 @@ type SearchResult struct {
 	Busy        bool   `json:"busy"`
 	Hops        uint8  `json:"hops"`
 	Via         string `json:"via"`
+	// OOB: the hit came out of band, over UDP straight from the
+	// responder (servent.Result.OOB).
+	OOB bool `json:"oob,omitempty"`
 }
 
 // SearchDone ends a search stream and says why.
@@ -203,7 +211,7 @@ func hostView(h hostcache.Host) Host {
 func resultView(n int, r servent.Result) SearchResult {
 	v := SearchResult{N: n, Name: r.Name, Size: r.Size, Addr: r.Addr.String(), Index: r.Index,
 		ServentGUID: r.ServentGUID.String(), Vendor: r.Vendor, Push: r.Push, Busy: r.Busy,
-		Hops: r.Hops, Via: r.Via.String()}
+		Hops: r.Hops, Via: r.Via.String(), OOB: r.OOB}
 	if r.HasSHA1 {
 		v.URN = r.SHA1.String()
 	}

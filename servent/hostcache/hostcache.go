@@ -65,6 +65,8 @@ const (
 	SourcePong                             // a Pong
 	SourceXTry                             // an X-Try handshake header
 	SourceXTryUltrapeers                   // an X-Try-Ultrapeers handshake header
+	SourceGWebCache                        // a GWebCache's host list
+	SourceUDPHostCache                     // a UDP host cache's Pong (GGEP IPP)
 )
 
 var sourceNames = map[Source]string{
@@ -72,6 +74,8 @@ var sourceNames = map[Source]string{
 	SourcePong:           "pong",
 	SourceXTry:           "x-try",
 	SourceXTryUltrapeers: "x-try-ultrapeers",
+	SourceGWebCache:      "gwebcache",
+	SourceUDPHostCache:   "udp-host-cache",
 }
 
 func (s Source) String() string {
@@ -210,6 +214,14 @@ func (c *Cache) allowed(a netip.AddrPort) error {
 	return nil
 }
 
+// Acceptable reports whether a stranger may point us at addr: it is
+// usable and passes the private and loopback policy (the checks Add
+// applies, for addresses we send to rather than dial: OOB replies).
+func (c *Cache) Acceptable(addr netip.AddrPort) bool {
+	addr = normalize(addr)
+	return usable(addr) == nil && c.allowed(addr) == nil
+}
+
 // SetSelf names our own listening addresses (as configured, or as peers
 // report them in Remote-IP): they are dropped and never learned again.
 func (c *Cache) SetSelf(addrs ...netip.AddrPort) {
@@ -311,6 +323,14 @@ func (c *Cache) Get(addr netip.AddrPort) (Host, bool) {
 		return Host{}, false
 	}
 	return h.Host, true
+}
+
+// LearnedLen is the number of hosts learnt from peers, host caches or an
+// earlier run: those a servent may dial beside its configured ones.
+func (c *Cache) LearnedLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pools[0].Len() + c.pools[1].Len()
 }
 
 // Len is the number of hosts known, configured ones included.

@@ -1,7 +1,9 @@
 // Package memnet is an in-memory TCP-like network: listeners and stream
 // connections between IP:port addresses, with bounded buffers (a writer
 // blocks while its peer's buffer is full, as TCP pushes back), read and write
-// deadlines, half-close, and refused dials. It is built only on channels and
+// deadlines, half-close, and refused dials; and UDP-like packet sockets
+// (packet.go) whose datagrams are dropped, never blocked on, when nobody is
+// bound or the queue is full. It is built only on channels and
 // the time package, so under testing/synctest every wait is virtual: a test
 // can hold a link idle for ten minutes in no real time. The servent takes it
 // through Config.Network; tests and the network simulator use it to run many
@@ -37,6 +39,7 @@ type Network struct {
 
 	mu        sync.Mutex
 	listeners map[netip.AddrPort]*listener
+	packets   map[netip.AddrPort]*PacketConn // packet.go
 	nextPort  map[netip.Addr]uint16
 }
 
@@ -124,7 +127,11 @@ func (n *Network) freePortLocked(a netip.Addr) uint16 {
 			p = 1024
 		}
 		n.nextPort[a] = p + 1
-		if _, busy := n.listeners[netip.AddrPortFrom(a, p)]; !busy {
+		ap := netip.AddrPortFrom(a, p)
+		if _, busy := n.listeners[ap]; busy {
+			continue
+		}
+		if _, busy := n.packets[ap]; !busy {
 			return p
 		}
 	}

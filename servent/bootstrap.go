@@ -1,0 +1,306 @@
+package servent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/govent/govent/servent/gwc"
+	"github.com/govent/govent/servent/hostcache"
+	"github.com/govent/govent/wire"
+)
+
+// Bootstrap: when the host cache holds no host to dial and we have no link,
+// ask a host cache (a GWebCache over HTTP, or a UDP host cache with
+// a Ping bearing GGEP "SCP") for hosts. Caches are tried in order: those
+// the user configured, else the fallback list (only when the host cache
+// was empty at Start and no peers are configured: a restart with known
+// hosts does not bootstrap), then caches other caches told us of. One
+// cache is asked at a time; one that fails is backed off (doubling from
+// cacheRetry to cacheRetryMax), one that answered is not asked again for
+// cacheRevisit, and both are remembered across runs (bootpersist.go).
+// Each cache is logged at info the first time it is contacted in a run.
+
+const (
+	bootCheckEvery = 5 * time.Second
+	cacheRetry     = time.Minute
+	cacheRetryMax  = time.Hour
+	// cacheRevisit: GWebCaches ask clients not to come back within the
+	// hour.
+	cacheRevisit = time.Hour
+	// uhcWait is how long a UDP host cache has to answer our Ping.
+	uhcWait = 10 * time.Second
+	// maxLearnedCaches bounds the caches other caches tell us of.
+	maxLearnedCaches = 20
+)
+
+// BootstrapStats count host-cache contacts (Stats.Bootstrap).
+type BootstrapStats struct {
+	// Contacts and Failures count exchanges with caches; Hosts the hosts
+	// they gave that the host cache took.
+	Contacts, Failures, Hosts uint64
+	// Caches is how many caches we know of.
+	Caches int
+}
+
+// bootCache is one host cache we may ask.
+type bootCache struct {
+	name     string // a GWebCache URL, or the host:port of a UDP host cache
+	udp      bool
+	failures int
+	next     time.Time
+	logged   bool
+	learned  bool // another cache named it
+}
+
+type bootState struct {
+	mu      sync.Mutex
+	caches  []*bootCache
+	waiting map[netip.AddrPort]chan int // UDP host caches pinged, by address
+
+	contacts, failures, hosts atomic.Uint64
+}
+
+func (b *bootState) stats() BootstrapStats {
+	b.mu.Lock()
+	n := len(b.caches)
+	b.mu.Unlock()
+	return BootstrapStats{Contacts: b.contacts.Load(), Failures: b.failures.Load(), Hosts: b.hosts.Load(), Caches: n}
+}
+
+// addLocked appends a cache unless it is known.
+func (b *bootState) addLocked(name string, udp bool) {
+	if b.findLocked(name) == nil {
+		b.caches = append(b.caches, &bootCache{name: name, udp: udp})
+	}
+}
+
+// startBootstrap builds the cache list and starts the loop, if there is
+// anything to ask (NoBootstrap leaves nothing: withDefaults clears it). It runs in Start, after the host cache is loaded and
+// before configured peers are added to it.
+func (s *Servent) startBootstrap() {
+	b := &s.boot
+	b.mu.Lock()
+	for _, u := range s.cfg.GWebCaches {
+		b.addLocked(strings.TrimSpace(u), false)
+	}
+	for _, u := range s.cfg.UDPHostCaches {
+		b.addLocked(strings.TrimSpace(u), true)
+	}
+	// The fallback list (the public caches `govent run` ships) only for
+	// a servent told nothing: no peer, no cache of the user's own, and no
+	// host known from an earlier run.
+	if s.hosts.Len() == 0 && len(s.cfg.Peers) == 0 && len(b.caches) == 0 {
+		for _, u := range s.cfg.FallbackCaches {
+			if hp, ok := strings.CutPrefix(u, "uhc:"); ok {
+				b.addLocked(hp, true)
+			} else {
+				b.addLocked(u, false)
+			}
+		}
+	}
+	if len(b.caches) > 0 {
+		if err := b.loadCachesLocked(s.cfg.DataDir); err != nil {
+			s.log.Warn("host cache state not loaded", zap.Error(err))
+		}
+	}
+	n := len(b.caches)
+	b.waiting = map[netip.AddrPort]chan int{}
+	b.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	s.wg.Add(1)
+	go s.bootstrapLoop()
+}
+
+func (s *Servent) bootstrapLoop() {
+	defer s.wg.Done()
+	defer func() {
+		if err := s.boot.saveCaches(s.cfg.DataDir); err != nil {
+			s.log.Warn("saving host caches", zap.Error(err))
+		}
+	}()
+	tr := &http.Transport{
+		DialContext:       s.cfg.Network.DialContext,
+		DisableKeepAlives: true,
+		// A cache's answer is a few hundred bytes; its headers no more.
+		MaxResponseHeaderBytes: 16 << 10,
+		TLSHandshakeTimeout:    10 * time.Second,
+	}
+	defer tr.CloseIdleConnections()
+	client := &gwc.Client{HTTP: &http.Client{Transport: tr, Timeout: gwc.DefaultTimeout}, Version: Version}
+	tick := time.NewTicker(bootCheckEvery)
+	defer tick.Stop()
+	for {
+		if s.needHosts() {
+			if c := s.boot.nextCache(time.Now()); c != nil {
+				s.askCache(client, c)
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// needHosts: we have no link and the host cache knows no host beside the
+// configured ones. Once one link is up, hosts come from the network itself
+// (Pongs, X-Try), and while learned hosts remain the dialer works through
+// them (forgetting those that keep failing), as gtk-gnutella asks caches
+// only when it knows nobody.
+func (s *Servent) needHosts() bool {
+	return s.connectionCount() == 0 && s.hosts.LearnedLen() == 0
+}
+
+// nextCache returns the first cache that is due, nil if none.
+func (b *bootState) nextCache(now time.Time) *bootCache {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.caches {
+		if !now.Before(c.next) {
+			return c
+		}
+	}
+	return nil
+}
+
+// askCache asks one cache and records how it went.
+func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
+	b := &s.boot
+	b.mu.Lock()
+	first := !c.logged
+	c.logged = true
+	b.mu.Unlock()
+	kind := "GWebCache"
+	if c.udp {
+		kind = "UDP host cache"
+	}
+	if first {
+		s.log.Info("asking a host cache for hosts", zap.String("kind", kind), zap.String("cache", c.name))
+	}
+	b.contacts.Add(1)
+	var got int
+	var err error
+	if c.udp {
+		got, err = s.askUDPCache(c.name)
+	} else {
+		got, err = s.askGWebCache(client, c.name)
+	}
+	now := time.Now()
+	b.mu.Lock()
+	if err != nil || got == 0 {
+		c.failures++
+		c.next = now.Add(min(cacheRetry<<min(c.failures-1, 10), cacheRetryMax))
+	} else {
+		c.failures = 0
+		c.next = now.Add(cacheRevisit)
+	}
+	failures, next := c.failures, c.next
+	b.mu.Unlock()
+	if err != nil || got == 0 {
+		b.failures.Add(1)
+		s.log.Info("host cache failed", zap.String("kind", kind), zap.String("cache", c.name),
+			zap.Int("failures", failures), zap.Time("next", next), zap.Error(err))
+		return
+	}
+	b.hosts.Add(uint64(got))
+	s.log.Debug("host cache answered", zap.String("cache", c.name), zap.Int("hosts", got))
+}
+
+// askGWebCache fetches hosts and caches from a GWebCache.
+func (s *Servent) askGWebCache(client *gwc.Client, url string) (int, error) {
+	a, err := client.Fetch(s.ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	got := 0
+	for _, h := range a.Hosts {
+		if s.hosts.Add(h, hostcache.SourceGWebCache, true, now) == nil {
+			got++
+		}
+	}
+	b := &s.boot
+	b.mu.Lock()
+	for _, u := range a.Caches {
+		if len(b.caches) < len(s.cfg.GWebCaches)+len(s.cfg.UDPHostCaches)+len(s.cfg.FallbackCaches)+maxLearnedCaches && b.findLocked(u) == nil {
+			b.addLocked(u, false)
+			b.findLocked(u).learned = true
+		}
+	}
+	b.mu.Unlock()
+	return got, nil
+}
+
+// askUDPCache pings a UDP host cache with GGEP "SCP" and waits for its
+// Pong (udpPong reports the hosts it took, through udpCacheAnswered).
+func (s *Servent) askUDPCache(hostport string) (int, error) {
+	if s.udp == nil {
+		return 0, errNoUDP
+	}
+	to, err := s.resolveHostPort(hostport)
+	if err != nil {
+		return 0, err
+	}
+	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
+	ch := make(chan int, 1)
+	b := &s.boot
+	b.mu.Lock()
+	b.waiting[to] = ch
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.waiting, to)
+		b.mu.Unlock()
+	}()
+	scp := byte(0)
+	if !s.IsLeaf() {
+		scp = 1 // SCP_F_ULTRA: we are an ultrapeer
+	}
+	e, err := wire.NewGGEPExtension("SCP", []byte{scp}, false, false)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.pingUDP(to, wire.NewGUID(), e); err != nil {
+		return 0, err
+	}
+	timer := time.NewTimer(uhcWait)
+	defer timer.Stop()
+	select {
+	case n := <-ch:
+		return n, nil
+	case <-timer.C:
+		return 0, errUHCSilent
+	case <-s.ctx.Done():
+		return 0, s.ctx.Err()
+	}
+}
+
+// udpCacheAnswered hands the hosts a UDP host cache's Pong gave to the
+// bootstrapper waiting for it, if any.
+func (b *bootState) udpCacheAnswered(from netip.AddrPort, hosts int) {
+	b.mu.Lock()
+	ch := b.waiting[from]
+	b.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- hosts:
+		default:
+		}
+	}
+}
+
+var (
+	errNoUDP     = errors.New("servent: no UDP socket to ask a UDP host cache with")
+	errUHCSilent = fmt.Errorf("servent: the UDP host cache sent no Pong within %v", uhcWait)
+)

@@ -1,0 +1,190 @@
+package servent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/servent/memnet"
+	"github.com/govent/govent/wire"
+)
+
+// fakeGWebCache serves a GWebCache v2 answer naming hosts on n at addr and
+// counts the requests it gets.
+func fakeGWebCache(t *testing.T, n *memnet.Network, addr string, hosts ...netip.AddrPort) *atomic.Int32 {
+	t.Helper()
+	ln, err := n.Listen(context.Background(), "tcp", addr)
+	require.NoError(t, err)
+	var count atomic.Int32
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count.Add(1)
+		if r.URL.Query().Get("get") != "1" {
+			fmt.Fprint(w, "ERROR\n")
+			return
+		}
+		for _, h := range hosts {
+			fmt.Fprintf(w, "H|%v|60\n", h)
+		}
+		fmt.Fprint(w, "U|http://10.0.0.99/another.php|60\n")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &count
+}
+
+// A servent that knows nobody asks its caches in turn: a dead one is
+// backed off, a good one gives a host, the servent connects to it and asks
+// no more. Restarted with the host cache it saved, it asks nobody.
+func TestBootstrapFromGWebCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.DataDir = t.TempDir()
+		cfg.GWebCaches = []string{"http://10.0.0.51/dead.php", "http://10.0.0.50/gwc.php"}
+		s, err := New(cfg)
+		require.NoError(t, err)
+		require.NoError(t, s.Start(context.Background()))
+
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Len(t, s.Peers(), 1, "connected to the host the cache gave")
+		assert.Equal(t, up.Addr(), s.Peers()[0].Addr)
+		time.Sleep(10 * time.Minute)
+		assert.Equal(t, int32(1), gwc.Load(), "asked once: a v2 answer")
+		st := s.Stats().Bootstrap
+		assert.Equal(t, BootstrapStats{Contacts: 2, Failures: 1, Hosts: 1, Caches: 3}, st, "the dead cache once, the good one once, and the cache it named")
+		require.NoError(t, s.Close())
+
+		s2 := startServent(t, cfg)
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		require.Len(t, s2.Peers(), 1, "the saved host")
+		assert.Zero(t, s2.Stats().Bootstrap.Contacts, "known hosts remain: no bootstrap")
+		assert.Equal(t, int32(1), gwc.Load())
+	})
+}
+
+// A UDP host cache answers our SCP Ping with a Pong holding IPP and
+// UDPHC; the servent connects to the host it gave.
+func TestBootstrapFromUDPHostCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		uhc := newUDPProbe(t, n, "10.0.0.60:9999")
+		pinged := make(chan wire.Message, 1)
+		go func() {
+			m, from := uhc.recv(time.Hour)
+			if m == nil {
+				return
+			}
+			pinged <- *m
+			ipp, _ := wire.NewGGEPExtension("IPP", ippValue([]netip.AddrPort{up.Addr()}), false, false)
+			hc, _ := wire.NewGGEPExtension("UDPHC", nil, false, false)
+			uhc.send(wire.Message{Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: 1},
+				Pong: wire.Pong{Port: 9999, Addr: netip.MustParseAddr("10.0.0.60"), GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{ipp, hc}}}}, from)
+		}()
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.UDPHostCaches = []string{"10.0.0.60:9999"}
+		s := startServent(t, cfg)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		ping := <-pinged
+		assert.Equal(t, wire.TypePing, ping.Header.Type)
+		_, scp := ping.Ping.GGEP.Get("SCP")
+		assert.True(t, scp, "a UDP host cache Ping carries SCP")
+		require.Len(t, s.Peers(), 1)
+		assert.Equal(t, up.Addr(), s.Peers()[0].Addr)
+		assert.Equal(t, BootstrapStats{Contacts: 1, Hosts: 2, Caches: 1}, s.Stats().Bootstrap, "the host in IPP and the cache's own")
+	})
+}
+
+// The fallback list is used only when the host cache is empty and no peer
+// and no cache is configured, and nothing is asked with NoBootstrap.
+func TestFallbackCachesOnlyWhenNothingIsKnown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
+		cache := []string{"http://10.0.0.50/gwc.php"}
+
+		withPeer := udpConfig(t, n, "10.0.0.2:6346")
+		withPeer.Peers = []string{"10.0.0.77:6346"} // down: we stay short of links
+		withPeer.FallbackCaches = cache
+		a := startServent(t, withPeer)
+		off := udpConfig(t, n, "10.0.0.3:6346")
+		off.GWebCaches, off.FallbackCaches, off.NoBootstrap = cache, cache, true
+		b := startServent(t, off)
+		own := udpConfig(t, n, "10.0.0.5:6346")
+		own.GWebCaches = []string{"http://10.0.0.51/dead.php"} // the user's own cache, which fails
+		own.FallbackCaches = cache
+		d := startServent(t, own)
+		time.Sleep(10 * time.Minute)
+		assert.Zero(t, gwc.Load(), "a configured peer or cache, or NoBootstrap: the fallback caches are left alone")
+		assert.Zero(t, a.Stats().Bootstrap.Caches+b.Stats().Bootstrap.Caches)
+		assert.Equal(t, BootstrapStats{Contacts: 4, Failures: 4, Caches: 1}, d.Stats().Bootstrap,
+			"only the configured cache, backed off 1, 2 and 4 minutes")
+
+		empty := udpConfig(t, n, "10.0.0.4:6346")
+		empty.FallbackCaches = cache
+		c := startServent(t, empty)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, int32(1), gwc.Load(), "nothing known: the fallback list")
+		require.Len(t, c.Peers(), 1)
+	})
+}
+
+// A cache that failed is remembered across a restart: the new run waits
+// out its backoff before asking it again.
+func TestBootstrapRemembersFailingCaches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.DataDir = t.TempDir()
+		cfg.GWebCaches = []string{"http://10.0.0.51/dead.php"}
+		s := startServent(t, cfg)
+		synctest.Wait()
+		require.Equal(t, uint64(1), s.Stats().Bootstrap.Failures)
+		require.NoError(t, s.Close())
+
+		s2 := startServent(t, cfg)
+		time.Sleep(cacheRetry / 2)
+		assert.Zero(t, s2.Stats().Bootstrap.Contacts, "still backed off")
+		time.Sleep(cacheRetry/2 + bootCheckEvery)
+		assert.Equal(t, uint64(1), s2.Stats().Bootstrap.Contacts, "asked again once the backoff ended")
+	})
+}
+
+// A servent that will never bootstrap keeps the links it was told to
+// keep: the fallback list, unused when peers are configured, does not
+// make it dial hosts beside them (`govent run --peer A --peer B` always
+// passes the shipped list).
+func TestBootstrapConnections(t *testing.T) {
+	peers := []string{"10.0.0.1:6346", "10.0.0.2:6346"}
+	cache := []string{"http://10.0.0.50/gwc.php"}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"peers and the fallback list", Config{Peers: peers, FallbackCaches: cache}, 0},
+		{"the fallback list alone", Config{FallbackCaches: cache}, DefaultBootstrapConnections},
+		{"peers and a cache of the user's", Config{Peers: peers, GWebCaches: cache}, DefaultBootstrapConnections},
+		{"caches, but NoBootstrap", Config{Peers: peers, UDPHostCaches: cache, NoBootstrap: true}, 0},
+		{"set by the user", Config{Peers: peers, GWebCaches: cache, Connections: 1}, 1},
+	} {
+		c, err := tc.cfg.withDefaults()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, c.Connections, tc.name)
+	}
+}
