@@ -30,20 +30,17 @@ func controlAddr(flag string) flagRule {
 	})
 }
 
-// startControl starts the control API of s on rc.Control, with the token
-// and the download queue in the data directory. The function it returns
-// stops it: open streams end, running downloads stop (to resume at the
-// next start), the address file goes.
-func startControl(ctx context.Context, s *servent.Servent, rc runConfig, log *zap.Logger) (func(), error) {
+// controlPrep is what the control API needs before the servent starts:
+// its token, and its address already bound.
+type controlPrep struct {
+	token string
+	ln    net.Listener
+}
+
+// prepareControl reads (or creates) the token in rc.DataDir and binds
+// rc.Control.
+func prepareControl(rc runConfig) (*controlPrep, error) {
 	tok, err := control.LoadOrCreateToken(rc.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	q, err := control.NewQueue(s, rc.DataDir, 0, log.Named("downloads"))
-	if err != nil {
-		return nil, err
-	}
-	srv, err := control.New(control.Config{Servent: s, Token: tok, Queue: q, Logger: log.Named("control")})
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +48,32 @@ func startControl(ctx context.Context, s *servent.Servent, rc runConfig, log *za
 	if err != nil {
 		return nil, fmt.Errorf("control API: %w", err)
 	}
+	return &controlPrep{token: tok, ln: ln}, nil
+}
+
+// abandon releases a prepared control API that will not be started.
+func (p *controlPrep) abandon() {
+	if p != nil {
+		p.ln.Close()
+	}
+}
+
+// startControl starts the control API of s on the address prepareControl
+// bound, with the download queue in the data directory. The function it
+// returns stops it: open streams end, running downloads stop (to resume at
+// the next start), the address file goes.
+func startControl(ctx context.Context, s *servent.Servent, rc runConfig, p *controlPrep, log *zap.Logger) (func(), error) {
+	q, err := control.NewQueue(s, rc.DataDir, 0, log.Named("downloads"))
+	if err != nil {
+		p.abandon()
+		return nil, err
+	}
+	srv, err := control.New(control.Config{Servent: s, Token: p.token, Queue: q, Logger: log.Named("control")})
+	if err != nil {
+		p.abandon()
+		return nil, err
+	}
+	ln := p.ln
 	addr := ln.Addr().(*net.TCPAddr)
 	if !addr.IP.IsLoopback() {
 		log.Warn("the control API listens beyond loopback: its token travels in clear", zap.Stringer("addr", addr))

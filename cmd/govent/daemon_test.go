@@ -327,12 +327,23 @@ func sampleOf(fams map[string]*dto.MetricFamily, name string, labels map[string]
 func TestRunRefusesLooseToken(t *testing.T) {
 	data := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(data, control.TokenFile), []byte(strings.Repeat("a", 64)+"\n"), 0o644))
-	// The servent starts before the control API refuses the token: it
-	// must not ask the shipped host caches meanwhile.
+	// The token is checked before the servent starts: nothing listens,
+	// nothing is dialled, no host cache is asked.
 	code, _, errOut := runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data", data, "--no-bootstrap")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "token file is readable by other users")
 	assert.Contains(t, errOut, "mode 0644, want 0600")
+	assert.NotContains(t, errOut, "listening", "the servent started before the token was checked")
+
+	// So is the control address: one taken fails before the servent starts.
+	require.NoError(t, os.Chmod(filepath.Join(data, control.TokenFile), 0o600))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	code, _, errOut = runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", busy.Addr().String(), "--data", data, "--no-bootstrap")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "control API")
+	assert.NotContains(t, errOut, "listening", "the servent started before the control address was taken")
 
 	code, _, errOut = runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0")
 	assert.Equal(t, 2, code)

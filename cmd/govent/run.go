@@ -192,12 +192,22 @@ func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The control API's token and address are taken before the servent
+	// joins the network, so a run that cannot serve them has dialled,
+	// listened and asked no host cache.
+	var ctl *controlPrep
+	if rc.Control != "" {
+		if ctl, err = prepareControl(rc); err != nil {
+			return err
+		}
+	}
 	if err := s.Start(ctx); err != nil {
+		ctl.abandon()
 		return err
 	}
 	stopControl := func() {}
-	if rc.Control != "" {
-		if stopControl, err = startControl(ctx, s, rc, log); err != nil {
+	if ctl != nil {
+		if stopControl, err = startControl(ctx, s, rc, ctl, log); err != nil {
 			s.Close()
 			return err
 		}
