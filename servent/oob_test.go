@@ -326,8 +326,10 @@ func TestOOBHitFromFirewalledLeafDownloadsThroughItsProxy(t *testing.T) {
 		assert.Equal(t, sha1.Sum(body), sha1.Sum(data))
 		assert.Positive(t, up.Stats().PushProxy.Sent, "Pushes sent by the proxy")
 
-		// The same source, its proxies unknown: a clear error.
+		// The same source, its proxies unknown (neither remembered from
+		// its hit nor carried by the source): a clear error.
 		down.xfer.px.known.Remove(leaf.GUID())
+		req.Sources[0].Proxies = nil
 		req.Name = "again.bin"
 		_, err = down.Download(searchCtx(t), req)
 		require.Error(t, err)
