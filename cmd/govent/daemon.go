@@ -79,7 +79,7 @@ func startControl(ctx context.Context, s *servent.Servent, rc runConfig, p *cont
 		log.Warn("the control API listens beyond loopback: its token travels in clear", zap.Stringer("addr", addr))
 	}
 	if err := control.WriteAddr(rc.DataDir, addr.String()); err != nil {
-		ln.Close()
+		p.abandon()
 		return nil, err
 	}
 	q.Start(ctx)

@@ -28,10 +28,8 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	if err != nil {
 		return err
 	}
-	n, limit, limitFlag := c.Int("download"), c.Int("max-results"), "--max-results"
-	if n > 0 {
-		limit, limitFlag = n, "--download"
-	}
+	n, what := resultToFetch(c) // --browse is refused with --daemon
+	limit, limitFlag := searchLimit(c, n, what)
 	w := c.Root().Writer
 	enc := json.NewEncoder(w)
 	var results []control.SearchResult

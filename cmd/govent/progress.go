@@ -75,7 +75,7 @@ func (p *progress) update(done, total int64) {
 		return
 	}
 	tenth := pct / 10
-	if p.lastLine != (time.Time{}) && done == p.lastDone {
+	if !p.lastLine.IsZero() && done == p.lastDone {
 		return // nothing new to say (the last byte is reported written, then verified)
 	}
 	if now.Sub(p.lastLine) < time.Second && tenth == p.lastTen && done != total {

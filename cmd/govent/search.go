@@ -103,14 +103,8 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				return err
 			}
 			defer s.Close()
-			n, what := c.Int("download"), "--download"
-			if b := c.Int("browse"); b > 0 {
-				n, what = b, "--browse"
-			}
-			limit, limitFlag := c.Int("max-results"), "--max-results"
-			if n > 0 {
-				limit, limitFlag = n, what // result N is all we need
-			}
+			n, what := resultToFetch(c)
+			limit, limitFlag := searchLimit(c, n, what)
 			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit,
 				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet"), limitFlag: limitFlag}, c.Root().Writer)
 			if err != nil || n == 0 {
@@ -200,7 +194,25 @@ const defaultMaxResults = 50
 type printOpts struct {
 	json      bool   // JSON lines
 	magnet    bool   // a magnet link per result
-	limitFlag string // the flag that set the limit, to say why we stopped (default --max-results)
+	limitFlag string // the flag that set the limit, to say why we stopped
+}
+
+// resultToFetch is the result the user asked search to fetch: N of
+// --browse or --download, and the flag (n 0: none).
+func resultToFetch(c *cli.Command) (n int, flag string) {
+	if b := c.Int("browse"); b > 0 {
+		return b, "--browse"
+	}
+	return c.Int("download"), "--download"
+}
+
+// searchLimit is how many results a search waits for, and the flag that
+// says so: result n of flag is all it needs, else --max-results.
+func searchLimit(c *cli.Command, n int, flag string) (int, string) {
+	if n > 0 {
+		return n, flag
+	}
+	return c.Int("max-results"), "--max-results"
 }
 
 // searchAndPrint sends query and prints the results as they arrive, until
@@ -247,11 +259,7 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	case len(out) == 0:
 		fmt.Fprintln(w, "no results")
 	case len(out) == limit:
-		flag := opts.limitFlag
-		if flag == "" {
-			flag = "--max-results"
-		}
-		fmt.Fprintf(w, "stopped at %s %d\n", flag, limit)
+		fmt.Fprintf(w, "stopped at %s %d\n", opts.limitFlag, limit)
 	}
 	return out, nil
 }
