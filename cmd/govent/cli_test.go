@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -242,6 +244,34 @@ func TestUsageErrors(t *testing.T) {
 			assert.NotContains(t, errOut, "USAGE:", "not the whole help page")
 			assert.Contains(t, errOut, "--help", "points to the help")
 			assert.LessOrEqual(t, strings.Count(errOut, "\n"), 3, "short:\n%s", errOut)
+		})
+	}
+}
+
+// A --share that does not exist is a usage mistake, said before anything
+// starts. It used to be a warning in the log of a servent that then ran,
+// sharing nothing, until interrupted.
+func TestRunRefusesMissingShare(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "Music")
+	for _, tc := range []struct {
+		name    string
+		environ map[string]string
+		args    []string
+		want    string
+	}{
+		{"flag", nil, []string{"--share", missing}, "--share " + missing + ": no such file or directory"},
+		{"environment", map[string]string{"GOVENT_SHARE": missing}, nil, "(from $GOVENT_SHARE)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			args := append([]string{"run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--control", "off"}, tc.args...)
+			code, _, errOut := runCLIContext(ctx, tc.environ, "", args...)
+			require.NoError(t, ctx.Err(), "run started anyway:\n%s", errOut)
+			assert.Equal(t, 2, code, errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.Contains(t, errOut, "--help")
+			assert.NotContains(t, errOut, "listening", "nothing started")
 		})
 	}
 }
