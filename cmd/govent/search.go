@@ -478,14 +478,11 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err := wantArgs(c, 1, "urn:sha1 argument or magnet link"); err != nil {
 				return err
 			}
-			req, err := getRequest(c)
+			req, sourceRule, err := getRequest(c)
 			if err != nil {
 				return usageError(err)
 			}
-			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen")}
-			if len(req.Sources) == 0 {
-				rules = append(rules, required("source"))
-			}
+			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule}
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
