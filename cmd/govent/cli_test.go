@@ -296,6 +296,28 @@ func TestFailuresExitOne(t *testing.T) {
 	}
 }
 
+// Every command's description reads as wrapped prose: inside a paragraph,
+// a line that does not end a sentence fills most of the width. (search's
+// and wire decode's had a line broken after a few words, mid-sentence.)
+func TestHelpDescriptionsAreWrapped(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			name := path + " " + c.Name
+			lines := strings.Split(c.Description, "\n")
+			for i := 0; i+1 < len(lines); i++ {
+				l := lines[i]
+				if l == "" || lines[i+1] == "" || strings.HasSuffix(l, ".") || strings.HasSuffix(l, ":") {
+					continue
+				}
+				assert.GreaterOrEqual(t, len(l), 60, "%s --help: a short line inside a paragraph: %q", name, l)
+			}
+			walk(name, c.Commands)
+		}
+	}
+	walk("govent", newApp(env{}).Commands)
+}
+
 // Every command's help says each flag's default once: a Usage that names
 // its default itself must not get a second one from urfave/cli.
 func TestHelpSaysEachDefaultOnce(t *testing.T) {

@@ -32,12 +32,12 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 		Description: "Starts a short-lived servent, connects to the --peer hosts, sends QUERY (keywords,\n" +
 			"or urn:sha1:<base32>) and prints numbered results as they arrive, one a line: name,\n" +
 			"size, the responder's address and vendor, how many hops the hit travelled (or \"out of\n" +
-			"band\": over UDP from the responder itself), urn. It\n" +
-			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
-			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
-			"--dir under the result's name, verifies its SHA-1 and lists the sources it used, best\n" +
-			"first by what each delivered (queue place, measured throughput). With --browse N it lists what\n" +
-			"result N's servent shares, as govent browse does.\n\n" +
+			"band\": over UDP from the responder itself), urn. It stops when --max-results arrived\n" +
+			"or --timeout passed, whichever is first. With --download N it downloads result N\n" +
+			"(through a Push if the source is firewalled) into --dir under the result's name,\n" +
+			"verifies its SHA-1 and lists the sources it used, best first by what each delivered\n" +
+			"(queue place, measured throughput). With --browse N it lists what result N's servent\n" +
+			"shares, as govent browse does.\n\n" +
 			"With --daemon, the running govent run of --data searches instead (no --peer), and\n" +
 			"--download N queues result N in its download queue.",
 		Flags: append([]cli.Flag{

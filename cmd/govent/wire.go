@@ -26,9 +26,10 @@ func wireCommand() *cli.Command {
 			Description: "Reads descriptors (23-byte header + payload) until the end of the input and prints\n" +
 				"type, GUID, TTL, hops, length and the decoded fields of each. Input that is hex text\n" +
 				"(hex digits, whitespace and # comments, as testdata/golden/*.hex) is read as the bytes\n" +
-				"it spells. A payload that does not\n" +
-				"parse is reported on its line and decoding goes on; a broken frame (a length over\n" +
-				"--max-payload, a stream that ends inside a descriptor) stops with exit status 1.",
+				"it spells. A payload that does not parse is reported on its line and decoding goes\n" +
+				"on; a broken frame (a length over --max-payload, a stream that ends inside a\n" +
+				"descriptor) stops with exit status 1. A packet capture (pcap, pcapng) is refused:\n" +
+				"govent capture decode reads those.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "print JSON lines instead of text"},
 				maxPayloadFlag(),
