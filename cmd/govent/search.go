@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,7 +117,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if what == "--browse" {
 				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
 			}
-			return downloadResult(ctx, s, results[n-1], c.Root().Writer)
+			return downloadResult(ctx, s, results[n-1], c.String("dir"), c.Root().Writer)
 		},
 	}
 }
@@ -342,7 +343,7 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	return m
 }
 
-func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w io.Writer) error {
+func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, dir string, w io.Writer) error {
 	req := servent.RequestOf(r)
 	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
@@ -351,7 +352,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
-		return fmt.Errorf("download %s: %w", r.Name, err)
+		return pr.failed(ctx, err, "download "+r.Name, filepath.Join(dir, req.Name+".part"))
 	}
 	return reportDownload(w, res)
 }
@@ -535,7 +536,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			res, err := download(ctx, req)
 			pr.finish()
 			if err != nil {
-				return fmt.Errorf("download: %w", err)
+				return pr.failed(ctx, err, "download", filepath.Join(c.String("dir"), req.Name+".part"))
 			}
 			return reportDownload(c.Root().Writer, res)
 		},
