@@ -407,3 +407,26 @@ func TestSearchDaemonCutByShutdown(t *testing.T) {
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, stderr.String(), "the daemon at "+d.addr+" shut down before the search ended (1 result)")
 }
+
+// A second govent run on the data directory of a running one is refused:
+// it would share the first one's servent GUID, host cache and download
+// queue, and on its way out it removed the first one's control-addr, so
+// that govent status and the other verbs lost the daemon that still ran.
+func TestRunRefusesDataDirInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	data := t.TempDir()
+	d := startDaemon(t, buildGovent(t), data)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, nil, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+		"--data", data, "--no-bootstrap")
+	require.NoError(t, ctx.Err(), "the second run ran:\n%s", errOut)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "--data "+data+" is in use: the govent run whose control API answers at "+d.addr+" keeps its servent there")
+	assert.NotContains(t, errOut, "listening")
+	code, _, errOut = runCLI(t, "", "status", "--data", data)
+	assert.Equal(t, 0, code, "the first daemon is still found: %s", errOut)
+	d.stop(t)
+}

@@ -187,6 +187,11 @@ const maxUploadQueue = 100000
 
 // runServent runs until SIGINT/SIGTERM (or ctx ends), rescanning on SIGHUP.
 func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
+	if rc.DataDir != "" {
+		if err := dataDirInUse(ctx, rc.DataDir); err != nil {
+			return err
+		}
+	}
 	s, err := servent.New(rc.Config)
 	if err != nil {
 		return err
