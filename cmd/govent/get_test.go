@@ -46,6 +46,7 @@ func TestGetAlreadyCompleteAndReasons(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "already complete, not downloaded again: "+filepath.Join(dir, "song.ogg"))
 	assert.NotContains(t, out, "progress: ")
+	assert.NotContains(t, out, "sources, best first", "no source was asked for a byte: no list of 0 B received")
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, ents, 1, "no song (1).ogg")

@@ -370,10 +370,12 @@ func reportDownload(w io.Writer, res httpxfer.Result) error {
 	if res.TreeVerified {
 		verified += ", every chunk checked against its Tiger tree"
 	}
-	reportSources(w, res.Sources)
 	saved := "saved"
 	if res.AlreadyComplete {
+		// The file was there: its sources were asked only for its size.
 		saved = "already complete, not downloaded again:"
+	} else {
+		reportSources(w, res.Sources)
 	}
 	_, err := fmt.Fprintf(w, "%s %s (%s, %s)\n", saved, res.Path, humanBytes(res.Size), verified)
 	return err
