@@ -51,6 +51,13 @@ func TestGetAlreadyCompleteAndReasons(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ents, 1, "no song (1).ogg")
 
+	// A --dir that does not exist yet is made, as search --download makes
+	// it (get used to fail opening the .part in it).
+	fresh := filepath.Join(t.TempDir(), "new", "songs")
+	code, out, errOut = runCLI(t, "", "get", "--source", src, "--name", "song.ogg", "--dir", fresh, urn)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.FileExists(t, filepath.Join(fresh, "song.ogg"))
+
 	code, _, errOut = runCLI(t, "", "get", "--source", src, "--name", "x.bin", "--dir", t.TempDir(),
 		"urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	assert.Equal(t, 1, code)

@@ -470,7 +470,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (tls:IP:PORT: it takes TLS), or the servent GUID of a firewalled one (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes", DefaultText: "ask the sources"},
-			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR` (made if missing)", TakesFile: true},
 			&cli.StringSliceFlag{Name: "push-proxy", Usage: "`IP:PORT` of a push proxy of the firewalled sources (repeatable)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of an ultrapeer to join for Pushes and relays (repeatable)"},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR`, where GIVs arrive (with --peer or a firewalled source)"},
@@ -532,6 +532,11 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 					s.LearnPushProxies(g, proxies)
 				}
 				download = s.Download
+			}
+			// As a servent's downloads do (search --download, get through a
+			// servent): --dir is made if it is not there.
+			if err := os.MkdirAll(c.String("dir"), 0o755); err != nil {
+				return fmt.Errorf("--dir: %w", err)
 			}
 			pr := newProgress(c.Root().Writer)
 			req.Progress, req.Queued = pr.update, pr.queued
