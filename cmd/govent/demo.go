@@ -281,8 +281,12 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		return errors.New("demo: timed out waiting for a result")
 	}
 	scancel()
-	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %s", result.Name, humanBytes(int64(result.Size)),
-		d.name(result.Addr), result.ServentGUID, result.Push, hopsText(result.Hops))
+	reach := "reachable directly (its QueryHit's push flag is clear)"
+	if result.Push {
+		reach = "firewalled (its QueryHit's push flag is set)"
+	}
+	d.say("hit: %q, %s, from %s (servent %s), %s, %s", result.Name, humanBytes(int64(result.Size)),
+		d.name(result.Addr), result.ServentGUID, reach, hopsText(result.Hops))
 	d.printRoute(sr.GUID, target)
 
 	if !result.HasSHA1 || result.SHA1 != want {

@@ -215,6 +215,7 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "searches for")
 	assert.Contains(t, out, "reverse path")
 	assert.Contains(t, out, "got the Push")
+	assert.Regexp(t, `(?m)^\[[ 0-9.]+s\] hit: .*, firewalled \(its QueryHit's push flag is set\), \d+ hops$`, out, "the hit says what its flag means")
 	assert.Contains(t, out, "verified SHA-1")
 	assert.Less(t, time.Since(start), 20*time.Second)
 
