@@ -114,7 +114,9 @@ func TestRunBootstrapsFromGWebCache(t *testing.T) {
 
 	bin := buildGovent(t)
 	var stderr syncBuffer
-	cmd := exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--allow-private", "--log-format", "json",
+	// --control on a port of its own: the default, 6347, is taken on a
+	// machine where a govent run of the developer's is up.
+	cmd := exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--allow-private", "--log-format", "json",
 		"--data", t.TempDir(), "--gwc", "http://"+ln.Addr().String()+"/gwc.php")
 	cmd.Env = testEnviron()
 	cmd.Stderr = &stderr

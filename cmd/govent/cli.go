@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -357,6 +359,23 @@ func cacheURLs(flag string) flagRule {
 	return each(flag, func(s string) string {
 		if _, err := gwc.CheckURL(s); err != nil {
 			return "want an http:// or https:// URL, such as http://cache.example/gwc.php"
+		}
+		return ""
+	})
+}
+
+// existingPath: the value is empty or names a file or directory that
+// exists (a typo in --share is said at once, not found later in the log).
+func existingPath(flag string) flagRule {
+	return each(flag, func(s string) string {
+		if s == "" {
+			return ""
+		}
+		if _, err := os.Stat(s); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return "no such file or directory"
+			}
+			return err.Error()
 		}
 		return ""
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -246,6 +248,34 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// A --share that does not exist is a usage mistake, said before anything
+// starts. It used to be a warning in the log of a servent that then ran,
+// sharing nothing, until interrupted.
+func TestRunRefusesMissingShare(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "Music")
+	for _, tc := range []struct {
+		name    string
+		environ map[string]string
+		args    []string
+		want    string
+	}{
+		{"flag", nil, []string{"--share", missing}, "--share " + missing + ": no such file or directory"},
+		{"environment", map[string]string{"GOVENT_SHARE": missing}, nil, "(from $GOVENT_SHARE)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			args := append([]string{"run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--control", "off"}, tc.args...)
+			code, _, errOut := runCLIContext(ctx, tc.environ, "", args...)
+			require.NoError(t, ctx.Err(), "run started anyway:\n%s", errOut)
+			assert.Equal(t, 2, code, errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.Contains(t, errOut, "--help")
+			assert.NotContains(t, errOut, "listening", "nothing started")
+		})
+	}
+}
+
 func TestFailuresExitOne(t *testing.T) {
 	tests := []struct {
 		name string
@@ -264,6 +294,28 @@ func TestFailuresExitOne(t *testing.T) {
 			assert.NotContains(t, errOut, "--help")
 		})
 	}
+}
+
+// Every command's description reads as wrapped prose: inside a paragraph,
+// a line that does not end a sentence fills most of the width. (search's
+// and wire decode's had a line broken after a few words, mid-sentence.)
+func TestHelpDescriptionsAreWrapped(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			name := path + " " + c.Name
+			lines := strings.Split(c.Description, "\n")
+			for i := 0; i+1 < len(lines); i++ {
+				l := lines[i]
+				if l == "" || lines[i+1] == "" || strings.HasSuffix(l, ".") || strings.HasSuffix(l, ":") {
+					continue
+				}
+				assert.GreaterOrEqual(t, len(l), 60, "%s --help: a short line inside a paragraph: %q", name, l)
+			}
+			walk(name, c.Commands)
+		}
+	}
+	walk("govent", newApp(env{}).Commands)
 }
 
 // Every command's help says each flag's default once: a Usage that names

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -361,4 +363,70 @@ func TestRunControlFromEnvWithoutData(t *testing.T) {
 	code, _, errOut := runCLIContext(ctx, map[string]string{"GOVENT_CONTROL": "127.0.0.1:0"}, "", "run", "--listen", "127.0.0.1:0", "--no-bootstrap")
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, errOut, "control API off")
+}
+
+// A search --daemon that the daemon's shutdown cuts short says so and
+// exits 1: its results may be fewer than the network had. It used to end
+// as if the search had run its course, exit status 0, not a word.
+func TestSearchDaemonCutByShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	peer := shareFiles(t, map[string]string{readmeFile: "penguins"})
+	data := t.TempDir()
+	d := startDaemon(t, bin, data, "--peer", peer.Addr().String())
+	var st control.Status
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Peers == 1
+	}, 10*time.Second, 50*time.Millisecond, "the daemon joins its peer")
+
+	var stderr syncBuffer
+	search := exec.Command(bin, "search", readmeQuery, "--daemon", "--data", data, "--timeout", "60s")
+	search.Env = testEnviron()
+	search.Stderr = &stderr
+	stdout, err := search.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, search.Start())
+	t.Cleanup(func() { _ = search.Process.Kill() })
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "a first result\n%s", stderr.String())
+	assert.Contains(t, first, readmeFile)
+
+	d.stop(t) // with the search's stream open
+	exited := make(chan error, 1)
+	go func() { _, _ = io.Copy(io.Discard, stdout); exited <- search.Wait() }()
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("search --daemon did not end with its daemon")
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "exit status 1\n%s", stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, stderr.String(), "the daemon at "+d.addr+" shut down before the search ended (1 result)")
+}
+
+// A second govent run on the data directory of a running one is refused:
+// it would share the first one's servent GUID, host cache and download
+// queue, and on its way out it removed the first one's control-addr, so
+// that govent status and the other verbs lost the daemon that still ran.
+func TestRunRefusesDataDirInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	data := t.TempDir()
+	d := startDaemon(t, buildGovent(t), data)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, nil, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+		"--data", data, "--no-bootstrap")
+	require.NoError(t, ctx.Err(), "the second run ran:\n%s", errOut)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "--data "+data+" is in use: the govent run whose control API answers at "+d.addr+" keeps its servent there")
+	assert.NotContains(t, errOut, "listening")
+	code, _, errOut = runCLI(t, "", "status", "--data", data)
+	assert.Equal(t, 0, code, "the first daemon is still found: %s", errOut)
+	d.stop(t)
 }

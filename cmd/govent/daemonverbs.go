@@ -45,6 +45,11 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	if err != nil {
 		return daemonError(cl, data, err)
 	}
+	if done.Reason == "shutdown" {
+		// Fewer results, maybe, than --timeout would have brought, and
+		// no daemon left to queue a --download in.
+		return fmt.Errorf("the daemon at %s shut down before the search ended (%s)", cl.Addr(), english.Count(done.Results, "result", "results"))
+	}
 	switch {
 	case c.Bool("json"):
 	case done.Results == 0:

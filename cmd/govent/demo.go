@@ -10,10 +10,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -57,10 +59,19 @@ func demoCommand() *cli.Command {
 					return err
 				}
 			}
-			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			// Ctrl-C stops the demo where it is, and run's defers close
+			// the servents and remove what it wrote; a second one kills.
+			sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			context.AfterFunc(sigCtx, stop)
+			ctx, cancel := context.WithTimeout(sigCtx, 20*time.Second)
 			defer cancel()
 			d := &demo{w: c.Root().Writer, log: log}
-			return d.run(ctx, n, seed)
+			err := d.run(ctx, n, seed)
+			if err != nil && sigCtx.Err() != nil {
+				return fmt.Errorf("demo: interrupted (%v); its servents are closed and its files removed", context.Cause(sigCtx))
+			}
+			return err
 		},
 	}
 }
@@ -183,7 +194,7 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 	defer os.RemoveAll(tmp)
 	d.say("govent demo: %d servents on 127.0.0.1, overlay seed %d, files in %s", n, seed, tmp)
 
-	want, err := d.makeShares(tmp, n, target, rng)
+	want, err := d.makeShares(ctx, tmp, n, target, rng)
 	if err != nil {
 		return err
 	}
@@ -196,7 +207,9 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		}
 	}()
 	for i := range n {
-		i := i
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
 		cfg := servent.Config{
 			Listen:          "127.0.0.1:0",
 			ShareDir:        filepath.Join(tmp, nodeName(i), "share"),
@@ -233,6 +246,9 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 	d.say("started %d servents; %s shares %q and is firewalled, %s from n00 by the shortest path", n, nodeName(target), demoTarget, hopsText(uint8(dist[target])))
 
 	for _, e := range edges {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
 		a, b := e[0], e[1]
 		if b == target {
 			// A firewalled node cannot be dialled: it dials out.
@@ -265,8 +281,12 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 		return errors.New("demo: timed out waiting for a result")
 	}
 	scancel()
-	d.say("hit: %q, %s, from %s (servent %s), push flag %v, %s", result.Name, humanBytes(int64(result.Size)),
-		d.name(result.Addr), result.ServentGUID, result.Push, hopsText(result.Hops))
+	reach := "reachable directly (its QueryHit's push flag is clear)"
+	if result.Push {
+		reach = "firewalled (its QueryHit's push flag is set)"
+	}
+	d.say("hit: %q, %s, from %s (servent %s), %s, %s", result.Name, humanBytes(int64(result.Size)),
+		d.name(result.Addr), result.ServentGUID, reach, hopsText(result.Hops))
 	d.printRoute(sr.GUID, target)
 
 	if !result.HasSHA1 || result.SHA1 != want {
@@ -295,9 +315,12 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 func nodeName(i int) string { return fmt.Sprintf("n%02d", i) }
 
 // makeShares writes each node's files and returns the target's SHA-1.
-func (d *demo) makeShares(tmp string, n, target int, rng *rand.Rand) (wire.SHA1, error) {
+func (d *demo) makeShares(ctx context.Context, tmp string, n, target int, rng *rand.Rand) (wire.SHA1, error) {
 	var want wire.SHA1
 	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return want, fmt.Errorf("demo: %w", err)
+		}
 		dir := filepath.Join(tmp, nodeName(i), "share")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return want, fmt.Errorf("demo: %w", err)

@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha1"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,9 +46,17 @@ func TestGetAlreadyCompleteAndReasons(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "already complete, not downloaded again: "+filepath.Join(dir, "song.ogg"))
 	assert.NotContains(t, out, "progress: ")
+	assert.NotContains(t, out, "sources, best first", "no source was asked for a byte: no list of 0 B received")
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, ents, 1, "no song (1).ogg")
+
+	// A --dir that does not exist yet is made, as search --download makes
+	// it (get used to fail opening the .part in it).
+	fresh := filepath.Join(t.TempDir(), "new", "songs")
+	code, out, errOut = runCLI(t, "", "get", "--source", src, "--name", "song.ogg", "--dir", fresh, urn)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.FileExists(t, filepath.Join(fresh, "song.ogg"))
 
 	code, _, errOut = runCLI(t, "", "get", "--source", src, "--name", "x.bin", "--dir", t.TempDir(),
 		"urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -102,6 +115,97 @@ func TestGetQueued(t *testing.T) {
 	// The source, ranked, with what it delivered: it gave a slot in the end.
 	assert.Regexp(t, `sources, best first \(free slot before queue place, measured throughput else advertised speed, direct before Push\):\n`+
 		`  1\. `+regexp.QuoteMeta(ln.Addr().String())+`: [0-9.]+ [KMG]?i?B/s measured, 48\.8 KiB received\n`, out)
+	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+}
+
+// stallConn passes its first limit bytes written, then holds every
+// further write until the connection is closed: a source that stalls in
+// mid-file.
+type stallConn struct {
+	net.Conn
+	left   *atomic.Int64
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	if c.left.Add(-int64(len(p))) < 0 {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *stallConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// Ctrl-C in the middle of a get says what is kept and how to go on, not
+// "context canceled"; the same command then resumes from the .part and
+// the file verifies. (The message used to be httpxfer's error for a
+// cancelled context.)
+func TestGetInterruptedThenResumed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	share := t.TempDir()
+	body := bytes.Repeat([]byte("interrupted song "), 200000) // 3.4 MB
+	path := filepath.Join(share, "song.ogg")
+	require.NoError(t, os.WriteFile(path, body, 0o644))
+	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
+	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var left atomic.Int64
+	left.Store(1 << 20) // then the source stalls
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sc := &stallConn{Conn: conn, left: &left, closed: make(chan struct{})}
+			go func() { _ = u.ServeConn(t.Context(), sc, nil); sc.Close() }()
+		}
+	}()
+
+	dir := t.TempDir()
+	args := []string{"get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg"}
+	var stderr syncBuffer
+	cmd := exec.Command(bin, args...)
+	cmd.Env = testEnviron()
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	for deadline := time.Now().Add(20 * time.Second); left.Load() > 0; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the source is not stalled yet\n%s", stderr.String())
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	exited := make(chan error, 1)
+	go func() { _, _ = io.Copy(io.Discard, stdout); exited <- cmd.Wait() }()
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("get did not stop on SIGINT\n%s", stderr.String())
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	part := filepath.Join(dir, "song.ogg.part")
+	assert.Regexp(t, `^govent: interrupted at [0-9.]+ [KM]iB of 3\.2 MiB: `+regexp.QuoteMeta(part)+` keeps what arrived, and the same command resumes it\n$`, stderr.String())
+	require.FileExists(t, part)
+
+	left.Store(1 << 40)
+	code, out, errOut := runCLI(t, "", args...)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Regexp(t, `(?m)^resuming at [0-9.]+ [KM]iB$`, out)
 	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, body, got)

@@ -13,20 +13,31 @@ import (
 
 // getRequest builds get's download from its argument (a urn:sha1 or a
 // magnet link) and its --name and --size; --source is added by the
-// caller.
-func getRequest(c *cli.Command) (httpxfer.Request, error) {
+// caller, and sourceRule says when it is required.
+func getRequest(c *cli.Command) (httpxfer.Request, flagRule, error) {
 	arg := c.Args().First()
 	if !isMagnet(arg) {
 		d, err := wire.ParseURN(arg)
 		if err != nil {
-			return httpxfer.Request{}, fmt.Errorf("%q: want urn:sha1: and 32 base32 digits, or a magnet link", arg)
+			return httpxfer.Request{}, flagRule{}, fmt.Errorf("%q: want urn:sha1: and 32 base32 digits, or a magnet link", arg)
 		}
-		return httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}, nil
+		return httpxfer.Request{Name: saveName(d, c.String("name")), Size: c.Int64("size"), SHA1: d}, required("source"), nil
 	}
-	req, notes, err := magnetRequest(arg)
+	req, notes, skipped, err := magnetRequest(arg)
 	if err != nil {
-		return req, err
+		return req, flagRule{}, err
 	}
+	// --source is needed when the link gave no source we can use; the
+	// error says why, as the link may well have named some.
+	sourceRule := flagRule{"source", func(c *cli.Command) (string, string) {
+		switch {
+		case len(req.Sources) > 0 || c.IsSet("source"):
+			return "", ""
+		case skipped > 0:
+			return "", fmt.Sprintf("required: the magnet link names no source by IP address (%d skipped)", skipped)
+		}
+		return "", "required: the magnet link names no source"
+	}}
 	for _, n := range notes {
 		fmt.Fprintf(c.Root().ErrWriter, "magnet: %s\n", n)
 	}
@@ -34,7 +45,7 @@ func getRequest(c *cli.Command) (httpxfer.Request, error) {
 	if c.IsSet("size") {
 		req.Size = c.Int64("size")
 	}
-	return req, nil
+	return req, sourceRule, nil
 }
 
 // isMagnet reports whether a get argument is a magnet link.
@@ -48,20 +59,20 @@ func isMagnet(arg string) bool {
 // size, and its xs and as sources that name an IP address (http URLs or
 // uri-res paths) or a firewalled servent (push://). Sources by host name
 // are skipped: the downloader resolves no names. It also returns a note
-// per parameter it skipped.
-func magnetRequest(link string) (httpxfer.Request, []string, error) {
+// per parameter it skipped, and how many of the skipped were sources.
+func magnetRequest(link string) (req httpxfer.Request, notes []string, skipped int, err error) {
 	m, err := wire.ParseMagnet(link)
 	if err != nil {
-		return httpxfer.Request{}, nil, err
+		return req, nil, 0, err
 	}
 	if !m.URN.HasSHA1 {
-		return httpxfer.Request{}, nil, fmt.Errorf("magnet link without urn:sha1 or urn:bitprint xt: Gnutella sources are asked by SHA-1")
+		return req, nil, 0, fmt.Errorf("magnet link without urn:sha1 or urn:bitprint xt: Gnutella sources are asked by SHA-1")
 	}
-	req := httpxfer.Request{Name: m.Name, SHA1: m.URN.SHA1, TTH: m.URN.TTH, HasTTH: m.URN.HasTTH}
+	req = httpxfer.Request{Name: m.Name, SHA1: m.URN.SHA1, TTH: m.URN.TTH, HasTTH: m.URN.HasTTH}
 	if m.HasSize {
 		req.Size = m.Size
 	}
-	notes := m.Ignored
+	notes = m.Ignored
 	for _, s := range m.Sources {
 		switch {
 		case s.Push:
@@ -70,9 +81,10 @@ func magnetRequest(link string) (httpxfer.Request, []string, error) {
 			req.Sources = append(req.Sources, httpxfer.Source{Addr: s.Addr})
 		default:
 			notes = append(notes, fmt.Sprintf("source %s:%d skipped: a host name, not an address", s.Host, s.Port))
+			skipped++
 		}
 	}
-	return req, notes, nil
+	return req, notes, skipped, nil
 }
 
 // resultMagnet is the magnet link of a search result: its urn, name, size

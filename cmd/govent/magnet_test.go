@@ -52,8 +52,11 @@ func TestGetMagnetShapes(t *testing.T) {
 	assert.Contains(t, errOut, "without urn:sha1")
 	code, _, errOut = runCLI(t, "", "get", "magnet:?xt=urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&dn=x")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut, "--source: required")
+	assert.Contains(t, errOut, "--source: required: the magnet link names no source")
+	// The link's one source is skipped: the error says that is why
+	// --source is needed, not as if the link had named none.
 	code, _, errOut = runCLI(t, "", "get", "magnet:?xt=urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&xs=http://example.com:6346/uri-res/N2R?urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	assert.Equal(t, 2, code, "a host name is no source")
 	assert.Contains(t, errOut, "skipped: a host name")
+	assert.Contains(t, errOut, "--source: required: the magnet link names no source by IP address (1 skipped)")
 }

@@ -176,6 +176,28 @@ func TestWireDecodeHexText(t *testing.T) {
 	}
 }
 
+// A pcap or pcapng capture given to wire decode is refused with a pointer
+// to capture decode. It used to be read as a raw stream: its file header
+// came out as a few PINGs of nonsense, then a broken frame.
+func TestWireDecodeRefusesCapture(t *testing.T) {
+	pcap := filepath.Join("..", "..", "testdata", "http.pcap")
+	// A pcapng section header block: its type, then the byte-order magic.
+	ng := filepath.Join(t.TempDir(), "trace.pcapng")
+	require.NoError(t, os.WriteFile(ng, []byte("\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x4d\x3c\x2b\x1a"), 0o644))
+	for _, path := range []string{pcap, ng} {
+		code, out, errOut := runCLI(t, "", "wire", "decode", path)
+		assert.Equal(t, 1, code, path)
+		assert.Empty(t, out, path)
+		assert.Contains(t, errOut, path+" is a packet capture, not a raw descriptor stream: govent capture decode "+path+" decodes it")
+	}
+	b, err := os.ReadFile(pcap)
+	require.NoError(t, err)
+	code, out, errOut := runCLI(t, string(b), "wire", "decode", "-")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "standard input is a packet capture")
+}
+
 func TestWireDecodeUsage(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "wire", "decode")
 	assert.Equal(t, 2, code)
@@ -193,6 +215,7 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "searches for")
 	assert.Contains(t, out, "reverse path")
 	assert.Contains(t, out, "got the Push")
+	assert.Regexp(t, `(?m)^\[[ 0-9.]+s\] hit: .*, firewalled \(its QueryHit's push flag is set\), \d+ hops$`, out, "the hit says what its flag means")
 	assert.Contains(t, out, "verified SHA-1")
 	assert.Less(t, time.Since(start), 20*time.Second)
 

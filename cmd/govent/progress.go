@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +26,8 @@ type progress struct {
 	lastLine time.Time
 	lastTen  int64 // last tenth printed as a plain line
 	lastDone int64 // bytes of the last plain line
+	done     int64 // of total, at the last update
+	total    int64
 	drawn    bool
 }
 
@@ -47,6 +50,7 @@ func (p *progress) update(done, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	p.done, p.total = done, total
 	if !p.started {
 		p.started, p.start, p.base = true, now, done
 		if done > 0 {
@@ -96,6 +100,18 @@ func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 		of = fmt.Sprintf(" of %d", q.Length)
 	}
 	fmt.Fprintf(p.w, "queued at %s: position %d%s, next poll in %s\n", src, q.Position, of, q.PollMin)
+}
+
+// failed is the error of a download that ended with err. Cut short by
+// Ctrl-C (ctx done), it says what is kept in part and how to go on.
+func (p *progress) failed(ctx context.Context, err error, what, part string) error {
+	if ctx.Err() == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Errorf("interrupted at %s of %s: %s keeps what arrived, and the same command resumes it",
+		humanBytes(p.done), humanBytes(p.total), part)
 }
 
 // finish ends the bar's line so later output starts on a fresh one.

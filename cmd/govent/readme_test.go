@@ -631,6 +631,31 @@ func (l readmeLine) check(t *testing.T) readmeCheck {
 	return c
 }
 
+// Cheap, and run with -short too: a `govent run` the README shows
+// listening on loopback (a servent to test, such as the conformance
+// suite's or fuzz-peer's target) says where it joins or that it asks no
+// host cache. Knowing nobody, it would otherwise ask the public caches
+// of the built-in list and join the real network, from an address that
+// nobody outside can reach, while it is being tested. The lines in
+// prose count as much as those in code blocks: users copy both.
+func TestReadmeLoopbackRunsStayLocal(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	runs := regexp.MustCompile("govent run [^`#\n]*").FindAllString(string(data), -1)
+	require.NotEmpty(t, runs)
+	for _, r := range runs {
+		words := strings.Fields(r)
+		i := slices.Index(words, "--listen")
+		if i < 0 || i+1 == len(words) || !strings.HasPrefix(words[i+1], "127.") {
+			continue
+		}
+		local := slices.ContainsFunc(words, func(w string) bool {
+			return slices.Contains([]string{"--peer", "--gwc", "--uhc", "--fallback-cache", "--no-bootstrap"}, w)
+		})
+		assert.True(t, local, "README.md: %q runs a servent on loopback that would ask the public host caches: add --no-bootstrap (or --peer)", r)
+	}
+}
+
 // Cheap, and run with -short too: every README command line names a
 // command, every placeholder has a rule and every command a check, and
 // every command of the CLI is shown in the README.

@@ -100,6 +100,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			}
 			rules := append([]flagRule{
 				listenAddr("listen"),
+				existingPath("share"),
 				hostPorts("peer"),
 				hostPorts("uhc"),
 				cacheURLs("gwc"),
@@ -186,6 +187,11 @@ const maxUploadQueue = 100000
 
 // runServent runs until SIGINT/SIGTERM (or ctx ends), rescanning on SIGHUP.
 func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
+	if rc.DataDir != "" {
+		if err := dataDirInUse(ctx, rc.DataDir); err != nil {
+			return err
+		}
+	}
 	s, err := servent.New(rc.Config)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,12 +33,12 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 		Description: "Starts a short-lived servent, connects to the --peer hosts, sends QUERY (keywords,\n" +
 			"or urn:sha1:<base32>) and prints numbered results as they arrive, one a line: name,\n" +
 			"size, the responder's address and vendor, how many hops the hit travelled (or \"out of\n" +
-			"band\": over UDP from the responder itself), urn. It\n" +
-			"stops when --max-results arrived or --timeout passed, whichever is first. With\n" +
-			"--download N it downloads result N (through a Push if the source is firewalled) into\n" +
-			"--dir under the result's name, verifies its SHA-1 and lists the sources it used, best\n" +
-			"first by what each delivered (queue place, measured throughput). With --browse N it lists what\n" +
-			"result N's servent shares, as govent browse does.\n\n" +
+			"band\": over UDP from the responder itself), urn. It stops when --max-results arrived\n" +
+			"or --timeout passed, whichever is first. With --download N it downloads result N\n" +
+			"(through a Push if the source is firewalled) into --dir under the result's name,\n" +
+			"verifies its SHA-1 and lists the sources it used, best first by what each delivered\n" +
+			"(queue place, measured throughput). With --browse N it lists what result N's servent\n" +
+			"shares, as govent browse does.\n\n" +
 			"With --daemon, the running govent run of --data searches instead (no --peer), and\n" +
 			"--download N queues result N in its download queue.",
 		Flags: append([]cli.Flag{
@@ -116,7 +117,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if what == "--browse" {
 				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
 			}
-			return downloadResult(ctx, s, results[n-1], c.Root().Writer)
+			return downloadResult(ctx, s, results[n-1], c.String("dir"), c.Root().Writer)
 		},
 	}
 }
@@ -342,7 +343,7 @@ func resultJSON(n int, r servent.Result) map[string]any {
 	return m
 }
 
-func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w io.Writer) error {
+func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, dir string, w io.Writer) error {
 	req := servent.RequestOf(r)
 	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
@@ -351,7 +352,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, w
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
-		return fmt.Errorf("download %s: %w", r.Name, err)
+		return pr.failed(ctx, err, "download "+r.Name, filepath.Join(dir, req.Name+".part"))
 	}
 	return reportDownload(w, res)
 }
@@ -369,10 +370,12 @@ func reportDownload(w io.Writer, res httpxfer.Result) error {
 	if res.TreeVerified {
 		verified += ", every chunk checked against its Tiger tree"
 	}
-	reportSources(w, res.Sources)
 	saved := "saved"
 	if res.AlreadyComplete {
+		// The file was there: its sources were asked only for its size.
 		saved = "already complete, not downloaded again:"
+	} else {
+		reportSources(w, res.Sources)
 	}
 	_, err := fmt.Fprintf(w, "%s %s (%s, %s)\n", saved, res.Path, humanBytes(res.Size), verified)
 	return err
@@ -467,7 +470,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (tls:IP:PORT: it takes TLS), or the servent GUID of a firewalled one (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
 			&cli.Int64Flag{Name: "size", Usage: "file size in bytes", DefaultText: "ask the sources"},
-			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR`", TakesFile: true},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR` (made if missing)", TakesFile: true},
 			&cli.StringSliceFlag{Name: "push-proxy", Usage: "`IP:PORT` of a push proxy of the firewalled sources (repeatable)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of an ultrapeer to join for Pushes and relays (repeatable)"},
 			&cli.StringFlag{Name: "listen", Value: ":0", Usage: "our listening `ADDR`, where GIVs arrive (with --peer or a firewalled source)"},
@@ -478,14 +481,11 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err := wantArgs(c, 1, "urn:sha1 argument or magnet link"); err != nil {
 				return err
 			}
-			req, err := getRequest(c)
+			req, sourceRule, err := getRequest(c)
 			if err != nil {
 				return usageError(err)
 			}
-			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen")}
-			if len(req.Sources) == 0 {
-				rules = append(rules, required("source"))
-			}
+			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule}
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
@@ -533,12 +533,17 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				}
 				download = s.Download
 			}
+			// As a servent's downloads do (search --download, get through a
+			// servent): --dir is made if it is not there.
+			if err := os.MkdirAll(c.String("dir"), 0o755); err != nil {
+				return fmt.Errorf("--dir: %w", err)
+			}
 			pr := newProgress(c.Root().Writer)
 			req.Progress, req.Queued = pr.update, pr.queued
 			res, err := download(ctx, req)
 			pr.finish()
 			if err != nil {
-				return fmt.Errorf("download: %w", err)
+				return pr.failed(ctx, err, "download", filepath.Join(c.String("dir"), req.Name+".part"))
 			}
 			return reportDownload(c.Root().Writer, res)
 		},

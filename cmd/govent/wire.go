@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,9 +26,10 @@ func wireCommand() *cli.Command {
 			Description: "Reads descriptors (23-byte header + payload) until the end of the input and prints\n" +
 				"type, GUID, TTL, hops, length and the decoded fields of each. Input that is hex text\n" +
 				"(hex digits, whitespace and # comments, as testdata/golden/*.hex) is read as the bytes\n" +
-				"it spells. A payload that does not\n" +
-				"parse is reported on its line and decoding goes on; a broken frame (a length over\n" +
-				"--max-payload, a stream that ends inside a descriptor) stops with exit status 1.",
+				"it spells. A payload that does not parse is reported on its line and decoding goes\n" +
+				"on; a broken frame (a length over --max-payload, a stream that ends inside a\n" +
+				"descriptor) stops with exit status 1. A packet capture (pcap, pcapng) is refused:\n" +
+				"govent capture decode reads those.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "print JSON lines instead of text"},
 				maxPayloadFlag(),
@@ -41,7 +43,15 @@ func wireCommand() *cli.Command {
 					return err
 				}
 				defer closeIn()
-				return decodeStream(maybeHexText(in), c.Root().Writer, maxPayload(c), c.Bool("json"))
+				br := bufio.NewReader(in) // maybeHexText reuses it
+				if head, _ := br.Peek(4); isCaptureFile(head) {
+					name := c.Args().First()
+					if name == "-" {
+						return errors.New("standard input is a packet capture, not a raw descriptor stream: govent capture decode FILE decodes it")
+					}
+					return fmt.Errorf("%s is a packet capture, not a raw descriptor stream: govent capture decode %s decodes it", name, name)
+				}
+				return decodeStream(maybeHexText(br), c.Root().Writer, maxPayload(c), c.Bool("json"))
 			},
 		}},
 	}
@@ -96,6 +106,22 @@ func decodeStream(in io.Reader, out io.Writer, maxPayload uint32, asJSON bool) e
 			return err
 		}
 	}
+}
+
+// isCaptureFile says whether head, the first 4 bytes of the input, are the
+// magic number of a pcap (either byte order, micro- or nanosecond) or
+// pcapng file, as wire/capture's Read tells them apart. A raw stream that
+// starts so would need a GUID starting with these bytes; a capture given
+// to wire decode is the likelier mistake.
+func isCaptureFile(head []byte) bool {
+	if len(head) < 4 {
+		return false
+	}
+	switch binary.BigEndian.Uint32(head) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a:
+		return true
+	}
+	return false
 }
 
 // hexTextPeek is how much of the input maybeHexText looks at.

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Ctrl-C (or SIGTERM) stops a real govent demo process at once, at any
+// step: it exits 1 saying it was interrupted, and the temporary directory
+// it named in its first line is gone, as the README promises ("removes
+// everything it wrote"). Before, the signal killed the process where it
+// stood and left the directory behind.
+func TestDemoInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's servents")
+	}
+	bin := buildGovent(t)
+	filesIn := regexp.MustCompile(`files in (\S+)$`)
+	for _, tc := range []struct {
+		name  string
+		sig   syscall.Signal
+		after string // interrupt once a line with this text is out
+	}{
+		{"SIGINT while writing the shares", syscall.SIGINT, "files in "},
+		{"SIGINT while searching", syscall.SIGINT, " searches for "},
+		{"SIGTERM while searching", syscall.SIGTERM, " searches for "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, "demo")
+			cmd.Env = testEnviron()
+			cmd.Stderr = &stderr
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			exited := make(chan error, 1)
+			lines := bufio.NewScanner(stdout)
+			var dir string
+			var out strings.Builder
+			for lines.Scan() {
+				out.WriteString(lines.Text() + "\n")
+				if m := filesIn.FindStringSubmatch(lines.Text()); m != nil {
+					dir = m[1]
+				}
+				if strings.Contains(lines.Text(), tc.after) {
+					break
+				}
+			}
+			require.NotEmpty(t, dir, "the demo names its directory first\n%s", out.String())
+			require.DirExists(t, dir)
+			require.NoError(t, cmd.Process.Signal(tc.sig))
+			go func() {
+				for lines.Scan() {
+					out.WriteString(lines.Text() + "\n")
+				}
+				exited <- cmd.Wait()
+			}()
+			select {
+			case err = <-exited:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("the demo did not stop after %s\n%s", tc.sig, out.String())
+			}
+			var exit *exec.ExitError
+			require.True(t, errors.As(err, &exit), "exit: %v", err)
+			assert.Equal(t, 1, exit.ExitCode(), "exit status after %s (-1: killed by it)\nstdout:\n%s\nstderr:\n%s", tc.sig, out.String(), stderr.String())
+			assert.Contains(t, stderr.String(), "demo: interrupted")
+			_, err = os.Stat(dir)
+			assert.True(t, os.IsNotExist(err), "%s is left behind: %v", dir, err)
+			os.RemoveAll(dir)
+		})
+	}
+}
