@@ -110,3 +110,45 @@ func TestQueueGivesBackRings(t *testing.T) {
 	// kept for reuse.
 	assert.NotZero(t, q.held)
 }
+
+// BenchmarkFloodedQueues is the queues of a flooded ultrapeer on one
+// core: 8 links, each Query forwarded to the 7 other links' queues. As in
+// the servent, a link's reader fills the queues until they are congested
+// (at their low mark) and waits; then the writers run and drain them in
+// 16 KiB batches. What it measures is mostly memory: the bytes a queue
+// holds are written once and read a queue's length later, so how they lie
+// in memory decides how many of them are still in cache.
+func BenchmarkFloodedQueues(b *testing.B) {
+	const links = 8
+	var qs [links]*Queue
+	for i := range qs {
+		qs[i] = New(Config{})
+	}
+	m := desc(wire.TypeQuery, 1, 45) // a short Query, as BenchmarkOverload's
+	buf := make([]byte, 0, 16<<10)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(m)) * (links - 1))
+	congested := false
+	for i := 0; b.Loop(); i++ {
+		from := i % links
+		for k, q := range qs {
+			if k == from {
+				continue
+			}
+			if err := q.Enqueue(m, false); err != nil {
+				b.Fatal(err)
+			}
+			congested = congested || q.Congested()
+		}
+		if !congested {
+			continue
+		}
+		for _, q := range qs {
+			for left := 1; left > 0; {
+				buf, left = q.DequeueBatch(buf[:0])
+				q.Written()
+			}
+		}
+		congested = false
+	}
+}
