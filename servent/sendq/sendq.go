@@ -158,7 +158,8 @@ type Queue struct {
 	flowSince time.Time
 	closed    bool
 	line      []*Waiter // links waiting for room, first come first
-	bufs      bufPool
+	held      int       // bytes of the classes' ring buffers
+	holdLimit int       // above it, rings that empty give their buffers back
 	stats     Stats
 }
 
@@ -186,10 +187,11 @@ func New(cfg Config) *Queue {
 		drainWindow: cfg.DrainWindow,
 		now:         cfg.Now,
 		ready:       make(chan struct{}, 1),
-		// Buffers are rounded up to a power of two, so a full queue holds
-		// up to twice MaxBytes; keeping that much lets a queue that was
-		// full once recycle every buffer, and bounds what it keeps.
-		bufs: bufPool{limit: 2 * cfg.MaxBytes},
+		// Ring buffers are rounded up to a power of two, so a full queue
+		// holds up to twice MaxBytes, beside every class's smallest ring;
+		// keeping that much lets a queue that was full once reuse its
+		// rings, and bounds what it keeps.
+		holdLimit: 2*cfg.MaxBytes + NumClasses*minRingBytes,
 	}
 	// A new queue's writer is there to drain it.
 	q.lastTake.Store(cfg.Now().UnixNano())
@@ -259,25 +261,29 @@ func (q *Queue) makeRoom(c Class, n int) bool {
 	for k := Class(0); k < c && !q.fits(n); k++ {
 		r := &q.classes[k]
 		for r.n > 0 && !q.fits(n) {
-			b := r.pop()
-			q.setPending(q.pending - len(b))
+			q.setPending(q.pending - r.pop())
 			q.count--
 			q.stats.Class[k].Dropped[DropEvicted]++
-			q.bufs.put(b)
 		}
+		q.trim(r)
 	}
 	return true
 }
 
 func (q *Queue) push(c Class, desc []byte) {
-	b := q.bufs.get(len(desc))
-	copy(b, desc)
-	q.classes[c].push(b)
-	q.setPending(q.pending + len(b))
+	if grew := q.classes[c].push(desc); grew > 0 {
+		q.held += grew
+		for k := range q.classes {
+			if q.classes[k].n == 0 {
+				q.trim(&q.classes[k])
+			}
+		}
+	}
+	q.setPending(q.pending + len(desc))
 	q.count++
 	st := &q.stats.Class[c]
 	st.Enqueued++
-	st.EnqueuedBytes += uint64(len(b))
+	st.EnqueuedBytes += uint64(len(desc))
 	if !q.flow && 2*q.pending > q.maxBytes {
 		q.setFlow(true)
 		q.flowSince = q.now()
@@ -288,14 +294,26 @@ func (q *Queue) push(c Class, desc []byte) {
 	}
 }
 
+// trim gives back r's buffer, or the part of it r no longer needs, while
+// the queue holds more than its limit: a queue whose classes each filled
+// it once would otherwise keep a full-size ring for every class.
+func (q *Queue) trim(r *ring) {
+	switch {
+	case q.held <= q.holdLimit:
+	case r.bytes == 0:
+		q.held -= r.release()
+	case 4*r.bytes <= len(r.buf) && len(r.buf) > minRingBytes:
+		q.held += r.resize(2 * r.bytes)
+	}
+}
+
 // discardAll empties the queue, counting every message as DropClosed.
 func (q *Queue) discardAll() {
 	for k := range q.classes {
 		r := &q.classes[k]
-		for r.n > 0 {
-			q.stats.Class[k].Dropped[DropClosed]++
-			q.bufs.put(r.pop())
-		}
+		q.stats.Class[k].Dropped[DropClosed] += uint64(r.n)
+		r.reset()
+		q.trim(r)
 	}
 	q.count = 0
 	q.setPending(0)
@@ -360,24 +378,23 @@ func (q *Queue) Wait(ctx context.Context) error {
 func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	took, start := false, len(dst)
+	start := len(dst)
 	for c := NumClasses - 1; c >= 0; c-- {
 		r := &q.classes[c]
-		for r.n > 0 {
-			if took && len(dst)+len(r.front()) > cap(dst) {
-				q.leaveFlowControl()
-				q.passTurn(len(dst) - start)
-				return dst, q.count
-			}
-			b := r.pop()
-			dst = append(dst, b...)
-			took = true
-			q.setPending(q.pending - len(b))
-			q.count--
+		// The run of this class's oldest messages that fits, copied out
+		// at once.
+		if k, n := r.runThatFits(cap(dst)-len(dst), len(dst) == start); k > 0 {
+			dst = r.copyOut(dst, n)
+			r.popRun(k, n)
+			q.trim(r)
+			q.setPending(q.pending - n)
+			q.count -= k
 			st := &q.stats.Class[c]
-			st.Sent++
-			st.SentBytes += uint64(len(b))
-			q.bufs.put(b)
+			st.Sent += uint64(k)
+			st.SentBytes += uint64(n)
+		}
+		if r.n > 0 {
+			break // its next message does not fit
 		}
 	}
 	q.leaveFlowControl()

@@ -684,7 +684,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		_ = q.Stats()
 	}
 	for range 10 {
-		cycle() // grow the rings and fill the free lists
+		cycle() // grow the rings
 	}
 	st := q.Stats()
 	require.NotZero(t, st.Class[ClassPing].Dropped[DropEvicted], "the cycle must evict")
