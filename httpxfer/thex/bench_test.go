@@ -10,7 +10,8 @@ import (
 
 // BenchmarkHashing compares, on the same 4 MiB in the same run, what THEX
 // costs beside the digests it joins: plain SHA-1 (what a download verifies
-// today), plain Tiger (the floor for any Tiger tree), the streaming
+// today), plain Tiger (the floor for any Tiger tree; ours, and
+// github.com/cxmcc/tiger's pure Go that we used before), the streaming
 // Builder (an uploader hashing a shared file), Builder and SHA-1 together
 // (a file's bitprint), and the Checker a download would write its bytes
 // through, in 64 KiB writes as they come off a socket.
@@ -31,10 +32,16 @@ func BenchmarkHashing(b *testing.B) {
 		h.Write(data)
 		h.Sum(nil)
 	})
-	run("Tiger", func() {
+	run("Tiger", func() { Tiger(data) })
+	run("Tiger-cxmcc", func() {
 		h := tiger.New()
 		h.Write(data)
 		h.Sum(nil)
+	})
+	run("Leaves", func() {
+		for p := data; len(p) >= 2*BlockSize; p = p[2*BlockSize:] {
+			leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
+		}
 	})
 	run("Builder", func() {
 		bld := NewBuilder()
@@ -77,11 +84,12 @@ func BenchmarkDecodeDIME(b *testing.B) {
 // contenders interleaved inside every iteration, 1 MiB each, so that load
 // from the rest of a shared machine falls on all of them alike. It
 // reports time per byte relative to plain Tiger (tiger/sha1 is how much
-// slower Tiger is than SHA-1).
+// slower Tiger is than SHA-1; tiger/cxmcc how ours compares with
+// github.com/cxmcc/tiger's).
 func BenchmarkOverhead(b *testing.B) {
 	data := largeFile(1 << 20)
 	tr := treeOf(b, data, GoodDepth(int64(len(data))))
-	var tSHA1, tTiger, tBuilder, tChecker time.Duration
+	var tSHA1, tTiger, tCxmcc, tBuilder, tChecker time.Duration
 	timed := func(d *time.Duration, f func()) {
 		t0 := time.Now()
 		f()
@@ -91,7 +99,8 @@ func BenchmarkOverhead(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		timed(&tSHA1, func() { h := sha1.New(); h.Write(data); out = h.Sum(out[:0]) })
-		timed(&tTiger, func() { h := tiger.New(); h.Write(data); out = h.Sum(out[:0]) })
+		timed(&tTiger, func() { Tiger(data) })
+		timed(&tCxmcc, func() { h := tiger.New(); h.Write(data); out = h.Sum(out[:0]) })
 		timed(&tBuilder, func() { bld := NewBuilder(); bld.Write(data); bld.Tree() })
 		timed(&tChecker, func() {
 			c, _ := tr.NewChecker(0)
@@ -102,7 +111,13 @@ func BenchmarkOverhead(b *testing.B) {
 			}
 		})
 	}
+	mbps := func(d time.Duration) float64 { return float64(len(data)) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(tTiger), "tiger-MB/s")
+	b.ReportMetric(mbps(tCxmcc), "cxmcc-MB/s")
+	b.ReportMetric(mbps(tBuilder), "builder-MB/s")
+	b.ReportMetric(mbps(tChecker), "checker-MB/s")
 	b.ReportMetric(float64(tTiger)/float64(tSHA1), "tiger/sha1")
+	b.ReportMetric(float64(tTiger)/float64(tCxmcc), "tiger/cxmcc")
 	b.ReportMetric(float64(tBuilder)/float64(tTiger), "builder/tiger")
 	b.ReportMetric(float64(tChecker)/float64(tTiger), "checker/tiger")
 }
