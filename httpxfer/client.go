@@ -48,8 +48,11 @@ type clientConn struct {
 	conn net.Conn
 	br   *bufio.Reader
 	buf  []byte
-	sent bool  // a GET was sent ahead; its response is not read yet
-	seg  int64 // copyBody's segment size, adapted to the source's rate
+	// arrival is where a body is read to be hashed on its way to the
+	// .part (thexfollow.go); allocated when first needed.
+	arrival []byte
+	sent    bool  // a GET was sent ahead; its response is not read yet
+	seg     int64 // copyBody's segment size, adapted to the source's rate
 	// extra holds header lines sent with every request, each ending in
 	// CRLF: the PARQ place the source gave us, X-Node, and the download's
 	// X-Alt and X-NAlt.
