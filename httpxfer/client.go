@@ -48,11 +48,8 @@ type clientConn struct {
 	conn net.Conn
 	br   *bufio.Reader
 	buf  []byte
-	// arrival is where a body is read to be hashed on its way to the
-	// .part (thexfollow.go); allocated when first needed.
-	arrival []byte
-	sent    bool  // a GET was sent ahead; its response is not read yet
-	seg     int64 // copyBody's segment size, adapted to the source's rate
+	sent bool  // a GET was sent ahead; its response is not read yet
+	seg  int64 // copyBody's segment size, adapted to the source's rate
 	// extra holds header lines sent with every request, each ending in
 	// CRLF: the PARQ place the source gave us, X-Node, and the download's
 	// X-Alt and X-NAlt.

@@ -218,10 +218,6 @@ type Result struct {
 	// Sources is what the download measured of each source, ranked best
 	// first as at its end (see SourceStats).
 	Sources []SourceStats
-
-	// readBack counts the segments checked against the tree by reading
-	// them back from the .part, not as they arrived (thexfollow.go).
-	readBack int
 }
 
 // Download fetches req into the download directory and returns the final

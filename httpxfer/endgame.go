@@ -4,8 +4,6 @@ import (
 	"errors"
 	"slices"
 	"time"
-
-	"github.com/govent/govent/httpxfer/thex"
 )
 
 // The endgame. When every chunk left is being fetched, a worker whose
@@ -132,13 +130,6 @@ type sink struct {
 	j *job
 	w int
 	s *srcState
-
-	// THEX on arrival (thexfollow.go): the Checker of the bytes written,
-	// the offset of the next byte it expects, where it began checking,
-	// how far its results are recorded, and the epoch of the chunk.
-	chk             *thex.Checker
-	next, from, rec int64
-	epoch           uint32
 }
 
 // claim returns how many of the next n bytes may be written: fewer when a

@@ -53,7 +53,6 @@ type job struct {
 	segOK      []bool          // per segment of the tree's deepest level: matched
 	segBusy    []bool          // per segment: a verifier is checking it
 	segStale   []bool          // per segment: its chunks were thrown away during that check
-	segStream  []uint8         // per segment: what a body found as its bytes arrived (thexfollow.go)
 	treeBusy   bool            // a tree fetch is in flight
 	treeTried  map[string]bool // sources asked for their tree
 	treeErr    error           // why the last tree fetch failed
@@ -61,7 +60,6 @@ type job struct {
 	suspicion  map[string]int  // per source, mixed failures it wrote in
 	blamed     []Source        // sources caught with a bad segment
 	badSegs    int
-	readBack   int   // segments verified by reading them back
 	splits     int   // chunks split in the endgame
 	hashTarget int64 // the SHA-1 follower reads the .part up to here
 	rehash     bool  // bytes it read were thrown away since
@@ -106,9 +104,6 @@ type chunk struct {
 	// side (by has them all), so that a bad segment names its writers.
 	split            int64
 	prefixBy, tailBy []string
-	// epoch counts the times the chunk was thrown away, so that a body
-	// hashing its bytes as they arrive records no result of bytes gone.
-	epoch uint32
 }
 
 func (j *job) run(ctx context.Context) (Result, error) {
@@ -222,7 +217,6 @@ func (j *job) result(r Result) Result {
 	r.Dropped = slices.Clone(j.dropped)
 	r.BadChunks = j.badSegs
 	r.Splits = j.splits
-	r.readBack = j.readBack
 	return r
 }
 

@@ -154,9 +154,7 @@ func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, e
 // early with errSplit. Bytes already in the bufio.Reader go
 // with WriteAt; the rest are spliced from the socket into the file at its
 // offset (io.CopyN gives *os.File.ReadFrom a LimitedReader over the
-// *net.TCPConn), or, once the download has its tree, read through memory
-// and hashed on their way (thexfollow.go). It returns how many bytes
-// reached w.
+// *net.TCPConn). It returns how many bytes reached w.
 func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) (int64, error) {
 	var done int64
 	if b := min(int64(c.br.Buffered()), n); b > 0 {
@@ -167,7 +165,6 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 		if _, err := w.WriteAt(p, off); err != nil {
 			return 0, fatalErr(err)
 		}
-		k.hash(p, off)
 		_, _ = c.br.Discard(int(b))
 		done = b
 		k.credit(b)
@@ -178,17 +175,8 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 	if _, err := w.Seek(off+done, io.SeekStart); err != nil {
 		return done, fatalErr(err)
 	}
-	pos := off + done
 	m, err := c.pump(n-done, g, func(seg int64) (int64, error) {
-		var m int64
-		var err error
-		if k.checking() {
-			m, err = c.copyHashed(w, pos, seg, k)
-		} else {
-			m, err = io.CopyN(w, c.conn, seg)
-		}
-		pos += m
-		return m, err
+		return io.CopyN(w, c.conn, seg)
 	}, k)
 	return done + m, err
 }

@@ -62,7 +62,6 @@ func (j *job) offerTree(s *srcState, h *wire.Handshake) {
 			j.tree = t
 			n := len(t.Levels[t.Depth()])
 			j.segOK, j.segBusy, j.segStale = make([]bool, n), make([]bool, n), make([]bool, n)
-			j.segStream = make([]uint8, n)
 		} else {
 			j.treeErr = fmt.Errorf("tree from %s: %w", s.key, err)
 		}
@@ -158,12 +157,9 @@ func (j *job) verifier(ctx context.Context) {
 	for {
 		j.mu.Lock()
 		i, t, wake := -1, j.tree, j.wake
-		var err error
-		known := false
 		if t != nil {
 			if i = j.nextSegLocked(); i >= 0 {
 				j.segBusy[i] = true
-				err, known = j.streamResultLocked(i)
 			}
 		}
 		j.mu.Unlock()
@@ -175,18 +171,13 @@ func (j *job) verifier(ctx context.Context) {
 				return
 			}
 		}
-		if !known {
-			var fatal error
-			if err, fatal = j.checkSeg(t, i, buf); fatal != nil {
-				j.setFatal(fatal)
-				return
-			}
+		err, fatal := j.checkSeg(t, i, buf)
+		if fatal != nil {
+			j.setFatal(fatal)
+			return
 		}
 		j.mu.Lock()
 		j.segBusy[i] = false
-		if !known {
-			j.readBack++
-		}
 		switch {
 		case j.segStale[i]:
 			j.segStale[i] = false // its chunks were thrown away meanwhile
@@ -274,7 +265,7 @@ func (j *job) badSegLocked(i int, cause error) {
 // ignored (segStale).
 func (j *job) resetChunkLocked(ci int) {
 	j.have -= j.chunks[ci].bytes() // a tail too (endgame.go)
-	j.chunks[ci] = chunk{epoch: j.chunks[ci].epoch + 1}
+	j.chunks[ci] = chunk{}
 	if j.tree == nil {
 		return
 	}
@@ -283,7 +274,6 @@ func (j *job) resetChunkLocked(ci int) {
 	for i := off / seg; i*seg < off+j.chunkLen(ci); i++ {
 		j.segOK[i] = false
 		j.segStale[i] = j.segBusy[i]
-		j.segStream[i] = streamNone
 	}
 }
 
