@@ -56,7 +56,7 @@ func TestTHEXSpecVectors(t *testing.T) {
 func largeFile(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(uint32(i*0x9E3779B1) >> 24)
+		b[i] = byte(uint32(i) * 0x9E3779B1 >> 24)
 	}
 	return b
 }
