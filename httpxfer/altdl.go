@@ -136,10 +136,13 @@ func (j *job) appendMeshHeaders(b []byte, s *srcState) []byte {
 }
 
 // blameLocked records s as caught serving bad data: it goes into X-NAlt
-// and the mesh's bad list at once.
+// (once, however many of its segments fail) and the mesh's bad list at
+// once.
 func (j *job) blameLocked(s *srcState, err error) {
 	j.dropLocked(s, err)
-	j.blamed = append(j.blamed, s.src)
+	if !slices.ContainsFunc(j.blamed, func(o Source) bool { return o.String() == s.key }) {
+		j.blamed = append(j.blamed, s.src)
+	}
 	if !s.src.Push {
 		j.cfg.Mesh.AddBad(j.req.SHA1, s.src.Addr)
 	}

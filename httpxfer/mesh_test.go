@@ -141,3 +141,19 @@ func TestMeshBounds(t *testing.T) {
 	nilMesh.Add(d, a)
 	assert.Empty(t, nilMesh.Good(d, 1))
 }
+
+// A source caught with several bad segments (checked at once, as they
+// arrive) is named once in X-NAlt, not once per segment.
+func TestBlamedTwiceNamedOnce(t *testing.T) {
+	liar := Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	other := Source{Addr: netip.MustParseAddrPort("10.0.0.2:6346")}
+	j := &job{cfg: &DownloaderConfig{}, req: Request{SHA1: wire.SHA1{1}}}
+	j.addSources(liar, other)
+	j.mu.Lock()
+	j.blameLocked(j.srcs[0], ErrHashMismatch)
+	j.blameLocked(j.srcs[0], ErrHashMismatch)
+	j.mu.Unlock()
+	h := string(j.appendMeshHeaders(nil, j.srcs[1]))
+	assert.Contains(t, h, "X-NAlt: 10.0.0.1:6346\r\n")
+	assert.Equal(t, 1, strings.Count(h, "10.0.0.1:6346"), "%q", h)
+}

@@ -15,8 +15,11 @@
 // refusing a tree that does not hash up to the root the caller expects
 // (DecodeDIME); and reads and writes the X-Thex-URI header.
 //
-// Tiger itself comes from github.com/cxmcc/tiger (its tests run the
-// published Tiger vectors against it); that outside dependency is why this
-// package is not part of wire, which is standard library only. Like wire,
-// it does no I/O and does not log.
+// Tiger itself is this package's: the compression function in Go
+// (tiger_block.go, with the S-boxes made at init by the authors'
+// procedure) and, on amd64, in assembly (tiger_amd64.s) that also hashes
+// two leaves at once; a purego build tag selects the Go one there too.
+// The tests run the published Tiger and THEX vectors, and compare every
+// path with github.com/cxmcc/tiger (a test-only dependency) on random
+// inputs. Like wire, it does no I/O and does not log.
 package thex

@@ -200,10 +200,9 @@ func decodeLevels(data []byte, size int64, root wire.TTH, depth int) (*Tree, err
 		}
 		t.Levels[d] = level
 	}
-	h := newHasher()
 	var up []wire.TTH
 	for d := depth; d > 0; d-- {
-		up = h.parents(up[:0], t.Levels[d])
+		up = parents(up[:0], t.Levels[d])
 		for i := range up {
 			if up[i] != t.Levels[d-1][i] {
 				return nil, fmt.Errorf("%w: THEX tree node %d at depth %d is not the hash of its children", ErrMismatch, i, d-1)

@@ -1,9 +1,7 @@
 package thex
 
 import (
-	"hash"
-
-	"github.com/cxmcc/tiger"
+	"encoding/binary"
 
 	"github.com/govent/govent/wire"
 )
@@ -15,54 +13,158 @@ const Size = wire.TTHLen
 // (the last one fewer).
 const BlockSize = 1024
 
+// tigerBlock is the block of Tiger's compression function.
+const tigerBlock = 64
+
+// tigerInit is Tiger's initial state (a, b, c).
+var tigerInit = [3]uint64{0x0123456789abcdef, 0xfedcba9876543210, 0xf096a5b4c3b2e187}
+
 // Tiger returns the Tiger digest of b (the original Tiger, with 0x01
 // padding, which THEX uses; not Tiger2).
 func Tiger(b []byte) wire.TTH {
+	var d digest
+	d.Reset()
+	d.Write(b)
+	return d.sum()
+}
+
+// digest is a streaming Tiger (a hash.Hash), for the tests and the
+// S-box generator's checks; the tree hashes its leaves and nodes without
+// one (prefixed).
+type digest struct {
+	s   [3]uint64
+	x   [tigerBlock]byte
+	nx  int
+	len uint64
+}
+
+func (d *digest) Reset() {
+	d.s, d.nx, d.len = tigerInit, 0, 0
+}
+
+func (d *digest) Size() int      { return Size }
+func (d *digest) BlockSize() int { return tigerBlock }
+
+func (d *digest) Write(p []byte) (int, error) {
+	n := len(p)
+	d.len += uint64(n)
+	if d.nx > 0 {
+		c := copy(d.x[d.nx:], p)
+		d.nx += c
+		p = p[c:]
+		if d.nx < tigerBlock {
+			return n, nil
+		}
+		block(&d.s, d.x[:])
+		d.nx = 0
+	}
+	whole := len(p) &^ (tigerBlock - 1)
+	block(&d.s, p[:whole])
+	d.nx = copy(d.x[:], p[whole:])
+	return n, nil
+}
+
+// Sum appends the digest of what was written to in; d is unchanged.
+func (d *digest) Sum(in []byte) []byte {
+	s := d.sum()
+	return append(in, s[:]...)
+}
+
+func (d *digest) sum() wire.TTH {
+	var buf [2 * tigerBlock]byte
+	copy(buf[:], d.x[:d.nx])
+	s := d.s
+	block(&s, pad(buf[:], d.nx, d.len))
+	return digestOf(&s)
+}
+
+// pad writes Tiger's padding after the k message bytes at the start of t
+// (len(t) >= 2*tigerBlock, k < tigerBlock), for a message of total bytes,
+// and returns the one or two blocks to compress: 0x01, zeros up to 56
+// bytes modulo 64, the message's length in bits, little-endian.
+func pad(t []byte, k int, total uint64) []byte {
+	end := tigerBlock
+	if k >= tigerBlock-8 {
+		end = 2 * tigerBlock
+	}
+	t[k] = 0x01
+	clear(t[k+1 : end-8])
+	binary.LittleEndian.PutUint64(t[end-8:end], total<<3)
+	return t[:end]
+}
+
+func digestOf(s *[3]uint64) wire.TTH {
 	var d wire.TTH
-	h := tiger.New()
-	h.Write(b)
-	h.Sum(d[:0])
+	binary.LittleEndian.PutUint64(d[0:], s[0])
+	binary.LittleEndian.PutUint64(d[8:], s[1])
+	binary.LittleEndian.PutUint64(d[16:], s[2])
 	return d
 }
 
-// hasher computes the leaf and inner-node hashes of a tree with one reused
-// Tiger state, so that hashing allocates nothing.
-type hasher struct {
-	h    hash.Hash
-	node [1 + 2*Size]byte // 0x01 || left || right
-	out  []byte           // Sum's destination, capacity Size
+// framePrefixed lays out prefix || b as Tiger compresses it, b hashed
+// where it lies: head is the first block (the prefix and b's first 63
+// bytes, copied into buf) when b fills one, mid the whole blocks of b
+// after it, and tail the rest of b with the padding, in buf. A leaf thus
+// costs two small copies, not one of its 1024 bytes.
+func framePrefixed(prefix byte, b []byte, buf *[3 * tigerBlock]byte) (head, mid, tail []byte) {
+	total := uint64(len(b)) + 1
+	buf[0] = prefix
+	if len(b) < tigerBlock-1 {
+		k := 1 + copy(buf[1:], b)
+		return nil, nil, pad(buf[:], k, total)
+	}
+	copy(buf[1:tigerBlock], b)
+	b = b[tigerBlock-1:]
+	whole := len(b) &^ (tigerBlock - 1)
+	t := buf[tigerBlock:]
+	return buf[:tigerBlock], b[:whole], pad(t, copy(t, b[whole:]), total)
 }
 
-func newHasher() hasher {
-	h := hasher{h: tiger.New(), out: make([]byte, 0, Size)}
-	h.node[0] = 0x01
-	return h
+// prefixed returns Tiger(prefix || b).
+func prefixed(prefix byte, b []byte) wire.TTH {
+	var buf [3 * tigerBlock]byte
+	head, mid, tail := framePrefixed(prefix, b, &buf)
+	s := tigerInit
+	block(&s, head)
+	block(&s, mid)
+	block(&s, tail)
+	return digestOf(&s)
 }
 
-var leafPrefix = []byte{0x00}
+// prefixedPair returns Tiger(prefix || b0) and Tiger(prefix || b1) for
+// b0 and b1 of the same length, computed together (block2): Tiger is a
+// chain of dependent table lookups, and two independent chains keep a
+// processor busy where one leaves it waiting.
+func prefixedPair(prefix byte, b0, b1 []byte) (wire.TTH, wire.TTH) {
+	var buf0, buf1 [3 * tigerBlock]byte
+	h0, m0, t0 := framePrefixed(prefix, b0, &buf0)
+	h1, m1, t1 := framePrefixed(prefix, b1, &buf1)
+	s0, s1 := tigerInit, tigerInit
+	block2(&s0, &s1, h0, h1)
+	block2(&s0, &s1, m0, m1)
+	block2(&s0, &s1, t0, t1)
+	return digestOf(&s0), digestOf(&s1)
+}
 
 // leaf returns Tiger(0x00 || block).
-func (h *hasher) leaf(block []byte) wire.TTH {
-	h.h.Reset()
-	h.h.Write(leafPrefix)
-	h.h.Write(block)
-	return wire.TTH(h.h.Sum(h.out[:0]))
-}
+func leaf(block []byte) wire.TTH { return prefixed(0x00, block) }
+
+// leafPair returns the leaves of two blocks of the same length.
+func leafPair(b0, b1 []byte) (wire.TTH, wire.TTH) { return prefixedPair(0x00, b0, b1) }
 
 // parent returns Tiger(0x01 || l || r).
-func (h *hasher) parent(l, r *wire.TTH) wire.TTH {
-	copy(h.node[1:], l[:])
-	copy(h.node[1+Size:], r[:])
-	h.h.Reset()
-	h.h.Write(h.node[:])
-	return wire.TTH(h.h.Sum(h.out[:0]))
+func parent(l, r *wire.TTH) wire.TTH {
+	var lr [2 * Size]byte
+	copy(lr[:], l[:])
+	copy(lr[Size:], r[:])
+	return prefixed(0x01, lr[:])
 }
 
 // parents appends to dst the level above level: each pair hashed, an odd
 // last node promoted unchanged.
-func (h *hasher) parents(dst, level []wire.TTH) []wire.TTH {
+func parents(dst, level []wire.TTH) []wire.TTH {
 	for i := 0; i+1 < len(level); i += 2 {
-		dst = append(dst, h.parent(&level[i], &level[i+1]))
+		dst = append(dst, parent(&level[i], &level[i+1]))
 	}
 	if len(level)%2 == 1 {
 		dst = append(dst, level[len(level)-1])

@@ -105,9 +105,8 @@ func NewTree(size int64, depth int, nodes []wire.TTH) (*Tree, error) {
 	}
 	t := &Tree{Size: size, Levels: make([][]wire.TTH, depth+1)}
 	t.Levels[depth] = nodes
-	h := newHasher()
 	for d := depth; d > 0; d-- {
-		t.Levels[d-1] = h.parents(make([]wire.TTH, 0, (len(t.Levels[d])+1)/2), t.Levels[d])
+		t.Levels[d-1] = parents(make([]wire.TTH, 0, (len(t.Levels[d])+1)/2), t.Levels[d])
 	}
 	return t, nil
 }
@@ -124,7 +123,6 @@ func Root(b []byte) wire.TTH {
 // blocks) is appended to out as soon as its bytes are in. Below that it
 // keeps one pending node per level, as the reference implementation does.
 type merkle struct {
-	h     hasher
 	block [BlockSize]byte
 	fill  int   // bytes in block
 	n     int64 // bytes written
@@ -139,7 +137,7 @@ type pending struct {
 	level int
 }
 
-func newMerkle(top int) *merkle { return &merkle{h: newHasher(), top: top} }
+func newMerkle(top int) *merkle { return &merkle{top: top} }
 
 func (m *merkle) write(p []byte) {
 	m.n += int64(len(p))
@@ -150,12 +148,19 @@ func (m *merkle) write(p []byte) {
 		if m.fill < BlockSize {
 			return
 		}
-		m.add(m.h.leaf(m.block[:]))
+		m.add(leaf(m.block[:]))
 		m.fill = 0
 	}
-	// Whole blocks are hashed where they lie, without a copy.
-	for len(p) >= BlockSize {
-		m.add(m.h.leaf(p[:BlockSize]))
+	// Whole blocks are hashed where they lie, without a copy, two at a
+	// time.
+	for len(p) >= 2*BlockSize {
+		l0, l1 := leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
+		m.add(l0)
+		m.add(l1)
+		p = p[2*BlockSize:]
+	}
+	if len(p) >= BlockSize {
+		m.add(leaf(p[:BlockSize]))
 		p = p[BlockSize:]
 	}
 	m.fill = copy(m.block[:], p)
@@ -166,7 +171,7 @@ func (m *merkle) add(leaf wire.TTH) {
 	node := pending{leaf, 0}
 	for len(m.stack) > 0 && m.stack[len(m.stack)-1].level == node.level && node.level < m.top {
 		l := &m.stack[len(m.stack)-1]
-		node = pending{m.h.parent(&l.hash, &node.hash), node.level + 1}
+		node = pending{parent(&l.hash, &node.hash), node.level + 1}
 		m.stack = m.stack[:len(m.stack)-1]
 	}
 	if node.level == m.top {
@@ -174,7 +179,7 @@ func (m *merkle) add(leaf wire.TTH) {
 		if len(m.out) == m.keep {
 			// keep is even, so every node pairs: the level above is
 			// complete so far, and becomes the one kept.
-			m.out = m.h.parents(m.out[:0], m.out)
+			m.out = parents(m.out[:0], m.out)
 			m.top++
 		}
 		return
@@ -191,14 +196,14 @@ func (m *merkle) tail() (wire.TTH, bool) {
 	var last pending
 	switch {
 	case m.fill > 0 || m.n == 0:
-		last = pending{m.h.leaf(m.block[:m.fill]), 0}
+		last = pending{leaf(m.block[:m.fill]), 0}
 	case len(stack) > 0:
 		last, stack = stack[len(stack)-1], stack[:len(stack)-1]
 	default:
 		return wire.TTH{}, false
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
-		last.hash = m.h.parent(&stack[i].hash, &last.hash)
+		last.hash = parent(&stack[i].hash, &last.hash)
 	}
 	return last.hash, true
 }
@@ -256,7 +261,7 @@ func (b *Builder) TreeToDepth(depth int) *Tree {
 	nodes := b.m.finish()
 	d := FullDepth(size) - b.m.top
 	for ; d > depth; d-- {
-		nodes = b.m.h.parents(nodes[:0:0], nodes)
+		nodes = parents(nodes[:0:0], nodes)
 	}
 	t, err := NewTree(size, d, nodes)
 	if err != nil {

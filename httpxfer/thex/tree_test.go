@@ -56,7 +56,7 @@ func TestTHEXSpecVectors(t *testing.T) {
 func largeFile(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(uint32(i*0x9E3779B1) >> 24)
+		b[i] = byte(uint32(i) * 0x9E3779B1 >> 24)
 	}
 	return b
 }
@@ -104,19 +104,19 @@ func TestLargeFileMatchesGtkGnutella(t *testing.T) {
 }
 
 // naiveTree computes every level of a file's tree, leaves first: the
-// definition, to check the Builder's bounded bookkeeping against.
+// definition, with github.com/cxmcc/tiger's Tiger, to check the Builder's
+// bounded bookkeeping and its own Tiger against.
 func naiveTree(data []byte) [][]wire.TTH {
-	h := newHasher()
 	var leaves []wire.TTH
 	for off := 0; off < len(data) || off == 0; off += BlockSize {
-		leaves = append(leaves, h.leaf(data[off:min(off+BlockSize, len(data))]))
+		leaves = append(leaves, refTiger([]byte{0x00}, data[off:min(off+BlockSize, len(data))]))
 		if len(data) == 0 {
 			break
 		}
 	}
 	levels := [][]wire.TTH{leaves}
 	for len(levels[0]) > 1 {
-		levels = append([][]wire.TTH{h.parents(nil, levels[0])}, levels...)
+		levels = append([][]wire.TTH{refParents(levels[0])}, levels...)
 	}
 	return levels
 }

@@ -1,0 +1,16 @@
+//go:build !amd64 || purego
+
+package thex
+
+// block compresses the whole 64-byte blocks of p into s.
+func block(s *[3]uint64, p []byte) { blockGeneric(s, p) }
+
+// block2 compresses the whole blocks of p0 into s0 and those of p1 into
+// s1; p0 and p1 have as many.
+func block2(s0, s1 *[3]uint64, p0, p1 []byte) {
+	if len(p0)/tigerBlock != len(p1)/tigerBlock {
+		panic("thex: block2 of unequal lengths")
+	}
+	blockGeneric(s0, p0)
+	blockGeneric(s1, p1)
+}
