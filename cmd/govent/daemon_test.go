@@ -299,6 +299,10 @@ func TestDaemonDownloadSurvivesRestart(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "transfers", "--data", data, "--cancel", dl.ID)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "no downloads")
+	code, _, errOut = runCLI(t, "", "transfers", "--data", data, "--cancel", dl.ID)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "--cancel "+dl.ID+": no transfer "+dl.ID+" (govent transfers lists them)")
+	assert.NotContains(t, errOut, "404")
 }
 
 func readToken(t *testing.T, data string) string {

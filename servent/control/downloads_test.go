@@ -91,7 +91,10 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, tr.Downloads, 1)
 	_, err = d.client.CancelDownload(ctx, dl2.ID)
-	assert.ErrorContains(t, err, "404")
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Equal(t, fmt.Sprintf("%v %q", ErrNotFound, dl2.ID), err.Error())
+	_, err = d.client.PauseDownload(ctx, "no/such?id")
+	assert.ErrorIs(t, err, ErrNotFound, "an ID is one path segment, however it reads")
 }
 
 // TestDownloadResumesAfterRestart: a download running when the daemon
