@@ -342,8 +342,19 @@ func (s *Servent) Rescan() {
 	}
 }
 
-// advertised is the address we put in Pongs, QueryHits and Pushes. A
-// dial-only servent has none to give: 0.0.0.0:0, with the push flag set.
+// hostAddr is the address we give peers as a host to keep and dial
+// later: our Listen-IP and our own Pongs. A Transient servent gives none
+// (0.0.0.0:0, as one without a port), though its hits carry advertised.
+func (s *Servent) hostAddr() netip.AddrPort {
+	if s.cfg.Transient {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	return s.advertised()
+}
+
+// advertised is the address we put in QueryHits and Pushes, and (see
+// hostAddr) in Pongs and Listen-IP. A dial-only servent has none to give:
+// 0.0.0.0:0, with the push flag set.
 func (s *Servent) advertised() netip.AddrPort {
 	if s.cfg.AdvertiseAddr.IsValid() {
 		return s.cfg.AdvertiseAddr

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -495,4 +496,36 @@ func TestRunRefusesLockedDataDir(t *testing.T) {
 	firstDone <- nil
 	_, out, done = start()
 	listening(out, done)
+}
+
+// A govent search against a daemon connects, gets its result, and goes:
+// the daemon has not cached the search's port as a host to dial later.
+// A servent that stays, connecting the same way, is cached.
+func TestSearchClientNotCachedByDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	data, share := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(share, "walrus.txt"), []byte("tusks"), 0o644))
+	startDaemon(t, buildGovent(t), data, "--share", share)
+	var st control.Status
+	cliJSON(t, &st, "status", "--data", data, "--json")
+	require.Zero(t, st.Hosts)
+
+	code, out, errOut := runCLI(t, "", "search", "walrus", "--peer", st.Addr, "--listen", "127.0.0.1:0", "--max-results", "1")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "walrus.txt", "the search's result is as before")
+	// Once the daemon has seen the client go, it has had all it sent.
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Peers == 0
+	}, 10*time.Second, 50*time.Millisecond, "the search client left")
+	assert.Zero(t, st.Hosts, "the search client is not in the daemon's host cache")
+
+	peer := shareFiles(t, nil)
+	require.NoError(t, peer.Connect(netip.MustParseAddrPort(st.Addr)))
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Hosts == 1
+	}, 10*time.Second, 50*time.Millisecond, "a servent that stays is cached")
 }
