@@ -17,7 +17,7 @@ func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	return os.OpenFile(path, flag, perm)
 }
 
-// lockFile: there is no flock(2) here, so only the Downloader's own
-// table refuses a second download of a name; two processes are not
-// kept apart.
-func lockFile(*os.File) error { return nil }
+// LockFile: there is no flock(2) here, so only the Downloader's own
+// table refuses a second download of a name, and two servents on one
+// data directory are not kept apart.
+func LockFile(*os.File) error { return nil }

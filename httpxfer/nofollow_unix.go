@@ -19,10 +19,11 @@ func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	return f, err
 }
 
-// lockFile takes an exclusive flock(2) on f without waiting; errLocked
+// LockFile takes an exclusive flock(2) on f without waiting; ErrLocked
 // when another descriptor holds it. The lock goes with the last
 // descriptor of the open file, so a crashed or killed process holds none.
-func lockFile(f *os.File) error {
+// (The servent locks its data directory with it too.)
+func LockFile(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func lockFile(f *os.File) error {
 		return err
 	}
 	if errors.Is(ferr, syscall.EWOULDBLOCK) {
-		return errLocked
+		return ErrLocked
 	}
 	return ferr
 }

@@ -14,11 +14,11 @@ import (
 // with the last descriptor of the file, so a crashed or killed download
 // leaves none behind.
 
-// Set by openNoFollow and lockFile.
-var (
-	errSymlink = errors.New("symbolic link refused")
-	errLocked  = errors.New("locked")
-)
+// errSymlink is set by openNoFollow.
+var errSymlink = errors.New("symbolic link refused")
+
+// ErrLocked is LockFile's answer when another descriptor holds the lock.
+var ErrLocked = errors.New("locked")
 
 // openPart opens, creating if needed, and locks the .part at path.
 func openPart(path string) (*os.File, error) {
@@ -27,9 +27,9 @@ func openPart(path string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := lockFile(f); err != nil {
+		if err := LockFile(f); err != nil {
 			f.Close()
-			if errors.Is(err, errLocked) {
+			if errors.Is(err, ErrLocked) {
 				return nil, fmt.Errorf("%w: %s is locked by another download", ErrBusy, path)
 			}
 			return nil, fmt.Errorf("locking %s: %w", path, err)

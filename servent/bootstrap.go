@@ -224,10 +224,13 @@ func (s *Servent) askGWebCache(client *gwc.Client, url string) (int, error) {
 		return 0, err
 	}
 	now := time.Now()
-	got := 0
+	got, private := 0, 0
 	for _, h := range a.Hosts {
-		if s.hosts.Add(h, hostcache.SourceGWebCache, true, now) == nil {
+		switch err := s.hosts.Add(h, hostcache.SourceGWebCache, true, now); {
+		case err == nil:
 			got++
+		case errors.Is(err, hostcache.ErrPrivate), errors.Is(err, hostcache.ErrLoopback):
+			private++
 		}
 	}
 	b := &s.boot
@@ -239,6 +242,17 @@ func (s *Servent) askGWebCache(client *gwc.Client, url string) (int, error) {
 		}
 	}
 	b.mu.Unlock()
+	if got == 0 {
+		// Without a reason the user sees a cache that answered fail; a
+		// cache on a private network names hosts we are told to skip.
+		if private > 0 {
+			return 0, fmt.Errorf("no usable host (%d private skipped; --allow-private to use them)", private)
+		}
+		if len(a.Hosts) == 0 {
+			return 0, errors.New("the cache named no host")
+		}
+		return 0, fmt.Errorf("no usable host (%d named)", len(a.Hosts))
+	}
 	return got, nil
 }
 

@@ -54,6 +54,15 @@ type Config struct {
 	// NAT without port forwarding: it only dials out, uploads only through
 	// Pushes, and implies Firewalled.
 	NoListen bool
+	// Transient: the servent runs for one command (govent search, get,
+	// browse), on a port that is gone when it ends. It gives no address
+	// as a host to keep: no Listen-IP in its handshakes, and its own
+	// Pongs name 0.0.0.0:0, as a servent without a port does, so that
+	// its peers do not cache it and dial it after it has left (as
+	// gtk-gnutella keeps a node only when it was a genuine, lasting one).
+	// QueryHits and Pushes still carry its address: results reach it,
+	// GIVs and downloads too.
+	Transient bool
 	// AdvertiseAddr is the address put in our Pongs and QueryHits. Zero
 	// means the listener's address or, when that is unspecified, the one
 	// AddressQuorum peers agree on in Remote-IP (127.0.0.1 until they do).

@@ -206,7 +206,7 @@ func wirePong(p router.Pong) wire.Pong {
 // gtk-gnutella does: ultrapeer version 2, free leaf and ultrapeer slots.
 func (s *Servent) ownPong() router.Pong {
 	files, kb := s.sharedCounts()
-	p := router.Pong{Addr: s.advertised(), Files: files, KB: kb, TLS: s.tlsConf != nil}
+	p := router.Pong{Addr: s.hostAddr(), Files: files, KB: kb, TLS: s.tlsConf != nil}
 	if !s.IsLeaf() {
 		s.mu.Lock()
 		leaves := max(0, min(s.slotLimit(slotLeaf)-s.leafSlots, 255))

@@ -108,7 +108,7 @@ func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
 	h.Add("GGEP", "0.5")
 	h.Add("Vendor-Message", "0.2")
 	h.Add("GUID", s.guid.String())
-	if adv := s.advertised(); adv.IsValid() && adv.Port() != 0 {
+	if adv := s.hostAddr(); adv.IsValid() && adv.Port() != 0 {
 		h.Add("Listen-IP", adv.String())
 	}
 	if remote.IsValid() {

@@ -61,6 +61,7 @@ type Servent struct {
 	slotsByAddr map[slotAddr]int
 
 	closeOnce sync.Once
+	dataLock  *os.File // flock on DataDir/lock while running (datalock.go)
 
 	// tlsConf is the TLS of links and of the listening port; nil with
 	// NoTLS, or when we have no certificate.
@@ -200,6 +201,13 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 // ctx: a signal context is cancelled the moment SIGINT arrives, and Close
 // still has Byes to deliver.
 func (s *Servent) Start(ctx context.Context) error {
+	if s.cfg.DataDir != "" {
+		lock, err := lockDataDir(s.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		s.dataLock = lock
+	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.startedAt = time.Now()
 	if s.lib != nil {
@@ -208,7 +216,7 @@ func (s *Servent) Start(ctx context.Context) error {
 		}
 		if s.cfg.HashBeforeStart {
 			if err := s.lib.HashPending(ctx); err != nil {
-				s.cancel()
+				s.abortStart()
 				return fmt.Errorf("servent: hashing the library: %w", err)
 			}
 		}
@@ -217,7 +225,7 @@ func (s *Servent) Start(ctx context.Context) error {
 	if !s.cfg.NoListen {
 		ln, err := s.cfg.Network.Listen(s.ctx, "tcp", s.cfg.Listen)
 		if err != nil {
-			s.cancel()
+			s.abortStart()
 			return netError("listen", err)
 		}
 		s.ln = ln
@@ -252,6 +260,16 @@ func (s *Servent) Start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// abortStart undoes what a failed Start did: nothing runs yet but the
+// context and the data directory's lock.
+func (s *Servent) abortStart() {
+	s.cancel()
+	if s.dataLock != nil {
+		s.dataLock.Close()
+		s.dataLock = nil
+	}
 }
 
 // Close says Bye 200 to every peer, stops everything and saves state. It
@@ -296,6 +314,10 @@ func (s *Servent) shutdown() {
 	if err := s.hosts.Save(); err != nil {
 		s.log.Warn("saving host cache", zap.Error(err))
 	}
+	if s.dataLock != nil {
+		s.dataLock.Close() // the data directory is free once its state is saved
+		s.dataLock = nil
+	}
 }
 
 // Addr is where the servent listens.
@@ -320,8 +342,19 @@ func (s *Servent) Rescan() {
 	}
 }
 
-// advertised is the address we put in Pongs, QueryHits and Pushes. A
-// dial-only servent has none to give: 0.0.0.0:0, with the push flag set.
+// hostAddr is the address we give peers as a host to keep and dial
+// later: our Listen-IP and our own Pongs. A Transient servent gives none
+// (0.0.0.0:0, as one without a port), though its hits carry advertised.
+func (s *Servent) hostAddr() netip.AddrPort {
+	if s.cfg.Transient {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	return s.advertised()
+}
+
+// advertised is the address we put in QueryHits and Pushes, and (see
+// hostAddr) in Pongs and Listen-IP. A dial-only servent has none to give:
+// 0.0.0.0:0, with the push flag set.
 func (s *Servent) advertised() netip.AddrPort {
 	if s.cfg.AdvertiseAddr.IsValid() {
 		return s.cfg.AdvertiseAddr

@@ -27,3 +27,13 @@ var (
 	// has too many lines or bytes.
 	ErrHeaderTooLarge = errors.New("wire: header block over limit")
 )
+
+// ErrMagnet marks a magnet link that does not parse. Its text is for a
+// user who typed the link ("magnet link: ..."), not the protocol's
+// "malformed payload"; errors.Is(err, ErrMalformed) still holds.
+var ErrMagnet error = magnetError{}
+
+type magnetError struct{}
+
+func (magnetError) Error() string { return "magnet link" }
+func (magnetError) Unwrap() error { return ErrMalformed }

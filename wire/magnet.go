@@ -76,11 +76,11 @@ type MagnetSource struct {
 // it.
 func ParseMagnet(s string) (*Magnet, error) {
 	if len(s) > MaxMagnetLen {
-		return nil, fmt.Errorf("%w: magnet link of %d bytes, over %d", ErrMalformed, len(s), MaxMagnetLen)
+		return nil, fmt.Errorf("%w: %d bytes, over %d", ErrMagnet, len(s), MaxMagnetLen)
 	}
 	rest, ok := cutPrefixFold([]byte(s), "magnet:?")
 	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a magnet link", ErrMalformed, truncateForError([]byte(s)))
+		return nil, fmt.Errorf("%w: %q does not start with magnet:?", ErrMagnet, truncateForError([]byte(s)))
 	}
 	m := &Magnet{}
 	params := 0
@@ -89,7 +89,7 @@ func ParseMagnet(s string) (*Magnet, error) {
 			continue // "&&" and a trailing '&' occur in the wild
 		}
 		if params++; params > MaxMagnetParams {
-			return nil, fmt.Errorf("%w: magnet link with over %d parameters", ErrMalformed, MaxMagnetParams)
+			return nil, fmt.Errorf("%w: over %d parameters", ErrMagnet, MaxMagnetParams)
 		}
 		key, raw, _ := strings.Cut(p, "=")
 		value, err := url.QueryUnescape(raw)
@@ -138,7 +138,7 @@ func (m *Magnet) set(key, value string) error {
 		m.Size, m.HasSize = n, true
 	case "xs", "as":
 		if len(m.Sources) >= MaxMagnetSources {
-			return fmt.Errorf("%w: magnet link with over %d sources", ErrMalformed, MaxMagnetSources)
+			return fmt.Errorf("%w: over %d sources", ErrMagnet, MaxMagnetSources)
 		}
 		src, err := ParseMagnetSource(value)
 		if err != nil {
@@ -168,13 +168,13 @@ func (m *Magnet) set(key, value string) error {
 func (m *Magnet) addURN(u URN) error {
 	if u.HasSHA1 {
 		if m.URN.HasSHA1 && m.URN.SHA1 != u.SHA1 {
-			return fmt.Errorf("%w: magnet link names two files: %s and %s", ErrMalformed, m.URN.SHA1, u.SHA1)
+			return fmt.Errorf("%w: names two files: %s and %s", ErrMagnet, m.URN.SHA1, u.SHA1)
 		}
 		m.URN.SHA1, m.URN.HasSHA1 = u.SHA1, true
 	}
 	if u.HasTTH {
 		if m.URN.HasTTH && m.URN.TTH != u.TTH {
-			return fmt.Errorf("%w: magnet link names two files: %s and %s", ErrMalformed, m.URN.TTH, u.TTH)
+			return fmt.Errorf("%w: names two files: %s and %s", ErrMagnet, m.URN.TTH, u.TTH)
 		}
 		m.URN.TTH, m.URN.HasTTH = u.TTH, true
 	}

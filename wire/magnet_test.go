@@ -152,9 +152,15 @@ func TestParseMagnet(t *testing.T) {
 	for _, c := range broken {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseMagnet(c.in)
-			assert.ErrorIs(t, err, ErrMalformed)
+			assert.ErrorIs(t, err, ErrMagnet)
+			assert.ErrorIs(t, err, ErrMalformed, "still a malformed payload to a caller that asks")
+			// A user reads this: no protocol jargon.
+			assert.True(t, strings.HasPrefix(err.Error(), "magnet link: "), "%v", err)
+			assert.NotContains(t, err.Error(), "payload")
 		})
 	}
+	_, err = ParseMagnet("http://10.0.0.1/")
+	assert.EqualError(t, err, `magnet link: "http://10.0.0.1/" does not start with magnet:?`)
 }
 
 // What `search --magnet` prints for a hit: xt (bitprint when the tree root

@@ -238,7 +238,9 @@ func transfersCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				do   func(context.Context, string) (control.Download, error)
 			}{{"pause", cl.PauseDownload}, {"resume", cl.ResumeDownload}, {"cancel", cl.CancelDownload}} {
 				if id := c.String(op.flag); id != "" {
-					if _, err := op.do(ctx, id); err != nil {
+					if _, err := op.do(ctx, id); errors.Is(err, control.ErrNotFound) {
+						return fmt.Errorf("--%s %s: no transfer %s (govent transfers lists them)", op.flag, id, id)
+					} else if err != nil {
 						return fmt.Errorf("--%s %s: %w", op.flag, id, err)
 					}
 				}

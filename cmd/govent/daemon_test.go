@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,6 +300,10 @@ func TestDaemonDownloadSurvivesRestart(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "transfers", "--data", data, "--cancel", dl.ID)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "no downloads")
+	code, _, errOut = runCLI(t, "", "transfers", "--data", data, "--cancel", dl.ID)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "--cancel "+dl.ID+": no transfer "+dl.ID+" (govent transfers lists them)")
+	assert.NotContains(t, errOut, "404")
 }
 
 func readToken(t *testing.T, data string) string {
@@ -429,4 +434,98 @@ func TestRunRefusesDataDirInUse(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "status", "--data", data)
 	assert.Equal(t, 0, code, "the first daemon is still found: %s", errOut)
 	d.stop(t)
+}
+
+// Two govent run on one --data, neither with a control API: the second
+// sees the first through the lock on the directory, exits 1 naming the
+// directory and the first's pid, and joins no network. Once the first
+// is killed (no Close, no cleanup), the lock went with it: a new run
+// starts.
+func TestRunRefusesLockedDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	data := t.TempDir()
+	start := func() (*exec.Cmd, *syncBuffer, chan error) {
+		cmd := exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--control", "off", "--data", data, "--no-bootstrap")
+		cmd.Env = append(testEnviron(), "GORACE=atexit_sleep_ms=0")
+		out := &syncBuffer{}
+		cmd.Stderr = out
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-done
+			done <- nil
+		})
+		return cmd, out, done
+	}
+	listening := func(out *syncBuffer, done chan error) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(out.String(), "listening") {
+			select {
+			case err := <-done:
+				done <- err
+				t.Fatalf("govent run exited: %v\n%s", err, out.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+			require.True(t, time.Now().Before(deadline), "govent run not up after 30 s:\n%s", out.String())
+		}
+	}
+	first, firstOut, firstDone := start()
+	listening(firstOut, firstDone)
+
+	_, out, done := start()
+	select {
+	case err := <-done:
+		done <- err
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", out.String())
+		assert.Equal(t, 1, exit.ExitCode(), out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the second run on %s ran:\n%s", data, out.String())
+	}
+	assert.Contains(t, out.String(), fmt.Sprintf("data directory %s is in use by another servent (pid %d)", data, first.Process.Pid))
+	assert.NotContains(t, out.String(), "listening")
+
+	require.NoError(t, first.Process.Kill())
+	<-firstDone
+	firstDone <- nil
+	_, out, done = start()
+	listening(out, done)
+}
+
+// A govent search against a daemon connects, gets its result, and goes:
+// the daemon has not cached the search's port as a host to dial later.
+// A servent that stays, connecting the same way, is cached.
+func TestSearchClientNotCachedByDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	data, share := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(share, "walrus.txt"), []byte("tusks"), 0o644))
+	startDaemon(t, buildGovent(t), data, "--share", share)
+	var st control.Status
+	cliJSON(t, &st, "status", "--data", data, "--json")
+	require.Zero(t, st.Hosts)
+
+	code, out, errOut := runCLI(t, "", "search", "walrus", "--peer", st.Addr, "--listen", "127.0.0.1:0", "--max-results", "1")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "walrus.txt", "the search's result is as before")
+	// Once the daemon has seen the client go, it has had all it sent.
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Peers == 0
+	}, 10*time.Second, 50*time.Millisecond, "the search client left")
+	assert.Zero(t, st.Hosts, "the search client is not in the daemon's host cache")
+
+	peer := shareFiles(t, nil)
+	require.NoError(t, peer.Connect(netip.MustParseAddrPort(st.Addr)))
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Hosts == 1
+	}, 10*time.Second, 50*time.Millisecond, "a servent that stays is cached")
 }

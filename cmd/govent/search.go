@@ -157,9 +157,12 @@ func peerUnlessDaemon(flag string) flagRule {
 }
 
 // startClient starts a servent for one command and connects it to peers.
+// It is Transient: its port lives as long as the command, so its peers
+// are not told to keep it as a host.
 func startClient(ctx context.Context, peers []string, cfg servent.Config) (*servent.Servent, error) {
 	cfg.MaxPeers = max(len(peers), 1)
 	cfg.AllowPrivate = true // the user named these hosts
+	cfg.Transient = true
 	s, err := servent.New(cfg)
 	if err != nil {
 		return nil, err

@@ -86,6 +86,6 @@ func discover(ctx context.Context, e *executor, cfg Config) []sharedFile {
 	if len(files) > maxDiscovered {
 		files = files[:maxDiscovered]
 	}
-	cfg.Logf("discovered %d shared files for HTTP cases", len(files))
+	cfg.Logf("shared files discovered for HTTP cases: %d", len(files))
 	return files
 }

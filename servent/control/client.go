@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -78,8 +79,17 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(b))
 	}
-	return nil, fmt.Errorf("control: %s %s: %s: %s", method, path, resp.Status, e.Error)
+	return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, e.Error)}
 }
+
+// statusError is a reply with a status other than 2xx or 401: the
+// download verbs tell a 404 apart.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
 
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -131,20 +141,27 @@ func (c *Client) AddDownload(ctx context.Context, r DownloadRequest) (Download, 
 	return v, c.call(ctx, http.MethodPost, "/v1/downloads", r, &v)
 }
 
-// PauseDownload, ResumeDownload and CancelDownload act on one download.
+// PauseDownload, ResumeDownload and CancelDownload act on one download;
+// ErrNotFound when the daemon has none of that ID.
 func (c *Client) PauseDownload(ctx context.Context, id string) (Download, error) {
-	var v Download
-	return v, c.call(ctx, http.MethodPost, "/v1/downloads/"+id+"/pause", nil, &v)
+	return c.downloadOp(ctx, http.MethodPost, id, "/pause")
 }
 
 func (c *Client) ResumeDownload(ctx context.Context, id string) (Download, error) {
-	var v Download
-	return v, c.call(ctx, http.MethodPost, "/v1/downloads/"+id+"/resume", nil, &v)
+	return c.downloadOp(ctx, http.MethodPost, id, "/resume")
 }
 
 func (c *Client) CancelDownload(ctx context.Context, id string) (Download, error) {
+	return c.downloadOp(ctx, http.MethodDelete, id, "")
+}
+
+func (c *Client) downloadOp(ctx context.Context, method, id, op string) (Download, error) {
 	var v Download
-	return v, c.call(ctx, http.MethodDelete, "/v1/downloads/"+id, nil, &v)
+	err := c.call(ctx, method, "/v1/downloads/"+url.PathEscape(id)+op, nil, &v)
+	if se := (*statusError)(nil); errors.As(err, &se) && se.code == http.StatusNotFound {
+		return v, fmt.Errorf("%w %q", ErrNotFound, id)
+	}
+	return v, err
 }
 
 // Search runs a search in the daemon and calls each with every result as

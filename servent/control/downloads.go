@@ -129,6 +129,9 @@ type item struct {
 	stop chan struct{} // closed when its run ends; nil unless running
 	halt context.CancelFunc
 	req  httpxfer.Request
+	// restored: queued or running when the queue was loaded, and not
+	// started since; its first run logs where its .part let it resume.
+	restored bool
 }
 
 // NewQueue loads the queue kept in dataDir (none yet is an empty queue).
@@ -158,7 +161,7 @@ func NewQueue(d Downloader, dataDir string, active int, log *zap.Logger) (*Queue
 		if dl.State == StateRunning {
 			dl.State = StateQueued // it was cut by the shutdown: resume it
 		}
-		q.items = append(q.items, &item{Download: dl, req: req})
+		q.items = append(q.items, &item{Download: dl, req: req, restored: dl.State == StateQueued})
 	}
 	return q, nil
 }
@@ -389,10 +392,19 @@ func (q *Queue) startLocked(it *item) {
 	ctx, cancel := context.WithCancel(q.ctx)
 	it.State, it.Error, it.halt, it.stop = StateRunning, "", cancel, make(chan struct{})
 	req := it.req
+	restored := it.restored
+	it.restored = false
 	req.Progress = func(done, total int64) {
 		q.mu.Lock()
 		it.Done, it.Total = done, total
 		q.mu.Unlock()
+		if restored {
+			// The first call is what the .part held: say so once, or a
+			// restart shows only "queued" and, much later, "finished".
+			restored = false
+			q.log.Info("download resumed after restart", zap.String("id", it.ID), zap.String("name", it.Name),
+				zap.Int64("at", done), zap.Int64("of", total))
+		}
 	}
 	req.Queued = func(src httpxfer.Source, st httpxfer.QueueStatus) {
 		q.mu.Lock()

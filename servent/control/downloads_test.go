@@ -15,6 +15,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func randomBytes(n int, seed uint64) []byte {
@@ -88,7 +91,10 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, tr.Downloads, 1)
 	_, err = d.client.CancelDownload(ctx, dl2.ID)
-	assert.ErrorContains(t, err, "404")
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Equal(t, fmt.Sprintf("%v %q", ErrNotFound, dl2.ID), err.Error())
+	_, err = d.client.PauseDownload(ctx, "no/such?id")
+	assert.ErrorIs(t, err, ErrNotFound, "an ID is one path segment, however it reads")
 }
 
 // TestDownloadResumesAfterRestart: a download running when the daemon
@@ -118,7 +124,8 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	getsBefore := src.getCount()
 
 	s2 := startServent(t, cfg)
-	q2, err := NewQueue(s2, data, 0, cfg.Logger)
+	core, logs := observer.New(zapcore.InfoLevel)
+	q2, err := NewQueue(s2, data, 0, zap.New(core))
 	require.NoError(t, err)
 	list := q2.List()
 	require.Len(t, list, 2)
@@ -134,6 +141,14 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	assert.Equal(t, body, got)
 	assert.Greater(t, src.getCount(), getsBefore, "fetched again after the restart")
 	assert.Equal(t, StatePaused, q2.List()[1].State, "a paused download waits for the user")
+	// The log says where the cut download picked up, once.
+	resumed := logs.FilterMessage("download resumed after restart").All()
+	require.Len(t, resumed, 1, "%v", logs.All())
+	f := resumed[0].ContextMap()
+	assert.Equal(t, "big.bin", f["name"])
+	assert.GreaterOrEqual(t, f["at"], int64(128<<10))
+	assert.Less(t, f["at"], int64(len(body)))
+	assert.Equal(t, int64(len(body)), f["of"])
 }
 
 // TestTransfersListUploads: a body being sent to a client that stopped

@@ -159,7 +159,7 @@ func (s *sim) do(ev p2pnode.Event) error {
 }
 
 func (s *sim) sample(at time.Duration) {
-	if line, ok := s.run.Sample(at, s.cfg.Interval, "servents"); ok {
+	if line, ok := s.run.Sample(at, s.cfg.Interval, "servent", "servents"); ok {
 		s.cfg.Progress(line)
 	}
 }

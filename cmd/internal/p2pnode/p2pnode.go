@@ -256,15 +256,16 @@ func (r *Run) Leave(s *servent.Servent, share string) {
 func (r *Run) WaitClosed() { r.closing.Wait() }
 
 // Sample records the servents online and the heap now, and returns a
-// progress line for people once a minute.
-func (r *Run) Sample(at, interval time.Duration, what string) (string, bool) {
+// progress line for people once a minute, counting the servents online
+// as one or many ("servent", "servents").
+func (r *Run) Sample(at, interval time.Duration, one, many string) (string, bool) {
 	r.Stats.Online(at, int(r.online.Load()))
 	r.SampleMemory()
 	if at%time.Minute >= interval {
 		return "", false
 	}
-	return fmt.Sprintf("%v of %v: %d %s online, %s issued, %d answered",
-		at.Truncate(time.Second), r.End, r.online.Load(), what, english.Count(int(r.issued.Load()), "query", "queries"), r.answered.Load()), true
+	return fmt.Sprintf("%v of %v: %s online, %s issued, %d answered",
+		at.Truncate(time.Second), r.End, english.Count(int(r.online.Load()), one, many), english.Count(int(r.issued.Load()), "query", "queries"), r.answered.Load()), true
 }
 
 // SampleMemory records the live heap: what the last garbage collection

@@ -126,3 +126,17 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, "hsep", TypeName(wire.TypeHSEP))
 	assert.Equal(t, "0x99", TypeName(0x99))
 }
+
+// The progress line counts in English: "1 servent online", "2 servents".
+func TestSampleLine(t *testing.T) {
+	stats, err := p2pstats.NewCollector(p2pstats.Run{Nodes: 1}, time.Minute, time.Second)
+	require.NoError(t, err)
+	r := &Run{Timeline: timeline(t), Stats: stats, End: time.Minute}
+	r.Joined()
+	line, ok := r.Sample(time.Minute, time.Second, "servent", "servents")
+	require.True(t, ok, "a line once a minute")
+	assert.Equal(t, "1m0s of 1m0s: 1 servent online, 0 queries issued, 0 answered", line)
+	r.Joined()
+	line, _ = r.Sample(2*time.Minute, time.Second, "servent", "servents")
+	assert.Contains(t, line, ": 2 servents online, ")
+}

@@ -199,7 +199,7 @@ func (d *driver) drive() error {
 		case p2pnode.Query:
 			d.query(ev)
 		case p2pnode.Sample:
-			if line, ok := d.run.Sample(ev.At, d.cfg.Interval, "sessions"); ok {
+			if line, ok := d.run.Sample(ev.At, d.cfg.Interval, "session", "sessions"); ok {
 				d.cfg.Progress(line)
 			}
 		}
