@@ -73,10 +73,10 @@ func (t *table) claim(key wire.GUID, hash uint64, peer PeerID, now int64) (dup b
 
 // seen reports whether a fresh entry for key is there, changing nothing:
 // the duplicate check made on a header before its payload is decoded.
-func (t *table) seen(key wire.GUID, hash uint64, now int64) bool {
+func (t *table) seen(key *wire.GUID, hash uint64, now int64) bool {
 	s := t.shard(hash)
 	s.mu.Lock()
-	r, ok := s.lru.peek(key, hash)
+	r, ok := s.lru.peek(*key, hash)
 	s.mu.Unlock()
 	return ok && t.fresh(r, now)
 }
