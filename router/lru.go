@@ -32,8 +32,18 @@ type lruEntry struct {
 // minBuckets is the chain count a new shard starts with.
 const minBuckets = 8
 
+// newLRU returns an empty LRU of the given capacity.
 func newLRU(capacity int) *lru {
-	return &lru{buckets: make([]int32, minBuckets), head: -1, tail: -1, free: -1, cap: max(capacity, 1)}
+	l := new(lru)
+	l.init(capacity)
+	return l
+}
+
+// init makes l an empty LRU of the given capacity.
+func (l *lru) init(capacity int) {
+	l.buckets = make([]int32, minBuckets)
+	l.head, l.tail, l.free = -1, -1, -1
+	l.cap = max(capacity, 1)
 }
 
 // bucket picks a chain with the hash's high half: the low bits chose the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync"
+	"unsafe"
 
 	"github.com/govent/govent/wire"
 )
@@ -21,11 +22,13 @@ type route struct {
 const cacheLine = 64
 
 // tableShard is one lock and one LRU. The LRU is unlocked: the shard lock
-// serialises access, and check-then-insert must be atomic anyway.
+// serialises access, and check-then-insert must be atomic anyway. The LRU
+// is held by value, beside its lock: a duplicate check then loads no
+// separately allocated LRU header. Two cache lines per shard.
 type tableShard struct {
 	mu  sync.Mutex
-	lru *lru
-	_   [cacheLine - 16]byte
+	lru lru
+	_   [2*cacheLine - unsafe.Sizeof(sync.Mutex{}) - unsafe.Sizeof(lru{})]byte
 }
 
 // table maps a GUID to a route. It is split into a power-of-two number of
@@ -47,7 +50,7 @@ func newTable(capacity, shards int, ttl int64) *table {
 	}
 	t := &table{shards: make([]tableShard, n), mask: uint64(n - 1), ttl: ttl}
 	for i := range t.shards {
-		t.shards[i].lru = newLRU(capacity / n)
+		t.shards[i].lru.init(capacity / n)
 	}
 	return t
 }
@@ -73,10 +76,10 @@ func (t *table) claim(key wire.GUID, hash uint64, peer PeerID, now int64) (dup b
 
 // seen reports whether a fresh entry for key is there, changing nothing:
 // the duplicate check made on a header before its payload is decoded.
-func (t *table) seen(key wire.GUID, hash uint64, now int64) bool {
+func (t *table) seen(key *wire.GUID, hash uint64, now int64) bool {
 	s := t.shard(hash)
 	s.mu.Lock()
-	r, ok := s.lru.peek(key, hash)
+	r, ok := s.lru.peek(*key, hash)
 	s.mu.Unlock()
 	return ok && t.fresh(r, now)
 }

@@ -124,7 +124,7 @@ func (r *Reader) ReadHeader() (*Header, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if r.state != atHeader {
+	if r.state != atHeader && !r.skipInPlace() {
 		if err := r.skip(); err != nil {
 			return nil, err
 		}
@@ -200,18 +200,28 @@ func (r *Reader) ReadPayload() (*Message, error) {
 	return &r.msg, nil
 }
 
+// skipInPlace drops the payload of the descriptor in progress if it is all
+// in win, and reports whether it did: the common case, small enough to be
+// inlined where a duplicate's header is read.
+func (r *Reader) skipInPlace() bool {
+	total := HeaderLen + int(r.msg.Header.Length)
+	if !r.inPlace || r.state != atPayload || total > len(r.win) {
+		return false
+	}
+	r.win = r.win[total:]
+	r.used += total
+	r.n += int64(total)
+	r.state = atHeader
+	return true
+}
+
 // skip drops the payload of the descriptor in progress unread.
 func (r *Reader) skip() error {
 	h := &r.msg.Header
+	if r.skipInPlace() {
+		return nil
+	}
 	if r.inPlace && r.state == atPayload {
-		total := HeaderLen + int(h.Length)
-		if total <= len(r.win) {
-			r.win = r.win[total:]
-			r.used += total
-			r.n += int64(total)
-			r.state = atHeader
-			return nil
-		}
 		// Not all here yet: discard what is and read past the rest.
 		r.release()
 		_, _ = r.br.Discard(HeaderLen) // cannot fail: the header was Peeked
