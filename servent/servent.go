@@ -426,7 +426,7 @@ func (s *Servent) unregister(c *conn) {
 	s.mu.Lock()
 	s.retired.fold(last)
 	delete(s.conns, c.id)
-	s.releaseForLocked(c.peer)
+	c.slotFree.Do(func() { s.releaseForLocked(c.peer) }) // if the writer has not (freeSlot)
 	s.electAddrLocked()
 	s.mu.Unlock()
 	if c.kind == router.Leaf {
