@@ -168,6 +168,7 @@ func New(cfg Config) (*Servent, error) {
 		}
 	}
 	s.xfer = newTransfers(s)
+	s.loadTLSHosts()
 	return s, nil
 }
 
@@ -314,6 +315,7 @@ func (s *Servent) shutdown() {
 	if err := s.hosts.Save(); err != nil {
 		s.log.Warn("saving host cache", zap.Error(err))
 	}
+	s.saveTLSHosts()
 	if s.dataLock != nil {
 		s.dataLock.Close() // the data directory is free once its state is saved
 		s.dataLock = nil
