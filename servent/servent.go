@@ -57,6 +57,10 @@ type Servent struct {
 	searches  map[wire.GUID]*Search
 	elected   netip.Addr // our address as a quorum of peers sees it (selfaddr.go)
 	closed    bool
+	// handshakes counts the Gnutella handshakes in flight, begun while
+	// not closed (beginHandshake): shutdown lets them end before it
+	// cancels ctx.
+	handshakes sync.WaitGroup
 	// slotsByAddr counts the slots of the peers that dialled us, per
 	// address (admission.go).
 	slotsByAddr map[slotAddr]int
@@ -301,12 +305,17 @@ func (s *Servent) shutdown() {
 	for _, c := range conns {
 		c.close(wire.ByeNormal, "Shutting Down")
 	}
-	// Give the Byes their window, then stop whatever is left.
+	// Give the Byes their window, then stop whatever is left. A
+	// handshake in flight is let finish within it too: its peer may hold
+	// the link for up already (it sent its final 200), and cancelling ctx
+	// would cut its TLS handshake without a word; finished, it finds us
+	// closed and says Bye (startConn).
 	done := make(chan struct{})
 	go func() {
 		for _, c := range conns {
 			<-c.done
 		}
+		s.handshakes.Wait()
 		close(done)
 	}()
 	select {
@@ -379,6 +388,20 @@ func (s *Servent) advertised() netip.AddrPort {
 		}
 	}
 	return netip.AddrPortFrom(a.Unmap(), s.addr.Port())
+}
+
+// beginHandshake counts a Gnutella handshake in flight unless we are
+// shutting down; the caller calls s.handshakes.Done when it ends if it
+// was counted. The count is taken under mu with closed unset, so every
+// Add happens before shutdown's Wait.
+func (s *Servent) beginHandshake() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.handshakes.Add(1)
+	return true
 }
 
 // reserveSlot takes a connection slot of kind: one of MaxPeers
