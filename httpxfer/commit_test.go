@@ -1,6 +1,7 @@
 package httpxfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // A slow download commits on time, not only every CommitBytes: what a
@@ -117,4 +120,28 @@ func TestDownloadAlreadyComplete(t *testing.T) {
 		assert.False(t, res.AlreadyComplete)
 		assert.Equal(t, filepath.Join(dir, "f (1).bin"), res.Path)
 	})
+}
+
+// TestLoadStateBounded: a state file is read up to maxStateBytes, and one
+// larger is refused with an error naming it and the limit (the download
+// then starts over) instead of being read whole.
+func TestLoadStateBounded(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, size int) string {
+		head := `{"version":1,"urn":"urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O","size":200000,"chunk_size":65536,"chunks":[]}`
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, append([]byte(head), bytes.Repeat([]byte{' '}, size-len(head))...), 0o600))
+		return path
+	}
+	st, err := loadState(write("at.part.state", maxStateBytes))
+	require.NoError(t, err, "exactly at the limit")
+	assert.EqualValues(t, 200000, st.Size)
+
+	over := write("over.part.state", maxStateBytes+1)
+	_, err = loadState(over)
+	require.ErrorIs(t, err, smallfile.ErrTooLarge)
+	assert.ErrorContains(t, err, fmt.Sprintf("%s: over %d bytes", over, maxStateBytes))
+
+	_, err = loadState(filepath.Join(dir, "missing.part.state"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -29,6 +29,7 @@ type ConnOptions struct {
 // SessionStats count the HTTP connections the uploader serves.
 type SessionStats struct {
 	Open    int    // connections being served now
+	Idle    int    // of Open, waiting for a next request without an upload slot: evictable
 	Refused uint64 // answered 503 for being over MaxSessions or MaxSessionsPerIP
 	Evicted uint64 // idle keep-alive connections closed to serve a new one
 }
@@ -129,7 +130,7 @@ func (t *sessionTable) working(s *session) bool {
 func (t *sessionTable) stats() SessionStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return SessionStats{Open: t.open, Refused: t.refused, Evicted: t.evicted}
+	return SessionStats{Open: t.open, Idle: len(t.idle), Refused: t.refused, Evicted: t.evicted}
 }
 
 // SessionStats returns the counts of the connections served.

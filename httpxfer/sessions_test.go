@@ -13,8 +13,10 @@ func TestSessionLimits(t *testing.T) {
 		srv, _, _ := newTestUploader(t, UploaderConfig{MaxSessions: 2, MaxSessionsPerIP: 5})
 		a := dialRaw(t, srv.addr)
 		a.assertOpen(t)
+		waitIdle(t, srv.u, 1)
 		b := dialRaw(t, srv.addr)
 		b.assertOpen(t)
+		waitIdle(t, srv.u, 2)
 		c := dialRaw(t, srv.addr)
 		c.assertOpen(t) // a, idle longest, made room
 		assert.True(t, a.closed(t), "the idlest session was closed")
@@ -46,4 +48,14 @@ func TestSessionLimits(t *testing.T) {
 		assert.Equal(t, 503, resp.StatusCode)
 		a.assertOpen(t)
 	})
+}
+
+// waitIdle waits until n sessions wait for their next request. The
+// uploader marks a session idle after it has sent its reply, so a client
+// that has read the reply may be ahead of that mark: a newcomer dialled
+// then would find no idle session to close, or not the one the test means.
+func waitIdle(t *testing.T, u *Uploader, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return u.SessionStats().Idle == n }, 10*time.Second, time.Millisecond,
+		"waiting for %d idle sessions", n)
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // The state file sits beside <name>.part as <name>.part.state. It records,
@@ -56,12 +56,9 @@ func loadState(path string) (*stateFile, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStateBytes+1))
+	b, err := smallfile.ReadOpen(f, maxStateBytes)
 	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxStateBytes {
-		return nil, fmt.Errorf("httpxfer: state file %s over %d bytes", path, maxStateBytes)
+		return nil, fmt.Errorf("httpxfer: state file: %w", err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(b, &st); err != nil {

@@ -20,7 +20,8 @@ import (
 // ClientHello from HTTP and GIV. A host is known to take TLS when it said
 // so: "tls" in the X-Features of an earlier reply, GGEP "TLS" in its
 // QueryHit or Pong, or the user named it so. The knowledge is a bounded,
-// expiring cache of addresses, gtk-gnutella's "TLS cache". A TLS handshake
+// expiring cache of addresses, gtk-gnutella's "TLS cache", which a servent
+// keeps in its data directory across restarts (tlspersist.go). A TLS handshake
 // that fails drops the host from it, and the source is dialled once more,
 // plain: a host that advertised TLS wrongly, or stopped taking it, still
 // serves.

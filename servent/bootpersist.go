@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // CacheFile keeps, in the data directory, what the bootstrapper learned of
@@ -42,23 +41,15 @@ func (b *bootState) loadCachesLocked(dataDir string) error {
 		return nil
 	}
 	name := filepath.Join(dataDir, CacheFile)
-	f, err := os.Open(name)
+	data, err := smallfile.Read(name, maxCacheFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("servent: loading %s: %w", name, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCacheFile+1))
-	if err == nil && len(data) > maxCacheFile {
-		err = fmt.Errorf("over %d bytes", maxCacheFile)
+		return fmt.Errorf("servent: loading host caches: %w", err)
 	}
 	var saved cacheFile
-	if err == nil {
-		err = json.Unmarshal(data, &saved)
-	}
-	if err != nil {
+	if err := json.Unmarshal(data, &saved); err != nil {
 		return fmt.Errorf("servent: loading %s: %w", name, err)
 	}
 	learned := 0

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/servent/memnet"
 	"github.com/govent/govent/wire"
 )
@@ -187,4 +191,34 @@ func TestBootstrapConnections(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, c.Connections, tc.name)
 	}
+}
+
+// TestHostCachesFileBounded: the saved state of the host caches is read
+// up to maxCacheFile; a larger file is refused, naming it and the limit,
+// and restores nothing; a missing one is no error.
+func TestHostCachesFileBounded(t *testing.T) {
+	write := func(t *testing.T, size int) string {
+		dir := t.TempDir()
+		head := `{"caches":[{"name":"http://gwc.example/","failures":3}]}`
+		body := head + strings.Repeat(" ", size-len(head))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, CacheFile), []byte(body), 0o600))
+		return dir
+	}
+	load := func(dir string) (*bootState, error) {
+		b := &bootState{}
+		b.addLocked("http://gwc.example/", false)
+		return b, b.loadCachesLocked(dir)
+	}
+	b, err := load(write(t, maxCacheFile))
+	require.NoError(t, err, "exactly at the limit")
+	assert.Equal(t, 3, b.caches[0].failures)
+
+	dir := write(t, maxCacheFile+1)
+	b, err = load(dir)
+	require.ErrorIs(t, err, smallfile.ErrTooLarge)
+	assert.ErrorContains(t, err, fmt.Sprintf("%s: over %d bytes", filepath.Join(dir, CacheFile), maxCacheFile))
+	assert.Zero(t, b.caches[0].failures, "nothing restored")
+
+	_, err = load(t.TempDir())
+	assert.NoError(t, err, "no file yet")
 }

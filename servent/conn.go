@@ -54,6 +54,7 @@ type conn struct {
 	done      chan struct{} // closed once the connection is gone
 	closeOnce sync.Once
 	closing   atomic.Bool   // close began: what arrives now is discarded
+	slotFree  sync.Once     // the peer's slot given back (freeSlot)
 	byeCode   atomic.Uint32 // the Bye we sent, 0 if none
 	byeBy     time.Time     // with byeCode: the end of the Bye window
 	peerBye   atomic.Uint32 // the Bye we got, 0 if none
@@ -323,6 +324,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 // unread (gtk-gnutella doc/gnutella/bye, appendix 3).
 func (c *conn) closeAfterBye() {
 	c.closeOnce.Do(func() { c.closing.Store(true); c.q.Close() })
+	c.freeSlot()
 	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = hc.CloseWrite()
 	}
@@ -332,6 +334,12 @@ func (c *conn) closeAfterBye() {
 		_ = c.nc.SetReadDeadline(time.Now())
 	}
 }
+
+// freeSlot gives back the slot the link holds, once. The writer calls it
+// before its half-close, the first the peer can see of the end: a peer
+// that connects again as soon as it reads the end finds its slot free, not
+// the servent full until the reader has waited out the Bye window.
+func (c *conn) freeSlot() { c.slotFree.Do(func() { c.s.releaseFor(c.peer) }) }
 
 // readLoop reads descriptors until the connection ends. It sets no
 // deadline of its own (keepalive watches the silence), so nothing breaks off

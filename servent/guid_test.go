@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -52,4 +53,29 @@ func TestHelperGUIDChild(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 8, Max: 8}))
 	_, err := loadOrCreateGUID(Config{DataDir: dir})
 	require.ErrorIs(t, err, syscall.EFBIG)
+}
+
+// A servent-guid file that is not one line of a GUID (much longer than
+// one, or /dev/zero linked in its place) is read no further than 1 KiB and
+// replaced by a new GUID, the link itself and not its target.
+func TestGUIDFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "servent-guid")
+	old, err := loadOrCreateGUID(Config{DataDir: dir})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(old.String()+"\n"+strings.Repeat(" ", 1<<10)), 0o600))
+	g, err := loadOrCreateGUID(Config{DataDir: dir})
+	require.NoError(t, err)
+	assert.NotEqual(t, old, g, "over 1 KiB: not read")
+
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Symlink("/dev/zero", path))
+	g, err = loadOrCreateGUID(Config{DataDir: dir})
+	require.NoError(t, err)
+	fi, err := os.Lstat(path)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "the link was replaced")
+	again, err := loadOrCreateGUID(Config{DataDir: dir})
+	require.NoError(t, err)
+	assert.Equal(t, g, again)
 }

@@ -241,6 +241,9 @@ func sendsDeflate(h *wire.Handshake) bool { return h.HasToken("Content-Encoding"
 // connection on success. The deadline on nc, set when it was accepted,
 // bounds the whole handshake.
 func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
+	if s.beginHandshake() {
+		defer s.handshakes.Done()
+	}
 	remote := addrPortOf(nc.RemoteAddr())
 	p := &peerInfo{remote: remote}
 	first, err := s.readPeerBlock(nc, br)
@@ -373,6 +376,9 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 // owns the slot Connect reserved: released on failure, the connection's on
 // success.
 func (s *Servent) dial(addr netip.AddrPort) error {
+	if s.beginHandshake() {
+		defer s.handshakes.Done()
+	}
 	ctx, cancel := s.contextFor(s.cfg.HandshakeTimeout)
 	defer cancel()
 	nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())

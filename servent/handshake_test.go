@@ -134,6 +134,45 @@ func TestHandshakeRefusedFull(t *testing.T) {
 	})
 }
 
+// TestSlotFreeOnceTheLinkEnds: a peer that sees its link end can take the
+// slot again at once. The servent gives a link's slot back before it
+// half-closes, not once its Bye window is over: a peer sent Bye that has
+// read the Bye and our half-close, and keeps its side open a while, does
+// not make the next comer find the servent full. Both ways a link ends
+// are covered: our Bye (an activity timeout) and the peer's.
+func TestSlotFreeOnceTheLinkEnds(t *testing.T) {
+	for _, who := range []string{"we say Bye", "the peer says Bye"} {
+		t.Run(who, func(t *testing.T) {
+			vtest(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.MaxPeers = 1
+				cfg.KeepAlive = time.Second
+				s := startServent(t, cfg)
+				a := dialRaw(t, s.Addr())
+				a.handshake06()
+				waitFor(t, "the only slot taken", func() bool { return len(s.Peers()) == 1 })
+				if who == "we say Bye" {
+					// A never answers the keepalive Ping: Bye 405 after 2 s.
+					assert.EqualValues(t, wire.ByeTimeout, a.readBye().Code)
+				} else {
+					a.send(wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeBye, TTL: 1},
+						Bye: wire.NewBye(wire.ByeNormal, "Done", "")})
+					a.expectClosed()
+				}
+				// A has read the end of its link and not yet closed its
+				// side: the slot is free all the same.
+				b := dialRaw(t, s.Addr())
+				b.handshake06()
+				waitFor(t, "B in the slot", func() bool {
+					ps := s.Peers()
+					return len(ps) == 1 && ps[0].Addr == addrPortOf(b.nc.LocalAddr())
+				})
+				assert.Zero(t, s.Stats().RefusedFull)
+			})
+		})
+	}
+}
+
 // TestXTryUltrapeersNamesUltrapeersOnly: a full ultrapeer suggests its
 // ultrapeer neighbours, never its leaves, which take no leaves of their
 // own: a leaf that followed the header would dial them in vain.

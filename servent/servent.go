@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/servent/internal/ratelimit"
@@ -56,6 +57,10 @@ type Servent struct {
 	searches  map[wire.GUID]*Search
 	elected   netip.Addr // our address as a quorum of peers sees it (selfaddr.go)
 	closed    bool
+	// handshakes counts the Gnutella handshakes in flight, begun while
+	// not closed (beginHandshake): shutdown lets them end before it
+	// cancels ctx.
+	handshakes sync.WaitGroup
 	// slotsByAddr counts the slots of the peers that dialled us, per
 	// address (admission.go).
 	slotsByAddr map[slotAddr]int
@@ -168,6 +173,7 @@ func New(cfg Config) (*Servent, error) {
 		}
 	}
 	s.xfer = newTransfers(s)
+	s.loadTLSHosts()
 	return s, nil
 }
 
@@ -181,7 +187,9 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 		return wire.NewGUID(), nil
 	}
 	path := filepath.Join(cfg.DataDir, "servent-guid")
-	if b, err := os.ReadFile(path); err == nil {
+	// One line of 33 bytes; anything much longer is not ours, and /dev/zero
+	// linked in its place must not take the memory.
+	if b, err := smallfile.Read(path, 1<<10); err == nil {
 		if g, err := wire.ParseGUID(strings.TrimSpace(string(b))); err == nil {
 			return g, nil
 		}
@@ -297,12 +305,17 @@ func (s *Servent) shutdown() {
 	for _, c := range conns {
 		c.close(wire.ByeNormal, "Shutting Down")
 	}
-	// Give the Byes their window, then stop whatever is left.
+	// Give the Byes their window, then stop whatever is left. A
+	// handshake in flight is let finish within it too: its peer may hold
+	// the link for up already (it sent its final 200), and cancelling ctx
+	// would cut its TLS handshake without a word; finished, it finds us
+	// closed and says Bye (startConn).
 	done := make(chan struct{})
 	go func() {
 		for _, c := range conns {
 			<-c.done
 		}
+		s.handshakes.Wait()
 		close(done)
 	}()
 	select {
@@ -314,6 +327,7 @@ func (s *Servent) shutdown() {
 	if err := s.hosts.Save(); err != nil {
 		s.log.Warn("saving host cache", zap.Error(err))
 	}
+	s.saveTLSHosts()
 	if s.dataLock != nil {
 		s.dataLock.Close() // the data directory is free once its state is saved
 		s.dataLock = nil
@@ -376,6 +390,20 @@ func (s *Servent) advertised() netip.AddrPort {
 	return netip.AddrPortFrom(a.Unmap(), s.addr.Port())
 }
 
+// beginHandshake counts a Gnutella handshake in flight unless we are
+// shutting down; the caller calls s.handshakes.Done when it ends if it
+// was counted. The count is taken under mu with closed unset, so every
+// Add happens before shutdown's Wait.
+func (s *Servent) beginHandshake() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.handshakes.Add(1)
+	return true
+}
+
 // reserveSlot takes a connection slot of kind: one of MaxPeers
 // ultrapeer/neighbour slots (LeafUltrapeers for a leaf) or one of
 // MaxLeaves leaf slots.
@@ -426,7 +454,7 @@ func (s *Servent) unregister(c *conn) {
 	s.mu.Lock()
 	s.retired.fold(last)
 	delete(s.conns, c.id)
-	s.releaseForLocked(c.peer)
+	c.slotFree.Do(func() { s.releaseForLocked(c.peer) }) // if the writer has not (freeSlot)
 	s.electAddrLocked()
 	s.mu.Unlock()
 	if c.kind == router.Leaf {

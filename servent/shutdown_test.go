@@ -1,8 +1,11 @@
 package servent
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 
@@ -103,5 +106,50 @@ func TestByeForLinkEstablishedDuringClose(t *testing.T) {
 		nc.Close()
 		<-closed
 		assert.Equal(t, 1, logs.FilterMessage("disconnected").FilterField(zap.Uint32("bye_sent", 200)).Len(), "and says so")
+	})
+}
+
+// TestCloseWaitsForHandshakeInFlight: a peer whose link is coming up when
+// we shut down (it has sent its final 200 and is in the TLS handshake of
+// the upgrade) still gets our Bye: Close lets the handshake finish within
+// the Bye window instead of cutting it, and the link that came up too late
+// is told "Shutting Down". Cut, the peer's TLS handshake failed: from its
+// side a link it had agreed to vanished without a word (govent run, sent
+// SIGTERM under load, lost the Bye to a peer now and then).
+func TestCloseWaitsForHandshakeInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		s, err := New(memConfig(t, n, "127.0.0.1:6346"))
+		require.NoError(t, err)
+		require.NoError(t, s.Start(t.Context()))
+		nc, err := n.DialFrom(context.Background(), netip.MustParseAddr("127.0.0.9"), "tcp", s.Addr().String())
+		require.NoError(t, err)
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		_, err = nc.Write([]byte(rawConnect("Upgrade: TLS/1.0")))
+		require.NoError(t, err)
+		ans, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
+		require.NoError(t, err)
+		require.True(t, ans.HasToken("Upgrade", "TLS/1.0"))
+		_, err = nc.Write([]byte("GNUTELLA/0.6 200 OK\r\nConnection: Upgrade\r\n\r\n"))
+		require.NoError(t, err)
+		synctest.Wait() // the servent waits for our ClientHello
+
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		synctest.Wait() // Close is under way
+		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true})
+		require.NoError(t, tc.Handshake(), "the servent finished the handshake it had begun")
+		r := wire.NewReader(bufio.NewReader(tc), 1<<16)
+		for {
+			m, err := r.ReadMessage()
+			require.NoError(t, err, "reading until the Bye")
+			if m.Header.Type == wire.TypeBye {
+				assert.EqualValues(t, 200, m.Bye.Code)
+				assert.Equal(t, "Shutting Down", string(m.Bye.Reason()))
+				break
+			}
+		}
+		require.NoError(t, <-closed)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -257,5 +258,39 @@ func TestTLSLearnedFromLinkHandshake(t *testing.T) {
 		waitFor(t, "both links", func() bool { return len(s.Peers()) == 2 })
 		assert.True(t, s.xfer.tlsHosts.Known(withTLS))
 		assert.False(t, s.xfer.tlsHosts.Known(without))
+	})
+}
+
+// TestTLSHostsKeptAcrossRestart: a servent that learnt that a source takes
+// TLS, stopped and started again on the same data directory, dials the
+// source with TLS from its first connection; started again more than
+// httpxfer.TLSHostsTTL (12 h) after the last word about the source, it has
+// forgotten it and dials plain.
+func TestTLSHostsKeptAcrossRestart(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		data := t.TempDir()
+		tt := newTLSTransfer(t, 20<<10, nil, func(c *Config) { c.DataDir = data })
+		src := tt.source(t)
+		tt.download(t, src)
+		require.Equal(t, []byte{'G'}, tt.downDials.to(tt.up.Addr()), "unknown: plain")
+		require.True(t, tt.down.xfer.tlsHosts.Known(tt.up.Addr()), "learnt from X-Features")
+		require.NoError(t, tt.down.Close())
+		assert.FileExists(t, filepath.Join(data, TLSHostsFile))
+
+		restart := func() {
+			cfg := testConfig(t)
+			cfg.DataDir, cfg.DownloadDir, cfg.Network = data, t.TempDir(), tt.downDials
+			tt.down = startServent(t, cfg)
+		}
+		restart()
+		tt.download(t, src)
+		assert.Equal(t, []byte{'G', tlsFirst}, tt.downDials.to(tt.up.Addr()), "known from the last run: TLS at once")
+		require.NoError(t, tt.down.Close())
+
+		time.Sleep(httpxfer.TLSHostsTTL + time.Second)
+		restart()
+		assert.False(t, tt.down.xfer.tlsHosts.Known(tt.up.Addr()), "older than 12 h: forgotten")
+		tt.download(t, src)
+		assert.Equal(t, []byte{'G', tlsFirst, 'G'}, tt.downDials.to(tt.up.Addr()), "forgotten: plain")
 	})
 }

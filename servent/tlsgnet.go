@@ -3,7 +3,10 @@ package servent
 import (
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/govent/govent/wire"
 )
@@ -89,4 +92,31 @@ func (s *Servent) learnLinkTLS(p *peerInfo) {
 		at = p.remote // where we reached it
 	}
 	s.xfer.tlsHosts.Add(at)
+}
+
+// TLSHostsFile keeps the TLS cache in the data directory across restarts
+// (httpxfer/tlspersist.go): a host known to take TLS is dialled with TLS at
+// once after a restart, one whose TLS failed is dialled plain, each for
+// what is left of its httpxfer.TLSHostsTTL.
+const TLSHostsFile = "tls-hosts.json"
+
+// loadTLSHosts restores the TLS cache an earlier run saved. A bad file
+// costs us only what it knew.
+func (s *Servent) loadTLSHosts() {
+	if s.cfg.DataDir == "" {
+		return
+	}
+	if err := s.xfer.tlsHosts.Load(filepath.Join(s.cfg.DataDir, TLSHostsFile)); err != nil {
+		s.log.Warn("TLS cache not loaded, starting empty", zap.Error(err))
+	}
+}
+
+// saveTLSHosts writes the TLS cache at shutdown, as the host cache is.
+func (s *Servent) saveTLSHosts() {
+	if s.cfg.DataDir == "" {
+		return
+	}
+	if err := s.xfer.tlsHosts.Save(filepath.Join(s.cfg.DataDir, TLSHostsFile)); err != nil {
+		s.log.Warn("saving TLS cache", zap.Error(err))
+	}
 }

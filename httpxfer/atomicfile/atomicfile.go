@@ -1,7 +1,8 @@
 // Package atomicfile replaces small state files so that a crash leaves the
 // old content or the new, never a mix: a download's .part.state
-// (httpxfer), the host cache, the library index, the servent GUID and its
-// TLS key and certificate.
+// (httpxfer), the host cache, the TLS cache, the library index, the servent
+// GUID and its TLS key and certificate. Package smallfile, beside it,
+// reads such files back within a bound.
 //
 // It sits under httpxfer, the lowest of the packages that keep state
 // files, so that all of them may import it in the architecture's direction

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // AddrFile, in the data directory, holds the address the control API
@@ -40,7 +41,7 @@ func RemoveAddr(dir string) error {
 // ReadAddr returns the address a daemon recorded in dir, "" when none runs
 // (or it did not stop cleanly and a client's dial will tell).
 func ReadAddr(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, AddrFile))
+	b, err := smallfile.Read(filepath.Join(dir, AddrFile), maxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // TestTokenRequired: without the token, or with a wrong one, every path is
@@ -71,6 +73,24 @@ func TestTokenFile(t *testing.T) {
 	assert.ErrorContains(t, err, "holds no token")
 	_, err = ReadToken(t.TempDir())
 	assert.ErrorIs(t, err, ErrNoToken)
+
+	long := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(long, TokenFile), []byte(tok+strings.Repeat(" ", maxSmallFile)), 0o600))
+	_, err = ReadToken(long)
+	assert.ErrorIs(t, err, smallfile.ErrTooLarge, "read no further than 1 KiB")
+	assert.ErrorContains(t, err, filepath.Join(long, TokenFile)+": over 1024 bytes")
+}
+
+// TestAddrFileBounded: the address file is read no further than 1 KiB.
+func TestAddrFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, WriteAddr(dir, "127.0.0.1:6347"))
+	addr, err := ReadAddr(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:6347", addr)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, AddrFile), []byte("127.0.0.1:6347"+strings.Repeat(" ", maxSmallFile)), 0o600))
+	_, err = ReadAddr(dir)
+	assert.ErrorIs(t, err, smallfile.ErrTooLarge)
 }
 
 // TestLimits: oversized and malformed bodies, unknown fields, and searches

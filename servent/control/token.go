@@ -10,7 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/govent/govent/httpxfer/smallfile"
 )
+
+// maxSmallFile bounds what is read of the token and address files, one
+// short line each: a file much longer is not ours, and must not take the
+// memory.
+const maxSmallFile = 1 << 10
 
 // TokenFile is the name of the token file in the data directory.
 const TokenFile = "control-token"
@@ -86,7 +93,7 @@ func ReadToken(dir string) (string, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("%w: %s has mode %04o, want 0600", ErrTokenPerm, path, fi.Mode().Perm())
 	}
-	b, err := os.ReadFile(path)
+	b, err := smallfile.Read(path, maxSmallFile)
 	if err != nil {
 		return "", fmt.Errorf("control: token file: %w", err)
 	}

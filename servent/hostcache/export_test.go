@@ -11,3 +11,9 @@ import (
 func (c *Cache) Next(now time.Time, preferUltrapeers bool) (netip.AddrPort, bool) {
 	return c.next(now, preferUltrapeers, false)
 }
+
+// FileLimit is the largest host file Load reads; HostEntryMax the room
+// it gives one host.
+func (c *Cache) FileLimit() int64 { return c.fileLimit() }
+
+const HostEntryMax = hostEntryMax

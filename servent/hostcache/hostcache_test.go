@@ -6,12 +6,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/servent/hostcache"
 )
 
@@ -451,6 +454,80 @@ func TestLoadCorrupt(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, 2, h.Failures)
 		assert.Equal(t, t0, h.LastSeen)
+	})
+}
+
+// TestLoadBounded: Load reads a host file of at most FileLimit bytes (what
+// full pools and the configured hosts make, with room to spare) and
+// refuses a larger one as corrupt, loading nothing, before reading more
+// than the limit: a huge or endless file in the data directory does not
+// take the memory.
+func TestLoadBounded(t *testing.T) {
+	cfg := hostcache.Config{MaxHosts: 10, MaxUltrapeers: 10}
+	entry := `{"addr":"8.8.8.8:6346","source":"pong","last_seen":"2026-11-22T10:00:00Z"}`
+	write := func(t *testing.T, size int64) string {
+		dir := t.TempDir()
+		head := `{"format":1,"hosts":[` + entry + `]}`
+		body := head + strings.Repeat(" ", int(size)-len(head)) // JSON takes trailing blanks
+		require.NoError(t, os.WriteFile(filepath.Join(dir, hostcache.HostFile), []byte(body), 0o644))
+		return dir
+	}
+	limit := hostcache.New(cfg).FileLimit()
+	assert.Equal(t, int64(64<<10+20*hostcache.HostEntryMax), limit)
+
+	t.Run("exactly at the limit", func(t *testing.T) {
+		cfg := cfg
+		cfg.DataDir = write(t, limit)
+		c := hostcache.New(cfg)
+		require.NoError(t, c.Load())
+		assert.Equal(t, 1, c.Len())
+	})
+	t.Run("one byte over", func(t *testing.T) {
+		cfg := cfg
+		cfg.DataDir = write(t, limit+1)
+		c := hostcache.New(cfg)
+		err := c.Load()
+		require.ErrorIs(t, err, hostcache.ErrCorrupt)
+		require.ErrorIs(t, err, smallfile.ErrTooLarge)
+		assert.ErrorContains(t, err, filepath.Join(cfg.DataDir, hostcache.HostFile)+": over "+strconv.FormatInt(limit, 10)+" bytes")
+		assert.Zero(t, c.Len(), "nothing is loaded from an oversized file")
+	})
+	t.Run("endless", func(t *testing.T) {
+		if _, err := os.Stat("/dev/zero"); err != nil {
+			t.Skip("no /dev/zero here")
+		}
+		cfg := cfg
+		cfg.DataDir = t.TempDir()
+		require.NoError(t, os.Symlink("/dev/zero", filepath.Join(cfg.DataDir, hostcache.HostFile)))
+		assert.ErrorIs(t, hostcache.New(cfg).Load(), smallfile.ErrTooLarge)
+	})
+	t.Run("configured hosts widen it", func(t *testing.T) {
+		c := hostcache.New(cfg)
+		require.NoError(t, c.AddConfigured(ap("8.8.4.4:6346"), t0))
+		assert.Equal(t, limit+hostcache.HostEntryMax, c.FileLimit())
+	})
+	t.Run("what Save writes fits", func(t *testing.T) {
+		// Full pools of the longest entries Save writes take less than
+		// HostEntryMax each: Load never refuses what Save wrote.
+		cfg := cfg
+		cfg.DataDir = t.TempDir()
+		c := hostcache.New(cfg)
+		late := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.FixedZone("", -(11*3600+59*60)))
+		for i := range 20 {
+			a := netip.MustParseAddrPort(fmt.Sprintf("[2001:db8:ffff:ffff:ffff:ffff:ffff:%x]:65535", 0xff00+i))
+			require.NoError(t, c.Add(a, hostcache.SourceXTryUltrapeers, i%2 == 0, late))
+			for range 5 {
+				c.Failed(a, late)
+			}
+		}
+		require.Equal(t, 20, c.Len())
+		require.NoError(t, c.Save())
+		fi, err := os.Stat(filepath.Join(cfg.DataDir, hostcache.HostFile))
+		require.NoError(t, err)
+		assert.Less(t, fi.Size(), int64(20*hostcache.HostEntryMax))
+		d := hostcache.New(cfg)
+		require.NoError(t, d.Load())
+		assert.Equal(t, 20, d.Len())
 	})
 }
 

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // HostFile is the name of the host file in the data directory.
@@ -34,8 +34,9 @@ type hostEntry struct {
 }
 
 // Load adds the hosts saved by an earlier run. No DataDir or no file is not
-// an error. A file that cannot be parsed is reported with ErrCorrupt and
-// nothing is loaded. Saved hosts go through the same checks as hosts from
+// an error. A file that cannot be parsed, or is larger than the cache could
+// have written (fileLimit), is reported with ErrCorrupt and nothing is
+// loaded. Saved hosts go through the same checks as hosts from
 // peers (a host once configured is no longer trusted more than that), and
 // hosts the current policy refuses are dropped quietly.
 func (c *Cache) Load() error {
@@ -43,12 +44,15 @@ func (c *Cache) Load() error {
 		return nil
 	}
 	name := filepath.Join(c.cfg.DataDir, HostFile)
-	b, err := os.ReadFile(name)
+	b, err := smallfile.Read(name, c.fileLimit())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	if err != nil {
-		return fmt.Errorf("hostcache: load %s: %w", name, err)
+		return fmt.Errorf("hostcache: load: %w", err)
 	}
 	var f hostFile
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -69,6 +73,25 @@ func (c *Cache) Load() error {
 		c.restore(h)
 	}
 	return nil
+}
+
+// hostEntryMax bounds one host's entry in the file as Save writes it (the
+// longest address, source and times take some 300 bytes).
+const hostEntryMax = 1 << 10
+
+// fileLimit is the largest host file Load reads: what Save writes for
+// full pools and the configured hosts of this run, with room to spare,
+// and never less than 64 KiB.
+func (c *Cache) fileLimit() int64 {
+	c.mu.Lock()
+	n := c.cfg.MaxHosts + c.cfg.MaxUltrapeers
+	for _, h := range c.hosts {
+		if h.configured {
+			n++
+		}
+	}
+	c.mu.Unlock()
+	return 64<<10 + int64(n)*hostEntryMax
 }
 
 func (e hostEntry) host() (Host, error) {

@@ -48,6 +48,13 @@ type fake struct {
 	pushes     map[wire.GUID]bool      // Push duplicates
 	pushRoutes map[wire.GUID]*fakePeer // servent GUID -> link its QueryHit came by
 	conns      map[netip.Addr]int      // connections seen from each address
+	// links counts the links each address holds, and nlinks all of them,
+	// from our 200 until the link is dropped: as in gtk-gnutella, where a
+	// node counts from its handshake on, a client that dials again right
+	// after sending its final 200 meets the limits whether or not we have
+	// read that 200 yet.
+	links  map[netip.Addr]int
+	nlinks int
 }
 
 // faults are the fake's switches, each a departure from the specs.
@@ -82,6 +89,7 @@ type fakePeer struct {
 	leaf      bool
 	upQRP     bool
 	listen    netip.AddrPort
+	from      netip.Addr // the address whose link count it holds; invalid once given back
 	lastPing  time.Time
 	recv      *router.QRTReceiver
 	table     *router.QueryRouteTable
@@ -98,7 +106,7 @@ func startFake(t *testing.T, sw faults) *fake {
 	f := &fake{sw: sw, ln: ln, guid: wire.NewGUID(),
 		file:  httpxfer.File{Index: 1, Name: fakeFileName, Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path},
 		peers: map[*fakePeer]bool{}, queries: map[wire.GUID]*fakePeer{}, pushes: map[wire.GUID]bool{},
-		pushRoutes: map[wire.GUID]*fakePeer{}, conns: map[netip.Addr]int{}}
+		pushRoutes: map[wire.GUID]*fakePeer{}, conns: map[netip.Addr]int{}, links: map[netip.Addr]int{}}
 	f.table, err = router.BuildQRT([]string{fakeFileName}, nil, qrpBits)
 	require.NoError(t, err)
 	f.tableMsgs, err = router.PatchMessages(nil, f.table, 4, true, 4096)
@@ -220,14 +228,18 @@ func (f *fake) handshake(nc net.Conn, br *bufio.Reader) {
 	}
 	from := nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	f.mu.Lock()
-	full := len(f.peers) >= fakeMaxPeers
+	full := f.nlinks >= fakeMaxPeers
+	already := f.links[from] > 0
 	var try []netip.AddrPort
-	already := false
 	for q := range f.peers {
 		if q.listen.IsValid() {
 			try = append(try, q.listen)
 		}
-		already = already || q.nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr() == from
+	}
+	if !full && !already {
+		f.links[from]++
+		f.nlinks++
+		p.from = from
 	}
 	f.mu.Unlock()
 	if f.sw.onePerAddr && already {
@@ -250,15 +262,18 @@ func (f *fake) handshake(nc net.Conn, br *bufio.Reader) {
 		ans.Add(hd[0], hd[1])
 	}
 	if _, err := nc.Write(ans.Append(nil)); err != nil {
+		f.unlink(p)
 		nc.Close()
 		return
 	}
 	final, err := wire.ReadHandshake(br, wire.HandshakeLimits{})
 	if err != nil {
+		f.unlink(p)
 		nc.Close()
 		return
 	}
 	if _, code, _, err := final.ParseStatus(); err != nil || code != 200 {
+		f.unlink(p)
 		nc.Close()
 		return
 	}
@@ -327,6 +342,24 @@ func (f *fake) bye(p *fakePeer, code uint16, reason string) {
 	f.drop(p)
 }
 
+// unlink gives back the link count p holds.
+func (f *fake) unlink(p *fakePeer) {
+	f.mu.Lock()
+	f.unlinkLocked(p)
+	f.mu.Unlock()
+}
+
+func (f *fake) unlinkLocked(p *fakePeer) {
+	if !p.from.IsValid() {
+		return
+	}
+	if f.links[p.from]--; f.links[p.from] <= 0 {
+		delete(f.links, p.from)
+	}
+	f.nlinks--
+	p.from = netip.Addr{}
+}
+
 // drop forgets p and ends its link after what is queued.
 func (f *fake) drop(p *fakePeer) {
 	p.closeOnce.Do(func() {
@@ -337,6 +370,7 @@ func (f *fake) drop(p *fakePeer) {
 				delete(f.queries, g)
 			}
 		}
+		f.unlinkLocked(p)
 		f.mu.Unlock()
 		select {
 		case p.out <- nil:

@@ -5,13 +5,13 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 // ErrBadModel is wrapped by every error about a model file's content.
@@ -153,17 +153,13 @@ func LoadChurn(path string) (*Churn, error) {
 }
 
 func readModel(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := smallfile.Read(path, maxModelFile)
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		// Its size is a fault of the model (the error names the file).
+		return nil, &ModelError{File: filepath.Base(path), Err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxModelFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", path, err)
-	}
-	if len(data) > maxModelFile {
-		return nil, &ModelError{File: filepath.Base(path), Err: fmt.Errorf("larger than %d bytes", maxModelFile)}
 	}
 	return data, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 func TestDefaultModelsLoad(t *testing.T) {
@@ -103,7 +105,16 @@ func TestLoadReadsFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(big, make([]byte, maxModelFile+1), 0o644))
 	_, err = LoadWorkload(big)
 	assert.ErrorIs(t, err, ErrBadModel)
-	assert.ErrorContains(t, err, "larger than")
+	assert.ErrorIs(t, err, smallfile.ErrTooLarge)
+	assert.ErrorContains(t, err, big+": over 4194304 bytes")
+
+	atLimit := filepath.Join(dir, "at-limit.toml")
+	body := string(DefaultWorkloadTOML) + "\n#"
+	body += strings.Repeat("x", maxModelFile-len(body)-1) + "\n" // a comment up to the limit
+	require.Len(t, body, maxModelFile)
+	require.NoError(t, os.WriteFile(atLimit, []byte(body), 0o644))
+	_, err = LoadWorkload(atLimit)
+	assert.NoError(t, err, "a file of exactly the limit is read")
 }
 
 // countLine is 1 when line n of data starts with prefix.
