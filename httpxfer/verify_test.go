@@ -176,15 +176,25 @@ func TestDownloadThexRechecksRefetchedChunk(t *testing.T) {
 		srcs = append(srcs, startFake(t, data, behave).source())
 	}
 	dir := t.TempDir()
-	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: 2 * int64(seg), MaxFailures: 2, Wait: (&waitRecorder{}).wait})
+	// One connection at a time: each writer of chunk 0 writes it whole. With
+	// two at once, the endgame could hand chunk 0's second segment to an
+	// idle source measured faster (rates are wall-clock), and the first lie
+	// would never be written.
+	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: 2 * int64(seg), MaxConns: 1, MaxFailures: 2, Wait: (&waitRecorder{}).wait})
 	res, err := d.Download(t.Context(), Request{
 		Name: "x.bin", Size: int64(len(data)), SHA1: sum, TTH: tr.Root(), HasTTH: true, Sources: srcs,
 	})
 	require.NoError(t, err)
 	assertFinished(t, dir, res, data, "x.bin")
 	assert.True(t, res.TreeVerified)
+	assert.Zero(t, res.Splits)
 	assert.Equal(t, 2, res.BadChunks)
-	require.Len(t, res.Dropped, 2, "%v", res.Dropped)
+	// Each liar is named at its chunk, but a chunk that two sources wrote
+	// (an exchange cut short and resumed by another source) blames neither
+	// at its first failure (maxMixedFails): so one or two are dropped, and
+	// only for a chunk.
+	require.NotEmpty(t, res.Dropped)
+	require.LessOrEqual(t, len(res.Dropped), 2, "%v", res.Dropped)
 	for _, f := range res.Dropped {
 		var me *thex.MismatchError
 		require.True(t, errors.As(f.Err, &me), "blamed for a chunk: %v", f.Err)
