@@ -11,6 +11,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/wire"
 )
 
@@ -42,7 +43,8 @@ const tlsHandshakeTimeout = 10 * time.Second
 // last word about it. Safe for concurrent use; a nil *TLSHosts knows
 // nothing and learns nothing.
 type TLSHosts struct {
-	c *lru.Cache[netip.AddrPort, tlsHost]
+	c     *lru.Cache[netip.AddrPort, tlsHost]
+	saved atomicfile.Last // what the last Save wrote, not written again
 }
 
 type tlsHost struct {

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/httpxfer/smallfile"
 )
 
@@ -42,8 +41,9 @@ type tlsHostEntry struct {
 var ErrTLSHostsFile = errors.New("httpxfer: bad TLS hosts file")
 
 // Save writes what h knows to path, least recently told first, replacing
-// the file atomically. Entries past TLSHostsTTL are left out. Calls must
-// not overlap for one path.
+// the file atomically, unless the last Save wrote the same to path: the
+// servent saves now and then while it runs. Entries past TLSHostsTTL are
+// left out. Calls must not overlap for one path.
 func (h *TLSHosts) Save(path string) error {
 	if h == nil {
 		return nil
@@ -61,7 +61,7 @@ func (h *TLSHosts) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("httpxfer: saving TLS hosts: %w", err)
 	}
-	if err := atomicfile.Write(path, b); err != nil {
+	if _, err := h.saved.Write(path, b); err != nil {
 		return fmt.Errorf("httpxfer: saving TLS hosts: %w", err)
 	}
 	return nil

@@ -159,3 +159,30 @@ func TestTLSHostsFullCacheRoundTrip(t *testing.T) {
 		assert.Equal(t, h.c.Keys(), g.c.Keys())
 	})
 }
+
+// Save writes the file only when the cache changed since the last Save:
+// the servent saves it every ten minutes, and an idle one must not
+// rewrite it. A marker put in the file by hand survives a Save of the same
+// cache, and is replaced once a host is learnt.
+func TestTLSHostsSaveOnlyWhenChanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tls-hosts.json")
+		h := NewTLSHosts()
+		h.Add(netip.MustParseAddrPort("192.0.2.1:6346"))
+		require.NoError(t, h.Save(path))
+		require.NoError(t, os.WriteFile(path, []byte("marker"), 0o600))
+		require.NoError(t, h.Save(path))
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, "marker", string(b), "nothing changed: nothing written")
+
+		learnt := netip.MustParseAddrPort("192.0.2.2:6346")
+		time.Sleep(time.Minute)
+		h.Add(learnt)
+		require.NoError(t, h.Save(path))
+		g := NewTLSHosts()
+		require.NoError(t, g.Load(path))
+		assert.True(t, g.Known(learnt), "a host learnt is saved")
+		assert.Equal(t, h.c.Keys(), g.c.Keys())
+	})
+}

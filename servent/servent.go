@@ -247,13 +247,14 @@ func (s *Servent) Start(ctx context.Context) error {
 		s.log.Info("dial-only: no listening port", zap.Stringer("guid", s.guid))
 	}
 	s.startBootstrap()
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() {
 		defer s.wg.Done()
 		s.tableClock.Run(s.ctx)
 	}()
 	go s.keepConnected()
 	go s.qrpLoop()
+	go s.saveLoop()
 	if s.cfg.Mode == ModeAuto {
 		s.wg.Add(1)
 		go s.autoRole()
@@ -324,10 +325,7 @@ func (s *Servent) shutdown() {
 	}
 	s.cancel()
 	s.wg.Wait()
-	if err := s.hosts.Save(); err != nil {
-		s.log.Warn("saving host cache", zap.Error(err))
-	}
-	s.saveTLSHosts()
+	s.saveCaches()
 	if s.dataLock != nil {
 		s.dataLock.Close() // the data directory is free once its state is saved
 		s.dataLock = nil

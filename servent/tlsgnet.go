@@ -111,7 +111,8 @@ func (s *Servent) loadTLSHosts() {
 	}
 }
 
-// saveTLSHosts writes the TLS cache at shutdown, as the host cache is.
+// saveTLSHosts writes the TLS cache, now and then and at shutdown, as the
+// host cache is (cachesave.go).
 func (s *Servent) saveTLSHosts() {
 	if s.cfg.DataDir == "" {
 		return

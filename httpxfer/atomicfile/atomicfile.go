@@ -11,9 +11,11 @@
 package atomicfile
 
 import (
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Write replaces name with b. It writes name+".tmp", flushes it to disk,
@@ -72,4 +74,32 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// Last is Write for state saved now and then, as the servent saves its
+// host and TLS caches while it runs: it remembers the SHA-256 of the bytes
+// it last wrote, and to which file, and skips writing the same bytes to the
+// same file again, so that an idle servent does not rewrite (and flush)
+// its caches every minute. A write that fails is not remembered. Last
+// serialises its writes of a file. The zero Last has written nothing.
+type Last struct {
+	mu   sync.Mutex
+	name string
+	sum  [sha256.Size]byte
+}
+
+// Write writes b to name as Write does, unless the last successful Write
+// through l wrote the same bytes to name. It reports whether it wrote.
+func (l *Last) Write(name string, b []byte) (bool, error) {
+	sum := sha256.Sum256(b)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.name == name && l.sum == sum {
+		return false, nil
+	}
+	if err := Write(name, b); err != nil {
+		return false, err
+	}
+	l.name, l.sum = name, sum
+	return true, nil
 }

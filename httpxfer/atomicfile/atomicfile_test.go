@@ -90,3 +90,63 @@ func TestWritePermReplacesPermissions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "Write makes owner-only files")
 }
+
+// Last writes a file only when its bytes differ from what it last wrote
+// there: a marker put in the file by hand survives a write of the same
+// bytes, and is replaced by new ones, or by the same bytes to another name
+// and back.
+func TestLastSkipsUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "state.json")
+	other := filepath.Join(dir, "other.json")
+	var l Last
+	content := func() string {
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		return string(b)
+	}
+
+	wrote, err := l.Write(name, []byte("first"))
+	require.NoError(t, err)
+	assert.True(t, wrote)
+	assert.Equal(t, "first", content())
+
+	require.NoError(t, os.WriteFile(name, []byte("marker"), 0o600))
+	wrote, err = l.Write(name, []byte("first"))
+	require.NoError(t, err)
+	assert.False(t, wrote, "the same bytes again")
+	assert.Equal(t, "marker", content(), "nothing written")
+
+	wrote, err = l.Write(name, []byte("second"))
+	require.NoError(t, err)
+	assert.True(t, wrote)
+	assert.Equal(t, "second", content())
+
+	wrote, err = l.Write(other, []byte("second"))
+	require.NoError(t, err)
+	assert.True(t, wrote, "the same bytes to another file")
+	require.NoError(t, os.WriteFile(name, []byte("marker"), 0o600))
+	wrote, err = l.Write(name, []byte("second"))
+	require.NoError(t, err)
+	assert.True(t, wrote, "it remembers only the last file it wrote")
+	assert.Equal(t, "second", content())
+}
+
+// A write that fails is not remembered: the same bytes are tried again.
+func TestLastRetriesAfterFailure(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "state.json")
+	var l Last
+	// A directory where the temporary file goes makes the write fail.
+	require.NoError(t, os.Mkdir(name+".tmp", 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(name+".tmp", "x"), nil, 0o600))
+	_, err := l.Write(name, []byte("first"))
+	require.Error(t, err)
+	require.NoError(t, os.RemoveAll(name+".tmp"))
+	wrote, err := l.Write(name, []byte("first"))
+	require.NoError(t, err)
+	assert.True(t, wrote)
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "first", string(got))
+}

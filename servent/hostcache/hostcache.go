@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/wire"
 )
 
@@ -131,6 +132,7 @@ type Cache struct {
 	cfg Config
 
 	saveMu sync.Mutex // one file write at a time, in snapshot order
+	saved  atomicfile.Last
 
 	mu    sync.Mutex
 	rand  *rand.Rand

@@ -538,3 +538,44 @@ func TestSourceString(t *testing.T) {
 	assert.Equal(t, "x-try-ultrapeers", hostcache.SourceXTryUltrapeers.String())
 	assert.Equal(t, "source(9)", hostcache.Source(9).String())
 }
+
+// Save writes the file only when the cache changed since the last Save:
+// the servent saves every minute, and an idle one must not rewrite it. A
+// marker put in the file by hand survives a Save of the same cache, and
+// is replaced once a host is learnt or fails.
+func TestSaveOnlyWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, hostcache.HostFile)
+	c := hostcache.New(hostcache.Config{DataDir: dir})
+	require.NoError(t, c.Add(ap("8.8.8.8:6346"), hostcache.SourcePong, false, t0))
+	require.NoError(t, c.Save())
+	mark := func() {
+		t.Helper()
+		require.NoError(t, os.WriteFile(name, []byte("marker"), 0o600))
+	}
+	marked := func() bool {
+		t.Helper()
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		return string(b) == "marker"
+	}
+	loaded := func() []hostcache.Host {
+		t.Helper()
+		d := hostcache.New(hostcache.Config{DataDir: dir})
+		require.NoError(t, d.Load())
+		return d.Hosts()
+	}
+
+	mark()
+	require.NoError(t, c.Save())
+	assert.True(t, marked(), "nothing changed: nothing written")
+
+	require.NoError(t, c.Add(ap("8.8.4.4:6346"), hostcache.SourcePong, false, t0))
+	require.NoError(t, c.Save())
+	assert.Equal(t, c.Hosts(), loaded(), "a host learnt is saved")
+
+	mark()
+	c.Failed(ap("8.8.8.8:6346"), t0.Add(time.Minute))
+	require.NoError(t, c.Save())
+	assert.Equal(t, c.Hosts(), loaded(), "a failure is saved")
+}

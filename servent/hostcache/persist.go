@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/httpxfer/smallfile"
 )
 
@@ -134,8 +133,10 @@ func (c *Cache) restore(saved Host) {
 	c.pools[poolOf(h)].fix(h)
 }
 
-// Save writes the cache to the host file atomically; without a DataDir it
-// does nothing. The servent saves now and then and on shutdown.
+// Save writes the cache to the host file atomically, unless the file holds
+// what it is already (the last Save wrote the same); without a DataDir it
+// does nothing. The servent saves every minute or so while it runs, and on
+// shutdown (servent's saveLoop).
 func (c *Cache) Save() error {
 	if c.cfg.DataDir == "" {
 		return nil
@@ -158,7 +159,7 @@ func (c *Cache) Save() error {
 	if err != nil {
 		return fmt.Errorf("hostcache: save: %w", err)
 	}
-	if err := atomicfile.Write(filepath.Join(c.cfg.DataDir, HostFile), b); err != nil {
+	if _, err := c.saved.Write(filepath.Join(c.cfg.DataDir, HostFile), b); err != nil {
 		return fmt.Errorf("hostcache: save: %w", err)
 	}
 	return nil

@@ -14,14 +14,24 @@ import (
 )
 
 // Run shows the live view on the terminal out, reading keys from in, until
-// q (or Ctrl-C) or ctx ends.
+// q (or Ctrl-C) or ctx ends. However it ends, Run returns once the view has
+// stopped reading in and given the terminal back.
+//
+// ctx ending quits the view as q does, never kills it: bubbletea kills a
+// program whose context (tea.WithContext) ends, and a kill closes the
+// input's cancel pipe under the reader still waking from it, a data race
+// (a -race govent top on SIGTERM exited with status 66, the race
+// detector's) and a terminal torn down while it is read. A quit waits for
+// the reader. For the same reason bubbletea's own signal handler is off
+// (its SIGINT kills the program too): signals are the caller's, and end
+// ctx (govent top's signal.NotifyContext).
 func Run(ctx context.Context, cl *control.Client, in io.Reader, out io.Writer, interval time.Duration) error {
 	fetch := func() tea.Msg {
 		s, err := Fetch(ctx, cl)
 		return SnapshotMsg{Snapshot: s, Err: err}
 	}
 	m := NewModel(true, fetch, interval)
-	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(out)}
+	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithoutSignalHandler()}
 	if in != os.Stdin {
 		// bubbletea puts its default input, standard input, in raw mode
 		// when it is a terminal, so that q arrives without a newline; a
@@ -29,6 +39,10 @@ func Run(ctx context.Context, cl *control.Client, in io.Reader, out io.Writer, i
 		opts = append(opts, tea.WithInput(in))
 	}
 	p := tea.NewProgram(m, opts...)
+	// Quit is a message the program takes in turn; sent after Run has
+	// returned, it is dropped.
+	stop := context.AfterFunc(ctx, p.Quit)
+	defer stop()
 	_, err := p.Run()
 	if err != nil && ctx.Err() != nil {
 		return nil // interrupted: a normal way to leave

@@ -1,0 +1,56 @@
+package servent
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// How often the servent saves its caches while it runs, gtk-gnutella's
+// periods: the host cache every 63 s (HCACHE_SAVE_PERIOD, "every minute
+// or so", src/core/hcache.c), the TLS cache every 10 minutes
+// (IPP_CACHE_PERIOD, src/core/ipp_cache.c). A kill -9 or a crash loses at
+// most that much of what the run learnt; Close saves both as well. A cache
+// that did not change since its last save is not written again (the
+// caches' Save, through atomicfile.Last), as gtk-gnutella stores its host
+// cache only when dirty.
+const (
+	hostsSaveEvery    = 63 * time.Second
+	tlsHostsSaveEvery = 10 * time.Minute
+)
+
+// saveLoop saves the caches at their periods until the servent stops;
+// shutdown saves them once more after it has returned. Without a DataDir
+// there is nothing to save.
+func (s *Servent) saveLoop() {
+	defer s.wg.Done()
+	if s.cfg.DataDir == "" {
+		return
+	}
+	hosts := time.NewTicker(hostsSaveEvery)
+	defer hosts.Stop()
+	tls := time.NewTicker(tlsHostsSaveEvery)
+	defer tls.Stop()
+	for {
+		select {
+		case <-hosts.C:
+			s.saveHosts()
+		case <-tls.C:
+			s.saveTLSHosts()
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// saveCaches saves both caches, at shutdown.
+func (s *Servent) saveCaches() {
+	s.saveHosts()
+	s.saveTLSHosts()
+}
+
+func (s *Servent) saveHosts() {
+	if err := s.hosts.Save(); err != nil {
+		s.log.Warn("saving host cache", zap.Error(err))
+	}
+}

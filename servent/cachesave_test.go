@@ -1,0 +1,79 @@
+package servent
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/servent/hostcache"
+)
+
+// What a running servent learnt is on disk within a save period, without a
+// shutdown, so that a kill -9 or a crash loses at most that period: a host
+// learnt since start is in hosts.json after hostsSaveEvery (63 s,
+// gtk-gnutella's), a host that took TLS in tls-hosts.json after
+// tlsHostsSaveEvery (10 min), neither before. While nothing changes
+// nothing is written: a marker put in each file by hand survives the next
+// periods.
+func TestCachesSavedWhileRunning(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := testConfig(t)
+		cfg.DataDir = dir
+		s := startServent(t, cfg)
+		hostsFile := filepath.Join(dir, hostcache.HostFile)
+		tlsFile := filepath.Join(dir, TLSHostsFile)
+		learnt := netip.MustParseAddrPort("127.0.0.7:6346")
+		takesTLS := netip.MustParseAddrPort("127.0.0.8:6346")
+
+		time.Sleep(time.Second)
+		require.NoError(t, s.Hosts().Add(learnt, hostcache.SourcePong, true, time.Now()))
+		s.xfer.tlsHosts.Add(takesTLS)
+		time.Sleep(hostsSaveEvery - 2*time.Second)
+		synctest.Wait()
+		assert.NoFileExists(t, hostsFile, "not yet a period")
+
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		saved := hostcache.New(hostcache.Config{DataDir: dir, AllowPrivate: true, AllowLoopback: true})
+		require.NoError(t, saved.Load())
+		_, ok := saved.Get(learnt)
+		assert.True(t, ok, "the host learnt is saved after a period, without a shutdown")
+		assert.NoFileExists(t, tlsFile, "the TLS cache has a period of its own")
+
+		time.Sleep(tlsHostsSaveEvery - hostsSaveEvery)
+		synctest.Wait()
+		tls := httpxfer.NewTLSHosts()
+		require.NoError(t, tls.Load(tlsFile))
+		assert.True(t, tls.Known(takesTLS), "the host that takes TLS is saved after its period")
+
+		mark := func(name string) { require.NoError(t, os.WriteFile(name, []byte("marker"), 0o600)) }
+		marked := func(name string) bool {
+			b, err := os.ReadFile(name)
+			require.NoError(t, err)
+			return string(b) == "marker"
+		}
+		mark(hostsFile)
+		mark(tlsFile)
+		time.Sleep(tlsHostsSaveEvery)
+		synctest.Wait()
+		assert.True(t, marked(hostsFile), "nothing learnt: hosts.json not rewritten")
+		assert.True(t, marked(tlsFile), "nothing learnt: tls-hosts.json not rewritten")
+
+		again := netip.MustParseAddrPort("127.0.0.9:6346")
+		require.NoError(t, s.Hosts().Add(again, hostcache.SourcePong, true, time.Now()))
+		time.Sleep(hostsSaveEvery)
+		synctest.Wait()
+		saved = hostcache.New(hostcache.Config{DataDir: dir, AllowPrivate: true, AllowLoopback: true})
+		require.NoError(t, saved.Load())
+		_, ok = saved.Get(again)
+		assert.True(t, ok, "a host learnt later is saved in the next period")
+	})
+}
