@@ -15,6 +15,9 @@ build:
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@long=$$(wc -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | \
+		awk '$$2 != "total" && $$2 !~ /_test\.go$$/ && $$1 > 600 {print $$2 ": " $$1 " lines"}'); \
+	if [ -n "$$long" ]; then echo "non-test Go files over 600 lines (split them by what they do):"; echo "$$long"; exit 1; fi
 	$(GO) vet ./...
 
 # The race detector needs cgo; everything else builds with CGO_ENABLED=0.
