@@ -66,7 +66,7 @@ func demoCommand() *cli.Command {
 			context.AfterFunc(sigCtx, stop)
 			ctx, cancel := context.WithTimeout(sigCtx, 20*time.Second)
 			defer cancel()
-			d := &demo{w: c.Root().Writer, log: log}
+			d := &demo{w: c.Root().Writer, log: log, hitc: make(chan struct{}, 1)}
 			err := d.run(ctx, n, seed)
 			if err != nil && sigCtx.Err() != nil {
 				return fmt.Errorf("demo: interrupted (%v); its servents are closed and its files removed", context.Cause(sigCtx))
@@ -93,7 +93,8 @@ type demo struct {
 	log   *zap.Logger
 	mu    sync.Mutex
 	names map[netip.AddrPort]string
-	hits  []hop // QueryHit relays, for the route
+	hits  []hop         // QueryHit relays, for the route
+	hitc  chan struct{} // buffered 1: wakes printRoute when a hit event arrives
 	start time.Time
 }
 
@@ -287,7 +288,7 @@ func (d *demo) run(ctx context.Context, n int, seed uint64) error {
 	}
 	d.say("hit: %q, %s, from %s (servent %s), %s, %s", result.Name, humanBytes(int64(result.Size)),
 		d.name(result.Addr), result.ServentGUID, reach, hopsText(result.Hops))
-	d.printRoute(sr.GUID, target)
+	d.printRoute(sr.GUID, target, result.Hops)
 
 	if !result.HasSHA1 || result.SHA1 != want {
 		return fmt.Errorf("demo: the hit's urn %s is not the file's %s", result.SHA1, wire.SHA1(want))
@@ -379,22 +380,49 @@ func (d *demo) event(node int, e servent.Event) {
 	case servent.EventQueryHit:
 		d.mu.Lock()
 		d.hits = append(d.hits, hop{at: nodeName(node), from: e.Peer.String(), to: e.To.String(), hops: e.Hops, guid: e.GUID})
+		select {
+		case d.hitc <- struct{}{}:
+		default:
+		}
 		d.mu.Unlock()
 	case servent.EventPush:
 		d.say("%s got the Push and opens a connection to %s with a GIV", nodeName(node), d.name(e.Peer))
 	}
 }
 
+// routeWait bounds how long printRoute waits for relays' events.
+const routeWait = 2 * time.Second
+
 // printRoute shows the path the QueryHit took back: each relay, in order.
-func (d *demo) printRoute(guid wire.GUID, target int) {
-	d.mu.Lock()
+// A hit that came n links has n-1 relays; each servent reports on its own
+// goroutine, so a relay's event may come after the delivery at n00, and
+// the route waits for them (at most routeWait).
+func (d *demo) printRoute(guid wire.GUID, target int, links uint8) {
+	deadline := time.After(routeWait)
 	var hops []hop
-	for _, h := range d.hits {
-		if h.guid == guid {
-			hops = append(hops, h)
+	for {
+		d.mu.Lock()
+		hops = hops[:0]
+		relays := 0
+		for _, h := range d.hits {
+			if h.guid == guid {
+				hops = append(hops, h)
+				if h.to != (netip.AddrPort{}).String() {
+					relays++
+				}
+			}
 		}
+		d.mu.Unlock()
+		if relays+1 >= int(links) {
+			break
+		}
+		select {
+		case <-d.hitc:
+			continue
+		case <-deadline:
+		}
+		break
 	}
-	d.mu.Unlock()
 	sort.SliceStable(hops, func(i, j int) bool { return hops[i].hops < hops[j].hops })
 	path := []string{nodeName(target)}
 	for _, h := range hops {
