@@ -28,7 +28,8 @@ type Config struct {
 	// ShareDir is the directory tree to share; empty shares nothing.
 	ShareDir string
 	// DataDir keeps the host cache, the file index and the SHA-1 cache
-	// across restarts; empty keeps nothing.
+	// across restarts; empty keeps nothing. It is one servent's at a time:
+	// New locks it (LockFile) until Close.
 	DataDir string
 	// DownloadDir receives downloads; empty means DataDir/downloads.
 	DownloadDir string

@@ -13,14 +13,14 @@ import (
 )
 
 // LockFile, in the data directory, is held under an exclusive flock(2)
-// while a servent runs there, and records its pid. A data directory is
+// from New to Close, and records the holder's pid. A data directory is
 // one servent's: its GUID, host cache, library index and download queue;
 // two servents on it would share a GUID and overwrite each other's state.
 // The lock goes with the process, so a crashed servent leaves none behind
 // (the file stays, unlocked, with a pid nobody holds).
 const LockFile = "lock"
 
-// ErrDataDirInUse: Start found another servent holding the data directory.
+// ErrDataDirInUse: New found another servent holding the data directory.
 var ErrDataDirInUse = errors.New("data directory in use")
 
 // lockDataDir takes the data directory's lock and writes our pid in it.
@@ -41,7 +41,7 @@ func lockDataDir(dir string) (*os.File, error) {
 			if pid := lockHolder(f); pid > 0 {
 				holder = fmt.Sprintf("another servent (pid %d)", pid)
 			}
-			return nil, fmt.Errorf("servent: %w: data directory %s is in use by %s; stop it first, or give this one a data directory of its own", ErrDataDirInUse, dir, holder)
+			return nil, &dataDirInUseError{dir: dir, holder: holder}
 		}
 		return nil, fmt.Errorf("servent: locking %s: %w", path, err)
 	}
@@ -64,4 +64,23 @@ func lockHolder(f *os.File) int {
 		return 0
 	}
 	return pid
+}
+
+// dataDirInUseError is ErrDataDirInUse for one directory and its holder.
+type dataDirInUseError struct {
+	dir, holder string
+}
+
+func (e *dataDirInUseError) Error() string {
+	return fmt.Sprintf("servent: data directory %s is in use by %s; stop it first, or give this one a data directory of its own", e.dir, e.holder)
+}
+
+func (e *dataDirInUseError) Is(target error) bool { return target == ErrDataDirInUse }
+
+// releaseDataDir gives the data directory's lock back, if held.
+func (s *Servent) releaseDataDir() {
+	if s.dataLock != nil {
+		s.dataLock.Close()
+		s.dataLock = nil
+	}
 }

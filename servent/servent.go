@@ -65,7 +65,7 @@ type Servent struct {
 	slotsByAddr map[slotAddr]int
 
 	closeOnce sync.Once
-	dataLock  *os.File // flock on DataDir/lock while running (datalock.go)
+	dataLock  *os.File // flock on DataDir/lock from New to Close (datalock.go)
 
 	// tlsConf is the TLS of links and of the listening port; nil with
 	// NoTLS, or when we have no certificate.
@@ -105,12 +105,35 @@ type servStats struct {
 	qrpEncoded    atomic.Uint64 // QRP patches encoded (one per table and starting point)
 }
 
-// New prepares a servent; Start makes it listen and connect.
+// New prepares a servent; Start makes it listen and connect. With a
+// DataDir, New takes the directory's lock (datalock.go) before it reads or
+// writes anything there, and holds it until Close: a second servent on
+// the directory is refused here, with ErrDataDirInUse, having touched
+// nothing. A New that fails holds nothing.
 func New(cfg Config) (*Servent, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	var lock *os.File
+	if cfg.DataDir != "" {
+		if lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	s, err := newServent(cfg, lock)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServent is New once the data directory is ours.
+func newServent(cfg Config, lock *os.File) (*Servent, error) {
+	var err error
 	s := &Servent{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -118,6 +141,7 @@ func New(cfg Config) (*Servent, error) {
 		conns:    map[router.PeerID]*conn{},
 		searches: map[wire.GUID]*Search{},
 		pending:  newAdmission(4*cfg.MaxPeers + 4*cfg.MaxUploads + 64),
+		dataLock: lock,
 	}
 	s.slotsByAddr = map[slotAddr]int{}
 	if s.guid, err = loadOrCreateGUID(cfg); err != nil {
@@ -206,14 +230,15 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 // ctx bounds Start's own work (the scan, and hashing with HashBeforeStart);
 // once Start has returned the servent runs until Close, whatever happens to
 // ctx: a signal context is cancelled the moment SIGINT arrives, and Close
-// still has Byes to deliver.
+// still has Byes to deliver. A Start that fails leaves the servent closed,
+// its data directory free; Close then does nothing more.
 func (s *Servent) Start(ctx context.Context) error {
-	if s.cfg.DataDir != "" {
-		lock, err := lockDataDir(s.cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		s.dataLock = lock
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		// The data directory is no longer ours.
+		return errors.New("servent: Start after Close")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.startedAt = time.Now()
@@ -270,25 +295,38 @@ func (s *Servent) Start(ctx context.Context) error {
 	return nil
 }
 
-// abortStart undoes what a failed Start did: nothing runs yet but the
-// context and the data directory's lock.
+// abortStart undoes what a failed Start did (nothing runs yet but the
+// context) and closes the servent. Nothing is saved: what New loaded has
+// not changed.
 func (s *Servent) abortStart() {
-	s.cancel()
-	if s.dataLock != nil {
-		s.dataLock.Close()
-		s.dataLock = nil
-	}
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.closeUnstarted()
+	})
 }
 
-// Close says Bye 200 to every peer, stops everything and saves state. It
-// returns once every peer has taken its Bye and closed in turn, or the Bye
-// window (2 s) has passed. Calls after the first wait for it and return nil.
+// Close says Bye 200 to every peer, stops everything, saves state and
+// gives the data directory back. It returns once every peer has taken its
+// Bye and closed in turn, or the Bye window (2 s) has passed. Calls after
+// the first wait for it and return nil. A servent never started has only
+// its data directory to give back.
 func (s *Servent) Close() error {
-	if s.cancel == nil {
-		return nil // never started
-	}
-	s.closeOnce.Do(s.shutdown)
+	s.closeOnce.Do(func() {
+		if s.cancel == nil {
+			s.closeUnstarted()
+			return
+		}
+		s.shutdown()
+	})
 	return nil
+}
+
+// closeUnstarted closes a servent that runs nothing.
+func (s *Servent) closeUnstarted() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.releaseDataDir()
 }
 
 func (s *Servent) shutdown() {
@@ -325,10 +363,7 @@ func (s *Servent) shutdown() {
 	s.cancel()
 	s.wg.Wait()
 	s.saveCaches()
-	if s.dataLock != nil {
-		s.dataLock.Close() // the data directory is free once its state is saved
-		s.dataLock = nil
-	}
+	s.releaseDataDir() // the data directory is free once its state is saved
 }
 
 // Addr is where the servent listens.

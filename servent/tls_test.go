@@ -402,6 +402,7 @@ func TestTLSCertificateKept(t *testing.T) {
 		cfg.DataDir = dir
 		s, err := New(cfg)
 		require.NoError(t, err)
+		defer s.Close() // the next restart needs the data directory
 		require.NotNil(t, s.tlsConf)
 		c, err := x509.ParseCertificate(s.tlsConf.Certificates[0].Certificate[0])
 		require.NoError(t, err)

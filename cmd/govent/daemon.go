@@ -30,29 +30,6 @@ func controlAddr(flag string) flagRule {
 	})
 }
 
-// dataDirInUse says whether a running govent run keeps its servent in
-// dir: one whose control API, at the address the directory records,
-// answers with the directory's token. A data directory holds one
-// servent's GUID, host cache, library index and download queue. (A
-// daemon with --control off is not seen; nor one that crashed, whose
-// stale address answers nothing.)
-func dataDirInUse(ctx context.Context, dir string) error {
-	addr, err := control.ReadAddr(dir)
-	if err != nil || addr == "" {
-		return nil
-	}
-	tok, err := control.ReadToken(dir)
-	if err != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := control.NewClient(addr, tok).Status(ctx); err != nil {
-		return nil
-	}
-	return fmt.Errorf("--data %s is in use: the govent run whose control API answers at %s keeps its servent there; stop it first, or give this one a data directory of its own", dir, addr)
-}
-
 // controlPrep is what the control API needs before the servent starts:
 // its token, and its address already bound.
 type controlPrep struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -429,11 +430,161 @@ func TestRunRefusesDataDirInUse(t *testing.T) {
 		"--data", data, "--no-bootstrap")
 	require.NoError(t, ctx.Err(), "the second run ran:\n%s", errOut)
 	assert.Equal(t, 1, code, errOut)
-	assert.Contains(t, errOut, "--data "+data+" is in use: the govent run whose control API answers at "+d.addr+" keeps its servent there")
+	assert.Contains(t, errOut, inUseMessage(data, d.cmd.Process.Pid))
 	assert.NotContains(t, errOut, "listening")
 	code, _, errOut = runCLI(t, "", "status", "--data", data)
 	assert.Equal(t, 0, code, "the first daemon is still found: %s", errOut)
 	d.stop(t)
+}
+
+// inUseMessage is what govent run says when another servent (pid) holds
+// its --data dir.
+func inUseMessage(dir string, pid int) string {
+	return fmt.Sprintf("govent: servent: data directory %s is in use by another servent (pid %d); stop it first, or give this one a data directory of its own\n", dir, pid)
+}
+
+// runProc is a `govent run` process on loopback that never bootstraps.
+type runProc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer // its stderr
+	done chan error  // its exit, put back by whoever takes it
+}
+
+// startRun starts bin as `govent run --data data --control control`; the
+// test kills it at the end if it still runs.
+func startRun(t *testing.T, bin, data, control string) *runProc {
+	t.Helper()
+	p := &runProc{out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--control", control, "--data", data, "--no-bootstrap")
+	p.cmd.Env = append(testEnviron(), "GORACE=atexit_sleep_ms=0")
+	p.cmd.Stderr = p.out
+	require.NoError(t, p.cmd.Start())
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.done <- <-p.done
+	})
+	return p
+}
+
+// listening waits until the servent logged its listening address, and
+// returns it.
+func (p *runProc) listening(t *testing.T) string {
+	t.Helper()
+	re := regexp.MustCompile(`listening\s+\{"addr": "([0-9.:]+)"`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(p.out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("govent run exited: %v\n%s", err, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "govent run not up after 30 s:\n%s", p.out.String())
+	}
+}
+
+// exitCode waits (30 s at most) for the process to exit, and returns its
+// status.
+func (p *runProc) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err == nil {
+			return 0
+		}
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", p.out.String())
+		return exit.ExitCode()
+	case <-time.After(30 * time.Second):
+		t.Fatalf("govent run still runs:\n%s", p.out.String())
+		return 0
+	}
+}
+
+// running says whether the process has not exited.
+func (p *runProc) running() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// dirState is every file under dir with its mode, mtime and bytes, one a
+// line, for comparing a data directory before and after.
+func dirState(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	require.NoError(t, filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %v %s", path, fi.Mode(), fi.ModTime().Format(time.RFC3339Nano))
+		if fi.Mode().IsRegular() {
+			body, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, " %q", body)
+		}
+		b.WriteByte('\n')
+		return nil
+	}))
+	return b.String()
+}
+
+// Two govent run on one --data, with and without a control API each: the
+// second is refused before it writes anything there (the control token and
+// address above all: a first with --control off has no token yet), names
+// the first's pid, and joins no network. The first runs on untouched: it
+// still listens, its control API (if it has one) still answers at the
+// address its files record, and its files are as they were.
+func TestRunRefusedBeforeItWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	for _, first := range []string{"127.0.0.1:0", "off"} {
+		data := t.TempDir()
+		p := startRun(t, bin, data, first)
+		addr := p.listening(t)
+		if first != "off" {
+			require.Eventually(t, func() bool {
+				code, _, _ := runCLI(t, "", "status", "--data", data)
+				return code == 0
+			}, 30*time.Second, 50*time.Millisecond, "the first's control API answers:\n%s", p.out.String())
+		}
+		before := dirState(t, data)
+		for _, second := range []string{"127.0.0.1:0", "off"} {
+			what := "first --control " + first + ", second --control " + second
+			q := startRun(t, bin, data, second)
+			assert.Equal(t, 1, q.exitCode(t), "%s:\n%s", what, q.out.String())
+			assert.Contains(t, q.out.String(), inUseMessage(data, p.cmd.Process.Pid), what)
+			assert.NotContains(t, q.out.String(), "listening", what)
+			assert.Equal(t, before, dirState(t, data), "%s: the data directory changed", what)
+
+			require.True(t, p.running(), "%s: the first exited:\n%s", what, p.out.String())
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err, "%s: the first still listens", what)
+			c.Close()
+			if first != "off" {
+				code, out, errOut := runCLI(t, "", "status", "--data", data)
+				assert.Equal(t, 0, code, "%s: the first's control API answers: %s", what, errOut)
+				assert.Contains(t, out, addr, what)
+			}
+		}
+	}
 }
 
 // Two govent run on one --data, neither with a control API: the second
@@ -447,55 +598,17 @@ func TestRunRefusesLockedDataDir(t *testing.T) {
 	}
 	bin := buildGovent(t)
 	data := t.TempDir()
-	start := func() (*exec.Cmd, *syncBuffer, chan error) {
-		cmd := exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--control", "off", "--data", data, "--no-bootstrap")
-		cmd.Env = append(testEnviron(), "GORACE=atexit_sleep_ms=0")
-		out := &syncBuffer{}
-		cmd.Stderr = out
-		require.NoError(t, cmd.Start())
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-done
-			done <- nil
-		})
-		return cmd, out, done
-	}
-	listening := func(out *syncBuffer, done chan error) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(out.String(), "listening") {
-			select {
-			case err := <-done:
-				done <- err
-				t.Fatalf("govent run exited: %v\n%s", err, out.String())
-			case <-time.After(50 * time.Millisecond):
-			}
-			require.True(t, time.Now().Before(deadline), "govent run not up after 30 s:\n%s", out.String())
-		}
-	}
-	first, firstOut, firstDone := start()
-	listening(firstOut, firstDone)
+	first := startRun(t, bin, data, "off")
+	first.listening(t)
 
-	_, out, done := start()
-	select {
-	case err := <-done:
-		done <- err
-		var exit *exec.ExitError
-		require.ErrorAs(t, err, &exit, "%s", out.String())
-		assert.Equal(t, 1, exit.ExitCode(), out.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the second run on %s ran:\n%s", data, out.String())
-	}
-	assert.Contains(t, out.String(), fmt.Sprintf("data directory %s is in use by another servent (pid %d)", data, first.Process.Pid))
-	assert.NotContains(t, out.String(), "listening")
+	second := startRun(t, bin, data, "off")
+	assert.Equal(t, 1, second.exitCode(t), second.out.String())
+	assert.Contains(t, second.out.String(), inUseMessage(data, first.cmd.Process.Pid))
+	assert.NotContains(t, second.out.String(), "listening")
 
-	require.NoError(t, first.Process.Kill())
-	<-firstDone
-	firstDone <- nil
-	_, out, done = start()
-	listening(out, done)
+	require.NoError(t, first.cmd.Process.Kill())
+	first.exitCode(t)
+	startRun(t, bin, data, "off").listening(t)
 }
 
 // A govent search against a daemon connects, gets its result, and goes:

@@ -187,11 +187,9 @@ const maxUploadQueue = 100000
 
 // runServent runs until SIGINT/SIGTERM (or ctx ends), rescanning on SIGHUP.
 func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
-	if rc.DataDir != "" {
-		if err := dataDirInUse(ctx, rc.DataDir); err != nil {
-			return err
-		}
-	}
+	// New takes the data directory's lock before anything is written
+	// there: a second run on it is refused here, having written neither a
+	// token nor an address, whether or not the first has a control API.
 	s, err := servent.New(rc.Config)
 	if err != nil {
 		return err
@@ -204,6 +202,7 @@ func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
 	var ctl *controlPrep
 	if rc.Control != "" {
 		if ctl, err = prepareControl(rc); err != nil {
+			s.Close()
 			return err
 		}
 	}

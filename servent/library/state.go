@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/wire"
 )
 
@@ -21,6 +21,13 @@ const StateFile = "library.json"
 
 // stateFormat is bumped when the file layout changes incompatibly.
 const stateFormat = 1
+
+// maxStateFile bounds the state file Load reads. An entry takes some
+// 250 bytes (a path of 60, the two URNs, the numbers and the keys), so
+// this holds about half a million shared files: a library a servent could
+// keep in memory at all. A library larger than that writes a state file
+// that the next Load refuses, and is hashed again.
+const maxStateFile = 128 << 20
 
 // stateFile is the persisted library: the index counter, and for each file
 // its index and (when known) its digest, valid while size and modification
@@ -42,8 +49,8 @@ type stateEntry struct {
 
 // Load restores the file indexes, the index counter and the digests saved
 // by an earlier run. A missing state file (or no DataDir) is not an error.
-// A state file that cannot be parsed is reported with ErrCorruptState and
-// ignored: the library stays empty. Load the state before the first
+// A state file that cannot be parsed, or is over maxStateFile, is reported
+// with ErrCorruptState and ignored: the library stays empty. Load the state before the first
 // Rescan, which then keeps the index and digest of every file whose size
 // and modification time are unchanged.
 func (l *Library) Load() error {
@@ -51,9 +58,12 @@ func (l *Library) Load() error {
 		return nil
 	}
 	name := filepath.Join(l.dataDir, StateFile)
-	b, err := os.ReadFile(name)
+	b, err := smallfile.Read(name, maxStateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", ErrCorruptState, err)
 	}
 	if err != nil {
 		return fmt.Errorf("library: load %s: %w", name, err)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
@@ -26,6 +27,10 @@ const TreeDir = "tth"
 // maxTreeNodes bounds a cached tree file: thex.Builder keeps at most 2048
 // nodes of a level.
 const maxTreeNodes = 4096
+
+// maxTreeFile is the largest tree cache file read: its 9 bytes of size
+// and depth, then maxTreeNodes nodes.
+const maxTreeFile = 9 + maxTreeNodes*wire.TTHLen
 
 // loadedTrees is how many trees read from cache files stay in memory.
 // The uploader looks a file's tree up for every reply head (to announce it
@@ -102,11 +107,11 @@ func (l *Library) Tree(root wire.TTH) (*thex.Tree, bool) {
 }
 
 func loadTree(name string, root wire.TTH) (*thex.Tree, error) {
-	b, err := os.ReadFile(name)
+	b, err := smallfile.Read(name, maxTreeFile)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 9 || (len(b)-9)%wire.TTHLen != 0 || (len(b)-9)/wire.TTHLen > maxTreeNodes {
+	if len(b) < 9 || (len(b)-9)%wire.TTHLen != 0 {
 		return nil, fmt.Errorf("%s: %d bytes is no tree", name, len(b))
 	}
 	size := binary.BigEndian.Uint64(b)
