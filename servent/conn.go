@@ -36,7 +36,13 @@ var errClosing = errors.New("servent: connection closing")
 
 // writeBufs are the writer's batch buffers, taken only while there is
 // something to send so that idle connections hold none.
-var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch); return &b }}
+
+// writeBatch is the most a writer takes from its queue for one write. The
+// queue's wait mark is two of them (see sendq.Config.WaitMark): a batch
+// taken from a congested queue leaves some queued, so its room goes to
+// the links in line in turns.
+const writeBatch = 16 << 10
 
 // conn is one established Gnutella connection.
 type conn struct {
@@ -110,7 +116,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		nc:      nc,
 		peer:    p,
 		started: time.Now(),
-		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter}),
+		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter, WaitMark: 2 * writeBatch}),
 		slot:    p.slot,
 		waiter:  sendq.NewWaiter(),
 	}

@@ -137,8 +137,11 @@ func TestStuckPeer(t *testing.T) {
 // Queries into S, A ten times as many as B, and C reads what S forwards
 // slowly, so that S's queue to C stays congested and the input budget
 // decides how much of each link S reads. While both have Queries left, C
-// gets about as many from B as from A (each turn at the room is some 150
-// Queries, so a window of 2000 shares within 15%). The budget that woke
+// gets about as many from B as from A (the turns at the room alternate,
+// each a write batch of some 440 Queries, so a window of 2000 shares
+// within 15%). A wait mark no higher than one write batch fails it about
+// one run in two: every batch empties the queue and the turns go to the
+// links in line at once, not in order. The budget that woke
 // every waiting link at once let whichever ran first take the room: this
 // failed 9 runs of 10 on it, one link getting under 10% of what C read in
 // 6. In virtual time.
@@ -174,10 +177,11 @@ func TestInputBudgetIsFair(t *testing.T) {
 		startA()
 		startB()
 
-		// The first 3000 Queries fill C's queue (to its low mark, 64 KiB)
-		// and window as the floods start; the next 2000 show how the
-		// budget shares the room (while B has Queries left: C's queue
-		// holds another 1800 or so).
+		// The first 3000 Queries fill C's queue (some 16 KiB, 450
+		// Queries: its wait mark, 32 KiB, less the batch its writer is
+		// writing) and window as the floods start; the next 2000 show how
+		// the budget shares the room (while B has Queries left: with half
+		// the room, it has sent some 2500 of its 5000).
 		var got [256]int
 		for n := 0; n < 5000; {
 			for range 20 { // 20 descriptors a millisecond: about 0.7 MB/s

@@ -114,7 +114,7 @@ func TestQueueGivesBackRings(t *testing.T) {
 // BenchmarkFloodedQueues is the queues of a flooded ultrapeer on one
 // core: 8 links, each Query forwarded to the 7 other links' queues. As in
 // the servent, a link's reader fills the queues until they are congested
-// (at their low mark) and waits; then the writers run and drain them in
+// (at their wait mark) and waits; then the writers run and drain them in
 // 16 KiB batches. What it measures is mostly memory: the bytes a queue
 // holds are written once and read a queue's length later, so how they lie
 // in memory decides how many of them are still in cache.

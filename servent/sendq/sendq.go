@@ -35,8 +35,9 @@
 // Beyond the draft, a queue tells the links that feed it when to slow down,
 // so that a servent reads only as fast as it can send and TCP pushes back
 // on the senders instead of the servent reading and dropping: a queue over
-// its low mark whose writer is draining it is Congested, and a link waits
-// in AwaitRoom for its turn at the room the writer makes. The room goes in
+// its wait mark (Config.WaitMark, at most the low mark) whose writer is
+// draining it is Congested, and a link waits in AwaitRoom for its turn at
+// the room the writer makes. The room goes in
 // turns, in the order the links began to wait, each turn a credit of bytes
 // the link may bring before it queues up again, so a link that has more to
 // send than the others gets no more than they do (waking every waiting
@@ -91,6 +92,17 @@ type Config struct {
 	// only waiting for a CPU between batches is not stalled: on a busy
 	// machine that can take longer than any write.
 	DrainWindow time.Duration
+	// WaitMark is the pending bytes at which the queue is Congested and
+	// the links that feed it wait for room: at most the low mark (a
+	// quarter of MaxBytes), as they must wait before flow control starts
+	// dropping. Default MaxBytes/8. It should hold at least two of the
+	// writer's batches: a batch that leaves messages queued hands its room
+	// to the first link in line, one turn at a time and in order, while a
+	// batch that empties the queue gives every link in line its turn at
+	// once, and the one the scheduler runs first takes the room. A lower
+	// mark keeps less queued under a flood, so the writer's batches come
+	// from memory still in the cache.
+	WaitMark int
 	// Now is the clock; tests inject a fake one. Default time.Now.
 	Now func() time.Time
 }
@@ -128,20 +140,21 @@ type Stats struct {
 type Queue struct {
 	maxBytes    int
 	maxMsgs     int
+	waitMark    int
 	stuckAfter  time.Duration
 	drainWindow time.Duration
 	now         func() time.Time
 
-	// Mirrors of overLowMark, flow and whether links wait in line, and
+	// Mirrors of overWaitMark, flow and whether links wait in line, and
 	// when the writer last took a batch (UnixNano), for the lock-free
 	// checks the links that feed the queue make for every descriptor. The
 	// mirrors are stored only when they change: a store on every Enqueue
 	// would bounce their cache line between the producers' cores.
-	overLow  bool // overLowMark as overLowA last stored it
-	overLowA atomic.Bool
-	flowA    atomic.Bool
-	lineA    atomic.Bool
-	lastTake atomic.Int64
+	overWait  bool // overWaitMark as overWaitA last stored it
+	overWaitA atomic.Bool
+	flowA     atomic.Bool
+	lineA     atomic.Bool
+	lastTake  atomic.Int64
 	// Batches DequeueBatch handed out and batches the writer reported
 	// Written: they differ while a write is in progress.
 	taken, written atomic.Uint64
@@ -177,12 +190,17 @@ func New(cfg Config) *Queue {
 	if cfg.DrainWindow <= 0 {
 		cfg.DrainWindow = DefaultDrainWindow
 	}
+	if cfg.WaitMark <= 0 {
+		cfg.WaitMark = cfg.MaxBytes / 8
+	}
+	cfg.WaitMark = max(min(cfg.WaitMark, cfg.MaxBytes/4), 1)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	q := &Queue{
 		maxBytes:    cfg.MaxBytes,
 		maxMsgs:     cfg.MaxMessages,
+		waitMark:    cfg.WaitMark,
 		stuckAfter:  cfg.StuckAfter,
 		drainWindow: cfg.DrainWindow,
 		now:         cfg.Now,
@@ -323,10 +341,10 @@ func (q *Queue) discardAll() {
 
 func (q *Queue) setPending(n int) {
 	q.pending = n
-	over := q.overLowMark()
-	if over != q.overLow {
-		q.overLow = over
-		q.overLowA.Store(over)
+	over := q.overWaitMark()
+	if over != q.overWait {
+		q.overWait = over
+		q.overWaitA.Store(over)
 	}
 }
 
@@ -338,6 +356,10 @@ func (q *Queue) setFlow(on bool) {
 // overLowMark: the pending bytes are at least a quarter of MaxBytes, the
 // mark below which flow control ends.
 func (q *Queue) overLowMark() bool { return 4*q.pending >= q.maxBytes }
+
+// overWaitMark: the pending bytes are at least WaitMark, the mark over
+// which the links that feed the queue wait for room.
+func (q *Queue) overWaitMark() bool { return q.pending >= q.waitMark }
 
 func (q *Queue) signal() {
 	select {
@@ -403,17 +425,17 @@ func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 }
 
 // passTurn hands the room a batch of took bytes made, once the queue is
-// below its low mark, to the first link in line: a credit of took bytes,
+// below its wait mark, to the first link in line: a credit of took bytes,
 // or of its share of the room below the mark when more links wait, so that
 // the turns handed out before their links have run cannot add up to more
 // than the mark's worth and push the queue into flow control. A queue the
 // batch emptied makes no more batches, so every link still in line gets
 // its turn at once, sharing the room.
 func (q *Queue) passTurn(took int) {
-	if len(q.line) == 0 || q.overLowMark() {
+	if len(q.line) == 0 || q.overWaitMark() {
 		return
 	}
-	share := max((q.maxBytes/4-q.pending)/len(q.line), 1)
+	share := max((q.waitMark-q.pending)/len(q.line), 1)
 	if q.count == 0 {
 		q.wakeAll(share)
 		return
@@ -474,11 +496,11 @@ func (q *Queue) Close() {
 func (q *Queue) InFlowControl() bool { return q.flowA.Load() }
 
 // Congested reports whether the links that feed this queue should wait
-// (AwaitRoom) before they bring it more: it holds at least a quarter of
-// MaxBytes (the low mark) or links wait in line for room, and its writer
-// is not stalled in a write for DrainWindow. It takes no lock.
+// (AwaitRoom) before they bring it more: it holds at least WaitMark bytes
+// or links wait in line for room, and its writer is not stalled in a write
+// for DrainWindow. It takes no lock.
 func (q *Queue) Congested() bool {
-	if !q.overLowA.Load() && !q.lineA.Load() {
+	if !q.overWaitA.Load() && !q.lineA.Load() {
 		return false
 	}
 	return !q.stalled()
@@ -506,7 +528,7 @@ func NewWaiter() *Waiter { return &Waiter{turn: make(chan int, 1)} }
 // queue closed. It returns ctx.Err() when ctx ends.
 func (q *Queue) AwaitRoom(ctx context.Context, w *Waiter) (credit int, waited bool, err error) {
 	q.mu.Lock()
-	if q.closed || !q.overLowMark() && len(q.line) == 0 || q.stalled() {
+	if q.closed || !q.overWaitMark() && len(q.line) == 0 || q.stalled() {
 		q.mu.Unlock()
 		return 0, false, nil
 	}

@@ -708,7 +708,7 @@ func BenchmarkEnqueueDequeue(b *testing.B) {
 	}
 }
 
-// TestCongestedAndAwaitRoom: a queue over its low mark whose writer is
+// TestCongestedAndAwaitRoom: a queue over its wait mark whose writer is
 // taking from it is congested, and a link waiting in AwaitRoom gets its
 // turn once a batch takes the queue below the mark, with the batch's bytes
 // as its credit; a queue whose writer has been in one write for
@@ -718,7 +718,7 @@ func BenchmarkEnqueueDequeue(b *testing.B) {
 func TestCongestedAndAwaitRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		q := New(Config{MaxBytes: 4000, DrainWindow: 50 * time.Millisecond})
+		q := New(Config{MaxBytes: 4000, WaitMark: 1000, DrainWindow: 50 * time.Millisecond})
 		w := NewWaiter()
 		// await starts AwaitRoom and checks that it blocks.
 		await := func(w *Waiter) <-chan [2]int {
@@ -739,9 +739,9 @@ func TestCongestedAndAwaitRoom(t *testing.T) {
 		for i := range 9 {
 			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
 		}
-		assert.False(t, q.Congested(), "900 bytes of 4000: below the low mark")
+		assert.False(t, q.Congested(), "900 bytes of 4000: below the wait mark")
 		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 9, 100), false))
-		assert.True(t, q.Congested(), "1000 bytes: at the low mark, and draining")
+		assert.True(t, q.Congested(), "1000 bytes: at the wait mark, and draining")
 
 		got := await(w)
 		buf, _ := q.DequeueBatch(make([]byte, 0, 200))
@@ -769,7 +769,7 @@ func TestCongestedAndAwaitRoom(t *testing.T) {
 		other := NewWaiter()
 		got, got2 := await(w), await(other)
 		q.DequeueBatch(make([]byte, 0, 4000))
-		assert.Equal(t, 500, (<-got)[0], "the emptied queue shares its low mark between the two in line")
+		assert.Equal(t, 500, (<-got)[0], "the emptied queue shares its wait mark between the two in line")
 		assert.Equal(t, 500, (<-got2)[0])
 
 		require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 11, 1000), false))
@@ -788,11 +788,11 @@ func TestCongestedAndAwaitRoom(t *testing.T) {
 }
 
 // TestTurnsShareTheRoom: with several links in line, a turn's credit is
-// its share of the room below the low mark, not the whole batch: turns
+// its share of the room below the wait mark, not the whole batch: turns
 // handed out before their links run cannot add up to more than the room.
 func TestTurnsShareTheRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := New(Config{MaxBytes: 4000}) // low mark 1000 bytes
+		q := New(Config{MaxBytes: 4000, WaitMark: 1000})
 		for i := range 11 {
 			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
 		}
@@ -825,7 +825,7 @@ func TestTurnsShareTheRoom(t *testing.T) {
 // descriptor per turn.
 func TestRoomGoesInTurns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := New(Config{MaxBytes: 4000}) // low mark 1000 bytes
+		q := New(Config{MaxBytes: 4000, WaitMark: 1000})
 		type link struct {
 			id         byte
 			n          int
@@ -902,4 +902,29 @@ func TestInFlowControlTakesNoLock(t *testing.T) {
 	defer q.mu.Unlock()
 	assert.True(t, q.InFlowControl())
 	assert.True(t, q.Congested())
+}
+
+// TestWaitMark: links wait once a queue holds an eighth of MaxBytes by
+// default, not the low mark's quarter, so that a flood keeps little
+// queued; a WaitMark set over the low mark is lowered to it, as the links
+// must be told to wait before flow control starts dropping.
+func TestWaitMark(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		waitMark int
+	}{
+		{"default", Config{MaxBytes: 4000}, 500},
+		{"set", Config{MaxBytes: 4000, WaitMark: 600}, 600},
+		{"over the low mark", Config{MaxBytes: 4000, WaitMark: 3000}, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := New(tc.cfg)
+			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 1, tc.waitMark-wire.HeaderLen-1), false))
+			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 2, wire.HeaderLen), false))
+			assert.False(t, q.Congested(), "one byte under the wait mark")
+			require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, 3, wire.HeaderLen), false))
+			assert.True(t, q.Congested(), "over the wait mark")
+		})
+	}
 }
