@@ -29,6 +29,11 @@ type progress struct {
 	done     int64 // of total, at the last update
 	total    int64
 	drawn    bool
+	// waiting is set when a source queued us, at waitDone bytes: the wait
+	// is not transfer time, so the rate is measured again from the next
+	// bytes that arrive.
+	waiting  bool
+	waitDone int64
 }
 
 func newProgress(w io.Writer) *progress {
@@ -56,6 +61,9 @@ func (p *progress) update(done, total int64) {
 		if done > 0 {
 			fmt.Fprintf(p.w, "resuming at %s\n", humanBytes(done))
 		}
+	}
+	if p.waiting && done != p.waitDone {
+		p.waiting, p.start, p.base = false, now, done
 	}
 	elapsed := now.Sub(p.start)
 	rate := 0.0
@@ -94,6 +102,7 @@ func (p *progress) update(done, total int64) {
 func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.waiting, p.waitDone = true, p.done
 	p.endBar()
 	of := ""
 	if q.Length > 0 {

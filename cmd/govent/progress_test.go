@@ -94,3 +94,22 @@ func TestProgressQueued(t *testing.T) {
 	assert.Equal(t, "queued at 10.0.0.1:6346: position 3 of 7, next poll in 1m0s", lines[1])
 	assert.Equal(t, "queued at 10.0.0.1:6346: position 2, next poll in 45s", lines[2])
 }
+
+// Time spent waiting in a source's upload queue is not transfer time: the
+// rate and the ETA after the wait are those of the bytes that flow.
+func TestProgressRateExcludesQueueWait(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	const total = 20 << 20
+	p.update(0, total)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 1, Length: 1, PollMin: 45 * time.Second})
+	clock = clock.Add(90 * time.Second) // two polls, then a slot
+	p.update(1<<20, total)
+	clock = clock.Add(time.Second)
+	p.update(3<<20, total) // 2 MiB in the second since the first bytes
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	assert.Equal(t, "progress: 3.0 MiB of 20.0 MiB (15%), 2.0 MiB/s, ETA 9s", lines[len(lines)-1])
+}
