@@ -34,6 +34,7 @@ type progress struct {
 	// bytes that arrive.
 	waiting  bool
 	waitDone int64
+	places   map[string][2]int // per source, the queue place last printed
 }
 
 func newProgress(w io.Writer) *progress {
@@ -98,11 +99,20 @@ func (p *progress) update(done, total int64) {
 }
 
 // queued is the httpxfer Request.Queued callback: a line for each place
-// a source gives us in its upload queue.
+// a source gives us in its upload queue, not repeated while the place
+// stays the same from poll to poll.
 func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.waiting, p.waitDone = true, p.done
+	place := [2]int{q.Position, q.Length}
+	if last, ok := p.places[src.String()]; ok && last == place {
+		return
+	}
+	if p.places == nil {
+		p.places = make(map[string][2]int)
+	}
+	p.places[src.String()] = place
 	p.endBar()
 	of := ""
 	if q.Length > 0 {

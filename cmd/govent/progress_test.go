@@ -113,3 +113,21 @@ func TestProgressRateExcludesQueueWait(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	assert.Equal(t, "progress: 3.0 MiB of 20.0 MiB (15%), 2.0 MiB/s, ETA 9s", lines[len(lines)-1])
 }
+
+// A source that keeps us at the same place says so at every poll; the
+// output says it once, and again only when the place changes.
+func TestProgressQueuedOncePerPlace(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	other := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.2:6346")}
+	for range 3 {
+		p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 4, Length: 9, PollMin: 30 * time.Second})
+	}
+	p.queued(other, httpxfer.QueueStatus{ID: "cd", Position: 4, Length: 9, PollMin: 30 * time.Second})
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 3, Length: 9, PollMin: 30 * time.Second})
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 3, Length: 9, PollMin: 30 * time.Second})
+	assert.Equal(t, "queued at 10.0.0.1:6346: position 4 of 9, next poll in 30s\n"+
+		"queued at 10.0.0.2:6346: position 4 of 9, next poll in 30s\n"+
+		"queued at 10.0.0.1:6346: position 3 of 9, next poll in 30s\n", buf.String())
+}
