@@ -338,3 +338,44 @@ func TestHelpSaysEachDefaultOnce(t *testing.T) {
 	}
 	walk(nil, newApp(env{}).Commands)
 }
+
+// In every command's help, the flags' descriptions start in one column:
+// a line break inside a flag's usage made the flags after it line up
+// elsewhere (run's after --fallback-cache and --per-address).
+func TestHelpFlagsAligned(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Name == "help" {
+				continue
+			}
+			args := append(append([]string(nil), path...), c.Name)
+			walk(args, c.Commands)
+			code, out, errOut := runCLI(t, "", append(args, "--help")...)
+			require.Equal(t, 0, code, "%v --help: %s", args, errOut)
+			_, options, ok := strings.Cut(out, "\nOPTIONS:\n")
+			if !ok {
+				continue
+			}
+			options, _, _ = strings.Cut(options, "\n\n")
+			column := -1
+			for _, line := range strings.Split(options, "\n") {
+				if !assert.True(t, strings.HasPrefix(line, "   -"), "%v --help: not a flag's line in OPTIONS: %q", args, line) {
+					continue
+				}
+				// The description follows the first gap of two spaces or
+				// more after the flag's names.
+				gap := strings.Index(line[3:], "  ")
+				if gap < 0 {
+					continue // a flag without a usage
+				}
+				col := 3 + gap + len(line[3+gap:]) - len(strings.TrimLeft(line[3+gap:], " "))
+				if column < 0 {
+					column = col
+				}
+				assert.Equal(t, column, col, "%v --help: misaligned: %q", args, line)
+			}
+		}
+	}
+	walk(nil, newApp(env{}).Commands)
+}

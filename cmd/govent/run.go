@@ -87,12 +87,10 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
 			&cli.StringSliceFlag{Name: "gwc", Usage: "GWebCache `URL` to ask for hosts when none is known (repeatable)"},
 			&cli.StringSliceFlag{Name: "uhc", Usage: "UDP host cache `HOST:PORT` to ask for hosts when none is known (repeatable)"},
-			&cli.StringSliceFlag{Name: "fallback-cache", Usage: "host cache (GWebCache `URL` or uhc:HOST:PORT) to ask when no host is known and no --peer,\n" +
-				"--gwc or --uhc is given, instead of the built-in list (repeatable)"},
+			&cli.StringSliceFlag{Name: "fallback-cache", Usage: "host cache (GWebCache `URL` or uhc:HOST:PORT) to ask instead of the built-in list, when no host, --peer, --gwc or --uhc is known (repeatable)"},
 			&cli.BoolFlag{Name: "no-bootstrap", Usage: "never ask host caches for hosts (neither --gwc, --uhc nor the built-in list)"},
 			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket: no out-of-band replies, no UDP host caches"},
-			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
-				"for tools on this host that open many connections from one address, such as govent conform", DefaultText: "0, the built-in limits"},
+			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections in setup, ultrapeer and leaf slots, HTTP sessions) to `N`, for tools such as govent conform", DefaultText: "0, the built-in limits"},
 		}, logFlags("info")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 0, ""); err != nil {
