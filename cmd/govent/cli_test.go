@@ -379,3 +379,25 @@ func TestHelpFlagsAligned(t *testing.T) {
 	}
 	walk(nil, newApp(env{}).Commands)
 }
+
+// No flag's value is shown as a bare "string": the placeholder says what
+// the value is (--mode MODE, --query WORDS), as the README writes them.
+func TestHelpNamesStringValues(t *testing.T) {
+	bare := regexp.MustCompile(`^   --[a-z-]+ string\b`)
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Name == "help" {
+				continue
+			}
+			args := append(append([]string(nil), path...), c.Name)
+			walk(args, c.Commands)
+			code, out, errOut := runCLI(t, "", append(args, "--help")...)
+			require.Equal(t, 0, code, "%v --help: %s", args, errOut)
+			for _, line := range strings.Split(out, "\n") {
+				assert.False(t, bare.MatchString(line), "%v --help: %q", args, line)
+			}
+		}
+	}
+	walk(nil, newApp(env{}).Commands)
+}

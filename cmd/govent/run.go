@@ -21,8 +21,8 @@ import (
 // default of --log-level.
 func logFlags(level string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "log-level", Value: level, Usage: "debug, info, warn or error"},
-		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console or json"},
+		&cli.StringFlag{Name: "log-level", Value: level, Usage: "log `LEVEL`: debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log `FORMAT`: console or json"},
 	}
 }
 
@@ -81,7 +81,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.IntFlag{Name: "upload-slots-per-ip", Value: servent.DefaultMaxUploadsPerIP, Usage: "uploads at once to one IP address"},
 			&cli.IntFlag{Name: "upload-queue", Value: servent.DefaultMaxUploadQueue, Usage: "requests that wait for an upload slot (PARQ queue); past it, 503 Queue full"},
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
-			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
+			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "the servent's `MODE`: ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
 			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
 			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
