@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -71,7 +70,7 @@ func browseResult(ctx context.Context, s *servent.Servent, r servent.Result, asJ
 // or not a servent) prints only the error.
 func printBrowse(w io.Writer, who string, res *httpxfer.BrowseResult, err error, asJSON bool) error {
 	if res != nil && (err == nil || len(res.Files) > 0) {
-		enc := json.NewEncoder(w)
+		enc := newJSONEncoder(w)
 		// The servent's GUID comes from its QueryHits: one that shares
 		// nothing sends none.
 		known := res.ServentGUID != (wire.GUID{})

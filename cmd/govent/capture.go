@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -62,7 +61,7 @@ type captureLine struct {
 func printSessions(out io.Writer, sessions []capture.Session, asJSON bool) error {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	enc := json.NewEncoder(w)
+	enc := newJSONEncoder(w)
 	for ci, s := range sessions {
 		header := fmt.Sprintf("connection %d: %s -> %s", ci+1, s.Conn.Client, s.Conn.Server)
 		var lines []captureLine

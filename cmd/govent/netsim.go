@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -253,7 +252,7 @@ func writeRuns(c *cli.Command, runs []*p2pstats.Results, hint queriesHint) error
 	hint.noQueries(text, runs)
 	if jsonOut != "" {
 		err := writeReport(jsonOut, out, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
+			enc := newJSONEncoder(w)
 			enc.SetIndent("", "  ")
 			return enc.Encode(struct {
 				Runs []*p2pstats.Results `json:"runs"`

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -229,7 +228,7 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	if err != nil {
 		return nil, usageError(fmt.Errorf("QUERY %q: %w", query, err))
 	}
-	enc := json.NewEncoder(w)
+	enc := newJSONEncoder(w)
 	out := collectResults(ctx, sr.Results, timeout, limit, func(n int, r servent.Result) {
 		switch {
 		case asJSON && opts.magnet:
