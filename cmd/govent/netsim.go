@@ -275,11 +275,14 @@ func writeRuns(c *cli.Command, runs []*p2pstats.Results, hint queriesHint) error
 // queriesHint says, for a run that issued no query, why and which flags
 // change that: without it every figure is n/a and nothing says why.
 type queriesHint struct {
-	workload            *p2pmodel.Workload
-	sizeFlag, modelFlag string // --nodes/--sessions, --workload/--model
+	workload            *p2pmodel.Workload // nil: no hint (an interrupted run)
+	sizeFlag, modelFlag string             // --nodes/--sessions, --workload/--model
 }
 
 func (h queriesHint) noQueries(w io.Writer, runs []*p2pstats.Results) {
+	if h.workload == nil {
+		return
+	}
 	for _, r := range runs {
 		if r.Queries.Issued > 0 {
 			return
