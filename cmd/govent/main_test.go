@@ -266,10 +266,16 @@ func TestSearchAndDownload(t *testing.T) {
 	assert.Empty(t, strings.TrimSpace(out))
 }
 
+// A search whose peers are all down fails with one line naming each
+// peer and its reason.
 func TestSearchNoPeer(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "no peer could be reached")
+	assert.Regexp(t, `^govent: no peer could be reached: peer 127\.0\.0\.1:1: .*connection refused\n$`, errOut)
+
+	code, _, errOut = runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--peer", "127.0.0.1:2", "--listen", "127.0.0.1:0", "x")
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `^govent: no peer could be reached: peer 127\.0\.0\.1:1: .*connection refused; peer 127\.0\.0\.1:2: .*connection refused\n$`, errOut)
 }
 
 func TestCaptureDecode(t *testing.T) {

@@ -170,6 +170,7 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		return nil, err
 	}
 	var errs []error
+	var why []string
 	for _, p := range peers {
 		ap, err := netip.ParseAddrPort(p)
 		if err == nil {
@@ -177,11 +178,13 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
+			why = append(why, errs[len(errs)-1].Error())
 		}
 	}
 	if len(peers) > 0 && len(errs) == len(peers) {
 		s.Close()
-		return nil, errors.Join(append([]error{errors.New("no peer could be reached")}, errs...)...)
+		// One line, each peer with its reason.
+		return nil, fmt.Errorf("no peer could be reached: %s", strings.Join(why, "; "))
 	}
 	for _, err := range errs {
 		cfg.Logger.Warn("peer not connected", zap.Error(err))
