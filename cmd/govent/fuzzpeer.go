@@ -41,7 +41,7 @@ func fuzzPeerCommand() *cli.Command {
 			"Against a loopback target the cases come from many source addresses in 127.1.0.0/22,\n" +
 			"so that per-address limits of the target do not stop them.\n" +
 			"Only fuzz servents you run or may test.",
-		Flags: append([]cli.Flag{
+		Flags: ownFlags(append([]cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Minute, Usage: "how long to fuzz"},
 			&cli.IntFlag{Name: "max-cases", Usage: "stop after this many cases (0: only --duration)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the cases; the summary prints it", DefaultText: "random"},
@@ -52,7 +52,7 @@ func fuzzPeerCommand() *cli.Command {
 			&cli.IntFlag{Name: "parallel", Value: peer.DefaultParallel, Usage: "cases run at once"},
 			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back (never past --duration)"},
 			&cli.DurationFlag{Name: "minimise", Value: peer.DefaultMinimiseTime, Usage: "time spent minimising each finding (0: keep them whole)"},
-		}, timeouts...),
+		}, timeouts...)),
 		Action: fuzzPeerAction,
 		Commands: []*cli.Command{{
 			Name:      "replay",
@@ -69,6 +69,29 @@ func fuzzPeerCommand() *cli.Command {
 			Action: fuzzPeerReplayAction,
 		}},
 	}
+}
+
+// ownFlags marks flags as fuzz-peer's own: urfave/cli would otherwise
+// give them to replay too, which lists them as global options and takes
+// them without using them (--duration, "how long to fuzz").
+func ownFlags(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			f.Local = true
+		case *cli.DurationFlag:
+			f.Local = true
+		case *cli.IntFlag:
+			f.Local = true
+		case *cli.Uint64Flag:
+			f.Local = true
+		case *cli.StringFlag:
+			f.Local = true
+		default:
+			panic(fmt.Sprintf("fuzz-peer: flag %v of a type ownFlags does not know", f.Names()))
+		}
+	}
+	return flags
 }
 
 func areaList() string {
