@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/wire"
 )
 
 func browseCommand() *cli.Command {
@@ -65,12 +66,26 @@ func browseResult(ctx context.Context, s *servent.Servent, r servent.Result, asJ
 }
 
 // printBrowse prints what a browse found, even when it was cut short, and
-// then its error.
+// then its error. A browse that failed before any file arrived (refused,
+// or not a servent) prints only the error.
 func printBrowse(w io.Writer, who string, res *httpxfer.BrowseResult, err error, asJSON bool) error {
-	if res != nil {
-		enc := json.NewEncoder(w)
+	if res != nil && (err == nil || len(res.Files) > 0) {
+		enc := newJSONEncoder(w)
+		// The servent's GUID comes from its QueryHits: one that shares
+		// nothing sends none.
+		known := res.ServentGUID != (wire.GUID{})
 		if !asJSON {
-			fmt.Fprintf(w, "%s (%s, servent %s): %s\n", who, res.Server, res.ServentGUID, english.Count(len(res.Files), "file", "files"))
+			var about []string
+			if res.Server != "" {
+				about = append(about, res.Server)
+			}
+			if known {
+				about = append(about, "servent "+res.ServentGUID.String())
+			}
+			if len(about) > 0 {
+				who += " (" + strings.Join(about, ", ") + ")"
+			}
+			fmt.Fprintf(w, "%s: %s\n", who, english.Count(len(res.Files), "file", "files"))
 		}
 		for i, f := range res.Files {
 			urn := ""
@@ -78,7 +93,10 @@ func printBrowse(w io.Writer, who string, res *httpxfer.BrowseResult, err error,
 				urn = f.SHA1.String()
 			}
 			if asJSON {
-				m := map[string]any{"n": i + 1, "index": f.Index, "name": f.Name, "size": f.Size, "servent": res.ServentGUID.String()}
+				m := map[string]any{"n": i + 1, "index": f.Index, "name": f.Name, "size": f.Size}
+				if known {
+					m["servent"] = res.ServentGUID.String()
+				}
 				if urn != "" {
 					m["urn"] = urn
 				}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +88,26 @@ func TestSearchBrowseThroughPush(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "search", "--peer", middle.Addr().String(), "--download", "1", "--browse", "1", "x")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "one at a time")
+}
+
+// A servent that shares nothing has no QueryHit to name its GUID: the
+// header says 0 files and no GUID of zeros. A server that refuses the
+// browse gets no header at all, only the error.
+func TestBrowseEmptyAndRefused(t *testing.T) {
+	empty := shareServent(t, servent.Config{}, nil)
+	code, out, errOut := runCLI(t, "", "browse", empty.Addr().String())
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, empty.Addr().String()+" ("+servent.UserAgent+"): 0 files\n", out)
+
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Server", "control/1")
+		http.Error(w, "no token", http.StatusUnauthorized)
+	}))
+	t.Cleanup(refusing.Close)
+	addr := strings.TrimPrefix(refusing.URL, "http://")
+	code, out, errOut = runCLI(t, "", "browse", addr)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out, "nothing was browsed")
+	assert.Contains(t, errOut, "browse "+addr+": ")
+	assert.Contains(t, errOut, "401 Unauthorized")
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -62,7 +61,7 @@ type captureLine struct {
 func printSessions(out io.Writer, sessions []capture.Session, asJSON bool) error {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	enc := json.NewEncoder(w)
+	enc := newJSONEncoder(w)
 	for ci, s := range sessions {
 		header := fmt.Sprintf("connection %d: %s -> %s", ci+1, s.Conn.Client, s.Conn.Server)
 		var lines []captureLine
@@ -113,19 +112,25 @@ func flowLines(lines []captureLine, f *capture.Flow, raw capture.Timeline, seq *
 		*seq++
 		lines = append(lines, captureLine{at: at, seq: *seq, from: from, to: to, fields: fields, text: text})
 	}
+	// A GIV direction's block is its GIV line, and what follows it the
+	// HTTP responses to the GETs of the other side.
+	blockKind, blockLabel := "handshake", "HANDSHAKE"
+	if f.Kind == capture.KindGIV {
+		blockKind, blockLabel = "giv", "GIV"
+	}
 	off := 0
 	for _, b := range f.Blocks {
 		start, _, _ := bytes.Cut(b, []byte("\n"))
 		start = bytes.TrimRight(start, "\r")
 		at := raw.At(off)
 		off += len(b)
-		add(at, map[string]any{"kind": "handshake", "block": string(b)}, fmt.Appendf(nil, "HANDSHAKE %q (%d bytes)", start, len(b)))
+		add(at, map[string]any{"kind": blockKind, "block": string(b)}, fmt.Appendf(nil, "%s %q (%d bytes)", blockLabel, start, len(b)))
 	}
 	switch f.Kind {
 	case capture.KindHTTP, capture.KindGIV:
 		start, _, _ := bytes.Cut(f.HTTP, []byte("\n"))
-		add(raw.At(off), map[string]any{"kind": f.Kind.String(), "bytes": len(f.HTTP)},
-			fmt.Appendf(nil, "%s %q (%d bytes)", f.Kind, bytes.TrimRight(start, "\r"), len(f.HTTP)))
+		add(raw.At(off), map[string]any{"kind": capture.KindHTTP.String(), "bytes": len(f.HTTP)},
+			fmt.Appendf(nil, "%s %q (%d bytes)", capture.KindHTTP, bytes.TrimRight(start, "\r"), len(f.HTTP)))
 	case capture.KindGnutella2:
 		packets, err := capture.G2Packets(f.G2)
 		for _, p := range packets {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"net"
@@ -424,4 +426,13 @@ func wantArgs(c *cli.Command, n int, what string) error {
 		return usageError(fmt.Errorf("takes no arguments, got %q", c.Args().Slice()))
 	}
 	return usageError(fmt.Errorf("want one %s, got %d arguments", what, c.NArg()))
+}
+
+// newJSONEncoder is the encoder of every command's --json output: names
+// and magnet links keep their & < > as typed, where encoding/json would
+// write \u0026 for an HTML page.
+func newJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }

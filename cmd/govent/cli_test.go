@@ -318,9 +318,10 @@ func TestHelpDescriptionsAreWrapped(t *testing.T) {
 	walk("govent", newApp(env{}).Commands)
 }
 
-// Every command's help says each flag's default once: a Usage that names
-// its default itself must not get a second one from urfave/cli.
-func TestHelpSaysEachDefaultOnce(t *testing.T) {
+// eachHelp calls check with the --help page of every command and
+// subcommand, as a user gets it.
+func eachHelp(t *testing.T, check func(args []string, help string)) {
+	t.Helper()
 	var walk func(path []string, cmds []*cli.Command)
 	walk = func(path []string, cmds []*cli.Command) {
 		for _, c := range cmds {
@@ -331,10 +332,59 @@ func TestHelpSaysEachDefaultOnce(t *testing.T) {
 			walk(args, c.Commands)
 			code, out, errOut := runCLI(t, "", append(args, "--help")...)
 			require.Equal(t, 0, code, "%v --help: %s", args, errOut)
-			for _, line := range strings.Split(out, "\n") {
-				assert.LessOrEqual(t, strings.Count(line, "(default:"), 1, "%v --help:\n%s", args, line)
-			}
+			check(args, out)
 		}
 	}
 	walk(nil, newApp(env{}).Commands)
+}
+
+// Every command's help says each flag's default once: a Usage that names
+// its default itself must not get a second one from urfave/cli.
+func TestHelpSaysEachDefaultOnce(t *testing.T) {
+	eachHelp(t, func(args []string, out string) {
+		for _, line := range strings.Split(out, "\n") {
+			assert.LessOrEqual(t, strings.Count(line, "(default:"), 1, "%v --help:\n%s", args, line)
+		}
+	})
+}
+
+// In every command's help, the flags' descriptions start in one column:
+// a line break inside a flag's usage made the flags after it line up
+// elsewhere (run's after --fallback-cache and --per-address).
+func TestHelpFlagsAligned(t *testing.T) {
+	eachHelp(t, func(args []string, out string) {
+		_, options, ok := strings.Cut(out, "\nOPTIONS:\n")
+		if !ok {
+			return
+		}
+		options, _, _ = strings.Cut(options, "\n\n")
+		column := -1
+		for _, line := range strings.Split(options, "\n") {
+			if !assert.True(t, strings.HasPrefix(line, "   -"), "%v --help: not a flag's line in OPTIONS: %q", args, line) {
+				continue
+			}
+			// The description follows the first gap of two spaces or
+			// more after the flag's names.
+			gap := strings.Index(line[3:], "  ")
+			if gap < 0 {
+				continue // a flag without a usage
+			}
+			col := 3 + gap + len(line[3+gap:]) - len(strings.TrimLeft(line[3+gap:], " "))
+			if column < 0 {
+				column = col
+			}
+			assert.Equal(t, column, col, "%v --help: misaligned: %q", args, line)
+		}
+	})
+}
+
+// No flag's value is shown as a bare "string": the placeholder says what
+// the value is (--mode MODE, --query WORDS), as the README writes them.
+func TestHelpNamesStringValues(t *testing.T) {
+	bare := regexp.MustCompile(`^   --[a-z-]+ string\b`)
+	eachHelp(t, func(args []string, out string) {
+		for _, line := range strings.Split(out, "\n") {
+			assert.False(t, bare.MatchString(line), "%v --help: %q", args, line)
+		}
+	})
 }

@@ -372,7 +372,9 @@ func printConfig(c *cli.Command, table string, lookupEnv func(string) (string, b
 	var ferr error
 	walkCommands(c.Root(), nil, func(path []string, cmd *cli.Command) {
 		flags := configFlags(cmd)
-		if ferr != nil || len(path) == 0 || len(cmd.Commands) > 0 || len(flags) == 0 ||
+		// A group (wire, capture) has no flags; fuzz-peer has flags and
+		// a subcommand, and a table of each.
+		if ferr != nil || len(path) == 0 || len(flags) == 0 ||
 			(table != "" && strings.Join(path, ".") != table) {
 			return
 		}

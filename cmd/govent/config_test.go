@@ -314,3 +314,17 @@ func TestRunNoTLS(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.True(t, cfg.NoTLS)
 }
+
+// fuzz-peer has a subcommand (replay) and flags of its own: config print
+// shows its table too, where its help says its flags can be set.
+func TestConfigPrintCommandWithSubcommand(t *testing.T) {
+	path := writeConfig(t, "[fuzz-peer]\nduration = \"5s\"\n\n[fuzz-peer.replay]\nrecover-wait = \"3s\"\n")
+	code, out, errOut := runCLI(t, "", "config", "print", "--config", path)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^\[fuzz-peer\]\n(.*\n)*duration = '5s' +# from `+regexpQuote(path)+`$`, out)
+	assert.Equal(t, "3s", tableOf(t, out, "fuzz-peer", "replay")["recover-wait"])
+	code, out, errOut = runCLI(t, "", "config", "print", "fuzz-peer")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "[fuzz-peer]\n")
+	assert.NotContains(t, out, "[fuzz-peer.replay]")
+}

@@ -31,12 +31,12 @@ func conformCommand() *cli.Command {
 			"skipped, not failed, and a target that stops answering handshakes ends the run early.\n" +
 			"Exit status: 0 when every MUST case passed, 1 otherwise, 2 for usage errors.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
-			&cli.StringSliceFlag{Name: "only", Usage: "run only these cases or groups (handshake/3,route)"},
-			&cli.StringSliceFlag{Name: "skip", Usage: "skip these cases or groups"},
-			&cli.StringFlag{Name: "query", Usage: "words of a file the target shares"},
+			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run by `ROLE`: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "run only these `CASES` or groups (handshake/3,route)"},
+			&cli.StringSliceFlag{Name: "skip", Usage: "skip these `CASES` or groups"},
+			&cli.StringFlag{Name: "query", Usage: "`WORDS` of a file the target shares"},
 			&cli.DurationFlag{Name: "timeout", Value: conform.DefaultTimeout, Usage: "how long each case waits for an answer"},
-			&cli.StringSliceFlag{Name: "source", Usage: "local addresses to connect from, in turn (default: a fresh loopback address per connection for a loopback target, else the system's choice)"},
+			&cli.StringSliceFlag{Name: "source", Usage: "local `ADDR` to connect from, each in turn (repeatable; default: a fresh loopback address per connection for a loopback target, else the system's choice)"},
 			&cli.DurationFlag{Name: "pace", Usage: "least time between two connections from one source address (gtk-gnutella needs 30s)"},
 			&cli.StringFlag{Name: "json", Usage: "write one JSON object per case to `FILE` (- for standard output, instead of the text)", TakesFile: true},
 			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`", TakesFile: true},

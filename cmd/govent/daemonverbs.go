@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 
@@ -31,7 +30,7 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	n, what := resultToFetch(c) // --browse is refused with --daemon
 	limit, limitFlag := searchLimit(c, n, what)
 	w := c.Root().Writer
-	enc := json.NewEncoder(w)
+	enc := newJSONEncoder(w)
 	var results []control.SearchResult
 	done, err := cl.Search(ctx, control.SearchRequest{Query: c.Args().First(), TimeoutMS: c.Duration("timeout").Milliseconds(), MaxResults: limit},
 		func(r control.SearchResult) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -42,18 +41,18 @@ func fuzzPeerCommand() *cli.Command {
 			"Against a loopback target the cases come from many source addresses in 127.1.0.0/22,\n" +
 			"so that per-address limits of the target do not stop them.\n" +
 			"Only fuzz servents you run or may test.",
-		Flags: append([]cli.Flag{
+		Flags: ownFlags(append([]cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Minute, Usage: "how long to fuzz"},
 			&cli.IntFlag{Name: "max-cases", Usage: "stop after this many cases (0: only --duration)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the cases; the summary prints it", DefaultText: "random"},
-			&cli.StringFlag{Name: "rate", Value: "200/s", Usage: "most cases started per second: N/s, N/m, or 0 for no bound"},
-			&cli.StringFlag{Name: "targets", Value: "all", Usage: "areas to fuzz: " + areaList()},
+			&cli.StringFlag{Name: "rate", Value: "200/s", Usage: "`RATE` at which cases start, at most: N/s, N/m, or 0 for no bound"},
+			&cli.StringFlag{Name: "targets", Value: "all", Usage: "`AREAS` to fuzz: " + areaList()},
 			&cli.StringFlag{Name: "out", Value: "fuzz-peer-findings", Usage: "directory `DIR` for reproducers and the journal of unchecked cases", TakesFile: true},
 			&cli.IntFlag{Name: "check-every", Value: peer.DefaultCheckEvery, Usage: "control check after every N cases"},
 			&cli.IntFlag{Name: "parallel", Value: peer.DefaultParallel, Usage: "cases run at once"},
 			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back (never past --duration)"},
 			&cli.DurationFlag{Name: "minimise", Value: peer.DefaultMinimiseTime, Usage: "time spent minimising each finding (0: keep them whole)"},
-		}, timeouts...),
+		}, timeouts...)),
 		Action: fuzzPeerAction,
 		Commands: []*cli.Command{{
 			Name:      "replay",
@@ -70,6 +69,29 @@ func fuzzPeerCommand() *cli.Command {
 			Action: fuzzPeerReplayAction,
 		}},
 	}
+}
+
+// ownFlags marks flags as fuzz-peer's own: urfave/cli would otherwise
+// give them to replay too, which lists them as global options and takes
+// them without using them (--duration, "how long to fuzz").
+func ownFlags(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			f.Local = true
+		case *cli.DurationFlag:
+			f.Local = true
+		case *cli.IntFlag:
+			f.Local = true
+		case *cli.Uint64Flag:
+			f.Local = true
+		case *cli.StringFlag:
+			f.Local = true
+		default:
+			panic(fmt.Sprintf("fuzz-peer: flag %v of a type ownFlags does not know", f.Names()))
+		}
+	}
+	return flags
 }
 
 func areaList() string {
@@ -191,7 +213,7 @@ func printFuzzSummary(w io.Writer, s *peer.Summary) {
 }
 
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := newJSONEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

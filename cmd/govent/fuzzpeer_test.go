@@ -215,3 +215,20 @@ func TestFuzzPeerReplayBadFile(t *testing.T) {
 		assert.Empty(t, stdout)
 	}
 }
+
+// replay's help lists what replay takes: not, as global options, the
+// fuzzing flags of fuzz-peer (--duration "how long to fuzz", --seed,
+// --rate), which a replay ignored; given to replay they are a mistake.
+func TestFuzzPeerReplayTakesOnlyItsFlags(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "fuzz-peer", "replay", "--help")
+	require.Equal(t, 0, code, errOut)
+	for _, f := range []string{"--duration", "--max-cases", "--seed", "--rate", "--targets", "--out", "--check-every", "--parallel", "--minimise"} {
+		assert.NotContains(t, out, "   "+f+" ", "replay --help lists %s", f)
+	}
+	assert.Contains(t, out, "   --recover-wait ")
+	assert.Contains(t, out, "   --answer-timeout ")
+
+	code, _, errOut = runCLI(t, "", "fuzz-peer", "replay", "--duration", "5s", "case.json", "127.0.0.1:1")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "unknown flag --duration")
+}

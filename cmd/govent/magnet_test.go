@@ -60,3 +60,15 @@ func TestGetMagnetShapes(t *testing.T) {
 	assert.Contains(t, errOut, "skipped: a host name")
 	assert.Contains(t, errOut, "--source: required: the magnet link names no source by IP address (1 skipped)")
 }
+
+// search --magnet --json gives the link as it is pasted, & and all: not
+// the \u0026 that encoding/json writes by default for HTML.
+func TestSearchMagnetJSONKeepsAmpersands(t *testing.T) {
+	s := shareFiles(t, map[string]string{"salt & pepper.ogg": "push it"})
+	code, out, errOut := runCLI(t, "", "search", "pepper", "--peer", s.Addr().String(), "--listen", "127.0.0.1:0",
+		"--max-results", "1", "--magnet", "--json")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.NotContains(t, out, `\u0026`)
+	assert.Contains(t, out, `"name":"salt & pepper.ogg"`)
+	assert.Regexp(t, `"magnet":"magnet:\?xt=urn:[^"]*&dn=salt%20%26%20pepper\.ogg&xl=7&xs=http://`, out)
+}

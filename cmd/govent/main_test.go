@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -265,10 +266,16 @@ func TestSearchAndDownload(t *testing.T) {
 	assert.Empty(t, strings.TrimSpace(out))
 }
 
+// A search whose peers are all down fails with one line naming each
+// peer and its reason.
 func TestSearchNoPeer(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "no peer could be reached")
+	assert.Regexp(t, `^govent: no peer could be reached: peer 127\.0\.0\.1:1: .*connection refused\n$`, errOut)
+
+	code, _, errOut = runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--peer", "127.0.0.1:2", "--listen", "127.0.0.1:0", "x")
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `^govent: no peer could be reached: peer 127\.0\.0\.1:1: .*connection refused; peer 127\.0\.0\.1:2: .*connection refused\n$`, errOut)
 }
 
 func TestCaptureDecode(t *testing.T) {
@@ -372,4 +379,31 @@ func TestGetByURN(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "get", "--source", s.Addr().String(), "not-a-urn")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "urn")
+}
+
+// A GIV connection reads as it happened: the uploader's GIV line, the
+// downloader's GET, and the uploader's HTTP response, each named for
+// what it is (the response was labelled "giv" and the GIV a handshake).
+func TestCaptureDecodeGIV(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "capture", "decode", "../../testdata/push-giv.pcap")
+	require.Equal(t, 0, code, errOut)
+	_, giv, ok := strings.Cut(out, "connection 2: 127.0.0.1:54247 -> 127.0.0.1:7000 (giv / http)\n")
+	require.True(t, ok, out)
+	lines := strings.Split(strings.TrimSpace(giv), "\n")
+	require.Len(t, lines, 3, giv)
+	assert.Contains(t, lines[0], `127.0.0.1:54247 -> 127.0.0.1:7000 GIV "GIV 2:48c831020b29cc9f54ca85f81b70fef8/file" (45 bytes)`)
+	assert.Contains(t, lines[1], `127.0.0.1:7000 -> 127.0.0.1:54247 http "GET /get/2/penny%20lane.mp3 HTTP/1.1" (113 bytes)`)
+	assert.Contains(t, lines[2], `127.0.0.1:54247 -> 127.0.0.1:7000 http "HTTP/1.1 200 OK" (103005 bytes)`)
+
+	code, out, errOut = runCLI(t, "", "capture", "decode", "--json", "../../testdata/push-giv.pcap")
+	require.Equal(t, 0, code, errOut)
+	var kinds []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		if m["connection"] == 2.0 {
+			kinds = append(kinds, fmt.Sprint(m["kind"]))
+		}
+	}
+	assert.Equal(t, []string{"giv", "http", "http"}, kinds)
 }

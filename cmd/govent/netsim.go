@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,21 +56,21 @@ func netsimCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "nodes", Value: netsim.DefaultNodes, Usage: "mean number of servents online"},
 			&cli.FloatFlag{Name: "ultrapeers", Value: netsim.DefaultUltrapeers, Usage: "share of the servents that are ultrapeers, in (0, 1]"},
-			&cli.StringFlag{Name: "topology", Value: string(netsim.Random), Usage: "how ultrapeers dial each other: random, powerlaw or ring"},
+			&cli.StringFlag{Name: "topology", Value: string(netsim.Random), Usage: "`TOPOLOGY` of the ultrapeers' links: random, powerlaw or ring"},
 			&cli.DurationFlag{Name: "duration", Value: netsim.DefaultDuration, Usage: "measured run, after the warm-up"},
 			&cli.DurationFlag{Name: "window", Value: p2pnode.DefaultSearchWindow, Usage: "how long each query is listened to (the run goes on that long for the last ones)"},
 			&cli.DurationFlag{Name: "settle", Value: netsim.DefaultSettle, Usage: "warm-up: how long the first servents have to connect, after the last one started"},
 			&cli.StringFlag{Name: "churn", Value: "default", Usage: "churn model `FILE`, default, or none (every servent stays)", TakesFile: true},
 			&cli.StringFlag{Name: "workload", Value: "default", Usage: "workload model `FILE`, or default", TakesFile: true},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the timeline and the topology"},
-			&cli.StringFlag{Name: "routing", Value: string(netsim.QRPDQ), Usage: "flood or qrp+dq, for a single run"},
-			&cli.StringSliceFlag{Name: "compare", Usage: "run the same seed once per routing and report them side by side: flood,qrp+dq"},
+			&cli.StringFlag{Name: "routing", Value: string(netsim.QRPDQ), Usage: "`ROUTING` of a single run: flood or qrp+dq"},
+			&cli.StringSliceFlag{Name: "compare", Usage: "run the same seed once per `ROUTING` and report them side by side: flood,qrp+dq"},
 			&cli.BoolFlag{Name: "realtime", Usage: "loopback TCP and the real clock instead of virtual time"},
 			&cli.StringFlag{Name: "bind", Usage: "--realtime: every servent on `IP` (the bootstrap node on IP:PORT if a port is given), for runs across hosts"},
 			&cli.StringFlag{Name: "bootstrap", Usage: "--realtime: join an existing network through `IP:PORT` instead of starting a bootstrap node"},
 			&cli.StringFlag{Name: "json", Usage: "write the figures as JSON to `FILE` (- for standard output, instead of the text)", TakesFile: true},
 			&cli.StringFlag{Name: "report", Usage: "write an HTML report with plots to `DIR`/index.html", TakesFile: true},
-			&cli.StringFlag{Name: "print-model", Usage: "print the default workload or churn model and exit"},
+			&cli.StringFlag{Name: "print-model", Usage: "print the default `MODEL` (workload or churn) and exit"},
 		},
 		Action: runNetsim,
 	}
@@ -253,7 +252,7 @@ func writeRuns(c *cli.Command, runs []*p2pstats.Results, hint queriesHint) error
 	hint.noQueries(text, runs)
 	if jsonOut != "" {
 		err := writeReport(jsonOut, out, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
+			enc := newJSONEncoder(w)
 			enc.SetIndent("", "  ")
 			return enc.Encode(struct {
 				Runs []*p2pstats.Results `json:"runs"`
@@ -276,11 +275,14 @@ func writeRuns(c *cli.Command, runs []*p2pstats.Results, hint queriesHint) error
 // queriesHint says, for a run that issued no query, why and which flags
 // change that: without it every figure is n/a and nothing says why.
 type queriesHint struct {
-	workload            *p2pmodel.Workload
-	sizeFlag, modelFlag string // --nodes/--sessions, --workload/--model
+	workload            *p2pmodel.Workload // nil: no hint (an interrupted run)
+	sizeFlag, modelFlag string             // --nodes/--sessions, --workload/--model
 }
 
 func (h queriesHint) noQueries(w io.Writer, runs []*p2pstats.Results) {
+	if h.workload == nil {
+		return
+	}
 	for _, r := range runs {
 		if r.Queries.Issued > 0 {
 			return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/govent/govent/cmd/internal/netsim"
 	"github.com/govent/govent/cmd/internal/p2pstats"
+	"github.com/govent/govent/servent"
 )
 
 // TestMain lets this test binary be govent netsim's child process, as the
@@ -143,4 +145,19 @@ func TestNetsimNoQueriesSaysWhy(t *testing.T) {
 	assert.Regexp(t, `(?m)^queries issued +0$`, out)
 	assert.Contains(t, out, "0 queries issued: the workload model defaults/workload.toml issues about 1.1 queries per session-hour")
 	assert.Contains(t, out, "raise --nodes or --duration, or give --workload a busier model")
+}
+
+// An interrupted workload prints the figures of what ran and says it was
+// interrupted: not "context canceled", nor advice to raise --sessions
+// for the queries it had no time to issue.
+func TestWorkloadInterrupted(t *testing.T) {
+	target := shareServent(t, servent.Config{}, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // Ctrl-C before the first session joined
+	code, out, stderr := runCLIContext(ctx, nil, "", "workload", "--peer", target.Addr().String(), "--sessions", "2", "--duration", "1m")
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `(?m)^queries issued +0$`, out, "the figures of what ran")
+	assert.NotContains(t, out, "raise --sessions")
+	assert.NotContains(t, stderr, "context canceled")
+	assert.Regexp(t, `workload: interrupted after \d+(\.\d)?s: the figures above cover only that`, stderr)
 }

@@ -29,6 +29,12 @@ type progress struct {
 	done     int64 // of total, at the last update
 	total    int64
 	drawn    bool
+	// waiting is set when a source queued us, at waitDone bytes: the wait
+	// is not transfer time, so the rate is measured again from the next
+	// bytes that arrive.
+	waiting  bool
+	waitDone int64
+	places   map[string][2]int // per source, the queue place last printed
 }
 
 func newProgress(w io.Writer) *progress {
@@ -56,6 +62,9 @@ func (p *progress) update(done, total int64) {
 		if done > 0 {
 			fmt.Fprintf(p.w, "resuming at %s\n", humanBytes(done))
 		}
+	}
+	if p.waiting && done != p.waitDone {
+		p.waiting, p.start, p.base = false, now, done
 	}
 	elapsed := now.Sub(p.start)
 	rate := 0.0
@@ -90,10 +99,20 @@ func (p *progress) update(done, total int64) {
 }
 
 // queued is the httpxfer Request.Queued callback: a line for each place
-// a source gives us in its upload queue.
+// a source gives us in its upload queue, not repeated while the place
+// stays the same from poll to poll.
 func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.waiting, p.waitDone = true, p.done
+	place := [2]int{q.Position, q.Length}
+	if last, ok := p.places[src.String()]; ok && last == place {
+		return
+	}
+	if p.places == nil {
+		p.places = make(map[string][2]int)
+	}
+	p.places[src.String()] = place
 	p.endBar()
 	of := ""
 	if q.Length > 0 {

@@ -94,3 +94,40 @@ func TestProgressQueued(t *testing.T) {
 	assert.Equal(t, "queued at 10.0.0.1:6346: position 3 of 7, next poll in 1m0s", lines[1])
 	assert.Equal(t, "queued at 10.0.0.1:6346: position 2, next poll in 45s", lines[2])
 }
+
+// Time spent waiting in a source's upload queue is not transfer time: the
+// rate and the ETA after the wait are those of the bytes that flow.
+func TestProgressRateExcludesQueueWait(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	const total = 20 << 20
+	p.update(0, total)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 1, Length: 1, PollMin: 45 * time.Second})
+	clock = clock.Add(90 * time.Second) // two polls, then a slot
+	p.update(1<<20, total)
+	clock = clock.Add(time.Second)
+	p.update(3<<20, total) // 2 MiB in the second since the first bytes
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	assert.Equal(t, "progress: 3.0 MiB of 20.0 MiB (15%), 2.0 MiB/s, ETA 9s", lines[len(lines)-1])
+}
+
+// A source that keeps us at the same place says so at every poll; the
+// output says it once, and again only when the place changes.
+func TestProgressQueuedOncePerPlace(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	other := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.2:6346")}
+	for range 3 {
+		p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 4, Length: 9, PollMin: 30 * time.Second})
+	}
+	p.queued(other, httpxfer.QueueStatus{ID: "cd", Position: 4, Length: 9, PollMin: 30 * time.Second})
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 3, Length: 9, PollMin: 30 * time.Second})
+	p.queued(src, httpxfer.QueueStatus{ID: "ab", Position: 3, Length: 9, PollMin: 30 * time.Second})
+	assert.Equal(t, "queued at 10.0.0.1:6346: position 4 of 9, next poll in 30s\n"+
+		"queued at 10.0.0.2:6346: position 4 of 9, next poll in 30s\n"+
+		"queued at 10.0.0.1:6346: position 3 of 9, next poll in 30s\n", buf.String())
+}

@@ -21,8 +21,8 @@ import (
 // default of --log-level.
 func logFlags(level string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "log-level", Value: level, Usage: "debug, info, warn or error"},
-		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console or json"},
+		&cli.StringFlag{Name: "log-level", Value: level, Usage: "log `LEVEL`: debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log `FORMAT`: console or json"},
 	}
 }
 
@@ -81,18 +81,16 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.IntFlag{Name: "upload-slots-per-ip", Value: servent.DefaultMaxUploadsPerIP, Usage: "uploads at once to one IP address"},
 			&cli.IntFlag{Name: "upload-queue", Value: servent.DefaultMaxUploadQueue, Usage: "requests that wait for an upload slot (PARQ queue); past it, 503 Queue full"},
 			&cli.StringFlag{Name: "advertise", Usage: "`IP:PORT` to put in Pongs and QueryHits (default: the listening address)"},
-			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
+			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "the servent's `MODE`: ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
 			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
 			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
 			&cli.StringSliceFlag{Name: "gwc", Usage: "GWebCache `URL` to ask for hosts when none is known (repeatable)"},
 			&cli.StringSliceFlag{Name: "uhc", Usage: "UDP host cache `HOST:PORT` to ask for hosts when none is known (repeatable)"},
-			&cli.StringSliceFlag{Name: "fallback-cache", Usage: "host cache (GWebCache `URL` or uhc:HOST:PORT) to ask when no host is known and no --peer,\n" +
-				"--gwc or --uhc is given, instead of the built-in list (repeatable)"},
+			&cli.StringSliceFlag{Name: "fallback-cache", Usage: "host cache (GWebCache `URL` or uhc:HOST:PORT) to ask instead of the built-in list, when no host, --peer, --gwc or --uhc is known (repeatable)"},
 			&cli.BoolFlag{Name: "no-bootstrap", Usage: "never ask host caches for hosts (neither --gwc, --uhc nor the built-in list)"},
 			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket: no out-of-band replies, no UDP host caches"},
-			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections being set up, ultrapeer and leaf slots, HTTP sessions) to `N`,\n" +
-				"for tools on this host that open many connections from one address, such as govent conform", DefaultText: "0, the built-in limits"},
+			&cli.IntFlag{Name: "per-address", Usage: "raise every per-address limit (connections in setup, ultrapeer and leaf slots, HTTP sessions) to `N`, for tools such as govent conform", DefaultText: "0, the built-in limits"},
 		}, logFlags("info")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if err := wantArgs(c, 0, ""); err != nil {

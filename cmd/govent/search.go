@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -171,6 +170,7 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		return nil, err
 	}
 	var errs []error
+	var why []string
 	for _, p := range peers {
 		ap, err := netip.ParseAddrPort(p)
 		if err == nil {
@@ -178,11 +178,13 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
+			why = append(why, errs[len(errs)-1].Error())
 		}
 	}
 	if len(peers) > 0 && len(errs) == len(peers) {
 		s.Close()
-		return nil, errors.Join(append([]error{errors.New("no peer could be reached")}, errs...)...)
+		// One line, each peer with its reason.
+		return nil, fmt.Errorf("no peer could be reached: %s", strings.Join(why, "; "))
 	}
 	for _, err := range errs {
 		cfg.Logger.Warn("peer not connected", zap.Error(err))
@@ -229,7 +231,7 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	if err != nil {
 		return nil, usageError(fmt.Errorf("QUERY %q: %w", query, err))
 	}
-	enc := json.NewEncoder(w)
+	enc := newJSONEncoder(w)
 	out := collectResults(ctx, sr.Results, timeout, limit, func(n int, r servent.Result) {
 		switch {
 		case asJSON && opts.magnet:

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +73,7 @@ func decodeStream(in io.Reader, out io.Writer, maxPayload uint32, asJSON bool) e
 	bw := bufio.NewWriter(out)
 	defer bw.Flush()
 	r := wire.NewReader(in, maxPayload)
-	enc := json.NewEncoder(bw)
+	enc := newJSONEncoder(bw)
 	var line []byte
 	for n := 0; ; n++ {
 		off := r.Offset()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -92,8 +93,17 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 		return runErr
 	}
 	r.Memory.MaxRSSBytes = p2pnode.MaxRSS()
-	if err := writeRuns(c, []*p2pstats.Results{r}, queriesHint{wl, "--sessions", "--model"}); err != nil {
+	hint := queriesHint{wl, "--sessions", "--model"}
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		hint = queriesHint{} // it had no time to issue them: no advice
+	}
+	if err := writeRuns(c, []*p2pstats.Results{r}, hint); err != nil {
 		return err
+	}
+	if interrupted {
+		ran := time.Duration(r.Run.RealS * float64(time.Second)).Round(100 * time.Millisecond)
+		return fmt.Errorf("workload: interrupted after %v: the figures above cover only that", ran)
 	}
 	if runErr != nil {
 		return runErr
