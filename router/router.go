@@ -112,9 +112,10 @@ type Router struct {
 	dq       dqState
 
 	peers   atomic.Pointer[peerSet]
-	peersMu sync.Mutex // serialises AddPeer and RemovePeer
-	gens    []uint32   // generation per slot; slot 0 is Local's
-	free    []uint32   // free slots, longest-free first
+	peersMu sync.Mutex             // serialises AddPeer, RemovePeer and Stats' sum of the peers' drops
+	retired [NumDropReasons]uint64 // drops of removed peers, by reason; under peersMu
+	gens    []uint32               // generation per slot; slot 0 is Local's
+	free    []uint32               // free slots, longest-free first
 }
 
 // New returns a Router for cfg, filling in defaults for zero fields.
@@ -185,7 +186,18 @@ func New(cfg Config) *Router {
 func (r *Router) ServentGUID() wire.GUID { return r.servent }
 
 // Stats returns a snapshot of the counters.
-func (r *Router) Stats() Stats { return sumStats(r.stats) }
+func (r *Router) Stats() Stats {
+	s := sumStats(r.stats)
+	r.peersMu.Lock()
+	defer r.peersMu.Unlock()
+	for i, n := range r.retired {
+		s.Dropped[i] += n
+	}
+	for _, p := range r.peers.Load().list {
+		p.drops.addTo(&s.Dropped)
+	}
+	return s
+}
 
 // now is the time on Now, in ns since base: the Ping throttle's clock. It
 // is kept out of line so that tableNow, on every descriptor's path, is

@@ -92,6 +92,8 @@ const (
 // statStripe is one copy of the counters. Route picks the stripe by the
 // descriptor's GUID hash, like the table shards, so that cores routing
 // different descriptors do not fight over one cache line; Stats sums them.
+// Drops of descriptors from a live peer are counted on the peer instead
+// (dropCounts); the stripes count only those from unknown peers.
 type statStripe struct {
 	n [numCounters]atomic.Uint64
 	_ [cacheLine]byte
@@ -115,4 +117,52 @@ func sumStats(stripes []statStripe) Stats {
 		}
 	}
 	return out
+}
+
+// dropCounts are one peer's drops by reason. A drop is counted once, here,
+// with one atomic add on cache lines of their own: only the peer's reader
+// writes them, and the cores reading the peer's other fields to route
+// Queries do not see them change. Stats adds them up; when the peer goes,
+// RemovePeer folds them into Router.retired.
+type dropCounts struct {
+	_ [cacheLine]byte
+	n [NumDropReasons]atomic.Uint64
+	// gone is set, before the fold, by RemovePeer. A drop looked up before
+	// the removal may be counted after the fold; its counter sees gone and
+	// folds it again (see add).
+	gone atomic.Bool
+	_    [cacheLine]byte
+}
+
+// add counts one drop for reason. It reports false when the peer has gone:
+// the add comes before the load of gone, and RemovePeer's store of gone
+// before its fold (Go's atomics are sequentially consistent), so either
+// the fold saw this drop or the caller must fold it.
+func (c *dropCounts) add(reason DropReason) bool {
+	c.n[reason].Add(1)
+	return !c.gone.Load()
+}
+
+// total sums the drops over all reasons.
+func (c *dropCounts) total() uint64 {
+	var n uint64
+	for i := range c.n {
+		n += c.n[i].Load()
+	}
+	return n
+}
+
+// addTo adds the drops to out, by reason.
+func (c *dropCounts) addTo(out *[NumDropReasons]uint64) {
+	for i := range c.n {
+		out[i] += c.n[i].Load()
+	}
+}
+
+// moveTo moves the drops to out, by reason, leaving zeros: each drop is
+// moved once, however many times moveTo runs.
+func (c *dropCounts) moveTo(out *[NumDropReasons]uint64) {
+	for i := range c.n {
+		out[i] += c.n[i].Swap(0)
+	}
 }
