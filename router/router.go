@@ -252,7 +252,7 @@ func (d Decision) Dropped() bool { return d.Reason != NotDropped }
 // Query (nil matches no table).
 func (r *Router) Route(from PeerID, h *wire.Header, payload []byte, q *QueryHashes, out []PeerID) (Decision, []PeerID) {
 	out = out[:0]
-	hash := r.hasher.hash(h.GUID)
+	hash := r.hasher.hash(&h.GUID)
 	st := &r.stats[hash&r.statMask]
 	ps := r.peers.Load()
 	d := Decision{Header: *h}
@@ -327,7 +327,7 @@ func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHash
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	if r.requestTable(h.Type).claim(h.GUID, hash, src.id, r.tableNow()) {
+	if r.requestTable(h.Type).claim(&h.GUID, hash, src.id, r.tableNow()) {
 		d.Reason = DropDuplicate
 		return out
 	}
@@ -403,7 +403,7 @@ func (r *Router) replyRoute(from PeerID, h *wire.Header, length int, hash uint64
 	if h.Type == wire.TypeQueryHit && length < wire.GUIDLen {
 		return Local, DropMalformed
 	}
-	rt, ok := r.replyTable(h.Type).lookup(h.GUID, hash, now)
+	rt, ok := r.replyTable(h.Type).lookup(&h.GUID, hash, now)
 	if !ok {
 		return Local, DropNoRoute
 	}
@@ -427,7 +427,7 @@ func (r *Router) routeReply(d *Decision, from PeerID, h *wire.Header, payload []
 	out = r.forwardTo(d, to, h, out)
 	if h.Type == wire.TypeQueryHit {
 		servent := wire.GUID(payload[len(payload)-wire.GUIDLen:])
-		r.pushRoutes.put(servent, r.hasher.hash(servent), from, now)
+		r.pushRoutes.put(&servent, r.hasher.hash(&servent), from, now)
 		r.countHits(h.GUID, payload)
 	}
 	return out
@@ -445,7 +445,7 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		return out
 	}
 	now := r.tableNow()
-	if r.seenPushes.claim(h.GUID, hash, from, now) {
+	if r.seenPushes.claim(&h.GUID, hash, from, now) {
 		d.Reason = DropDuplicate
 		return out
 	}
@@ -455,7 +455,7 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		d.Local = true
 		return out
 	}
-	rt, ok := r.pushRoutes.lookup(servent, r.hasher.hash(servent), now)
+	rt, ok := r.pushRoutes.lookup(&servent, r.hasher.hash(&servent), now)
 	if !ok {
 		d.Reason = DropNoPushRoute
 		return out

@@ -14,7 +14,7 @@ import "github.com/govent/govent/wire"
 // that their payloads are checked (a peer that keeps sending unparsable
 // ones is cut off) whatever their route.
 func (r *Router) Screen(from PeerID, h *wire.Header, senderFlowControl bool) DropReason {
-	hash := r.hasher.hash(h.GUID)
+	hash := r.hasher.hash(&h.GUID)
 	p := r.peers.Load().get(from)
 	var reason DropReason
 	switch {
