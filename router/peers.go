@@ -143,9 +143,7 @@ func (r *Router) RemovePeer(id PeerID) {
 	r.free = append(r.free, id.slot())
 	// Its drops stay in the totals. Stats holds peersMu too, so it sees
 	// them on the peer or in retired, never in both or neither.
-	p := old.get(id)
-	p.drops.gone.Store(true)
-	p.drops.moveTo(&r.retired)
+	old.get(id).drops.fold(&r.retired)
 }
 
 // Kind returns what a live peer is to us; false when id is not live.

@@ -66,6 +66,6 @@ func (r *Router) countDropSlow(p *peer, hash uint64, reason DropReason) {
 		return
 	}
 	r.peersMu.Lock()
-	p.drops.moveTo(&r.retired)
+	p.drops.fold(&r.retired)
 	r.peersMu.Unlock()
 }

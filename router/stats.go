@@ -126,28 +126,29 @@ func sumStats(stripes []statStripe) Stats {
 // RemovePeer folds them into Router.retired.
 type dropCounts struct {
 	_ [cacheLine]byte
+	// n holds the counts, and goneBit in each once RemovePeer has folded
+	// it: a drop looked up before the removal and counted after finds the
+	// bit in what its add returns, and folds the count again.
 	n [NumDropReasons]atomic.Uint64
-	// gone is set, before the fold, by RemovePeer. A drop looked up before
-	// the removal may be counted after the fold; its counter sees gone and
-	// folds it again (see add).
-	gone atomic.Bool
-	_    [cacheLine]byte
+	_ [cacheLine]byte
 }
 
-// add counts one drop for reason. It reports false when the peer has gone:
-// the add comes before the load of gone, and RemovePeer's store of gone
-// before its fold (Go's atomics are sequentially consistent), so either
-// the fold saw this drop or the caller must fold it.
+// goneBit marks a counter whose peer has gone.
+const goneBit = 1 << 63
+
+// add counts one drop for reason. It reports false when the peer has gone
+// and its counters were folded, so the caller must fold this drop. Each
+// counter is folded by a swap, atomic with the adds to it: a drop is
+// either in the fold or finds goneBit set.
 func (c *dropCounts) add(reason DropReason) bool {
-	c.n[reason].Add(1)
-	return !c.gone.Load()
+	return c.n[reason].Add(1)&goneBit == 0
 }
 
 // total sums the drops over all reasons.
 func (c *dropCounts) total() uint64 {
 	var n uint64
 	for i := range c.n {
-		n += c.n[i].Load()
+		n += c.n[i].Load() &^ goneBit
 	}
 	return n
 }
@@ -155,14 +156,14 @@ func (c *dropCounts) total() uint64 {
 // addTo adds the drops to out, by reason.
 func (c *dropCounts) addTo(out *[NumDropReasons]uint64) {
 	for i := range c.n {
-		out[i] += c.n[i].Load()
+		out[i] += c.n[i].Load() &^ goneBit
 	}
 }
 
-// moveTo moves the drops to out, by reason, leaving zeros: each drop is
-// moved once, however many times moveTo runs.
-func (c *dropCounts) moveTo(out *[NumDropReasons]uint64) {
+// fold moves the drops to out, by reason, leaving each counter at zero with
+// goneBit set: each drop is moved once, however many times fold runs.
+func (c *dropCounts) fold(out *[NumDropReasons]uint64) {
 	for i := range c.n {
-		out[i] += c.n[i].Swap(0)
+		out[i] += c.n[i].Swap(goneBit) &^ goneBit
 	}
 }
