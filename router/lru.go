@@ -4,7 +4,7 @@ import "github.com/govent/govent/wire"
 
 // lru is one shard's bounded map from GUID to route, the least recently
 // used entry out first. It keeps golang-lru simplelru's semantics (get and
-// add make an entry the most recent, peek does not, an add beyond the
+// add make an entry the most recent, find does not, an add beyond the
 // capacity evicts the least recent), but finds an entry by the keyed hash
 // the table has already computed, in hash chains over one slice: a
 // duplicate is checked on every descriptor, and Go's map hashing the
@@ -60,16 +60,6 @@ func (l *lru) find(key *wire.GUID, hash uint64) int32 {
 		}
 	}
 	return -1
-}
-
-// peek returns key's value, or nil, without making it the most recent. The
-// value is the shard's: it is good until the next change. A pointer keeps
-// peek short enough to be inlined in the duplicate check.
-func (l *lru) peek(key *wire.GUID, hash uint64) *route {
-	if i := l.find(key, hash); i >= 0 {
-		return &l.entries[i].val
-	}
-	return nil
 }
 
 func (l *lru) get(key *wire.GUID, hash uint64) (route, bool) {

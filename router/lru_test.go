@@ -47,11 +47,11 @@ func TestLRUMatchesSimpleLRU(t *testing.T) {
 				require.Equal(t, wantOK, ok, "get, step %d", step)
 				require.Equal(t, want, got, "get, step %d", step)
 			case 2:
-				got := l.peek(&k, h)
+				i := l.find(&k, h)
 				want, wantOK := ref.Peek(k)
-				require.Equal(t, wantOK, got != nil, "peek, step %d", step)
-				if got != nil {
-					require.Equal(t, want, *got, "peek, step %d", step)
+				require.Equal(t, wantOK, i >= 0, "find, step %d", step)
+				if i >= 0 {
+					require.Equal(t, want, l.entries[i].val, "find, step %d", step)
 				}
 			case 3:
 				l.remove(&k, h)
