@@ -158,7 +158,7 @@ func (dq *DynamicQuery) count(n int) {
 	if n == 0 {
 		return
 	}
-	st := &dq.r.stats[dq.r.hasher.hash(dq.header.GUID)&dq.r.statMask]
+	st := &dq.r.stats[dq.r.hasher.hash(&dq.header.GUID)&dq.r.statMask]
 	if !dq.sent {
 		dq.sent = true
 		st.add(cForwarded, 1)

@@ -4,7 +4,7 @@ import "github.com/govent/govent/wire"
 
 // lru is one shard's bounded map from GUID to route, the least recently
 // used entry out first. It keeps golang-lru simplelru's semantics (get and
-// add make an entry the most recent, peek does not, an add beyond the
+// add make an entry the most recent, find does not, an add beyond the
 // capacity evicts the least recent), but finds an entry by the keyed hash
 // the table has already computed, in hash chains over one slice: a
 // duplicate is checked on every descriptor, and Go's map hashing the
@@ -53,23 +53,16 @@ func (l *lru) bucket(hash uint64) *int32 {
 }
 
 // find returns the slot holding key, or -1.
-func (l *lru) find(key wire.GUID, hash uint64) int32 {
+func (l *lru) find(key *wire.GUID, hash uint64) int32 {
 	for i := *l.bucket(hash) - 1; i >= 0; i = l.entries[i].chain - 1 {
-		if e := &l.entries[i]; e.hash == hash && e.key == key {
+		if e := &l.entries[i]; e.hash == hash && e.key == *key {
 			return i
 		}
 	}
 	return -1
 }
 
-func (l *lru) peek(key wire.GUID, hash uint64) (route, bool) {
-	if i := l.find(key, hash); i >= 0 {
-		return l.entries[i].val, true
-	}
-	return route{}, false
-}
-
-func (l *lru) get(key wire.GUID, hash uint64) (route, bool) {
+func (l *lru) get(key *wire.GUID, hash uint64) (route, bool) {
 	i := l.find(key, hash)
 	if i < 0 {
 		return route{}, false
@@ -81,7 +74,7 @@ func (l *lru) get(key wire.GUID, hash uint64) (route, bool) {
 
 // add sets key to val and makes it the most recent entry, evicting the
 // least recent one if the shard is full.
-func (l *lru) add(key wire.GUID, hash uint64, val route) {
+func (l *lru) add(key *wire.GUID, hash uint64, val route) {
 	if i := l.find(key, hash); i >= 0 {
 		l.entries[i].val = val
 		l.unlist(i)
@@ -107,7 +100,7 @@ func (l *lru) add(key wire.GUID, hash uint64, val route) {
 		l.entries = append(l.entries, lruEntry{})
 	}
 	b := l.bucket(hash)
-	l.entries[i] = lruEntry{key: key, hash: hash, val: val, chain: *b}
+	l.entries[i] = lruEntry{key: *key, hash: hash, val: val, chain: *b}
 	*b = i + 1
 	l.pushFront(i)
 	l.n++
@@ -116,7 +109,7 @@ func (l *lru) add(key wire.GUID, hash uint64, val route) {
 	}
 }
 
-func (l *lru) remove(key wire.GUID, hash uint64) {
+func (l *lru) remove(key *wire.GUID, hash uint64) {
 	if i := l.find(key, hash); i >= 0 {
 		l.drop(i)
 	}

@@ -39,20 +39,22 @@ func TestLRUMatchesSimpleLRU(t *testing.T) {
 			switch op := rng.IntN(4); op {
 			case 0:
 				v := route{peer: PeerID(rng.Uint64()), at: int64(step)}
-				l.add(k, h, v)
+				l.add(&k, h, v)
 				ref.Add(k, v)
 			case 1:
-				got, ok := l.get(k, h)
+				got, ok := l.get(&k, h)
 				want, wantOK := ref.Get(k)
 				require.Equal(t, wantOK, ok, "get, step %d", step)
 				require.Equal(t, want, got, "get, step %d", step)
 			case 2:
-				got, ok := l.peek(k, h)
+				i := l.find(&k, h)
 				want, wantOK := ref.Peek(k)
-				require.Equal(t, wantOK, ok, "peek, step %d", step)
-				require.Equal(t, want, got, "peek, step %d", step)
+				require.Equal(t, wantOK, i >= 0, "find, step %d", step)
+				if i >= 0 {
+					require.Equal(t, want, l.entries[i].val, "find, step %d", step)
+				}
 			case 3:
-				l.remove(k, h)
+				l.remove(&k, h)
 				ref.Remove(k)
 			}
 			require.Equal(t, ref.Len(), l.len(), "len, capacity %d, step %d", capacity, step)

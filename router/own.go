@@ -9,7 +9,7 @@ import "github.com/govent/govent/wire"
 // back through a cycle are dropped as duplicates. Other types are ignored.
 func (r *Router) RegisterOwn(h *wire.Header) {
 	if tbl := r.requestTable(h.Type); tbl != nil {
-		tbl.put(h.GUID, r.hasher.hash(h.GUID), Local, r.tableNow())
+		tbl.put(&h.GUID, r.hasher.hash(&h.GUID), Local, r.tableNow())
 	}
 }
 
@@ -52,7 +52,7 @@ func (r *Router) Originate(h *wire.Header, q *QueryHashes, out []PeerID) []PeerI
 		}
 		out = append(out, p.id)
 	}
-	r.stats[r.hasher.hash(h.GUID)&r.statMask].add(cOriginated, 1)
+	r.stats[r.hasher.hash(&h.GUID)&r.statMask].add(cOriginated, 1)
 	return out
 }
 
@@ -65,7 +65,7 @@ func (r *Router) ReplyTo(reply *wire.Header) (PeerID, bool) {
 	if tbl == nil {
 		return Local, false
 	}
-	rt, ok := tbl.lookup(reply.GUID, r.hasher.hash(reply.GUID), r.tableNow())
+	rt, ok := tbl.lookup(&reply.GUID, r.hasher.hash(&reply.GUID), r.tableNow())
 	if !ok || !r.peers.Load().live(rt.peer) {
 		return Local, false
 	}
@@ -75,7 +75,7 @@ func (r *Router) ReplyTo(reply *wire.Header) (PeerID, bool) {
 // PushRoute returns the live peer a Push of ours for servent must be sent
 // to: the peer the servent's latest QueryHit came from.
 func (r *Router) PushRoute(servent wire.GUID) (PeerID, bool) {
-	rt, ok := r.pushRoutes.lookup(servent, r.hasher.hash(servent), r.tableNow())
+	rt, ok := r.pushRoutes.lookup(&servent, r.hasher.hash(&servent), r.tableNow())
 	if !ok || !r.peers.Load().live(rt.peer) {
 		return Local, false
 	}

@@ -60,8 +60,8 @@ type peer struct {
 	// lastPing is when we last answered one of its Pings beyond the alive
 	// ping (router time, ns; the Ping throttle).
 	lastPing atomic.Int64
-	// dropped counts what it sent that the router dropped.
-	dropped atomic.Uint64
+	// drops counts what it sent that the router dropped, by reason.
+	drops dropCounts
 }
 
 // peerSet is an immutable snapshot of the live peers. AddPeer and RemovePeer
@@ -141,6 +141,9 @@ func (r *Router) RemovePeer(id PeerID) {
 	}
 	r.peers.Store(ps)
 	r.free = append(r.free, id.slot())
+	// Its drops stay in the totals. Stats holds peersMu too, so it sees
+	// them on the peer or in retired, never in both or neither.
+	old.get(id).drops.fold(&r.retired)
 }
 
 // Kind returns what a live peer is to us; false when id is not live.
@@ -161,7 +164,7 @@ type PeerStats struct {
 // PeerStats returns a live peer's counters (zero when id is not live).
 func (r *Router) PeerStats(id PeerID) PeerStats {
 	if p := r.peers.Load().get(id); p != nil {
-		return PeerStats{Dropped: p.dropped.Load()}
+		return PeerStats{Dropped: p.drops.total()}
 	}
 	return PeerStats{}
 }

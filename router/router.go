@@ -112,9 +112,10 @@ type Router struct {
 	dq       dqState
 
 	peers   atomic.Pointer[peerSet]
-	peersMu sync.Mutex // serialises AddPeer and RemovePeer
-	gens    []uint32   // generation per slot; slot 0 is Local's
-	free    []uint32   // free slots, longest-free first
+	peersMu sync.Mutex             // serialises AddPeer, RemovePeer and Stats' sum of the peers' drops
+	retired [NumDropReasons]uint64 // drops of removed peers, by reason; under peersMu
+	gens    []uint32               // generation per slot; slot 0 is Local's
+	free    []uint32               // free slots, longest-free first
 }
 
 // New returns a Router for cfg, filling in defaults for zero fields.
@@ -185,7 +186,18 @@ func New(cfg Config) *Router {
 func (r *Router) ServentGUID() wire.GUID { return r.servent }
 
 // Stats returns a snapshot of the counters.
-func (r *Router) Stats() Stats { return sumStats(r.stats) }
+func (r *Router) Stats() Stats {
+	s := sumStats(r.stats)
+	r.peersMu.Lock()
+	defer r.peersMu.Unlock()
+	for i, n := range r.retired {
+		s.Dropped[i] += n
+	}
+	for _, p := range r.peers.Load().list {
+		p.drops.addTo(&s.Dropped)
+	}
+	return s
+}
 
 // now is the time on Now, in ns since base: the Ping throttle's clock. It
 // is kept out of line so that tableNow, on every descriptor's path, is
@@ -240,7 +252,7 @@ func (d Decision) Dropped() bool { return d.Reason != NotDropped }
 // Query (nil matches no table).
 func (r *Router) Route(from PeerID, h *wire.Header, payload []byte, q *QueryHashes, out []PeerID) (Decision, []PeerID) {
 	out = out[:0]
-	hash := r.hasher.hash(h.GUID)
+	hash := r.hasher.hash(&h.GUID)
 	st := &r.stats[hash&r.statMask]
 	ps := r.peers.Load()
 	d := Decision{Header: *h}
@@ -315,7 +327,7 @@ func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHash
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	if r.requestTable(h.Type).claim(h.GUID, hash, src.id, r.tableNow()) {
+	if r.requestTable(h.Type).claim(&h.GUID, hash, src.id, r.tableNow()) {
 		d.Reason = DropDuplicate
 		return out
 	}
@@ -391,7 +403,7 @@ func (r *Router) replyRoute(from PeerID, h *wire.Header, length int, hash uint64
 	if h.Type == wire.TypeQueryHit && length < wire.GUIDLen {
 		return Local, DropMalformed
 	}
-	rt, ok := r.replyTable(h.Type).lookup(h.GUID, hash, now)
+	rt, ok := r.replyTable(h.Type).lookup(&h.GUID, hash, now)
 	if !ok {
 		return Local, DropNoRoute
 	}
@@ -415,7 +427,7 @@ func (r *Router) routeReply(d *Decision, from PeerID, h *wire.Header, payload []
 	out = r.forwardTo(d, to, h, out)
 	if h.Type == wire.TypeQueryHit {
 		servent := wire.GUID(payload[len(payload)-wire.GUIDLen:])
-		r.pushRoutes.put(servent, r.hasher.hash(servent), from, now)
+		r.pushRoutes.put(&servent, r.hasher.hash(&servent), from, now)
 		r.countHits(h.GUID, payload)
 	}
 	return out
@@ -433,7 +445,7 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		return out
 	}
 	now := r.tableNow()
-	if r.seenPushes.claim(h.GUID, hash, from, now) {
+	if r.seenPushes.claim(&h.GUID, hash, from, now) {
 		d.Reason = DropDuplicate
 		return out
 	}
@@ -443,7 +455,7 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		d.Local = true
 		return out
 	}
-	rt, ok := r.pushRoutes.lookup(servent, r.hasher.hash(servent), now)
+	rt, ok := r.pushRoutes.lookup(&servent, r.hasher.hash(&servent), now)
 	if !ok {
 		d.Reason = DropNoPushRoute
 		return out

@@ -92,6 +92,8 @@ const (
 // statStripe is one copy of the counters. Route picks the stripe by the
 // descriptor's GUID hash, like the table shards, so that cores routing
 // different descriptors do not fight over one cache line; Stats sums them.
+// Drops of descriptors from a live peer are counted on the peer instead
+// (dropCounts); the stripes count only those from unknown peers.
 type statStripe struct {
 	n [numCounters]atomic.Uint64
 	_ [cacheLine]byte
@@ -115,4 +117,53 @@ func sumStats(stripes []statStripe) Stats {
 		}
 	}
 	return out
+}
+
+// dropCounts are one peer's drops by reason. A drop is counted once, here,
+// with one atomic add on cache lines of their own: only the peer's reader
+// writes them, and the cores reading the peer's other fields to route
+// Queries do not see them change. Stats adds them up; when the peer goes,
+// RemovePeer folds them into Router.retired.
+type dropCounts struct {
+	_ [cacheLine]byte
+	// n holds the counts, and goneBit in each once RemovePeer has folded
+	// it: a drop looked up before the removal and counted after finds the
+	// bit in what its add returns, and folds the count again.
+	n [NumDropReasons]atomic.Uint64
+	_ [cacheLine]byte
+}
+
+// goneBit marks a counter whose peer has gone.
+const goneBit = 1 << 63
+
+// add counts one drop for reason. It reports false when the peer has gone
+// and its counters were folded, so the caller must fold this drop. Each
+// counter is folded by a swap, atomic with the adds to it: a drop is
+// either in the fold or finds goneBit set.
+func (c *dropCounts) add(reason DropReason) bool {
+	return c.n[reason].Add(1)&goneBit == 0
+}
+
+// total sums the drops over all reasons.
+func (c *dropCounts) total() uint64 {
+	var n uint64
+	for i := range c.n {
+		n += c.n[i].Load() &^ goneBit
+	}
+	return n
+}
+
+// addTo adds the drops to out, by reason.
+func (c *dropCounts) addTo(out *[NumDropReasons]uint64) {
+	for i := range c.n {
+		out[i] += c.n[i].Load() &^ goneBit
+	}
+}
+
+// fold moves the drops to out, by reason, leaving each counter at zero with
+// goneBit set: each drop is moved once, however many times fold runs.
+func (c *dropCounts) fold(out *[NumDropReasons]uint64) {
+	for i := range c.n {
+		out[i] += c.n[i].Swap(goneBit) &^ goneBit
+	}
 }
