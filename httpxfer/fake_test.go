@@ -60,10 +60,7 @@ func startFake(t testing.TB, data []byte, behave func(*fakeSource, net.Conn, *ht
 			if err != nil {
 				return
 			}
-			fs.mu.Lock()
-			fs.conns[conn] = true
-			fs.mu.Unlock()
-			fs.wg.Go(func() { fs.serve(conn) })
+			fs.accept(conn)
 		}
 	})
 	t.Cleanup(fs.kill)
@@ -91,27 +88,44 @@ func (fs *fakeSource) stop() {
 	fs.wg.Wait()
 }
 
-// pipeDialer connects a Downloader to pipe fakes over net.Pipe.
-type pipeDialer map[netip.AddrPort]*fakeSource
+// accept serves a connection to fs until it or fs ends.
+func (fs *fakeSource) accept(conn net.Conn) {
+	fs.mu.Lock()
+	fs.conns[conn] = true
+	fs.mu.Unlock()
+	fs.wg.Go(func() { fs.serve(conn) })
+}
 
-func newPipeDialer(fakes ...*fakeSource) pipeDialer {
+func (fs *fakeSource) pipeAddr() netip.AddrPort { return fs.addr }
+
+// pipeEnd is what a pipeDialer reaches: a pipe fake or a pipe Uploader
+// (newPipeUploader).
+type pipeEnd interface {
+	pipeAddr() netip.AddrPort
+	accept(conn net.Conn)
+}
+
+// pipeDialer connects a Downloader to pipe ends over net.Pipe: nothing
+// touches the network, and time inside a synctest bubble is virtual, so
+// that the rates the ranking and the endgame measure are the ones the
+// ends are paced at.
+type pipeDialer map[netip.AddrPort]pipeEnd
+
+func newPipeDialer(ends ...pipeEnd) pipeDialer {
 	d := pipeDialer{}
-	for _, fs := range fakes {
-		d[fs.addr] = fs
+	for _, e := range ends {
+		d[e.pipeAddr()] = e
 	}
 	return d
 }
 
 func (d pipeDialer) DialSource(ctx context.Context, s Source) (net.Conn, error) {
-	fs, ok := d[s.Addr]
+	e, ok := d[s.Addr]
 	if !ok {
-		return nil, fmt.Errorf("no fake source at %s", s.Addr)
+		return nil, fmt.Errorf("no pipe end at %s", s.Addr)
 	}
 	client, server := net.Pipe()
-	fs.mu.Lock()
-	fs.conns[server] = true
-	fs.mu.Unlock()
-	fs.wg.Go(func() { fs.serve(server) })
+	e.accept(server)
 	return client, nil
 }
 

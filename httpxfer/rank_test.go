@@ -28,6 +28,17 @@ func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net
 // throttledLiar is throttled, but flips the first byte of each body whose
 // range starts at an offset lie accepts.
 func throttledLiar(bps int, served *int64, lie func(start int) bool, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
+	return throttledBody(bps, served, func(start int, body []byte) []byte {
+		if lie != nil && lie(start) {
+			return append([]byte{^body[0]}, body[1:]...)
+		}
+		return body
+	}, tree...)
+}
+
+// throttledBody is throttled, but sends as the body of a range starting at
+// start what alter makes of the file's bytes.
+func throttledBody(bps int, served *int64, alter func(start int, body []byte) []byte, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
 	const piece = 4 << 10
 	return func(fs *fakeSource, conn net.Conn, req *http.Request, _ int) bool {
 		extra := ""
@@ -42,10 +53,7 @@ func throttledLiar(bps int, served *int64, lie func(start int) bool, tree ...*th
 		}
 		a, b := askedRange(req, len(fs.data))
 		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n%s\r\n", a, b, len(fs.data), b-a+1, extra)
-		body := fs.data[a : b+1]
-		if lie != nil && lie(a) {
-			body = append([]byte{^body[0]}, body[1:]...)
-		}
+		body := alter(a, fs.data[a:b+1])
 		for off := 0; off < len(body); off += piece {
 			n, err := conn.Write(body[off:min(off+piece, len(body))])
 			fs.mu.Lock()
