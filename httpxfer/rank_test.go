@@ -236,3 +236,23 @@ func TestDownloadEndgameTailLiarCaught(t *testing.T) {
 		assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
 	})
 }
+
+// The endgame moves a tail only to a source measured endgameSpeedup times
+// faster: one half again as fast as the holder of the last chunk waits
+// for it, and every chunk is fetched whole by one source.
+func TestDownloadEndgameNeedsTwiceTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const chunk = 1 << 20
+		data := randomData(4 * chunk)
+		var slowN, fastN int64
+		slow := newPipeFake(t, "127.0.0.1:7001", data, throttled(1<<20, &slowN))
+		fast := newPipeFake(t, "127.0.0.1:7002", data, throttled(3<<19, &fastN))
+		res := slowAndFast(t, chunk, data, treeOf(data), false, slow, fast)
+		assert.Zero(t, res.Splits)
+		for _, r := range append(slow.requestRanges(), fast.requestRanges()...) {
+			a, _ := askedRange(&http.Request{Header: http.Header{"Range": {r}}}, len(data))
+			assert.Zero(t, a%chunk, "every range a whole chunk: %q", r)
+		}
+		assert.Equal(t, int64(len(data)), servedBy(slow, &slowN)+servedBy(fast, &fastN), "every byte sent once")
+	})
+}
