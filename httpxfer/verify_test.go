@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -211,4 +212,35 @@ func testThexRechecksRefetchedChunk(t *testing.T) {
 		require.True(t, errors.As(f.Err, &me), "blamed for a chunk: %v", f.Err)
 		assert.Equal(t, int64(0), me.Offset%int64(seg))
 	}
+}
+
+// A segment can fail THEX between the last byte of its last chunk and
+// that chunk's writer settling it (the verifier runs on its own). The
+// chunk, thrown away, stays its writer's until it settles: no other
+// source takes it meanwhile, and the settle gives it back idle. (Else a
+// second source fetched it while the first still held it, the writer's
+// settle marked it idle under the second, a third took it too, its byte
+// count went past its length, and the download waited for it for ever.)
+func TestThrownAwayChunkStaysWithItsWriter(t *testing.T) {
+	j := &job{cfg: &DownloaderConfig{}, size: 2 * testChunk, chunkSize: testChunk, wake: make(chan struct{})}
+	j.chunks = make([]chunk, 2)
+	j.chunks[1].have = testChunk // only chunk 0 is left
+	j.addSources(Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}, Source{Addr: netip.MustParseAddrPort("10.0.0.2:6346")})
+	a, b := j.srcs[0], j.srcs[1]
+	ci, _ := j.pick(a)
+	require.Equal(t, 0, ci)
+	(&sink{j: j, w: 0, s: a}).credit(testChunk) // its last byte is in
+	j.mu.Lock()
+	j.resetChunkLocked(0) // its segment failed
+	j.mu.Unlock()
+	ci, _ = j.pick(b)
+	assert.Equal(t, -1, ci, "b took the chunk a still holds")
+	j.settle(t.Context(), a, 0, nil)
+	ci, _ = j.pick(b)
+	assert.Equal(t, 0, ci, "given back by a, b takes it")
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	assert.Zero(t, j.have)
+	assert.True(t, j.chunks[0].busy)
+	assert.Same(t, b, j.chunks[0].holder)
 }
