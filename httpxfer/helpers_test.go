@@ -103,6 +103,8 @@ type uploadServer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan error // one value per finished connection
+	// bps, if set, paces what a pipe Uploader writes (pacedConn).
+	bps int
 }
 
 func newUploadServer(cfg UploaderConfig, addr netip.AddrPort) *uploadServer {
@@ -129,11 +131,12 @@ func startUploader(t testing.TB, cfg UploaderConfig) *uploadServer {
 	return s
 }
 
-// newPipeUploader is an Uploader reached through a pipeDialer at addr;
-// its downloaders connect from pipeRemote. Stop it before a synctest
-// bubble ends.
-func newPipeUploader(t testing.TB, addr string, cfg UploaderConfig) *uploadServer {
+// newPipeUploader is an Uploader reached through a pipeDialer at addr,
+// which writes at about bps bytes a second (0: at once); its downloaders
+// connect from pipeRemote. Stop it before a synctest bubble ends.
+func newPipeUploader(t testing.TB, addr string, bps int, cfg UploaderConfig) *uploadServer {
 	s := newUploadServer(cfg, netip.MustParseAddrPort(addr))
+	s.bps = bps
 	t.Cleanup(s.stop)
 	return s
 }
@@ -143,9 +146,12 @@ var pipeRemote = net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:6346
 
 func (s *uploadServer) pipeAddr() netip.AddrPort { return s.addr }
 
-func (s *uploadServer) accept(conn net.Conn) {
+func (s *uploadServer) accept(conn net.Conn) bool {
 	if s.ln == nil {
 		conn = addrConn{conn, pipeRemote}
+	}
+	if s.bps > 0 {
+		conn = pacedConn{Conn: conn, bps: s.bps}
 	}
 	s.wg.Go(func() {
 		br := bufio.NewReader(conn)
@@ -157,6 +163,7 @@ func (s *uploadServer) accept(conn net.Conn) {
 		}
 		s.done <- s.u.ServeConn(s.ctx, conn, br)
 	})
+	return true
 }
 
 // stop ends the uploader's connections and waits for them.

@@ -51,6 +51,9 @@ func testMeshThreeSources(t *testing.T) {
 		}
 	}
 	var bAddr, cAddr netip.AddrPort
+	// B and C take virtual time over each chunk, so that C, which joins
+	// once the download is under way, finds chunks left to fetch.
+	const bps = 1 << 20
 	// A announces the tree and B; after its first chunk it waits for B
 	// and C to have served one, so that the test does not depend on who
 	// is fastest.
@@ -78,14 +81,14 @@ func testMeshThreeSources(t *testing.T) {
 	})
 	b := newPipeFake(t, "127.0.0.1:7002", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		note("B", req)
-		return honest(fs, conn, req, n)
+		return honest(fs, pacedConn{Conn: conn, bps: bps}, req, n)
 	})
 	c := newPipeFake(t, "127.0.0.1:7003", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		note("C", req)
 		x, y := askedRange(req, len(data))
 		body := append([]byte(nil), data[x:y+1]...)
 		body[len(body)/2] ^= 1 // every body it sends is bad somewhere
-		reply206(conn, len(data), x, y, body)
+		reply206(pacedConn{Conn: conn, bps: bps}, len(data), x, y, body)
 		return true
 	})
 	bAddr, cAddr = b.addr, c.addr

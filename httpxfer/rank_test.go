@@ -17,8 +17,8 @@ import (
 	"github.com/govent/govent/httpxfer/thex"
 )
 
-// throttled serves honest 206 replies at about bps bytes a second (in
-// 4 KiB pieces, in virtual time inside a synctest bubble) and counts the
+// throttled serves honest 206 replies at about bps bytes a second (through
+// a pacedConn) and counts the
 // body bytes it wrote in served. With tree, it announces the tree in
 // X-Thex-URI and serves it.
 func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
@@ -39,7 +39,6 @@ func throttledLiar(bps int, served *int64, lie func(start int) bool, tree ...*th
 // throttledBody is throttled, but sends as the body of a range starting at
 // start what alter makes of the file's bytes.
 func throttledBody(bps int, served *int64, alter func(start int, body []byte) []byte, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
-	const piece = 4 << 10
 	return func(fs *fakeSource, conn net.Conn, req *http.Request, _ int) bool {
 		extra := ""
 		if len(tree) > 0 {
@@ -54,18 +53,42 @@ func throttledBody(bps int, served *int64, alter func(start int, body []byte) []
 		a, b := askedRange(req, len(fs.data))
 		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n%s\r\n", a, b, len(fs.data), b-a+1, extra)
 		body := alter(a, fs.data[a:b+1])
-		for off := 0; off < len(body); off += piece {
-			n, err := conn.Write(body[off:min(off+piece, len(body))])
+		paced := pacedConn{Conn: conn, bps: bps, wrote: func(n int) {
 			fs.mu.Lock()
 			*served += int64(n)
 			fs.mu.Unlock()
-			if err != nil {
-				return false
-			}
-			time.Sleep(time.Duration(piece) * time.Second / time.Duration(bps))
-		}
-		return true
+		}}
+		_, err := paced.Write(body)
+		return err == nil
 	}
+}
+
+// pacedConn writes at about bps bytes a second: in pieces of pacePiece,
+// each followed by the time it takes at that rate (virtual time inside a
+// synctest bubble). wrote, if set, learns of each piece written before
+// that wait.
+type pacedConn struct {
+	net.Conn
+	bps   int
+	wrote func(n int)
+}
+
+const pacePiece = 4 << 10
+
+func (c pacedConn) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := c.Conn.Write(p[done:min(done+pacePiece, len(p))])
+		done += n
+		if c.wrote != nil {
+			c.wrote(n)
+		}
+		if err != nil {
+			return done, err
+		}
+		time.Sleep(time.Duration(n) * time.Second / time.Duration(c.bps))
+	}
+	return done, nil
 }
 
 // servedBy reads a throttled source's counter.

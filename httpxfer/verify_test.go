@@ -64,9 +64,14 @@ func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64) {
 	lib := &memLibrary{}
 	f, data := shareFile(t, t.TempDir(), 1, "song.ogg", size)
 	f = lib.addWithTree(f, data)
-	a := newPipeUploader(t, "127.0.0.1:7001", UploaderConfig{Library: lib})
-	b := newPipeUploader(t, "127.0.0.1:7002", UploaderConfig{Library: lib})
-	liar := newPipeFake(t, "127.0.0.1:7003", data, corruptEvery)
+	// All at one rate in virtual time: each fetches a chunk from the
+	// start, the liar included, and none is twice as fast as another (no
+	// endgame).
+	const bps = 1 << 20
+	a := newPipeUploader(t, "127.0.0.1:7001", bps, UploaderConfig{Library: lib})
+	b := newPipeUploader(t, "127.0.0.1:7002", bps, UploaderConfig{Library: lib})
+	var lied int64
+	liar := newPipeFake(t, "127.0.0.1:7003", data, throttledLiar(bps, &lied, func(int) bool { return true }))
 	defer a.stop()
 	defer b.stop()
 	defer liar.stop()
