@@ -2,6 +2,7 @@ package httpxfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -103,8 +104,10 @@ type uploadServer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan error // one value per finished connection
-	// bps, if set, paces what a pipe Uploader writes (pacedConn).
-	bps int
+	// A pipe Uploader's downloaders connect from remote (pipeRemote when
+	// nil); bps, if set, paces what it writes (pacedConn).
+	remote net.Addr
+	bps    int
 }
 
 func newUploadServer(cfg UploaderConfig, addr netip.AddrPort) *uploadServer {
@@ -142,13 +145,13 @@ func newPipeUploader(t testing.TB, addr string, bps int, cfg UploaderConfig) *up
 }
 
 // pipeRemote is where a pipe Uploader's downloaders connect from.
-var pipeRemote = net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:6346"))
+var pipeRemote net.Addr = net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:6346"))
 
 func (s *uploadServer) pipeAddr() netip.AddrPort { return s.addr }
 
 func (s *uploadServer) accept(conn net.Conn) bool {
 	if s.ln == nil {
-		conn = addrConn{conn, pipeRemote}
+		conn = addrConn{conn, cmp.Or(s.remote, pipeRemote)}
 	}
 	if s.bps > 0 {
 		conn = pacedConn{Conn: conn, bps: s.bps}
