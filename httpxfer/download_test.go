@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -28,11 +29,17 @@ func randomData(n int) []byte {
 	return b
 }
 
-func testDownloader(dir string, w *waitRecorder) *Downloader {
-	return NewDownloader(DownloaderConfig{
+// testDownloader is the Downloader of most tests: over TCP, or with
+// ends, over pipes to them (pipeDialer).
+func testDownloader(dir string, w *waitRecorder, ends ...pipeEnd) *Downloader {
+	cfg := DownloaderConfig{
 		Dir: dir, ChunkSize: testChunk, MaxFailures: 2,
 		ResponseTimeout: 10 * time.Second, Wait: w.wait,
-	})
+	}
+	if len(ends) > 0 {
+		cfg.Dialer = newPipeDialer(ends...)
+	}
+	return NewDownloader(cfg)
 }
 
 // assertFinished checks the final file and that nothing else is left.
@@ -210,50 +217,56 @@ func TestDownloadMisbehavingSource(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			data := randomData(size)
-			bad := startFake(t, data, tc.bad)
-			sources := []Source{bad.source()}
-			var good *fakeSource
-			if tc.withGood {
-				good = startFake(t, data, honest, bad.first)
-				sources = append(sources, good.source())
-			}
-			dir := t.TempDir()
-			w := &waitRecorder{}
-			res, err := testDownloader(dir, w).Download(context.Background(), Request{
-				Name: "f.bin", Size: size, SHA1: sha1.Sum(data), Sources: sources,
+			synctest.Test(t, func(t *testing.T) {
+				data := randomData(size)
+				bad := newPipeFake(t, "127.0.0.1:7001", data, tc.bad)
+				defer bad.stop()
+				sources := []Source{bad.source()}
+				ends := []pipeEnd{bad}
+				var good *fakeSource
+				if tc.withGood {
+					good = newPipeFake(t, "127.0.0.1:7002", data, honest, bad.first)
+					defer good.stop()
+					sources = append(sources, good.source())
+					ends = append(ends, good)
+				}
+				dir := t.TempDir()
+				w := &waitRecorder{}
+				res, err := testDownloader(dir, w, ends...).Download(context.Background(), Request{
+					Name: "f.bin", Size: size, SHA1: sha1.Sum(data), Sources: sources,
+				})
+				require.NoError(t, err)
+				assertFinished(t, dir, res, data, "f.bin")
+				assert.Equal(t, tc.waits, w.recorded())
+				if tc.badRanges != nil {
+					assert.Equal(t, tc.badRanges, bad.requestRanges())
+				}
+				switch {
+				case tc.mayDrop:
+					for _, sf := range res.Dropped {
+						assert.NotErrorIs(t, sf.Err, ErrHashMismatch)
+					}
+				case tc.blamed:
+					require.Len(t, res.Dropped, 1)
+					assert.Equal(t, bad.source(), res.Dropped[0].Source)
+					assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
+				case tc.dropped:
+					require.Len(t, res.Dropped, 1)
+					assert.Equal(t, bad.source(), res.Dropped[0].Source)
+					assert.NotErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
+				default:
+					assert.Empty(t, res.Dropped)
+				}
+				if tc.name == "dies mid-chunk" {
+					// Nothing the dying source wrote is fetched again.
+					var fetched int
+					for _, r := range good.requestRanges() {
+						a, b := askedRange(&http.Request{Header: http.Header{"Range": {r}}}, size)
+						fetched += b - a + 1
+					}
+					assert.Equal(t, size-testChunk/2, fetched)
+				}
 			})
-			require.NoError(t, err)
-			assertFinished(t, dir, res, data, "f.bin")
-			assert.Equal(t, tc.waits, w.recorded())
-			if tc.badRanges != nil {
-				assert.Equal(t, tc.badRanges, bad.requestRanges())
-			}
-			switch {
-			case tc.mayDrop:
-				for _, sf := range res.Dropped {
-					assert.NotErrorIs(t, sf.Err, ErrHashMismatch)
-				}
-			case tc.blamed:
-				require.Len(t, res.Dropped, 1)
-				assert.Equal(t, bad.source(), res.Dropped[0].Source)
-				assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
-			case tc.dropped:
-				require.Len(t, res.Dropped, 1)
-				assert.Equal(t, bad.source(), res.Dropped[0].Source)
-				assert.NotErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
-			default:
-				assert.Empty(t, res.Dropped)
-			}
-			if tc.name == "dies mid-chunk" {
-				// Nothing the dying source wrote is fetched again.
-				var fetched int
-				for _, r := range good.requestRanges() {
-					a, b := askedRange(&http.Request{Header: http.Header{"Range": {r}}}, size)
-					fetched += b - a + 1
-				}
-				assert.Equal(t, size-testChunk/2, fetched)
-			}
 		})
 	}
 }
@@ -367,20 +380,27 @@ func TestDownloadSameNameTwice(t *testing.T) {
 // A source that accepts and never answers holds its chunk only until the
 // response time limit; a source with a huge head is not read past the limit.
 func TestDownloadSlowAndHugeHeadSources(t *testing.T) {
+	synctest.Test(t, testSlowAndHugeHeadSources)
+}
+
+func testSlowAndHugeHeadSources(t *testing.T) {
 	data := randomData(4 * testChunk)
 	never := make(chan struct{}) // closed only when the test ends
 	defer close(never)
-	silent := startFake(t, data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+	silent := newPipeFake(t, "127.0.0.1:7001", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		return false
 	}, never)
-	huge := startFake(t, data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+	huge := newPipeFake(t, "127.0.0.1:7002", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		_, _ = conn.Write([]byte("HTTP/1.1 206 Partial Content\r\n" + strings.Repeat("X-Pad: 0123456789\r\n", 1000)))
 		return false
 	})
-	good := startFake(t, data, honest, huge.first)
+	good := newPipeFake(t, "127.0.0.1:7003", data, honest, huge.first)
+	defer silent.stop()
+	defer huge.stop()
+	defer good.stop()
 	dir := t.TempDir()
 	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: testChunk, MaxFailures: 1,
-		ResponseTimeout: 200 * time.Millisecond, Wait: (&waitRecorder{}).wait})
+		ResponseTimeout: 200 * time.Millisecond, Wait: (&waitRecorder{}).wait, Dialer: newPipeDialer(silent, huge, good)})
 	res, err := d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data),
 		Sources: []Source{silent.source(), huge.source(), good.source()}})
 	require.NoError(t, err)

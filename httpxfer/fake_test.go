@@ -2,6 +2,7 @@ package httpxfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +38,7 @@ type fakeSource struct {
 	idle time.Duration
 
 	mu     sync.Mutex
+	gone   bool // killed: a pipe fake refuses connections, as a closed listener does
 	nreq   int
 	ranges []string
 	conns  map[net.Conn]bool
@@ -60,10 +63,9 @@ func startFake(t testing.TB, data []byte, behave func(*fakeSource, net.Conn, *ht
 			if err != nil {
 				return
 			}
-			fs.mu.Lock()
-			fs.conns[conn] = true
-			fs.mu.Unlock()
-			fs.wg.Go(func() { fs.serve(conn) })
+			if !fs.accept(conn) {
+				conn.Close()
+			}
 		}
 	})
 	t.Cleanup(fs.kill)
@@ -75,10 +77,13 @@ func (fs *fakeSource) source() Source { return Source{Addr: fs.addr} }
 // newPipeFake is a fake source without a listener, reached through a
 // pipeDialer: nothing in it touches the network, so it runs inside a
 // synctest bubble. addr only names it.
-func newPipeFake(t testing.TB, addr string, data []byte, behave func(*fakeSource, net.Conn, *http.Request, int) bool) *fakeSource {
+func newPipeFake(t testing.TB, addr string, data []byte, behave func(*fakeSource, net.Conn, *http.Request, int) bool, gate ...chan struct{}) *fakeSource {
 	fs := &fakeSource{
 		addr: netip.MustParseAddrPort(addr), data: data, behave: behave,
 		arrived: make(chan struct{}), first: make(chan struct{}), conns: make(map[net.Conn]bool),
+	}
+	if len(gate) > 0 {
+		fs.gate = gate[0]
 	}
 	t.Cleanup(fs.kill)
 	return fs
@@ -91,28 +96,102 @@ func (fs *fakeSource) stop() {
 	fs.wg.Wait()
 }
 
-// pipeDialer connects a Downloader to pipe fakes over net.Pipe.
-type pipeDialer map[netip.AddrPort]*fakeSource
+// accept serves a connection to fs until it or fs ends; it refuses it
+// once fs was killed.
+func (fs *fakeSource) accept(conn net.Conn) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.gone {
+		return false
+	}
+	fs.conns[conn] = true
+	fs.wg.Go(func() { fs.serve(conn) })
+	return true
+}
 
-func newPipeDialer(fakes ...*fakeSource) pipeDialer {
+func (fs *fakeSource) pipeAddr() netip.AddrPort { return fs.addr }
+
+// pipeEnd is what a pipeDialer reaches: a pipe fake or a pipe Uploader
+// (newPipeUploader). accept serves the server's end of a connection, or
+// reports false to refuse it.
+type pipeEnd interface {
+	pipeAddr() netip.AddrPort
+	accept(conn net.Conn) bool
+}
+
+// pipeDialer connects a Downloader to pipe ends over net.Pipe: nothing
+// touches the network, and time inside a synctest bubble is virtual, so
+// that the rates the ranking and the endgame measure are the ones the
+// ends are paced at.
+type pipeDialer map[netip.AddrPort]pipeEnd
+
+func newPipeDialer(ends ...pipeEnd) pipeDialer {
 	d := pipeDialer{}
-	for _, fs := range fakes {
-		d[fs.addr] = fs
+	for _, e := range ends {
+		d[e.pipeAddr()] = e
 	}
 	return d
 }
 
 func (d pipeDialer) DialSource(ctx context.Context, s Source) (net.Conn, error) {
-	fs, ok := d[s.Addr]
+	e, ok := d[s.Addr]
 	if !ok {
-		return nil, fmt.Errorf("no fake source at %s", s.Addr)
+		return nil, fmt.Errorf("no pipe end at %s", s.Addr)
 	}
 	client, server := net.Pipe()
-	fs.mu.Lock()
-	fs.conns[server] = true
-	fs.mu.Unlock()
-	fs.wg.Go(func() { fs.serve(server) })
-	return client, nil
+	if !e.accept(server) {
+		client.Close()
+		return nil, fmt.Errorf("pipe to %s: %w", s.Addr, syscall.ECONNREFUSED)
+	}
+	return newWriteBehind(client), nil
+}
+
+// writeBehind is the client's end of a pipe with a send buffer, as a
+// socket has: a request sent ahead of reading a body (pipelining) does
+// not wait for the server to read it, which a bare net.Pipe would make
+// it do while the server waits for the body to be read.
+type writeBehind struct {
+	net.Conn
+	q       chan []byte
+	drained chan struct{} // closed when the drainer stops
+	once    sync.Once
+	closed  chan struct{}
+}
+
+func newWriteBehind(c net.Conn) *writeBehind {
+	w := &writeBehind{Conn: c, q: make(chan []byte, 16), drained: make(chan struct{}), closed: make(chan struct{})}
+	go w.drain()
+	return w
+}
+
+func (w *writeBehind) drain() {
+	defer close(w.drained)
+	for {
+		select {
+		case b := <-w.q:
+			if _, err := w.Conn.Write(b); err != nil {
+				return
+			}
+		case <-w.closed:
+			return
+		}
+	}
+}
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	select {
+	case w.q <- bytes.Clone(p):
+		return len(p), nil
+	case <-w.drained:
+		return 0, net.ErrClosed
+	}
+}
+
+func (w *writeBehind) Close() error {
+	w.once.Do(func() { close(w.closed) })
+	err := w.Conn.Close()
+	<-w.drained
+	return err
 }
 
 // kill closes the listener and every connection: the source is gone.
@@ -121,6 +200,7 @@ func (fs *fakeSource) kill() {
 		fs.ln.Close()
 	}
 	fs.mu.Lock()
+	fs.gone = true
 	for c := range fs.conns {
 		c.Close()
 	}

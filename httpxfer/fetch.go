@@ -20,8 +20,9 @@ func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *sr
 	for {
 		j.mu.Lock()
 		start, end := j.rangeLocked(ci)
+		dropped := s.dropped // blamed for a segment: its chunk was thrown away under it
 		j.mu.Unlock()
-		if start >= end {
+		if start >= end || dropped {
 			return -1, nil
 		}
 		next, err := j.fetchSpan(ctx, w, cc, s, start, end, k)

@@ -2,6 +2,7 @@ package httpxfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -90,49 +91,89 @@ func shareFile(t testing.TB, dir string, index uint32, name string, size int) (F
 	}, data
 }
 
-// uploadServer runs an Uploader behind a loopback listener the way the
-// servent will: it sniffs the first bytes with a bufio.Reader and hands the
-// connection and the reader to ServeConn.
+// uploadServer runs an Uploader the way the servent does: it sniffs the
+// first bytes with a bufio.Reader and hands the connection and the reader
+// to ServeConn. Its connections come from a loopback listener
+// (startUploader) or, inside a synctest bubble, from a pipeDialer
+// (newPipeUploader).
 type uploadServer struct {
-	u    *Uploader
-	ln   net.Listener
-	addr netip.AddrPort
-	done chan error // one value per finished connection
+	u      *Uploader
+	ln     net.Listener
+	addr   netip.AddrPort
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan error // one value per finished connection
+	// A pipe Uploader's downloaders connect from remote (pipeRemote when
+	// nil); bps, if set, paces what it writes (pacedConn).
+	remote net.Addr
+	bps    int
+}
+
+func newUploadServer(cfg UploaderConfig, addr netip.AddrPort) *uploadServer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &uploadServer{u: NewUploader(cfg), addr: addr, ctx: ctx, cancel: cancel, done: make(chan error, 1024)}
 }
 
 func startUploader(t testing.TB, cfg UploaderConfig) *uploadServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &uploadServer{
-		u: NewUploader(cfg), ln: ln,
-		addr: netip.MustParseAddrPort(ln.Addr().String()),
-		done: make(chan error, 1024),
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
+	s := newUploadServer(cfg, netip.MustParseAddrPort(ln.Addr().String()))
+	s.ln = ln
+	t.Cleanup(s.stop)
+	s.wg.Go(func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				br := bufio.NewReader(conn)
-				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := br.Peek(4); err != nil {
-					conn.Close()
-					s.done <- err
-					return
-				}
-				s.done <- s.u.ServeConn(ctx, conn, br)
-			})
+			s.accept(conn)
 		}
 	})
 	return s
+}
+
+// newPipeUploader is an Uploader reached through a pipeDialer at addr,
+// which writes at about bps bytes a second (0: at once); its downloaders
+// connect from pipeRemote. Stop it before a synctest bubble ends.
+func newPipeUploader(t testing.TB, addr string, bps int, cfg UploaderConfig) *uploadServer {
+	s := newUploadServer(cfg, netip.MustParseAddrPort(addr))
+	s.bps = bps
+	t.Cleanup(s.stop)
+	return s
+}
+
+// pipeRemote is where a pipe Uploader's downloaders connect from.
+var pipeRemote net.Addr = net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:6346"))
+
+func (s *uploadServer) pipeAddr() netip.AddrPort { return s.addr }
+
+func (s *uploadServer) accept(conn net.Conn) bool {
+	if s.ln == nil {
+		conn = addrConn{conn, cmp.Or(s.remote, pipeRemote)}
+	}
+	if s.bps > 0 {
+		conn = pacedConn{Conn: conn, bps: s.bps}
+	}
+	s.wg.Go(func() {
+		br := bufio.NewReader(conn)
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := br.Peek(4); err != nil {
+			conn.Close()
+			s.done <- err
+			return
+		}
+		s.done <- s.u.ServeConn(s.ctx, conn, br)
+	})
+	return true
+}
+
+// stop ends the uploader's connections and waits for them.
+func (s *uploadServer) stop() {
+	s.cancel()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.wg.Wait()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -24,6 +25,10 @@ import (
 // serve chunks; the third serves a bad one, is caught by THEX at that
 // chunk, and is named in X-NAlt to the others from then on.
 func TestDownloadMeshThreeSources(t *testing.T) {
+	synctest.Test(t, testMeshThreeSources)
+}
+
+func testMeshThreeSources(t *testing.T) {
 	data := randomData(2<<20 + 777)
 	tr := treeOf(data)
 	sum := wire.SHA1(sha1.Sum(data))
@@ -46,10 +51,13 @@ func TestDownloadMeshThreeSources(t *testing.T) {
 		}
 	}
 	var bAddr, cAddr netip.AddrPort
+	// B and C take virtual time over each chunk, so that C, which joins
+	// once the download is under way, finds chunks left to fetch.
+	const bps = 1 << 20
 	// A announces the tree and B; after its first chunk it waits for B
 	// and C to have served one, so that the test does not depend on who
 	// is fastest.
-	a := startFake(t, data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+	a := newPipeFake(t, "127.0.0.1:7001", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		if strings.HasPrefix(req.URL.Path, "/uri-res/N2X") {
 			body := tr.AppendDIME(nil)
 			_, _ = fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
@@ -71,23 +79,27 @@ func TestDownloadMeshThreeSources(t *testing.T) {
 			"X-Thex-URI: "+thex.FormatThexURI(sum, tr.Root()), "X-Alt: "+bAddr.String())
 		return true
 	})
-	b := startFake(t, data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+	b := newPipeFake(t, "127.0.0.1:7002", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		note("B", req)
-		return honest(fs, conn, req, n)
+		return honest(fs, pacedConn{Conn: conn, bps: bps}, req, n)
 	})
-	c := startFake(t, data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+	c := newPipeFake(t, "127.0.0.1:7003", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 		note("C", req)
 		x, y := askedRange(req, len(data))
 		body := append([]byte(nil), data[x:y+1]...)
 		body[len(body)/2] ^= 1 // every body it sends is bad somewhere
-		reply206(conn, len(data), x, y, body)
+		reply206(pacedConn{Conn: conn, bps: bps}, len(data), x, y, body)
 		return true
 	})
 	bAddr, cAddr = b.addr, c.addr
+	defer a.stop()
+	defer b.stop()
+	defer c.stop()
 
 	mesh := NewMesh(0)
 	dir := t.TempDir()
-	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: seg, MaxFailures: 2, Mesh: mesh, Wait: (&waitRecorder{}).wait})
+	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: seg, MaxFailures: 2, Mesh: mesh, Wait: (&waitRecorder{}).wait,
+		Dialer: newPipeDialer(a, b, c)})
 	var added sync.Once
 	res, err := d.Download(t.Context(), Request{
 		Name: "mesh.bin", Size: int64(len(data)), SHA1: sum, TTH: tr.Root(), HasTTH: true,

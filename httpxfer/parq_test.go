@@ -137,32 +137,11 @@ func place(t *testing.T, resp *http.Response) QueueStatus {
 	return q
 }
 
-// pipeUploaderDialer connects a Downloader to an Uploader over net.Pipe,
-// from addr.
-type pipeUploaderDialer struct {
-	l    *queueLab
-	addr string
-	mu   sync.Mutex
-	done []chan error
-}
-
-func (d *pipeUploaderDialer) DialSource(ctx context.Context, s Source) (net.Conn, error) {
-	client, server := net.Pipe()
-	remote := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(d.addr))
-	done := make(chan error, 1)
-	go func() { done <- d.l.u.ServeConn(d.l.ctx, addrConn{server, remote}, nil) }()
-	d.mu.Lock()
-	d.done = append(d.done, done)
-	d.mu.Unlock()
-	return client, nil
-}
-
-func (d *pipeUploaderDialer) wait() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range d.done {
-		<-c
-	}
+// source is l's Uploader as a download source at addr, reached through
+// a pipeDialer from the address from.
+func (l *queueLab) source(addr, from string) *uploadServer {
+	return &uploadServer{u: l.u, addr: netip.MustParseAddrPort(addr), ctx: l.ctx, cancel: func() {},
+		remote: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(from)), done: make(chan error, 16)}
 }
 
 // A full uploader queues the fourth downloader: it polls inside each
@@ -188,14 +167,14 @@ func TestPARQDownloaderKeepsItsPlace(t *testing.T) {
 			holders[0].conn.Close()
 		}()
 
-		dl := &pipeUploaderDialer{l: l, addr: "10.0.0.4:1"}
-		d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), Dialer: dl})
+		up := l.source("10.9.9.9:6346", "10.0.0.4:1")
+		d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), Dialer: newPipeDialer(up)})
 		var mu sync.Mutex
 		var seen []int
 		var at []time.Duration
 		res, err := d.Download(l.ctx, Request{
 			Name: "f.bin", Size: l.file.Size, SHA1: l.file.SHA1,
-			Sources: []Source{{Addr: netip.MustParseAddrPort("10.9.9.9:6346")}},
+			Sources: []Source{{Addr: up.addr}},
 			Queued: func(_ Source, q QueueStatus) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -218,7 +197,7 @@ func TestPARQDownloaderKeepsItsPlace(t *testing.T) {
 		for _, h := range holders[1:] {
 			h.conn.Close()
 		}
-		dl.wait()
+		up.stop()
 	})
 }
 

@@ -17,8 +17,8 @@ import (
 	"github.com/govent/govent/httpxfer/thex"
 )
 
-// throttled serves honest 206 replies at about bps bytes a second (in
-// 4 KiB pieces, in virtual time inside a synctest bubble) and counts the
+// throttled serves honest 206 replies at about bps bytes a second (through
+// a pacedConn) and counts the
 // body bytes it wrote in served. With tree, it announces the tree in
 // X-Thex-URI and serves it.
 func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
@@ -28,7 +28,17 @@ func throttled(bps int, served *int64, tree ...*thex.Tree) func(*fakeSource, net
 // throttledLiar is throttled, but flips the first byte of each body whose
 // range starts at an offset lie accepts.
 func throttledLiar(bps int, served *int64, lie func(start int) bool, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
-	const piece = 4 << 10
+	return throttledBody(bps, served, func(start int, body []byte) []byte {
+		if lie != nil && lie(start) {
+			return append([]byte{^body[0]}, body[1:]...)
+		}
+		return body
+	}, tree...)
+}
+
+// throttledBody is throttled, but sends as the body of a range starting at
+// start what alter makes of the file's bytes.
+func throttledBody(bps int, served *int64, alter func(start int, body []byte) []byte, tree ...*thex.Tree) func(*fakeSource, net.Conn, *http.Request, int) bool {
 	return func(fs *fakeSource, conn net.Conn, req *http.Request, _ int) bool {
 		extra := ""
 		if len(tree) > 0 {
@@ -42,22 +52,43 @@ func throttledLiar(bps int, served *int64, lie func(start int) bool, tree ...*th
 		}
 		a, b := askedRange(req, len(fs.data))
 		_, _ = fmt.Fprintf(conn, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n%s\r\n", a, b, len(fs.data), b-a+1, extra)
-		body := fs.data[a : b+1]
-		if lie != nil && lie(a) {
-			body = append([]byte{^body[0]}, body[1:]...)
-		}
-		for off := 0; off < len(body); off += piece {
-			n, err := conn.Write(body[off:min(off+piece, len(body))])
+		body := alter(a, fs.data[a:b+1])
+		paced := pacedConn{Conn: conn, bps: bps, wrote: func(n int) {
 			fs.mu.Lock()
 			*served += int64(n)
 			fs.mu.Unlock()
-			if err != nil {
-				return false
-			}
-			time.Sleep(time.Duration(piece) * time.Second / time.Duration(bps))
-		}
-		return true
+		}}
+		_, err := paced.Write(body)
+		return err == nil
 	}
+}
+
+// pacedConn writes at about bps bytes a second: in pieces of pacePiece,
+// each followed by the time it takes at that rate (virtual time inside a
+// synctest bubble). wrote, if set, learns of each piece written before
+// that wait.
+type pacedConn struct {
+	net.Conn
+	bps   int
+	wrote func(n int)
+}
+
+const pacePiece = 4 << 10
+
+func (c pacedConn) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := c.Conn.Write(p[done:min(done+pacePiece, len(p))])
+		done += n
+		if c.wrote != nil {
+			c.wrote(n)
+		}
+		if err != nil {
+			return done, err
+		}
+		time.Sleep(time.Duration(n) * time.Second / time.Duration(c.bps))
+	}
+	return done, nil
 }
 
 // servedBy reads a throttled source's counter.
@@ -226,5 +257,25 @@ func TestDownloadEndgameTailLiarCaught(t *testing.T) {
 		require.Len(t, res.Dropped, 1)
 		assert.Equal(t, fast.source().String(), res.Dropped[0].Source.String())
 		assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
+	})
+}
+
+// The endgame moves a tail only to a source measured endgameSpeedup times
+// faster: one half again as fast as the holder of the last chunk waits
+// for it, and every chunk is fetched whole by one source.
+func TestDownloadEndgameNeedsTwiceTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const chunk = 1 << 20
+		data := randomData(4 * chunk)
+		var slowN, fastN int64
+		slow := newPipeFake(t, "127.0.0.1:7001", data, throttled(1<<20, &slowN))
+		fast := newPipeFake(t, "127.0.0.1:7002", data, throttled(3<<19, &fastN))
+		res := slowAndFast(t, chunk, data, treeOf(data), false, slow, fast)
+		assert.Zero(t, res.Splits)
+		for _, r := range append(slow.requestRanges(), fast.requestRanges()...) {
+			a, _ := askedRange(&http.Request{Header: http.Header{"Range": {r}}}, len(data))
+			assert.Zero(t, a%chunk, "every range a whole chunk: %q", r)
+		}
+		assert.Equal(t, int64(len(data)), servedBy(slow, &slowN)+servedBy(fast, &fastN), "every byte sent once")
 	})
 }

@@ -262,10 +262,13 @@ func (j *job) badSegLocked(i int, cause error) {
 // holds is unverified again, a match found before included: that was of
 // bytes now gone, and the next writer may lie where the last one did not.
 // A check of such a segment under way is of gone bytes too: its result is
-// ignored (segStale).
+// ignored (segStale). A chunk still held, whose writer has put its last
+// byte in but not settled it yet, stays held: its writer gives it back,
+// and no other source may take it meanwhile.
 func (j *job) resetChunkLocked(ci int) {
-	j.have -= j.chunks[ci].bytes() // a tail too (endgame.go)
-	j.chunks[ci] = chunk{}
+	c := &j.chunks[ci]
+	j.have -= c.bytes() // a tail too (endgame.go)
+	*c = chunk{busy: c.busy, holder: c.holder}
 	if j.tree == nil {
 		return
 	}
