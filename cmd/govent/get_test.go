@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -184,12 +185,32 @@ func TestGetInterruptedThenResumed(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// Interrupt once the source has stalled and get has reported bytes
+	// written: what the source sent can sit in the socket buffers for a
+	// while on a loaded machine, and an interrupt before anything arrived
+	// would leave nothing to resume.
+	arrived := make(chan struct{})
+	exited := make(chan error, 1)
+	go func() {
+		sc, seen := bufio.NewScanner(stdout), false
+		for sc.Scan() {
+			if !seen && strings.HasPrefix(sc.Text(), "progress: ") && !strings.HasPrefix(sc.Text(), "progress: 0 B ") {
+				seen = true
+				close(arrived)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		exited <- cmd.Wait()
+	}()
 	for deadline := time.Now().Add(20 * time.Second); left.Load() > 0; time.Sleep(5 * time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "the source is not stalled yet\n%s", stderr.String())
 	}
+	select {
+	case <-arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("get reported no bytes written\n%s", stderr.String())
+	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	exited := make(chan error, 1)
-	go func() { _, _ = io.Copy(io.Discard, stdout); exited <- cmd.Wait() }()
 	select {
 	case err = <-exited:
 	case <-time.After(20 * time.Second):
