@@ -30,7 +30,9 @@ type DownloaderConfig struct {
 	// so a source that cuts every connection after some progress is kept.
 	MaxFailures int
 	// A 503 waits Retry-After, or DefaultRetryAfter when absent, bounded by
-	// MaxRetryAfter (defaults 30 s and 5 min).
+	// MaxRetryAfter (defaults 30 s and 5 min). No wait, plain or queued,
+	// is shorter than 10 s (gtk-gnutella's PARQ_MIN_POLL), whatever the
+	// source says.
 	DefaultRetryAfter time.Duration
 	MaxRetryAfter     time.Duration
 	// A "503 Queued" (PARQ, or Active Queueing's X-Queue) keeps the source

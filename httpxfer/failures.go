@@ -93,7 +93,7 @@ func (j *job) checkReply(resp *response, start, end int64) (byteRange, error) {
 		return byteRange{0, j.size - 1}, nil
 	case resp.status == 503 && j.cfg.MaxQueueWait > 0:
 		if q, ok := parseQueued(resp.h); ok {
-			d := min(q.PollMin, j.cfg.MaxQueueWait)
+			d := max(min(q.PollMin, j.cfg.MaxQueueWait), minPoll)
 			return byteRange{}, &sourceError{action: actQueued, delay: d, queue: q,
 				err: fmt.Errorf("%s at position %d of %d, poll in %v", resp.statusText(), q.Position, q.Length, d)}
 		}
