@@ -26,6 +26,7 @@ type sourceError struct {
 	delay  time.Duration
 	err    error
 	queue  QueueStatus // for actQueued
+	status string      // for actBusy: the reply's "503 Busy"
 	keep   bool        // the connection stays usable (a queued poll on it)
 }
 

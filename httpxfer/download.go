@@ -182,7 +182,13 @@ type Request struct {
 	// in its upload queue (PARQ): the position going down while we poll.
 	// Calls never overlap; they come from the source's worker, so a slow
 	// callback delays that source's next poll.
+	// PollMin is then the wait before our next poll: the source's, within
+	// MaxQueueWait and at least 10 s.
 	Queued func(src Source, q QueueStatus)
+	// Busy, if set, is called each time we wait out a plain 503 of src
+	// (status is "503 Busy", as it said) before asking it again. Calls
+	// never overlap, with each other nor with Queued's.
+	Busy func(src Source, status string, wait time.Duration)
 }
 
 // ProgressInterval is the least time between two Request.Progress calls

@@ -1,6 +1,9 @@
 package httpxfer
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // The downloader's side of PARQ: every request says "X-Queue: 1.1", and
 // once a source has queued us, "X-Queued: position=<n>; ID=<id>" with the
@@ -13,6 +16,16 @@ import "errors"
 // maxQueuedBody bounds the body of a 503 that we read past to keep the
 // connection for the next poll.
 const maxQueuedBody = 64 << 10
+
+// busy tells Request.Busy that the worker of s waits out a plain 503.
+func (j *job) busy(s *srcState, se *sourceError, wait time.Duration) {
+	if j.req.Busy == nil || se == nil || se.action != actBusy {
+		return
+	}
+	j.queueMu.Lock()
+	defer j.queueMu.Unlock()
+	j.req.Busy(s.src, se.status, wait)
+}
 
 // queued applies a failed reply to s when it is a queue place: it records
 // the place, reads past the reply's body to keep c for the next poll when

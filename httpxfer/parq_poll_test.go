@@ -60,14 +60,24 @@ func TestBusyAndQueuedPollsArePaced(t *testing.T) {
 				d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), Dialer: newPipeDialer(fs)})
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 				defer cancel()
+				var told []string // what Queued and Busy say, as the CLI shows it
 				res, err := d.Download(ctx, Request{
 					Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data), Sources: []Source{fs.source()},
+					Queued: func(_ Source, q QueueStatus) { told = append(told, fmt.Sprintf("queued, poll in %v", q.PollMin)) },
+					Busy: func(_ Source, status string, wait time.Duration) {
+						told = append(told, fmt.Sprintf("%s, wait %v", status, wait))
+					},
 				})
 				require.NoError(t, err)
 				assert.Empty(t, res.Dropped)
 				mu.Lock()
 				defer mu.Unlock()
 				require.Len(t, at, busy+1, "each 503 polled once, then the file")
+				want := fmt.Sprintf("queued, poll in %v", tt.gap)
+				if !tt.keep {
+					want = fmt.Sprintf("503 Busy, wait %v", tt.gap)
+				}
+				assert.Equal(t, []string{want, want, want, want}, told, "the wait we take, each time")
 				for i := 1; i < len(at); i++ {
 					assert.Equal(t, tt.gap, at[i].Sub(at[i-1]), "wait before request %d", i)
 				}
