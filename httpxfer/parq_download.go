@@ -35,8 +35,15 @@ func (j *job) queued(s *srcState, c *clientConn, resp *response, g *stallGuard, 
 	if !errors.As(err, &se) || se.action != actQueued {
 		return
 	}
+	changed := se.queue.ID != s.queue.ID
 	s.queue = se.queue
 	j.setQueued(s, se.queue)
+	if changed {
+		select { // keep the new place across a restart (state.go)
+		case j.commitReq <- struct{}{}:
+		default: // one is pending already
+		}
+	}
 	if resp.keep && resp.length >= 0 && resp.length <= maxQueuedBody && c.skipBody(resp.length, g) == nil {
 		se.keep = true
 	}
