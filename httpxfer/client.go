@@ -26,6 +26,7 @@ type sourceError struct {
 	delay  time.Duration
 	err    error
 	queue  QueueStatus // for actQueued
+	status string      // for actBusy: the reply's "503 Busy"
 	keep   bool        // the connection stays usable (a queued poll on it)
 }
 
@@ -189,14 +190,14 @@ func printable(s string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// retryAfter reads Retry-After in seconds, bounded to [0, max]; def when
-// absent or in the HTTP-date form.
-func retryAfter(h *wire.Handshake, def, max time.Duration) time.Duration {
+// retryAfter reads Retry-After in seconds, bounded to [minPoll, hi]; def
+// when absent or in the HTTP-date form.
+func retryAfter(h *wire.Handshake, def, hi time.Duration) time.Duration {
 	d := def
 	if v, ok := h.Get("Retry-After"); ok {
-		if n, ok := parseDigits(v); ok && n < 1<<31 {
+		if n, ok := queueSeconds(v); ok {
 			d = time.Duration(n) * time.Second
 		}
 	}
-	return min(d, max)
+	return max(min(d, hi), minPoll)
 }

@@ -30,7 +30,9 @@ type DownloaderConfig struct {
 	// so a source that cuts every connection after some progress is kept.
 	MaxFailures int
 	// A 503 waits Retry-After, or DefaultRetryAfter when absent, bounded by
-	// MaxRetryAfter (defaults 30 s and 5 min).
+	// MaxRetryAfter (defaults 30 s and 5 min). No wait, plain or queued,
+	// is shorter than 10 s (gtk-gnutella's PARQ_MIN_POLL), whatever the
+	// source says.
 	DefaultRetryAfter time.Duration
 	MaxRetryAfter     time.Duration
 	// A "503 Queued" (PARQ, or Active Queueing's X-Queue) keeps the source
@@ -180,7 +182,13 @@ type Request struct {
 	// in its upload queue (PARQ): the position going down while we poll.
 	// Calls never overlap; they come from the source's worker, so a slow
 	// callback delays that source's next poll.
+	// PollMin is then the wait before our next poll: the source's, within
+	// MaxQueueWait and at least 10 s.
 	Queued func(src Source, q QueueStatus)
+	// Busy, if set, is called each time we wait out a plain 503 of src
+	// (status is "503 Busy", as it said) before asking it again. Calls
+	// never overlap, with each other nor with Queued's.
+	Busy func(src Source, status string, wait time.Duration)
 }
 
 // ProgressInterval is the least time between two Request.Progress calls

@@ -201,7 +201,8 @@ func TestDownloadMisbehavingSource(t *testing.T) {
 	}{
 		{name: "corrupts every chunk", bad: corruptEvery, withGood: true, blamed: true},
 		{name: "dies mid-chunk", bad: sendHalfThenDie, withGood: true, mayDrop: true},
-		{name: "503 then works", bad: busyFirst("7"), waits: []time.Duration{7 * time.Second}},
+		{name: "503 then works", bad: busyFirst("17"), waits: []time.Duration{17 * time.Second}},
+		{name: "503 with Retry-After under the floor", bad: busyFirst("2"), waits: []time.Duration{minPoll}},
 		{name: "503 with Retry-After over the bound", bad: busyFirst("999999"), waits: []time.Duration{5 * time.Minute}},
 		{name: "503 without a usable Retry-After", bad: busyFirst("soon"), waits: []time.Duration{30 * time.Second}},
 		{name: "sends more bytes than promised", bad: tooManyBytes},

@@ -93,14 +93,16 @@ func (j *job) checkReply(resp *response, start, end int64) (byteRange, error) {
 		return byteRange{0, j.size - 1}, nil
 	case resp.status == 503 && j.cfg.MaxQueueWait > 0:
 		if q, ok := parseQueued(resp.h); ok {
-			d := min(q.PollMin, j.cfg.MaxQueueWait)
+			d := max(min(q.PollMin, j.cfg.MaxQueueWait), minPoll)
+			q.PollMin = d // what we wait, which Request.Queued shows
 			return byteRange{}, &sourceError{action: actQueued, delay: d, queue: q,
 				err: fmt.Errorf("%s at position %d of %d, poll in %v", resp.statusText(), q.Position, q.Length, d)}
 		}
 		fallthrough
 	case resp.status == 503:
 		d := retryAfter(resp.h, j.cfg.DefaultRetryAfter, j.cfg.MaxRetryAfter)
-		return byteRange{}, &sourceError{action: actBusy, delay: d, err: fmt.Errorf("%s, retry after %v", resp.statusText(), d)}
+		return byteRange{}, &sourceError{action: actBusy, delay: d, status: resp.statusText(),
+			err: fmt.Errorf("%s, retry after %v", resp.statusText(), d)}
 	case resp.status >= 300 && resp.status < 400:
 		return byteRange{}, dropErr("%d redirect not followed", resp.status)
 	}

@@ -51,6 +51,7 @@ func (j *job) probeSize(ctx context.Context) error {
 				wait[s] = 0
 				if se != nil {
 					wait[s] = se.delay
+					j.busy(s, se, se.delay)
 				}
 				next = minWait(next, wait[s])
 			}

@@ -45,7 +45,8 @@ func TestDownloadHeadBusyIsRetried(t *testing.T) {
 		waits []time.Duration
 	}{
 		{"503 without Retry-After, twice", 2, "", []time.Duration{30 * time.Second, 30 * time.Second}},
-		{"503 with Retry-After", 1, "2", []time.Duration{2 * time.Second}},
+		{"503 with Retry-After", 1, "12", []time.Duration{12 * time.Second}},
+		{"503 with Retry-After under the floor", 1, "2", []time.Duration{minPoll}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,5 +89,5 @@ func TestDownloadHeadGivesUp(t *testing.T) {
 		Name: "f.bin", SHA1: sha1.Sum(data), Sources: []Source{busy.source()},
 	})
 	require.ErrorIs(t, err, ErrNoSources)
-	assert.Contains(t, err.Error(), busy.addr.String()+": 2 failures in a row, last: HEAD: 503 Library being rebuilt, retry after 1s")
+	assert.Contains(t, err.Error(), busy.addr.String()+": 2 failures in a row, last: HEAD: 503 Library being rebuilt, retry after 10s")
 }

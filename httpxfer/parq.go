@@ -39,6 +39,11 @@ const (
 	maxQueueSeconds = 7 * 24 * 3600
 )
 
+// minPoll is the least wait before polling again a source that answered
+// 503, whatever it said: gtk-gnutella's PARQ_MIN_POLL. A reply without a
+// wait, or with 0, would otherwise be polled at once, forever.
+const minPoll = 10 * time.Second
+
 // queueVersionHeader is what a downloader sends to be queued actively.
 const queueVersionHeader = "X-Queue: 1.1\r\n"
 
@@ -47,9 +52,9 @@ const queueVersionHeader = "X-Queue: 1.1\r\n"
 // when the reply holds neither, or a PARQ one without ID or position,
 // which the spec makes mandatory.
 func parseQueued(h *wire.Handshake) (QueueStatus, bool) {
-	retry, hasRetry := int64(0), false
+	retry := int64(0) // absent or unreadable: the caller's floor applies
 	if v, ok := h.Get("Retry-After"); ok {
-		retry, hasRetry = parseDigits(strings.TrimSpace(v))
+		retry, _ = queueSeconds(v)
 	}
 	if v, ok := h.Get("X-Queued"); ok {
 		f := queueFields(v)
@@ -61,9 +66,6 @@ func parseQueued(h *wire.Handshake) (QueueStatus, bool) {
 		q := QueueStatus{ID: id, Position: int(pos)}
 		if n, ok := queueNumber(f["length"]); ok {
 			q.Length = int(n)
-		}
-		if !hasRetry || retry > maxQueueSeconds {
-			retry = 0
 		}
 		// Without lifetime, the spec says Retry-After plus a minute; a
 		// lifetime shorter than the least wait is nonsense, and gtk-
@@ -88,8 +90,8 @@ func parseQueued(h *wire.Handshake) (QueueStatus, bool) {
 		if n, ok := queueNumber(f["length"]); ok {
 			q.Length = int(n)
 		}
-		lo, _ := queueNumber(f["pollmin"])
-		hi, ok := queueNumber(f["pollmax"])
+		lo, _ := queueSeconds(f["pollmin"])
+		hi, ok := queueSeconds(f["pollmax"])
 		if !ok || hi < lo {
 			hi = lo + 60
 		}
@@ -124,6 +126,17 @@ func queueNumber(s string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// queueSeconds reads a wait in seconds, an absurd one cut to
+// maxQueueSeconds: a source that asks us to wait for ages is waited for
+// long (the caller bounds it further), not polled at once.
+func queueSeconds(s string) (int64, bool) {
+	n, ok := parseDigits(strings.TrimSpace(s))
+	if !ok {
+		return 0, false
+	}
+	return min(n, maxQueueSeconds), true
 }
 
 // validQueueID accepts the hex IDs gtk-gnutella sends and anything of

@@ -1,6 +1,9 @@
 package httpxfer
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // The downloader's side of PARQ: every request says "X-Queue: 1.1", and
 // once a source has queued us, "X-Queued: position=<n>; ID=<id>" with the
@@ -14,6 +17,16 @@ import "errors"
 // connection for the next poll.
 const maxQueuedBody = 64 << 10
 
+// busy tells Request.Busy that the worker of s waits out a plain 503.
+func (j *job) busy(s *srcState, se *sourceError, wait time.Duration) {
+	if j.req.Busy == nil || se == nil || se.action != actBusy {
+		return
+	}
+	j.queueMu.Lock()
+	defer j.queueMu.Unlock()
+	j.req.Busy(s.src, se.status, wait)
+}
+
 // queued applies a failed reply to s when it is a queue place: it records
 // the place, reads past the reply's body to keep c for the next poll when
 // the source keeps the connection, and tells Request.Queued.
@@ -22,8 +35,15 @@ func (j *job) queued(s *srcState, c *clientConn, resp *response, g *stallGuard, 
 	if !errors.As(err, &se) || se.action != actQueued {
 		return
 	}
+	changed := se.queue.ID != s.queue.ID
 	s.queue = se.queue
 	j.setQueued(s, se.queue)
+	if changed {
+		select { // keep the new place across a restart (state.go)
+		case j.commitReq <- struct{}{}:
+		default: // one is pending already
+		}
+	}
 	if resp.keep && resp.length >= 0 && resp.length <= maxQueuedBody && c.skipBody(resp.length, g) == nil {
 		se.keep = true
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -404,4 +405,44 @@ func TestReadQueueCallback(t *testing.T) {
 		_, err := ReadQueueCallback(bufio.NewReader(strings.NewReader(line)))
 		assert.Equal(t, ok, err == nil, "%q: %v", line, err)
 	}
+}
+
+// An interrupted download that was queued keeps its place: the state file
+// holds the queue ID, and the next run presents it, so the uploader
+// finds the entry instead of queueing us behind our own ghost.
+func TestPARQPlaceSurvivesARestart(t *testing.T) {
+	queueTest(t, UploaderConfig{MaxUploads: 1, IdleTimeout: 10 * time.Minute}, func(l *queueLab) {
+		holder := l.hold("10.0.1.1:1")
+		dir := t.TempDir()
+		up := l.source("10.9.9.9:6346", "10.0.0.4:1")
+		run := func() QueueStatus {
+			ctx, cancel := context.WithCancel(l.ctx)
+			defer cancel()
+			var first QueueStatus
+			d := NewDownloader(DownloaderConfig{Dir: dir, Dialer: newPipeDialer(up)})
+			_, err := d.Download(ctx, Request{
+				Name: "f.bin", Size: l.file.Size, SHA1: l.file.SHA1,
+				Sources: []Source{{Addr: up.addr}},
+				Queued: func(_ Source, q QueueStatus) {
+					first = q
+					cancel() // Ctrl-C while queued
+				},
+			})
+			require.ErrorIs(t, err, context.Canceled)
+			return first
+		}
+		q1 := run()
+		require.Equal(t, 1, q1.Position)
+		st, err := loadState(filepath.Join(dir, "f.bin.part.state"))
+		require.NoError(t, err)
+		assert.Equal(t, []stateQueue{{Source: "10.9.9.9:6346", ID: q1.ID, Position: 1}}, st.Queues)
+
+		time.Sleep(30 * time.Second) // the Retry-After it was given
+		q2 := run()
+		assert.Equal(t, QueueStatus{ID: q1.ID, Position: 1, Length: 1, PollMin: 30 * time.Second, PollMax: 130 * time.Second}, q2,
+			"the same place, not behind our own ghost")
+		assert.Equal(t, 1, l.u.QueueLength())
+		holder.conn.Close()
+		up.stop()
+	})
 }

@@ -126,5 +126,24 @@ func (j *job) resume(st *stateFile) (int64, error) {
 		total += c.Have
 	}
 	j.have = total
+	j.resumeQueues(st.Queues)
 	return total, nil
+}
+
+// resumeQueues gives the sources the queue places a previous run held:
+// their first request presents the ID again. Places that could not be
+// ours are ignored.
+func (j *job) resumeQueues(qs []stateQueue) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, q := range qs {
+		if !validQueueID(q.ID) || q.Position < 1 || q.Position > maxQueueNumber {
+			continue
+		}
+		for _, s := range j.srcs {
+			if s.key == q.Source && s.queue.ID == "" {
+				s.queue = QueueStatus{ID: q.ID, Position: q.Position}
+			}
+		}
+	}
 }

@@ -163,8 +163,11 @@ func (j *job) worker(ctx context.Context, s *srcState, r *round) {
 				cc.close()
 				cc = newClientConn(conn)
 			}
-		case delay > 0 && j.cfg.Wait(ctx, delay) != nil:
-			return
+		case delay > 0:
+			j.busy(s, se, delay)
+			if j.cfg.Wait(ctx, delay) != nil {
+				return
+			}
 		}
 	}
 }

@@ -24,6 +24,16 @@ type stateFile struct {
 	Size      int64        `json:"size"`
 	ChunkSize int64        `json:"chunk_size"`
 	Chunks    []stateChunk `json:"chunks"`
+	// Queues holds our places in the sources' upload queues (PARQ), so
+	// that the next run presents the same ID and keeps the place instead
+	// of queueing behind it.
+	Queues []stateQueue `json:"queues,omitempty"`
+}
+
+type stateQueue struct {
+	Source   string `json:"source"` // srcState.key
+	ID       string `json:"id"`
+	Position int    `json:"position"`
 }
 
 type stateChunk struct {
@@ -102,6 +112,11 @@ func (j *job) commit() error {
 	for i, c := range j.chunks {
 		if c.have > 0 {
 			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
+		}
+	}
+	for _, s := range j.srcs {
+		if q := s.lastQueue; q.Position > 0 && q.ID != "" && !s.dropped {
+			st.Queues = append(st.Queues, stateQueue{Source: s.key, ID: q.ID, Position: q.Position})
 		}
 	}
 	j.uncommitted = 0

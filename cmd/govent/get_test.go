@@ -80,7 +80,8 @@ func TestGetQueued(t *testing.T) {
 	path := filepath.Join(share, "something.ogg")
 	require.NoError(t, os.WriteFile(path, body, 0o644))
 	file := httpxfer.File{Index: 1, Name: "something.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
-	// Position 1 polls after 1 s (QueuePoll): the shortest Retry-After.
+	// Position 1 is told to poll after 1 s (QueuePoll); get polls after
+	// 10 s, the floor it keeps whatever a source says (httpxfer's minPoll).
 	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}, MaxUploads: 1, QueuePoll: time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -112,7 +113,7 @@ func TestGetQueued(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut := runCLI(t, "", "get", "--source", ln.Addr().String(), "--name", "song.ogg", "--dir", dir, file.SHA1.String())
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	assert.Contains(t, out, "queued at "+ln.Addr().String()+": position 1 of 1, next poll in 1s\n")
+	assert.Contains(t, out, "queued at "+ln.Addr().String()+": position 1 of 1, next poll in 10s\n")
 	// The source, ranked, with what it delivered: it gave a slot in the end.
 	assert.Regexp(t, `sources, best first \(free slot before queue place, measured throughput else advertised speed, direct before Push\):\n`+
 		`  1\. `+regexp.QuoteMeta(ln.Addr().String())+`: [0-9.]+ [KMG]?i?B/s measured, 48\.8 KiB received\n`, out)

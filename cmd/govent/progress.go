@@ -35,6 +35,7 @@ type progress struct {
 	waiting  bool
 	waitDone int64
 	places   map[string][2]int // per source, the queue place last printed
+	busy     map[string]string // per source, the busy line last printed
 }
 
 func newProgress(w io.Writer) *progress {
@@ -119,6 +120,25 @@ func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 		of = fmt.Sprintf(" of %d", q.Length)
 	}
 	fmt.Fprintf(p.w, "queued at %s: position %d%s, next poll in %s\n", src, q.Position, of, q.PollMin)
+}
+
+// busyWait is the httpxfer Request.Busy callback: a line when a source
+// answers a plain 503 and we wait before asking again, not repeated while
+// it says the same and we wait as long.
+func (p *progress) busyWait(src httpxfer.Source, status string, wait time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.waiting, p.waitDone = true, p.done
+	line := fmt.Sprintf("waiting for %s: %s, next try in %s\n", src, status, wait)
+	if p.busy[src.String()] == line {
+		return
+	}
+	if p.busy == nil {
+		p.busy = make(map[string]string)
+	}
+	p.busy[src.String()] = line
+	p.endBar()
+	fmt.Fprint(p.w, line)
 }
 
 // failed is the error of a download that ended with err. Cut short by

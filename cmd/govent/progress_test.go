@@ -131,3 +131,34 @@ func TestProgressQueuedOncePerPlace(t *testing.T) {
 		"queued at 10.0.0.2:6346: position 4 of 9, next poll in 30s\n"+
 		"queued at 10.0.0.1:6346: position 3 of 9, next poll in 30s\n", buf.String())
 }
+
+// A plain "503 Busy" source shows that we wait, and for how long, once
+// while it says the same, again when the wait or the status changes; the
+// wait is not transfer time.
+func TestProgressBusyOncePerChange(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	const total = 20 << 20
+	p.update(0, total)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("127.0.0.1:6346")}
+	other := httpxfer.Source{Addr: netip.MustParseAddrPort("127.0.0.2:6346")}
+	for range 3 {
+		p.busyWait(src, "503 Busy", 30*time.Second)
+	}
+	p.busyWait(other, "503 Busy", 30*time.Second)
+	p.busyWait(src, "503 Busy", 10*time.Second)
+	p.busyWait(src, "503 Library being rebuilt", 10*time.Second)
+	clock = clock.Add(90 * time.Second)
+	p.update(1<<20, total)
+	clock = clock.Add(time.Second)
+	p.update(3<<20, total)
+	assert.Equal(t, "progress: 0 B of 20.0 MiB (0%), 0 B/s, ETA ?\n"+
+		"waiting for 127.0.0.1:6346: 503 Busy, next try in 30s\n"+
+		"waiting for 127.0.0.2:6346: 503 Busy, next try in 30s\n"+
+		"waiting for 127.0.0.1:6346: 503 Busy, next try in 10s\n"+
+		"waiting for 127.0.0.1:6346: 503 Library being rebuilt, next try in 10s\n"+
+		"progress: 1.0 MiB of 20.0 MiB (5%), 0 B/s, ETA ?\n"+
+		"progress: 3.0 MiB of 20.0 MiB (15%), 2.0 MiB/s, ETA 9s\n", buf.String())
+}
