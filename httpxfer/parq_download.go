@@ -39,10 +39,7 @@ func (j *job) queued(s *srcState, c *clientConn, resp *response, g *stallGuard, 
 	s.queue = se.queue
 	j.setQueued(s, se.queue)
 	if changed {
-		select { // keep the new place across a restart (state.go)
-		case j.commitReq <- struct{}{}:
-		default: // one is pending already
-		}
+		j.askCommit() // keep the new place across a restart
 	}
 	if resp.keep && resp.length >= 0 && resp.length <= maxQueuedBody && c.skipBody(resp.length, g) == nil {
 		se.keep = true

@@ -269,10 +269,7 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 		stop = j.countFailureLocked(s, err, progressed)
 	}
 	if j.uncommitted >= j.cfg.CommitBytes || (err != nil && j.uncommitted > 0) {
-		select {
-		case j.commitReq <- struct{}{}:
-		default: // one is pending already
-		}
+		j.askCommit()
 	}
 	j.mu.Unlock()
 	return delay, stop

@@ -102,6 +102,14 @@ func (j *job) committer(ctx context.Context) {
 	}
 }
 
+// askCommit asks the committer for a commit without waiting for it.
+func (j *job) askCommit() {
+	select {
+	case j.commitReq <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
 // commit fsyncs the .part, then records the progress known before the
 // fsync in the state file.
 func (j *job) commit() error {

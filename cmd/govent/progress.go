@@ -34,8 +34,7 @@ type progress struct {
 	// bytes that arrive.
 	waiting  bool
 	waitDone int64
-	places   map[string][2]int // per source, the queue place last printed
-	busy     map[string]string // per source, the busy line last printed
+	said     map[string]string // per source and kind of wait, what was last printed
 }
 
 func newProgress(w io.Writer) *progress {
@@ -106,14 +105,9 @@ func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.waiting, p.waitDone = true, p.done
-	place := [2]int{q.Position, q.Length}
-	if last, ok := p.places[src.String()]; ok && last == place {
+	if p.repeated("queued "+src.String(), fmt.Sprintf("%d of %d", q.Position, q.Length)) {
 		return
 	}
-	if p.places == nil {
-		p.places = make(map[string][2]int)
-	}
-	p.places[src.String()] = place
 	p.endBar()
 	of := ""
 	if q.Length > 0 {
@@ -130,15 +124,25 @@ func (p *progress) busyWait(src httpxfer.Source, status string, wait time.Durati
 	defer p.mu.Unlock()
 	p.waiting, p.waitDone = true, p.done
 	line := fmt.Sprintf("waiting for %s: %s, next try in %s\n", src, status, wait)
-	if p.busy[src.String()] == line {
+	if p.repeated("busy "+src.String(), line) {
 		return
 	}
-	if p.busy == nil {
-		p.busy = make(map[string]string)
-	}
-	p.busy[src.String()] = line
 	p.endBar()
 	fmt.Fprint(p.w, line)
+}
+
+// repeated reports whether what is what was last printed under key, and
+// notes it as the last: a source that says the same at every poll is
+// shown once.
+func (p *progress) repeated(key, what string) bool {
+	if last, ok := p.said[key]; ok && last == what {
+		return true
+	}
+	if p.said == nil {
+		p.said = make(map[string]string)
+	}
+	p.said[key] = what
+	return false
 }
 
 // failed is the error of a download that ended with err. Cut short by
