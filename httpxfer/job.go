@@ -45,6 +45,9 @@ type job struct {
 	dropped     []SourceFailure
 	endRound    context.CancelFunc
 	round       *round // the running round, nil between rounds
+	// savedQueues holds the queue places the state file gave, by source
+	// key, for sources that join later (resumeQueues).
+	savedQueues map[string]QueueStatus
 
 	// THEX (verify.go).
 	runCtx     context.Context // the download's; tree fetches live in it

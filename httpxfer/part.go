@@ -131,19 +131,36 @@ func (j *job) resume(st *stateFile) (int64, error) {
 }
 
 // resumeQueues gives the sources the queue places a previous run held:
-// their first request presents the ID again. Places that could not be
-// ours are ignored.
+// their first request presents the ID again. A source learned later (X-Alt,
+// AddSources) gets its place when it joins (addSources), and the places
+// of sources not known yet stay in the state file. Places that could not
+// be ours are ignored.
 func (j *job) resumeQueues(qs []stateQueue) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.savedQueues = make(map[string]QueueStatus)
 	for _, q := range qs {
-		if !validQueueID(q.ID) || q.Position < 1 || q.Position > maxQueueNumber {
-			continue
+		if len(j.savedQueues) >= maxJobSources {
+			break
 		}
-		for _, s := range j.srcs {
-			if s.key == q.Source && s.queue.ID == "" {
-				s.queue = QueueStatus{ID: q.ID, Position: q.Position}
-			}
+		if validQueueID(q.ID) && q.Position >= 1 && q.Position <= maxQueueNumber && len(q.Source) <= maxSourceKey {
+			j.savedQueues[q.Source] = QueueStatus{ID: q.ID, Position: q.Position}
 		}
+	}
+	for _, s := range j.srcs {
+		j.resumeQueueLocked(s)
+	}
+}
+
+// maxSourceKey bounds a source key read from a state file: an address
+// or "push:" and a GUID's hex.
+const maxSourceKey = 64
+
+// resumeQueueLocked gives s the place a previous run held in its queue,
+// if any. It counts as s's last place until s answers, so that a commit
+// before then keeps it.
+func (j *job) resumeQueueLocked(s *srcState) {
+	if q, ok := j.savedQueues[s.key]; ok && s.queue.ID == "" {
+		s.queue, s.lastQueue = q, q
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
@@ -122,11 +123,19 @@ func (j *job) commit() error {
 			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
 		}
 	}
+	known := make(map[string]bool, len(j.srcs))
 	for _, s := range j.srcs {
+		known[s.key] = true
 		if q := s.lastQueue; q.Position > 0 && q.ID != "" && !s.dropped {
 			st.Queues = append(st.Queues, stateQueue{Source: s.key, ID: q.ID, Position: q.Position})
 		}
 	}
+	for key, q := range j.savedQueues { // of sources not learned yet
+		if !known[key] {
+			st.Queues = append(st.Queues, stateQueue{Source: key, ID: q.ID, Position: q.Position})
+		}
+	}
+	slices.SortFunc(st.Queues, func(a, b stateQueue) int { return strings.Compare(a.Source, b.Source) })
 	j.uncommitted = 0
 	j.mu.Unlock()
 	if err := j.part.Sync(); err != nil {
