@@ -117,17 +117,38 @@ func (j *job) resume(st *stateFile) (int64, error) {
 	}
 	var total int64
 	for _, c := range st.Chunks {
-		if c.Index < 0 || c.Index >= n || c.Have < 0 || c.Have > j.chunkLen(c.Index) ||
-			int64(c.Index)*j.chunkSize+c.Have > fi.Size() || j.chunks[c.Index].have != 0 {
+		if !j.backed(c, n, fi.Size()) || j.chunks[c.Index].bytes() != 0 {
 			// Claims we cannot back are no progress: start over.
 			return 0, j.startOver()
 		}
-		j.chunks[c.Index] = chunk{have: c.Have, by: c.By}
-		total += c.Have
+		ch := &j.chunks[c.Index]
+		*ch = chunk{have: c.Have, by: c.By}
+		if c.TailHave > 0 {
+			// The tail a faster source was fetching (endgame.go): its
+			// bytes were committed as the prefix's were, and the tree or
+			// the SHA-1 checks them as the prefix's.
+			ch.limit, ch.tail = c.TailAt, &tailSpan{have: c.TailHave, by: c.TailBy}
+			j.joinLocked(c.Index)
+		}
+		total += c.Have + c.TailHave
 	}
 	j.have = total
 	j.resumeQueues(st.Queues)
 	return total, nil
+}
+
+// backed reports whether the .part, of size bytes, can hold what c
+// claims for a file of n chunks.
+func (j *job) backed(c stateChunk, n int, size int64) bool {
+	if c.Index < 0 || c.Index >= n {
+		return false
+	}
+	base, l := int64(c.Index)*j.chunkSize, j.chunkLen(c.Index)
+	if c.TailHave == 0 && c.TailAt == 0 {
+		return c.Have >= 0 && c.Have <= l && base+c.Have <= size
+	}
+	return c.Have >= 0 && c.TailAt > 0 && c.Have <= c.TailAt && c.TailHave > 0 &&
+		c.TailAt <= l-c.TailHave && base+c.TailAt+c.TailHave <= size
 }
 
 // resumeQueues gives the sources the queue places a previous run held:

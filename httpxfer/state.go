@@ -41,6 +41,12 @@ type stateChunk struct {
 	Index int      `json:"i"`
 	Have  int64    `json:"have"`
 	By    []string `json:"by,omitempty"`
+	// The tail of a chunk split in the endgame (endgame.go) and not
+	// joined to its prefix yet: from TailAt (relative to the chunk),
+	// TailHave bytes written by TailBy. Have then ends at TailAt at most.
+	TailAt   int64    `json:"tail_at,omitempty"`
+	TailHave int64    `json:"tail_have,omitempty"`
+	TailBy   []string `json:"tail_by,omitempty"`
 }
 
 const (
@@ -54,7 +60,7 @@ const (
 func (st *stateFile) committed() int64 {
 	var n int64
 	for _, c := range st.Chunks {
-		n += max(c.Have, 0)
+		n += max(c.Have, 0) + max(c.TailHave, 0)
 	}
 	return n
 }
@@ -119,8 +125,12 @@ func (j *job) commit() error {
 	j.mu.Lock()
 	st := stateFile{Version: stateVersion, URN: j.urn(), Size: j.size, ChunkSize: j.chunkSize, Chunks: []stateChunk{}}
 	for i, c := range j.chunks {
-		if c.have > 0 {
-			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
+		sc := stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)}
+		if t := c.tail; t != nil && t.have > 0 {
+			sc.TailAt, sc.TailHave, sc.TailBy = c.limit, t.have, slices.Clone(t.by)
+		}
+		if sc.Have > 0 || sc.TailHave > 0 {
+			st.Chunks = append(st.Chunks, sc)
 		}
 	}
 	known := make(map[string]bool, len(j.srcs))
