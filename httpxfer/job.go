@@ -53,6 +53,7 @@ type job struct {
 	runCtx     context.Context // the download's; tree fetches live in it
 	bg         sync.WaitGroup  // tree fetches
 	tree       *thex.Tree      // nil until fetched and checked
+	treeDIME   []byte          // tree as the state file keeps it, once encoded
 	segOK      []bool          // per segment of the tree's deepest level: matched
 	segBusy    []bool          // per segment: a verifier is checking it
 	segStale   []bool          // per segment: its chunks were thrown away during that check

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/govent/govent/httpxfer/thex"
 )
 
 // The .part file: never opened through a symbolic link (someone who can
@@ -132,9 +134,62 @@ func (j *job) resume(st *stateFile) (int64, error) {
 		}
 		total += c.Have + c.TailHave
 	}
+	proved, err := j.resumeTree(st.Tree, fi.Size())
+	if err != nil {
+		return 0, err
+	}
+	total += proved
 	j.have = total
 	j.resumeQueues(st.Queues)
 	return total, nil
+}
+
+// resumeTree takes the tree a previous run kept in b, if it hashes up to
+// the request's root, and with it the bytes past a chunk's claim that the
+// .part (size bytes) holds and the tree proves: whole segments of the
+// chunk, from the one its claim ends in, up to the first that does not
+// match (a crash loses the bytes written since the last commit from the
+// state, not from the disk). It returns how many bytes it added. Bytes it
+// cannot prove are fetched again, as before; the split chunks' are left
+// as their claims say.
+func (j *job) resumeTree(b []byte, size int64) (int64, error) {
+	if len(b) == 0 || !j.req.HasTTH {
+		return 0, nil
+	}
+	t, err := thex.DecodeDIME(b, j.size, j.req.TTH)
+	if err != nil {
+		return 0, nil // not this file's: a source gives it again
+	}
+	j.setTreeLocked(t)
+	j.treeDIME = b
+	seg := t.ChunkSize()
+	var buf []byte
+	var proved int64
+	for ci := range j.chunks {
+		c := &j.chunks[ci]
+		base, l := int64(ci)*j.chunkSize, j.chunkLen(ci)
+		for c.tail == nil && c.have < l {
+			i := (base + c.have) / seg
+			start, end := i*seg, min((i+1)*seg, j.size)
+			if start < base || end > base+l || end > size {
+				break // not the chunk's alone, or not on disk
+			}
+			if buf == nil {
+				buf = make([]byte, verifyPiece)
+			}
+			bad, fatal := j.checkSeg(t, int(i), buf)
+			if fatal != nil {
+				return 0, fatal
+			}
+			if bad != nil {
+				break
+			}
+			proved += end - base - c.have
+			c.have = end - base
+			j.segOK[i] = true
+		}
+	}
+	return proved, nil
 }
 
 // backed reports whether the .part, of size bytes, can hold what c

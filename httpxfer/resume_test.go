@@ -69,6 +69,9 @@ func testResumeKeepsEndgameTail(t *testing.T, withTree bool) {
 	slow.stop()
 	fast.stop()
 	require.Less(t, written, int64(len(data)))
+	st, err := loadState(filepath.Join(dir, "f.bin.part.state"))
+	require.NoError(t, err)
+	assert.Equal(t, withTree, len(st.Tree) > 0, "the state keeps the tree")
 
 	again := newPipeFake(t, "127.0.0.1:7003", data, throttled(64<<20, &againN, trees...))
 	defer again.stop()
@@ -79,17 +82,7 @@ func testResumeKeepsEndgameTail(t *testing.T, withTree bool) {
 	assertFinished(t, dir, res, data, "f.bin")
 	assert.Equal(t, withTree, res.TreeVerified)
 	assert.Equal(t, written, res.Resumed, "every byte written before the stop is resumed")
-	var refetched int64
-	for _, r := range again.requestRanges() {
-		if r == "" {
-			continue // the tree
-		}
-		a, b, _ := strings.Cut(strings.TrimPrefix(r, "bytes="), "-")
-		first, _ := strconv.ParseInt(a, 10, 64)
-		last, _ := strconv.ParseInt(b, 10, 64)
-		refetched += last - first + 1
-	}
-	assert.Equal(t, int64(len(data))-written, refetched, "only the bytes not written are asked for: %v", again.requestRanges())
+	assert.Equal(t, int64(len(data))-written, rangeBytes(again.requestRanges()), "only the bytes not written are asked for: %v", again.requestRanges())
 }
 
 // Tail claims the .part cannot back, or that overlap the prefix or pass
@@ -123,4 +116,66 @@ func TestResumeRefusesBadTailClaims(t *testing.T) {
 			assertFinished(t, dir, res, data, "f.bin")
 		})
 	}
+}
+
+// After a crash the .part holds bytes past what the state claims (written
+// since the last commit). With the tree the previous run kept in the
+// state, a resume keeps those of them it proves, whole segments up to the
+// first that does not match; without it, what the state claims only.
+func TestResumeKeepsBytesTheTreeProves(t *testing.T) {
+	const chunk = 1 << 20
+	data := randomData(4 * chunk)
+	tree := treeOf(data)
+	require.Equal(t, int64(128<<10), tree.ChunkSize())
+	sum := wire.SHA1(sha1.Sum(data))
+	// On disk: chunk 0 whole, chunk 1 to 900 KiB, chunk 2 to 300 KiB with
+	// a bad byte at 200 KiB; the state claims chunk 0 and 100 KiB of 1.
+	disk := append([]byte(nil), data[:2*chunk+300<<10]...)
+	clear(disk[chunk+900<<10 : 2*chunk]) // a hole
+	disk[2*chunk+200<<10] ^= 0xff
+	for _, tc := range []struct {
+		name    string
+		tree    []byte
+		resumed int64
+	}{
+		{"with the tree", tree.AppendDIME(nil), chunk + 7*128<<10 + 128<<10},
+		{"without", nil, chunk + 100<<10},
+		{"with another file's tree", treeOf(randomData(4 * chunk)).AppendDIME(nil), chunk + 100<<10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dir := t.TempDir()
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "f.bin.part"), disk, 0o644))
+				writeState(t, dir, "f.bin", stateFile{Version: stateVersion, URN: sum.String(), Size: int64(len(data)),
+					ChunkSize: chunk, Tree: tc.tree, Chunks: []stateChunk{{Index: 0, Have: chunk}, {Index: 1, Have: 100 << 10}}})
+				var n int64
+				src := newPipeFake(t, "127.0.0.1:7003", data, throttled(64<<20, &n, tree))
+				defer src.stop()
+				d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: chunk, Dialer: newPipeDialer(src)})
+				res, err := d.Download(t.Context(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sum,
+					TTH: tree.Root(), HasTTH: true, Sources: []Source{src.source()}})
+				require.NoError(t, err)
+				assertFinished(t, dir, res, data, "f.bin")
+				assert.True(t, res.TreeVerified)
+				assert.Equal(t, tc.resumed, res.Resumed)
+				assert.Equal(t, int64(len(data))-tc.resumed, rangeBytes(src.requestRanges()), "only what is not proved is fetched: %v", src.requestRanges())
+			})
+		})
+	}
+}
+
+// rangeBytes sums the "bytes=a-b" ranges of requests; "" (the tree) counts
+// nothing.
+func rangeBytes(ranges []string) int64 {
+	var n int64
+	for _, r := range ranges {
+		if r == "" {
+			continue
+		}
+		a, b, _ := strings.Cut(strings.TrimPrefix(r, "bytes="), "-")
+		first, _ := strconv.ParseInt(a, 10, 64)
+		last, _ := strconv.ParseInt(b, 10, 64)
+		n += last - first + 1
+	}
+	return n
 }

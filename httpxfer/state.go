@@ -29,6 +29,11 @@ type stateFile struct {
 	// that the next run presents the same ID and keeps the place instead
 	// of queueing behind it.
 	Queues []stateQueue `json:"queues,omitempty"`
+	// Tree is the file's Tiger tree (THEX DIME), once fetched and checked
+	// against the request's root: the next run has it from the start,
+	// and keeps the bytes past the chunks' claims that it proves
+	// (resumeTree).
+	Tree []byte `json:"tree,omitempty"`
 }
 
 type stateQueue struct {
@@ -133,6 +138,10 @@ func (j *job) commit() error {
 			st.Chunks = append(st.Chunks, sc)
 		}
 	}
+	if j.tree != nil && j.treeDIME == nil {
+		j.treeDIME = j.tree.AppendDIME(nil)
+	}
+	st.Tree = j.treeDIME
 	known := make(map[string]bool, len(j.srcs))
 	for _, s := range j.srcs {
 		known[s.key] = true
