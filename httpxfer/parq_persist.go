@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"time"
 
@@ -78,22 +77,14 @@ func (u *Uploader) SaveQueue(path string) error {
 // entries make is reported (wrapping ErrQueueFile) and nothing of it is
 // loaded.
 func (u *Uploader) LoadQueue(path string) error {
-	b, err := smallfile.Read(path, 4<<10+int64(u.cfg.MaxQueue)*(queueEntryMax+MaxHeaderBytes))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if errors.Is(err, smallfile.ErrTooLarge) {
-		return fmt.Errorf("%w: %w", ErrQueueFile, err)
-	}
-	if err != nil {
-		return fmt.Errorf("httpxfer: loading the upload queue: %w", err)
-	}
 	var f queueFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%w %s: %w", ErrQueueFile, path, err)
-	}
-	if f.Format != queueFileFormat {
-		return fmt.Errorf("%w %s: format %d, want %d", ErrQueueFile, path, f.Format, queueFileFormat)
+	limit := 4<<10 + int64(u.cfg.MaxQueue)*(queueEntryMax+MaxHeaderBytes)
+	if found, err := smallfile.ReadJSON(path, limit, queueFileFormat, &f); !found {
+		return nil
+	} else if errors.Is(err, smallfile.ErrBad) {
+		return fmt.Errorf("%w: %w", ErrQueueFile, err)
+	} else if err != nil {
+		return fmt.Errorf("httpxfer: loading the upload queue: %w", err)
 	}
 	loaded := make([]*queueEntry, 0, min(len(f.Entries), u.cfg.MaxQueue))
 	for _, fe := range f.Entries {
