@@ -1,10 +1,7 @@
 package httpxfer
 
 import (
-	"context"
 	"crypto/sha1"
-	"fmt"
-	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,19 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// bareDialer connects to one pipe end over a bare net.Pipe: no send
-// buffer, so a write waits until the other side reads it.
-type bareDialer struct{ end pipeEnd }
-
-func (d bareDialer) DialSource(_ context.Context, s Source) (net.Conn, error) {
-	client, server := net.Pipe()
-	if !d.end.accept(server) {
-		client.Close()
-		return nil, fmt.Errorf("pipe to %s refused", s.Addr)
-	}
-	return client, nil
-}
 
 // A request sent ahead (pipelining) must not wait for the source to read
 // it: the source reads it only after the body we would not read until
@@ -57,8 +41,7 @@ func TestPipelineOverBarePipe(t *testing.T) {
 				defer stop()
 				dir := t.TempDir()
 				w := &waitRecorder{}
-				d := testDownloader(dir, w)
-				d.cfg.Dialer = bareDialer{end}
+				d := testDownloader(dir, w, end) // a bare net.Pipe: no send buffer
 				t0 := time.Now()
 				res, err := d.Download(t.Context(), Request{
 					Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data), Sources: []Source{src},
