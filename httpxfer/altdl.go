@@ -65,6 +65,7 @@ func (j *job) addSources(srcs ...Source) {
 			continue
 		}
 		st := &srcState{src: s, key: k, order: len(j.srcs)}
+		j.resumeQueueLocked(st)
 		j.srcs = append(j.srcs, st)
 		if j.round != nil {
 			j.solo.Store(false)

@@ -51,6 +51,10 @@ type clientConn struct {
 	buf  []byte
 	sent bool  // a GET was sent ahead; its response is not read yet
 	seg  int64 // copyBody's segment size, adapted to the source's rate
+	// ahead reports the write of that GET, which runs beside the reading
+	// of the current body (sendAhead); nil once waited for (sentAhead).
+	ahead    chan error
+	aheadBuf []byte
 	// extra holds header lines sent with every request, each ending in
 	// CRLF: the PARQ place the source gave us, X-Node, and the download's
 	// X-Alt and X-NAlt.
@@ -64,6 +68,7 @@ func newClientConn(conn net.Conn) *clientConn {
 func (c *clientConn) close() {
 	if c != nil {
 		c.conn.Close()
+		_ = c.sentAhead() // closing ends the write
 	}
 }
 
@@ -85,11 +90,47 @@ func (c *clientConn) roundTrip(method, target, host, agent string, rng *byteRang
 	return c.readResponse()
 }
 
-// send writes one request; the caller sets the write deadline. Sending
-// the next GET before the current body is read (pipelining) saves a round
-// trip per chunk.
+// send writes one request; the caller sets the write deadline.
 func (c *clientConn) send(method, target, host, agent string, rng *byteRange) error {
-	b := c.buf[:0]
+	c.buf = c.appendRequest(c.buf[:0], method, target, host, agent, rng)
+	return c.write(c.buf)
+}
+
+// sendAhead sends the next GET before the current body is read
+// (pipelining), which saves a round trip per chunk. The write runs beside
+// the reading of the body: the source reads the request only after it
+// sent that body, so on a transport without a send buffer (net.Pipe) a
+// write that waited for it would wait for a body we do not read, until a
+// deadline broke the connection on both sides. The caller sets the write
+// deadline; sentAhead waits for the write.
+func (c *clientConn) sendAhead(method, target, host, agent string, rng *byteRange) {
+	c.aheadBuf = c.appendRequest(c.aheadBuf[:0], method, target, host, agent, rng)
+	done := make(chan error, 1)
+	c.ahead, c.sent = done, true
+	go func(b []byte) { done <- c.write(b) }(c.aheadBuf)
+}
+
+// sentAhead waits for the write sendAhead started, if one is pending, and
+// returns its error: after a failed write the connection must not be used
+// again (part of the request may be on the wire).
+func (c *clientConn) sentAhead() error {
+	if c.ahead == nil {
+		return nil
+	}
+	err := <-c.ahead
+	c.ahead = nil
+	return err
+}
+
+func (c *clientConn) write(b []byte) error {
+	if _, err := c.conn.Write(b); err != nil {
+		return fmt.Errorf("writing request: %w", err)
+	}
+	return nil
+}
+
+// appendRequest appends a request head, with c.extra, to b.
+func (c *clientConn) appendRequest(b []byte, method, target, host, agent string, rng *byteRange) []byte {
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, target...)
@@ -110,12 +151,7 @@ func (c *clientConn) send(method, target, host, agent string, rng *byteRange) er
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, c.extra...)
-	b = append(b, "\r\n"...)
-	c.buf = b
-	if _, err := c.conn.Write(b); err != nil {
-		return fmt.Errorf("writing request: %w", err)
-	}
-	return nil
+	return append(b, "\r\n"...)
 }
 
 // readResponse reads a response head; the caller sets the read deadline.

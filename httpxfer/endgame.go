@@ -164,6 +164,20 @@ func (k *sink) credit(n int64) {
 	if !slices.Contains(*by, k.s.key) {
 		*by = append(*by, k.s.key)
 	}
+	j.joinLocked(ci)
+	j.have += n
+	j.uncommitted += n
+	k.s.got += n
+	j.mu.Unlock()
+	select {
+	case j.moved <- struct{}{}:
+	default: // the reporter has a wake-up pending
+	}
+}
+
+// joinLocked joins split chunk ci whose two parts are in.
+func (j *job) joinLocked(ci int) {
+	c := &j.chunks[ci]
 	if t := c.tail; t != nil && c.have == c.limit && c.limit+t.have == j.chunkLen(ci) {
 		c.split, c.prefixBy, c.tailBy = c.limit, slices.Clone(c.by), t.by
 		c.have, c.limit, c.tail = j.chunkLen(ci), 0, nil
@@ -172,14 +186,6 @@ func (k *sink) credit(n int64) {
 				c.by = append(c.by, key)
 			}
 		}
-	}
-	j.have += n
-	j.uncommitted += n
-	k.s.got += n
-	j.mu.Unlock()
-	select {
-	case j.moved <- struct{}{}:
-	default: // the reporter has a wake-up pending
 	}
 }
 

@@ -65,6 +65,9 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		// pipeline sent the request for this very span: the chunk was
 		// ours and idle since, so its start has not moved.
 		c.sent = false
+		if err := c.sentAhead(); err != nil {
+			return -1, retryErr("%w", err) // the worker hangs up
+		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(j.cfg.ResponseTimeout))
 		resp, err = c.readResponse()
 	} else {
@@ -98,10 +101,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 	}
 	next := -1
 	if j.solo.Load() && resp.status == 206 && got == want && resp.keep {
-		var sent bool
-		if next, sent = j.pipeline(c, s); !sent && next >= 0 {
-			resp.keep = false // maybe half a request on the wire: hang up after the body
-		}
+		next = j.pipeline(c, s)
 	}
 	take := min(got.end, want.end) - start + 1
 	if _, err := c.copyBody(w, start, take, g, k); errors.Is(err, errSplit) {
@@ -132,25 +132,21 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 	return next, nil
 }
 
-// pipeline picks the next chunk for s and sends its request on c, so the
-// source can go on with it as soon as the current body is out. It
-// returns the chunk, busy for s, or -1 when there is none, and whether
-// the request went out.
-func (j *job) pipeline(c *clientConn, s *srcState) (int, bool) {
+// pipeline picks the next chunk for s and sends its request on c
+// (sendAhead), so the source can go on with it as soon as the current
+// body is out. It returns the chunk, busy for s, or -1 when there is none.
+func (j *job) pipeline(c *clientConn, s *srcState) int {
 	ci, _ := j.pick(s)
 	if ci < 0 {
-		return -1, false
+		return -1
 	}
 	j.mu.Lock()
 	start, end := j.rangeLocked(ci)
 	j.mu.Unlock()
 	want := byteRange{start, end - 1}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(j.cfg.ResponseTimeout))
-	if err := c.send("GET", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, &want); err != nil {
-		return ci, false
-	}
-	c.sent = true
-	return ci, true
+	c.sendAhead("GET", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, &want)
+	return ci
 }
 
 // target is the request target: by urn when known, else Clip2 /get/.

@@ -36,7 +36,7 @@ func rebuilding(busy int, retry string) func(*fakeSource, net.Conn, *http.Reques
 }
 
 // The size check HEAD waits out a 503 as the GET path does, instead of
-// giving up on the source.
+// giving up on the source, and tells Request.Busy each wait.
 func TestDownloadHeadBusyIsRetried(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -55,12 +55,20 @@ func TestDownloadHeadBusyIsRetried(t *testing.T) {
 			dir := t.TempDir()
 			w := &waitRecorder{}
 			d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: testChunk, Wait: w.wait}) // MaxFailures 5
+			var told, want []string
+			for _, d := range tc.waits {
+				want = append(want, fmt.Sprintf("%s: 503 Library being rebuilt, wait %v", fs.source(), d))
+			}
 			res, err := d.Download(context.Background(), Request{
 				Name: "f.bin", SHA1: sha1.Sum(data), Sources: []Source{fs.source()}, // no size: HEAD
+				Busy: func(src Source, status string, wait time.Duration) {
+					told = append(told, fmt.Sprintf("%s: %s, wait %v", src, status, wait))
+				},
 			})
 			require.NoError(t, err)
 			assertFinished(t, dir, res, data, "f.bin")
 			assert.Equal(t, tc.waits, w.recorded())
+			assert.Equal(t, want, told, "Busy tells each wait")
 			assert.Empty(t, res.Dropped)
 		})
 	}

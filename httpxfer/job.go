@@ -45,11 +45,15 @@ type job struct {
 	dropped     []SourceFailure
 	endRound    context.CancelFunc
 	round       *round // the running round, nil between rounds
+	// savedQueues holds the queue places the state file gave, by source
+	// key, for sources that join later (resumeQueues).
+	savedQueues map[string]QueueStatus
 
 	// THEX (verify.go).
 	runCtx     context.Context // the download's; tree fetches live in it
 	bg         sync.WaitGroup  // tree fetches
 	tree       *thex.Tree      // nil until fetched and checked
+	treeDIME   []byte          // tree as the state file keeps it, once encoded
 	segOK      []bool          // per segment of the tree's deepest level: matched
 	segBusy    []bool          // per segment: a verifier is checking it
 	segStale   []bool          // per segment: its chunks were thrown away during that check

@@ -202,10 +202,13 @@ func TestPARQDownloaderKeepsItsPlace(t *testing.T) {
 	})
 }
 
-// A poll more than QueueEarlyGrace before its Retry-After loses the
-// place (the spec: "Sending the request too soon will cause the slot to
-// be freed"); one a few seconds early, which gtk-gnutella forgives, does
-// not.
+// A poll a few seconds early keeps the place (gtk-gnutella forgives
+// up to QueueEarlyGrace), and so does one earlier still: the spec frees
+// the slot of a request "too soon", but gtk-gnutella (parq_upload_abusing)
+// counts such polls and frees the place only when QueueMaxEarly of them
+// follow the first, each within QueueEarlyWindow of the one before. The
+// request then queues again at the end, and its next early poll loses
+// that place too.
 func TestPARQEarlyPollLosesPlace(t *testing.T) {
 	queueTest(t, UploaderConfig{MaxUploads: 1, IdleTimeout: 10 * time.Minute}, func(l *queueLab) {
 		l.hold("10.0.1.1:1")
@@ -219,11 +222,21 @@ func TestPARQEarlyPollLosesPlace(t *testing.T) {
 		again := place(t, a.poll(t, qa.ID))
 		assert.Equal(t, QueueStatus{ID: qa.ID, Position: 1, Length: 2, PollMin: 30 * time.Second, PollMax: 130 * time.Second}, again)
 
-		time.Sleep(5 * time.Second) // 25 s before the 30 s it was given
+		for i := range QueueMaxEarly {
+			time.Sleep(time.Second) // 25 s and more before the 30 s it was given
+			again = place(t, a.poll(t, qa.ID))
+			require.Equal(t, qa.ID, again.ID, "early poll %d forgiven", i+1)
+			require.Equal(t, 1, again.Position)
+		}
+		time.Sleep(time.Second)
 		lost := place(t, a.poll(t, qa.ID))
 		assert.NotEqual(t, qa.ID, lost.ID, "a new entry")
 		assert.Equal(t, 2, lost.Position, "behind b")
-		time.Sleep(10 * time.Second) // b: 40 s, its 45 s less the grace
+		time.Sleep(time.Second)
+		lostAgain := place(t, a.poll(t, lost.ID))
+		assert.NotEqual(t, lost.ID, lostAgain.ID, "the count went with it")
+		assert.Equal(t, 2, lostAgain.Position)
+		time.Sleep(time.Second) // b: 38 s, past its 45 s less the grace
 		assert.Equal(t, 1, place(t, b.poll(t, qb.ID)).Position, "b moved up")
 	})
 }
@@ -409,8 +422,15 @@ func TestReadQueueCallback(t *testing.T) {
 
 // An interrupted download that was queued keeps its place: the state file
 // holds the queue ID, and the next run presents it, so the uploader
-// finds the entry instead of queueing us behind our own ghost.
+// finds the entry instead of queueing us behind our own ghost; also when
+// the run comes at once, long before the Retry-After (an early poll, which
+// the uploader forgives as gtk-gnutella does).
 func TestPARQPlaceSurvivesARestart(t *testing.T) {
+	t.Run("after its Retry-After", func(t *testing.T) { testPARQPlaceSurvivesARestart(t, 30*time.Second) })
+	t.Run("at once", func(t *testing.T) { testPARQPlaceSurvivesARestart(t, 0) })
+}
+
+func testPARQPlaceSurvivesARestart(t *testing.T, wait time.Duration) {
 	queueTest(t, UploaderConfig{MaxUploads: 1, IdleTimeout: 10 * time.Minute}, func(l *queueLab) {
 		holder := l.hold("10.0.1.1:1")
 		dir := t.TempDir()
@@ -437,7 +457,7 @@ func TestPARQPlaceSurvivesARestart(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []stateQueue{{Source: "10.9.9.9:6346", ID: q1.ID, Position: 1}}, st.Queues)
 
-		time.Sleep(30 * time.Second) // the Retry-After it was given
+		time.Sleep(wait)
 		q2 := run()
 		assert.Equal(t, QueueStatus{ID: q1.ID, Position: 1, Length: 1, PollMin: 30 * time.Second, PollMax: 130 * time.Second}, q2,
 			"the same place, not behind our own ghost")

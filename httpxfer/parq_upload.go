@@ -18,9 +18,17 @@ import (
 // window it was given, as gtk-gnutella's src/core/parq.c keeps it:
 //
 //   - too early: more than QueueEarlyGrace before its Retry-After (gtk-
-//     gnutella's PARQ_MIN_POLL, 10 s), and the entry is freed, as the
-//     spec says ("Sending the request too soon will cause the slot to be
-//     freed"); the request queues again at the end;
+//     gnutella's PARQ_MIN_POLL, 10 s). The spec says "Sending the request
+//     too soon will cause the slot to be freed", but also that a client
+//     whose connection broke "can reconnect ... and keep its slot"; as
+//     gtk-gnutella's parq_upload_abusing, an early poll is forgiven (the
+//     entry keeps its place and gets a new Retry-After) unless it comes
+//     within QueueEarlyWindow of an earlier one and QueueMaxEarly such
+//     repeats are counted (each poll on time takes one off): then the
+//     entry is freed and the request queues again at the end, with the
+//     count, so that every early poll in the window loses the new place
+//     too (where gtk-gnutella bans the address for a while). A download
+//     run again right after a Ctrl-C keeps its place;
 //   - too late: not within the lifetime past its Retry-After (gtk-
 //     gnutella's MIN_LIFE_TIME + PARQ_RETRY_SAFETY, 100 s), and the entry
 //     is gone; the request queues again at the end.
@@ -32,8 +40,10 @@ import (
 
 // Queue timing, after gtk-gnutella (src/core/parq.c).
 const (
-	QueueEarlyGrace = 10 * time.Second  // PARQ_MIN_POLL
-	QueueLifetime   = 100 * time.Second // MIN_LIFE_TIME + PARQ_RETRY_SAFETY
+	QueueEarlyGrace  = 10 * time.Second  // PARQ_MIN_POLL
+	QueueLifetime    = 100 * time.Second // MIN_LIFE_TIME + PARQ_RETRY_SAFETY
+	QueueEarlyWindow = 600 * time.Second // parq_upload_ban_window
+	QueueMaxEarly    = 10                // parq_ban_bad_maxcountwait
 )
 
 // queueEntry is one queued request; all fields under Uploader.mu.
@@ -43,6 +53,25 @@ type queueEntry struct {
 	target  string    // the resource, for passive clients
 	retryAt time.Time // the Retry-After it was given
 	expires time.Time // retryAt + QueueLifetime
+	// Early polls (pollEarly): counted while each comes within
+	// QueueEarlyWindow of the one before, that is until earlyUntil.
+	early      int
+	earlyUntil time.Time
+}
+
+// pollEarly counts a poll that came too early and reports whether the
+// entry loses its place for it, as gtk-gnutella's parq_upload_abusing
+// decides.
+func (e *queueEntry) pollEarly(now time.Time) bool {
+	within := now.Before(e.earlyUntil)
+	if within {
+		e.early++
+	}
+	if within && e.early >= QueueMaxEarly {
+		return true
+	}
+	e.earlyUntil = now.Add(QueueEarlyWindow)
+	return false
 }
 
 // QueueLength returns the number of queued requests.
@@ -88,9 +117,16 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 	} else {
 		at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.ip == s.ip && e.target == req.target })
 	}
-	if at >= 0 && now.Before(u.queue[at].retryAt.Add(-QueueEarlyGrace)) {
-		u.queue = slices.Delete(u.queue, at, at+1) // too early: the place is lost
-		at = -1
+	var lost *queueEntry // its early polls go with the request
+	if at >= 0 {
+		e := u.queue[at]
+		switch {
+		case !now.Before(e.retryAt.Add(-QueueEarlyGrace)):
+			e.early = max(e.early-1, 0) // on time
+		case e.pollEarly(now):
+			u.queue = slices.Delete(u.queue, at, at+1) // the place is lost
+			lost, at = e, -1
+		}
 	}
 
 	// Free slots go to the oldest entries that may take one.
@@ -123,7 +159,11 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 			rep.reason, rep.close, rep.retry = "Queue full", true, u.cfg.RetryAfter
 			return false
 		}
-		u.queue = append(u.queue, &queueEntry{id: newQueueID(), ip: s.ip, target: req.target})
+		e := &queueEntry{id: newQueueID(), ip: s.ip, target: req.target}
+		if lost != nil {
+			e.early, e.earlyUntil = lost.early, lost.earlyUntil
+		}
+		u.queue = append(u.queue, e)
 		at = len(u.queue) - 1
 	}
 	e := u.queue[at]

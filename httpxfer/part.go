@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/govent/govent/httpxfer/thex"
 )
 
 // The .part file: never opened through a symbolic link (someone who can
@@ -117,33 +119,124 @@ func (j *job) resume(st *stateFile) (int64, error) {
 	}
 	var total int64
 	for _, c := range st.Chunks {
-		if c.Index < 0 || c.Index >= n || c.Have < 0 || c.Have > j.chunkLen(c.Index) ||
-			int64(c.Index)*j.chunkSize+c.Have > fi.Size() || j.chunks[c.Index].have != 0 {
+		if !j.backed(c, n, fi.Size()) || j.chunks[c.Index].bytes() != 0 {
 			// Claims we cannot back are no progress: start over.
 			return 0, j.startOver()
 		}
-		j.chunks[c.Index] = chunk{have: c.Have, by: c.By}
-		total += c.Have
+		ch := &j.chunks[c.Index]
+		*ch = chunk{have: c.Have, by: c.By}
+		if c.TailHave > 0 {
+			// The tail a faster source was fetching (endgame.go): its
+			// bytes were committed as the prefix's were, and the tree or
+			// the SHA-1 checks them as the prefix's.
+			ch.limit, ch.tail = c.TailAt, &tailSpan{have: c.TailHave, by: c.TailBy}
+			j.joinLocked(c.Index)
+		}
+		total += c.Have + c.TailHave
 	}
+	proved, err := j.resumeTree(st.Tree, fi.Size())
+	if err != nil {
+		return 0, err
+	}
+	total += proved
 	j.have = total
 	j.resumeQueues(st.Queues)
 	return total, nil
 }
 
+// resumeTree takes the tree a previous run kept in b, if it hashes up to
+// the request's root, and with it the bytes past a chunk's claim that the
+// .part (size bytes) holds and the tree proves: whole segments of the
+// chunk, from the one its claim ends in, up to the first that does not
+// match (a crash loses the bytes written since the last commit from the
+// state, not from the disk). It returns how many bytes it added. Bytes it
+// cannot prove are fetched again, as before; the split chunks' are left
+// as their claims say.
+func (j *job) resumeTree(b []byte, size int64) (int64, error) {
+	if len(b) == 0 || !j.req.HasTTH {
+		return 0, nil
+	}
+	t, err := thex.DecodeDIME(b, j.size, j.req.TTH)
+	if err != nil {
+		return 0, nil // not this file's: a source gives it again
+	}
+	j.setTreeLocked(t)
+	j.treeDIME = b
+	seg := t.ChunkSize()
+	var buf []byte
+	var proved int64
+	for ci := range j.chunks {
+		c := &j.chunks[ci]
+		base, l := int64(ci)*j.chunkSize, j.chunkLen(ci)
+		for c.tail == nil && c.have < l {
+			i := (base + c.have) / seg
+			start, end := i*seg, min((i+1)*seg, j.size)
+			if start < base || end > base+l || end > size {
+				break // not the chunk's alone, or not on disk
+			}
+			if buf == nil {
+				buf = make([]byte, verifyPiece)
+			}
+			bad, fatal := j.checkSeg(t, int(i), buf)
+			if fatal != nil {
+				return 0, fatal
+			}
+			if bad != nil {
+				break
+			}
+			proved += end - base - c.have
+			c.have = end - base
+			j.segOK[i] = true
+		}
+	}
+	return proved, nil
+}
+
+// backed reports whether the .part, of size bytes, can hold what c
+// claims for a file of n chunks.
+func (j *job) backed(c stateChunk, n int, size int64) bool {
+	if c.Index < 0 || c.Index >= n {
+		return false
+	}
+	base, l := int64(c.Index)*j.chunkSize, j.chunkLen(c.Index)
+	if c.TailHave == 0 && c.TailAt == 0 {
+		return c.Have >= 0 && c.Have <= l && base+c.Have <= size
+	}
+	return c.Have >= 0 && c.TailAt > 0 && c.Have <= c.TailAt && c.TailHave > 0 &&
+		c.TailAt <= l-c.TailHave && base+c.TailAt+c.TailHave <= size
+}
+
 // resumeQueues gives the sources the queue places a previous run held:
-// their first request presents the ID again. Places that could not be
-// ours are ignored.
+// their first request presents the ID again. A source learned later (X-Alt,
+// AddSources) gets its place when it joins (addSources), and the places
+// of sources not known yet stay in the state file. Places that could not
+// be ours are ignored.
 func (j *job) resumeQueues(qs []stateQueue) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.savedQueues = make(map[string]QueueStatus)
 	for _, q := range qs {
-		if !validQueueID(q.ID) || q.Position < 1 || q.Position > maxQueueNumber {
-			continue
+		if len(j.savedQueues) >= maxJobSources {
+			break
 		}
-		for _, s := range j.srcs {
-			if s.key == q.Source && s.queue.ID == "" {
-				s.queue = QueueStatus{ID: q.ID, Position: q.Position}
-			}
+		if validQueueID(q.ID) && q.Position >= 1 && q.Position <= maxQueueNumber && len(q.Source) <= maxSourceKey {
+			j.savedQueues[q.Source] = QueueStatus{ID: q.ID, Position: q.Position}
 		}
+	}
+	for _, s := range j.srcs {
+		j.resumeQueueLocked(s)
+	}
+}
+
+// maxSourceKey bounds a source key read from a state file: an address
+// or "push:" and a GUID's hex.
+const maxSourceKey = 64
+
+// resumeQueueLocked gives s the place a previous run held in its queue,
+// if any. It counts as s's last place until s answers, so that a commit
+// before then keeps it.
+func (j *job) resumeQueueLocked(s *srcState) {
+	if q, ok := j.savedQueues[s.key]; ok && s.queue.ID == "" {
+		s.queue, s.lastQueue = q, q
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/govent/govent/httpxfer/atomicfile"
@@ -28,6 +29,11 @@ type stateFile struct {
 	// that the next run presents the same ID and keeps the place instead
 	// of queueing behind it.
 	Queues []stateQueue `json:"queues,omitempty"`
+	// Tree is the file's Tiger tree (THEX DIME), once fetched and checked
+	// against the request's root: the next run has it from the start,
+	// and keeps the bytes past the chunks' claims that it proves
+	// (resumeTree).
+	Tree []byte `json:"tree,omitempty"`
 }
 
 type stateQueue struct {
@@ -40,6 +46,12 @@ type stateChunk struct {
 	Index int      `json:"i"`
 	Have  int64    `json:"have"`
 	By    []string `json:"by,omitempty"`
+	// The tail of a chunk split in the endgame (endgame.go) and not
+	// joined to its prefix yet: from TailAt (relative to the chunk),
+	// TailHave bytes written by TailBy. Have then ends at TailAt at most.
+	TailAt   int64    `json:"tail_at,omitempty"`
+	TailHave int64    `json:"tail_have,omitempty"`
+	TailBy   []string `json:"tail_by,omitempty"`
 }
 
 const (
@@ -53,7 +65,7 @@ const (
 func (st *stateFile) committed() int64 {
 	var n int64
 	for _, c := range st.Chunks {
-		n += max(c.Have, 0)
+		n += max(c.Have, 0) + max(c.TailHave, 0)
 	}
 	return n
 }
@@ -118,15 +130,31 @@ func (j *job) commit() error {
 	j.mu.Lock()
 	st := stateFile{Version: stateVersion, URN: j.urn(), Size: j.size, ChunkSize: j.chunkSize, Chunks: []stateChunk{}}
 	for i, c := range j.chunks {
-		if c.have > 0 {
-			st.Chunks = append(st.Chunks, stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)})
+		sc := stateChunk{Index: i, Have: c.have, By: slices.Clone(c.by)}
+		if t := c.tail; t != nil && t.have > 0 {
+			sc.TailAt, sc.TailHave, sc.TailBy = c.limit, t.have, slices.Clone(t.by)
+		}
+		if sc.Have > 0 || sc.TailHave > 0 {
+			st.Chunks = append(st.Chunks, sc)
 		}
 	}
+	if j.tree != nil && j.treeDIME == nil {
+		j.treeDIME = j.tree.AppendDIME(nil)
+	}
+	st.Tree = j.treeDIME
+	known := make(map[string]bool, len(j.srcs))
 	for _, s := range j.srcs {
+		known[s.key] = true
 		if q := s.lastQueue; q.Position > 0 && q.ID != "" && !s.dropped {
 			st.Queues = append(st.Queues, stateQueue{Source: s.key, ID: q.ID, Position: q.Position})
 		}
 	}
+	for key, q := range j.savedQueues { // of sources not learned yet
+		if !known[key] {
+			st.Queues = append(st.Queues, stateQueue{Source: key, ID: q.ID, Position: q.Position})
+		}
+	}
+	slices.SortFunc(st.Queues, func(a, b stateQueue) int { return strings.Compare(a.Source, b.Source) })
 	j.uncommitted = 0
 	j.mu.Unlock()
 	if err := j.part.Sync(); err != nil {

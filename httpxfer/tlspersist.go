@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"time"
 
@@ -77,22 +76,13 @@ func (h *TLSHosts) Load(path string) error {
 	if h == nil {
 		return nil
 	}
-	b, err := smallfile.Read(path, 4<<10+TLSHostsMax*tlsEntryMax)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if errors.Is(err, smallfile.ErrTooLarge) {
-		return fmt.Errorf("%w: %w", ErrTLSHostsFile, err)
-	}
-	if err != nil {
-		return fmt.Errorf("httpxfer: loading TLS hosts: %w", err)
-	}
 	var f tlsHostsFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%w %s: %w", ErrTLSHostsFile, path, err)
-	}
-	if f.Format != tlsHostsFormat {
-		return fmt.Errorf("%w %s: format %d, want %d", ErrTLSHostsFile, path, f.Format, tlsHostsFormat)
+	if found, err := smallfile.ReadJSON(path, 4<<10+TLSHostsMax*tlsEntryMax, tlsHostsFormat, &f); !found {
+		return nil
+	} else if errors.Is(err, smallfile.ErrBad) {
+		return fmt.Errorf("%w: %w", ErrTLSHostsFile, err)
+	} else if err != nil {
+		return fmt.Errorf("httpxfer: loading TLS hosts: %w", err)
 	}
 	type entry struct {
 		ap netip.AddrPort

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/httpxfer/thex"
 	"github.com/govent/govent/wire"
 )
@@ -97,6 +98,8 @@ type Uploader struct {
 	perIP  map[netip.Addr]int
 	perNet map[netip.Prefix]int
 	queue  []*queueEntry // PARQ, oldest first
+
+	queueSaved atomicfile.Last // what the last SaveQueue wrote (parq_persist.go)
 
 	sessions sessionTable
 	uploads  uploadTable

@@ -59,14 +59,20 @@ func (j *job) offerTree(s *srcState, h *wire.Handshake) {
 		defer j.mu.Unlock()
 		j.treeBusy = false
 		if err == nil {
-			j.tree = t
-			n := len(t.Levels[t.Depth()])
-			j.segOK, j.segBusy, j.segStale = make([]bool, n), make([]bool, n), make([]bool, n)
+			j.setTreeLocked(t)
 		} else {
 			j.treeErr = fmt.Errorf("tree from %s: %w", s.key, err)
 		}
 		j.notifyLocked()
 	})
+}
+
+// setTreeLocked makes t, checked against the request's root, the
+// download's tree; no segment has matched it yet.
+func (j *job) setTreeLocked(t *thex.Tree) {
+	j.tree = t
+	n := len(t.Levels[t.Depth()])
+	j.segOK, j.segBusy, j.segStale = make([]bool, n), make([]bool, n), make([]bool, n)
 }
 
 // getTree fetches and decodes the tree at path from src.

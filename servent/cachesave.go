@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,7 +18,15 @@ import (
 const (
 	hostsSaveEvery    = 63 * time.Second
 	tlsHostsSaveEvery = 10 * time.Minute
+	// The PARQ upload queue, every minute as gtk-gnutella saves its own
+	// (QUEUE_SAVE_PERIOD, src/core/parq.c).
+	uploadQueueSaveEvery = time.Minute
 )
+
+// UploadQueueFile keeps the PARQ upload queue in the data directory across
+// restarts (httpxfer/parq_persist.go): a downloader that polls with its
+// queue ID after we restarted keeps its place.
+const UploadQueueFile = "upload-queue.json"
 
 // saveLoop saves the caches at their periods until the servent stops;
 // shutdown saves them once more after it has returned. Without a DataDir
@@ -31,22 +40,47 @@ func (s *Servent) saveLoop() {
 	defer hosts.Stop()
 	tls := time.NewTicker(tlsHostsSaveEvery)
 	defer tls.Stop()
+	queue := time.NewTicker(uploadQueueSaveEvery)
+	defer queue.Stop()
 	for {
 		select {
 		case <-hosts.C:
 			s.saveHosts()
 		case <-tls.C:
 			s.saveTLSHosts()
+		case <-queue.C:
+			s.saveUploadQueue()
 		case <-s.ctx.Done():
 			return
 		}
 	}
 }
 
-// saveCaches saves both caches, at shutdown.
+// saveCaches saves the caches and the upload queue, at shutdown.
 func (s *Servent) saveCaches() {
 	s.saveHosts()
 	s.saveTLSHosts()
+	s.saveUploadQueue()
+}
+
+// loadUploadQueue restores the upload queue an earlier run saved. A bad
+// file costs the queued downloaders their places, nothing more.
+func (s *Servent) loadUploadQueue() {
+	if s.cfg.DataDir == "" {
+		return
+	}
+	if err := s.xfer.up.LoadQueue(filepath.Join(s.cfg.DataDir, UploadQueueFile)); err != nil {
+		s.log.Warn("upload queue not loaded, starting empty", zap.Error(err))
+	}
+}
+
+func (s *Servent) saveUploadQueue() {
+	if s.cfg.DataDir == "" {
+		return
+	}
+	if err := s.xfer.up.SaveQueue(filepath.Join(s.cfg.DataDir, UploadQueueFile)); err != nil {
+		s.log.Warn("saving upload queue", zap.Error(err))
+	}
 }
 
 func (s *Servent) saveHosts() {

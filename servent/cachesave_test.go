@@ -77,3 +77,25 @@ func TestCachesSavedWhileRunning(t *testing.T) {
 		assert.True(t, ok, "a host learnt later is saved in the next period")
 	})
 }
+
+// The PARQ upload queue an earlier run saved is loaded at start and saved
+// again at shutdown (httpxfer/parq_persist.go).
+func TestUploadQueueKeptAcrossRestart(t *testing.T) {
+	vtest(t, func(t *testing.T) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, UploadQueueFile)
+		at := time.Now().Add(time.Minute)
+		saved := `{"format":1,"entries":[{"id":"feed42","ip":"10.0.0.1","target":"/get/1/f.bin","retry_at":"` +
+			at.Format(time.RFC3339Nano) + `","expires":"` + at.Add(httpxfer.QueueLifetime).Format(time.RFC3339Nano) + `"}]}`
+		require.NoError(t, os.WriteFile(file, []byte(saved), 0o600))
+		cfg := testConfig(t)
+		cfg.DataDir = dir
+		s := startServent(t, cfg)
+		assert.Equal(t, 1, s.xfer.up.QueueLength(), "loaded at start")
+		require.NoError(t, os.Remove(file))
+		s.Close()
+		u := httpxfer.NewUploader(httpxfer.UploaderConfig{})
+		require.NoError(t, u.LoadQueue(file))
+		assert.Equal(t, 1, u.QueueLength(), "saved at shutdown")
+	})
+}

@@ -197,6 +197,7 @@ func newServent(cfg Config, lock *os.File) (*Servent, error) {
 	}
 	s.xfer = newTransfers(s)
 	s.loadTLSHosts()
+	s.loadUploadQueue()
 	return s, nil
 }
 

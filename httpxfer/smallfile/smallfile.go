@@ -11,9 +11,11 @@
 package smallfile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -54,4 +56,39 @@ func ReadOpen(f *os.File, limit int64) ([]byte, error) {
 
 func tooLarge(name string, limit int64) error {
 	return fmt.Errorf("%s: over %d bytes: %w", name, limit, ErrTooLarge)
+}
+
+// ErrBad is wrapped by ReadJSON's error for a file it read but cannot
+// use: over its limit (the error wraps ErrTooLarge too), not JSON of v's
+// shape, or of another format than the one asked for.
+var ErrBad = errors.New("unusable file")
+
+// ReadJSON decodes the JSON file name, at most limit bytes, into v, once
+// it checked that the file's "format" field is format: the number its
+// writer bumps when the layout changes. It reports whether the file was
+// there: a missing file is no error. The caller wraps the error with the
+// sentinel of its own file.
+func ReadJSON(name string, limit int64, format int, v any) (bool, error) {
+	b, err := Read(name, limit)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case errors.Is(err, ErrTooLarge):
+		return true, fmt.Errorf("%w: %w", ErrBad, err)
+	case err != nil:
+		return true, err
+	}
+	var f struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return true, fmt.Errorf("%w %s: %w", ErrBad, name, err)
+	}
+	if f.Format != format {
+		return true, fmt.Errorf("%w %s: format %d, want %d", ErrBad, name, f.Format, format)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("%w %s: %w", ErrBad, name, err)
+	}
+	return true, nil
 }

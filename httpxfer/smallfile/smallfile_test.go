@@ -2,9 +2,11 @@ package smallfile
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,4 +60,39 @@ func TestReadEndless(t *testing.T) {
 	_, err := Read(path, 1<<20)
 	require.ErrorIs(t, err, ErrTooLarge)
 	assert.Contains(t, err.Error(), "over 1048576 bytes")
+}
+
+func TestReadJSON(t *testing.T) {
+	dir := t.TempDir()
+	type file struct {
+		Format int `json:"format"`
+		X      int `json:"x"`
+	}
+	for _, tc := range []struct {
+		name, content string
+		found, bad    bool
+		x             int
+	}{
+		{"missing", "", false, false, 0},
+		{"good", `{"format":2,"x":7}`, true, false, 7},
+		{"other format", `{"format":1,"x":7}`, true, true, 0},
+		{"not JSON", `{"format":2,`, true, true, 0},
+		{"wrong shape", `{"format":2,"x":"seven"}`, true, true, 0},
+		{"over the limit", `{"format":2,"x":7}` + strings.Repeat(" ", 100), true, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if tc.content != "" {
+				require.NoError(t, os.WriteFile(name, []byte(tc.content), 0o600))
+			}
+			var f file
+			found, err := ReadJSON(name, 64, 2, &f)
+			assert.Equal(t, tc.found, found)
+			assert.Equal(t, tc.bad, errors.Is(err, ErrBad), "%v", err)
+			if !tc.bad {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.x, f.X)
+		})
+	}
 }
