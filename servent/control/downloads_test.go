@@ -63,8 +63,10 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	assert.Equal(t, StatePaused, paused.State)
 	part := filepath.Join(d.data, "downloads", "song.ogg.part")
 	assert.FileExists(t, part, "a paused download keeps its .part")
-	_, err = d.client.PauseDownload(ctx, dl.ID)
-	assert.ErrorContains(t, err, "409", "a paused download cannot pause again")
+	again, err := d.client.PauseDownload(ctx, dl.ID)
+	assert.ErrorIs(t, err, ErrBadState, "a paused download cannot pause again")
+	assert.Equal(t, fmt.Sprintf("%v: %s is paused", ErrBadState, dl.ID), err.Error())
+	assert.Equal(t, StatePaused, again.State, "the client learns the state it is in")
 
 	src.open()
 	_, err = d.client.ResumeDownload(ctx, dl.ID)
@@ -75,6 +77,9 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
 	assert.Equal(t, int64(len(body)), fin.Done)
+	done, err := d.client.PauseDownload(ctx, dl.ID)
+	assert.ErrorIs(t, err, ErrBadState)
+	assert.Equal(t, StateDone, done.State)
 
 	// A second download, cancelled while it runs: nothing is left of it.
 	body2 := randomBytes(256<<10, 8)
