@@ -357,7 +357,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, d
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
-		return pr.failed(ctx, err, "download "+r.Name, filepath.Join(dir, req.Name+".part"))
+		return pr.failed(ctx, err, filepath.Join(dir, req.Name+".part"))
 	}
 	return reportDownload(w, res)
 }
@@ -548,7 +548,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			res, err := download(ctx, req)
 			pr.finish()
 			if err != nil {
-				return pr.failed(ctx, err, "download", filepath.Join(c.String("dir"), req.Name+".part"))
+				return pr.failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 			}
 			return reportDownload(c.Root().Writer, res)
 		},

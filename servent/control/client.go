@@ -79,7 +79,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(b))
 	}
-	return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, e.Error),
+	// The daemon's errors begin "control:" too: said once.
+	msg := fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, strings.TrimPrefix(e.Error, "control: "))
+	return nil, &statusError{code: resp.StatusCode, msg: msg,
 		reason: e.Error, state: e.State}
 }
 

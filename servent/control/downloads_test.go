@@ -56,6 +56,7 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	assert.Equal(t, "song.ogg", dl.Name)
 	_, err = d.client.AddDownload(ctx, req)
 	assert.ErrorContains(t, err, "already queued", "one download per name")
+	assert.Equal(t, 1, strings.Count(err.Error(), "control:"), "%v", err)
 
 	waitFor(t, "progress", func() bool { x := downloadState(t, d, dl.ID); return x.State == StateRunning && x.Done > 0 })
 	paused, err := d.client.PauseDownload(ctx, dl.ID)

@@ -174,7 +174,7 @@ func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Du
 	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("link: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("link: %w", err) // a *net.OpError: "dial tcp LOCAL->ADDR: ..."
 	}
 	return &Link{Conn: nc, br: bufio.NewReader(nc), timeout: timeout}, nil
 }
