@@ -60,6 +60,11 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		{[]string{"browse", httpOnly}, "govent: " + httpOnly + ": httpxfer: browse: 404 Not Found\n"},
 		{[]string{"conform", "--timeout", "1s", refused}, "govent: conform: cannot reach " + refused + ": link: dial tcp "},
 		{[]string{"search", "x", "--peer", refused, "--timeout", "1s"}, "govent: no peer could be reached: "},
+		// Not a servent: say what answered.
+		{[]string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, "govent: no peer could be reached: peer " + httpOnly +
+			": servent: handshake with " + httpOnly + `: wire: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
+		{[]string{"conform", "--timeout", "1s", httpOnly}, "govent: conform: " + httpOnly +
+			`: link: answer: wire: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
 	} {
 		code, _, errOut := runCLI(t, "", tc.args...)
 		assert.Equal(t, 1, code, "%v: %s", tc.args, errOut)

@@ -219,6 +219,10 @@ func (st *runState) detectRole(ctx context.Context) (Role, string, error) {
 		if l == nil && err != nil {
 			return Both, "", fmt.Errorf("conform: cannot reach %s: %w", st.cfg.Target, err)
 		}
+		if errors.Is(err, wire.ErrNotServent) {
+			// An HTTP server, say: no case would say anything.
+			return Both, "", fmt.Errorf("conform: %s: %w", st.cfg.Target, err)
+		}
 		why := st.src.answered(l, true, id)
 		if why == "" {
 			break

@@ -274,7 +274,7 @@ func (l *Link) ReadAnswer() (*wire.Handshake, error) {
 	l.Answer = h
 	_, code, reason, err := h.ParseStatus()
 	if err != nil {
-		return h, fmt.Errorf("link: answer %q: %w", h.StartLine, err)
+		return h, fmt.Errorf("link: answer: %w", err) // it quotes the start line
 	}
 	l.Code = code
 	if code != 200 {
