@@ -193,6 +193,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 	assert.Contains(t, out, "stopped at --max-results 1")
 	assert.Equal(t, tcpBefore+1, hits("tcp"), "the QueryHit is counted, over the link")
 	assert.Equal(t, udpBefore, hits("udp"))
+	code, out, errOut = runCLI(t, "", "search", "nothing matches", "--daemon", "--data", data, "--timeout", "500ms", "--json")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, `{"results":0,"reason":"timeout"}`+"\n", out, "no results: still a JSON line")
 
 	// The token: none, or a wrong one, is 401 on every path.
 	for _, auth := range []string{"", "Bearer wrong"} {
