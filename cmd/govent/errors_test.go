@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 // contexts are the words a layer puts before an error it wraps: each may
 // lead a part of the message (the text between ": ") at most once.
-var contexts = []string{"httpxfer", "servent", "link", "control", "conform", "download", "browse", "search", "get", "dial", "peer"}
+var contexts = []string{"capture", "httpxfer", "servent", "link", "control", "conform", "download", "browse", "search", "get", "dial", "peer"}
 
 // assertSaidOnce fails when a layer's context is said twice in msg, as in
 // "download: httpxfer: download ...: httpxfer: ...".
@@ -60,6 +61,7 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		{[]string{"browse", httpOnly}, "govent: " + httpOnly + ": httpxfer: browse: 404 Not Found\n"},
 		{[]string{"conform", "--timeout", "1s", refused}, "govent: conform: cannot reach " + refused + ": link: dial tcp "},
 		{[]string{"search", "x", "--peer", refused, "--timeout", "1s"}, "govent: no peer could be reached: "},
+		{[]string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, "govent: capture: open "},
 		// Not a servent: say what answered.
 		{[]string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, "govent: no peer could be reached: peer " + httpOnly +
 			": servent: handshake with " + httpOnly + `: wire: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},

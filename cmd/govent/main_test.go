@@ -303,7 +303,7 @@ func TestCaptureDecode(t *testing.T) {
 
 	code, _, errOut = runCLI(t, "", "capture", "decode", "main_test.go")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "capture decode")
+	assert.Contains(t, errOut, "govent: main_test.go: capture: unreadable capture file")
 }
 
 // A TLS-upgraded link and a Gnutella2 connection are reported as what
