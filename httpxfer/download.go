@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -265,12 +266,12 @@ type Result struct {
 func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) {
 	name := sanitizeName(req.Name)
 	if len(req.Sources) == 0 {
-		return Result{}, fmt.Errorf("httpxfer: download %q: %w", name, ErrNoSources)
+		return Result{}, &downloadError{name, ErrNoSources}
 	}
 	d.mu.Lock()
 	if d.active[name] {
 		d.mu.Unlock()
-		return Result{}, fmt.Errorf("httpxfer: download %q: %w", name, ErrBusy)
+		return Result{}, &downloadError{name, ErrBusy}
 	}
 	d.active[name] = true
 	d.mu.Unlock()
@@ -311,10 +312,24 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 	res, err := j.run(ctx)
 	j.reportMesh(res, err)
 	if err != nil {
-		err = fmt.Errorf("httpxfer: download %q: %w", name, err)
+		err = &downloadError{name, err}
 	}
 	return res, err
 }
+
+// downloadError is a download's failure: `httpxfer: download "NAME": `
+// and the cause, which says "httpxfer:" once, here, not again after the
+// name.
+type downloadError struct {
+	name string
+	err  error
+}
+
+func (e *downloadError) Error() string {
+	return fmt.Sprintf("httpxfer: download %q: %s", e.name, strings.TrimPrefix(e.err.Error(), "httpxfer: "))
+}
+
+func (e *downloadError) Unwrap() error { return e.err }
 
 // sanitizeName is SafeName, with "download" for a name of which nothing
 // usable is left.

@@ -126,7 +126,7 @@ func TestDownloadFailureReasons(t *testing.T) {
 			require.ErrorIs(t, err, ErrNoSources)
 			require.Len(t, res.Dropped, 1)
 			assert.Equal(t, src.String()+": "+tc.want, res.Dropped[0].String())
-			assert.Equal(t, `httpxfer: download "f.bin": httpxfer: no usable source left: `+src.String()+": "+tc.want, err.Error())
+			assert.Equal(t, `httpxfer: download "f.bin": no usable source left: `+src.String()+": "+tc.want, err.Error())
 		})
 	}
 }

@@ -88,3 +88,24 @@ func (s *Servent) saveHosts() {
 		s.log.Warn("saving host cache", zap.Error(err))
 	}
 }
+
+// logRestoredBackoff says once, at start, how many hosts of the loaded
+// cache are still in the backoff of an earlier run's failures: they are
+// not dialled before their time, which would otherwise look like the
+// servent ignoring them.
+func (s *Servent) logRestoredBackoff(now time.Time) {
+	hosts := s.hosts.Hosts()
+	n, first := 0, time.Time{}
+	for _, h := range hosts {
+		if h.NextAttempt.After(now) {
+			n++
+			if first.IsZero() || h.NextAttempt.Before(first) {
+				first = h.NextAttempt
+			}
+		}
+	}
+	if n > 0 {
+		s.log.Info("host cache: hosts in backoff from the last run", zap.Int("backoff", n), zap.Int("hosts", len(hosts)),
+			zap.String("first_retry_in", first.Sub(now).Round(time.Second).String()))
+	}
+}

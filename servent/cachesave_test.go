@@ -10,6 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent/hostcache"
@@ -97,5 +100,43 @@ func TestUploadQueueKeptAcrossRestart(t *testing.T) {
 		u := httpxfer.NewUploader(httpxfer.UploaderConfig{})
 		require.NoError(t, u.LoadQueue(file))
 		assert.Equal(t, 1, u.QueueLength(), "saved at shutdown")
+	})
+}
+
+// A host cache restored with hosts still in backoff says so once at
+// start, with how many and when the first may be dialled again; without
+// any, nothing is logged (the backoff came back silently).
+func TestRestoredBackoffLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		prev := hostcache.New(hostcache.Config{DataDir: dir, AllowPrivate: true, AllowLoopback: true})
+		for i := range 3 {
+			a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + i)}), 6346)
+			require.NoError(t, prev.Add(a, hostcache.SourcePong, true, time.Now()))
+			if i > 0 {
+				_, ok := prev.Failed(a, time.Now())
+				require.True(t, ok)
+			}
+		}
+		require.NoError(t, prev.Save())
+
+		start := func() *observer.ObservedLogs {
+			core, logs := observer.New(zapcore.InfoLevel)
+			cfg := testConfig(t)
+			cfg.DataDir, cfg.Logger = dir, zap.New(core)
+			s, err := New(cfg)
+			require.NoError(t, err)
+			s.Close() // the line is said by New, at start
+			return logs
+		}
+		lines := start().FilterMessage("host cache: hosts in backoff from the last run").All()
+		require.Len(t, lines, 1)
+		f := lines[0].ContextMap()
+		assert.Equal(t, int64(2), f["backoff"])
+		assert.Equal(t, int64(3), f["hosts"])
+		assert.Regexp(t, `^[0-9]+s$`, f["first_retry_in"], "the shortest backoff left, within a minute after one failure")
+
+		time.Sleep(time.Hour) // every backoff over
+		assert.Empty(t, start().FilterMessage("host cache: hosts in backoff from the last run").All())
 	})
 }

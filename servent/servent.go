@@ -180,6 +180,7 @@ func newServent(cfg Config, lock *os.File) (*Servent, error) {
 		// A corrupt host cache costs us nothing but the hosts in it.
 		s.log.Warn("host cache not loaded, starting empty", zap.Error(err))
 	}
+	s.logRestoredBackoff(time.Now())
 	if cfg.ShareDir != "" {
 		s.lib, err = library.New(library.Config{
 			Dirs:           []string{cfg.ShareDir},

@@ -1,6 +1,10 @@
 package wire
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Errors come in two classes, told apart with errors.Is:
 //
@@ -27,6 +31,26 @@ var (
 	// has too many lines or bytes.
 	ErrHeaderTooLarge = errors.New("wire: header block over limit")
 )
+
+// ErrNotServent marks a handshake answered by something other than a
+// Gnutella servent: an HTTP server's status line, or any start line that
+// is not Gnutella's. The error names what was found ("wire: \"HTTP/1.1
+// 404 Not Found\": an HTTP server, not a Gnutella servent");
+// errors.Is(err, ErrMalformed) still holds.
+var ErrNotServent error = notServentError{}
+
+type notServentError struct{}
+
+func (notServentError) Error() string { return "not a Gnutella servent" }
+func (notServentError) Unwrap() error { return ErrMalformed }
+
+// notServent is ErrNotServent for a block that starts with start.
+func notServent(start string) error {
+	if strings.HasPrefix(start, "HTTP/") {
+		return fmt.Errorf("wire: %q: an HTTP server, %w", truncateForError([]byte(start)), ErrNotServent)
+	}
+	return fmt.Errorf("wire: %q: %w", truncateForError([]byte(start)), ErrNotServent)
+}
 
 // ErrMagnet marks a magnet link that does not parse. Its text is for a
 // user who typed the link ("magnet link: ..."), not the protocol's

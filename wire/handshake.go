@@ -44,9 +44,13 @@ func (h *Handshake) Is04OK() bool {
 
 // ParseStatus splits a 0.6 status line such as "GNUTELLA/0.6 503 Full"
 // into its protocol, three-digit code and reason (which may be empty).
-// Errors wrap ErrMalformed.
+// Errors wrap ErrMalformed; ErrNotServent when the line is not
+// Gnutella's at all (an HTTP server's answer).
 func (h *Handshake) ParseStatus() (proto string, code int, reason string, err error) {
 	proto, rest, _ := strings.Cut(h.StartLine, " ")
+	if !strings.HasPrefix(h.StartLine, "GNUTELLA") {
+		return "", 0, "", notServent(h.StartLine)
+	}
 	if !strings.HasPrefix(proto, protoPrefix) || len(proto) == len(protoPrefix) {
 		return "", 0, "", fmt.Errorf("%w: handshake: not a status line: %q", ErrMalformed, truncateForError([]byte(h.StartLine)))
 	}

@@ -475,3 +475,37 @@ func TestHandshakeHasToken(t *testing.T) {
 	assert.False(t, h.HasToken("X-Features", "deflate"), "a token matches whole, not as a prefix")
 	assert.False(t, h.HasToken("Content-Encoding", "deflate"), "an absent header has no tokens")
 }
+
+// TestHandshakeNotServent: an answer from something that is not a
+// Gnutella servent says what it is, whether its head parses as a block
+// (then ParseStatus refuses the status line) or not (an HTTP server that
+// sends its body after a bare status line).
+func TestHandshakeNotServent(t *testing.T) {
+	h, err := readBlock(t, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\n404 page not found\n")
+	require.NoError(t, err)
+	_, _, _, err = h.ParseStatus()
+	assert.ErrorIs(t, err, wire.ErrNotServent)
+	assert.ErrorIs(t, err, wire.ErrMalformed)
+	assert.EqualError(t, err, `wire: "HTTP/1.1 404 Not Found": an HTTP server, not a Gnutella servent`)
+
+	_, err = readBlock(t, "HTTP/1.0 400 Bad request\r\n<html lang=\"en\">\r\n\r\n")
+	assert.ErrorIs(t, err, wire.ErrNotServent)
+	assert.EqualError(t, err, `wire: "HTTP/1.0 400 Bad request": an HTTP server, not a Gnutella servent`)
+
+	// Python's http.server answers a request line it cannot read
+	// with a bare HTML page.
+	_, err = readBlock(t, "<!DOCTYPE HTML>\n<html lang=\"en\">\n")
+	assert.EqualError(t, err, `wire: "<!DOCTYPE HTML>": not a Gnutella servent`)
+
+	h = &wire.Handshake{StartLine: "SSH-2.0-OpenSSH_9.6"}
+	_, _, _, err = h.ParseStatus()
+	assert.EqualError(t, err, `wire: "SSH-2.0-OpenSSH_9.6": not a Gnutella servent`)
+
+	// A block that is Gnutella's but broken keeps its own error.
+	_, err = readBlock(t, "GNUTELLA/0.6 200 OK\r\n<html>\r\n\r\n")
+	assert.ErrorIs(t, err, wire.ErrMalformed)
+	assert.NotErrorIs(t, err, wire.ErrNotServent)
+	h = &wire.Handshake{StartLine: "GNUTELLA CONNECT/0.6"}
+	_, _, _, err = h.ParseStatus()
+	assert.NotErrorIs(t, err, wire.ErrNotServent)
+}

@@ -145,6 +145,11 @@ func readBlock(r *bufio.Reader, p *blockParser) (*Handshake, error) {
 			return nil, err
 		}
 		done, err := p.take(line)
+		if err != nil && !p.http && p.started && !strings.HasPrefix(p.h.StartLine, "GNUTELLA") && errors.Is(err, ErrMalformed) {
+			// Not a handshake at all (an HTTP server's answer, or
+			// its bare error page): say what it is.
+			return nil, notServent(p.h.StartLine)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -48,7 +48,7 @@ func browseCommand() *cli.Command {
 			defer stop()
 			conn, err := httpxfer.NetDialer{}.DialSource(ctx, httpxfer.Source{Addr: ap})
 			if err != nil {
-				return fmt.Errorf("browse %s: %w", ap, err)
+				return fmt.Errorf("browse: %w", err) // it names the address
 			}
 			opts := httpxfer.BrowseOptions{UserAgent: servent.UserAgent, Timeout: c.Duration("timeout")}
 			res, err := httpxfer.Browse(ctx, conn, ap.String(), opts)
@@ -107,7 +107,7 @@ func printBrowse(w io.Writer, who string, res *httpxfer.BrowseResult, err error,
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("browse %s: %w", who, err)
+		return fmt.Errorf("%s: %w", who, err) // httpxfer's error says "browse"
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func TestBrowseCommand(t *testing.T) {
 	assert.Contains(t, errOut, "want IP:PORT")
 	code, _, errOut = runCLI(t, "", "browse", "127.0.0.1:1")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "browse 127.0.0.1:1")
+	assert.Contains(t, errOut, "browse: dial tcp 127.0.0.1:1")
 }
 
 // search --browse reaches a servent without a listening port through a
@@ -108,6 +108,6 @@ func TestBrowseEmptyAndRefused(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "browse", addr)
 	assert.Equal(t, 1, code)
 	assert.Empty(t, out, "nothing was browsed")
-	assert.Contains(t, errOut, "browse "+addr+": ")
+	assert.Contains(t, errOut, "govent: "+addr+": httpxfer: browse: ")
 	assert.Contains(t, errOut, "401 Unauthorized")
 }

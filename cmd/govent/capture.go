@@ -40,7 +40,7 @@ func captureCommand() *cli.Command {
 				opt := capture.Options{MaxPayload: maxPayload(c)}
 				sessions, err := capture.DecodeFile(c.Args().First(), opt)
 				if err != nil {
-					return fmt.Errorf("capture decode: %w", err)
+					return err // "capture: ..."
 				}
 				return printSessions(c.Root().Writer, sessions, c.Bool("json"))
 			},

@@ -55,6 +55,8 @@ func prepareCommands(root *cli.Command, e env) {
 					envPrefix(path), envName(path, configFlags(c)[0].Names()[0]), strings.Join(path, "."))
 			}
 		}
+		// The description is indented by 3 on the page.
+		c.Description = reflow(c.Description, helpWidth-3)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -297,7 +298,8 @@ func TestFailuresExitOne(t *testing.T) {
 }
 
 // Every command's description reads as wrapped prose: inside a paragraph,
-// a line that does not end a sentence fills most of the width. (search's
+// a line that does not end a sentence is full (the next word would not
+// fit on it). (search's
 // and wire decode's had a line broken after a few words, mid-sentence.)
 func TestHelpDescriptionsAreWrapped(t *testing.T) {
 	var walk func(path string, cmds []*cli.Command)
@@ -310,7 +312,8 @@ func TestHelpDescriptionsAreWrapped(t *testing.T) {
 				if l == "" || lines[i+1] == "" || strings.HasSuffix(l, ".") || strings.HasSuffix(l, ":") {
 					continue
 				}
-				assert.GreaterOrEqual(t, len(l), 60, "%s --help: a short line inside a paragraph: %q", name, l)
+				next := strings.Fields(lines[i+1])[0]
+				assert.Greater(t, len(l)+1+len(next), helpWidth-3, "%s --help: a short line inside a paragraph: %q", name, l)
 			}
 			walk(name, c.Commands)
 		}
@@ -360,6 +363,9 @@ func TestHelpFlagsAligned(t *testing.T) {
 		options, _, _ = strings.Cut(options, "\n\n")
 		column := -1
 		for _, line := range strings.Split(options, "\n") {
+			if column > 0 && strings.HasPrefix(line, strings.Repeat(" ", column)) && line[column] != ' ' {
+				continue // a description's next line, in its column
+			}
 			if !assert.True(t, strings.HasPrefix(line, "   -"), "%v --help: not a flag's line in OPTIONS: %q", args, line) {
 				continue
 			}
@@ -387,4 +393,52 @@ func TestHelpNamesStringValues(t *testing.T) {
 			assert.False(t, bare.MatchString(line), "%v --help: %q", args, line)
 		}
 	})
+}
+
+// Every help page fits 80 columns: the root's, and every command's and
+// subcommand's with all its flags (run's, netsim's and search's ran to
+// 150).
+func TestHelpFitsWidth(t *testing.T) {
+	check := func(args []string, out string) {
+		for _, line := range strings.Split(out, "\n") {
+			assert.LessOrEqual(t, utf8.RuneCountInString(line), 80, "%v --help: %q", args, line)
+		}
+	}
+	for _, args := range [][]string{{"--help"}, {"help"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		require.Equal(t, 0, code, errOut)
+		check(args, out)
+	}
+	code, _, errOut := runCLI(t, "")
+	assert.Equal(t, 2, code)
+	check(nil, errOut)
+	pages := 0
+	app := newApp(env{})
+	eachHelp(t, func(args []string, out string) {
+		pages++
+		check(args, out)
+		c := app
+		for _, name := range args {
+			c = c.Command(name)
+		}
+		for _, f := range c.VisibleFlags() {
+			assert.Contains(t, out, "--"+f.Names()[0], "%v --help shows every flag", args)
+		}
+	})
+	assert.Greater(t, pages, 20)
+}
+
+func TestFitLines(t *testing.T) {
+	in := "   --flag X     " + strings.Repeat("word ", 20) + "\n" + "   " + strings.Repeat("prose ", 15)
+	got := fitLines(in, 40)
+	assert.Equal(t, ""+
+		"   --flag X     word word word word word\n"+
+		"                word word word word word\n"+
+		"                word word word word word\n"+
+		"                word word word word word\n"+
+		"   prose prose prose prose prose prose\n"+
+		"   prose prose prose prose prose prose\n"+
+		"   prose prose prose", got)
+	assert.Equal(t, "--peer HOST:PORT\tpeer to dial (repeatable)", onceRepeatable("--peer HOST:PORT [ --peer HOST:PORT ]\tpeer to dial"))
+	assert.Equal(t, "--x N\tn", onceRepeatable("--x N\tn"))
 }

@@ -236,13 +236,29 @@ func transfersCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			for _, op := range []struct {
 				flag string
 				do   func(context.Context, string) (control.Download, error)
-			}{{"pause", cl.PauseDownload}, {"resume", cl.ResumeDownload}, {"cancel", cl.CancelDownload}} {
-				if id := c.String(op.flag); id != "" {
-					if _, err := op.do(ctx, id); errors.Is(err, control.ErrNotFound) {
-						return fmt.Errorf("--%s %s: no transfer %s (govent transfers lists them)", op.flag, id, id)
-					} else if err != nil {
-						return fmt.Errorf("--%s %s: %w", op.flag, id, err)
-					}
+				// already are the states the verb would lead to; only
+				// says which states it acts on.
+				already []string
+				only    string
+			}{
+				{"pause", cl.PauseDownload, []string{control.StatePaused}, "only a queued or running one can be paused"},
+				{"resume", cl.ResumeDownload, []string{control.StateQueued, control.StateRunning}, "only a paused or failed one can be resumed"},
+				{"cancel", cl.CancelDownload, nil, ""},
+			} {
+				id := c.String(op.flag)
+				if id == "" {
+					continue
+				}
+				d, err := op.do(ctx, id)
+				switch {
+				case errors.Is(err, control.ErrNotFound):
+					return fmt.Errorf("--%s %s: no transfer %s (govent transfers lists them)", op.flag, id, id)
+				case errors.Is(err, control.ErrBadState) && slices.Contains(op.already, d.State):
+					return fmt.Errorf("--%s %s: the download is %s already", op.flag, id, d.State)
+				case errors.Is(err, control.ErrBadState) && d.State != "":
+					return fmt.Errorf("--%s %s: the download is %s; %s", op.flag, id, d.State, op.only)
+				case err != nil:
+					return fmt.Errorf("--%s %s: %w", op.flag, id, err)
 				}
 			}
 			tr, err := cl.Transfers(ctx)

@@ -193,6 +193,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 	assert.Contains(t, out, "stopped at --max-results 1")
 	assert.Equal(t, tcpBefore+1, hits("tcp"), "the QueryHit is counted, over the link")
 	assert.Equal(t, udpBefore, hits("udp"))
+	code, out, errOut = runCLI(t, "", "search", "nothing matches", "--daemon", "--data", data, "--timeout", "500ms", "--json")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, `{"results":0,"reason":"timeout"}`+"\n", out, "no results: still a JSON line")
 
 	// The token: none, or a wrong one, is 401 on every path.
 	for _, auth := range []string{"", "Bearer wrong"} {
@@ -226,6 +229,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, out, _ = runCLI(t, "", "transfers", "--data", data)
 	require.Equal(t, 0, code)
 	assert.Regexp(t, dl.ID+`  done +queued\.ogg  55\.7 KiB of 55\.7 KiB \(100%\)`, out)
+	code, _, errOut = runCLI(t, "", "transfers", "--data", data, "--pause", dl.ID)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "govent: --pause "+dl.ID+": the download is done; only a queued or running one can be paused\n", errOut)
 
 	// top without a terminal: plain views, or JSON snapshots, --count times.
 	code, out, errOut = runCLI(t, "", "top", "--data", data, "--count", "2", "--interval", "100ms")
@@ -285,8 +291,12 @@ func TestDaemonDownloadSurvivesRestart(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "transfers", "--data", data, "--pause", dl.ID)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, dl.ID+"  paused ")
-	code, out, _ = runCLI(t, "", "transfers", "--data", data, "--pause", dl.ID)
-	assert.Equal(t, 1, code, "pausing twice: %s", out)
+	code, _, errOut = runCLI(t, "", "transfers", "--data", data, "--pause", dl.ID)
+	assert.Equal(t, 1, code, "pausing twice")
+	assert.Equal(t, "govent: --pause "+dl.ID+": the download is paused already\n", errOut)
+	code, _, errOut = runCLI(t, "", "transfers", "--data", data, "--resume", dl.ID+"x")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "govent: --resume "+dl.ID+"x: no transfer "+dl.ID+"x (govent transfers lists them)\n", errOut)
 	code, out, errOut = runCLI(t, "", "transfers", "--data", data, "--resume", dl.ID)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, dl.ID+"  running ")

@@ -51,6 +51,7 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	}
 	switch {
 	case c.Bool("json"):
+		_ = enc.Encode(searchEnd{Results: done.Results, Reason: done.Reason})
 	case done.Results == 0:
 		fmt.Fprintln(w, "no results")
 	case done.Reason == "max_results":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -37,7 +38,7 @@ func fuzzPeerCommand() *cli.Command {
 			"or answers with broken state is a finding: it is minimised by replaying it with parts\n" +
 			"removed and saved as a JSON reproducer under --out. It contacts HOST:PORT only and stops\n" +
 			"at --duration (or --max-cases). Exit status: 0 no finding, 1 findings (or the target was\n" +
-			"down from the start), 2 a usage mistake.\n\n" +
+			"down from the start, or the run was interrupted), 2 a usage mistake.\n\n" +
 			"Against a loopback target the cases come from many source addresses in 127.1.0.0/22,\n" +
 			"so that per-address limits of the target do not stop them.\n" +
 			"Only fuzz servents you run or may test.",
@@ -179,8 +180,20 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 	} else {
 		printFuzzSummary(c.Root().Writer, sum)
 	}
+	found := ""
 	if n := len(sum.Findings); n > 0 {
-		return fmt.Errorf("fuzz-peer: %d finding(s) against %s, reproducers under %s", n, cfg.Target, cfg.OutDir)
+		found = fmt.Sprintf("%d finding(s) against %s, reproducers under %s", n, cfg.Target, cfg.OutDir)
+	}
+	if sum.Stopped == peer.StopInterrupted {
+		// As get, demo and workload: exit 1, saying the run is partial.
+		msg := fmt.Sprintf("fuzz-peer: interrupted after %.1fs: the summary above covers %s", sum.Seconds, english.Count(sum.Cases, "case", "cases"))
+		if found != "" {
+			msg += "; " + found
+		}
+		return errors.New(msg)
+	}
+	if found != "" {
+		return errors.New("fuzz-peer: " + found)
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,4 +234,44 @@ func TestFuzzPeerReplayTakesOnlyItsFlags(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "fuzz-peer", "replay", "--duration", "5s", "case.json", "127.0.0.1:1")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "unknown flag --duration")
+}
+
+// TestFuzzPeerInterrupted: a real fuzz-peer process stopped by SIGINT
+// prints its summary so far and exits 1, as get, demo and workload do when
+// interrupted (it exited 0, which a script takes for "no finding").
+func TestFuzzPeerInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	s := startFuzzTarget(t)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "fuzz-peer", s.Addr().String(), "--targets", "handshake", "--rate", "50",
+		"--duration", "1m", "--seed", "1", "--out", t.TempDir())
+	cmd.Env = testEnviron()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	hit := func() bool { st := s.Stats(); return st.HandshakeFailed+st.Malformed+st.Answered > 0 }
+	for deadline := time.Now().Add(20 * time.Second); !hit(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("fuzz-peer did not reach its target\n%s", stderr.String())
+		}
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("fuzz-peer did not exit after SIGINT\n%s", stderr.String())
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "exit status 0 after SIGINT\n%s\n%s", stdout.String(), stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, stdout.String(), "stopped: interrupted", "the summary so far")
+	assert.Regexp(t, `^govent: fuzz-peer: interrupted after [0-9.]+s: the summary above covers [0-9]+ cases?\n$`, stderr.String())
 }

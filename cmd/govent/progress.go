@@ -147,9 +147,9 @@ func (p *progress) repeated(key, what string) bool {
 
 // failed is the error of a download that ended with err. Cut short by
 // Ctrl-C (ctx done), it says what is kept in part and how to go on.
-func (p *progress) failed(ctx context.Context, err error, what, part string) error {
+func (p *progress) failed(ctx context.Context, err error, part string) error {
 	if ctx.Err() == nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return err // httpxfer's error names the download
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

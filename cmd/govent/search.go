@@ -260,14 +260,30 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 			fmt.Fprintf(w, "best first (free slot, direct, advertised speed, hops): %s\n", strings.Trim(fmt.Sprint(rank), "[]"))
 		}
 	}
+	reason := "timeout"
+	switch {
+	case len(out) == limit:
+		reason = "max_results"
+	case ctx.Err() != nil:
+		reason = "interrupted"
+	}
 	switch {
 	case asJSON:
+		_ = enc.Encode(searchEnd{Results: len(out), Reason: reason})
 	case len(out) == 0:
 		fmt.Fprintln(w, "no results")
 	case len(out) == limit:
 		fmt.Fprintf(w, "stopped at %s %d\n", opts.limitFlag, limit)
 	}
 	return out, nil
+}
+
+// searchEnd is the last line of search --json, with or without results:
+// how many arrived and why the search stopped (max_results, timeout,
+// interrupted; through a daemon also idle, as its stream says).
+type searchEnd struct {
+	Results int    `json:"results"`
+	Reason  string `json:"reason"`
 }
 
 // collectResults reads results until limit arrived, the timeout passed or
@@ -357,7 +373,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, d
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
-		return pr.failed(ctx, err, "download "+r.Name, filepath.Join(dir, req.Name+".part"))
+		return pr.failed(ctx, err, filepath.Join(dir, req.Name+".part"))
 	}
 	return reportDownload(w, res)
 }
@@ -548,7 +564,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			res, err := download(ctx, req)
 			pr.finish()
 			if err != nil {
-				return pr.failed(ctx, err, "download", filepath.Join(c.String("dir"), req.Name+".part"))
+				return pr.failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 			}
 			return reportDownload(c.Root().Writer, res)
 		},

@@ -144,3 +144,20 @@ func TestSaveName(t *testing.T) {
 	assert.True(t, strings.HasSuffix(got, "é.flac"), "%q", got)
 	assert.LessOrEqual(t, len(got), 200)
 }
+
+// search --json ends with a summary line, so that a search without
+// results prints valid JSON lines too (it printed nothing).
+func TestSearchJSONSummary(t *testing.T) {
+	s := shareFiles(t, map[string]string{"penguin parade.ogg": strings.Repeat("penguin ", 1000)})
+	peer := s.Addr().String()
+	code, out, errOut := runCLI(t, "", "search", "nothing matches", "--peer", peer, "--listen", "127.0.0.1:0", "--timeout", "500ms", "--json")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, `{"results":0,"reason":"timeout"}`+"\n", out)
+
+	code, out, errOut = runCLI(t, "", "search", "penguin", "--peer", peer, "--listen", "127.0.0.1:0", "--timeout", "5s", "--max-results", "1", "--json")
+	require.Equal(t, 0, code, errOut)
+	lines := jsonLines(t, out)
+	require.Len(t, lines, 2, out)
+	assert.Equal(t, "penguin parade.ogg", lines[0]["name"])
+	assert.Equal(t, map[string]any{"results": 1.0, "reason": "max_results"}, lines[1])
+}

@@ -79,14 +79,19 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(b))
 	}
-	return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, e.Error)}
+	// The daemon's errors begin "control:" too: said once.
+	msg := fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, strings.TrimPrefix(e.Error, "control: "))
+	return nil, &statusError{code: resp.StatusCode, msg: msg,
+		reason: e.Error, state: e.State}
 }
 
 // statusError is a reply with a status other than 2xx or 401: the
-// download verbs tell a 404 apart.
+// download verbs tell a 404 and a 409 apart.
 type statusError struct {
-	code int
-	msg  string
+	code   int
+	msg    string
+	reason string // the daemon's own words
+	state  string // a refused download's state
 }
 
 func (e *statusError) Error() string { return e.msg }
@@ -142,7 +147,8 @@ func (c *Client) AddDownload(ctx context.Context, r DownloadRequest) (Download, 
 }
 
 // PauseDownload, ResumeDownload and CancelDownload act on one download;
-// ErrNotFound when the daemon has none of that ID.
+// ErrNotFound when the daemon has none of that ID, ErrBadState (and the
+// Download's State) when it is in a state the verb does not act on.
 func (c *Client) PauseDownload(ctx context.Context, id string) (Download, error) {
 	return c.downloadOp(ctx, http.MethodPost, id, "/pause")
 }
@@ -158,8 +164,14 @@ func (c *Client) CancelDownload(ctx context.Context, id string) (Download, error
 func (c *Client) downloadOp(ctx context.Context, method, id, op string) (Download, error) {
 	var v Download
 	err := c.call(ctx, method, "/v1/downloads/"+url.PathEscape(id)+op, nil, &v)
-	if se := (*statusError)(nil); errors.As(err, &se) && se.code == http.StatusNotFound {
+	var se *statusError
+	switch {
+	case errors.As(err, &se) && se.code == http.StatusNotFound:
 		return v, fmt.Errorf("%w %q", ErrNotFound, id)
+	case errors.As(err, &se) && se.code == http.StatusConflict:
+		// The download is in a state the verb does not act on: say
+		// which, in the daemon's words, and hand back the state.
+		return Download{ID: id, State: se.state}, fmt.Errorf("%w: %s", ErrBadState, strings.TrimPrefix(se.reason, ErrBadState.Error()+": "))
 	}
 	return v, err
 }

@@ -56,6 +56,7 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	assert.Equal(t, "song.ogg", dl.Name)
 	_, err = d.client.AddDownload(ctx, req)
 	assert.ErrorContains(t, err, "already queued", "one download per name")
+	assert.Equal(t, 1, strings.Count(err.Error(), "control:"), "%v", err)
 
 	waitFor(t, "progress", func() bool { x := downloadState(t, d, dl.ID); return x.State == StateRunning && x.Done > 0 })
 	paused, err := d.client.PauseDownload(ctx, dl.ID)
@@ -63,8 +64,10 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	assert.Equal(t, StatePaused, paused.State)
 	part := filepath.Join(d.data, "downloads", "song.ogg.part")
 	assert.FileExists(t, part, "a paused download keeps its .part")
-	_, err = d.client.PauseDownload(ctx, dl.ID)
-	assert.ErrorContains(t, err, "409", "a paused download cannot pause again")
+	again, err := d.client.PauseDownload(ctx, dl.ID)
+	assert.ErrorIs(t, err, ErrBadState, "a paused download cannot pause again")
+	assert.Equal(t, fmt.Sprintf("%v: %s is paused", ErrBadState, dl.ID), err.Error())
+	assert.Equal(t, StatePaused, again.State, "the client learns the state it is in")
 
 	src.open()
 	_, err = d.client.ResumeDownload(ctx, dl.ID)
@@ -75,6 +78,9 @@ func TestDownloadPauseResumeCancel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
 	assert.Equal(t, int64(len(body)), fin.Done)
+	done, err := d.client.PauseDownload(ctx, dl.ID)
+	assert.ErrorIs(t, err, ErrBadState)
+	assert.Equal(t, StateDone, done.State)
 
 	// A second download, cancelled while it runs: nothing is left of it.
 	body2 := randomBytes(256<<10, 8)

@@ -147,6 +147,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // apiError is the body of every error answer.
 type apiError struct {
 	Error string `json:"error"`
+	// State is the download's state, when a download verb is refused
+	// for it (409).
+	State string `json:"state,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -154,6 +154,10 @@ func (srv *Server) downloadOp(op func(*Queue, string) (Download, error)) http.Ha
 			return
 		}
 		d, err := op(srv.cfg.Queue, r.PathValue("id"))
+		if errors.Is(err, ErrBadState) {
+			writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), State: d.State})
+			return
+		}
 		if err != nil {
 			writeError(w, queueStatus(err), err)
 			return

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/govent/govent/cmd/internal/link"
 )
@@ -16,6 +18,51 @@ import (
 // afterwards for refusals that are about our address rather than about
 // what the case tests.
 
+// Resolver looks names up; net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// resolveTarget returns the address of target (host:port). A name is
+// looked up once, with r (nil: net.DefaultResolver), bounded by timeout;
+// of its addresses the first IPv4 one is taken, else the first. Every
+// connection of the run then goes to that address, so that a name is
+// tested exactly as its address would be (on loopback, each connection
+// from a loopback address of its own).
+func resolveTarget(ctx context.Context, r Resolver, target string, timeout time.Duration) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(target); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("conform: target %q: %w", target, err)
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || pn == 0 {
+		return netip.AddrPort{}, fmt.Errorf("conform: target %q: the port must be a number from 1 to 65535", target)
+	}
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("conform: %w", err) // "lookup HOST: no such host"
+	}
+	if len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("conform: %s has no address", host)
+	}
+	ip := ips[0].Unmap()
+	for _, a := range ips {
+		if a.Unmap().Is4() {
+			ip = a.Unmap()
+			break
+		}
+	}
+	return netip.AddrPortFrom(ip, uint16(pn)), nil
+}
+
 // Dial connects to the target with o (the run's timeout and the next
 // source address filled in) and keeps the link for cleanup. A refused
 // handshake is an error naming the status; the returned Link then shows
@@ -24,7 +71,7 @@ func (t *T) Dial(o link.Options) (*link.Link, error) {
 	o.Timeout = t.cfg.Timeout
 	l, err := t.st.connect(t.ctx, t, t.id, true, func(local netip.Addr) (*link.Link, error) {
 		o.Local = local
-		return link.Dial(t.ctx, t.cfg.Target, o)
+		return link.Dial(t.ctx, t.st.addr, o)
 	})
 	if err != nil {
 		return l, fmt.Errorf("connecting to %s: %w", t.cfg.Target, err)
@@ -35,7 +82,7 @@ func (t *T) Dial(o link.Options) (*link.Link, error) {
 // DialTCP opens a connection in its handshake phase (see link.DialTCP).
 func (t *T) DialTCP() (*link.Link, error) {
 	return t.st.connect(t.ctx, t, t.id, false, func(local netip.Addr) (*link.Link, error) {
-		return link.DialTCP(t.ctx, t.cfg.Target, local, t.cfg.Timeout)
+		return link.DialTCP(t.ctx, t.st.addr, local, t.cfg.Timeout)
 	})
 }
 
@@ -179,7 +226,7 @@ func sameLocal(a, b *link.Link) bool {
 // Listen opens a listener for the target's callbacks, on the address that
 // reaches the target.
 func (t *T) Listen() (*link.Listener, error) {
-	ln, err := link.ListenFor(t.cfg.Target)
+	ln, err := link.ListenFor(t.st.addr)
 	return t.keepListener(ln, err)
 }
 

@@ -51,7 +51,11 @@ func WriteStart(w io.Writer, rep *Report) {
 	if rep.TargetRole == Both {
 		role = "unknown role"
 	}
-	fmt.Fprintf(w, "%s (%s, %s); connections from %s\n", rep.Target, orUnknown(rep.TargetAgent), role, rep.Sources)
+	target := rep.Target
+	if rep.Address != "" {
+		target += " at " + rep.Address
+	}
+	fmt.Fprintf(w, "%s (%s, %s); connections from %s\n", target, orUnknown(rep.TargetAgent), role, rep.Sources)
 	if rep.Estimate > 0 {
 		fmt.Fprintf(w, "at most %d connections; pacing alone makes the run take up to %s\n", rep.Planned, rep.Estimate.Round(time.Second))
 	}

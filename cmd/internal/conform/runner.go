@@ -46,6 +46,10 @@ type Config struct {
 	// address, for targets that ban an address that connects too often
 	// (gtk-gnutella needs 30s). Zero: no spacing.
 	Pace time.Duration
+	// Resolver looks up Target's host when it is a name (nil:
+	// net.DefaultResolver). The name is looked up once, and every
+	// connection goes to the address it gave.
+	Resolver Resolver
 	// OnStart, if set, is called once the target answered the role
 	// check, before the first case.
 	OnStart func(*Report)
@@ -91,6 +95,9 @@ type Result struct {
 // Report is a whole run.
 type Report struct {
 	Target string
+	// Address is the address Target's name resolved to, which every
+	// connection went to ("" when Target is an address).
+	Address string
 	// TargetRole is the role the target announced when the run started
 	// (Both when it could not be told).
 	TargetRole Role
@@ -141,8 +148,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	start := time.Now()
-	st := &runState{cfg: &cfg, src: newSources(cfg.Target, cfg.Sources, cfg.Pace)}
+	addr, err := resolveTarget(ctx, cfg.Resolver, cfg.Target, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	st := &runState{cfg: &cfg, addr: addr.String(), src: newSources(addr, cfg.Sources, cfg.Pace)}
 	rep := &Report{Target: cfg.Target, Sources: st.src.describe()}
+	if st.addr != cfg.Target {
+		rep.Address = st.addr
+	}
 	rep.startSources = rep.Sources
 	rep.Planned, rep.Estimate = Plan(cases, cfg.Pace, st.src.count())
 	rep.TargetRole, rep.TargetAgent, err = st.detectRole(ctx)
@@ -177,8 +191,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runState is what cases of one run share: the config, the connections'
 // sources, and the file found by searching for Config.Query.
 type runState struct {
-	cfg *Config
-	src *sources
+	cfg  *Config
+	addr string // the target's address: cfg.Target, its name resolved
+	src  *sources
 
 	hitOnce sync.Once
 	hit     *Hit
@@ -195,7 +210,7 @@ func (st *runState) detectRole(ctx context.Context) (Role, string, error) {
 	var err error
 	for attempt := 0; ; attempt++ {
 		l, err = st.connect(ctx, nil, id, true, func(local netip.Addr) (*link.Link, error) {
-			return link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout, Local: local})
+			return link.Dial(ctx, st.addr, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout, Local: local})
 		})
 		var gate *gateError
 		if errors.As(err, &gate) {
@@ -203,6 +218,10 @@ func (st *runState) detectRole(ctx context.Context) (Role, string, error) {
 		}
 		if l == nil && err != nil {
 			return Both, "", fmt.Errorf("conform: cannot reach %s: %w", st.cfg.Target, err)
+		}
+		if errors.Is(err, wire.ErrNotServent) {
+			// An HTTP server, say: no case would say anything.
+			return Both, "", fmt.Errorf("conform: %s: %w", st.cfg.Target, err)
 		}
 		why := st.src.answered(l, true, id)
 		if why == "" {
@@ -483,7 +502,7 @@ func (st *runState) discover(ctx context.Context) (*Hit, error) {
 	}
 	const id = "the search for --query"
 	l, err := st.connect(ctx, nil, id, true, func(local netip.Addr) (*link.Link, error) {
-		return link.Dial(ctx, st.cfg.Target, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout, Local: local})
+		return link.Dial(ctx, st.addr, link.Options{Ultrapeer: true, Timeout: st.cfg.Timeout, Local: local})
 	})
 	if l != nil {
 		if why := st.src.answered(l, true, id); why != "" {

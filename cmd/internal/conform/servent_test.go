@@ -3,6 +3,8 @@ package conform
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -97,4 +99,76 @@ func TestOurServentOneAddress(t *testing.T) {
 	assert.Positive(t, perAddr, "no case met the per-address limits")
 	assert.Empty(t, rep.Bans, "a per-address limit is no ban")
 	assert.Empty(t, rep.Gone)
+}
+
+// names is a Resolver that knows a few names and nothing else.
+type names map[string][]netip.Addr
+
+func (n names) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := n[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// TestTargetByName: a target named by a host name is tested as its
+// address would be: looked up once, and on loopback each connection from
+// a loopback address of its own, so the per-address limits skip nothing
+// (they skipped every case that needs several links at once when only a
+// literal loopback address was spread).
+func TestTargetByName(t *testing.T) {
+	s := startOurs(t, servent.ModeUltrapeer)
+	port := s.Addr().Port()
+	var start strings.Builder
+	rep, err := Run(t.Context(), Config{
+		Target:   fmt.Sprintf("servent.test:%d", port),
+		Resolver: names{"servent.test": {netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}},
+		Timeout:  3 * time.Second,
+		Query:    ourQuery,
+		Only:     []string{"handshake", "framing"},
+		OnStart:  func(r *Report) { WriteStart(&start, r) },
+	})
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", port), rep.Address, "the IPv4 address is taken")
+	assert.Contains(t, rep.Sources, "a fresh loopback address per connection")
+	assert.Contains(t, start.String(), fmt.Sprintf("servent.test:%d at 127.0.0.1:%d (", port, port))
+	for _, r := range rep.Results {
+		if r.Status == Fail || r.Status == Skip && r.Case.Role != Leaf {
+			t.Errorf("%s %s: %s", r.Case.ID, r.Status, r.Message)
+		}
+	}
+
+	_, err = Run(t.Context(), Config{Target: "nowhere.test:6346", Resolver: names{}})
+	require.EqualError(t, err, "conform: lookup nowhere.test: no such host")
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+}
+
+// TestResolveTarget: a name is looked up and its first IPv4 address
+// taken; a name that leads off this machine gets no loopback spreading.
+func TestResolveTarget(t *testing.T) {
+	r := names{
+		"far.test":  {netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.7")},
+		"six.test":  {netip.MustParseAddr("2001:db8::1")},
+		"none.test": {},
+	}
+	for target, want := range map[string]string{
+		"far.test:6346":         "192.0.2.7:6346",
+		"six.test:6346":         "[2001:db8::1]:6346",
+		"192.0.2.9:6346":        "192.0.2.9:6346",
+		"[::ffff:127.0.0.1]:10": "127.0.0.1:10",
+	} {
+		ap, err := resolveTarget(t.Context(), r, target, time.Second)
+		require.NoError(t, err, target)
+		assert.Equal(t, want, ap.String(), target)
+	}
+	ap, err := resolveTarget(t.Context(), r, "far.test:6346", time.Second)
+	require.NoError(t, err)
+	s := newSources(ap, nil, 0)
+	assert.Equal(t, "one address (the system's choice)", s.describe())
+
+	_, err = resolveTarget(t.Context(), r, "none.test:6346", time.Second)
+	assert.ErrorContains(t, err, "none.test has no address")
+	_, err = resolveTarget(t.Context(), r, "far.test:0", time.Second)
+	assert.ErrorContains(t, err, "port")
 }

@@ -90,7 +90,7 @@ func (s *source) String() string {
 
 // newSources picks the sources for target: the user's, or spread over
 // loopback for a loopback IPv4 target, or the system's choice.
-func newSources(target string, user []netip.Addr, pace time.Duration) *sources {
+func newSources(target netip.AddrPort, user []netip.Addr, pace time.Duration) *sources {
 	s := &sources{pace: pace, seen: map[netip.Addr]*source{}}
 	for _, a := range user {
 		s.fixed = append(s.fixed, &source{addr: a.Unmap()})
@@ -98,7 +98,7 @@ func newSources(target string, user []netip.Addr, pace time.Duration) *sources {
 	if len(s.fixed) > 0 {
 		return s
 	}
-	if ap, err := netip.ParseAddrPort(target); err == nil && ap.Addr().Unmap().Is4() && ap.Addr().Unmap().IsLoopback() {
+	if a := target.Addr().Unmap(); a.Is4() && a.IsLoopback() {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		s.spread, s.spreadNext = true, binary.BigEndian.Uint32(b[:])

@@ -63,7 +63,7 @@ func TestPerAddress(t *testing.T) {
 // the system's choice.
 func TestSpreadSources(t *testing.T) {
 	block := netip.MustParsePrefix("127.64.0.0/10")
-	s := newSources("127.0.0.1:6346", nil, 0)
+	s := newSources(netip.MustParseAddrPort("127.0.0.1:6346"), nil, 0)
 	seen := map[netip.Addr]bool{}
 	var prev netip.Addr
 	for range 3000 {
@@ -84,8 +84,9 @@ func TestSpreadSources(t *testing.T) {
 	}
 	assert.Equal(t, 0, s.count())
 
-	for _, target := range []string{"[::1]:6346", "192.0.2.1:6346", "localhost:6346"} {
-		s := newSources(target, nil, 0)
+	// (A name is resolved before: see TestTargetByName.)
+	for _, target := range []string{"[::1]:6346", "192.0.2.1:6346", "[::ffff:192.0.2.1]:6346"} {
+		s := newSources(netip.MustParseAddrPort(target), nil, 0)
 		src, _, err := s.acquire(t.Context())
 		require.NoError(t, err)
 		assert.False(t, src.addr.IsValid(), "%s: the system picks", target)
@@ -93,7 +94,7 @@ func TestSpreadSources(t *testing.T) {
 	}
 
 	user := []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")}
-	s = newSources("127.0.0.1:6346", user, 0)
+	s = newSources(netip.MustParseAddrPort("127.0.0.1:6346"), user, 0)
 	var got []netip.Addr
 	for range 4 {
 		src, _, err := s.acquire(t.Context())
@@ -117,7 +118,7 @@ func TestPace(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%d conns from %d sources", tt.conns, len(tt.sources)), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := newSources("192.0.2.1:6346", tt.sources, 30*time.Second)
+				s := newSources(netip.MustParseAddrPort("192.0.2.1:6346"), tt.sources, 30*time.Second)
 				start := time.Now()
 				var waited time.Duration
 				for range tt.conns {
@@ -159,7 +160,7 @@ func TestPlan(t *testing.T) {
 // namespace, some systems), binding another loopback address fails; the
 // suite then connects from the system's choice for the rest of the run.
 func TestNoSpreadFallback(t *testing.T) {
-	st := &runState{cfg: &Config{Target: "127.0.0.1:1"}, src: newSources("127.0.0.1:1", nil, 0)}
+	st := &runState{cfg: &Config{Target: "127.0.0.1:1"}, addr: "127.0.0.1:1", src: newSources(netip.MustParseAddrPort("127.0.0.1:1"), nil, 0)}
 	var locals []netip.Addr
 	open := func(local netip.Addr) (*link.Link, error) {
 		locals = append(locals, local)

@@ -174,7 +174,7 @@ func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Du
 	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("link: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("link: %w", err) // a *net.OpError: "dial tcp LOCAL->ADDR: ..."
 	}
 	return &Link{Conn: nc, br: bufio.NewReader(nc), timeout: timeout}, nil
 }
@@ -274,7 +274,7 @@ func (l *Link) ReadAnswer() (*wire.Handshake, error) {
 	l.Answer = h
 	_, code, reason, err := h.ParseStatus()
 	if err != nil {
-		return h, fmt.Errorf("link: answer %q: %w", h.StartLine, err)
+		return h, fmt.Errorf("link: answer: %w", err) // it quotes the start line
 	}
 	l.Code = code
 	if code != 200 {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -115,4 +116,34 @@ func TestNetwork200(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p2pstats.CheckPage(page))
 	assert.Contains(t, string(page), "flood vs qrp&#43;dq")
+}
+
+// TestWaitingSaysForWhat: the run says it waits for the last queries'
+// results only when some are still open, and how many (it said so for a
+// run that had issued none).
+func TestWaitingSaysForWhat(t *testing.T) {
+	root, err := os.MkdirTemp(DefaultShareRoot(), "netsim-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	var lines []string
+	cfg := Config{Nodes: 4, Ultrapeers: 0.5, Duration: 2 * time.Second, Seed: 3, Settle: time.Second,
+		SearchWindow: 5 * time.Second, ShareRoot: root, Progress: func(s string) { lines = append(lines, s) }}
+	r := simulate(t, cfg)
+	require.Zero(t, r.Queries.Issued, "the default workload issues nothing in 2 s")
+	for _, l := range lines {
+		assert.NotContains(t, l, "waiting", "nothing to wait for")
+	}
+
+	lines = nil
+	cfg.Nodes, cfg.Duration, cfg.Workload = 20, 30*time.Second, busyWorkload(t)
+	r = simulate(t, cfg)
+	require.Positive(t, r.Queries.Issued)
+	waits := 0
+	for _, l := range lines {
+		if strings.Contains(l, "waiting") {
+			waits++
+			assert.Regexp(t, `^30s: waiting up to 5s for the results of [0-9]+ quer(y|ies) still open$`, l)
+		}
+	}
+	assert.Equal(t, 1, waits, "%q", lines)
 }

@@ -1,7 +1,6 @@
 package netsim
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -135,7 +134,9 @@ func (s *sim) simulate() error {
 		return err
 	}
 	s.sample(s.cfg.Duration - 1)
-	s.cfg.Progress(fmt.Sprintf("%v: waiting up to %v for the last queries' results", s.cfg.Duration, s.searchWindow()))
+	if line, ok := s.run.Waiting(s.cfg.Duration); ok {
+		s.cfg.Progress(line)
+	}
 	if n := s.run.WaitSearches(); n > 0 {
 		return fmt.Errorf("netsim: %s could not be issued", english.Count(int(n), "search", "searches"))
 	}
@@ -162,10 +163,6 @@ func (s *sim) sample(at time.Duration) {
 	if line, ok := s.run.Sample(at, s.cfg.Interval, "servent", "servents"); ok {
 		s.cfg.Progress(line)
 	}
-}
-
-func (s *sim) searchWindow() time.Duration {
-	return cmp.Or(s.cfg.SearchWindow, p2pnode.DefaultSearchWindow)
 }
 
 func (s *sim) sleep(d time.Duration) error { return p2pnode.Sleep(s.ctx, d) }

@@ -54,6 +54,7 @@ type Run struct {
 	ShareRoot string
 
 	searches, closing        sync.WaitGroup
+	open                     atomic.Int64 // searches started and not done
 	online                   atomic.Int64
 	issued, answered, failed atomic.Int64
 }
@@ -214,8 +215,10 @@ func (r *Run) Query(ctx context.Context, s *servent.Servent, id int, q p2pmodel.
 // all of them.
 func (r *Run) Search(ctx context.Context, s *servent.Servent, id int, q p2pmodel.Query) {
 	r.searches.Add(1)
+	r.open.Add(1)
 	go func() {
 		defer r.searches.Done()
+		defer r.open.Add(-1)
 		hits, err := r.Query(ctx, s, id, q)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -227,6 +230,18 @@ func (r *Run) Search(ctx context.Context, s *servent.Servent, id int, q p2pmodel
 			}
 		}
 	}()
+}
+
+// Waiting is the progress line for the wait at the end of the run (at):
+// how many searches are still open and how long they may take; false when
+// none is, and there is nothing to wait for.
+func (r *Run) Waiting(at time.Duration) (string, bool) {
+	n := r.open.Load()
+	if n == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("%v: waiting up to %v for the results of %s still open", at, cmp.Or(r.SearchWindow, DefaultSearchWindow),
+		english.Count(int(n), "query", "queries")), true
 }
 
 // WaitSearches waits for the searches started and reports how many could

@@ -207,7 +207,9 @@ func (d *driver) drive() error {
 	if err := d.run.SleepUntil(d.ctx, d.cfg.Duration); err != nil {
 		return err
 	}
-	d.cfg.Progress(fmt.Sprintf("%v: waiting for the last queries' results", d.cfg.Duration))
+	if line, ok := d.run.Waiting(d.cfg.Duration); ok {
+		d.cfg.Progress(line)
+	}
 	if n := d.run.WaitSearches(); n > 0 {
 		return fmt.Errorf("workload: %s could not be issued", english.Count(int(n), "search", "searches"))
 	}
