@@ -18,8 +18,9 @@ func block2AMD64(s0, s1 *[3]uint64, p0, p1 *byte, n int)
 //go:noescape
 func block3AMD64(s *[3][3]uint64, p *[3]*byte, n int)
 
-// hasAVX2 says block3 may use block3AMD64, whose key schedule is AVX2;
-// without it, three messages are two and one. A variable for the tests.
+// hasAVX2 says block2 and block3 may use block2AMD64 and block3AMD64,
+// whose key schedule is AVX2; without it, each message is hashed alone
+// by blockAMD64. A variable for the tests.
 var hasAVX2 = cpu.X86.HasAVX2
 
 // block compresses the whole 64-byte blocks of p into s.
@@ -35,8 +36,13 @@ func block2(s0, s1 *[3]uint64, p0, p1 []byte) {
 	if len(p0)/tigerBlock != len(p1)/tigerBlock {
 		panic("thex: block2 of unequal lengths")
 	}
-	if n := len(p0) / tigerBlock; n > 0 {
+	switch n := len(p0) / tigerBlock; {
+	case n == 0:
+	case hasAVX2:
 		block2AMD64(s0, s1, &p0[0], &p1[0], n)
+	default:
+		blockAMD64(s0, &p0[0], n)
+		blockAMD64(s1, &p1[0], n)
 	}
 }
 
@@ -48,9 +54,10 @@ func block2(s0, s1 *[3]uint64, p0, p1 []byte) {
 // a leaf's in one call.
 func block3(s *[3][3]uint64, m *[3][3][]byte) {
 	if !hasAVX2 {
-		for part := range m[0] {
-			block2(&s[0], &s[1], m[0][part], m[1][part])
-			block(&s[2], m[2][part])
+		for k := range m {
+			for _, part := range m[k] {
+				block(&s[k], part)
+			}
 		}
 		return
 	}

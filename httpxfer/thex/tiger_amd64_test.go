@@ -10,18 +10,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Without AVX2, block3 is block2 and block.
-func TestBlock3WithoutAVX2(t *testing.T) {
+// Without AVX2, block2 and block3 are block, message by message.
+func TestBlocksWithoutAVX2(t *testing.T) {
 	defer func(had bool) { hasAVX2 = had }(hasAVX2)
 	hasAVX2 = false
 	checkBlocksMatchGeneric(t)
 	require.Empty(t, mismatchWithReference(referenceInputs(5)[:300]))
 }
 
-// block3AMD64 computes the next blocks' words while it hashes the current
-// ones: it must read no byte past the last block. Each message ends where
-// an unreadable page begins.
-func TestBlock3ReadsNothingPastTheEnd(t *testing.T) {
+// block2AMD64 and block3AMD64 compute the next blocks' words while they
+// hash the current ones: they must read no byte past the last block. Each
+// message ends where an unreadable page begins.
+func TestBlocksReadNothingPastTheEnd(t *testing.T) {
 	page := unix.Getpagesize()
 	var msgs [3][]byte
 	for k := range msgs {
@@ -45,6 +45,9 @@ func TestBlock3ReadsNothingPastTheEnd(t *testing.T) {
 			blockGeneric(&want[k], m[k][1])
 		}
 		block3(&got, &m)
-		require.Equal(t, want, got, "%d blocks", n)
+		require.Equal(t, want, got, "block3, %d blocks", n)
+		got[0], got[1] = [3]uint64{0, 2, 3}, [3]uint64{1, 2, 3}
+		block2(&got[0], &got[1], m[0][1], m[1][1])
+		require.Equal(t, want[:2], got[:2], "block2, %d blocks", n)
 	}
 }
