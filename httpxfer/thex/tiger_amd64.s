@@ -167,7 +167,9 @@
 	ROUND1(b, c, a, o+56, mul)
 
 // VKEYSCHED is the key schedule on x0-x7 in Y0-Y7, a stream in each
-// 64-bit lane: Y10 scratch, Y11 all ones, Y12 and Y13 the two constants.
+// 64-bit lane: the sixteen steps of schedule in tiger_block.go in order,
+// ^x << 19 as (x ^ ones) << 19; Y10 scratch, Y11 all ones, Y12 and Y13 the
+// two constants.
 #define VKEYSCHED \
 	VPXOR  Y12, Y7, Y10; \
 	VPSUBQ Y10, Y0, Y0; \
