@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cxmcc/tiger"
+
+	"github.com/govent/govent/wire"
 )
 
 // BenchmarkHashing compares, on the same 4 MiB in the same run, what THEX
@@ -39,11 +41,7 @@ func BenchmarkHashing(b *testing.B) {
 		h.Write(data)
 		h.Sum(nil)
 	})
-	run("Leaves", func() {
-		for p := data; len(p) >= 2*BlockSize; p = p[2*BlockSize:] {
-			leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
-		}
-	})
+	run("Leaves", func() { hashLeaves(data) })
 	run("Builder", func() {
 		bld := NewBuilder()
 		bld.Write(data)
@@ -89,10 +87,21 @@ func BenchmarkDecodeDIME(b *testing.B) {
 // per byte relative to plain Tiger (tiger/sha1 is how much slower Tiger
 // is than SHA-1; tiger/cxmcc how ours compares with
 // github.com/cxmcc/tiger's, leaves/cxmcc the same for THEX leaves, ours
-// two at a time against cxmcc's digest per leaf as we hashed them
+// a batch at a time against cxmcc's digest per leaf as we hashed them
 // before).
 // out keeps the digests the benchmarks compute.
 var out = make([]byte, 0, Size)
+
+// hashLeaves hashes the leaves of data's whole blocks as merkle.write
+// does, a batch at a time.
+func hashLeaves(data []byte) {
+	var batch [leafBatch]wire.TTH
+	for p := data; len(p) >= BlockSize; {
+		hs := batch[:min(len(p)/BlockSize, leafBatch)]
+		leaves(hs, p[:len(hs)*BlockSize])
+		p = p[len(hs)*BlockSize:]
+	}
+}
 
 func BenchmarkOverhead(b *testing.B) {
 	runtime.LockOSThread()
@@ -117,11 +126,7 @@ func BenchmarkOverhead(b *testing.B) {
 		timed(&tSHA1, func() { h := sha1.New(); h.Write(data); out = h.Sum(out[:0]) })
 		timed(&tTiger, func() { Tiger(data) })
 		timed(&tCxmcc, func() { h := tiger.New(); h.Write(data); out = h.Sum(out[:0]) })
-		timed(&tLeaves, func() {
-			for p := data; len(p) >= 2*BlockSize; p = p[2*BlockSize:] {
-				leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
-			}
-		})
+		timed(&tLeaves, func() { hashLeaves(data) })
 		timed(&tLeavesCxmcc, func() {
 			for p := data; len(p) >= BlockSize; p = p[BlockSize:] {
 				leafCxmcc(p[:BlockSize])
@@ -149,4 +154,42 @@ func BenchmarkOverhead(b *testing.B) {
 	b.ReportMetric(float64(tTiger)/float64(tCxmcc), "tiger/cxmcc")
 	b.ReportMetric(float64(tBuilder)/float64(tTiger), "builder/tiger")
 	b.ReportMetric(float64(tChecker)/float64(tTiger), "checker/tiger")
+}
+
+// BenchmarkCompress is the compression function alone, in the CPU time
+// of the benchmark's thread per 64-byte block, one message at a time
+// (block), two (block2) and three (block3) together, and for the blocks
+// of leaves hashed as merkle.write does (prefix, framing and digests
+// included): how far running Tiger's dependent chains side by side goes
+// on this processor.
+func BenchmarkCompress(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	msgs := [3][]byte{largeFile(16 * tigerBlock), largeFile(16*tigerBlock + 1)[1:], largeFile(16*tigerBlock + 2)[2:]}
+	data := largeFile(48 * BlockSize)
+	var s [3][3]uint64
+	var d [4]time.Duration
+	timed := func(d *time.Duration, f func()) {
+		t0 := threadCPU()
+		for range 16 {
+			f()
+		}
+		*d += threadCPU() - t0
+	}
+	for b.Loop() {
+		timed(&d[0], func() { block(&s[0], msgs[0]) })
+		timed(&d[1], func() { block2(&s[0], &s[1], msgs[0], msgs[1]) })
+		timed(&d[2], func() {
+			block3(&s, &[3][3][]byte{{nil, msgs[0], nil}, {nil, msgs[1], nil}, {nil, msgs[2], nil}})
+		})
+		timed(&d[3], func() { hashLeaves(data) })
+	}
+	perBlock := func(d time.Duration, blocks int) float64 {
+		return float64(d.Nanoseconds()) / float64(b.N*16*blocks)
+	}
+	b.ReportMetric(perBlock(d[0], 16), "ns/block-1")
+	b.ReportMetric(perBlock(d[1], 2*16), "ns/block-2")
+	b.ReportMetric(perBlock(d[2], 3*16), "ns/block-3")
+	b.ReportMetric(perBlock(d[3], 48*17), "ns/leaf-block")
+	b.ReportMetric(perBlock(d[3], 48), "ns/leaf")
 }

@@ -146,11 +146,43 @@ func prefixedPair(prefix byte, b0, b1 []byte) (wire.TTH, wire.TTH) {
 	return digestOf(&s0), digestOf(&s1)
 }
 
+// prefixed3 returns Tiger(prefix || b[k]) for three b of the same
+// length, computed together (block3).
+func prefixed3(prefix byte, b0, b1, b2 []byte) [3]wire.TTH {
+	var buf [3][3 * tigerBlock]byte
+	var m [3][3][]byte
+	for k, b := range [3][]byte{b0, b1, b2} {
+		m[k][0], m[k][1], m[k][2] = framePrefixed(prefix, b, &buf[k])
+	}
+	s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
+	block3(&s, &m)
+	return [3]wire.TTH{digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2])}
+}
+
 // leaf returns Tiger(0x00 || block).
 func leaf(block []byte) wire.TTH { return prefixed(0x00, block) }
 
 // leafPair returns the leaves of two blocks of the same length.
 func leafPair(b0, b1 []byte) (wire.TTH, wire.TTH) { return prefixedPair(0x00, b0, b1) }
+
+// leaves sets dst to the leaves of the len(dst) whole blocks at p, three
+// at a time; what is left, two at a time (four as two pairs rather than
+// three and one alone, which is slower).
+func leaves(dst []wire.TTH, p []byte) {
+	if len(p) != len(dst)*BlockSize {
+		panic("thex: leaves of a partial block")
+	}
+	for ; len(dst) >= 3 && len(dst) != 4; dst, p = dst[3:], p[3*BlockSize:] {
+		h := prefixed3(0x00, p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
+		copy(dst, h[:])
+	}
+	for ; len(dst) >= 2; dst, p = dst[2:], p[2*BlockSize:] {
+		dst[0], dst[1] = leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
+	}
+	if len(dst) == 1 {
+		dst[0] = leaf(p)
+	}
+}
 
 // parent returns Tiger(0x01 || l || r).
 func parent(l, r *wire.TTH) wire.TTH {
@@ -160,14 +192,32 @@ func parent(l, r *wire.TTH) wire.TTH {
 	return prefixed(0x01, lr[:])
 }
 
-// parents appends to dst the level above level: each pair hashed, an odd
-// last node promoted unchanged.
+// parents appends to dst the level above level: each pair hashed, three
+// pairs at a time, an odd last node promoted unchanged. dst may be
+// level[:0].
 func parents(dst, level []wire.TTH) []wire.TTH {
-	for i := 0; i+1 < len(level); i += 2 {
-		dst = append(dst, parent(&level[i], &level[i+1]))
+	var lr [3][2 * Size]byte
+	pair := func(k, i int) []byte {
+		copy(lr[k][:], level[i][:])
+		copy(lr[k][Size:], level[i+1][:])
+		return lr[k][:]
 	}
-	if len(level)%2 == 1 {
-		dst = append(dst, level[len(level)-1])
+	i := 0
+	for ; i+6 <= len(level); i += 6 {
+		h := prefixed3(0x01, pair(0, i), pair(1, i+2), pair(2, i+4))
+		dst = append(dst, h[:]...)
+	}
+	if i+4 <= len(level) {
+		h0, h1 := prefixedPair(0x01, pair(0, i), pair(1, i+2))
+		dst = append(dst, h0, h1)
+		i += 4
+	}
+	if i+2 <= len(level) {
+		dst = append(dst, parent(&level[i], &level[i+1]))
+		i += 2
+	}
+	if i < len(level) {
+		dst = append(dst, level[i])
 	}
 	return dst
 }

@@ -2,16 +2,26 @@
 
 package thex
 
+import "golang.org/x/sys/cpu"
+
 // The assembly in tiger_amd64.s: Tiger's compression function with the
 // S-box indices taken a byte register at a time (AL and AH, then shifted),
-// one state (blockAMD64) or two independent ones interleaved round by
-// round (block2AMD64).
+// one state (blockAMD64), or two or three independent ones interleaved
+// round by round (block2AMD64, block3AMD64).
 
 //go:noescape
 func blockAMD64(s *[3]uint64, p *byte, n int)
 
 //go:noescape
 func block2AMD64(s0, s1 *[3]uint64, p0, p1 *byte, n int)
+
+//go:noescape
+func block3AMD64(s *[3][3]uint64, p *[3]*byte, n int)
+
+// hasAVX2 says block2 and block3 may use block2AMD64 and block3AMD64,
+// whose key schedule is AVX2; without it, each message is hashed alone
+// by blockAMD64. A variable for the tests.
+var hasAVX2 = cpu.X86.HasAVX2
 
 // block compresses the whole 64-byte blocks of p into s.
 func block(s *[3]uint64, p []byte) {
@@ -26,7 +36,48 @@ func block2(s0, s1 *[3]uint64, p0, p1 []byte) {
 	if len(p0)/tigerBlock != len(p1)/tigerBlock {
 		panic("thex: block2 of unequal lengths")
 	}
-	if n := len(p0) / tigerBlock; n > 0 {
+	switch n := len(p0) / tigerBlock; {
+	case n == 0:
+	case hasAVX2:
 		block2AMD64(s0, s1, &p0[0], &p1[0], n)
+	default:
+		blockAMD64(s0, &p0[0], n)
+		blockAMD64(s1, &p1[0], n)
+	}
+}
+
+// block3 compresses three messages at once, each in three parts (a leaf
+// is its first block framed with the prefix, the blocks of the leaf where
+// they lie, and its last block framed with the padding): the whole blocks
+// of m[k][0], m[k][1] and m[k][2] in turn into s[k]. The three messages
+// have as many blocks in each part. block3AMD64 is given their addresses,
+// a leaf's in one call.
+func block3(s *[3][3]uint64, m *[3][3][]byte) {
+	if !hasAVX2 {
+		for k := range m {
+			for _, part := range m[k] {
+				block(&s[k], part)
+			}
+		}
+		return
+	}
+	var list [2 + BlockSize/tigerBlock][3]*byte
+	n := 0
+	for part := range m[0] {
+		nb := len(m[0][part]) / tigerBlock
+		if len(m[1][part])/tigerBlock != nb || len(m[2][part])/tigerBlock != nb {
+			panic("thex: block3 of unequal lengths")
+		}
+		for i := 0; i < nb*tigerBlock; i += tigerBlock {
+			if n == len(list) {
+				block3AMD64(s, &list[0], n)
+				n = 0
+			}
+			list[n] = [3]*byte{&m[0][part][i], &m[1][part][i], &m[2][part][i]}
+			n++
+		}
+	}
+	if n > 0 {
+		block3AMD64(s, &list[0], n)
 	}
 }

@@ -92,8 +92,19 @@ func mismatchWithReference(inputs [][]byte) string {
 				other[k], other[l] = other[l], other[k]
 			}
 			g0, g1 := prefixedPair(prefix, b, other)
-			if w1 := refTiger([]byte{prefix}, other); g0 != wantP || g1 != w1 {
+			w1 := refTiger([]byte{prefix}, other)
+			if g0 != wantP || g1 != w1 {
 				return fmt.Sprintf("pair of %d bytes with prefix %#x: %x %x, want %x %x", len(b), prefix, g0, g1, wantP, w1)
+			}
+			// Three together, each place with other bytes: b, other,
+			// and b with every byte complemented.
+			third := bytes.Clone(b)
+			for k := range third {
+				third[k] ^= 0xff
+			}
+			w2 := refTiger([]byte{prefix}, third)
+			if g := prefixed3(prefix, other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
+				return fmt.Sprintf("three of %d bytes with prefix %#x: %x, want %x %x %x", len(b), prefix, g, w1, w2, wantP)
 			}
 		}
 	}
@@ -122,9 +133,11 @@ func TestReferenceComparisonCatchesOneWrongEntry(t *testing.T) {
 }
 
 // The compression functions the build uses (the assembly on amd64) against
-// the Go one, on random states and every block count up to 40, one state
-// and two.
-func TestBlockMatchesGeneric(t *testing.T) {
+// the Go one, on random states and every block count up to 40, one state,
+// two and three.
+func TestBlockMatchesGeneric(t *testing.T) { checkBlocksMatchGeneric(t) }
+
+func checkBlocksMatchGeneric(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 15))
 	state := func() [3]uint64 { return [3]uint64{r.Uint64(), r.Uint64(), r.Uint64()} }
 	data := func(n int) []byte {
@@ -135,11 +148,12 @@ func TestBlockMatchesGeneric(t *testing.T) {
 		return b
 	}
 	for n := 0; n <= 40; n++ {
-		p0, p1 := data(n*tigerBlock+r.IntN(tigerBlock)), data(n*tigerBlock)
-		s0, s1 := state(), state()
-		want0, want1 := s0, s1
+		p0, p1, p2 := data(n*tigerBlock+r.IntN(tigerBlock)), data(n*tigerBlock), data(n*tigerBlock+r.IntN(tigerBlock))
+		s0, s1, s2 := state(), state(), state()
+		want0, want1, want2 := s0, s1, s2
 		blockGeneric(&want0, p0)
 		blockGeneric(&want1, p1)
+		blockGeneric(&want2, p2)
 		got := s0
 		block(&got, p0)
 		require.Equal(t, want0, got, "block, %d blocks", n)
@@ -147,5 +161,36 @@ func TestBlockMatchesGeneric(t *testing.T) {
 		block2(&got0, &got1, p0, p1)
 		require.Equal(t, want0, got0, "block2 first state, %d blocks", n)
 		require.Equal(t, want1, got1, "block2 second state, %d blocks", n)
+		// In three parts, cut at the same random blocks.
+		cut1 := r.IntN(n+1) * tigerBlock
+		cut2 := cut1 + r.IntN(n+1-cut1/tigerBlock)*tigerBlock
+		parts := func(p []byte) [3][]byte { return [3][]byte{p[:cut1], p[cut1:cut2], p[cut2:]} }
+		got3 := [3][3]uint64{s0, s1, s2}
+		block3(&got3, &[3][3][]byte{parts(p0), parts(p1), parts(p2)})
+		require.Equal(t, [3][3]uint64{want0, want1, want2}, got3, "block3, %d blocks cut at %d and %d", n, cut1, cut2)
+	}
+}
+
+// leaves and parents, which take as many nodes as they are given three at
+// a time and the rest in pairs or alone, against the definition for every
+// count up to 70.
+func TestLeavesAndParentsMatchReference(t *testing.T) {
+	data := largeFile(70 * BlockSize)
+	for n := 0; n <= 70; n++ {
+		p := data[:n*BlockSize]
+		got := make([]wire.TTH, n)
+		leaves(got, p)
+		want := make([]wire.TTH, n)
+		for i := range want {
+			want[i] = refTiger([]byte{0x00}, p[i*BlockSize:(i+1)*BlockSize])
+		}
+		require.Equal(t, want, got, "%d leaves", n)
+		require.Equal(t, refParents(want), parents(nil, want), "parents of %d nodes", n)
+		// In place, as the Builder folds its level.
+		up := parents(got[:0], got)
+		require.Equal(t, len(refParents(want)), len(up), "parents of %d nodes in place", n)
+		if n > 0 {
+			require.Equal(t, refParents(want), up, "parents of %d nodes in place", n)
+		}
 	}
 }

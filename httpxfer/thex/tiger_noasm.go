@@ -14,3 +14,13 @@ func block2(s0, s1 *[3]uint64, p0, p1 []byte) {
 	blockGeneric(s0, p0)
 	blockGeneric(s1, p1)
 }
+
+// block3 compresses the whole blocks of m[k][0], m[k][1] and m[k][2] in
+// turn into s[k] (see tiger_amd64.go).
+func block3(s *[3][3]uint64, m *[3][3][]byte) {
+	for k := range m {
+		for _, part := range m[k] {
+			blockGeneric(&s[k], part)
+		}
+	}
+}

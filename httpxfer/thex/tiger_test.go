@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
 )
 
 // authorsWords turns a digest as the Tiger authors print it (three 64-bit
@@ -92,12 +94,15 @@ func TestTigerIsNotTiger2(t *testing.T) {
 }
 
 func TestHashingAllocatesNothing(t *testing.T) {
-	block := make([]byte, 2*BlockSize)
+	block := make([]byte, 8*BlockSize)
 	var l, r = leaf(block[:BlockSize]), leaf(block[:7])
+	nodes := make([]wire.TTH, 8)
 	allocs := testing.AllocsPerRun(100, func() {
 		l = leaf(block[:BlockSize])
 		r = parent(&l, &r)
-		l, r = leafPair(block[:BlockSize], block[BlockSize:])
+		l, r = leafPair(block[:BlockSize], block[BlockSize:2*BlockSize])
+		leaves(nodes, block)
+		parents(nodes[:0], nodes)
 	})
 	assert.Zero(t, allocs)
 }

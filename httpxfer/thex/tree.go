@@ -151,24 +151,45 @@ func (m *merkle) write(p []byte) {
 		m.add(leaf(m.block[:]))
 		m.fill = 0
 	}
-	// Whole blocks are hashed where they lie, without a copy, two at a
-	// time.
-	for len(p) >= 2*BlockSize {
-		l0, l1 := leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
-		m.add(l0)
-		m.add(l1)
-		p = p[2*BlockSize:]
-	}
-	if len(p) >= BlockSize {
-		m.add(leaf(p[:BlockSize]))
-		p = p[BlockSize:]
+	// Whole blocks are hashed where they lie, without a copy, a batch at
+	// a time.
+	var batch [leafBatch]wire.TTH
+	for len(p) >= BlockSize {
+		hs := batch[:min(len(p)/BlockSize, leafBatch)]
+		// Every byte before p is in a whole leaf: m.fill is 0.
+		done := (m.n - int64(len(p))) / BlockSize
+		leaves(hs, p[:len(hs)*BlockSize])
+		m.addRun(hs, done)
+		p = p[len(hs)*BlockSize:]
 	}
 	m.fill = copy(m.block[:], p)
 }
 
+// leafBatch is how many leaves merkle.write hashes before it adds them:
+// a 64 KiB write in one go.
+const leafBatch = 64
+
+// addRun adds leaves hs, after done leaves. Where they start a subtree
+// and pair up, the level above is computed first, all of it at once
+// (parents hashes three nodes together), and so on up while that holds
+// below top; add merges one node at a time.
+func (m *merkle) addRun(hs []wire.TTH, done int64) {
+	level := 0
+	for level < m.top && len(hs) >= 2 && len(hs)%2 == 0 && done%(2<<level) == 0 {
+		hs = parents(hs[:0], hs)
+		level++
+	}
+	for _, h := range hs {
+		m.addAt(h, level)
+	}
+}
+
 // add takes the next leaf and merges the pending nodes it completes.
-func (m *merkle) add(leaf wire.TTH) {
-	node := pending{leaf, 0}
+func (m *merkle) add(leaf wire.TTH) { m.addAt(leaf, 0) }
+
+// addAt takes the next node, at level; no node below level is pending.
+func (m *merkle) addAt(hash wire.TTH, level int) {
+	node := pending{hash, level}
 	for len(m.stack) > 0 && m.stack[len(m.stack)-1].level == node.level && node.level < m.top {
 		l := &m.stack[len(m.stack)-1]
 		node = pending{parent(&l.hash, &node.hash), node.level + 1}

@@ -3,6 +3,7 @@ package thex
 import (
 	"bufio"
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -180,4 +181,34 @@ func TestNewTreeRefusesWrongCounts(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMalformed, "deeper than the leaves")
 	_, err = NewTree(-1, 0, make([]wire.TTH, 1))
 	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+// A merkle that keeps level top (the Checker's) lifts whole runs of leaves
+// a level at a time where they start a subtree; at every top, for writes
+// that start on and off a leaf's and a subtree's boundary, its nodes must
+// be the definition's.
+func TestMerkleRunsMatchDefinition(t *testing.T) {
+	data := largeFile(203*BlockSize + 5)
+	want := naiveTree(data)
+	r := rand.New(rand.NewPCG(6, 15))
+	splits := map[string]func() int{
+		"whole":           func() int { return len(data) },
+		"64 KiB":          func() int { return 64 << 10 },
+		"leaf by leaf":    func() int { return BlockSize },
+		"3 leaves":        func() int { return 3 * BlockSize },
+		"odd leaves":      func() int { return (1 + 2*r.IntN(40)) * BlockSize },
+		"any size":        func() int { return 1 + r.IntN(80*BlockSize) },
+		"1023 then 1025s": func() int { return BlockSize + 1 - 2*r.IntN(2) },
+	}
+	for name, next := range splits {
+		for top := range len(want) {
+			m := newMerkle(top)
+			for p := data; len(p) > 0; {
+				k := min(len(p), next())
+				m.write(p[:k])
+				p = p[k:]
+			}
+			require.Equal(t, want[len(want)-1-top], m.finish(), "%s, top %d", name, top)
+		}
+	}
 }
