@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"path/filepath"
 	"time"
@@ -43,22 +42,13 @@ func (c *Cache) Load() error {
 		return nil
 	}
 	name := filepath.Join(c.cfg.DataDir, HostFile)
-	b, err := smallfile.Read(name, c.fileLimit())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if errors.Is(err, smallfile.ErrTooLarge) {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	if err != nil {
-		return fmt.Errorf("hostcache: load: %w", err)
-	}
 	var f hostFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%w %s: %w", ErrCorrupt, name, err)
-	}
-	if f.Format != hostFormat {
-		return fmt.Errorf("%w %s: format %d, want %d", ErrCorrupt, name, f.Format, hostFormat)
+	if found, err := smallfile.ReadJSON(name, c.fileLimit(), hostFormat, &f); !found {
+		return nil
+	} else if errors.Is(err, smallfile.ErrBad) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	} else if err != nil {
+		return fmt.Errorf("hostcache: load: %w", err)
 	}
 	hosts := make([]Host, 0, len(f.Hosts))
 	for _, e := range f.Hosts {
