@@ -95,14 +95,18 @@ type Config struct {
 	// WaitMark is the pending bytes at which the queue is Congested and
 	// the links that feed it wait for room: at most the low mark (a
 	// quarter of MaxBytes), as they must wait before flow control starts
-	// dropping. Default MaxBytes/8. It should hold at least two of the
-	// writer's batches: a batch that leaves messages queued hands its room
-	// to the first link in line, one turn at a time and in order, while a
-	// batch that empties the queue gives every link in line its turn at
-	// once, and the one the scheduler runs first takes the room. A lower
-	// mark keeps less queued under a flood, so the writer's batches come
-	// from memory still in the cache.
+	// dropping. Default two Batches, or MaxBytes/8 without a Batch. A
+	// lower mark keeps less queued under a flood, so the writer's batches
+	// come from memory still in the cache.
 	WaitMark int
+	// Batch is the most one DequeueBatch takes (beside cap(dst)). It is
+	// at most half the wait mark, lowered to that for a small queue: a
+	// batch that leaves messages queued hands its room to the first link
+	// in line, one turn at a time and in order, while a batch that
+	// empties the queue gives every link in line its turn at once, and
+	// the one the scheduler runs first takes the room. Zero: cap(dst)
+	// alone bounds a batch.
+	Batch int
 	// Now is the clock; tests inject a fake one. Default time.Now.
 	Now func() time.Time
 }
@@ -141,6 +145,7 @@ type Queue struct {
 	maxBytes    int
 	maxMsgs     int
 	waitMark    int
+	batch       int // 0: no bound but cap(dst)
 	stuckAfter  time.Duration
 	drainWindow time.Duration
 	now         func() time.Time
@@ -190,10 +195,17 @@ func New(cfg Config) *Queue {
 	if cfg.DrainWindow <= 0 {
 		cfg.DrainWindow = DefaultDrainWindow
 	}
-	if cfg.WaitMark <= 0 {
+	switch {
+	case cfg.WaitMark > 0:
+	case cfg.Batch > 0:
+		cfg.WaitMark = 2 * cfg.Batch
+	default:
 		cfg.WaitMark = cfg.MaxBytes / 8
 	}
 	cfg.WaitMark = max(min(cfg.WaitMark, cfg.MaxBytes/4), 1)
+	if cfg.Batch > 0 {
+		cfg.Batch = max(min(cfg.Batch, cfg.WaitMark/2), 1)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -201,6 +213,7 @@ func New(cfg Config) *Queue {
 		maxBytes:    cfg.MaxBytes,
 		maxMsgs:     cfg.MaxMessages,
 		waitMark:    cfg.WaitMark,
+		batch:       cfg.Batch,
 		stuckAfter:  cfg.StuckAfter,
 		drainWindow: cfg.DrainWindow,
 		now:         cfg.Now,
@@ -391,7 +404,8 @@ func (q *Queue) Wait(ctx context.Context) error {
 }
 
 // DequeueBatch appends queued messages to dst, most important class first
-// and FIFO within a class, while they fit in cap(dst). The first message is
+// and FIFO within a class, while they fit in cap(dst) and in Config.Batch
+// bytes. The first message is
 // appended even when it does not fit (dst grows), so a batch is never empty
 // while anything is queued; a writer that keeps its buffer and passes
 // buf[:0] again stops allocating once the buffer has grown. It returns the
@@ -400,12 +414,15 @@ func (q *Queue) Wait(ctx context.Context) error {
 func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	start := len(dst)
+	start, end := len(dst), cap(dst)
+	if q.batch > 0 {
+		end = min(end, start+q.batch)
+	}
 	for c := NumClasses - 1; c >= 0; c-- {
 		r := &q.classes[c]
 		// The run of this class's oldest messages that fits, copied out
 		// at once.
-		if k, n := r.runThatFits(cap(dst)-len(dst), len(dst) == start); k > 0 {
+		if k, n := r.runThatFits(end-len(dst), len(dst) == start); k > 0 {
 			dst = r.copyOut(dst, n)
 			r.popRun(k, n)
 			q.trim(r)
