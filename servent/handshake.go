@@ -378,11 +378,11 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 // owns the slot Connect reserved: released on failure, the connection's on
 // success.
 //
-// A one-command tool (Transient) says it is a leaf, so that an ultrapeer
-// gives it one of its leaf slots and sends it no Queries but its own
-// results, instead of taking one of the few ultrapeer slots its address
-// may hold; a host that is a leaf itself takes ultrapeers only, so it is
-// asked again as one.
+// A one-command tool (Transient) says it is a leaf: an ultrapeer gives it
+// one of its leaf slots, not one of the few ultrapeer slots its address
+// may hold, and sends it its results but no Queries (it has no table). A
+// host that is a leaf itself takes ultrapeers only, so it is asked again
+// as one.
 func (s *Servent) dial(addr netip.AddrPort) error {
 	if s.beginHandshake() {
 		defer s.handshakes.Done()

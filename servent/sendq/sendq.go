@@ -405,12 +405,12 @@ func (q *Queue) Wait(ctx context.Context) error {
 
 // DequeueBatch appends queued messages to dst, most important class first
 // and FIFO within a class, while they fit in cap(dst) and in Config.Batch
-// bytes. The first message is
-// appended even when it does not fit (dst grows), so a batch is never empty
-// while anything is queued; a writer that keeps its buffer and passes
-// buf[:0] again stops allocating once the buffer has grown. It returns the
-// extended dst and the number of messages still queued: zero means the queue
-// ran dry and the writer should flush its compressor.
+// bytes. The first message is appended even when it does not fit (dst
+// grows), so a batch is never empty while anything is queued; a writer
+// that keeps its buffer and passes buf[:0] again stops allocating once the
+// buffer has grown. It returns the extended dst and the number of messages
+// still queued: zero means the queue ran dry and the writer should flush
+// its compressor.
 func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
