@@ -15,7 +15,8 @@ import (
 )
 
 // The network-facing limits the other tests leave unproven: the first-phase
-// places all told, and the inflate work a compressed link may cause.
+// places all told, the time a host we dial may take to answer, and the
+// inflate work a compressed link may cause.
 
 // Silent sockets from as many addresses as there are first-phase places
 // (none over its address's share) fill them all: the next connection is
@@ -89,4 +90,44 @@ func TestLinkInflateIsBounded(t *testing.T) {
 		assert.NotZero(t, in, "the stream was read")
 		assert.LessOrEqual(t, in, uint64(2*linkzip.DefaultWindow), "inflated past the bomb guard's window")
 	})
+}
+
+// A host that takes our connection and then says nothing (a tarpit) holds
+// our dial for HandshakeTimeout, not longer: Connect fails then, and the
+// slot it reserved is free again.
+func TestDialHandshakeTimeout(t *testing.T) {
+	for _, tc := range []struct{ name, answer string }{
+		{"says nothing", ""},
+		{"half an answer", "GNUTELLA/0.6 200 OK\r\nUser-Agent: Tarpit/1.0\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vtest(t, func(t *testing.T) {
+				n := testNetwork(t)
+				ln, err := n.Host(ip("127.0.0.2")).Listen(t.Context(), "tcp", "127.0.0.2:6346")
+				require.NoError(t, err)
+				t.Cleanup(func() { ln.Close() })
+				go func() {
+					for {
+						nc, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						t.Cleanup(func() { nc.Close() })
+						if tc.answer != "" {
+							_, _ = nc.Write([]byte(tc.answer))
+						}
+					}
+				}()
+				cfg := testConfig(t)
+				cfg.HandshakeTimeout = 5 * time.Second
+				s := startServent(t, cfg)
+				start := time.Now()
+				err = s.Connect(netip.MustParseAddrPort("127.0.0.2:6346"))
+				require.Error(t, err)
+				assert.Equal(t, 5*time.Second, time.Since(start), "gave up at HandshakeTimeout (virtual time)")
+				peers, _, _ := slotsHeld(s)
+				assert.Zero(t, peers, "the slot is free again")
+			})
+		})
+	}
 }
