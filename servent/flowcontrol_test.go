@@ -150,7 +150,7 @@ func TestStuckPeer(t *testing.T) {
 // failed 9 runs of 10 on it, one link getting under 10% of what C read in
 // 6. In virtual time.
 func TestInputBudgetIsFair(t *testing.T) {
-	for _, size := range []int{DefaultSendQueueBytes, 64 << 10, 32 << 10, 16 << 10} {
+	for _, size := range []int{1 << 20, DefaultSendQueueBytes, 128 << 10, 64 << 10, 32 << 10, 16 << 10} {
 		t.Run(fmt.Sprintf("queue=%dKiB", size>>10), func(t *testing.T) {
 			vtest(t, func(t *testing.T) { inputBudgetIsFair(t, size) })
 		})
