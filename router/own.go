@@ -40,13 +40,18 @@ func (r *Router) replyTable(t wire.PayloadType) *table {
 
 // Originate registers a Query of our own (RegisterOwn) and appends the peers
 // to send it to onto out[:0]: every neighbour (as a leaf, our ultrapeers),
-// and the leaves whose tables match its hashes q.
+// the leaves whose tables match its hashes q, and the leaves that have sent
+// no table yet. A leaf sends its table as its link comes up, and a Query
+// sent before it is in would miss the leaf: a one-command search through
+// a servent that is a leaf (its only peer, which takes it as its
+// ultrapeer) queries at once. It costs a new leaf one Query of ours; the
+// Queries we route for others wait for its table.
 func (r *Router) Originate(h *wire.Header, q *QueryHashes, out []PeerID) []PeerID {
 	out = out[:0]
 	r.RegisterOwn(h)
 	for _, p := range r.peers.Load().list {
 		if p.kind == Leaf && !r.cfg.NoQRPFilter {
-			if m := p.qrt.Load(); m == nil || !m.Match(q) {
+			if m := p.qrt.Load(); m != nil && !m.Match(q) {
 				continue
 			}
 		}

@@ -54,8 +54,8 @@ func TestSetRole(t *testing.T) {
 	assert.Empty(t, to)
 }
 
-// TestOriginate: our own Query goes to every neighbour and to the leaves
-// whose tables match.
+// TestOriginate: our own Query goes to every neighbour, to the leaves whose
+// tables match and to those that have sent none yet.
 func TestOriginate(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.setQRT(e.peers["b"], "Yellow Submarine.mp3") // never matters for our own
@@ -67,6 +67,14 @@ func TestOriginate(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a", "b", "c", "l1"}, names)
 	assert.EqualValues(t, 1, e.r.Stats().Originated)
+	e.add("l3", Leaf) // no table yet
+	names = names[:0]
+	for _, id := range e.r.Originate(&wire.Header{GUID: guidN(2), Type: wire.TypeQuery, TTL: 1}, queryHashes("penny lane"), nil) {
+		names = append(names, e.names[id])
+	}
+	assert.Equal(t, []string{"a", "b", "c", "l1", "l3"}, names, "a leaf without a table yet gets our own")
+	_, to := e.route(msg{from: "a", typ: wire.TypeQuery, guid: 3, ttl: 2})
+	assert.NotContains(t, to, "l3", "but not the Queries we route")
 	d, _ := e.route(msg{from: "a", typ: wire.TypeQuery, guid: 1, ttl: 2, hops: 2})
 	assert.Equal(t, DropDuplicate, d.Reason, "registered as our own")
 	d, _ = e.route(msg{from: "a", typ: wire.TypeQueryHit, guid: 1, ttl: 3, payload: hitPayload(otherServent)})

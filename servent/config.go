@@ -62,7 +62,9 @@ type Config struct {
 	// its peers do not cache it and dial it after it has left (as
 	// gtk-gnutella keeps a node only when it was a genuine, lasting one).
 	// QueryHits and Pushes still carry its address: results reach it,
-	// GIVs and downloads too.
+	// GIVs and downloads too. It dials as a leaf (asked again as an
+	// ultrapeer by a host that is a leaf), so it takes a leaf slot, not
+	// one of the ultrapeer slots its address's lasting peers need.
 	Transient bool
 	// AdvertiseAddr is the address put in our Pongs and QueryHits. Zero
 	// means the listener's address or, when that is unspecified, the one

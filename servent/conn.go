@@ -39,9 +39,10 @@ var errClosing = errors.New("servent: connection closing")
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch); return &b }}
 
 // writeBatch is the most a writer takes from its queue for one write. The
-// queue's wait mark is two of them (see sendq.Config.WaitMark): a batch
-// taken from a congested queue leaves some queued, so its room goes to
-// the links in line in turns.
+// queue's wait mark is two of them, and for a queue too small to hold that
+// within its low mark a batch is half the mark (sendq.Config.Batch): a
+// batch taken from a congested queue leaves some queued, so its room goes
+// to the links in line in turns.
 const writeBatch = 16 << 10
 
 // conn is one established Gnutella connection.
@@ -116,7 +117,7 @@ func (s *Servent) startConn(nc net.Conn, br *bufio.Reader, p *peerInfo) {
 		nc:      nc,
 		peer:    p,
 		started: time.Now(),
-		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter, WaitMark: 2 * writeBatch}),
+		q:       sendq.New(sendq.Config{MaxBytes: s.cfg.SendQueueBytes, StuckAfter: s.cfg.StuckAfter, Batch: writeBatch}),
 		slot:    p.slot,
 		waiter:  sendq.NewWaiter(),
 	}

@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -138,67 +139,78 @@ func TestStuckPeer(t *testing.T) {
 // slowly, so that S's queue to C stays congested and the input budget
 // decides how much of each link S reads. While both have Queries left, C
 // gets about as many from B as from A (the turns at the room alternate,
-// each a write batch of some 440 Queries, so a window of 2000 shares
-// within 15%). A wait mark no higher than one write batch fails it about
-// one run in two: every batch empties the queue and the turns go to the
-// links in line at once, not in order. The budget that woke
+// each a write batch of some 440 Queries at the default queue size, so a
+// window of 2000 shares within 15%). A wait mark no higher than one write
+// batch fails it about one run in two: every batch empties the queue and
+// the turns go to the links in line at once, not in order. So did every
+// queue of 64 KiB or less while the writer took 16 KiB batches whatever
+// the queue's size: their marks, a quarter of the queue at most, held one
+// batch or less. The budget that woke
 // every waiting link at once let whichever ran first take the room: this
 // failed 9 runs of 10 on it, one link getting under 10% of what C read in
 // 6. In virtual time.
 func TestInputBudgetIsFair(t *testing.T) {
-	vtest(t, func(t *testing.T) {
-		s := startServent(t, testConfig(t))
-		c := dialSmallWindow(t, s.Addr())
-		c.handshake06()
-		// flood connects a link and returns what starts its flood.
-		flood := func(tag byte, n int) func() {
-			p := dialRaw(t, s.Addr())
-			p.handshake06()
-			var stream []byte
-			for i := range n {
-				m := queryMsg(guidN(tag, uint32(i)), 2, "fair budget")
-				var err error
-				stream, err = m.Append(stream)
-				require.NoError(t, err)
-			}
-			// What S forwards from the other link: read it all.
-			go func() {
-				_ = p.nc.SetReadDeadline(time.Time{})
-				for {
-					if _, err := p.r.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
-			return func() { go func() { _, _ = p.nc.Write(stream) }() }
-		}
-		startA, startB := flood('A', 50000), flood('B', 5000)
-		waitFor(t, "three links", func() bool { return s.Stats().Peers == 3 })
-		startA()
-		startB()
+	for _, size := range []int{1 << 20, DefaultSendQueueBytes, 128 << 10, 64 << 10, 32 << 10, 16 << 10} {
+		t.Run(fmt.Sprintf("queue=%dKiB", size>>10), func(t *testing.T) {
+			vtest(t, func(t *testing.T) { inputBudgetIsFair(t, size) })
+		})
+	}
+}
 
-		// The first 3000 Queries fill C's queue (some 16 KiB, 450
-		// Queries: its wait mark, 32 KiB, less the batch its writer is
-		// writing) and window as the floods start; the next 2000 show how
-		// the budget shares the room (while B has Queries left: with half
-		// the room, it has sent some 2500 of its 5000).
-		var got [256]int
-		for n := 0; n < 5000; {
-			for range 20 { // 20 descriptors a millisecond: about 0.7 MB/s
-				m, err := c.next()
-				require.NoError(t, err)
-				if m.Header.Type == wire.TypeQuery {
-					if n >= 3000 {
-						got[m.Header.GUID[0]]++
-					}
-					n++
+func inputBudgetIsFair(t *testing.T, queueBytes int) {
+	cfg := testConfig(t)
+	cfg.SendQueueBytes = queueBytes
+	s := startServent(t, cfg)
+	c := dialSmallWindow(t, s.Addr())
+	c.handshake06()
+	// flood connects a link and returns what starts its flood.
+	flood := func(tag byte, n int) func() {
+		p := dialRaw(t, s.Addr())
+		p.handshake06()
+		var stream []byte
+		for i := range n {
+			m := queryMsg(guidN(tag, uint32(i)), 2, "fair budget")
+			var err error
+			stream, err = m.Append(stream)
+			require.NoError(t, err)
+		}
+		// What S forwards from the other link: read it all.
+		go func() {
+			_ = p.nc.SetReadDeadline(time.Time{})
+			for {
+				if _, err := p.r.ReadMessage(); err != nil {
+					return
 				}
 			}
-			time.Sleep(time.Millisecond)
+		}()
+		return func() { go func() { _, _ = p.nc.Write(stream) }() }
+	}
+	startA, startB := flood('A', 50000), flood('B', 5000)
+	waitFor(t, "three links", func() bool { return s.Stats().Peers == 3 })
+	startA()
+	startB()
+
+	// The first 3000 Queries fill C's queue (at the default size some 16
+	// KiB, 450 Queries: its wait mark, 32 KiB, less the batch its writer
+	// is writing) and window as the floods start; the next 2000 show how
+	// the budget shares the room (while B has Queries left: with half the
+	// room, it has sent some 2500 of its 5000).
+	var got [256]int
+	for n := 0; n < 5000; {
+		for range 20 { // 20 descriptors a millisecond: about 0.7 MB/s
+			m, err := c.next()
+			require.NoError(t, err)
+			if m.Header.Type == wire.TypeQuery {
+				if n >= 3000 {
+					got[m.Header.GUID[0]]++
+				}
+				n++
+			}
 		}
-		a, b := got['A'], got['B']
-		assert.InDelta(t, 0.5, float64(b)/float64(a+b), 0.15, "B's share of what C got (A %d, B %d)", a, b)
-		st := s.Stats()
-		assert.Zero(t, st.Router.Dropped[router.DropFlowControl]+st.QueueDrops, "the budget kept every queue out of flow control")
-	})
+		time.Sleep(time.Millisecond)
+	}
+	a, b := got['A'], got['B']
+	assert.InDelta(t, 0.5, float64(b)/float64(a+b), 0.15, "B's share of what C got (A %d, B %d)", a, b)
+	st := s.Stats()
+	assert.Zero(t, st.Router.Dropped[router.DropFlowControl]+st.QueueDrops, "the budget kept every queue out of flow control")
 }

@@ -2,6 +2,7 @@ package servent
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -80,11 +81,12 @@ func (p *peerInfo) name() netip.AddrPort {
 	return p.remote
 }
 
-// ourHeaders builds the headers we send in a CONNECT or a 200 answer.
-func (s *Servent) ourHeaders(remote netip.AddrPort) *wire.Handshake {
+// ourHeaders builds the headers we send in a CONNECT or a 200 answer,
+// saying we are a leaf (asLeaf) or an ultrapeer.
+func (s *Servent) ourHeaders(remote netip.AddrPort, asLeaf bool) *wire.Handshake {
 	h := &wire.Handshake{}
 	h.Add("User-Agent", UserAgent)
-	if s.IsLeaf() {
+	if asLeaf {
 		h.Add("X-Ultrapeer", "False")
 		h.Add("X-Query-Routing", "0.2")
 	} else {
@@ -287,7 +289,7 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			s.refuse(nc, remote, reason)
 			return
 		}
-		ours := s.ourHeaders(remote)
+		ours := s.ourHeaders(remote, s.IsLeaf())
 		ours.StartLine = status200
 		if acceptsDeflate(first) && s.mayDeflateOut() {
 			ours.Add("Content-Encoding", "deflate")
@@ -375,25 +377,53 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 // dial connects to addr and runs the client side of the handshake. It
 // owns the slot Connect reserved: released on failure, the connection's on
 // success.
+//
+// A one-command tool (Transient) says it is a leaf: an ultrapeer gives it
+// one of its leaf slots, not one of the few ultrapeer slots its address
+// may hold, and sends it its results but no Queries (it has no table). A
+// host that is a leaf itself takes ultrapeers only, so it is asked again
+// as one.
 func (s *Servent) dial(addr netip.AddrPort) error {
 	if s.beginHandshake() {
 		defer s.handshakes.Done()
 	}
 	ctx, cancel := s.contextFor(s.cfg.HandshakeTimeout)
 	defer cancel()
+	p := &peerInfo{remote: addr, outgoing: true}
+	asLeaf := s.IsLeaf() || s.cfg.Transient
+	nc, br, err := s.dialOnce(ctx, p, asLeaf)
+	if asLeaf && !s.IsLeaf() && errors.Is(err, errLeafHost) {
+		p = &peerInfo{remote: addr, outgoing: true, slot: p.slot}
+		nc, br, err = s.dialOnce(ctx, p, false)
+	}
+	if err != nil {
+		s.releaseFor(p) // the slot may have become a leaf's
+		return err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	s.startConn(nc, br, p)
+	return nil
+}
+
+// errLeafHost: the host refused us because it is a leaf and we said we
+// are one too.
+var errLeafHost = errors.New("servent: the host is a leaf")
+
+// dialOnce dials addr and runs one client handshake, saying we are a
+// leaf (asLeaf) or an ultrapeer; it closes the connection on failure.
+func (s *Servent) dialOnce(ctx context.Context, p *peerInfo, asLeaf bool) (net.Conn, *bufio.Reader, error) {
+	addr := p.remote
 	nc, err := s.cfg.Network.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
-		s.releaseSlot(slotPeer)
-		return netError("dial "+addr.String(), err)
+		return nil, nil, netError("dial "+addr.String(), err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
 	br := bufio.NewReaderSize(nc, readBufferSize)
-	p := &peerInfo{remote: addr, outgoing: true}
 	if s.cfg.Handshake04 {
 		err = s.clientHandshake04(nc, br, p)
 	} else {
-		err = s.clientHandshake06(nc, br, p)
+		err = s.clientHandshake06(nc, br, p, asLeaf)
 	}
 	if err == nil && p.tls {
 		var tc *tls.Conn
@@ -405,12 +435,9 @@ func (s *Servent) dial(addr netip.AddrPort) error {
 	}
 	if err != nil {
 		nc.Close()
-		s.releaseFor(p) // the slot may have become a leaf's
-		return fmt.Errorf("servent: handshake with %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("servent: handshake with %s: %w", addr, err)
 	}
-	_ = nc.SetDeadline(time.Time{})
-	s.startConn(nc, br, p)
-	return nil
+	return nc, br, nil
 }
 
 func (s *Servent) clientHandshake04(nc net.Conn, br *bufio.Reader, p *peerInfo) error {
@@ -428,8 +455,8 @@ func (s *Servent) clientHandshake04(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 	return nil
 }
 
-func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) error {
-	ours := s.ourHeaders(p.remote)
+func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo, asLeaf bool) error {
+	ours := s.ourHeaders(p.remote, asLeaf)
 	ours.StartLine = connect06
 	if s.tlsConf != nil {
 		ours.Add("Upgrade", tlsToken)
@@ -448,6 +475,9 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 		return err
 	}
 	if code != 200 {
+		if reason == reasonLeafMode || p.saidLeaf {
+			return fmt.Errorf("%w: %w: %d %s", errRefused, errLeafHost, code, reason)
+		}
 		return fmt.Errorf("%w: %d %s", errRefused, code, reason)
 	}
 	switch slot, refusal := s.peerSlot(p); {

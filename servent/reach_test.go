@@ -245,7 +245,7 @@ func TestRelayCaps(t *testing.T) {
 		cfg.RelaySlotTimeout = 10 * time.Second // within the raw leaf's keepalive
 		relay := startServent(t, cfg)
 		hs := rawLeafOf(t, n, "127.0.0.5", relay)
-		ans, _ := relay.ourHeaders(netip.AddrPort{}).Get(relayHeader)
+		ans, _ := relay.ourHeaders(netip.AddrPort{}, false).Get(relayHeader)
 		assert.Equal(t, "1", ans, "a relay says so in its handshake")
 
 		up := wire.NewGUID()
@@ -272,7 +272,7 @@ func TestRelayCaps(t *testing.T) {
 		assert.EqualValues(t, 1, relay.Stats().Relay.RefusedNotLeaf)
 
 		plain := startServent(t, memConfig(t, n, "127.0.0.7:6346"))
-		_, said := plain.ourHeaders(netip.AddrPort{}).Get(relayHeader)
+		_, said := plain.ourHeaders(netip.AddrPort{}, false).Get(relayHeader)
 		assert.False(t, said, "relaying is off by default")
 		assert.Equal(t, wire.RelayOff, askSlot(t, rawLeafOf(t, n, "127.0.0.5", plain), up).Status)
 	})

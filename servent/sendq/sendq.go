@@ -95,14 +95,18 @@ type Config struct {
 	// WaitMark is the pending bytes at which the queue is Congested and
 	// the links that feed it wait for room: at most the low mark (a
 	// quarter of MaxBytes), as they must wait before flow control starts
-	// dropping. Default MaxBytes/8. It should hold at least two of the
-	// writer's batches: a batch that leaves messages queued hands its room
-	// to the first link in line, one turn at a time and in order, while a
-	// batch that empties the queue gives every link in line its turn at
-	// once, and the one the scheduler runs first takes the room. A lower
-	// mark keeps less queued under a flood, so the writer's batches come
-	// from memory still in the cache.
+	// dropping. Default two Batches, or MaxBytes/8 without a Batch. A
+	// lower mark keeps less queued under a flood, so the writer's batches
+	// come from memory still in the cache.
 	WaitMark int
+	// Batch is the most one DequeueBatch takes (beside cap(dst)). It is
+	// at most half the wait mark, lowered to that for a small queue: a
+	// batch that leaves messages queued hands its room to the first link
+	// in line, one turn at a time and in order, while a batch that
+	// empties the queue gives every link in line its turn at once, and
+	// the one the scheduler runs first takes the room. Zero: cap(dst)
+	// alone bounds a batch.
+	Batch int
 	// Now is the clock; tests inject a fake one. Default time.Now.
 	Now func() time.Time
 }
@@ -141,6 +145,7 @@ type Queue struct {
 	maxBytes    int
 	maxMsgs     int
 	waitMark    int
+	batch       int // 0: no bound but cap(dst)
 	stuckAfter  time.Duration
 	drainWindow time.Duration
 	now         func() time.Time
@@ -190,10 +195,17 @@ func New(cfg Config) *Queue {
 	if cfg.DrainWindow <= 0 {
 		cfg.DrainWindow = DefaultDrainWindow
 	}
-	if cfg.WaitMark <= 0 {
+	switch {
+	case cfg.WaitMark > 0:
+	case cfg.Batch > 0:
+		cfg.WaitMark = 2 * cfg.Batch
+	default:
 		cfg.WaitMark = cfg.MaxBytes / 8
 	}
 	cfg.WaitMark = max(min(cfg.WaitMark, cfg.MaxBytes/4), 1)
+	if cfg.Batch > 0 {
+		cfg.Batch = max(min(cfg.Batch, cfg.WaitMark/2), 1)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -201,6 +213,7 @@ func New(cfg Config) *Queue {
 		maxBytes:    cfg.MaxBytes,
 		maxMsgs:     cfg.MaxMessages,
 		waitMark:    cfg.WaitMark,
+		batch:       cfg.Batch,
 		stuckAfter:  cfg.StuckAfter,
 		drainWindow: cfg.DrainWindow,
 		now:         cfg.Now,
@@ -391,21 +404,25 @@ func (q *Queue) Wait(ctx context.Context) error {
 }
 
 // DequeueBatch appends queued messages to dst, most important class first
-// and FIFO within a class, while they fit in cap(dst). The first message is
-// appended even when it does not fit (dst grows), so a batch is never empty
-// while anything is queued; a writer that keeps its buffer and passes
-// buf[:0] again stops allocating once the buffer has grown. It returns the
-// extended dst and the number of messages still queued: zero means the queue
-// ran dry and the writer should flush its compressor.
+// and FIFO within a class, while they fit in cap(dst) and in Config.Batch
+// bytes. The first message is appended even when it does not fit (dst
+// grows), so a batch is never empty while anything is queued; a writer
+// that keeps its buffer and passes buf[:0] again stops allocating once the
+// buffer has grown. It returns the extended dst and the number of messages
+// still queued: zero means the queue ran dry and the writer should flush
+// its compressor.
 func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	start := len(dst)
+	start, end := len(dst), cap(dst)
+	if q.batch > 0 {
+		end = min(end, start+q.batch)
+	}
 	for c := NumClasses - 1; c >= 0; c-- {
 		r := &q.classes[c]
 		// The run of this class's oldest messages that fits, copied out
 		// at once.
-		if k, n := r.runThatFits(cap(dst)-len(dst), len(dst) == start); k > 0 {
+		if k, n := r.runThatFits(end-len(dst), len(dst) == start); k > 0 {
 			dst = r.copyOut(dst, n)
 			r.popRun(k, n)
 			q.trim(r)
@@ -424,40 +441,6 @@ func (q *Queue) DequeueBatch(dst []byte) ([]byte, int) {
 	return dst, q.count
 }
 
-// passTurn hands the room a batch of took bytes made, once the queue is
-// below its wait mark, to the first link in line: a credit of took bytes,
-// or of its share of the room below the mark when more links wait, so that
-// the turns handed out before their links have run cannot add up to more
-// than the mark's worth and push the queue into flow control. A queue the
-// batch emptied makes no more batches, so every link still in line gets
-// its turn at once, sharing the room.
-func (q *Queue) passTurn(took int) {
-	if len(q.line) == 0 || q.overWaitMark() {
-		return
-	}
-	share := max((q.waitMark-q.pending)/len(q.line), 1)
-	if q.count == 0 {
-		q.wakeAll(share)
-		return
-	}
-	w := q.line[0]
-	n := copy(q.line, q.line[1:])
-	q.line[n] = nil
-	q.line = q.line[:n]
-	q.lineA.Store(n > 0)
-	w.turn <- min(took, share)
-}
-
-// wakeAll gives every link in line its turn with credit bytes.
-func (q *Queue) wakeAll(credit int) {
-	for i, w := range q.line {
-		w.turn <- credit
-		q.line[i] = nil
-	}
-	q.line = q.line[:0]
-	q.lineA.Store(false)
-}
-
 func (q *Queue) leaveFlowControl() {
 	q.taken.Add(1)
 	if took := q.now().UnixNano(); took != q.lastTake.Load() {
@@ -471,13 +454,6 @@ func (q *Queue) leaveFlowControl() {
 // Written tells the queue that the writer has written the last batch
 // DequeueBatch gave it: it is not stuck in a write (see stalled).
 func (q *Queue) Written() { q.written.Store(q.taken.Load()) }
-
-// stalled: the writer has been writing one batch for DrainWindow, so its
-// peer is not reading.
-func (q *Queue) stalled() bool {
-	return q.taken.Load() != q.written.Load() &&
-		q.now().UnixNano()-q.lastTake.Load() >= int64(q.drainWindow)
-}
 
 // Close discards everything queued (counted as DropClosed) and refuses any
 // later message; a Wait in progress returns ErrClosed. It is for a connection
@@ -494,88 +470,6 @@ func (q *Queue) Close() {
 // the connection's reader to drop the Queries it receives meanwhile: their
 // hits would only pile up in this queue.
 func (q *Queue) InFlowControl() bool { return q.flowA.Load() }
-
-// Congested reports whether the links that feed this queue should wait
-// (AwaitRoom) before they bring it more: it holds at least WaitMark bytes
-// or links wait in line for room, and its writer is not stalled in a write
-// for DrainWindow. It takes no lock.
-func (q *Queue) Congested() bool {
-	if !q.overWaitA.Load() && !q.lineA.Load() {
-		return false
-	}
-	return !q.stalled()
-}
-
-// A Waiter is one link's place in line for room in the queues it feeds,
-// owned by the link's reader and passed to AwaitRoom; it is in at most one
-// line at a time.
-type Waiter struct {
-	turn  chan int // the credit of a turn, sent under the queue's lock
-	timer *time.Timer
-}
-
-// NewWaiter returns a link's Waiter.
-func NewWaiter() *Waiter { return &Waiter{turn: make(chan int, 1)} }
-
-// AwaitRoom waits while the queue is Congested for w's turn: the writer
-// hands the room it makes to the links in line one at a time, first come
-// first. It returns waited false at once when the queue is not congested
-// (or closed). Otherwise it returns the turn's credit, the bytes the link
-// may bring to its queues before it checks them again; 0 when the writer
-// stalled meanwhile (it is checked every DrainWindow: flow control drops
-// for a stalled queue instead of it holding up the link; a writer that is
-// only slow keeps the link waiting, in its place in line), or when the
-// queue closed. It returns ctx.Err() when ctx ends.
-func (q *Queue) AwaitRoom(ctx context.Context, w *Waiter) (credit int, waited bool, err error) {
-	q.mu.Lock()
-	if q.closed || !q.overWaitMark() && len(q.line) == 0 || q.stalled() {
-		q.mu.Unlock()
-		return 0, false, nil
-	}
-	q.line = append(q.line, w)
-	q.lineA.Store(true)
-	q.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.NewTimer(q.drainWindow)
-	} else {
-		w.timer.Reset(q.drainWindow)
-	}
-wait:
-	for {
-		select {
-		case credit = <-w.turn:
-			w.timer.Stop()
-			return credit, true, nil
-		case <-w.timer.C:
-			if !q.stalled() {
-				// The writer is draining, only slowly (a busy
-				// machine): the link keeps its place in line.
-				w.timer.Reset(q.drainWindow)
-				continue
-			}
-		case <-ctx.Done():
-			w.timer.Stop()
-			err = ctx.Err()
-		}
-		break wait
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i, x := range q.line {
-		if x == w {
-			n := i + copy(q.line[i:], q.line[i+1:])
-			q.line[n] = nil
-			q.line = q.line[:n]
-			q.lineA.Store(n > 0)
-			return 0, true, err
-		}
-	}
-	// Its turn came meanwhile: the credit was sent under the lock.
-	return <-w.turn, true, err
-}
-
-// DrainWindow is the queue's Config.DrainWindow.
-func (q *Queue) DrainWindow() time.Duration { return q.drainWindow }
 
 // Stuck reports whether the queue has been in flow control, without once
 // falling below the low mark, for at least StuckAfter. The connection polls

@@ -928,3 +928,30 @@ func TestWaitMark(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchHalfTheWaitMark: with a Batch the wait mark is two of them,
+// and a queue too small to hold that within its low mark takes batches of
+// half its mark, so that a batch from a congested queue always leaves some
+// queued and its room goes to the links in line in turns.
+func TestBatchHalfTheWaitMark(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		cfg             Config
+		waitMark, batch int
+	}{
+		{"room for two", Config{MaxBytes: 16000, Batch: 1000}, 2000, 1000},
+		{"small queue", Config{MaxBytes: 4000, Batch: 1000}, 1000, 500},
+		{"mark set", Config{MaxBytes: 16000, WaitMark: 1200, Batch: 1000}, 1200, 600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := New(tc.cfg)
+			assert.Equal(t, tc.waitMark, q.waitMark)
+			for i := range 10 {
+				require.NoError(t, q.Enqueue(desc(wire.TypeQueryHit, byte(i), 100), false))
+			}
+			batch, left := q.DequeueBatch(make([]byte, 0, 1<<20))
+			assert.Len(t, batch, tc.batch, "one batch, whatever cap(dst)")
+			assert.Equal(t, 10-tc.batch/100, left)
+		})
+	}
+}
