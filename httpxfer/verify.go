@@ -274,7 +274,7 @@ func (j *job) badSegLocked(i int, cause error) {
 func (j *job) resetChunkLocked(ci int) {
 	c := &j.chunks[ci]
 	j.have -= c.bytes() // a tail too (endgame.go)
-	*c = chunk{busy: c.busy, holder: c.holder}
+	*c = chunk{busy: c.busy, holder: c.holder, gen: c.gen + 1}
 	if j.tree == nil {
 		return
 	}
