@@ -57,7 +57,8 @@ demo:
 # and issue 15's mesh case: 4 loopback sources with THEX per-chunk
 # verification against the same without (thex/sha1, target 0.9).
 bench-transfer:
-	$(GO) test -run '^$$' -bench '^Benchmark(TransferVsNginx|TransferMesh)$$' -benchtime 3x -timeout 30m ./httpxfer/
+	$(GO) test -run '^$$' -bench '^BenchmarkTransferVsNginx$$' -benchtime 3x -timeout 30m ./httpxfer/
+	$(GO) test -run '^$$' -bench '^BenchmarkTransferMesh$$' -benchtime 10x -timeout 30m ./httpxfer/
 
 # Issue 9's soak, not part of test: 50 servents on loopback TCP (each on an
 # address of its own), a node leaving and one joining every second, a

@@ -49,8 +49,9 @@ type clientConn struct {
 	conn net.Conn
 	br   *bufio.Reader
 	buf  []byte
-	sent bool  // a GET was sent ahead; its response is not read yet
-	seg  int64 // copyBody's segment size, adapted to the source's rate
+	sent bool   // a GET was sent ahead; its response is not read yet
+	seg  int64  // copyBody's segment size, adapted to the source's rate
+	body []byte // readBody's buffer, allocated at its first use
 	// ahead reports the write of that GET, which runs beside the reading
 	// of the current body (sendAhead); nil once waited for (sentAhead).
 	ahead    chan error

@@ -127,9 +127,10 @@ func (j *job) putLocked(w int) {
 // sink is where the body of work w from s goes: claim reserves the next
 // bytes to write, credit records those written.
 type sink struct {
-	j *job
-	w int
-	s *srcState
+	j      *job
+	w      int
+	s      *srcState
+	inline // THEX checks of the bytes as they pass (verify_inline.go)
 }
 
 // claim returns how many of the next n bytes may be written: fewer when a
@@ -140,10 +141,12 @@ func (k *sink) claim(n int64) int64 {
 	defer j.mu.Unlock()
 	start, end := j.rangeLocked(k.w)
 	n = max(0, min(n, end-start))
-	if ci, tail := j.workLocked(k.w); !tail {
-		c := &j.chunks[ci]
+	ci, tail := j.workLocked(k.w)
+	c := &j.chunks[ci]
+	if !tail {
 		c.claimed = max(c.claimed, c.have+n)
 	}
+	k.tree, k.end, k.gen = j.tree, end, c.gen
 	return n
 }
 
@@ -152,6 +155,7 @@ func (k *sink) claim(n int64) int64 {
 func (k *sink) credit(n int64) {
 	j := k.j
 	j.mu.Lock()
+	pos, _ := j.rangeLocked(k.w) // where the n bytes went
 	ci, tail := j.workLocked(k.w)
 	c := &j.chunks[ci]
 	by := &c.by
@@ -168,6 +172,7 @@ func (k *sink) credit(n int64) {
 	j.have += n
 	j.uncommitted += n
 	k.s.got += n
+	k.markLocked(c, pos+n)
 	j.mu.Unlock()
 	select {
 	case j.moved <- struct{}{}:

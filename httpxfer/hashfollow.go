@@ -22,8 +22,12 @@ type hashFollower struct {
 }
 
 func newHashFollower() *hashFollower {
-	return &hashFollower{h: sha1.New(), buf: make([]byte, 32<<10)}
+	return &hashFollower{h: sha1.New(), buf: make([]byte, followPiece)}
 }
+
+// followPiece is how much the follower reads back at once: a few system
+// calls per chunk, and few enough bytes to still be in cache when hashed.
+const followPiece = 256 << 10
 
 func (j *job) follow(ctx context.Context, hf *hashFollower) {
 	for {

@@ -108,6 +108,10 @@ type chunk struct {
 	// side (by has them all), so that a bad segment names its writers.
 	split            int64
 	prefixBy, tailBy []string
+
+	// gen counts the times the chunk was thrown away: a check of its
+	// bytes begun before (verify_inline.go) is void.
+	gen uint32
 }
 
 func (j *job) run(ctx context.Context) (Result, error) {

@@ -136,6 +136,10 @@ func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, e
 		// Our own deadline ends a quarter; any other (the download's
 		// context ended) ends the body.
 		ours := errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(g.qEnd) && g.ctx.Err() == nil
+		var se *sourceError
+		if errors.As(err, &se) && se.action == actFatal {
+			return done, err // the disk, not the source
+		}
 		if err != nil && !ours {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -151,11 +155,12 @@ func (c *clientConn) pump(n int64, g *stallGuard, step func(seg int64) (int64, e
 
 // copyBody writes the next n body bytes to w at off, each run claimed
 // from k before and credited to it once it reached w; a split ends it
-// early with errSplit. Bytes already in the bufio.Reader go
-// with WriteAt; the rest are spliced from the socket into the file at its
-// offset (io.CopyN gives *os.File.ReadFrom a LimitedReader over the
-// *net.TCPConn). It returns how many bytes reached w.
+// early with errSplit. It returns how many bytes reached w. With a tree
+// to check the bytes against it reads them (readBody), else it splices.
 func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) (int64, error) {
+	if k.checking() {
+		return c.readBody(w, off, n, g, k)
+	}
 	var done int64
 	if b := min(int64(c.br.Buffered()), n); b > 0 {
 		if b = k.claim(b); b == 0 {
@@ -172,6 +177,9 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 	if done == n {
 		return done, nil
 	}
+	// Bytes already in the bufio.Reader went with WriteAt; the rest are
+	// spliced from the socket into the file at its offset (io.CopyN
+	// gives *os.File.ReadFrom a LimitedReader over the *net.TCPConn).
 	if _, err := w.Seek(off+done, io.SeekStart); err != nil {
 		return done, fatalErr(err)
 	}
@@ -180,6 +188,41 @@ func (c *clientConn) copyBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 	}, k)
 	return done + m, err
 }
+
+// readBody is copyBody reading the bytes into the connection's buffer,
+// showing them to k, which checks them against the tree while they are in
+// cache (sink.hash), and writing them with pwrite: no verifier reads them
+// back, and no hand-off to one delays the socket's reader.
+func (c *clientConn) readBody(w *os.File, off, n int64, g *stallGuard, k *sink) (int64, error) {
+	if c.body == nil {
+		c.body = make([]byte, bodyBuffer)
+	}
+	return c.pump(n, g, func(seg int64) (int64, error) {
+		var done int64
+		for done < seg {
+			m, err := c.br.Read(c.body[:min(seg-done, int64(len(c.body)))])
+			if m > 0 {
+				p := c.body[:m]
+				k.hash(p, off)
+				if _, err := w.WriteAt(p, off); err != nil {
+					k.unhash()
+					return done, fatalErr(err)
+				}
+				off += int64(m)
+				done += int64(m)
+			}
+			if err != nil {
+				return done, err
+			}
+		}
+		return done, nil
+	}, k)
+}
+
+// bodyBuffer is readBody's read size: large enough for few system calls,
+// small enough that the bytes are still in cache when k hashes them and
+// when they are written.
+const bodyBuffer = 128 << 10
 
 // skipBody reads and drops n body bytes we did not ask for.
 func (c *clientConn) skipBody(n int64, g *stallGuard) error {

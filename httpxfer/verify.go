@@ -16,9 +16,10 @@ import (
 // Tiger tree root (Request.TTH, from a bitprint in a hit or a magnet) and a
 // source announces its tree in X-Thex-URI, the tree is fetched once, on a
 // connection of its own, and refused unless it hashes up to that root.
-// From then on a verifier checks each segment of the tree's deepest level
-// as soon as the chunks that hold it are complete, reading it back from
-// the .part on its own goroutine while the workers go on receiving. A
+// From then on each segment of the tree's deepest level is checked: by
+// the worker that writes it whole, as its bytes pass (verify_inline.go),
+// else by a verifier, which reads it back from the .part on its own
+// goroutine as soon as the chunks that hold it are complete. A
 // segment that does not match is thrown away and fetched again from
 // another source; its writer is blamed at once (ErrHashMismatch), so no
 // whole-file blame rounds are needed. A tree whose root only the source
@@ -150,8 +151,9 @@ func (j *job) nextSegLocked() int {
 	return -1
 }
 
-// verifiers is how many segments are checked at once: hashing is most of
-// what verification costs, and on its own goroutine each check uses a
+// verifiers is how many segments are read back and checked at once (most
+// are checked as they arrive, without them): hashing is most of what
+// verification costs, and on its own goroutine each check uses a
 // processor the network leaves idle, so that checks keep up with the bytes
 // arriving instead of piling up until the last one is in.
 func verifiers() int { return min(runtime.GOMAXPROCS(0), 4) }
@@ -274,7 +276,7 @@ func (j *job) badSegLocked(i int, cause error) {
 func (j *job) resetChunkLocked(ci int) {
 	c := &j.chunks[ci]
 	j.have -= c.bytes() // a tail too (endgame.go)
-	*c = chunk{busy: c.busy, holder: c.holder}
+	*c = chunk{busy: c.busy, holder: c.holder, gen: c.gen + 1}
 	if j.tree == nil {
 		return
 	}
