@@ -3,6 +3,7 @@ package thex
 import (
 	"crypto/sha1"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -192,4 +193,36 @@ func BenchmarkCompress(b *testing.B) {
 	b.ReportMetric(perBlock(d[2], 3*16), "ns/block-3")
 	b.ReportMetric(perBlock(d[3], 48*17), "ns/leaf-block")
 	b.ReportMetric(perBlock(d[3], 48), "ns/leaf")
+}
+
+// BenchmarkCheckerWrites is the Checker of a download fed in writes of
+// the sizes socket reads return (1.5 KiB, odd sizes, 16 and 64 KiB), 4 MiB
+// at its good depth (chunks of 128 KiB), in the CPU time of the
+// benchmark's thread: ns per leaf and MB/s of CPU.
+func BenchmarkCheckerWrites(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	data := largeFile(4 << 20)
+	tr := treeOf(b, data, GoodDepth(int64(len(data))))
+	for _, size := range []int{1536, 4093, 9000, 16 << 10, 64 << 10} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			var d time.Duration
+			for b.Loop() {
+				t0 := threadCPU()
+				c, err := tr.NewChecker(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for p := data; len(p) > 0; p = p[min(len(p), size):] {
+					if _, err := c.Write(p[:min(len(p), size)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				d += threadCPU() - t0
+			}
+			b.ReportMetric(float64(d.Nanoseconds())/float64(b.N*len(data)/BlockSize), "ns/leaf")
+			b.ReportMetric(float64(len(data))*float64(b.N)/d.Seconds()/1e6, "cpu-MB/s")
+		})
+	}
 }
