@@ -159,6 +159,36 @@ func prefixed3(prefix byte, b0, b1, b2 []byte) [3]wire.TTH {
 	return [3]wire.TTH{digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2])}
 }
 
+// wholeLeafTail is the last block of a whole leaf as Tiger compresses
+// it, but for its first byte (the leaf's last): the padding of 1025
+// bytes.
+var wholeLeafTail = func() (t [tigerBlock]byte) {
+	var buf [2 * tigerBlock]byte
+	copy(t[:], pad(buf[:], 1, BlockSize+1))
+	return t
+}()
+
+// leaf3 returns the leaves of three whole blocks, hashed together
+// (block3). It is prefixed3 for whole leaves with the framing in
+// fixed-size copies, which the compiler inlines: the first block (0x00
+// and the leaf's first 63 bytes) and the last (its last byte and
+// wholeLeafTail) in small buffers, the 15 between where they lie.
+func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
+	var head, tail [3][tigerBlock]byte
+	var m [3][3][]byte
+	for k, b := range [3][]byte{b0, b1, b2} {
+		whole := (*[BlockSize]byte)(b)
+		head[k][0] = 0x00
+		*(*[tigerBlock - 1]byte)(head[k][1:]) = *(*[tigerBlock - 1]byte)(whole[:])
+		tail[k] = wholeLeafTail
+		tail[k][0] = whole[BlockSize-1]
+		m[k] = [3][]byte{head[k][:], whole[tigerBlock-1 : BlockSize-1], tail[k][:]}
+	}
+	s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
+	block3(&s, &m)
+	return [3]wire.TTH{digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2])}
+}
+
 // leaf returns Tiger(0x00 || block).
 func leaf(block []byte) wire.TTH { return prefixed(0x00, block) }
 
@@ -173,7 +203,7 @@ func leaves(dst []wire.TTH, p []byte) {
 		panic("thex: leaves of a partial block")
 	}
 	for ; len(dst) >= 3 && len(dst) != 4; dst, p = dst[3:], p[3*BlockSize:] {
-		h := prefixed3(0x00, p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
+		h := leaf3(p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
 		copy(dst, h[:])
 	}
 	for ; len(dst) >= 2; dst, p = dst[2:], p[2*BlockSize:] {

@@ -123,7 +123,7 @@ func Root(b []byte) wire.TTH {
 // blocks) is appended to out as soon as its bytes are in. Below that it
 // keeps one pending node per level, as the reference implementation does.
 //
-// Leaves are hashed three at a time (prefixed3), across writes: up to two
+// Leaves are hashed three at a time (leaf3), across writes: up to two
 // whole leaves a write leaves over wait in carry, with the partial leaf
 // after them, for the leaves of the next write; finish hashes them.
 type merkle struct {
@@ -169,7 +169,7 @@ func (m *merkle) write(p []byte) {
 				three[i], p = p[:BlockSize], p[BlockSize:]
 			}
 		}
-		h := prefixed3(0x00, three[0], three[1], three[2])
+		h := leaf3(three[0], three[1], three[2])
 		hs = append(hs, h[:]...)
 		m.fill = 0
 	}
