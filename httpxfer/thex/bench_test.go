@@ -161,15 +161,18 @@ func BenchmarkOverhead(b *testing.B) {
 // of the benchmark's thread per 64-byte block, one message at a time
 // (block), two (block2) and three (block3) together, and for the blocks
 // of leaves hashed as merkle.write does (prefix, framing and digests
-// included): how far running Tiger's dependent chains side by side goes
+// included), and for inner nodes (parents, one block each): how far running Tiger's dependent chains side by side goes
 // on this processor.
 func BenchmarkCompress(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	msgs := [3][]byte{largeFile(16 * tigerBlock), largeFile(16*tigerBlock + 1)[1:], largeFile(16*tigerBlock + 2)[2:]}
 	data := largeFile(48 * BlockSize)
+	level := make([]wire.TTH, 48)
+	leaves(level, data)
+	above := make([]wire.TTH, 0, len(level)/2)
 	var s [3][3]uint64
-	var d [4]time.Duration
+	var d [5]time.Duration
 	timed := func(d *time.Duration, f func()) {
 		t0 := threadCPU()
 		for range 16 {
@@ -184,6 +187,7 @@ func BenchmarkCompress(b *testing.B) {
 			block3(&s, &[3][3][]byte{{nil, msgs[0], nil}, {nil, msgs[1], nil}, {nil, msgs[2], nil}})
 		})
 		timed(&d[3], func() { hashLeaves(data) })
+		timed(&d[4], func() { above = parents(above[:0], level) })
 	}
 	perBlock := func(d time.Duration, blocks int) float64 {
 		return float64(d.Nanoseconds()) / float64(b.N*16*blocks)
@@ -193,6 +197,7 @@ func BenchmarkCompress(b *testing.B) {
 	b.ReportMetric(perBlock(d[2], 3*16), "ns/block-3")
 	b.ReportMetric(perBlock(d[3], 48*17), "ns/leaf-block")
 	b.ReportMetric(perBlock(d[3], 48), "ns/leaf")
+	b.ReportMetric(perBlock(d[4], 24), "ns/node")
 }
 
 // BenchmarkCheckerWrites is the Checker of a download fed in writes of
