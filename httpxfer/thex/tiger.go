@@ -156,9 +156,10 @@ var wholeLeafTail = func() (t [tigerBlock]byte) {
 }()
 
 // leaf3 returns the leaves of three whole blocks, hashed together
-// (block3), framed in fixed-size copies, which the compiler inlines: the first block (0x00
-// and the leaf's first 63 bytes) and the last (its last byte and
-// wholeLeafTail) in small buffers, the 15 between where they lie.
+// (block3) and framed in fixed-size copies, which the compiler inlines:
+// the first block (0x00 and the leaf's first 63 bytes) and the last (its
+// last byte and wholeLeafTail) in small buffers, the 15 between where
+// they lie.
 func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
 	var head, tail [3][tigerBlock]byte
 	var m [3][3][]byte

@@ -243,9 +243,6 @@ func (m *merkle) addRun(hs []wire.TTH, done int64) {
 	}
 }
 
-// add takes the next leaf and merges the pending nodes it completes.
-func (m *merkle) add(leaf wire.TTH) { m.addAt(leaf, 0) }
-
 // addAt takes the next node, at level; no node below level is pending.
 func (m *merkle) addAt(hash wire.TTH, level int) {
 	node := pending{hash, level}
@@ -268,10 +265,10 @@ func (m *merkle) addAt(hash wire.TTH, level int) {
 }
 
 // tail returns the node at level top for the blocks after the last one
-// emitted (the last, partial block included) without changing m (no
-// whole leaf waiting in carry: see flush), and
+// emitted (the last, partial block included) without changing m, and
 // whether there is one: those blocks form the last, smaller subtree of the
-// level, whose root is the pending nodes folded from the right.
+// level, whose root is the pending nodes folded from the right. No whole
+// leaf may be waiting in carry (see flush).
 func (m *merkle) tail() (wire.TTH, bool) {
 	stack := m.stack
 	var last pending
