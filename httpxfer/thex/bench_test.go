@@ -3,6 +3,7 @@ package thex
 import (
 	"crypto/sha1"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -160,15 +161,18 @@ func BenchmarkOverhead(b *testing.B) {
 // of the benchmark's thread per 64-byte block, one message at a time
 // (block), two (block2) and three (block3) together, and for the blocks
 // of leaves hashed as merkle.write does (prefix, framing and digests
-// included): how far running Tiger's dependent chains side by side goes
-// on this processor.
+// included), and for inner nodes (parents, one block each): how far
+// running Tiger's dependent chains side by side goes on this processor.
 func BenchmarkCompress(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	msgs := [3][]byte{largeFile(16 * tigerBlock), largeFile(16*tigerBlock + 1)[1:], largeFile(16*tigerBlock + 2)[2:]}
 	data := largeFile(48 * BlockSize)
+	level := make([]wire.TTH, 48)
+	leaves(level, data)
+	above := make([]wire.TTH, 0, len(level)/2)
 	var s [3][3]uint64
-	var d [4]time.Duration
+	var d [5]time.Duration
 	timed := func(d *time.Duration, f func()) {
 		t0 := threadCPU()
 		for range 16 {
@@ -183,6 +187,7 @@ func BenchmarkCompress(b *testing.B) {
 			block3(&s, &[3][3][]byte{{nil, msgs[0], nil}, {nil, msgs[1], nil}, {nil, msgs[2], nil}})
 		})
 		timed(&d[3], func() { hashLeaves(data) })
+		timed(&d[4], func() { above = parents(above[:0], level) })
 	}
 	perBlock := func(d time.Duration, blocks int) float64 {
 		return float64(d.Nanoseconds()) / float64(b.N*16*blocks)
@@ -192,4 +197,38 @@ func BenchmarkCompress(b *testing.B) {
 	b.ReportMetric(perBlock(d[2], 3*16), "ns/block-3")
 	b.ReportMetric(perBlock(d[3], 48*17), "ns/leaf-block")
 	b.ReportMetric(perBlock(d[3], 48), "ns/leaf")
+	b.ReportMetric(perBlock(d[4], 24), "ns/node")
+}
+
+// BenchmarkCheckerWrites is the Checker of a download fed in writes of
+// the sizes socket reads return (1.5 KiB, odd sizes, 16 and 64 KiB), 4 MiB
+// at its good depth (chunks of 128 KiB), in the CPU time of the
+// benchmark's thread: ns per leaf and MB/s of CPU.
+func BenchmarkCheckerWrites(b *testing.B) {
+	data := largeFile(4 << 20)
+	tr := treeOf(b, data, GoodDepth(int64(len(data))))
+	for _, size := range []int{1536, 4093, 9000, 16 << 10, 64 << 10} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			// Each sub-benchmark runs on a goroutine of its own.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.SetBytes(int64(len(data)))
+			var d time.Duration
+			for b.Loop() {
+				t0 := threadCPU()
+				c, err := tr.NewChecker(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for p := data; len(p) > 0; p = p[min(len(p), size):] {
+					if _, err := c.Write(p[:min(len(p), size)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				d += threadCPU() - t0
+			}
+			b.ReportMetric(float64(d.Nanoseconds())/float64(b.N*len(data)/BlockSize), "ns/leaf")
+			b.ReportMetric(float64(len(data))*float64(b.N)/d.Seconds()/1e6, "cpu-MB/s")
+		})
+	}
 }

@@ -146,13 +146,30 @@ func prefixedPair(prefix byte, b0, b1 []byte) (wire.TTH, wire.TTH) {
 	return digestOf(&s0), digestOf(&s1)
 }
 
-// prefixed3 returns Tiger(prefix || b[k]) for three b of the same
-// length, computed together (block3).
-func prefixed3(prefix byte, b0, b1, b2 []byte) [3]wire.TTH {
-	var buf [3][3 * tigerBlock]byte
+// wholeLeafTail is the last block of a whole leaf as Tiger compresses
+// it, but for its first byte (the leaf's last): the padding of 1025
+// bytes.
+var wholeLeafTail = func() (t [tigerBlock]byte) {
+	var buf [2 * tigerBlock]byte
+	copy(t[:], pad(buf[:], 1, BlockSize+1))
+	return t
+}()
+
+// leaf3 returns the leaves of three whole blocks, hashed together
+// (block3) and framed in fixed-size copies, which the compiler inlines:
+// the first block (0x00 and the leaf's first 63 bytes) and the last (its
+// last byte and wholeLeafTail) in small buffers, the 15 between where
+// they lie.
+func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
+	var head, tail [3][tigerBlock]byte
 	var m [3][3][]byte
 	for k, b := range [3][]byte{b0, b1, b2} {
-		m[k][0], m[k][1], m[k][2] = framePrefixed(prefix, b, &buf[k])
+		whole := (*[BlockSize]byte)(b)
+		head[k][0] = 0x00
+		*(*[tigerBlock - 1]byte)(head[k][1:]) = *(*[tigerBlock - 1]byte)(whole[:])
+		tail[k] = wholeLeafTail
+		tail[k][0] = whole[BlockSize-1]
+		m[k] = [3][]byte{head[k][:], whole[tigerBlock-1 : BlockSize-1], tail[k][:]}
 	}
 	s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
 	block3(&s, &m)
@@ -173,7 +190,7 @@ func leaves(dst []wire.TTH, p []byte) {
 		panic("thex: leaves of a partial block")
 	}
 	for ; len(dst) >= 3 && len(dst) != 4; dst, p = dst[3:], p[3*BlockSize:] {
-		h := prefixed3(0x00, p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
+		h := leaf3(p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
 		copy(dst, h[:])
 	}
 	for ; len(dst) >= 2; dst, p = dst[2:], p[2*BlockSize:] {
@@ -184,32 +201,51 @@ func leaves(dst []wire.TTH, p []byte) {
 	}
 }
 
+// nodeTemplate is the one block an inner node hashes, 0x01 || l || r
+// and the padding of 49 bytes, with l and r zero.
+var nodeTemplate = func() (t [tigerBlock]byte) {
+	var buf [2 * tigerBlock]byte
+	buf[0] = 0x01
+	copy(t[:], pad(buf[:], 1+2*Size, 1+2*Size))
+	return t
+}()
+
+// nodeBlock sets blk to the block of the node of l and r.
+func nodeBlock(blk *[tigerBlock]byte, l, r *wire.TTH) {
+	*blk = nodeTemplate
+	*(*wire.TTH)(blk[1:]) = *l
+	*(*wire.TTH)(blk[1+Size:]) = *r
+}
+
 // parent returns Tiger(0x01 || l || r).
 func parent(l, r *wire.TTH) wire.TTH {
-	var lr [2 * Size]byte
-	copy(lr[:], l[:])
-	copy(lr[Size:], r[:])
-	return prefixed(0x01, lr[:])
+	var blk [tigerBlock]byte
+	nodeBlock(&blk, l, r)
+	s := tigerInit
+	block(&s, blk[:])
+	return digestOf(&s)
 }
 
 // parents appends to dst the level above level: each pair hashed, three
 // pairs at a time, an odd last node promoted unchanged. dst may be
 // level[:0].
 func parents(dst, level []wire.TTH) []wire.TTH {
-	var lr [3][2 * Size]byte
-	pair := func(k, i int) []byte {
-		copy(lr[k][:], level[i][:])
-		copy(lr[k][Size:], level[i+1][:])
-		return lr[k][:]
-	}
+	var blk [3][tigerBlock]byte
 	i := 0
 	for ; i+6 <= len(level); i += 6 {
-		h := prefixed3(0x01, pair(0, i), pair(1, i+2), pair(2, i+4))
-		dst = append(dst, h[:]...)
+		for k := range blk {
+			nodeBlock(&blk[k], &level[i+2*k], &level[i+2*k+1])
+		}
+		s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
+		block3(&s, &[3][3][]byte{{blk[0][:]}, {blk[1][:]}, {blk[2][:]}})
+		dst = append(dst, digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2]))
 	}
 	if i+4 <= len(level) {
-		h0, h1 := prefixedPair(0x01, pair(0, i), pair(1, i+2))
-		dst = append(dst, h0, h1)
+		nodeBlock(&blk[0], &level[i], &level[i+1])
+		nodeBlock(&blk[1], &level[i+2], &level[i+3])
+		s0, s1 := tigerInit, tigerInit
+		block2(&s0, &s1, blk[0][:], blk[1][:])
+		dst = append(dst, digestOf(&s0), digestOf(&s1))
 		i += 4
 	}
 	if i+2 <= len(level) {

@@ -61,8 +61,9 @@ func referenceInputs(seed uint64) [][]byte {
 
 // mismatchWithReference compares every way this package computes Tiger
 // (the streaming digest, written whole and in pieces; prefixed, as leaves
-// and nodes are hashed; prefixedPair, both halves) with refTiger on
-// inputs, and describes the first difference ("" when there is none).
+// and nodes are hashed; prefixedPair, both halves; leaf3, all three)
+// with refTiger on inputs, and describes the first difference ("" when
+// there is none).
 func mismatchWithReference(inputs [][]byte) string {
 	for i, b := range inputs {
 		want := refTiger(nil, b)
@@ -96,15 +97,17 @@ func mismatchWithReference(inputs [][]byte) string {
 			if g0 != wantP || g1 != w1 {
 				return fmt.Sprintf("pair of %d bytes with prefix %#x: %x %x, want %x %x", len(b), prefix, g0, g1, wantP, w1)
 			}
-			// Three together, each place with other bytes: b, other,
-			// and b with every byte complemented.
-			third := bytes.Clone(b)
-			for k := range third {
-				third[k] ^= 0xff
-			}
-			w2 := refTiger([]byte{prefix}, third)
-			if g := prefixed3(prefix, other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
-				return fmt.Sprintf("three of %d bytes with prefix %#x: %x, want %x %x %x", len(b), prefix, g, w1, w2, wantP)
+			// Three whole leaves together, each place with other bytes:
+			// b, other, and b with every byte complemented.
+			if prefix == 0x00 && len(b) == BlockSize {
+				third := bytes.Clone(b)
+				for k := range third {
+					third[k] ^= 0xff
+				}
+				w2 := refTiger([]byte{prefix}, third)
+				if g := leaf3(other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
+					return fmt.Sprintf("three whole leaves: %x, want %x %x %x", g, w1, w2, wantP)
+				}
 			}
 		}
 	}

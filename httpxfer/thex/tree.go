@@ -122,9 +122,13 @@ func Root(b []byte) wire.TTH {
 // every node at level top (counted up from the leaves, so covering 2^top
 // blocks) is appended to out as soon as its bytes are in. Below that it
 // keeps one pending node per level, as the reference implementation does.
+//
+// Leaves are hashed three at a time (leaf3), across writes: up to two
+// whole leaves a write leaves over wait in carry, with the partial leaf
+// after them, for the leaves of the next write; finish hashes them.
 type merkle struct {
-	block [BlockSize]byte
-	fill  int   // bytes in block
+	carry [3 * BlockSize]byte
+	fill  int   // bytes in carry: whole leaves not hashed yet, then a partial one
 	n     int64 // bytes written
 	top   int
 	stack []pending // levels strictly decreasing, all below top
@@ -140,52 +144,104 @@ type pending struct {
 func newMerkle(top int) *merkle { return &merkle{top: top} }
 
 func (m *merkle) write(p []byte) {
+	// Every byte before carry is in a leaf already added.
+	done := (m.n - int64(m.fill)) / BlockSize
 	m.n += int64(len(p))
+	var batch [leafBatch]wire.TTH
+	hs := batch[:0]
 	if m.fill > 0 {
-		c := copy(m.block[m.fill:], p)
-		m.fill += c
-		p = p[c:]
-		if m.fill < BlockSize {
+		if m.fill+len(p) < 3*BlockSize {
+			m.fill += copy(m.carry[m.fill:], p)
 			return
 		}
-		m.add(leaf(m.block[:]))
+		// Three leaves: those in carry, the partial one completed, and
+		// the rest from p where they lie.
+		k := m.fill / BlockSize
+		if r := m.fill % BlockSize; r > 0 {
+			p = p[copy(m.carry[m.fill:(k+1)*BlockSize], p):]
+			k++
+		}
+		var three [3][]byte
+		for i := range three {
+			if i < k {
+				three[i] = m.carry[i*BlockSize : (i+1)*BlockSize]
+			} else {
+				three[i], p = p[:BlockSize], p[BlockSize:]
+			}
+		}
+		h := leaf3(three[0], three[1], three[2])
+		hs = append(hs, h[:]...)
 		m.fill = 0
 	}
-	// Whole blocks are hashed where they lie, without a copy, a batch at
-	// a time.
-	var batch [leafBatch]wire.TTH
-	for len(p) >= BlockSize {
-		hs := batch[:min(len(p)/BlockSize, leafBatch)]
-		// Every byte before p is in a whole leaf: m.fill is 0.
-		done := (m.n - int64(len(p))) / BlockSize
-		leaves(hs, p[:len(hs)*BlockSize])
-		m.addRun(hs, done)
-		p = p[len(hs)*BlockSize:]
+	// Whole leaves, three at a time, hashed where they lie, without a
+	// copy, a batch at a time; fewer than three are left for carry.
+	for {
+		w := len(p) / BlockSize
+		w = min(w-w%3, leafBatch-len(hs))
+		if w == 0 {
+			break
+		}
+		leaves(hs[len(hs):len(hs)+w], p[:w*BlockSize])
+		hs, p = hs[:len(hs)+w], p[w*BlockSize:]
+		if len(hs) == leafBatch {
+			m.addRun(hs, done)
+			done += int64(len(hs))
+			hs = hs[:0]
+		}
 	}
-	m.fill = copy(m.block[:], p)
+	if len(hs) > 0 {
+		m.addRun(hs, done)
+	}
+	m.fill = copy(m.carry[:], p)
 }
 
 // leafBatch is how many leaves merkle.write hashes before it adds them:
-// a 64 KiB write in one go.
-const leafBatch = 64
+// a multiple of three, as write hashes them, and of 32 for addRun.
+const leafBatch = 96
 
-// addRun adds leaves hs, after done leaves. Where they start a subtree
-// and pair up, the level above is computed first, all of it at once
-// (parents hashes three nodes together), and so on up while that holds
-// below top; add merges one node at a time.
+// flush hashes and adds the whole leaves waiting in carry (at most two),
+// leaving the partial one, if any, at its start.
+func (m *merkle) flush() {
+	k := m.fill / BlockSize
+	if k == 0 {
+		return
+	}
+	var hs [2]wire.TTH
+	leaves(hs[:k], m.carry[:k*BlockSize])
+	m.addRun(hs[:k], (m.n-int64(m.fill))/BlockSize)
+	m.fill = copy(m.carry[:], m.carry[k*BlockSize:m.fill])
+}
+
+// addRun adds nodes hs, after done of them at level 0. The level above
+// is computed first, all of it at once (parents hashes three nodes
+// together), and so on up below top: a first node that completes a pair
+// with one pending is added alone, and a last node without its pair
+// waits, at its level, for the run above it to be added.
 func (m *merkle) addRun(hs []wire.TTH, done int64) {
+	var waiting [8]pending // one per level lifted: len(hs) <= leafBatch < 2^8
+	nw := 0
 	level := 0
-	for level < m.top && len(hs) >= 2 && len(hs)%2 == 0 && done%(2<<level) == 0 {
+	for level < m.top && len(hs) >= 2 {
+		if done%2 != 0 {
+			m.addAt(hs[0], level)
+			hs, done = hs[1:], done+1
+		}
+		if len(hs)%2 != 0 {
+			waiting[nw] = pending{hs[len(hs)-1], level}
+			nw++
+			hs = hs[:len(hs)-1]
+		}
 		hs = parents(hs[:0], hs)
+		done /= 2
 		level++
 	}
 	for _, h := range hs {
 		m.addAt(h, level)
 	}
+	for i := nw - 1; i >= 0; i-- {
+		m.addAt(waiting[i].hash, waiting[i].level)
+	}
 }
-
-// add takes the next leaf and merges the pending nodes it completes.
-func (m *merkle) add(leaf wire.TTH) { m.addAt(leaf, 0) }
 
 // addAt takes the next node, at level; no node below level is pending.
 func (m *merkle) addAt(hash wire.TTH, level int) {
@@ -211,13 +267,14 @@ func (m *merkle) addAt(hash wire.TTH, level int) {
 // tail returns the node at level top for the blocks after the last one
 // emitted (the last, partial block included) without changing m, and
 // whether there is one: those blocks form the last, smaller subtree of the
-// level, whose root is the pending nodes folded from the right.
+// level, whose root is the pending nodes folded from the right. No whole
+// leaf may be waiting in carry (see flush).
 func (m *merkle) tail() (wire.TTH, bool) {
 	stack := m.stack
 	var last pending
 	switch {
 	case m.fill > 0 || m.n == 0:
-		last = pending{leaf(m.block[:m.fill]), 0}
+		last = pending{leaf(m.carry[:m.fill]), 0}
 	case len(stack) > 0:
 		last, stack = stack[len(stack)-1], stack[:len(stack)-1]
 	default:
@@ -230,8 +287,10 @@ func (m *merkle) tail() (wire.TTH, bool) {
 }
 
 // finish returns the nodes at level top of everything written, the tail
-// included (a copy; m is unchanged).
+// included (a copy; m is unchanged but for the leaves waiting in carry,
+// which it adds).
 func (m *merkle) finish() []wire.TTH {
+	m.flush()
 	out := append(make([]wire.TTH, 0, len(m.out)+1), m.out...)
 	if t, ok := m.tail(); ok {
 		out = append(out, t)

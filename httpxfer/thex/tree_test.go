@@ -199,6 +199,11 @@ func TestMerkleRunsMatchDefinition(t *testing.T) {
 		"odd leaves":      func() int { return (1 + 2*r.IntN(40)) * BlockSize },
 		"any size":        func() int { return 1 + r.IntN(80*BlockSize) },
 		"1023 then 1025s": func() int { return BlockSize + 1 - 2*r.IntN(2) },
+		"1.5 KiB":         func() int { return 1536 },
+		"2 leaves":        func() int { return 2 * BlockSize },
+		"16 KiB":          func() int { return 16 << 10 },
+		"64 KiB + 1":      func() int { return 64<<10 + 1 },
+		"under 3 leaves":  func() int { return 1 + r.IntN(3*BlockSize) },
 	}
 	for name, next := range splits {
 		for top := range len(want) {

@@ -2,6 +2,7 @@ package thex
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -125,4 +126,90 @@ func TestVerifyEmptyFile(t *testing.T) {
 	_, err = other.Verify(0, nil)
 	assert.ErrorIs(t, err, ErrMismatch)
 	assert.NoError(t, tr.VerifyNode(0, 0, nil))
+}
+
+// writePatterns are the sizes a download's writes come in (whatever a
+// socket read returned): each func gives the next write's size.
+func writePatterns(r *rand.Rand) map[string]func() int {
+	return map[string]func() int{
+		"1.5 KiB":     func() int { return 1536 },
+		"16 KiB":      func() int { return 16 << 10 },
+		"64 KiB":      func() int { return 64 << 10 },
+		"1 byte":      func() int { return 1 },
+		"1 leaf":      func() int { return BlockSize },
+		"2 leaves":    func() int { return 2 * BlockSize },
+		"4 leaves":    func() int { return 4 * BlockSize },
+		"odd 4093":    func() int { return 4093 },
+		"odd 9000":    func() int { return 9000 },
+		"random":      func() int { return 1 + r.IntN(70<<10) },
+		"random tiny": func() int { return 1 + r.IntN(3*BlockSize) },
+	}
+}
+
+// Leaves wait across writes to be hashed three at a time: for every
+// write pattern, writes ending mid-leaf and between leaves, every chunk
+// is checked as soon as its last byte is written (Verified moves at
+// exactly the chunk ends), the whole file verifies, and a flipped byte
+// is caught in its own chunk, wherever the write around it ends.
+func TestCheckerWritePatterns(t *testing.T) {
+	data := largeFile(203*BlockSize + 5)
+	r := rand.New(rand.NewPCG(15, 2))
+	for _, depth := range []int{0, 3, 5, 8} {
+		tr := treeOf(t, data, depth)
+		chunk := tr.ChunkSize()
+		for name, next := range writePatterns(r) {
+			c, err := tr.NewChecker(0)
+			require.NoError(t, err)
+			off := int64(0)
+			for off < tr.Size {
+				k := min(int64(next()), tr.Size-off)
+				n, err := c.Write(data[off : off+k])
+				require.NoError(t, err, "%s, depth %d, at %d", name, depth, off)
+				require.Equal(t, int(k), n)
+				off += k
+				want := off / chunk * chunk
+				if off == tr.Size {
+					want = tr.Size
+				}
+				require.Equal(t, want, c.Verified(), "%s, depth %d, after %d", name, depth, off)
+			}
+
+			bad := append([]byte(nil), data...)
+			at := r.Int64N(tr.Size)
+			bad[at] ^= 0x10
+			start := at / chunk * chunk
+			c, err = tr.NewChecker(0)
+			require.NoError(t, err)
+			off, err = 0, nil
+			for off < tr.Size && err == nil {
+				k := min(int64(next()), tr.Size-off)
+				var n int
+				n, err = c.Write(bad[off : off+k])
+				off += int64(n)
+			}
+			var mm *MismatchError
+			require.ErrorAs(t, err, &mm, "%s, depth %d, byte %d", name, depth, at)
+			assert.Equal(t, start, mm.Offset, "%s, depth %d, byte %d", name, depth, at)
+			assert.Equal(t, min(start+chunk, tr.Size), off, "Write stops at the end of the bad chunk")
+			assert.Equal(t, start, c.Verified())
+		}
+	}
+}
+
+// A Builder asked for its tree between writes (leaves waiting in it) gives
+// the tree of the bytes so far, and goes on to the right tree of all.
+func TestBuilderTreeBetweenWrites(t *testing.T) {
+	data := largeFile(13*BlockSize + 300)
+	r := rand.New(rand.NewPCG(2, 15))
+	for name, next := range writePatterns(r) {
+		b := NewBuilder()
+		for off := 0; off < len(data); {
+			k := min(next(), len(data)-off)
+			b.Write(data[off : off+k])
+			off += k
+			want := naiveTree(data[:off])
+			require.Equal(t, want[len(want)-1], b.TreeToDepth(len(want) - 1).Levels[len(want)-1], "%s, after %d", name, off)
+		}
+		assert.Equal(t, naiveTree(data)[0][0], b.Root(), name)
+	}
 }
