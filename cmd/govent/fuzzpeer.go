@@ -214,6 +214,9 @@ func printFuzzSummary(w io.Writer, s *peer.Summary) {
 	}
 	fmt.Fprintf(w, "control checks: %d, failed %d, transient %d; shared files found for HTTP cases: %d\n",
 		s.Checks, s.FailedChecks, len(s.Transient), s.DiscoveredFiles)
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 	fmt.Fprintf(w, "findings: %d\n", len(s.Findings))
 	for _, f := range s.Findings {
 		fmt.Fprintf(w, "  %s: %s\n", f.Key, f.Detail)
