@@ -25,6 +25,9 @@ type Summary struct {
 	Transient       []Health                `json:"transient,omitempty"`
 	DiscoveredFiles int                     `json:"discovered_files"`
 	Findings        []*Finding              `json:"findings"`
+	// Journal is the journal of the cases sent but never checked, left
+	// when the run ended before their control check (interrupted).
+	Journal string `json:"journal,omitempty"`
 	// Warnings say what made the run worth less than its case count.
 	Warnings []string `json:"warnings,omitempty"`
 	parallel int
