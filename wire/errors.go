@@ -32,6 +32,24 @@ var (
 	ErrHeaderTooLarge = errors.New("wire: header block over limit")
 )
 
+// frameError is a frame error of one kind (ErrTruncated, ErrTooLarge):
+// errors.Is holds for both ErrFrame and kind, and its text says "wire:"
+// once: "wire: broken descriptor frame: truncated input: ...".
+func frameError(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string {
+	return ErrFrame.Error() + ": " + strings.TrimPrefix(e.kind.Error(), "wire: ") + ": " + e.msg
+}
+
+func (e *kindError) Unwrap() []error { return []error{ErrFrame, e.kind} }
+
 // ErrNotServent marks a handshake answered by something other than a
 // Gnutella servent: an HTTP server's status line, or any start line that
 // is not Gnutella's. The error names what was found ("wire: \"HTTP/1.1

@@ -75,8 +75,7 @@ func rootAction(_ context.Context, c *cli.Command) error {
 		return printVersion(c.Root().Writer)
 	}
 	if c.NArg() == 0 {
-		cli.HelpPrinter(c.Root().ErrWriter, cli.RootCommandHelpTemplate, c)
-		return &usageErr{cmd: c.Name, err: errors.New("no command given")}
+		return wantCommand(c) // the command list, not the whole help
 	}
 	return unknownCommand(c, c.Args().First())
 }
@@ -85,20 +84,46 @@ func rootAction(_ context.Context, c *cli.Command) error {
 // capture, config) when none of them was named.
 func groupAction(_ context.Context, c *cli.Command) error {
 	if c.NArg() == 0 {
-		var names []string
-		for _, sub := range c.VisibleCommands() {
-			names = append(names, sub.Name)
-		}
-		return &usageErr{cmd: c.FullName(), err: fmt.Errorf("want a command: %s", strings.Join(names, ", "))}
+		return wantCommand(c)
 	}
 	return unknownCommand(c, c.Args().First())
 }
 
-func unknownCommand(parent *cli.Command, name string) error {
+// commandNames are the names of c's visible subcommands.
+func commandNames(c *cli.Command) []string {
 	var names []string
-	for _, sub := range parent.VisibleCommands() {
+	for _, sub := range c.VisibleCommands() {
 		names = append(names, sub.Name)
 	}
+	return names
+}
+
+// wantCommand is the usage mistake of c given no subcommand: the list of
+// them, on one line, or indented under it when it is longer than the
+// 80 columns help pages keep to.
+func wantCommand(c *cli.Command) error {
+	names := commandNames(c)
+	msg := "want a command: " + strings.Join(names, ", ")
+	if len(c.FullName())+2+len(msg) > 80 {
+		msg = "want a command:"
+		line := ""
+		for i, n := range names {
+			if i < len(names)-1 {
+				n += ","
+			}
+			if line != "" && len(line)+1+len(n) > 78 {
+				msg += "\n  " + line
+				line = ""
+			}
+			line = strings.TrimPrefix(line+" "+n, " ")
+		}
+		msg += "\n  " + line
+	}
+	return &usageErr{cmd: c.FullName(), err: errors.New(msg)}
+}
+
+func unknownCommand(parent *cli.Command, name string) error {
+	names := commandNames(parent)
 	full := strings.TrimSpace(strings.Join(parent.Path()[1:], " ") + " " + name)
 	msg := fmt.Sprintf("unknown command %q", full)
 	if s := suggest(name, names); s != "" {

@@ -194,9 +194,11 @@ func TestUnknownCommand(t *testing.T) {
 	assert.Contains(t, errOut, `unknown command "wire decod"`)
 	assert.Contains(t, errOut, `did you mean "decode"?`)
 
-	code, _, errOut = runCLI(t, "")
+	code, out, errOut = runCLI(t, "")
 	assert.Equal(t, 2, code, "no command is a usage error")
-	assert.Contains(t, errOut, "search")
+	assert.Empty(t, out)
+	assert.Regexp(t, `^govent: want a command:\n  run, search, get, [a-z, -]+,\n  [a-z, -]+, version\nRun 'govent --help' for usage\.\n$`, errOut,
+		"the command list, not the whole help as well")
 }
 
 // Every usage mistake exits 2 with a short message naming the flag as it

@@ -141,7 +141,7 @@ func statusCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				english.Count(st.Leaves, "leaf", "leaves"), st.Legacy)
 			fmt.Fprintf(tw, "host cache\t%s\n", english.Count(st.Hosts, "host", "hosts"))
 			fmt.Fprintf(tw, "shared\t%s, %d still hashing\n", english.Count(st.Files, "file", "files"), st.Hashing)
-			fmt.Fprintf(tw, "downloads\t%d queued\n", st.Downloads)
+			fmt.Fprintf(tw, "downloads\t%s\n", downloadStates(st))
 			fmt.Fprintf(tw, "uploads\t%d active\n", st.Uploads)
 			return tw.Flush()
 		})
@@ -337,4 +337,18 @@ func queueText(p control.QueuePlace) string {
 		of = fmt.Sprintf(" of %d", p.Length)
 	}
 	return fmt.Sprintf("queued %d%s at %s", p.Position, of, p.Source)
+}
+
+// downloadStates reads "2 done, 1 running", or "none".
+func downloadStates(st control.Status) string {
+	var parts []string
+	for _, state := range control.QueueStates {
+		if n := st.DownloadStates[state]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, state))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

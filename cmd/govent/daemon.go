@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +47,9 @@ func prepareControl(rc runConfig) (*controlPrep, error) {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", rc.Control)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("control API: %w (another servent uses it; pass --control 127.0.0.1:0 or another port)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("control API: %w", err)
 	}

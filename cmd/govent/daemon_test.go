@@ -182,6 +182,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "status", "--data", data)
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `(?m)^udp +`+regexp.QuoteMeta(st.UDP)+`, reachable: searches ask for out-of-band replies$`, out)
+	assert.Regexp(t, `(?m)^downloads +none$`, out)
 	hits := func(transport string) float64 {
 		return sampleOf(metrics(), "govent_descriptors_received_total", map[string]string{"type": "queryhit", "transport": transport})
 	}
@@ -226,6 +227,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 		return len(tr.Downloads) == 1 && tr.Downloads[0].State == control.StateDone
 	}, 20*time.Second, 50*time.Millisecond)
 	assertFile(t, filepath.Join(data, "downloads", "queued.ogg"), body)
+	code, out, errOut = runCLI(t, "", "status", "--data", data)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^downloads +1 done$`, out, "counted by state, not all as queued")
 	code, out, _ = runCLI(t, "", "transfers", "--data", data)
 	require.Equal(t, 0, code)
 	assert.Regexp(t, dl.ID+`  done +queued\.ogg  55\.7 KiB of 55\.7 KiB \(100%\)`, out)
@@ -361,6 +365,7 @@ func TestRunRefusesLooseToken(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", busy.Addr().String(), "--data", data, "--no-bootstrap")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "control API")
+	assert.Contains(t, errOut, "another servent uses it; pass --control 127.0.0.1:0 or another port")
 	assert.NotContains(t, errOut, "listening", "the servent started before the control address was taken")
 
 	code, _, errOut = runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0")

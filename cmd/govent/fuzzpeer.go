@@ -61,9 +61,9 @@ func fuzzPeerCommand() *cli.Command {
 			ArgsUsage: "FILE HOST:PORT",
 			Description: "Checks that HOST:PORT is live, sends the reproducer's cases in order (each on a fresh\n" +
 				"connection, the exact bytes recorded), then runs the control check. FILE may also be the\n" +
-				"journal of unchecked cases a killed run leaves behind. Exit status 1 when it reproduces\n" +
-				"(or the replay could not run), 0 when the target passes, 2 a usage mistake (FILE missing\n" +
-				"or not a reproducer).",
+				"journal of unchecked cases a killed or interrupted run leaves behind. Exit status 1 when it\n" +
+				"reproduces or the replay could not run (FILE missing or not a reproducer, target down),\n" +
+				"0 when the target passes, 2 a usage mistake.",
 			Flags: append([]cli.Flag{
 				&cli.DurationFlag{Name: "recover-wait", Usage: "how long to wait for the target to be live first"},
 			}, timeouts...),
@@ -190,6 +190,10 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 		if found != "" {
 			msg += "; " + found
 		}
+		if sum.Journal != "" {
+			msg += fmt.Sprintf("; %s keeps the cases sent but not yet checked: `govent fuzz-peer replay %s HOST:PORT` checks them",
+				sum.Journal, sum.Journal)
+		}
 		return errors.New(msg)
 	}
 	if found != "" {
@@ -214,6 +218,9 @@ func printFuzzSummary(w io.Writer, s *peer.Summary) {
 	}
 	fmt.Fprintf(w, "control checks: %d, failed %d, transient %d; shared files found for HTTP cases: %d\n",
 		s.Checks, s.FailedChecks, len(s.Transient), s.DiscoveredFiles)
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 	fmt.Fprintf(w, "findings: %d\n", len(s.Findings))
 	for _, f := range s.Findings {
 		fmt.Fprintf(w, "  %s: %s\n", f.Key, f.Detail)
@@ -259,9 +266,7 @@ func fuzzPeerReplayAction(ctx context.Context, c *cli.Command) error {
 	}
 	rep, err := peer.ReadReproducer(c.Args().Get(0))
 	if err != nil {
-		// A FILE that cannot be read is the user's mistake: exit 1 says
-		// the reproducer still reproduces.
-		return usageError(err)
+		return err // the replay could not run: exit 1, its line names FILE
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

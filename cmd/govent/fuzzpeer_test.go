@@ -204,17 +204,18 @@ func TestFuzzPeerTargetDown(t *testing.T) {
 }
 
 // TestFuzzPeerReplayBadFile: a reproducer that is missing, a directory or
-// not a reproducer is a usage mistake (exit 2, naming the file), not the
-// exit 1 that says it still reproduces; and nothing is contacted.
+// not a reproducer fails the replay (exit 1) with one line naming the
+// file, no usage hint; and nothing is contacted.
 func TestFuzzPeerReplayBadFile(t *testing.T) {
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.json")
 	require.NoError(t, os.WriteFile(garbage, []byte("not json\n"), 0o644))
 	for _, file := range []string{filepath.Join(dir, "nothere.json"), dir, garbage} {
 		code, stdout, stderr := runCLI(t, "", "fuzz-peer", "replay", file, "127.0.0.1:1")
-		assert.Equal(t, 2, code, "%s: %s", file, stderr)
+		assert.Equal(t, 1, code, "%s: %s", file, stderr)
 		assert.Contains(t, stderr, file)
-		assert.Contains(t, stderr, "Run 'govent fuzz-peer replay --help' for usage.")
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %s", stderr)
+		assert.NotContains(t, stderr, "--help")
 		assert.Empty(t, stdout)
 	}
 }
@@ -245,9 +246,10 @@ func TestFuzzPeerInterrupted(t *testing.T) {
 	}
 	bin := buildGovent(t)
 	s := startFuzzTarget(t)
+	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, "fuzz-peer", s.Addr().String(), "--targets", "handshake", "--rate", "50",
-		"--duration", "1m", "--seed", "1", "--out", t.TempDir())
+		"--duration", "1m", "--seed", "1", "--out", out)
 	cmd.Env = testEnviron()
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
@@ -273,5 +275,12 @@ func TestFuzzPeerInterrupted(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "exit status 0 after SIGINT\n%s\n%s", stdout.String(), stderr.String())
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, stdout.String(), "stopped: interrupted", "the summary so far")
-	assert.Regexp(t, `^govent: fuzz-peer: interrupted after [0-9.]+s: the summary above covers [0-9]+ cases?\n$`, stderr.String())
+	assert.Regexp(t, `^govent: fuzz-peer: interrupted after [0-9.]+s: the summary above covers [0-9]+ cases?(; \S+ keeps the cases sent but not yet checked: `+
+		"`govent fuzz-peer replay \\S+ HOST:PORT` checks them)?\n$", stderr.String())
+	journal := filepath.Join(out, peer.JournalName)
+	if _, err := os.Stat(journal); err == nil {
+		assert.Contains(t, stderr.String(), journal+" keeps the cases sent but not yet checked", "the journal left is named")
+	} else {
+		assert.NotContains(t, stderr.String(), peer.JournalName, "no journal left, none named")
+	}
 }

@@ -107,9 +107,10 @@ func TestWireDecodeFile(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "PONG")
 
-	code, _, errOut := runCLI(t, "", "wire", "decode", filepath.Join(t.TempDir(), "missing"))
+	missing := filepath.Join(t.TempDir(), "missing")
+	code, _, errOut := runCLI(t, "", "wire", "decode", missing)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "open input")
+	assert.Equal(t, "govent: open "+missing+": no such file or directory\n", errOut, "each context once")
 }
 
 func TestWireDecodeBrokenFrame(t *testing.T) {
@@ -123,6 +124,13 @@ func TestWireDecodeBrokenFrame(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "PONG")
 	assert.Contains(t, errOut, "over limit")
+	assert.Equal(t, 1, strings.Count(errOut, "wire:"), errOut)
+	assert.Equal(t, 1, strings.Count(errOut, "offset"), errOut)
+
+	// A stream cut inside a header: said once, with its offset.
+	code, _, errOut = runCLI(t, "GNUT", "wire", "decode", "-")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "govent: descriptor 0: wire: broken descriptor frame: truncated input: stream ends 4 bytes into a header at offset 0\n", errOut)
 
 	// A malformed payload is reported on its line and decoding goes on.
 	bad := append([]byte{}, pong[:23]...)

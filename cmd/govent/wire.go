@@ -62,7 +62,7 @@ func openInput(name string, stdin io.Reader) (io.Reader, func(), error) {
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open input: %w", err)
+		return nil, nil, err // "open NAME: ...", context enough
 	}
 	return f, func() { f.Close() }, nil
 }
@@ -82,7 +82,7 @@ func decodeStream(in io.Reader, out io.Writer, maxPayload uint32, asJSON bool) e
 			return nil
 		}
 		if m == nil {
-			return fmt.Errorf("descriptor %d at offset %d: %w", n, off, err)
+			return fmt.Errorf("descriptor %d: %w", n, err) // the reader's errors give the offset
 		}
 		if asJSON {
 			f := m.Fields()

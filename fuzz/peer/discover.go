@@ -3,8 +3,10 @@ package peer
 import (
 	"bufio"
 	"context"
+	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/govent/govent/wire"
@@ -42,6 +44,7 @@ func discover(ctx context.Context, e *executor, cfg Config) []sharedFile {
 	if _, _, ok := handshakeStatus(ans); !ok {
 		return nil
 	}
+	fromTarget := targetResponder(ans, e.target)
 	out := append([]byte(nil), finalOK...)
 	guids := map[wire.GUID]bool{}
 	for _, w := range discoverWords {
@@ -62,8 +65,8 @@ func discover(ctx context.Context, e *executor, cfg Config) []sharedFile {
 		if err != nil && m == nil {
 			break
 		}
-		if err != nil || m.Header.Type != wire.TypeQueryHit || !guids[m.Header.GUID] {
-			continue
+		if err != nil || m.Header.Type != wire.TypeQueryHit || !guids[m.Header.GUID] || !fromTarget(&m.QueryHit) {
+			continue // an ultrapeer target forwards its leaves' hits too
 		}
 		for _, res := range m.QueryHit.Results {
 			f := sharedFile{Index: res.Index, Name: string(res.Name)}
@@ -88,4 +91,22 @@ func discover(ctx context.Context, e *executor, cfg Config) []sharedFile {
 	}
 	cfg.Logf("shared files discovered for HTTP cases: %d", len(files))
 	return files
+}
+
+// targetResponder tells the target's own QueryHits from the ones it
+// forwards: by the servent GUID its handshake gave (GUID, as Govent and
+// gtk-gnutella send it), else by the hit's address against target.
+func targetResponder(ans *wire.Handshake, target string) func(*wire.QueryHit) bool {
+	if v, ok := ans.Get("GUID"); ok {
+		if g, err := wire.ParseGUID(strings.TrimSpace(v)); err == nil {
+			return func(h *wire.QueryHit) bool { return h.ServentGUID == g }
+		}
+	}
+	ap, err := netip.ParseAddrPort(target)
+	if err != nil {
+		return func(*wire.QueryHit) bool { return false } // named by host: no hit can be told
+	}
+	return func(h *wire.QueryHit) bool {
+		return h.Port == ap.Port() && h.Addr.Unmap() == ap.Addr().Unmap()
+	}
 }

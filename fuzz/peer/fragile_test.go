@@ -172,6 +172,7 @@ func TestInterruptedRunKeepsJournal(t *testing.T) {
 		sum, err := peer.Run(ctx, cfg)
 		require.NoError(t, err)
 		assert.Equal(t, peer.StopInterrupted, sum.Stopped)
+		assert.Equal(t, filepath.Join(out, peer.JournalName), sum.Journal, "the summary names the journal left")
 		rep, err := peer.ReadReproducer(filepath.Join(out, peer.JournalName))
 		require.NoError(t, err)
 		// Every case dispatched was journalled before it was sent: the

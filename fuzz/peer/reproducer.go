@@ -252,17 +252,20 @@ func (j *journal) rewriteLocked(cs []Case) {
 }
 
 // close closes the journal, and removes it when every case it held was
-// checked (an interrupted run keeps what it did not get to check).
-func (j *journal) close(checked bool) {
+// checked (an interrupted run keeps what it did not get to check). It
+// returns the journal's path when it stays, else "".
+func (j *journal) close(checked bool) string {
 	if j.f == nil {
-		return
+		return ""
 	}
 	name := j.f.Name()
 	j.f.Close()
-	if checked {
-		_ = os.Remove(name)
-		if j.created {
-			_ = os.Remove(j.dir) // only goes when empty: no finding was written
-		}
+	if !checked {
+		return name
 	}
+	_ = os.Remove(name)
+	if j.created {
+		_ = os.Remove(j.dir) // only goes when empty: no finding was written
+	}
+	return ""
 }

@@ -201,7 +201,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		r.mu.Lock()
 		checked := len(r.pending) == 0
 		r.mu.Unlock()
-		r.jrnl.close(checked)
+		r.sum.Journal = r.jrnl.close(checked)
 	}()
 	start := time.Now()
 	if cfg.Duration > 0 {

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -24,7 +25,13 @@ type Summary struct {
 	Transient       []Health                `json:"transient,omitempty"`
 	DiscoveredFiles int                     `json:"discovered_files"`
 	Findings        []*Finding              `json:"findings"`
-	mu              sync.Mutex
+	// Journal is the journal of the cases sent but never checked, left
+	// when the run ended before their control check (interrupted).
+	Journal string `json:"journal,omitempty"`
+	// Warnings say what made the run worth less than its case count.
+	Warnings []string `json:"warnings,omitempty"`
+	parallel int
+	mu       sync.Mutex
 }
 
 // maxTransient bounds the transient failures a summary lists.
@@ -39,8 +46,13 @@ func newSummary(cfg Config) *Summary {
 		Answers:       map[string]int{},
 		AnswersByArea: map[Area]map[string]int{},
 		Findings:      []*Finding{},
+		parallel:      cfg.Parallel,
 	}
 }
+
+// fullShare is the share of cases refused with a handshake 503 past which
+// a run warns that they were wasted.
+const fullShare = 0.1
 
 func (s *Summary) count(c *Case, a Answer) {
 	s.mu.Lock()
@@ -89,6 +101,11 @@ func (s *Summary) finish(elapsed time.Duration, stop string) {
 		s.CasesPerSecond = float64(s.Cases) / s.Seconds
 	}
 	sort.SliceStable(s.Findings, func(i, j int) bool { return s.Findings[i].Key < s.Findings[j].Key })
+	if full := s.Answers[string(AnswerHandshake)+" 503"]; full > 0 && float64(full) >= fullShare*float64(s.Cases) {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d of %d cases (%.0f%%) were refused with a handshake 503 (the target's connection slots full) "+
+			"and tested nothing past it: run with --parallel below the target's free slots (now %d), or give the target more (govent run --max-peers)",
+			full, s.Cases, 100*float64(full)/float64(s.Cases), s.parallel))
+	}
 }
 
 // Finding is one de-duplicated finding: the mutated field and the effect

@@ -36,6 +36,22 @@ const (
 	StateCancelled = "cancelled"
 )
 
+// QueueStates are the states a download in the queue is in, in the order
+// they are shown.
+var QueueStates = []string{StateQueued, StateRunning, StatePaused, StateDone, StateFailed}
+
+// CountStates counts dls by state; every state of QueueStates is present.
+func CountStates(dls []Download) map[string]int {
+	n := make(map[string]int, len(QueueStates))
+	for _, s := range QueueStates {
+		n[s] = 0
+	}
+	for _, d := range dls {
+		n[d.State]++
+	}
+	return n
+}
+
 // Queue bounds.
 const (
 	// MaxDownloads bounds the queue (all states), so that a client cannot

@@ -206,13 +206,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	gauge(descUploads, float64(s.ActiveUploads()))
 	if c.q != nil {
-		states := map[string]int{StateQueued: 0, StateRunning: 0, StatePaused: 0, StateDone: 0, StateFailed: 0}
+		dls := c.q.List()
 		var done int64
-		for _, d := range c.q.List() {
-			states[d.State]++
+		for _, d := range dls {
 			done += d.Done
 		}
-		for state, n := range states {
+		for state, n := range CountStates(dls) {
 			gauge(descDownloads, float64(n), state)
 		}
 		gauge(descDLBytes, float64(done))

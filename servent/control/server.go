@@ -201,7 +201,8 @@ func (srv *Server) status(w http.ResponseWriter, _ *http.Request) {
 		st.Files, st.Hashing = ls.Files, ls.Pending
 	}
 	if srv.cfg.Queue != nil {
-		st.Downloads = len(srv.cfg.Queue.List())
+		dls := srv.cfg.Queue.List()
+		st.Downloads, st.DownloadStates = len(dls), CountStates(dls)
 	}
 	writeJSON(w, http.StatusOK, st)
 }

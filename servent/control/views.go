@@ -37,7 +37,9 @@ type Status struct {
 	Hashing    int `json:"hashing"`      // files still waiting for their SHA-1
 	Searches   int `json:"searches"`     // streams open on this API
 	Downloads  int `json:"downloads"`    // in the queue, in any state
-	Uploads    int `json:"uploads"`      // upload slots in use
+	// DownloadStates splits Downloads by state (every one of QueueStates).
+	DownloadStates map[string]int `json:"download_states,omitempty"`
+	Uploads        int            `json:"uploads"` // upload slots in use
 }
 
 // Peer is one element of GET /v1/peers.

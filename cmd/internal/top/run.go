@@ -55,19 +55,28 @@ func Run(ctx context.Context, cl *control.Client, in io.Reader, out io.Writer, i
 // snapshot as a line of JSON instead. A refresh that fails ends it with the
 // error.
 func Plain(ctx context.Context, cl *control.Client, out io.Writer, interval time.Duration, count int, asJSON bool) error {
+	return plain(ctx, func(ctx context.Context) (Snapshot, error) { return Fetch(ctx, cl) }, out, interval, count, asJSON)
+}
+
+// plain is Plain with its fetch given. Each wait starts when the fetch
+// before it has ended, so that samples are interval apart however long
+// the first fetch (a new connection) takes, and a slow one is not followed
+// at once by the tick it missed.
+func plain(ctx context.Context, fetch func(context.Context) (Snapshot, error), out io.Writer, interval time.Duration, count int, asJSON bool) error {
 	enc := json.NewEncoder(out)
 	m := NewModel(false, nil, interval)
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for i := 0; count == 0 || i < count; i++ {
 		if i > 0 {
+			t.Reset(interval)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				return nil
 			}
 		}
-		s, err := Fetch(ctx, cl)
+		s, err := fetch(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -2,12 +2,14 @@ package top
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -65,4 +67,36 @@ func runUntilCancelled(t *testing.T) {
 	cancel()
 	assert.NoError(t, <-done, "the context ending is a normal way to leave")
 	require.NoError(t, in.Close(), "nothing reads the input once Run has returned")
+}
+
+// TestPlainSpacesSamplesEvenly: samples are interval apart (plus the
+// fetch's own time), the first too, however long the first fetch takes. The
+// wait used to run from before the first fetch: a first fetch of 150 ms
+// left 50 ms to the second sample of a 200 ms interval.
+func TestPlainSpacesSamplesEvenly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, fetchTime = 200 * time.Millisecond, time.Millisecond
+		calls := 0
+		fetch := func(context.Context) (Snapshot, error) {
+			calls++
+			if calls == 1 {
+				time.Sleep(150 * time.Millisecond) // a first connection
+			} else {
+				time.Sleep(fetchTime)
+			}
+			return Snapshot{At: time.Now()}, nil
+		}
+		var out strings.Builder
+		require.NoError(t, plain(t.Context(), fetch, &out, interval, 4, true))
+		var at []time.Time
+		for line := range strings.Lines(out.String()) {
+			var s Snapshot
+			require.NoError(t, json.Unmarshal([]byte(line), &s))
+			at = append(at, s.At)
+		}
+		require.Len(t, at, 4)
+		for i := 1; i < len(at); i++ {
+			assert.Equal(t, interval+fetchTime, at[i].Sub(at[i-1]), "gap %d", i)
+		}
+	})
 }
