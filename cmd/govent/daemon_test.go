@@ -657,3 +657,47 @@ func TestSearchClientNotCachedByDaemon(t *testing.T) {
 		return st.Hosts == 1
 	}, 10*time.Second, 50*time.Millisecond, "a servent that stays is cached")
 }
+
+// A search --daemon --json stopped by SIGINT ends as the plain search
+// does: its last line {"results":N,"reason":"interrupted"}, exit status 0.
+// The signal used to kill it where it stood, without that line.
+func TestSearchDaemonInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	peer := shareFiles(t, map[string]string{readmeFile: "penguins"})
+	data := t.TempDir()
+	d := startDaemon(t, bin, data, "--peer", peer.Addr().String())
+	var st control.Status
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Peers == 1
+	}, 10*time.Second, 50*time.Millisecond, "the daemon joins its peer")
+
+	var stderr syncBuffer
+	search := exec.Command(bin, "search", readmeQuery, "--daemon", "--data", data, "--timeout", "60s", "--json")
+	search.Env = testEnviron()
+	search.Stderr = &stderr
+	stdout, err := search.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, search.Start())
+	t.Cleanup(func() { _ = search.Process.Kill() })
+	r := bufio.NewReader(stdout)
+	first, err := r.ReadString('\n')
+	require.NoError(t, err, "a first result\n%s", stderr.String())
+	assert.Contains(t, first, readmeFile)
+
+	require.NoError(t, search.Process.Signal(os.Interrupt))
+	var rest []byte
+	exited := make(chan error, 1)
+	go func() { rest, _ = io.ReadAll(r); exited <- search.Wait() }()
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("search --daemon did not stop on SIGINT")
+	}
+	require.NoError(t, err, "exit status 0\n%s", stderr.String())
+	assert.Equal(t, `{"results":1,"reason":"interrupted"}`+"\n", string(rest))
+	d.stop(t) // still up, and still able to stop cleanly
+}
