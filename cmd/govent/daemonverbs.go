@@ -69,7 +69,7 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	if n == 0 {
 		return nil
 	}
-	if done.Reason == "interrupted" {
+	if ctx.Err() != nil {
 		return fmt.Errorf("--download %d: interrupted before it was queued", n)
 	}
 	if n > len(results) {
