@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"context"
 	"crypto/sha1"
 	"net/netip"
 	"os"
@@ -327,11 +328,22 @@ func TestOOBHitFromFirewalledLeafDownloadsThroughItsProxy(t *testing.T) {
 		assert.Positive(t, up.Stats().PushProxy.Sent, "Pushes sent by the proxy")
 
 		// The same source, its proxies unknown (neither remembered from
-		// its hit nor carried by the source): a clear error.
+		// its hit nor carried by the source): the download asks for its
+		// urn first, and the hit teaches them again.
 		down.xfer.px.known.Remove(leaf.GUID())
 		req.Sources[0].Proxies = nil
 		req.Name = "again.bin"
 		_, err = down.Download(searchCtx(t), req)
+		require.NoError(t, err)
+
+		// Gone, so that no hit answers: a clear error.
+		require.NoError(t, leaf.Close())
+		synctest.Wait()
+		down.xfer.px.known.Remove(leaf.GUID())
+		req.Name = "third.bin"
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // past the search for a route
+		defer cancel()
+		_, err = down.Download(ctx, req)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "lists no push proxy")
 		assert.Contains(t, err.Error(), "no route for a Push to "+leaf.GUID().String())

@@ -49,3 +49,44 @@ func research(ctx context.Context, sum wire.SHA1, interval time.Duration,
 		cancel()
 	}
 }
+
+// pushRouteWait bounds the search that learns the way to firewalled
+// sources named only by their GUID.
+const pushRouteWait = 10 * time.Second
+
+// learnPushRoutes finds the way to the firewalled sources of req that
+// have neither a push proxy nor a push route: a source named by its GUID
+// alone (get --source GUID, a push:// link without proxies) has none
+// until one of its QueryHits passes through our links, and a bare
+// download never searched. So it searches for the file's urn:sha1 through
+// our peers first, as deployed servents only Push along a hit's path:
+// the hit teaches the route and its GGEP PUSH proxies. It returns when
+// every such source answered, or after pushRouteWait.
+func (s *Servent) learnPushRoutes(ctx context.Context, req httpxfer.Request) {
+	want := map[wire.GUID]bool{}
+	for _, src := range req.Sources {
+		if !src.Push || len(s.xfer.proxiesOf(src)) > 0 {
+			continue
+		}
+		if _, ok := s.router.PushRoute(src.ServentGUID); !ok {
+			want[src.ServentGUID] = true
+		}
+	}
+	if len(want) == 0 || req.SHA1 == (wire.SHA1{}) {
+		return
+	}
+	qctx, cancel := context.WithTimeout(ctx, pushRouteWait)
+	defer cancel()
+	sr, err := s.Search(qctx, req.SHA1.String())
+	if err != nil {
+		return // no peer: the Push fails saying there is no route
+	}
+	for r := range sr.Results {
+		if r.HasSHA1 && r.SHA1 == req.SHA1 && want[r.ServentGUID] {
+			delete(want, r.ServentGUID)
+			if len(want) == 0 {
+				return
+			}
+		}
+	}
+}

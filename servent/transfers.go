@@ -473,6 +473,7 @@ func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.
 	if err := os.MkdirAll(s.xfer.downDir, 0o755); err != nil {
 		return httpxfer.Result{}, fmt.Errorf("servent: download directory: %w", err)
 	}
+	s.learnPushRoutes(ctx, req)
 	if req.SHA1 != (wire.SHA1{}) {
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()

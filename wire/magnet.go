@@ -18,7 +18,7 @@ const (
 	MaxMagnetParams  = 128      // key=value parameters
 	MaxMagnetSources = 64       // xs and as together
 	maxMagnetIgnored = 16       // notes kept in Magnet.Ignored
-	maxPushProxies   = 8        // push-proxies in one push:// source
+	MaxPushProxies   = 8        // push-proxies in one push:// source, at most
 )
 
 // Magnet is a magnet link with the fields that matter to a Gnutella
@@ -209,7 +209,7 @@ func ParseMagnetSource(s string) (MagnetSource, error) {
 		src.Push, src.GUID = true, g
 		// After the GUID come ip:port pairs, colon-separated like all the rest.
 		pairs := hosts[1:]
-		if len(pairs)%2 != 0 || len(pairs)/2 > maxPushProxies {
+		if len(pairs)%2 != 0 || len(pairs)/2 > MaxPushProxies {
 			return src, fmt.Errorf("push source %q: bad push-proxy list", truncateForError([]byte(s)))
 		}
 		for i := 0; i < len(pairs); i += 2 {

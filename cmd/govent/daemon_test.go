@@ -386,6 +386,36 @@ func TestRunControlFromEnvWithoutData(t *testing.T) {
 	assert.Contains(t, errOut, "control API off")
 }
 
+// startDaemonSearch runs a daemon with one peer sharing readmeFile and a
+// search --daemon (args added) through it, 60 s long, and returns once
+// its first line, that file, came.
+func startDaemonSearch(t *testing.T, args ...string) (d *daemonProc, search *exec.Cmd, stdout *bufio.Reader, stderr *syncBuffer) {
+	t.Helper()
+	bin := buildGovent(t)
+	peer := shareFiles(t, map[string]string{readmeFile: "penguins"})
+	data := t.TempDir()
+	d = startDaemon(t, bin, data, "--peer", peer.Addr().String())
+	var st control.Status
+	require.Eventually(t, func() bool {
+		cliJSON(t, &st, "status", "--data", data, "--json")
+		return st.Peers == 1
+	}, 10*time.Second, 50*time.Millisecond, "the daemon joins its peer")
+
+	stderr = &syncBuffer{}
+	search = exec.Command(bin, append([]string{"search", readmeQuery, "--daemon", "--data", data, "--timeout", "60s"}, args...)...)
+	search.Env = testEnviron()
+	search.Stderr = stderr
+	out, err := search.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, search.Start())
+	t.Cleanup(func() { _ = search.Process.Kill() })
+	stdout = bufio.NewReader(out)
+	first, err := stdout.ReadString('\n')
+	require.NoError(t, err, "a first result\n%s", stderr.String())
+	assert.Contains(t, first, readmeFile)
+	return d, search, stdout, stderr
+}
+
 // A search --daemon that the daemon's shutdown cuts short says so and
 // exits 1: its results may be fewer than the network had. It used to end
 // as if the search had run its course, exit status 0, not a word.
@@ -393,31 +423,11 @@ func TestSearchDaemonCutByShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds govent and runs it")
 	}
-	bin := buildGovent(t)
-	peer := shareFiles(t, map[string]string{readmeFile: "penguins"})
-	data := t.TempDir()
-	d := startDaemon(t, bin, data, "--peer", peer.Addr().String())
-	var st control.Status
-	require.Eventually(t, func() bool {
-		cliJSON(t, &st, "status", "--data", data, "--json")
-		return st.Peers == 1
-	}, 10*time.Second, 50*time.Millisecond, "the daemon joins its peer")
-
-	var stderr syncBuffer
-	search := exec.Command(bin, "search", readmeQuery, "--daemon", "--data", data, "--timeout", "60s")
-	search.Env = testEnviron()
-	search.Stderr = &stderr
-	stdout, err := search.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, search.Start())
-	t.Cleanup(func() { _ = search.Process.Kill() })
-	first, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "a first result\n%s", stderr.String())
-	assert.Contains(t, first, readmeFile)
-
+	d, search, stdout, stderr := startDaemonSearch(t)
 	d.stop(t) // with the search's stream open
 	exited := make(chan error, 1)
 	go func() { _, _ = io.Copy(io.Discard, stdout); exited <- search.Wait() }()
+	var err error
 	select {
 	case err = <-exited:
 	case <-time.After(20 * time.Second):
@@ -656,4 +666,27 @@ func TestSearchClientNotCachedByDaemon(t *testing.T) {
 		cliJSON(t, &st, "status", "--data", data, "--json")
 		return st.Hosts == 1
 	}, 10*time.Second, 50*time.Millisecond, "a servent that stays is cached")
+}
+
+// A search --daemon --json stopped by SIGINT ends as the plain search
+// does: its last line {"results":N,"reason":"interrupted"}, exit status 0.
+// The signal used to kill it where it stood, without that line.
+func TestSearchDaemonInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	d, search, stdout, stderr := startDaemonSearch(t, "--json")
+	require.NoError(t, search.Process.Signal(os.Interrupt))
+	var rest []byte
+	exited := make(chan error, 1)
+	go func() { rest, _ = io.ReadAll(stdout); exited <- search.Wait() }()
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("search --daemon did not stop on SIGINT")
+	}
+	require.NoError(t, err, "exit status 0\n%s", stderr.String())
+	assert.Equal(t, `{"results":1,"reason":"interrupted"}`+"\n", string(rest))
+	d.stop(t) // still up, and still able to stop cleanly
 }

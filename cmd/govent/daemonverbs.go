@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v3"
 
@@ -27,6 +30,9 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	if err != nil {
 		return err
 	}
+	// Ctrl-C ends the search as it ends the plain one: with its summary.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	n, what := resultToFetch(c) // --browse is refused with --daemon
 	limit, limitFlag := searchLimit(c, n, what)
 	w := c.Root().Writer
@@ -41,7 +47,10 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 				fmt.Fprintln(w, formatResult(r.N, resultOf(r)))
 			}
 		})
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		done = control.SearchDone{Results: len(results), Reason: "interrupted"}
+	case err != nil:
 		return daemonError(cl, data, err)
 	}
 	if done.Reason == "shutdown" {
@@ -59,6 +68,9 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 	}
 	if n == 0 {
 		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("--download %d: interrupted before it was queued", n)
 	}
 	if n > len(results) {
 		return fmt.Errorf("--download %d: only %s arrived", n, english.Count(len(results), "result", "results"))

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,4 +121,45 @@ func TestRunRelayFlags(t *testing.T) {
 	assert.Equal(t, 3, cfg.RelayMaxTransfers)
 	_, _, code, _ = runCaptured(t, nil, "run", "--relay-max", "0")
 	assert.Equal(t, 2, code)
+}
+
+// govent get names a firewalled source by its servent GUID and only a
+// --peer, as the README shows: no route to it was known, since get never
+// searched, so it used to fail "no push proxy", "no route for a Push".
+// It learns one by asking its peers for the urn:sha1 first.
+func TestGetFirewalledSourceThroughPeer(t *testing.T) {
+	body := strings.Repeat("routed penguin ", 3000)
+	up, leaf := firewalledShare(t, false, map[string]string{"penguin.txt": body})
+	urn := wire.SHA1(sha1.Sum([]byte(body))).String()
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "get", urn, "--source", leaf.GUID().String(), "--peer", up.Addr().String(),
+		"--listen", "127.0.0.1:0", "--dir", dir, "--name", "got.txt", "--size", strconv.Itoa(len(body)))
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	got, err := os.ReadFile(filepath.Join(dir, "got.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, body, string(got))
+}
+
+// search --magnet of a firewalled result writes gtk-gnutella's push
+// source, xs=push://GUID:proxy/uri-res/N2R?urn:sha1:..., and get of that
+// link downloads through a Push. It used to write no source at all, and
+// get said "the magnet link names no source".
+func TestSearchMagnetPushThenGet(t *testing.T) {
+	body := strings.Repeat("pushed magnet penguin ", 3000)
+	up, leaf := firewalledShare(t, false, map[string]string{"penguin.txt": body})
+	code, out, errOut := runCLI(t, "", "search", "penguin", "--peer", up.Addr().String(), "--listen", "127.0.0.1:0",
+		"--max-results", "1", "--magnet")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	require.Contains(t, out, "[push]")
+	link := regexp.MustCompile(`(?m)^\s+(magnet:\?\S+)$`).FindStringSubmatch(out)
+	require.NotNil(t, link, out)
+	urn := wire.SHA1(sha1.Sum([]byte(body))).String()
+	assert.Contains(t, link[1], "&xs=push://"+leaf.GUID().String()+":"+up.Addr().String()+"/uri-res/N2R?"+urn, "one push proxy: the ultrapeer")
+
+	dir := t.TempDir()
+	code, out, errOut = runCLI(t, "", "get", link[1], "--listen", "127.0.0.1:0", "--dir", dir)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	got, err := os.ReadFile(filepath.Join(dir, "penguin.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, body, string(got))
 }

@@ -88,20 +88,26 @@ func magnetRequest(link string) (req httpxfer.Request, notes []string, skipped i
 }
 
 // resultMagnet is the magnet link of a search result: its urn, name, size
-// and the host as an exact source.
+// and the host as an exact source: http://IP:PORT/path, or for a
+// firewalled host gtk-gnutella's push://GUID:PROXY...:/path (its push
+// proxies, none when its hit listed none: get then routes a Push to it).
 func resultMagnet(r servent.Result) string {
 	m := wire.Magnet{Name: r.Name, Size: int64(r.Size), HasSize: true}
 	if r.HasSHA1 {
 		m.URN = wire.URN{SHA1: r.SHA1, HasSHA1: true, TTH: r.TTH, HasTTH: r.HasTTH}
 	}
-	if !r.Push && r.Addr.IsValid() && r.Addr.Port() != 0 {
-		src := wire.MagnetSource{Exact: true, Addr: r.Addr}
-		if r.HasSHA1 {
-			src.Path = "/uri-res/N2R?" + r.SHA1.String()
-		} else {
-			src.Path = fmt.Sprintf("/get/%d/%s", r.Index, r.Name)
-		}
-		m.Sources = append(m.Sources, src)
+	src := wire.MagnetSource{Exact: true, Path: fmt.Sprintf("/get/%d/%s", r.Index, r.Name)}
+	if r.HasSHA1 {
+		src.Path = "/uri-res/N2R?" + r.SHA1.String()
 	}
+	switch {
+	case r.Push:
+		src.Push, src.GUID, src.Proxies = true, r.ServentGUID, r.Proxies[:min(len(r.Proxies), wire.MaxPushProxies)]
+	case r.Addr.IsValid() && r.Addr.Port() != 0:
+		src.Addr = r.Addr
+	default:
+		return m.String()
+	}
+	m.Sources = append(m.Sources, src)
 	return m.String()
 }

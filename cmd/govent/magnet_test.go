@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer"
+	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
 )
 
@@ -71,4 +74,48 @@ func TestSearchMagnetJSONKeepsAmpersands(t *testing.T) {
 	assert.NotContains(t, out, `\u0026`)
 	assert.Contains(t, out, `"name":"salt & pepper.ogg"`)
 	assert.Regexp(t, `"magnet":"magnet:\?xt=urn:[^"]*&dn=salt%20%26%20pepper\.ogg&xl=7&xs=http://`, out)
+}
+
+// resultMagnet's exact source, per kind of result, and what get makes of
+// the link: a firewalled result is gtk-gnutella's push://GUID:PROXY.../path
+// (it used to be left out, and get found no source in the link).
+func TestResultMagnetSources(t *testing.T) {
+	sha := wire.SHA1{1, 2, 3}
+	g := wire.GUID{0x48, 0xc8}
+	var many []netip.AddrPort
+	for i := range wire.MaxPushProxies + 2 {
+		many = append(many, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 6346))
+	}
+	base := "magnet:?xt=urn:sha1:" + strings.TrimPrefix(sha.String(), "urn:sha1:") + "&dn=a.ogg&xl=5"
+	for _, tc := range []struct {
+		name string
+		r    servent.Result
+		xs   string // "": none
+		want []httpxfer.Source
+	}{
+		{"direct", servent.Result{Addr: netip.MustParseAddrPort("10.1.2.3:6346")},
+			"&xs=http://10.1.2.3:6346/uri-res/N2R?" + sha.String(), []httpxfer.Source{{Addr: netip.MustParseAddrPort("10.1.2.3:6346")}}},
+		{"push through two proxies", servent.Result{Push: true, ServentGUID: g, Proxies: many[:2]},
+			"&xs=push://" + g.String() + ":10.0.0.1:6346:10.0.0.2:6346/uri-res/N2R?" + sha.String(),
+			[]httpxfer.Source{{Push: true, ServentGUID: g, Proxies: many[:2]}}},
+		{"push without proxies", servent.Result{Push: true, ServentGUID: g, Addr: netip.MustParseAddrPort("10.1.2.3:6346")},
+			"&xs=push://" + g.String() + "/uri-res/N2R?" + sha.String(), []httpxfer.Source{{Push: true, ServentGUID: g}}},
+		{"push with more proxies than a link holds", servent.Result{Push: true, ServentGUID: g, Proxies: many},
+			"", []httpxfer.Source{{Push: true, ServentGUID: g, Proxies: many[:wire.MaxPushProxies]}}},
+		{"no address", servent.Result{}, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r
+			r.Name, r.Size, r.SHA1, r.HasSHA1, r.Index = "a.ogg", 5, sha, true, 1
+			link := resultMagnet(r)
+			if tc.xs != "" {
+				assert.Equal(t, base+tc.xs, link)
+			}
+			req, notes, skipped, err := magnetRequest(link)
+			require.NoError(t, err)
+			assert.Empty(t, notes)
+			assert.Zero(t, skipped)
+			assert.Equal(t, tc.want, req.Sources)
+		})
+	}
 }

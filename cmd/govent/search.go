@@ -474,7 +474,9 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			"the same --dir while one runs is refused. A failed get says why, per source.\n" +
 			"A magnet link gives the urn (urn:sha1, or urn:bitprint: then every chunk is checked\n" +
 			"against the file's Tiger tree as it arrives), dn the name, xl the size and xs/as\n" +
-			"the sources (http://IP:PORT/... URLs); --source, --name and --size add to it.\n" +
+			"the sources (http://IP:PORT/... URLs, push://GUID:PROXY.../... for a firewalled one:\n" +
+			"a Push through those push proxies, else routed through --peer); --source, --name\n" +
+			"and --size add to it.\n" +
 			"A firewalled source is named by its servent GUID (32 hex digits, as search prints\n" +
 			"it): get asks its --push-proxy hosts to send it a Push and, with --peer, routes one\n" +
 			"through those peers; with --firewalled or --no-listen it goes through a relaying\n" +
@@ -510,11 +512,9 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
-			var firewalled []wire.GUID
 			for _, src := range c.StringSlice("source") {
 				if g, err := wire.ParseGUID(src); err == nil {
 					req.Sources = append(req.Sources, httpxfer.Source{Push: true, ServentGUID: g})
-					firewalled = append(firewalled, g)
 					continue
 				}
 				addr, tls := strings.CutPrefix(src, tlsSourcePrefix)
@@ -524,8 +524,17 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				// The daemon pushes to firewalled sources itself.
 				return getThroughDaemon(ctx, c, lookupEnv, req)
 			}
+			// Firewalled sources: --source GUIDs and the link's push://.
+			var firewalled []wire.GUID
+			unproxied := false
+			for _, src := range req.Sources {
+				if src.Push {
+					firewalled = append(firewalled, src.ServentGUID)
+					unproxied = unproxied || len(src.Proxies) == 0
+				}
+			}
 			viaServent := len(firewalled) > 0 || c.IsSet("peer") || c.Bool("firewalled") || c.Bool("no-listen")
-			if len(firewalled) > 0 && !c.IsSet("push-proxy") && !c.IsSet("peer") {
+			if unproxied && !c.IsSet("push-proxy") && !c.IsSet("peer") {
 				return usageError(errors.New("--source: a firewalled source (a servent GUID) needs --push-proxy or --peer"))
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
