@@ -57,7 +57,12 @@ func TestDemoInterrupted(t *testing.T) {
 					break
 				}
 			}
-			require.NotEmpty(t, dir, "the demo names its directory first\n%s", out.String())
+			if dir == "" {
+				// Wait before reading stderr: exec writes it until then.
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("the demo names its directory first\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
+			}
 			require.DirExists(t, dir)
 			require.NoError(t, cmd.Process.Signal(tc.sig))
 			go func() {
