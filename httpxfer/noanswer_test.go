@@ -81,3 +81,51 @@ func TestDownloadSourceNeverAnswers(t *testing.T) {
 		})
 	}
 }
+
+// A source whose port refuses (a servent being restarted) is tried again
+// after a backoff, as a busy one is, and dropped only after MaxFailures
+// refusals: 2+4+8+16 = 30 s with the defaults; one that comes back within
+// that time delivers.
+func TestDownloadRefusedSourceBacksOff(t *testing.T) {
+	for _, back := range []bool{false, true} {
+		name := "stays away"
+		if back {
+			name = "comes back"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				data := randomData(1000)
+				fs := newPipeFake(t, "127.0.0.1:7001", data, honest)
+				fs.kill()
+				dialer := newPipeDialer(fs)
+				dir := t.TempDir()
+				d := NewDownloader(DownloaderConfig{Dir: dir, Dialer: dialer})
+				start := time.Now()
+				var waits []time.Duration
+				req := Request{
+					Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data), Sources: []Source{fs.source()},
+					Busy: func(src Source, status string, wait time.Duration) {
+						assert.Contains(t, status, "connection refused")
+						waits = append(waits, wait)
+						if back && len(waits) == 3 {
+							good := newPipeFake(t, "127.0.0.1:7001", data, honest)
+							t.Cleanup(good.stop)
+							dialer[good.addr] = good
+						}
+					},
+				}
+				res, err := d.Download(context.Background(), req)
+				if back {
+					require.NoError(t, err)
+					assertFinished(t, dir, res, data, "f.bin")
+					assert.Equal(t, 14*time.Second, time.Since(start), "after 2+4+8 s")
+					return
+				}
+				require.ErrorIs(t, err, ErrNoSources)
+				assert.Contains(t, err.Error(), "5 failures in a row, last: connecting: pipe to 127.0.0.1:7001: connection refused")
+				assert.Equal(t, 30*time.Second, time.Since(start))
+				assert.Equal(t, []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}, waits)
+			})
+		})
+	}
+}
