@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -228,4 +229,54 @@ func TestDownloadShowsQueuePlace(t *testing.T) {
 	paused, err := d.client.PauseDownload(context.Background(), dl.ID)
 	require.NoError(t, err)
 	assert.Empty(t, paused.Queued, "a place is forgotten once the download stops")
+}
+
+// TestDownloadResumeFailed: a download that failed (its only source
+// answered 404) runs again on Resume, and finishes once the source has
+// the file.
+func TestDownloadResumeFailed(t *testing.T) {
+	ctx := context.Background()
+	body := randomBytes(1000, 9)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var has atomic.Bool
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				if has.Load() {
+					fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+					return
+				}
+				fmt.Fprint(nc, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			}()
+		}
+	}()
+	d := startDaemon(t, testConfig(t))
+	dl, err := d.client.AddDownload(ctx, DownloadRequest{URN: urnOf(body), Name: "late.bin", Size: int64(len(body)), Sources: []SourceRecord{{Addr: ln.Addr().String()}}})
+	require.NoError(t, err)
+	waitFor(t, "the download failed", func() bool { return downloadState(t, d, dl.ID).State == StateFailed })
+	assert.Contains(t, downloadState(t, d, dl.ID).Error, "404 Not Found")
+
+	has.Store(true)
+	again, err := d.client.ResumeDownload(ctx, dl.ID)
+	require.NoError(t, err)
+	assert.Contains(t, []string{StateQueued, StateRunning}, again.State)
+	assert.Empty(t, again.Error)
+	waitFor(t, "the download done", func() bool { return downloadState(t, d, dl.ID).State == StateDone })
+	got, err := os.ReadFile(downloadState(t, d, dl.ID).Path)
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
 }
