@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// A try that got no answer at all (the connection failed or was refused,
-// or no response head came within AnswerTimeout: a paused or overloaded
+// A try that got no answer at all (the connection was refused, or no
+// response head came within AnswerTimeout: a paused or overloaded
 // servent that still accepts) is counted as a failure like any other, but
 // the next try waits a backoff: 2 s, doubling with each such failure in a
 // row, at most MaxRetryAfter. With the defaults (5 failures, 30 s) a
@@ -34,11 +35,16 @@ func (j *job) backoffLocked(s *srcState, se *sourceError) time.Duration {
 	return min(noAnswerBackoff<<min(s.failures-1, 16), j.cfg.MaxRetryAfter)
 }
 
-// dial connects to s; a failure is a try without answer.
+// dial connects to s. A refusal is a try without answer; other failures
+// (a firewalled source the Dialer finds no way to push to, say) are
+// retried at once as before, and soon drop the source.
 func (j *job) dial(ctx context.Context, s *srcState) (*clientConn, error) {
 	conn, err := j.cfg.Dialer.DialSource(ctx, s.src)
-	if err != nil {
+	if errors.Is(err, syscall.ECONNREFUSED) {
 		return nil, noAnswerErr("connecting: %w", err)
+	}
+	if err != nil {
+		return nil, retryErr("connecting: %w", err)
 	}
 	return newClientConn(conn), nil
 }
