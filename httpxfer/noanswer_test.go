@@ -16,6 +16,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// neverAnswer reads the request and says nothing until the downloader
+// hangs up.
+func neverAnswer(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+	_ = conn.SetDeadline(time.Time{})
+	_, _ = io.Copy(io.Discard, conn)
+	return false
+}
+
 // A source that takes the connection and never answers (a paused
 // servent), asked for the size (HEAD) or for a range (GET), in virtual
 // time: the user is told within StallTimeout that we wait for it, each
@@ -33,15 +41,12 @@ func TestDownloadSourceNeverAnswers(t *testing.T) {
 				data := randomData(1000)
 				var mu sync.Mutex
 				var asked []time.Time
-				silent := func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+				fs := newPipeFake(t, "127.0.0.1:7001", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
 					mu.Lock()
 					asked = append(asked, time.Now())
 					mu.Unlock()
-					_ = conn.SetDeadline(time.Time{})
-					_, _ = io.Copy(io.Discard, conn) // until the downloader hangs up
-					return false
-				}
-				fs := newPipeFake(t, "127.0.0.1:7001", data, silent)
+					return neverAnswer(fs, conn, req, n)
+				})
 				defer fs.stop()
 				d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), Dialer: newPipeDialer(fs)})
 				start := time.Now()
