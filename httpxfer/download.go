@@ -46,7 +46,7 @@ type DownloaderConfig struct {
 	// sent and the headers); a source that gives none is tried again after
 	// a backoff (noanswer.go).
 	AnswerTimeout time.Duration
-	// ResponseTimeout bounds the stall window (default 60 s).
+	// ResponseTimeout bounds the stall window and writes (default 60 s).
 	ResponseTimeout time.Duration
 	// StallTimeout: a body is given up when it brings under 1 KiB in one
 	// stall window: the time the source needs for 64 KiB at its observed

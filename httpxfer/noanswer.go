@@ -49,7 +49,7 @@ func (j *job) dial(ctx context.Context, s *srcState) (*clientConn, error) {
 	return newClientConn(conn), nil
 }
 
-// awaitAnswer runs read, which waits for a response head from s on c with
+// awaitAnswer runs read, which waits for a response head from s with
 // a deadline of AnswerTimeout. After StallTimeout without one it tells
 // Request.Waiting (never after awaitAnswer returned); a head that does not
 // come in time is a try without answer, any other error a retry.
