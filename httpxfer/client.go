@@ -28,6 +28,8 @@ type sourceError struct {
 	queue  QueueStatus // for actQueued
 	status string      // for actBusy: the reply's "503 Busy"
 	keep   bool        // the connection stays usable (a queued poll on it)
+	// noAnswer: the try got no answer (noanswer.go); retried after a backoff
+	noAnswer bool
 }
 
 func (e *sourceError) Error() string { return e.err.Error() }

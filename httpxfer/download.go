@@ -41,8 +41,12 @@ type DownloaderConfig struct {
 	// most MaxQueueWait (default 20 min; a source that asks for longer may
 	// drop our place). Negative treats a queue place as a plain 503.
 	MaxQueueWait time.Duration
-	// ResponseTimeout bounds the wait for a response head (default 60 s)
-	// and the stall window.
+	// AnswerTimeout bounds the wait for a response head (default 30 s,
+	// gtk-gnutella's download_connecting_timeout, which covers the request
+	// sent and the headers); a source that gives none is tried again after
+	// a backoff (noanswer.go).
+	AnswerTimeout time.Duration
+	// ResponseTimeout bounds the stall window and writes (default 60 s).
 	ResponseTimeout time.Duration
 	// StallTimeout: a body is given up when it brings under 1 KiB in one
 	// stall window: the time the source needs for 64 KiB at its observed
@@ -114,6 +118,9 @@ func NewDownloader(cfg DownloaderConfig) *Downloader {
 	}
 	if cfg.MaxQueueWait == 0 {
 		cfg.MaxQueueWait = 20 * time.Minute
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = 30 * time.Second
 	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 60 * time.Second
@@ -187,9 +194,14 @@ type Request struct {
 	// MaxQueueWait and at least 10 s.
 	Queued func(src Source, q QueueStatus)
 	// Busy, if set, is called each time we wait out a plain 503 of src
-	// (status is "503 Busy", as it said) before asking it again. Calls
-	// never overlap, with each other nor with Queued's.
+	// (status is "503 Busy", as it said) before asking it again, or the
+	// backoff after a try that got no answer (status says why: "connecting:
+	// ... connection refused", "no answer in 30s"). Calls never overlap,
+	// with each other nor with Queued's or Waiting's.
 	Busy func(src Source, status string, wait time.Duration)
+	// Waiting, if set, is called when src has not answered a request
+	// after waited (StallTimeout): we wait on, up to AnswerTimeout.
+	Waiting func(src Source, waited time.Duration)
 }
 
 // ProgressInterval is the least time between two Request.Progress calls

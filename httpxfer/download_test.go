@@ -200,7 +200,8 @@ func TestDownloadMisbehavingSource(t *testing.T) {
 		badRanges []string // exact requests bad sees; nil: not checked
 	}{
 		{name: "corrupts every chunk", bad: corruptEvery, withGood: true, blamed: true},
-		{name: "dies mid-chunk", bad: sendHalfThenDie, withGood: true, mayDrop: true},
+		// Its port then refuses: tried again after the 2 s backoff.
+		{name: "dies mid-chunk", bad: sendHalfThenDie, withGood: true, mayDrop: true, waits: []time.Duration{2 * time.Second}},
 		{name: "503 then works", bad: busyFirst("17"), waits: []time.Duration{17 * time.Second}},
 		{name: "503 with Retry-After under the floor", bad: busyFirst("2"), waits: []time.Duration{minPoll}},
 		{name: "503 with Retry-After over the bound", bad: busyFirst("999999"), waits: []time.Duration{5 * time.Minute}},
@@ -401,7 +402,7 @@ func testSlowAndHugeHeadSources(t *testing.T) {
 	defer good.stop()
 	dir := t.TempDir()
 	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: testChunk, MaxFailures: 1,
-		ResponseTimeout: 200 * time.Millisecond, Wait: (&waitRecorder{}).wait, Dialer: newPipeDialer(silent, huge, good)})
+		AnswerTimeout: 200 * time.Millisecond, ResponseTimeout: 200 * time.Millisecond, Wait: (&waitRecorder{}).wait, Dialer: newPipeDialer(silent, huge, good)})
 	res, err := d.Download(context.Background(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sha1.Sum(data),
 		Sources: []Source{silent.source(), huge.source(), good.source()}})
 	require.NoError(t, err)

@@ -5,28 +5,20 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // countFailureLocked applies a failed exchange with s; j.mu is held. Only
 // failures that brought no new bytes count towards MaxFailures: a source
 // that cuts the connection after some progress is slow or flaky, and
 // dropping it would give up data it still has. A source that refuses the
-// connection is dropped at the first refusal: its host answered that
-// nothing listens on that port, and retrying at once would only say so
-// MaxFailures times in a few milliseconds (a firewalled source's Push
-// fallback has been tried by then: the Dialer returns a refusal only for
-// a source it cannot push to). The mesh brings a source that comes back.
+// connection counts as well: a servent being restarted refuses for a few
+// seconds, and the tries after a refusal wait a backoff (noanswer.go), so
+// they do not say the same MaxFailures times in a few milliseconds.
 // It reports whether s is dropped now.
 func (j *job) countFailureLocked(s *srcState, err error, progressed bool) bool {
 	if progressed {
 		s.failures = 0
 		return false
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		s.failures++
-		j.dropLocked(s, err)
-		return true
 	}
 	if s.failures++; s.failures < j.cfg.MaxFailures {
 		return false

@@ -107,9 +107,8 @@ func TestDownloadFailureReasons(t *testing.T) {
 		{name: "status without reason, control bytes in it", bad: raw("HTTP/1.1 410 \x1b[31mGone\r\nContent-Length: 0\r\n\r\n"),
 			want: "410 [31mGone"},
 		{name: "busy", bad: status(503, "Busy"), want: "2 failures in a row, last: 503 Busy, retry after 30s"},
-		// Dropped at the first refusal, not retried at once MaxFailures
-		// times (a closed port answers the same a millisecond later).
-		{name: "connection refused", want: "connecting: dial tcp " + refusedAddr + ": connect: connection refused"},
+		// Retried after a backoff (noanswer.go), MaxFailures times.
+		{name: "connection refused", want: "2 failures in a row, last: connecting: dial tcp " + refusedAddr + ": connect: connection refused"},
 		{name: "HEAD refused", bad: status(403, "Forbidden"), noSize: true, want: "HEAD: 403 Forbidden"},
 	}
 	for _, tc := range tests {

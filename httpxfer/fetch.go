@@ -40,11 +40,11 @@ func (j *job) fetchChunk(ctx context.Context, w *os.File, cc **clientConn, s *sr
 func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *srcState, start, end int64, k *sink) (int, error) {
 	src := s.src
 	if *cc == nil {
-		conn, err := j.cfg.Dialer.DialSource(ctx, src)
+		c, err := j.dial(ctx, s)
 		if err != nil {
-			return -1, retryErr("connecting: %w", err)
+			return -1, err
 		}
-		*cc = newClientConn(conn)
+		*cc = c
 	}
 	c := *cc
 	c.extra = appendQueuedRequest(c.extra[:0], s.queue)
@@ -68,15 +68,18 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		if err := c.sentAhead(); err != nil {
 			return -1, retryErr("%w", err) // the worker hangs up
 		}
-		_ = c.conn.SetReadDeadline(time.Now().Add(j.cfg.ResponseTimeout))
-		resp, err = c.readResponse()
+		_ = c.conn.SetReadDeadline(time.Now().Add(j.cfg.AnswerTimeout))
+		resp, err = j.awaitAnswer(ctx, s, c.readResponse)
 	} else {
-		resp, err = c.roundTrip("GET", j.target(src), hostOf(src), j.cfg.UserAgent, &want, j.cfg.ResponseTimeout)
+		resp, err = j.awaitAnswer(ctx, s, func() (*response, error) {
+			return c.roundTrip("GET", j.target(src), hostOf(src), j.cfg.UserAgent, &want, j.cfg.AnswerTimeout)
+		})
 	}
 	if err != nil {
 		// Garbage where a head should be is often the tail of a previous
-		// body that ran longer than promised: reconnect and count it.
-		return -1, retryErr("%w", err)
+		// body that ran longer than promised: reconnect and count it
+		// (awaitAnswer made it a retry).
+		return -1, err
 	}
 	j.learnAltLocs(resp.h)
 	j.learnTLS(src, resp.h)

@@ -50,8 +50,10 @@ func (j *job) probeSize(ctx context.Context) error {
 			if !dropped {
 				wait[s] = 0
 				if se != nil {
-					wait[s] = se.delay
-					j.busy(s, se, se.delay)
+					j.mu.Lock()
+					wait[s] = max(se.delay, j.backoffLocked(s, se))
+					j.mu.Unlock()
+					j.busy(s, se, wait[s])
 				}
 				next = minWait(next, wait[s])
 			}
@@ -79,17 +81,18 @@ func minWait(a, b time.Duration) time.Duration {
 
 // head asks s for the file's size.
 func (j *job) head(ctx context.Context, s *srcState) (int64, error) {
-	conn, err := j.cfg.Dialer.DialSource(ctx, s.src)
+	c, err := j.dial(ctx, s)
 	if err != nil {
-		return 0, retryErr("connecting: %w", err)
+		return 0, err
 	}
-	c := newClientConn(conn)
 	defer c.close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
 	defer stop()
-	resp, err := c.roundTrip("HEAD", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, nil, j.cfg.ResponseTimeout)
+	resp, err := j.awaitAnswer(ctx, s, func() (*response, error) {
+		return c.roundTrip("HEAD", j.target(s.src), hostOf(s.src), j.cfg.UserAgent, nil, j.cfg.AnswerTimeout)
+	})
 	if err != nil {
-		return 0, retryErr("%w", err)
+		return 0, err
 	}
 	if resp.status != 200 {
 		_, err := j.checkReply(resp, 0, 0)

@@ -122,6 +122,12 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	j.mu.Lock()
 	j.runCtx = ctx
 	j.mu.Unlock()
+	// The .part is ours before any network work: a second download of
+	// the same file is refused at once, not after our HEAD.
+	if err := j.lockPart(); err != nil {
+		return j.result(res), err
+	}
+	defer j.unlockPart()
 	if j.req.Size > 0 {
 		j.size = j.req.Size
 	} else if err := j.probeSize(ctx); err != nil {
@@ -132,11 +138,6 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		return j.result(res), nil
 	}
 	j.chunkSize = max(j.cfg.ChunkSize, (j.size+maxChunks-1)/maxChunks)
-	defer func() {
-		if j.part != nil {
-			j.part.Close()
-		}
-	}()
 	resumed, err := j.open()
 	if err != nil {
 		return j.result(res), err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -205,4 +206,33 @@ func TestDownloadKeepsOtherFilesPart(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(dir, "f.bin.part.state"))
 	require.NoError(t, err)
 	assert.Equal(t, state, string(b))
+}
+
+// The .part is locked before any network work: while a first download
+// still waits for a silent source's answer to HEAD, a second one of the
+// same name into the same directory, by another Downloader, is refused at
+// once. A download that ends before any byte leaves no empty .part.
+func TestDownloadPartLockedBeforeHead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := randomData(1000)
+		silent := newPipeFake(t, "127.0.0.1:7001", data, neverAnswer)
+		defer silent.stop()
+		dir := t.TempDir()
+		req := Request{Name: "f.bin", SHA1: sha1.Sum(data), Sources: []Source{silent.source()}}
+		newD := func() *Downloader { return NewDownloader(DownloaderConfig{Dir: dir, Dialer: newPipeDialer(silent)}) }
+		ctx, cancel := context.WithCancel(context.Background())
+		first := make(chan error, 1)
+		go func() {
+			_, err := newD().Download(ctx, req)
+			first <- err
+		}()
+		synctest.Wait() // the first waits for the answer to its HEAD
+		start := time.Now()
+		_, err := newD().Download(context.Background(), req)
+		require.ErrorIs(t, err, ErrBusy)
+		assert.Zero(t, time.Since(start), "refused before any network work")
+		cancel()
+		require.ErrorIs(t, <-first, context.Canceled)
+		assert.NoFileExists(t, filepath.Join(dir, "f.bin.part"))
+	})
 }

@@ -19,12 +19,16 @@ const maxQueuedBody = 64 << 10
 
 // busy tells Request.Busy that the worker of s waits out a plain 503.
 func (j *job) busy(s *srcState, se *sourceError, wait time.Duration) {
-	if j.req.Busy == nil || se == nil || se.action != actBusy {
+	if j.req.Busy == nil || se == nil || (se.action != actBusy && !se.noAnswer) {
 		return
+	}
+	status := se.status
+	if se.noAnswer {
+		status = se.Error()
 	}
 	j.queueMu.Lock()
 	defer j.queueMu.Unlock()
-	j.req.Busy(s.src, se.status, wait)
+	j.req.Busy(s.src, status, wait)
 }
 
 // queued applies a failed reply to s when it is a queue place: it records

@@ -67,17 +67,40 @@ func openPartWriter(path string, part *os.File) (*os.File, error) {
 	return w, nil
 }
 
-// open opens and locks the .part, resuming from the state file when it
+// lockPart opens and locks the .part (creating it empty if needed).
+func (j *job) lockPart() error {
+	f, err := openPart(j.partPath)
+	if err != nil {
+		return err
+	}
+	j.part = f
+	return nil
+}
+
+// unlockPart closes the .part, which releases the lock. An empty .part
+// without a state file holds nothing to resume (the download ended before
+// any byte arrived): it is removed first,
+// while still locked, so no empty file is left behind.
+func (j *job) unlockPart() {
+	if j.part == nil {
+		return
+	}
+	if fi, err := j.part.Stat(); err == nil && fi.Size() == 0 {
+		if _, err := os.Lstat(j.statePath); errors.Is(err, os.ErrNotExist) {
+			if pfi, err := os.Lstat(j.partPath); err == nil && os.SameFile(fi, pfi) {
+				_ = os.Remove(j.partPath)
+			}
+		}
+	}
+	j.part.Close()
+}
+
+// open reads the locked .part's state, resuming from the state file when it
 // records progress of this very file (same urn:sha1 and size, in the
 // chunk size it was written in), and returns the bytes already there. A
 // .part with committed progress of another file is left alone
 // (ErrOtherDownload); one without any is emptied.
 func (j *job) open() (int64, error) {
-	f, err := openPart(j.partPath)
-	if err != nil {
-		return 0, err
-	}
-	j.part = f // run closes it, which releases the lock
 	st, err := loadState(j.statePath)
 	if errors.Is(err, errSymlink) {
 		return 0, err

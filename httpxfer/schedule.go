@@ -267,6 +267,7 @@ func (j *job) settle(ctx context.Context, s *srcState, ci int, err error) (time.
 			delay = se.delay
 		}
 		stop = j.countFailureLocked(s, err, progressed)
+		delay = max(delay, j.backoffLocked(s, se))
 	}
 	if j.uncommitted >= j.cfg.CommitBytes || (err != nil && j.uncommitted > 0) {
 		j.askCommit()

@@ -260,6 +260,11 @@ func transfersCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				case err != nil:
 					return fmt.Errorf("--%s %s: %w", op.flag, id, err)
 				}
+				if !c.Bool("json") {
+					// Said, so that a download that fails again at once
+					// (listed failed below) was visibly resumed.
+					fmt.Fprintf(w, "%s %s: now %s\n", op.flag, id, d.State)
+				}
 			}
 			tr, err := cl.Transfers(ctx)
 			if err != nil {

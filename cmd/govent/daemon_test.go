@@ -303,6 +303,7 @@ func TestDaemonDownloadSurvivesRestart(t *testing.T) {
 	assert.Equal(t, "govent: --resume "+dl.ID+"x: no transfer "+dl.ID+"x (govent transfers lists them)\n", errOut)
 	code, out, errOut = runCLI(t, "", "transfers", "--data", data, "--resume", dl.ID)
 	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "resume "+dl.ID+": now running\n")
 	assert.Contains(t, out, dl.ID+"  running ")
 
 	d.stop(t)

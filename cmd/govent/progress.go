@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -131,6 +132,15 @@ func (p *progress) busyWait(src httpxfer.Source, status string, wait time.Durati
 	fmt.Fprint(p.w, line)
 }
 
+// waitAnswer is the httpxfer Request.Waiting callback: a line when a
+// source took the connection but has not answered for waited.
+func (p *progress) waitAnswer(src httpxfer.Source, waited time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endBar()
+	fmt.Fprintf(p.w, "waiting for %s to answer (%s so far)\n", src, waited)
+}
+
 // repeated reports whether what is what was last printed under key, and
 // notes it as the last: a source that says the same at every poll is
 // shown once.
@@ -153,6 +163,14 @@ func (p *progress) failed(ctx context.Context, err error, part string) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.done == 0 {
+		// Nothing arrived; the size may not even be known yet, so a .part
+		// of an earlier run is looked at, not reported by us.
+		if fi, err := os.Lstat(part); err == nil && fi.Size() > 0 {
+			return fmt.Errorf("interrupted before any new data arrived: %s keeps what it held, and the same command resumes it", part)
+		}
+		return errors.New("interrupted before any data arrived: nothing is kept, and the same command starts it again")
+	}
 	return fmt.Errorf("interrupted at %s of %s: %s keeps what arrived, and the same command resumes it",
 		humanBytes(p.done), humanBytes(p.total), part)
 }

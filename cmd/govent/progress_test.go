@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -161,4 +162,32 @@ func TestProgressBusyOncePerChange(t *testing.T) {
 		"waiting for 127.0.0.1:6346: 503 Library being rebuilt, next try in 10s\n"+
 		"progress: 1.0 MiB of 20.0 MiB (5%), 0 B/s, ETA ?\n"+
 		"progress: 3.0 MiB of 20.0 MiB (15%), 2.0 MiB/s, ETA 9s\n", buf.String())
+}
+
+// A source that takes the connection and stays silent is said at once
+// (httpxfer calls Waiting after StallTimeout), before any size is known.
+func TestProgressWaitingForAnswer(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("127.0.0.1:6346")}
+	p.waitAnswer(src, 5*time.Second)
+	p.busyWait(src, "no answer in 30s", 2*time.Second)
+	p.waitAnswer(src, 5*time.Second)
+	assert.Equal(t, "waiting for 127.0.0.1:6346 to answer (5s so far)\n"+
+		"waiting for 127.0.0.1:6346: no answer in 30s, next try in 2s\n"+
+		"waiting for 127.0.0.1:6346 to answer (5s so far)\n", buf.String())
+}
+
+// Interrupted before any byte arrived, it does not claim a .part keeps
+// anything.
+func TestProgressInterruptedBeforeData(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := newProgress(&bytes.Buffer{})
+	err := p.failed(ctx, context.Canceled, "d/f.part")
+	assert.EqualError(t, err, "interrupted before any data arrived: nothing is kept, and the same command starts it again")
+	p.update(0, 100)
+	p.update(10, 100)
+	err = p.failed(ctx, context.Canceled, "d/f.part")
+	assert.EqualError(t, err, "interrupted at 10 B of 100 B: d/f.part keeps what arrived, and the same command resumes it")
 }

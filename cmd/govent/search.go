@@ -369,7 +369,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, d
 	req.Name = saveName(req.SHA1, r.Name)
 	fmt.Fprintf(w, "downloading %s (%s) from %s\n", r.Name, humanBytes(int64(r.Size)), r.Addr)
 	pr := newProgress(w)
-	req.Progress, req.Queued, req.Busy = pr.update, pr.queued, pr.busyWait
+	req.Progress, req.Queued, req.Busy, req.Waiting = pr.update, pr.queued, pr.busyWait, pr.waitAnswer
 	res, err := s.Download(ctx, req)
 	pr.finish()
 	if err != nil {
@@ -569,7 +569,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				return fmt.Errorf("--dir: %w", err)
 			}
 			pr := newProgress(c.Root().Writer)
-			req.Progress, req.Queued, req.Busy = pr.update, pr.queued, pr.busyWait
+			req.Progress, req.Queued, req.Busy, req.Waiting = pr.update, pr.queued, pr.busyWait, pr.waitAnswer
 			res, err := download(ctx, req)
 			pr.finish()
 			if err != nil {

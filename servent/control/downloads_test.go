@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -189,9 +189,60 @@ func TestTransfersListUploads(t *testing.T) {
 // TestDownloadShowsQueuePlace: a source that queues us (PARQ) shows our
 // place in /v1/transfers while the download waits.
 func TestDownloadShowsQueuePlace(t *testing.T) {
+	addr := answerEach(t, func() string {
+		return "HTTP/1.1 503 Queued\r\nRetry-After: 30\r\nX-Queued: ID=ab12; position=3; length=12; lifetime=90\r\nContent-Length: 0\r\n\r\n"
+	})
+	d := startDaemon(t, testConfig(t))
+	dl, err := d.client.AddDownload(context.Background(), DownloadRequest{URN: urnOf([]byte("q")), Name: "q.bin", Size: 5000,
+		Sources: []SourceRecord{{Addr: addr}}})
+	require.NoError(t, err)
+	var got Download
+	waitFor(t, "the queue place", func() bool { got = downloadState(t, d, dl.ID); return len(got.Queued) == 1 })
+	assert.Equal(t, 3, got.Queued[0].Position)
+	assert.Equal(t, 12, got.Queued[0].Length)
+	assert.Equal(t, addr, got.Queued[0].Source)
+	assert.Equal(t, StateRunning, got.State)
+	paused, err := d.client.PauseDownload(context.Background(), dl.ID)
+	require.NoError(t, err)
+	assert.Empty(t, paused.Queued, "a place is forgotten once the download stops")
+}
+
+// TestDownloadResumeFailed: a download that failed (its only source
+// answered 404) runs again on Resume, and finishes once the source has
+// the file.
+func TestDownloadResumeFailed(t *testing.T) {
+	ctx := context.Background()
+	body := randomBytes(1000, 9)
+	var has atomic.Bool
+	addr := answerEach(t, func() string {
+		if has.Load() {
+			return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+		return "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+	})
+	d := startDaemon(t, testConfig(t))
+	dl, err := d.client.AddDownload(ctx, DownloadRequest{URN: urnOf(body), Name: "late.bin", Size: int64(len(body)), Sources: []SourceRecord{{Addr: addr}}})
+	require.NoError(t, err)
+	waitFor(t, "the download failed", func() bool { return downloadState(t, d, dl.ID).State == StateFailed })
+	assert.Contains(t, downloadState(t, d, dl.ID).Error, "404 Not Found")
+
+	has.Store(true)
+	again, err := d.client.ResumeDownload(ctx, dl.ID)
+	require.NoError(t, err)
+	assert.Contains(t, []string{StateQueued, StateRunning}, again.State)
+	assert.Empty(t, again.Error)
+	waitFor(t, "the download done", func() bool { return downloadState(t, d, dl.ID).State == StateDone })
+	got, err := os.ReadFile(downloadState(t, d, dl.ID).Path)
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+}
+
+// answerEach listens on loopback and answers every request on every
+// connection with what reply returns then; it returns the address.
+func answerEach(t *testing.T, reply func() string) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			nc, err := ln.Accept()
@@ -207,25 +258,11 @@ func TestDownloadShowsQueuePlace(t *testing.T) {
 						return
 					}
 					if strings.TrimSpace(line) == "" {
-						break
+						fmt.Fprint(nc, reply())
 					}
 				}
-				fmt.Fprint(nc, "HTTP/1.1 503 Queued\r\nRetry-After: 30\r\nX-Queued: ID=ab12; position=3; length=12; lifetime=90\r\nContent-Length: 0\r\n\r\n")
-				io.Copy(io.Discard, br)
 			}()
 		}
 	}()
-	d := startDaemon(t, testConfig(t))
-	dl, err := d.client.AddDownload(context.Background(), DownloadRequest{URN: urnOf([]byte("q")), Name: "q.bin", Size: 5000,
-		Sources: []SourceRecord{{Addr: ln.Addr().String()}}})
-	require.NoError(t, err)
-	var got Download
-	waitFor(t, "the queue place", func() bool { got = downloadState(t, d, dl.ID); return len(got.Queued) == 1 })
-	assert.Equal(t, 3, got.Queued[0].Position)
-	assert.Equal(t, 12, got.Queued[0].Length)
-	assert.Equal(t, ln.Addr().String(), got.Queued[0].Source)
-	assert.Equal(t, StateRunning, got.State)
-	paused, err := d.client.PauseDownload(context.Background(), dl.ID)
-	require.NoError(t, err)
-	assert.Empty(t, paused.Queued, "a place is forgotten once the download stops")
+	return ln.Addr().String()
 }
