@@ -49,10 +49,7 @@ func connectDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (
 		if err != nil {
 			return nil, "", err
 		}
-		run := []cli.Flag{&cli.StringFlag{Name: "data"}}
-		_, err = resolve([]string{"run"}, run, func(string) bool { return false },
-			func(_, v string) error { data = v; return nil }, lookupEnv, file)
-		if err != nil {
+		if data, _, err = runData(file, lookupEnv); err != nil {
 			return nil, "", err
 		}
 	}
@@ -76,6 +73,16 @@ func connectDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (
 		return nil, "", fmt.Errorf("no daemon runs with --data %s (no %s); start one with govent run --data %s", data, filepath.Join(data, control.AddrFile), data)
 	}
 	return control.NewClient(addr, tok), data, nil
+}
+
+// runData is run's --data as the environment or the config file sets it,
+// and where it came from ("" for neither): the data directory of a client
+// verb without --data of its own.
+func runData(file *configFile, lookupEnv func(string) (string, bool)) (data, from string, err error) {
+	run := []cli.Flag{&cli.StringFlag{Name: "data"}}
+	sources, err := resolve([]string{"run"}, run, func(string) bool { return false },
+		func(_, v string) error { data = v; return nil }, lookupEnv, file)
+	return data, sources["data"], err
 }
 
 // daemonError says what went wrong in the terms of the command line.

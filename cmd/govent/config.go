@@ -388,14 +388,19 @@ func printConfig(c *cli.Command, table string, lookupEnv func(string) (string, b
 		fmt.Fprintf(&out, "\n[%s]\n", strings.Join(path, "."))
 		for _, f := range flags {
 			name := f.Names()[0]
-			line, err := tomlLine(name, f.(interface{ Get() any }).Get())
+			v, src := f.(interface{ Get() any }).Get(), "default"
+			if s, ok := sources[name]; ok {
+				src = "from " + s
+			} else if name == "data" && v == "" && strings.Join(path, ".") != "run" {
+				// A client verb without --data uses run's.
+				if v, src, ferr = runFallback(file, lookupEnv); ferr != nil {
+					return
+				}
+			}
+			line, err := tomlLine(name, v)
 			if err != nil {
 				ferr = err
 				return
-			}
-			src := "default"
-			if s, ok := sources[name]; ok {
-				src = "from " + s
 			}
 			fmt.Fprintf(&out, "%-40s # %s\n", line, src)
 		}
@@ -420,4 +425,19 @@ func tomlLine(key string, v any) (string, error) {
 		return "", fmt.Errorf("config print: %s: %w", key, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// runFallback is the data directory a client verb without --data uses,
+// run's, with a comment saying where it comes from.
+func runFallback(file *configFile, lookupEnv func(string) (string, bool)) (any, string, error) {
+	data, from, err := runData(file, lookupEnv)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case from == "":
+		return data, "default", nil
+	case strings.HasPrefix(from, "$"):
+		return data, "from " + from + ", as [run]", nil
+	}
+	return data, "from [run] in " + from, nil
 }

@@ -248,6 +248,27 @@ func TestConfigPrint(t *testing.T) {
 	assert.Equal(t, 250*time.Millisecond, d)
 }
 
+// config print shows the data directory the client verbs will use: run's,
+// unless they have their own.
+func TestConfigPrintClientData(t *testing.T) {
+	path := writeConfig(t, "[run]\ndata = 'd4'\n\n[status]\ndata = 'd5'\n")
+	code, out, errOut := runCLI(t, "", "config", "print", "--config", path)
+	require.Equal(t, 0, code, errOut)
+	for _, table := range []string{"search", "get"} {
+		assert.Equal(t, "d4", tableOf(t, out, table)["data"], table)
+	}
+	assert.Regexp(t, `(?m)^data = 'd4' +# from \[run\] in `+regexpQuote(path)+`$`, out)
+	assert.Equal(t, "d5", tableOf(t, out, "status")["data"])
+
+	code, out, errOut = runCLIEnv(t, map[string]string{"GOVENT_DATA": "d6"}, "", "config", "print", "search")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^data = 'd6' +# from \$GOVENT_DATA, as \[run\]$`, out)
+
+	code, out, errOut = runCLI(t, "", "config", "print", "get")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^data = '' +# default$`, out)
+}
+
 func regexpQuote(s string) string {
 	var b strings.Builder
 	for _, r := range s {

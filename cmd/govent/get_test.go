@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha1"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -63,6 +64,38 @@ func TestGetAlreadyCompleteAndReasons(t *testing.T) {
 		"urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "no usable source left: "+src+": HEAD: 404 Not Found")
+
+	// A failed get removes the --dir it made, parents included, but not
+	// the directory that was there before.
+	had := t.TempDir()
+	code, _, errOut = runCLI(t, "", "get", "--source", src, "--name", "x.bin", "--dir", filepath.Join(had, "new", "dd2"),
+		"urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	assert.Equal(t, 1, code, errOut)
+	assert.NoDirExists(t, filepath.Join(had, "new"))
+	assert.DirExists(t, had)
+}
+
+// makeDir's unmake removes only what it made, only on failure, and never
+// a directory that holds anything (a .part with data).
+func TestMakeDirUnmake(t *testing.T) {
+	had := t.TempDir()
+	unmake, err := makeDir(had)
+	require.NoError(t, err)
+	unmake(errors.New("failed"))
+	assert.DirExists(t, had, "there before")
+
+	dir := filepath.Join(had, "a", "b")
+	unmake, err = makeDir(dir)
+	require.NoError(t, err)
+	unmake(nil)
+	assert.DirExists(t, dir, "the get succeeded")
+
+	dir = filepath.Join(had, "c", "d")
+	unmake, err = makeDir(dir)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x.part"), []byte("data"), 0o644))
+	unmake(errors.New("interrupted"))
+	assert.FileExists(t, filepath.Join(dir, "x.part"), "a .part with data stays")
 }
 
 // oneFile is a Library sharing one file.

@@ -500,7 +500,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "with --daemon: print the queued download as JSON"},
 			noTLSFlag(),
 		}, append(firewallFlags(), daemonSearchFlags("queue the download in the running servent of --data")...)...),
-		Action: func(ctx context.Context, c *cli.Command) error {
+		Action: func(ctx context.Context, c *cli.Command) (err error) {
 			if err := wantArgs(c, 1, "urn:sha1 argument or magnet link"); err != nil {
 				return err
 			}
@@ -543,6 +543,13 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if !c.Bool("no-tls") {
 				dialer.TLS, dialer.Hosts = httpxfer.NewClientTLSConfig(), tlsHosts
 			}
+			// --dir is made if missing, as a servent's downloads make it;
+			// a failed get removes what it made if that is still empty.
+			unmake, err := makeDir(c.String("dir"))
+			if err != nil {
+				return fmt.Errorf("--dir: %w", err)
+			}
+			defer func() { unmake(err) }()
 			download := httpxfer.NewDownloader(httpxfer.DownloaderConfig{Dir: c.String("dir"), UserAgent: servent.UserAgent, Dialer: dialer, TLSHosts: tlsHosts}).Download
 			if viaServent {
 				// Pushes and relays need a servent: GIVs arrive at its
@@ -562,11 +569,6 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 					s.LearnPushProxies(g, proxies)
 				}
 				download = s.Download
-			}
-			// As a servent's downloads do (search --download, get through a
-			// servent): --dir is made if it is not there.
-			if err := os.MkdirAll(c.String("dir"), 0o755); err != nil {
-				return fmt.Errorf("--dir: %w", err)
 			}
 			pr := newProgress(c.Root().Writer)
 			req.Progress, req.Queued, req.Busy, req.Waiting = pr.update, pr.queued, pr.busyWait, pr.waitAnswer
