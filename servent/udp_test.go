@@ -106,6 +106,9 @@ func TestUDPPingGetsPongWithIPP(t *testing.T) {
 		hosts, err := wire.ParseAddrPorts(v)
 		require.NoError(t, err)
 		assert.Equal(t, []netip.AddrPort{up}, hosts)
+		// The servent counts a datagram once its write returned, which
+		// may be after the probe read it: wait for the sender to settle.
+		synctest.Wait()
 		st := s.Stats().UDP
 		assert.Equal(t, uint64(2), st.Pings)
 		assert.Equal(t, uint64(2), st.In)
