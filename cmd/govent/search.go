@@ -7,18 +7,16 @@ import (
 	"io"
 	"math"
 	"net/netip"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/cmd/internal/english"
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -90,7 +88,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return usageError(err)
 			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interrupt.Context(ctx)
 			defer stop()
 			s, err := startClient(ctx, c.StringSlice("peer"), firewall(c, servent.Config{
 				Listen:      c.String("listen"),
@@ -537,7 +535,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if unproxied && !c.IsSet("push-proxy") && !c.IsSet("peer") {
 				return usageError(errors.New("--source: a firewalled source (a servent GUID) needs --push-proxy or --peer"))
 			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interrupt.Context(ctx)
 			defer stop()
 			dialer, tlsHosts := httpxfer.NetDialer{}, httpxfer.NewTLSHosts()
 			if !c.Bool("no-tls") {
