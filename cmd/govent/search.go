@@ -373,12 +373,12 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, d
 	if err != nil {
 		return pr.failed(ctx, err, filepath.Join(dir, req.Name+".part"))
 	}
-	return reportDownload(w, res)
+	return reportDownload(w, res, pr.rateOf)
 }
 
 // reportDownload says where the file is and which sources were dropped
 // on the way, and why. (When a download fails, its error lists them.)
-func reportDownload(w io.Writer, res httpxfer.Result) error {
+func reportDownload(w io.Writer, res httpxfer.Result, rateOf func(bytes int64) float64) error {
 	for _, f := range res.Dropped {
 		fmt.Fprintf(w, "dropped source %s\n", f)
 	}
@@ -394,15 +394,16 @@ func reportDownload(w io.Writer, res httpxfer.Result) error {
 		// The file was there: its sources were asked only for its size.
 		saved = "already complete, not downloaded again:"
 	} else {
-		reportSources(w, res.Sources)
+		reportSources(w, res.Sources, rateOf)
 	}
 	_, err := fmt.Fprintf(w, "%s %s (%s, %s)\n", saved, res.Path, humanBytes(res.Size), verified)
 	return err
 }
 
 // reportSources prints the download's sources in the order it ranked
-// them at its end (httpxfer.SourceStats), with what the rank rests on.
-func reportSources(w io.Writer, srcs []httpxfer.SourceStats) {
+// them at its end (httpxfer.SourceStats), with what the rank rests on;
+// a rate is rateOf the source's bytes, the progress lines' own measure.
+func reportSources(w io.Writer, srcs []httpxfer.SourceStats, rateOf func(bytes int64) float64) {
 	if len(srcs) == 0 {
 		return
 	}
@@ -410,8 +411,8 @@ func reportSources(w io.Writer, srcs []httpxfer.SourceStats) {
 	for i, st := range srcs {
 		var what []string
 		switch {
-		case st.Rate > 0:
-			what = append(what, humanBytes(int64(st.Rate))+"/s measured")
+		case st.Bytes > 0:
+			what = append(what, humanBytes(int64(rateOf(st.Bytes)))+"/s measured")
 		case st.Source.Speed > 0:
 			what = append(what, fmt.Sprintf("%d kbit/s advertised", st.Source.Speed))
 		default:
@@ -575,7 +576,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return pr.failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 			}
-			return reportDownload(c.Root().Writer, res)
+			return reportDownload(c.Root().Writer, res, pr.rateOf)
 		},
 	}
 }
