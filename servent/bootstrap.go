@@ -215,6 +215,7 @@ func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
 	}
 	b.hosts.Add(uint64(got))
 	s.log.Debug("host cache answered", zap.String("cache", c.name), zap.Int("hosts", got))
+	s.wakeDialer()
 }
 
 // askGWebCache fetches hosts and caches from a GWebCache.

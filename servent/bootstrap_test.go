@@ -222,3 +222,60 @@ func TestHostCachesFileBounded(t *testing.T) {
 	_, err = load(t.TempDir())
 	assert.NoError(t, err, "no file yet")
 }
+
+// A servent that knows nobody asks its cache at once, at Start, and dials
+// the host the cache names at once too, not at the dialer's next check
+// (it used to wait connectInterval, 2 s, for that first dial). A cache
+// that names no host is asked again after cacheRetry, then after twice
+// that, and so on.
+func TestBootstrapAsksAndDialsAtOnceThenBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		ln, err := n.Listen(context.Background(), "tcp", "127.0.0.50:80")
+		require.NoError(t, err)
+		var named atomic.Bool // the cache names up, once this is set
+		asked := make(chan time.Time, 16)
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("get") != "1" {
+				fmt.Fprint(w, "ERROR\n") // the v1 requests that follow a failed v2 one
+				return
+			}
+			asked <- time.Now()
+			if named.Load() {
+				fmt.Fprintf(w, "H|%v|60\n", up.Addr())
+				return
+			}
+			fmt.Fprint(w, "I|pong|gwc\n") // an answer that names no host: a failure
+		})}
+		go srv.Serve(ln)
+		defer srv.Close()
+
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.GWebCaches = []string{"http://127.0.0.50/gwc.php"}
+		start := time.Now()
+		failing := startServent(t, cfg)
+		synctest.Wait()
+		require.Len(t, asked, 1, "asked at Start")
+		assert.Zero(t, (<-asked).Sub(start), "the first request goes out at once")
+		time.Sleep(8 * cacheRetry)
+		synctest.Wait()
+		var got []time.Duration
+		for len(asked) > 0 {
+			got = append(got, (<-asked).Sub(start))
+		}
+		assert.Equal(t, []time.Duration{cacheRetry, 3 * cacheRetry, 7 * cacheRetry}, got, "then backed off 1, 2 and 4 minutes")
+		require.NoError(t, failing.Close())
+
+		named.Store(true)
+		start = time.Now()
+		cfg = udpConfig(t, n, "10.0.0.3:6346")
+		cfg.GWebCaches = []string{"http://127.0.0.50/gwc.php"}
+		s := startServent(t, cfg)
+		synctest.Wait()
+		assert.Zero(t, (<-asked).Sub(start), "asked at Start")
+		require.Len(t, s.Peers(), 1, "the host the cache named is dialled at once")
+		assert.Equal(t, up.Addr(), s.Peers()[0].Addr)
+		assert.Zero(t, time.Since(start))
+	})
+}

@@ -90,9 +90,20 @@ func (s *Servent) keepConnected() {
 		s.fillConnections(want, peers, sem)
 		select {
 		case <-tick.C:
+		case <-s.dialNow:
 		case <-s.ctx.Done():
 			return
 		}
+	}
+}
+
+// wakeDialer has keepConnected fill its connections now rather than at
+// its next check, connectInterval away: a servent that knew nobody dials
+// the hosts a cache gave as soon as it has them.
+func (s *Servent) wakeDialer() {
+	select {
+	case s.dialNow <- struct{}{}:
+	default: // a wake is pending already
 	}
 }
 

@@ -75,6 +75,9 @@ type Servent struct {
 	retired   retired      // the counters of closed links (traffic.go)
 	deflating atomic.Int32 // established links we compress
 	dials     dialState    // keepConnected's
+	// dialNow wakes keepConnected before its next check: the bootstrap
+	// learnt hosts to dial (wakeDialer).
+	dialNow chan struct{}
 
 	udp   *udpSock // nil without UDP (udp.go); set before Start returns
 	reach reachState
@@ -142,6 +145,7 @@ func newServent(cfg Config, lock *os.File) (*Servent, error) {
 		searches: map[wire.GUID]*Search{},
 		pending:  newAdmission(4*cfg.MaxPeers + 4*cfg.MaxUploads + 64),
 		dataLock: lock,
+		dialNow:  make(chan struct{}, 1),
 	}
 	s.slotsByAddr = map[slotAddr]int{}
 	if s.guid, err = loadOrCreateGUID(cfg); err != nil {

@@ -24,28 +24,39 @@ var (
 	ErrMalformed = errors.New("wire: malformed payload")
 
 	// ErrTooLarge: a payload length in a header is over the reader's limit.
-	ErrTooLarge = errors.New("wire: payload length over limit")
+	ErrTooLarge error = tooLarge
 	// ErrTruncated: the input ended before a complete header or payload.
-	ErrTruncated = errors.New("wire: truncated input")
+	ErrTruncated error = truncated
 	// ErrHeaderTooLarge: a header block (a handshake block or an HTTP head)
 	// has too many lines or bytes.
 	ErrHeaderTooLarge = errors.New("wire: header block over limit")
 )
 
-// frameError is a frame error of one kind (ErrTruncated, ErrTooLarge):
-// errors.Is holds for both ErrFrame and kind, and its text says "wire:"
-// once: "wire: broken descriptor frame: truncated input: ...".
-func frameError(kind error, format string, args ...any) error {
+// frameKind is a kind of frame error (ErrTruncated, ErrTooLarge): alone
+// it reads "wire: " and what it is; inside a frameError, only what.
+type frameKind struct{ what string }
+
+func (k *frameKind) Error() string { return "wire: " + k.what }
+
+var (
+	tooLarge  = &frameKind{"payload length over limit"}
+	truncated = &frameKind{"truncated input"}
+)
+
+// frameError is a frame error of one kind: errors.Is holds for both
+// ErrFrame and kind, and its text says "wire:" once: "wire: broken
+// descriptor frame: truncated input: ...".
+func frameError(kind *frameKind, format string, args ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
 type kindError struct {
-	kind error
+	kind *frameKind
 	msg  string
 }
 
 func (e *kindError) Error() string {
-	return ErrFrame.Error() + ": " + strings.TrimPrefix(e.kind.Error(), "wire: ") + ": " + e.msg
+	return ErrFrame.Error() + ": " + e.kind.what + ": " + e.msg
 }
 
 func (e *kindError) Unwrap() []error { return []error{ErrFrame, e.kind} }

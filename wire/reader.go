@@ -135,7 +135,7 @@ func (r *Reader) ReadHeader() (*Header, error) {
 				if len(r.win) == 0 {
 					return nil, io.EOF
 				}
-				return nil, r.fail(frameError(ErrTruncated, "stream ends %d bytes into a header at offset %d", len(r.win), r.n))
+				return nil, r.fail(frameError(truncated, "stream ends %d bytes into a header at offset %d", len(r.win), r.n))
 			}
 			return nil, fmt.Errorf("wire: reading header at offset %d: %w", r.n, err)
 		}
@@ -143,7 +143,7 @@ func (r *Reader) ReadHeader() (*Header, error) {
 	h := &r.msg.Header
 	h.decode((*[HeaderLen]byte)(r.win))
 	if h.Length > r.maxPayload {
-		return nil, r.fail(frameError(ErrTooLarge, "%s payload of %d bytes at offset %d, limit %d", h.Type, h.Length, r.n, r.maxPayload))
+		return nil, r.fail(frameError(tooLarge, "%s payload of %d bytes at offset %d, limit %d", h.Type, h.Length, r.n, r.maxPayload))
 	}
 	r.state, r.got = atPayload, 0
 	r.inPlace = HeaderLen+int(h.Length) <= r.br.Size()
@@ -270,7 +270,7 @@ func (r *Reader) peek(n int) error {
 // frame error, anything else leaves the Reader where it was.
 func (r *Reader) truncated(h *Header, got int, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return r.fail(frameError(ErrTruncated, "%s payload of %d bytes ends after %d at offset %d", h.Type, h.Length, got, r.n))
+		return r.fail(frameError(truncated, "%s payload of %d bytes ends after %d at offset %d", h.Type, h.Length, got, r.n))
 	}
 	return fmt.Errorf("wire: reading %s payload at offset %d: %w", h.Type, r.n, err)
 }

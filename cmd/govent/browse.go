@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/english"
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -44,7 +42,7 @@ func browseCommand() *cli.Command {
 			if err := checkFlags(ctx, c, positiveDuration("timeout")); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interrupt.Context(ctx)
 			defer stop()
 			conn, err := httpxfer.NetDialer{}.DialSource(ctx, httpxfer.Source{Addr: ap})
 			if err != nil {

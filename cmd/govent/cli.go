@@ -20,8 +20,19 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/servent/gwc"
 )
+
+// interruptible are the commands that stop on Ctrl-C (SIGINT) or SIGTERM
+// themselves, through interrupt.Context, with a message and an exit
+// status of their own. Any other command dies by the signal, as a process
+// does by default.
+var interruptible = map[string]bool{
+	"govent run": true, "govent search": true, "govent get": true, "govent browse": true,
+	"govent demo": true, "govent fuzz-peer": true, "govent fuzz-peer replay": true,
+	"govent netsim": true, "govent workload": true, "govent top": true,
+}
 
 // prepareCommands gives every command of the tree the same behaviour:
 // usage errors in one format, groups that name an unknown subcommand, and
@@ -37,6 +48,7 @@ func prepareCommands(root *cli.Command, e env) {
 		case c.Action != nil: // a leaf, or a command with subcommands of its own (fuzz-peer replay)
 			action := c.Action
 			c.Action = func(ctx context.Context, c *cli.Command) error {
+				interrupt.Enter(interruptible[c.FullName()])
 				ctx, err := applySettings(ctx, c, e.lookupEnv)
 				if err == nil {
 					err = action(ctx, c)

@@ -8,11 +8,9 @@ import (
 	"maps"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/english"
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/top"
 	"github.com/govent/govent/servent/control"
 )
@@ -333,7 +332,7 @@ func topCommand(e env) *cli.Command {
 			}}); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interrupt.Context(ctx)
 			defer stop()
 			if f, ok := w.(*os.File); ok && term.IsTerminal(f.Fd()) && !c.Bool("json") {
 				return top.Run(ctx, cl, e.stdin, f, c.Duration("interval"))

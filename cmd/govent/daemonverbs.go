@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/english"
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
@@ -31,7 +29,7 @@ func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(str
 		return err
 	}
 	// Ctrl-C ends the search as it ends the plain one: with its summary.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(ctx)
 	defer stop()
 	n, what := resultToFetch(c) // --browse is refused with --daemon
 	limit, limitFlag := searchLimit(c, n, what)

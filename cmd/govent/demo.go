@@ -10,17 +10,16 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -61,7 +60,7 @@ func demoCommand() *cli.Command {
 			}
 			// Ctrl-C stops the demo where it is, and run's defers close
 			// the servents and remove what it wrote; a second one kills.
-			sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			sigCtx, stop := interrupt.Context(ctx)
 			defer stop()
 			context.AfterFunc(sigCtx, stop)
 			ctx, cancel := context.WithTimeout(sigCtx, 20*time.Second)

@@ -7,16 +7,14 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/english"
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/fuzz/peer"
 )
 
@@ -167,7 +165,7 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 			fmt.Fprintf(c.Root().ErrWriter, "fuzz-peer: "+format+"\n", args...)
 		},
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(ctx)
 	defer stop()
 	sum, err := peer.Run(ctx, cfg)
 	if err != nil {
@@ -268,7 +266,7 @@ func fuzzPeerReplayAction(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err // the replay could not run: exit 1, its line names FILE
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(ctx)
 	defer stop()
 	res, err := peer.Replay(ctx, rep, peer.ReplayConfig{
 		Target:        c.Args().Get(1),

@@ -22,18 +22,22 @@ import (
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/netsim"
 )
 
 func main() {
 	if os.Getenv(netsim.ChildEnv) == "1" {
-		netsimChild() // exits
+		interrupt.Default() // netsim stops its child by SIGINT
+		netsimChild()       // exits
 	}
-	os.Exit(run(context.Background(), os.Args, env{
+	code := run(context.Background(), os.Args, env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		lookupEnv: os.LookupEnv,
 		serve:     runServent,
-	}))
+	})
+	interrupt.Default() // a signal that no command took kills the process now
+	os.Exit(code)
 }
 
 // env is what the CLI takes from its process: the standard streams, the

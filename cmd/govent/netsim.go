@@ -7,15 +7,14 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/english"
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/netsim"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
@@ -145,7 +144,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 			routings = append(routings, netsim.Routing(strings.ToLower(r)))
 		}
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(ctx)
 	defer stop()
 	progress := func(s string) { fmt.Fprintf(c.Root().ErrWriter, "netsim: %s\n", s) }
 	var runs []*p2pstats.Results

@@ -17,13 +17,20 @@ import (
 // lines (at most one a second, or every 10%) when the output is a file or a
 // pipe, so logs stay readable.
 type progress struct {
-	mu       sync.Mutex // update and queued come from different goroutines
-	w        io.Writer
-	tty      bool
-	now      func() time.Time
-	start    time.Time
-	base     int64 // bytes already there when we started (a resume)
-	started  bool
+	mu      sync.Mutex // update and queued come from different goroutines
+	w       io.Writer
+	tty     bool
+	now     func() time.Time
+	base    int64 // bytes already there when we started (a resume)
+	started bool
+	// The transfer's window, over which every rate is measured (rateOf):
+	// the time bytes flowed, active plus the open period from since to
+	// at (the last update), without the waits; and of the bytes received,
+	// those that arrived in a wait and are not counted (excluded).
+	active   time.Duration
+	since    time.Time // zero while waiting
+	at       time.Time
+	excluded int64
 	lastLine time.Time
 	lastTen  int64 // last tenth printed as a plain line
 	lastDone int64 // bytes of the last plain line
@@ -31,8 +38,8 @@ type progress struct {
 	total    int64
 	drawn    bool
 	// waiting is set when a source queued us, at waitDone bytes: the wait
-	// is not transfer time, so the rate is measured again from the next
-	// bytes that arrive.
+	// is not transfer time, and the bytes the first update after it
+	// reports are not counted (they came at some moment of the wait).
 	waiting  bool
 	waitDone int64
 	said     map[string]string // per source and kind of wait, what was last printed
@@ -57,21 +64,21 @@ func (p *progress) update(done, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	p.done, p.total = done, total
+	p.done, p.total, p.at = done, total, now
 	if !p.started {
-		p.started, p.start, p.base = true, now, done
+		p.started, p.base = true, done
 		if done > 0 {
 			fmt.Fprintf(p.w, "resuming at %s\n", humanBytes(done))
 		}
 	}
 	if p.waiting && done != p.waitDone {
-		p.waiting, p.start, p.base = false, now, done
+		p.waiting = false
+		p.excluded += done - p.waitDone
 	}
-	elapsed := now.Sub(p.start)
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(done-p.base) / elapsed.Seconds()
+	if !p.waiting && p.since.IsZero() {
+		p.since = now
 	}
+	rate := p.rateOfLocked(done - p.base)
 	eta := "?"
 	if rate > 0 && total > 0 {
 		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
@@ -99,13 +106,46 @@ func (p *progress) update(done, total int64) {
 	fmt.Fprintf(p.w, "progress: %s of %s (%d%%), %s/s, ETA %s\n", humanBytes(done), humanBytes(total), pct, humanBytes(int64(rate)), eta)
 }
 
+// rateOfLocked is the rate of bytes, of those the download received
+// (all of them, or one source's): their part of the bytes counted over
+// the transfer's window. The live line and the final per-source figures
+// both come from here, so one source's final figure is its last line's.
+func (p *progress) rateOfLocked(bytes int64) float64 {
+	window := p.active
+	if !p.since.IsZero() {
+		window += p.at.Sub(p.since)
+	}
+	received := p.done - p.base
+	if window <= 0 || received <= 0 {
+		return 0
+	}
+	counted := float64(received-p.excluded) / float64(received)
+	return float64(bytes) * counted / window.Seconds()
+}
+
+// rateOf is rateOfLocked for the report at the end.
+func (p *progress) rateOf(bytes int64) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rateOfLocked(bytes)
+}
+
+// waitLocked starts a wait, which is not transfer time.
+func (p *progress) waitLocked() {
+	if !p.since.IsZero() {
+		p.active += p.now().Sub(p.since)
+		p.since = time.Time{}
+	}
+	p.waiting, p.waitDone = true, p.done
+}
+
 // queued is the httpxfer Request.Queued callback: a line for each place
 // a source gives us in its upload queue, not repeated while the place
 // stays the same from poll to poll.
 func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.waiting, p.waitDone = true, p.done
+	p.waitLocked()
 	if p.repeated("queued "+src.String(), fmt.Sprintf("%d of %d", q.Position, q.Length)) {
 		return
 	}
@@ -123,7 +163,7 @@ func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 func (p *progress) busyWait(src httpxfer.Source, status string, wait time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.waiting, p.waitDone = true, p.done
+	p.waitLocked()
 	line := fmt.Sprintf("waiting for %s: %s, next try in %s\n", src, status, wait)
 	if p.repeated("busy "+src.String(), line) {
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,62 @@ func TestProgressInterruptedBeforeData(t *testing.T) {
 	p.update(10, 100)
 	err = p.failed(ctx, context.Canceled, "d/f.part")
 	assert.EqualError(t, err, "interrupted at 10 B of 100 B: d/f.part keeps what arrived, and the same command resumes it")
+}
+
+// The rate get prints while running and the per-source figure it prints
+// at the end are one measure, bytes over the transfer's window: a 4 MiB
+// download at 1 MiB/s shows 1.0 MiB/s in both, though httpxfer measured
+// the source over its bodies alone (Rate, which ranks the sources: the
+// connection and the requests between bodies do not count there). With
+// two sources and a wait, the figures of the sources add up to the last
+// line's.
+func TestProgressRateIsTheFinalRate(t *testing.T) {
+	src := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.1:6346")}
+	other := httpxfer.Source{Addr: netip.MustParseAddrPort("10.0.0.2:6346")}
+	lastRate := func(out string) string {
+		lines := regexp.MustCompile(`(?m)^progress: .*, (\S+ \S+/s), ETA`).FindAllStringSubmatch(out, -1)
+		require.NotEmpty(t, lines, out)
+		return lines[len(lines)-1][1]
+	}
+	t.Run("one source", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newProgress(&buf)
+		clock := time.Unix(1000, 0)
+		p.now = func() time.Time { return clock }
+		const total = 4 << 20
+		p.update(0, total)
+		for done := int64(512 << 10); done <= total; done += 512 << 10 {
+			clock = clock.Add(500 * time.Millisecond)
+			p.update(done, total)
+		}
+		p.finish()
+		require.Equal(t, "1.0 MiB/s", lastRate(buf.String()))
+		res := httpxfer.Result{Path: "d/f", Size: total, Sources: []httpxfer.SourceStats{{Source: src, Bytes: total, Rate: 1.1 * (1 << 20)}}}
+		require.NoError(t, reportDownload(&buf, res, p.rateOf))
+		assert.Contains(t, buf.String(), "  1. 10.0.0.1:6346: 1.0 MiB/s measured, 4.0 MiB received\n")
+	})
+	t.Run("two sources and a wait", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newProgress(&buf)
+		clock := time.Unix(1000, 0)
+		p.now = func() time.Time { return clock }
+		const total = 6 << 20
+		p.update(0, total)
+		clock = clock.Add(time.Second)
+		p.update(1<<20, total)
+		p.queued(src, httpxfer.QueueStatus{Position: 1, Length: 1, PollMin: time.Minute})
+		clock = clock.Add(time.Minute)
+		p.update(2<<20, total) // came in the wait: not counted
+		for done := int64(3 << 20); done <= total; done += 1 << 20 {
+			clock = clock.Add(time.Second)
+			p.update(done, total)
+		}
+		p.finish()
+		require.Equal(t, "1.0 MiB/s", lastRate(buf.String()), "5 MiB counted over 5 s")
+		res := httpxfer.Result{Path: "d/f", Size: total, Sources: []httpxfer.SourceStats{
+			{Source: src, Bytes: 3 << 20, Rate: 2 << 20}, {Source: other, Bytes: 3 << 20, Rate: 1 << 20}}}
+		require.NoError(t, reportDownload(&buf, res, p.rateOf))
+		assert.Contains(t, buf.String(), "  1. 10.0.0.1:6346: 512.0 KiB/s measured, 3.0 MiB received\n"+
+			"  2. 10.0.0.2:6346: 512.0 KiB/s measured, 3.0 MiB received\n")
+	})
 }

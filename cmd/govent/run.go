@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
 )
@@ -192,7 +193,7 @@ func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(ctx)
 	defer stop()
 	// The control API's token and address are taken before the servent
 	// joins the network, so a run that cannot serve them has dialled,

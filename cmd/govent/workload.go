@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
@@ -85,7 +83,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	if f := c.String("from"); f != "" {
 		cfg.From = netip.MustParseAddr(f)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(ctx)
 	defer stop()
 	cfg.Progress = func(s string) { fmt.Fprintf(c.Root().ErrWriter, "workload: %s\n", s) }
 	r, runErr := workload.Run(ctx, cfg)

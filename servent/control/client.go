@@ -79,19 +79,17 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(b))
 	}
-	// The daemon's errors begin "control:" too: said once.
-	msg := fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, strings.TrimPrefix(e.Error, "control: "))
-	return nil, &statusError{code: resp.StatusCode, msg: msg,
-		reason: e.Error, state: e.State}
+	// The daemon's words name no package (apiText): "control:" is ours.
+	msg := fmt.Sprintf("control: %s %s: %s: %s", method, path, resp.Status, e.Error)
+	return nil, &statusError{code: resp.StatusCode, msg: msg, state: e.State}
 }
 
 // statusError is a reply with a status other than 2xx or 401: the
 // download verbs tell a 404 and a 409 apart.
 type statusError struct {
-	code   int
-	msg    string
-	reason string // the daemon's own words
-	state  string // a refused download's state
+	code  int
+	msg   string
+	state string // a refused download's state
 }
 
 func (e *statusError) Error() string { return e.msg }
@@ -167,11 +165,11 @@ func (c *Client) downloadOp(ctx context.Context, method, id, op string) (Downloa
 	var se *statusError
 	switch {
 	case errors.As(err, &se) && se.code == http.StatusNotFound:
-		return v, fmt.Errorf("%w %q", ErrNotFound, id)
+		return v, notFound(id)
 	case errors.As(err, &se) && se.code == http.StatusConflict:
 		// The download is in a state the verb does not act on: say
-		// which, in the daemon's words, and hand back the state.
-		return Download{ID: id, State: se.state}, fmt.Errorf("%w: %s", ErrBadState, strings.TrimPrefix(se.reason, ErrBadState.Error()+": "))
+		// which, as the daemon does, and hand back the state.
+		return Download{ID: id, State: se.state}, inState(id, se.state)
 	}
 	return v, err
 }

@@ -63,13 +63,6 @@ const (
 	DefaultActiveDownloads = 4
 )
 
-// Errors of the queue, mapped to HTTP statuses by the server.
-var (
-	ErrNotFound  = errors.New("control: no such download")
-	ErrQueueFull = errors.New("control: download queue full")
-	ErrBadState  = errors.New("control: download not in a state for that")
-)
-
 // Downloader is what the queue needs of the servent.
 type Downloader interface {
 	Download(ctx context.Context, req httpxfer.Request) (httpxfer.Result, error)
@@ -267,11 +260,11 @@ func (q *Queue) Add(r DownloadRequest) (Download, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) >= MaxDownloads {
-		return Download{}, fmt.Errorf("%w: %d downloads", ErrQueueFull, len(q.items))
+		return Download{}, refused(ErrQueueFull, "%d downloads", len(q.items))
 	}
 	for _, o := range q.items {
 		if o.Name == it.Name && o.State != StateDone {
-			return Download{}, fmt.Errorf("%w: %s is already queued as %s", ErrBadState, it.Name, o.ID)
+			return Download{}, refused(ErrBadState, "%s is already queued as %s", it.Name, o.ID)
 		}
 	}
 	q.items = append(q.items, it)
@@ -300,7 +293,7 @@ func (q *Queue) findLocked(id string) (int, *item, error) {
 			return i, it, nil
 		}
 	}
-	return -1, nil, fmt.Errorf("%w %q", ErrNotFound, id)
+	return -1, nil, notFound(id)
 }
 
 // haltLocked stops a running download and waits for its run to end,
@@ -326,7 +319,7 @@ func (q *Queue) Pause(id string) (Download, error) {
 		return Download{}, err
 	}
 	if it.State != StateQueued && it.State != StateRunning {
-		return it.Download, fmt.Errorf("%w: %s is %s", ErrBadState, id, it.State)
+		return it.Download, inState(id, it.State)
 	}
 	it.State = StatePaused
 	q.haltLocked(it)
@@ -345,7 +338,7 @@ func (q *Queue) Resume(id string) (Download, error) {
 		return Download{}, err
 	}
 	if it.State != StatePaused && it.State != StateFailed {
-		return it.Download, fmt.Errorf("%w: %s is %s", ErrBadState, id, it.State)
+		return it.Download, inState(id, it.State)
 	}
 	it.State, it.Error = StateQueued, ""
 	q.log.Info("download resumed", zap.String("id", id), zap.String("name", it.Name))

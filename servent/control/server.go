@@ -159,7 +159,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, apiError{Error: err.Error()})
+	writeJSON(w, code, apiError{Error: apiText(err)})
 }
 
 // readJSON decodes a bounded body, refusing unknown fields so that a typo

@@ -155,7 +155,7 @@ func (srv *Server) downloadOp(op func(*Queue, string) (Download, error)) http.Ha
 		}
 		d, err := op(srv.cfg.Queue, r.PathValue("id"))
 		if errors.Is(err, ErrBadState) {
-			writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), State: d.State})
+			writeJSON(w, http.StatusConflict, apiError{Error: apiText(err), State: d.State})
 			return
 		}
 		if err != nil {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v3"
+)
+
+// A Ctrl-C at any moment of a get, even in the first milliseconds while
+// the program initialises and reads its flags, ends it as the README
+// says: exit status 1 and the interrupt message. (A SIGINT in the first
+// ~20 ms used to kill the process by the signal, status 130 in a shell,
+// with nothing said: the handler was installed once the flags were
+// checked.) The signal goes at once after package interrupt's init,
+// which the runtime reports under GODEBUG=inittrace=1 (before it only
+// the runtime and the standard library's core run, under a millisecond),
+// and then a millisecond later each time, through the flag parsing.
+func TestGetInterruptedAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	// A source that takes the connection and never answers: get waits on
+	// it until interrupted.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-t.Context().Done(); conn.Close() }()
+		}
+	}()
+	const initLine = "init github.com/govent/govent/cmd/internal/interrupt @"
+	const want = "govent: interrupted before any data arrived: nothing is kept, and the same command starts it again\n"
+	for i := range 40 {
+		delay := time.Duration(i%20) * time.Millisecond
+		cmd := exec.Command(bin, "get", "urn:sha1:PLSTHIPQQ2Q6RM6QV4G5M3OJIQWZGEN4", "--source", ln.Addr().String(), "--dir", t.TempDir())
+		cmd.Env = append(testEnviron(), "GODEBUG=inittrace=1")
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+		r := bufio.NewReader(stderr)
+		var said strings.Builder // stderr but the init trace
+		for {
+			line, err := r.ReadString('\n')
+			require.NoError(t, err, "run %d: no %q line", i, initLine)
+			if strings.HasPrefix(line, initLine) {
+				break
+			}
+		}
+		time.Sleep(delay)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		rest, _ := io.ReadAll(r)
+		for line := range strings.Lines(string(rest)) {
+			if !strings.HasPrefix(line, "init ") {
+				said.WriteString(line)
+			}
+		}
+		err = cmd.Wait()
+		timer.Stop()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "run %d (SIGINT %s after init): %s", i, delay, said.String())
+		ws := exit.Sys().(syscall.WaitStatus)
+		require.False(t, ws.Signaled(), "run %d (SIGINT %s after init): killed by %v, not exited; stderr %q", i, delay, ws.Signal(), said.String())
+		assert.Equal(t, 1, exit.ExitCode(), "run %d (SIGINT %s after init)", i, delay)
+		assert.Equal(t, want, said.String(), "run %d (SIGINT %s after init)", i, delay)
+	}
+}
+
+// Every command named interruptible exists: a renamed one would die by
+// Ctrl-C again.
+func TestInterruptibleCommandsExist(t *testing.T) {
+	names := map[string]bool{}
+	walkCommands(newApp(env{lookupEnv: func(string) (string, bool) { return "", false }}), nil, func(path []string, _ *cli.Command) {
+		names[strings.Join(append([]string{"govent"}, path...), " ")] = true
+	})
+	for name := range interruptible {
+		assert.True(t, names[name], "%s is no command", name)
+	}
+}
