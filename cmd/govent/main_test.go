@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,13 +176,53 @@ func TestWireDecodeHexText(t *testing.T) {
 
 	// Hex text that goes wrong says where.
 	for _, tc := range []struct{ in, want string }{
-		{"# a sample\n" + byeHex + "\n0z\n", "hex text line 3: \"z\" is not a hex digit"},
+		{"# a sample\n" + byeHex + "\n0z\n", "hex text line 3, column 2: \"z\" is not a hex digit"},
 		{byeHex + "0\n", "hex text ends inside a byte (odd number of hex digits)"},
 	} {
 		code, out, errOut = runCLI(t, tc.in, "wire", "decode", "-")
 		assert.Equal(t, 1, code)
 		assert.Contains(t, out, "BYE", "what came before is decoded")
 		assert.Contains(t, errOut, tc.want)
+	}
+}
+
+// A typo in hex text is reported at its line and column, not decoded as
+// raw bytes: it used to be when it came before a header's worth of digits
+// ("payload length over limit: 0x79 payload of 673211489 bytes" for one
+// letter wrong in testdata/golden/ping-empty.hex).
+func TestWireDecodeHexTypo(t *testing.T) {
+	sample, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", "ping-empty.hex"))
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(sample), "\n")
+	for _, tc := range []struct {
+		line     int // 1-based, in ping-empty.hex
+		old, new string
+		want     string
+		hexName  bool // found only in a file named *.hex
+	}{
+		{2, "556600", "55660g", `hex text line 2, column 32: "g" is not a hex digit`, false},
+		{3, "00 ", "0g ", `hex text line 3, column 2: "g" is not a hex digit`, false},
+		{4, "07 00", "07 O0", `hex text line 4, column 4: "O" is not a hex digit`, false}, // the letter
+		{5, "00000000", "0000,0000", `hex text line 5, column 5: "," is not a hex digit`, false},
+		{3, "# payload", "  payload", `hex text line 3, column 37: "p" is not a hex digit`, true}, // a lost '#'
+	} {
+		edited := slices.Clone(lines)
+		require.Contains(t, edited[tc.line-1], tc.old)
+		edited[tc.line-1] = strings.Replace(edited[tc.line-1], tc.old, tc.new, 1)
+		text := strings.Join(edited, "")
+		path := filepath.Join(t.TempDir(), "ping-empty.hex")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+		code, out, errOut := runCLI(t, "", "wire", "decode", path)
+		assert.Equal(t, 1, code, "%s", text)
+		assert.Empty(t, out)
+		assert.Contains(t, errOut, tc.want, "%s", text)
+		assert.NotContains(t, errOut, "payload length", "%s", text)
+		if tc.hexName {
+			continue
+		}
+		code, _, errOut = runCLI(t, text, "wire", "decode", "-")
+		assert.Equal(t, 1, code, "%s", text)
+		assert.Contains(t, errOut, tc.want, "from standard input: %s", text)
 	}
 }
 
