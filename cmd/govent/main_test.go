@@ -352,7 +352,46 @@ func TestCaptureDecode(t *testing.T) {
 
 	code, _, errOut = runCLI(t, "", "capture", "decode", "main_test.go")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "govent: main_test.go: capture: unreadable capture file")
+	assert.Equal(t, "govent: main_test.go: not a pcap or pcapng file (it starts 7061636b, no capture's magic number)\n", errOut)
+}
+
+// A file of descriptor bytes given to capture decode is pointed to wire
+// decode, as a capture given to wire decode is pointed here; it used to
+// get "unknown magic 23205155".
+func TestCaptureDecodeRefusesDescriptors(t *testing.T) {
+	pong, err := hex.DecodeString(pongHex)
+	require.NoError(t, err)
+	raw := filepath.Join(t.TempDir(), "pong.bin")
+	require.NoError(t, os.WriteFile(raw, pong, 0o644))
+	empty := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	query := filepath.Join("..", "..", "testdata", "golden", "query.hex")
+	for _, tc := range []struct{ path, why string }{
+		{query, "it is hex text"},
+		{raw, "it starts with a PONG descriptor's header"},
+		{empty, "it is empty"},
+	} {
+		code, out, errOut := runCLI(t, "", "capture", "decode", tc.path)
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		want := fmt.Sprintf("govent: %s: not a pcap or pcapng file (%s); for descriptor bytes use govent wire decode %s\n", tc.path, tc.why, tc.path)
+		if tc.path == empty {
+			want = "govent: " + empty + ": not a pcap or pcapng file (it is empty)\n"
+		}
+		assert.Equal(t, want, errOut)
+		if tc.path == empty {
+			continue
+		}
+		// The hint works.
+		code, out, errOut = runCLI(t, "", "wire", "decode", tc.path)
+		assert.Equal(t, 0, code, errOut)
+		assert.NotEmpty(t, out)
+	}
+	// A file that cannot be opened says so, as before.
+	missing := filepath.Join(t.TempDir(), "missing.pcap")
+	code, _, errOut := runCLI(t, "", "capture", "decode", missing)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "govent: capture: open "+missing+": no such file or directory\n", errOut)
 }
 
 // A TLS-upgraded link and a Gnutella2 connection are reported as what
