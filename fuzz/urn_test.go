@@ -51,6 +51,7 @@ func FuzzMagnet(f *testing.F) {
 	f.Add("magnet:?dn=penny%20lane.mp3&xl=102400&xt=urn:bitprint:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O.3AMAEABEBD5HEBZW666RXBIIFE5R6IPOPVSSWKI&xs=http://127.0.0.1:6350/uri-res/N2R%3Furn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O")
 	f.Add("magnet:?xs=push://48c831020b29cc9f54ca85f81b70fef8:10.1.2.3:6346/uri-res/N2R?urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O&as=http://[::1]:6346/get/2/x&kt=penny+lane")
 	f.Add("magnet:?xt.1=urn:tree:tiger:3AMAEABEBD5HEBZW666RXBIIFE5R6IPOPVSSWKI&xt.2=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&as=http://Example.org/x")
+	f.Add("magnet:?xt=urn:sha1:TOOSHORT&xt=urn:bitprint:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O.3AMAE&xt=sha1:0g0g0g0g0g0g0g0g0g0g0g0g0g0g0g0g0g0g0g0g&xt=urn:tree:tiger:%C3%A9")
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := wire.ParseMagnet(s)
 		if err != nil {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -26,7 +27,8 @@ const (
 type Magnet struct {
 	// URN merges every exact topic (xt) that names content: urn:sha1,
 	// urn:bitprint and urn:tree:tiger. Other xt (ed2k, btih, md5: links for
-	// several networks carry them) are skipped.
+	// several networks carry them) are skipped; one of these three that
+	// does not parse is skipped with a note in Ignored.
 	URN URN
 	// Name is the display name (dn), unescaped. Invalid UTF-8 is replaced
 	// by U+FFFD. It is what the user sees, not a safe file name: the
@@ -40,7 +42,8 @@ type Magnet struct {
 	// Keywords holds the keyword topics (kt), each a search to run.
 	Keywords []string
 	// Ignored says, one note each, which parameters were skipped and why
-	// (a source of an unsupported protocol, a bad length), at most 16.
+	// (a source of an unsupported protocol, a bad length), at most 16. The
+	// note of a damaged xt starts "xt " and names it.
 	Ignored []string
 }
 
@@ -121,7 +124,11 @@ func (m *Magnet) set(key, value string) error {
 	case "xt":
 		u, err := ParseContentURN([]byte(value))
 		if err != nil {
-			// urn:btih, urn:ed2k, urn:md5...: topics for other networks.
+			// urn:btih, urn:ed2k, urn:md5...: topics for other networks
+			// are skipped without a word; a damaged one of ours is noted.
+			if why, ours := damagedTopic(value); ours {
+				m.ignore("xt %q: %s", truncateForError([]byte(value)), why)
+			}
 			return nil
 		}
 		return m.addURN(u)
@@ -179,6 +186,56 @@ func (m *Magnet) addURN(u URN) error {
 		m.URN.TTH, m.URN.HasTTH = u.TTH, true
 	}
 	return nil
+}
+
+// damagedTopic says what is wrong with xt value v, which did not parse,
+// when it is a urn:sha1, urn:bitprint or urn:tree:tiger (cut short in a
+// copy, a character typed wrong), and false when it is another network's.
+func damagedTopic(v string) (string, bool) {
+	b := []byte(v)
+	if rest, ok := cutURNPrefix(b, URNPrefix); ok {
+		return "not a SHA-1 (" + digitsWrong(rest, 32, 2*SHA1Len) + ")", true
+	}
+	if rest, ok := cutURNPrefix(b, BitprintPrefix); ok {
+		sha, tth, ok := bytes.Cut(rest, []byte("."))
+		switch {
+		case !ok:
+			return "not a bitprint (SHA-1.Tiger root; it has no '.')", true
+		case !decodeSHA1Digits(new(SHA1), sha):
+			return "not a bitprint (its SHA-1: " + digitsWrong(sha, 32, 2*SHA1Len) + ")", true
+		}
+		if !decodeTTHDigits(new(TTH), tth) {
+			return "not a bitprint (its Tiger root: " + digitsWrong(tth, 39, 2*TTHLen) + ")", true
+		}
+		return "not a bitprint (a SHA-1 in hex wants its Tiger root in hex)", true
+	}
+	for _, p := range [...]string{TTHPrefix, tthPrefixNoSlash, tthPrefix1024, tthPrefixTTRoot} {
+		if rest, ok := cutPrefixFold(b, p); ok {
+			return "not a Tiger tree root (" + digitsWrong(rest, 39, 0) + ")", true
+		}
+	}
+	return "", false
+}
+
+// digitsWrong says what keeps digits from being base32Len base32 characters
+// (or hexLen hex digits, when it has that many and hexLen is not 0): its
+// length or its first character that is neither.
+func digitsWrong(digits []byte, base32Len, hexLen int) string {
+	kind, bad := fmt.Sprintf("base32, %d characters", base32Len), "base32"
+	isDigit := func(c byte) bool { return base32Digit[c] < 32 }
+	if hexLen > 0 && len(digits) == hexLen {
+		kind, bad = fmt.Sprintf("hex, %d digits", hexLen), "a hex digit"
+		isDigit = func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f' }
+	} else if len(digits) != base32Len {
+		return fmt.Sprintf("%s; it has %d", kind, len(digits))
+	}
+	for i, c := range digits {
+		if !isDigit(c) {
+			r, _ := utf8.DecodeRune(digits[i:])
+			return fmt.Sprintf("%s; %q is not %s", kind, r, bad)
+		}
+	}
+	return kind
 }
 
 func (m *Magnet) ignore(format string, args ...any) {

@@ -124,6 +124,32 @@ func TestParseMagnet(t *testing.T) {
 				`xs: push source "push://` + guid + `:10.1.2.3/x": bad push-proxy list`,
 			}},
 		},
+		{
+			// Topics as links carry them once damaged: cut short in a copy
+			// or by a web page, an 'O' typed as '0', a space pasted after
+			// it, a bitprint that lost its Tiger root. Each is noted with
+			// what is wrong; the sound one names the file.
+			name: "damaged topics are noted",
+			in: "magnet:?xt=urn:sha1:TOOSHORT&xt=urn:sha1:" + pennySHA1B32[:31] + "0" +
+				"&xt=urn:sha1:" + pennySHA1B32 + "%20&xt=urn:sha1:&xt.2=sha1:" + strings.Repeat("0g", 20) +
+				"&xt=urn:bitprint:" + pennySHA1B32 + "&xt=urn:bitprint:" + pennySHA1B32[:30] + "." + pennyTTHB32 +
+				"&xt=urn:bitprint:" + pennySHA1B32 + "." + pennyTTHB32[:20] + "&xt=urn:tree:tiger:" + pennyTTHB32[:38] + "1" +
+				"&xt=urn:bitprint:" + pennySHA1Hex + "." + pennyTTHB32 + "&xt=urn:tree:tiger/:" +
+				"&xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&xt=urn:sha1:" + pennySHA1B32,
+			want: Magnet{URN: sha1Only, Ignored: []string{
+				`xt "urn:sha1:TOOSHORT": not a SHA-1 (base32, 32 characters; it has 8)`,
+				`xt "urn:sha1:` + pennySHA1B32[:31] + `0": not a SHA-1 (base32, 32 characters; '0' is not base32)`,
+				`xt "urn:sha1:` + pennySHA1B32 + ` ": not a SHA-1 (base32, 32 characters; it has 33)`,
+				`xt "urn:sha1:": not a SHA-1 (base32, 32 characters; it has 0)`,
+				`xt "sha1:` + strings.Repeat("0g", 20) + `": not a SHA-1 (hex, 40 digits; 'g' is not a hex digit)`,
+				`xt "urn:bitprint:` + pennySHA1B32 + `": not a bitprint (SHA-1.Tiger root; it has no '.')`,
+				`xt "urn:bitprint:` + pennySHA1B32[:30] + "." + pennyTTHB32[:20] + `": not a bitprint (its SHA-1: base32, 32 characters; it has 30)`,
+				`xt "urn:bitprint:` + pennySHA1B32 + "." + pennyTTHB32[:18] + `": not a bitprint (its Tiger root: base32, 39 characters; it has 20)`,
+				`xt "urn:tree:tiger:` + pennyTTHB32[:38] + `1": not a Tiger tree root (base32, 39 characters; '1' is not base32)`,
+				`xt "urn:bitprint:` + pennySHA1Hex + "." + pennyTTHB32[:10] + `": not a bitprint (a SHA-1 in hex wants its Tiger root in hex)`,
+				`xt "urn:tree:tiger/:": not a Tiger tree root (base32, 39 characters; it has 0)`,
+			}},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

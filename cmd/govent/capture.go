@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -28,13 +30,17 @@ func captureCommand() *cli.Command {
 				"(inflated when the handshake turned on deflate), HTTP and GIV, and prints one line\n" +
 				"per handshake block and per descriptor, both directions merged in time order.\n" +
 				"TLS (from the first byte, or after a handshake that upgraded to it) is reported as\n" +
-				"its hellos and record counts; a Gnutella2 connection as its G2 packets.",
+				"its hellos and record counts; a Gnutella2 connection as its G2 packets. Descriptor\n" +
+				"bytes (hex text, a raw stream) are refused: govent wire decode reads those.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "print JSON lines instead of text"},
 				maxPayloadFlag(),
 			},
 			Action: func(_ context.Context, c *cli.Command) error {
 				if err := wantArgs(c, 1, "FILE argument"); err != nil {
+					return err
+				}
+				if err := notCapture(c.Args().First()); err != nil {
 					return err
 				}
 				opt := capture.Options{MaxPayload: maxPayload(c)}
@@ -46,6 +52,43 @@ func captureCommand() *cli.Command {
 			},
 		}},
 	}
+}
+
+// notCapture is the error for a file that is not a pcap or pcapng
+// capture, pointing to wire decode when it holds descriptors (hex text or
+// a raw stream), as wire decode points here for a capture. It is nil for a
+// capture, and for a file it cannot read: capture.DecodeFile says why.
+func notCapture(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	head := make([]byte, hexTextPeek)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if isCaptureFile(head) {
+		return nil
+	}
+	hint := "; for descriptor bytes use govent wire decode " + name
+	h, err := wire.ParseHeader(head)
+	var why string
+	switch {
+	case n == 0:
+		why, hint = "it is empty", ""
+	case looksLikeHexText(head, strings.HasSuffix(name, ".hex")):
+		why = "it is hex text"
+	case err == nil && isKnownType(h.Type) && int(h.TTL)+int(h.Hops) <= 32 && h.Length <= wire.DefaultMaxPayload:
+		why = fmt.Sprintf("it starts with a %s descriptor's header", h.Type)
+	default:
+		why, hint = fmt.Sprintf("it starts %x, no capture's magic number", head[:min(n, 4)]), ""
+	}
+	return fmt.Errorf("%s: not a pcap or pcapng file (%s)%s", name, why, hint)
+}
+
+// isKnownType says whether t is a payload type that wire names.
+func isKnownType(t wire.PayloadType) bool {
+	return !strings.HasPrefix(t.String(), "0x")
 }
 
 // captureLine is one decoded item of a connection, for sorting by time.

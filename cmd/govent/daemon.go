@@ -47,13 +47,23 @@ func prepareControl(rc runConfig) (*controlPrep, error) {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", rc.Control)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("control API: %w (another servent uses it; pass --control 127.0.0.1:0 or another port)", err)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("control API: %w", err)
+		return nil, fmt.Errorf("control API: %w", addrInUse(err, "control", rc.Control))
 	}
 	return &controlPrep{token: tok, ln: ln}, nil
+}
+
+// addrInUse adds to err, when it says that addr (the value of --flag) is
+// taken, how to get a port of one's own: the same host with port 0.
+func addrInUse(err error, flag, addr string) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	free := "HOST:0"
+	if host, _, splitErr := net.SplitHostPort(addr); splitErr == nil {
+		free = net.JoinHostPort(host, "0")
+	}
+	return fmt.Errorf("%w (another servent uses it; pass --%s %s or another port)", err, flag, free)
 }
 
 // abandon releases a prepared control API that will not be started.

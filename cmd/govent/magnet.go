@@ -66,6 +66,17 @@ func magnetRequest(link string) (req httpxfer.Request, notes []string, skipped i
 		return req, nil, 0, err
 	}
 	if !m.URN.HasSHA1 {
+		// A damaged topic is likelier the trouble than a link that has
+		// none: its note (they start "xt ") says what is wrong with it.
+		var damaged []string
+		for _, n := range m.Ignored {
+			if strings.HasPrefix(n, "xt ") {
+				damaged = append(damaged, n)
+			}
+		}
+		if len(damaged) > 0 {
+			return req, nil, 0, fmt.Errorf("magnet link without a usable urn:sha1 or urn:bitprint xt: %s", strings.Join(damaged, "; "))
+		}
 		return req, nil, 0, fmt.Errorf("magnet link without urn:sha1 or urn:bitprint xt: Gnutella sources are asked by SHA-1")
 	}
 	req = httpxfer.Request{Name: m.Name, SHA1: m.URN.SHA1, TTH: m.URN.TTH, HasTTH: m.URN.HasTTH}

@@ -62,6 +62,16 @@ func TestGetMagnetShapes(t *testing.T) {
 	assert.Equal(t, 2, code, "a host name is no source")
 	assert.Contains(t, errOut, "skipped: a host name")
 	assert.Contains(t, errOut, "--source: required: the magnet link names no source by IP address (1 skipped)")
+
+	// A damaged xt is named with what is wrong: as the error when it was
+	// the link's only topic, as a note when another names the file.
+	code, _, errOut = runCLI(t, "", "get", "magnet:?xt=urn:sha1:TOOSHORT", "--dir", t.TempDir())
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `govent get: magnet link without a usable urn:sha1 or urn:bitprint xt: xt "urn:sha1:TOOSHORT": not a SHA-1 (base32, 32 characters; it has 8)`)
+	code, _, errOut = runCLI(t, "", "get", "magnet:?xt=urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0&xt=urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `magnet: xt "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0": not a SHA-1 (base32, 32 characters; '0' is not base32)`)
+	assert.Contains(t, errOut, "--source: required: the magnet link names no source")
 }
 
 // search --magnet --json gives the link as it is pasted, & and all: not

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,13 +176,53 @@ func TestWireDecodeHexText(t *testing.T) {
 
 	// Hex text that goes wrong says where.
 	for _, tc := range []struct{ in, want string }{
-		{"# a sample\n" + byeHex + "\n0z\n", "hex text line 3: \"z\" is not a hex digit"},
+		{"# a sample\n" + byeHex + "\n0z\n", "hex text line 3, column 2: \"z\" is not a hex digit"},
 		{byeHex + "0\n", "hex text ends inside a byte (odd number of hex digits)"},
 	} {
 		code, out, errOut = runCLI(t, tc.in, "wire", "decode", "-")
 		assert.Equal(t, 1, code)
 		assert.Contains(t, out, "BYE", "what came before is decoded")
 		assert.Contains(t, errOut, tc.want)
+	}
+}
+
+// A typo in hex text is reported at its line and column, not decoded as
+// raw bytes: it used to be when it came before a header's worth of digits
+// ("payload length over limit: 0x79 payload of 673211489 bytes" for one
+// letter wrong in testdata/golden/ping-empty.hex).
+func TestWireDecodeHexTypo(t *testing.T) {
+	sample, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", "ping-empty.hex"))
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(sample), "\n")
+	for _, tc := range []struct {
+		line     int // 1-based, in ping-empty.hex
+		old, new string
+		want     string
+		hexName  bool // found only in a file named *.hex
+	}{
+		{2, "556600", "55660g", `hex text line 2, column 32: "g" is not a hex digit`, false},
+		{3, "00 ", "0g ", `hex text line 3, column 2: "g" is not a hex digit`, false},
+		{4, "07 00", "07 O0", `hex text line 4, column 4: "O" is not a hex digit`, false}, // the letter
+		{5, "00000000", "0000,0000", `hex text line 5, column 5: "," is not a hex digit`, false},
+		{3, "# payload", "  payload", `hex text line 3, column 37: "p" is not a hex digit`, true}, // a lost '#'
+	} {
+		edited := slices.Clone(lines)
+		require.Contains(t, edited[tc.line-1], tc.old)
+		edited[tc.line-1] = strings.Replace(edited[tc.line-1], tc.old, tc.new, 1)
+		text := strings.Join(edited, "")
+		path := filepath.Join(t.TempDir(), "ping-empty.hex")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+		code, out, errOut := runCLI(t, "", "wire", "decode", path)
+		assert.Equal(t, 1, code, "%s", text)
+		assert.Empty(t, out)
+		assert.Contains(t, errOut, tc.want, "%s", text)
+		assert.NotContains(t, errOut, "payload length", "%s", text)
+		if tc.hexName {
+			continue
+		}
+		code, _, errOut = runCLI(t, text, "wire", "decode", "-")
+		assert.Equal(t, 1, code, "%s", text)
+		assert.Contains(t, errOut, tc.want, "from standard input: %s", text)
 	}
 }
 
@@ -311,7 +352,46 @@ func TestCaptureDecode(t *testing.T) {
 
 	code, _, errOut = runCLI(t, "", "capture", "decode", "main_test.go")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "govent: main_test.go: capture: unreadable capture file")
+	assert.Equal(t, "govent: main_test.go: not a pcap or pcapng file (it starts 7061636b, no capture's magic number)\n", errOut)
+}
+
+// A file of descriptor bytes given to capture decode is pointed to wire
+// decode, as a capture given to wire decode is pointed here; it used to
+// get "unknown magic 23205155".
+func TestCaptureDecodeRefusesDescriptors(t *testing.T) {
+	pong, err := hex.DecodeString(pongHex)
+	require.NoError(t, err)
+	raw := filepath.Join(t.TempDir(), "pong.bin")
+	require.NoError(t, os.WriteFile(raw, pong, 0o644))
+	empty := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	query := filepath.Join("..", "..", "testdata", "golden", "query.hex")
+	for _, tc := range []struct{ path, why string }{
+		{query, "it is hex text"},
+		{raw, "it starts with a PONG descriptor's header"},
+		{empty, "it is empty"},
+	} {
+		code, out, errOut := runCLI(t, "", "capture", "decode", tc.path)
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		want := fmt.Sprintf("govent: %s: not a pcap or pcapng file (%s); for descriptor bytes use govent wire decode %s\n", tc.path, tc.why, tc.path)
+		if tc.path == empty {
+			want = "govent: " + empty + ": not a pcap or pcapng file (it is empty)\n"
+		}
+		assert.Equal(t, want, errOut)
+		if tc.path == empty {
+			continue
+		}
+		// The hint works.
+		code, out, errOut = runCLI(t, "", "wire", "decode", tc.path)
+		assert.Equal(t, 0, code, errOut)
+		assert.NotEmpty(t, out)
+	}
+	// A file that cannot be opened says so, as before.
+	missing := filepath.Join(t.TempDir(), "missing.pcap")
+	code, _, errOut := runCLI(t, "", "capture", "decode", missing)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "govent: capture: open "+missing+": no such file or directory\n", errOut)
 }
 
 // A TLS-upgraded link and a Gnutella2 connection are reported as what

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 
@@ -78,4 +79,25 @@ func TestSeveralServentsOnOneHost(t *testing.T) {
 	}
 	code, out, errOut := runCLI(t, "", "search", "--peer", hub.Addr().String(), "--listen", "127.0.0.1:0", "--timeout", "300ms", "nothing here")
 	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+}
+
+// A second servent given the port of the first is told how to get one of
+// its own, as the control API's address is: run, and search and get with
+// --listen, share the Gnutella listener.
+func TestBusyListenPortHint(t *testing.T) {
+	first := runInProcess(t, "--listen", "127.0.0.1:0", "--no-bootstrap", "--control", "off")
+	busy := first.Addr().String()
+	for _, args := range [][]string{
+		{"run", "--listen", busy, "--no-bootstrap", "--control", "off"},
+		{"search", "--peer", busy, "--listen", busy, "--timeout", "300ms", "nothing here"},
+		{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "ba5eba11ba5eba11ba5eba11ba5eba11", "--peer", busy, "--listen", busy, "--dir", t.TempDir()},
+	} {
+		code, _, errOut := runCLI(t, "", args...)
+		assert.Equal(t, 1, code, "%v: %s", args, errOut)
+		assert.Contains(t, errOut, "listen tcp "+busy+": bind: address already in use (another servent uses it; pass --listen 127.0.0.1:0 or another port)", args)
+	}
+	// The hint keeps the host the user gave: all interfaces stay so.
+	code, _, errOut := runCLI(t, "", "run", "--listen", fmt.Sprintf(":%d", first.Addr().Port()), "--no-bootstrap", "--control", "off")
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "pass --listen :0 or another port")
 }

@@ -207,7 +207,7 @@ func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
 	}
 	if err := s.Start(ctx); err != nil {
 		ctl.abandon()
-		return err
+		return addrInUse(err, "listen", rc.Listen)
 	}
 	stopControl := func() {}
 	if ctl != nil {

@@ -162,7 +162,7 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		return nil, err
 	}
 	if err := s.Start(ctx); err != nil {
-		return nil, err
+		return nil, addrInUse(err, "listen", cfg.Listen)
 	}
 	var errs []error
 	var why []string

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -25,7 +26,8 @@ func wireCommand() *cli.Command {
 			Description: "Reads descriptors (23-byte header + payload) until the end of the input and prints\n" +
 				"type, GUID, TTL, hops, length and the decoded fields of each. Input that is hex text\n" +
 				"(hex digits, whitespace and # comments, as testdata/golden/*.hex) is read as the bytes\n" +
-				"it spells. A payload that does not parse is reported on its line and decoding goes\n" +
+				"it spells; a character in it that is not a hex digit is reported at its line and\n" +
+				"column. A payload that does not parse is reported on its line and decoding goes\n" +
 				"on; a broken frame (a length over --max-payload, a stream that ends inside a\n" +
 				"descriptor) stops with exit status 1. A packet capture (pcap, pcapng) is refused:\n" +
 				"govent capture decode reads those.",
@@ -37,20 +39,20 @@ func wireCommand() *cli.Command {
 				if err := wantArgs(c, 1, "argument, a FILE or - for standard input"); err != nil {
 					return err
 				}
-				in, closeIn, err := openInput(c.Args().First(), c.Root().Reader)
+				name := c.Args().First()
+				in, closeIn, err := openInput(name, c.Root().Reader)
 				if err != nil {
 					return err
 				}
 				defer closeIn()
 				br := bufio.NewReader(in) // maybeHexText reuses it
 				if head, _ := br.Peek(4); isCaptureFile(head) {
-					name := c.Args().First()
 					if name == "-" {
 						return errors.New("standard input is a packet capture, not a raw descriptor stream: govent capture decode FILE decodes it")
 					}
 					return fmt.Errorf("%s is a packet capture, not a raw descriptor stream: govent capture decode %s decodes it", name, name)
 				}
-				return decodeStream(maybeHexText(br), c.Root().Writer, maxPayload(c), c.Bool("json"))
+				return decodeStream(maybeHexText(br, strings.HasSuffix(name, ".hex")), c.Root().Writer, maxPayload(c), c.Bool("json"))
 			},
 		}},
 	}
@@ -128,42 +130,59 @@ const hexTextPeek = 512
 
 // maybeHexText returns a reader of in: of the bytes it spells when its start
 // is hex text (hex digits, whitespace and # comments, the format of the
-// descriptor samples in testdata/golden), else of in as it is. The start is
-// hex text when it is nothing else up to its end or for a descriptor
-// header's worth of digits (a typo further on is then reported with its
-// line). A raw stream does not pass for it: its header bytes (TTL, hops,
-// length) are not all ASCII hex digits.
-func maybeHexText(in io.Reader) io.Reader {
+// descriptor samples in testdata/golden), else of in as it is. hexName says
+// the input is a file named *.hex.
+func maybeHexText(in io.Reader, hexName bool) io.Reader {
 	br := bufio.NewReader(in)
 	head, _ := br.Peek(hexTextPeek)
-	if !looksLikeHexText(head) {
+	if !looksLikeHexText(head, hexName) {
 		return br
 	}
 	return &hexTextReader{r: br, line: 1}
 }
 
-func looksLikeHexText(b []byte) bool {
-	digits := 0
+// looksLikeHexText says whether head, the start of the input, is hex text,
+// so that a typo in it is reported at its line and column, not read as raw
+// bytes. It is when it is nothing else up to its end or for a descriptor
+// header's worth of digits; or when it is text (no control characters but
+// whitespace) and either its name ends in .hex or at most one in 8 of its
+// characters outside whitespace and comments is not a hex digit. A raw
+// stream does not pass for it: its header's TTL and hops are control
+// characters, and its GUID is binary too.
+func looksLikeHexText(head []byte, hexName bool) bool {
+	digits, typos := 0, 0
+	clean := -1 // digits before the first typo; -1 while there is none
 	comment := false
-	for _, c := range b {
+	for _, c := range head {
 		_, isHex := hexDigit(c)
 		switch {
 		case c == '\n':
 			comment = false
-		case comment:
-			if c < ' ' && c != '\t' && c != '\r' || c == 0x7f {
-				return digits >= 2*wire.HeaderLen
+		case c < ' ' && c != '\t' && c != '\r' || c == 0x7f:
+			// Not text: hex text only if a header's worth came first.
+			if clean < 0 {
+				clean = digits
 			}
+			return clean >= 2*wire.HeaderLen
+		case comment || c == ' ' || c == '\t' || c == '\r':
 		case c == '#':
 			comment = true
-		case c == ' ' || c == '\t' || c == '\r':
 		case isHex:
 			digits++
 		default:
-			return digits >= 2*wire.HeaderLen
+			if clean < 0 {
+				clean = digits
+			}
+			typos++
 		}
 	}
-	return digits > 0
+	switch {
+	case clean < 0:
+		return digits > 0
+	case clean >= 2*wire.HeaderLen || hexName:
+		return true
+	}
+	return typos*8 <= digits
 }
 
 // hexTextReader reads the bytes that hex text spells, two digits a byte,
@@ -171,6 +190,7 @@ func looksLikeHexText(b []byte) bool {
 type hexTextReader struct {
 	r       *bufio.Reader
 	line    int  // of the text, for errors
+	column  int  // of the last byte read, in bytes from 1
 	comment bool // inside a # comment
 	half    bool // hi holds the first digit of a byte
 	hi      byte
@@ -189,9 +209,11 @@ func (h *hexTextReader) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
+		h.column++
 		switch {
 		case c == '\n':
 			h.line++
+			h.column = 0
 			h.comment = false
 		case h.comment || c == ' ' || c == '\t' || c == '\r':
 		case c == '#':
@@ -199,7 +221,7 @@ func (h *hexTextReader) Read(p []byte) (int, error) {
 		default:
 			v, ok := hexDigit(c)
 			if !ok {
-				return n, fmt.Errorf("hex text line %d: %q is not a hex digit", h.line, []byte{c})
+				return n, fmt.Errorf("hex text line %d, column %d: %q is not a hex digit", h.line, h.column, []byte{c})
 			}
 			if !h.half {
 				h.hi, h.half = v, true
