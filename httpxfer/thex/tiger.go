@@ -96,9 +96,7 @@ func pad(t []byte, k int, total uint64) []byte {
 
 func digestOf(s *[3]uint64) wire.TTH {
 	var d wire.TTH
-	binary.LittleEndian.PutUint64(d[0:], s[0])
-	binary.LittleEndian.PutUint64(d[8:], s[1])
-	binary.LittleEndian.PutUint64(d[16:], s[2])
+	putDigest(&d, s)
 	return d
 }
 
@@ -156,12 +154,13 @@ var wholeLeafTail = func() (t [tigerBlock]byte) {
 	return t
 }()
 
-// leaf3 returns the leaves of three whole blocks, hashed together
+// leaf3 sets dst to the leaves of three whole blocks, hashed together
 // (block3) and framed in fixed-size copies, which the compiler inlines:
 // the first block (0x00 and the leaf's first 63 bytes) and the last (its
 // last byte and wholeLeafTail) in small buffers, the 15 between where
-// they lie.
-func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
+// they lie. The digests are stored in dst a word at a time, not copied
+// there from a digest just stored, which the processor would wait for.
+func leaf3(dst *[3]wire.TTH, b0, b1, b2 []byte) {
 	var head, tail [3][tigerBlock]byte
 	var m [3][3][]byte
 	for k, b := range [3][]byte{b0, b1, b2} {
@@ -174,7 +173,16 @@ func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
 	}
 	s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
 	block3(&s, &m)
-	return [3]wire.TTH{digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2])}
+	for k := range dst {
+		putDigest(&dst[k], &s[k])
+	}
+}
+
+// putDigest stores the digest of state s in d.
+func putDigest(d *wire.TTH, s *[3]uint64) {
+	binary.LittleEndian.PutUint64(d[0:], s[0])
+	binary.LittleEndian.PutUint64(d[8:], s[1])
+	binary.LittleEndian.PutUint64(d[16:], s[2])
 }
 
 // leaf returns Tiger(0x00 || block).
@@ -191,8 +199,7 @@ func leaves(dst []wire.TTH, p []byte) {
 		panic("thex: leaves of a partial block")
 	}
 	for ; len(dst) >= 3 && len(dst) != 4; dst, p = dst[3:], p[3*BlockSize:] {
-		h := leaf3(p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
-		copy(dst, h[:])
+		leaf3((*[3]wire.TTH)(dst), p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
 	}
 	for ; len(dst) >= 2; dst, p = dst[2:], p[2*BlockSize:] {
 		dst[0], dst[1] = leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])

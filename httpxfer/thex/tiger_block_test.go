@@ -105,7 +105,8 @@ func mismatchWithReference(inputs [][]byte) string {
 					third[k] ^= 0xff
 				}
 				w2 := refTiger([]byte{prefix}, third)
-				if g := leaf3(other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
+				var g [3]wire.TTH
+				if leaf3(&g, other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
 					return fmt.Sprintf("three whole leaves: %x, want %x %x %x", g, w1, w2, wantP)
 				}
 			}
