@@ -2,6 +2,7 @@ package thex
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/govent/govent/wire"
 )
@@ -95,9 +96,7 @@ func pad(t []byte, k int, total uint64) []byte {
 
 func digestOf(s *[3]uint64) wire.TTH {
 	var d wire.TTH
-	binary.LittleEndian.PutUint64(d[0:], s[0])
-	binary.LittleEndian.PutUint64(d[8:], s[1])
-	binary.LittleEndian.PutUint64(d[16:], s[2])
+	putDigest(&d, s)
 	return d
 }
 
@@ -155,12 +154,13 @@ var wholeLeafTail = func() (t [tigerBlock]byte) {
 	return t
 }()
 
-// leaf3 returns the leaves of three whole blocks, hashed together
+// leaf3 sets dst to the leaves of three whole blocks, hashed together
 // (block3) and framed in fixed-size copies, which the compiler inlines:
 // the first block (0x00 and the leaf's first 63 bytes) and the last (its
 // last byte and wholeLeafTail) in small buffers, the 15 between where
-// they lie.
-func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
+// they lie. The digests are stored in dst a word at a time, not copied
+// there from a digest just stored, which the processor would wait for.
+func leaf3(dst *[3]wire.TTH, b0, b1, b2 []byte) {
 	var head, tail [3][tigerBlock]byte
 	var m [3][3][]byte
 	for k, b := range [3][]byte{b0, b1, b2} {
@@ -173,7 +173,16 @@ func leaf3(b0, b1, b2 []byte) [3]wire.TTH {
 	}
 	s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
 	block3(&s, &m)
-	return [3]wire.TTH{digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2])}
+	for k := range dst {
+		putDigest(&dst[k], &s[k])
+	}
+}
+
+// putDigest stores the digest of state s in d.
+func putDigest(d *wire.TTH, s *[3]uint64) {
+	binary.LittleEndian.PutUint64(d[0:], s[0])
+	binary.LittleEndian.PutUint64(d[8:], s[1])
+	binary.LittleEndian.PutUint64(d[16:], s[2])
 }
 
 // leaf returns Tiger(0x00 || block).
@@ -190,8 +199,7 @@ func leaves(dst []wire.TTH, p []byte) {
 		panic("thex: leaves of a partial block")
 	}
 	for ; len(dst) >= 3 && len(dst) != 4; dst, p = dst[3:], p[3*BlockSize:] {
-		h := leaf3(p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
-		copy(dst, h[:])
+		leaf3((*[3]wire.TTH)(dst), p[:BlockSize], p[BlockSize:2*BlockSize], p[2*BlockSize:3*BlockSize])
 	}
 	for ; len(dst) >= 2; dst, p = dst[2:], p[2*BlockSize:] {
 		dst[0], dst[1] = leafPair(p[:BlockSize], p[BlockSize:2*BlockSize])
@@ -201,20 +209,21 @@ func leaves(dst []wire.TTH, p []byte) {
 	}
 }
 
-// nodeTemplate is the one block an inner node hashes, 0x01 || l || r
-// and the padding of 49 bytes, with l and r zero.
-var nodeTemplate = func() (t [tigerBlock]byte) {
-	var buf [2 * tigerBlock]byte
-	buf[0] = 0x01
-	copy(t[:], pad(buf[:], 1+2*Size, 1+2*Size))
-	return t
-}()
-
-// nodeBlock sets blk to the block of the node of l and r.
+// nodeBlock sets blk to the block of the node of l and r as Tiger
+// compresses it, 0x01 || l || r and the padding of 49 bytes, a word at a
+// time: l and r shifted by the prefix's byte.
 func nodeBlock(blk *[tigerBlock]byte, l, r *wire.TTH) {
-	*blk = nodeTemplate
-	*(*wire.TTH)(blk[1:]) = *l
-	*(*wire.TTH)(blk[1+Size:]) = *r
+	le := binary.LittleEndian
+	l0, l1, l2 := le.Uint64(l[0:]), le.Uint64(l[8:]), le.Uint64(l[16:])
+	r0, r1, r2 := le.Uint64(r[0:]), le.Uint64(r[8:]), le.Uint64(r[16:])
+	le.PutUint64(blk[0:], 0x01|l0<<8)
+	le.PutUint64(blk[8:], l0>>56|l1<<8)
+	le.PutUint64(blk[16:], l1>>56|l2<<8)
+	le.PutUint64(blk[24:], l2>>56|r0<<8)
+	le.PutUint64(blk[32:], r0>>56|r1<<8)
+	le.PutUint64(blk[40:], r1>>56|r2<<8)
+	le.PutUint64(blk[48:], r2>>56|0x01<<8)
+	le.PutUint64(blk[56:], (1+2*Size)<<3)
 }
 
 // parent returns Tiger(0x01 || l || r).
@@ -226,34 +235,30 @@ func parent(l, r *wire.TTH) wire.TTH {
 	return digestOf(&s)
 }
 
-// parents appends to dst the level above level: each pair hashed, three
-// pairs at a time, an odd last node promoted unchanged. dst may be
-// level[:0].
+// parents appends to dst the level above level: each pair hashed, a
+// batch of nodes at a time (nodesAlone, three together), an odd last
+// node promoted unchanged. dst may be level[:0]: the nodes of a batch
+// go where pairs already framed lay.
 func parents(dst, level []wire.TTH) []wire.TTH {
-	var blk [3][tigerBlock]byte
+	var blk [nodeBatch][tigerBlock]byte
+	dst = slices.Grow(dst, len(level)/2+len(level)%2)
 	i := 0
-	for ; i+6 <= len(level); i += 6 {
-		for k := range blk {
+	for i+2 <= len(level) {
+		n := min((len(level)-i)/2, nodeBatch)
+		for k := range n {
 			nodeBlock(&blk[k], &level[i+2*k], &level[i+2*k+1])
 		}
-		s := [3][3]uint64{tigerInit, tigerInit, tigerInit}
-		block3(&s, &[3][3][]byte{{blk[0][:]}, {blk[1][:]}, {blk[2][:]}})
-		dst = append(dst, digestOf(&s[0]), digestOf(&s[1]), digestOf(&s[2]))
-	}
-	if i+4 <= len(level) {
-		nodeBlock(&blk[0], &level[i], &level[i+1])
-		nodeBlock(&blk[1], &level[i+2], &level[i+3])
-		s0, s1 := tigerInit, tigerInit
-		block2(&s0, &s1, blk[0][:], blk[1][:])
-		dst = append(dst, digestOf(&s0), digestOf(&s1))
-		i += 4
-	}
-	if i+2 <= len(level) {
-		dst = append(dst, parent(&level[i], &level[i+1]))
-		i += 2
+		at := len(dst)
+		dst = dst[:at+n]
+		nodesAlone(dst[at:], blk[:n])
+		i += 2 * n
 	}
 	if i < len(level) {
 		dst = append(dst, level[i])
 	}
 	return dst
 }
+
+// nodeBatch is how many nodes parents frames and hashes at once: the
+// level above a batch of leaves (leafBatch), a multiple of three.
+const nodeBatch = leafBatch / 2

@@ -2,12 +2,17 @@
 
 package thex
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/govent/govent/wire"
+)
 
 // The assembly in tiger_amd64.s: Tiger's compression function with the
 // S-box indices taken a byte register at a time (AL and AH, then shifted),
 // one state (blockAMD64), or two or three independent ones interleaved
-// round by round (block2AMD64, block3AMD64).
+// round by round (block2AMD64, block3AMD64), and three at a time for
+// messages of one block each (nodes3AMD64).
 
 //go:noescape
 func blockAMD64(s *[3]uint64, p *byte, n int)
@@ -17,6 +22,9 @@ func block2AMD64(s0, s1 *[3]uint64, p0, p1 *byte, n int)
 
 //go:noescape
 func block3AMD64(s *[3][3]uint64, p *[3]*byte, n int)
+
+//go:noescape
+func nodes3AMD64(out *wire.TTH, p *[3]*byte, n int)
 
 // hasAVX2 says block2 and block3 may use block2AMD64 and block3AMD64,
 // whose key schedule is AVX2; without it, each message is hashed alone
@@ -79,5 +87,42 @@ func block3(s *[3][3]uint64, m *[3][3][]byte) {
 	}
 	if n > 0 {
 		block3AMD64(s, &list[0], n)
+	}
+}
+
+// nodesAlone sets dst[i] to the digest of blks[i] compressed alone from
+// Tiger's initial state, its padding in it (an inner node is one block):
+// three at a time in one call to nodes3AMD64, which writes the states
+// into dst as they are, a state being its digest on a little-endian
+// machine; the one or two left over together.
+func nodesAlone(dst []wire.TTH, blks [][tigerBlock]byte) {
+	if len(dst) != len(blks) {
+		panic("thex: nodesAlone of unequal lengths")
+	}
+	if !hasAVX2 {
+		for i := range blks {
+			s := tigerInit
+			block(&s, blks[i][:])
+			dst[i] = digestOf(&s)
+		}
+		return
+	}
+	var list [nodeBatch / 3][3]*byte
+	for len(blks) >= 3 {
+		n := min(len(blks)/3, len(list))
+		for i := range n {
+			list[i] = [3]*byte{&blks[3*i][0], &blks[3*i+1][0], &blks[3*i+2][0]}
+		}
+		nodes3AMD64(&dst[0], &list[0], n)
+		dst, blks = dst[3*n:], blks[3*n:]
+	}
+	s0, s1 := tigerInit, tigerInit
+	switch len(blks) {
+	case 2:
+		block2AMD64(&s0, &s1, &blks[0][0], &blks[1][0], 1)
+		dst[0], dst[1] = digestOf(&s0), digestOf(&s1)
+	case 1:
+		blockAMD64(&s0, &blks[0][0], 1)
+		dst[0] = digestOf(&s0)
 	}
 }

@@ -38,7 +38,10 @@
 // next triple's address; 864 the blocks left. block3AMD64 takes the
 // addresses of its n blocks as n triples, one block for each state, so
 // that a leaf's 17 blocks (the first and the last framed in a buffer, the
-// others where they lie) are one call.
+// others where they lie) are one call. nodes3AMD64 is block3AMD64 for
+// messages of one block each (inner nodes), n triples in one call: each
+// starts from Tiger's initial state, kept at 768-839, and its three
+// states go where the pointer at 848 points, in turn.
 //
 // Measured on Zen 5 and left out: a fourth state (its lookups only fit
 // with c's bytes read back from a copy in the frame: slower per block than
@@ -312,6 +315,65 @@
 	ROUND1(b1, c1, a1, o+232, mul); \
 	ROUND1(b2, c2, a2, o+240, mul)
 
+// LOADSTATES3 and STORESTATES3 load and store the three states of
+// block3AMD64 and nodes3AMD64, R8-R10, DX BP R15 and BX DI R13, at
+// o(base), one after the other.
+#define LOADSTATES3(o, base) \
+	MOVQ (o+0)(base), R8 \
+	MOVQ (o+8)(base), R9 \
+	MOVQ (o+16)(base), R10 \
+	MOVQ (o+24)(base), DX \
+	MOVQ (o+32)(base), BP \
+	MOVQ (o+40)(base), R15 \
+	MOVQ (o+48)(base), BX \
+	MOVQ (o+56)(base), DI \
+	MOVQ (o+64)(base), R13
+
+#define STORESTATES3(o, base) \
+	MOVQ R8, (o+0)(base) \
+	MOVQ R9, (o+8)(base) \
+	MOVQ R10, (o+16)(base) \
+	MOVQ DX, (o+24)(base) \
+	MOVQ BP, (o+32)(base) \
+	MOVQ R15, (o+40)(base) \
+	MOVQ BX, (o+48)(base) \
+	MOVQ DI, (o+56)(base) \
+	MOVQ R13, (o+64)(base)
+
+// SCHEDULE3 computes the words of the three blocks whose pointers are
+// at the one at 840, for the first of COMPRESS3's rounds.
+#define SCHEDULE3 \
+	VLOAD3; \
+	VSTORE(0); \
+	VKEYSCHED; \
+	VSTORE(256); \
+	VKEYSCHED; \
+	VSTORE(512)
+
+// COMPRESS3 compresses three blocks, whose words SCHEDULE3 or the
+// COMPRESS3 before computed, into the states R8-R10, DX BP R15 and BX
+// DI R13, saved at 768-839 for the feedforward; meanwhile it computes
+// the words of the next three (VLOAD3).
+#define COMPRESS3 \
+	VLOAD3; \
+	PASS3(R8, R9, R10, DX, BP, R15, BX, DI, R13, 0, 5); \
+	VSTORE(0); \
+	VKEYSCHED; \
+	PASS3(R10, R8, R9, R15, DX, BP, R13, BX, DI, 256, 7); \
+	VSTORE(256); \
+	VKEYSCHED; \
+	PASS3(R9, R10, R8, BP, R15, DX, DI, R13, BX, 512, 9); \
+	VSTORE(512); \
+	XORQ 768(SP), R8; \
+	SUBQ 776(SP), R9; \
+	ADDQ 784(SP), R10; \
+	XORQ 792(SP), DX; \
+	SUBQ 800(SP), BP; \
+	ADDQ 808(SP), R15; \
+	XORQ 816(SP), BX; \
+	SUBQ 824(SP), DI; \
+	ADDQ 832(SP), R13
+
 // func blockAMD64(s *[3]uint64, p *byte, n int)
 TEXT ·blockAMD64(SB), NOSPLIT, $464-24
 	MOVQ n+16(FP), AX
@@ -434,27 +496,14 @@ TEXT ·block3AMD64(SB), 0, $880-24
 	VCONSTS
 	LEAQ ·sbox(SB), CX
 	MOVQ s+0(FP), AX
-	MOVQ 0(AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ 24(AX), DX
-	MOVQ 32(AX), BP
-	MOVQ 40(AX), R15
-	MOVQ 48(AX), BX
-	MOVQ 56(AX), DI
-	MOVQ 64(AX), R13
+	LOADSTATES3(0, AX)
 
 	// The first blocks' words; then, while the rounds of each block
 	// run, the next ones', stored over each pass's words once its
 	// rounds have read them. For the last blocks the pointer is moved
 	// back onto them: the words computed for none are computed from
 	// bytes that exist.
-	VLOAD3
-	VSTORE(0)
-	VKEYSCHED
-	VSTORE(256)
-	VKEYSCHED
-	VSTORE(512)
+	SCHEDULE3
 
 loop3:
 	DECQ 864(SP)
@@ -462,47 +511,64 @@ loop3:
 	SUBQ $24, 840(SP)
 
 next3:
-	MOVQ R8, 768(SP)
-	MOVQ R9, 776(SP)
-	MOVQ R10, 784(SP)
-	MOVQ DX, 792(SP)
-	MOVQ BP, 800(SP)
-	MOVQ R15, 808(SP)
-	MOVQ BX, 816(SP)
-	MOVQ DI, 824(SP)
-	MOVQ R13, 832(SP)
-	VLOAD3
-	PASS3(R8, R9, R10, DX, BP, R15, BX, DI, R13, 0, 5)
-	VSTORE(0)
-	VKEYSCHED
-	PASS3(R10, R8, R9, R15, DX, BP, R13, BX, DI, 256, 7)
-	VSTORE(256)
-	VKEYSCHED
-	PASS3(R9, R10, R8, BP, R15, DX, DI, R13, BX, 512, 9)
-	VSTORE(512)
-	XORQ 768(SP), R8
-	SUBQ 776(SP), R9
-	ADDQ 784(SP), R10
-	XORQ 792(SP), DX
-	SUBQ 800(SP), BP
-	ADDQ 808(SP), R15
-	XORQ 816(SP), BX
-	SUBQ 824(SP), DI
-	ADDQ 832(SP), R13
+	STORESTATES3(768, SP)
+	COMPRESS3
 	CMPQ 864(SP), $0
 	JNE  loop3
 
 	MOVQ s+0(FP), AX
-	MOVQ R8, 0(AX)
-	MOVQ R9, 8(AX)
-	MOVQ R10, 16(AX)
-	MOVQ DX, 24(AX)
-	MOVQ BP, 32(AX)
-	MOVQ R15, 40(AX)
-	MOVQ BX, 48(AX)
-	MOVQ DI, 56(AX)
-	MOVQ R13, 64(AX)
+	STORESTATES3(0, AX)
 	VZEROUPPER
 
 done3:
+	RET
+
+// func nodes3AMD64(out *wire.TTH, p *[3]*byte, n int)
+//
+// block3AMD64 for n triples of one-block messages (inner nodes), each
+// compressed alone from Tiger's initial state, which stays at 768-839
+// for the feedforward; the 3n states go to out in turn, its pointer at
+// 848.
+TEXT ·nodes3AMD64(SB), 0, $880-24
+	MOVQ n+16(FP), AX
+	TESTQ AX, AX
+	JZ   doneN
+	MOVQ AX, 864(SP)
+	MOVQ p+8(FP), AX
+	MOVQ AX, 840(SP)
+	MOVQ out+0(FP), AX
+	MOVQ AX, 848(SP)
+	VCONSTS
+	LEAQ ·sbox(SB), CX
+	MOVQ $0x0123456789abcdef, AX
+	MOVQ AX, 768(SP)
+	MOVQ AX, 792(SP)
+	MOVQ AX, 816(SP)
+	MOVQ $0xfedcba9876543210, AX
+	MOVQ AX, 776(SP)
+	MOVQ AX, 800(SP)
+	MOVQ AX, 824(SP)
+	MOVQ $0xf096a5b4c3b2e187, AX
+	MOVQ AX, 784(SP)
+	MOVQ AX, 808(SP)
+	MOVQ AX, 832(SP)
+	SCHEDULE3
+
+loopN:
+	DECQ 864(SP)
+	JNZ  nextN
+	SUBQ $24, 840(SP)
+
+nextN:
+	LOADSTATES3(768, SP)
+	COMPRESS3
+	MOVQ 848(SP), AX
+	STORESTATES3(0, AX)
+	ADDQ $72, AX
+	MOVQ AX, 848(SP)
+	CMPQ 864(SP), $0
+	JNE  loopN
+	VZEROUPPER
+
+doneN:
 	RET

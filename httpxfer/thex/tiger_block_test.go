@@ -105,7 +105,8 @@ func mismatchWithReference(inputs [][]byte) string {
 					third[k] ^= 0xff
 				}
 				w2 := refTiger([]byte{prefix}, third)
-				if g := leaf3(other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
+				var g [3]wire.TTH
+				if leaf3(&g, other, third, b); g != [3]wire.TTH{w1, w2, wantP} {
 					return fmt.Sprintf("three whole leaves: %x, want %x %x %x", g, w1, w2, wantP)
 				}
 			}
@@ -175,11 +176,19 @@ func checkBlocksMatchGeneric(t *testing.T) {
 }
 
 // leaves and parents, which take as many nodes as they are given three at
-// a time and the rest in pairs or alone, against the definition for every
-// count up to 70.
+// a time and the rest in pairs or alone (parents a batch at a time),
+// against the definition for every count up to 70 and around two and
+// three batches of parents.
 func TestLeavesAndParentsMatchReference(t *testing.T) {
-	data := largeFile(70 * BlockSize)
+	counts := []int{}
 	for n := 0; n <= 70; n++ {
+		counts = append(counts, n)
+	}
+	for _, n := range []int{2 * nodeBatch, 3 * nodeBatch} {
+		counts = append(counts, n-3, n-2, n-1, n, n+1, n+2, n+3, n+4, n+5)
+	}
+	data := largeFile(counts[len(counts)-1] * BlockSize)
+	for _, n := range counts {
 		p := data[:n*BlockSize]
 		got := make([]wire.TTH, n)
 		leaves(got, p)
@@ -196,4 +205,52 @@ func TestLeavesAndParentsMatchReference(t *testing.T) {
 			require.Equal(t, refParents(want), up, "parents of %d nodes in place", n)
 		}
 	}
+}
+
+// nodesAlone, which hashes one-block messages three at a time in one
+// call (nodes3AMD64 on amd64) and the one or two left over together,
+// against the Go compression function for every count up to 60 (more
+// than a call takes).
+func checkNodesMatchGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 15))
+	blks := make([][tigerBlock]byte, 60)
+	for i := range blks {
+		for k := range blks[i] {
+			blks[i][k] = byte(r.Uint32())
+		}
+	}
+	for n := 0; n <= len(blks); n++ {
+		want := make([]wire.TTH, n)
+		for i := range want {
+			s := tigerInit
+			blockGeneric(&s, blks[i][:])
+			want[i] = digestOf(&s)
+		}
+		got := make([]wire.TTH, n)
+		nodesAlone(got, blks[:n])
+		require.Equal(t, want, got, "%d blocks alone", n)
+	}
+}
+
+func TestNodesMatchGeneric(t *testing.T) { checkNodesMatchGeneric(t) }
+
+// FuzzParents: parents of any level (the nodes cut from the input)
+// against the definition, into a new slice and in place.
+func FuzzParents(f *testing.F) {
+	for _, n := range []int{0, 1, 2, 3, 5, 6, 7, 95, 96, 97, 200} {
+		f.Add(largeFile(n * Size))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		level := make([]wire.TTH, min(len(b)/Size, 4*nodeBatch))
+		for i := range level {
+			level[i] = wire.TTH(b[i*Size:])
+		}
+		want := refParents(level)
+		require.Equal(t, want, parents(nil, level), "parents of %d nodes", len(level))
+		up := parents(level[:0], level)
+		require.Equal(t, len(want), len(up), "parents of %d nodes in place", len(level))
+		if len(want) > 0 {
+			require.Equal(t, want, up, "parents of %d nodes in place", len(level))
+		}
+	})
 }

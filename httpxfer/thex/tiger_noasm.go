@@ -2,6 +2,8 @@
 
 package thex
 
+import "github.com/govent/govent/wire"
+
 // block compresses the whole 64-byte blocks of p into s.
 func block(s *[3]uint64, p []byte) { blockGeneric(s, p) }
 
@@ -22,5 +24,18 @@ func block3(s *[3][3]uint64, m *[3][3][]byte) {
 		for _, part := range m[k] {
 			blockGeneric(&s[k], part)
 		}
+	}
+}
+
+// nodesAlone sets dst[i] to the digest of blks[i] compressed alone from
+// Tiger's initial state (see tiger_amd64.go).
+func nodesAlone(dst []wire.TTH, blks [][tigerBlock]byte) {
+	if len(dst) != len(blks) {
+		panic("thex: nodesAlone of unequal lengths")
+	}
+	for i := range blks {
+		s := tigerInit
+		blockGeneric(&s, blks[i][:])
+		dst[i] = digestOf(&s)
 	}
 }

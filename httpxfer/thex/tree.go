@@ -169,8 +169,8 @@ func (m *merkle) write(p []byte) {
 				three[i], p = p[:BlockSize], p[BlockSize:]
 			}
 		}
-		h := leaf3(three[0], three[1], three[2])
-		hs = append(hs, h[:]...)
+		hs = batch[:3] // the batch's first leaves
+		leaf3((*[3]wire.TTH)(hs), three[0], three[1], three[2])
 		m.fill = 0
 	}
 	// Whole leaves, three at a time, hashed where they lie, without a
