@@ -143,6 +143,9 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		return j.result(res), err
 	}
 	res.Resumed = resumed
+	// Blocks for the whole file now: not allocated by the commits
+	// while the workers write (prealloc_linux.go).
+	preallocate(j.part, j.size)
 	j.report(true)
 	defer j.report(true)
 
