@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -37,7 +38,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			"--download N queues result N in its download queue.",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of a servent to search through (repeatable; required)"},
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for results at most"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait at most, the handshakes with the --peer hosts included"},
 			&cli.IntFlag{Name: "max-results", Value: defaultMaxResults, Usage: "stop once this many results arrived"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
 			&cli.BoolFlag{Name: "magnet", Usage: "print a magnet link under each result (a \"magnet\" field with --json)"},
@@ -87,12 +88,16 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			}
 			ctx, stop := interrupt.Context(ctx)
 			defer stop()
+			// --timeout bounds the whole wait: the handshakes, then the results.
+			timeout := c.Duration("timeout")
+			deadline := time.Now().Add(timeout)
 			s, err := startClient(ctx, c.StringSlice("peer"), firewall(c, servent.Config{
-				Listen:      c.String("listen"),
-				DownloadDir: c.String("dir"),
-				DefaultTTL:  uint8(c.Int("ttl")),
-				NoTLS:       c.Bool("no-tls"),
-				Logger:      log,
+				Listen:           c.String("listen"),
+				DownloadDir:      c.String("dir"),
+				DefaultTTL:       uint8(c.Int("ttl")),
+				NoTLS:            c.Bool("no-tls"),
+				Logger:           log,
+				HandshakeTimeout: min(timeout, servent.DefaultHandshakeTimeout),
 			}))
 			if err != nil {
 				return err
@@ -100,7 +105,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			defer s.Close()
 			n, what := resultToFetch(c)
 			limit, limitFlag := searchLimit(c, n, what)
-			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit,
+			results, err := searchAndPrint(ctx, s, c.Args().First(), time.Until(deadline), limit,
 				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet"), limitFlag: limitFlag}, c.Root().Writer)
 			if err != nil || n == 0 {
 				return err
@@ -150,7 +155,8 @@ func peerUnlessDaemon(flag string) flagRule {
 	}}
 }
 
-// startClient starts a servent for one command and connects it to peers.
+// startClient starts a servent for one command and connects it to peers,
+// all at once, each handshake bounded by cfg.HandshakeTimeout.
 // It is Transient: its port lives as long as the command, so its peers
 // are not told to keep it as a host.
 func startClient(ctx context.Context, peers []string, cfg servent.Config) (*servent.Servent, error) {
@@ -164,16 +170,26 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 	if err := s.Start(ctx); err != nil {
 		return nil, addrInUse(err, "listen", cfg.Listen)
 	}
+	failed := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Go(func() {
+			ap, err := netip.ParseAddrPort(p)
+			if err == nil {
+				err = s.Connect(ap)
+			}
+			if err != nil {
+				failed[i] = fmt.Errorf("peer %s: %w", p, err)
+			}
+		})
+	}
+	wg.Wait()
 	var errs []error
 	var why []string
-	for _, p := range peers {
-		ap, err := netip.ParseAddrPort(p)
-		if err == nil {
-			err = s.Connect(ap)
-		}
+	for _, err := range failed {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
-			why = append(why, errs[len(errs)-1].Error())
+			errs = append(errs, err)
+			why = append(why, err.Error())
 		}
 	}
 	if len(peers) > 0 && len(errs) == len(peers) {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -160,4 +162,39 @@ func TestSearchJSONSummary(t *testing.T) {
 	require.Len(t, lines, 2, out)
 	assert.Equal(t, "penguin parade.ogg", lines[0]["name"])
 	assert.Equal(t, map[string]any{"results": 1.0, "reason": "max_results"}, lines[1])
+}
+
+// --timeout bounds the whole wait, the handshake with --peer included: a
+// peer that accepts the connection and never answers took the handshake's
+// own 10 s.
+func TestSearchTimeoutBoundsHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() { // accepts and stays silent
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	start := time.Now()
+	code, _, errOut := runCLI(t, "", "search", "sunset", "--peer", ln.Addr().String(), "--listen", "127.0.0.1:0", "--timeout", "300ms")
+	took := time.Since(start)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "no peer could be reached")
+	assert.Less(t, took, 3*time.Second, "bounded by --timeout 300ms, not the handshake's 10 s")
 }
