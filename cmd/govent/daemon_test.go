@@ -151,6 +151,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "status")
 	assert.Equal(t, 2, code, "no data directory anywhere: a usage mistake")
 	assert.Contains(t, errOut, "--data DIR: which daemon?")
+	code, _, errOut = runCLI(t, "", "status", "--control", st.Addr)
+	assert.Equal(t, 2, code, "--control gives the address, not the token")
+	assert.Contains(t, errOut, "--data DIR: the token is in the data directory of its govent run (--control gives only the address)")
 
 	var peers []control.Peer
 	cliJSON(t, &peers, "peers", "--json", "--data", data)
