@@ -18,6 +18,7 @@ import (
 	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
 )
 
 func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
@@ -239,11 +240,12 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	out := collectResults(ctx, sr.Results, timeout, limit, func(n int, r servent.Result) {
 		switch {
 		case asJSON && opts.magnet:
-			m := resultJSON(n, r)
-			m["magnet"] = resultMagnet(r)
-			_ = enc.Encode(m)
+			_ = enc.Encode(struct {
+				control.SearchResult
+				Magnet string `json:"magnet"`
+			}{control.NewSearchResult(n, r), resultMagnet(r)})
 		case asJSON:
-			_ = enc.Encode(resultJSON(n, r))
+			_ = enc.Encode(control.NewSearchResult(n, r))
 		case opts.magnet:
 			fmt.Fprintln(w, formatResult(n, r))
 			fmt.Fprintln(w, "     "+resultMagnet(r))

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
 	"github.com/govent/govent/wire"
 )
 
@@ -69,10 +70,10 @@ func TestResultLine(t *testing.T) {
 	assert.Contains(t, formatResult(12, r), " 12. song.ogg  2.0 KiB  from 127.0.0.1:6346 (3 hops)  ")
 	assert.True(t, strings.HasSuffix(formatResult(12, r), " [push] [busy]"))
 
-	m := resultJSON(1, r)
-	assert.Equal(t, guid.String(), m["servent_guid"], "--json keeps the GUID")
-	assert.EqualValues(t, 3, m["hops"])
-	assert.Equal(t, "127.0.0.1:6346", m["addr"])
+	m := control.NewSearchResult(1, r)
+	assert.Equal(t, guid.String(), m.ServentGUID, "--json keeps the GUID")
+	assert.EqualValues(t, 3, m.Hops)
+	assert.Equal(t, "127.0.0.1:6346", m.Addr)
 }
 
 // Against a real servent: the search ends when --max-results arrived,
