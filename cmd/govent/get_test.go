@@ -155,6 +155,82 @@ func TestGetQueued(t *testing.T) {
 	assert.Equal(t, body, got)
 }
 
+// Ctrl-C while queued, before any byte arrived, says the queue place is
+// kept (the .part's state holds it, and the same command presents it
+// again), not that nothing is kept.
+func TestGetInterruptedWhileQueued(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	share := t.TempDir()
+	body := bytes.Repeat([]byte("queued song "), 5000)
+	path := filepath.Join(share, "song.ogg")
+	require.NoError(t, os.WriteFile(path, body, 0o644))
+	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
+	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}, MaxUploads: 1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = u.ServeConn(t.Context(), conn, nil); conn.Close() }()
+		}
+	}()
+	holder, err := net.Dial("tcp", ln.Addr().String()) // holds the one slot
+	require.NoError(t, err)
+	defer holder.Close()
+	_, err = holder.Write([]byte("GET /get/1/song.ogg HTTP/1.1\r\nRange: bytes=0-0\r\n\r\n"))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(holder), nil)
+	require.NoError(t, err)
+	require.Equal(t, 206, resp.StatusCode)
+
+	dir := t.TempDir()
+	var stderr syncBuffer
+	cmd := exec.Command(bin, "get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg")
+	cmd.Env = testEnviron()
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	queued := make(chan struct{})
+	exited := make(chan error, 1)
+	go func() {
+		sc, seen := bufio.NewScanner(stdout), false
+		for sc.Scan() {
+			if !seen && strings.HasPrefix(sc.Text(), "queued at ") {
+				seen = true
+				close(queued)
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	select {
+	case <-queued:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("get was not queued\n%s", stderr.String())
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("get did not stop on SIGINT\n%s", stderr.String())
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, stderr.String())
+	state := filepath.Join(dir, "song.ogg.part.state")
+	assert.Equal(t, "govent: interrupted while queued at "+ln.Addr().String()+": "+state+" keeps the queue place, and the same command resumes it\n", stderr.String())
+	st, err := os.ReadFile(state)
+	require.NoError(t, err)
+	assert.Contains(t, string(st), `"position":1`)
+}
+
 // stallConn passes its first limit bytes written, then holds every
 // further write until the connection is closed: a source that stalls in
 // mid-file.
