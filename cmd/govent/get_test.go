@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -340,4 +341,19 @@ func TestGetInterruptedThenResumed(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
+}
+
+// A --size that the source contradicts is said as a wrong --size, not as
+// the source's fault, and the failed start leaves no empty .part behind.
+func TestGetWrongSize(t *testing.T) {
+	body := strings.Repeat("the right size ", 2000)
+	peer := shareFiles(t, map[string]string{"sized.txt": body})
+	urn := peer.Library().All()[0].SHA1.String()
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "get", urn, "--source", peer.Addr().String(), "--dir", dir, "--size", "123")
+	assert.Equal(t, 1, code, out)
+	assert.Equal(t, fmt.Sprintf("govent: sources say the file has %d bytes, not --size 123\n", len(body)), errOut)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no empty .part, no .part.state")
 }
