@@ -104,6 +104,9 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				return err
 			}
 			defer s.Close()
+			if !s.ReachesFirewalled() {
+				fmt.Fprintln(c.Root().ErrWriter, "search: "+noRelayNote)
+			}
 			n, what := resultToFetch(c)
 			limit, limitFlag := searchLimit(c, n, what)
 			results, err := searchAndPrint(ctx, s, c.Args().First(), time.Until(deadline), limit,
@@ -112,7 +115,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				return err
 			}
 			if n > len(results) {
-				return fmt.Errorf("%s %d: only %s arrived", what, n, english.Count(len(results), "result", "results"))
+				why := ""
+				if !s.ReachesFirewalled() {
+					why = " (firewalled hosts cannot answer us without a relay)"
+				}
+				return fmt.Errorf("%s %d: only %s arrived%s", what, n, english.Count(len(results), "result", "results"), why)
 			}
 			if what == "--browse" {
 				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
@@ -121,6 +128,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 		},
 	}
 }
+
+// noRelayNote is why a firewalled search without a relay hears no
+// firewalled host, and the fix.
+const noRelayNote = "we are firewalled and no --peer relays: firewalled hosts cannot answer, as neither side can connect to the other; " +
+	"use a --peer that runs govent run --relay, or a listening port"
 
 // noTLSFlag turns TLS off for search and get, as run's --no-tls does.
 func noTLSFlag() cli.Flag {
