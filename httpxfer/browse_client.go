@@ -76,19 +76,22 @@ func Browse(ctx context.Context, conn net.Conn, host string, opts BrowseOptions)
 	defer timer.Stop()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	err := browse(conn, host, opts, res)
+	answered := false // a response head arrived
+	err := browse(conn, host, opts, res, &answered)
 	switch {
 	case err == nil:
 		return res, nil
 	case ctx.Err() != nil:
 		return res, ctx.Err()
+	case timedOut.Load() && !answered:
+		return res, fmt.Errorf("httpxfer: browse: no answer within %v", opts.Timeout)
 	case timedOut.Load():
 		return res, fmt.Errorf("%w: %v", ErrBrowseLimit, opts.Timeout)
 	}
 	return res, err
 }
 
-func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult) error {
+func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult, answered *bool) error {
 	var b []byte
 	b = append(b, "GET / HTTP/1.1\r\n"...)
 	if host != "" {
@@ -103,6 +106,7 @@ func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult) e
 	if err != nil {
 		return fmt.Errorf("httpxfer: browse: reading response head: %w", err)
 	}
+	*answered = true
 	resp, _, err := parseStatus(h)
 	if err != nil {
 		return fmt.Errorf("httpxfer: browse: %w", err)

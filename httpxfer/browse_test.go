@@ -256,6 +256,13 @@ func TestBrowseStreamLimits(t *testing.T) {
 		assert.ErrorIs(t, err, ErrBrowseLimit)
 		assert.InDelta(t, 30, res.Hits, 1)
 	})
+	t.Run("silent, cut by time", func(t *testing.T) {
+		_, err := browseFrom(t, "", func(w io.Writer) error {
+			_, err := io.Copy(io.Discard, w.(io.Reader)) // until we give up
+			return err
+		}, BrowseOptions{Timeout: 2 * time.Second})
+		assert.EqualError(t, err, "httpxfer: browse: no answer within 2s")
+	})
 	t.Run("garbage", func(t *testing.T) {
 		_, err := browseFrom(t, packetsHead, func(w io.Writer) error {
 			_, err := io.WriteString(w, strings.Repeat("\xff", 40))

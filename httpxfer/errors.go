@@ -20,6 +20,10 @@ var (
 	ErrBusy = errors.New("httpxfer: download of this name already running")
 	// ErrPushSource: NetDialer was asked to dial a source that needs a Push.
 	ErrPushSource = errors.New("httpxfer: source is firewalled, needs a Push")
+	// ErrUnreachable: a Dialer's error that wraps it says no try can reach
+	// the source (we and it are both firewalled, and nothing relays): the
+	// source is dropped at once, not retried.
+	ErrUnreachable = errors.New("httpxfer: no way to reach the source")
 )
 
 var (

@@ -3,6 +3,7 @@ package httpxfer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,6 +46,9 @@ func (j *job) noSources(cause ...error) error {
 			}
 		}
 	}
+	if se := j.sizeErrorLocked(); se != nil && len(cause) == 0 {
+		return se
+	}
 	err := ErrNoSources
 	if len(cause) > 0 {
 		err = fmt.Errorf("%w after %w", ErrNoSources, errors.Join(cause...))
@@ -53,6 +57,56 @@ func (j *job) noSources(cause ...error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %s", err, strings.Join(reasons, "; "))
+}
+
+// SizeError: every source dropped said the file has another size than
+// the download's (Request.Size), which is then the likely mistake. It is
+// an ErrNoSources.
+type SizeError struct {
+	Size  int64   // the download's
+	Sizes []int64 // what the sources say, each once, in their order
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("httpxfer: sources say the file has %s bytes, not %d", e.Says(), e.Size)
+}
+
+// Says is the sizes the sources say: "200000", or "200000 or 300".
+func (e *SizeError) Says() string {
+	says := make([]string, len(e.Sizes))
+	for i, n := range e.Sizes {
+		says[i] = strconv.FormatInt(n, 10)
+	}
+	return strings.Join(says, " or ")
+}
+
+func (e *SizeError) Unwrap() error { return ErrNoSources }
+
+// otherSize: a source says the file has total bytes.
+type otherSize struct {
+	total int64
+	text  string
+}
+
+func (e *otherSize) Error() string { return e.text }
+
+// sizeErrorLocked is the SizeError of a download whose every dropped
+// source said another size, else nil; j.mu is held.
+func (j *job) sizeErrorLocked() *SizeError {
+	if len(j.dropped) == 0 {
+		return nil
+	}
+	se := &SizeError{Size: j.size}
+	for _, f := range j.dropped {
+		o, ok := errors.AsType[*otherSize](f.Err)
+		if !ok {
+			return nil
+		}
+		if !slices.Contains(se.Sizes, o.total) {
+			se.Sizes = append(se.Sizes, o.total)
+		}
+	}
+	return se
 }
 
 // checkReply decides whether a reply head can serve [start, end) of the
@@ -67,7 +121,7 @@ func (j *job) checkReply(resp *response, start, end int64) (byteRange, error) {
 		case err != nil:
 			return r, dropErr("206 with unreadable Content-Range %q", cr)
 		case total >= 0 && total != j.size:
-			return r, dropErr("206 with Content-Range %s, file has %d bytes", cr, j.size)
+			return r, &sourceError{action: actDrop, err: &otherSize{total, fmt.Sprintf("206 with Content-Range %s, file has %d bytes", cr, j.size)}}
 		case r.start != start:
 			return r, dropErr("206 with Content-Range %s, asked %d-%d", cr, start, end-1)
 		case resp.length >= 0 && resp.length != r.length():
@@ -77,7 +131,7 @@ func (j *job) checkReply(resp *response, start, end int64) (byteRange, error) {
 	case resp.status == 200:
 		switch {
 		case resp.length != j.size:
-			return byteRange{}, dropErr("200 with Content-Length %d, file has %d bytes", resp.length, j.size)
+			return byteRange{}, &sourceError{action: actDrop, err: &otherSize{resp.length, fmt.Sprintf("200 with Content-Length %d, file has %d bytes", resp.length, j.size)}}
 		case start > j.cfg.MaxSkipBytes:
 			return byteRange{}, dropErr("200 to a request from byte %d: the source ignores Range, and we discard at most %d bytes",
 				start, j.cfg.MaxSkipBytes)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -93,16 +94,19 @@ func TestDownloadFailureReasons(t *testing.T) {
 		bad    behaviour // nil: nothing listens
 		noSize bool      // ask the size with HEAD
 		want   string
+		// the download's error after "f.bin": when not no usable source
+		// left and want
+		wantErr string
 	}{
 		{name: "redirect", bad: raw("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n"),
 			want: "302 redirect not followed"},
 		{name: "206 elsewhere", bad: firstHalf, want: "206 with Content-Range bytes 0-9/20, asked 10-19"},
 		{name: "206 for another size", bad: raw("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-19/21\r\nContent-Length: 20\r\n\r\n"),
-			want: "206 with Content-Range bytes 0-19/21, file has 20 bytes"},
+			want: "206 with Content-Range bytes 0-19/21, file has 20 bytes", wantErr: "sources say the file has 21 bytes, not 20"},
 		{name: "206 with a bad Content-Range", bad: raw("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes zero\r\nContent-Length: 20\r\n\r\n"),
 			want: `206 with unreadable Content-Range "bytes zero"`},
 		{name: "200 for another size", bad: raw("HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n"),
-			want: "200 with Content-Length 19, file has 20 bytes"},
+			want: "200 with Content-Length 19, file has 20 bytes", wantErr: "sources say the file has 19 bytes, not 20"},
 		{name: "404", bad: status(404, "Not Found"), want: "404 Not Found"},
 		{name: "status without reason, control bytes in it", bad: raw("HTTP/1.1 410 \x1b[31mGone\r\nContent-Length: 0\r\n\r\n"),
 			want: "410 [31mGone"},
@@ -125,7 +129,10 @@ func TestDownloadFailureReasons(t *testing.T) {
 			require.ErrorIs(t, err, ErrNoSources)
 			require.Len(t, res.Dropped, 1)
 			assert.Equal(t, src.String()+": "+tc.want, res.Dropped[0].String())
-			assert.Equal(t, `httpxfer: download "f.bin": no usable source left: `+src.String()+": "+tc.want, err.Error())
+			if tc.wantErr == "" {
+				tc.wantErr = "no usable source left: " + src.String() + ": " + tc.want
+			}
+			assert.Equal(t, `httpxfer: download "f.bin": `+tc.wantErr, err.Error())
 		})
 	}
 }
@@ -144,4 +151,23 @@ func TestDownloadFailureReasonsSeveral(t *testing.T) {
 	want := "no usable source left: " + moved.addr.String() + ": 301 redirect not followed; " +
 		missing.addr.String() + ": 404 Not Found"
 	assert.True(t, strings.HasSuffix(err.Error(), want), "%q", err)
+}
+
+// A size that every source contradicts is a wrong size, said as such,
+// not every source's fault; the .part it started empty is not left.
+func TestDownloadWrongSize(t *testing.T) {
+	data := randomData(200000)
+	a, b := startFake(t, data, honest), startFake(t, data, honest)
+	dir := t.TempDir()
+	_, err := testDownloader(dir, &waitRecorder{}).Download(context.Background(), Request{
+		Name: "f.bin", Size: 123, SHA1: sha1.Sum(data), Sources: []Source{a.source(), b.source()},
+	})
+	require.ErrorIs(t, err, ErrNoSources)
+	var se *SizeError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, &SizeError{Size: 123, Sizes: []int64{200000}}, se)
+	assert.EqualError(t, err, `httpxfer: download "f.bin": sources say the file has 200000 bytes, not 123`)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no empty .part, no state")
 }

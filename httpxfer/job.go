@@ -173,6 +173,9 @@ func (j *job) run(ctx context.Context) (Result, error) {
 				}
 				return j.result(res), j.noSources(ErrHashMismatch)
 			}
+			if !j.anyData() && len(j.savedQueues) == 0 {
+				j.discard() // a failed start leaves no empty .part
+			}
 			return j.result(res), j.noSources()
 		}
 		j.mu.Lock()

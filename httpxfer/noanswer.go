@@ -43,6 +43,9 @@ func (j *job) dial(ctx context.Context, s *srcState) (*clientConn, error) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return nil, noAnswerErr("connecting: %w", err)
 	}
+	if errors.Is(err, ErrUnreachable) {
+		return nil, dropErr("connecting: %w", err)
+	}
 	if err != nil {
 		return nil, retryErr("connecting: %w", err)
 	}

@@ -198,6 +198,7 @@ func TestBothFirewalledWithoutRelay(t *testing.T) {
 		_, err := f.down.xfer.DialSource(searchCtx(t), src)
 		require.ErrorIs(t, err, errBothBehind)
 		require.ErrorIs(t, err, errNoRelay)
+		require.ErrorIs(t, err, httpxfer.ErrUnreachable, "no retry mends it")
 		assert.Contains(t, err.Error(), "both firewalled")
 	})
 }

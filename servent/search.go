@@ -70,6 +70,14 @@ func (q *Search) Dropped() int {
 	return q.dropped
 }
 
+// ReachesFirewalled reports whether firewalled hosts may answer our
+// searches: we take connections, or an ultrapeer of ours relays. If not,
+// Search marks its Queries firewalled, and firewalled hosts stay silent
+// (neither side could connect to the other).
+func (s *Servent) ReachesFirewalled() bool {
+	return !s.cfg.Firewalled || s.xfer.relay.available()
+}
+
 // Search floods a Query for text to every neighbour and returns the results
 // as they arrive. The Results channel is closed when ctx ends.
 func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
@@ -91,7 +99,7 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	// "H" and no urn text, a bitprint with the Tiger root that downloads
 	// verify chunks against.
 	flags := wire.QueryFlagGGEPH
-	if s.cfg.Firewalled && !s.xfer.relay.available() {
+	if !s.ReachesFirewalled() {
 		// The flag spares firewalled hosts answering what we could not
 		// fetch; through a relay of ours we can.
 		flags |= wire.QueryFlagFirewalled

@@ -43,8 +43,23 @@ var (
 	// it listed a push proxy.
 	errNoProxies  = errors.New("servent: it lists no push proxy")
 	errGIVTimeout = errors.New("servent: no GIV arrived for our Push")
-	errBothBehind = errors.New("servent: we and the source are both firewalled")
+	// errBothBehind is an httpxfer.ErrUnreachable: no retry helps.
+	errBothBehind error = unreachable{errors.New("servent: we and the source are both firewalled")}
 )
+
+// unreachable is an error that no try of the source can mend.
+type unreachable struct{ error }
+
+func (u unreachable) Is(target error) bool { return target == httpxfer.ErrUnreachable }
+func (u unreachable) Unwrap() error        { return u.error }
+
+// bothBehindNoRelay is errBothBehind and errNoRelay, in one clause.
+type bothBehindNoRelay struct{}
+
+func (bothBehindNoRelay) Error() string {
+	return errBothBehind.Error() + ", and no ultrapeer of ours relays (X-Govent-Relay)"
+}
+func (bothBehindNoRelay) Unwrap() []error { return []error{errBothBehind, errNoRelay} }
 
 // transfers joins the servent to httpxfer: it serves uploads (direct and
 // after a Push), and dials sources for downloads, through a Push and a GIV
@@ -342,6 +357,9 @@ func (t *transfers) dialTLSOrPlain(ctx context.Context, addr netip.AddrPort, wan
 // and the relay's connection once the GIV came through it.
 func (t *transfers) viaRelay(ctx context.Context, src httpxfer.Source) (net.Conn, error) {
 	g, err := t.relay.ask(ctx, src.ServentGUID)
+	if errors.Is(err, errNoRelay) {
+		return nil, bothBehindNoRelay{}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w, and: %w", errBothBehind, err)
 	}

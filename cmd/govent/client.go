@@ -52,6 +52,9 @@ func connectDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (
 			return nil, "", err
 		}
 	}
+	if data == "" && c.String("control") != "" {
+		return nil, "", usageError(errors.New("--data DIR: the token is in the data directory of its govent run (--control gives only the address)"))
+	}
 	if data == "" {
 		return nil, "", usageError(errors.New("--data DIR: which daemon? Give the data directory of its govent run (or set $GOVENT_DATA)"))
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +153,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "status")
 	assert.Equal(t, 2, code, "no data directory anywhere: a usage mistake")
 	assert.Contains(t, errOut, "--data DIR: which daemon?")
+	code, _, errOut = runCLI(t, "", "status", "--control", st.Addr)
+	assert.Equal(t, 2, code, "--control gives the address, not the token")
+	assert.Contains(t, errOut, "--data DIR: the token is in the data directory of its govent run (--control gives only the address)")
 
 	var peers []control.Peer
 	cliJSON(t, &peers, "peers", "--json", "--data", data)
@@ -197,6 +202,18 @@ func TestDaemonEndToEnd(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "search", "nothing matches", "--daemon", "--data", data, "--timeout", "500ms", "--json")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, `{"results":0,"reason":"timeout"}`+"\n", out, "no results: still a JSON line")
+	// --json prints the same fields through the daemon as without it.
+	firstJSON := func(args ...string) map[string]any {
+		code, out, errOut := runCLI(t, "", append([]string{"search", "penguin", "--max-results", "1", "--json"}, args...)...)
+		require.Equal(t, 0, code, errOut)
+		return jsonLines(t, out)[0]
+	}
+	viaDaemon, direct := firstJSON("--daemon", "--data", data), firstJSON("--peer", peer.Addr().String(), "--listen", "127.0.0.1:0")
+	assert.ElementsMatch(t, slices.Collect(maps.Keys(direct)), slices.Collect(maps.Keys(viaDaemon)))
+	for _, key := range []string{"oob", "tth", "speed_kbps", "urn"} {
+		assert.Contains(t, viaDaemon, key)
+		assert.Equal(t, direct[key], viaDaemon[key], key)
+	}
 
 	// The token: none, or a wrong one, is 401 on every path.
 	for _, auth := range []string{"", "Bearer wrong"} {

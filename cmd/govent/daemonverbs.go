@@ -120,7 +120,7 @@ func queueDownload(ctx context.Context, c *cli.Command, cl *control.Client, data
 // resultOf turns a result the daemon found back into the servent's type,
 // so both ways of searching print the same lines.
 func resultOf(r control.SearchResult) servent.Result {
-	out := servent.Result{Vendor: r.Vendor, Push: r.Push, Busy: r.Busy, Index: r.Index, Name: r.Name, Size: r.Size, Hops: r.Hops, OOB: r.OOB}
+	out := servent.Result{Vendor: r.Vendor, Push: r.Push, Busy: r.Busy, Index: r.Index, Name: r.Name, Size: r.Size, Hops: r.Hops, OOB: r.OOB, Speed: r.Speed}
 	out.Addr, _ = netip.ParseAddrPort(r.Addr)
 	out.Via, _ = netip.ParseAddrPort(r.Via)
 	out.ServentGUID, _ = wire.ParseGUID(r.ServentGUID)

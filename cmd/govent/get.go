@@ -131,6 +131,9 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			req.Progress, req.Queued, req.Busy, req.Waiting = pr.update, pr.queued, pr.busyWait, pr.waitAnswer
 			res, err := download(ctx, req)
 			pr.finish()
+			if se, ok := errors.AsType[*httpxfer.SizeError](err); ok && c.IsSet("size") {
+				return fmt.Errorf("sources say the file has %s bytes, not --size %d", se.Says(), se.Size)
+			}
 			if err != nil {
 				return pr.failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 			}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -105,37 +106,45 @@ func (o oneFile) ByIndex(i uint32) (httpxfer.File, bool)   { return o.f, i == o.
 func (o oneFile) BySHA1(d wire.SHA1) (httpxfer.File, bool) { return o.f, d == o.f.SHA1 }
 func (o oneFile) Tree(wire.TTH) (*thex.Tree, bool)         { return nil, false }
 
-// A source with its one slot taken queues get, which says so, keeps its
-// place by polling and downloads when the slot frees.
-func TestGetQueued(t *testing.T) {
-	share := t.TempDir()
-	body := bytes.Repeat([]byte("something "), 5000)
-	path := filepath.Join(share, "something.ogg")
+// oneSlotTaken serves body as name from an uploader of cfg with one
+// upload slot, which holder takes.
+func oneSlotTaken(t *testing.T, name string, body []byte, cfg httpxfer.UploaderConfig) (httpxfer.File, *httpxfer.Uploader, net.Listener, net.Conn) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
 	require.NoError(t, os.WriteFile(path, body, 0o644))
-	file := httpxfer.File{Index: 1, Name: "something.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
-	// Position 1 is told to poll after 1 s (QueuePoll); get polls after
-	// 10 s, the floor it keeps whatever a source says (httpxfer's minPoll).
-	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}, MaxUploads: 1, QueuePoll: time.Second})
+	file := httpxfer.File{Index: 1, Name: name, Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
+	cfg.Library, cfg.MaxUploads = oneFile{file}, 1
+	u := httpxfer.NewUploader(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() { _ = u.ServeConn(t.Context(), conn, nil) }()
+			go func() { _ = u.ServeConn(t.Context(), conn, nil); conn.Close() }()
 		}
 	}()
 	holder, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
-	defer holder.Close()
-	_, err = holder.Write([]byte("GET /get/1/something.ogg HTTP/1.1\r\nRange: bytes=0-0\r\n\r\n"))
+	t.Cleanup(func() { holder.Close() })
+	_, err = holder.Write([]byte("GET /get/1/" + name + " HTTP/1.1\r\nRange: bytes=0-0\r\n\r\n"))
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(holder), nil)
 	require.NoError(t, err)
 	require.Equal(t, 206, resp.StatusCode)
+	return file, u, ln, holder
+}
+
+// A source with its one slot taken queues get, which says so, keeps its
+// place by polling and downloads when the slot frees.
+func TestGetQueued(t *testing.T) {
+	body := bytes.Repeat([]byte("something "), 5000)
+	// Position 1 is told to poll after 1 s (QueuePoll); get polls after
+	// 10 s, the floor it keeps whatever a source says (httpxfer's minPoll).
+	file, u, ln, holder := oneSlotTaken(t, "something.ogg", body, httpxfer.UploaderConfig{QueuePoll: time.Second})
 
 	go func() {
 		for end := time.Now().Add(time.Minute); u.QueueLength() == 0 && time.Now().Before(end); {
@@ -153,6 +162,85 @@ func TestGetQueued(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
+}
+
+// Ctrl-C while queued, before any byte arrived, says the queue place is
+// kept (the .part's state holds it, and the same command presents it
+// again), not that nothing is kept.
+func TestGetInterruptedWhileQueued(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	file, _, ln, _ := oneSlotTaken(t, "song.ogg", bytes.Repeat([]byte("queued song "), 5000), httpxfer.UploaderConfig{})
+
+	dir := t.TempDir()
+	g := startGet(t, bin, func(line string) bool { return strings.HasPrefix(line, "queued at ") },
+		"get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg")
+	g.waitSeen(t, "get was not queued")
+	g.interrupt(t)
+	stderr := &g.stderr
+	state := filepath.Join(dir, "song.ogg.part.state")
+	assert.Equal(t, "govent: interrupted while queued at "+ln.Addr().String()+": "+state+" keeps the queue place, and the same command resumes it\n", stderr.String())
+	st, err := os.ReadFile(state)
+	require.NoError(t, err)
+	assert.Contains(t, string(st), `"position":1`)
+}
+
+// getProc is a real govent process whose stdout is watched for a line.
+type getProc struct {
+	cmd    *exec.Cmd
+	stderr syncBuffer
+	seen   chan struct{} // closed at the first line match took
+	exited chan error
+}
+
+func startGet(t *testing.T, bin string, match func(line string) bool, args ...string) *getProc {
+	t.Helper()
+	g := &getProc{cmd: exec.Command(bin, args...), seen: make(chan struct{}), exited: make(chan error, 1)}
+	g.cmd.Env = testEnviron()
+	g.cmd.Stderr = &g.stderr
+	stdout, err := g.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, g.cmd.Start())
+	t.Cleanup(func() { _ = g.cmd.Process.Kill() })
+	go func() {
+		sc, seen := bufio.NewScanner(stdout), false
+		for sc.Scan() {
+			if !seen && match(sc.Text()) {
+				seen = true
+				close(g.seen)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		g.exited <- g.cmd.Wait()
+	}()
+	return g
+}
+
+// waitSeen waits for the line, failing with missing after 20 s.
+func (g *getProc) waitSeen(t *testing.T, missing string) {
+	t.Helper()
+	select {
+	case <-g.seen:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s\n%s", missing, g.stderr.String())
+	}
+}
+
+// interrupt sends SIGINT and returns how the process exited: not 0.
+func (g *getProc) interrupt(t *testing.T) *exec.ExitError {
+	t.Helper()
+	require.NoError(t, g.cmd.Process.Signal(syscall.SIGINT))
+	var err error
+	select {
+	case err = <-g.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the process did not stop on SIGINT\n%s", g.stderr.String())
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, g.stderr.String())
+	return exit
 }
 
 // stallConn passes its first limit bytes written, then holds every
@@ -211,47 +299,19 @@ func TestGetInterruptedThenResumed(t *testing.T) {
 
 	dir := t.TempDir()
 	args := []string{"get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg"}
-	var stderr syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Env = testEnviron()
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	// Interrupt once the source has stalled and get has reported bytes
 	// written: what the source sent can sit in the socket buffers for a
 	// while on a loaded machine, and an interrupt before anything arrived
 	// would leave nothing to resume.
-	arrived := make(chan struct{})
-	exited := make(chan error, 1)
-	go func() {
-		sc, seen := bufio.NewScanner(stdout), false
-		for sc.Scan() {
-			if !seen && strings.HasPrefix(sc.Text(), "progress: ") && !strings.HasPrefix(sc.Text(), "progress: 0 B ") {
-				seen = true
-				close(arrived)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
+	g := startGet(t, bin, func(line string) bool {
+		return strings.HasPrefix(line, "progress: ") && !strings.HasPrefix(line, "progress: 0 B ")
+	}, args...)
+	stderr := &g.stderr
 	for deadline := time.Now().Add(20 * time.Second); left.Load() > 0; time.Sleep(5 * time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "the source is not stalled yet\n%s", stderr.String())
 	}
-	select {
-	case <-arrived:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("get reported no bytes written\n%s", stderr.String())
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	select {
-	case err = <-exited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("get did not stop on SIGINT\n%s", stderr.String())
-	}
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, stderr.String())
+	g.waitSeen(t, "get reported no bytes written")
+	exit := g.interrupt(t)
 	assert.Equal(t, 1, exit.ExitCode())
 	part := filepath.Join(dir, "song.ogg.part")
 	assert.Regexp(t, `^govent: interrupted at [0-9.]+ [KM]iB of 3\.2 MiB: `+regexp.QuoteMeta(part)+` keeps what arrived, and the same command resumes it\n$`, stderr.String())
@@ -264,4 +324,19 @@ func TestGetInterruptedThenResumed(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "song.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
+}
+
+// A --size that the source contradicts is said as a wrong --size, not as
+// the source's fault, and the failed start leaves no empty .part behind.
+func TestGetWrongSize(t *testing.T) {
+	body := strings.Repeat("the right size ", 2000)
+	peer := shareFiles(t, map[string]string{"sized.txt": body})
+	urn := peer.Library().All()[0].SHA1.String()
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "get", urn, "--source", peer.Addr().String(), "--dir", dir, "--size", "123")
+	assert.Equal(t, 1, code, out)
+	assert.Equal(t, fmt.Sprintf("govent: sources say the file has %d bytes, not --size 123\n", len(body)), errOut)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no empty .part, no .part.state")
 }

@@ -43,6 +43,7 @@ type progress struct {
 	waiting  bool
 	waitDone int64
 	said     map[string]string // per source and kind of wait, what was last printed
+	queuedAt string            // the source that last queued us
 }
 
 func newProgress(w io.Writer) *progress {
@@ -146,6 +147,7 @@ func (p *progress) queued(src httpxfer.Source, q httpxfer.QueueStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.waitLocked()
+	p.queuedAt = src.String()
 	if p.repeated("queued "+src.String(), fmt.Sprintf("%d of %d", q.Position, q.Length)) {
 		return
 	}
@@ -204,6 +206,10 @@ func (p *progress) failed(ctx context.Context, err error, part string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done == 0 {
+		// A queue place is kept in the state file, and presented again.
+		if _, err := os.Lstat(part + ".state"); err == nil && p.queuedAt != "" {
+			return fmt.Errorf("interrupted while queued at %s: %s.state keeps the queue place, and the same command resumes it", p.queuedAt, part)
+		}
 		// Nothing arrived; the size may not even be known yet, so a .part
 		// of an earlier run is looked at, not reported by us.
 		if fi, err := os.Lstat(part); err == nil && fi.Size() > 0 {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -17,6 +18,7 @@ import (
 	"github.com/govent/govent/cmd/internal/english"
 	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
 )
 
 func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
@@ -37,7 +39,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			"--download N queues result N in its download queue.",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of a servent to search through (repeatable; required)"},
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for results at most"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait at most, the handshakes with the --peer hosts included"},
 			&cli.IntFlag{Name: "max-results", Value: defaultMaxResults, Usage: "stop once this many results arrived"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
 			&cli.BoolFlag{Name: "magnet", Usage: "print a magnet link under each result (a \"magnet\" field with --json)"},
@@ -87,26 +89,37 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			}
 			ctx, stop := interrupt.Context(ctx)
 			defer stop()
+			// --timeout bounds the whole wait: the handshakes, then the results.
+			timeout := c.Duration("timeout")
+			deadline := time.Now().Add(timeout)
 			s, err := startClient(ctx, c.StringSlice("peer"), firewall(c, servent.Config{
-				Listen:      c.String("listen"),
-				DownloadDir: c.String("dir"),
-				DefaultTTL:  uint8(c.Int("ttl")),
-				NoTLS:       c.Bool("no-tls"),
-				Logger:      log,
+				Listen:           c.String("listen"),
+				DownloadDir:      c.String("dir"),
+				DefaultTTL:       uint8(c.Int("ttl")),
+				NoTLS:            c.Bool("no-tls"),
+				Logger:           log,
+				HandshakeTimeout: min(timeout, servent.DefaultHandshakeTimeout),
 			}))
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			if !s.ReachesFirewalled() {
+				fmt.Fprintln(c.Root().ErrWriter, "search: "+noRelayNote)
+			}
 			n, what := resultToFetch(c)
 			limit, limitFlag := searchLimit(c, n, what)
-			results, err := searchAndPrint(ctx, s, c.Args().First(), c.Duration("timeout"), limit,
+			results, err := searchAndPrint(ctx, s, c.Args().First(), time.Until(deadline), limit,
 				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet"), limitFlag: limitFlag}, c.Root().Writer)
 			if err != nil || n == 0 {
 				return err
 			}
 			if n > len(results) {
-				return fmt.Errorf("%s %d: only %s arrived", what, n, english.Count(len(results), "result", "results"))
+				why := ""
+				if !s.ReachesFirewalled() {
+					why = " (firewalled hosts cannot answer us without a relay)"
+				}
+				return fmt.Errorf("%s %d: only %s arrived%s", what, n, english.Count(len(results), "result", "results"), why)
 			}
 			if what == "--browse" {
 				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
@@ -115,6 +128,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 		},
 	}
 }
+
+// noRelayNote is why a firewalled search without a relay hears no
+// firewalled host, and the fix.
+const noRelayNote = "we are firewalled and no --peer relays: firewalled hosts cannot answer, as neither side can connect to the other; " +
+	"use a --peer that runs govent run --relay, or a listening port"
 
 // noTLSFlag turns TLS off for search and get, as run's --no-tls does.
 func noTLSFlag() cli.Flag {
@@ -150,7 +168,8 @@ func peerUnlessDaemon(flag string) flagRule {
 	}}
 }
 
-// startClient starts a servent for one command and connects it to peers.
+// startClient starts a servent for one command and connects it to peers,
+// all at once, each handshake bounded by cfg.HandshakeTimeout.
 // It is Transient: its port lives as long as the command, so its peers
 // are not told to keep it as a host.
 func startClient(ctx context.Context, peers []string, cfg servent.Config) (*servent.Servent, error) {
@@ -164,16 +183,26 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 	if err := s.Start(ctx); err != nil {
 		return nil, addrInUse(err, "listen", cfg.Listen)
 	}
+	failed := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Go(func() {
+			ap, err := netip.ParseAddrPort(p)
+			if err == nil {
+				err = s.Connect(ap)
+			}
+			if err != nil {
+				failed[i] = fmt.Errorf("peer %s: %w", p, err)
+			}
+		})
+	}
+	wg.Wait()
 	var errs []error
 	var why []string
-	for _, p := range peers {
-		ap, err := netip.ParseAddrPort(p)
-		if err == nil {
-			err = s.Connect(ap)
-		}
+	for _, err := range failed {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
-			why = append(why, errs[len(errs)-1].Error())
+			errs = append(errs, err)
+			why = append(why, err.Error())
 		}
 	}
 	if len(peers) > 0 && len(errs) == len(peers) {
@@ -223,11 +252,12 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	out := collectResults(ctx, sr.Results, timeout, limit, func(n int, r servent.Result) {
 		switch {
 		case asJSON && opts.magnet:
-			m := resultJSON(n, r)
-			m["magnet"] = resultMagnet(r)
-			_ = enc.Encode(m)
+			_ = enc.Encode(struct {
+				control.SearchResult
+				Magnet string `json:"magnet"`
+			}{control.NewSearchResult(n, r), resultMagnet(r)})
 		case asJSON:
-			_ = enc.Encode(resultJSON(n, r))
+			_ = enc.Encode(control.NewSearchResult(n, r))
 		case opts.magnet:
 			fmt.Fprintln(w, formatResult(n, r))
 			fmt.Fprintln(w, "     "+resultMagnet(r))

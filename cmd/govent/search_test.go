@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govent/govent/servent"
+	"github.com/govent/govent/servent/control"
 	"github.com/govent/govent/wire"
 )
 
@@ -67,10 +70,10 @@ func TestResultLine(t *testing.T) {
 	assert.Contains(t, formatResult(12, r), " 12. song.ogg  2.0 KiB  from 127.0.0.1:6346 (3 hops)  ")
 	assert.True(t, strings.HasSuffix(formatResult(12, r), " [push] [busy]"))
 
-	m := resultJSON(1, r)
-	assert.Equal(t, guid.String(), m["servent_guid"], "--json keeps the GUID")
-	assert.EqualValues(t, 3, m["hops"])
-	assert.Equal(t, "127.0.0.1:6346", m["addr"])
+	m := control.NewSearchResult(1, r)
+	assert.Equal(t, guid.String(), m.ServentGUID, "--json keeps the GUID")
+	assert.EqualValues(t, 3, m.Hops)
+	assert.Equal(t, "127.0.0.1:6346", m.Addr)
 }
 
 // Against a real servent: the search ends when --max-results arrived,
@@ -160,4 +163,39 @@ func TestSearchJSONSummary(t *testing.T) {
 	require.Len(t, lines, 2, out)
 	assert.Equal(t, "penguin parade.ogg", lines[0]["name"])
 	assert.Equal(t, map[string]any{"results": 1.0, "reason": "max_results"}, lines[1])
+}
+
+// --timeout bounds the whole wait, the handshake with --peer included: a
+// peer that accepts the connection and never answers took the handshake's
+// own 10 s.
+func TestSearchTimeoutBoundsHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() { // accepts and stays silent
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	start := time.Now()
+	code, _, errOut := runCLI(t, "", "search", "sunset", "--peer", ln.Addr().String(), "--listen", "127.0.0.1:0", "--timeout", "300ms")
+	took := time.Since(start)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "no peer could be reached")
+	assert.Less(t, took, 3*time.Second, "bounded by --timeout 300ms, not the handshake's 10 s")
 }

@@ -59,28 +59,6 @@ func hopsText(hops uint8) string {
 	return english.Count(int(hops), "hop", "hops")
 }
 
-func resultJSON(n int, r servent.Result) map[string]any {
-	m := map[string]any{
-		"n": n, "name": r.Name, "size": r.Size, "addr": r.Addr.String(), "index": r.Index,
-		"servent_guid": r.ServentGUID.String(), "vendor": r.Vendor, "push": r.Push, "busy": r.Busy,
-		"hops": r.Hops, "via": r.Via.String(), "speed_kbps": r.Speed, "oob": r.OOB,
-	}
-	if r.HasSHA1 {
-		m["urn"] = r.SHA1.String()
-	}
-	if len(r.Proxies) > 0 {
-		var proxies []string
-		for _, p := range r.Proxies {
-			proxies = append(proxies, p.String())
-		}
-		m["push_proxies"] = proxies
-	}
-	if r.HasTTH {
-		m["tth"] = r.TTH.String()
-	}
-	return m
-}
-
 // reportDownload says where the file is and which sources were dropped
 // on the way, and why. (When a download fails, its error lists them.)
 func reportDownload(w io.Writer, res httpxfer.Result, rateOf func(bytes int64) float64) error {

@@ -76,7 +76,7 @@ loop:
 				break loop // ctx ended: timeout, client gone or shutdown
 			}
 			n++
-			if send(SearchLine{Result: new(resultView(n, res))}) != nil {
+			if send(SearchLine{Result: new(NewSearchResult(n, res))}) != nil {
 				return
 			}
 			idle.Reset(StreamIdle)

@@ -125,9 +125,12 @@ type SearchResult struct {
 	Busy        bool   `json:"busy"`
 	Hops        uint8  `json:"hops"`
 	Via         string `json:"via"`
+	Speed       uint32 `json:"speed_kbps"` // advertised
 	// OOB: the hit came out of band, over UDP straight from the
 	// responder (servent.Result.OOB).
-	OOB bool `json:"oob,omitempty"`
+	OOB         bool     `json:"oob"`
+	PushProxies []string `json:"push_proxies,omitempty"`
+	TTH         string   `json:"tth,omitempty"` // urn:tree:tiger/:<base32>
 }
 
 // SearchDone ends a search stream and says why.
@@ -210,12 +213,20 @@ func hostView(h hostcache.Host) Host {
 		LastSeen: h.LastSeen, Failures: h.Failures, NextAttempt: h.NextAttempt}
 }
 
-func resultView(n int, r servent.Result) SearchResult {
+// NewSearchResult is result n as search --json prints it, with --daemon
+// (this stream) or without.
+func NewSearchResult(n int, r servent.Result) SearchResult {
 	v := SearchResult{N: n, Name: r.Name, Size: r.Size, Addr: r.Addr.String(), Index: r.Index,
 		ServentGUID: r.ServentGUID.String(), Vendor: r.Vendor, Push: r.Push, Busy: r.Busy,
-		Hops: r.Hops, Via: r.Via.String(), OOB: r.OOB}
+		Hops: r.Hops, Via: r.Via.String(), Speed: r.Speed, OOB: r.OOB}
 	if r.HasSHA1 {
 		v.URN = r.SHA1.String()
+	}
+	for _, p := range r.Proxies {
+		v.PushProxies = append(v.PushProxies, p.String())
+	}
+	if r.HasTTH {
+		v.TTH = r.TTH.String()
 	}
 	return v
 }
