@@ -49,17 +49,8 @@ func TestDemoInterrupted(t *testing.T) {
 			require.NoError(t, cmd.Start())
 			exited := make(chan error, 1)
 			lines := bufio.NewScanner(stdout)
-			var dir string
 			var out strings.Builder
-			for lines.Scan() {
-				out.WriteString(lines.Text() + "\n")
-				if m := filesIn.FindStringSubmatch(lines.Text()); m != nil {
-					dir = m[1]
-				}
-				if strings.Contains(lines.Text(), tc.after) {
-					break
-				}
-			}
+			dir := readUntil(lines, &out, filesIn, tc.after)
 			if dir == "" {
 				// Wait before reading stderr: exec writes it until then.
 				_ = cmd.Process.Kill()
@@ -94,4 +85,20 @@ func TestDemoInterrupted(t *testing.T) {
 			os.RemoveAll(dir)
 		})
 	}
+}
+
+// readUntil copies lines to out up to the first holding stop, and returns
+// re's first submatch in them ("" when none matched).
+func readUntil(lines *bufio.Scanner, out *strings.Builder, re *regexp.Regexp, stop string) string {
+	found := ""
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if m := re.FindStringSubmatch(lines.Text()); m != nil && found == "" {
+			found = m[1]
+		}
+		if strings.Contains(lines.Text(), stop) {
+			break
+		}
+	}
+	return found
 }

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,4 +167,115 @@ func TestWorkloadInterrupted(t *testing.T) {
 	assert.NotContains(t, out, "raise --sessions")
 	assert.NotContains(t, stderr, "context canceled")
 	assert.Regexp(t, `workload: interrupted after \d+(\.\d)?s: the figures above cover only that`, stderr)
+}
+
+// A real govent netsim stopped by Ctrl-C or SIGHUP prints the figures so
+// far and says so; stopped by those, by its output closed (netsim 2>&1 |
+// head -1) or even killed (SIGKILL), it leaves neither its share
+// directories nor its simulator child behind. Before, Ctrl-C printed
+// "interrupted: context canceled" and no figures, SIGHUP and a closed
+// output killed the parent where it stood, and then the child, orphaned,
+// went on simulating with the directories in /dev/shm.
+func TestNetsimStopsAndCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a simulator child")
+	}
+	bin := buildGovent(t)
+	filesIn := regexp.MustCompile(`share directories in (\S+), removed at the end`)
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal // 0: close the read end of its output
+	}{
+		{"SIGINT", syscall.SIGINT},
+		{"SIGHUP", syscall.SIGHUP},
+		{"output closed", 0},
+		{"SIGKILL", syscall.SIGKILL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			require.NoError(t, err)
+			defer pr.Close()
+			cmd := exec.Command(bin, "netsim", "--nodes", "200", "--duration", "600m", "--churn", "none")
+			cmd.Env = testEnviron()
+			cmd.Stdout, cmd.Stderr = pw, pw
+			require.NoError(t, cmd.Start())
+			pw.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() { _ = cmd.Process.Kill() }()
+			lines := bufio.NewScanner(pr)
+			var out strings.Builder
+			dir := readUntil(lines, &out, filesIn, "servents started")
+			require.NotEmpty(t, dir, "netsim names its share root\n%s", out.String())
+			require.DirExists(t, dir)
+			child := childOf(t, cmd.Process.Pid)
+			defer func() {
+				if alive(child) { // it failed to die
+					_ = syscall.Kill(child, syscall.SIGKILL)
+				}
+			}()
+			if tc.sig == 0 {
+				require.NoError(t, pr.Close())
+			} else {
+				require.NoError(t, cmd.Process.Signal(tc.sig))
+			}
+			read := make(chan struct{})
+			go func() {
+				defer close(read)
+				for tc.sig != 0 && lines.Scan() {
+					out.WriteString(lines.Text() + "\n")
+				}
+			}()
+			select {
+			case err = <-exited:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("netsim did not stop\n%s", out.String())
+			}
+			<-read
+			if tc.sig == syscall.SIGINT || tc.sig == syscall.SIGHUP {
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit)
+				assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
+				want := "netsim: interrupted after "
+				if tc.sig == syscall.SIGHUP {
+					want = "netsim: interrupted (hangup signal received) after "
+				}
+				assert.Contains(t, out.String(), want)
+				assert.Contains(t, out.String(), "the figures above cover only that")
+				assert.NotContains(t, out.String(), "context canceled")
+				assert.Regexp(t, `(?m)^queries issued +\d+$`, out.String(), "the figures so far")
+			}
+			assert.Eventually(t, func() bool { return !alive(child) }, 30*time.Second, 50*time.Millisecond,
+				"the simulator child %d outlived netsim", child)
+			assert.Eventually(t, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) }, 30*time.Second, 50*time.Millisecond,
+				"%s is left behind", dir)
+			os.RemoveAll(dir)
+		})
+	}
+}
+
+// childOf is the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	require.NoError(t, err)
+	var kids []string
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	require.Len(t, kids, 1, "netsim's children")
+	child, err := strconv.Atoi(kids[0])
+	require.NoError(t, err)
+	return child
+}
+
+// alive: pid is a process that has not exited (a zombie has).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
