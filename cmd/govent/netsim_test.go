@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,4 +279,19 @@ func alive(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(rest, "Z")
+}
+
+// A workload against an address where nothing listens is an error (exit
+// 1) that says so and why in one line, after the warm-up: no figures, no
+// advice to give --model a busier model.
+func TestWorkloadNoTarget(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	code, out, stderr := runCLI(t, "", "workload", "--peer", addr, "--sessions", "2", "--duration", "1m")
+	assert.Equal(t, 1, code, stderr)
+	assert.Empty(t, out)
+	assert.True(t, strings.HasSuffix(stderr, "\ngovent: workload: no session could link to "+addr+": connection refused\n"), "%s", stderr)
+	assert.NotContains(t, stderr, "busier model")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -87,14 +88,14 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	defer stop()
 	cfg.Progress = func(s string) { fmt.Fprintf(c.Root().ErrWriter, "workload: %s\n", s) }
 	r, runErr := workload.Run(ctx, cfg)
-	if r == nil {
-		return runErr
+	if r == nil || errors.Is(runErr, workload.ErrNoLink) {
+		return runErr // a target that took no session: no figures to show
 	}
 	r.Memory.MaxRSSBytes = p2pnode.MaxRSS()
 	hint := queriesHint{wl, "--sessions", "--model"}
 	interrupted := ctx.Err() != nil
-	if interrupted {
-		hint = queriesHint{} // it had no time to issue them: no advice
+	if interrupted || r.Links.Linked == 0 {
+		hint = queriesHint{} // it had no time, or no link, to issue them: no advice
 	}
 	if err := writeRuns(c, []*p2pstats.Results{r}, hint); err != nil {
 		return err

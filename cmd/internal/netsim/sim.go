@@ -264,6 +264,7 @@ func (s *sim) leave(id int) {
 	if n.vertex != nil {
 		s.overlay.leave(n.vertex)
 	}
+	s.run.Gone()
 	s.run.Leave(n.sv, n.share)
 }
 
