@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -294,4 +295,48 @@ func TestWorkloadNoTarget(t *testing.T) {
 	assert.Empty(t, out)
 	assert.True(t, strings.HasSuffix(stderr, "\ngovent: workload: no session could link to "+addr+": connection refused\n"), "%s", stderr)
 	assert.NotContains(t, stderr, "busier model")
+}
+
+// SIGHUP ends a real govent workload as Ctrl-C does: the figures so far,
+// exit 1, and its sessions' share directories removed. Before, it killed
+// the process and left them in the temporary directory.
+func TestWorkloadHangup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs govent workload")
+	}
+	bin := buildGovent(t)
+	target := shareServent(t, servent.Config{}, nil)
+	tmp := t.TempDir()
+	var stdout bytes.Buffer
+	cmd := exec.Command(bin, "workload", "--peer", target.Addr().String(), "--sessions", "3", "--churn", "none", "--duration", "10m")
+	cmd.Env = append(testEnviron(), "TMPDIR="+tmp)
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }()
+	lines := bufio.NewScanner(stderr)
+	var out strings.Builder
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), " linked to ") {
+			break
+		}
+	}
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.NotEmpty(t, left, "the sessions' share directories\n%s", out.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
+	assert.Contains(t, out.String(), "workload: interrupted after ")
+	assert.Regexp(t, `(?m)^queries issued +\d+$`, stdout.String())
+	left, err = os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
@@ -84,9 +83,15 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	if f := c.String("from"); f != "" {
 		cfg.From = netip.MustParseAddr(f)
 	}
-	ctx, stop := interrupt.Context(ctx)
+	// Ctrl-C, SIGTERM, SIGHUP or its output closed end the run, and its
+	// sessions' share directories are removed.
+	defer catchEPIPE()()
+	ctx, stop := stopContext(ctx)
 	defer stop()
-	cfg.Progress = func(s string) { fmt.Fprintf(c.Root().ErrWriter, "workload: %s\n", s) }
+	ctx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	errOut := stopOnError{c.Root().ErrWriter, halt}
+	cfg.Progress = func(s string) { fmt.Fprintf(errOut, "workload: %s\n", s) }
 	r, runErr := workload.Run(ctx, cfg)
 	if r == nil || errors.Is(runErr, workload.ErrNoLink) {
 		return runErr // a target that took no session: no figures to show
