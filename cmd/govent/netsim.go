@@ -173,6 +173,9 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 				time.Duration(res.Run.RealS*float64(time.Second)).Round(100*time.Millisecond), r)
 			break
 		}
+		if errors.Is(err, netsim.ErrNoBootstrap) {
+			return err // no network joined: no figures to show
+		}
 		if err != nil {
 			runErr = fmt.Errorf("run %s: %w", r, err)
 			break

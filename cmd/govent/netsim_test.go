@@ -340,3 +340,16 @@ func TestWorkloadHangup(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left)
 }
+
+// netsim --realtime --bootstrap with nothing there is an error in one line
+// once the warm-up is over: no figures, no advice about the model.
+func TestNetsimNoBootstrap(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	code, out, stderr := runCLI(t, "", "netsim", "--realtime", "--nodes", "3", "--settle", "1s", "--duration", "1m", "--bootstrap", addr)
+	assert.Equal(t, 1, code, stderr)
+	assert.Empty(t, out)
+	assert.True(t, strings.HasSuffix(stderr, "\ngovent: netsim: no servent could link to the bootstrap node "+addr+": connection refused\n"), "%s", stderr)
+}
