@@ -19,7 +19,6 @@ import (
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
-	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -58,17 +57,21 @@ func demoCommand() *cli.Command {
 					return err
 				}
 			}
-			// Ctrl-C stops the demo where it is, and run's defers close
-			// the servents and remove what it wrote; a second one kills.
-			sigCtx, stop := interrupt.Context(ctx)
+			// Ctrl-C (SIGTERM, SIGHUP, or its output closed) stops the
+			// demo where it is, and run's defers close the servents and
+			// remove what it wrote; a second signal kills.
+			defer catchEPIPE()()
+			sigCtx, stop := stopContext(ctx)
 			defer stop()
 			context.AfterFunc(sigCtx, stop)
-			ctx, cancel := context.WithTimeout(sigCtx, 20*time.Second)
+			stopCtx, halt := context.WithCancelCause(sigCtx)
+			defer halt(nil)
+			ctx, cancel := context.WithTimeout(stopCtx, 20*time.Second)
 			defer cancel()
-			d := &demo{w: c.Root().Writer, log: log, hitc: make(chan struct{}, 1)}
+			d := &demo{w: stopOnError{c.Root().Writer, halt}, log: log, hitc: make(chan struct{}, 1)}
 			err := d.run(ctx, n, seed)
-			if err != nil && sigCtx.Err() != nil {
-				return fmt.Errorf("demo: interrupted (%v); its servents are closed and its files removed", context.Cause(sigCtx))
+			if err != nil && stopCtx.Err() != nil {
+				return fmt.Errorf("demo: interrupted (%v); its servents are closed and its files removed", context.Cause(stopCtx))
 			}
 			return err
 		},

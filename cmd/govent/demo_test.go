@@ -16,11 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Ctrl-C (or SIGTERM) stops a real govent demo process at once, at any
+// Ctrl-C (or SIGTERM, SIGHUP, or its standard output closed, as by
+// govent demo | head -1) stops a real govent demo process at once, at any
 // step: it exits 1 saying it was interrupted, and the temporary directory
 // it named in its first line is gone, as the README promises ("removes
-// everything it wrote"). Before, the signal killed the process where it
-// stood and left the directory behind.
+// everything it wrote"). Before, the signal (SIGHUP, SIGPIPE) killed the
+// process where it stood and left the directory behind.
 func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo's servents")
@@ -29,12 +30,14 @@ func TestDemoInterrupted(t *testing.T) {
 	filesIn := regexp.MustCompile(`files in (\S+)$`)
 	for _, tc := range []struct {
 		name  string
-		sig   syscall.Signal
-		after string // interrupt once a line with this text is out
+		sig   syscall.Signal // 0: close the read end of its standard output
+		after string         // interrupt once a line with this text is out
 	}{
 		{"SIGINT while writing the shares", syscall.SIGINT, "files in "},
 		{"SIGINT while searching", syscall.SIGINT, " searches for "},
 		{"SIGTERM while searching", syscall.SIGTERM, " searches for "},
+		{"SIGHUP while writing the shares", syscall.SIGHUP, "files in "},
+		{"standard output closed after the first line", 0, "files in "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -46,17 +49,8 @@ func TestDemoInterrupted(t *testing.T) {
 			require.NoError(t, cmd.Start())
 			exited := make(chan error, 1)
 			lines := bufio.NewScanner(stdout)
-			var dir string
 			var out strings.Builder
-			for lines.Scan() {
-				out.WriteString(lines.Text() + "\n")
-				if m := filesIn.FindStringSubmatch(lines.Text()); m != nil {
-					dir = m[1]
-				}
-				if strings.Contains(lines.Text(), tc.after) {
-					break
-				}
-			}
+			dir := readUntil(lines, &out, filesIn, tc.after)
 			if dir == "" {
 				// Wait before reading stderr: exec writes it until then.
 				_ = cmd.Process.Kill()
@@ -64,9 +58,13 @@ func TestDemoInterrupted(t *testing.T) {
 				t.Fatalf("the demo names its directory first\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
 			}
 			require.DirExists(t, dir)
-			require.NoError(t, cmd.Process.Signal(tc.sig))
+			if tc.sig == 0 {
+				require.NoError(t, stdout.Close())
+			} else {
+				require.NoError(t, cmd.Process.Signal(tc.sig))
+			}
 			go func() {
-				for lines.Scan() {
+				for tc.sig != 0 && lines.Scan() {
 					out.WriteString(lines.Text() + "\n")
 				}
 				exited <- cmd.Wait()
@@ -76,15 +74,31 @@ func TestDemoInterrupted(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				_ = cmd.Process.Kill()
 				<-exited
-				t.Fatalf("the demo did not stop after %s\n%s", tc.sig, out.String())
+				t.Fatalf("the demo did not stop (%s)\n%s", tc.name, out.String())
 			}
 			var exit *exec.ExitError
 			require.True(t, errors.As(err, &exit), "exit: %v", err)
-			assert.Equal(t, 1, exit.ExitCode(), "exit status after %s (-1: killed by it)\nstdout:\n%s\nstderr:\n%s", tc.sig, out.String(), stderr.String())
+			assert.Equal(t, 1, exit.ExitCode(), "exit status (%s; -1: killed by a signal)\nstdout:\n%s\nstderr:\n%s", tc.name, out.String(), stderr.String())
 			assert.Contains(t, stderr.String(), "demo: interrupted")
 			_, err = os.Stat(dir)
 			assert.True(t, os.IsNotExist(err), "%s is left behind: %v", dir, err)
 			os.RemoveAll(dir)
 		})
 	}
+}
+
+// readUntil copies lines to out up to the first holding stop, and returns
+// re's first submatch in them ("" when none matched).
+func readUntil(lines *bufio.Scanner, out *strings.Builder, re *regexp.Regexp, stop string) string {
+	found := ""
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if m := re.FindStringSubmatch(lines.Text()); m != nil && found == "" {
+			found = m[1]
+		}
+		if strings.Contains(lines.Text(), stop) {
+			break
+		}
+	}
+	return found
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/english"
-	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/netsim"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
@@ -144,9 +143,15 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 			routings = append(routings, netsim.Routing(strings.ToLower(r)))
 		}
 	}
-	ctx, stop := interrupt.Context(ctx)
+	// Ctrl-C, SIGTERM, SIGHUP or its output closed (netsim 2>&1 | head
+	// -1) end the run: the child's too, and its files are removed.
+	defer catchEPIPE()()
+	ctx, stop := stopContext(ctx)
 	defer stop()
-	progress := func(s string) { fmt.Fprintf(c.Root().ErrWriter, "netsim: %s\n", s) }
+	ctx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	errOut := stopOnError{c.Root().ErrWriter, halt}
+	progress := func(s string) { fmt.Fprintf(errOut, "netsim: %s\n", s) }
 	var runs []*p2pstats.Results
 	var runErr error
 	for _, r := range routings {
@@ -156,6 +161,21 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 		if res != nil {
 			runs = append(runs, res)
 		}
+		if ctx.Err() != nil {
+			why := ""
+			if cause := context.Cause(ctx); cause != context.Canceled { // ==: a signal's cause Is context.Canceled too
+				why = fmt.Sprintf(" (%v)", cause) // SIGHUP, or its output closed; Ctrl-C goes without saying
+			}
+			if res == nil {
+				return fmt.Errorf("netsim: interrupted%s during run %s, before any figures", why, r)
+			}
+			runErr = fmt.Errorf("netsim: interrupted%s after %v of run %s: the figures above cover only that", why,
+				time.Duration(res.Run.RealS*float64(time.Second)).Round(100*time.Millisecond), r)
+			break
+		}
+		if errors.Is(err, netsim.ErrNoBootstrap) {
+			return err // no network joined: no figures to show
+		}
 		if err != nil {
 			runErr = fmt.Errorf("run %s: %w", r, err)
 			break
@@ -164,8 +184,11 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 	if len(runs) == 0 {
 		return runErr
 	}
-	wl, _ := p2pmodel.ParseWorkload(spec.Workload.Name, spec.Workload.TOML) // checked by netsimSpec
-	if err := writeRuns(c, runs, queriesHint{wl, "--nodes", "--workload"}); err != nil {
+	hint := queriesHint{modelFlag: "--workload", sizeFlag: "--nodes"}
+	if ctx.Err() == nil { // else it had no time to issue them: no advice
+		hint.workload, _ = p2pmodel.ParseWorkload(spec.Workload.Name, spec.Workload.TOML) // checked by netsimSpec
+	}
+	if err := writeRuns(c, runs, hint); err != nil {
 		return err
 	}
 	if runErr != nil {

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,4 +169,187 @@ func TestWorkloadInterrupted(t *testing.T) {
 	assert.NotContains(t, out, "raise --sessions")
 	assert.NotContains(t, stderr, "context canceled")
 	assert.Regexp(t, `workload: interrupted after \d+(\.\d)?s: the figures above cover only that`, stderr)
+}
+
+// A real govent netsim stopped by Ctrl-C or SIGHUP prints the figures so
+// far and says so; stopped by those, by its output closed (netsim 2>&1 |
+// head -1) or even killed (SIGKILL), it leaves neither its share
+// directories nor its simulator child behind. Before, Ctrl-C printed
+// "interrupted: context canceled" and no figures, SIGHUP and a closed
+// output killed the parent where it stood, and then the child, orphaned,
+// went on simulating with the directories in /dev/shm.
+func TestNetsimStopsAndCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a simulator child")
+	}
+	bin := buildGovent(t)
+	filesIn := regexp.MustCompile(`share directories in (\S+), removed at the end`)
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal // 0: close the read end of its output
+	}{
+		{"SIGINT", syscall.SIGINT},
+		{"SIGHUP", syscall.SIGHUP},
+		{"output closed", 0},
+		{"SIGKILL", syscall.SIGKILL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			require.NoError(t, err)
+			defer pr.Close()
+			cmd := exec.Command(bin, "netsim", "--nodes", "200", "--duration", "600m", "--churn", "none")
+			cmd.Env = testEnviron()
+			cmd.Stdout, cmd.Stderr = pw, pw
+			require.NoError(t, cmd.Start())
+			pw.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() { _ = cmd.Process.Kill() }()
+			lines := bufio.NewScanner(pr)
+			var out strings.Builder
+			dir := readUntil(lines, &out, filesIn, "servents started")
+			require.NotEmpty(t, dir, "netsim names its share root\n%s", out.String())
+			require.DirExists(t, dir)
+			child := childOf(t, cmd.Process.Pid)
+			defer func() {
+				if alive(child) { // it failed to die
+					_ = syscall.Kill(child, syscall.SIGKILL)
+				}
+			}()
+			if tc.sig == 0 {
+				require.NoError(t, pr.Close())
+			} else {
+				require.NoError(t, cmd.Process.Signal(tc.sig))
+			}
+			read := make(chan struct{})
+			go func() {
+				defer close(read)
+				for tc.sig != 0 && lines.Scan() {
+					out.WriteString(lines.Text() + "\n")
+				}
+			}()
+			select {
+			case err = <-exited:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("netsim did not stop\n%s", out.String())
+			}
+			<-read
+			if tc.sig == syscall.SIGINT || tc.sig == syscall.SIGHUP {
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit)
+				assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
+				want := "netsim: interrupted after "
+				if tc.sig == syscall.SIGHUP {
+					want = "netsim: interrupted (hangup signal received) after "
+				}
+				assert.Contains(t, out.String(), want)
+				assert.Contains(t, out.String(), "the figures above cover only that")
+				assert.NotContains(t, out.String(), "context canceled")
+				assert.Regexp(t, `(?m)^queries issued +\d+$`, out.String(), "the figures so far")
+			}
+			assert.Eventually(t, func() bool { return !alive(child) }, 30*time.Second, 50*time.Millisecond,
+				"the simulator child %d outlived netsim", child)
+			assert.Eventually(t, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) }, 30*time.Second, 50*time.Millisecond,
+				"%s is left behind", dir)
+			os.RemoveAll(dir)
+		})
+	}
+}
+
+// childOf is the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	require.NoError(t, err)
+	var kids []string
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	require.Len(t, kids, 1, "netsim's children")
+	child, err := strconv.Atoi(kids[0])
+	require.NoError(t, err)
+	return child
+}
+
+// alive: pid is a process that has not exited (a zombie has).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// A workload against an address where nothing listens is an error (exit
+// 1) that says so and why in one line, after the warm-up: no figures, no
+// advice to give --model a busier model.
+func TestWorkloadNoTarget(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	code, out, stderr := runCLI(t, "", "workload", "--peer", addr, "--sessions", "2", "--duration", "1m")
+	assert.Equal(t, 1, code, stderr)
+	assert.Empty(t, out)
+	assert.True(t, strings.HasSuffix(stderr, "\ngovent: workload: no session could link to "+addr+": connection refused\n"), "%s", stderr)
+	assert.NotContains(t, stderr, "busier model")
+}
+
+// SIGHUP ends a real govent workload as Ctrl-C does: the figures so far,
+// exit 1, and its sessions' share directories removed. Before, it killed
+// the process and left them in the temporary directory.
+func TestWorkloadHangup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs govent workload")
+	}
+	bin := buildGovent(t)
+	target := shareServent(t, servent.Config{}, nil)
+	tmp := t.TempDir()
+	var stdout bytes.Buffer
+	cmd := exec.Command(bin, "workload", "--peer", target.Addr().String(), "--sessions", "3", "--churn", "none", "--duration", "10m")
+	cmd.Env = append(testEnviron(), "TMPDIR="+tmp)
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }()
+	lines := bufio.NewScanner(stderr)
+	var out strings.Builder
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), " linked to ") {
+			break
+		}
+	}
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.NotEmpty(t, left, "the sessions' share directories\n%s", out.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
+	assert.Contains(t, out.String(), "workload: interrupted after ")
+	assert.Regexp(t, `(?m)^queries issued +\d+$`, stdout.String())
+	left, err = os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
+
+// netsim --realtime --bootstrap with nothing there is an error in one line
+// once the warm-up is over: no figures, no advice about the model.
+func TestNetsimNoBootstrap(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	code, out, stderr := runCLI(t, "", "netsim", "--realtime", "--nodes", "3", "--settle", "1s", "--duration", "1m", "--bootstrap", addr)
+	assert.Equal(t, 1, code, stderr)
+	assert.Empty(t, out)
+	assert.True(t, strings.HasSuffix(stderr, "\ngovent: netsim: no servent could link to the bootstrap node "+addr+": connection refused\n"), "%s", stderr)
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pnode"
 	"github.com/govent/govent/cmd/internal/p2pstats"
@@ -83,18 +83,24 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	if f := c.String("from"); f != "" {
 		cfg.From = netip.MustParseAddr(f)
 	}
-	ctx, stop := interrupt.Context(ctx)
+	// Ctrl-C, SIGTERM, SIGHUP or its output closed end the run, and its
+	// sessions' share directories are removed.
+	defer catchEPIPE()()
+	ctx, stop := stopContext(ctx)
 	defer stop()
-	cfg.Progress = func(s string) { fmt.Fprintf(c.Root().ErrWriter, "workload: %s\n", s) }
+	ctx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	errOut := stopOnError{c.Root().ErrWriter, halt}
+	cfg.Progress = func(s string) { fmt.Fprintf(errOut, "workload: %s\n", s) }
 	r, runErr := workload.Run(ctx, cfg)
-	if r == nil {
-		return runErr
+	if r == nil || errors.Is(runErr, workload.ErrNoLink) {
+		return runErr // a target that took no session: no figures to show
 	}
 	r.Memory.MaxRSSBytes = p2pnode.MaxRSS()
 	hint := queriesHint{wl, "--sessions", "--model"}
 	interrupted := ctx.Err() != nil
-	if interrupted {
-		hint = queriesHint{} // it had no time to issue them: no advice
+	if interrupted || r.Links.Linked == 0 {
+		hint = queriesHint{} // it had no time, or no link, to issue them: no advice
 	}
 	if err := writeRuns(c, []*p2pstats.Results{r}, hint); err != nil {
 		return err

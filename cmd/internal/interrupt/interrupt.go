@@ -72,9 +72,8 @@ func Enter(listens bool) {
 }
 
 // Default gives SIGINT and SIGTERM their default action from here on:
-// once the command is done, or for a process that never listens (the
-// netsim child). A signal held until now, which no command took, kills
-// the process.
+// once the command is done, or for a process that never listens. A
+// signal held until now, which no command took, kills the process.
 func Default() {
 	state.mu.Lock()
 	defer state.mu.Unlock()

@@ -11,8 +11,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -30,7 +34,9 @@ import (
 // command line is parsed); it reads a Spec on standard input, runs
 // Simulate in a bubble, and writes its Outcome as JSON on file descriptor
 // 3. Its standard error carries progress lines (ProgressPrefix) and, when
-// it fails, why.
+// it fails, why. Ctrl-C (SIGINT, SIGTERM, SIGHUP; RunVirtual's cancel, or
+// our death) ends its run early: it writes the figures so far, with the
+// error, and if we are gone it removes the share root we made.
 
 // ChildEnv marks the child process: its value is "1".
 const ChildEnv = "GOVENT_NETSIM_CHILD"
@@ -113,15 +119,26 @@ func RunChild(in io.Reader, out io.Writer, progress io.Writer) func(t *testing.T
 			t.Fatalf("netsim child: %v", err)
 		}
 		cfg.Progress = func(s string) { fmt.Fprintln(progress, ProgressPrefix+s) }
+		parent := os.Getppid()
+		interrupted := catchInterrupt()
 		var o Outcome
 		start := time.Now()
 		synctest.Test(t, func(t *testing.T) {
-			r, err := Simulate(context.Background(), cfg)
+			ctx, done := interruptible(interrupted)
+			r, err := Simulate(ctx, cfg)
+			done()
 			o.Results = r
+			if errors.Is(err, context.Canceled) {
+				err = context.Cause(ctx)
+			}
 			if err != nil {
 				o.Error = err.Error()
 			}
 		})
+		if os.Getppid() != parent {
+			// Orphaned: nobody else will remove it.
+			os.RemoveAll(spec.ShareRoot)
+		}
 		if o.Results != nil {
 			o.Results.Run.RealS = time.Since(start).Seconds()
 			o.Results.Memory.MaxRSSBytes = p2pnode.MaxRSS()
@@ -132,9 +149,53 @@ func RunChild(in io.Reader, out io.Writer, progress io.Writer) func(t *testing.T
 	}
 }
 
+// catchInterrupt notes the signals that end the child's run. It also
+// makes a write to a pipe of a parent gone fail with EPIPE, rather than
+// kill the child before it has cleaned up.
+func catchInterrupt() *atomic.Bool {
+	var got atomic.Bool
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		for s := range c {
+			if s != syscall.SIGPIPE {
+				got.Store(true)
+			}
+		}
+	}()
+	return &got
+}
+
+// interruptible is a context, of the synctest bubble it is called in,
+// that ends once interrupted is set (a channel from outside the bubble
+// would stop its clock): it looks every simulated second until done.
+func interruptible(interrupted *atomic.Bool) (ctx context.Context, done func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if interrupted.Load() {
+					cancel(ErrInterrupted)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// ErrInterrupted is the error of a child's run ended by a signal.
+var ErrInterrupted = errors.New("netsim: interrupted")
+
 // RunVirtual runs spec in a child process (see ChildEnv), passing its
 // progress lines to progress, and returns its figures. Cancelling ctx
-// interrupts the child.
+// interrupts the child: then the figures so far come back with
+// ErrInterrupted.
 func RunVirtual(ctx context.Context, spec Spec, progress func(string)) (*p2pstats.Results, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -151,6 +212,7 @@ func RunVirtual(ctx context.Context, spec Spec, progress func(string)) (*p2pstat
 	}
 	defer os.RemoveAll(root)
 	spec.ShareRoot = root
+	progress(fmt.Sprintf("share directories in %s, removed at the end", root))
 	in, err := json.Marshal(spec)
 	if err != nil {
 		return nil, fmt.Errorf("netsim: %w", err)
@@ -172,7 +234,10 @@ func RunVirtual(ctx context.Context, spec Spec, progress func(string)) (*p2pstat
 		return nil, fmt.Errorf("netsim: %w", err)
 	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 5 * time.Second
+	cmd.WaitDelay = 10 * time.Second // for the figures so far, then it is killed
+	cmd.SysProcAttr = childAttr()
+	runtime.LockOSThread() // until the child is done: see childAttr
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		return nil, fmt.Errorf("netsim: starting the simulator: %w", err)
@@ -200,6 +265,9 @@ func RunVirtual(ctx context.Context, spec Spec, progress func(string)) (*p2pstat
 			return nil, fmt.Errorf("netsim: interrupted: %w", ctx.Err())
 		}
 		return nil, fmt.Errorf("netsim: the simulator failed (%v):\n%s", werr, tail.String())
+	}
+	if o.Error == ErrInterrupted.Error() {
+		return o.Results, ErrInterrupted
 	}
 	if o.Error != "" {
 		return o.Results, errors.New(o.Error)

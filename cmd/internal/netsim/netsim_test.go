@@ -2,6 +2,8 @@ package netsim
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,9 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/govent/govent/cmd/internal/p2pmodel"
 	"github.com/govent/govent/cmd/internal/p2pstats"
+	"github.com/govent/govent/servent"
 )
 
 // busyWorkload is testdata/busy.toml: every session active, a query about
@@ -146,4 +150,34 @@ func TestWaitingSaysForWhat(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, waits, "%q", lines)
+}
+
+// TestNoBootstrap: joining a network (--realtime --bootstrap) through a
+// bootstrap node where nothing listens, no servent links: the run is an
+// error that says so and why once the warm-up is over, not figures of
+// servents that reached nobody.
+func TestNoBootstrap(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	boot := netip.MustParseAddrPort(l.Addr().String())
+	l.Close()
+	start := time.Now()
+	r, err := RunRealtime(t.Context(), Config{Nodes: 6, Ultrapeers: 0.3, Duration: time.Hour, Settle: time.Second,
+		Bootstrap: boot, ShareRoot: t.TempDir()})
+	require.ErrorIs(t, err, ErrNoBootstrap)
+	assert.EqualError(t, err, "netsim: no servent could link to the bootstrap node "+boot.String()+": connection refused")
+	require.NotNil(t, r)
+	assert.Less(t, time.Since(start), 30*time.Second, "it gives up after the warm-up")
+}
+
+// TestJoinsBootstrap: through a bootstrap node that takes them, the same
+// run goes on.
+func TestJoinsBootstrap(t *testing.T) {
+	up, err := servent.New(servent.Config{Listen: "127.0.0.1:0", AllowPrivate: true, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	require.NoError(t, up.Start(t.Context()))
+	defer up.Close()
+	_, err = RunRealtime(t.Context(), Config{Nodes: 6, Ultrapeers: 0.3, Duration: 2 * time.Second, Settle: time.Second,
+		SearchWindow: time.Second, Bootstrap: up.Addr(), ShareRoot: t.TempDir()})
+	require.NoError(t, err)
 }

@@ -2,6 +2,7 @@ package netsim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -76,10 +77,15 @@ type sim struct {
 	ctx   context.Context
 	nodes []*node // by session ID; nil until started
 
-	bootstrap netip.AddrPort
-	boot      *servent.Servent // nil when joining an existing network
-	overlay   *overlay
+	bootstrap  netip.AddrPort
+	boot       *servent.Servent // nil when joining an existing network
+	bootLinked atomic.Bool      // a servent linked to the network's bootstrap node
+	overlay    *overlay
 }
+
+// ErrNoBootstrap: no servent could link to the bootstrap node of the
+// network joined (Config.Bootstrap).
+var ErrNoBootstrap = errors.New("no servent could link to the bootstrap node")
 
 // node is one session's servent.
 type node struct {
@@ -122,6 +128,9 @@ func (s *sim) simulate() error {
 	if err := s.sleepUntil(0); err != nil {
 		return err
 	}
+	if err := s.checkBootstrap(); err != nil {
+		return err
+	}
 	for _, ev := range p2pnode.Schedule(s.tl, s.cfg.Duration, s.cfg.Interval) {
 		if err := s.sleepUntil(ev.At); err != nil {
 			return err
@@ -141,6 +150,27 @@ func (s *sim) simulate() error {
 		return fmt.Errorf("netsim: %s could not be issued", english.Count(int(n), "search", "searches"))
 	}
 	return nil
+}
+
+// checkBootstrap: joining a network (Config.Bootstrap), some servent
+// linked to its bootstrap node in the warm-up, or one does now; else the
+// run would measure servents that reach nobody, and is an error saying
+// why (the node's refusal, or the dial's error).
+func (s *sim) checkBootstrap() error {
+	if s.boot != nil || s.bootLinked.Load() {
+		return nil
+	}
+	for _, n := range s.nodes {
+		if n == nil || n.left.Load() {
+			continue
+		}
+		err := n.sv.Connect(s.bootstrap)
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("netsim: %w %v: %s", ErrNoBootstrap, s.bootstrap, p2pnode.LinkFailure(err))
+	}
+	return fmt.Errorf("netsim: %w %v: no servent started", ErrNoBootstrap, s.bootstrap)
 }
 
 func (s *sim) do(ev p2pnode.Event) error {
@@ -184,7 +214,7 @@ func (s *sim) serventConfig(k, node int) servent.Config {
 		NoDeflateOut:   true,
 		NoQRPFilter:    s.cfg.Routing == Flood,
 		NoDynamicQuery: s.cfg.Routing == Flood,
-		OnEvent:        s.run.Events(node),
+		OnEvent:        s.events(node),
 		Logger:         zap.NewNop(),
 	}
 	if s.cfg.Topology == PowerLaw {
@@ -196,6 +226,21 @@ func (s *sim) serventConfig(k, node int) servent.Config {
 		cfg.MaxPendingPerIP, cfg.MaxPeersPerIP, cfg.MaxLeavesPerIP = MaxNodes, MaxNodes, MaxNodes
 	}
 	return cfg
+}
+
+// events is the OnEvent of node's servent: the run's, and, joining a
+// network, whether it linked to its bootstrap node.
+func (s *sim) events(node int) func(servent.Event) {
+	events, boot := s.run.Events(node), s.cfg.Bootstrap
+	if !boot.IsValid() {
+		return events
+	}
+	return func(e servent.Event) {
+		events(e)
+		if e.Kind == servent.EventConnected && e.Outgoing && e.Peer == boot {
+			s.bootLinked.Store(true)
+		}
+	}
 }
 
 // startBootstrap starts the bootstrap node, or takes the one configured.
@@ -264,6 +309,7 @@ func (s *sim) leave(id int) {
 	if n.vertex != nil {
 		s.overlay.leave(n.vertex)
 	}
+	s.run.Gone()
 	s.run.Leave(n.sv, n.share)
 }
 

@@ -13,6 +13,7 @@ package p2pnode
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/govent/govent/cmd/internal/english"
@@ -134,6 +136,23 @@ func DropReason(e servent.Event) string {
 		return fmt.Sprintf("bye %d", e.ByeReceived)
 	}
 	return "closed without bye"
+}
+
+// LinkFailure names why a servent's Connect failed: the refusal as the
+// other side said it ("503 Full"), else the error the dial met ("connection
+// refused", "i/o timeout").
+func LinkFailure(err error) string {
+	msg := err.Error()
+	if _, status, ok := strings.Cut(msg, "handshake refused: "); ok {
+		return status
+	}
+	if errno, ok := errors.AsType[syscall.Errno](err); ok {
+		return errno.Error()
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
 }
 
 // TypeName is a payload type as p2pstats names it.
@@ -254,11 +273,12 @@ func (r *Run) WaitSearches() (failed int64) {
 // Joined counts a servent that came online.
 func (r *Run) Joined() { r.online.Add(1) }
 
-// Leave counts a servent gone and shuts it down (Bye 200 to its peers)
-// in the background, then removes its share directory; WaitClosed waits
-// for all of them.
+// Gone counts a servent that went offline.
+func (r *Run) Gone() { r.online.Add(-1) }
+
+// Leave shuts a servent down (Bye 200 to its peers) in the background,
+// then removes its share directory; WaitClosed waits for all of them.
 func (r *Run) Leave(s *servent.Servent, share string) {
-	r.online.Add(-1)
 	r.closing.Add(1)
 	go func() {
 		defer r.closing.Done()

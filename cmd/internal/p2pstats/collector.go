@@ -52,6 +52,8 @@ type Collector struct {
 	pending  []GUID               // pending, oldest first (some since issued)
 	bytes    map[string]int64
 	dropped  map[string]int64
+	links    LinkFigures
+	failed   map[string]int64
 	heapPeak uint64
 	heapLast uint64
 	heapN    int
@@ -85,6 +87,7 @@ func NewCollector(run Run, duration, interval time.Duration) (*Collector, error)
 	c := &Collector{
 		run: run, interval: interval, series: make([]Sample, n),
 		queries: map[GUID]*queryState{}, bytes: map[string]int64{}, dropped: map[string]int64{},
+		failed: map[string]int64{},
 	}
 	for i := range c.series {
 		c.series[i] = Sample{T: (time.Duration(i) * interval).Seconds(), Bytes: map[string]int64{}}
@@ -216,6 +219,29 @@ func (c *Collector) Dropped(at time.Duration, reason string) {
 	c.at(at).Dropped++
 }
 
+// Linked records a session that linked to the servent it dials (govent
+// workload's target) for the first time.
+func (c *Collector) Linked() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.links.Linked++
+}
+
+// LinkFailed records a dial of that servent that failed for reason (its
+// refusal, "503 Full", or the dial's error, "connection refused").
+func (c *Collector) LinkFailed(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed[reason]++
+}
+
+// Unlinked records a query not issued: its session had no link.
+func (c *Collector) Unlinked() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.links.QueriesUnlinked++
+}
+
 // Online records how many servents are online.
 func (c *Collector) Online(at time.Duration, n int) {
 	c.mu.Lock()
@@ -288,6 +314,10 @@ func (c *Collector) Results() *Results {
 	}
 	for _, reason := range slices.Sorted(maps.Keys(c.dropped)) {
 		r.Dropped = append(r.Dropped, Count{Reason: reason, N: c.dropped[reason]})
+	}
+	r.Links = LinkFigures{Linked: c.links.Linked, QueriesUnlinked: c.links.QueriesUnlinked}
+	for _, reason := range slices.Sorted(maps.Keys(c.failed)) {
+		r.Links.Failed = append(r.Links.Failed, Count{Reason: reason, N: c.failed[reason]})
 	}
 	r.Memory = MemoryFigures{PeakBytes: c.heapPeak, FinalBytes: c.heapLast, SamplesTaken: c.heapN}
 	if c.heapN > 0 {

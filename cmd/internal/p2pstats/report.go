@@ -169,14 +169,14 @@ func Figures(runs ...*Results) []Figure {
 		})
 	}
 	for _, reason := range union(runs, func(r *Results) []string { return reasonsOf(r.Dropped) }) {
-		add("dropped."+reason, "connections dropped, "+reason, func(r *Results) string {
-			for _, d := range r.Dropped {
-				if d.Reason == reason {
-					return strconv.FormatInt(d.N, 10)
-				}
-			}
-			return "0"
-		})
+		add("dropped."+reason, "connections dropped, "+reason, countOf(func(r *Results) []Count { return r.Dropped }, reason))
+	}
+	if workload(runs) {
+		add("links.linked", "sessions that linked to the target", count(func(r *Results) int64 { return r.Links.Linked }))
+		for _, reason := range union(runs, func(r *Results) []string { return reasonsOf(r.Links.Failed) }) {
+			add("links.failed."+reason, "links failed, "+reason, countOf(func(r *Results) []Count { return r.Links.Failed }, reason))
+		}
+		add("links.queries_unlinked", "queries not issued, no link", count(func(r *Results) int64 { return r.Links.QueriesUnlinked }))
 	}
 	add("reverse_path.forwarded", "QueryHits forwarded (at each servent)", count(func(r *Results) int64 { return r.ReversePath.Forwarded }))
 	add("reverse_path.delivered", "QueryHits delivered to the searcher", count(func(r *Results) int64 { return r.ReversePath.Delivered }))
@@ -208,6 +208,21 @@ func typesOf(b []TypeRate) []string {
 	}
 	return t
 }
+
+// countOf is a figure: a run's count for reason in list, 0 when absent.
+func countOf(list func(*Results) []Count, reason string) func(*Results) string {
+	return func(r *Results) string {
+		for _, d := range list(r) {
+			if d.Reason == reason {
+				return strconv.FormatInt(d.N, 10)
+			}
+		}
+		return "0"
+	}
+}
+
+// workload: the runs are govent workload's, against a target.
+func workload(runs []*Results) bool { return len(runs) > 0 && runs[0].Run.Target != "" }
 
 func reasonsOf(d []Count) []string {
 	var t []string

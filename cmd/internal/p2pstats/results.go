@@ -24,10 +24,19 @@ type Results struct {
 	Bandwidth      []TypeRate         `json:"bytes_per_node_per_second"`
 	TimeToFirstHit Percentiles        `json:"time_to_first_hit_s"`
 	Dropped        []Count            `json:"connections_dropped"`
+	Links          LinkFigures        `json:"links"`
 	ReversePath    ReversePathFigures `json:"reverse_path"`
 	Memory         MemoryFigures      `json:"memory"`
 	Series         []Sample           `json:"series"`
 	Distributions  Distributions      `json:"distributions"`
+}
+
+// LinkFigures is how the sessions' links to govent workload's target
+// went (zero for netsim).
+type LinkFigures struct {
+	Linked          int64   `json:"linked"`           // sessions that linked at least once
+	Failed          []Count `json:"failed"`           // dials that did not link, by reason
+	QueriesUnlinked int64   `json:"queries_unlinked"` // not issued: their session had no link
 }
 
 // Run says what ran.

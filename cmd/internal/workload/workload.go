@@ -154,13 +154,62 @@ type driver struct {
 	running sync.WaitGroup // the sessions' dialling goroutines
 }
 
-// session is one session's leaf and its link to the target.
+// session is one session's leaf and its link to the target. It is online
+// while linked.
 type session struct {
-	id    int
-	sv    *servent.Servent
-	share string
-	stop  context.CancelFunc
-	left  atomic.Bool
+	id                 int
+	sv                 *servent.Servent
+	share              string
+	stop               context.CancelFunc
+	left               atomic.Bool
+	linked, linkedOnce atomic.Bool
+}
+
+// ErrNoLink: no session could link to the target.
+var ErrNoLink = errors.New("no session could link to")
+
+// noLink is ErrNoLink for the run's target, with why the dials failed
+// (the commonest reason), or nil when a session linked.
+func (d *driver) noLink() error {
+	r := d.run.Stats.Results()
+	if r.Links.Linked > 0 {
+		return nil
+	}
+	why, most := "", int64(0)
+	for _, f := range r.Links.Failed {
+		if f.N > most {
+			why, most = f.Reason, f.N
+		}
+	}
+	if why == "" {
+		return fmt.Errorf("workload: %w %v: no dial completed", ErrNoLink, d.cfg.Target)
+	}
+	return fmt.Errorf("workload: %w %v: %s", ErrNoLink, d.cfg.Target, why)
+}
+
+// linkEvent follows session s's link to the target: it is online from
+// its handshake to its end.
+func (d *driver) linkEvent(s *session, e servent.Event) {
+	if !e.Outgoing {
+		return
+	}
+	switch e.Kind {
+	case servent.EventConnected:
+		if !s.linked.Swap(true) {
+			d.run.Joined()
+		}
+		if !s.linkedOnce.Swap(true) {
+			d.run.Stats.Linked()
+		}
+	case servent.EventDisconnected:
+		d.unlink(s)
+	}
+}
+
+func (d *driver) unlink(s *session) {
+	if s.linked.Swap(false) {
+		d.run.Gone()
+	}
 }
 
 func (d *driver) drive() error {
@@ -185,6 +234,16 @@ func (d *driver) drive() error {
 	if err := d.run.SleepUntil(d.ctx, 0); err != nil {
 		return err
 	}
+	r := d.run.Stats.Results()
+	if r.Links.Linked == 0 && len(r.Links.Failed) > 0 {
+		return d.noLink() // nothing answered, or it refused every session: no run to measure
+	}
+	var failed int64
+	for _, f := range r.Links.Failed {
+		failed += f.N
+	}
+	d.cfg.Progress(fmt.Sprintf("warm-up: %d of %s linked to %v, %s failed", r.Links.Linked,
+		english.Count(len(initial), "session", "sessions"), d.cfg.Target, english.Count(int(failed), "dial", "dials")))
 	for _, ev := range p2pnode.Schedule(d.tl, d.cfg.Duration, d.cfg.Interval) {
 		if err := d.run.SleepUntil(d.ctx, ev.At); err != nil {
 			return err
@@ -213,7 +272,7 @@ func (d *driver) drive() error {
 	if n := d.run.WaitSearches(); n > 0 {
 		return fmt.Errorf("workload: %s could not be issued", english.Count(int(n), "search", "searches"))
 	}
-	return nil
+	return d.noLink()
 }
 
 // join starts session id's leaf and keeps it connected to the target,
@@ -224,10 +283,12 @@ func (d *driver) join(id int) error {
 		return err
 	}
 	network, listen := d.cfg.Network(id)
+	s := &session{id: id, share: share}
+	events := d.run.Events(id)
 	sv, err := servent.New(servent.Config{
 		Listen: listen, Network: network, ShareDir: share, HashBeforeStart: true,
 		Mode: servent.ModeLeaf, LeafUltrapeers: 1, AllowPrivate: true,
-		OnEvent: d.run.Events(id), Logger: zap.NewNop(),
+		OnEvent: func(e servent.Event) { events(e); d.linkEvent(s, e) }, Logger: zap.NewNop(),
 	})
 	if err == nil {
 		err = sv.Start(d.ctx)
@@ -237,9 +298,8 @@ func (d *driver) join(id int) error {
 		return fmt.Errorf("workload: session %d: %w", id, err)
 	}
 	ctx, stop := context.WithCancel(d.ctx)
-	s := &session{id: id, sv: sv, share: share, stop: stop}
+	s.sv, s.stop = sv, stop
 	d.sessions[id] = s
-	d.run.Joined()
 	d.running.Add(1)
 	go func() {
 		defer d.running.Done()
@@ -248,13 +308,17 @@ func (d *driver) join(id int) error {
 	return nil
 }
 
-// keepLinked dials the target whenever the session has no link to it.
-// (Config.Peers would also dial hosts the target names: the target must
-// be the only servent this tool talks to.)
+// keepLinked dials the target whenever the session has no link to it,
+// and counts the dials that fail by why: a refusal is the target's
+// answer, and the session tries again. (Config.Peers would also dial
+// hosts the target names: the target must be the only servent this tool
+// talks to.)
 func (d *driver) keepLinked(ctx context.Context, s *session) {
 	for ctx.Err() == nil {
 		if len(s.sv.Peers()) == 0 {
-			_ = s.sv.Connect(d.cfg.Target) // refusals are the target's answer; we retry
+			if err := s.sv.Connect(d.cfg.Target); err != nil && ctx.Err() == nil {
+				d.run.Stats.LinkFailed(p2pnode.LinkFailure(err))
+			}
 		}
 		if p2pnode.Sleep(ctx, redial) != nil {
 			return
@@ -262,8 +326,16 @@ func (d *driver) keepLinked(ctx context.Context, s *session) {
 	}
 }
 
+// query issues a session's query, if it is linked: a query of a
+// session without a link would reach nobody, and measure nothing of the
+// target.
 func (d *driver) query(ev p2pnode.Event) {
-	if s := d.sessions[ev.Session]; s != nil && !s.left.Load() {
+	s := d.sessions[ev.Session]
+	switch {
+	case s == nil || s.left.Load():
+	case !s.linked.Load():
+		d.run.Stats.Unlinked()
+	default:
 		d.run.Search(d.ctx, s.sv, s.id, ev.Query)
 	}
 }
@@ -275,6 +347,7 @@ func (d *driver) leave(id int) {
 		return
 	}
 	s.stop()
+	d.unlink(s)
 	d.run.Leave(s.sv, s.share)
 }
 

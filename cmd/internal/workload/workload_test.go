@@ -42,15 +42,20 @@ func drive(t *testing.T, cfg Config, tweak func(*servent.Config)) *p2pstats.Resu
 		defer up.Close()
 		cfg.Target = up.Addr()
 		cfg.ShareRoot = t.TempDir()
-		cfg.Network = func(k int) (servent.Network, string) {
-			ip := netip.AddrFrom4([4]byte{127, 2, byte(k >> 8), byte(k)})
-			return n.Host(ip), netip.AddrPortFrom(ip, 6346).String()
-		}
+		cfg.Network = sessionsOn(n)
 		var err error
 		r, err = Run(context.Background(), cfg)
 		require.NoError(t, err)
 	})
 	return r
+}
+
+// sessionsOn puts session k on 127.2.x.y of n.
+func sessionsOn(n *memnet.Network) func(k int) (servent.Network, string) {
+	return func(k int) (servent.Network, string) {
+		ip := netip.AddrFrom4([4]byte{127, 2, byte(k >> 8), byte(k)})
+		return n.Host(ip), netip.AddrPortFrom(ip, 6346).String()
+	}
 }
 
 func busy(t *testing.T) *p2pmodel.Workload {
@@ -108,4 +113,40 @@ func TestWorkloadBounds(t *testing.T) {
 	_, err = Run(context.Background(), Config{Target: netip.MustParseAddrPort("127.0.0.1:1"), Sessions: 5000,
 		Churn: p2pmodel.DefaultChurn(), Duration: time.Hour})
 	assert.ErrorContains(t, err, "sessions, over")
+}
+
+// TestWorkloadNoTarget: nothing listens at the target, so no session
+// links: the run is an error that says so and why, at the end of the
+// warm-up, not a run of n/a figures blaming the model.
+func TestWorkloadNoTarget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		r, err := Run(context.Background(), Config{Target: netip.MustParseAddrPort("127.0.0.1:6346"), Sessions: 5,
+			Workload: busy(t), Duration: time.Hour, ShareRoot: t.TempDir(), Network: sessionsOn(memnet.New())})
+		require.ErrorIs(t, err, ErrNoLink)
+		assert.EqualError(t, err, "workload: no session could link to 127.0.0.1:6346: connection refused")
+		require.NotNil(t, r)
+		assert.Zero(t, r.Links.Linked)
+		require.Len(t, r.Links.Failed, 1)
+		assert.Equal(t, "connection refused", r.Links.Failed[0].Reason)
+		assert.Less(t, time.Since(start), time.Minute, "it gives up after the warm-up")
+	})
+}
+
+// TestWorkloadCountsRefusals: a target with fewer leaf slots than there
+// are sessions refuses the rest. They are not online, their dials count
+// by its answer, and their queries, which would reach nobody, are not
+// issued.
+func TestWorkloadCountsRefusals(t *testing.T) {
+	r := drive(t, Config{Sessions: 20, Workload: busy(t), Duration: time.Minute, Seed: 5},
+		func(c *servent.Config) { c.MaxLeaves = 8 })
+	assert.Equal(t, int64(8), r.Links.Linked, "every session stays: the first 8 keep the slots")
+	require.NotEmpty(t, r.Links.Failed)
+	assert.Equal(t, "503 Full", r.Links.Failed[0].Reason, "%v", r.Links.Failed)
+	assert.Positive(t, r.Links.Failed[0].N)
+	for _, s := range r.Series {
+		assert.LessOrEqual(t, s.Online, 8, "at %vs", s.T)
+	}
+	assert.Positive(t, r.Links.QueriesUnlinked)
+	assert.Positive(t, r.Queries.Issued)
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/govent/govent/cmd/internal/interrupt"
+)
+
+// stopContext is interrupt.Context (Ctrl-C, SIGTERM) for a verb that
+// cleans up after itself (demo, netsim, workload), which SIGHUP, its
+// terminal gone, ends too. stop restores the default action of all three.
+func stopContext(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
+	ctx, stopInt := interrupt.Context(ctx)
+	ctx, stopHup := signal.NotifyContext(ctx, syscall.SIGHUP)
+	return ctx, func() { stopHup(); stopInt() }
+}
+
+// catchEPIPE makes a write to a closed standard output or error (govent
+// demo | head -1) fail with EPIPE, until the returned func is called,
+// instead of killing the process before its defers remove what it wrote;
+// the verb's writers, through stopOnError, then end its run. (SIGPIPE is
+// no stop signal: it also comes for a socket whose peer went, which is
+// routine.)
+func catchEPIPE() (release func()) {
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	return func() { signal.Stop(pipe) }
+}
+
+// errOutputClosed is the cause of a run ended by a write to a closed
+// standard output or error.
+var errOutputClosed = errors.New("output closed")
+
+// stopOnError is w that ends the run (cancel) when a write to it fails.
+type stopOnError struct {
+	w      io.Writer
+	cancel context.CancelCauseFunc
+}
+
+func (s stopOnError) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.cancel(fmt.Errorf("%w: %v", errOutputClosed, err))
+	}
+	return n, err
+}
