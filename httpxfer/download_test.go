@@ -45,11 +45,25 @@ func testDownloader(dir string, w *waitRecorder, ends ...pipeEnd) *Downloader {
 // assertFinished checks the final file and that nothing else is left.
 func assertFinished(t *testing.T, dir string, res Result, want []byte, name string) {
 	t.Helper()
+	assertSaved(t, dir, res, want, name)
+	assert.Equal(t, wire.SHA1(sha1.Sum(want)), res.SHA1)
+}
+
+// assertFinishedByTree: the download finished, proved by the tree alone
+// (Request.RootNamed): its SHA-1 was not computed.
+func assertFinishedByTree(t *testing.T, dir string, res Result, want []byte, name string) {
+	t.Helper()
+	assertSaved(t, dir, res, want, name)
+	assert.True(t, res.TreeVerified)
+	assert.Zero(t, res.SHA1, "SHA-1 not computed")
+}
+
+func assertSaved(t *testing.T, dir string, res Result, want []byte, name string) {
+	t.Helper()
 	assert.Equal(t, filepath.Join(dir, name), res.Path)
 	got, err := os.ReadFile(res.Path)
 	require.NoError(t, err)
 	assert.Equal(t, sha1.Sum(want), sha1.Sum(got), "content")
-	assert.Equal(t, wire.SHA1(sha1.Sum(want)), res.SHA1)
 	assert.Equal(t, int64(len(want)), res.Size)
 	assert.Equal(t, []string{name}, dirNames(t, dir), "no .part or state left")
 }
