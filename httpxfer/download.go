@@ -249,7 +249,7 @@ type Result struct {
 	// and nothing was downloaded.
 	AlreadyComplete bool
 	// TreeVerified: every byte was checked against the Tiger tree of
-	// Request.TTH (as it arrived, or when a resume found it in the .part).
+	// Request.TTH, as it arrived or read back from the .part.
 	TreeVerified bool
 	// BadChunks counts the segments that failed the tree and were fetched
 	// again.

@@ -66,10 +66,10 @@ type job struct {
 	badSegs    int
 	splits     int   // chunks split in the endgame
 	hashTarget int64 // the SHA-1 follower reads the .part up to here
+	rehash     bool  // bytes it read were thrown away since
 	// sha1Read counts the bytes hashed for the SHA-1 while the download
 	// had a tree, and at the end: the Downloader's, for tests.
 	sha1Read *atomic.Int64
-	rehash   bool // bytes it read were thrown away since
 }
 
 type srcState struct {

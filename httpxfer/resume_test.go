@@ -166,13 +166,7 @@ func resumeProved(t *testing.T, disk, data []byte, tree *thex.Tree, kept []byte,
 		res, err := d.Download(t.Context(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sum,
 			TTH: tree.Root(), HasTTH: true, RootNamed: named, Sources: []Source{src.source()}})
 		require.NoError(t, err)
-		if named {
-			assertFinishedByTree(t, dir, res, data, "f.bin")
-			assert.Zero(t, d.sha1Read.Load(), "no SHA-1 read once the tree was set")
-		} else {
-			assertFinished(t, dir, res, data, "f.bin")
-		}
-		assert.True(t, res.TreeVerified)
+		assertTreeFinished(t, d, dir, res, data, "f.bin", named)
 		assert.Equal(t, resumed, res.Resumed)
 		assert.Equal(t, int64(len(data))-resumed, rangeBytes(src.requestRanges()), "only what is not proved is fetched: %v", src.requestRanges())
 	})

@@ -88,13 +88,7 @@ func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64, rootNamed
 		Sources: []Source{liar.source(), {Addr: a.addr}, {Addr: b.addr}},
 	})
 	require.NoError(t, err)
-	if rootNamed {
-		assertFinishedByTree(t, dir, res, data, "song.ogg")
-		assert.Zero(t, d.sha1Read.Load(), "no SHA-1 read once the tree was set")
-	} else {
-		assertFinished(t, dir, res, data, "song.ogg")
-	}
-	assert.True(t, res.TreeVerified)
+	assertTreeFinished(t, d, dir, res, data, "song.ogg", rootNamed)
 	assert.GreaterOrEqual(t, res.BadChunks, 1)
 	require.Len(t, res.Dropped, 1, "only the liar is dropped: %v", res.Dropped)
 	assert.Equal(t, liar.source(), res.Dropped[0].Source)
@@ -277,8 +271,7 @@ func TestDownloadRootNamedSkipsSHA1(t *testing.T) {
 			})
 			if named {
 				require.NoError(t, err)
-				assertFinishedByTree(t, dir, res, data, "x.bin")
-				assert.Zero(t, d.sha1Read.Load(), "no SHA-1 read once the tree was set")
+				assertFinishedByTree(t, d, dir, res, data, "x.bin")
 				return
 			}
 			require.ErrorIs(t, err, ErrHashMismatch)
