@@ -18,11 +18,15 @@ import (
 )
 
 // BenchmarkTransferMesh downloads one file (256 MiB; GOVENT_BENCH_BYTES
-// overrides) from 4 sources on loopback, once with THEX (the tree fetched
-// from a source, each chunk verified as it arrives, SHA-1 at the end) and
-// once without (SHA-1 only), in the same run, and reports the ratio of
-// their throughputs (target 0.9): of the totals, and the median of the
-// rounds' ratios (each round runs both modes, the first one in turn).
+// overrides) from 4 sources on loopback in three modes, in the same run:
+// thex, a magnet link's download (the link named the bitprint,
+// Request.RootNamed: the tree fetched from a source, each chunk verified
+// as it arrives, the tree alone proves the file); thex+sha1, a search
+// hit's (the root only the hit vouches for: the tree as in thex, and the
+// SHA-1 at the end); sha1, without a tree (SHA-1 only). It reports the
+// ratio of the tree modes' throughputs to sha1's (target 0.9): of the
+// totals, and for thex the median of the rounds' ratios (each round runs
+// every mode, the first one in turn).
 //
 // It also reports the process's CPU time in each mode (uploaders
 // included) per MB moved and relative to the plain one,
@@ -36,9 +40,10 @@ import (
 // Rounds differ most when other processes run: other-cores is the CPU
 // time the rest of the machine took while the downloads ran, per second
 // of them (Linux, from /proc/stat). thex/sha1-quiet is the ratio of the
-// totals over the rounds in which neither download had other processes
-// take over quietCores (quiet-rounds of them), which a shared machine
-// disturbs least; it keeps both modes of each round it keeps. What a
+// totals over the rounds in which neither the thex nor the sha1 download
+// had other processes take over quietCores (quiet-rounds of them), which
+// a shared machine disturbs least; it keeps both modes of each round it
+// keeps. What a
 // download leaves behind does not carry into the next round: its last
 // commit fsyncs every byte it wrote, and on ext4 without a journal
 // mounted with discard (the project's machines) os.Remove, outside the
@@ -65,15 +70,18 @@ func BenchmarkTransferMesh(b *testing.B) {
 		srcs = append(srcs, Source{Addr: up.addr})
 	}
 	b.SetBytes(size)
-	var withTree, without, cpuTree, cpuPlain, others time.Duration
+	var withTree, withBoth, without, cpuTree, cpuBoth, cpuPlain, others time.Duration
 	seen := true // /proc/stat could be read
-	run := func(thexOn bool, cpu *time.Duration) (time.Duration, float64) {
+	// A mode: whether the download has the root, and whether the user
+	// named it (the SHA-1 is then not computed).
+	type mode struct{ thex, named bool }
+	run := func(m mode, cpu *time.Duration) (time.Duration, float64) {
 		dir := b.TempDir()
 		cpu0 := processCPU(b)
 		all0, ok0 := machineCPU()
 		start := time.Now()
 		res, err := NewDownloader(DownloaderConfig{Dir: dir}).Download(context.Background(), Request{
-			Name: "big.bin", Size: size, SHA1: d, TTH: t.Root(), HasTTH: thexOn, Sources: srcs,
+			Name: "big.bin", Size: size, SHA1: d, TTH: t.Root(), HasTTH: m.thex, RootNamed: m.named, Sources: srcs,
 		})
 		el := time.Since(start)
 		own := processCPU(b) - cpu0
@@ -83,30 +91,32 @@ func BenchmarkTransferMesh(b *testing.B) {
 		other := max(all1-all0-own, 0)
 		others += other
 		require.NoError(b, err)
-		require.Equal(b, thexOn, res.TreeVerified)
+		require.Equal(b, m.thex, res.TreeVerified)
+		require.Equal(b, m.named, res.SHA1 == (wire.SHA1{}), "SHA-1 computed unless the root was named")
 		require.NoError(b, os.Remove(res.Path))
 		return el, float64(other) / float64(el)
 	}
-	// Each round runs both modes, the first one in turn, so that neither
-	// always meets the machine warmer or busier; the median of the rounds'
-	// ratios beside the ratio of the totals shows a round gone astray.
+	// Each round runs every mode, the first one in turn (and the order of
+	// the others with it), so that none always meets the machine warmer or
+	// busier; the median of the rounds' ratios beside the ratio of the
+	// totals shows a round gone astray.
+	modes := []mode{{false, false}, {true, true}, {true, false}}
 	var ratios []float64
 	var quietTree, quietPlain time.Duration
 	quiet := 0
 	for b.Loop() {
-		var tt, tp time.Duration
-		var ot, op float64
-		if len(ratios)%2 == 0 {
-			tp, op = run(false, &cpuPlain)
-			tt, ot = run(true, &cpuTree)
-		} else {
-			tt, ot = run(true, &cpuTree)
-			tp, op = run(false, &cpuPlain)
+		var took [3]time.Duration
+		var other [3]float64
+		for k := range modes {
+			i := (len(ratios) + k) % len(modes)
+			took[i], other[i] = run(modes[i], []*time.Duration{&cpuPlain, &cpuTree, &cpuBoth}[i])
 		}
-		withTree += tt
+		tp, tt, tb := took[0], took[1], took[2]
 		without += tp
+		withTree += tt
+		withBoth += tb
 		ratios = append(ratios, tp.Seconds()/tt.Seconds())
-		if ot < quietCores && op < quietCores {
+		if other[1] < quietCores && other[0] < quietCores {
 			quiet++
 			quietTree += tt
 			quietPlain += tp
@@ -116,16 +126,20 @@ func BenchmarkTransferMesh(b *testing.B) {
 	mbps := func(d time.Duration) float64 { return mb / d.Seconds() }
 	slices.Sort(ratios)
 	b.ReportMetric(mbps(withTree), "thex-MB/s")
+	b.ReportMetric(mbps(withBoth), "thex+sha1-MB/s")
 	b.ReportMetric(mbps(without), "sha1-MB/s")
 	b.ReportMetric(mbps(withTree)/mbps(without), "thex/sha1")
+	b.ReportMetric(mbps(withBoth)/mbps(without), "thex+sha1/sha1")
 	b.ReportMetric((ratios[(len(ratios)-1)/2]+ratios[len(ratios)/2])/2, "thex/sha1-median")
 	b.ReportMetric(float64(cpuTree)/float64(cpuPlain), "thex-cpu/sha1-cpu")
+	b.ReportMetric(float64(cpuBoth)/float64(cpuPlain), "thex+sha1-cpu/sha1-cpu")
 	b.ReportMetric(cpuTree.Seconds()*1e3/mb, "thex-cpu-ms/MB")
+	b.ReportMetric(cpuBoth.Seconds()*1e3/mb, "thex+sha1-cpu-ms/MB")
 	b.ReportMetric(cpuPlain.Seconds()*1e3/mb, "sha1-cpu-ms/MB")
 	b.ReportMetric(float64(cpuTree)/float64(withTree), "thex-cores")
 	b.ReportMetric(float64(cpuPlain)/float64(without), "sha1-cores")
 	if seen {
-		b.ReportMetric(float64(others)/float64(withTree+without), "other-cores")
+		b.ReportMetric(float64(others)/float64(withTree+withBoth+without), "other-cores")
 		b.ReportMetric(float64(quiet), "quiet-rounds")
 		if quiet > 0 {
 			b.ReportMetric(quietPlain.Seconds()/quietTree.Seconds(), "thex/sha1-quiet")

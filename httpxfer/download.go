@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/govent/govent/wire"
@@ -91,6 +92,10 @@ type Downloader struct {
 
 	callbacks callbackTable      // downloads waiting in a queue, for QUEUE callbacks
 	bySHA1    map[wire.SHA1]*job // running downloads, for AddSources
+
+	// sha1Read: bytes its downloads hashed for the SHA-1 while they had a
+	// tree, or at their end (tests look).
+	sha1Read atomic.Int64
 }
 
 // NewDownloader returns a Downloader for cfg, with defaults filled in.
@@ -169,9 +174,22 @@ type Request struct {
 	// half): a tree a source offers in X-Thex-URI is fetched, refused
 	// unless it hashes up to TTH, and each chunk is verified against it
 	// as it arrives.
-	TTH     wire.TTH
-	HasTTH  bool
-	Sources []Source
+	TTH    wire.TTH
+	HasTTH bool
+	// RootNamed: TTH was named by whoever named the file, together with
+	// its SHA-1 (a magnet link's urn:bitprint, or its urn:sha1 and
+	// urn:tree:tiger together): the link is then the authority for both,
+	// as a BitTorrent info hash is, and the tree is the stronger hash. When
+	// a tree that hashes up to TTH verified every byte, the download then
+	// ends without computing the SHA-1 (Result.SHA1 stays zero): the
+	// follower stops reading the .part back once the tree is set. Without
+	// it (a root from a search hit, which only the hit vouches for) the
+	// SHA-1 is checked too, so that a hit pairing a popular SHA-1 with
+	// another file's root is caught (treeMismatch). When no tree arrives,
+	// none decodes to TTH, or not every segment ended verified (a SHA-1
+	// mismatch round), the SHA-1 is checked as without it.
+	RootNamed bool
+	Sources   []Source
 
 	// Progress, if set, is called with the bytes received into the .part
 	// so far (done) and the file size (total). Once the size is known
@@ -219,16 +237,19 @@ func (f SourceFailure) String() string { return f.Source.String() + ": " + f.Err
 
 // Result describes a download, finished or not.
 type Result struct {
-	Path    string    // the final file; empty unless the download finished
-	Size    int64     // bytes
-	SHA1    wire.SHA1 // of the final file
-	Resumed int64     // bytes already in the .part when the download began
+	Path string // the final file; empty unless the download finished
+	Size int64  // bytes
+	// SHA1 of the final file, computed and matching Request.SHA1; zero
+	// when it was not computed: no urn:sha1, or Request.RootNamed and the
+	// tree proved every byte.
+	SHA1    wire.SHA1
+	Resumed int64 // bytes already in the .part when the download began
 	Dropped []SourceFailure
 	// AlreadyComplete: the file was found complete at Path (same SHA-1)
 	// and nothing was downloaded.
 	AlreadyComplete bool
 	// TreeVerified: every byte was checked against the Tiger tree of
-	// Request.TTH as it arrived.
+	// Request.TTH, as it arrived or read back from the .part.
 	TreeVerified bool
 	// BadChunks counts the segments that failed the tree and were fetched
 	// again.
@@ -262,7 +283,8 @@ type Result struct {
 // MaxConns connections (rank.go); when only chunks in flight are left, an
 // idle source measured much faster than the source of one of them takes
 // over that chunk's tail (the endgame, endgame.go). The SHA-1 is checked once, over the
-// whole file: Gnutella sources offer no per-chunk hashes here. On a
+// whole file, unless a tree named with it (Request.RootNamed) proved every
+// byte: Gnutella sources offer no per-chunk hashes but THEX trees. On a
 // mismatch we cannot tell who lied, so the state remembers which source
 // wrote each chunk, and the downloader tries suspects one at a time, the
 // one that wrote the fewest chunks first: it throws away every chunk that
@@ -296,6 +318,7 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 	j := &job{
 		cfg:        &d.cfg,
 		callbacks:  &d.callbacks,
+		sha1Read:   &d.sha1Read,
 		req:        req,
 		name:       name,
 		partPath:   filepath.Join(d.cfg.Dir, name+".part"),

@@ -45,11 +45,40 @@ func testDownloader(dir string, w *waitRecorder, ends ...pipeEnd) *Downloader {
 // assertFinished checks the final file and that nothing else is left.
 func assertFinished(t *testing.T, dir string, res Result, want []byte, name string) {
 	t.Helper()
+	assertSaved(t, dir, res, want, name)
+	assert.Equal(t, wire.SHA1(sha1.Sum(want)), res.SHA1)
+}
+
+// assertFinishedByTree: the download by d finished, proved by the tree
+// alone (Request.RootNamed): nothing was read for the SHA-1 once the tree
+// was set, and it was not computed.
+func assertFinishedByTree(t *testing.T, d *Downloader, dir string, res Result, want []byte, name string) {
+	t.Helper()
+	assertSaved(t, dir, res, want, name)
+	assert.True(t, res.TreeVerified)
+	assert.Zero(t, res.SHA1, "SHA-1 not computed")
+	assert.Zero(t, d.sha1Read.Load(), "no SHA-1 read once the tree was set")
+}
+
+// assertTreeFinished: the download by d finished, every byte checked
+// against the tree; by the tree alone when named (Request.RootNamed),
+// else by the SHA-1 too.
+func assertTreeFinished(t *testing.T, d *Downloader, dir string, res Result, want []byte, name string, named bool) {
+	t.Helper()
+	if named {
+		assertFinishedByTree(t, d, dir, res, want, name)
+		return
+	}
+	assertFinished(t, dir, res, want, name)
+	assert.True(t, res.TreeVerified)
+}
+
+func assertSaved(t *testing.T, dir string, res Result, want []byte, name string) {
+	t.Helper()
 	assert.Equal(t, filepath.Join(dir, name), res.Path)
 	got, err := os.ReadFile(res.Path)
 	require.NoError(t, err)
 	assert.Equal(t, sha1.Sum(want), sha1.Sum(got), "content")
-	assert.Equal(t, wire.SHA1(sha1.Sum(want)), res.SHA1)
 	assert.Equal(t, int64(len(want)), res.Size)
 	assert.Equal(t, []string{name}, dirNames(t, dir), "no .part or state left")
 }

@@ -6,6 +6,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/govent/govent/wire"
 )
@@ -13,6 +14,9 @@ import (
 // hashFollower hashes the .part while it is written, following the run of
 // complete chunks from the start, so that the SHA-1 is mostly done when the
 // last byte arrives. Complete chunks are never rewritten within a round.
+// It stops once the download has a tree named with its SHA-1
+// (Request.RootNamed): the tree proves the file, and finish is then
+// needed only if it does not prove every byte.
 type hashFollower struct {
 	h    hash.Hash
 	buf  []byte
@@ -37,11 +41,21 @@ func (j *job) follow(ctx context.Context, hf *hashFollower) {
 			hf.next++
 		}
 		end, wake := hf.end, j.wake
-		j.hashTarget = max(j.hashTarget, end)
+		withTree := j.tree != nil
+		named := j.req.RootNamed && withTree
+		if !named {
+			j.hashTarget = max(j.hashTarget, end)
+		}
 		j.mu.Unlock()
+		if named {
+			return
+		}
 		if hf.off < end {
 			n, err := io.CopyBuffer(hf.h, io.NewSectionReader(j.part, hf.off, end-hf.off), hf.buf)
 			hf.off += n
+			if withTree {
+				j.sha1Read.Add(n)
+			}
 			if err != nil {
 				return // finish hashes the rest and reports the error
 			}
@@ -58,10 +72,13 @@ func (j *job) follow(ctx context.Context, hf *hashFollower) {
 	}
 }
 
-// finish hashes what the follower has not and returns the SHA-1.
-func (hf *hashFollower) finish(f *os.File, size int64) (wire.SHA1, error) {
+// finish hashes what the follower has not and returns the SHA-1; read
+// counts the bytes it hashed.
+func (hf *hashFollower) finish(f *os.File, size int64, read *atomic.Int64) (wire.SHA1, error) {
 	var d wire.SHA1
-	if _, err := io.CopyBuffer(hf.h, io.NewSectionReader(f, hf.off, size-hf.off), hf.buf); err != nil {
+	n, err := io.CopyBuffer(hf.h, io.NewSectionReader(f, hf.off, size-hf.off), hf.buf)
+	read.Add(n)
+	if err != nil {
 		return d, err
 	}
 	hf.h.Sum(d[:0])

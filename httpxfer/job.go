@@ -67,6 +67,9 @@ type job struct {
 	splits     int   // chunks split in the endgame
 	hashTarget int64 // the SHA-1 follower reads the .part up to here
 	rehash     bool  // bytes it read were thrown away since
+	// sha1Read counts the bytes hashed for the SHA-1 while the download
+	// had a tree, and at the end: the Downloader's, for tests.
+	sha1Read *atomic.Int64
 }
 
 type srcState struct {
@@ -184,10 +187,16 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		}
 		verified := j.tree != nil && j.allVerifiedLocked()
 		j.mu.Unlock()
+		if verified && j.req.RootNamed && !mismatch {
+			// The tree named with the SHA-1 proved every byte.
+			res.TreeVerified, res.Size = true, j.size
+			res.Path, err = j.finish()
+			return j.result(res), err
+		}
 		if hf == nil {
 			hf = newHashFollower()
 		}
-		sum, err := hf.finish(j.part, j.size)
+		sum, err := hf.finish(j.part, j.size, j.sha1Read)
 		hf = nil
 		if err != nil {
 			return j.result(res), err

@@ -127,7 +127,6 @@ func TestResumeKeepsBytesTheTreeProves(t *testing.T) {
 	data := randomData(4 * chunk)
 	tree := treeOf(data)
 	require.Equal(t, int64(128<<10), tree.ChunkSize())
-	sum := wire.SHA1(sha1.Sum(data))
 	// On disk: chunk 0 whole, chunk 1 to 900 KiB, chunk 2 to 300 KiB with
 	// a bad byte at 200 KiB; the state claims chunk 0 and 100 KiB of 1.
 	disk := append([]byte(nil), data[:2*chunk+300<<10]...)
@@ -142,26 +141,35 @@ func TestResumeKeepsBytesTheTreeProves(t *testing.T) {
 		{"without", nil, chunk + 100<<10},
 		{"with another file's tree", treeOf(randomData(4 * chunk)).AppendDIME(nil), chunk + 100<<10},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				dir := t.TempDir()
-				require.NoError(t, os.WriteFile(filepath.Join(dir, "f.bin.part"), disk, 0o644))
-				writeState(t, dir, "f.bin", stateFile{Version: stateVersion, URN: sum.String(), Size: int64(len(data)),
-					ChunkSize: chunk, Tree: tc.tree, Chunks: []stateChunk{{Index: 0, Have: chunk}, {Index: 1, Have: 100 << 10}}})
-				var n int64
-				src := newPipeFake(t, "127.0.0.1:7003", data, throttled(64<<20, &n, tree))
-				defer src.stop()
-				d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: chunk, Dialer: newPipeDialer(src)})
-				res, err := d.Download(t.Context(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sum,
-					TTH: tree.Root(), HasTTH: true, Sources: []Source{src.source()}})
-				require.NoError(t, err)
-				assertFinished(t, dir, res, data, "f.bin")
-				assert.True(t, res.TreeVerified)
-				assert.Equal(t, tc.resumed, res.Resumed)
-				assert.Equal(t, int64(len(data))-tc.resumed, rangeBytes(src.requestRanges()), "only what is not proved is fetched: %v", src.requestRanges())
-			})
-		})
+		for _, named := range []bool{false, true} {
+			t.Run(fmt.Sprint(tc.name, "/rootNamed=", named), func(t *testing.T) { resumeProved(t, disk, data, tree, tc.tree, tc.resumed, named) })
+		}
 	}
+}
+
+// resumeProved resumes the download of data from the .part disk and a
+// state that keeps kept as its tree, and checks that it resumed from
+// resumed bytes. With named (Request.RootNamed) the tree alone proves the
+// file: nothing is read for the SHA-1 once the tree is set.
+func resumeProved(t *testing.T, disk, data []byte, tree *thex.Tree, kept []byte, resumed int64, named bool) {
+	const chunk = 1 << 20
+	sum := wire.SHA1(sha1.Sum(data))
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "f.bin.part"), disk, 0o644))
+		writeState(t, dir, "f.bin", stateFile{Version: stateVersion, URN: sum.String(), Size: int64(len(data)),
+			ChunkSize: chunk, Tree: kept, Chunks: []stateChunk{{Index: 0, Have: chunk}, {Index: 1, Have: 100 << 10}}})
+		var n int64
+		src := newPipeFake(t, "127.0.0.1:7003", data, throttled(64<<20, &n, tree))
+		defer src.stop()
+		d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: chunk, Dialer: newPipeDialer(src)})
+		res, err := d.Download(t.Context(), Request{Name: "f.bin", Size: int64(len(data)), SHA1: sum,
+			TTH: tree.Root(), HasTTH: true, RootNamed: named, Sources: []Source{src.source()}})
+		require.NoError(t, err)
+		assertTreeFinished(t, d, dir, res, data, "f.bin", named)
+		assert.Equal(t, resumed, res.Resumed)
+		assert.Equal(t, int64(len(data))-resumed, rangeBytes(src.requestRanges()), "only what is not proved is fetched: %v", src.requestRanges())
+	})
 }
 
 // rangeBytes sums the "bytes=a-b" ranges of requests; "" (the tree) counts

@@ -54,13 +54,15 @@ func TestDownloadThexCatchesBadChunk(t *testing.T) {
 		{1<<20 + 5000, 256 << 10, 256 << 10},
 		{3<<20 + 5000, 64 << 10, 256 << 10},
 	} {
-		t.Run(fmt.Sprint(tc.chunk), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { testThexCatchesBadChunk(t, int(tc.size), tc.chunk, tc.seg) })
-		})
+		for _, named := range []bool{false, true} {
+			t.Run(fmt.Sprint(tc.chunk, "/rootNamed=", named), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) { testThexCatchesBadChunk(t, int(tc.size), tc.chunk, tc.seg, named) })
+			})
+		}
 	}
 }
 
-func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64) {
+func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64, rootNamed bool) {
 	lib := &memLibrary{}
 	f, data := shareFile(t, t.TempDir(), 1, "song.ogg", size)
 	f = lib.addWithTree(f, data)
@@ -82,12 +84,11 @@ func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64) {
 	d := NewDownloader(DownloaderConfig{Dir: dir, ChunkSize: chunk, MaxFailures: 2, Wait: (&waitRecorder{}).wait,
 		Dialer: newPipeDialer(a, b, liar)})
 	res, err := d.Download(t.Context(), Request{
-		Name: "song.ogg", Size: f.Size, SHA1: f.SHA1, TTH: f.TTH, HasTTH: true,
+		Name: "song.ogg", Size: f.Size, SHA1: f.SHA1, TTH: f.TTH, HasTTH: true, RootNamed: rootNamed,
 		Sources: []Source{liar.source(), {Addr: a.addr}, {Addr: b.addr}},
 	})
 	require.NoError(t, err)
-	assertFinished(t, dir, res, data, "song.ogg")
-	assert.True(t, res.TreeVerified)
+	assertTreeFinished(t, d, dir, res, data, "song.ogg", rootNamed)
 	assert.GreaterOrEqual(t, res.BadChunks, 1)
 	require.Len(t, res.Dropped, 1, "only the liar is dropped: %v", res.Dropped)
 	assert.Equal(t, liar.source(), res.Dropped[0].Source)
@@ -248,4 +249,73 @@ func TestThrownAwayChunkStaysWithItsWriter(t *testing.T) {
 	assert.Zero(t, j.have)
 	assert.True(t, j.chunks[0].busy)
 	assert.Same(t, b, j.chunks[0].holder)
+}
+
+// A root named with the SHA-1 (Request.RootNamed): once a tree that hashes
+// up to it proved every byte, the SHA-1 is neither followed nor computed.
+// The request's SHA-1 here is another file's: the download succeeds on
+// the tree alone; with a root from a search hit (not named) the same
+// download fails, the file matching its root but not its SHA-1.
+func TestDownloadRootNamedSkipsSHA1(t *testing.T) {
+	data := randomData(900 << 10)
+	tr := treeOf(data)
+	wrong := wire.SHA1(sha1.Sum(randomData(10)))
+	for _, named := range []bool{true, false} {
+		t.Run(fmt.Sprint("rootNamed=", named), func(t *testing.T) {
+			fs := startFake(t, data, thexFake(tr, tr.Root(), wrong))
+			dir := t.TempDir()
+			d := testDownloader(dir, &waitRecorder{})
+			res, err := d.Download(t.Context(), Request{
+				Name: "x.bin", Size: int64(len(data)), SHA1: wrong, TTH: tr.Root(), HasTTH: true, RootNamed: named,
+				Sources: []Source{fs.source()},
+			})
+			if named {
+				require.NoError(t, err)
+				assertFinishedByTree(t, d, dir, res, data, "x.bin")
+				return
+			}
+			require.ErrorIs(t, err, ErrHashMismatch)
+			assert.ErrorContains(t, err, "matches its tiger tree root but not its SHA-1")
+			assert.Positive(t, d.sha1Read.Load())
+			assert.Equal(t, []string(nil), dirNames(t, dir), "nothing kept")
+		})
+	}
+}
+
+// RootNamed, but nothing proves the file by its tree: no source offers
+// one, or the one offered hashes to another root. The SHA-1 end check
+// then runs as without it: a wrong SHA-1 is caught, the right one
+// reported.
+func TestDownloadRootNamedWithoutTreeChecksSHA1(t *testing.T) {
+	data := randomData(600 << 10)
+	good := treeOf(data)
+	sum := wire.SHA1(sha1.Sum(data))
+	wrong := wire.SHA1(sha1.Sum(randomData(10)))
+	for _, tc := range []struct {
+		name   string
+		behave func(*fakeSource, net.Conn, *http.Request, int) bool
+	}{
+		{"no tree offered", honest},
+		{"tree of another file", thexFake(treeOf(randomData(600<<10)), good.Root(), sum)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := startFake(t, data, tc.behave)
+			dir := t.TempDir()
+			res, err := testDownloader(dir, &waitRecorder{}).Download(t.Context(), Request{
+				Name: "x.bin", Size: int64(len(data)), SHA1: sum, TTH: good.Root(), HasTTH: true, RootNamed: true,
+				Sources: []Source{fs.source()},
+			})
+			require.NoError(t, err)
+			assertFinished(t, dir, res, data, "x.bin")
+			assert.False(t, res.TreeVerified)
+
+			fs = startFake(t, data, tc.behave)
+			dir = t.TempDir()
+			_, err = testDownloader(dir, &waitRecorder{}).Download(t.Context(), Request{
+				Name: "x.bin", Size: int64(len(data)), SHA1: wrong, TTH: good.Root(), HasTTH: true, RootNamed: true,
+				Sources: []Source{fs.source()},
+			})
+			require.ErrorIs(t, err, ErrHashMismatch)
+		})
+	}
 }

@@ -86,5 +86,6 @@ func testSearchGetsHashFromGTKG(t *testing.T, withH bool) {
 		assert.Equal(t, gtkgTiger, res[0].TTH)
 		req := RequestOf(res[0])
 		assert.True(t, req.HasTTH, "a download from it verifies chunks")
+		assert.False(t, req.RootNamed, "a hit's root: the SHA-1 is checked too")
 	}
 }

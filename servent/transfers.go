@@ -529,7 +529,10 @@ func (s *Servent) Uploads() []httpxfer.UploadProgress { return s.xfer.up.Uploads
 func (s *Servent) ActiveUploads() int { return s.xfer.up.ActiveUploads() }
 
 // RequestOf turns a search result into a download request from that one
-// source, with the Tiger root when the hit gave a bitprint.
+// source, with the Tiger root when the hit gave a bitprint. The root is
+// not RootNamed: only the hit vouches for it, and a poisoned hit could
+// pair a popular SHA-1 with another file's root, so the SHA-1 is checked
+// at the end too (the file then matches its tree but not its SHA-1).
 func RequestOf(r Result) httpxfer.Request {
 	req := httpxfer.Request{Name: r.Name, Size: int64(r.Size), Sources: []httpxfer.Source{SourceOf(r)}}
 	if r.HasSHA1 {

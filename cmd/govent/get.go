@@ -137,7 +137,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return pr.failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 			}
-			return reportDownload(c.Root().Writer, res, pr.rateOf)
+			return reportDownload(c.Root().Writer, req, res, pr.rateOf)
 		},
 	}
 }
@@ -172,7 +172,7 @@ func downloadResult(ctx context.Context, s *servent.Servent, r servent.Result, d
 	if err != nil {
 		return pr.failed(ctx, err, filepath.Join(dir, req.Name+".part"))
 	}
-	return reportDownload(w, res, pr.rateOf)
+	return reportDownload(w, req, res, pr.rateOf)
 }
 
 // saveName is the file name a download is saved under: the first of names

@@ -55,7 +55,8 @@ func isMagnet(arg string) bool {
 
 // magnetRequest turns a magnet link into a download: its urn:sha1 (and
 // Tiger root, from a bitprint or a urn:tree:tiger xt: chunks are then
-// verified against the tree as they arrive), dn as the name, xl as the
+// verified against the tree as they arrive, and a tree that proves every
+// byte needs no SHA-1 at the end), dn as the name, xl as the
 // size, and its xs and as sources that name an IP address (http URLs or
 // uri-res paths) or a firewalled servent (push://). Sources by host name
 // are skipped: the downloader resolves no names. It also returns a note
@@ -79,7 +80,10 @@ func magnetRequest(link string) (req httpxfer.Request, notes []string, skipped i
 		}
 		return req, nil, 0, fmt.Errorf("magnet link without urn:sha1 or urn:bitprint xt: Gnutella sources are asked by SHA-1")
 	}
-	req = httpxfer.Request{Name: m.Name, SHA1: m.URN.SHA1, TTH: m.URN.TTH, HasTTH: m.URN.HasTTH}
+	// The link names the SHA-1 and the root together: it vouches for
+	// both, and a tree that hashes up to its root proves the file alone
+	// (httpxfer.Request.RootNamed; a search hit's root does not).
+	req = httpxfer.Request{Name: m.Name, SHA1: m.URN.SHA1, TTH: m.URN.TTH, HasTTH: m.URN.HasTTH, RootNamed: m.URN.HasTTH}
 	if m.HasSize {
 		req.Size = m.Size
 	}

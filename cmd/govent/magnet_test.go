@@ -19,7 +19,10 @@ import (
 // search --magnet prints a magnet per result; the hit came with a
 // bitprint in GGEP "H" (our Query sets 0x0800), so the magnet has it, and
 // get of that magnet downloads from its xs with every chunk checked
-// against the Tiger tree the source serves.
+// against the Tiger tree the source serves: the link named the root, so
+// the tree alone proves the file and the SHA-1 is not computed. search
+// --download of the same hit checks the tree and the SHA-1: the root is
+// the hit's word only.
 func TestSearchMagnetThenGet(t *testing.T) {
 	body := strings.Repeat("magnetic penguin ", 40000) // 680 KB: a tree of depth 2
 	s := shareFiles(t, map[string]string{"magnetic penguin.ogg": body})
@@ -42,10 +45,49 @@ func TestSearchMagnetThenGet(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut = runCLI(t, "", "get", link[1], "--dir", dir)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	assert.Contains(t, out, "every chunk checked against its Tiger tree")
+	assert.Contains(t, out, "every chunk checked against its Tiger tree "+f.TTH.String()+", named by the link; SHA-1 not computed)")
+	assert.NotContains(t, out, "SHA-1 verified")
 	got, err := os.ReadFile(filepath.Join(dir, "magnetic penguin.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, body, string(got))
+
+	dir = t.TempDir()
+	code, out, errOut = runCLI(t, "", "search", "magnetic", "--peer", s.Addr().String(), "--listen", "127.0.0.1:0",
+		"--max-results", "1", "--download", "1", "--dir", dir)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "SHA-1 verified "+f.SHA1.String()+", every chunk checked against its Tiger tree)")
+	got, err = os.ReadFile(filepath.Join(dir, "magnetic penguin.ogg"))
+	require.NoError(t, err)
+	assert.Equal(t, body, string(got))
+}
+
+// A link that names the Tiger root with the SHA-1 (a bitprint, or a
+// urn:tree:tiger xt beside the urn:sha1) vouches for both: its download
+// is RootNamed. One with the SHA-1 alone has no root to name.
+func TestMagnetRequestNamesRoot(t *testing.T) {
+	sha := wire.SHA1{1, 2, 3}
+	tth := wire.TTH{4, 5, 6}
+	sha32 := strings.TrimPrefix(sha.String(), "urn:sha1:")
+	tth32 := strings.TrimPrefix(tth.String(), wire.TTHPrefix)
+	for _, tc := range []struct {
+		name, xt string
+		named    bool
+	}{
+		{"bitprint", "xt=urn:bitprint:" + sha32 + "." + tth32, true},
+		{"sha1 and tree:tiger", "xt=urn:sha1:" + sha32 + "&xt=urn:tree:tiger:" + tth32, true},
+		{"sha1 alone", "xt=urn:sha1:" + sha32, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _, _, err := magnetRequest("magnet:?" + tc.xt + "&dn=a.ogg&xs=http://10.1.2.3:6346/uri-res/N2R?" + sha.String())
+			require.NoError(t, err)
+			assert.Equal(t, sha, req.SHA1)
+			assert.Equal(t, tc.named, req.HasTTH)
+			assert.Equal(t, tc.named, req.RootNamed)
+			if tc.named {
+				assert.Equal(t, tth, req.TTH)
+			}
+		})
+	}
 }
 
 // Magnets get refuses, and one it takes without a source but --source.

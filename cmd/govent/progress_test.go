@@ -222,7 +222,7 @@ func TestProgressRateIsTheFinalRate(t *testing.T) {
 		p.finish()
 		require.Equal(t, "1.0 MiB/s", lastRate(buf.String()))
 		res := httpxfer.Result{Path: "d/f", Size: total, Sources: []httpxfer.SourceStats{{Source: src, Bytes: total, Rate: 1.1 * (1 << 20)}}}
-		require.NoError(t, reportDownload(&buf, res, p.rateOf))
+		require.NoError(t, reportDownload(&buf, httpxfer.Request{}, res, p.rateOf))
 		assert.Contains(t, buf.String(), "  1. 10.0.0.1:6346: 1.0 MiB/s measured, 4.0 MiB received\n")
 	})
 	t.Run("two sources and a wait", func(t *testing.T) {
@@ -245,7 +245,7 @@ func TestProgressRateIsTheFinalRate(t *testing.T) {
 		require.Equal(t, "1.0 MiB/s", lastRate(buf.String()), "5 MiB counted over 5 s")
 		res := httpxfer.Result{Path: "d/f", Size: total, Sources: []httpxfer.SourceStats{
 			{Source: src, Bytes: 3 << 20, Rate: 2 << 20}, {Source: other, Bytes: 3 << 20, Rate: 1 << 20}}}
-		require.NoError(t, reportDownload(&buf, res, p.rateOf))
+		require.NoError(t, reportDownload(&buf, httpxfer.Request{}, res, p.rateOf))
 		assert.Contains(t, buf.String(), "  1. 10.0.0.1:6346: 512.0 KiB/s measured, 3.0 MiB received\n"+
 			"  2. 10.0.0.2:6346: 512.0 KiB/s measured, 3.0 MiB received\n")
 	})

@@ -59,18 +59,24 @@ func hopsText(hops uint8) string {
 	return english.Count(int(hops), "hop", "hops")
 }
 
-// reportDownload says where the file is and which sources were dropped
-// on the way, and why. (When a download fails, its error lists them.)
-func reportDownload(w io.Writer, res httpxfer.Result, rateOf func(bytes int64) float64) error {
+// reportDownload says where the file is, what proved it (what req asked
+// for and res did), and which sources were dropped on the way, and why.
+// (When a download fails, its error lists them.)
+func reportDownload(w io.Writer, req httpxfer.Request, res httpxfer.Result, rateOf func(bytes int64) float64) error {
 	for _, f := range res.Dropped {
 		fmt.Fprintf(w, "dropped source %s\n", f)
 	}
 	verified := "not verified (no urn:sha1)"
-	if res.SHA1 != (wire.SHA1{}) {
+	switch {
+	case res.SHA1 != (wire.SHA1{}):
 		verified = "SHA-1 verified " + res.SHA1.String()
-	}
-	if res.TreeVerified {
-		verified += ", every chunk checked against its Tiger tree"
+		if res.TreeVerified {
+			verified += ", every chunk checked against its Tiger tree"
+		}
+	case res.TreeVerified && req.RootNamed:
+		verified = "every chunk checked against its Tiger tree " + req.TTH.String() + ", named by the link; SHA-1 not computed"
+	case res.TreeVerified:
+		verified = "every chunk checked against its Tiger tree " + req.TTH.String() + "; no urn:sha1"
 	}
 	saved := "saved"
 	if res.AlreadyComplete {

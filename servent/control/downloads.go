@@ -210,6 +210,7 @@ func requestOf(r DownloadRequest) (httpxfer.Request, error) {
 	if r.Size < 0 {
 		return httpxfer.Request{}, fmt.Errorf("size %d is negative", r.Size)
 	}
+	// The API names no Tiger root: the SHA-1 at the end proves the file.
 	req := httpxfer.Request{SHA1: d, Size: r.Size, Name: saveName(d, r.Name)}
 	for _, s := range r.Sources {
 		var src httpxfer.Source
