@@ -229,10 +229,17 @@ func (c *clientConn) readBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 	}, k)
 }
 
-// bodyBuffer is readBody's read size: large enough for few system calls,
-// small enough that the bytes are still in cache when k hashes them and
-// when they are written.
-const bodyBuffer = 128 << 10
+// bodyBuffer is readBody's read size: large enough for few system calls
+// and for the socket's receive buffer to autotune to several MB (as
+// splice lets it: see copyBody), small enough that the bytes are still in
+// a core's L2 cache when k hashes them and when they are written. One per
+// connection in use, so at most MaxConns MiB per download checking a tree.
+// Measured in BenchmarkTransferMesh (2-core Xeon, 2 MiB L2 a core, quiet,
+// the sizes alternately, 5 runs each): the tree-checked mode made
+// 1004-1049 MB/s with 128 KiB reads, 1076-1146 with 512 KiB and 1091-1175
+// with 1 MiB, at 1.42-1.53 cpu-ms/MB whatever the size, against
+// 1154-1288 MB/s for the SHA-1 mode in the same runs.
+const bodyBuffer = 1 << 20
 
 // skipBody reads and drops n body bytes we did not ask for.
 func (c *clientConn) skipBody(n int64, g *stallGuard) error {
