@@ -32,12 +32,13 @@ func TestDemoInterrupted(t *testing.T) {
 		name  string
 		sig   syscall.Signal // 0: close the read end of its standard output
 		after string         // interrupt once a line with this text is out
+		cause string         // what the message says stopped it
 	}{
-		{"SIGINT while writing the shares", syscall.SIGINT, "files in "},
-		{"SIGINT while searching", syscall.SIGINT, " searches for "},
-		{"SIGTERM while searching", syscall.SIGTERM, " searches for "},
-		{"SIGHUP while writing the shares", syscall.SIGHUP, "files in "},
-		{"standard output closed after the first line", 0, "files in "},
+		{"SIGINT while writing the shares", syscall.SIGINT, "files in ", "interrupt signal received"},
+		{"SIGINT while searching", syscall.SIGINT, " searches for ", "interrupt signal received"},
+		{"SIGTERM while searching", syscall.SIGTERM, " searches for ", "terminated signal received"},
+		{"SIGHUP while writing the shares", syscall.SIGHUP, "files in ", "hangup signal received"},
+		{"standard output closed after the first line", 0, "files in ", "output closed: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -79,7 +80,7 @@ func TestDemoInterrupted(t *testing.T) {
 			var exit *exec.ExitError
 			require.True(t, errors.As(err, &exit), "exit: %v", err)
 			assert.Equal(t, 1, exit.ExitCode(), "exit status (%s; -1: killed by a signal)\nstdout:\n%s\nstderr:\n%s", tc.name, out.String(), stderr.String())
-			assert.Contains(t, stderr.String(), "demo: interrupted")
+			assert.Contains(t, stderr.String(), "demo: interrupted ("+tc.cause)
 			_, err = os.Stat(dir)
 			assert.True(t, os.IsNotExist(err), "%s is left behind: %v", dir, err)
 			os.RemoveAll(dir)

@@ -21,6 +21,17 @@ func stopContext(ctx context.Context) (_ context.Context, stop context.CancelFun
 	return ctx, func() { stopHup(); stopInt() }
 }
 
+// stopCause is " (why)" for a run that stopContext's ctx ended by SIGHUP
+// or its output closed, and "" for Ctrl-C or SIGTERM, which go without
+// saying.
+func stopCause(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	if cause == nil || cause == context.Canceled || errors.Is(cause, interrupt.ErrSignal) { // ==: a SIGHUP's cause Is context.Canceled too
+		return ""
+	}
+	return fmt.Sprintf(" (%v)", cause)
+}
+
 // catchEPIPE makes a write to a closed standard output or error (govent
 // demo | head -1) fail with EPIPE, until the returned func is called,
 // instead of killing the process before its defers remove what it wrote;
