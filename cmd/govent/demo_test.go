@@ -88,6 +88,40 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 }
 
+// govent demo 2>&1 | head -1 exits 1, as govent demo | head -1 does: the
+// message that it was interrupted goes to the closed output too, and that
+// write must not kill it by SIGPIPE (status 141 in a shell). Before, the
+// SIGPIPE catch ended before the message was written.
+func TestDemoOutputAndErrorClosed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's servents")
+	}
+	bin := buildGovent(t)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "demo")
+	cmd.Env = testEnviron()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	pw.Close()
+	timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	lines := bufio.NewScanner(pr)
+	var out strings.Builder
+	dir := readUntil(lines, &out, regexp.MustCompile(`files in (\S+)$`), "files in ")
+	require.NoError(t, pr.Close())
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	ws := exit.Sys().(syscall.WaitStatus)
+	assert.False(t, ws.Signaled(), "killed by %v\n%s", ws.Signal(), out.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	require.NotEmpty(t, dir, out.String())
+	_, err = os.Stat(dir)
+	assert.True(t, os.IsNotExist(err), "%s is left behind: %v", dir, err)
+	os.RemoveAll(dir)
+}
+
 // readUntil copies lines to out up to the first holding stop, and returns
 // re's first submatch in them ("" when none matched).
 func readUntil(lines *bufio.Scanner, out *strings.Builder, re *regexp.Regexp, stop string) string {

@@ -145,7 +145,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or its output closed (netsim 2>&1 | head
 	// -1) end the run: the child's too, and its files are removed.
-	defer catchEPIPE()()
+	catchEPIPE()
 	ctx, stop := stopContext(ctx)
 	defer stop()
 	ctx, halt := context.WithCancelCause(ctx)

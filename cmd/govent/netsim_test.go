@@ -234,6 +234,13 @@ func TestNetsimStopsAndCleansUp(t *testing.T) {
 				t.Fatalf("netsim did not stop\n%s", out.String())
 			}
 			<-read
+			if tc.sig == 0 { // netsim 2>&1 | head -1: exit 1, not killed by SIGPIPE writing why
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit)
+				ws := exit.Sys().(syscall.WaitStatus)
+				assert.False(t, ws.Signaled(), "killed by %v", ws.Signal())
+				assert.Equal(t, 1, exit.ExitCode())
+			}
 			if tc.sig == syscall.SIGINT || tc.sig == syscall.SIGHUP {
 				var exit *exec.ExitError
 				require.ErrorAs(t, err, &exit)

@@ -85,7 +85,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or its output closed end the run, and its
 	// sessions' share directories are removed.
-	defer catchEPIPE()()
+	catchEPIPE()
 	ctx, stop := stopContext(ctx)
 	defer stop()
 	ctx, halt := context.WithCancelCause(ctx)
