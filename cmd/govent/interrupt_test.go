@@ -92,3 +92,51 @@ func TestInterruptibleCommandsExist(t *testing.T) {
 		assert.True(t, names[name], "%s is no command", name)
 	}
 }
+
+// Ctrl-C stops a real search at once while it waits on the handshake with
+// a --peer that took the connection and says nothing: it ends as a search
+// interrupted before any result, its last line {"results":0,
+// "reason":"interrupted"} and exit status 0. Before, the handshake did not
+// watch the interrupt: the search waited out the handshake timeout (10 s)
+// and failed with "no peer could be reached: ... i/o timeout".
+func TestSearchInterruptedDuringHandshake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() { <-t.Context().Done(); conn.Close() }()
+		}
+	}()
+	cmd := exec.Command(bin, "search", "--peer", ln.Addr().String(), "--timeout", "20s", "--json", "zz")
+	cmd.Env = testEnviron()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("search did not dial its --peer")
+	}
+	time.Sleep(100 * time.Millisecond) // its handshake block is sent: it reads
+	sent := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err = cmd.Wait()
+	took := time.Since(sent)
+	require.NoError(t, err, "stdout %q stderr %q", stdout.String(), stderr.String())
+	assert.Less(t, took, 2*time.Second, "it waited for the handshake timeout")
+	assert.Equal(t, `{"results":0,"reason":"interrupted"}`+"\n", stdout.String())
+	assert.NotContains(t, stderr.String(), "no peer could be reached")
+}
