@@ -140,3 +140,69 @@ func TestSearchInterruptedDuringHandshake(t *testing.T) {
 	assert.Equal(t, `{"results":0,"reason":"interrupted"}`+"\n", stdout.String())
 	assert.NotContains(t, stderr.String(), "no peer could be reached")
 }
+
+// Ctrl-C ends a real browse with one line saying it was interrupted, the
+// same whether it came at once (as soon as package interrupt catches it,
+// while the program initialises and dials) or while the servent said
+// nothing, and exit status 1. Before, it printed the bare error of the
+// step it cut: "browse: dial tcp ...: operation was canceled" early,
+// "...: context canceled" later.
+func TestBrowseInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan struct{}, 10)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() { <-t.Context().Done(); conn.Close() }()
+		}
+	}()
+	const initLine = "init github.com/govent/govent/cmd/internal/interrupt @"
+	want := "govent: browse: interrupted before any file arrived from " + ln.Addr().String() + "\n"
+	for _, early := range []bool{true, false} {
+		cmd := exec.Command(bin, "browse", ln.Addr().String())
+		cmd.Env = append(testEnviron(), "GODEBUG=inittrace=1")
+		var stdout strings.Builder
+		cmd.Stdout = &stdout
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+		r := bufio.NewReader(stderr)
+		for {
+			line, err := r.ReadString('\n')
+			require.NoError(t, err, "no %q line", initLine)
+			if strings.HasPrefix(line, initLine) {
+				break
+			}
+		}
+		if !early {
+			<-accepted
+			time.Sleep(300 * time.Millisecond)
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		rest, _ := io.ReadAll(r)
+		var said strings.Builder // stderr but the init trace
+		for line := range strings.Lines(string(rest)) {
+			if !strings.HasPrefix(line, "init ") {
+				said.WriteString(line)
+			}
+		}
+		err = cmd.Wait()
+		timer.Stop()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "early %v", early)
+		assert.Equal(t, 1, exit.ExitCode(), "early %v (-1: killed by it)", early)
+		assert.Equal(t, want, said.String(), "early %v", early)
+		assert.Empty(t, stdout.String())
+	}
+}
