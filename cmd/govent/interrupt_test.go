@@ -32,41 +32,24 @@ func TestGetInterruptedAtOnce(t *testing.T) {
 	// A source that takes the connection and never answers: get waits on
 	// it until interrupted.
 	ln, _ := silentListener(t)
-	const initLine = "init github.com/govent/govent/cmd/internal/interrupt @"
 	const want = "govent: interrupted before any data arrived: nothing is kept, and the same command starts it again\n"
 	for i := range 40 {
 		delay := time.Duration(i%20) * time.Millisecond
 		cmd := exec.Command(bin, "get", "urn:sha1:PLSTHIPQQ2Q6RM6QV4G5M3OJIQWZGEN4", "--source", ln.Addr().String(), "--dir", t.TempDir())
-		cmd.Env = append(testEnviron(), "GODEBUG=inittrace=1")
-		stderr, err := cmd.StderrPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
+		cmd.Env = testEnviron()
+		said := startPastInit(t, cmd)
 		timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
-		r := bufio.NewReader(stderr)
-		var said strings.Builder // stderr but the init trace
-		for {
-			line, err := r.ReadString('\n')
-			require.NoError(t, err, "run %d: no %q line", i, initLine)
-			if strings.HasPrefix(line, initLine) {
-				break
-			}
-		}
 		time.Sleep(delay)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-		rest, _ := io.ReadAll(r)
-		for line := range strings.Lines(string(rest)) {
-			if !strings.HasPrefix(line, "init ") {
-				said.WriteString(line)
-			}
-		}
-		err = cmd.Wait()
+		stderr := said()
+		err := cmd.Wait()
 		timer.Stop()
 		var exit *exec.ExitError
-		require.ErrorAs(t, err, &exit, "run %d (SIGINT %s after init): %s", i, delay, said.String())
+		require.ErrorAs(t, err, &exit, "run %d (SIGINT %s after init): %s", i, delay, stderr)
 		ws := exit.Sys().(syscall.WaitStatus)
-		require.False(t, ws.Signaled(), "run %d (SIGINT %s after init): killed by %v, not exited; stderr %q", i, delay, ws.Signal(), said.String())
+		require.False(t, ws.Signaled(), "run %d (SIGINT %s after init): killed by %v, not exited; stderr %q", i, delay, ws.Signal(), stderr)
 		assert.Equal(t, 1, exit.ExitCode(), "run %d (SIGINT %s after init)", i, delay)
-		assert.Equal(t, want, said.String(), "run %d (SIGINT %s after init)", i, delay)
+		assert.Equal(t, want, stderr, "run %d (SIGINT %s after init)", i, delay)
 	}
 }
 
@@ -129,7 +112,6 @@ func TestBrowseInterrupted(t *testing.T) {
 	}
 	bin := buildGovent(t)
 	ln, accepted := silentListener(t)
-	const initLine = "init github.com/govent/govent/cmd/internal/interrupt @"
 	want := "govent: browse: interrupted before any file arrived from " + ln.Addr().String() + "\n"
 	for _, early := range []bool{true, false} {
 		select {
@@ -137,39 +119,23 @@ func TestBrowseInterrupted(t *testing.T) {
 		default:
 		}
 		cmd := exec.Command(bin, "browse", ln.Addr().String())
-		cmd.Env = append(testEnviron(), "GODEBUG=inittrace=1")
+		cmd.Env = testEnviron()
 		var stdout strings.Builder
 		cmd.Stdout = &stdout
-		stderr, err := cmd.StderrPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
+		said := startPastInit(t, cmd)
 		timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
-		r := bufio.NewReader(stderr)
-		for {
-			line, err := r.ReadString('\n')
-			require.NoError(t, err, "no %q line", initLine)
-			if strings.HasPrefix(line, initLine) {
-				break
-			}
-		}
 		if !early {
 			<-accepted
 			time.Sleep(300 * time.Millisecond)
 		}
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-		rest, _ := io.ReadAll(r)
-		var said strings.Builder // stderr but the init trace
-		for line := range strings.Lines(string(rest)) {
-			if !strings.HasPrefix(line, "init ") {
-				said.WriteString(line)
-			}
-		}
-		err = cmd.Wait()
+		stderr := said()
+		err := cmd.Wait()
 		timer.Stop()
 		var exit *exec.ExitError
 		require.ErrorAs(t, err, &exit, "early %v", early)
 		assert.Equal(t, 1, exit.ExitCode(), "early %v (-1: killed by it)", early)
-		assert.Equal(t, want, said.String(), "early %v", early)
+		assert.Equal(t, want, stderr, "early %v", early)
 		assert.Empty(t, stdout.String())
 	}
 }
@@ -196,4 +162,38 @@ func silentListener(t *testing.T) (_ net.Listener, accepted <-chan struct{}) {
 		}
 	}()
 	return ln, took
+}
+
+// startPastInit starts cmd (its Env set) and returns once package
+// interrupt's init has run, as the runtime reports under
+// GODEBUG=inittrace=1: from then on a SIGINT is caught. rest reads its
+// standard error to the end, less the init trace.
+func startPastInit(t *testing.T, cmd *exec.Cmd) (rest func() string) {
+	const initLine = "init github.com/govent/govent/cmd/internal/interrupt @"
+	cmd.Env = append(cmd.Env, "GODEBUG=inittrace=1")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	r := bufio.NewReader(stderr)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("no %q line: %v", initLine, err)
+		}
+		if strings.HasPrefix(line, initLine) {
+			break
+		}
+	}
+	return func() string {
+		b, _ := io.ReadAll(r)
+		var said strings.Builder
+		for line := range strings.Lines(string(b)) {
+			if !strings.HasPrefix(line, "init ") {
+				said.WriteString(line)
+			}
+		}
+		return said.String()
+	}
 }
