@@ -422,8 +422,8 @@ func (s *Servent) dialOnce(ctx context.Context, p *peerInfo, asLeaf bool) (net.C
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
 	// ctx ending (Ctrl-C, Close) cuts a read or write under way.
-	cut := make(chan struct{})
-	stopCut := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)); close(cut) })
+	cut, raw := make(chan struct{}), nc // nc becomes the TLS conn over raw
+	stopCut := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)); close(cut) })
 	defer func() {
 		if !stopCut() {
 			<-cut // done before the caller clears the deadline
