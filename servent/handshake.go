@@ -374,8 +374,9 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 	nc.Close()
 }
 
-// dial connects to addr and runs the client side of the handshake. It
-// owns the slot Connect reserved: released on failure, the connection's on
+// dial connects to addr and runs the client side of the handshake, until
+// parent or the servent ends or the handshake timeout passes. It owns the
+// slot Connect reserved: released on failure, the connection's on
 // success.
 //
 // A one-command tool (Transient) says it is a leaf: an ultrapeer gives it
@@ -383,12 +384,13 @@ func (s *Servent) refuse(nc net.Conn, remote netip.AddrPort, reason string) {
 // may hold, and sends it its results but no Queries (it has no table). A
 // host that is a leaf itself takes ultrapeers only, so it is asked again
 // as one.
-func (s *Servent) dial(addr netip.AddrPort) error {
+func (s *Servent) dial(parent context.Context, addr netip.AddrPort) error {
 	if s.beginHandshake() {
 		defer s.handshakes.Done()
 	}
 	ctx, cancel := s.contextFor(s.cfg.HandshakeTimeout)
 	defer cancel()
+	defer context.AfterFunc(parent, cancel)()
 	p := &peerInfo{remote: addr, outgoing: true}
 	asLeaf := s.IsLeaf() || s.cfg.Transient
 	nc, br, err := s.dialOnce(ctx, p, asLeaf)
@@ -419,6 +421,14 @@ func (s *Servent) dialOnce(ctx context.Context, p *peerInfo, asLeaf bool) (net.C
 	}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
+	// ctx ending (Ctrl-C, Close) cuts a read or write under way.
+	cut, raw := make(chan struct{}), nc // nc becomes the TLS conn over raw
+	stopCut := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)); close(cut) })
+	defer func() {
+		if !stopCut() {
+			<-cut // done before the caller clears the deadline
+		}
+	}()
 	br := bufio.NewReaderSize(nc, readBufferSize)
 	if s.cfg.Handshake04 {
 		err = s.clientHandshake04(nc, br, p)

@@ -557,14 +557,20 @@ func containsAddr(list []netip.AddrPort, a netip.AddrPort) bool {
 // by the servent; it is not redialled if it drops unless addr is one of the
 // configured peers.
 func (s *Servent) Connect(addr netip.AddrPort) error {
+	return s.ConnectContext(context.Background(), addr)
+}
+
+// ConnectContext is Connect that gives up when ctx ends (a Ctrl-C): the
+// dial or the handshake under way is cut short.
+func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error {
 	if s.ctx == nil {
 		return errors.New("servent: Connect before Start")
 	}
 	if !s.reserveSlot(slotPeer) {
 		return fmt.Errorf("%w: connect %s: %d of %d taken", errNoSlot, addr, s.slotLimit(slotPeer), s.slotLimit(slotPeer))
 	}
-	err := s.dial(addr)
-	if err != nil {
+	err := s.dial(ctx, addr)
+	if err != nil && ctx.Err() == nil { // an interrupted dial says nothing of the host
 		s.hosts.Failed(addr, time.Now())
 	}
 	return err

@@ -45,11 +45,17 @@ func browseCommand() *cli.Command {
 			ctx, stop := interrupt.Context(ctx)
 			defer stop()
 			conn, err := httpxfer.NetDialer{}.DialSource(ctx, httpxfer.Source{Addr: ap})
+			if err != nil && ctx.Err() != nil {
+				return browseInterrupted(c.Root().Writer, ap.String(), nil, c.Bool("json"))
+			}
 			if err != nil {
 				return fmt.Errorf("browse: %w", err) // it names the address
 			}
 			opts := httpxfer.BrowseOptions{UserAgent: servent.UserAgent, Timeout: c.Duration("timeout")}
 			res, err := httpxfer.Browse(ctx, conn, ap.String(), opts)
+			if err != nil && ctx.Err() != nil {
+				return browseInterrupted(c.Root().Writer, ap.String(), res, c.Bool("json"))
+			}
 			return printBrowse(c.Root().Writer, ap.String(), res, err, c.Bool("json"))
 		},
 	}
@@ -60,7 +66,20 @@ func browseCommand() *cli.Command {
 func browseResult(ctx context.Context, s *servent.Servent, r servent.Result, asJSON bool, w io.Writer) error {
 	src := servent.SourceOf(r)
 	res, err := s.Browse(ctx, src, httpxfer.BrowseOptions{})
+	if err != nil && ctx.Err() != nil {
+		return browseInterrupted(w, src.String(), res, asJSON)
+	}
 	return printBrowse(w, src.String(), res, err, asJSON)
+}
+
+// browseInterrupted is the end of a browse that Ctrl-C cut short: what
+// arrived, and one line saying so.
+func browseInterrupted(w io.Writer, who string, res *httpxfer.BrowseResult, asJSON bool) error {
+	if res == nil || len(res.Files) == 0 {
+		return fmt.Errorf("browse: interrupted before any file arrived from %s", who)
+	}
+	_ = printBrowse(w, who, res, nil, asJSON)
+	return fmt.Errorf("browse: interrupted after %s from %s: the list above is only those", english.Count(len(res.Files), "file", "files"), who)
 }
 
 // printBrowse prints what a browse found, even when it was cut short, and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 )
 
@@ -110,4 +112,14 @@ func TestBrowseEmptyAndRefused(t *testing.T) {
 	assert.Empty(t, out, "nothing was browsed")
 	assert.Contains(t, errOut, "govent: "+addr+": httpxfer: browse: ")
 	assert.Contains(t, errOut, "401 Unauthorized")
+}
+
+// A browse that Ctrl-C cut after some files prints them, then one line
+// saying the list is only those.
+func TestBrowseInterruptedAfterFiles(t *testing.T) {
+	var out bytes.Buffer
+	res := &httpxfer.BrowseResult{Files: []httpxfer.BrowseFile{{Name: "a.mp3", Size: 1000}, {Name: "b.mp3", Size: 2000}}}
+	err := browseInterrupted(&out, "127.0.0.1:6346", res, false)
+	assert.EqualError(t, err, "browse: interrupted after 2 files from 127.0.0.1:6346: the list above is only those")
+	assert.Equal(t, "127.0.0.1:6346: 2 files\n   1. a.mp3  1000 B  \n   2. b.mp3  2.0 KiB  \n", out.String())
 }

@@ -60,7 +60,7 @@ func demoCommand() *cli.Command {
 			// Ctrl-C (SIGTERM, SIGHUP, or its output closed) stops the
 			// demo where it is, and run's defers close the servents and
 			// remove what it wrote; a second signal kills.
-			defer catchEPIPE()()
+			catchEPIPE()
 			sigCtx, stop := stopContext(ctx)
 			defer stop()
 			context.AfterFunc(sigCtx, stop)

@@ -115,7 +115,8 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 					Listen: c.String("listen"), DownloadDir: c.String("dir"), NoTLS: c.Bool("no-tls"), Logger: zap.NewNop(),
 				}))
 				if err != nil {
-					return err
+					// Ctrl-C during the handshakes: as one before any data.
+					return newProgress(c.Root().Writer).failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 				}
 				defer s.Close()
 				var proxies []netip.AddrPort

@@ -145,7 +145,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or its output closed (netsim 2>&1 | head
 	// -1) end the run: the child's too, and its files are removed.
-	defer catchEPIPE()()
+	catchEPIPE()
 	ctx, stop := stopContext(ctx)
 	defer stop()
 	ctx, halt := context.WithCancelCause(ctx)
@@ -162,10 +162,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 			runs = append(runs, res)
 		}
 		if ctx.Err() != nil {
-			why := ""
-			if cause := context.Cause(ctx); cause != context.Canceled { // ==: a signal's cause Is context.Canceled too
-				why = fmt.Sprintf(" (%v)", cause) // SIGHUP, or its output closed; Ctrl-C goes without saying
-			}
+			why := stopCause(ctx)
 			if res == nil {
 				return fmt.Errorf("netsim: interrupted%s during run %s, before any figures", why, r)
 			}

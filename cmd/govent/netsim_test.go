@@ -234,6 +234,13 @@ func TestNetsimStopsAndCleansUp(t *testing.T) {
 				t.Fatalf("netsim did not stop\n%s", out.String())
 			}
 			<-read
+			if tc.sig == 0 { // netsim 2>&1 | head -1: exit 1, not killed by SIGPIPE writing why
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit)
+				ws := exit.Sys().(syscall.WaitStatus)
+				assert.False(t, ws.Signaled(), "killed by %v", ws.Signal())
+				assert.Equal(t, 1, exit.ExitCode())
+			}
 			if tc.sig == syscall.SIGINT || tc.sig == syscall.SIGHUP {
 				var exit *exec.ExitError
 				require.ErrorAs(t, err, &exit)
@@ -298,8 +305,9 @@ func TestWorkloadNoTarget(t *testing.T) {
 }
 
 // SIGHUP ends a real govent workload as Ctrl-C does: the figures so far,
-// exit 1, and its sessions' share directories removed. Before, it killed
-// the process and left them in the temporary directory.
+// exit 1, and its sessions' share directories removed; it says SIGHUP
+// stopped it, as netsim does. Before, it killed the process and left them
+// in the temporary directory, and then said only "interrupted".
 func TestWorkloadHangup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs govent workload")
@@ -334,7 +342,7 @@ func TestWorkloadHangup(t *testing.T) {
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
-	assert.Contains(t, out.String(), "workload: interrupted after ")
+	assert.Contains(t, out.String(), "workload: interrupted (hangup signal received) after ")
 	assert.Regexp(t, `(?m)^queries issued +\d+$`, stdout.String())
 	left, err = os.ReadDir(tmp)
 	require.NoError(t, err)

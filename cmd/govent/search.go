@@ -100,6 +100,14 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				Logger:           log,
 				HandshakeTimeout: min(timeout, servent.DefaultHandshakeTimeout),
 			}))
+			if err != nil && ctx.Err() != nil {
+				// Ctrl-C during the handshakes: as one before any result.
+				printSearchEnd(c.Root().Writer, 0, -1, "interrupted", printOpts{json: c.Bool("json")})
+				if n, what := resultToFetch(c); n > 0 {
+					return fmt.Errorf("%s %d: interrupted before any result arrived", what, n)
+				}
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -169,7 +177,8 @@ func peerUnlessDaemon(flag string) flagRule {
 }
 
 // startClient starts a servent for one command and connects it to peers,
-// all at once, each handshake bounded by cfg.HandshakeTimeout.
+// all at once, each handshake bounded by cfg.HandshakeTimeout and cut
+// short when ctx ends (Ctrl-C: then it returns ctx.Err()).
 // It is Transient: its port lives as long as the command, so its peers
 // are not told to keep it as a host.
 func startClient(ctx context.Context, peers []string, cfg servent.Config) (*servent.Servent, error) {
@@ -189,7 +198,7 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		wg.Go(func() {
 			ap, err := netip.ParseAddrPort(p)
 			if err == nil {
-				err = s.Connect(ap)
+				err = s.ConnectContext(ctx, ap)
 			}
 			if err != nil {
 				failed[i] = fmt.Errorf("peer %s: %w", p, err)
@@ -197,6 +206,10 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		s.Close()
+		return nil, ctx.Err() // the command says it was interrupted
+	}
 	var errs []error
 	var why []string
 	for _, err := range failed {
@@ -285,15 +298,21 @@ func searchAndPrint(ctx context.Context, s *servent.Servent, query string, timeo
 	case ctx.Err() != nil:
 		reason = "interrupted"
 	}
+	printSearchEnd(w, len(out), limit, reason, opts)
+	return out, nil
+}
+
+// printSearchEnd is a search's last line: {"results":N,"reason":R} with
+// --json, else "no results" or that the limit stopped it.
+func printSearchEnd(w io.Writer, n, limit int, reason string, opts printOpts) {
 	switch {
-	case asJSON:
-		_ = enc.Encode(searchEnd{Results: len(out), Reason: reason})
-	case len(out) == 0:
+	case opts.json:
+		_ = newJSONEncoder(w).Encode(searchEnd{Results: n, Reason: reason})
+	case n == 0:
 		fmt.Fprintln(w, "no results")
-	case len(out) == limit:
+	case n == limit:
 		fmt.Fprintf(w, "stopped at %s %d\n", opts.limitFlag, limit)
 	}
-	return out, nil
 }
 
 // collectResults reads results until limit arrived, the timeout passed or

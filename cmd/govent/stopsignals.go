@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/govent/govent/cmd/internal/interrupt"
@@ -21,17 +22,30 @@ func stopContext(ctx context.Context) (_ context.Context, stop context.CancelFun
 	return ctx, func() { stopHup(); stopInt() }
 }
 
-// catchEPIPE makes a write to a closed standard output or error (govent
-// demo | head -1) fail with EPIPE, until the returned func is called,
-// instead of killing the process before its defers remove what it wrote;
-// the verb's writers, through stopOnError, then end its run. (SIGPIPE is
-// no stop signal: it also comes for a socket whose peer went, which is
-// routine.)
-func catchEPIPE() (release func()) {
-	pipe := make(chan os.Signal, 1)
-	signal.Notify(pipe, syscall.SIGPIPE)
-	return func() { signal.Stop(pipe) }
+// stopCause is " (why)" for a run that stopContext's ctx ended by SIGHUP
+// or its output closed, and "" for Ctrl-C or SIGTERM, which go without
+// saying.
+func stopCause(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	if cause == nil || cause == context.Canceled || errors.Is(cause, interrupt.ErrSignal) { // ==: a SIGHUP's cause Is context.Canceled too
+		return ""
+	}
+	return fmt.Sprintf(" (%v)", cause)
 }
+
+// catchEPIPE makes a write to a closed standard output or error (govent
+// demo | head -1) fail with EPIPE, instead of killing the process before
+// its defers remove what it wrote; the verb's writers, through
+// stopOnError, then end its run. It holds until the process exits: the
+// verb's last message, that it was interrupted, goes to the closed
+// standard error after its defers (demo 2>&1 | head -1), and must not
+// kill it by SIGPIPE (status 141) either. (SIGPIPE is no stop signal: it
+// also comes for a socket whose peer went, which is routine.)
+func catchEPIPE() {
+	pipeOnce.Do(func() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) })
+}
+
+var pipeOnce sync.Once
 
 // errOutputClosed is the cause of a run ended by a write to a closed
 // standard output or error.

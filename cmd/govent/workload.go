@@ -85,7 +85,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or its output closed end the run, and its
 	// sessions' share directories are removed.
-	defer catchEPIPE()()
+	catchEPIPE()
 	ctx, stop := stopContext(ctx)
 	defer stop()
 	ctx, halt := context.WithCancelCause(ctx)
@@ -107,7 +107,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	}
 	if interrupted {
 		ran := time.Duration(r.Run.RealS * float64(time.Second)).Round(100 * time.Millisecond)
-		return fmt.Errorf("workload: interrupted after %v: the figures above cover only that", ran)
+		return fmt.Errorf("workload: interrupted%s after %v: the figures above cover only that", stopCause(ctx), ran)
 	}
 	if runErr != nil {
 		return runErr

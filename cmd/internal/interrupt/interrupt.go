@@ -19,6 +19,7 @@ package interrupt
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"sync"
@@ -32,7 +33,7 @@ var state struct {
 	catching bool
 	dflt     bool
 	held     os.Signal
-	cancel   context.CancelFunc // the listening command's, or nil
+	cancel   context.CancelCauseFunc // the listening command's, or nil
 }
 
 func init() {
@@ -54,7 +55,7 @@ func deliver(sig os.Signal) {
 	defer state.mu.Unlock()
 	switch {
 	case state.cancel != nil:
-		state.cancel()
+		state.cancel(received(sig))
 	case state.dflt:
 		die(sig)
 	case state.held == nil:
@@ -85,7 +86,8 @@ func Default() {
 
 // Context is signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 // that also takes over a signal that arrived before it was called: the
-// context is then cancelled at once. stop also restores the default
+// context is then cancelled at once. Its cause names the signal, as
+// NotifyContext's does. stop also restores the default
 // action, so a second Ctrl-C after it kills.
 func Context(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
 	state.mu.Lock()
@@ -93,19 +95,33 @@ func Context(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
 	if !state.catching {
 		return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	if state.held != nil {
+		cancel(received(state.held))
 		state.held = nil
-		cancel()
 	}
 	state.dflt, state.cancel = false, cancel
 	return ctx, func() {
 		state.mu.Lock()
 		defer state.mu.Unlock()
 		state.dflt, state.cancel = true, nil
-		cancel()
+		cancel(nil)
 	}
 }
+
+// ErrSignal is what the cause of a context that Context cancelled on a
+// signal Is (as it Is context.Canceled).
+var ErrSignal = errors.New("signal received")
+
+// signalError is the cause of a context cancelled by a signal, with the
+// text signal.NotifyContext gives ("interrupt signal received").
+type signalError string
+
+func (e signalError) Error() string { return string(e) }
+
+func (e signalError) Is(target error) bool { return target == ErrSignal || target == context.Canceled }
+
+func received(sig os.Signal) error { return signalError(sig.String() + " signal received") }
 
 // die ends the process by sig with its default action, as if it had never
 // been caught: a shell sees "killed by SIGINT" (status 130).
