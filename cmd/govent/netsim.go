@@ -145,11 +145,8 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or its output closed (netsim 2>&1 | head
 	// -1) end the run: the child's too, and its files are removed.
-	catchEPIPE()
-	ctx, stop := stopContext(ctx)
-	defer stop()
-	ctx, halt := context.WithCancelCause(ctx)
-	defer halt(nil)
+	ctx, halt, done := stoppableRun(ctx)
+	defer done()
 	errOut := stopOnError{c.Root().ErrWriter, halt}
 	progress := func(s string) { fmt.Fprintf(errOut, "netsim: %s\n", s) }
 	var runs []*p2pstats.Results

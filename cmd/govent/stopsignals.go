@@ -22,6 +22,18 @@ func stopContext(ctx context.Context) (_ context.Context, stop context.CancelFun
 	return ctx, func() { stopHup(); stopInt() }
 }
 
+// stoppableRun is how a verb that cleans up after itself (netsim,
+// workload) starts its run: a write to a closed output fails rather than
+// killing it (catchEPIPE), and its ctx ends on stopContext's signals or
+// by halt, which its output writers call (stopOnError) with the cause.
+// done, deferred, ends both.
+func stoppableRun(ctx context.Context) (_ context.Context, halt context.CancelCauseFunc, done func()) {
+	catchEPIPE()
+	ctx, stop := stopContext(ctx)
+	ctx, halt = context.WithCancelCause(ctx)
+	return ctx, halt, func() { halt(nil); stop() }
+}
+
 // stopCause is " (why)" for a run that stopContext's ctx ended by SIGHUP
 // or its output closed, and "" for Ctrl-C or SIGTERM, which go without
 // saying.

@@ -85,11 +85,8 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or its output closed end the run, and its
 	// sessions' share directories are removed.
-	catchEPIPE()
-	ctx, stop := stopContext(ctx)
-	defer stop()
-	ctx, halt := context.WithCancelCause(ctx)
-	defer halt(nil)
+	ctx, halt, done := stoppableRun(ctx)
+	defer done()
 	errOut := stopOnError{c.Root().ErrWriter, halt}
 	cfg.Progress = func(s string) { fmt.Fprintf(errOut, "workload: %s\n", s) }
 	r, runErr := workload.Run(ctx, cfg)
