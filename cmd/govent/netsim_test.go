@@ -245,7 +245,7 @@ func TestNetsimStopsAndCleansUp(t *testing.T) {
 				var exit *exec.ExitError
 				require.ErrorAs(t, err, &exit)
 				assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
-				want := "netsim: interrupted after "
+				want := "netsim: interrupted (interrupt signal received) after "
 				if tc.sig == syscall.SIGHUP {
 					want = "netsim: interrupted (hangup signal received) after "
 				}
@@ -305,48 +305,53 @@ func TestWorkloadNoTarget(t *testing.T) {
 }
 
 // SIGHUP ends a real govent workload as Ctrl-C does: the figures so far,
-// exit 1, and its sessions' share directories removed; it says SIGHUP
-// stopped it, as netsim does. Before, it killed the process and left them
-// in the temporary directory, and then said only "interrupted".
+// exit 1, and its sessions' share directories removed; it names the
+// signal that stopped it, as netsim and demo do. Before, SIGHUP killed
+// the process and left them in the temporary directory, and then Ctrl-C
+// and SIGTERM said only "interrupted".
 func TestWorkloadHangup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs govent workload")
 	}
 	bin := buildGovent(t)
 	target := shareServent(t, servent.Config{}, nil)
-	tmp := t.TempDir()
-	var stdout bytes.Buffer
-	cmd := exec.Command(bin, "workload", "--peer", target.Addr().String(), "--sessions", "3", "--churn", "none", "--duration", "10m")
-	cmd.Env = append(testEnviron(), "TMPDIR="+tmp)
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill() }()
-	lines := bufio.NewScanner(stderr)
-	var out strings.Builder
-	for lines.Scan() {
-		out.WriteString(lines.Text() + "\n")
-		if strings.Contains(lines.Text(), " linked to ") {
-			break
-		}
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			var stdout bytes.Buffer
+			cmd := exec.Command(bin, "workload", "--peer", target.Addr().String(), "--sessions", "3", "--churn", "none", "--duration", "10m")
+			cmd.Env = append(testEnviron(), "TMPDIR="+tmp)
+			cmd.Stdout = &stdout
+			stderr, err := cmd.StderrPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			defer func() { _ = cmd.Process.Kill() }()
+			lines := bufio.NewScanner(stderr)
+			var out strings.Builder
+			for lines.Scan() {
+				out.WriteString(lines.Text() + "\n")
+				if strings.Contains(lines.Text(), " linked to ") {
+					break
+				}
+			}
+			left, err := os.ReadDir(tmp)
+			require.NoError(t, err)
+			require.NotEmpty(t, left, "the sessions' share directories\n%s", out.String())
+			require.NoError(t, cmd.Process.Signal(sig))
+			for lines.Scan() {
+				out.WriteString(lines.Text() + "\n")
+			}
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit)
+			assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
+			assert.Contains(t, out.String(), "workload: interrupted ("+sig.String()+" signal received) after ")
+			assert.Regexp(t, `(?m)^queries issued +\d+$`, stdout.String())
+			left, err = os.ReadDir(tmp)
+			require.NoError(t, err)
+			assert.Empty(t, left)
+		})
 	}
-	left, err := os.ReadDir(tmp)
-	require.NoError(t, err)
-	require.NotEmpty(t, left, "the sessions' share directories\n%s", out.String())
-	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	for lines.Scan() {
-		out.WriteString(lines.Text() + "\n")
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit)
-	assert.Equal(t, 1, exit.ExitCode(), "-1: killed by the signal\n%s", out.String())
-	assert.Contains(t, out.String(), "workload: interrupted (hangup signal received) after ")
-	assert.Regexp(t, `(?m)^queries issued +\d+$`, stdout.String())
-	left, err = os.ReadDir(tmp)
-	require.NoError(t, err)
-	assert.Empty(t, left)
 }
 
 // netsim --realtime --bootstrap with nothing there is an error in one line

@@ -34,12 +34,12 @@ func stoppableRun(ctx context.Context) (_ context.Context, halt context.CancelCa
 	return ctx, halt, func() { halt(nil); stop() }
 }
 
-// stopCause is " (why)" for a run that stopContext's ctx ended by SIGHUP
-// or its output closed, and "" for Ctrl-C or SIGTERM, which go without
-// saying.
+// stopCause is " (why)" for a run that stopContext's ctx ended: the
+// signal (Ctrl-C, SIGTERM, SIGHUP) or its output closed, as demo says it;
+// "" for a ctx cancelled without a cause (a caller's, as in tests).
 func stopCause(ctx context.Context) string {
 	cause := context.Cause(ctx)
-	if cause == nil || cause == context.Canceled || errors.Is(cause, interrupt.ErrSignal) { // ==: a SIGHUP's cause Is context.Canceled too
+	if cause == nil || cause == context.Canceled { // ==: a signal's cause Is context.Canceled too
 		return ""
 	}
 	return fmt.Sprintf(" (%v)", cause)
