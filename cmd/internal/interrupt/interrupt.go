@@ -19,7 +19,6 @@ package interrupt
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/signal"
 	"sync"
@@ -109,17 +108,14 @@ func Context(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
 	}
 }
 
-// ErrSignal is what the cause of a context that Context cancelled on a
-// signal Is (as it Is context.Canceled).
-var ErrSignal = errors.New("signal received")
-
 // signalError is the cause of a context cancelled by a signal, with the
-// text signal.NotifyContext gives ("interrupt signal received").
+// text signal.NotifyContext gives ("interrupt signal received"); it Is
+// context.Canceled, as that cause is.
 type signalError string
 
 func (e signalError) Error() string { return string(e) }
 
-func (e signalError) Is(target error) bool { return target == ErrSignal || target == context.Canceled }
+func (e signalError) Is(target error) bool { return target == context.Canceled }
 
 func received(sig os.Signal) error { return signalError(sig.String() + " signal received") }
 
