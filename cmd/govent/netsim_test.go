@@ -304,12 +304,12 @@ func TestWorkloadNoTarget(t *testing.T) {
 	assert.NotContains(t, stderr, "busier model")
 }
 
-// SIGHUP ends a real govent workload as Ctrl-C does: the figures so far,
+// SIGHUP, SIGINT and SIGTERM end a real govent workload alike: the figures so far,
 // exit 1, and its sessions' share directories removed; it names the
 // signal that stopped it, as netsim and demo do. Before, SIGHUP killed
 // the process and left them in the temporary directory, and then Ctrl-C
 // and SIGTERM said only "interrupted".
-func TestWorkloadHangup(t *testing.T) {
+func TestWorkloadStopsOnSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs govent workload")
 	}
