@@ -214,7 +214,10 @@ func (c *clientConn) readBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 			if m > 0 {
 				p := c.body[:m]
 				k.hash(p, off)
-				if _, err := w.WriteAt(p, off); err != nil {
+				k.j.writeMu.Lock()
+				_, err := w.WriteAt(p, off)
+				k.j.writeMu.Unlock()
+				if err != nil {
 					k.unhash()
 					return done, fatalErr(err)
 				}
