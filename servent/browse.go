@@ -48,7 +48,7 @@ func (s *Servent) Browse(ctx context.Context, src httpxfer.Source, opts httpxfer
 	}
 	nc, err := s.xfer.DialSource(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("servent: browse %s: %w", src, err)
+		return nil, fmt.Errorf("browse %s: %w", src, err)
 	}
 	host := ""
 	if src.Addr.IsValid() && !src.Push {
