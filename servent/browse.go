@@ -54,5 +54,9 @@ func (s *Servent) Browse(ctx context.Context, src httpxfer.Source, opts httpxfer
 	if src.Addr.IsValid() && !src.Push {
 		host = src.Addr.String()
 	}
-	return httpxfer.Browse(ctx, nc, host, opts)
+	res, err := httpxfer.Browse(ctx, nc, host, opts)
+	if err != nil && host == "" && ctx.Err() == nil {
+		err = fmt.Errorf("%s: %w", src, err) // "browse: ..." names no host
+	}
+	return res, err
 }
