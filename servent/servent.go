@@ -194,7 +194,7 @@ func newServent(cfg Config, lock *os.File) (*Servent, error) {
 			Logger:         cfg.Logger.Named("library"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("library: %w", err)
+			return nil, err // it names the directory or setting
 		}
 		if err := s.lib.Load(); err != nil {
 			s.log.Warn("library state not loaded, rehashing", zap.Error(err))
