@@ -135,7 +135,7 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full\n"},
 		{args: []string{"search", "x", "--peer", full, "--peer", refused, "--timeout", "1s"},
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; dial tcp " + refused + ": connect: connection refused\n"},
-		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: capture: open "},
+		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: open "},
 		{args: []string{"run", "--listen", busy.Addr().String(), "--no-bootstrap"},
 			want: "govent: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		// Not a servent: say what answered.

@@ -392,7 +392,7 @@ func TestCaptureDecodeRefusesDescriptors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing.pcap")
 	code, _, errOut := runCLI(t, "", "capture", "decode", missing)
 	assert.Equal(t, 1, code)
-	assert.Equal(t, "govent: capture: open "+missing+": no such file or directory\n", errOut)
+	assert.Equal(t, "govent: open "+missing+": no such file or directory\n", errOut)
 }
 
 // A TLS-upgraded link and a Gnutella2 connection are reported as what
