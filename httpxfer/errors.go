@@ -11,6 +11,8 @@ var (
 	// ErrTruncated: the input ended before a complete GIV.
 	ErrTruncated = errors.New("truncated input")
 	// ErrHashMismatch: the downloaded bytes do not have the expected SHA-1.
+	// A source blamed for bytes its tiger tree refuses wraps it too, but
+	// its reason reads as the tree's *thex.MismatchError.
 	ErrHashMismatch = errors.New("SHA-1 mismatch")
 	// ErrNoSources: the download has no usable source left. The error
 	// that wraps it names each source and why it was dropped.
