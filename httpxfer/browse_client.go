@@ -112,12 +112,12 @@ func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult, a
 	*answered = true
 	resp, _, err := parseStatus(h)
 	if err != nil {
-		return fmt.Errorf("%w", err)
+		return err
 	}
 	res.Server, _ = h.Get("Server")
 	res.Server = printable(res.Server)
 	if resp.status != 200 {
-		return fmt.Errorf("%s", resp.statusText())
+		return errors.New(resp.statusText())
 	}
 	if ct, _ := h.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), browseType) {
 		return fmt.Errorf("Content-Type %q, not %s", printable(ct), browseType)
