@@ -16,8 +16,11 @@
 // and os errors do ("govent: download \"f.bin\": no usable source left:
 // 127.0.0.1:1: HEAD: 404 Not Found", "govent: handshake with A refused:
 // 503 Full"). Library packages never put their package name in an error;
-// a layer adds only the context its caller cannot know
-// (errors_test.go checks the failures a user meets).
+// a layer adds only the context its caller cannot know. A command may name
+// itself where it speaks of its run as a whole ("conform: 43 MUST cases
+// failed", "netsim: interrupted after ..."): that is what the user did,
+// as in a usage error ("govent conform: ..."). errors_test.go checks the
+// failures a user meets.
 package main
 
 import (
