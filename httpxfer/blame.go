@@ -37,8 +37,9 @@ func (j *job) forget(key string) {
 	}
 }
 
-// blame drops the source key as the cause of a SHA-1 mismatch.
-func (j *job) blame(key string) {
+// blame drops the source key as the cause of a SHA-1 mismatch; why is
+// how we know ("it wrote every chunk, ...").
+func (j *job) blame(key, why string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, s := range j.srcs {
@@ -51,7 +52,7 @@ func (j *job) blame(key string) {
 				}
 				continue
 			}
-			j.blameLocked(s, fmt.Errorf("%w: its chunks were replaced and the file verified", ErrHashMismatch))
+			j.blameLocked(s, fmt.Errorf("%w: %s", ErrHashMismatch, why))
 		}
 	}
 }

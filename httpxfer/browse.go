@@ -75,7 +75,7 @@ func (s *session) serveBrowse(req *request) error {
 		err = zw.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("httpxfer: browse host: %w", err)
+		return fmt.Errorf("browse host: %w", err)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 
 // ErrBrowseLimit: a browse stream went past BrowseOptions.MaxBytes,
 // MaxHits or Timeout and was cut; the files read until then are kept.
-var ErrBrowseLimit = errors.New("httpxfer: browse stream over its limit")
+var ErrBrowseLimit = errors.New("browse stream over its limit")
 
 // BrowseOptions bound a Browse. Zero fields take the defaults.
 type BrowseOptions struct {
@@ -50,9 +50,9 @@ type BrowseResult struct {
 
 // Browse asks for "/" as a stream of QueryHits on conn (dialled, or
 // opened by a GIV after a Push) and reads the files it lists. host is
-// the Host header, may be empty. It closes conn. On an error the result
-// holds the files read until then; a stream past a limit ends with
-// ErrBrowseLimit.
+// the Host header, may be empty; errors name it ("browse HOST: 404 Not
+// Found"). It closes conn. On an error the result holds the files read
+// until then; a stream past a limit ends with ErrBrowseLimit.
 func Browse(ctx context.Context, conn net.Conn, host string, opts BrowseOptions) (*BrowseResult, error) {
 	defer conn.Close()
 	if opts.UserAgent == "" {
@@ -84,11 +84,14 @@ func Browse(ctx context.Context, conn net.Conn, host string, opts BrowseOptions)
 	case ctx.Err() != nil:
 		return res, ctx.Err()
 	case timedOut.Load() && !answered:
-		return res, fmt.Errorf("httpxfer: browse: no answer within %v", opts.Timeout)
+		err = fmt.Errorf("no answer within %v", opts.Timeout)
 	case timedOut.Load():
-		return res, fmt.Errorf("%w: %v", ErrBrowseLimit, opts.Timeout)
+		err = fmt.Errorf("%w: %v", ErrBrowseLimit, opts.Timeout)
 	}
-	return res, err
+	if host == "" {
+		return res, fmt.Errorf("browse: %w", err)
+	}
+	return res, fmt.Errorf("browse %s: %w", host, err)
 }
 
 func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult, answered *bool) error {
@@ -99,37 +102,37 @@ func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult, a
 	}
 	b = append(b, "User-Agent: "+opts.UserAgent+"\r\nAccept: "+browseType+"\r\nAccept-Encoding: deflate\r\nConnection: close\r\n\r\n"...)
 	if _, err := conn.Write(b); err != nil {
-		return fmt.Errorf("httpxfer: browse: writing request: %w", err)
+		return fmt.Errorf("writing request: %w", err)
 	}
 	br := bufio.NewReader(conn)
 	h, err := readHead(br)
 	if err != nil {
-		return fmt.Errorf("httpxfer: browse: reading response head: %w", err)
+		return fmt.Errorf("reading response head: %w", err)
 	}
 	*answered = true
 	resp, _, err := parseStatus(h)
 	if err != nil {
-		return fmt.Errorf("httpxfer: browse: %w", err)
+		return err
 	}
 	res.Server, _ = h.Get("Server")
 	res.Server = printable(res.Server)
 	if resp.status != 200 {
-		return fmt.Errorf("httpxfer: browse: %s", resp.statusText())
+		return errors.New(resp.statusText())
 	}
 	if ct, _ := h.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), browseType) {
-		return fmt.Errorf("httpxfer: browse: Content-Type %q, not %s", printable(ct), browseType)
+		return fmt.Errorf("Content-Type %q, not %s", printable(ct), browseType)
 	}
 	var body io.Reader = br
 	switch {
 	case h.HasToken("Transfer-Encoding", "chunked"): // gtk-gnutella chunks it
 		body = httputil.NewChunkedReader(br)
 	case len(h.Values("Transfer-Encoding")) > 0:
-		return fmt.Errorf("%w: browse: Transfer-Encoding %q", ErrMalformed, printable(strings.Join(h.Values("Transfer-Encoding"), ",")))
+		return fmt.Errorf("%w: Transfer-Encoding %q", ErrMalformed, printable(strings.Join(h.Values("Transfer-Encoding"), ",")))
 	default:
 		if v, ok := h.Get("Content-Length"); ok {
 			n, ok := parseDigits(v)
 			if !ok {
-				return fmt.Errorf("%w: browse: Content-Length %q", ErrMalformed, printable(v))
+				return fmt.Errorf("%w: Content-Length %q", ErrMalformed, printable(v))
 			}
 			body = io.LimitReader(br, n)
 		}
@@ -139,7 +142,7 @@ func browse(conn net.Conn, host string, opts BrowseOptions, res *BrowseResult, a
 	case "deflate":
 		body = linkzip.NewReader(body, linkzip.ReaderConfig{MaxOutput: opts.MaxBytes})
 	default:
-		return fmt.Errorf("httpxfer: browse: Content-Encoding %q", printable(enc))
+		return fmt.Errorf("Content-Encoding %q", printable(enc))
 	}
 	lr := &io.LimitedReader{R: body, N: opts.MaxBytes + 1}
 	return readHits(wire.NewReader(lr, 0), lr, opts, res)
@@ -157,10 +160,10 @@ func readHits(r *wire.Reader, lr *io.LimitedReader, opts BrowseOptions, res *Bro
 		case errors.Is(err, io.EOF):
 			return nil
 		case err != nil:
-			return fmt.Errorf("httpxfer: browse: after %d QueryHits: %w", res.Hits, err)
+			return fmt.Errorf("after %d QueryHits: %w", res.Hits, err)
 		}
 		if m.Header.Type != wire.TypeQueryHit {
-			return fmt.Errorf("%w: browse: a descriptor of type %#x in the stream", ErrMalformed, m.Header.Type)
+			return fmt.Errorf("%w: a descriptor of type %#x in the stream", ErrMalformed, m.Header.Type)
 		}
 		if res.Hits == opts.MaxHits {
 			return fmt.Errorf("%w: over %d QueryHits", ErrBrowseLimit, opts.MaxHits)

@@ -261,7 +261,7 @@ func TestBrowseStreamLimits(t *testing.T) {
 			_, err := io.Copy(io.Discard, w.(io.Reader)) // until we give up
 			return err
 		}, BrowseOptions{Timeout: 2 * time.Second})
-		assert.EqualError(t, err, "httpxfer: browse: no answer within 2s")
+		assert.EqualError(t, err, "browse: no answer within 2s")
 	})
 	t.Run("garbage", func(t *testing.T) {
 		_, err := browseFrom(t, packetsHead, func(w io.Writer) error {

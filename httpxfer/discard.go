@@ -17,7 +17,7 @@ func (d *Downloader) Discard(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.active[name] {
-		return fmt.Errorf("httpxfer: discard %q: %w", name, ErrBusy)
+		return fmt.Errorf("discard %q: %w", name, ErrBusy)
 	}
 	part := filepath.Join(d.cfg.Dir, name+".part")
 	var errs []error
@@ -27,7 +27,7 @@ func (d *Downloader) Discard(name string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("httpxfer: discard %q: %w", name, err)
+		return fmt.Errorf("discard %q: %w", name, err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -352,16 +351,15 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 	return res, err
 }
 
-// downloadError is a download's failure: `httpxfer: download "NAME": `
-// and the cause, which says "httpxfer:" once, here, not again after the
-// name.
+// downloadError is a download's failure: `download "NAME": ` and the
+// cause, which does not name the download again.
 type downloadError struct {
 	name string
 	err  error
 }
 
 func (e *downloadError) Error() string {
-	return fmt.Sprintf("httpxfer: download %q: %s", e.name, strings.TrimPrefix(e.err.Error(), "httpxfer: "))
+	return fmt.Sprintf("download %q: %v", e.name, e.err)
 }
 
 func (e *downloadError) Unwrap() error { return e.err }

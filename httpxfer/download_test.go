@@ -325,6 +325,10 @@ func TestDownloadOnlyLiarKeepsNothing(t *testing.T) {
 	assert.Empty(t, dirNames(t, dir), "no final file, .part or state")
 	require.Len(t, res.Dropped, 1)
 	assert.ErrorIs(t, res.Dropped[0].Err, ErrHashMismatch)
+	// It says the mismatch once, and what the source did: nothing was
+	// replaced, nothing verified.
+	assert.EqualError(t, err, `download "f.bin": no usable source left: `+fs.source().String()+
+		": SHA-1 mismatch: it wrote every chunk, and the file does not match")
 }
 
 func TestDownloadManySourcesMisbehaving(t *testing.T) {

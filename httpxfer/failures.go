@@ -49,15 +49,32 @@ func (j *job) noSources(cause ...error) error {
 	if se := j.sizeErrorLocked(); se != nil && len(cause) == 0 {
 		return se
 	}
-	err := ErrNoSources
-	if len(cause) > 0 {
-		err = fmt.Errorf("%w after %w", ErrNoSources, errors.Join(cause...))
+	if len(cause) == 0 && len(reasons) == 0 {
+		return ErrNoSources
 	}
-	if len(reasons) == 0 {
-		return err
+	// A cause that a source's reason says already ("SHA-1 mismatch: it
+	// wrote every chunk") is not said again; errors.Is finds it still.
+	text := ErrNoSources.Error()
+	for _, c := range cause {
+		if !slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, c.Error()) }) {
+			text += " after " + c.Error()
+		}
 	}
-	return fmt.Errorf("%w: %s", err, strings.Join(reasons, "; "))
+	if len(reasons) > 0 {
+		text += ": " + strings.Join(reasons, "; ")
+	}
+	return &causedError{text: text, errs: append([]error{ErrNoSources}, cause...)}
 }
+
+// causedError is an error with its own text that errors.Is and As see
+// through to several errors.
+type causedError struct {
+	text string
+	errs []error
+}
+
+func (e *causedError) Error() string   { return e.text }
+func (e *causedError) Unwrap() []error { return e.errs }
 
 // SizeError: every source dropped said the file has another size than
 // the download's (Request.Size), which is then the likely mistake. It is
@@ -68,7 +85,7 @@ type SizeError struct {
 }
 
 func (e *SizeError) Error() string {
-	return fmt.Sprintf("httpxfer: sources say the file has %s bytes, not %d", e.Says(), e.Size)
+	return fmt.Sprintf("sources say the file has %s bytes, not %d", e.Says(), e.Size)
 }
 
 // Says is the sizes the sources say: "200000", or "200000 or 300".

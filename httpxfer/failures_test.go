@@ -132,7 +132,7 @@ func TestDownloadFailureReasons(t *testing.T) {
 			if tc.wantErr == "" {
 				tc.wantErr = "no usable source left: " + src.String() + ": " + tc.want
 			}
-			assert.Equal(t, `httpxfer: download "f.bin": `+tc.wantErr, err.Error())
+			assert.Equal(t, `download "f.bin": `+tc.wantErr, err.Error())
 		})
 	}
 }
@@ -166,7 +166,7 @@ func TestDownloadWrongSize(t *testing.T) {
 	var se *SizeError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, &SizeError{Size: 123, Sizes: []int64{200000}}, se)
-	assert.EqualError(t, err, `httpxfer: download "f.bin": sources say the file has 200000 bytes, not 123`)
+	assert.EqualError(t, err, `download "f.bin": sources say the file has 200000 bytes, not 123`)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "no empty .part, no state")

@@ -218,7 +218,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		}
 		if j.req.SHA1 == (wire.SHA1{}) || sum == j.req.SHA1 {
 			if exclude != "" {
-				j.blame(exclude)
+				j.blame(exclude, "its chunks were fetched again elsewhere, and then the file matched")
 			}
 			res.SHA1 = sum
 			res.Size = j.size
@@ -235,7 +235,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		j.forget(suspect)
 		exclude = suspect
 		if sole {
-			j.blame(suspect)
+			j.blame(suspect, "it wrote every chunk, and the file does not match")
 			exclude = ""
 		}
 		if err := j.commit(); err != nil {

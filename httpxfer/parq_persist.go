@@ -42,7 +42,7 @@ type queueFileEntry struct {
 }
 
 // ErrQueueFile is wrapped by LoadQueue's error for a file it cannot use.
-var ErrQueueFile = errors.New("httpxfer: bad upload queue file")
+var ErrQueueFile = errors.New("bad upload queue file")
 
 // SaveQueue writes the upload queue to path, oldest entry first,
 // replacing the file atomically, unless the last SaveQueue wrote the same
@@ -59,10 +59,10 @@ func (u *Uploader) SaveQueue(path string) error {
 	u.mu.Unlock()
 	b, err := json.MarshalIndent(&f, "", "\t")
 	if err != nil {
-		return fmt.Errorf("httpxfer: saving the upload queue: %w", err)
+		return fmt.Errorf("saving the upload queue: %w", err)
 	}
 	if _, err := u.queueSaved.Write(path, b); err != nil {
-		return fmt.Errorf("httpxfer: saving the upload queue: %w", err)
+		return fmt.Errorf("saving the upload queue: %w", err)
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func (u *Uploader) LoadQueue(path string) error {
 	} else if errors.Is(err, smallfile.ErrBad) {
 		return fmt.Errorf("%w: %w", ErrQueueFile, err)
 	} else if err != nil {
-		return fmt.Errorf("httpxfer: loading the upload queue: %w", err)
+		return fmt.Errorf("loading the upload queue: %w", err)
 	}
 	loaded := make([]*queueEntry, 0, min(len(f.Entries), u.cfg.MaxQueue))
 	for _, fe := range f.Entries {

@@ -11,7 +11,7 @@ import (
 // ErrTooManySessions is returned by ServeConn for a connection refused
 // with 503 because the uploader serves MaxSessions connections already (none
 // of them idle), or MaxSessionsPerIP from the client's address.
-var ErrTooManySessions = errors.New("httpxfer: upload: too many HTTP sessions")
+var ErrTooManySessions = errors.New("upload: too many HTTP sessions")
 
 // ConnOptions tune one ServeConnWith call.
 type ConnOptions struct {

@@ -71,7 +71,7 @@ func (d NetDialer) DialSource(ctx context.Context, s Source) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: %s", ErrPushSource, s)
 	}
 	if !s.Addr.IsValid() {
-		return nil, fmt.Errorf("httpxfer: source has no address")
+		return nil, fmt.Errorf("source has no address")
 	}
 	timeout := d.Timeout
 	if timeout <= 0 {

@@ -80,11 +80,11 @@ func loadState(path string) (*stateFile, error) {
 	defer f.Close()
 	b, err := smallfile.ReadOpen(f, maxStateBytes)
 	if err != nil {
-		return nil, fmt.Errorf("httpxfer: state file: %w", err)
+		return nil, fmt.Errorf("state file: %w", err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("httpxfer: state file %s: %w", path, err)
+		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
 	return &st, nil
 }

@@ -110,7 +110,7 @@ func unmapped(ap netip.AddrPort) netip.AddrPort {
 }
 
 // ErrTLSHandshake wraps a failed TLS handshake with a source.
-var ErrTLSHandshake = errors.New("httpxfer: TLS handshake failed")
+var ErrTLSHandshake = errors.New("TLS handshake failed")
 
 // ClientTLS runs a TLS client handshake over nc, bounded by ctx and by
 // timeout, and returns the TLS connection. nc is closed when it fails.

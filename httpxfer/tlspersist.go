@@ -37,7 +37,7 @@ type tlsHostEntry struct {
 }
 
 // ErrTLSHostsFile is wrapped by Load's error for a file it cannot use.
-var ErrTLSHostsFile = errors.New("httpxfer: bad TLS hosts file")
+var ErrTLSHostsFile = errors.New("bad TLS hosts file")
 
 // Save writes what h knows to path, least recently told first, replacing
 // the file atomically, unless the last Save wrote the same to path: the
@@ -58,10 +58,10 @@ func (h *TLSHosts) Save(path string) error {
 	}
 	b, err := json.MarshalIndent(&f, "", "\t")
 	if err != nil {
-		return fmt.Errorf("httpxfer: saving TLS hosts: %w", err)
+		return fmt.Errorf("saving TLS hosts: %w", err)
 	}
 	if _, err := h.saved.Write(path, b); err != nil {
-		return fmt.Errorf("httpxfer: saving TLS hosts: %w", err)
+		return fmt.Errorf("saving TLS hosts: %w", err)
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func (h *TLSHosts) Load(path string) error {
 	} else if errors.Is(err, smallfile.ErrBad) {
 		return fmt.Errorf("%w: %w", ErrTLSHostsFile, err)
 	} else if err != nil {
-		return fmt.Errorf("httpxfer: loading TLS hosts: %w", err)
+		return fmt.Errorf("loading TLS hosts: %w", err)
 	}
 	type entry struct {
 		ap netip.AddrPort

@@ -269,7 +269,7 @@ func (s *session) serveOne(first bool) (keep bool, err error) {
 			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return false, nil
 			}
-			return false, fmt.Errorf("httpxfer: upload: waiting for request: %w", err)
+			return false, fmt.Errorf("upload: waiting for request: %w", err)
 		}
 	}
 	_ = s.conn.SetReadDeadline(s.headDeadline(first))
@@ -287,7 +287,7 @@ func (s *session) serveOne(first bool) (keep bool, err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return false, s.errorReply(408, "Request Timeout", err)
 	default:
-		return false, fmt.Errorf("httpxfer: upload: reading request: %w", err)
+		return false, fmt.Errorf("upload: reading request: %w", err)
 	}
 	req, status, err := parseRequest(h)
 	if err != nil {
@@ -310,7 +310,7 @@ func (s *session) errorReply(status int, reason string, cause error) error {
 	if err := s.send(&request{method: "GET"}, rep); err != nil {
 		return errors.Join(cause, err)
 	}
-	return fmt.Errorf("httpxfer: upload: %d: %w", status, cause)
+	return fmt.Errorf("upload: %d: %w", status, cause)
 }
 
 func parseRequest(h *wire.Handshake) (*request, int, error) {
@@ -430,7 +430,7 @@ func (s *session) resolve(target string) (File, bool, int, error) {
 		}
 		f, ok := lib.ByIndex(uint32(i))
 		if !ok || f.Name != name {
-			return File{}, false, 404, fmt.Errorf("httpxfer: no file %d %q", i, name)
+			return File{}, false, 404, fmt.Errorf("no file %d %q", i, name)
 		}
 		return f, false, 0, nil
 	}
@@ -438,22 +438,22 @@ func (s *session) resolve(target string) (File, bool, int, error) {
 		service, urn, _ := strings.Cut(rest, "?")
 		n2x := strings.EqualFold(service, "N2X")
 		if !n2x && !strings.EqualFold(service, "N2R") {
-			return File{}, false, 404, fmt.Errorf("httpxfer: uri-res service %q", clip([]byte(service)))
+			return File{}, false, 404, fmt.Errorf("uri-res service %q", clip([]byte(service)))
 		}
 		d, err := wire.ParseURN(urn)
 		if err != nil {
-			return File{}, false, 400, fmt.Errorf("httpxfer: uri-res: %w", err)
+			return File{}, false, 400, fmt.Errorf("uri-res: %w", err)
 		}
 		f, ok := lib.BySHA1(d)
 		if !ok {
-			return File{}, false, 404, fmt.Errorf("httpxfer: no file %s", d)
+			return File{}, false, 404, fmt.Errorf("no file %s", d)
 		}
 		return f, n2x, 0, nil
 	}
 	if !strings.HasPrefix(target, "/") {
 		return File{}, false, 400, fmt.Errorf("%w: target %q", ErrMalformed, clip([]byte(target)))
 	}
-	return File{}, false, 404, fmt.Errorf("httpxfer: no resource %q", clip([]byte(target)))
+	return File{}, false, 404, fmt.Errorf("no resource %q", clip([]byte(target)))
 }
 
 // safeName reports whether name is one plain path element.
@@ -479,7 +479,7 @@ func (s *session) send(req *request, rep *reply) error {
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.u.cfg.SlowUploadTime))
 	if _, err := s.conn.Write(s.buf); err != nil {
-		return fmt.Errorf("httpxfer: upload: writing reply head: %w", err)
+		return fmt.Errorf("upload: writing reply head: %w", err)
 	}
 	if f == nil || rep.status == 404 {
 		return nil
@@ -503,7 +503,7 @@ func openShared(file *File) (*os.File, error) {
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != file.Size {
 		f.Close()
-		return nil, fmt.Errorf("httpxfer: %s changed on disk", file.Path)
+		return nil, fmt.Errorf("%s changed on disk", file.Path)
 	}
 	return f, nil
 }

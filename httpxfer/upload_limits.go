@@ -73,7 +73,7 @@ const tlsSendSegment = 16 << 10
 // someone who reads.
 func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(sent int64)) error {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("httpxfer: upload: %w", err)
+		return fmt.Errorf("upload: %w", err)
 	}
 	cfg := &s.u.cfg
 	quarter := cfg.SlowUploadTime / slowQuarters
@@ -109,10 +109,10 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 		q[qi] += m
 		now := time.Now()
 		if err != nil && overTLS && errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("httpxfer: upload: sending %s at %d: %d bytes not taken in %v: %w", name, off+sent, seg, cfg.SlowUploadTime, ErrSlowReader)
+			return fmt.Errorf("upload: sending %s at %d: %d bytes not taken in %v: %w", name, off+sent, seg, cfg.SlowUploadTime, ErrSlowReader)
 		}
 		if err != nil && (overTLS || !(errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(qEnd))) {
-			return fmt.Errorf("httpxfer: upload: sending %s at %d: %w", name, off+sent, err)
+			return fmt.Errorf("upload: sending %s at %d: %w", name, off+sent, err)
 		}
 		if !now.Before(qEnd) {
 			if qn++; qn >= slowQuarters {
@@ -121,7 +121,7 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 					last += b
 				}
 				if last < least {
-					return fmt.Errorf("httpxfer: upload: sending %s at %d: %d bytes in %v, under %d B/s: %w",
+					return fmt.Errorf("upload: sending %s at %d: %d bytes in %v, under %d B/s: %w",
 						name, off+sent, last, cfg.SlowUploadTime, cfg.MinUploadRate, ErrSlowReader)
 				}
 			}
@@ -136,7 +136,7 @@ func (s *session) sendBody(f *os.File, name string, off, n int64, progress func(
 			// A write cut by the deadline may have read more of f than
 			// it sent.
 			if _, err := f.Seek(off+sent, io.SeekStart); err != nil {
-				return fmt.Errorf("httpxfer: upload: %w", err)
+				return fmt.Errorf("upload: %w", err)
 			}
 		}
 	}

@@ -260,7 +260,9 @@ func (j *job) badSegLocked(i int, cause error) {
 	for _, k := range writers {
 		for _, s := range j.srcs {
 			if s.key == k {
-				j.blameLocked(s, fmt.Errorf("%w: %w", ErrHashMismatch, cause))
+				// Blamed (ErrHashMismatch) for what the tree caught: the
+				// reason says the tree, not "SHA-1 mismatch".
+				j.blameLocked(s, &causedError{text: cause.Error(), errs: []error{ErrHashMismatch, cause}})
 			}
 		}
 	}

@@ -96,6 +96,8 @@ func testThexCatchesBadChunk(t *testing.T, size int, chunk, seg int64, rootNamed
 	var me *thex.MismatchError
 	require.True(t, errors.As(res.Dropped[0].Err, &me), "blamed for a chunk: %v", res.Dropped[0].Err)
 	assert.Equal(t, int64(0), me.Offset%tr.ChunkSize())
+	// The tree caught it, not the SHA-1: the reason says which.
+	assert.EqualError(t, res.Dropped[0].Err, me.Error())
 }
 
 // A tree from the wire that does not hash up to the root the request

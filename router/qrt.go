@@ -14,7 +14,7 @@ import (
 // sends 413).
 var (
 	// ErrQRP marks every error of a received RESET/PATCH sequence.
-	ErrQRP = errors.New("router: bad QRP table update")
+	ErrQRP = errors.New("bad QRP table update")
 	// ErrQRPTooLarge: a RESET asked for more slots than we hold. It wraps
 	// ErrQRP.
 	ErrQRPTooLarge = fmt.Errorf("%w: table over our size limit", ErrQRP)
@@ -28,7 +28,7 @@ var (
 	ErrQRPUnjustified = fmt.Errorf("%w: table larger than its contents justify", ErrQRP)
 	// ErrQRPEncode: a table cannot be sent with the asked entry size or
 	// fragment size.
-	ErrQRPEncode = errors.New("router: cannot encode QRP patch")
+	ErrQRPEncode = errors.New("cannot encode QRP patch")
 )
 
 const (

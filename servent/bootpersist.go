@@ -46,11 +46,11 @@ func (b *bootState) loadCachesLocked(dataDir string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("servent: loading host caches: %w", err)
+		return fmt.Errorf("loading host caches: %w", err)
 	}
 	var saved cacheFile
 	if err := json.Unmarshal(data, &saved); err != nil {
-		return fmt.Errorf("servent: loading %s: %w", name, err)
+		return fmt.Errorf("loading %s: %w", name, err)
 	}
 	learned := 0
 	for _, e := range saved.Caches {
@@ -84,10 +84,10 @@ func (b *bootState) saveCaches(dataDir string) error {
 	}
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
-		return fmt.Errorf("servent: saving host caches: %w", err)
+		return fmt.Errorf("saving host caches: %w", err)
 	}
 	if err := atomicfile.Write(filepath.Join(dataDir, CacheFile), data); err != nil {
-		return fmt.Errorf("servent: saving host caches: %w", err)
+		return fmt.Errorf("saving host caches: %w", err)
 	}
 	return nil
 }

@@ -316,6 +316,6 @@ func (b *bootState) udpCacheAnswered(from netip.AddrPort, hosts int) {
 }
 
 var (
-	errNoUDP     = errors.New("servent: no UDP socket to ask a UDP host cache with")
-	errUHCSilent = fmt.Errorf("servent: the UDP host cache sent no Pong within %v", uhcWait)
+	errNoUDP     = errors.New("no UDP socket to ask a UDP host cache with")
+	errUHCSilent = fmt.Errorf("the UDP host cache sent no Pong within %v", uhcWait)
 )

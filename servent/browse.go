@@ -48,11 +48,15 @@ func (s *Servent) Browse(ctx context.Context, src httpxfer.Source, opts httpxfer
 	}
 	nc, err := s.xfer.DialSource(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("servent: browse %s: %w", src, err)
+		return nil, fmt.Errorf("browse %s: %w", src, err)
 	}
 	host := ""
 	if src.Addr.IsValid() && !src.Push {
 		host = src.Addr.String()
 	}
-	return httpxfer.Browse(ctx, nc, host, opts)
+	res, err := httpxfer.Browse(ctx, nc, host, opts)
+	if err != nil && host == "" && ctx.Err() == nil {
+		err = fmt.Errorf("%s: %w", src, err) // "browse: ..." names no host
+	}
+	return res, err
 }

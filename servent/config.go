@@ -334,7 +334,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxPeers = DefaultMaxPeers
 	}
 	if c.MaxPeers < 0 {
-		return c, fmt.Errorf("servent: MaxPeers %d is negative", c.MaxPeers)
+		return c, fmt.Errorf("MaxPeers %d is negative", c.MaxPeers)
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
@@ -355,7 +355,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.DefaultTTL = DefaultTTL
 	}
 	if c.DefaultTTL > maxTTL {
-		return c, fmt.Errorf("servent: TTL %d is over the maximum of %d", c.DefaultTTL, maxTTL)
+		return c, fmt.Errorf("TTL %d is over the maximum of %d", c.DefaultTTL, maxTTL)
 	}
 	if c.RescanInterval == 0 {
 		c.RescanInterval = DefaultRescanInterval
@@ -388,14 +388,14 @@ func (c Config) withDefaults() (Config, error) {
 		{"MaxUploadQueue", &c.MaxUploadQueue, DefaultMaxUploadQueue},
 	} {
 		if *f.v < 0 {
-			return c, fmt.Errorf("servent: %s %d is negative", f.name, *f.v)
+			return c, fmt.Errorf("%s %d is negative", f.name, *f.v)
 		}
 		if *f.v == 0 {
 			*f.v = f.def
 		}
 	}
 	if c.Mode > ModeAuto {
-		return c, fmt.Errorf("servent: unknown mode %d", c.Mode)
+		return c, fmt.Errorf("unknown mode %d", c.Mode)
 	}
 	if c.MaxLeaves == 0 {
 		c.MaxLeaves = DefaultMaxLeaves
@@ -404,7 +404,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.LeafUltrapeers = DefaultLeafUltrapeers
 	}
 	if c.MaxLeaves < 0 || c.LeafUltrapeers < 0 {
-		return c, fmt.Errorf("servent: MaxLeaves %d or LeafUltrapeers %d is negative", c.MaxLeaves, c.LeafUltrapeers)
+		return c, fmt.Errorf("MaxLeaves %d or LeafUltrapeers %d is negative", c.MaxLeaves, c.LeafUltrapeers)
 	}
 	if c.RoleCheckInterval == 0 {
 		c.RoleCheckInterval = DefaultRoleCheckInterval
@@ -422,7 +422,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.DynamicQueryWait = DefaultDynamicQueryWait
 	}
 	if c.RelayMaxBytes < 0 || c.RelaySlotTimeout < 0 {
-		return c, fmt.Errorf("servent: RelayMaxBytes %d or RelaySlotTimeout %v is negative", c.RelayMaxBytes, c.RelaySlotTimeout)
+		return c, fmt.Errorf("RelayMaxBytes %d or RelaySlotTimeout %v is negative", c.RelayMaxBytes, c.RelaySlotTimeout)
 	}
 	if c.RelayMaxBytes == 0 {
 		c.RelayMaxBytes = DefaultRelayMaxBytes
@@ -431,7 +431,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.RelaySlotTimeout = DefaultRelaySlotTimeout
 	}
 	if c.UDPRatePerSource < 0 {
-		return c, fmt.Errorf("servent: UDPRatePerSource %d is negative", c.UDPRatePerSource)
+		return c, fmt.Errorf("UDPRatePerSource %d is negative", c.UDPRatePerSource)
 	}
 	if c.UDPRatePerSource == 0 {
 		c.UDPRatePerSource = DefaultUDPRatePerSource

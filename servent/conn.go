@@ -29,10 +29,10 @@ import (
 const byeWindow = 2 * time.Second
 
 // errPeerBye ends a connection whose peer said goodbye.
-var errPeerBye = errors.New("servent: peer sent Bye")
+var errPeerBye = errors.New("peer sent Bye")
 
 // errClosing ends the reader when we close the connection ourselves.
-var errClosing = errors.New("servent: connection closing")
+var errClosing = errors.New("connection closing")
 
 // writeBufs are the writer's batch buffers, taken only while there is
 // something to send so that idle connections hold none.

@@ -27,12 +27,12 @@ var ErrDataDirInUse = errors.New("data directory in use")
 // The returned file holds the lock until it is closed.
 func lockDataDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("servent: data directory: %w", err)
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("servent: data directory lock: %w", err)
+		return nil, fmt.Errorf("data directory lock: %w", err)
 	}
 	if err := httpxfer.LockFile(f); err != nil {
 		defer f.Close()
@@ -43,7 +43,7 @@ func lockDataDir(dir string) (*os.File, error) {
 			}
 			return nil, &dataDirInUseError{dir: dir, holder: holder}
 		}
-		return nil, fmt.Errorf("servent: locking %s: %w", path, err)
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	// The pid is for the message above only: the lock, not the pid, says
 	// whether the directory is in use.
@@ -72,7 +72,7 @@ type dataDirInUseError struct {
 }
 
 func (e *dataDirInUseError) Error() string {
-	return fmt.Sprintf("servent: data directory %s is in use by %s; stop it first, or give this one a data directory of its own", e.dir, e.holder)
+	return fmt.Sprintf("data directory %s is in use by %s; stop it first, or give this one a data directory of its own", e.dir, e.holder)
 }
 
 func (e *dataDirInUseError) Is(target error) bool { return target == ErrDataDirInUse }

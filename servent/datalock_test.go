@@ -79,7 +79,7 @@ func TestDataDirLockedFromNew(t *testing.T) {
 		require.Error(t, err, "%s: two servents on one data directory", when)
 		assert.Nil(t, second)
 		assert.ErrorIs(t, err, ErrDataDirInUse)
-		assert.Equal(t, fmt.Sprintf("servent: data directory %s is in use by another servent (pid %d); stop it first, or give this one a data directory of its own", dir, os.Getpid()), err.Error())
+		assert.Equal(t, fmt.Sprintf("data directory %s is in use by another servent (pid %d); stop it first, or give this one a data directory of its own", dir, os.Getpid()), err.Error())
 		assert.Equal(t, before, snapshot(t, dir), "%s: the refused servent changed the data directory", when)
 	}
 	refused("before Start")
@@ -107,7 +107,7 @@ func TestCloseAfterNewFreesDataDir(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "a second Close")
-	assert.ErrorContains(t, s.Start(context.Background()), "servent: Start after Close")
+	assert.ErrorContains(t, s.Start(context.Background()), "Start after Close")
 
 	again, err := New(cfg)
 	require.NoError(t, err, "Close after New alone kept the lock")

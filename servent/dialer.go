@@ -34,7 +34,7 @@ const askHostsEvery = 15 * time.Second
 const resolveRetry = hostcache.DefaultConfiguredBackoffMax
 
 // errNoSlot: Connect found every connection slot taken.
-var errNoSlot = errors.New("servent: all connection slots in use")
+var errNoSlot = errors.New("all connection slots in use")
 
 // configuredPeer is one of Config.Peers: a host:port as the user wrote it,
 // resolved to an address once it resolves.
@@ -152,7 +152,7 @@ func (s *Servent) resolveHostPort(hostport string) (netip.AddrPort, error) {
 	}
 	pn, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || pn == 0 {
-		return netip.AddrPort{}, fmt.Errorf("servent: %q: the port must be a number from 1 to 65535", hostport)
+		return netip.AddrPort{}, fmt.Errorf("%q: the port must be a number from 1 to 65535", hostport)
 	}
 	r, ok := s.cfg.Network.(resolver)
 	if !ok {
@@ -165,7 +165,7 @@ func (s *Servent) resolveHostPort(hostport string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, err
 	}
 	if len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("servent: %s has no address", host)
+		return netip.AddrPort{}, fmt.Errorf("%s has no address", host)
 	}
 	return netip.AddrPortFrom(ips[0].Unmap(), uint16(pn)), nil
 }

@@ -33,11 +33,8 @@ const (
 // 2.5.3.2.1: "The X-Max-TTL MUST NOT exceed 4").
 const maxAnnouncedTTL = 4
 
-// errRefused is a handshake that the other side answered with a non-200.
-var errRefused = errors.New("servent: handshake refused")
-
 // errNotUltrapeer: a leaf dialled a host that is no ultrapeer.
-var errNotUltrapeer = errors.New("servent: not an ultrapeer")
+var errNotUltrapeer = errors.New("not an ultrapeer, and a leaf connects to ultrapeers only")
 
 // peerInfo is what a handshake tells about the other side.
 type peerInfo struct {
@@ -267,7 +264,7 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			return
 		}
 		if reason := s.reserveFor(p, slotPeer); reason != "" {
-			s.rateLog("handshake refused: "+reason, nc, errRefused)
+			s.rateLog("handshake refused: "+reason, nc, nil)
 			nc.Close()
 			return
 		}
@@ -285,7 +282,7 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			return
 		}
 		if reason := s.reserveFor(p, kind); reason != "" {
-			s.rateLog("handshake refused: "+reason, nc, errRefused)
+			s.rateLog("handshake refused: "+reason, nc, nil)
 			s.refuse(nc, remote, reason)
 			return
 		}
@@ -316,10 +313,13 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 			nc.Close()
 			return
 		}
-		if _, code, _, err := final.ParseStatus(); err != nil || code != 200 {
+		if _, code, reason, err := final.ParseStatus(); err != nil || code != 200 {
+			if err == nil {
+				err = &wire.RefusedError{Code: code, Reason: reason}
+			}
 			s.releaseFor(p)
 			s.stats.handshakeFailed.Add(1)
-			s.rateLog("peer refused our answer", nc, fmt.Errorf("%w: %q", errRefused, final.StartLine))
+			s.rateLog("peer refused our answer", nc, err)
 			nc.Close()
 			return
 		}
@@ -394,7 +394,7 @@ func (s *Servent) dial(parent context.Context, addr netip.AddrPort) error {
 	p := &peerInfo{remote: addr, outgoing: true}
 	asLeaf := s.IsLeaf() || s.cfg.Transient
 	nc, br, err := s.dialOnce(ctx, p, asLeaf)
-	if asLeaf && !s.IsLeaf() && errors.Is(err, errLeafHost) {
+	if asLeaf && !s.IsLeaf() && refusedAsLeaf(err, p) {
 		p = &peerInfo{remote: addr, outgoing: true, slot: p.slot}
 		nc, br, err = s.dialOnce(ctx, p, false)
 	}
@@ -407,9 +407,12 @@ func (s *Servent) dial(parent context.Context, addr netip.AddrPort) error {
 	return nil
 }
 
-// errLeafHost: the host refused us because it is a leaf and we said we
-// are one too.
-var errLeafHost = errors.New("servent: the host is a leaf")
+// refusedAsLeaf reports whether the host refused us because it is a leaf
+// and we said we are one too.
+func refusedAsLeaf(err error, p *peerInfo) bool {
+	re, ok := errors.AsType[*wire.RefusedError](err)
+	return ok && (re.Reason == reasonLeafMode || p.saidLeaf)
+}
 
 // dialOnce dials addr and runs one client handshake, saying we are a
 // leaf (asLeaf) or an ultrapeer; it closes the connection on failure.
@@ -445,7 +448,10 @@ func (s *Servent) dialOnce(ctx context.Context, p *peerInfo, asLeaf bool) (net.C
 	}
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("servent: handshake with %s: %w", addr, err)
+		if errors.Is(err, wire.ErrRefused) {
+			return nil, nil, err // it names addr already
+		}
+		return nil, nil, fmt.Errorf("handshake with %s: %w", addr, err)
 	}
 	return nc, br, nil
 }
@@ -460,7 +466,7 @@ func (s *Servent) clientHandshake04(nc net.Conn, br *bufio.Reader, p *peerInfo) 
 		return err
 	}
 	if ans.StartLine != strings.TrimRight(wire.Handshake04OK, "\n") {
-		return fmt.Errorf("%w: %q", errRefused, ans.StartLine)
+		return &wire.RefusedError{Addr: p.remote.String(), Reason: ans.StartLine}
 	}
 	return nil
 }
@@ -485,20 +491,17 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo, 
 		return err
 	}
 	if code != 200 {
-		if reason == reasonLeafMode || p.saidLeaf {
-			return fmt.Errorf("%w: %w: %d %s", errRefused, errLeafHost, code, reason)
-		}
-		return fmt.Errorf("%w: %d %s", errRefused, code, reason)
+		return &wire.RefusedError{Addr: p.remote.String(), Code: code, Reason: reason}
 	}
 	switch slot, refusal := s.peerSlot(p); {
 	case refusal != "":
 		// A leaf connects to ultrapeers only.
 		_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 503 " + refusal})
-		return fmt.Errorf("%w: %s is not an ultrapeer", errNotUltrapeer, p.remote)
+		return errNotUltrapeer
 	case slot == slotLeaf && !s.moveFor(p, slotLeaf):
 		// A leaf took our connection: it is our leaf, in a leaf slot.
 		_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 503 " + reasonFull})
-		return fmt.Errorf("servent: %s is a leaf, and our leaf slots are full", p.remote)
+		return errors.New("it is a leaf, and our leaf slots are full")
 	}
 	p.deflateIn = sendsDeflate(ans)
 	final := &wire.Handshake{StartLine: status200}
@@ -513,7 +516,7 @@ func (s *Servent) clientHandshake06(nc net.Conn, br *bufio.Reader, p *peerInfo, 
 		// too).
 		if s.tlsConf == nil || !offersTLS(ans) {
 			_ = writeBlock(nc, &wire.Handshake{StartLine: "GNUTELLA/0.6 400 Cannot Upgrade"})
-			return fmt.Errorf("%w: an upgrade we did not offer: %q", errRefused, ans.Values("Upgrade"))
+			return fmt.Errorf("its 200 asks for an upgrade we did not offer: %q", ans.Values("Upgrade"))
 		}
 		final.Add("Connection", "Upgrade")
 		p.tls = true

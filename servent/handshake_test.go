@@ -115,8 +115,14 @@ func TestHandshakeRefusedFull(t *testing.T) {
 			refused := startServent(t, testConfig(t))
 			err := refused.Connect(full.Addr())
 			require.Error(t, err)
-			assert.True(t, errors.Is(err, errRefused), "%v", err)
-			_, ok := refused.Hosts().Get(neighbour.Addr())
+			// The refusal says the address and the status once each, and
+			// its fields carry them.
+			assert.EqualError(t, err, "handshake with "+full.Addr().String()+" refused: 503 Full")
+			re, ok := errors.AsType[*wire.RefusedError](err)
+			require.True(t, ok, "%v", err)
+			assert.Equal(t, 503, re.Code)
+			assert.Equal(t, "Full", re.Reason)
+			_, ok = refused.Hosts().Get(neighbour.Addr())
 			assert.True(t, ok, "the X-Try-Ultrapeers host is in the host cache")
 			assert.Empty(t, refused.Peers())
 		}()

@@ -53,7 +53,7 @@ const (
 	maxProxyRequesters = 4096
 )
 
-var errProxyRefused = errors.New("servent: push proxy refused")
+var errProxyRefused = errors.New("push proxy refused")
 
 // pushProxy is the servent's state on both sides of the protocol.
 type pushProxy struct {
@@ -249,11 +249,11 @@ func setPushProxies(h *wire.QHD, proxies []netip.AddrPort) error {
 	}
 	v, err := wire.AppendAddrPorts(nil, proxies)
 	if err != nil {
-		return fmt.Errorf("servent: GGEP PUSH: %w", err)
+		return fmt.Errorf("GGEP PUSH: %w", err)
 	}
 	e, err := wire.NewGGEPExtension(wire.GGEPPush, v, false, false)
 	if err != nil {
-		return fmt.Errorf("servent: GGEP PUSH: %w", err)
+		return fmt.Errorf("GGEP PUSH: %w", err)
 	}
 	h.GGEP.Extensions = append(h.GGEP.Extensions, e)
 	h.SetGGEPFlag(true)
@@ -465,7 +465,7 @@ func (s *Servent) askProxy(ctx context.Context, proxy netip.AddrPort, servent wi
 	defer cancel()
 	nc, err := s.cfg.Network.DialContext(ctx, "tcp", proxy.String())
 	if err != nil {
-		return fmt.Errorf("servent: push proxy %s: %w", proxy, err)
+		return fmt.Errorf("push proxy %s: %w", proxy, err)
 	}
 	defer nc.Close()
 	if d, ok := ctx.Deadline(); ok {
@@ -474,11 +474,11 @@ func (s *Servent) askProxy(ctx context.Context, proxy netip.AddrPort, servent wi
 	req := fmt.Sprintf("GET /gnutella/push-proxy?ServerId=%s&file=%d%s HTTP/1.1\r\nUser-Agent: %s\r\nHost: %s\r\nX-Node: %s\r\nConnection: close\r\n\r\n",
 		base32GUID.EncodeToString(servent[:]), index, s.proxyTLSParam(to), UserAgent, proxy, to)
 	if _, err := nc.Write([]byte(req)); err != nil {
-		return fmt.Errorf("servent: push proxy %s: %w", proxy, err)
+		return fmt.Errorf("push proxy %s: %w", proxy, err)
 	}
 	head, err := wire.ReadHTTPHead(bufio.NewReaderSize(nc, 512), wire.HandshakeLimits{MaxBytes: maxProxyHead})
 	if err != nil {
-		return fmt.Errorf("servent: push proxy %s: %w", proxy, err)
+		return fmt.Errorf("push proxy %s: %w", proxy, err)
 	}
 	proto, rest, _ := strings.Cut(head.StartLine, " ")
 	code, _, _ := strings.Cut(rest, " ")

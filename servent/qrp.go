@@ -269,7 +269,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 		work := c.qrpRecv.Work(&m.QRP)
 		if !s.qrp.budgets.take(c.peer.remote.Addr(), time.Now(), work, s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute) {
 			s.stats.qrpOverBudget.Add(1)
-			err := fmt.Errorf("servent: QRP over budget (%d patch bytes, %d PATCHes a minute)",
+			err := fmt.Errorf("QRP over budget (%d patch bytes, %d PATCHes a minute)",
 				s.cfg.QRPBytesPerMinute, s.cfg.QRPPatchesPerMinute)
 			s.rateLog("QRP over budget", c.nc, err)
 			s.router.SetQRT(c.id, nil)
@@ -287,7 +287,7 @@ func (s *Servent) handleQRP(c *conn, m *wire.Message) error {
 			reason = "QRP Table Larger Than Its Contents"
 		}
 		c.close(wire.ByeBadQRP, reason)
-		return fmt.Errorf("servent: %w", err)
+		return err
 	}
 	s.router.SetQRT(c.id, c.qrpRecv.Table())
 	if t != nil && c.kind == router.Leaf {

@@ -66,9 +66,9 @@ const (
 )
 
 var (
-	errNoRelay      = errors.New("servent: no ultrapeer of ours relays (X-Govent-Relay)")
-	errRelayRefused = errors.New("servent: relay refused a slot")
-	errRelayCap     = errors.New("servent: relayed transfer over RelayMaxBytes")
+	errNoRelay      = errors.New("no ultrapeer of ours relays (X-Govent-Relay)")
+	errRelayRefused = errors.New("relay refused a slot")
+	errRelayCap     = errors.New("relayed transfer over RelayMaxBytes")
 )
 
 // relayKey names a slot as the uploader's GIV does.
@@ -322,7 +322,7 @@ func (r *relay) splice(sl *relaySlot) error {
 		_, err = sl.down.Write(giv)
 	}
 	if err != nil {
-		return fmt.Errorf("servent: relay: GIV to the downloader: %w", err)
+		return fmt.Errorf("relay: GIV to the downloader: %w", err)
 	}
 	ctx, cancel := context.WithCancel(r.s.ctx)
 	defer cancel()
@@ -365,11 +365,11 @@ func (r *relay) pipe(ctx context.Context, dst, src net.Conn, sh *relayShared) er
 				return errRelayCap
 			}
 			if werr := r.limiter.WaitN(ctx, n); werr != nil {
-				return fmt.Errorf("servent: relay: %w", werr)
+				return fmt.Errorf("relay: %w", werr)
 			}
 			_ = dst.SetWriteDeadline(time.Now().Add(relayIdleTimeout))
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("servent: relay: write: %w", werr)
+				return fmt.Errorf("relay: write: %w", werr)
 			}
 			r.stats.bytes.Add(uint64(n))
 		}
@@ -377,7 +377,7 @@ func (r *relay) pipe(ctx context.Context, dst, src net.Conn, sh *relayShared) er
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("servent: relay: read: %w", err)
+			return fmt.Errorf("relay: read: %w", err)
 		}
 	}
 }
@@ -441,7 +441,7 @@ func (r *relay) askOne(ctx context.Context, c *conn, uploader wire.GUID) (wire.R
 		}
 		return g, nil
 	case <-timer.C:
-		return wire.RelayGrant{}, fmt.Errorf("servent: relay %s did not answer", c.peer.name())
+		return wire.RelayGrant{}, fmt.Errorf("relay %s did not answer", c.peer.name())
 	case <-ctx.Done():
 		return wire.RelayGrant{}, ctx.Err()
 	}
@@ -473,13 +473,13 @@ func (r *relay) dialSlot(ctx context.Context, g wire.RelayGrant) (net.Conn, *buf
 	nc, err := r.s.cfg.Network.DialContext(dctx, "tcp", g.Relay.String())
 	cancel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("servent: relay %s: %w", g.Relay, err)
+		return nil, nil, fmt.Errorf("relay %s: %w", g.Relay, err)
 	}
 	line := "RELAY " + g.Token.String() + "\r\n\r\n"
 	_ = nc.SetWriteDeadline(time.Now().Add(directDialTimeout))
 	if _, err := nc.Write([]byte(line)); err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("servent: relay %s: %w", g.Relay, err)
+		return nil, nil, fmt.Errorf("relay %s: %w", g.Relay, err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
 	return nc, bufio.NewReaderSize(nc, 256), nil

@@ -43,7 +43,7 @@ func ParseMode(s string) (Mode, error) {
 	case "auto":
 		return ModeAuto, nil
 	}
-	return 0, fmt.Errorf("servent: unknown mode %q (want ultrapeer, leaf or auto)", s)
+	return 0, fmt.Errorf("unknown mode %q (want ultrapeer, leaf or auto)", s)
 }
 
 func (m Mode) String() string {

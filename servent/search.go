@@ -83,16 +83,16 @@ func (s *Servent) ReachesFirewalled() bool {
 func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
-		return nil, errors.New("servent: empty search")
+		return nil, errors.New("empty search")
 	}
 	if strings.IndexByte(text, 0) >= 0 {
-		return nil, errors.New("servent: search text holds a NUL byte")
+		return nil, errors.New("search text holds a NUL byte")
 	}
 	if len(text) > maxQueryLen {
-		return nil, fmt.Errorf("servent: search text of %d bytes, at most %d", len(text), maxQueryLen)
+		return nil, fmt.Errorf("search text of %d bytes, at most %d", len(text), maxQueryLen)
 	}
 	if s.ctx == nil {
-		return nil, errors.New("servent: Search before Start")
+		return nil, errors.New("Search before Start")
 	}
 	q := wire.Query{Criteria: []byte(text)}
 	// QueryFlagGGEPH: gtk-gnutella then sends each result's hash in GGEP
@@ -132,7 +132,7 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 	m := wire.Message{Header: wire.Header{GUID: guid, Type: wire.TypeQuery, TTL: s.cfg.DefaultTTL}, Query: q}
 	b, err := m.Append(nil)
 	if err != nil {
-		return nil, fmt.Errorf("servent: encoding query: %w", err)
+		return nil, fmt.Errorf("encoding query: %w", err)
 	}
 	sr := &Search{GUID: m.Header.GUID, Text: text, s: s, oob: oob, results: make(chan Result, searchBuffer)}
 	sr.Results = sr.results

@@ -194,7 +194,7 @@ func newServent(cfg Config, lock *os.File) (*Servent, error) {
 			Logger:         cfg.Logger.Named("library"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("servent: library: %w", err)
+			return nil, err // it names the directory or setting
 		}
 		if err := s.lib.Load(); err != nil {
 			s.log.Warn("library state not loaded, rehashing", zap.Error(err))
@@ -227,7 +227,7 @@ func loadOrCreateGUID(cfg Config) (wire.GUID, error) {
 	// would take yet another GUID.
 	g := wire.NewGUID()
 	if err := atomicfile.Write(path, []byte(g.String()+"\n")); err != nil {
-		return g, fmt.Errorf("servent: saving servent GUID: %w", err)
+		return g, fmt.Errorf("saving servent GUID: %w", err)
 	}
 	return g, nil
 }
@@ -244,7 +244,7 @@ func (s *Servent) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	if closed {
 		// The data directory is no longer ours.
-		return errors.New("servent: Start after Close")
+		return errors.New("Start after Close")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.startedAt = time.Now()
@@ -255,7 +255,7 @@ func (s *Servent) Start(ctx context.Context) error {
 		if s.cfg.HashBeforeStart {
 			if err := s.lib.HashPending(ctx); err != nil {
 				s.abortStart()
-				return fmt.Errorf("servent: hashing the library: %w", err)
+				return fmt.Errorf("hashing the library: %w", err)
 			}
 		}
 	}
@@ -561,13 +561,14 @@ func (s *Servent) Connect(addr netip.AddrPort) error {
 }
 
 // ConnectContext is Connect that gives up when ctx ends (a Ctrl-C): the
-// dial or the handshake under way is cut short.
+// dial or the handshake under way is cut short. Its errors name addr; a
+// refused handshake is a *wire.RefusedError.
 func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error {
 	if s.ctx == nil {
-		return errors.New("servent: Connect before Start")
+		return errors.New("Connect before Start")
 	}
 	if !s.reserveSlot(slotPeer) {
-		return fmt.Errorf("%w: connect %s: %d of %d taken", errNoSlot, addr, s.slotLimit(slotPeer), s.slotLimit(slotPeer))
+		return fmt.Errorf("connect %s: %w (%d of %d taken)", addr, errNoSlot, s.slotLimit(slotPeer), s.slotLimit(slotPeer))
 	}
 	err := s.dial(ctx, addr)
 	if err != nil && ctx.Err() == nil { // an interrupted dial says nothing of the host
@@ -582,7 +583,7 @@ func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error
 // what failed (memnet's, say).
 func netError(what string, err error) error {
 	if _, ok := errors.AsType[*net.OpError](err); ok {
-		return fmt.Errorf("servent: %w", err)
+		return err
 	}
-	return fmt.Errorf("servent: %s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -86,10 +86,10 @@ func loadOrCreateCert(dataDir string, guid wire.GUID, log *zap.Logger) (tls.Cert
 		// The key first: a certificate without its key is useless, a key
 		// without its certificate gets one at the next start.
 		if err := atomicfile.WritePerm(filepath.Join(dataDir, TLSKeyFile), keyPEM, 0o600); err != nil {
-			return tls.Certificate{}, fmt.Errorf("servent: saving the TLS key: %w", err)
+			return tls.Certificate{}, fmt.Errorf("saving the TLS key: %w", err)
 		}
 		if err := atomicfile.Write(filepath.Join(dataDir, TLSCertFile), certPEM); err != nil {
-			return tls.Certificate{}, fmt.Errorf("servent: saving the TLS certificate: %w", err)
+			return tls.Certificate{}, fmt.Errorf("saving the TLS certificate: %w", err)
 		}
 	}
 	return tls.X509KeyPair(certPEM, keyPEM)
@@ -99,11 +99,11 @@ func loadOrCreateCert(dataDir string, guid wire.GUID, log *zap.Logger) (tls.Cert
 func selfSignedCert(guid wire.GUID, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, fmt.Errorf("servent: TLS key: %w", err)
+		return nil, nil, fmt.Errorf("TLS key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
-		return nil, nil, fmt.Errorf("servent: TLS serial: %w", err)
+		return nil, nil, fmt.Errorf("TLS serial: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -118,11 +118,11 @@ func selfSignedCert(guid wire.GUID, now time.Time) (certPEM, keyPEM []byte, err 
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("servent: TLS certificate: %w", err)
+		return nil, nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("servent: TLS key: %w", err)
+		return nil, nil, fmt.Errorf("TLS key: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
@@ -160,7 +160,7 @@ func (s *Servent) startTLS(ctx context.Context, nc net.Conn, br *bufio.Reader, c
 		tc = tls.Server(bc, s.tlsConf)
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, nil, fmt.Errorf("servent: TLS handshake: %w", err)
+		return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	return tc, bufio.NewReaderSize(tc, readBufferSize), nil
 }

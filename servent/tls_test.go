@@ -211,7 +211,7 @@ func TestTLSDialerAnswers(t *testing.T) {
 				assert.False(t, final.HasToken("Connection", "Upgrade"), "we do not agree to switch")
 				if tc.refused {
 					assert.Equal(t, "GNUTELLA/0.6 400 Cannot Upgrade", final.StartLine)
-					require.ErrorIs(t, <-errc, errRefused)
+					require.ErrorContains(t, <-errc, "an upgrade we did not offer")
 					return
 				}
 				require.NoError(t, <-errc)

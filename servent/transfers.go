@@ -38,13 +38,13 @@ const (
 var (
 	// errNoPushRoute: no link a QueryHit from the source came on (an
 	// out-of-band hit comes on none, and a path goes when a link does).
-	errNoPushRoute = errors.New("servent: no route for a Push to")
+	errNoPushRoute = errors.New("no route for a Push to")
 	// errNoProxies: neither the source (X-Falt, magnet) nor a QueryHit of
 	// it listed a push proxy.
-	errNoProxies  = errors.New("servent: it lists no push proxy")
-	errGIVTimeout = errors.New("servent: no GIV arrived for our Push")
+	errNoProxies  = errors.New("it lists no push proxy")
+	errGIVTimeout = errors.New("no GIV arrived for our Push")
 	// errBothBehind is an httpxfer.ErrUnreachable: no retry helps.
-	errBothBehind error = unreachable{errors.New("servent: we and the source are both firewalled")}
+	errBothBehind error = unreachable{errors.New("we and the source are both firewalled")}
 )
 
 // unreachable is an error that no try of the source can mend.
@@ -376,11 +376,11 @@ func (t *transfers) viaRelay(ctx context.Context, src httpxfer.Source) (net.Conn
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case err != nil:
-			return nil, fmt.Errorf("servent: relay %s: %w", g.Relay, err)
+			return nil, fmt.Errorf("relay %s: %w", g.Relay, err)
 		case giv.ServentGUID != src.ServentGUID:
-			return nil, fmt.Errorf("servent: relay %s sent a GIV from %s, not %s", g.Relay, giv.ServentGUID, src.ServentGUID)
+			return nil, fmt.Errorf("relay %s sent a GIV from %s, not %s", g.Relay, giv.ServentGUID, src.ServentGUID)
 		case br.Buffered() > 0:
-			return nil, fmt.Errorf("servent: relay %s: %d bytes after the GIV", g.Relay, br.Buffered())
+			return nil, fmt.Errorf("relay %s: %d bytes after the GIV", g.Relay, br.Buffered())
 		}
 		_ = nc.SetReadDeadline(time.Time{})
 		return nc, nil
@@ -435,7 +435,7 @@ func (t *transfers) pushes(ctx context.Context, src httpxfer.Source, to netip.Ad
 		}
 		errs = append(errs, fmt.Errorf("after a routed Push: %w", err))
 	}
-	return nil, fmt.Errorf("servent: firewalled source %s unreachable: %w", src.ServentGUID, errors.Join(errs...))
+	return nil, fmt.Errorf("firewalled source %s unreachable: %w", src.ServentGUID, errors.Join(errs...))
 }
 
 // routePush sends a Push to src along the route its QueryHit came by.
@@ -453,10 +453,10 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 	s.pushWithTLS(&m.Push, to)
 	b, err := m.Append(nil)
 	if err != nil {
-		return fmt.Errorf("servent: encoding Push: %w", err)
+		return fmt.Errorf("encoding Push: %w", err)
 	}
 	if !c.enqueue(b, true) {
-		return fmt.Errorf("servent: Push not queued: %w %s", errNoPushRoute, src.ServentGUID)
+		return fmt.Errorf("Push not queued: %w %s", errNoPushRoute, src.ServentGUID)
 	}
 	return nil
 }
@@ -486,10 +486,10 @@ func (t *transfers) forget(g wire.GUID, ch chan net.Conn) {
 // DataDir/downloads), verifying its SHA-1 when known.
 func (s *Servent) Download(ctx context.Context, req httpxfer.Request) (httpxfer.Result, error) {
 	if s.xfer.down == nil {
-		return httpxfer.Result{}, errors.New("servent: no download directory (set DownloadDir or DataDir)")
+		return httpxfer.Result{}, errors.New("no download directory (set DownloadDir or DataDir)")
 	}
 	if err := os.MkdirAll(s.xfer.downDir, 0o755); err != nil {
-		return httpxfer.Result{}, fmt.Errorf("servent: download directory: %w", err)
+		return httpxfer.Result{}, fmt.Errorf("download directory: %w", err)
 	}
 	s.learnPushRoutes(ctx, req)
 	if req.SHA1 != (wire.SHA1{}) {

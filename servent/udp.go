@@ -148,7 +148,7 @@ func (s *Servent) pingUDP(to netip.AddrPort, guid wire.GUID, ext ...wire.GGEPExt
 	return nil
 }
 
-var errTooManyPings = errors.New("servent: too many UDP Pings awaiting Pongs")
+var errTooManyPings = errors.New("too many UDP Pings awaiting Pongs")
 
 // askedFor reports whether a Pong's GUID answers one of our UDP Pings.
 func (u *udpSock) askedFor(g wire.GUID, now time.Time) bool {

@@ -19,9 +19,9 @@ import (
 // hold for an over-limit length.
 var (
 	// ErrFrame marks connection-fatal framing errors.
-	ErrFrame = errors.New("wire: broken descriptor frame")
+	ErrFrame = errors.New("broken descriptor frame")
 	// ErrMalformed marks a payload (or block) that does not parse.
-	ErrMalformed = errors.New("wire: malformed payload")
+	ErrMalformed = errors.New("malformed payload")
 
 	// ErrTooLarge: a payload length in a header is over the reader's limit.
 	ErrTooLarge error = tooLarge
@@ -29,14 +29,13 @@ var (
 	ErrTruncated error = truncated
 	// ErrHeaderTooLarge: a header block (a handshake block or an HTTP head)
 	// has too many lines or bytes.
-	ErrHeaderTooLarge = errors.New("wire: header block over limit")
+	ErrHeaderTooLarge = errors.New("header block over limit")
 )
 
-// frameKind is a kind of frame error (ErrTruncated, ErrTooLarge): alone
-// it reads "wire: " and what it is; inside a frameError, only what.
+// frameKind is a kind of frame error (ErrTruncated, ErrTooLarge).
 type frameKind struct{ what string }
 
-func (k *frameKind) Error() string { return "wire: " + k.what }
+func (k *frameKind) Error() string { return k.what }
 
 var (
 	tooLarge  = &frameKind{"payload length over limit"}
@@ -44,8 +43,8 @@ var (
 )
 
 // frameError is a frame error of one kind: errors.Is holds for both
-// ErrFrame and kind, and its text says "wire:" once: "wire: broken
-// descriptor frame: truncated input: ...".
+// ErrFrame and kind, and its text says both once: "broken descriptor
+// frame: truncated input: ...".
 func frameError(kind *frameKind, format string, args ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
@@ -63,8 +62,8 @@ func (e *kindError) Unwrap() []error { return []error{ErrFrame, e.kind} }
 
 // ErrNotServent marks a handshake answered by something other than a
 // Gnutella servent: an HTTP server's status line, or any start line that
-// is not Gnutella's. The error names what was found ("wire: \"HTTP/1.1
-// 404 Not Found\": an HTTP server, not a Gnutella servent");
+// is not Gnutella's. The error names what was found ("\"HTTP/1.1 404 Not
+// Found\": an HTTP server, not a Gnutella servent");
 // errors.Is(err, ErrMalformed) still holds.
 var ErrNotServent error = notServentError{}
 
@@ -76,9 +75,9 @@ func (notServentError) Unwrap() error { return ErrMalformed }
 // notServent is ErrNotServent for a block that starts with start.
 func notServent(start string) error {
 	if strings.HasPrefix(start, "HTTP/") {
-		return fmt.Errorf("wire: %q: an HTTP server, %w", truncateForError([]byte(start)), ErrNotServent)
+		return fmt.Errorf("%q: an HTTP server, %w", truncateForError([]byte(start)), ErrNotServent)
 	}
-	return fmt.Errorf("wire: %q: %w", truncateForError([]byte(start)), ErrNotServent)
+	return fmt.Errorf("%q: %w", truncateForError([]byte(start)), ErrNotServent)
 }
 
 // ErrMagnet marks a magnet link that does not parse. Its text is for a

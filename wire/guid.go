@@ -40,10 +40,10 @@ func (g GUID) AppendHex(b []byte) []byte { return hex.AppendEncode(b, g[:]) }
 func ParseGUID(s string) (GUID, error) {
 	var g GUID
 	if len(s) != 2*GUIDLen {
-		return g, fmt.Errorf("wire: GUID %q: want %d hex digits, got %d", s, 2*GUIDLen, len(s))
+		return g, fmt.Errorf("GUID %q: want %d hex digits, got %d", s, 2*GUIDLen, len(s))
 	}
 	if _, err := hex.Decode(g[:], []byte(s)); err != nil {
-		return g, fmt.Errorf("wire: GUID %q: %w", s, err)
+		return g, fmt.Errorf("GUID %q: %w", s, err)
 	}
 	return g, nil
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -64,6 +65,38 @@ func (h *Handshake) ParseStatus() (proto string, code int, reason string, err er
 	}
 	return proto, code, strings.TrimSpace(reason), nil
 }
+
+// ErrRefused: a handshake was answered with a status other than 200.
+// errors.Is(err, ErrRefused) holds for every *RefusedError.
+var ErrRefused = errors.New("handshake refused")
+
+// RefusedError is a handshake that the other side refused: its status
+// code and reason as it sent them, so callers read the fields and never
+// the text. It reads "handshake with 127.0.0.1:6346 refused: 503 Full"
+// and is not wrapped in another "handshake with": it says that already.
+type RefusedError struct {
+	Addr   string // who refused, as the caller dialled it; "" when unknown
+	Code   int    // the status code; 0 for a 0.4 answer other than GNUTELLA OK
+	Reason string // the reason phrase; for Code 0, the whole start line
+}
+
+// Status is the refusal as the other side said it: "503 Full".
+func (e *RefusedError) Status() string {
+	if e.Code == 0 {
+		return strconv.Quote(string(truncateForError([]byte(e.Reason))))
+	}
+	return strings.TrimSpace(strconv.Itoa(e.Code) + " " + string(truncateForError([]byte(e.Reason))))
+}
+
+func (e *RefusedError) Error() string {
+	if e.Addr == "" {
+		return "handshake refused: " + e.Status()
+	}
+	return "handshake with " + e.Addr + " refused: " + e.Status()
+}
+
+// Is makes errors.Is(err, ErrRefused) hold.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
 // StatusLine06 returns a 0.6 status line: "GNUTELLA/0.6 <code> <reason>".
 func StatusLine06(code int, reason string) string {

@@ -3,6 +3,8 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strings"
@@ -486,20 +488,20 @@ func TestHandshakeNotServent(t *testing.T) {
 	_, _, _, err = h.ParseStatus()
 	assert.ErrorIs(t, err, wire.ErrNotServent)
 	assert.ErrorIs(t, err, wire.ErrMalformed)
-	assert.EqualError(t, err, `wire: "HTTP/1.1 404 Not Found": an HTTP server, not a Gnutella servent`)
+	assert.EqualError(t, err, `"HTTP/1.1 404 Not Found": an HTTP server, not a Gnutella servent`)
 
 	_, err = readBlock(t, "HTTP/1.0 400 Bad request\r\n<html lang=\"en\">\r\n\r\n")
 	assert.ErrorIs(t, err, wire.ErrNotServent)
-	assert.EqualError(t, err, `wire: "HTTP/1.0 400 Bad request": an HTTP server, not a Gnutella servent`)
+	assert.EqualError(t, err, `"HTTP/1.0 400 Bad request": an HTTP server, not a Gnutella servent`)
 
 	// Python's http.server answers a request line it cannot read
 	// with a bare HTML page.
 	_, err = readBlock(t, "<!DOCTYPE HTML>\n<html lang=\"en\">\n")
-	assert.EqualError(t, err, `wire: "<!DOCTYPE HTML>": not a Gnutella servent`)
+	assert.EqualError(t, err, `"<!DOCTYPE HTML>": not a Gnutella servent`)
 
 	h = &wire.Handshake{StartLine: "SSH-2.0-OpenSSH_9.6"}
 	_, _, _, err = h.ParseStatus()
-	assert.EqualError(t, err, `wire: "SSH-2.0-OpenSSH_9.6": not a Gnutella servent`)
+	assert.EqualError(t, err, `"SSH-2.0-OpenSSH_9.6": not a Gnutella servent`)
 
 	// A block that is Gnutella's but broken keeps its own error.
 	_, err = readBlock(t, "GNUTELLA/0.6 200 OK\r\n<html>\r\n\r\n")
@@ -508,4 +510,21 @@ func TestHandshakeNotServent(t *testing.T) {
 	h = &wire.Handshake{StartLine: "GNUTELLA CONNECT/0.6"}
 	_, _, _, err = h.ParseStatus()
 	assert.NotErrorIs(t, err, wire.ErrNotServent)
+}
+
+// A refusal says who refused and how, once each, and callers get the code
+// and reason from the fields, through any wrapping.
+func TestRefusedError(t *testing.T) {
+	var err error = fmt.Errorf("connect: %w", &wire.RefusedError{Addr: "127.0.0.1:6346", Code: 503, Reason: "Full"})
+	assert.EqualError(t, err, "connect: handshake with 127.0.0.1:6346 refused: 503 Full")
+	assert.ErrorIs(t, err, wire.ErrRefused)
+	re, ok := errors.AsType[*wire.RefusedError](err)
+	require.True(t, ok)
+	assert.Equal(t, 503, re.Code)
+	assert.Equal(t, "Full", re.Reason)
+	assert.Equal(t, "503 Full", re.Status())
+
+	assert.EqualError(t, &wire.RefusedError{Code: 403}, "handshake refused: 403")
+	assert.EqualError(t, &wire.RefusedError{Addr: "10.0.0.1:1", Reason: "GNUTELLA NO"}, `handshake with 10.0.0.1:1 refused: "GNUTELLA NO"`)
+	assert.NotErrorIs(t, errors.New("handshake refused"), wire.ErrRefused)
 }

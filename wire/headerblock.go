@@ -182,13 +182,13 @@ func (p *blockParser) readLine(r *bufio.Reader, buf []byte) ([]byte, error) {
 		case errors.Is(err, io.EOF) && p.total == 0:
 			// The caller names what it read ("handshake with X"): an
 			// I/O failure does not name it again.
-			return nil, fmt.Errorf("wire: connection closed before any byte: %w", io.EOF)
+			return nil, fmt.Errorf("connection closed before any byte: %w", io.EOF)
 		case errors.Is(err, io.EOF) && p.total == start:
 			return nil, fmt.Errorf("%w: %s block ends before its empty line: %w", ErrTruncated, p.what, io.ErrUnexpectedEOF)
 		case errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("%w: %s block: %w", ErrTruncated, p.what, io.ErrUnexpectedEOF)
 		default:
-			return nil, fmt.Errorf("wire: %w", err)
+			return nil, err
 		}
 	}
 }

@@ -70,7 +70,7 @@ const (
 )
 
 // errNoHeader: ReadPayload without a header handed out first.
-var errNoHeader = errors.New("wire: ReadPayload without a header from ReadHeader")
+var errNoHeader = errors.New("ReadPayload without a header from ReadHeader")
 
 // NewReader returns a Reader with the given payload limit (0 means
 // DefaultMaxPayload) and the default buffer size.
@@ -137,7 +137,7 @@ func (r *Reader) ReadHeader() (*Header, error) {
 				}
 				return nil, r.fail(frameError(truncated, "stream ends %d bytes into a header at offset %d", len(r.win), r.n))
 			}
-			return nil, fmt.Errorf("wire: reading header at offset %d: %w", r.n, err)
+			return nil, fmt.Errorf("reading header at offset %d: %w", r.n, err)
 		}
 	}
 	h := &r.msg.Header
@@ -272,5 +272,5 @@ func (r *Reader) truncated(h *Header, got int, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return r.fail(frameError(truncated, "%s payload of %d bytes ends after %d at offset %d", h.Type, h.Length, got, r.n))
 	}
-	return fmt.Errorf("wire: reading %s payload at offset %d: %w", h.Type, r.n, err)
+	return fmt.Errorf("reading %s payload at offset %d: %w", h.Type, r.n, err)
 }

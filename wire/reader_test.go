@@ -287,17 +287,17 @@ func TestReaderOneOverLimit(t *testing.T) {
 	assert.Equal(t, HeaderLen, cr.n)
 }
 
-// A frame error names the package once and its kind without it, and a
-// kind alone, or wrapped by another error, still reads "wire: ...".
-func TestFrameErrorSaysWireOnce(t *testing.T) {
+// A frame error says its class and its kind once each, with no package
+// name, alone or wrapped by another error.
+func TestFrameErrorSaysEachOnce(t *testing.T) {
 	_, err := NewReader(bytes.NewReader(rawHeader(TypePing, 1, 0, 0)[:10]), 0).ReadMessage()
-	assert.EqualError(t, err, "wire: broken descriptor frame: truncated input: stream ends 10 bytes into a header at offset 0")
+	assert.EqualError(t, err, "broken descriptor frame: truncated input: stream ends 10 bytes into a header at offset 0")
 	in := rawHeader(TypeQuery, 1, 0, 2048)
 	_, err = NewReader(bytes.NewReader(in), 1024).ReadMessage()
-	assert.EqualError(t, err, "wire: broken descriptor frame: payload length over limit: QUERY payload of 2048 bytes at offset 0, limit 1024")
+	assert.EqualError(t, err, "broken descriptor frame: payload length over limit: QUERY payload of 2048 bytes at offset 0, limit 1024")
 	assert.ErrorIs(t, err, ErrTooLarge)
 	assert.ErrorIs(t, err, ErrFrame)
-	assert.EqualError(t, ErrTruncated, "wire: truncated input")
+	assert.EqualError(t, ErrTruncated, "truncated input")
 	_, err = ParseHeader(make([]byte, 3))
-	assert.EqualError(t, err, "wire: truncated input: header needs 23 bytes, have 3")
+	assert.EqualError(t, err, "truncated input: header needs 23 bytes, have 3")
 }

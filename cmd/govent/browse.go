@@ -123,8 +123,5 @@ func printBrowse(w io.Writer, who string, res *httpxfer.BrowseResult, err error,
 			fmt.Fprintf(w, "%4d. %s  %s  %s\n", i+1, f.Name, humanBytes(int64(f.Size)), urn)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", who, err) // httpxfer's error says "browse"
-	}
-	return nil
+	return err // it names the browse and its host
 }

@@ -46,7 +46,7 @@ func captureCommand() *cli.Command {
 				opt := capture.Options{MaxPayload: maxPayload(c)}
 				sessions, err := capture.DecodeFile(c.Args().First(), opt)
 				if err != nil {
-					return err // "capture: ..."
+					return err // "open X: ...", "unreadable capture file: ..."
 				}
 				return printSessions(c.Root().Writer, sessions, c.Bool("json"))
 			},

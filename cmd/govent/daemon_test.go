@@ -483,7 +483,7 @@ func TestRunRefusesDataDirInUse(t *testing.T) {
 // inUseMessage is what govent run says when another servent (pid) holds
 // its --data dir.
 func inUseMessage(dir string, pid int) string {
-	return fmt.Sprintf("govent: servent: data directory %s is in use by another servent (pid %d); stop it first, or give this one a data directory of its own\n", dir, pid)
+	return fmt.Sprintf("govent: data directory %s is in use by another servent (pid %d); stop it first, or give this one a data directory of its own\n", dir, pid)
 }
 
 // runProc is a `govent run` process on loopback that never bootstraps.

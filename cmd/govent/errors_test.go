@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -8,18 +9,38 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govent/govent/wire"
 )
+
+// The rule for the errors a user reads: "govent: " once, from run; then
+// what was being done and to what ("download \"f.bin\": ...", "handshake
+// with A: ...", "dial tcp A: ..."), each said once; never a Go package's
+// name.
 
 // contexts are the words a layer puts before an error it wraps: each may
 // lead a part of the message (the text between ": ") at most once.
-var contexts = []string{"capture", "httpxfer", "servent", "link", "control", "conform", "download", "browse", "search", "get", "dial", "peer"}
+var contexts = []string{"capture", "httpxfer", "servent", "link", "control", "conform", "download", "browse", "search", "get", "dial", "peer", "handshake"}
+
+// phrases may each be said once in what is said of one host (the text
+// between "; "), wherever they stand: "no usable source left after SHA-1
+// mismatch: A: SHA-1 mismatch: ..." said it twice.
+var phrases = []string{"handshake", "SHA-1 mismatch", "no usable source"}
+
+// packages are Go package names that no user-facing error shows.
+var packages = []string{"servent", "httpxfer", "wire", "router", "link", "thex", "library"}
 
 // assertSaidOnce fails when a layer's context is said twice in msg, as in
-// "download: httpxfer: download ...: httpxfer: ...".
-func assertSaidOnce(t *testing.T, msg string) {
+// "download: httpxfer: download ...: httpxfer: ...", or a package's name
+// is said at all.
+func assertSaidOnce(t interface {
+	assert.TestingT
+	Helper()
+}, msg string) {
 	t.Helper()
 	seen := map[string]int{}
 	for _, part := range strings.Split(msg, ": ") {
@@ -29,6 +50,14 @@ func assertSaidOnce(t *testing.T, msg string) {
 	}
 	for _, w := range contexts {
 		assert.LessOrEqual(t, seen[w], 1, "%q said %d times in %q", w, seen[w], msg)
+	}
+	for _, host := range strings.Split(msg, "; ") {
+		for _, p := range phrases {
+			assert.LessOrEqual(t, strings.Count(host, p), 1, "%q said twice in %q", p, msg)
+		}
+	}
+	for _, p := range packages {
+		assert.NotRegexp(t, `\b`+p+`: `, msg, "package name %q in %q", p, msg)
 	}
 }
 
@@ -41,41 +70,118 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
+// refusingServent is a loopback servent that answers every handshake
+// with status.
+func refusingServent(t *testing.T, status string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				if _, err := wire.ReadHandshake(bufio.NewReader(nc), wire.HandshakeLimits{}); err == nil {
+					_, _ = nc.Write([]byte(status + "\r\n\r\n"))
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // TestErrorsSayEachContextOnce: the failures of the verbs that reach
-// other hosts name each layer's context once.
+// other hosts read as one sentence: each layer's context once, no package
+// names.
 func TestErrorsSayEachContextOnce(t *testing.T) {
 	notFound := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notFound.Close)
 	httpOnly := strings.TrimPrefix(notFound.URL, "http://")
+	// A source whose every byte is wrong: its file is not the urn's.
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "f.bin", time.Time{}, strings.NewReader(strings.Repeat("not the file ", 1000)))
+	}))
+	t.Cleanup(liar.Close)
+	lying := strings.TrimPrefix(liar.URL, "http://")
 	refused := closedAddr(t)
+	full := refusingServent(t, "GNUTELLA/0.6 503 Full")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { busy.Close() })
 	const urn = "urn:sha1:PLSTHIPQQ2DXIGD4GAGQGU3GJJUSD6NA"
 	for _, tc := range []struct {
 		args []string
-		want string // the whole message, or a part of it
+		want string // the whole last line, or a part of it
+		code int    // 1 unless said
 	}{
 		// get from a refused port retries for 30 s (httpxfer's
 		// TestDownloadRefusedSourceBacksOff and TestDownloadFailureReasons
 		// check its words): not run here.
-		{[]string{"get", urn, "--source", httpOnly, "--dir", t.TempDir(), "--name", "f.bin"},
-			`govent: httpxfer: download "f.bin": no usable source left: ` + httpOnly + ": HEAD: 404 Not Found\n"},
-		{[]string{"browse", refused}, "govent: browse: dial tcp " + refused + ": connect: connection refused\n"},
-		{[]string{"browse", httpOnly}, "govent: " + httpOnly + ": httpxfer: browse: 404 Not Found\n"},
-		{[]string{"conform", "--timeout", "1s", refused}, "govent: conform: cannot reach " + refused + ": link: dial tcp "},
-		{[]string{"search", "x", "--peer", refused, "--timeout", "1s"}, "govent: no peer could be reached: "},
-		{[]string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, "govent: capture: open "},
+		{args: []string{"get", urn, "--source", httpOnly, "--dir", t.TempDir(), "--name", "f.bin"},
+			want: `govent: download "f.bin": no usable source left: ` + httpOnly + ": HEAD: 404 Not Found\n"},
+		{args: []string{"get", urn, "--source", lying, "--dir", t.TempDir(), "--name", "f.bin"},
+			want: `govent: download "f.bin": no usable source left: ` + lying + ": SHA-1 mismatch: it wrote every chunk, and the file does not match\n"},
+		{args: []string{"get", "magnet:?xt=urn:sha1:bad"}, code: 2,
+			want: `govent get: magnet link without a usable urn:sha1 or urn:bitprint xt: xt "urn:sha1:bad": not a SHA-1 (base32, 32 characters; it has 3)` + "\n"},
+		{args: []string{"browse", refused}, want: "govent: browse: dial tcp " + refused + ": connect: connection refused\n"},
+		{args: []string{"browse", httpOnly}, want: "govent: browse " + httpOnly + ": 404 Not Found\n"},
+		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": dial tcp "},
+		{args: []string{"search", "x", "--peer", refused, "--timeout", "1s"},
+			want: "govent: no peer could be reached: dial tcp " + refused + ": connect: connection refused\n"},
+		{args: []string{"search", "x", "--peer", full, "--timeout", "1s"},
+			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full\n"},
+		{args: []string{"search", "x", "--peer", full, "--peer", refused, "--timeout", "1s"},
+			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; dial tcp " + refused + ": connect: connection refused\n"},
+		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: open "},
+		{args: []string{"run", "--listen", busy.Addr().String(), "--no-bootstrap"},
+			want: "govent: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		// Not a servent: say what answered.
-		{[]string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, "govent: no peer could be reached: peer " + httpOnly +
-			": servent: handshake with " + httpOnly + `: wire: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
-		{[]string{"conform", "--timeout", "1s", httpOnly}, "govent: conform: " + httpOnly +
-			`: link: answer: wire: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
+		{args: []string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, want: "govent: no peer could be reached: handshake with " + httpOnly +
+			`: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
+		{args: []string{"conform", "--timeout", "1s", httpOnly}, want: "govent: conform: " + httpOnly +
+			`: handshake answer: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
 	} {
 		code, _, errOut := runCLI(t, "", tc.args...)
-		assert.Equal(t, 1, code, "%v: %s", tc.args, errOut)
-		if strings.HasSuffix(tc.want, "\n") {
-			assert.Equal(t, tc.want, errOut, "%v", tc.args)
-		} else {
-			assert.Contains(t, errOut, tc.want, "%v", tc.args)
+		if tc.code == 0 {
+			tc.code = 1
 		}
-		assertSaidOnce(t, errOut)
+		assert.Equal(t, tc.code, code, "%v: %s", tc.args, errOut)
+		// The error is the last line; a usage mistake adds the --help one.
+		lines := strings.SplitAfter(strings.TrimSuffix(errOut, "\n"), "\n")
+		last := lines[len(lines)-1] + "\n"
+		if tc.code == 2 && len(lines) > 1 {
+			last = lines[len(lines)-2]
+		}
+		if strings.HasSuffix(tc.want, "\n") {
+			assert.Equal(t, tc.want, last, "%v", tc.args)
+		} else {
+			assert.Contains(t, last, tc.want, "%v", tc.args)
+		}
+		assertSaidOnce(t, last)
 	}
 }
+
+// The rule's own check catches what the old messages said.
+func TestAssertSaidOnceCatchesRepeats(t *testing.T) {
+	for _, msg := range []string{
+		"govent: no peer could be reached: peer A: servent: handshake with A: servent: handshake refused: 503 Full",
+		`govent: httpxfer: download "f.bin": no usable source left: A: HEAD: 404 Not Found`,
+		`govent: download "f.bin": no usable source left after SHA-1 mismatch: A: SHA-1 mismatch: its chunks were replaced`,
+	} {
+		r := &failRecorder{}
+		assertSaidOnce(r, msg)
+		assert.True(t, r.failed, "%q passes", msg)
+	}
+	r := &failRecorder{}
+	assertSaidOnce(r, `govent: download "f.bin": no usable source left: A: SHA-1 mismatch: it wrote every chunk, and the file does not match`)
+	assert.False(t, r.failed)
+}
+
+// failRecorder notes that an assertion failed, for testing the assertion.
+type failRecorder struct{ failed bool }
+
+func (r *failRecorder) Errorf(string, ...any) { r.failed = true }
+func (r *failRecorder) Helper()               {}

@@ -97,8 +97,8 @@ func TestGetFirewalledSourceThroughPushProxy(t *testing.T) {
 		"--peer", up.Addr().String(), "--no-listen", "--dir", t.TempDir())
 	assert.Equal(t, 1, code)
 	// A permanent condition: said once, not retried.
-	assert.Regexp(t, `^govent: httpxfer: download "[A-Z2-7]+": no usable source left: push:`+leaf.GUID().String()+
-		`: (HEAD: )?connecting: servent: we and the source are both firewalled, and no ultrapeer of ours relays \(X-Govent-Relay\)\n$`, errOut)
+	assert.Regexp(t, `^govent: download "[A-Z2-7]+": no usable source left: push:`+leaf.GUID().String()+
+		`: (HEAD: )?connecting: we and the source are both firewalled, and no ultrapeer of ours relays \(X-Govent-Relay\)\n$`, errOut)
 
 	code, _, errOut = runCLI(t, "", "get", urn, "--source", leaf.GUID().String())
 	assert.Equal(t, 2, code)

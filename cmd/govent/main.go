@@ -10,6 +10,17 @@
 // flag named as typed and a pointer to --help) and 1 for a failure; each
 // flag of a command can also come from the environment or the config file
 // (config.go), in that order of precedence below the command line.
+//
+// A failure is one line: "govent: " once (run prints it), then what was
+// being done and to what, each said once, as the standard library's net
+// and os errors do ("govent: download \"f.bin\": no usable source left:
+// 127.0.0.1:1: HEAD: 404 Not Found", "govent: handshake with A refused:
+// 503 Full"). Library packages never put their package name in an error;
+// a layer adds only the context its caller cannot know. A command may name
+// itself where it speaks of its run as a whole ("conform: 43 MUST cases
+// failed", "netsim: interrupted after ..."): that is what the user did,
+// as in a usage error ("govent conform: ..."). errors_test.go checks the
+// failures a user meets.
 package main
 
 import (

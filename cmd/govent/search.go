@@ -197,12 +197,12 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 	for i, p := range peers {
 		wg.Go(func() {
 			ap, err := netip.ParseAddrPort(p)
-			if err == nil {
-				err = s.ConnectContext(ctx, ap)
-			}
 			if err != nil {
-				failed[i] = fmt.Errorf("peer %s: %w", p, err)
+				failed[i] = fmt.Errorf("peer %q: %w", p, err)
+				return
 			}
+			// Its errors name the address ("handshake with A: ...").
+			failed[i] = s.ConnectContext(ctx, ap)
 		})
 	}
 	wg.Wait()

@@ -68,10 +68,13 @@ type oracle struct {
 func (o *oracle) check(ctx context.Context) Health {
 	start := time.Now()
 	h := o.gnutella(ctx)
-	if !h.OK && h.Effect == effectBusy || h.Effect == EffectRefused && h.Detail == refusedRole {
+	if !h.OK && h.Effect == effectBusy || h.Effect == effectRoleRefused {
 		// Maybe it refuses the role rather than the connection.
 		o.ultrapeer.Store(!o.ultrapeer.Load())
 		h = o.gnutella(ctx)
+	}
+	if h.Effect == effectRoleRefused {
+		h.Effect = EffectRefused // in both roles
 	}
 	if h.OK && o.http {
 		h = o.head(ctx)
@@ -83,7 +86,10 @@ func (o *oracle) check(ctx context.Context) Health {
 	return h
 }
 
-const refusedRole = "handshake refused"
+// effectRoleRefused is a refusal other than 503 to the control
+// handshake, maybe of the role it claimed: check asks again in the other
+// role before it counts as EffectRefused.
+const effectRoleRefused Effect = "role-refused"
 
 // settled is a check made with no case connection open: a target that
 // answers 503 is given a second to notice the cases closed, and still
@@ -144,7 +150,7 @@ func (o *oracle) gnutella(ctx context.Context) Health {
 		if code == 503 {
 			return Health{Effect: effectBusy, Detail: fmt.Sprintf("handshake answered %d %s", code, reason)}
 		}
-		return Health{Effect: EffectRefused, Detail: refusedRole}
+		return Health{Effect: effectRoleRefused, Detail: (&wire.RefusedError{Code: code, Reason: reason}).Error()}
 	}
 	ping := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypePing, TTL: 1}}
 	out := (&wire.Handshake{StartLine: wire.StatusLine06(200, "OK")}).Append(nil)

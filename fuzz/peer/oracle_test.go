@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -108,6 +109,42 @@ func TestOracleEffects(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A servent that refuses the control handshake in both roles is refused,
+// and the finding says how it answered.
+func TestOracleRefusedInBothRoles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		l, err := n.Listen(context.Background(), "tcp", "127.0.0.1:6346")
+		require.NoError(t, err)
+		defer l.Close()
+		var mu sync.Mutex
+		var roles []string
+		go func() {
+			for {
+				nc, err := l.Accept()
+				if err != nil {
+					return
+				}
+				if h, err := wire.ReadHandshake(bufio.NewReader(nc), wire.HandshakeLimits{}); err == nil {
+					v, _ := h.Get("X-Ultrapeer")
+					mu.Lock()
+					roles = append(roles, strings.ToLower(v))
+					mu.Unlock()
+					_, _ = nc.Write([]byte("GNUTELLA/0.6 403 Forbidden\r\n\r\n"))
+				}
+				nc.Close()
+			}
+		}()
+		o := &oracle{dial: NetworkDial(n), target: "127.0.0.1:6346", live: 5 * time.Second, slow: 2 * time.Second}
+		h := o.check(context.Background())
+		assert.Equal(t, EffectRefused, h.Effect)
+		assert.Equal(t, "handshake refused: 403 Forbidden", h.Detail)
+		mu.Lock()
+		defer mu.Unlock()
+		assert.ElementsMatch(t, []string{"true", "false"}, roles, "asked in both roles")
+	})
 }
 
 // leakyServent has one slot for connections and leaks it when a

@@ -14,13 +14,13 @@ const MaxDepth = 11
 // Errors, told apart with errors.Is.
 var (
 	// ErrMismatch: bytes or a tree do not hash to the nodes they should.
-	ErrMismatch = errors.New("thex: tiger tree mismatch")
+	ErrMismatch = errors.New("tiger tree mismatch")
 	// ErrMalformed: a DIME message, THEX record or X-Thex-URI does not parse,
 	// or breaks a bound.
-	ErrMalformed = errors.New("thex: malformed")
+	ErrMalformed = errors.New("malformed THEX data")
 	// ErrRange: a byte range that the tree cannot check as asked (not on a
 	// chunk boundary, past the end of the file).
-	ErrRange = errors.New("thex: range not aligned to the tree")
+	ErrRange = errors.New("range not aligned to the tiger tree")
 )
 
 // Blocks returns the number of 1024-byte leaves of a file of size bytes;

@@ -10,7 +10,7 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("thex: bytes %d-%d do not match the tiger tree", e.Offset, e.Offset+e.Length-1)
+	return fmt.Sprintf("bytes %d-%d do not match the tiger tree", e.Offset, e.Offset+e.Length-1)
 }
 
 // Is makes errors.Is(err, ErrMismatch) hold.

@@ -33,7 +33,7 @@ const (
 )
 
 // ErrNothing says a cache answered with no host and no cache.
-var ErrNothing = errors.New("gwc: the cache gave no hosts and no caches")
+var ErrNothing = errors.New("the GWebCache gave no hosts and no caches")
 
 // Answer is what one cache gave.
 type Answer struct {
@@ -77,7 +77,7 @@ func (c *Client) Fetch(ctx context.Context, cacheURL string) (Answer, error) {
 	// A v1 cache answers the v2 request with an error or nothing we read.
 	hosts, err := c.get(ctx, base, url.Values{"hostfile": {"1"}, "client": {"GOVT"}, "version": {c.Version}})
 	if err != nil {
-		return Answer{}, fmt.Errorf("gwc: %s gave nothing in v2, and v1: %w", base.Redacted(), err)
+		return Answer{}, fmt.Errorf("GWebCache %s gave nothing in v2, and v1: %w", base.Redacted(), err)
 	}
 	a = Answer{Version: 1, Hosts: parseV1Hosts(hosts)}
 	if urls, err := c.get(ctx, base, url.Values{"urlfile": {"1"}, "client": {"GOVT"}, "version": {c.Version}}); err == nil {
@@ -93,10 +93,10 @@ func (c *Client) Fetch(ctx context.Context, cacheURL string) (Answer, error) {
 func CheckURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("gwc: cache URL %q: %w", s, err)
+		return nil, fmt.Errorf("GWebCache URL %q: %w", s, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("gwc: cache URL %q: want http:// or https:// and a host", s)
+		return nil, fmt.Errorf("GWebCache URL %q: want http:// or https:// and a host", s)
 	}
 	return u, nil
 }
@@ -112,16 +112,16 @@ func (c *Client) get(ctx context.Context, base *url.URL, q url.Values) ([]string
 	u.RawQuery = uq.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("gwc: %w", err)
+		return nil, err
 	}
 	req.Header.Set("User-Agent", "Govent/"+c.Version)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("gwc: %s: %w", base.Redacted(), err)
+		return nil, fmt.Errorf("GWebCache %s: %w", base.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("gwc: %s: %s", base.Redacted(), resp.Status)
+		return nil, fmt.Errorf("GWebCache %s: %s", base.Redacted(), resp.Status)
 	}
 	var lines []string
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, MaxResponse))
@@ -130,7 +130,7 @@ func (c *Client) get(ctx context.Context, base *url.URL, q url.Values) ([]string
 		lines = append(lines, strings.TrimSpace(sc.Text()))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("gwc: %s: reading the answer: %w", base.Redacted(), err)
+		return nil, fmt.Errorf("GWebCache %s: reading the answer: %w", base.Redacted(), err)
 	}
 	if n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1)); n > 0 && len(lines) > 0 {
 		lines = lines[:len(lines)-1] // cut mid-line at the limit

@@ -28,17 +28,17 @@ import (
 // Sentinel errors; Add wraps them with the address.
 var (
 	// ErrUnusable rejects addresses nobody can dial.
-	ErrUnusable = errors.New("hostcache: unusable address")
+	ErrUnusable = errors.New("unusable address")
 	// ErrPrivate rejects private, link-local and CGNAT addresses learned
 	// from peers when AllowPrivate is off.
-	ErrPrivate = errors.New("hostcache: private address")
+	ErrPrivate = errors.New("private address")
 	// ErrLoopback rejects loopback addresses learned from peers when
 	// AllowLoopback is off.
-	ErrLoopback = errors.New("hostcache: loopback address")
+	ErrLoopback = errors.New("loopback address")
 	// ErrSelf rejects one of our own addresses.
-	ErrSelf = errors.New("hostcache: our own address")
+	ErrSelf = errors.New("our own address")
 	// ErrCorrupt says the persisted host file could not be read.
-	ErrCorrupt = errors.New("hostcache: corrupt host file")
+	ErrCorrupt = errors.New("corrupt host file")
 )
 
 // Defaults used for zero Config fields.

@@ -48,7 +48,7 @@ func (c *Cache) Load() error {
 	} else if errors.Is(err, smallfile.ErrBad) {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	} else if err != nil {
-		return fmt.Errorf("hostcache: load: %w", err)
+		return fmt.Errorf("loading the host cache: %w", err)
 	}
 	hosts := make([]Host, 0, len(f.Hosts))
 	for _, e := range f.Hosts {
@@ -147,10 +147,10 @@ func (c *Cache) Save() error {
 	}
 	b, err := json.MarshalIndent(&f, "", "\t")
 	if err != nil {
-		return fmt.Errorf("hostcache: save: %w", err)
+		return fmt.Errorf("saving the host cache: %w", err)
 	}
 	if _, err := c.saved.Write(filepath.Join(c.cfg.DataDir, HostFile), b); err != nil {
-		return fmt.Errorf("hostcache: save: %w", err)
+		return fmt.Errorf("saving the host cache: %w", err)
 	}
 	return nil
 }

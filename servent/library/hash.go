@@ -35,7 +35,7 @@ func HashFile(ctx context.Context, path string) (Digest, error) {
 	var d Digest
 	f, err := os.Open(path)
 	if err != nil {
-		return d, fmt.Errorf("library: hash: %w", err)
+		return d, fmt.Errorf("hash: %w", err)
 	}
 	defer f.Close()
 	h := sha1.New()
@@ -43,7 +43,7 @@ func HashFile(ctx context.Context, path string) (Digest, error) {
 	buf := make([]byte, hashChunk)
 	for {
 		if err := ctx.Err(); err != nil {
-			return d, fmt.Errorf("library: hash %s: %w", path, err)
+			return d, fmt.Errorf("hash %s: %w", path, err)
 		}
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
@@ -52,7 +52,7 @@ func HashFile(ctx context.Context, path string) (Digest, error) {
 			break
 		}
 		if err != nil {
-			return d, fmt.Errorf("library: hash: %w", err)
+			return d, fmt.Errorf("hash: %w", err)
 		}
 	}
 	h.Sum(d.SHA1[:0])
@@ -127,7 +127,7 @@ func (l *Library) hashOne(ctx context.Context, job hashJob) bool {
 		err = sameFile(job)
 	}
 	if err == nil && dg.Tree != nil && dg.Tree.Size != job.size {
-		err = fmt.Errorf("library: tree of %d bytes for a file of %d", dg.Tree.Size, job.size)
+		err = fmt.Errorf("tree of %d bytes for a file of %d", dg.Tree.Size, job.size)
 	}
 	if err == nil && dg.Tree != nil {
 		err = l.storeTree(dg.Tree)
@@ -162,7 +162,7 @@ func (l *Library) hashOne(ctx context.Context, job hashJob) bool {
 func sameFile(job hashJob) error {
 	info, err := os.Stat(job.path)
 	if err != nil {
-		return fmt.Errorf("library: hash: %w", err)
+		return fmt.Errorf("hash: %w", err)
 	}
 	if info.Size() != job.size || !info.ModTime().Equal(job.modTime) {
 		return fmt.Errorf("%w: %s", errChangedWhileHashing, job.path)

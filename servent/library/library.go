@@ -40,14 +40,14 @@ import (
 var (
 	// ErrCorruptState says the persisted library state could not be read;
 	// the library starts empty and the state file is rewritten.
-	ErrCorruptState = errors.New("library: corrupt state file")
+	ErrCorruptState = errors.New("corrupt state file")
 	// ErrRoot says a shared directory could not be walked.
-	ErrRoot = errors.New("library: cannot walk shared directory")
+	ErrRoot = errors.New("cannot walk shared directory")
 	// ErrIndexesExhausted says the 32-bit file index counter ran out.
-	ErrIndexesExhausted = errors.New("library: file indexes exhausted")
+	ErrIndexesExhausted = errors.New("file indexes exhausted")
 	// errChangedWhileHashing discards a digest of a file that changed
 	// under the hasher; the next rescan gives the file a new index.
-	errChangedWhileHashing = errors.New("library: file changed while hashing")
+	errChangedWhileHashing = errors.New("file changed while hashing")
 )
 
 // DefaultHashWorkers is the number of files hashed at once: one keeps the
@@ -180,10 +180,10 @@ func New(cfg Config) (*Library, error) {
 		l.workers = DefaultHashWorkers
 	}
 	if l.workers < 0 {
-		return nil, fmt.Errorf("library: HashWorkers %d is negative", l.workers)
+		return nil, fmt.Errorf("HashWorkers %d is negative", l.workers)
 	}
 	if l.interval < 0 {
-		return nil, fmt.Errorf("library: RescanInterval %v is negative", l.interval)
+		return nil, fmt.Errorf("RescanInterval %v is negative", l.interval)
 	}
 	if l.hash == nil {
 		l.hash = HashFile
@@ -194,14 +194,14 @@ func New(cfg Config) (*Library, error) {
 	for _, d := range cfg.Dirs {
 		abs, err := filepath.Abs(d)
 		if err != nil {
-			return nil, fmt.Errorf("library: shared directory %q: %w", d, err)
+			return nil, fmt.Errorf("shared directory %q: %w", d, err)
 		}
 		l.dirs = append(l.dirs, abs)
 	}
 	if cfg.DataDir != "" {
 		abs, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
-			return nil, fmt.Errorf("library: data directory %q: %w", cfg.DataDir, err)
+			return nil, fmt.Errorf("data directory %q: %w", cfg.DataDir, err)
 		}
 		l.dataDir = abs
 	}

@@ -45,7 +45,7 @@ func (l *Library) Rescan(ctx context.Context) (Changes, error) {
 
 	res, rootErr := l.walk(ctx)
 	if err := ctx.Err(); err != nil {
-		return Changes{}, fmt.Errorf("library: rescan: %w", err)
+		return Changes{}, fmt.Errorf("rescan: %w", err)
 	}
 
 	l.mu.Lock()

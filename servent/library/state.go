@@ -66,7 +66,7 @@ func (l *Library) Load() error {
 		return fmt.Errorf("%w: %w", ErrCorruptState, err)
 	}
 	if err != nil {
-		return fmt.Errorf("library: load %s: %w", name, err)
+		return fmt.Errorf("load %s: %w", name, err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(b, &st); err != nil {
@@ -79,7 +79,7 @@ func (l *Library) Load() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.byIndex) > 0 {
-		return fmt.Errorf("library: load %s: the library is not empty", name)
+		return fmt.Errorf("load %s: the library is not empty", name)
 	}
 	for _, e := range entries {
 		l.addLocked(e)
@@ -161,10 +161,10 @@ func (l *Library) save() error {
 	l.mu.RUnlock()
 	b, err := json.Marshal(&st)
 	if err != nil {
-		return fmt.Errorf("library: save: %w", err)
+		return fmt.Errorf("save: %w", err)
 	}
 	if err := atomicfile.Write(filepath.Join(l.dataDir, StateFile), b); err != nil {
-		return fmt.Errorf("library: save: %w", err)
+		return fmt.Errorf("save: %w", err)
 	}
 	return nil
 }

@@ -70,10 +70,10 @@ func (l *Library) storeTree(t *thex.Tree) error {
 		b = append(b, nodes[i][:]...)
 	}
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return fmt.Errorf("library: tree cache: %w", err)
+		return fmt.Errorf("tree cache: %w", err)
 	}
 	if err := atomicfile.Write(name, b); err != nil {
-		return fmt.Errorf("library: tree cache: %w", err)
+		return fmt.Errorf("tree cache: %w", err)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func G2Packets(b []byte) ([]G2Packet, error) {
 	var out []G2Packet
 	for off := 0; off < len(b); {
 		if len(out) == maxG2Packets {
-			return out, fmt.Errorf("capture: over %d G2 packets", maxG2Packets)
+			return out, fmt.Errorf("over %d G2 packets", maxG2Packets)
 		}
 		cb := b[off]
 		if cb == 0 {

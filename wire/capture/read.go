@@ -146,7 +146,7 @@ type Capture struct {
 func ReadFile(path string, opt Options) (*Capture, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("capture: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	c, err := Read(f, opt)

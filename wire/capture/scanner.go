@@ -53,7 +53,7 @@ func (s *DescriptorScanner) Scan() bool {
 	var g Gnutella
 	g.MaxPayload = s.MaxPayload
 	if err := g.DecodeFromBytes(s.stream[s.off:], gopacket.NilDecodeFeedback); err != nil {
-		s.err = fmt.Errorf("capture: descriptor at stream offset %d: %w", s.off, err)
+		s.err = fmt.Errorf("descriptor at stream offset %d: %w", s.off, err)
 		return false
 	}
 	s.cur = Descriptor{Layer: g, Offset: s.off, Time: s.timeline.At(s.off)}

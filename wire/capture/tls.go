@@ -104,13 +104,13 @@ func ReadTLS(b []byte) *TLSInfo {
 			if len(b)-off < 5 {
 				t.Err = fmt.Errorf("%w: TLS record header cut short at offset %d", wire.ErrTruncated, off)
 			} else {
-				t.Err = fmt.Errorf("capture: no TLS record at offset %d", off)
+				t.Err = fmt.Errorf("no TLS record at offset %d", off)
 			}
 			return t
 		}
 		n := int(binary.BigEndian.Uint16(b[off+3:]))
 		if n > maxTLSRecord {
-			t.Err = fmt.Errorf("capture: TLS record of %d bytes at offset %d is over the limit", n, off)
+			t.Err = fmt.Errorf("TLS record of %d bytes at offset %d is over the limit", n, off)
 			return t
 		}
 		if off+5+n > len(b) {

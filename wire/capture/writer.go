@@ -76,7 +76,7 @@ func newConnWriter(w io.Writer, client, server netip.AddrPort, start time.Time, 
 		mac:  make(net.HardwareAddr, 6),
 	}
 	if err := c.w.WriteFileHeader(WriterSnaplen, layers.LinkTypeEthernet); err != nil {
-		return nil, fmt.Errorf("capture: writing pcap header: %w", err)
+		return nil, fmt.Errorf("writing pcap header: %w", err)
 	}
 	// The SYNs take one sequence number each.
 	if err := c.segment(ClientToServer, c.next[ClientToServer], false, tcpSYN, nil); err != nil {
@@ -96,7 +96,7 @@ func newConnWriter(w io.Writer, client, server netip.AddrPort, start time.Time, 
 // Write sends payload from one side, in segments of at most 32 KiB.
 func (c *ConnWriter) Write(d Dir, payload []byte) error {
 	if d > ServerToClient {
-		return fmt.Errorf("capture: direction %d", d)
+		return fmt.Errorf("direction %d", d)
 	}
 	for len(payload) > 0 {
 		n := min(len(payload), maxSegment)
@@ -160,17 +160,17 @@ func (c *ConnWriter) segment(d Dir, seq uint32, ack bool, flags tcpFlags, payloa
 		tcp.Ack = c.next[1-d]
 	}
 	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return fmt.Errorf("serializing segment: %w", err)
 	}
 	opts := gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}
 	if err := gopacket.SerializeLayers(c.buf, opts, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-		return fmt.Errorf("capture: serializing segment: %w", err)
+		return fmt.Errorf("serializing segment: %w", err)
 	}
 	data := c.buf.Bytes()
 	ci := gopacket.CaptureInfo{Timestamp: c.now, CaptureLength: len(data), Length: len(data)}
 	c.now = c.now.Add(packetGap)
 	if err := c.w.WritePacket(ci, data); err != nil {
-		return fmt.Errorf("capture: writing packet: %w", err)
+		return fmt.Errorf("writing packet: %w", err)
 	}
 	return nil
 }

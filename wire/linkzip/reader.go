@@ -14,16 +14,16 @@ import (
 var (
 	// ErrBomb: the stream inflates at an absurd ratio (a compression bomb).
 	// Connection-fatal.
-	ErrBomb = errors.New("linkzip: compression bomb")
+	ErrBomb = errors.New("compression bomb")
 	// ErrCorrupt: the stream is not valid zlib/deflate, or it stopped in the
 	// middle of a block. Connection-fatal.
-	ErrCorrupt = errors.New("linkzip: corrupt deflate stream")
+	ErrCorrupt = errors.New("corrupt deflate stream")
 	// ErrInterrupted: a deadline (or another timeout) of the underlying
 	// reader struck inside a segment larger than the read buffer, which
 	// inflate cannot resume. Connection-fatal.
-	ErrInterrupted = errors.New("linkzip: deadline inside a deflate segment")
+	ErrInterrupted = errors.New("deadline inside a deflate segment")
 	// ErrTooLarge: the stream inflates past ReaderConfig.MaxOutput.
-	ErrTooLarge = errors.New("linkzip: inflated stream over its bound")
+	ErrTooLarge = errors.New("inflated stream over its bound")
 )
 
 // Defaults for a zero ReaderConfig.

@@ -21,7 +21,7 @@ const (
 )
 
 // ErrLevel reports a compression level compress/zlib does not know.
-var ErrLevel = errors.New("linkzip: invalid compression level")
+var ErrLevel = errors.New("invalid compression level")
 
 // WriterConfig tunes a Writer. Zero fields take the defaults.
 type WriterConfig struct {
@@ -103,7 +103,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	n, err := w.zw.Write(p)
 	w.plain += uint64(n)
 	if err != nil {
-		return n, fmt.Errorf("linkzip: deflate: %w", err)
+		return n, fmt.Errorf("deflate: %w", err)
 	}
 	if !w.dirty {
 		w.dirty = true
@@ -126,7 +126,7 @@ func (w *Writer) Flush() error {
 	}
 	w.dirty = false
 	if err := w.zw.Flush(); err != nil {
-		return fmt.Errorf("linkzip: deflate flush: %w", err)
+		return fmt.Errorf("deflate flush: %w", err)
 	}
 	return nil
 }

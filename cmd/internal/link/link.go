@@ -32,11 +32,9 @@ import (
 // Errors a Link reports.
 var (
 	// ErrTimeout: nothing that was waited for arrived in time.
-	ErrTimeout = errors.New("link: timed out")
-	// ErrRefused: the handshake was answered with a non-200 status.
-	ErrRefused = errors.New("link: handshake refused")
+	ErrTimeout = errors.New("timed out")
 	// ErrClosed: the other side closed the link (io.EOF is wrapped too).
-	ErrClosed = errors.New("link: closed by peer")
+	ErrClosed = errors.New("closed by peer")
 )
 
 // UserAgent is what links call themselves unless told otherwise.
@@ -174,14 +172,14 @@ func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Du
 	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("link: %w", err) // a *net.OpError: "dial tcp LOCAL->ADDR: ..."
+		return nil, err // a *net.OpError: "dial tcp LOCAL->ADDR: ..."
 	}
 	return &Link{Conn: nc, br: bufio.NewReader(nc), timeout: timeout}, nil
 }
 
 // Dial connects to addr and runs the whole 0.6 handshake as o describes:
 // our CONNECT, the answer, our 200 (with Content-Encoding when we
-// compress). A non-200 answer comes back as an error wrapping ErrRefused
+// compress). A non-200 answer comes back as a *wire.RefusedError
 // together with the Link, whose Answer and Code say what was refused; the
 // connection is closed then.
 func Dial(ctx context.Context, addr string, o Options) (*Link, error) {
@@ -229,7 +227,7 @@ func (l *Link) writeConn(b []byte) error {
 	_ = l.Conn.SetWriteDeadline(time.Now().Add(l.timeout))
 	_, err := l.Conn.Write(b)
 	if err != nil {
-		return fmt.Errorf("link: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
@@ -249,7 +247,7 @@ func (l *Link) ReadBlock() (*wire.Handshake, error) {
 			l.note("<- closed")
 			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
 		}
-		return nil, fmt.Errorf("link: reading a handshake block: %w", err)
+		return nil, fmt.Errorf("reading a handshake block: %w", err)
 	}
 	l.note("<- %s (%d headers)", h.StartLine, len(h.Headers))
 	return h, nil
@@ -265,7 +263,7 @@ func (l *Link) Greeting() (h *wire.Handshake, read bool, err error) {
 }
 
 // ReadAnswer reads the step-2 block and records it in Answer and Code. A
-// non-200 status is an error wrapping ErrRefused.
+// non-200 status is a *wire.RefusedError.
 func (l *Link) ReadAnswer() (*wire.Handshake, error) {
 	h, err := l.ReadBlock()
 	if err != nil {
@@ -274,11 +272,11 @@ func (l *Link) ReadAnswer() (*wire.Handshake, error) {
 	l.Answer = h
 	_, code, reason, err := h.ParseStatus()
 	if err != nil {
-		return h, fmt.Errorf("link: answer: %w", err) // it quotes the start line
+		return h, fmt.Errorf("handshake answer: %w", err) // it quotes the start line
 	}
 	l.Code = code
 	if code != 200 {
-		return h, fmt.Errorf("%w: %d %s", ErrRefused, code, reason)
+		return h, &wire.RefusedError{Addr: l.Conn.RemoteAddr().String(), Code: code, Reason: reason}
 	}
 	return h, nil
 }
@@ -290,7 +288,7 @@ func (l *Link) ReadN(n int) ([]byte, error) {
 	defer l.Conn.SetReadDeadline(time.Time{})
 	b := make([]byte, n)
 	if _, err := io.ReadFull(l.br, b); err != nil {
-		return nil, fmt.Errorf("link: reading %d bytes: %w", n, err)
+		return nil, fmt.Errorf("reading %d bytes: %w", n, err)
 	}
 	l.note("<- %d raw bytes", n)
 	return b, nil
@@ -303,7 +301,7 @@ func (l *Link) ReadGIV() (httpxfer.GIV, error) {
 	defer l.Conn.SetReadDeadline(time.Time{})
 	g, err := httpxfer.ReadGIV(l.br)
 	if err != nil {
-		return g, fmt.Errorf("link: reading a GIV: %w", err)
+		return g, fmt.Errorf("reading a GIV: %w", err)
 	}
 	l.note("<- GIV %d:%s/%s", g.Index, g.ServentGUID, g.Name)
 	return g, nil
@@ -329,7 +327,7 @@ func (l *Link) ReadToClose(max int) ([]byte, int64, error) {
 			if errors.Is(err, io.EOF) {
 				return keep, total, nil
 			}
-			return keep, total, fmt.Errorf("link: reading to the close: %w", err)
+			return keep, total, fmt.Errorf("reading to the close: %w", err)
 		}
 	}
 }
@@ -369,7 +367,7 @@ func (l *Link) readLoop(r *wire.Reader) {
 				l.err = fmt.Errorf("%w: %w", ErrClosed, err)
 			} else {
 				l.note("<- stream error: %v", err)
-				l.err = fmt.Errorf("link: reading descriptors: %w", err)
+				l.err = fmt.Errorf("reading descriptors: %w", err)
 			}
 			return
 		}
@@ -403,7 +401,7 @@ func (l *Link) Send(msgs ...*wire.Message) error {
 	for _, m := range msgs {
 		var err error
 		if b, err = m.Append(b); err != nil {
-			return fmt.Errorf("link: encoding %s: %w", m.Header.Type, err)
+			return fmt.Errorf("encoding %s: %w", m.Header.Type, err)
 		}
 		l.note("-> %s", Summary(m))
 	}
@@ -423,11 +421,11 @@ func (l *Link) SendBytes(b []byte) error {
 func (l *Link) writeOut(b []byte) error {
 	_ = l.Conn.SetWriteDeadline(time.Now().Add(l.timeout))
 	if _, err := l.out.Write(b); err != nil {
-		return fmt.Errorf("link: send: %w", err)
+		return fmt.Errorf("send: %w", err)
 	}
 	if l.zw != nil {
 		if err := l.zw.Flush(); err != nil {
-			return fmt.Errorf("link: flush: %w", err)
+			return fmt.Errorf("flush: %w", err)
 		}
 	}
 	return nil

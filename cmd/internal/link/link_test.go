@@ -2,7 +2,6 @@ package link
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -106,7 +105,8 @@ func TestDialRefused(t *testing.T) {
 	}()
 	l, err := Dial(t.Context(), ln.Addr().String(), Options{Timeout: 2 * time.Second})
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, ErrRefused))
+	assert.EqualError(t, err, "handshake with "+ln.Addr().String()+" refused: 503 Full")
+	assert.ErrorIs(t, err, wire.ErrRefused)
 	require.NotNil(t, l)
 	assert.Equal(t, 503, l.Code)
 	v, _ := l.Answer.Get("X-Try-Ultrapeers")

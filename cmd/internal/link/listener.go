@@ -26,7 +26,7 @@ const maxCallbacks = 8
 func Listen(addr string) (*Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("link: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	l := &Listener{ln: ln, conns: make(chan *Link, maxCallbacks), done: make(chan struct{})}
 	go l.acceptLoop()
@@ -40,7 +40,7 @@ func Listen(addr string) (*Listener, error) {
 func ListenFor(target string) (*Listener, error) {
 	uc, err := net.Dial("udp", target)
 	if err != nil {
-		return nil, fmt.Errorf("link: finding our address towards %s: %w", target, err)
+		return nil, fmt.Errorf("finding our address towards %s: %w", target, err)
 	}
 	local := uc.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
 	uc.Close()
@@ -79,7 +79,7 @@ func (l *Listener) Accept(wait time.Duration) (*Link, error) {
 	case <-t.C:
 		return nil, ErrTimeout
 	case <-l.done:
-		return nil, errors.New("link: listener closed")
+		return nil, errors.New("listener closed")
 	}
 }
 

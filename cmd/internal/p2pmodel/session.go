@@ -84,7 +84,7 @@ const (
 )
 
 // ErrTooLarge is returned when a run would exceed MaxSessions.
-var ErrTooLarge = errors.New("p2pmodel: run too large")
+var ErrTooLarge = errors.New("run too large")
 
 // Timeline is a generated run: every session that is online at some time
 // in [0, Duration), sorted by Join, and the catalog their files come from.
@@ -142,7 +142,7 @@ func Generate(p Params) (*Timeline, error) {
 		upMean = p.Churn.UltrapeerLifetime.Mean()
 	}
 	if !(min(leafMean, upMean) >= minMeanLength) {
-		return nil, fmt.Errorf("p2pmodel: mean session length %gs (ultrapeers %gs) is under %gs", leafMean, upMean, minMeanLength)
+		return nil, fmt.Errorf("mean session length %gs (ultrapeers %gs) is under %gs", leafMean, upMean, minMeanLength)
 	}
 	g.warmup = seconds(warmupMeans * max(leafMean, upMean))
 	if n := g.expectedDraws(leafMean, upMean); n > MaxSessions {
@@ -170,13 +170,13 @@ func Generate(p Params) (*Timeline, error) {
 func (p *Params) check() error {
 	switch {
 	case p.Nodes < 1 || p.Nodes > MaxNodes:
-		return fmt.Errorf("p2pmodel: nodes must be in 1..%d, got %d", MaxNodes, p.Nodes)
+		return fmt.Errorf("nodes must be in 1..%d, got %d", MaxNodes, p.Nodes)
 	case !(p.Ultrapeers >= 0 && p.Ultrapeers <= 1):
-		return fmt.Errorf("p2pmodel: ultrapeer share must be in [0, 1], got %v", p.Ultrapeers)
+		return fmt.Errorf("ultrapeer share must be in [0, 1], got %v", p.Ultrapeers)
 	case p.Duration <= 0:
-		return fmt.Errorf("p2pmodel: duration must be positive, got %v", p.Duration)
+		return fmt.Errorf("duration must be positive, got %v", p.Duration)
 	case p.Workload == nil:
-		return errors.New("p2pmodel: no workload model")
+		return errors.New("no workload model")
 	}
 	return nil
 }

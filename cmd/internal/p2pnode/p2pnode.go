@@ -142,10 +142,10 @@ func DropReason(e servent.Event) string {
 // other side said it ("503 Full"), else the error the dial met ("connection
 // refused", "i/o timeout").
 func LinkFailure(err error) string {
-	msg := err.Error()
-	if _, status, ok := strings.Cut(msg, "handshake refused: "); ok {
-		return status
+	if re, ok := errors.AsType[*wire.RefusedError](err); ok {
+		return re.Status()
 	}
+	msg := err.Error()
 	if errno, ok := errors.AsType[syscall.Errno](err); ok {
 		return errno.Error()
 	}

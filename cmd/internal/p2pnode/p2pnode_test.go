@@ -2,9 +2,11 @@ package p2pnode
 
 import (
 	"crypto/sha1"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,4 +141,12 @@ func TestSampleLine(t *testing.T) {
 	r.Joined()
 	line, _ = r.Sample(2*time.Minute, time.Second, "servent", "servents")
 	assert.Contains(t, line, ": 2 servents online, ")
+}
+
+// LinkFailure takes a refusal from the error's fields, not its text: a
+// reason holding ": " stays whole.
+func TestLinkFailureReadsRefusal(t *testing.T) {
+	err := fmt.Errorf("connect: %w", &wire.RefusedError{Addr: "127.0.0.1:6346", Code: 503, Reason: "Busy: try 10.0.0.1:6346"})
+	assert.Equal(t, "503 Busy: try 10.0.0.1:6346", LinkFailure(err))
+	assert.Equal(t, "connection refused", LinkFailure(fmt.Errorf("dial tcp 127.0.0.1:1: connect: %w", syscall.ECONNREFUSED)))
 }

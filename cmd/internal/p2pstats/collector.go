@@ -76,11 +76,11 @@ type queryState struct {
 // time series in steps of interval.
 func NewCollector(run Run, duration, interval time.Duration) (*Collector, error) {
 	if duration <= 0 || interval <= 0 {
-		return nil, errors.New("p2pstats: duration and interval must be positive")
+		return nil, errors.New("duration and interval must be positive")
 	}
 	n := (duration + interval - 1) / interval
 	if n > MaxIntervals {
-		return nil, fmt.Errorf("p2pstats: %v in steps of %v is %d intervals, over %d", duration, interval, n, MaxIntervals)
+		return nil, fmt.Errorf("%v in steps of %v is %d intervals, over %d", duration, interval, n, MaxIntervals)
 	}
 	run.DurationS = duration.Seconds()
 	run.IntervalS = interval.Seconds()
