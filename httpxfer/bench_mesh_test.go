@@ -35,7 +35,12 @@ import (
 // times what SHA-1 does per byte), which the verifiers take from cores
 // the network leaves idle. When the machine is shared and the process gets
 // less than a core, the throughput ratio falls to about the inverse of
-// the CPU ratio, whatever the code does.
+// the CPU ratio, whatever the code does. thex-queued-cores and
+// sha1-queued-cores (runQueued) tell the two apart when a mode uses fewer
+// cores than the machine has: how many of its threads waited for a CPU at
+// a time, on average. Near zero, the cores it did not use were idle for
+// want of work (a wait in the pipeline); well above, they were taken by
+// other processes or the hypervisor (steal is in other-cores).
 //
 // Rounds differ most when other processes run: other-cores is the CPU
 // time the rest of the machine took while the downloads ran, per second
@@ -71,12 +76,15 @@ func BenchmarkTransferMesh(b *testing.B) {
 	}
 	b.SetBytes(size)
 	var withTree, withBoth, without, cpuTree, cpuBoth, cpuPlain, others time.Duration
-	seen := true // /proc/stat could be read
+	var queuedTree, queuedBoth, queuedPlain time.Duration // runQueued's, per mode
+	seen := true                                          // /proc/stat could be read
+	queuedSeen := true                                    // and /proc/self/task/*/schedstat
 	// A mode: whether the download has the root, and whether the user
 	// named it (the SHA-1 is then not computed).
 	type mode struct{ thex, named bool }
-	run := func(m mode, cpu *time.Duration) (time.Duration, float64) {
+	run := func(m mode, cpu, queued *time.Duration) (time.Duration, float64) {
 		dir := b.TempDir()
+		q0, okq0 := runQueued()
 		cpu0 := processCPU(b)
 		all0, ok0 := machineCPU()
 		start := time.Now()
@@ -86,8 +94,11 @@ func BenchmarkTransferMesh(b *testing.B) {
 		el := time.Since(start)
 		own := processCPU(b) - cpu0
 		all1, ok1 := machineCPU()
+		q1, okq1 := runQueued()
 		*cpu += own
+		*queued += q1 - q0
 		seen = seen && ok0 && ok1
+		queuedSeen = queuedSeen && okq0 && okq1
 		other := max(all1-all0-own, 0)
 		others += other
 		require.NoError(b, err)
@@ -109,7 +120,8 @@ func BenchmarkTransferMesh(b *testing.B) {
 		var other [3]float64
 		for k := range modes {
 			i := (len(ratios) + k) % len(modes)
-			took[i], other[i] = run(modes[i], []*time.Duration{&cpuPlain, &cpuTree, &cpuBoth}[i])
+			took[i], other[i] = run(modes[i], []*time.Duration{&cpuPlain, &cpuTree, &cpuBoth}[i],
+				[]*time.Duration{&queuedPlain, &queuedTree, &queuedBoth}[i])
 		}
 		tp, tt, tb := took[0], took[1], took[2]
 		without += tp
@@ -145,6 +157,11 @@ func BenchmarkTransferMesh(b *testing.B) {
 			b.ReportMetric(quietPlain.Seconds()/quietTree.Seconds(), "thex/sha1-quiet")
 		}
 	}
+	if queuedSeen {
+		b.ReportMetric(float64(queuedTree)/float64(withTree), "thex-queued-cores")
+		b.ReportMetric(float64(queuedBoth)/float64(withBoth), "thex+sha1-queued-cores")
+		b.ReportMetric(float64(queuedPlain)/float64(without), "sha1-queued-cores")
+	}
 }
 
 // quietCores: a round is quiet when the rest of the machine took less
@@ -176,6 +193,39 @@ func machineCPU() (time.Duration, bool) {
 		}
 	}
 	return time.Duration(busy) * (time.Second / 100), true // USER_HZ
+}
+
+// runQueued is the time the process's threads have spent so far
+// runnable but waiting for a CPU (the second field of each
+// /proc/self/task/*/schedstat; Linux with schedstats), and whether it
+// could be read. The queued-cores metrics divide it by the downloads'
+// time: how many of our threads waited on a run queue at a time, on
+// average, behind other processes (or each other). Well above zero, the
+// pipeline had work it could not run: the cores it did not use were taken,
+// not idle for want of work. Threads that ended took their counts with
+// them, but the Go runtime keeps its threads.
+func runQueued() (time.Duration, bool) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, false
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += n
+	}
+	return time.Duration(sum), true
 }
 
 // processCPU is the process's user and system CPU time so far.

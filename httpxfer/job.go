@@ -34,13 +34,24 @@ type job struct {
 	// (3.15-4.11 cpu-ms/MB against 3.24-4.32), and thex/sha1 rose in 4 of
 	// the 5 pairs. Splices (the SHA-1 mode) still meet in the kernel: a
 	// splice cannot let go of a lock while it waits for the socket.
+	// Handing each pwrite to a goroutine of its own, so that the worker
+	// reads and hashes its next piece meanwhile (two buffers), did not
+	// pay on the 2-vCPU EPYC of 2026-12-03 (busy host, 4 rounds
+	// alternately): thex 177-253 MB/s against 170-250, thex/sha1
+	// 0.59-0.81 against 0.62-0.65; the write goroutines waited runnable
+	// behind the hashing workers, and the workers for them.
 	writeMu sync.Mutex
 	queueMu sync.Mutex // one Request.Queued call at a time
 
 	// solo is set for a round with one worker: it pipelines its requests,
 	// which with several workers would hold a chunk that another could
 	// be fetching. Set before the round's workers start, cleared when a
-	// source joins the round.
+	// source joins the round. Pipelining with several workers too, while
+	// more than 2*MaxConns chunks were idle, against the wait for each
+	// reply's head (a fifth of a worker's time in the THEX mode's
+	// traces), did not pay: on the 2-vCPU EPYC of 2026-12-03 (busy
+	// host, 4 pairs alternately) the THEX mode made 283-341 MB/s against
+	// 292-347, and the SHA-1 mode took 4-7% more CPU per MB.
 	solo atomic.Bool
 
 	mu          sync.Mutex // guards everything below and srcState fields
