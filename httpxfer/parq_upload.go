@@ -114,7 +114,11 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 		if id, ok := req.queuedID(); ok {
 			at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.id == id && e.ip == s.ip })
 		}
-	} else {
+	}
+	if at < 0 {
+		// By address and resource, as gtk-gnutella's parq_upload_find
+		// falls back to: a client that polls without its ID (or with a
+		// stale one) keeps its one place instead of taking another.
 		at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.ip == s.ip && e.target == req.target })
 	}
 	var lost *queueEntry // its early polls go with the request
@@ -159,6 +163,10 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 			rep.reason, rep.close, rep.retry = "Queue full", true, u.cfg.RetryAfter
 			return false
 		}
+		if u.queuedFromLocked(s.ip) >= u.cfg.MaxQueuePerIP {
+			rep.reason, rep.close, rep.retry = "Too many queued from your address", true, u.cfg.RetryAfter
+			return false
+		}
 		e := &queueEntry{id: newQueueID(), ip: s.ip, target: req.target}
 		if lost != nil {
 			e.early, e.earlyUntil = lost.early, lost.earlyUntil
@@ -182,6 +190,17 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 		rep.legacyQueue = legacy
 	}
 	return false
+}
+
+// queuedFromLocked counts the places ip holds; u.mu is held.
+func (u *Uploader) queuedFromLocked(ip netip.Addr) int {
+	n := 0
+	for _, e := range u.queue {
+		if e.ip == ip {
+			n++
+		}
+	}
+	return n
 }
 
 // queueAware tells how the client queues: parq when it sent X-Queue with
