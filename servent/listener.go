@@ -80,7 +80,8 @@ func (s *Servent) acceptLoop() {
 // and then the handshake, the first HTTP request head or the GIV line.
 func (s *Servent) serveAccepted(nc net.Conn) {
 	from := addrPortOf(nc.RemoteAddr()).Addr()
-	if reason := s.admit(from); reason != "" {
+	place, reason := s.admit(nc, from)
+	if reason != "" {
 		// Too many connections in their first phase: refuse before
 		// reading anything.
 		s.refuseEarly(nc, reason)
@@ -90,7 +91,7 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 	endFirstPhase := func() {
 		if !released {
 			released = true
-			s.release(from)
+			s.release(place)
 		}
 	}
 	defer endFirstPhase()
