@@ -99,13 +99,17 @@ func (u *Uploader) expireLocked(now time.Time) {
 // slot for s when it may. When it may not, it sets rep to the 503: Queued
 // with the place, or Queue full.
 func (s *session) admitGET(req *request, rep *reply) bool {
-	if s.hasSlot {
-		return true
-	}
 	u := s.u
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	now := time.Now()
+	if s.hasSlot && !s.slotIdleLocked(now) {
+		s.slotAsked += rep.length
+		return true
+	}
+	if s.hasSlot {
+		u.releaseSlotLocked(s) // it queues like a newcomer
+	}
 	u.expireLocked(now)
 
 	parq, legacy := s.queueAware(req)
@@ -154,6 +158,7 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 			u.queue = slices.Delete(u.queue, at, at+1)
 		}
 		u.takeSlotLocked(s)
+		s.slotAsked = rep.length
 		return true
 	}
 
@@ -190,6 +195,24 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 		rep.legacyQueue = legacy
 	}
 	return false
+}
+
+// slotIdleLocked reports whether s, which holds a slot, asked for less
+// than MinUploadRate over the SlowUploadTime or more since it was last
+// judged, while others queue: a client that keeps its keep-alive
+// connection with a byte now and then, and never a body the slow-reader
+// check of sendBody could judge, would hold the slot for ever. Each
+// judgement starts a new period. u.mu is held.
+func (s *session) slotIdleLocked(now time.Time) bool {
+	cfg := &s.u.cfg
+	span := now.Sub(s.slotFrom)
+	if span < cfg.SlowUploadTime {
+		return false
+	}
+	asked := s.slotAsked
+	s.slotFrom, s.slotAsked = now, 0
+	s.u.expireLocked(now)
+	return len(s.u.queue) > 0 && asked < cfg.MinUploadRate*span.Milliseconds()/1000
 }
 
 // queuedFromLocked counts the places ip holds; u.mu is held.

@@ -225,7 +225,11 @@ type session struct {
 	br      *bufio.Reader
 	ip      netip.Addr
 	hasSlot bool
-	buf     []byte // response head, reused
+	// slotFrom and slotAsked: when the slot was last judged (slotIdle),
+	// and the body bytes asked for since.
+	slotFrom  time.Time
+	slotAsked int64
+	buf       []byte // response head, reused
 
 	opts    ConnOptions
 	counted bool // holds a place in u.sessions; under its lock
