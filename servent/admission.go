@@ -137,14 +137,18 @@ func (s *Servent) admit(nc net.Conn, a netip.Addr) (*pendingConn, string) {
 	return p, ""
 }
 
-// release gives back p's first-phase place, unless a newcomer took it.
-func (s *Servent) release(p *pendingConn) {
+// release gives back p's first-phase place and reports whether it was
+// still p's: false when a newcomer took it, and p's deadline has passed
+// (a handler must then not clear it and go on).
+func (s *Servent) release(p *pendingConn) bool {
 	ad := &s.pending
 	ad.mu.Lock()
 	defer ad.mu.Unlock()
-	if !p.gone {
-		ad.dropLocked(slices.Index(ad.pending, p))
+	if p.gone {
+		return false
 	}
+	ad.dropLocked(slices.Index(ad.pending, p))
+	return true
 }
 
 // dropLocked removes the place at i; ad.mu is held.

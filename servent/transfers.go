@@ -143,7 +143,7 @@ func (t *transfers) node() netip.AddrPort {
 // acceptQueue takes a QUEUE callback (PARQ) from an uploader that queued
 // one of our downloads and hands the connection to that download, which
 // sends its GET on it.
-func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader) {
+func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader, endFirstPhase func() bool) {
 	cb, err := httpxfer.ReadQueueCallback(br)
 	if err != nil {
 		s.rateLog("bad QUEUE line", nc, err)
@@ -152,6 +152,10 @@ func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader) {
 	}
 	if br.Buffered() > 0 {
 		s.rateLog("QUEUE followed by unexpected bytes", nc, fmt.Errorf("%d bytes", br.Buffered()))
+		nc.Close()
+		return
+	}
+	if !endFirstPhase() {
 		nc.Close()
 		return
 	}
@@ -221,7 +225,7 @@ func (s *Servent) serveHTTP(nc net.Conn, br *bufio.Reader, firstBy time.Time, en
 // acceptGIV takes a GIV that answers one of our Pushes and hands the
 // connection to the download waiting for it. Only the servent GUID is
 // trusted: the index and name in a GIV are the sender's word.
-func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader) {
+func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader, endFirstPhase func() bool) {
 	giv, err := httpxfer.ReadGIV(br)
 	if err != nil {
 		s.rateLog("bad GIV", nc, err)
@@ -232,6 +236,10 @@ func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader) {
 		// The uploader must wait for our GET; bytes before it are a
 		// protocol error.
 		s.rateLog("GIV followed by unexpected bytes", nc, fmt.Errorf("%d bytes", br.Buffered()))
+		nc.Close()
+		return
+	}
+	if !endFirstPhase() {
 		nc.Close()
 		return
 	}
