@@ -19,7 +19,7 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	case wire.TypeBye:
 		c.peerBye.Store(uint32(m.Bye.Code))
 		s.log.Info("peer said Bye", zap.Stringer("peer", c.peer.remote),
-			zap.Uint16("code", m.Bye.Code), zap.ByteString("reason", m.Bye.Reason()))
+			zap.Uint16("code", m.Bye.Code), zap.String("reason", clipLine(string(m.Bye.Reason()))))
 		// Do not answer a Bye with one: close (the Bye spec, section 4).
 		c.close(0, "")
 		return errPeerBye
