@@ -99,13 +99,17 @@ func (u *Uploader) expireLocked(now time.Time) {
 // slot for s when it may. When it may not, it sets rep to the 503: Queued
 // with the place, or Queue full.
 func (s *session) admitGET(req *request, rep *reply) bool {
-	if s.hasSlot {
-		return true
-	}
 	u := s.u
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	now := time.Now()
+	if s.hasSlot && !s.slotIdleLocked(now) {
+		s.slotAsked += rep.length
+		return true
+	}
+	if s.hasSlot {
+		u.releaseSlotLocked(s) // it queues like a newcomer
+	}
 	u.expireLocked(now)
 
 	parq, legacy := s.queueAware(req)
@@ -114,7 +118,11 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 		if id, ok := req.queuedID(); ok {
 			at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.id == id && e.ip == s.ip })
 		}
-	} else {
+	}
+	if at < 0 {
+		// By address and resource, as gtk-gnutella's parq_upload_find
+		// falls back to: a client that polls without its ID (or with a
+		// stale one) keeps its one place instead of taking another.
 		at = slices.IndexFunc(u.queue, func(e *queueEntry) bool { return e.ip == s.ip && e.target == req.target })
 	}
 	var lost *queueEntry // its early polls go with the request
@@ -150,6 +158,7 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 			u.queue = slices.Delete(u.queue, at, at+1)
 		}
 		u.takeSlotLocked(s)
+		s.slotAsked = rep.length
 		return true
 	}
 
@@ -157,6 +166,10 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 	if at < 0 {
 		if len(u.queue) >= u.cfg.MaxQueue {
 			rep.reason, rep.close, rep.retry = "Queue full", true, u.cfg.RetryAfter
+			return false
+		}
+		if u.queuedFromLocked(s.ip) >= u.cfg.MaxQueuePerIP {
+			rep.reason, rep.close, rep.retry = "Too many queued from your address", true, u.cfg.RetryAfter
 			return false
 		}
 		e := &queueEntry{id: newQueueID(), ip: s.ip, target: req.target}
@@ -182,6 +195,35 @@ func (s *session) admitGET(req *request, rep *reply) bool {
 		rep.legacyQueue = legacy
 	}
 	return false
+}
+
+// slotIdleLocked reports whether s, which holds a slot, asked for less
+// than MinUploadRate over the SlowUploadTime or more since it was last
+// judged, while others queue: a client that keeps its keep-alive
+// connection with a byte now and then, and never a body the slow-reader
+// check of sendBody could judge, would hold the slot for ever. Each
+// judgement starts a new period. u.mu is held.
+func (s *session) slotIdleLocked(now time.Time) bool {
+	cfg := &s.u.cfg
+	span := now.Sub(s.slotFrom)
+	if span < cfg.SlowUploadTime {
+		return false
+	}
+	asked := s.slotAsked
+	s.slotFrom, s.slotAsked = now, 0
+	s.u.expireLocked(now)
+	return len(s.u.queue) > 0 && asked < cfg.MinUploadRate*span.Milliseconds()/1000
+}
+
+// queuedFromLocked counts the places ip holds; u.mu is held.
+func (u *Uploader) queuedFromLocked(ip netip.Addr) int {
+	n := 0
+	for _, e := range u.queue {
+		if e.ip == ip {
+			n++
+		}
+	}
+	return n
 }
 
 // queueAware tells how the client queues: parq when it sent X-Queue with

@@ -41,6 +41,11 @@ type UploaderConfig struct {
 	MaxUploadsPerNet int           // per /24 (IPv4) or /64 (IPv6); default 2 x per IP
 	RetryAfter       time.Duration // sent with a 503 that is not a queue place; default 60 s
 	MaxQueue         int           // queued requests; default 500
+	// MaxQueuePerIP bounds the places one remote IP holds, so that one
+	// host asking for many files (or one file under many names) cannot
+	// fill the queue; past it, "503 Too many queued from your address".
+	// Default MaxQueue/20, at least 1.
+	MaxQueuePerIP int
 	// The Retry-After of queue position p is QueuePoll + (p-1)*QueuePoll/2,
 	// at most MaxQueuePoll (defaults 30 s and 10 min, as gtk-gnutella).
 	QueuePoll, MaxQueuePoll time.Duration
@@ -124,6 +129,9 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	}
 	if cfg.MaxQueue <= 0 {
 		cfg.MaxQueue = 500
+	}
+	if cfg.MaxQueuePerIP <= 0 {
+		cfg.MaxQueuePerIP = max(1, cfg.MaxQueue/20)
 	}
 	if cfg.QueuePoll <= 0 {
 		cfg.QueuePoll = 30 * time.Second
@@ -217,7 +225,11 @@ type session struct {
 	br      *bufio.Reader
 	ip      netip.Addr
 	hasSlot bool
-	buf     []byte // response head, reused
+	// slotFrom and slotAsked: when the slot was last judged (slotIdle),
+	// and the body bytes asked for since.
+	slotFrom  time.Time
+	slotAsked int64
+	buf       []byte // response head, reused
 
 	opts    ConnOptions
 	counted bool // holds a place in u.sessions; under its lock

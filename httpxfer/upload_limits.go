@@ -37,6 +37,7 @@ func (u *Uploader) takeSlotLocked(s *session) {
 	u.perIP[s.ip]++
 	u.perNet[netOf(s.ip)]++
 	s.hasSlot = true
+	s.slotFrom, s.slotAsked = time.Now(), 0
 }
 
 func (s *session) releaseSlot() {
@@ -46,6 +47,11 @@ func (s *session) releaseSlot() {
 	u := s.u
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.releaseSlotLocked(s)
+}
+
+// releaseSlotLocked gives back the slot s holds; u.mu is held.
+func (u *Uploader) releaseSlotLocked(s *session) {
 	u.active--
 	if u.perIP[s.ip]--; u.perIP[s.ip] <= 0 {
 		delete(u.perIP, s.ip)

@@ -6,17 +6,25 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Admission: what keeps a few sockets from locking everyone out. An
 // accepted connection first takes a first-phase place (bounded all told,
-// and per address by MaxPendingPerIP) until it has said what it is: its
+// per address by MaxPendingPerIP, and per network, an IPv4 /24 or an IPv6
+// /48, by pendingNetShare times that: one host with many addresses cannot
+// take them all) until it has said what it is: its
 // handshake, its first HTTP request head or its GIV line, all within one
-// HandshakeTimeout. An established link then holds a slot, and one address
-// holds at most MaxPeersPerIP ultrapeer and MaxLeavesPerIP leaf slots. HTTP
-// sessions count against the uploader's session limits instead.
+// HandshakeTimeout. When every place is taken, a newcomer takes the place
+// of the oldest connection if that one has been at it for pendingEvictAge
+// (it is closed): a slow-drip flood from many addresses then has to open
+// more than the places every pendingEvictAge to keep real peers, whose
+// first phase takes a round trip or two, out. An established link then
+// holds a slot, and one address holds at most MaxPeersPerIP ultrapeer and
+// MaxLeavesPerIP leaf slots. HTTP sessions count against the uploader's
+// session limits instead.
 //
 // An address is an IPv4 address, or an IPv6 /64: one host gets a /64 for
 // free.
@@ -25,6 +33,7 @@ import (
 const (
 	reasonFull       = "Full"
 	reasonPerAddress = "Too Many Connections From Your Address"
+	reasonPerNetwork = "Too Many Connections From Your Network"
 	reasonBusy       = "Too Many Pending Connections"
 )
 
@@ -35,22 +44,41 @@ const (
 	// maxRefusing bounds the refused connections being answered at once;
 	// past it they are closed without a word, so a flood buys nothing.
 	maxRefusing = 16
+	// pendingEvictAge is how long a connection keeps its first-phase
+	// place against newcomers when every place is taken: several round
+	// trips of a slow link, a TLS handshake included.
+	pendingEvictAge = 2 * time.Second
+	// pendingNetShare is how many addresses' worth of first-phase places
+	// one network may hold.
+	pendingNetShare = 4
 )
 
 // admission counts the connections in their first phase.
 type admission struct {
-	pending  chan struct{} // first-phase places, all told
+	max      int           // first-phase places, all told
 	refusing chan struct{} // refusals being answered
 
-	mu     sync.Mutex
-	byAddr map[netip.Addr]int // first-phase places per address
+	mu      sync.Mutex
+	byAddr  map[netip.Addr]int   // first-phase places per address
+	byNet   map[netip.Prefix]int // and per network
+	pending []*pendingConn       // in their first phase, oldest first
+}
+
+// pendingConn is a connection's first-phase place.
+type pendingConn struct {
+	nc    net.Conn
+	key   netip.Addr // addrKey of its address
+	net   netip.Prefix
+	since time.Time
+	gone  bool // evicted: a newcomer has its place
 }
 
 func newAdmission(maxPending int) admission {
 	return admission{
-		pending:  make(chan struct{}, maxPending),
+		max:      maxPending,
 		refusing: make(chan struct{}, maxRefusing),
 		byAddr:   map[netip.Addr]int{},
+		byNet:    map[netip.Prefix]int{},
 	}
 }
 
@@ -64,39 +92,75 @@ func addrKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-// admit takes a first-phase place for a connection from a, or says why
-// not.
-func (s *Servent) admit(a netip.Addr) string {
-	k := addrKey(a)
-	ad := &s.pending
-	ad.mu.Lock()
-	if ad.byAddr[k] >= s.cfg.MaxPendingPerIP {
-		ad.mu.Unlock()
-		s.stats.refusedPendingPerIP.Add(1)
-		return reasonPerAddress
+// netKey is what per-network limits count by: a /24 or a /48.
+func netKey(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 48
+	if a.Is4() {
+		bits = 24
 	}
-	select {
-	case ad.pending <- struct{}{}:
-	default:
-		ad.mu.Unlock()
-		s.stats.refusedPending.Add(1)
-		return reasonBusy
-	}
-	ad.byAddr[k]++
-	ad.mu.Unlock()
-	return ""
+	p, _ := a.Prefix(bits)
+	return p
 }
 
-// release gives back a's first-phase place.
-func (s *Servent) release(a netip.Addr) {
-	k := addrKey(a)
+// admit takes a first-phase place for nc, from a, or says why not. When
+// the places are all taken it evicts the oldest, if old enough.
+func (s *Servent) admit(nc net.Conn, a netip.Addr) (*pendingConn, string) {
+	k, nk := addrKey(a), netKey(a)
 	ad := &s.pending
 	ad.mu.Lock()
-	if ad.byAddr[k]--; ad.byAddr[k] <= 0 {
-		delete(ad.byAddr, k)
+	defer ad.mu.Unlock()
+	if ad.byAddr[k] >= s.cfg.MaxPendingPerIP {
+		s.stats.refusedPendingPerIP.Add(1)
+		return nil, reasonPerAddress
 	}
-	<-ad.pending
-	ad.mu.Unlock()
+	if ad.byNet[nk] >= pendingNetShare*s.cfg.MaxPendingPerIP {
+		s.stats.refusedPendingPerIP.Add(1)
+		return nil, reasonPerNetwork
+	}
+	now := time.Now()
+	if len(ad.pending) >= ad.max {
+		old := ad.pending[0]
+		if now.Sub(old.since) < pendingEvictAge {
+			s.stats.refusedPending.Add(1)
+			return nil, reasonBusy
+		}
+		ad.dropLocked(0)
+		old.gone = true
+		_ = old.nc.SetDeadline(now) // its reads fail, and its goroutine ends it
+		s.stats.evictedPending.Add(1)
+	}
+	p := &pendingConn{nc: nc, key: k, net: nk, since: now}
+	ad.pending = append(ad.pending, p)
+	ad.byAddr[k]++
+	ad.byNet[nk]++
+	return p, ""
+}
+
+// release gives back p's first-phase place and reports whether it was
+// still p's: false when a newcomer took it, and p's deadline has passed
+// (a handler must then not clear it and go on).
+func (s *Servent) release(p *pendingConn) bool {
+	ad := &s.pending
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
+	if p.gone {
+		return false
+	}
+	ad.dropLocked(slices.Index(ad.pending, p))
+	return true
+}
+
+// dropLocked removes the place at i; ad.mu is held.
+func (ad *admission) dropLocked(i int) {
+	p := ad.pending[i]
+	ad.pending = slices.Delete(ad.pending, i, i+1)
+	if ad.byAddr[p.key]--; ad.byAddr[p.key] <= 0 {
+		delete(ad.byAddr, p.key)
+	}
+	if ad.byNet[p.net]--; ad.byNet[p.net] <= 0 {
+		delete(ad.byNet, p.net)
+	}
 }
 
 // refuseEarly answers a connection refused before it said anything. When a

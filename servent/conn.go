@@ -87,8 +87,12 @@ type conn struct {
 	qrpRecv   *router.QRTReceiver // created with the first QRP message
 	malformed int
 	qh        router.QueryHashes // the Query being routed
-	routeBuf  []router.PeerID
-	fwdBuf    []byte
+	// pongWindow and pongsLearnt: the Pongs of this link the host cache
+	// learnt in the window begun at pongWindow (learnPong).
+	pongWindow  time.Time
+	pongsLearnt int
+	routeBuf    []router.PeerID
+	fwdBuf      []byte
 	// congested are the queues the last descriptor was delivered to that
 	// were congested, but for those whose turn the reader holds: it waits
 	// for its turn at them before it reads on (the input budget, see

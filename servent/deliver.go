@@ -19,7 +19,7 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 	case wire.TypeBye:
 		c.peerBye.Store(uint32(m.Bye.Code))
 		s.log.Info("peer said Bye", zap.Stringer("peer", c.peer.remote),
-			zap.Uint16("code", m.Bye.Code), zap.ByteString("reason", m.Bye.Reason()))
+			zap.Uint16("code", m.Bye.Code), zap.String("reason", clipLine(string(m.Bye.Reason()))))
 		// Do not answer a Bye with one: close (the Bye spec, section 4).
 		c.close(0, "")
 		return errPeerBye
@@ -54,7 +54,7 @@ func (s *Servent) handle(c *conn, m *wire.Message) error {
 		}
 		return nil
 	case wire.TypePong:
-		s.learnPong(m)
+		s.learnPong(c, m)
 	case wire.TypeQuery:
 		if s.observed() {
 			s.emit(Event{Kind: EventQuery, Peer: c.peer.name(), GUID: m.Header.GUID, Hops: dec.Header.Hops, Detail: string(m.Query.Criteria)})
@@ -125,16 +125,35 @@ func (s *Servent) deliver(b []byte, targets []router.PeerID, conns []*conn) []*c
 	return conns
 }
 
-// learnPong feeds a Pong's host to the host cache and the router's pong
-// cache.
-func (s *Servent) learnPong(m *wire.Message) {
+// Pongs from one link the host cache learns, at most, per window: pong
+// caching answers a Ping with ten or so, and a neighbour that answers with
+// thousands would otherwise replace every host the cache knows.
+const (
+	maxPongsLearnt  = 64
+	pongLearnWindow = time.Minute
+)
+
+// learnPong feeds a Pong's host, from c, to the host cache and the
+// router's pong cache, within c's share (maxPongsLearnt). It runs on c's
+// reader goroutine.
+func (s *Servent) learnPong(c *conn, m *wire.Message) {
 	p := &m.Pong
 	ap := p.AddrPort()
 	if !ap.IsValid() || ap.Port() == 0 {
 		return
 	}
+	now := time.Now()
+	if now.Sub(c.pongWindow) >= pongLearnWindow {
+		c.pongWindow, c.pongsLearnt = now, 0
+	}
+	if c.pongsLearnt >= maxPongsLearnt {
+		s.logLimited(zap.InfoLevel, "Pongs over budget", "Pong not learnt: the link sent too many",
+			zap.Stringer("peer", c.peer.remote), zap.Int("per_window", maxPongsLearnt), zap.Duration("window", pongLearnWindow))
+		return
+	}
+	c.pongsLearnt++
 	up := ultrapeerPong(p)
-	if err := s.hosts.Add(ap, hostcache.SourcePong, up != nil, time.Now()); err != nil {
+	if err := s.hosts.Add(ap, hostcache.SourcePong, up != nil, now); err != nil {
 		return // unusable or our own address: not worth caching either
 	}
 	tls := hasTLS(&p.GGEP)

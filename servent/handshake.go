@@ -239,7 +239,7 @@ func sendsDeflate(h *wire.Handshake) bool { return h.HasToken("Content-Encoding"
 // connection: 0.6 (three blocks) or 0.4 (CONNECT/OK). It starts the
 // connection on success. The deadline on nc, set when it was accepted,
 // bounds the whole handshake.
-func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
+func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader, endFirstPhase func() bool) {
 	if s.beginHandshake() {
 		defer s.handshakes.Done()
 	}
@@ -341,6 +341,11 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader) {
 	default:
 		s.stats.handshakeFailed.Add(1)
 		s.rateLog("not a Gnutella connect", nc, fmt.Errorf("start line %q", first.StartLine))
+		nc.Close()
+		return
+	}
+	if !endFirstPhase() {
+		s.releaseFor(p) // evicted as the handshake ended
 		nc.Close()
 		return
 	}

@@ -19,9 +19,10 @@ import (
 // inflate work a compressed link may cause.
 
 // Silent sockets from as many addresses as there are first-phase places
-// (none over its address's share) fill them all: the next connection is
-// refused, and answered 503 when it speaks, until HandshakeTimeout closes
-// the silent ones and frees their places.
+// (none over its address's or its network's share) fill them all: the
+// next connection is refused, and answered 503 when it speaks, while the
+// silent ones are younger than pendingEvictAge; after it, a newcomer takes
+// the oldest one's place, and HandshakeTimeout closes the rest.
 func TestFirstPhasePlacesAllTold(t *testing.T) {
 	vtest(t, func(t *testing.T) {
 		n := testNetwork(t)
@@ -29,8 +30,10 @@ func TestFirstPhasePlacesAllTold(t *testing.T) {
 		cfg.HandshakeTimeout = 5 * time.Second
 		s := startServent(t, cfg)
 		places := 4*s.cfg.MaxPeers + 4*s.cfg.MaxUploads + 64
+		var silent []*rawPeer
 		for i := range places {
-			dialRawFrom(t, n.Host(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i + 1)})), s.Addr())
+			silent = append(silent, dialRawFrom(t, n.Host(netip.AddrFrom4([4]byte{127, 1, byte(i), 1})), s.Addr()))
+			time.Sleep(time.Millisecond)
 		}
 		time.Sleep(time.Second)
 
@@ -41,12 +44,23 @@ func TestFirstPhasePlacesAllTold(t *testing.T) {
 		assert.Equal(t, reasonBusy, reason)
 		assert.EqualValues(t, 1, s.Stats().RefusedPending)
 		assert.Zero(t, s.Stats().RefusedPendingPerIP)
+		assert.True(t, silent[0].isOpen())
 
-		time.Sleep(5 * time.Second) // the silent ones time out
+		time.Sleep(pendingEvictAge) // the oldest silent one is old enough
 		p := dialRawFrom(t, n.Host(ip("127.0.0.4")), s.Addr())
 		code, reason, err = p.tryHandshake(rawConnect())
 		require.NoError(t, err)
 		assert.Equal(t, 200, code, reason)
+		assert.EqualValues(t, 1, s.Stats().EvictedPending)
+		assert.False(t, silent[0].isOpen(), "the oldest gave its place")
+		assert.True(t, silent[1].isOpen(), "the others keep theirs")
+
+		time.Sleep(5 * time.Second) // the silent ones time out
+		p = dialRawFrom(t, n.Host(ip("127.0.0.5")), s.Addr())
+		code, reason, err = p.tryHandshake(rawConnect())
+		require.NoError(t, err)
+		assert.Equal(t, 200, code, reason)
+		assert.EqualValues(t, 1, s.Stats().RefusedPending)
 	})
 }
 

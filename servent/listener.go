@@ -80,18 +80,23 @@ func (s *Servent) acceptLoop() {
 // and then the handshake, the first HTTP request head or the GIV line.
 func (s *Servent) serveAccepted(nc net.Conn) {
 	from := addrPortOf(nc.RemoteAddr()).Addr()
-	if reason := s.admit(from); reason != "" {
+	place, reason := s.admit(nc, from)
+	if reason != "" {
 		// Too many connections in their first phase: refuse before
 		// reading anything.
 		s.refuseEarly(nc, reason)
 		return
 	}
-	released := false
-	endFirstPhase := func() {
+	// endFirstPhase gives the place back and reports whether it was still
+	// ours; a handler calls it before it clears the deadline, so that an
+	// eviction cannot set one on a connection past its first phase.
+	released, kept := false, false
+	endFirstPhase := func() bool {
 		if !released {
 			released = true
-			s.release(from)
+			kept = s.release(place)
 		}
+		return kept
 	}
 	defer endFirstPhase()
 	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
@@ -120,15 +125,15 @@ func (s *Servent) serveAccepted(nc net.Conn) {
 	}
 	switch sniff(first) {
 	case protoGnutella:
-		s.acceptGnutella(nc, br)
+		s.acceptGnutella(nc, br, endFirstPhase)
 	case protoHTTP:
-		s.serveHTTP(nc, br, deadline, endFirstPhase)
+		s.serveHTTP(nc, br, deadline, func() { endFirstPhase() })
 	case protoGIV:
-		s.acceptGIV(nc, br)
+		s.acceptGIV(nc, br, endFirstPhase)
 	case protoQueue:
-		s.acceptQueue(nc, br)
+		s.acceptQueue(nc, br, endFirstPhase)
 	case protoRelay:
-		s.xfer.relay.join(nc, br)
+		s.xfer.relay.join(nc, br, endFirstPhase)
 	default:
 		s.rateLog("unknown protocol", nc, errors.New("first bytes are not GNUTELLA, GET, HEAD, GIV, QUEUE or RELAY"))
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))

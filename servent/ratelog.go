@@ -3,6 +3,7 @@ package servent
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -92,4 +93,29 @@ func (s *Servent) logDrop(c *conn, h *wire.Header, reason string) {
 	s.logLimited(zapcore.DebugLevel, "routing drop "+reason, "routing drop", zap.String("reason", reason),
 		zap.Stringer("peer", c.peer.name()), zap.Stringer("type", h.Type), zap.Stringer("guid", h.GUID),
 		zap.Uint8("ttl", h.TTL), zap.Uint8("hops", h.Hops))
+}
+
+// sourceRate is a per-address limit over fixed windows of span: the UDP
+// datagrams of one source, the Pushes we answer naming one address. Its
+// user serialises the calls.
+type sourceRate struct {
+	limit  int
+	span   time.Duration
+	window time.Time
+	counts map[netip.Addr]int
+}
+
+// allow counts one event for a and reports whether it is within the
+// limit for this window.
+func (r *sourceRate) allow(a netip.Addr, now time.Time) bool {
+	if now.Sub(r.window) >= r.span || now.Before(r.window) {
+		r.window = now
+		clear(r.counts)
+	}
+	if _, ok := r.counts[a]; !ok && len(r.counts) >= maxRateSources {
+		a = netip.Addr{} // the shared budget of the overflow
+	}
+	n := r.counts[a] + 1
+	r.counts[a] = n
+	return n <= r.limit
 }

@@ -230,7 +230,7 @@ func (r *relay) forgetLocked(sl *relaySlot) {
 }
 
 // join takes a downloader's "RELAY <token>" connection into its slot.
-func (r *relay) join(nc net.Conn, br *bufio.Reader) {
+func (r *relay) join(nc net.Conn, br *bufio.Reader, endFirstPhase func() bool) {
 	head, err := wire.ReadHandshake(br, wire.HandshakeLimits{MaxBytes: maxRelayLine, MaxLines: 1})
 	var token wire.GUID
 	if err == nil {
@@ -243,6 +243,10 @@ func (r *relay) join(nc net.Conn, br *bufio.Reader) {
 	}
 	if err == nil && br.Buffered() > 0 {
 		err = fmt.Errorf("%d bytes after the RELAY block", br.Buffered())
+	}
+	if err == nil && !endFirstPhase() {
+		nc.Close() // evicted as its line came in
+		return
 	}
 	from := addrPortOf(nc.RemoteAddr()).Addr().Unmap()
 	r.mu.Lock()

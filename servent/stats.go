@@ -32,13 +32,17 @@ type Stats struct {
 	// connect is closed); RefusedRole asked for the wrong kind for our
 	// role (a leaf takes ultrapeers only); RefusedPending and
 	// RefusedPendingPerIP found too many connections in their first phase,
-	// all told or from their address (answered 503 when they speak within
-	// a second); RefusedPerIP came from an address that holds its
+	// all told or from their address or network (answered 503 when they
+	// speak within a second); RefusedPerIP came from an address that holds its
 	// MaxPeersPerIP or MaxLeavesPerIP share (503).
 	RefusedRole         uint64
 	RefusedPending      uint64
 	RefusedPendingPerIP uint64
 	RefusedPerIP        uint64
+	// EvictedPending counts the connections closed in their first phase,
+	// after pendingEvictAge, to give their place to a newcomer when every
+	// place was taken.
+	EvictedPending uint64
 	// HTTP sessions refused with 503 (over MaxHTTPSessions with none idle
 	// to close, or over MaxHTTPSessionsPerIP), and idle keep-alives closed
 	// to make room for a newcomer.
@@ -87,6 +91,7 @@ func (s *Servent) Stats() Stats {
 		RefusedPending:      s.stats.refusedPending.Load(),
 		RefusedPendingPerIP: s.stats.refusedPendingPerIP.Load(),
 		RefusedPerIP:        s.stats.refusedPerIP.Load(),
+		EvictedPending:      s.stats.evictedPending.Load(),
 		RefusedHTTP:         http.Refused,
 		EvictedHTTP:         http.Evicted,
 		QRPOverBudget:       s.stats.qrpOverBudget.Load(),

@@ -28,6 +28,13 @@ const (
 	givTimeout = 20 * time.Second
 	// maxPushAnswers bounds the GIV connections we open at once for Pushes.
 	maxPushAnswers = 8
+	// A Push names the address we connect to, and nothing proves it is
+	// the sender's: we answer at most pushAnswersPerAddr Pushes naming one
+	// address in a pushAnswerWindow, so that a flood cannot make us
+	// hammer a victim (gtk-gnutella's PUSH_REPLY_MAX and PUSH_REPLY_FREQ,
+	// src/core/uploads.c).
+	pushAnswersPerAddr = 5
+	pushAnswerWindow   = 30 * time.Second
 	// pushTTL is the TTL of our own Pushes.
 	pushTTL = 7
 	// directDialTimeout is how long we try a source directly before we
@@ -70,8 +77,9 @@ type transfers struct {
 	down    *httpxfer.Downloader
 	downDir string
 
-	mu      sync.Mutex
-	waiting map[wire.GUID][]chan net.Conn // Pushes we sent, by servent GUID
+	mu       sync.Mutex
+	waiting  map[wire.GUID][]chan net.Conn // Pushes we sent, by servent GUID
+	pushRate sourceRate                    // Pushes answered, by the address they name
 
 	mesh      *httpxfer.Mesh // alternate locations, for uploads and downloads
 	pushSlots chan struct{}
@@ -86,7 +94,8 @@ type transfers struct {
 
 func newTransfers(s *Servent) *transfers {
 	t := &transfers{s: s, waiting: map[wire.GUID][]chan net.Conn{}, pushSlots: make(chan struct{}, maxPushAnswers),
-		px: newPushProxy(), relay: newRelay(s), mesh: httpxfer.NewMesh(0), tlsHosts: httpxfer.NewTLSHosts()}
+		pushRate: sourceRate{limit: pushAnswersPerAddr, span: pushAnswerWindow, counts: map[netip.Addr]int{}},
+		px:       newPushProxy(), relay: newRelay(s), mesh: httpxfer.NewMesh(0), tlsHosts: httpxfer.NewTLSHosts()}
 	var features string
 	if s.tlsConf != nil {
 		// We take TLS on the listening port (servent/tls.go).
@@ -134,7 +143,7 @@ func (t *transfers) node() netip.AddrPort {
 // acceptQueue takes a QUEUE callback (PARQ) from an uploader that queued
 // one of our downloads and hands the connection to that download, which
 // sends its GET on it.
-func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader) {
+func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader, endFirstPhase func() bool) {
 	cb, err := httpxfer.ReadQueueCallback(br)
 	if err != nil {
 		s.rateLog("bad QUEUE line", nc, err)
@@ -143,6 +152,10 @@ func (s *Servent) acceptQueue(nc net.Conn, br *bufio.Reader) {
 	}
 	if br.Buffered() > 0 {
 		s.rateLog("QUEUE followed by unexpected bytes", nc, fmt.Errorf("%d bytes", br.Buffered()))
+		nc.Close()
+		return
+	}
+	if !endFirstPhase() {
 		nc.Close()
 		return
 	}
@@ -212,7 +225,7 @@ func (s *Servent) serveHTTP(nc net.Conn, br *bufio.Reader, firstBy time.Time, en
 // acceptGIV takes a GIV that answers one of our Pushes and hands the
 // connection to the download waiting for it. Only the servent GUID is
 // trusted: the index and name in a GIV are the sender's word.
-func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader) {
+func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader, endFirstPhase func() bool) {
 	giv, err := httpxfer.ReadGIV(br)
 	if err != nil {
 		s.rateLog("bad GIV", nc, err)
@@ -223,6 +236,10 @@ func (s *Servent) acceptGIV(nc net.Conn, br *bufio.Reader) {
 		// The uploader must wait for our GET; bytes before it are a
 		// protocol error.
 		s.rateLog("GIV followed by unexpected bytes", nc, fmt.Errorf("%d bytes", br.Buffered()))
+		nc.Close()
+		return
+	}
+	if !endFirstPhase() {
 		nc.Close()
 		return
 	}
@@ -264,6 +281,14 @@ func (t *transfers) handlePush(p wire.Push) {
 	if !addr.IsValid() || addr.Port() == 0 || addr.Addr().IsUnspecified() || addr.Addr().IsMulticast() {
 		return
 	}
+	t.mu.Lock()
+	allowed := t.pushRate.allow(addr.Addr(), time.Now())
+	t.mu.Unlock()
+	if !allowed {
+		s.logLimited(zapcore.InfoLevel, "Push over budget", "Push not answered: too many Pushes named that address lately",
+			zap.Stringer("addr", addr), zap.Int("per_window", pushAnswersPerAddr), zap.Duration("window", pushAnswerWindow))
+		return
+	}
 	select {
 	case t.pushSlots <- struct{}{}:
 	default:
@@ -286,7 +311,7 @@ func (t *transfers) handlePush(p wire.Push) {
 		// Plain once more if the TLS handshake fails.
 		nc, err := t.dialTLSOrPlain(s.ctx, addr, wantTLS, nil)
 		if err != nil {
-			s.log.Info("Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
+			s.logLimited(zapcore.InfoLevel, "Push unreachable", "Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
 			return
 		}
 		giv, err := httpxfer.AppendGIV(nil, httpxfer.GIV{Index: p.Index, ServentGUID: s.guid, Name: name})

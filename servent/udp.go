@@ -31,10 +31,10 @@ const (
 	maxDatagram = 8 << 10
 	// udpSourceWindow is the fixed window of the per-source rate limit.
 	udpSourceWindow = time.Second
-	// maxUDPSources bounds the sources the rate limit tracks in one
-	// window; past it, new sources share one budget, so spoofed sources
+	// maxRateSources bounds the addresses a sourceRate tracks in one
+	// window; past it, new ones share one budget, so spoofed sources
 	// cost memory no more than they cost the limit.
-	maxUDPSources = 4096
+	maxRateSources = 4096
 	// maxPongIPP is how many hosts we put in GGEP IPP answering a UDP Ping
 	// with SCP, as UDP host caches do.
 	maxPongIPP = 10
@@ -158,28 +158,6 @@ func (u *udpSock) askedFor(g wire.GUID, now time.Time) bool {
 	return ok && now.Sub(t) < pingWait
 }
 
-// sourceRate is a per-source-address limit over fixed windows.
-type sourceRate struct {
-	limit  int
-	window time.Time
-	counts map[netip.Addr]int
-}
-
-// allow counts one datagram from a and reports whether it is within the
-// limit for this window.
-func (r *sourceRate) allow(a netip.Addr, now time.Time) bool {
-	if now.Sub(r.window) >= udpSourceWindow || now.Before(r.window) {
-		r.window = now
-		clear(r.counts)
-	}
-	if _, ok := r.counts[a]; !ok && len(r.counts) >= maxUDPSources {
-		a = netip.Addr{} // the shared budget of the overflow
-	}
-	n := r.counts[a] + 1
-	r.counts[a] = n
-	return n <= r.limit
-}
-
 // startUDP binds the UDP socket on the TCP port's number. Failing to bind
 // is not fatal: the servent runs on TCP alone (and in-band only).
 func (s *Servent) startUDP() {
@@ -200,7 +178,7 @@ func (s *Servent) startUDP() {
 		return
 	}
 	u := &udpSock{pc: pc, io: io, addr: addrPortOfUDP(pc.LocalAddr())}
-	u.rate = sourceRate{limit: s.cfg.UDPRatePerSource, counts: map[netip.Addr]int{}}
+	u.rate = sourceRate{limit: s.cfg.UDPRatePerSource, span: udpSourceWindow, counts: map[netip.Addr]int{}}
 	s.udp = u
 	s.log.Info("UDP listening", zap.Stringer("addr", u.addr))
 	s.wg.Add(2)
