@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -76,7 +75,7 @@ func runConform(ctx context.Context, c *cli.Command) error {
 			return "want an IP address of this machine, such as 192.0.2.10"
 		}
 		return ""
-	}))
+	}), reportFile("json"), reportFile("junit"))
 	if err != nil {
 		return err
 	}
@@ -126,25 +125,6 @@ func runConform(ctx context.Context, c *cli.Command) error {
 	}
 	if !rep.OK() {
 		return fmt.Errorf("conform: %d MUST cases failed", rep.Count(conform.Fail, conform.Must))
-	}
-	return nil
-}
-
-// writeReport writes a report to name, or to stdout for "-".
-func writeReport(name string, stdout io.Writer, write func(io.Writer) error) error {
-	if name == "-" {
-		return write(stdout)
-	}
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("conform: report: %w", err)
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("conform: report: %w", err)
 	}
 	return nil
 }
