@@ -279,6 +279,25 @@ func TestRunRefusesMissingShare(t *testing.T) {
 	}
 }
 
+// So is a --share the servent may not read: it too ran, warning in its
+// log, and shared nothing. (Root reads any directory: the case needs
+// another user.)
+func TestRunRefusesUnreadableShare(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: chmod 000 does not stop root from reading")
+	}
+	closed := filepath.Join(t.TempDir(), "Music")
+	require.NoError(t, os.Mkdir(closed, 0))
+	t.Cleanup(func() { os.Chmod(closed, 0o755) })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, nil, "", "run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--control", "off", "--share", closed)
+	require.NoError(t, ctx.Err(), "run started anyway:\n%s", errOut)
+	assert.Equal(t, 2, code, errOut)
+	assert.Contains(t, errOut, "--share "+closed+": cannot read it: permission denied")
+	assert.NotContains(t, errOut, "listening", "nothing started")
+}
+
 func TestFailuresExitOne(t *testing.T) {
 	tests := []struct {
 		name string

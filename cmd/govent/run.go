@@ -99,7 +99,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			}
 			rules := append([]flagRule{
 				listenAddr("listen"),
-				existingPath("share"),
+				readablePath("share"),
 				hostPorts("peer"),
 				hostPorts("uhc"),
 				cacheURLs("gwc"),
