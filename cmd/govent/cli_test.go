@@ -209,7 +209,9 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want []string // in the error output
 	}{
-		{"negative max-peers", []string{"run", "--max-peers", "-3"}, []string{"--max-peers -3: ", "0 or more"}},
+		{"negative max-peers", []string{"run", "--max-peers", "-3"}, []string{"--max-peers -3: ", "1 or more"}},
+		// The servent took 0 for its default, 8: --max-peers 0 ran with 8.
+		{"zero max-peers", []string{"run", "--max-peers", "0"}, []string{"--max-peers 0: must be 1 or more"}},
 		{"non-numeric max-peers", []string{"run", "--max-peers", "abc"}, []string{"--max-peers", `"abc"`, "whole number"}},
 		{"non-numeric ttl", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "seven"}, []string{"--ttl", `"seven"`}},
 		{"ttl out of range", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "9"}, []string{"--ttl 9: ", "1 to 7"}},

@@ -103,7 +103,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 				hostPorts("peer"),
 				hostPorts("uhc"),
 				cacheURLs("gwc"),
-				intRange("max-peers", 0, math.MaxInt),
+				intRange("max-peers", 1, math.MaxInt),
 				intRange("connections", 0, math.MaxInt),
 				intRange("per-address", 0, math.MaxInt),
 				intRange("relay-kbps", 1, math.MaxInt/1024),
