@@ -32,6 +32,7 @@ var interruptible = map[string]bool{
 	"govent run": true, "govent search": true, "govent get": true, "govent browse": true,
 	"govent demo": true, "govent fuzz-peer": true, "govent fuzz-peer replay": true,
 	"govent netsim": true, "govent workload": true, "govent top": true,
+	"govent conform": true,
 }
 
 // prepareCommands gives every command of the tree the same behaviour:

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/conform"
+	"github.com/govent/govent/cmd/internal/interrupt"
 )
 
 func conformCommand() *cli.Command {
@@ -27,8 +28,9 @@ func conformCommand() *cli.Command {
 			"comes from a loopback address of its own, so no such limit triggers. Elsewhere, name your local\n" +
 			"addresses with --source and space the connections from each with --pace (30s for gtk-gnutella);\n" +
 			"the run then says how long pacing makes it. A case the target refuses for connecting too often is\n" +
-			"skipped, not failed, and a target that stops answering handshakes ends the run early.\n" +
-			"Exit status: 0 when every MUST case passed, 1 otherwise, 2 for usage errors.",
+			"skipped, not failed, and a target that stops answering handshakes ends the run early. Ctrl-C\n" +
+			"ends it after the cases done so far, with their summary and reports.\n" +
+			"Exit status: 0 when every MUST case passed, 1 otherwise (or interrupted), 2 for usage errors.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run by `ROLE`: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
 			&cli.StringSliceFlag{Name: "only", Usage: "run only these `CASES` or groups (handshake/3,route)"},
@@ -96,9 +98,14 @@ func runConform(ctx context.Context, c *cli.Command) error {
 		cfg.Sources = append(cfg.Sources, netip.MustParseAddr(strings.TrimSpace(v)))
 	}
 	// Check the selection before connecting to anything.
-	if _, err := conform.Select(conform.Suite(), cfg.Only, cfg.Skip, cfg.Role); err != nil {
+	selected, err := conform.Select(conform.Suite(), cfg.Only, cfg.Skip, cfg.Role)
+	if err != nil {
 		return usageError(err)
 	}
+	// Ctrl-C ends the run after the cases done so far, which are
+	// summed up and reported: a paced run lasts hours.
+	ctx, stop := interrupt.Context(ctx)
+	defer stop()
 	jsonOut := c.String("json")
 	text := out
 	if jsonOut == "-" {
@@ -110,6 +117,9 @@ func runConform(ctx context.Context, c *cli.Command) error {
 	cfg.OnResult = func(r conform.Result) { conform.WriteText(text, r) }
 	rep, err := conform.Run(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("conform: interrupted%s before any case ran", stopCause(ctx))
+		}
 		return err
 	}
 	conform.WriteSummary(text, rep)
@@ -122,6 +132,10 @@ func runConform(ctx context.Context, c *cli.Command) error {
 		if err := writeReport(f, out, func(w io.Writer) error { return conform.WriteJUnit(w, rep) }); err != nil {
 			return err
 		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("conform: interrupted%s after %d of %d cases: the summary and reports cover only those",
+			stopCause(ctx), len(rep.Results), len(selected))
 	}
 	if !rep.OK() {
 		return fmt.Errorf("conform: %d MUST cases failed", rep.Count(conform.Fail, conform.Must))

@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,4 +165,64 @@ func TestConformPaced(t *testing.T) {
 	// from each address at most, one pace apart.
 	assert.Contains(t, out, "at most 3 connections; pacing alone makes the run take up to 10s\n")
 	assert.Contains(t, out, "PASS  handshake/1 ")
+}
+
+// Ctrl-C during a long conform run (paced, as against gtk-gnutella) ends
+// it as fuzz-peer's does: the summary of the cases that ran, the --json
+// and --junit reports of those, a line saying it was interrupted, exit
+// status 1. Before, conform was killed by the signal (status 130 in a
+// shell): no summary, no report, an hour of cases lost. The case the
+// signal cuts short is left out, not reported failed.
+func TestConformInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: t.TempDir()})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	defer s.Close()
+	dir := t.TempDir()
+	jsonOut, junit := filepath.Join(dir, "cases.json"), filepath.Join(dir, "cases.xml")
+	// The role check from 127.0.0.1, handshake/1 from 127.0.0.2, then
+	// handshake/2 waits an hour for 127.0.0.1's next turn.
+	cmd := exec.Command(bin, "conform", "--only", "handshake", "--source", "127.0.0.1,127.0.0.2", "--pace", "1h",
+		"--json", jsonOut, "--junit", junit, s.Addr().String())
+	cmd.Env = testEnviron()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	lines := bufio.NewScanner(stdout)
+	var out strings.Builder
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.HasPrefix(lines.Text(), "PASS  handshake/1 ") {
+			break
+		}
+	}
+	require.Contains(t, out.String(), "PASS  handshake/1 ", "stderr: %s", stderr.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "stdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
+	ws := exit.Sys().(syscall.WaitStatus)
+	require.False(t, ws.Signaled(), "killed by %v; stdout:\n%s", ws.Signal(), out.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, out.String(), "1 case, 1 passed, 0 failed")
+	assert.NotContains(t, out.String(), "handshake/2", "the case cut short is not reported")
+	assert.Equal(t, "govent: conform: interrupted (interrupt signal received) after 1 of 15 cases: the summary and reports cover only those\n",
+		stderr.String())
+	b, err := os.ReadFile(jsonOut)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(b), `"status":"PASS"`), "%s", b)
+	b, err = os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `tests="1"`)
 }
