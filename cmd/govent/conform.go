@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/conform"
-	"github.com/govent/govent/cmd/internal/interrupt"
 )
 
 func conformCommand() *cli.Command {
@@ -29,7 +28,7 @@ func conformCommand() *cli.Command {
 			"addresses with --source and space the connections from each with --pace (30s for gtk-gnutella);\n" +
 			"the run then says how long pacing makes it. A case the target refuses for connecting too often is\n" +
 			"skipped, not failed, and a target that stops answering handshakes ends the run early. Ctrl-C\n" +
-			"ends it after the cases done so far, with their summary and reports.\n" +
+			"(or its output closed) ends it after the cases done so far, with their summary and reports.\n" +
 			"Exit status: 0 when every MUST case passed, 1 otherwise (or interrupted), 2 for usage errors.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run by `ROLE`: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
@@ -102,16 +101,17 @@ func runConform(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return usageError(err)
 	}
-	// Ctrl-C ends the run after the cases done so far, which are
-	// summed up and reported: a paced run lasts hours.
-	ctx, stop := interrupt.Context(ctx)
-	defer stop()
+	// Ctrl-C, SIGTERM, SIGHUP or its output closed (conform | head -1)
+	// end the run after the cases done so far, which are summed up and
+	// reported: a paced run lasts hours.
+	ctx, halt, done := stoppableRun(ctx)
+	defer done()
 	jsonOut := c.String("json")
-	text := out
+	var text io.Writer = stopOnError{out, halt}
 	if jsonOut == "-" {
 		// Standard output carries the JSON; the human report goes to
 		// standard error.
-		text = c.Root().ErrWriter
+		text = stopOnError{c.Root().ErrWriter, halt}
 	}
 	cfg.OnStart = func(rep *conform.Report) { conform.WriteStart(text, rep) }
 	cfg.OnResult = func(r conform.Result) { conform.WriteText(text, r) }

@@ -226,3 +226,43 @@ func TestConformInterrupted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `tests="1"`)
 }
+
+// conform | head -1 ends the run as demo's does: the cases done are
+// reported in --junit, the run says why it stopped, and it exits 1, not
+// by SIGPIPE (status 141) with no report written.
+func TestConformOutputClosed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: t.TempDir()})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	defer s.Close()
+	junit := filepath.Join(t.TempDir(), "cases.xml")
+	// As in TestConformInterrupted: handshake/1 runs, handshake/2 waits.
+	cmd := exec.Command(bin, "conform", "--only", "handshake", "--source", "127.0.0.1,127.0.0.2", "--pace", "1h",
+		"--junit", junit, s.Addr().String())
+	cmd.Env = testEnviron()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	assert.Contains(t, first, "connections from 127.0.0.1, 127.0.0.2")
+	require.NoError(t, stdout.Close())
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "stderr:\n%s", stderr.String())
+	ws := exit.Sys().(syscall.WaitStatus)
+	require.False(t, ws.Signaled(), "killed by %v; stderr:\n%s", ws.Signal(), stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Regexp(t, `^govent: conform: interrupted \(output closed: .*broken pipe\) after 1 of 15 cases`, stderr.String())
+	b, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `tests="1"`)
+}
