@@ -196,6 +196,12 @@ func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
 	} else {
 		got, err = s.askGWebCache(client, c.name)
 	}
+	if s.ctx.Err() != nil {
+		// Closed while asking (Ctrl-C): no verdict on the cache. Counted
+		// a failure, it was logged as one and saved backed off, so the
+		// next run waited a minute to ask it again.
+		return
+	}
 	now := time.Now()
 	b.mu.Lock()
 	if err != nil || got == 0 {

@@ -15,6 +15,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/servent/memnet"
@@ -277,5 +280,36 @@ func TestBootstrapAsksAndDialsAtOnceThenBacksOff(t *testing.T) {
 		require.Len(t, s.Peers(), 1, "the host the cache named is dialled at once")
 		assert.Equal(t, up.Addr(), s.Peers()[0].Addr)
 		assert.Zero(t, time.Since(start))
+	})
+}
+
+// A servent closed while it waits on a host cache (Ctrl-C during govent
+// run's bootstrap) has no verdict on that cache: it logs no failure and
+// does not back the cache off. Before, the cut-short ask counted as a
+// failure ("host cache failed ... context canceled" in the last lines of
+// every such run) and was saved, so the next run waited a minute before
+// asking that cache again.
+func TestBootstrapClosedWhileAskingIsNoFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		silent := newUDPProbe(t, n, "10.0.0.60:9999") // reads the Ping, never answers
+		core, logs := observer.New(zapcore.InfoLevel)
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.DataDir = t.TempDir()
+		cfg.UDPHostCaches = []string{silent.addr().String()}
+		cfg.Logger = zap.New(core)
+		s := startServent(t, cfg)
+		time.Sleep(uhcWait / 2)
+		synctest.Wait()
+		require.Equal(t, uint64(1), s.Stats().Bootstrap.Contacts, "asking it")
+		require.NoError(t, s.Close())
+		assert.Empty(t, logs.FilterMessage("host cache failed").All())
+		assert.Zero(t, s.Stats().Bootstrap.Failures)
+
+		cfg.Logger = zap.NewNop()
+		s2 := startServent(t, cfg)
+		time.Sleep(bootCheckEvery)
+		synctest.Wait()
+		assert.Equal(t, uint64(1), s2.Stats().Bootstrap.Contacts, "asked again at once: not backed off")
 	})
 }

@@ -32,6 +32,7 @@ var interruptible = map[string]bool{
 	"govent run": true, "govent search": true, "govent get": true, "govent browse": true,
 	"govent demo": true, "govent fuzz-peer": true, "govent fuzz-peer replay": true,
 	"govent netsim": true, "govent workload": true, "govent top": true,
+	"govent conform": true,
 }
 
 // prepareCommands gives every command of the tree the same behaviour:
@@ -405,20 +406,32 @@ func cacheURLs(flag string) flagRule {
 	})
 }
 
-// existingPath: the value is empty or names a file or directory that
-// exists (a typo in --share is said at once, not found later in the log).
-func existingPath(flag string) flagRule {
+// readablePath: the value is empty or names a file or directory that
+// exists and that we may read (a typo in --share, or a directory of
+// another user's, is said at once, not found later in the log).
+func readablePath(flag string) flagRule {
 	return each(flag, func(s string) string {
 		if s == "" {
 			return ""
 		}
-		if _, err := os.Stat(s); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return "no such file or directory"
+		f, err := os.Open(s)
+		if err == nil {
+			if fi, serr := f.Stat(); serr == nil && fi.IsDir() {
+				if _, err = f.ReadDir(1); errors.Is(err, io.EOF) {
+					err = nil // empty
+				}
 			}
-			return err.Error()
+			f.Close()
 		}
-		return ""
+		switch {
+		case err == nil:
+			return ""
+		case errors.Is(err, fs.ErrNotExist):
+			return "no such file or directory"
+		case errors.Is(err, fs.ErrPermission):
+			return "cannot read it: permission denied"
+		}
+		return err.Error()
 	})
 }
 

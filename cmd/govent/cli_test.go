@@ -209,7 +209,9 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want []string // in the error output
 	}{
-		{"negative max-peers", []string{"run", "--max-peers", "-3"}, []string{"--max-peers -3: ", "0 or more"}},
+		{"negative max-peers", []string{"run", "--max-peers", "-3"}, []string{"--max-peers -3: ", "1 or more"}},
+		// The servent took 0 for its default, 8: --max-peers 0 ran with 8.
+		{"zero max-peers", []string{"run", "--max-peers", "0"}, []string{"--max-peers 0: must be 1 or more"}},
 		{"non-numeric max-peers", []string{"run", "--max-peers", "abc"}, []string{"--max-peers", `"abc"`, "whole number"}},
 		{"non-numeric ttl", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "seven"}, []string{"--ttl", `"seven"`}},
 		{"ttl out of range", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "9"}, []string{"--ttl 9: ", "1 to 7"}},
@@ -277,6 +279,25 @@ func TestRunRefusesMissingShare(t *testing.T) {
 			assert.NotContains(t, errOut, "listening", "nothing started")
 		})
 	}
+}
+
+// So is a --share the servent may not read: it too ran, warning in its
+// log, and shared nothing. (Root reads any directory: the case needs
+// another user.)
+func TestRunRefusesUnreadableShare(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: chmod 000 does not stop root from reading")
+	}
+	closed := filepath.Join(t.TempDir(), "Music")
+	require.NoError(t, os.Mkdir(closed, 0))
+	t.Cleanup(func() { os.Chmod(closed, 0o755) })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, nil, "", "run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--control", "off", "--share", closed)
+	require.NoError(t, ctx.Err(), "run started anyway:\n%s", errOut)
+	assert.Equal(t, 2, code, errOut)
+	assert.Contains(t, errOut, "--share "+closed+": cannot read it: permission denied")
+	assert.NotContains(t, errOut, "listening", "nothing started")
 }
 
 func TestFailuresExitOne(t *testing.T) {
@@ -443,4 +464,37 @@ func TestFitLines(t *testing.T) {
 		"   prose prose prose", got)
 	assert.Equal(t, "--peer HOST:PORT\tpeer to dial (repeatable)", onceRepeatable("--peer HOST:PORT [ --peer HOST:PORT ]\tpeer to dial"))
 	assert.Equal(t, "--x N\tn", onceRepeatable("--x N\tn"))
+}
+
+// With --daemon, the running servent searches and downloads with its own
+// peers, settings and download directory: a flag of the command's own
+// servent given beside it is refused, naming what the daemon does
+// instead. Before, it was dropped without a word: search --daemon
+// --download 1 --dir ~/Music saved into the daemon's DIR/downloads, and
+// --peer searched through the daemon's peers. The same from the
+// environment is a standing preference, and left alone.
+func TestDaemonRefusesFlagsItIgnores(t *testing.T) {
+	data := t.TempDir() // no daemon: a check made only later says so instead
+	urn := "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB"
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"search", "x", "--peer", "127.0.0.1:1"}, "--peer: not with --daemon: the daemon searches through its own peers"},
+		{[]string{"search", "x", "--download", "1", "--dir", t.TempDir()}, "--dir: not with --daemon: the daemon saves into the downloads directory of its --data"},
+		{[]string{"search", "x", "--ttl", "2"}, "--ttl: not with --daemon: the daemon's own settings (govent run's) apply"},
+		{[]string{"search", "x", "--no-tls"}, "--no-tls: not with --daemon"},
+		{[]string{"get", urn, "--source", "127.0.0.1:1", "--dir", t.TempDir()}, "--dir: not with --daemon: the daemon saves into the downloads directory"},
+		{[]string{"get", urn, "--source", "127.0.0.1:1", "--peer", "127.0.0.1:2"}, "--peer: not with --daemon: the daemon routes Pushes through its own peers"},
+		{[]string{"get", urn, "--source", "127.0.0.1:1", "--push-proxy", "127.0.0.1:2"}, "--push-proxy: not with --daemon"},
+		{[]string{"get", urn, "--source", "127.0.0.1:1", "--firewalled"}, "--firewalled: not with --daemon"},
+	}
+	for _, c := range cases {
+		code, _, errOut := runCLI(t, "", append(c.args, "--daemon", "--data", data)...)
+		assert.Equal(t, 2, code, "%v: %s", c.args, errOut)
+		assert.Contains(t, errOut, c.want, "%v", c.args)
+	}
+	code, _, errOut := runCLIEnv(t, map[string]string{"GOVENT_SEARCH_PEER": "127.0.0.1:1"}, "", "search", "x", "--daemon", "--data", data)
+	assert.Equal(t, 1, code, "from the environment: on to the daemon, which is not there\n%s", errOut)
+	assert.Contains(t, errOut, "no daemon")
 }

@@ -177,7 +177,7 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`--timeout "soon": want a duration`, "from search.timeout in", "govent.toml"}},
 		{"not TOML", "[run\n", nil, []string{"govent.toml:1:"}},
 		{"a value the CLI refuses", "[run]\nmax-peers = -3\n", nil,
-			[]string{"--max-peers -3: must be 0 or more (from ", "govent.toml)"}},
+			[]string{"--max-peers -3: must be 1 or more (from ", "govent.toml)"}},
 		{"a bad environment value", "", map[string]string{"GOVENT_MAX_PEERS": "abc"},
 			[]string{`--max-peers "abc": want a whole number (from $GOVENT_MAX_PEERS)`}},
 		{"a refused environment value", "", map[string]string{"GOVENT_MODE": "hub"},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -28,8 +27,9 @@ func conformCommand() *cli.Command {
 			"comes from a loopback address of its own, so no such limit triggers. Elsewhere, name your local\n" +
 			"addresses with --source and space the connections from each with --pace (30s for gtk-gnutella);\n" +
 			"the run then says how long pacing makes it. A case the target refuses for connecting too often is\n" +
-			"skipped, not failed, and a target that stops answering handshakes ends the run early.\n" +
-			"Exit status: 0 when every MUST case passed, 1 otherwise, 2 for usage errors.",
+			"skipped, not failed, and a target that stops answering handshakes ends the run early. Ctrl-C\n" +
+			"(or its output closed) ends it after the cases done so far, with their summary and reports.\n" +
+			"Exit status: 0 when every MUST case passed, 1 otherwise (or interrupted), 2 for usage errors.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "role", Value: "both", Usage: "cases to run by `ROLE`: ultrapeer, leaf or both (both skips those of the role the target does not play)"},
 			&cli.StringSliceFlag{Name: "only", Usage: "run only these `CASES` or groups (handshake/3,route)"},
@@ -76,7 +76,7 @@ func runConform(ctx context.Context, c *cli.Command) error {
 			return "want an IP address of this machine, such as 192.0.2.10"
 		}
 		return ""
-	}))
+	}), reportFile("json"), reportFile("junit"))
 	if err != nil {
 		return err
 	}
@@ -97,20 +97,29 @@ func runConform(ctx context.Context, c *cli.Command) error {
 		cfg.Sources = append(cfg.Sources, netip.MustParseAddr(strings.TrimSpace(v)))
 	}
 	// Check the selection before connecting to anything.
-	if _, err := conform.Select(conform.Suite(), cfg.Only, cfg.Skip, cfg.Role); err != nil {
+	selected, err := conform.Select(conform.Suite(), cfg.Only, cfg.Skip, cfg.Role)
+	if err != nil {
 		return usageError(err)
 	}
+	// Ctrl-C, SIGTERM, SIGHUP or its output closed (conform | head -1)
+	// end the run after the cases done so far, which are summed up and
+	// reported: a paced run lasts hours.
+	ctx, halt, done := stoppableRun(ctx)
+	defer done()
 	jsonOut := c.String("json")
-	text := out
+	var text io.Writer = stopOnError{out, halt}
 	if jsonOut == "-" {
 		// Standard output carries the JSON; the human report goes to
 		// standard error.
-		text = c.Root().ErrWriter
+		text = stopOnError{c.Root().ErrWriter, halt}
 	}
 	cfg.OnStart = func(rep *conform.Report) { conform.WriteStart(text, rep) }
 	cfg.OnResult = func(r conform.Result) { conform.WriteText(text, r) }
 	rep, err := conform.Run(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("conform: interrupted%s before any case ran", stopCause(ctx))
+		}
 		return err
 	}
 	conform.WriteSummary(text, rep)
@@ -124,27 +133,12 @@ func runConform(ctx context.Context, c *cli.Command) error {
 			return err
 		}
 	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("conform: interrupted%s after %d of %d cases: the summary and reports cover only those",
+			stopCause(ctx), len(rep.Results), len(selected))
+	}
 	if !rep.OK() {
 		return fmt.Errorf("conform: %d MUST cases failed", rep.Count(conform.Fail, conform.Must))
-	}
-	return nil
-}
-
-// writeReport writes a report to name, or to stdout for "-".
-func writeReport(name string, stdout io.Writer, write func(io.Writer) error) error {
-	if name == "-" {
-		return write(stdout)
-	}
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("conform: report: %w", err)
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("conform: report: %w", err)
 	}
 	return nil
 }

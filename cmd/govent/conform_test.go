@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,4 +167,95 @@ func TestConformPaced(t *testing.T) {
 	// from each address at most, one pace apart.
 	assert.Contains(t, out, "at most 3 connections; pacing alone makes the run take up to 10s\n")
 	assert.Contains(t, out, "PASS  handshake/1 ")
+}
+
+// startPacedConform starts a real govent conform of the handshake cases
+// against a servent of its own, with args, paced so that it stops for an
+// hour after its first case: the role check from 127.0.0.1, handshake/1
+// from 127.0.0.2, then handshake/2 waits for 127.0.0.1's next turn.
+// proc is its process; exited waits for it and returns its exit status, failing the test if a
+// signal killed it.
+func startPacedConform(t *testing.T, args ...string) (proc *os.Process, stdout io.ReadCloser, stderr *syncBuffer, exited func() int) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	s, err := servent.New(servent.Config{Listen: "127.0.0.1:0", ShareDir: t.TempDir()})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(t.Context()))
+	t.Cleanup(func() { s.Close() })
+	cmd := exec.Command(bin, append([]string{"conform", "--only", "handshake", "--source", "127.0.0.1,127.0.0.2", "--pace", "1h",
+		s.Addr().String()}, args...)...)
+	cmd.Env = testEnviron()
+	stderr = &syncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err = cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { timer.Stop() })
+	return cmd.Process, stdout, stderr, func() int {
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "stderr:\n%s", stderr.String())
+		ws := exit.Sys().(syscall.WaitStatus)
+		require.False(t, ws.Signaled(), "killed by %v; stderr:\n%s", ws.Signal(), stderr.String())
+		return exit.ExitCode()
+	}
+}
+
+// Ctrl-C during a long conform run (paced, as against gtk-gnutella) ends
+// it as fuzz-peer's does: the summary of the cases that ran, the --json
+// and --junit reports of those, a line saying it was interrupted, exit
+// status 1. Before, conform was killed by the signal (status 130 in a
+// shell): no summary, no report, an hour of cases lost. The case the
+// signal cuts short is left out, not reported failed.
+func TestConformInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	jsonOut, junit := filepath.Join(dir, "cases.json"), filepath.Join(dir, "cases.xml")
+	proc, stdout, stderr, exited := startPacedConform(t, "--json", jsonOut, "--junit", junit)
+	lines := bufio.NewScanner(stdout)
+	var out strings.Builder
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.HasPrefix(lines.Text(), "PASS  handshake/1 ") {
+			break
+		}
+	}
+	require.Contains(t, out.String(), "PASS  handshake/1 ", "stderr: %s", stderr.String())
+	require.NoError(t, proc.Signal(syscall.SIGINT))
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+	}
+	assert.Equal(t, 1, exited(), "stdout:\n%s", out.String())
+	assert.Contains(t, out.String(), "1 case, 1 passed, 0 failed")
+	assert.NotContains(t, out.String(), "handshake/2", "the case cut short is not reported")
+	assert.Equal(t, "govent: conform: interrupted (interrupt signal received) after 1 of 15 cases: the summary and reports cover only those\n",
+		stderr.String())
+	b, err := os.ReadFile(jsonOut)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(b), `"status":"PASS"`), "%s", b)
+	b, err = os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `tests="1"`)
+}
+
+// conform | head -1 ends the run as demo's does: the cases done are
+// reported in --junit, the run says why it stopped, and it exits 1, not
+// by SIGPIPE (status 141) with no report written.
+func TestConformOutputClosed(t *testing.T) {
+	junit := filepath.Join(t.TempDir(), "cases.xml")
+	_, stdout, stderr, exited := startPacedConform(t, "--junit", junit)
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	assert.Contains(t, first, "connections from 127.0.0.1, 127.0.0.2")
+	require.NoError(t, stdout.Close())
+	assert.Equal(t, 1, exited())
+	// Closed during the start lines or after handshake/1's: 0 or 1 case
+	// done, as the next write comes.
+	m := regexp.MustCompile(`^govent: conform: interrupted \(output closed: .*broken pipe\) after ([01]) of 15 cases`).FindStringSubmatch(stderr.String())
+	require.NotNil(t, m, stderr.String())
+	b, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `tests="`+m[1]+`"`)
 }

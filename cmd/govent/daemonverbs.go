@@ -21,6 +21,32 @@ func daemonSearchFlags(what string) []cli.Flag {
 	return append([]cli.Flag{&cli.BoolFlag{Name: "daemon", Usage: what}}, daemonFlags()...)
 }
 
+// notWithDaemon: flag, given on the command line, is refused with
+// --daemon, whose servent does not take it from us (why says what it does
+// instead): dropped without a word, it let the user believe it applied
+// (search --daemon --download 1 --dir D saved into the daemon's
+// directory, not D). A value from the environment or the config file is a
+// standing preference for the command's own servent, and left alone.
+func notWithDaemon(ctx context.Context, why string, flags ...string) []flagRule {
+	var rules []flagRule
+	for _, flag := range flags {
+		rules = append(rules, flagRule{flag, func(c *cli.Command) (string, string) {
+			if !c.Bool("daemon") || !c.IsSet(flag) || sourceOf(ctx, flag) != "" {
+				return "", ""
+			}
+			return "", "not with --daemon: " + why
+		}})
+	}
+	return rules
+}
+
+// daemonOwnSettings is why notWithDaemon refuses the flags of the
+// command's own servent.
+const daemonOwnSettings = "the daemon's own settings (govent run's) apply"
+
+// daemonDownloadDir is why notWithDaemon refuses --dir.
+const daemonDownloadDir = "the daemon saves into the downloads directory of its --data"
+
 // searchThroughDaemon is `search --daemon`: the running servent searches,
 // and --download N queues result N in it.
 func searchThroughDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (string, bool)) error {

@@ -132,7 +132,11 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 			return "", ""
 		}},
 		parses("targets", func(s string) error { _, err := peer.ParseAreas(s); return err }),
-		parses("rate", func(s string) error { _, err := peer.ParseRate(s); return err }))
+		parses("rate", func(s string) error { _, err := peer.ParseRate(s); return err }),
+		positiveDuration("recover-wait"))
+	if err == nil {
+		err = checkFlags(ctx, c, timeoutRules()...)
+	}
 	if err != nil {
 		return err
 	}
@@ -255,11 +259,27 @@ func countList(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// timeoutRules check the timeouts that fuzz-peer and its replay share:
+// peer.Config reads 0 as "the default", so a 0 said on the command line
+// ran with the default, without a word.
+func timeoutRules() []flagRule {
+	return []flagRule{positiveDuration("answer-timeout"), positiveDuration("live-timeout"), positiveDuration("slow")}
+}
+
 func fuzzPeerReplayAction(ctx context.Context, c *cli.Command) error {
 	if c.NArg() != 2 {
 		return usageError(fmt.Errorf("want FILE and HOST:PORT arguments, got %s", english.Count(c.NArg(), "argument", "arguments")))
 	}
 	if err := targetArg(c, 1); err != nil {
+		return err
+	}
+	rules := append(timeoutRules(), flagRule{"recover-wait", func(c *cli.Command) (string, string) {
+		if d := c.Duration("recover-wait"); d < 0 {
+			return d.String(), "must not be negative"
+		}
+		return "", ""
+	}})
+	if err := checkFlags(ctx, c, rules...); err != nil {
 		return err
 	}
 	rep, err := peer.ReadReproducer(c.Args().Get(0))

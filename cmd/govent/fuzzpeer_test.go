@@ -181,6 +181,14 @@ func TestFuzzPeerUsage(t *testing.T) {
 		{"fuzz-peer", "--targets", "bogus", "127.0.0.1:1"},
 		{"fuzz-peer", "--rate", "fast", "127.0.0.1:1"},
 		{"fuzz-peer", "replay", "only-a-file"},
+		// These four took 0 (and negatives, some) for their defaults
+		// without a word: --slow 0s, every check a finding, ran with 2s.
+		{"fuzz-peer", "--slow", "0s", "127.0.0.1:1"},
+		{"fuzz-peer", "--live-timeout", "0s", "127.0.0.1:1"},
+		{"fuzz-peer", "--answer-timeout", "-1s", "127.0.0.1:1"},
+		{"fuzz-peer", "--recover-wait", "0s", "127.0.0.1:1"},
+		{"fuzz-peer", "replay", "--slow", "0s", "case.json", "127.0.0.1:1"},
+		{"fuzz-peer", "replay", "--recover-wait", "-1s", "case.json", "127.0.0.1:1"},
 	} {
 		code, _, stderr := runCLI(t, "", args...)
 		assert.Equal(t, 2, code, "%v: %s", args, stderr)

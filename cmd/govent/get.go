@@ -66,6 +66,9 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				return usageError(err)
 			}
 			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule}
+			rules = append(rules, notWithDaemon(ctx, "the daemon routes Pushes through its own peers", "peer", "push-proxy")...)
+			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
+			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "listen", "no-tls", "firewalled", "no-listen")...)
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}

@@ -128,6 +128,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 			}
 			return "", ""
 		}},
+		reportFile("json"), reportDir("report"), // last: reportDir makes the directory
 	)
 	if err != nil {
 		return err

@@ -99,11 +99,11 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			}
 			rules := append([]flagRule{
 				listenAddr("listen"),
-				existingPath("share"),
+				readablePath("share"),
 				hostPorts("peer"),
 				hostPorts("uhc"),
 				cacheURLs("gwc"),
-				intRange("max-peers", 0, math.MaxInt),
+				intRange("max-peers", 1, math.MaxInt),
 				intRange("connections", 0, math.MaxInt),
 				intRange("per-address", 0, math.MaxInt),
 				intRange("relay-kbps", 1, math.MaxInt/1024),
@@ -186,6 +186,11 @@ const maxUploadQueue = 100000
 
 // runServent runs until SIGINT/SIGTERM (or ctx ends), rescanning on SIGHUP.
 func runServent(ctx context.Context, rc runConfig, log *zap.Logger) error {
+	// A log whose reader went (run 2>&1 | tee log, and Ctrl-C, which ends
+	// tee first) loses its lines, not the servent: without this, the next
+	// line, "shutting down" at the latest, killed it by SIGPIPE before it
+	// said Bye or saved its host cache, upload queue and TLS cache.
+	catchEPIPE()
 	// New takes the data directory's lock before anything is written
 	// there: a second run on it is refused here, having written neither a
 	// token nor an address, whether or not the first has a control API.

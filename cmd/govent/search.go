@@ -71,6 +71,9 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 					return "", ""
 				}},
 			}, logRules()...)
+			rules = append(rules, notWithDaemon(ctx, "the daemon searches through its own peers", "peer")...)
+			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
+			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "ttl", "listen", "no-tls", "firewalled", "no-listen")...)
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,4 +100,47 @@ func TestRunSaysByeOnSignal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A govent run whose log reader has gone (govent run 2>&1 | tee run.log,
+// and Ctrl-C, which ends tee first) still shuts down as on any SIGINT: it
+// exits 0, says Bye 200, and saves its host cache. Before, the first log
+// line after the reader went, "shutting down", killed it by SIGPIPE
+// (status 141 in a shell) with its data directory's state unsaved.
+func TestRunShutsDownWithItsLogClosed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	peer := startByePeer(t)
+	data := t.TempDir()
+	cmd := exec.Command(bin, "run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--control", "off",
+		"--data", data, "--peer", peer.s.Addr().String())
+	cmd.Env = testEnviron()
+	logs, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := bufio.NewScanner(logs)
+	for lines.Scan() && !strings.Contains(lines.Text(), "connected") {
+	}
+	require.NoError(t, lines.Err())
+	require.NoError(t, logs.Close()) // the reader goes: every later log line meets EPIPE
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err = <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("govent run did not exit after SIGINT")
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		ws := exit.Sys().(syscall.WaitStatus)
+		require.False(t, ws.Signaled(), "killed by %v", ws.Signal())
+	}
+	require.NoError(t, err)
+	assert.Equal(t, []string{"200 Shutting Down"}, peer.byes())
+	assert.FileExists(t, filepath.Join(data, "hosts.json"), "the host cache is saved at exit")
 }

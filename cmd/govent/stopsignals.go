@@ -48,7 +48,8 @@ func stopCause(ctx context.Context) string {
 // catchEPIPE makes a write to a closed standard output or error (govent
 // demo | head -1) fail with EPIPE, instead of killing the process before
 // its defers remove what it wrote; the verb's writers, through
-// stopOnError, then end its run. It holds until the process exits: the
+// stopOnError, then end its run. (run's log just loses its lines: the
+// servent goes on, and shuts down cleanly on its signal.) It holds until the process exits: the
 // verb's last message, that it was interrupted, goes to the closed
 // standard error after its defers (demo 2>&1 | head -1), and must not
 // kill it by SIGPIPE (status 141) either. (SIGPIPE is no stop signal: it

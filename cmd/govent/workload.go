@@ -59,7 +59,8 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 				return "want an IP address"
 			}
 			return ""
-		}))
+		}),
+		reportFile("json"), reportDir("report")) // last: reportDir makes the directory
 	if err != nil {
 		return err
 	}

@@ -177,6 +177,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			res = Result{Case: c, Status: Skip, Message: "not run: " + gone}
 		} else {
 			res = st.runCase(ctx, c, rep.TargetRole)
+			if ctx.Err() != nil {
+				break // cut short by the caller (Ctrl-C): no verdict, not a failure
+			}
 		}
 		rep.Results = append(rep.Results, res)
 		if cfg.OnResult != nil {
