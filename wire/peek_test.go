@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -48,4 +49,28 @@ func TestPeeksOnShortPayloads(t *testing.T) {
 	g, ok = PushServent(exact)
 	assert.True(t, ok)
 	assert.Equal(t, GUID(exact), g)
+}
+
+// TestPutQueryWord: the word written into a Query's bytes is the word a
+// decode reads back, the rest unchanged; a payload too short is left alone.
+func TestPutQueryWord(t *testing.T) {
+	v := loadGolden(t, "query.hex")
+	h, err := ParseHeader(v.Raw)
+	require.NoError(t, err)
+	payload := bytes.Clone(v.Raw[HeaderLen:])
+	var before Message
+	require.NoError(t, before.Decode(h, bytes.Clone(payload)))
+	f, ok := before.Query.Flags()
+	require.True(t, ok)
+	word := uint16(f ^ QueryFlagOOB)
+	PutQueryWord(payload, word)
+	var after Message
+	require.NoError(t, after.Decode(h, payload))
+	assert.Equal(t, word, after.Query.Word)
+	assert.Equal(t, before.Query.Criteria, after.Query.Criteria)
+	assert.Equal(t, v.Raw[HeaderLen+2:], payload[2:])
+
+	short := []byte{0x80}
+	PutQueryWord(short, 0xffff)
+	assert.Equal(t, []byte{0x80}, short)
 }
