@@ -147,19 +147,9 @@ func FuzzHandshake(f *testing.F) {
 		if eff.MaxBytes == 0 {
 			eff.MaxBytes = wire.DefaultHandshakeMaxBytes
 		}
-		const bufSize = 16 // bufio's smallest: long lines come in many pieces
-		src := bytes.NewReader(data)
-		br := bufio.NewReaderSize(src, bufSize)
-		hs, err := wire.ReadHandshake(br, lim)
-		consumed := len(data) - br.Buffered() - src.Len()
+		hs, consumed, br, err := readBlockTwice(t, wire.ReadHandshake, data, lim)
 		end, lines := blockEnd(data)
 		within := end >= 0 && end <= eff.MaxBytes && lines <= eff.MaxLines
-
-		// A block fed one byte at a time through a default buffer reads
-		// the same.
-		hs2, err2 := wire.ReadHandshake(bufio.NewReader(iotest.OneByteReader(bytes.NewReader(data))), lim)
-		require.Equal(t, errClass(err), errClass(err2), "split input")
-		requireSame(t, hs, hs2, "split input")
 
 		// The same bytes at once give ParseHandshake the same block.
 		ph, pn, perr := wire.ParseHandshake(data, lim)
@@ -174,7 +164,7 @@ func FuzzHandshake(f *testing.F) {
 			switch {
 			case errors.Is(err, wire.ErrHeaderTooLarge):
 				require.False(t, within, "block of %d bytes, %d lines refused under %+v", end, lines, eff)
-				require.LessOrEqual(t, consumed, eff.MaxBytes+bufSize, "read far past the byte limit")
+				require.LessOrEqual(t, consumed, eff.MaxBytes+blockBufSize, "read far past the byte limit")
 			case errors.Is(err, wire.ErrTruncated):
 				require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 				require.Negative(t, end, "truncated, but the block has its empty line")
@@ -192,17 +182,47 @@ func FuzzHandshake(f *testing.F) {
 		requireBytes(t, data[end:], rest, "bytes after the block must stay unread")
 		require.NotEmpty(t, hs.StartLine)
 
-		out := hs.Append(nil)
-		// Append writes CRLF and "Name: value": it may be longer than the
-		// input, so read it back without limits.
-		huge := wire.HandshakeLimits{MaxLines: 1 << 20, MaxBytes: 1 << 30}
-		br2 := bufio.NewReader(bytes.NewReader(out))
-		again, err := wire.ReadHandshake(br2, huge)
-		require.NoError(t, err, "an appended block must read back: %q", out)
-		require.Zero(t, br2.Buffered(), "an appended block is one block")
-		requireSame(t, hs, again, "read(append(read(x))) differs from read(x)")
-		requireBytes(t, out, again.Append(nil))
+		requireAppendReadsBack(t, wire.ReadHandshake, hs)
 	})
+}
+
+// blockReader is wire.ReadHandshake or wire.ReadHTTPHead.
+type blockReader func(*bufio.Reader, wire.HandshakeLimits) (*wire.Handshake, error)
+
+// blockBufSize is bufio's smallest buffer, so that long lines come in many
+// pieces.
+const blockBufSize = 16
+
+// readBlockTwice reads one block from data through a blockBufSize buffer,
+// and again fed one byte at a time through a default one, which must read
+// the same. It returns the first read, the bytes it consumed and its
+// reader, positioned after them.
+func readBlockTwice(t *testing.T, read blockReader, data []byte, lim wire.HandshakeLimits) (*wire.Handshake, int, *bufio.Reader, error) {
+	t.Helper()
+	src := bytes.NewReader(data)
+	br := bufio.NewReaderSize(src, blockBufSize)
+	h, err := read(br, lim)
+	consumed := len(data) - br.Buffered() - src.Len()
+	h2, err2 := read(bufio.NewReader(iotest.OneByteReader(bytes.NewReader(data))), lim)
+	require.Equal(t, errClass(err), errClass(err2), "split input")
+	requireSame(t, h, h2, "split input")
+	return h, consumed, br, err
+}
+
+// requireAppendReadsBack: the block h, appended, reads back as one block,
+// the same, and appends to the same bytes again. Append writes CRLF and
+// "Name: value": it may be longer than the input, so it is read back
+// without limits.
+func requireAppendReadsBack(t *testing.T, read blockReader, h *wire.Handshake) {
+	t.Helper()
+	out := h.Append(nil)
+	huge := wire.HandshakeLimits{MaxLines: 1 << 20, MaxBytes: 1 << 30}
+	br := bufio.NewReader(bytes.NewReader(out))
+	again, err := read(br, huge)
+	require.NoError(t, err, "an appended block must read back: %q", out)
+	require.Zero(t, br.Buffered(), "an appended block is one block")
+	requireSame(t, h, again, "read(append(read(x))) differs from read(x)")
+	requireBytes(t, out, again.Append(nil))
 }
 
 // blockEnd returns the length of the first handshake block, through its

@@ -78,8 +78,7 @@ func (r *Router) countHits(guid wire.GUID, payload []byte) {
 	dq := r.dq.active[guid]
 	r.dq.mu.Unlock()
 	if dq != nil {
-		// The first byte of a QueryHit is its number of results.
-		dq.results.Add(int64(payload[0]))
+		dq.results.Add(int64(wire.QueryHitCount(payload)))
 	}
 }
 

@@ -397,12 +397,9 @@ func (r *Router) routeFlood(d *Decision, src *peer, h *wire.Header, q *QueryHash
 	return out
 }
 
-// replyRoute finds where a Pong or QueryHit of length payload bytes goes:
-// back the way its request came.
-func (r *Router) replyRoute(from PeerID, h *wire.Header, length int, hash uint64, ps *peerSet, now int64) (PeerID, DropReason) {
-	if h.Type == wire.TypeQueryHit && length < wire.GUIDLen {
-		return Local, DropMalformed
-	}
+// replyRoute finds where a Pong or QueryHit goes: back the way its
+// request came.
+func (r *Router) replyRoute(from PeerID, h *wire.Header, hash uint64, ps *peerSet, now int64) (PeerID, DropReason) {
 	rt, ok := r.replyTable(h.Type).lookup(&h.GUID, hash, now)
 	if !ok {
 		return Local, DropNoRoute
@@ -419,14 +416,22 @@ func (r *Router) routeReply(d *Decision, from PeerID, h *wire.Header, payload []
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
+	isHit := h.Type == wire.TypeQueryHit
+	var servent wire.GUID
+	if isHit {
+		var ok bool
+		if servent, ok = wire.QueryHitServent(payload); !ok {
+			d.Reason = DropMalformed
+			return out
+		}
+	}
 	now := r.tableNow()
-	to, reason := r.replyRoute(from, h, len(payload), hash, ps, now)
+	to, reason := r.replyRoute(from, h, hash, ps, now)
 	if d.Reason = reason; reason != NotDropped {
 		return out
 	}
 	out = r.forwardTo(d, to, h, out)
-	if h.Type == wire.TypeQueryHit {
-		servent := wire.GUID(payload[len(payload)-wire.GUIDLen:])
+	if isHit {
 		r.pushRoutes.put(&servent, r.hasher.hash(&servent), from, now)
 		r.countHits(h.GUID, payload)
 	}
@@ -440,7 +445,8 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 	if d.Reason = r.checkTTL(h); d.Reason != NotDropped {
 		return out
 	}
-	if len(payload) < wire.GUIDLen {
+	servent, ok := wire.PushServent(payload)
+	if !ok {
 		d.Reason = DropMalformed
 		return out
 	}
@@ -449,7 +455,6 @@ func (r *Router) routePush(d *Decision, from PeerID, h *wire.Header, payload []b
 		d.Reason = DropDuplicate
 		return out
 	}
-	servent := wire.GUID(payload[:wire.GUIDLen])
 	if servent == r.servent {
 		hop(d, h, h.TTL)
 		d.Local = true

@@ -28,7 +28,8 @@
 // downloader's RELAY connection to an uploader's GIV).
 //
 // What it tells its operator is its public API (Stats, Peers, Traffic,
-// Uploads, RoutingTables) and its log, rate-limited (ratelog.go);
+// Uploads, RoutingTables) and its log, rate-limited (ratelog.go, through
+// servent/internal/ratelimit, which servent/control shares);
 // servent/control, a tool on top of the servent, serves both to a running
 // daemon's clients.
 //
@@ -37,6 +38,13 @@
 // out-of-band query replies on both sides, reach.go whether unsolicited UDP
 // reaches us, and bootstrap.go asking host caches for hosts when we know
 // none.
+//
+// It owns our own searches too (search.go: the Queries we send and their
+// results streamed to the caller, re-searches, rank.go's order of
+// results), our address as peers see it (selfaddr.go: taken only on a
+// quorum of Remote-IP headers), the data directory, held by one servent
+// at a time (datalock.go) with the servent GUID in it, and the Events that
+// tools (the demo, netsim, workload) watch the servent by (events.go).
 //
 // Subpackages own the self-contained parts: library (shared files, SHA-1
 // cache, keyword matching), hostcache (known hosts, backoff, persistence),

@@ -1,7 +1,6 @@
 package servent
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"sync"
 	"time"
@@ -139,11 +138,11 @@ func (s *Servent) wantOOB() bool {
 // (dq.c, query_strip_oob_flag); we do not proxy.
 func stripLeafOOB(m *wire.Message) {
 	f, ok := m.Query.Flags()
-	if !ok || !f.Has(wire.QueryFlagOOB) || len(m.Payload) < 2 {
+	if !ok || !f.Has(wire.QueryFlagOOB) {
 		return
 	}
 	m.Query.Word &^= uint16(wire.QueryFlagOOB)
-	binary.BigEndian.PutUint16(m.Payload, m.Query.Word)
+	wire.PutQueryWord(m.Payload, m.Query.Word)
 }
 
 // requestConnectBack asks the peer of a new link to UDP-ping us (GTKG/7v1

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
@@ -336,15 +337,7 @@ func (s *Servent) handleDatagram(u *udpSock, b []byte, from netip.AddrPort, now 
 
 // udpLog logs bad UDP input at most once a second per reason.
 func (s *Servent) udpLog(reason string, from netip.AddrPort, err error) {
-	ok, suppressed := s.limiter.Allow(reason, time.Now())
-	if !ok {
-		return
-	}
-	fields := []zap.Field{zap.Stringer("from", from), zap.Error(err)}
-	if suppressed > 0 {
-		fields = append(fields, zap.Int("suppressed", suppressed))
-	}
-	s.log.Info(reason, fields...)
+	s.logLimited(zapcore.InfoLevel, reason, reason, zap.Stringer("from", from), zap.Error(err))
 }
 
 // sendUDP sends one encoded descriptor and remembers that we sent to its

@@ -18,8 +18,14 @@ func NewGUID() GUID {
 	var g GUID
 	// crypto/rand.Read never fails on supported platforms (Go 1.24+).
 	_, _ = rand.Read(g[:])
-	g[8] = 0xFF
-	g[15] = 0x00
+	return Modern(g)
+}
+
+// Modern returns g marked as written by a modern servent (byte 8 0xFF,
+// byte 15 0x00), the rest as it was: for GUIDs drawn from a source of the
+// caller's own, such as a fuzzer's seeded one.
+func Modern(g GUID) GUID {
+	g[8], g[15] = 0xFF, 0x00
 	return g
 }
 

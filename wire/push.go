@@ -55,3 +55,13 @@ func (p *Push) Len() int { return PushFixedLen + p.GGEP.Len() + len(p.Trailer) }
 
 // AddrPort returns where the firewalled servent should connect to.
 func (p *Push) AddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Addr, p.Port) }
+
+// PushServent returns the servent GUID that starts a Push payload, the
+// host the Push is for, without decoding the rest: the router routes a
+// Push by it. ok is false for a payload shorter than a GUID.
+func PushServent(payload []byte) (g GUID, ok bool) {
+	if len(payload) < GUIDLen {
+		return g, false
+	}
+	return GUID(payload[:GUIDLen]), true
+}

@@ -59,6 +59,16 @@ func (q *Query) SetFlags(f QueryFlags) { q.Word = uint16(f | QueryFlagMarker) }
 // SetMinSpeed writes a 0.4 minimum speed, little-endian.
 func (q *Query) SetMinSpeed(kbps uint16) { q.Word = bits.ReverseBytes16(kbps) }
 
+// PutQueryWord writes word as the first word of an encoded Query payload,
+// so that a Query's flags change in the bytes a servent relays without
+// encoding it again (an ultrapeer clearing the OOB flag of its leaf's
+// Query). A payload too short to hold the word is left alone.
+func PutQueryWord(payload []byte, word uint16) {
+	if len(payload) >= 2 {
+		binary.BigEndian.PutUint16(payload, word)
+	}
+}
+
 // Decode parses a Query payload. A payload without the criteria's NUL is
 // malformed.
 func (q *Query) Decode(payload []byte) error {

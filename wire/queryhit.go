@@ -283,3 +283,24 @@ func (q *QueryHit) Len() int {
 
 // AddrPort returns the address and port the hits can be downloaded from.
 func (q *QueryHit) AddrPort() netip.AddrPort { return netip.AddrPortFrom(q.Addr, q.Port) }
+
+// QueryHitServent returns the servent GUID that ends a QueryHit payload,
+// without decoding the rest: the router learns a Push route from every
+// QueryHit it routes this way. ok is false for a payload shorter than a
+// GUID.
+func QueryHitServent(payload []byte) (g GUID, ok bool) {
+	if len(payload) < GUIDLen {
+		return g, false
+	}
+	return GUID(payload[len(payload)-GUIDLen:]), true
+}
+
+// QueryHitCount returns a QueryHit payload's hit count, its first byte,
+// without decoding the rest (0 for an empty payload): dynamic querying
+// counts the results routed back this way.
+func QueryHitCount(payload []byte) int {
+	if len(payload) == 0 {
+		return 0
+	}
+	return int(payload[0])
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -239,11 +238,8 @@ func handshakeStatus(h *wire.Handshake) (code int, reason string, ok bool) {
 // readDescriptorAnswer reads descriptors until one decides the answer: a
 // Bye, or the Pong of the probe Ping.
 func readDescriptorAnswer(r *wire.Reader, probe string) Answer {
-	var probeGUID wire.GUID
-	hasProbe := false
-	if b, err := hex.DecodeString(probe); err == nil && len(b) == wire.GUIDLen {
-		probeGUID, hasProbe = wire.GUID(b), true
-	}
+	probeGUID, err := wire.ParseGUID(probe)
+	hasProbe := err == nil
 	for range maxAnswerDescriptors {
 		m, err := r.ReadMessage()
 		if err != nil && m == nil {

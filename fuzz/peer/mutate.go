@@ -97,8 +97,7 @@ func (b *builder) guid() wire.GUID {
 	var g wire.GUID
 	binary.LittleEndian.PutUint64(g[:8], b.rng.Uint64())
 	binary.LittleEndian.PutUint64(g[8:], b.rng.Uint64())
-	g[8], g[15] = 0xFF, 0x00
-	return g
+	return wire.Modern(g)
 }
 
 func (b *builder) mutated(field, op string, detail ...any) {

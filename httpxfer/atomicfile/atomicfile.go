@@ -1,8 +1,12 @@
-// Package atomicfile replaces small state files so that a crash leaves the
-// old content or the new, never a mix: a download's .part.state
-// (httpxfer), the host cache, the TLS cache, the library index, the servent
-// GUID and its TLS key and certificate. Package smallfile, beside it,
-// reads such files back within a bound.
+// Package atomicfile is the one writer of the servent's state files, so
+// that a crash leaves the old content or the new, never a mix. Write
+// replaces a file: a download's .part.state, the PARQ upload queue and
+// the TLS cache (httpxfer), the host cache and what the bootstrapper
+// learnt of host caches (GWebCaches and UDP host caches), the
+// library index and its THEX tree cache, the servent GUID and its TLS key
+// and certificate, and the control API's download queue and address
+// file. Create makes a file once and keeps it: the control API's token.
+// Package smallfile, beside it, reads such files back within a bound.
 //
 // It sits under httpxfer, the lowest of the packages that keep state
 // files, so that all of them may import it in the architecture's direction
@@ -60,6 +64,45 @@ func WritePerm(name string, b []byte, perm os.FileMode) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// Create makes name with content b and permissions perm (as given: the
+// umask does not narrow them), unless name exists: then it returns an
+// error matching fs.ErrExist and leaves the file as it was. It writes a
+// temporary file of a name of its own, flushes it, links it to name and
+// flushes the directory, so that no reader ever sees name partly written
+// or with looser permissions, and of two callers at once (two daemons
+// starting on one data directory) exactly one makes the file. It is for a
+// file made once and kept, such as the control API's token; Write
+// replaces.
+func Create(name string, b []byte, perm os.FileMode) error {
+	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(name)+".tmp*") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	err = f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, name); err != nil {
 		return err
 	}
 	return SyncDir(dir)

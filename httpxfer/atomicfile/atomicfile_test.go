@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -149,4 +150,24 @@ func TestLastRetriesAfterFailure(t *testing.T) {
 	got, err := os.ReadFile(name)
 	require.NoError(t, err)
 	assert.Equal(t, "first", string(got))
+}
+
+// TestCreateKeepsTheFirst: Create makes a file whole with its permissions,
+// and a second Create of the name fails with fs.ErrExist and leaves the
+// first content, as two daemons making one secret at once need.
+func TestCreateKeepsTheFirst(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	name := filepath.Join(dir, "secret")
+	require.NoError(t, Create(name, []byte("first\n"), 0o600))
+	err := Create(name, []byte("second\n"), 0o600)
+	require.ErrorIs(t, err, fs.ErrExist)
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "first\n", string(got))
+	fi, err := os.Stat(name)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file is left behind")
 }

@@ -1,9 +1,9 @@
 // Package smallfile reads small files back whole, within a bound: the
-// state files atomicfile writes (a download's .part.state, the host cache,
-// the host caches' state) and the model files the tools take. Such a file
-// may have become huge or endless (a bug, a full disk's garbage, /dev/zero
-// linked in its place, a hostile hand in the data directory); reading it
-// must not take the memory.
+// state files atomicfile writes (every one of them, from a download's
+// .part.state to the control API's token) and the model files the tools
+// take. Such a file may have become huge or endless (a bug, a full disk's
+// garbage, /dev/zero linked in its place, a hostile hand in the data
+// directory); reading it must not take the memory.
 //
 // It sits under httpxfer beside atomicfile, for the same reason: httpxfer
 // is the lowest of the packages that keep state files, so that all of

@@ -18,11 +18,17 @@ import (
 
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/httpxfer/atomicfile"
+	"github.com/govent/govent/httpxfer/smallfile"
 	"github.com/govent/govent/wire"
 )
 
 // QueueFile is the download queue's file in the data directory.
 const QueueFile = "downloads.json"
+
+// maxQueueFile bounds what is read of the queue file: MaxDownloads
+// entries of MaxSources sources and as many queue places each, with long
+// names and paths, come to a few MiB.
+const maxQueueFile = 16 << 20
 
 // Download states.
 const (
@@ -150,7 +156,7 @@ func NewQueue(d Downloader, dataDir string, active int, log *zap.Logger) (*Queue
 		active = DefaultActiveDownloads
 	}
 	q := &Queue{d: d, path: filepath.Join(dataDir, QueueFile), log: log, active: active}
-	b, err := os.ReadFile(q.path)
+	b, err := smallfile.Read(q.path, maxQueueFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return q, nil
 	}

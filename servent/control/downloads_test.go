@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/govent/govent/httpxfer/smallfile"
 )
 
 func randomBytes(n int, seed uint64) []byte {
@@ -265,4 +267,16 @@ func answerEach(t *testing.T, reply func() string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// TestQueueFileBounded: a download queue file past maxQueueFile (garbage,
+// or /dev/zero linked in its place) is refused, not read into memory.
+func TestQueueFileBounded(t *testing.T) {
+	data := t.TempDir()
+	f, err := os.Create(filepath.Join(data, QueueFile))
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(maxQueueFile+1)) // sparse: no disk used
+	require.NoError(t, f.Close())
+	_, err = NewQueue(nil, data, 0, zap.NewNop())
+	require.ErrorIs(t, err, smallfile.ErrTooLarge)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/httpxfer/smallfile"
 )
 
@@ -35,39 +36,19 @@ var ErrNoToken = errors.New("control: no token file")
 
 // LoadOrCreateToken returns the token in dir, creating it on first use. A
 // token that exists is kept, so that a restarted daemon answers the same
-// clients. The file is created whole with mode 0600 and then linked into
-// place, so no reader ever sees it empty or with looser permissions, and
-// two daemons starting at once agree on one token. (The shared atomic
-// writer replaces files and writes them 0644: neither fits a secret.)
+// clients. atomicfile.Create makes the file whole with mode 0600, so no
+// reader ever sees it empty or with looser permissions, and two daemons
+// starting at once agree on one token.
 func LoadOrCreateToken(dir string) (string, error) {
 	if t, err := ReadToken(dir); !errors.Is(err, ErrNoToken) {
 		return t, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("control: data directory: %w", err)
 	}
 	b := make([]byte, tokenBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("control: making a token: %w", err)
 	}
 	tok := hex.EncodeToString(b)
-	f, err := os.CreateTemp(dir, TokenFile+".tmp*") // mode 0600
-	if err != nil {
-		return "", fmt.Errorf("control: token file: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.WriteString(tok + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("control: writing the token file: %w", err)
-	}
-	if err := os.Link(tmp, filepath.Join(dir, TokenFile)); err != nil {
+	if err := atomicfile.Create(filepath.Join(dir, TokenFile), []byte(tok+"\n"), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return ReadToken(dir) // another daemon made one first
 		}

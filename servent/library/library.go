@@ -1,8 +1,9 @@
 // Package library owns the servent's shared library: the files found under
 // the shared directories, their file indexes (stable across restarts), their
-// SHA-1 digests (computed in the background and cached in the data
-// directory), and keyword and urn:sha1 lookup for answering Queries and
-// serving uploads.
+// SHA-1 digests and THEX trees (computed in the background, in one read of
+// each file, and cached in the data directory: the index and the tree
+// cache, tree.go), and keyword and urn:sha1 lookup for answering Queries
+// and serving uploads.
 //
 // What is shared: regular files only. Hidden files and directories (a name
 // starting with '.'), symbolic links (all of them, so that nothing outside

@@ -6,8 +6,10 @@
 // Its Reader is also the one inflater of everything else that is zlib on
 // the wire, each with the one bomb guard (a ratio over a window, and the
 // caller's bound on the output, ReaderConfig): QRP patches (router), GGEP
-// values (wire) and the descriptor streams of captures (wire/capture). It
-// uses the standard library only, so wire itself may use it.
+// values (wire), the descriptor streams of captures (wire/capture) and
+// of browse host replies (httpxfer), and what servents under test send
+// the tools (cmd/internal/link, fuzz/peer). It uses the standard library
+// only, so wire itself may use it.
 //
 // Each direction is one zlib stream (RFC 1950 header, then deflate) that is
 // never finished: every burst of messages ends with a sync flush (the empty

@@ -102,7 +102,7 @@ func (r *Run) Since() time.Duration { return time.Since(r.Start) }
 func (r *Run) Events(node int) func(servent.Event) {
 	return func(e servent.Event) {
 		at := r.Since()
-		id := p2pstats.GUID(e.GUID)
+		id := e.GUID
 		switch e.Kind {
 		case servent.EventReceived:
 			typ := TypeName(e.Type)
@@ -220,7 +220,7 @@ func (r *Run) Query(ctx context.Context, s *servent.Servent, id int, q p2pmodel.
 		return 0, fmt.Errorf("p2pnode: session %d: %w", id, err)
 	}
 	at := r.Since()
-	guid := p2pstats.GUID(sr.GUID)
+	guid := sr.GUID
 	r.Stats.QueryIssuedBy(id, guid, at, r.Timeline.FindableFor(id, q.Rank, at))
 	hits := 0
 	for range sr.Results {

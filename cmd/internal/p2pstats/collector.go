@@ -9,11 +9,13 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/govent/govent/wire"
 )
 
 // GUID identifies a query: the descriptor ID of its Query, which its
-// QueryHits carry back.
-type GUID [16]byte
+// QueryHits carry back. It is wire's GUID, not a copy of it.
+type GUID = wire.GUID
 
 // Message types as the results name them. A caller may report others;
 // they are listed after these, by name.

@@ -31,8 +31,10 @@ func (r *Limiter) Allow(key string, now time.Time) (bool, int) {
 		return false, 0
 	}
 	if len(r.last) > 1024 {
-		// Keys come from a fixed set of reasons; this only guards
-		// against a bug turning them into per-peer strings.
+		// Keys are reasons, some joined with one peer's address
+		// (servent's logLimited), so a flood from many addresses
+		// would grow the maps without bound: past 1024 keys they
+		// start afresh, and a line or two more gets through.
 		clear(r.last)
 		clear(r.dropped)
 	}
