@@ -76,12 +76,14 @@ func (j *job) addSources(srcs ...Source) {
 
 // learnAltLocs takes the alternate locations of a reply from the source
 // at from: into the mesh, as hearsay from it, and, for the good ones,
-// into the download.
+// into the download; its X-NAlt is hearsay too (AddBadFrom), so one
+// source cannot turn our downloads away from another we know works.
 func (j *job) learnAltLocs(from netip.Addr, h *wire.Handshake) {
 	d := j.req.SHA1
 	if d == (wire.SHA1{}) {
 		return // a source learned by X-Alt can only be asked by urn
 	}
+	j.cfg.Mesh.AddBadFrom(d, from, ParseAltLocs(h.Values("X-NAlt"))...)
 	good := ParseAltLocs(h.Values("X-Alt"))
 	fw := ParseFalt(h.Values("X-Falt"))
 	if len(good)+len(fw) == 0 {

@@ -170,6 +170,9 @@ func (m *Mesh) AddBad(d wire.SHA1, aps ...netip.AddrPort) {
 // reported goes; another's hearsay goes, and is marked bad, once
 // meshBadVotes networks named it; a verified source stays.
 func (m *Mesh) AddBadFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPort) {
+	if len(aps) == 0 {
+		return // the usual reply: no X-NAlt, no need to touch the mesh
+	}
 	from := reporterNet(reporter)
 	m.update(d, func(f *meshFile) {
 		for _, ap := range aps {

@@ -119,7 +119,9 @@ func TestMeshSpreadsFromSeveralReporters(t *testing.T) {
 // what only our own finding or a verified download changes.
 func TestMeshTrustRule(t *testing.T) {
 	d := wire.SHA1{1}
-	ap := func(a, b, c byte) netip.AddrPort { return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, a, b, c}), 6346) }
+	ap := func(a, b, c byte) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, a, b, c}), 6346)
+	}
 	peer, other := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("198.51.100.1")
 	sameNet := netip.MustParseAddr("192.0.2.200")
 
@@ -172,4 +174,24 @@ func TestMeshTrustRule(t *testing.T) {
 	m.AddFrom(d, other, ap(7, 0, 1))
 	assert.NotContains(t, m.Good(d, 100), ap(7, 0, 1))
 	assert.Len(t, m.Good(d, 100), meshPerFile)
+}
+
+// A source's reply is read by the same rule: its X-NAlt takes back what it
+// said in X-Alt, but does not remove a source we verified, nor one that
+// another source told us of.
+func TestDownloadReplyNAlt(t *testing.T) {
+	d := wire.SHA1{1}
+	mesh := NewMesh(0)
+	verified, told, hearsay := netip.MustParseAddrPort("10.0.0.1:6346"), netip.MustParseAddrPort("10.0.1.1:6346"), netip.MustParseAddrPort("10.0.2.1:6346")
+	mesh.AddVerified(d, verified)
+	mesh.AddFrom(d, netip.MustParseAddr("192.0.2.1"), told)
+	j := &job{cfg: &DownloaderConfig{Mesh: mesh}, req: Request{SHA1: d}}
+	src := netip.MustParseAddr("198.51.100.1")
+	reply := func(name, value string) *wire.Handshake {
+		return &wire.Handshake{Headers: []wire.HandshakeHeader{{Name: name, Value: value}}}
+	}
+	j.learnAltLocs(src, reply("X-Alt", hearsay.String()))
+	require.Contains(t, mesh.Good(d, 10), hearsay)
+	j.learnAltLocs(src, reply("X-NAlt", verified.String()+", "+told.String()+", "+hearsay.String()))
+	assert.Equal(t, []netip.AddrPort{verified, told}, mesh.Good(d, 10))
 }
