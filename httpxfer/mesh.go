@@ -25,8 +25,8 @@ import (
 //   - a source that served us a verified file (AddVerified) is never
 //     pushed out or removed by what others say, only by our own finding
 //     (AddBad);
-//   - every other entry is hearsay, held for the network (/24, or /48 for
-//     IPv6) of the peer that reported it: one network holds at most
+//   - every other entry is hearsay, held for the network (netOf: /24, or
+//     /64 for IPv6, as upload limits count) of the peer that reported it: one network holds at most
 //     meshPerReporter entries per file (its newer ones replace its older
 //     ones), and on a full list it may push out only an entry of a network
 //     holding more than it then would, so one peer, however many entries
@@ -116,7 +116,7 @@ func (m *Mesh) Add(d wire.SHA1, aps ...netip.AddrPort) {
 // AddFrom records the good direct sources of d that the peer at reporter
 // named (its X-Alt), unless known bad, within its network's share.
 func (m *Mesh) AddFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPort) {
-	m.addGood(d, reporterNet(reporter), false, aps)
+	m.addGood(d, netOf(reporter.Unmap()), false, aps)
 }
 
 // AddVerified records sources that served us d, verified: they stay until
@@ -144,7 +144,7 @@ func (m *Mesh) addGood(d wire.SHA1, from netip.Prefix, verified bool, aps []neti
 // AddFirewalled records the firewalled sources of d that the peer at
 // reporter named (its X-Falt), within its network's share.
 func (m *Mesh) AddFirewalled(d wire.SHA1, reporter netip.Addr, locs ...FirewalledLoc) {
-	from := reporterNet(reporter)
+	from := netOf(reporter.Unmap())
 	m.update(d, func(f *meshFile) {
 		for _, l := range locs {
 			l.Proxies = slices.Clone(l.Proxies)
@@ -173,7 +173,7 @@ func (m *Mesh) AddBadFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPor
 	if len(aps) == 0 {
 		return // the usual reply: no X-NAlt, no need to touch the mesh
 	}
-	from := reporterNet(reporter)
+	from := netOf(reporter.Unmap())
 	m.update(d, func(f *meshFile) {
 		for _, ap := range aps {
 			if f.good.vote(from, func(o netip.AddrPort) bool { return o == ap }) {

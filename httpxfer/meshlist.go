@@ -16,19 +16,6 @@ type meshEntry[T any] struct {
 	nalt     []netip.Prefix // other networks that named it in X-NAlt
 }
 
-// reporterNet is the network a reporter counts for: its /24, or /48 for
-// IPv6, since one host can use any address of those (gtk-gnutella bans
-// by such ranges too). The zero Addr (a pipe in tests) is one network.
-func reporterNet(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
-	bits := 24
-	if a.Is6() {
-		bits = 48
-	}
-	p, _ := a.Prefix(bits)
-	return p
-}
-
 // add records v, which same matches, from the network from (or verified).
 // A verified entry is not changed by hearsay, nor another network's
 // hearsay by a third one (which would move it out of its reporter's
