@@ -25,21 +25,22 @@ import (
 //   - a source that served us a verified file (AddVerified) is never
 //     pushed out or removed by what others say, only by our own finding
 //     (AddBad);
-//   - every other entry is hearsay, held for the network (netOf: /24, or
-//     /64 for IPv6, as upload limits count) of the peer that reported it: one network holds at most
-//     meshPerReporter entries per file (its newer ones replace its older
-//     ones), and on a full list it may push out only an entry of a network
-//     holding more than it then would, so one peer, however many entries
-//     it sends, cannot take more than its share from honest reporters;
+//   - every other entry is hearsay, held for the network of the peer that
+//     reported it (netOf: /24, or /64 for IPv6, as upload limits count):
+//     one network holds at most meshPerReporter entries per file (its
+//     newer ones replace its older ones), and on a full list it may push
+//     out only an entry of a network holding more than it then would, so
+//     one peer, however many entries it sends, cannot take more than its
+//     share from honest reporters;
 //   - an X-NAlt (AddBadFrom) removes what its own network reported; against
 //     another's hearsay it is one vote, and only meshBadVotes networks
 //     together remove the entry and mark it bad; it never touches a
 //     verified entry. Only our own finding (AddBad) marks a source bad on
 //     one word, so one peer cannot turn our downloads from a real source.
 //
-// Hearsay has no lifetime (gtk-gnutella's MAX_LIFETIME): on a full list a
-// new network still gets its share by the fair-share rule, which is what
-// keeps the mesh moving.
+// Hearsay has no lifetime here (gtk-gnutella's MAX_LIFETIME, half a day):
+// on a full list a new network still gets its share by the fair-share
+// rule, which is what keeps the mesh moving.
 type Mesh struct {
 	mu    sync.Mutex
 	files *simplelru.LRU[wire.SHA1, *meshFile]
