@@ -74,21 +74,23 @@ func (j *job) addSources(srcs ...Source) {
 	}
 }
 
-// learnAltLocs takes the alternate locations of a reply from s: into the
-// mesh (where X-NAlt counts only as hearsay against sources we have not
-// used ourselves) and, for the good ones, into the download.
-func (j *job) learnAltLocs(h *wire.Handshake) {
+// learnAltLocs takes the alternate locations of a reply from the source
+// at from: into the mesh, as hearsay from it, and, for the good ones,
+// into the download; its X-NAlt is hearsay too (AddBadFrom), so one
+// source cannot turn our downloads away from another we know works.
+func (j *job) learnAltLocs(from netip.Addr, h *wire.Handshake) {
 	d := j.req.SHA1
 	if d == (wire.SHA1{}) {
 		return // a source learned by X-Alt can only be asked by urn
 	}
+	j.cfg.Mesh.AddBadFrom(d, from, ParseAltLocs(h.Values("X-NAlt"))...)
 	good := ParseAltLocs(h.Values("X-Alt"))
 	fw := ParseFalt(h.Values("X-Falt"))
 	if len(good)+len(fw) == 0 {
 		return
 	}
-	j.cfg.Mesh.Add(d, good...)
-	j.cfg.Mesh.AddFirewalled(d, fw...)
+	j.cfg.Mesh.AddFrom(d, from, good...)
+	j.cfg.Mesh.AddFirewalled(d, from, fw...)
 	srcs := make([]Source, 0, len(good)+len(fw))
 	for _, ap := range good {
 		srcs = append(srcs, Source{Addr: ap})
@@ -150,7 +152,7 @@ func (j *job) blameLocked(s *srcState, err error) {
 }
 
 // reportMesh tells the mesh, after the download, which sources served
-// the verified file.
+// the verified file: they are verified there, beyond hearsay.
 func (j *job) reportMesh(res Result, err error) {
 	m, d := j.cfg.Mesh, j.req.SHA1
 	if m == nil || d == (wire.SHA1{}) || err != nil || res.Path == "" {
@@ -160,7 +162,7 @@ func (j *job) reportMesh(res Result, err error) {
 	defer j.mu.Unlock()
 	for _, s := range j.srcs {
 		if s.got > 0 && !s.dropped && !s.src.Push {
-			m.Add(d, s.src.Addr)
+			m.AddVerified(d, s.src.Addr)
 		}
 	}
 }

@@ -58,14 +58,14 @@ func TestParseFalt(t *testing.T) {
 }
 
 // The uploader takes the X-Alt and X-NAlt a downloader sends into the
-// mesh, and sends X-Falt only to a downloader that reads it.
+// mesh (as that downloader's hearsay: TestMeshFloodKeepsGoodSources), and sends X-Falt only to a downloader that reads it.
 func TestUploadMeshHeaders(t *testing.T) {
 	lib := &memLibrary{}
 	f, _ := shareFile(t, t.TempDir(), 1, "m.bin", 1000)
 	lib.add(f)
 	mesh := NewMesh(0)
 	g := wire.NewGUID()
-	mesh.AddFirewalled(f.SHA1, FirewalledLoc{GUID: g, Proxies: aps("9.9.9.9:9")})
+	mesh.AddFirewalled(f.SHA1, netip.MustParseAddr("9.9.9.9"), FirewalledLoc{GUID: g, Proxies: aps("9.9.9.9:9")})
 	up := startUploader(t, UploaderConfig{Library: lib, Mesh: mesh})
 	c := dialRaw(t, up.addr)
 	urn := "/uri-res/N2R?" + f.SHA1.String()
@@ -73,8 +73,8 @@ func TestUploadMeshHeaders(t *testing.T) {
 	resp, _ := c.do(t, "HEAD", urn, "X-Alt: 1.2.3.4:5, 6.7.8.9:10", "X-NAlt: 6.7.8.9:10")
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Empty(t, resp.Header.Get("X-Falt"), "no fwalt in X-Features")
-	assert.Equal(t, aps("1.2.3.4:5"), mesh.Good(f.SHA1, 10))
-	assert.True(t, mesh.IsBad(f.SHA1, netip.MustParseAddrPort("6.7.8.9:10")))
+	assert.Equal(t, aps("1.2.3.4:5"), mesh.Good(f.SHA1, 10), "its X-NAlt takes back its own X-Alt")
+	assert.False(t, mesh.IsBad(f.SHA1, netip.MustParseAddrPort("6.7.8.9:10")), "one word does not make a source bad")
 
 	resp, _ = c.do(t, "HEAD", urn, "X-Features: browse/1.0, fwalt/0.1")
 	assert.Equal(t, "1.2.3.4:5", resp.Header.Get("X-Alt"))

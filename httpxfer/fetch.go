@@ -81,7 +81,7 @@ func (j *job) fetchSpan(ctx context.Context, w *os.File, cc **clientConn, s *src
 		// (awaitAnswer made it a retry).
 		return -1, err
 	}
-	j.learnAltLocs(resp.h)
+	j.learnAltLocs(remoteIP(c.conn), resp.h)
 	j.learnTLS(src, resp.h)
 	got, err := j.checkReply(resp, start, end) // the bytes the body holds
 	g := &stallGuard{ctx: ctx, conn: c.conn, floor: j.cfg.StallTimeout, ceiling: j.cfg.ResponseTimeout, rate: &s.rate}

@@ -13,22 +13,48 @@ import (
 // Mesh is the download mesh: for each file (by SHA-1), the other sources
 // known to have it, learned from QueryHits, from X-Alt and X-Falt in
 // uploads and downloads, and from our own downloads; and the sources
-// known to be bad (X-NAlt, or caught serving bad data), which are never
-// handed out again. The uploader sends a file's good sources as X-Alt and
-// X-Falt; the downloader takes them as sources. It is bounded: MaxFiles
-// files (least recently touched dropped first), meshPerFile sources of
-// each kind per file (oldest dropped first). Safe for concurrent use.
+// known to be bad, which are never handed out again. The uploader sends a
+// file's good sources as X-Alt and X-Falt; the downloader takes them as
+// sources. It is bounded: MaxFiles files (least recently touched dropped
+// first), meshPerFile sources of each kind per file. Safe for concurrent
+// use.
+//
+// Its trust rule, against a peer that would poison it (gtk-gnutella's
+// dmesh.c guards the same way: entries it has seen work are marked good,
+// and an X-NAlt counts only from MIN_BAD_REPORT = 3 reporters):
+//   - a source that served us a verified file (AddVerified) is never
+//     pushed out or removed by what others say, only by our own finding
+//     (AddBad);
+//   - every other entry is hearsay, held for the network of the peer that
+//     reported it (netOf: /24, or /64 for IPv6, as upload limits count):
+//     one network holds at most meshPerReporter entries per file (its
+//     newer ones replace its older ones), and on a full list it may push
+//     out only an entry of a network holding more than it then would, so
+//     one peer, however many entries it sends, cannot take more than its
+//     share from honest reporters;
+//   - an X-NAlt (AddBadFrom) removes what its own network reported; against
+//     another's hearsay it is one vote, and only meshBadVotes networks
+//     together remove the entry and mark it bad; it never touches a
+//     verified entry. Only our own finding (AddBad) marks a source bad on
+//     one word, so one peer cannot turn our downloads from a real source.
+//
+// Hearsay has no lifetime here (gtk-gnutella's MAX_LIFETIME, half a day):
+// on a full list a new network still gets its share by the fair-share
+// rule, which is what keeps the mesh moving.
 type Mesh struct {
 	mu    sync.Mutex
 	files *simplelru.LRU[wire.SHA1, *meshFile]
 }
 
-// meshPerFile bounds the sources a Mesh keeps per file and kind.
-const meshPerFile = 32
+const (
+	meshPerFile     = 32 // sources a Mesh keeps per file and kind
+	meshPerReporter = 4  // hearsay entries one network holds per file and kind
+	meshBadVotes    = 3  // networks whose X-NAlt removes another's entry
+)
 
 type meshFile struct { // each most recent last
-	good []netip.AddrPort
-	fw   []FirewalledLoc
+	good meshList[netip.AddrPort]
+	fw   meshList[FirewalledLoc]
 	bad  []netip.AddrPort
 }
 
@@ -49,13 +75,6 @@ func addRecent[T any](list []T, v T, same func(T) bool) []T {
 		list = slices.Delete(list, 0, 1)
 	}
 	return append(list, v)
-}
-
-// recent returns up to max entries of list, most recent first.
-func recent[T any](list []T, max int) []T {
-	out := slices.Clone(list)
-	slices.Reverse(out)
-	return out[:min(len(out), max)]
 }
 
 // update runs fn on d's entry, under the lock.
@@ -87,49 +106,94 @@ func peek[T any](m *Mesh, d wire.SHA1, fn func(f *meshFile) []T) []T {
 	return fn(f)
 }
 
-// Add records good direct sources of d, unless known bad.
+// Add records sources of d that named themselves (a QueryHit, a re-search
+// answer): each is hearsay from its own network.
 func (m *Mesh) Add(d wire.SHA1, aps ...netip.AddrPort) {
+	for _, ap := range aps {
+		m.AddFrom(d, ap.Addr(), ap)
+	}
+}
+
+// AddFrom records the good direct sources of d that the peer at reporter
+// named (its X-Alt), unless known bad, within its network's share.
+func (m *Mesh) AddFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPort) {
+	m.addGood(d, netOf(reporter.Unmap()), false, aps)
+}
+
+// AddVerified records sources that served us d, verified: they stay until
+// we find them bad ourselves.
+func (m *Mesh) AddVerified(d wire.SHA1, aps ...netip.AddrPort) {
+	m.addGood(d, netip.Prefix{}, true, aps)
+}
+
+func (m *Mesh) addGood(d wire.SHA1, from netip.Prefix, verified bool, aps []netip.AddrPort) {
 	m.update(d, func(f *meshFile) {
 		for _, ap := range aps {
-			if ap.IsValid() && !slices.Contains(f.bad, ap) {
-				f.good = addRecent(f.good, ap, func(o netip.AddrPort) bool { return o == ap })
+			if !ap.IsValid() {
+				continue
 			}
+			if verified {
+				f.bad = slices.DeleteFunc(f.bad, func(o netip.AddrPort) bool { return o == ap })
+			} else if slices.Contains(f.bad, ap) {
+				continue
+			}
+			f.good.add(ap, from, verified, func(o netip.AddrPort) bool { return o == ap })
 		}
 	})
 }
 
-// AddFirewalled records firewalled sources of d.
-func (m *Mesh) AddFirewalled(d wire.SHA1, locs ...FirewalledLoc) {
+// AddFirewalled records the firewalled sources of d that the peer at
+// reporter named (its X-Falt), within its network's share.
+func (m *Mesh) AddFirewalled(d wire.SHA1, reporter netip.Addr, locs ...FirewalledLoc) {
+	from := netOf(reporter.Unmap())
 	m.update(d, func(f *meshFile) {
 		for _, l := range locs {
 			l.Proxies = slices.Clone(l.Proxies)
-			f.fw = addRecent(f.fw, l, func(o FirewalledLoc) bool { return o.GUID == l.GUID })
+			f.fw.add(l, from, false, func(o FirewalledLoc) bool { return o.GUID == l.GUID })
 		}
 	})
 }
 
-// AddBad records bad sources of d: they leave the good list and are never
-// given out again.
+// AddBad records sources of d we caught serving bad data: they leave the
+// good list, verified or not, and are never given out again.
 func (m *Mesh) AddBad(d wire.SHA1, aps ...netip.AddrPort) {
 	m.update(d, func(f *meshFile) {
 		for _, ap := range aps {
 			if ap.IsValid() {
-				f.good = slices.DeleteFunc(f.good, func(o netip.AddrPort) bool { return o == ap })
+				f.good.remove(func(o netip.AddrPort) bool { return o == ap })
 				f.bad = addRecent(f.bad, ap, func(o netip.AddrPort) bool { return o == ap })
 			}
 		}
 	})
 }
 
-// Good returns up to max good direct sources of d, most recent first.
+// AddBadFrom takes the X-NAlt of the peer at reporter: what its network
+// reported goes; another's hearsay goes, and is marked bad, once
+// meshBadVotes networks named it; a verified source stays.
+func (m *Mesh) AddBadFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPort) {
+	if len(aps) == 0 {
+		return // the usual reply: no X-NAlt, no need to touch the mesh
+	}
+	from := netOf(reporter.Unmap())
+	m.update(d, func(f *meshFile) {
+		for _, ap := range aps {
+			if f.good.vote(from, func(o netip.AddrPort) bool { return o == ap }) {
+				f.bad = addRecent(f.bad, ap, func(o netip.AddrPort) bool { return o == ap })
+			}
+		}
+	})
+}
+
+// Good returns up to max good direct sources of d: the verified ones
+// first, then hearsay, each most recent first.
 func (m *Mesh) Good(d wire.SHA1, max int) []netip.AddrPort {
-	return peek(m, d, func(f *meshFile) []netip.AddrPort { return recent(f.good, max) })
+	return peek(m, d, func(f *meshFile) []netip.AddrPort { return f.good.best(max) })
 }
 
 // Firewalled returns up to max firewalled sources of d, most recent first.
 func (m *Mesh) Firewalled(d wire.SHA1, max int) []FirewalledLoc {
 	return peek(m, d, func(f *meshFile) []FirewalledLoc {
-		out := recent(f.fw, max)
+		out := f.fw.best(max)
 		for i := range out {
 			out[i].Proxies = slices.Clone(out[i].Proxies)
 		}
@@ -139,7 +203,11 @@ func (m *Mesh) Firewalled(d wire.SHA1, max int) []FirewalledLoc {
 
 // Bad returns up to max sources of d known to be bad, most recent first.
 func (m *Mesh) Bad(d wire.SHA1, max int) []netip.AddrPort {
-	return peek(m, d, func(f *meshFile) []netip.AddrPort { return recent(f.bad, max) })
+	return peek(m, d, func(f *meshFile) []netip.AddrPort {
+		out := slices.Clone(f.bad)
+		slices.Reverse(out)
+		return out[:min(len(out), max)]
+	})
 }
 
 // IsBad reports whether ap is known to serve bad data for d.

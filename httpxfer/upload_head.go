@@ -110,12 +110,12 @@ func (s *session) appendAltLocs(b []byte, d wire.SHA1, req *request) []byte {
 }
 
 // learnAltLocs takes the X-Alt, X-Falt and X-NAlt a downloader sent with
-// a request for d into the mesh.
+// a request for d into the mesh, as hearsay from its address.
 func (s *session) learnAltLocs(d wire.SHA1, h *wire.Handshake) {
 	m := s.u.cfg.Mesh
-	m.Add(d, ParseAltLocs(h.Values("X-Alt"))...)
-	m.AddFirewalled(d, ParseFalt(h.Values("X-Falt"))...)
-	m.AddBad(d, ParseAltLocs(h.Values("X-NAlt"))...)
+	m.AddFrom(d, s.ip, ParseAltLocs(h.Values("X-Alt"))...)
+	m.AddFirewalled(d, s.ip, ParseFalt(h.Values("X-Falt"))...)
+	m.AddBadFrom(d, s.ip, ParseAltLocs(h.Values("X-NAlt"))...)
 }
 
 func contentType(name string) string {
