@@ -3,7 +3,9 @@ package fuzz
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,6 +54,33 @@ func FuzzHTTPHead(f *testing.F) {
 		require.NoError(t, err)
 		requireBytes(t, data[consumed:], rest, "bytes after the head must stay unread")
 
+		requireStatusLine(t, h, wire.StatusHTTP1)
+
 		requireAppendReadsBack(t, wire.ReadHTTPHead, h)
 	})
+}
+
+// requireStatusLine parses the block's start line as a status line of
+// proto (wire.ParseStatusLine, which ParseStatus and httpxfer use): an
+// error of wire's class, or a line of proto with a three-digit code and a
+// clipped reason the line holds.
+func requireStatusLine(t *testing.T, h *wire.Handshake, proto string) {
+	t.Helper()
+	p, code, reason, err := wire.ParseStatusLine(h.StartLine, proto)
+	if proto == wire.StatusGnutella {
+		p6, code6, reason6, err6 := h.ParseStatus()
+		require.Equal(t, err == nil, err6 == nil, "ParseStatus: %v, ParseStatusLine: %v", err6, err)
+		require.Equal(t, []any{p, code, reason}, []any{p6, code6, reason6}, "ParseStatus")
+	}
+	if err != nil {
+		require.ErrorIs(t, err, wire.ErrMalformed)
+		return
+	}
+	require.LessOrEqual(t, len(h.StartLine), wire.MaxStatusLine)
+	require.True(t, strings.HasPrefix(p, proto) && len(p) > len(proto), "protocol %q", p)
+	require.True(t, strings.HasPrefix(h.StartLine, fmt.Sprintf("%s %d", p, code)), "code %d of %q", code, h.StartLine)
+	require.GreaterOrEqual(t, code, 100)
+	require.LessOrEqual(t, code, 999)
+	require.LessOrEqual(t, len(reason), wire.MaxStatusReason)
+	require.Contains(t, h.StartLine, reason)
 }

@@ -181,6 +181,7 @@ func FuzzHandshake(f *testing.F) {
 		require.NoError(t, err)
 		requireBytes(t, data[end:], rest, "bytes after the block must stay unread")
 		require.NotEmpty(t, hs.StartLine)
+		requireStatusLine(t, hs, wire.StatusGnutella)
 
 		requireAppendReadsBack(t, wire.ReadHandshake, hs)
 	})

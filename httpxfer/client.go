@@ -196,17 +196,11 @@ func parseResponse(h *wire.Handshake) (*response, error) {
 // parseStatus parses the status line into a response without framing,
 // and returns the protocol too.
 func parseStatus(h *wire.Handshake) (*response, string, error) {
-	start := h.StartLine
-	proto, rest, _ := strings.Cut(start, " ")
-	code, reason, _ := strings.Cut(rest, " ")
-	if !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 {
-		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
+	proto, status, reason, err := wire.ParseStatusLine(h.StartLine, wire.StatusHTTP1)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(h.StartLine)))
 	}
-	status, ok := parseDigits(code)
-	if !ok || status < 100 {
-		return nil, "", fmt.Errorf("%w: status line %q", ErrMalformed, clip([]byte(start)))
-	}
-	return &response{status: int(status), reason: printable(reason), length: -1, h: h}, proto, nil
+	return &response{status: status, reason: printable(reason), length: -1, h: h}, proto, nil
 }
 
 // statusText is the status code and reason, "404 Not Found", for errors.

@@ -44,26 +44,18 @@ func (h *Handshake) Is04OK() bool {
 }
 
 // ParseStatus splits a 0.6 status line such as "GNUTELLA/0.6 503 Full"
-// into its protocol, three-digit code and reason (which may be empty).
-// Errors wrap ErrMalformed; ErrNotServent when the line is not
-// Gnutella's at all (an HTTP server's answer).
+// into its protocol, three-digit code and reason (which may be empty), by
+// ParseStatusLine's rules. Errors wrap ErrMalformed; ErrNotServent when
+// the line is not Gnutella's at all (an HTTP server's answer).
 func (h *Handshake) ParseStatus() (proto string, code int, reason string, err error) {
-	proto, rest, _ := strings.Cut(h.StartLine, " ")
 	if !strings.HasPrefix(h.StartLine, "GNUTELLA") {
 		return "", 0, "", notServent(h.StartLine)
 	}
-	if !strings.HasPrefix(proto, protoPrefix) || len(proto) == len(protoPrefix) {
-		return "", 0, "", fmt.Errorf("%w: handshake: not a status line: %q", ErrMalformed, truncateForError([]byte(h.StartLine)))
-	}
-	digits, reason, _ := strings.Cut(rest, " ")
-	if len(digits) != 3 || digits[0] < '1' || digits[0] > '9' {
-		return "", 0, "", fmt.Errorf("%w: handshake: bad status code in %q", ErrMalformed, truncateForError([]byte(h.StartLine)))
-	}
-	code, err = strconv.Atoi(digits)
+	proto, code, reason, err = ParseStatusLine(h.StartLine, StatusGnutella)
 	if err != nil {
-		return "", 0, "", fmt.Errorf("%w: handshake: bad status code in %q", ErrMalformed, truncateForError([]byte(h.StartLine)))
+		return "", 0, "", fmt.Errorf("handshake: %w", err)
 	}
-	return proto, code, strings.TrimSpace(reason), nil
+	return proto, code, reason, nil
 }
 
 // ErrRefused: a handshake was answered with a status other than 200.

@@ -162,34 +162,23 @@ func readBlock(r *bufio.Reader, p *blockParser) (*Handshake, error) {
 // readLine appends the next line to buf without its LF or CRLF. It holds
 // no more than the block's byte limit allows, however long the line.
 func (p *blockParser) readLine(r *bufio.Reader, buf []byte) ([]byte, error) {
-	start := p.total
-	for {
-		frag, err := r.ReadSlice('\n')
-		p.total += len(frag)
-		if p.total > p.lim.MaxBytes {
-			return nil, fmt.Errorf("%w: %s block over its byte limit", ErrHeaderTooLarge, p.what)
-		}
-		buf = append(buf, frag...)
-		switch {
-		case err == nil:
-			buf = buf[:len(buf)-1]
-			if len(buf) > 0 && buf[len(buf)-1] == '\r' {
-				buf = buf[:len(buf)-1]
-			}
-			return buf, nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF) && p.total == 0:
-			// The caller names what it read ("handshake with X"): an
-			// I/O failure does not name it again.
-			return nil, fmt.Errorf("connection closed before any byte: %w", io.EOF)
-		case errors.Is(err, io.EOF) && p.total == start:
-			return nil, fmt.Errorf("%w: %s block ends before its empty line: %w", ErrTruncated, p.what, io.ErrUnexpectedEOF)
-		case errors.Is(err, io.EOF):
-			return nil, fmt.Errorf("%w: %s block: %w", ErrTruncated, p.what, io.ErrUnexpectedEOF)
-		default:
-			return nil, err
-		}
+	line, n, err := ReadLine(r, buf, p.lim.MaxBytes-p.total)
+	p.total += n
+	switch {
+	case err == nil:
+		return line, nil
+	case errors.Is(err, ErrHeaderTooLarge):
+		return nil, fmt.Errorf("%w: %s block over its byte limit", ErrHeaderTooLarge, p.what)
+	case errors.Is(err, io.EOF) && p.total == 0:
+		// The caller names what it read ("handshake with X"): an
+		// I/O failure does not name it again.
+		return nil, fmt.Errorf("connection closed before any byte: %w", io.EOF)
+	case errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("%w: %s block ends before its empty line: %w", ErrTruncated, p.what, io.ErrUnexpectedEOF)
+	case errors.Is(err, ErrTruncated):
+		return nil, fmt.Errorf("%w: %s block: %w", ErrTruncated, p.what, io.ErrUnexpectedEOF)
+	default:
+		return nil, err
 	}
 }
 

@@ -175,7 +175,7 @@ steps:
 			}
 			if code, reason, ok := handshakeStatus(h); !ok {
 				ans = &Answer{Kind: AnswerHandshake, Code: code, Reason: clipText(reason)}
-				if code, isHTTP := httpStatus([]byte(h.StartLine)); isHTTP {
+				if _, code, _, err := wire.ParseStatusLine(h.StartLine, wire.StatusHTTP1); err == nil {
 					// Not taken for Gnutella: answered as HTTP.
 					ans = &Answer{Kind: AnswerHTTP, Code: code}
 				}
@@ -259,68 +259,39 @@ func readDescriptorAnswer(r *wire.Reader, probe string) Answer {
 }
 
 func readHTTPAnswer(br *bufio.Reader) Answer {
-	line, err := readLine(br, maxStatusLine)
+	line, err := readStatusLine(br)
 	if err != nil {
 		return readError(err)
 	}
-	if code, ok := httpStatus(line); ok {
+	if _, code, _, err := wire.ParseStatusLine(string(line), wire.StatusHTTP1); err == nil {
 		return Answer{Kind: AnswerHTTP, Code: code}
 	}
 	return Answer{Kind: AnswerGarbled, Reason: clipText(string(line))}
 }
 
-// httpStatus parses "HTTP/1.x NNN reason".
-func httpStatus(line []byte) (int, bool) {
-	rest, ok := bytes.CutPrefix(line, []byte("HTTP/"))
-	if !ok {
-		return 0, false
-	}
-	_, rest, _ = bytes.Cut(rest, []byte(" "))
-	if len(rest) < 3 {
-		return 0, false
-	}
-	code, err := strconv.Atoi(string(rest[:3]))
-	if err != nil || code < 100 || code > 999 {
-		return 0, false
-	}
-	return code, true
-}
-
 func readGIVAnswer(br *bufio.Reader) Answer {
-	line, err := readLine(br, maxStatusLine)
+	line, err := readStatusLine(br)
 	if err != nil {
 		return readError(err)
 	}
 	if bytes.HasPrefix(line, []byte("GET ")) || bytes.HasPrefix(line, []byte("HEAD ")) {
 		return Answer{Kind: AnswerRequest}
 	}
-	if code, ok := httpStatus(line); ok {
+	if _, code, _, err := wire.ParseStatusLine(string(line), wire.StatusHTTP1); err == nil {
 		return Answer{Kind: AnswerHTTP, Code: code}
 	}
 	return Answer{Kind: AnswerGarbled, Reason: clipText(string(line))}
 }
 
-// readLine reads one LF-terminated line of at most max bytes, without its
-// line end.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		line = append(line, frag...)
-		if len(line) > max {
-			return nil, fmt.Errorf("%w: line over %d bytes", wire.ErrMalformed, max)
-		}
-		switch {
-		case err == nil:
-			return bytes.TrimRight(line, "\r\n"), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF) && len(line) > 0:
-			return nil, fmt.Errorf("%w: line cut short", wire.ErrMalformed)
-		default:
-			return nil, err
-		}
+// readStatusLine reads the answer's first line only: what follows it may
+// be a body of any form, not a header block.
+func readStatusLine(br *bufio.Reader) ([]byte, error) {
+	line, _, err := wire.ReadLine(br, nil, maxStatusLine)
+	if errors.Is(err, wire.ErrTruncated) {
+		// A line cut short is a garbled answer, not a plain close.
+		return nil, fmt.Errorf("%w: %w", wire.ErrMalformed, err)
 	}
+	return line, err
 }
 
 // readError classifies a failed read.

@@ -74,6 +74,14 @@ func TestAnswerKinds(t *testing.T) {
 			_, _ = wire.ReadHandshake(br, wire.HandshakeLimits{})
 			_, _ = nc.Write([]byte("what?\r\n"))
 		}, "garbled"},
+		{"four-digit code is no status", httpCase, func(nc net.Conn, br *bufio.Reader) {
+			_, _ = wire.ReadHandshake(br, wire.HandshakeLimits{})
+			_, _ = nc.Write([]byte("HTTP/1.1 2000 OK\r\n\r\n"))
+		}, "garbled"},
+		{"status line cut short", httpCase, func(nc net.Conn, br *bufio.Reader) {
+			_, _ = wire.ReadHandshake(br, wire.HandshakeLimits{})
+			_, _ = nc.Write([]byte("HTTP/1.1 20"))
+		}, "garbled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -199,11 +199,11 @@ func (o *oracle) head(ctx context.Context) Health {
 	if _, err := io.WriteString(nc, req); err != nil {
 		return Health{Effect: EffectHTTPDown, Detail: "HEAD: " + clipText(err.Error())}
 	}
-	line, err := readLine(bufio.NewReader(nc), maxStatusLine)
+	line, err := readStatusLine(bufio.NewReader(nc))
 	if err != nil {
 		return Health{Effect: EffectHTTPDown, Detail: "HEAD: no status line: " + clipText(err.Error())}
 	}
-	if _, ok := httpStatus(line); !ok {
+	if _, _, _, err := wire.ParseStatusLine(string(line), wire.StatusHTTP1); err != nil {
 		return Health{Effect: EffectHTTPDown, Detail: fmt.Sprintf("HEAD: answered %q", clipText(string(line)))}
 	}
 	return Health{OK: true}
