@@ -8,14 +8,19 @@ import (
 )
 
 // The download side of the mesh: a download starts with the sources the
-// mesh knows for its SHA-1 besides those of the request, takes every new
-// source an X-Alt or X-Falt of a reply names (and those AddSources hands
-// it, from a re-search) into the running round, within the same
-// connection limit, and tells each source of the good ones it knows
-// (X-Alt) and of those caught serving bad data (X-NAlt).
+// mesh knows for its SHA-1 besides those of the request, takes the new
+// sources an X-Alt or X-Falt of a reply names (by the trust rule of
+// addFrom) and those AddSources hands it, from a re-search, into the
+// running round, within the same connection limit, and tells each
+// source of the good ones it knows (X-Alt) and of those caught serving
+// bad data (X-NAlt).
 
 // maxJobSources bounds the sources one download keeps.
 const maxJobSources = 64
+
+// jobPerReporter bounds the sources one network's replies add to one
+// download, as meshPerReporter bounds its entries in the mesh.
+const jobPerReporter = meshPerReporter
 
 // maxAltSent bounds the X-Alt and X-NAlt entries of one request.
 const maxAltSent = 10
@@ -50,21 +55,41 @@ func (j *job) meshSources() []Source {
 	return out
 }
 
-// addSources adds new sources to the download and, while a round runs,
-// starts their workers.
-func (j *job) addSources(srcs ...Source) {
+// addSources adds sources the user named or a QueryHit or re-search
+// gave (first-hand) to the download and, while a round runs, starts
+// their workers.
+func (j *job) addSources(srcs ...Source) { j.addFrom(netip.Prefix{}, false, srcs...) }
+
+// addFrom adds srcs, hearsay (X-Alt, X-Falt) from the network from when
+// heard, by the trust rule the mesh keeps (mesh.go): one network holds at
+// most jobPerReporter of the download's sources (its newer ones take the
+// places of its own that failed), and on a full list a newcomer takes
+// the place of a hearsay source that failed (dropped, having written
+// nothing); a first-hand source is never pushed out, so one uploader
+// answering with junk cannot fill the list against the sources a
+// re-search finds.
+func (j *job) addFrom(from netip.Prefix, heard bool, srcs ...Source) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, s := range srcs {
-		if len(j.srcs) >= maxJobSources {
-			return
-		}
 		k := s.String()
-		if slices.ContainsFunc(j.srcs, func(o *srcState) bool { return o.key == k }) ||
-			!s.Push && j.cfg.Mesh.IsBad(j.req.SHA1, s.Addr) {
+		if i := slices.IndexFunc(j.srcs, func(o *srcState) bool { return o.key == k }); i >= 0 {
+			if !heard {
+				j.srcs[i].heard = false // first-hand now
+			}
 			continue
 		}
-		st := &srcState{src: s, key: k, order: len(j.srcs)}
+		if !s.Push && j.cfg.Mesh.IsBad(j.req.SHA1, s.Addr) {
+			continue
+		}
+		if heard && j.heardFromLocked(from) >= jobPerReporter && !j.evictLocked(func(o *srcState) bool { return o.from == from }) {
+			continue
+		}
+		if len(j.srcs) >= maxJobSources && !j.evictLocked(func(*srcState) bool { return true }) {
+			continue
+		}
+		j.joined++
+		st := &srcState{src: s, key: k, order: j.joined, heard: heard, from: from}
 		j.resumeQueueLocked(st)
 		j.srcs = append(j.srcs, st)
 		if j.round != nil {
@@ -72,6 +97,33 @@ func (j *job) addSources(srcs ...Source) {
 			j.startWorkerLocked(st)
 		}
 	}
+}
+
+// heardFromLocked counts the download's hearsay sources from the network
+// from.
+func (j *job) heardFromLocked(from netip.Prefix) int {
+	n := 0
+	for _, s := range j.srcs {
+		if s.heard && s.from == from {
+			n++
+		}
+	}
+	return n
+}
+
+// evictLocked removes the oldest hearsay source that failed and that
+// whom accepts, and reports whether there was one. It wrote no byte, so no
+// chunk names it; its failure leaves Result.Dropped with it, so that
+// junk coming and going does not grow the download's records.
+func (j *job) evictLocked(whom func(*srcState) bool) bool {
+	i := slices.IndexFunc(j.srcs, func(o *srcState) bool { return o.heard && o.dropped && o.got == 0 && whom(o) })
+	if i < 0 {
+		return false
+	}
+	k := j.srcs[i].key
+	j.srcs = slices.Delete(j.srcs, i, i+1)
+	j.dropped = slices.DeleteFunc(j.dropped, func(f SourceFailure) bool { return f.Source.String() == k })
+	return true
 }
 
 // learnAltLocs takes the alternate locations of a reply from the source
@@ -98,7 +150,7 @@ func (j *job) learnAltLocs(from netip.Addr, h *wire.Handshake) {
 	for _, l := range fw {
 		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID, Proxies: slices.Clone(l.Proxies)})
 	}
-	j.addSources(srcs...)
+	j.addFrom(netOf(from.Unmap()), true, srcs...)
 }
 
 // appendMeshHeaders appends to the header lines of a request to s (each

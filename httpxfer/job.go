@@ -3,6 +3,7 @@ package httpxfer
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -22,6 +23,7 @@ type job struct {
 	size, chunkSize     int64
 	part                *os.File
 	srcs                []*srcState
+	joined              int // sources that joined so far (srcState.order)
 
 	callbacks *callbackTable
 	commitMu  sync.Mutex // one commit at a time
@@ -104,7 +106,12 @@ type srcState struct {
 	queue    QueueStatus // our place in its upload queue (PARQ); its worker's own
 
 	// For the ranking (rank.go).
-	order     int           // when it joined the download
+	order int // when it joined the download
+	// heard: it came from another source's X-Alt or X-Falt, that of a
+	// host in the network from (altdl.go); false for sources the user
+	// named or a QueryHit or re-search gave.
+	heard     bool
+	from      netip.Prefix
 	bodyStart time.Time     // the body being read began; zero between bodies
 	bodyTime  time.Duration // spent reading its bodies before that
 	queuePos  int           // queue.Position, for other workers to read
