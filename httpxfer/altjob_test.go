@@ -202,3 +202,29 @@ func (j *job) hasLocked(k string) bool {
 	}
 	return false
 }
+
+// The sources the mesh hands a download at its start are hearsay too:
+// when they fail, a re-search's source takes their place.
+func TestJobMeshSourcesGivePlace(t *testing.T) {
+	sum := wire.SHA1{2}
+	mesh := NewMesh(0)
+	for i := range 16 {
+		from := netip.AddrFrom4([4]byte{192, 0, byte(i), 1})
+		for k := range 4 {
+			mesh.AddFrom(sum, from, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), byte(k), 1}), 6346))
+			mesh.AddFirewalled(sum, from, FirewalledLoc{GUID: wire.GUID{byte(i), byte(k), 1}})
+		}
+	}
+	j := &job{cfg: &DownloaderConfig{Mesh: mesh}, req: Request{SHA1: sum}}
+	named := Source{Addr: netip.MustParseAddrPort("10.99.0.1:6346")}
+	j.addSources(named)
+	j.addMeshSources()
+	require.Len(t, j.srcs, maxJobSources)
+	for _, s := range j.srcs {
+		j.dropLocked(s, errors.New("404 Not Found"))
+	}
+	found := Source{Addr: netip.MustParseAddrPort("10.98.0.1:6346")}
+	j.addSources(found)
+	assert.True(t, j.hasLocked(found.String()), "a re-search's source takes a failed mesh source's place")
+	assert.True(t, j.hasLocked(named.String()))
+}

@@ -3,7 +3,6 @@ package httpxfer
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -104,14 +103,10 @@ type srcState struct {
 	settled  int64       // got at the last settle
 	rate     float64     // its recent rate, for the stall window (stallGuard); its worker's own
 	queue    QueueStatus // our place in its upload queue (PARQ); its worker's own
+	origin               // where it came from (altdl.go)
 
 	// For the ranking (rank.go).
-	order int // when it joined the download
-	// heard: it came from another source's X-Alt or X-Falt, that of a
-	// host in the network from (altdl.go); false for sources the user
-	// named or a QueryHit or re-search gave.
-	heard     bool
-	from      netip.Prefix
+	order     int           // when it joined the download
 	bodyStart time.Time     // the body being read began; zero between bodies
 	bodyTime  time.Duration // spent reading its bodies before that
 	queuePos  int           // queue.Position, for other workers to read
