@@ -228,3 +228,20 @@ func TestJobMeshSourcesGivePlace(t *testing.T) {
 	assert.True(t, j.hasLocked(found.String()), "a re-search's source takes a failed mesh source's place")
 	assert.True(t, j.hasLocked(named.String()))
 }
+
+// A source heard of first and then found first-hand (a QueryHit, a
+// re-search) is first-hand from then on: it keeps its place when it
+// fails, and no longer counts against its reporter's share.
+func TestJobHearsayFoundFirstHand(t *testing.T) {
+	sum := wire.SHA1{3}
+	j := &job{cfg: &DownloaderConfig{Mesh: NewMesh(0)}, req: Request{SHA1: sum}}
+	a := Source{Addr: netip.MustParseAddrPort("10.1.0.1:6346")}
+	from := netip.MustParseAddr("192.0.2.1")
+	j.learnAltLocs(from, &wire.Handshake{Headers: []wire.HandshakeHeader{{Name: "X-Alt", Value: a.Addr.String()}}})
+	require.True(t, j.hasLocked(a.String()))
+	j.addSources(a)
+	assert.Zero(t, j.reportedLocked(netOf(from)))
+	j.dropLocked(j.srcs[0], errors.New("404 Not Found"))
+	assert.False(t, j.evictLocked(func(*srcState) bool { return true }), "a first-hand source is not evicted")
+	assert.True(t, j.hasLocked(a.String()))
+}
