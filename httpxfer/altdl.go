@@ -10,7 +10,7 @@ import (
 // The download side of the mesh: a download starts with the sources the
 // mesh knows for its SHA-1 besides those of the request, takes the new
 // sources an X-Alt or X-Falt of a reply names (by the trust rule of
-// addFrom) and those AddSources hands it, from a re-search, into the
+// add) and those AddSources hands it, from a re-search, into the
 // running round, within the same connection limit, and tells each
 // source of the good ones it knows (X-Alt) and of those caught serving
 // bad data (X-NAlt).
