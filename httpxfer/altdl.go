@@ -8,14 +8,19 @@ import (
 )
 
 // The download side of the mesh: a download starts with the sources the
-// mesh knows for its SHA-1 besides those of the request, takes every new
-// source an X-Alt or X-Falt of a reply names (and those AddSources hands
-// it, from a re-search) into the running round, within the same
-// connection limit, and tells each source of the good ones it knows
-// (X-Alt) and of those caught serving bad data (X-NAlt).
+// mesh knows for its SHA-1 besides those of the request, takes the new
+// sources an X-Alt or X-Falt of a reply names (by the trust rule of
+// add) and those AddSources hands it, from a re-search, into the
+// running round, within the same connection limit, and tells each
+// source of the good ones it knows (X-Alt) and of those caught serving
+// bad data (X-NAlt).
 
 // maxJobSources bounds the sources one download keeps.
 const maxJobSources = 64
+
+// jobPerReporter bounds the sources one network's replies add to one
+// download, as meshPerReporter bounds its entries in the mesh.
+const jobPerReporter = meshPerReporter
 
 // maxAltSent bounds the X-Alt and X-NAlt entries of one request.
 const maxAltSent = 10
@@ -34,37 +39,68 @@ func (d *Downloader) AddSources(sum wire.SHA1, srcs ...Source) bool {
 	return true
 }
 
-// meshSources returns the sources the mesh knows for the request's file.
-func (j *job) meshSources() []Source {
+// addMeshSources adds the sources the mesh knows for the request's file.
+// They are hearsay, whoever reported them to the mesh (which applied its
+// own share per network): when they fail, they give their places.
+func (j *job) addMeshSources() {
 	m, d := j.cfg.Mesh, j.req.SHA1
 	if m == nil || d == (wire.SHA1{}) {
-		return nil
+		return
 	}
-	var out []Source
+	var srcs []Source
 	for _, ap := range m.Good(d, maxJobSources) {
-		out = append(out, Source{Addr: ap})
+		srcs = append(srcs, Source{Addr: ap})
 	}
 	for _, l := range m.Firewalled(d, maxJobSources) {
-		out = append(out, Source{Push: true, ServentGUID: l.GUID, Proxies: l.Proxies})
+		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID, Proxies: l.Proxies})
 	}
-	return out
+	j.add(origin{heard: true}, srcs...)
 }
 
-// addSources adds new sources to the download and, while a round runs,
-// starts their workers.
-func (j *job) addSources(srcs ...Source) {
+// addSources adds sources the user named or a QueryHit or re-search
+// gave (first-hand) to the download and, while a round runs, starts
+// their workers.
+func (j *job) addSources(srcs ...Source) { j.add(origin{}, srcs...) }
+
+// origin says where a download's source came from.
+type origin struct {
+	heard bool // hearsay: an X-Alt or X-Falt, or the mesh; else first-hand
+	// reported: an X-Alt or X-Falt of a reply from a host in the
+	// network from.
+	reported bool
+	from     netip.Prefix
+}
+
+// add adds srcs by the trust rule the mesh keeps (mesh.go): one
+// reporting network holds at most jobPerReporter of the download's
+// sources (its newer ones take the places of its own that failed), and
+// on a full list a newcomer takes the place of a hearsay source that
+// failed (dropped, having written nothing); a first-hand source is never
+// pushed out, so one uploader answering with junk cannot fill the list
+// against the sources a re-search finds.
+func (j *job) add(o origin, srcs ...Source) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, s := range srcs {
-		if len(j.srcs) >= maxJobSources {
-			return
-		}
 		k := s.String()
-		if slices.ContainsFunc(j.srcs, func(o *srcState) bool { return o.key == k }) ||
-			!s.Push && j.cfg.Mesh.IsBad(j.req.SHA1, s.Addr) {
+		if i := slices.IndexFunc(j.srcs, func(e *srcState) bool { return e.key == k }); i >= 0 {
+			if !o.heard {
+				j.srcs[i].origin = o // first-hand now
+			}
 			continue
 		}
-		st := &srcState{src: s, key: k, order: len(j.srcs)}
+		if !s.Push && j.cfg.Mesh.IsBad(j.req.SHA1, s.Addr) {
+			continue
+		}
+		if o.reported && j.reportedLocked(o.from) >= jobPerReporter &&
+			!j.evictLocked(func(e *srcState) bool { return e.reported && e.from == o.from }) {
+			continue
+		}
+		if len(j.srcs) >= maxJobSources && !j.evictLocked(func(*srcState) bool { return true }) {
+			continue
+		}
+		j.joined++
+		st := &srcState{src: s, key: k, order: j.joined, origin: o}
 		j.resumeQueueLocked(st)
 		j.srcs = append(j.srcs, st)
 		if j.round != nil {
@@ -72,6 +108,33 @@ func (j *job) addSources(srcs ...Source) {
 			j.startWorkerLocked(st)
 		}
 	}
+}
+
+// reportedLocked counts the download's sources that the network from
+// reported.
+func (j *job) reportedLocked(from netip.Prefix) int {
+	n := 0
+	for _, s := range j.srcs {
+		if s.reported && s.from == from {
+			n++
+		}
+	}
+	return n
+}
+
+// evictLocked removes the oldest hearsay source that failed and that
+// whom accepts, and reports whether there was one. It wrote no byte, so no
+// chunk names it; its failure leaves Result.Dropped with it, so that
+// junk coming and going does not grow the download's records.
+func (j *job) evictLocked(whom func(*srcState) bool) bool {
+	i := slices.IndexFunc(j.srcs, func(e *srcState) bool { return e.heard && e.dropped && e.got == 0 && whom(e) })
+	if i < 0 {
+		return false
+	}
+	k := j.srcs[i].key
+	j.srcs = slices.Delete(j.srcs, i, i+1)
+	j.dropped = slices.DeleteFunc(j.dropped, func(f SourceFailure) bool { return f.Source.String() == k })
+	return true
 }
 
 // learnAltLocs takes the alternate locations of a reply from the source
@@ -98,7 +161,7 @@ func (j *job) learnAltLocs(from netip.Addr, h *wire.Handshake) {
 	for _, l := range fw {
 		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID, Proxies: slices.Clone(l.Proxies)})
 	}
-	j.addSources(srcs...)
+	j.add(origin{heard: true, reported: true, from: netOf(from.Unmap())}, srcs...)
 }
 
 // appendMeshHeaders appends to the header lines of a request to s (each

@@ -330,7 +330,7 @@ func (d *Downloader) Download(ctx context.Context, req Request) (Result, error) 
 		suspicion:  make(map[string]int),
 	}
 	j.addSources(req.Sources...)
-	j.addSources(j.meshSources()...)
+	j.addMeshSources()
 	if req.SHA1 != (wire.SHA1{}) {
 		d.mu.Lock()
 		if d.bySHA1[req.SHA1] == nil {

@@ -22,6 +22,7 @@ type job struct {
 	size, chunkSize     int64
 	part                *os.File
 	srcs                []*srcState
+	joined              int // sources that joined so far (srcState.order)
 
 	callbacks *callbackTable
 	commitMu  sync.Mutex // one commit at a time
@@ -102,6 +103,7 @@ type srcState struct {
 	settled  int64       // got at the last settle
 	rate     float64     // its recent rate, for the stall window (stallGuard); its worker's own
 	queue    QueueStatus // our place in its upload queue (PARQ); its worker's own
+	origin               // where it came from (altdl.go)
 
 	// For the ranking (rank.go).
 	order     int           // when it joined the download
