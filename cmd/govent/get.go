@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -64,7 +65,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return usageError(err)
 			}
-			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule}
+			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule, sizeRule("size")}
 			rules = append(rules, notWithDaemon(ctx, "the daemon routes Pushes through its own peers", "peer", "push-proxy")...)
 			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
 			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "listen", "no-tls", "firewalled", "no-listen")...)
@@ -147,6 +148,17 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			return reportDownload(out, req, res, pr.rateOf)
 		},
 	}
+}
+
+// sizeRule: a file size is no negative number (--size -5 was taken for
+// "ask the sources").
+func sizeRule(flag string) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		if v := c.Int64(flag); v < 0 {
+			return strconv.FormatInt(v, 10), "must be 0 or more"
+		}
+		return "", ""
+	}}
 }
 
 // tlsSourcePrefix marks a --source that takes TLS.
