@@ -133,6 +133,10 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				if !s.ReachesFirewalled() {
 					why = " (firewalled hosts cannot answer us without a relay)"
 				}
+				if len(results) == 0 {
+					// After the "no results" line, not "only 0 results arrived".
+					return fmt.Errorf("%s %d: no result to fetch%s", what, n, why)
+				}
 				return fmt.Errorf("%s %d: only %s arrived%s", what, n, english.Count(len(results), "result", "results"), why)
 			}
 			if what == "--browse" {
