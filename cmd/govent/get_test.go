@@ -275,27 +275,12 @@ func TestGetInterruptedThenResumed(t *testing.T) {
 		t.Skip("builds govent and runs it")
 	}
 	bin := buildGovent(t)
-	share := t.TempDir()
 	body := bytes.Repeat([]byte("interrupted song "), 200000) // 3.4 MB
-	path := filepath.Join(share, "song.ogg")
-	require.NoError(t, os.WriteFile(path, body, 0o644))
-	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
-	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
 	var left atomic.Int64
 	left.Store(1 << 20) // then the source stalls
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			sc := &stallConn{Conn: conn, left: &left, closed: make(chan struct{})}
-			go func() { _ = u.ServeConn(t.Context(), sc, nil); sc.Close() }()
-		}
-	}()
+	file, ln := serveSong(t, body, func(conn net.Conn) net.Conn {
+		return &stallConn{Conn: conn, left: &left, closed: make(chan struct{})}
+	})
 
 	dir := t.TempDir()
 	args := []string{"get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg"}
@@ -349,26 +334,10 @@ func TestGetOutputClosed(t *testing.T) {
 		t.Skip("builds govent and runs it")
 	}
 	bin := buildGovent(t)
-	share := t.TempDir()
 	body := bytes.Repeat([]byte("closed-pipe song "), 200000) // 3.4 MB
-	path := filepath.Join(share, "song.ogg")
-	require.NoError(t, os.WriteFile(path, body, 0o644))
-	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
-	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// 16 KiB every 20 ms: the file takes 4 s, a progress line
-			// comes at every tenth of it.
-			go func() { _ = u.ServeConn(t.Context(), dripConn{conn}, nil); conn.Close() }()
-		}
-	}()
+	// 16 KiB every 20 ms: the file takes 4 s, a progress line comes at
+	// every tenth of it.
+	file, ln := serveSong(t, body, func(conn net.Conn) net.Conn { return dripConn{conn} })
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg")
 	cmd.Env = testEnviron()
@@ -393,6 +362,30 @@ func TestGetOutputClosed(t *testing.T) {
 	assert.Regexp(t, `^govent: interrupted (at [0-9.]+ [KM]iB of 3\.2 MiB: |before any new data arrived: )`+regexp.QuoteMeta(part)+` keeps what`, stderr.String())
 	require.FileExists(t, part)
 	require.FileExists(t, part+".state")
+}
+
+// serveSong serves body as song.ogg on a loopback port, each connection
+// wrapped by wrap (a source that stalls, or drips).
+func serveSong(t *testing.T, body []byte, wrap func(net.Conn) net.Conn) (httpxfer.File, net.Listener) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "song.ogg")
+	require.NoError(t, os.WriteFile(path, body, 0o644))
+	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
+	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c := wrap(conn)
+			go func() { _ = u.ServeConn(t.Context(), c, nil); c.Close() }()
+		}
+	}()
+	return file, ln
 }
 
 // dripConn writes 16 KiB at a time, 20 ms apart: a slow source.
