@@ -26,7 +26,8 @@ import (
 // cache is asked at a time; one that fails is backed off (doubling from
 // cacheRetry to cacheRetryMax), one that answered is not asked again for
 // cacheRevisit, and both are remembered across runs (bootpersist.go).
-// Each cache is logged at info the first time it is contacted in a run.
+// Each cache is logged at info the first time it is contacted in a run,
+// and its failure once per reason (a retry failing the same way, at debug).
 
 const (
 	bootCheckEvery = 5 * time.Second
@@ -58,6 +59,9 @@ type bootCache struct {
 	next     time.Time
 	logged   bool
 	learned  bool // another cache named it
+	// failed: its last ask failed, with lastWhy (the error, "" for none).
+	failed  bool
+	lastWhy string
 }
 
 type bootState struct {
@@ -212,10 +216,24 @@ func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
 		c.next = now.Add(cacheRevisit)
 	}
 	failures, next := c.failures, c.next
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	// A cache that fails again the same way (UDP blocked: every backoff
+	// times out) is logged once at info, then at debug: one line per
+	// cache per reason, not one at every retry for hours.
+	failed := err != nil || got == 0
+	repeated := failed && c.failed && c.lastWhy == why
+	c.failed, c.lastWhy = failed, why
 	b.mu.Unlock()
 	if err != nil || got == 0 {
 		b.failures.Add(1)
-		s.log.Info("host cache failed", zap.String("kind", kind), zap.String("cache", c.name),
+		log := s.log.Info
+		if repeated {
+			log = s.log.Debug
+		}
+		log("host cache failed", zap.String("kind", kind), zap.String("cache", c.name),
 			zap.Int("failures", failures), zap.Time("next", next), zap.Error(err))
 		return
 	}

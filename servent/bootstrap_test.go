@@ -313,3 +313,23 @@ func TestBootstrapClosedWhileAskingIsNoFailure(t *testing.T) {
 		assert.Equal(t, uint64(1), s2.Stats().Bootstrap.Contacts, "asked again at once: not backed off")
 	})
 }
+
+// A UDP host cache that never answers (UDP blocked) is logged failing
+// once at info, not at every backoff: before, each retry (1, 2, 4 ...
+// minutes) logged "host cache failed" again.
+func TestBootstrapRepeatedFailureLoggedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		silent := newUDPProbe(t, n, "10.0.0.61:9999") // reads the Ping, never answers
+		core, logs := observer.New(zapcore.InfoLevel)
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.UDPHostCaches = []string{silent.addr().String()}
+		cfg.Logger = zap.New(core)
+		s := startServent(t, cfg)
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		require.GreaterOrEqual(t, s.Stats().Bootstrap.Failures, uint64(3), "asked at each backoff")
+		assert.Len(t, logs.FilterMessage("host cache failed").All(), 1)
+		require.NoError(t, s.Close())
+	})
+}

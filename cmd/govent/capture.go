@@ -64,6 +64,10 @@ func notCapture(name string) error {
 		return nil
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		// Read would fail with EISDIR, and 0 bytes read said "empty".
+		return fmt.Errorf("%s is a directory; want a pcap or pcapng file", name)
+	}
 	head := make([]byte, hexTextPeek)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]

@@ -435,18 +435,29 @@ func readablePath(flag string) flagRule {
 	})
 }
 
-// listenAddr: [HOST]:PORT, port 0 picking a free one.
+// listenAddr: [IP]:PORT, port 0 picking a free one. The IP is literal:
+// a host name would be looked up, and nothing resolves one the user did
+// not configure as a host to reach (a listen address is no such host).
 func listenAddr(flag string) flagRule {
 	return each(flag, func(s string) string {
-		_, port, err := net.SplitHostPort(s)
-		if err != nil {
-			return "want [HOST]:PORT, such as :6346 or 127.0.0.1:0"
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return "want a port from 0 to 65535"
-		}
-		return ""
+		return bindAddrProblem(s, "want [IP]:PORT, such as :6346 or 127.0.0.1:0")
 	})
+}
+
+// bindAddrProblem is why s is no address to listen on, [IP]:PORT with a
+// port from 0 to 65535 (want if it is not that form at all), or "".
+func bindAddrProblem(s, want string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return want
+	}
+	if _, err := netip.ParseAddr(host); host != "" && err != nil {
+		return want + " (an IP, not a host name)"
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "want a port from 0 to 65535"
+	}
+	return ""
 }
 
 // ipPorts: every value is empty or a literal IP:PORT (no name to resolve).

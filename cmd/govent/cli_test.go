@@ -219,6 +219,14 @@ func TestUsageErrors(t *testing.T) {
 		{"negative connections", []string{"run", "--connections", "-1"}, []string{"--connections -1: "}},
 		{"unknown mode", []string{"run", "--mode", "hub"}, []string{"--mode hub: ", "ultrapeer, leaf or auto"}},
 		{"bad advertise", []string{"run", "--advertise", "somewhere"}, []string{"--advertise somewhere: "}},
+		// A listen address is an IP: foo:1 was looked up in DNS.
+		{"listen on a host name", []string{"run", "--listen", "foo:1"}, []string{"--listen foo:1: want [IP]:PORT", "not a host name"}},
+		{"search listen on a host name", []string{"search", "x", "--peer", "127.0.0.1:1", "--listen", "localhost:0"}, []string{"--listen localhost:0: want [IP]:PORT"}},
+		{"get listen on a host name", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--listen", "foo:0"}, []string{"--listen foo:0: want [IP]:PORT"}},
+		{"control on a host name", []string{"run", "--data", "/nonexistent", "--control", "localhost:0"}, []string{"--control localhost:0: want IP:PORT"}},
+		{"get push-proxy host name", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--push-proxy", "foo:1"}, []string{"--push-proxy foo:1: want IP:PORT"}},
+		// --size -5 was dropped silently, as if not given.
+		{"get negative size", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--size", "-5"}, []string{"--size -5: must be 0 or more"}},
 		{"bad peer", []string{"run", "--peer", "127.0.0.1"}, []string{"--peer 127.0.0.1: ", "HOST:PORT"}},
 		{"bad log level", []string{"run", "--log-level", "loud"}, []string{"--log-level loud: "}},
 		{"bad log format", []string{"run", "--log-format", "xml"}, []string{"--log-format xml: "}},

@@ -58,6 +58,10 @@ func connectDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (
 	if data == "" {
 		return nil, "", usageError(errors.New("--data DIR: which daemon? Give the data directory of its govent run (or set $GOVENT_DATA)"))
 	}
+	if fi, err := os.Stat(data); err == nil && !fi.IsDir() {
+		// Not "control: token file: lstat DATA/control-token: not a directory".
+		return nil, "", usageError(fmt.Errorf("--data %s: is not a directory; want the data directory of its govent run", data))
+	}
 	tok, err := control.ReadToken(data)
 	if errors.Is(err, control.ErrNoToken) {
 		return nil, "", fmt.Errorf("no daemon has run with --data %s: there is no %s", data, filepath.Join(data, control.TokenFile))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -15,20 +14,17 @@ import (
 	"github.com/govent/govent/servent/control"
 )
 
-// controlAddr: HOST:PORT (port 0 picks one), or off.
+// controlAddr: IP:PORT (port 0 picks one), or off; the IP is named, as
+// the API listens on loopback unless told which other address.
 func controlAddr(flag string) flagRule {
 	return each(flag, func(s string) string {
 		if s == "off" {
 			return ""
 		}
-		host, port, err := net.SplitHostPort(s)
-		if err != nil || host == "" {
-			return "want HOST:PORT, such as 127.0.0.1:6347, or off"
+		if host, _, err := net.SplitHostPort(s); err == nil && host == "" {
+			return "want IP:PORT, such as 127.0.0.1:6347, or off"
 		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return "want a port from 0 to 65535"
-		}
-		return ""
+		return bindAddrProblem(s, "want IP:PORT, such as 127.0.0.1:6347, or off")
 	})
 }
 

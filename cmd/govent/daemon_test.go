@@ -391,7 +391,7 @@ func TestRunRefusesLooseToken(t *testing.T) {
 	assert.Contains(t, errOut, "--control 127.0.0.1:0 needs --data")
 	code, _, errOut = runCLI(t, "", "run", "--control", "nowhere")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut, "--control nowhere: want HOST:PORT, such as 127.0.0.1:6347, or off")
+	assert.Contains(t, errOut, "--control nowhere: want IP:PORT, such as 127.0.0.1:6347, or off")
 }
 
 // TestRunControlFromEnvWithoutData: $GOVENT_CONTROL without a data

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -112,6 +113,9 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { busy.Close() })
 	const urn = "urn:sha1:PLSTHIPQQ2DXIGD4GAGQGU3GJJUSD6NA"
+	someDir := t.TempDir()
+	someFile := filepath.Join(someDir, "a file")
+	require.NoError(t, os.WriteFile(someFile, []byte("x"), 0o600))
 	for _, tc := range []struct {
 		args []string
 		want string // the whole last line, or a part of it
@@ -136,6 +140,13 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		{args: []string{"search", "x", "--peer", full, "--peer", refused, "--timeout", "1s"},
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; dial tcp " + refused + ": connect: connection refused\n"},
 		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: open "},
+		// A directory: not "it is empty", nor "descriptor 0: reading
+		// header at offset 0: read DIR: is a directory".
+		{args: []string{"capture", "decode", someDir}, want: "govent: " + someDir + " is a directory; want a pcap or pcapng file\n"},
+		{args: []string{"wire", "decode", someDir}, want: "govent: " + someDir + " is a directory; want a file of descriptors"},
+		// A file for --data: not "control: token file: lstat FILE/control-token: not a directory".
+		{args: []string{"status", "--data", someFile}, code: 2,
+			want: "govent status: --data " + someFile + ": is not a directory; want the data directory of its govent run\n"},
 		{args: []string{"run", "--listen", busy.Addr().String(), "--no-bootstrap"},
 			want: "govent: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		// Not a servent: say what answered.

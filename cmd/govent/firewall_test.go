@@ -74,7 +74,7 @@ func TestSearchNoListenWithoutRelaySaysWhy(t *testing.T) {
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "no results")
 	assert.Equal(t, "search: "+noRelayNote+"\n"+
-		"govent: --download 1: only 0 results arrived (firewalled hosts cannot answer us without a relay)\n", errOut)
+		"govent: --download 1: no result to fetch (firewalled hosts cannot answer us without a relay)\n", errOut)
 }
 
 // govent get names a firewalled source by its servent GUID and its push

@@ -188,7 +188,7 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 	}
 	if sum.Stopped == peer.StopInterrupted {
 		// As get, demo and workload: exit 1, saying the run is partial.
-		msg := fmt.Sprintf("fuzz-peer: interrupted after %.1fs: the summary above covers %s", sum.Seconds, english.Count(sum.Cases, "case", "cases"))
+		msg := fmt.Sprintf("fuzz-peer: interrupted%s after %.1fs: the summary above covers %s", stopCause(ctx), sum.Seconds, english.Count(sum.Cases, "case", "cases"))
 		if found != "" {
 			msg += "; " + found
 		}

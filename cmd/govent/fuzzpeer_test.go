@@ -247,7 +247,8 @@ func TestFuzzPeerReplayTakesOnlyItsFlags(t *testing.T) {
 
 // TestFuzzPeerInterrupted: a real fuzz-peer process stopped by SIGINT
 // prints its summary so far and exits 1, as get, demo and workload do when
-// interrupted (it exited 0, which a script takes for "no finding").
+// interrupted (it exited 0, which a script takes for "no finding"). It
+// names the signal, as netsim does (it said only "interrupted after").
 func TestFuzzPeerInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds govent and runs it")
@@ -283,7 +284,7 @@ func TestFuzzPeerInterrupted(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "exit status 0 after SIGINT\n%s\n%s", stdout.String(), stderr.String())
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, stdout.String(), "stopped: interrupted", "the summary so far")
-	assert.Regexp(t, `^govent: fuzz-peer: interrupted after [0-9.]+s: the summary above covers [0-9]+ cases?(; \S+ keeps the cases sent but not yet checked: `+
+	assert.Regexp(t, `^govent: fuzz-peer: interrupted \(interrupt signal received\) after [0-9.]+s: the summary above covers [0-9]+ cases?(; \S+ keeps the cases sent but not yet checked: `+
 		"`govent fuzz-peer replay \\S+ HOST:PORT` checks them)?\n$", stderr.String())
 	journal := filepath.Join(out, peer.JournalName)
 	if _, err := os.Stat(journal); err == nil {

@@ -7,12 +7,12 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 	"go.uber.org/zap"
 
-	"github.com/govent/govent/cmd/internal/interrupt"
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/wire"
@@ -65,7 +65,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return usageError(err)
 			}
-			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule}
+			rules := []flagRule{sources("source"), ipPorts("push-proxy"), ipPorts("peer"), listenAddr("listen"), sourceRule, sizeRule("size")}
 			rules = append(rules, notWithDaemon(ctx, "the daemon routes Pushes through its own peers", "peer", "push-proxy")...)
 			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
 			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "listen", "no-tls", "firewalled", "no-listen")...)
@@ -97,8 +97,12 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if unproxied && !c.IsSet("push-proxy") && !c.IsSet("peer") {
 				return usageError(errors.New("--source: a firewalled source (a servent GUID) needs --push-proxy or --peer"))
 			}
-			ctx, stop := interrupt.Context(ctx)
-			defer stop()
+			// Ctrl-C, SIGTERM, SIGHUP or its output closed (get | head -1)
+			// end the download with the .part and its state saved, and
+			// the line that says so.
+			ctx, halt, done := stoppableRun(ctx)
+			defer done()
+			out := stopOnError{c.Root().Writer, halt}
 			dialer, tlsHosts := httpxfer.NetDialer{}, httpxfer.NewTLSHosts()
 			if !c.Bool("no-tls") {
 				dialer.TLS, dialer.Hosts = httpxfer.NewClientTLSConfig(), tlsHosts
@@ -119,7 +123,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				}))
 				if err != nil {
 					// Ctrl-C during the handshakes: as one before any data.
-					return newProgress(c.Root().Writer).failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
+					return newProgress(out).failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 				}
 				defer s.Close()
 				var proxies []netip.AddrPort
@@ -131,7 +135,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				}
 				download = s.Download
 			}
-			pr := newProgress(c.Root().Writer)
+			pr := newProgress(out)
 			req.Progress, req.Queued, req.Busy, req.Waiting = pr.update, pr.queued, pr.busyWait, pr.waitAnswer
 			res, err := download(ctx, req)
 			pr.finish()
@@ -141,9 +145,20 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return pr.failed(ctx, err, filepath.Join(c.String("dir"), req.Name+".part"))
 			}
-			return reportDownload(c.Root().Writer, req, res, pr.rateOf)
+			return reportDownload(out, req, res, pr.rateOf)
 		},
 	}
+}
+
+// sizeRule: a file size is no negative number (--size -5 was taken for
+// "ask the sources").
+func sizeRule(flag string) flagRule {
+	return flagRule{flag, func(c *cli.Command) (string, string) {
+		if v := c.Int64(flag); v < 0 {
+			return strconv.FormatInt(v, 10), "must be 0 or more"
+		}
+		return "", ""
+	}}
 }
 
 // tlsSourcePrefix marks a --source that takes TLS.

@@ -275,27 +275,12 @@ func TestGetInterruptedThenResumed(t *testing.T) {
 		t.Skip("builds govent and runs it")
 	}
 	bin := buildGovent(t)
-	share := t.TempDir()
 	body := bytes.Repeat([]byte("interrupted song "), 200000) // 3.4 MB
-	path := filepath.Join(share, "song.ogg")
-	require.NoError(t, os.WriteFile(path, body, 0o644))
-	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
-	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
 	var left atomic.Int64
 	left.Store(1 << 20) // then the source stalls
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			sc := &stallConn{Conn: conn, left: &left, closed: make(chan struct{})}
-			go func() { _ = u.ServeConn(t.Context(), sc, nil); sc.Close() }()
-		}
-	}()
+	file, ln := serveSong(t, body, func(conn net.Conn) net.Conn {
+		return &stallConn{Conn: conn, left: &left, closed: make(chan struct{})}
+	})
 
 	dir := t.TempDir()
 	args := []string{"get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg"}
@@ -339,4 +324,84 @@ func TestGetWrongSize(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "no empty .part, no .part.state")
+}
+
+// get | head -1 stops the download as Ctrl-C does: the .part is kept, the
+// line that says so reaches standard error, and it exits 1. Before, the
+// next progress line killed it by SIGPIPE (status 141) without that line.
+func TestGetOutputClosed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	body := bytes.Repeat([]byte("closed-pipe song "), 200000) // 3.4 MB
+	// 16 KiB every 20 ms: the file takes 4 s, a progress line comes at
+	// every tenth of it.
+	file, ln := serveSong(t, body, func(conn net.Conn) net.Conn { return dripConn{conn} })
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "get", file.SHA1.String(), "--source", ln.Addr().String(), "--dir", dir, "--name", "song.ogg")
+	cmd.Env = testEnviron()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "stderr:\n%s", stderr.String())
+	assert.Contains(t, first, "progress: ")
+	require.NoError(t, stdout.Close())
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "stderr:\n%s", stderr.String())
+	ws := exit.Sys().(syscall.WaitStatus)
+	require.False(t, ws.Signaled(), "killed by %v; stderr:\n%s", ws.Signal(), stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	part := filepath.Join(dir, "song.ogg.part")
+	assert.Regexp(t, `^govent: interrupted (at [0-9.]+ [KM]iB of 3\.2 MiB: |before any new data arrived: )`+regexp.QuoteMeta(part)+` keeps what`, stderr.String())
+	require.FileExists(t, part)
+	require.FileExists(t, part+".state")
+}
+
+// serveSong serves body as song.ogg on a loopback port, each connection
+// wrapped by wrap (a source that stalls, or drips).
+func serveSong(t *testing.T, body []byte, wrap func(net.Conn) net.Conn) (httpxfer.File, net.Listener) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "song.ogg")
+	require.NoError(t, os.WriteFile(path, body, 0o644))
+	file := httpxfer.File{Index: 1, Name: "song.ogg", Size: int64(len(body)), SHA1: sha1.Sum(body), Path: path}
+	u := httpxfer.NewUploader(httpxfer.UploaderConfig{Library: oneFile{file}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c := wrap(conn)
+			go func() { _ = u.ServeConn(t.Context(), c, nil); c.Close() }()
+		}
+	}()
+	return file, ln
+}
+
+// dripConn writes 16 KiB at a time, 20 ms apart: a slow source.
+type dripConn struct{ net.Conn }
+
+func (c dripConn) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), 16<<10)
+		time.Sleep(20 * time.Millisecond)
+		m, err := c.Conn.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }

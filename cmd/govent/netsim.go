@@ -128,7 +128,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 			}
 			return "", ""
 		}},
-		reportFile("json"), reportDir("report"), // last: reportDir makes the directory
+		reportFile("json"), reportDir("report"),
 	)
 	if err != nil {
 		return err

@@ -388,9 +388,9 @@ func TestReportPathsCheckedBeforeTheRun(t *testing.T) {
 		{[]string{"conform", "--junit", dir, "127.0.0.1:1"}, "--junit " + dir + ": is a directory; want a file name"},
 		{[]string{"conform", "--junit", filepath.Join(file, "x.xml"), "127.0.0.1:1"}, file + " is not a directory"},
 		{[]string{"netsim", "--nodes", "50", "--duration", "1m", "--json", missing}, "--json " + missing + ": no directory"},
-		{[]string{"netsim", "--nodes", "50", "--duration", "1m", "--report", filepath.Join(file, "report")}, "--report " + filepath.Join(file, "report") + ": mkdir " + file + ": not a directory"},
+		{[]string{"netsim", "--nodes", "50", "--duration", "1m", "--report", filepath.Join(file, "report")}, "--report " + filepath.Join(file, "report") + ": " + file + " is not a directory"},
 		{append([]string{"workload", "--json", missing}, target...), "--json " + missing + ": no directory"},
-		{append([]string{"workload", "--report", file}, target...), "--report " + file + ": mkdir " + file + ": not a directory"},
+		{append([]string{"workload", "--report", file}, target...), "--report " + file + ": is not a directory"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(t, "", c.args...)
@@ -399,4 +399,14 @@ func TestReportPathsCheckedBeforeTheRun(t *testing.T) {
 	}
 	_, err := os.Stat(filepath.Dir(missing))
 	assert.ErrorIs(t, err, fs.ErrNotExist, "no directory made for a --json file")
+
+	// A --report directory is made by the report, not by the flag check:
+	// a command refused by a later check (--model here) left it behind,
+	// empty.
+	report := filepath.Join(dir, "new", "report")
+	code, _, stderr := runCLI(t, "", append([]string{"workload", "--report", report, "--model", filepath.Join(dir, "no-model.json")}, target...)...)
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "--model: ")
+	_, err = os.Stat(filepath.Join(dir, "new"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "a --report directory made by a refused run")
 }

@@ -52,6 +52,9 @@ func newProgress(w io.Writer) *progress {
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(stopOnError); ok {
+		w = s.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // The reports of conform, netsim and workload (--json FILE, --junit FILE,
@@ -40,19 +42,33 @@ func reportFile(flag string) flagRule {
 	})
 }
 
-// reportDir: the value is empty or a directory, which is made now if
-// missing (the report would make it at the end).
+// reportDir: the value is empty or a directory that is there or can be
+// made, in a directory we may write in. It makes nothing: the report
+// makes it at the end, and a command that refuses to run (a later check
+// failing) leaves no empty directory behind.
 func reportDir(flag string) flagRule {
 	return each(flag, func(s string) string {
 		if s == "" {
 			return ""
 		}
-		if err := os.MkdirAll(s, 0o755); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				return fmt.Sprintf("%s %s: %v", pe.Op, pe.Path, pe.Err)
-			}
+		// The nearest of s and its parents that exists (ENOTDIR: one
+		// of them is a file, which the loop finds).
+		dir := filepath.Clean(s)
+		fi, err := os.Stat(dir)
+		for (errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)) && filepath.Dir(dir) != dir {
+			dir = filepath.Dir(dir)
+			fi, err = os.Stat(dir)
+		}
+		switch {
+		case err != nil:
 			return err.Error()
+		case !fi.IsDir() && dir == filepath.Clean(s):
+			return "is not a directory"
+		case !fi.IsDir():
+			return fmt.Sprintf("%s is not a directory", dir)
+		}
+		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+			return fmt.Sprintf("cannot write in %s: %v", dir, err)
 		}
 		return ""
 	})

@@ -67,7 +67,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			"DIR/control-addr while it runs. Downloads queued with get --daemon are kept in\n" +
 			"DIR/downloads.json and resume when the daemon starts again.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: ":6346", Usage: "`ADDR` for Gnutella, HTTP and GIV ([HOST]:PORT; port 0 picks one)"},
+			&cli.StringFlag{Name: "listen", Value: ":6346", Usage: "`ADDR` for Gnutella, HTTP and GIV ([IP]:PORT; port 0 picks one)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)"},
 			&cli.StringFlag{Name: "share", Usage: "directory `DIR` to share", TakesFile: true},
 			&cli.StringFlag{Name: "data", Usage: "directory `DIR` for the host cache, file index, SHA-1 cache and downloads", TakesFile: true},
@@ -85,7 +85,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			&cli.StringFlag{Name: "mode", Value: "ultrapeer", Usage: "the servent's `MODE`: ultrapeer, leaf or auto (leaf first, ultrapeer once up long enough)"},
 			&cli.BoolFlag{Name: "allow-private", Usage: "learn private and loopback addresses from peers"},
 			&cli.BoolFlag{Name: "no-tls", Usage: "no TLS: neither offer nor accept gtk-gnutella's TLS upgrade, nor take TLS on the listening port"},
-			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (HOST:PORT; off: none; needs --data for its token)"},
+			&cli.StringFlag{Name: "control", Value: control.DefaultAddr, Usage: "`ADDR` of the control API and /metrics (IP:PORT; off: none; needs --data for its token)"},
 			&cli.StringSliceFlag{Name: "gwc", Usage: "GWebCache `URL` to ask for hosts when none is known (repeatable)"},
 			&cli.StringSliceFlag{Name: "uhc", Usage: "UDP host cache `HOST:PORT` to ask for hosts when none is known (repeatable)"},
 			&cli.StringSliceFlag{Name: "fallback-cache", Usage: "host cache (GWebCache `URL` or uhc:HOST:PORT) to ask instead of the built-in list, when no host, --peer, --gwc or --uhc is known (repeatable)"},

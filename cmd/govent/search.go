@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/govent/govent/cmd/internal/english"
-	"github.com/govent/govent/cmd/internal/interrupt"
+
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
 )
@@ -90,8 +90,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err != nil {
 				return usageError(err)
 			}
-			ctx, stop := interrupt.Context(ctx)
-			defer stop()
+			// Ctrl-C, SIGTERM, SIGHUP or its output closed (search | head -1)
+			// end the search, and a --download with its .part saved.
+			ctx, halt, done := stoppableRun(ctx)
+			defer done()
+			out := stopOnError{c.Root().Writer, halt}
 			// --timeout bounds the whole wait: the handshakes, then the results.
 			timeout := c.Duration("timeout")
 			deadline := time.Now().Add(timeout)
@@ -105,7 +108,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			}))
 			if err != nil && ctx.Err() != nil {
 				// Ctrl-C during the handshakes: as one before any result.
-				printSearchEnd(c.Root().Writer, 0, -1, "interrupted", printOpts{json: c.Bool("json")})
+				printSearchEnd(out, 0, -1, "interrupted", printOpts{json: c.Bool("json")})
 				if n, what := resultToFetch(c); n > 0 {
 					return fmt.Errorf("%s %d: interrupted before any result arrived", what, n)
 				}
@@ -121,7 +124,7 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			n, what := resultToFetch(c)
 			limit, limitFlag := searchLimit(c, n, what)
 			results, err := searchAndPrint(ctx, s, c.Args().First(), time.Until(deadline), limit,
-				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet"), limitFlag: limitFlag}, c.Root().Writer)
+				printOpts{json: c.Bool("json"), magnet: c.Bool("magnet"), limitFlag: limitFlag}, out)
 			if err != nil || n == 0 {
 				return err
 			}
@@ -130,12 +133,16 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 				if !s.ReachesFirewalled() {
 					why = " (firewalled hosts cannot answer us without a relay)"
 				}
+				if len(results) == 0 {
+					// After the "no results" line, not "only 0 results arrived".
+					return fmt.Errorf("%s %d: no result to fetch%s", what, n, why)
+				}
 				return fmt.Errorf("%s %d: only %s arrived%s", what, n, english.Count(len(results), "result", "results"), why)
 			}
 			if what == "--browse" {
-				return browseResult(ctx, s, results[n-1], c.Bool("json"), c.Root().Writer)
+				return browseResult(ctx, s, results[n-1], c.Bool("json"), out)
 			}
-			return downloadResult(ctx, s, results[n-1], c.String("dir"), c.Root().Writer)
+			return downloadResult(ctx, s, results[n-1], c.String("dir"), out)
 		},
 	}
 }

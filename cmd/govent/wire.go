@@ -66,6 +66,11 @@ func openInput(name string, stdin io.Reader) (io.Reader, func(), error) {
 	if err != nil {
 		return nil, nil, err // "open NAME: ...", context enough
 	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		// Not "descriptor 0: reading header at offset 0: read NAME: is a directory".
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is a directory; want a file of descriptors (raw bytes or hex text), or - for standard input", name)
+	}
 	return f, func() { f.Close() }, nil
 }
 

@@ -60,7 +60,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 			}
 			return ""
 		}),
-		reportFile("json"), reportDir("report")) // last: reportDir makes the directory
+		reportFile("json"), reportDir("report"))
 	if err != nil {
 		return err
 	}

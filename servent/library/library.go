@@ -150,6 +150,10 @@ type Library struct {
 	skipped    int
 	unreadable int
 	hashErrors uint64
+	// What the last Rescan changed, for Run's first line when a scan
+	// came before it (scanned).
+	scanned     bool
+	lastChanges Changes
 
 	// trees is the tree cache when there is no DataDir (see Tree);
 	// loaded holds the trees last read from the cache files.
@@ -346,14 +350,11 @@ func (l *Library) Run(ctx context.Context) error {
 		}
 	})
 	first := true
-	rescan := func() {
-		ch, err := l.Rescan(ctx)
-		if err != nil && ctx.Err() == nil {
-			l.log.Warn("library rescan", zap.Error(err))
-		}
-		if err == nil && (first || ch.Any()) {
+	report := func(ch Changes) {
+		if ctx.Err() == nil && (first || ch.Any()) {
 			// After the first scan and each that changed something; an
-			// idle rescan every RescanInterval says nothing.
+			// idle rescan every RescanInterval says nothing. A scan that
+			// warned (a share it could not read) still shares the rest.
 			st := l.Stats()
 			l.log.Info("sharing", zap.Int("files", st.Files), zap.Int64("bytes", st.Bytes), zap.Int("still_hashing", st.Pending),
 				zap.Int("added", ch.Added), zap.Int("removed", ch.Removed), zap.Int("changed", ch.Changed),
@@ -365,7 +366,26 @@ func (l *Library) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	rescan()
+	rescan := func() {
+		ch, err := l.Rescan(ctx)
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("library rescan", zap.Error(err))
+		}
+		report(ch)
+	}
+	// A scan made just before Run (Servent.Start's, so that the files
+	// are shared from the first connection) is not made again: its
+	// caller said its error, and the first "sharing" line gives its
+	// changes. Rescanning at once warned twice for a bad share, and
+	// said "added": 0 with every file counted.
+	l.mu.RLock()
+	scanned, ch := l.scanned, l.lastChanges
+	l.mu.RUnlock()
+	if scanned {
+		report(ch)
+	} else {
+		rescan()
+	}
 	var tick <-chan time.Time
 	if l.interval > 0 {
 		t := time.NewTicker(l.interval)

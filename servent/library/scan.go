@@ -57,7 +57,11 @@ func (l *Library) Rescan(ctx context.Context) (Changes, error) {
 		saveErr = l.save()
 		l.notify()
 	}
-	return ch, errors.Join(rootErr, addErr, saveErr)
+	err := errors.Join(rootErr, addErr, saveErr)
+	l.mu.Lock()
+	l.scanned, l.lastChanges = true, ch
+	l.mu.Unlock()
+	return ch, err
 }
 
 // walk lists the shareable files of every shared directory.
