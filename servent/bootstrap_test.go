@@ -334,6 +334,18 @@ func TestBootstrapRepeatedFailureLoggedOnce(t *testing.T) {
 	})
 }
 
+// silentUHCs adds k UDP host caches to cfg's fallback list that read our
+// Ping and never answer (UDP blocked), and returns them.
+func silentUHCs(t *testing.T, n *memnet.Network, cfg *Config, k int) []*udpProbe {
+	var probes []*udpProbe
+	for i := range k {
+		p := newUDPProbe(t, n, fmt.Sprintf("10.0.1.%d:9999", i+1))
+		probes = append(probes, p)
+		cfg.FallbackCaches = append(cfg.FallbackCaches, "uhc:"+p.addr().String())
+	}
+	return probes
+}
+
 // UDP blocked: none of the UDP host caches answers. The servent asks them
 // all at once, not one after the other, so within uhcWait and a little
 // more it has asked every one and then the GWebCache, and is connected to
@@ -344,13 +356,8 @@ func TestBootstrapSilentUDPCachesAskedTogether(t *testing.T) {
 		n := memnet.New()
 		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
-		var silent []*udpProbe
 		cfg := udpConfig(t, n, "10.0.0.2:6346")
-		for i := range 9 {
-			p := newUDPProbe(t, n, fmt.Sprintf("10.0.1.%d:9999", i+1)) // reads the Ping, never answers
-			silent = append(silent, p)
-			cfg.FallbackCaches = append(cfg.FallbackCaches, "uhc:"+p.addr().String())
-		}
+		silent := silentUHCs(t, n, &cfg, 9)
 		cfg.FallbackCaches = append(cfg.FallbackCaches, "http://10.0.0.50/gwc.php")
 		s := startServent(t, cfg)
 		time.Sleep(uhcWait + 5*time.Second)
@@ -376,10 +383,7 @@ func TestBootstrapAnsweringUDPCacheNotHeldBySilentOnes(t *testing.T) {
 		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
 		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
 		cfg := udpConfig(t, n, "10.0.0.2:6346")
-		for i := range 3 {
-			p := newUDPProbe(t, n, fmt.Sprintf("10.0.1.%d:9999", i+1)) // silent
-			cfg.FallbackCaches = append(cfg.FallbackCaches, "uhc:"+p.addr().String())
-		}
+		silentUHCs(t, n, &cfg, 3)
 		uhc := newUDPProbe(t, n, "10.0.0.60:9999")
 		go func() {
 			m, from := uhc.recv(time.Hour)
@@ -409,10 +413,7 @@ func TestBootstrapNoCacheAnsweredLoggedOnce(t *testing.T) {
 		n := memnet.New()
 		core, logs := observer.New(zapcore.InfoLevel)
 		cfg := udpConfig(t, n, "10.0.0.2:6346")
-		for i := range 3 {
-			p := newUDPProbe(t, n, fmt.Sprintf("10.0.1.%d:9999", i+1)) // silent
-			cfg.FallbackCaches = append(cfg.FallbackCaches, "uhc:"+p.addr().String())
-		}
+		silentUHCs(t, n, &cfg, 3)
 		cfg.FallbackCaches = append(cfg.FallbackCaches, "http://10.0.0.51/dead.php")
 		cfg.Logger = zap.New(core)
 		start := time.Now()
