@@ -19,15 +19,21 @@ import (
 
 // Bootstrap: when the host cache holds no host to dial and we have no link,
 // ask a host cache (a GWebCache over HTTP, or a UDP host cache with
-// a Ping bearing GGEP "SCP") for hosts. Caches are tried in order: those
-// the user configured, else the fallback list (only when the host cache
-// was empty at Start and no peers are configured: a restart with known
-// hosts does not bootstrap), then caches other caches told us of. One
-// cache is asked at a time; one that fails is backed off (doubling from
-// cacheRetry to cacheRetryMax), one that answered is not asked again for
-// cacheRevisit, and both are remembered across runs (bootpersist.go).
-// Each cache is logged at info the first time it is contacted in a run,
-// and its failure once per reason (a retry failing the same way, at debug).
+// a Ping bearing GGEP "SCP") for hosts. The caches are those the user
+// configured, else the fallback list (only when the host cache was empty
+// at Start and no peers are configured: a restart with known hosts does
+// not bootstrap), then caches other caches told us of. Each round asks
+// the UDP host caches that are due all at once (up to maxUHCAtOnce), as
+// gtk-gnutella sends its UHC pings to several caches together: one at a
+// time, each waiting uhcWait, nine silent ones (UDP blocked) kept the user
+// waiting 90 s. Only if none of them answered are the due GWebCaches
+// asked, in order, one at a time, until one answers. A cache that fails
+// is backed off (doubling from cacheRetry to cacheRetryMax), one that
+// answered is not asked again for cacheRevisit, and both are remembered
+// across runs (bootpersist.go). Each cache is logged at info the first
+// time it is contacted in a run, and its failure once per reason (a retry
+// failing the same way, at debug); a round in which no cache answered is
+// logged once, with when the next cache is due.
 
 const (
 	bootCheckEvery = 5 * time.Second
@@ -38,6 +44,9 @@ const (
 	cacheRevisit = time.Hour
 	// uhcWait is how long a UDP host cache has to answer our Ping.
 	uhcWait = 10 * time.Second
+	// maxUHCAtOnce bounds the UDP host caches pinged together: `govent
+	// run`'s list has nine.
+	maxUHCAtOnce = 16
 	// maxLearnedCaches bounds the caches other caches tell us of.
 	maxLearnedCaches = 20
 )
@@ -68,6 +77,9 @@ type bootState struct {
 	mu      sync.Mutex
 	caches  []*bootCache
 	waiting map[netip.AddrPort]chan int // UDP host caches pinged, by address
+	// silentLogged: "no host cache answered" was logged, and no cache
+	// has answered since.
+	silentLogged bool
 
 	contacts, failures, hosts atomic.Uint64
 }
@@ -145,9 +157,7 @@ func (s *Servent) bootstrapLoop() {
 	defer tick.Stop()
 	for {
 		if s.needHosts() {
-			if c := s.boot.nextCache(time.Now()); c != nil {
-				s.askCache(client, c)
-			}
+			s.bootRound(client)
 		}
 		select {
 		case <-tick.C:
@@ -166,20 +176,96 @@ func (s *Servent) needHosts() bool {
 	return s.connectionCount() == 0 && s.hosts.LearnedLen() == 0
 }
 
-// nextCache returns the first cache that is due, nil if none.
-func (b *bootState) nextCache(now time.Time) *bootCache {
+// dueCaches returns the caches that are due, in order: up to maxUHCAtOnce
+// UDP host caches, and the GWebCaches.
+func (b *bootState) dueCaches(now time.Time) (udp, web []*bootCache) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, c := range b.caches {
-		if !now.Before(c.next) {
-			return c
+		switch {
+		case now.Before(c.next):
+		case !c.udp:
+			web = append(web, c)
+		case len(udp) < maxUHCAtOnce:
+			udp = append(udp, c)
 		}
 	}
-	return nil
+	return udp, web
 }
 
-// askCache asks one cache and records how it went.
-func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
+// bootRound asks the due UDP host caches together, then, if none
+// answered, the due GWebCaches one by one until one answers. A UDP cache
+// that answers while others are still waited on hands its hosts over at
+// once (askCache wakes the dialer); the others keep their uhcWait, so that
+// their verdict (and backoff) is honest.
+func (s *Servent) bootRound(client *gwc.Client) {
+	udp, web := s.boot.dueCaches(time.Now())
+	if len(udp)+len(web) == 0 {
+		return
+	}
+	var answered atomic.Bool
+	var wg sync.WaitGroup
+	for _, c := range udp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.askCache(client, c) {
+				answered.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	asked := len(udp)
+	if !answered.Load() && s.needHosts() {
+		for _, c := range web {
+			if s.ctx.Err() != nil {
+				return
+			}
+			asked++
+			if s.askCache(client, c) {
+				answered.Store(true)
+				break
+			}
+			if !s.needHosts() {
+				return
+			}
+		}
+	}
+	if s.ctx.Err() != nil {
+		return
+	}
+	b := &s.boot
+	b.mu.Lock()
+	if answered.Load() {
+		b.silentLogged = false
+		b.mu.Unlock()
+		return
+	}
+	// The next round: when the first cache is due again, or the next
+	// check for one a cache just told us of.
+	soon := time.Now().Add(bootCheckEvery)
+	next := b.caches[0].next
+	for _, c := range b.caches {
+		if c.next.Before(next) {
+			next = c.next
+		}
+	}
+	if next.Before(soon) {
+		next = soon
+	}
+	repeated := b.silentLogged
+	b.silentLogged = true
+	b.mu.Unlock()
+	log := s.log.Info
+	if repeated {
+		log = s.log.Debug
+	}
+	log("no host cache answered", zap.Int("asked", asked), zap.Time("next", next))
+}
+
+// askCache asks one cache, records how it went, and reports whether it
+// gave hosts.
+func (s *Servent) askCache(client *gwc.Client, c *bootCache) bool {
 	b := &s.boot
 	b.mu.Lock()
 	first := !c.logged
@@ -204,7 +290,7 @@ func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
 		// Closed while asking (Ctrl-C): no verdict on the cache. Counted
 		// a failure, it was logged as one and saved backed off, so the
 		// next run waited a minute to ask it again.
-		return
+		return false
 	}
 	now := time.Now()
 	b.mu.Lock()
@@ -235,11 +321,12 @@ func (s *Servent) askCache(client *gwc.Client, c *bootCache) {
 		}
 		log("host cache failed", zap.String("kind", kind), zap.String("cache", c.name),
 			zap.Int("failures", failures), zap.Time("next", next), zap.Error(err))
-		return
+		return false
 	}
 	b.hosts.Add(uint64(got))
 	s.log.Debug("host cache answered", zap.String("cache", c.name), zap.Int("hosts", got))
 	s.wakeDialer()
+	return true
 }
 
 // askGWebCache fetches hosts and caches from a GWebCache.
@@ -295,6 +382,12 @@ func (s *Servent) askUDPCache(hostport string) (int, error) {
 	ch := make(chan int, 1)
 	b := &s.boot
 	b.mu.Lock()
+	if _, busy := b.waiting[to]; busy {
+		// Two names for one address, asked together: one Pong would
+		// answer both, and the second's cleanup drop the first's wait.
+		b.mu.Unlock()
+		return 0, fmt.Errorf("%v is being asked under another name", to)
+	}
 	b.waiting[to] = ch
 	b.mu.Unlock()
 	defer func() {

@@ -333,3 +333,101 @@ func TestBootstrapRepeatedFailureLoggedOnce(t *testing.T) {
 		require.NoError(t, s.Close())
 	})
 }
+
+// silentUHCs adds k UDP host caches to cfg's fallback list that read our
+// Ping and never answer (UDP blocked), and returns them.
+func silentUHCs(t *testing.T, n *memnet.Network, cfg *Config, k int) []*udpProbe {
+	var probes []*udpProbe
+	for i := range k {
+		p := newUDPProbe(t, n, fmt.Sprintf("10.0.1.%d:9999", i+1))
+		probes = append(probes, p)
+		cfg.FallbackCaches = append(cfg.FallbackCaches, "uhc:"+p.addr().String())
+	}
+	return probes
+}
+
+// UDP blocked: none of the UDP host caches answers. The servent asks them
+// all at once, not one after the other, so within uhcWait and a little
+// more it has asked every one and then the GWebCache, and is connected to
+// the host that one gave. Before, it asked them in turn, waiting uhcWait
+// on each: with the nine of `govent run`'s list, 90 s of silence.
+func TestBootstrapSilentUDPCachesAskedTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		silent := silentUHCs(t, n, &cfg, 9)
+		cfg.FallbackCaches = append(cfg.FallbackCaches, "http://10.0.0.50/gwc.php")
+		s := startServent(t, cfg)
+		time.Sleep(uhcWait + 5*time.Second)
+		synctest.Wait()
+		for i, p := range silent {
+			m, _ := p.recv(0)
+			if assert.NotNil(t, m, "cache %d asked", i) {
+				assert.Equal(t, wire.TypePing, m.Header.Type)
+			}
+		}
+		assert.Equal(t, int32(1), gwc.Load(), "the GWebCache asked once none of the UDP caches answered")
+		require.Len(t, s.Peers(), 1, "connected to the host the GWebCache gave")
+		assert.Equal(t, up.Addr(), s.Peers()[0].Addr)
+	})
+}
+
+// A UDP host cache that answers while others stay silent gives its hosts
+// at once: they are dialled then, not after the silent ones time out, and
+// the GWebCache is left alone.
+func TestBootstrapAnsweringUDPCacheNotHeldBySilentOnes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		up := startServent(t, udpConfig(t, n, "10.0.0.1:6346"))
+		gwc := fakeGWebCache(t, n, "10.0.0.50:80", up.Addr())
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		silentUHCs(t, n, &cfg, 3)
+		uhc := newUDPProbe(t, n, "10.0.0.60:9999")
+		go func() {
+			m, from := uhc.recv(time.Hour)
+			if m == nil {
+				return
+			}
+			ipp, _ := wire.NewGGEPExtension("IPP", ippValue([]netip.AddrPort{up.Addr()}), false, false)
+			uhc.send(wire.Message{Header: wire.Header{GUID: m.Header.GUID, Type: wire.TypePong, TTL: 1},
+				Pong: wire.Pong{Port: 9999, Addr: netip.MustParseAddr("10.0.0.60"), GGEP: wire.GGEP{Extensions: []wire.GGEPExtension{ipp}}}}, from)
+		}()
+		cfg.FallbackCaches = append(cfg.FallbackCaches, "uhc:10.0.0.60:9999", "http://10.0.0.50/gwc.php")
+		start := time.Now()
+		s := startServent(t, cfg)
+		synctest.Wait()
+		require.Len(t, s.Peers(), 1, "the host the answering cache gave, dialled at once")
+		assert.Equal(t, up.Addr(), s.Peers()[0].Addr)
+		assert.Zero(t, time.Since(start))
+		time.Sleep(time.Minute)
+		assert.Zero(t, gwc.Load(), "a UDP cache answered: the GWebCache is not asked")
+	})
+}
+
+// When no cache answers, the log says so once, with when the next one is
+// due, rather than leaving the user with one line per cache and silence.
+func TestBootstrapNoCacheAnsweredLoggedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		core, logs := observer.New(zapcore.InfoLevel)
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		silentUHCs(t, n, &cfg, 3)
+		cfg.FallbackCaches = append(cfg.FallbackCaches, "http://10.0.0.51/dead.php")
+		cfg.Logger = zap.New(core)
+		start := time.Now()
+		s := startServent(t, cfg)
+		time.Sleep(uhcWait + 5*time.Second)
+		synctest.Wait()
+		got := logs.FilterMessage("no host cache answered").All()
+		require.Len(t, got, 1, "said within 15 s")
+		ctx := got[0].ContextMap()
+		assert.EqualValues(t, 4, ctx["asked"])
+		assert.Equal(t, start.Add(uhcWait+cacheRetry), ctx["next"], "all due again a minute after they failed: the UDP caches at uhcWait, the GWebCache asked then")
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		require.GreaterOrEqual(t, s.Stats().Bootstrap.Failures, uint64(12), "asked again at each backoff")
+		assert.Len(t, logs.FilterMessage("no host cache answered").All(), 1, "said once, not at every retry")
+	})
+}
