@@ -88,13 +88,44 @@ func (s *Servent) keepConnected() {
 			s.askForHosts()
 		}
 		s.fillConnections(want, peers, sem)
+		// A configured peer is dialled when its backoff ends, as its
+		// warning announced, not at the next check up to
+		// connectInterval later.
+		var due <-chan time.Time
+		if d := s.nextPeerDue(peers); d > 0 && d < connectInterval {
+			due = time.After(d) // collected once it fires or is dropped (Go 1.23)
+		}
 		select {
 		case <-tick.C:
+		case <-due:
 		case <-s.dialNow:
 		case <-s.ctx.Done():
 			return
 		}
 	}
+}
+
+// nextPeerDue is how long until the first configured peer that is not
+// connected nor being dialled is due again; 0 if none waits.
+func (s *Servent) nextPeerDue(peers []*configuredPeer) time.Duration {
+	var first time.Duration
+	for _, p := range peers {
+		if !p.addr.IsValid() || s.connected(p.addr) || s.dialing(p.addr) {
+			continue
+		}
+		h, ok := s.hosts.Get(p.addr)
+		if d := time.Until(h.NextAttempt); ok && d > 0 && (first == 0 || d < first) {
+			first = d
+		}
+	}
+	return first
+}
+
+// dialing reports whether a is being dialled.
+func (s *Servent) dialing(a netip.AddrPort) bool {
+	s.dials.mu.Lock()
+	defer s.dials.mu.Unlock()
+	return s.dials.inFlight[a]
 }
 
 // wakeDialer has keepConnected fill its connections now rather than at

@@ -79,6 +79,8 @@ func TestConfiguredPeerRetried(t *testing.T) {
 			if i > 0 {
 				assert.False(t, e.Time.Before(lines[i-1].ContextMap()["next_attempt"].(time.Time)),
 					"failure %d logged at %v, not before the attempt line %d announced", i+1, e.Time, i)
+				assert.LessOrEqual(t, e.Time.Sub(lines[i-1].ContextMap()["next_attempt"].(time.Time)), 100*time.Millisecond,
+					"failure %d logged at %v: the attempt line %d announced came on time, not at the dialer's next 2 s check", i+1, e.Time, i)
 			}
 		}
 

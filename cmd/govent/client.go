@@ -64,7 +64,7 @@ func connectDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (
 	}
 	tok, err := control.ReadToken(data)
 	if errors.Is(err, control.ErrNoToken) {
-		return nil, "", fmt.Errorf("no daemon has run with --data %s: there is no %s", data, filepath.Join(data, control.TokenFile))
+		return nil, "", fmt.Errorf("no daemon has run with --data %s (no %s); start one with govent run --data %s", data, filepath.Join(data, control.TokenFile), data)
 	}
 	if err != nil {
 		return nil, "", err

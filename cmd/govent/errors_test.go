@@ -147,6 +147,9 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		// A file for --data: not "control: token file: lstat FILE/control-token: not a directory".
 		{args: []string{"status", "--data", someFile}, code: 2,
 			want: "govent status: --data " + someFile + ": is not a directory; want the data directory of its govent run\n"},
+		// A directory no daemon ever used: say how to start one.
+		{args: []string{"status", "--data", someDir},
+			want: "govent: no daemon has run with --data " + someDir + " (no " + filepath.Join(someDir, "control-token") + "); start one with govent run --data " + someDir + "\n"},
 		{args: []string{"run", "--listen", busy.Addr().String(), "--no-bootstrap"},
 			want: "govent: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		// Not a servent: say what answered.
