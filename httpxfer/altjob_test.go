@@ -240,7 +240,7 @@ func TestJobHearsayFoundFirstHand(t *testing.T) {
 	j.learnAltLocs(from, &wire.Handshake{Headers: []wire.HandshakeHeader{{Name: "X-Alt", Value: a.Addr.String()}}})
 	require.True(t, j.hasLocked(a.String()))
 	j.addSources(a)
-	assert.Zero(t, j.reportedLocked(netOf(from)))
+	assert.Zero(t, j.reportedLocked(wire.NetworkOf(from)))
 	j.dropLocked(j.srcs[0], errors.New("404 Not Found"))
 	assert.False(t, j.evictLocked(func(*srcState) bool { return true }), "a first-hand source is not evicted")
 	assert.True(t, j.hasLocked(a.String()))

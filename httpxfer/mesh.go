@@ -27,7 +27,8 @@ import (
 //     pushed out or removed by what others say, only by our own finding
 //     (AddBad);
 //   - every other entry is hearsay, held for the network of the peer that
-//     reported it (netOf: /24, or /64 for IPv6, as upload limits count):
+//     reported it (wire.NetworkOf: /24, or /48 for IPv6, as upload and
+//     connection limits count):
 //     one network holds at most meshPerReporter entries per file (its
 //     newer ones replace its older ones), and on a full list it may push
 //     out only an entry of a network holding more than it then would, so
@@ -133,7 +134,7 @@ func (m *Mesh) Add(d wire.SHA1, aps ...netip.AddrPort) {
 // AddFrom records the good direct sources of d that the peer at reporter
 // named (its X-Alt), unless known bad, within its network's share.
 func (m *Mesh) AddFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPort) {
-	m.addGood(d, netOf(reporter.Unmap()), false, aps)
+	m.addGood(d, wire.NetworkOf(reporter), false, aps)
 }
 
 // AddVerified records sources that served us d, verified: they stay until
@@ -161,7 +162,7 @@ func (m *Mesh) addGood(d wire.SHA1, from netip.Prefix, verified bool, aps []neti
 // AddFirewalled records the firewalled sources of d that the peer at
 // reporter named (its X-Falt), within its network's share.
 func (m *Mesh) AddFirewalled(d wire.SHA1, reporter netip.Addr, locs ...FirewalledLoc) {
-	from := netOf(reporter.Unmap())
+	from := wire.NetworkOf(reporter)
 	m.update(d, func(f *meshFile, now time.Time) {
 		for _, l := range locs {
 			l.Proxies = slices.Clone(l.Proxies)
@@ -190,7 +191,7 @@ func (m *Mesh) AddBadFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPor
 	if len(aps) == 0 {
 		return // the usual reply: no X-NAlt, no need to touch the mesh
 	}
-	from := netOf(reporter.Unmap())
+	from := wire.NetworkOf(reporter)
 	m.update(d, func(f *meshFile, _ time.Time) {
 		for _, ap := range aps {
 			if f.good.vote(from, func(o netip.AddrPort) bool { return o == ap }) {

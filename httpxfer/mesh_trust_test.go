@@ -229,3 +229,15 @@ func TestMeshHearsayLifetime(t *testing.T) {
 	now = now.Add(100 * meshLifetime)
 	assert.Equal(t, []netip.AddrPort{ap(3, 0)}, m.Good(d, 100), "a verified source has no lifetime")
 }
+
+// A reporter's network is its wire.NetworkOf: IPv6 reporters in one /48,
+// whatever their /64s, share one reporter's share.
+func TestMeshReporterNetworkIPv6(t *testing.T) {
+	d := wire.SHA1{8}
+	m := NewMesh(0)
+	for i := range 2 * meshPerReporter {
+		from := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, byte(i), 15: 1})
+		m.AddFrom(d, from, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), 1}), 6346))
+	}
+	assert.Len(t, m.Good(d, 100), meshPerReporter, "2001:db8:1::/48 is one reporter")
+}
