@@ -161,7 +161,7 @@ func (j *job) learnAltLocs(from netip.Addr, h *wire.Handshake) {
 	for _, l := range fw {
 		srcs = append(srcs, Source{Push: true, ServentGUID: l.GUID, Proxies: slices.Clone(l.Proxies)})
 	}
-	j.add(origin{heard: true, reported: true, from: netOf(from.Unmap())}, srcs...)
+	j.add(origin{heard: true, reported: true, from: wire.NetworkOf(from)}, srcs...)
 }
 
 // appendMeshHeaders appends to the header lines of a request to s (each

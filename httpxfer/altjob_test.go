@@ -240,8 +240,69 @@ func TestJobHearsayFoundFirstHand(t *testing.T) {
 	j.learnAltLocs(from, &wire.Handshake{Headers: []wire.HandshakeHeader{{Name: "X-Alt", Value: a.Addr.String()}}})
 	require.True(t, j.hasLocked(a.String()))
 	j.addSources(a)
-	assert.Zero(t, j.reportedLocked(netOf(from)))
+	assert.Zero(t, j.reportedLocked(wire.NetworkOf(from)))
 	j.dropLocked(j.srcs[0], errors.New("404 Not Found"))
 	assert.False(t, j.evictLocked(func(*srcState) bool { return true }), "a first-hand source is not evicted")
 	assert.True(t, j.hasLocked(a.String()))
+}
+
+// A source learned from another's X-Alt whose first connection is
+// refused gives its place up at once, not after the 30 s of backoff a
+// refused port gets: here H's X-Alt names 4 refusing ports (its whole
+// share), and its next reply, a second later, names R, the only source
+// that can finish the file once H answers 404. A refusing source the
+// user named keeps its place through its backoff, as before.
+func TestDownloadRefusingHearsayGivesPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := randomData(16 << 16)
+		sum := wire.SHA1(sha1.Sum(data))
+		var refusing []string
+		var ends []pipeEnd
+		for i := range jobPerReporter {
+			fs := newPipeFake(t, fmt.Sprintf("127.0.0.1:%d", 7101+i), data, honest)
+			fs.kill()
+			refusing = append(refusing, fs.addr.String())
+			ends = append(ends, fs)
+		}
+		r := newPipeFake(t, "127.0.0.1:7002", data, honest)
+		named := newPipeFake(t, "127.0.0.1:7003", data, honest)
+		named.kill()
+		h := newPipeFake(t, "127.0.0.1:7001", data, func(fs *fakeSource, conn net.Conn, req *http.Request, n int) bool {
+			x, y := askedRange(req, len(data))
+			switch n {
+			case 0:
+				reply206(conn, len(data), x, y, data[x:y+1], "X-Alt: "+strings.Join(refusing, ", "))
+			case 1:
+				time.Sleep(time.Second)
+				reply206(conn, len(data), x, y, data[x:y+1], "X-Alt: "+r.addr.String())
+			default:
+				return status(404, "Not Found")(fs, conn, req, n)
+			}
+			return true
+		})
+		defer h.stop()
+		defer r.stop()
+		d := NewDownloader(DownloaderConfig{Dir: t.TempDir(), ChunkSize: 1 << 16, MaxConns: 4,
+			Dialer: newPipeDialer(append(ends, h, r, named)...)})
+		start := time.Now()
+		res, err := d.Download(t.Context(), Request{
+			Name: "f.bin", Size: int64(len(data)), SHA1: sum, Sources: []Source{h.source(), named.source()},
+		})
+		require.NoError(t, err, "R joined in the place of refusing hearsay")
+		assert.Less(t, time.Since(start), 5*time.Second)
+		for _, s := range res.Sources {
+			if s.Source.Addr == r.addr {
+				assert.Positive(t, s.Bytes, "R served")
+			}
+		}
+		var dropped []string
+		for _, f := range res.Dropped {
+			dropped = append(dropped, f.Source.String())
+			if f.Source.Addr != h.addr {
+				assert.ErrorContains(t, f.Err, "connection refused")
+			}
+		}
+		assert.NotContains(t, dropped, named.source().String(), "a named source keeps its place through its backoff")
+		assert.Subset(t, append(refusing, h.source().String()), dropped)
+	})
 }

@@ -98,6 +98,7 @@ type srcState struct {
 	src      Source
 	key      string
 	dropped  bool
+	reached  bool        // a connection to it was made once (dial)
 	failures int         // in a row, that brought no new bytes
 	got      int64       // bytes it wrote
 	settled  int64       // got at the last settle

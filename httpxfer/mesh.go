@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -26,7 +27,8 @@ import (
 //     pushed out or removed by what others say, only by our own finding
 //     (AddBad);
 //   - every other entry is hearsay, held for the network of the peer that
-//     reported it (netOf: /24, or /64 for IPv6, as upload limits count):
+//     reported it (wire.NetworkOf: /24, or /48 for IPv6, as upload and
+//     connection limits count):
 //     one network holds at most meshPerReporter entries per file (its
 //     newer ones replace its older ones), and on a full list it may push
 //     out only an entry of a network holding more than it then would, so
@@ -36,20 +38,25 @@ import (
 //     another's hearsay it is one vote, and only meshBadVotes networks
 //     together remove the entry and mark it bad; it never touches a
 //     verified entry. Only our own finding (AddBad) marks a source bad on
-//     one word, so one peer cannot turn our downloads from a real source.
-//
-// Hearsay has no lifetime here (gtk-gnutella's MAX_LIFETIME, half a day):
-// on a full list a new network still gets its share by the fair-share
-// rule, which is what keeps the mesh moving.
+//     one word, so one peer cannot turn our downloads from a real source;
+//   - hearsay lives meshLifetime (gtk-gnutella's MAX_LIFETIME, half a
+//     day) after its reporter last named it, so that the sources a peer
+//     named once do not stay for ever after they are gone; only its own
+//     reporter's word renews it. A verified source has no lifetime.
 type Mesh struct {
 	mu    sync.Mutex
 	files *simplelru.LRU[wire.SHA1, *meshFile]
+	now   func() time.Time // time.Now; a test's clock
 }
 
 const (
 	meshPerFile     = 32 // sources a Mesh keeps per file and kind
 	meshPerReporter = 4  // hearsay entries one network holds per file and kind
 	meshBadVotes    = 3  // networks whose X-NAlt removes another's entry
+
+	// meshLifetime is how long hearsay lives after its reporter last
+	// named it: gtk-gnutella's MAX_LIFETIME (dmesh.c), half a day.
+	meshLifetime = 12 * time.Hour
 )
 
 type meshFile struct { // each most recent last
@@ -64,7 +71,7 @@ func NewMesh(maxFiles int) *Mesh {
 		maxFiles = 4096
 	}
 	files, _ := simplelru.NewLRU[wire.SHA1, *meshFile](maxFiles, nil)
-	return &Mesh{files: files}
+	return &Mesh{files: files, now: time.Now}
 }
 
 // addRecent puts v at the recent end of list, removing what same matches
@@ -77,8 +84,15 @@ func addRecent[T any](list []T, v T, same func(T) bool) []T {
 	return append(list, v)
 }
 
-// update runs fn on d's entry, under the lock.
-func (m *Mesh) update(d wire.SHA1, fn func(f *meshFile)) {
+// expire drops f's hearsay past its lifetime.
+func (f *meshFile) expire(now time.Time) {
+	f.good.expire(now)
+	f.fw.expire(now)
+}
+
+// update runs fn on d's entry, under the lock, with its hearsay expired
+// at now.
+func (m *Mesh) update(d wire.SHA1, fn func(f *meshFile, now time.Time)) {
 	if m == nil || d == (wire.SHA1{}) {
 		return
 	}
@@ -89,7 +103,9 @@ func (m *Mesh) update(d wire.SHA1, fn func(f *meshFile)) {
 		f = &meshFile{}
 		m.files.Add(d, f)
 	}
-	fn(f)
+	now := m.now()
+	f.expire(now)
+	fn(f, now)
 }
 
 // peek returns a copy made by fn of d's entry, nil when there is none.
@@ -103,6 +119,7 @@ func peek[T any](m *Mesh, d wire.SHA1, fn func(f *meshFile) []T) []T {
 	if !ok {
 		return nil
 	}
+	f.expire(m.now())
 	return fn(f)
 }
 
@@ -117,7 +134,7 @@ func (m *Mesh) Add(d wire.SHA1, aps ...netip.AddrPort) {
 // AddFrom records the good direct sources of d that the peer at reporter
 // named (its X-Alt), unless known bad, within its network's share.
 func (m *Mesh) AddFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPort) {
-	m.addGood(d, netOf(reporter.Unmap()), false, aps)
+	m.addGood(d, wire.NetworkOf(reporter), false, aps)
 }
 
 // AddVerified records sources that served us d, verified: they stay until
@@ -127,7 +144,7 @@ func (m *Mesh) AddVerified(d wire.SHA1, aps ...netip.AddrPort) {
 }
 
 func (m *Mesh) addGood(d wire.SHA1, from netip.Prefix, verified bool, aps []netip.AddrPort) {
-	m.update(d, func(f *meshFile) {
+	m.update(d, func(f *meshFile, now time.Time) {
 		for _, ap := range aps {
 			if !ap.IsValid() {
 				continue
@@ -137,7 +154,7 @@ func (m *Mesh) addGood(d wire.SHA1, from netip.Prefix, verified bool, aps []neti
 			} else if slices.Contains(f.bad, ap) {
 				continue
 			}
-			f.good.add(ap, from, verified, func(o netip.AddrPort) bool { return o == ap })
+			f.good.add(ap, from, verified, now, func(o netip.AddrPort) bool { return o == ap })
 		}
 	})
 }
@@ -145,11 +162,11 @@ func (m *Mesh) addGood(d wire.SHA1, from netip.Prefix, verified bool, aps []neti
 // AddFirewalled records the firewalled sources of d that the peer at
 // reporter named (its X-Falt), within its network's share.
 func (m *Mesh) AddFirewalled(d wire.SHA1, reporter netip.Addr, locs ...FirewalledLoc) {
-	from := netOf(reporter.Unmap())
-	m.update(d, func(f *meshFile) {
+	from := wire.NetworkOf(reporter)
+	m.update(d, func(f *meshFile, now time.Time) {
 		for _, l := range locs {
 			l.Proxies = slices.Clone(l.Proxies)
-			f.fw.add(l, from, false, func(o FirewalledLoc) bool { return o.GUID == l.GUID })
+			f.fw.add(l, from, false, now, func(o FirewalledLoc) bool { return o.GUID == l.GUID })
 		}
 	})
 }
@@ -157,7 +174,7 @@ func (m *Mesh) AddFirewalled(d wire.SHA1, reporter netip.Addr, locs ...Firewalle
 // AddBad records sources of d we caught serving bad data: they leave the
 // good list, verified or not, and are never given out again.
 func (m *Mesh) AddBad(d wire.SHA1, aps ...netip.AddrPort) {
-	m.update(d, func(f *meshFile) {
+	m.update(d, func(f *meshFile, _ time.Time) {
 		for _, ap := range aps {
 			if ap.IsValid() {
 				f.good.remove(func(o netip.AddrPort) bool { return o == ap })
@@ -174,8 +191,8 @@ func (m *Mesh) AddBadFrom(d wire.SHA1, reporter netip.Addr, aps ...netip.AddrPor
 	if len(aps) == 0 {
 		return // the usual reply: no X-NAlt, no need to touch the mesh
 	}
-	from := netOf(reporter.Unmap())
-	m.update(d, func(f *meshFile) {
+	from := wire.NetworkOf(reporter)
+	m.update(d, func(f *meshFile, _ time.Time) {
 		for _, ap := range aps {
 			if f.good.vote(from, func(o netip.AddrPort) bool { return o == ap }) {
 				f.bad = addRecent(f.bad, ap, func(o netip.AddrPort) bool { return o == ap })

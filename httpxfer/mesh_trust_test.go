@@ -195,3 +195,49 @@ func TestDownloadReplyNAlt(t *testing.T) {
 	j.learnAltLocs(src, reply("X-NAlt", verified.String()+", "+told.String()+", "+hearsay.String()))
 	assert.Equal(t, []netip.AddrPort{verified, told}, mesh.Good(d, 10))
 }
+
+// Hearsay lives meshLifetime (gtk-gnutella's MAX_LIFETIME, half a day)
+// from its reporter's last word on it, so a peer's X-Alt does not name
+// the dead for ever; a source that served us a verified file has no
+// lifetime.
+func TestMeshHearsayLifetime(t *testing.T) {
+	d := wire.SHA1{9}
+	ap := func(a, b byte) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, a, b, 1}), 6346)
+	}
+	peer, other := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("198.51.100.1")
+	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	m := NewMesh(0)
+	m.now = func() time.Time { return now }
+	for i := range meshPerReporter {
+		m.AddFrom(d, peer, ap(1, byte(i)))
+	}
+	m.AddFrom(d, other, ap(2, 0))
+	m.AddFrom(d, other, ap(2, 1))
+	m.AddFirewalled(d, other, FirewalledLoc{GUID: wire.GUID{1}})
+	m.AddVerified(d, ap(3, 0))
+
+	now = now.Add(meshLifetime / 2)
+	m.AddFrom(d, other, ap(2, 0)) // its reporter says it again
+	m.AddFrom(d, peer, ap(2, 1))  // another network's word changes nothing
+	m.AddFrom(d, peer, ap(1, 5))  // full share: pushes out its oldest
+	now = now.Add(meshLifetime/2 + time.Second)
+	assert.ElementsMatch(t, []netip.AddrPort{ap(3, 0), ap(2, 0), ap(1, 5)}, m.Good(d, 100),
+		"what was not said again for half a day is gone; the verified source stays")
+	assert.Empty(t, m.Firewalled(d, 100))
+
+	now = now.Add(100 * meshLifetime)
+	assert.Equal(t, []netip.AddrPort{ap(3, 0)}, m.Good(d, 100), "a verified source has no lifetime")
+}
+
+// A reporter's network is its wire.NetworkOf: IPv6 reporters in one /48,
+// whatever their /64s, share one reporter's share.
+func TestMeshReporterNetworkIPv6(t *testing.T) {
+	d := wire.SHA1{8}
+	m := NewMesh(0)
+	for i := range 2 * meshPerReporter {
+		from := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, byte(i), 15: 1})
+		m.AddFrom(d, from, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), 1}), 6346))
+	}
+	assert.Len(t, m.Good(d, 100), meshPerReporter, "2001:db8:1::/48 is one reporter")
+}

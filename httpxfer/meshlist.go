@@ -3,6 +3,7 @@ package httpxfer
 import (
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // meshList is one file's sources of one kind, most recent last, with who
@@ -13,15 +14,16 @@ type meshEntry[T any] struct {
 	v        T
 	verified bool           // it served us a verified file
 	from     netip.Prefix   // else the network that reported it
+	seen     time.Time      // and when it last did
 	nalt     []netip.Prefix // other networks that named it in X-NAlt
 }
 
-// add records v, which same matches, from the network from (or verified).
-// A verified entry is not changed by hearsay, nor another network's
-// hearsay by a third one (which would move it out of its reporter's
-// share). Otherwise v goes to the recent end, making room by the rule of
-// victim.
-func (l *meshList[T]) add(v T, from netip.Prefix, verified bool, same func(T) bool) {
+// add records v, which same matches, from the network from at now (or
+// verified). A verified entry is not changed by hearsay, nor another
+// network's hearsay by a third one (which would move it out of its
+// reporter's share, or keep it alive after its reporter went quiet).
+// Otherwise v goes to the recent end, making room by the rule of victim.
+func (l *meshList[T]) add(v T, from netip.Prefix, verified bool, now time.Time, same func(T) bool) {
 	if i := slices.IndexFunc(*l, func(e meshEntry[T]) bool { return same(e.v) }); i >= 0 {
 		if e := (*l)[i]; !verified && (e.verified || e.from != from) {
 			return
@@ -30,7 +32,7 @@ func (l *meshList[T]) add(v T, from netip.Prefix, verified bool, same func(T) bo
 	}
 	e := meshEntry[T]{v: v, verified: verified}
 	if !verified {
-		e.from = from
+		e.from, e.seen = from, now
 	}
 	if i := l.victim(e); i >= 0 {
 		*l = slices.Delete(*l, i, i+1)
@@ -95,6 +97,12 @@ func (l *meshList[T]) vote(from netip.Prefix, same func(T) bool) bool {
 	}
 	*l = slices.Delete(*l, i, i+1)
 	return true
+}
+
+// expire drops the hearsay that its reporter last named over
+// meshLifetime before now.
+func (l *meshList[T]) expire(now time.Time) {
+	*l = slices.DeleteFunc(*l, func(e meshEntry[T]) bool { return !e.verified && now.Sub(e.seen) > meshLifetime })
 }
 
 // remove drops what same matches, however vouched for.

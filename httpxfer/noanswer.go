@@ -37,9 +37,19 @@ func (j *job) backoffLocked(s *srcState, se *sourceError) time.Duration {
 
 // dial connects to s. A refusal is a try without answer; other failures
 // (a firewalled source the Dialer finds no way to push to, say) are
-// retried at once as before, and soon drop the source.
+// retried at once as before, and soon drop the source. Hearsay (an
+// X-Alt, the mesh) that we never reached is dropped on its first failed
+// connection, giving its place in the download (add) to the next source
+// heard of, instead of holding it through the backoff.
 func (j *job) dial(ctx context.Context, s *srcState) (*clientConn, error) {
 	conn, err := j.cfg.Dialer.DialSource(ctx, s.src)
+	j.mu.Lock()
+	unreached := s.heard && !s.reached
+	s.reached = s.reached || err == nil
+	j.mu.Unlock()
+	if err != nil && unreached && ctx.Err() == nil {
+		return nil, dropErr("connecting: %w", err)
+	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return nil, noAnswerErr("connecting: %w", err)
 	}

@@ -38,7 +38,7 @@ type UploaderConfig struct {
 	// Neighbours share: a few hosts in one network cannot hold every slot.
 	MaxUploads       int           // global; default 8
 	MaxUploadsPerIP  int           // per remote IP; default 2
-	MaxUploadsPerNet int           // per /24 (IPv4) or /64 (IPv6); default 2 x per IP
+	MaxUploadsPerNet int           // per network (wire.NetworkOf: /24, IPv6 /48); default 2 x per IP
 	RetryAfter       time.Duration // sent with a 503 that is not a queue place; default 60 s
 	MaxQueue         int           // queued requests; default 500
 	// MaxQueuePerIP bounds the places one remote IP holds, so that one

@@ -8,34 +8,21 @@ import (
 	"net/netip"
 	"os"
 	"time"
-)
 
-// netOf is the network a client address counts against: its /24 for
-// IPv4, its /64 for IPv6 (one site's allocation). Addresses that do not
-// parse (net.Pipe) all share the zero prefix.
-func netOf(ip netip.Addr) netip.Prefix {
-	bits := 64
-	if ip.Is4() {
-		bits = 24
-	}
-	p, err := ip.Prefix(bits)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	return p
-}
+	"github.com/govent/govent/wire"
+)
 
 // slotAllowedLocked reports whether ip's address and network are under
 // their limits; u.mu is held.
 func (u *Uploader) slotAllowedLocked(ip netip.Addr) bool {
-	return u.perIP[ip] < u.cfg.MaxUploadsPerIP && u.perNet[netOf(ip)] < u.cfg.MaxUploadsPerNet
+	return u.perIP[ip] < u.cfg.MaxUploadsPerIP && u.perNet[wire.NetworkOf(ip)] < u.cfg.MaxUploadsPerNet
 }
 
 // takeSlotLocked gives s a slot; u.mu is held.
 func (u *Uploader) takeSlotLocked(s *session) {
 	u.active++
 	u.perIP[s.ip]++
-	u.perNet[netOf(s.ip)]++
+	u.perNet[wire.NetworkOf(s.ip)]++
 	s.hasSlot = true
 	s.slotFrom, s.slotAsked = time.Now(), 0
 }
@@ -56,7 +43,7 @@ func (u *Uploader) releaseSlotLocked(s *session) {
 	if u.perIP[s.ip]--; u.perIP[s.ip] <= 0 {
 		delete(u.perIP, s.ip)
 	}
-	n := netOf(s.ip)
+	n := wire.NetworkOf(s.ip)
 	if u.perNet[n]--; u.perNet[n] <= 0 {
 		delete(u.perNet, n)
 	}

@@ -92,7 +92,7 @@ func slotTest(t *testing.T, cfg UploaderConfig, f func(h *slotHolders)) {
 }
 
 // A few neighbours cannot take every slot: besides the 2 per address,
-// one /24 (or /64) gets MaxUploadsPerNet.
+// one /24 (or /48, wire.NetworkOf) gets MaxUploadsPerNet.
 func TestUploadSlotsPerNetwork(t *testing.T) {
 	slotTest(t, UploaderConfig{}, func(h *slotHolders) { // 8 slots, 2 per address, 4 per network
 		for _, a := range []string{"10.1.2.3:1", "10.1.2.3:2", "10.1.2.4:1", "10.1.2.4:2"} {
@@ -104,7 +104,7 @@ func TestUploadSlotsPerNetwork(t *testing.T) {
 		for _, a := range []string{"[2001:db8::1]:1", "[2001:db8::1]:2", "[2001:db8::2]:1"} {
 			require.Equal(t, 206, h.hold(a), a)
 		}
-		assert.Equal(t, 503, h.hold("[2001:db8::3]:1"), "5 would be past 4 per /64 and 8 in all")
+		assert.Equal(t, 503, h.hold("[2001:db8::3]:1"), "5 would be past 4 per /48 and 8 in all")
 		assert.Equal(t, 8, h.u.ActiveUploads())
 	})
 }
@@ -112,10 +112,10 @@ func TestUploadSlotsPerNetwork(t *testing.T) {
 func TestUploadSlotsPerNetworkBelowLimit(t *testing.T) {
 	slotTest(t, UploaderConfig{MaxUploads: 20}, func(h *slotHolders) {
 		codes := map[int]int{}
-		for _, a := range []string{"[2001:db8::1]:1", "[2001:db8::1]:2", "[2001:db8::2]:1", "[2001:db8::2]:2", "[2001:db8::3]:1", "[2001:db8:0:1::1]:1"} {
+		for _, a := range []string{"[2001:db8::1]:1", "[2001:db8::1]:2", "[2001:db8::2]:1", "[2001:db8:0:1::1]:1", "[2001:db8:0:1::2]:1", "[2001:db8:1::1]:1"} {
 			codes[h.hold(a)]++
 		}
-		assert.Equal(t, map[int]int{206: 5, 503: 1}, codes, "4 in 2001:db8::/64, 1 in 2001:db8:0:1::/64")
+		assert.Equal(t, map[int]int{206: 5, 503: 1}, codes, "4 in 2001:db8::/48 (from two /64s), 1 in 2001:db8:1::/48")
 		// Freed slots count again.
 		h.clients[0].conn.Close()
 		<-h.clients[0].served

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/govent/govent/wire"
 )
 
 // Admission: what keeps a few sockets from locking everyone out. An
@@ -92,21 +94,10 @@ func addrKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-// netKey is what per-network limits count by: a /24 or a /48.
-func netKey(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
-	bits := 48
-	if a.Is4() {
-		bits = 24
-	}
-	p, _ := a.Prefix(bits)
-	return p
-}
-
 // admit takes a first-phase place for nc, from a, or says why not. When
 // the places are all taken it evicts the oldest, if old enough.
 func (s *Servent) admit(nc net.Conn, a netip.Addr) (*pendingConn, string) {
-	k, nk := addrKey(a), netKey(a)
+	k, nk := addrKey(a), wire.NetworkOf(a)
 	ad := &s.pending
 	ad.mu.Lock()
 	defer ad.mu.Unlock()

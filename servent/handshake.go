@@ -281,6 +281,9 @@ func (s *Servent) acceptGnutella(nc net.Conn, br *bufio.Reader, endFirstPhase fu
 			s.refuse(nc, remote, refusal)
 			return
 		}
+		if kind == slotLeaf {
+			s.makeRoomForLeaf()
+		}
 		if reason := s.reserveFor(p, kind); reason != "" {
 			s.rateLog("handshake refused: "+reason, nc, nil)
 			s.refuse(nc, remote, reason)

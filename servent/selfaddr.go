@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	"go.uber.org/zap"
+
+	"github.com/govent/govent/wire"
 )
 
 // Our address as peers see it. Peers tell us in Remote-IP; one peer's word
@@ -14,21 +16,16 @@ import (
 // from public peers). The choice is re-made as links come and go, and kept
 // until another address wins a quorum: losing peers does not move us.
 
-// peerNetwork is what counts as one voice: a public IPv4 peer's /24, a
-// public IPv6 peer's /48, or a private or loopback peer's own address (a
-// LAN, or a test network on loopback, shares one /24).
+// peerNetwork is what counts as one voice: a public peer's network
+// (wire.NetworkOf), or a private or loopback peer's own address (a LAN,
+// or a test network on loopback, shares one /24).
 func peerNetwork(a netip.Addr) netip.Prefix {
 	a = a.Unmap()
-	bits := a.BitLen()
-	switch {
-	case privateAddr(a):
-	case a.Is4():
-		bits = 24
-	default:
-		bits = 48
+	if privateAddr(a) {
+		p, _ := a.Prefix(a.BitLen())
+		return p
 	}
-	p, _ := a.Prefix(bits)
-	return p
+	return wire.NetworkOf(a)
 }
 
 // privateAddr reports whether a is no Internet address: loopback, private,

@@ -75,15 +75,3 @@ func TestSlowDripFromManyAddresses(t *testing.T) {
 		assert.Zero(t, st.RefusedPending, "the flood never filled the first-phase places")
 	})
 }
-
-// The per-network share counts an IPv4 /24 and an IPv6 /48: the prefix
-// one host or one customer of a provider commonly holds.
-func TestNetKey(t *testing.T) {
-	for _, tc := range []struct{ a, want string }{
-		{"192.0.2.77", "192.0.2.0/24"},
-		{"::ffff:192.0.2.77", "192.0.2.0/24"},
-		{"2001:db8:1:2:3::4", "2001:db8:1::/48"},
-	} {
-		assert.Equal(t, netip.MustParsePrefix(tc.want), netKey(netip.MustParseAddr(tc.a)), tc.a)
-	}
-}

@@ -11,6 +11,7 @@ import (
 const (
 	ByeNormal         uint16 = 200
 	ByeUserClosed     uint16 = 201
+	ByeMakingRoom     uint16 = 202 // gtk-gnutella's, to a leaf that routes nothing, for a newcomer
 	ByeTooBig         uint16 = 400 // a descriptor too big, or one that cannot be read
 	ByeDuplicates     uint16 = 401
 	ByeBadQueries     uint16 = 402
