@@ -1,7 +1,6 @@
 package httpxfer
 
 import (
-	"compress/zlib"
 	"fmt"
 	"html"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // Browse host (gtk-gnutella's doc/gnutella/browse_host): a GET of "/" asks
@@ -59,9 +59,9 @@ func (s *session) serveBrowse(req *request) error {
 		return err
 	}
 	w := io.Writer(&deadlineWriter{s: s})
-	var zw *zlib.Writer
+	var zw *linkzip.StreamWriter
 	if rep.encoding != "" {
-		zw = zlib.NewWriter(w)
+		zw = linkzip.NewStreamWriter(w)
 		w = zw
 	}
 	files := s.u.cfg.Browser.SharedFiles()

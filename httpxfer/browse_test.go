@@ -5,6 +5,8 @@ import (
 	"compress/zlib"
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -20,18 +22,27 @@ import (
 	"github.com/govent/govent/wire"
 )
 
-// testBrowser lists a fixed set of files in QueryHits from 10.0.0.9:6346.
-type testBrowser struct{ files []File }
+// testBrowser lists a fixed set of files in QueryHits from 10.0.0.9:6346,
+// each with a new GUID, or with guid when it is set.
+type testBrowser struct {
+	files []File
+	guid  wire.GUID
+}
 
 var testServent = wire.GUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 
 func (b testBrowser) SharedFiles() []File { return b.files }
 
 func (b testBrowser) QueryHit(files []File) ([]byte, error) {
+	if b.guid != (wire.GUID{}) {
+		return encodeHitAs(b.guid, files)
+	}
 	return encodeHit(files)
 }
 
-func encodeHit(files []File) ([]byte, error) {
+func encodeHit(files []File) ([]byte, error) { return encodeHitAs(wire.NewGUID(), files) }
+
+func encodeHitAs(guid wire.GUID, files []File) ([]byte, error) {
 	qh := wire.QueryHit{Port: 6346, Addr: netip.MustParseAddr("10.0.0.9"), Speed: 1000, ServentGUID: testServent}
 	for _, f := range files {
 		r := wire.Result{Index: f.Index, Size: uint32(f.Size), Name: []byte(f.Name), Ext: wire.ExtArea{Terminated: true}}
@@ -40,7 +51,7 @@ func encodeHit(files []File) ([]byte, error) {
 		}
 		qh.Results = append(qh.Results, r)
 	}
-	m := wire.Message{Header: wire.Header{GUID: wire.NewGUID(), Type: wire.TypeQueryHit, TTL: 1}, QueryHit: qh}
+	m := wire.Message{Header: wire.Header{GUID: guid, Type: wire.TypeQueryHit, TTL: 1}, QueryHit: qh}
 	return m.Append(nil)
 }
 
@@ -61,7 +72,7 @@ func browseFiles() []File {
 
 func TestBrowseHost(t *testing.T) {
 	files := browseFiles()
-	srv := startUploader(t, UploaderConfig{Library: &memLibrary{}, Browser: testBrowser{files}, Server: "govent-test"})
+	srv := startUploader(t, UploaderConfig{Library: &memLibrary{}, Browser: testBrowser{files: files}, Server: "govent-test"})
 
 	conn, err := net.Dial("tcp", srv.addr.String())
 	require.NoError(t, err)
@@ -83,7 +94,7 @@ func TestBrowseHost(t *testing.T) {
 
 func TestBrowseHostEncodings(t *testing.T) {
 	files := browseFiles()
-	srv := startUploader(t, UploaderConfig{Library: &memLibrary{}, Browser: testBrowser{files}, Server: "govent-test"})
+	srv := startUploader(t, UploaderConfig{Library: &memLibrary{}, Browser: testBrowser{files: files}, Server: "govent-test"})
 	get := func(hdr ...string) (*http.Response, []byte) {
 		c := dialRaw(t, srv.addr)
 		return c.do(t, "GET", "/", hdr...)
@@ -282,4 +293,28 @@ func TestBrowseStreamLimits(t *testing.T) {
 		_, err := browseFrom(t, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", func(w io.Writer) error { return nil }, BrowseOptions{})
 		assert.ErrorContains(t, err, "Content-Type")
 	})
+}
+
+// TestBrowseHostDeflateBytes pins the deflated bodies that browse host
+// sent before its zlib writer moved to linkzip, as their length and
+// SHA-256, for QueryHits of one GUID: a regression pin of our own output
+// (what a client must read is TestBrowseHostEncodings').
+func TestBrowseHostDeflateBytes(t *testing.T) {
+	srv := startUploader(t, UploaderConfig{Library: &memLibrary{}, Browser: testBrowser{files: browseFiles(), guid: wire.GUID{0xb0, 0x75, 0xe5}}, Server: "govent-test"})
+	for _, c := range []struct {
+		name, accept string
+		length       int
+		sha256       string
+	}{
+		{"packets", "application/x-gnutella-packets", 853, "ebd3a68aabc90277968c0b2b0d3425468773bc1222e3249e707a30be9291cc6f"},
+		{"HTML", "text/html", 929, "fad2e57c3560764696233c896acedfed0028fbc9a80294fc5a1c9dd6afed0ef1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := dialRaw(t, srv.addr).do(t, "GET", "/", "Accept: "+c.accept, "Accept-Encoding: deflate")
+			require.Equal(t, 200, resp.StatusCode)
+			require.Equal(t, "deflate", resp.Header.Get("Content-Encoding"))
+			sum := sha256.Sum256(body)
+			assert.Equal(t, []any{c.length, c.sha256}, []any{len(body), hex.EncodeToString(sum[:])})
+		})
+	}
 }

@@ -3,6 +3,7 @@ package router_test
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/hex"
 	"io"
 	"path/filepath"
 	"runtime"
@@ -653,4 +654,45 @@ func TestQRTMatchAllocs(t *testing.T) {
 		_ = tab.Match(&q)
 	})
 	require.Zero(t, allocs)
+}
+
+// TestQRTPatchDeflateBytes pins the compressed PATCH bytes that
+// PatchMessages sent before its zlib writer moved to linkzip, for fixed
+// tables: whole (after a RESET) and incremental, cut into fragments. They
+// are a regression pin of our own output, not a vector from the spec; what
+// a peer must accept is TestQRTRoundTrip's.
+func TestQRTPatchDeflateBytes(t *testing.T) {
+	v1 := buildTable(t, library1, []wire.SHA1{sha1Of(t, "urn:sha1:VY2QXH7KDSSJ2QLR5FE45HTCCPGACC5O")}, 10)
+	v2 := buildTable(t, library2, nil, 10)
+	for _, c := range []struct {
+		name      string
+		prev      *router.QueryRouteTable
+		next      *router.QueryRouteTable
+		bits      uint8
+		frag      int
+		fragments int
+		data      string // the PATCH Data, joined
+	}{
+		{"whole 4-bit", nil, v1, 4, 1024, 1, "789c6280830f20829f013bf80091c62ec5805b27862e7eec12b8ec6560e0c72d85d7427e24064eb713328464c08f6e0041a33ea0abe1c7ca460f067ce6a287189e10e407040000ffff22840e11"},
+		{"incremental 4-bit in 16-byte fragments", v1, v2, 4, 16, 4,
+			"789c62a021e0676010c0258726f1810433315878ccc50688b60ba7d5f80d23d77cfc80918a6621b910100000ffff5224051e"},
+		{"whole 8-bit", nil, v2, 8, 4096, 1,
+			"789cac904b0a00210c43e7fe97cee04e30341fed46c1e6bde04706f4ea0cf2c899f000ae26aa83bcfc324c29f6d658a63414f44e5830ec65b188fd78ff95335b4a8a42755f159460ba803f0000ffff616c22de"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			msgs, err := router.PatchMessages(c.prev, c.next, c.bits, true, c.frag)
+			require.NoError(t, err)
+			var data []byte
+			n := 0
+			for _, m := range msgs {
+				if m.Variant == wire.QRPPatch {
+					require.Equal(t, wire.QRPCompressZlib, m.Compressor)
+					data = append(data, m.Data...)
+					n++
+				}
+			}
+			assert.Equal(t, c.fragments, n, "fragments")
+			assert.Equal(t, c.data, hex.EncodeToString(data))
+		})
+	}
 }

@@ -1,11 +1,10 @@
 package router
 
 import (
-	"bytes"
-	"compress/zlib"
 	"fmt"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // PatchMessages returns the QRP messages that bring a peer holding prev to
@@ -44,15 +43,11 @@ func PatchMessages(prev, next *QueryRouteTable, entryBits uint8, compress bool, 
 	}
 	compressor := wire.QRPCompressNone
 	if compress {
-		var buf bytes.Buffer
-		zw := zlib.NewWriter(&buf)
-		if _, err := zw.Write(raw); err != nil {
+		z, err := linkzip.Deflate(nil, raw)
+		if err != nil {
 			return nil, fmt.Errorf("%w: zlib: %w", ErrQRPEncode, err)
 		}
-		if err := zw.Close(); err != nil {
-			return nil, fmt.Errorf("%w: zlib: %w", ErrQRPEncode, err)
-		}
-		raw, compressor = buf.Bytes(), wire.QRPCompressZlib
+		raw, compressor = z, wire.QRPCompressZlib
 	}
 	n := (len(raw) + maxFragment - 1) / maxFragment
 	if n > wire.QRPMaxSeqSize {

@@ -147,7 +147,7 @@ func (s *Servent) learnPong(c *conn, m *wire.Message) {
 		c.pongWindow, c.pongsLearnt = now, 0
 	}
 	if c.pongsLearnt >= maxPongsLearnt {
-		s.logLimited(zap.InfoLevel, "Pongs over budget", "Pong not learnt: the link sent too many",
+		s.limited.Log(zap.InfoLevel, "Pongs over budget", "Pong not learnt: the link sent too many",
 			zap.Stringer("peer", c.peer.remote), zap.Int("per_window", maxPongsLearnt), zap.Duration("window", pongLearnWindow))
 		return
 	}

@@ -270,7 +270,7 @@ func (s *Servent) startDial(a netip.AddrPort, name string, sem chan struct{}) bo
 			if ok {
 				retry = time.Until(h.NextAttempt).Round(time.Second).String()
 			}
-			s.logLimited(zapcore.InfoLevel, "connection attempt failed", "connection attempt failed", zap.Stringer("peer", a), zap.Error(err),
+			s.limited.Log(zapcore.InfoLevel, "connection attempt failed", "connection attempt failed", zap.Stringer("peer", a), zap.Error(err),
 				zap.Int("failures", h.Failures), zap.String("retry_in", retry))
 		}
 	}()
@@ -279,11 +279,11 @@ func (s *Servent) startDial(a netip.AddrPort, name string, sem chan struct{}) bo
 
 // peerFailed warns that a configured peer could not be reached, why, how
 // many times in a row, and when it is tried next: every failed attempt, as
-// the servent's limiter lets one line per peer a second through (shorter
-// than the shortest backoff, so that only a burst, a lookup and a dial
-// together, is merged and counted as suppressed in the next line).
+// the servent's rate-limited log lets one line per peer a second through
+// (shorter than the shortest backoff, so that only a burst, a lookup and a
+// dial together, is merged and counted as suppressed in the next line).
 func (s *Servent) peerFailed(name string, err error, failures int, next time.Time) {
-	s.logLimited(zapcore.WarnLevel, "configured peer unreachable "+name, "configured peer unreachable",
+	s.limited.Log(zapcore.WarnLevel, "configured peer unreachable "+name, "configured peer unreachable",
 		zap.String("peer", name), zap.Error(err), zap.Int("failures", failures), zap.Time("next_attempt", next),
 		zap.String("retry_in", time.Until(next).Round(100*time.Millisecond).String()))
 }

@@ -171,7 +171,8 @@ func TestConfiguredNameResolvedLater(t *testing.T) {
 func TestPeerFailedMergesBursts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		core, logs := observer.New(zapcore.DebugLevel)
-		s := &Servent{log: zap.New(core), limiter: ratelimit.New(time.Second)}
+		log := zap.New(core)
+		s := &Servent{log: log, limited: ratelimit.NewLogger(log, time.Second)}
 		refused := errors.New("connection refused")
 		for i := range 3 {
 			s.peerFailed("a:6346", refused, i+1, time.Now().Add(5*time.Second))

@@ -29,7 +29,7 @@
 //
 // What it tells its operator is its public API (Stats, Peers, Traffic,
 // Uploads, RoutingTables) and its log, rate-limited (ratelog.go, through
-// servent/internal/ratelimit, which servent/control shares);
+// servent/internal/ratelimit, which servent/control logs through too);
 // servent/control, a tool on top of the servent, serves both to a running
 // daemon's clients.
 //

@@ -15,27 +15,7 @@ import (
 
 // rateLog logs bad input from a peer at most once a second per reason.
 func (s *Servent) rateLog(reason string, nc net.Conn, err error) {
-	s.logLimited(zapcore.InfoLevel, reason, reason, zap.String("remote", nc.RemoteAddr().String()), zap.Error(err))
-}
-
-// logLimited logs msg at level at most once a second per key, saying how
-// many lines of that key were suppressed since the last. Keys name a
-// reason, or a reason and one peer address: the limiter forgets them all
-// past 1024.
-func (s *Servent) logLimited(level zapcore.Level, key, msg string, fields ...zap.Field) {
-	if !s.log.Core().Enabled(level) {
-		return
-	}
-	ok, suppressed := s.limiter.Allow(key, time.Now())
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		fields = append(fields, zap.Int("suppressed", suppressed))
-	}
-	if ce := s.log.Check(level, msg); ce != nil {
-		ce.Write(fields...)
-	}
+	s.limited.Log(zapcore.InfoLevel, reason, reason, zap.String("remote", nc.RemoteAddr().String()), zap.Error(err))
 }
 
 // logUpload is the uploader's OnUpload: one line per body sent, at most
@@ -50,7 +30,7 @@ func (s *Servent) logUpload(r httpxfer.UploadRecord) {
 		msg = "upload cut short"
 		fields = append(fields, zap.Error(r.Err))
 	}
-	s.logLimited(zapcore.InfoLevel, "upload "+host, msg, fields...)
+	s.limited.Log(zapcore.InfoLevel, "upload "+host, msg, fields...)
 }
 
 // readPeerBlock reads one handshake block from nc and, at debug, logs it
@@ -80,7 +60,7 @@ func (s *Servent) logBlock(msg string, nc net.Conn, h *wire.Handshake) {
 	for i, hd := range h.Headers {
 		headers[i] = hd.Name + ": " + hd.Value
 	}
-	s.logLimited(zapcore.DebugLevel, msg+" "+host, msg, zap.String("remote", remote),
+	s.limited.Log(zapcore.DebugLevel, msg+" "+host, msg, zap.String("remote", remote),
 		zap.String("start_line", h.StartLine), zap.Strings("headers", headers))
 }
 
@@ -90,7 +70,7 @@ func (s *Servent) logDrop(c *conn, h *wire.Header, reason string) {
 	if !s.log.Core().Enabled(zapcore.DebugLevel) {
 		return
 	}
-	s.logLimited(zapcore.DebugLevel, "routing drop "+reason, "routing drop", zap.String("reason", reason),
+	s.limited.Log(zapcore.DebugLevel, "routing drop "+reason, "routing drop", zap.String("reason", reason),
 		zap.Stringer("peer", c.peer.name()), zap.Stringer("type", h.Type), zap.Stringer("guid", h.GUID),
 		zap.Uint8("ttl", h.TTL), zap.Uint8("hops", h.Hops))
 }

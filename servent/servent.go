@@ -34,8 +34,10 @@ type Servent struct {
 	tableClock *router.CoarseClock // the router's GUID tables read it; Start runs it
 	hosts      *hostcache.Cache
 	lib        *library.Library // nil when nothing is shared
-	limiter    *ratelimit.Limiter
-	xfer       *transfers
+	// limited logs what a peer may cause again and again, at most one
+	// line a second per key: a reason, or a reason and one address.
+	limited *ratelimit.Logger
+	xfer    *transfers
 
 	ln      net.Listener
 	addr    netip.AddrPort // where we listen
@@ -141,7 +143,7 @@ func newServent(cfg Config, lock *os.File) (*Servent, error) {
 	s := &Servent{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		limiter:  ratelimit.New(time.Second),
+		limited:  ratelimit.NewLogger(cfg.Logger, time.Second),
 		conns:    map[router.PeerID]*conn{},
 		searches: map[wire.GUID]*Search{},
 		pending:  newAdmission(4*cfg.MaxPeers + 4*cfg.MaxUploads + 64),

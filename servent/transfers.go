@@ -285,7 +285,7 @@ func (t *transfers) handlePush(p wire.Push) {
 	allowed := t.pushRate.allow(addr.Addr(), time.Now())
 	t.mu.Unlock()
 	if !allowed {
-		s.logLimited(zapcore.InfoLevel, "Push over budget", "Push not answered: too many Pushes named that address lately",
+		s.limited.Log(zapcore.InfoLevel, "Push over budget", "Push not answered: too many Pushes named that address lately",
 			zap.Stringer("addr", addr), zap.Int("per_window", pushAnswersPerAddr), zap.Duration("window", pushAnswerWindow))
 		return
 	}
@@ -311,7 +311,7 @@ func (t *transfers) handlePush(p wire.Push) {
 		// Plain once more if the TLS handshake fails.
 		nc, err := t.dialTLSOrPlain(s.ctx, addr, wantTLS, nil)
 		if err != nil {
-			s.logLimited(zapcore.InfoLevel, "Push unreachable", "Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
+			s.limited.Log(zapcore.InfoLevel, "Push unreachable", "Push: cannot reach the requester", zap.Stringer("addr", addr), zap.Error(err))
 			return
 		}
 		giv, err := httpxfer.AppendGIV(nil, httpxfer.GIV{Index: p.Index, ServentGUID: s.guid, Name: name})
@@ -325,7 +325,7 @@ func (t *transfers) handlePush(p wire.Push) {
 			return
 		}
 		t.uploads.Add(1)
-		s.logLimited(zapcore.InfoLevel, "Push answered", "Push answered: GIV sent", zap.Stringer("requester", addr), zap.String("file", name))
+		s.limited.Log(zapcore.InfoLevel, "Push answered", "Push answered: GIV sent", zap.Stringer("requester", addr), zap.String("file", name))
 		if err := t.up.ServeConn(s.ctx, nc, nil); err != nil {
 			s.log.Info("Push upload ended", zap.Stringer("addr", addr), zap.Error(err))
 		}

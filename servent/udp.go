@@ -337,7 +337,7 @@ func (s *Servent) handleDatagram(u *udpSock, b []byte, from netip.AddrPort, now 
 
 // udpLog logs bad UDP input at most once a second per reason.
 func (s *Servent) udpLog(reason string, from netip.AddrPort, err error) {
-	s.logLimited(zapcore.InfoLevel, reason, reason, zap.Stringer("from", from), zap.Error(err))
+	s.limited.Log(zapcore.InfoLevel, reason, reason, zap.Stringer("from", from), zap.Error(err))
 }
 
 // sendUDP sends one encoded descriptor and remembers that we sent to its

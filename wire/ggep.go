@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
@@ -275,14 +274,11 @@ func (e GGEPExtension) Value() ([]byte, error) {
 func NewGGEPExtension(id string, value []byte, cobs, deflate bool) (GGEPExtension, error) {
 	e := GGEPExtension{ID: []byte(id), Data: value}
 	if deflate {
-		var buf bytes.Buffer
-		zw := zlib.NewWriter(&buf)
-		// Writes to a bytes.Buffer do not fail; Close reports any error.
-		_, _ = zw.Write(value)
-		if err := zw.Close(); err != nil {
+		z, err := linkzip.Deflate(nil, value)
+		if err != nil {
 			return GGEPExtension{}, fmt.Errorf("ggep: extension %q: deflate: %w", id, err)
 		}
-		e.Data = buf.Bytes()
+		e.Data = z
 		e.Flags |= GGEPFlagDeflate
 	}
 	if cobs {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/hex"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -260,4 +261,28 @@ func TestGGEPLengthChunkWithoutFlagBits(t *testing.T) {
 	_, err = g.Decode(mustHex(t, "c3 81 41 45 61 61 61 61 61"))
 	require.NoError(t, err, "the same block with the last bit set is fine")
 	assert.Equal(t, []byte("aaaaa"), g.Extensions[0].Data)
+}
+
+// TestNewGGEPExtensionDeflateBytes pins the deflated Data that
+// NewGGEPExtension built before its zlib writer moved to linkzip: a
+// regression pin of our own output, not a vector from the spec (what a
+// peer must accept is TestGGEPValue's).
+func TestNewGGEPExtensionDeflateBytes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		value []byte
+		cobs  bool
+		data  string
+	}{
+		{"empty", nil, false, "789c010000ffff00000001"},
+		{"short", []byte{0x00, 0x01, 0x00, 0x02, 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}, false, "789c626064604a840240000000ffff0dcd030c"},
+		{"zeros, then COBS", make([]byte, 300), true, "09789c621805440340010105ffff012c0201"},
+		{"text", bytes.Repeat([]byte("gnutella "), 40), false, "789c4acf2b2d49cdc949541865d09401080000ffff82de8b61"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := NewGGEPExtension("Z", c.value, c.cobs, true)
+			require.NoError(t, err)
+			assert.Equal(t, c.data, hex.EncodeToString(e.Data))
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/linkzip"
 )
 
 // finalDeflate is the third block of a client that compresses what it
@@ -25,15 +26,11 @@ func syncFlushed(plain []byte) []byte {
 	return buf.Bytes()
 }
 
-// zlibBytes is plain as one finished zlib stream.
+// zlibBytes is plain as one finished zlib stream, as we send QRP patches
+// and GGEP values.
 func zlibBytes(plain []byte) []byte {
-	var buf bytes.Buffer
-	zw := zlibWriters.Get().(*zlib.Writer)
-	defer zlibWriters.Put(zw)
-	zw.Reset(&buf)
-	_, _ = zw.Write(plain) // writes to a bytes.Buffer do not fail
-	_ = zw.Close()
-	return buf.Bytes()
+	z, _ := linkzip.Deflate(nil, plain) // fails only on a zlib bug
+	return z
 }
 
 // zlibWriters are reused: a compressor allocates most of a megabyte.

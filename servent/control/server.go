@@ -39,6 +39,9 @@ const (
 	// MaxConns bounds the connections served at once, token or not; more
 	// wait in the listen queue.
 	MaxConns = 32
+	// tokenWarnInterval is the least time between two warnings of one
+	// reason about requests without the token.
+	tokenWarnInterval = 10 * time.Second
 )
 
 // Config configures a Server.
@@ -54,7 +57,7 @@ type Server struct {
 	cfg     Config
 	s       *servent.Servent
 	log     *zap.Logger
-	limiter *ratelimit.Limiter
+	warn    *ratelimit.Logger // the token warnings, as the servent limits its own
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
 	streams atomic.Int32
@@ -73,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	srv := &Server{cfg: cfg, s: cfg.Servent, log: cfg.Logger, limiter: ratelimit.New(10 * time.Second),
+	srv := &Server{cfg: cfg, s: cfg.Servent, log: cfg.Logger, warn: ratelimit.NewLogger(cfg.Logger, tokenWarnInterval),
 		reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
 	srv.reg.MustRegister(newCollector(cfg.Servent, cfg.Queue, &srv.streams))
 	srv.routes()
@@ -133,9 +136,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ok {
 			reason = "control request with a wrong token"
 		}
-		if allow, suppressed := srv.limiter.Allow(reason, time.Now()); allow {
-			srv.log.Warn(reason, zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path), zap.Int("suppressed", suppressed))
-		}
+		srv.warn.Log(zap.WarnLevel, reason, reason, zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="govent"`)
 		writeError(w, http.StatusUnauthorized, errors.New("a valid token is required (Authorization: Bearer, from the data directory's "+TokenFile+")"))
 		return

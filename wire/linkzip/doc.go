@@ -8,8 +8,11 @@
 // caller's bound on the output, ReaderConfig): QRP patches (router), GGEP
 // values (wire), the descriptor streams of captures (wire/capture) and
 // of browse host replies (httpxfer), and what servents under test send
-// the tools (cmd/internal/link, fuzz/peer). It uses the standard library
-// only, so wire itself may use it.
+// the tools (cmd/internal/link, fuzz/peer). Its Deflate and StreamWriter
+// are likewise the one compressor of what we send as one finished zlib
+// stream: QRP patches (router), GGEP values (wire) and browse host replies
+// (httpxfer). It uses the standard library only, so wire itself may use
+// it.
 //
 // Each direction is one zlib stream (RFC 1950 header, then deflate) that is
 // never finished: every burst of messages ends with a sync flush (the empty

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"log"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/govent/govent/wire"
@@ -14,7 +16,8 @@ import (
 )
 
 // captures reads every testdata/*.pcap with wire/capture: handshake
-// blocks, GIV lines, compressed link bytes and every descriptor.
+// blocks, GIV lines, HTTP heads, compressed link bytes and every
+// descriptor.
 func (g *gen) captures() {
 	files, err := filepath.Glob(filepath.Join(g.root, "testdata", "*.pcap"))
 	if err != nil || len(files) == 0 {
@@ -22,6 +25,7 @@ func (g *gen) captures() {
 	}
 	for _, f := range files {
 		base := "capture-" + strings.TrimSuffix(filepath.Base(f), ".pcap")
+		heads := map[bool]int{} // HTTP heads seen, by whether a response
 		for fi, fl := range readFlows(f) {
 			s := fl.raw.Data
 			name := fmt.Sprintf("%s-%d", base, fi)
@@ -33,9 +37,12 @@ func (g *gen) captures() {
 				end := len(fl.Blocks[0])
 				g.add("FuzzGIV", name, s[:end])
 				g.add("FuzzGIV", name+"-more", s[:min(len(s), end+38)])
+				// The response the GIV's sender gives the GET that follows.
+				g.httpHeads(name+"-http", fl.HTTP, heads)
 			case capture.KindGnutella06, capture.KindGnutella04:
 				g.gnutellaFlow(name, fl)
 			case capture.KindHTTP:
+				g.httpHeads(name, s, heads)
 				if !bytes.HasPrefix(s, []byte("HTTP/")) {
 					continue // requests
 				}
@@ -48,6 +55,50 @@ func (g *gen) captures() {
 					}
 				}
 			}
+		}
+	}
+}
+
+// httpHeads seeds FuzzHTTPHead from the HTTP requests or responses of
+// one direction, s: each head with the start of what follows it (which
+// must stay unread) under the default limits, and the first request and
+// the first response of a capture also exactly at their size and one line
+// or one byte over it. seen counts the capture's heads so far, requests
+// and responses apart.
+func (g *gen) httpHeads(name string, s []byte, seen map[bool]int) {
+	for hi := 0; len(s) > 0; hi++ {
+		end := bytes.Index(s, []byte("\r\n\r\n")) + 4
+		if end < 4 {
+			return // a head the capture cut short
+		}
+		head := s[:end]
+		h, err := wire.ReadHTTPHead(bufio.NewReader(bytes.NewReader(head)), wire.HandshakeLimits{})
+		if err != nil {
+			log.Fatalf("%s: head %d: %v", name, hi, err)
+		}
+		more := s[:min(len(s), end+32)]
+		hname := name
+		if hi > 0 {
+			hname = fmt.Sprintf("%s-%d", name, hi)
+		}
+		g.add("FuzzHTTPHead", hname, more, uint16(0), uint16(0))
+		response := bytes.HasPrefix(head, []byte("HTTP/"))
+		if seen[response]++; seen[response] == 1 {
+			lines := uint16(bytes.Count(head, []byte("\n")) - 1) // not the closing empty line
+			g.add("FuzzHTTPHead", hname+"-at-limits", more, lines, uint16(len(head)))
+			g.add("FuzzHTTPHead", hname+"-over-lines", more, lines-1, uint16(0))
+			g.add("FuzzHTTPHead", hname+"-over-bytes", more, uint16(0), uint16(len(head)-1))
+		}
+		s = s[end:]
+		// A response's body follows it, but for a HEAD request: then the
+		// next response does.
+		if response && !bytes.HasPrefix(s, []byte("HTTP/")) {
+			v, _ := h.Get("Content-Length")
+			n, err := strconv.Atoi(v)
+			if err != nil || n > len(s) {
+				return // no length, or a body the capture cut short
+			}
+			s = s[n:]
 		}
 	}
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package linkzip_test
+
+const raceEnabled = true
