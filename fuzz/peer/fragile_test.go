@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -120,6 +122,54 @@ func TestFindsFragileBugsInParallel(t *testing.T) {
 			assert.True(t, found[b], "bug %s not found", b)
 		}
 		assert.True(t, seenTwice, "findings are de-duplicated by field and effect")
+	})
+}
+
+// TestFindingTakesTheSettledEffect: a target caught going down can fail
+// a check one way and settle another. Here the control connection of the
+// first check after the listener-closing bug is queued on a listener that
+// never accepts it (unresponsive), while every later connection is
+// refused: what the parallel test once saw, when a check's dial raced
+// with the close. Replays end on a settled check, so each finding is the
+// effect the settled check saw, isolated to the one case that closes the
+// listener, and it reproduces.
+func TestFindingTakesTheSettledEffect(t *testing.T) {
+	out := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		f, dial := startFragile(t)
+		limbo := memnet.New()
+		ln, err := limbo.Listen(context.Background(), "tcp", fragileAddr) // never accepts
+		require.NoError(t, err)
+		defer ln.Close()
+		var hung atomic.Bool
+		cfg := fragileConfig(f, func(ctx context.Context, local netip.Addr, addr string) (net.Conn, error) {
+			if !local.IsValid() && f.Broken() && !hung.Swap(true) {
+				return limbo.DialContext(ctx, "tcp", addr)
+			}
+			return dial(ctx, local, addr)
+		}, out)
+		cfg.Areas = []peer.Area{peer.AreaHandshake}
+		cfg.MaxCases = 60
+		cfg.Logf = t.Logf
+		sum, err := peer.Run(context.Background(), cfg)
+		require.NoError(t, err)
+		require.True(t, hung.Load(), "a check met the connection nobody answers")
+		require.NotEmpty(t, sum.Findings)
+		sawHang := false
+		for _, fd := range sum.Findings {
+			assert.Equal(t, peer.EffectRefused, fd.Effect, "%s: the settled check's effect", fd.Key)
+			assert.Equal(t, 1, fd.Cases, "%s: isolated to one case", fd.Key)
+			assert.True(t, fd.Reproduced, fd.Key)
+			sawHang = sawHang || strings.Contains(fd.Detail, "unresponsive")
+			rep, err := peer.ReadReproducer(fd.File)
+			require.NoError(t, err)
+			require.NoError(t, f.Restart(context.Background()))
+			res, err := peer.Replay(context.Background(), rep, peer.ReplayConfig{Target: fragileAddr, Dial: dial})
+			require.NoError(t, err)
+			assert.True(t, res.Reproduced, fd.Key)
+			assert.Equal(t, []fragile.Bug{fragile.BugLongHeader}, f.Tripped(), fd.Key)
+		}
+		assert.True(t, sawHang, "a finding's detail says what the failed check saw first")
 	})
 }
 

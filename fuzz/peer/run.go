@@ -429,13 +429,23 @@ func (r *runner) failure(ctx context.Context, h Health) {
 	}()
 
 	confirm := r.orc.settled(ctx)
-	if h.Effect == effectBusy {
+	switch {
+	case h.Effect == effectBusy:
 		// A full servent is no bug while case connections are open.
 		if confirm.OK {
 			r.sum.addTransient(h)
 			return
 		}
 		h = confirm
+	case !confirm.OK && !sameEffect(confirm.Effect, h.Effect):
+		// Caught going down, a target can fail a check one way and
+		// settle another: a control connection queued on its listener as
+		// it closed goes unanswered, then connections are refused. Every
+		// replay ends on a settled check, so the finding is what that
+		// check saw: the first effect may be no case's own, and no
+		// suspect would bring it back.
+		h = Health{Effect: confirm.Effect, Elapsed: confirm.Elapsed,
+			Detail: fmt.Sprintf("%s; the check that failed before it saw %s: %s", confirm.Detail, h.Effect, h.Detail)}
 	}
 	if confirm.OK && h.Effect != EffectCorrupt {
 		// It came back by itself. Slowness on a loaded machine is no

@@ -111,12 +111,21 @@ func (n *Network) DialFrom(ctx context.Context, from netip.Addr, network, addres
 	client, server := newPair(local, to, size)
 	select {
 	case l.conns <- server:
-		return client, nil
+		select {
+		case <-l.done:
+			// The listener closed as this dial went in: its Close may
+			// have reset what it found queued before this one came, and
+			// no Accept takes it now. Refused, as a later dial would be.
+			server.Close()
+			client.Close()
+		default:
+			return client, nil
+		}
 	case <-l.done:
-		return nil, opError("dial", network, tcpAddr(to), os.NewSyscallError("connect", syscall.ECONNREFUSED))
 	case <-ctx.Done():
 		return nil, opError("dial", network, tcpAddr(to), ctx.Err())
 	}
+	return nil, opError("dial", network, tcpAddr(to), os.NewSyscallError("connect", syscall.ECONNREFUSED))
 }
 
 // freePortLocked hands out ports from 1024 up, skipping listening ones.

@@ -234,3 +234,38 @@ func TestHostDialsFromItsAddress(t *testing.T) {
 	defer c.Close()
 	assert.Equal(t, "127.0.0.7", (<-got).(*net.TCPAddr).AddrPort().Addr().String())
 }
+
+// TestDialRacingCloseIsNeverLeftHanging: a dial that meets a listener
+// while it closes is refused, or gets a connection the close resets; it
+// is never queued where no Accept will take it (a control check that
+// dialled a servent as it went down saw it hang, not refused).
+func TestDialRacingCloseIsNeverLeftHanging(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := New()
+		hung, refused, reset := 0, 0, 0
+		for range 20000 {
+			ln, err := n.Listen(context.Background(), "tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			closed := make(chan struct{})
+			go func() { ln.Close(); close(closed) }()
+			c, err := n.Dial(context.Background(), "tcp", ln.Addr().String())
+			<-closed
+			if err != nil {
+				require.ErrorIs(t, err, syscall.ECONNREFUSED)
+				refused++
+				continue
+			}
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			_, err = c.Read(make([]byte, 1))
+			c.Close()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				hung++
+				continue
+			}
+			require.ErrorIs(t, err, io.EOF)
+			reset++
+		}
+		t.Logf("refused %d, reset %d, hung %d", refused, reset, hung)
+		assert.Zero(t, hung, "dials left in a closed listener's queue")
+	})
+}
