@@ -95,6 +95,7 @@ type servStats struct {
 	refusedFull     atomic.Uint64
 	refusedPending  atomic.Uint64
 	evictedPending  atomic.Uint64 // first-phase places given to a newcomer
+	evictedUseless  atomic.Uint64 // leaf slots taken from leaves that share nothing
 	malformed       atomic.Uint64
 	forwarded       atomic.Uint64 // copies of routed descriptors queued
 	queueDrops      atomic.Uint64 // copies the target's queue refused, or whose target had gone

@@ -43,6 +43,9 @@ type Stats struct {
 	// after pendingEvictAge, to give their place to a newcomer when every
 	// place was taken.
 	EvictedPending uint64
+	// EvictedUselessLeaves counts the leaves told Bye 202 to give their
+	// slot to a newcomer leaf, having shared nothing for leafUselessGrace.
+	EvictedUselessLeaves uint64
 	// HTTP sessions refused with 503 (over MaxHTTPSessions with none idle
 	// to close, or over MaxHTTPSessionsPerIP), and idle keep-alives closed
 	// to make room for a newcomer.
@@ -87,20 +90,21 @@ func (s *Servent) Stats() Stats {
 		InputWaits:      s.stats.inputWaits.Load(),
 		Router:          rs,
 
-		RefusedRole:         s.stats.refusedRole.Load(),
-		RefusedPending:      s.stats.refusedPending.Load(),
-		RefusedPendingPerIP: s.stats.refusedPendingPerIP.Load(),
-		RefusedPerIP:        s.stats.refusedPerIP.Load(),
-		EvictedPending:      s.stats.evictedPending.Load(),
-		RefusedHTTP:         http.Refused,
-		EvictedHTTP:         http.Evicted,
-		QRPOverBudget:       s.stats.qrpOverBudget.Load(),
-		QRPRejected:         s.stats.qrpRejected.Load(),
-		QRPEncoded:          s.stats.qrpEncoded.Load(),
-		DynamicQueries:      s.router.DynamicQueries(),
-		PushProxy:           s.xfer.px.snapshot(),
-		Relay:               s.xfer.relay.snapshot(),
-		UDP:                 s.udpStats(),
-		Bootstrap:           s.boot.stats(),
+		RefusedRole:          s.stats.refusedRole.Load(),
+		RefusedPending:       s.stats.refusedPending.Load(),
+		RefusedPendingPerIP:  s.stats.refusedPendingPerIP.Load(),
+		RefusedPerIP:         s.stats.refusedPerIP.Load(),
+		EvictedPending:       s.stats.evictedPending.Load(),
+		EvictedUselessLeaves: s.stats.evictedUseless.Load(),
+		RefusedHTTP:          http.Refused,
+		EvictedHTTP:          http.Evicted,
+		QRPOverBudget:        s.stats.qrpOverBudget.Load(),
+		QRPRejected:          s.stats.qrpRejected.Load(),
+		QRPEncoded:           s.stats.qrpEncoded.Load(),
+		DynamicQueries:       s.router.DynamicQueries(),
+		PushProxy:            s.xfer.px.snapshot(),
+		Relay:                s.xfer.relay.snapshot(),
+		UDP:                  s.udpStats(),
+		Bootstrap:            s.boot.stats(),
 	}
 }

@@ -42,6 +42,7 @@ func (s *Servent) makeRoomForLeaf() {
 		return
 	}
 	s.log.Info("making room for a leaf", zap.Stringer("peer", worst.peer.remote), zap.Duration("up", now.Sub(worst.started)))
+	s.stats.evictedUseless.Add(1)
 	worst.freeSlot()
 	worst.close(wire.ByeMakingRoom, "Making room for another leaf")
 }

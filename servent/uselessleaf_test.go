@@ -67,6 +67,7 @@ func TestUselessLeafMakesRoom(t *testing.T) {
 		assert.Equal(t, wire.ByeMakingRoom, byes[ip("127.0.0.2")])
 		mu.Unlock()
 		assert.Empty(t, idle.Peers())
+		assert.EqualValues(t, 1, up.Stats().EvictedUselessLeaves)
 
 		time.Sleep(leafUselessGrace)
 		synctest.Wait()
@@ -74,6 +75,7 @@ func TestUselessLeafMakesRoom(t *testing.T) {
 		synctest.Wait()
 		assert.ElementsMatch(t, []netip.Addr{ip("127.0.0.5"), ip("127.0.0.6")}, leaves())
 		require.Error(t, leaf("127.0.0.7", true).Connect(up.Addr()), "every leaf shares: full")
+		assert.EqualValues(t, 2, up.Stats().EvictedUselessLeaves)
 		assert.ElementsMatch(t, []netip.Addr{ip("127.0.0.5"), ip("127.0.0.6")}, leaves())
 	})
 }

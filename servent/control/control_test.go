@@ -237,7 +237,7 @@ func TestSearchStreamAndMetrics(t *testing.T) {
 	assert.Equal(t, 1.0, value(t, before, "govent_connections", map[string]string{"role": "ultrapeer"}))
 	for _, name := range []string{"govent_descriptors_received_total", "govent_link_bytes_total", "govent_routing_drops_total",
 		"govent_handshake_refusals_total", "govent_routing_table_entries", "govent_send_queue_drops_total", "govent_downloads",
-		"govent_pending_evicted_total"} {
+		"govent_pending_evicted_total", "govent_useless_leaves_evicted_total"} {
 		assert.Contains(t, before, name)
 	}
 	assert.Equal(t, dto.MetricType_COUNTER, before["govent_descriptors_received_total"].GetType())

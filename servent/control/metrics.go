@@ -64,6 +64,7 @@ var (
 	descDynQueries  = desc("dynamic_queries", "Leaf Queries being widened by dynamic querying now.")
 	descHTTPEvicted = desc("http_sessions_evicted_total", "Idle HTTP keep-alive sessions closed to make room.")
 	descPendEvicted = desc("pending_evicted_total", "Connections closed in their first phase to give their place to a newcomer.")
+	descLeafEvicted = desc("useless_leaves_evicted_total", "Leaves that shared nothing for 5 minutes, closed to give their slot to a newcomer leaf.")
 	descUDP         = desc("udp_datagrams_total", "Datagrams on the UDP socket, by direction.", "direction")
 	descUDPDrops    = desc("udp_drops_total", "Datagrams received and dropped, by reason.", "reason")
 	descUDPReach    = desc("udp_reachable", "1 when unsolicited UDP reaches us, so that our searches ask for out-of-band replies.")
@@ -74,7 +75,7 @@ var allDescs = []*prometheus.Desc{descRecv, descRecvBytes, descSent, descSentByt
 	descQueueDrops, descRouteDrops, descForwarded, descMalformed, descTables, descConns, descRefused,
 	descHSFailed, descHTTPRefused, descUploads, descDownloads, descDLBytes, descFiles, descShared,
 	descHashing, descHosts, descStart, descStreams, descQueueRefuse, descAnswered, descThrottled, descInputWaits,
-	descRouted, descRouterSent, descQRP, descDynQueries, descHTTPEvicted, descPendEvicted, descUDP, descUDPDrops, descUDPReach, descOOB}
+	descRouted, descRouterSent, descQRP, descDynQueries, descHTTPEvicted, descPendEvicted, descLeafEvicted, descUDP, descUDPDrops, descUDPReach, descOOB}
 
 // knownTypes are the payload types the servent reads.
 var knownTypes = []wire.PayloadType{wire.TypePing, wire.TypePong, wire.TypeBye, wire.TypeQRP, wire.TypeVendor,
@@ -171,6 +172,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descInputWaits, st.InputWaits)
 	counter(descHTTPEvicted, st.EvictedHTTP)
 	counter(descPendEvicted, st.EvictedPending)
+	counter(descLeafEvicted, st.EvictedUselessLeaves)
 	for outcome, n := range map[string]uint64{
 		"forwarded": st.Router.Forwarded, "local": st.Router.Local, "trimmed": st.Router.Trimmed,
 		"exhausted": st.Router.Exhausted, "originated": st.Router.Originated,
