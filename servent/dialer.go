@@ -53,18 +53,40 @@ type dialState struct {
 	inFlight map[netip.AddrPort]bool
 }
 
+// KeepConnected keeps peers (host:port) connected from now on as
+// Config.Peers are kept, for a servent started without Config.Peers or
+// Config.Connections whose caller dialled them itself first, to say why
+// each failed: a one-command tool (govent get, search) that its
+// ultrapeer drops, to make room for another leaf, joins again once a slot
+// is free, and its Pushes and re-searches have a link again.
+func (s *Servent) KeepConnected(peers []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.ctx == nil:
+		return errors.New("KeepConnected before Start")
+	case s.closed:
+		return errors.New("KeepConnected after Close")
+	case len(s.cfg.Peers) > 0 || s.cfg.Connections > 0 || s.keeping:
+		return errors.New("KeepConnected: the servent keeps its peers connected already")
+	}
+	s.keeping = true
+	s.wg.Add(1) // under mu, before shutdown (which sets closed under it) waits
+	go s.keepConnected(peers, 0)
+	return nil
+}
+
 // keepConnected keeps every configured peer connected, retrying each with
 // the host cache's backoff (5 s doubling to 45 s, less up to a quarter of
-// jitter) for as long as the servent runs, and keeps Config.Connections
-// links up, filling what the configured peers leave from hosts the cache
-// learnt from peers. Nothing else is dialled.
-func (s *Servent) keepConnected() {
+// jitter) for as long as the servent runs, and keeps target links up
+// (zero: one per configured peer), filling what the configured peers
+// leave from hosts the cache learnt from peers. Nothing else is dialled.
+func (s *Servent) keepConnected(names []string, target int) {
 	defer s.wg.Done()
-	peers := make([]*configuredPeer, len(s.cfg.Peers))
-	for i, name := range s.cfg.Peers {
+	peers := make([]*configuredPeer, len(names))
+	for i, name := range names {
 		peers[i] = &configuredPeer{name: name}
 	}
-	target := s.cfg.Connections
 	if target == 0 {
 		target = len(peers)
 	}

@@ -77,6 +77,7 @@ type Servent struct {
 	retired   retired      // the counters of closed links (traffic.go)
 	deflating atomic.Int32 // established links we compress
 	dials     dialState    // keepConnected's
+	keeping   bool         // KeepConnected was called; under mu
 	// dialNow wakes keepConnected before its next check: the bootstrap
 	// learnt hosts to dial (wakeDialer).
 	dialNow chan struct{}
@@ -286,7 +287,7 @@ func (s *Servent) Start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.tableClock.Run(s.ctx)
 	}()
-	go s.keepConnected()
+	go s.keepConnected(s.cfg.Peers, s.cfg.Connections)
 	go s.qrpLoop()
 	go s.saveLoop()
 	if s.cfg.Mode == ModeAuto {

@@ -32,6 +32,10 @@ var contexts = []string{"capture", "httpxfer", "servent", "link", "control", "co
 // mismatch: A: SHA-1 mismatch: ..." said it twice.
 var phrases = []string{"handshake", "SHA-1 mismatch", "no usable source"}
 
+// addrPattern is an IPv4 address with its port: the host that one part of
+// a failure speaks of, named once.
+var addrPattern = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+:\d+\b`)
+
 // packages are Go package names that no user-facing error shows.
 var packages = []string{"servent", "httpxfer", "wire", "router", "link", "thex", "library"}
 
@@ -55,6 +59,13 @@ func assertSaidOnce(t interface {
 	for _, host := range strings.Split(msg, "; ") {
 		for _, p := range phrases {
 			assert.LessOrEqual(t, strings.Count(host, p), 1, "%q said twice in %q", p, msg)
+		}
+		addrs := map[string]int{}
+		for _, a := range addrPattern.FindAllString(host, -1) {
+			addrs[a]++
+		}
+		for a, n := range addrs {
+			assert.LessOrEqual(t, n, 1, "%s said %d times in %q", a, n, msg)
 		}
 	}
 	for _, p := range packages {
@@ -132,7 +143,9 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 			want: `govent get: magnet link without a usable urn:sha1 or urn:bitprint xt: xt "urn:sha1:bad": not a SHA-1 (base32, 32 characters; it has 3)` + "\n"},
 		{args: []string{"browse", refused}, want: "govent: browse: dial tcp " + refused + ": connect: connection refused\n"},
 		{args: []string{"browse", httpOnly}, want: "govent: browse " + httpOnly + ": 404 Not Found\n"},
-		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": dial tcp "},
+		// Not "dial tcp 127.88.97.108:0->A": the target once, and no
+		// source address of ours.
+		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": connect: connection refused\n"},
 		{args: []string{"search", "x", "--peer", refused, "--timeout", "1s"},
 			want: "govent: no peer could be reached: dial tcp " + refused + ": connect: connection refused\n"},
 		{args: []string{"search", "x", "--peer", full, "--timeout", "1s"},
@@ -184,6 +197,7 @@ func TestAssertSaidOnceCatchesRepeats(t *testing.T) {
 		"govent: no peer could be reached: peer A: servent: handshake with A: servent: handshake refused: 503 Full",
 		`govent: httpxfer: download "f.bin": no usable source left: A: HEAD: 404 Not Found`,
 		`govent: download "f.bin": no usable source left after SHA-1 mismatch: A: SHA-1 mismatch: its chunks were replaced`,
+		"govent: conform: cannot reach 127.0.0.1:1: dial tcp 127.88.97.108:0->127.0.0.1:1: connect: connection refused",
 	} {
 		r := &failRecorder{}
 		assertSaidOnce(r, msg)

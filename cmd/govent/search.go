@@ -236,6 +236,15 @@ func startClient(ctx context.Context, peers []string, cfg servent.Config) (*serv
 	for _, err := range errs {
 		cfg.Logger.Warn("peer not connected", zap.Error(err))
 	}
+	// From now on they are retried as run retries its --peer: a peer
+	// that drops us (Bye 202, making room for another leaf) or that
+	// was down is joined again once it takes us.
+	if len(peers) > 0 {
+		if err := s.KeepConnected(peers); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
