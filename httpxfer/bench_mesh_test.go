@@ -26,7 +26,9 @@ import (
 // SHA-1 at the end); sha1, without a tree (SHA-1 only). It reports the
 // ratio of the tree modes' throughputs to sha1's (target 0.9): of the
 // totals, and for thex the median of the rounds' ratios (each round runs
-// every mode, the first one in turn).
+// every mode, the first one in turn). GOVENT_BENCH_MESH_MODE=sha1, thex
+// or thex+sha1 runs that mode alone and reports its throughput and CPU,
+// for a profile of it (-test.cpuprofile, perf record).
 //
 // It also reports the process's CPU time in each mode (uploaders
 // included) per MB moved and relative to the plain one,
@@ -112,6 +114,20 @@ func BenchmarkTransferMesh(b *testing.B) {
 	// busier; the median of the rounds' ratios beside the ratio of the
 	// totals shows a round gone astray.
 	modes := []mode{{false, false}, {true, true}, {true, false}}
+	if only := os.Getenv("GOVENT_BENCH_MESH_MODE"); only != "" {
+		i := slices.Index([]string{"sha1", "thex", "thex+sha1"}, only)
+		require.GreaterOrEqual(b, i, 0, "GOVENT_BENCH_MESH_MODE is sha1, thex or thex+sha1")
+		var took, cpu, queued time.Duration
+		for b.Loop() {
+			el, _ := run(modes[i], &cpu, &queued)
+			took += el
+		}
+		mb := float64(size) * float64(b.N) / 1e6
+		b.ReportMetric(mb/took.Seconds(), only+"-MB/s")
+		b.ReportMetric(cpu.Seconds()*1e3/mb, only+"-cpu-ms/MB")
+		b.ReportMetric(float64(cpu)/float64(took), only+"-cores")
+		return
+	}
 	var ratios []float64
 	var quietTree, quietPlain time.Duration
 	quiet := 0

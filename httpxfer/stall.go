@@ -241,7 +241,19 @@ func (c *clientConn) readBody(w *os.File, off, n int64, g *stallGuard, k *sink) 
 // the sizes alternately, 5 runs each): the tree-checked mode made
 // 1004-1049 MB/s with 128 KiB reads, 1076-1146 with 512 KiB and 1091-1175
 // with 1 MiB, at 1.42-1.53 cpu-ms/MB whatever the size, against
-// 1154-1288 MB/s for the SHA-1 mode in the same runs.
+// 1154-1288 MB/s for the SHA-1 mode in the same runs. On a Zen 3 EPYC
+// (512 KiB L2 a core, which 1 MiB does not fit; 2 vCPUs, 2026-12-04),
+// with 1 MiB and 256 KiB reads alternating download by download in one
+// process (6 downloads of each a run), 256 KiB took less CPU on a busy
+// host, 3.28-3.88 cpu-ms/MB against 3.80-4.29 (load average 21-25, 3
+// runs) and 2.69-3.67 against 2.96-3.73 (11-15, 3 runs), but not on a
+// quieter one (load 4-5, 4 runs: 3.10-3.68 against 3.25-3.75) where 1 MiB
+// made 212-253 MB/s against 191-245; run in separate processes (7 pairs,
+// load 8-13) the two were within the noise. So 1 MiB stays. Splicing 256
+// KiB at a time and reading it back to hash it did as well as 256 KiB
+// reads (3.23-3.92 cpu-ms/MB in the busy runs); splicing 1 MiB at a time
+// and reading it back 256 KiB at a time was within 4% of 1 MiB reads
+// either way, in CPU and throughput (load 4-6, 3 runs).
 const bodyBuffer = 1 << 20
 
 // skipBody reads and drops n body bytes we did not ask for.

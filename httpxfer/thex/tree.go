@@ -3,6 +3,7 @@ package thex
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/govent/govent/wire"
 )
@@ -40,11 +41,9 @@ func Blocks(size int64) int64 {
 // FullDepth returns the depth of the leaves of a file's complete tree (the
 // root is depth 0): the smallest d with 2^d >= Blocks(size).
 func FullDepth(size int64) int {
-	d := 0
-	for n := Blocks(size); n > 1; n = (n + 1) / 2 {
-		d++
-	}
-	return d
+	// In constant time: the download's bookkeeping asks for it (through
+	// Tree.ChunkSize) for every segment it looks at.
+	return bits.Len64(uint64(Blocks(size) - 1))
 }
 
 // GoodDepth returns the depth down to which gtk-gnutella keeps and serves a

@@ -217,3 +217,23 @@ func TestMerkleRunsMatchDefinition(t *testing.T) {
 		}
 	}
 }
+
+// FullDepth, computed in constant time, is the number of pairings that
+// take the leaves to the root, by the definition, around every power of
+// two of blocks.
+func TestFullDepthByDefinition(t *testing.T) {
+	byDefinition := func(size int64) int {
+		d := 0
+		for n := Blocks(size); n > 1; n = (n + 1) / 2 {
+			d++
+		}
+		return d
+	}
+	sizes := []int64{0, 1, BlockSize - 1, BlockSize, 1<<63 - 1}
+	for k := 10; k < 63; k++ {
+		sizes = append(sizes, 1<<k-1, 1<<k, 1<<k+1)
+	}
+	for _, size := range sizes {
+		assert.Equal(t, byDefinition(size), FullDepth(size), "size %d", size)
+	}
+}
