@@ -23,6 +23,7 @@ import (
 	"github.com/govent/govent/servent/internal/ratelimit"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Servent is one Gnutella node.
@@ -582,13 +583,13 @@ func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error
 	return err
 }
 
-// netError wraps a listen or dial failure. The standard library's
-// *net.OpError already names the operation and the address ("listen tcp
-// 127.0.0.1:6346: bind: address already in use"), so only ours are given
-// what failed (memnet's, say).
+// netError wraps a listen or dial failure. A *net.OpError names the
+// operation and the address, and neterr says them in plain words ("listen
+// on 127.0.0.1:6346: address already in use"); other errors are given
+// what failed.
 func netError(what string, err error) error {
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		return err
+	if _, ok := err.(*net.OpError); ok {
+		return neterr.Plain(err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // controlAddr: IP:PORT (port 0 picks one), or off; the IP is named, as
@@ -44,7 +45,7 @@ func prepareControl(rc runConfig) (*controlPrep, error) {
 	}
 	ln, err := net.Listen("tcp", rc.Control)
 	if err != nil {
-		return nil, fmt.Errorf("control API: %w", addrInUse(err, "control", rc.Control))
+		return nil, fmt.Errorf("control API: %w", addrInUse(neterr.Plain(err), "control", rc.Control))
 	}
 	return &controlPrep{token: tok, ln: ln}, nil
 }

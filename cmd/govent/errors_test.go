@@ -39,6 +39,13 @@ var addrPattern = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+:\d+\b`)
 // packages are Go package names that no user-facing error shows.
 var packages = []string{"servent", "httpxfer", "wire", "router", "link", "thex", "library"}
 
+// goNetWords are the standard library's words for a network failure,
+// which no user-facing error shows: "dial tcp", "listen tcp", our own
+// source address ("127.91.57.76:0->A"), the system call ("connect: ",
+// "bind: ") and net/http's `Get "URL"`. wire/neterr says them in plain
+// words.
+var goNetWords = regexp.MustCompile(`\b(?:dial|listen|accept|read|write) (?:tcp|udp)[46]?\b|[0-9\]]->[0-9\[]|\b(?:connect|bind|socket|setsockopt): |\b(?:Get|Head|Post) "`)
+
 // assertSaidOnce fails when a layer's context is said twice in msg, as in
 // "download: httpxfer: download ...: httpxfer: ...", or a package's name
 // is said at all.
@@ -71,6 +78,7 @@ func assertSaidOnce(t interface {
 	for _, p := range packages {
 		assert.NotRegexp(t, `\b`+p+`: `, msg, "package name %q in %q", p, msg)
 	}
+	assert.NotRegexp(t, goNetWords, msg, "Go's network words in %q", msg)
 }
 
 // closedAddr is a loopback address where nothing listens.
@@ -141,17 +149,17 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 			want: `govent: download "f.bin": no usable source left: ` + lying + ": SHA-1 mismatch: it wrote every chunk, and the file does not match\n"},
 		{args: []string{"get", "magnet:?xt=urn:sha1:bad"}, code: 2,
 			want: `govent get: magnet link without a usable urn:sha1 or urn:bitprint xt: xt "urn:sha1:bad": not a SHA-1 (base32, 32 characters; it has 3)` + "\n"},
-		{args: []string{"browse", refused}, want: "govent: browse: dial tcp " + refused + ": connect: connection refused\n"},
+		{args: []string{"browse", refused}, want: "govent: browse " + refused + ": connection refused\n"},
 		{args: []string{"browse", httpOnly}, want: "govent: browse " + httpOnly + ": 404 Not Found\n"},
-		// Not "dial tcp 127.88.97.108:0->A": the target once, and no
-		// source address of ours.
-		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": connect: connection refused\n"},
+		// Not "dial tcp 127.91.57.76:0->A: connect: connection refused":
+		// neither conform's source address nor Go's words.
+		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": connection refused\n"},
 		{args: []string{"search", "x", "--peer", refused, "--timeout", "1s"},
-			want: "govent: no peer could be reached: dial tcp " + refused + ": connect: connection refused\n"},
+			want: "govent: no peer could be reached: connect to " + refused + ": connection refused\n"},
 		{args: []string{"search", "x", "--peer", full, "--timeout", "1s"},
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full\n"},
 		{args: []string{"search", "x", "--peer", full, "--peer", refused, "--timeout", "1s"},
-			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; dial tcp " + refused + ": connect: connection refused\n"},
+			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; connect to " + refused + ": connection refused\n"},
 		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: open "},
 		// A directory: not "it is empty", nor "descriptor 0: reading
 		// header at offset 0: read DIR: is a directory".
@@ -164,7 +172,9 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		{args: []string{"status", "--data", someDir},
 			want: "govent: no daemon has run with --data " + someDir + " (no " + filepath.Join(someDir, "control-token") + "); start one with govent run --data " + someDir + "\n"},
 		{args: []string{"run", "--listen", busy.Addr().String(), "--no-bootstrap"},
-			want: "govent: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+			want: "govent: listen on " + busy.Addr().String() + ": address already in use (another servent uses it; pass --listen 127.0.0.1:0 or another port)\n"},
+		{args: []string{"run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--data", t.TempDir(), "--control", busy.Addr().String()},
+			want: "govent: control API: listen on " + busy.Addr().String() + ": address already in use (another servent uses it; pass --control 127.0.0.1:0 or another port)\n"},
 		// Not a servent: say what answered.
 		{args: []string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, want: "govent: no peer could be reached: handshake with " + httpOnly +
 			`: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
@@ -198,6 +208,10 @@ func TestAssertSaidOnceCatchesRepeats(t *testing.T) {
 		`govent: httpxfer: download "f.bin": no usable source left: A: HEAD: 404 Not Found`,
 		`govent: download "f.bin": no usable source left after SHA-1 mismatch: A: SHA-1 mismatch: its chunks were replaced`,
 		"govent: conform: cannot reach 127.0.0.1:1: dial tcp 127.88.97.108:0->127.0.0.1:1: connect: connection refused",
+		"govent: listen tcp 127.0.0.1:6346: bind: address already in use",
+		"govent: no peer could be reached: dial tcp 127.0.0.1:1: connect: connection refused",
+		"govent: browse [::1]:1: dial tcp [::1]:5->[::1]:1: connection refused",
+		`govent: host cache: Get "http://127.0.0.1:1/?get=1": connection refused`,
 	} {
 		r := &failRecorder{}
 		assertSaidOnce(r, msg)

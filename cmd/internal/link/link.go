@@ -27,6 +27,7 @@ import (
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/wire"
 	"github.com/govent/govent/wire/linkzip"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Errors a Link reports.
@@ -172,7 +173,9 @@ func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Du
 	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err // a *net.OpError: "dial tcp LOCAL->ADDR: ..."
+		// The cause alone ("connection refused"): the caller names
+		// addr, and our source address is no business of the user's.
+		return nil, neterr.Cause(err)
 	}
 	return &Link{Conn: nc, br: bufio.NewReader(nc), timeout: timeout}, nil
 }
