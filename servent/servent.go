@@ -250,7 +250,7 @@ func (s *Servent) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	if closed {
 		// The data directory is no longer ours.
-		return errors.New("Start after Close")
+		return errors.New("start after close")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.startedAt = time.Now()
@@ -571,7 +571,7 @@ func (s *Servent) Connect(addr netip.AddrPort) error {
 // refused handshake is a *wire.RefusedError.
 func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error {
 	if s.ctx == nil {
-		return errors.New("Connect before Start")
+		return errors.New("connect before start")
 	}
 	if !s.reserveSlot(slotPeer) {
 		return fmt.Errorf("connect %s: %w (%d of %d taken)", addr, errNoSlot, s.slotLimit(slotPeer), s.slotLimit(slotPeer))

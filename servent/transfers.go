@@ -481,7 +481,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 		return fmt.Errorf("encoding Push: %w", err)
 	}
 	if !c.enqueue(b, true) {
-		return fmt.Errorf("Push not queued: %w %s", errNoPushRoute, src.ServentGUID)
+		return fmt.Errorf("%w %s: the queue of its link is full", errNoPushRoute, src.ServentGUID)
 	}
 	return nil
 }

@@ -2,15 +2,23 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -227,3 +235,104 @@ type failRecorder struct{ failed bool }
 
 func (r *failRecorder) Errorf(string, ...any) { r.failed = true }
 func (r *failRecorder) Helper()               {}
+
+// moduleSource is the module's Go code, tests left out, parsed; and the
+// names of its directories, which are its packages' names.
+type moduleSource struct {
+	fset  *token.FileSet
+	files []*ast.File
+	pkgs  map[string]bool
+}
+
+func parseModule(t *testing.T) moduleSource {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	m := moduleSource{fset: token.NewFileSet(), pkgs: map[string]bool{}}
+	require.NoError(t, filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")):
+			return filepath.SkipDir
+		case d.IsDir():
+			m.pkgs[d.Name()] = true
+		case strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go"):
+			f, err := parser.ParseFile(m.fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			m.files = append(m.files, f)
+		}
+		return nil
+	}))
+	require.NotEmpty(t, m.files)
+	return m
+}
+
+// calls runs fn on every call of the module whose function (a selector,
+// x.Name) matches, with its first string literal argument, unquoted.
+func (m moduleSource) calls(match func(x, name string) bool, fn func(pos token.Position, lit string)) {
+	for _, f := range m.files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			x := ""
+			if id, ok := sel.X.(*ast.Ident); ok {
+				x = id.Name
+			}
+			if !match(x, sel.Sel.Name) {
+				return true
+			}
+			for _, a := range call.Args {
+				if lit, ok := a.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					s, _ := strconv.Unquote(lit.Value)
+					fn(m.fset.Position(lit.Pos()), s)
+					break
+				}
+			}
+			return true
+		})
+	}
+}
+
+// TestLogMessagesNameNoPackage: no log message starts with the name of
+// one of our packages ("library: cannot save state"): the logger's name
+// (Named) and the fields say where a line comes from. It reads every
+// logging call of the module: the first string literal given to Debug,
+// Info, Warn, Error (and the servent's rate-limited loggers).
+func TestLogMessagesNameNoPackage(t *testing.T) {
+	m := parseModule(t)
+	logCall := regexp.MustCompile(`^(?:Debug|Info|Warn|Error|DPanic|Fatal|log\w*|rateLog\w*)$`)
+	prefix := regexp.MustCompile(`^([a-z0-9]+): `)
+	var bad []string
+	m.calls(func(_, name string) bool { return logCall.MatchString(name) }, func(pos token.Position, msg string) {
+		if p := prefix.FindStringSubmatch(msg); p != nil && m.pkgs[p[1]] {
+			bad = append(bad, fmt.Sprintf("%s: %q", pos, msg))
+		}
+	})
+	assert.Empty(t, bad, "log messages that start with a package's name")
+}
+
+// TestErrorStringsStartLowerCase: an error string starts with a lower
+// case letter (staticcheck's ST1005), as it may follow another's ": ";
+// a first word with more capitals or digits is a name ("TLS", "GUID",
+// "MaxPeers") and may stay. Unlike ST1005, a method's name ("Start after
+// Close") is no excuse: it reads as the start of a sentence.
+func TestErrorStringsStartLowerCase(t *testing.T) {
+	var bad []string
+	isErr := func(x, name string) bool { return x == "errors" && name == "New" || x == "fmt" && name == "Errorf" }
+	parseModule(t).calls(isErr, func(pos token.Position, msg string) {
+		word, _, _ := strings.Cut(msg, " ")
+		first, n := utf8.DecodeRuneInString(word)
+		if unicode.IsUpper(first) && !strings.ContainsFunc(word[n:], func(r rune) bool { return unicode.IsUpper(r) || unicode.IsDigit(r) }) {
+			bad = append(bad, fmt.Sprintf("%s: %q", pos, msg))
+		}
+	})
+	assert.Empty(t, bad, "error strings that start with a capital")
+}
