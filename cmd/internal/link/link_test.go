@@ -2,6 +2,7 @@ package link
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -136,6 +137,10 @@ func TestDialFromLocal(t *testing.T) {
 	local := netip.MustParseAddr("127.77.0.5")
 	l, err := Dial(t.Context(), ln.Addr().String(), Options{Timeout: 200 * time.Millisecond, Local: local})
 	require.Error(t, err)
+	// Not "read tcp 127.77.0.5:PORT->A: i/o timeout": the caller names
+	// A, and our source address and Go's words are no business of the user's.
+	assert.EqualError(t, err, "reading a handshake block: timed out")
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	require.NotNil(t, l)
 	assert.Equal(t, local, (<-from).(*net.TCPAddr).AddrPort().Addr())
 	_, read, gerr := l.Greeting()
@@ -147,4 +152,27 @@ func TestDialFromLocal(t *testing.T) {
 	defer l.Conn.Close()
 	_, read, _ = l.Greeting()
 	assert.False(t, read, "nothing read yet")
+}
+
+// A Dial whose ctx ends (conform's Ctrl-C) while the peer says nothing
+// returns then, not after its timeout.
+func TestDialCancelledInHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		_, _ = io.Copy(io.Discard, nc) // says nothing
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	l, err := Dial(ctx, ln.Addr().String(), Options{Timeout: time.Minute})
+	assert.Less(t, time.Since(start), 10*time.Second, "Dial waited for its timeout")
+	assert.Nil(t, l)
+	assert.ErrorIs(t, err, context.Canceled)
 }
