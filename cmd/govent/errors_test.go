@@ -52,7 +52,7 @@ var packages = []string{"servent", "httpxfer", "wire", "router", "link", "thex",
 // source address ("127.91.57.76:0->A"), the system call ("connect: ",
 // "bind: ") and net/http's `Get "URL"`. wire/neterr says them in plain
 // words.
-var goNetWords = regexp.MustCompile(`\b(?:dial|listen|accept|read|write) (?:tcp|udp)[46]?\b|[0-9\]]->[0-9\[]|\b(?:connect|bind|socket|setsockopt): |\b(?:Get|Head|Post) "`)
+var goNetWords = regexp.MustCompile(`\b(?:dial|listen|accept|read|write) (?:tcp|udp)[46]?\b|[0-9\]]->[0-9\[]|: (?:connect|bind|socket|setsockopt): |\b(?:Get|Head|Post) "`)
 
 // assertSaidOnce fails when a layer's context is said twice in msg, as in
 // "download: httpxfer: download ...: httpxfer: ...", or a package's name
@@ -162,6 +162,9 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		// Not "dial tcp 127.91.57.76:0->A: connect: connection refused":
 		// neither conform's source address nor Go's words.
 		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": connection refused\n"},
+		// Not "is not live: refused connect: dial tcp A: connect: connection refused".
+		{args: []string{"fuzz-peer", "--duration", "1s", "--out", t.TempDir(), refused},
+			want: "govent: fuzz-peer: " + refused + " is not live: cannot connect: connection refused\n"},
 		{args: []string{"search", "x", "--peer", refused, "--timeout", "1s"},
 			want: "govent: no peer could be reached: connect to " + refused + ": connection refused\n"},
 		{args: []string{"search", "x", "--peer", full, "--timeout", "1s"},

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // Error is a *net.OpError said in plain words.
@@ -60,7 +61,7 @@ func opError(err error) *net.OpError {
 }
 
 func (e *Error) Error() string {
-	cause := causeText(e.op.Err)
+	cause := causeText(e.op)
 	if e.bare {
 		return cause
 	}
@@ -86,11 +87,17 @@ func (e *Error) Error() string {
 	return what + " " + e.op.Addr.String() + ": " + cause
 }
 
-// causeText is why the operation failed, without the system call's name
+// causeText is why op failed, without the system call's name
 // ("connection refused", not "connect: connection refused").
-func causeText(err error) string {
+func causeText(op *net.OpError) string {
+	err := op.Err
 	if err == nil {
 		return "failed"
+	}
+	if op.Op == "listen" && errors.Is(err, syscall.EADDRNOTAVAIL) {
+		// "cannot assign requested address": a --listen typo. (A dial
+		// meets it when it runs out of ports, so only for a listen.)
+		return "not an address of this host"
 	}
 	if se, ok := err.(*os.SyscallError); ok {
 		err = se.Err

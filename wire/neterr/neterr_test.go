@@ -61,6 +61,12 @@ func TestListenBusy(t *testing.T) {
 	assert.EqualError(t, neterr.Plain(err), "listen on "+busy.Addr().String()+": address already in use")
 	assert.ErrorIs(t, neterr.Plain(err), syscall.EADDRINUSE)
 
+	// An address that is not ours: the user's typo, said so.
+	_, err = net.Listen("tcp", "192.0.2.1:6346")
+	require.Error(t, err)
+	assert.EqualError(t, neterr.Plain(err), "listen on 192.0.2.1:6346: not an address of this host")
+	assert.ErrorIs(t, neterr.Plain(err), syscall.EADDRNOTAVAIL)
+
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer pc.Close()
