@@ -272,20 +272,7 @@ func TestConformInterruptedBeforeAnyCase(t *testing.T) {
 		t.Skip("builds govent and runs it")
 	}
 	bin := buildGovent(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan struct{}, 1)
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- struct{}{}
-			go func() { defer nc.Close(); _, _ = io.Copy(io.Discard, nc) }()
-		}
-	}()
+	ln, accepted := silentListener(t)
 	cmd := exec.Command(bin, "conform", "--only", "handshake", "--timeout", "1m", ln.Addr().String())
 	cmd.Env = testEnviron()
 	stderr := &syncBuffer{}
@@ -296,7 +283,7 @@ func TestConformInterruptedBeforeAnyCase(t *testing.T) {
 	<-accepted
 	start := time.Now()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	err = cmd.Wait()
+	err := cmd.Wait()
 	assert.Less(t, time.Since(start), 10*time.Second, "conform waited out its --timeout")
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "stderr:\n%s", stderr.String())
