@@ -28,8 +28,8 @@ import (
 
 // The rule for the errors a user reads: "govent: " once, from run; then
 // what was being done and to what ("download \"f.bin\": ...", "handshake
-// with A: ...", "dial tcp A: ..."), each said once; never a Go package's
-// name.
+// with A: ...", "connect to A: ..."), each said once; never a Go package's
+// name, nor Go's network words (goNetWords).
 
 // contexts are the words a layer puts before an error it wraps: each may
 // lead a part of the message (the text between ": ") at most once.
