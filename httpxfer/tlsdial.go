@@ -13,6 +13,7 @@ import (
 
 	"github.com/govent/govent/httpxfer/atomicfile"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // TLS to sources, as gtk-gnutella does it (src/core/downloads.c,
@@ -127,7 +128,7 @@ func ClientTLS(ctx context.Context, nc net.Conn, conf *tls.Config, timeout time.
 	tc := tls.Client(nc, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("%w: %w", ErrTLSHandshake, err)
+		return nil, fmt.Errorf("%w: %w", ErrTLSHandshake, neterr.Cause(err))
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return tc, nil
@@ -137,11 +138,16 @@ func ClientTLS(ctx context.Context, nc net.Conn, conf *tls.Config, timeout time.
 // (hosts.WantTLS, claimed as there), it runs a TLS handshake on the new
 // connection; if that fails, hosts records the refusal and ap is dialled
 // once more, and that connection stays plain. A successful handshake
-// records ap in hosts. timeout bounds the handshake.
+// records ap in hosts. timeout bounds the handshake. A failed dial says
+// its cause alone (neterr.Cause, "connection refused"): the caller names
+// the source.
 func DialTLSOrPlain(ctx context.Context, dial func(context.Context) (net.Conn, error), ap netip.AddrPort, conf *tls.Config, claimed bool, hosts *TLSHosts, timeout time.Duration) (net.Conn, error) {
 	nc, err := dial(ctx)
-	if err != nil || conf == nil || !hosts.WantTLS(ap, claimed) {
-		return nc, err
+	if err != nil {
+		return nil, neterr.Cause(err) // the caller names the source
+	}
+	if conf == nil || !hosts.WantTLS(ap, claimed) {
+		return nc, nil
 	}
 	tc, err := ClientTLS(ctx, nc, conf, timeout)
 	if err == nil {
@@ -154,7 +160,7 @@ func DialTLSOrPlain(ctx context.Context, dial func(context.Context) (net.Conn, e
 	}
 	nc, perr := dial(ctx)
 	if perr != nil {
-		return nil, fmt.Errorf("%w, and plain: %w", err, perr)
+		return nil, fmt.Errorf("%w, and plain: %w", err, neterr.Cause(perr))
 	}
 	return nc, nil
 }

@@ -431,3 +431,24 @@ func TestBootstrapNoCacheAnsweredLoggedOnce(t *testing.T) {
 		assert.Len(t, logs.FilterMessage("no host cache answered").All(), 1, "said once, not at every retry")
 	})
 }
+
+// A failed GWebCache is logged with its kind and URL as fields, and an
+// error that says only what went wrong: not the kind and URL again, nor
+// net/http's `Get "URL?query":` and Go's "dial tcp A: connect:".
+func TestGWebCacheFailureLogLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		core, logs := observer.New(zapcore.InfoLevel)
+		cfg := udpConfig(t, n, "10.0.0.2:6346")
+		cfg.GWebCaches = []string{"http://10.0.0.51/dead.php"}
+		cfg.Logger = zap.New(core)
+		startServent(t, cfg)
+		synctest.Wait()
+		failed := logs.FilterMessage("host cache failed").All()
+		require.Len(t, failed, 1)
+		f := failed[0].ContextMap()
+		assert.Equal(t, "GWebCache", f["kind"])
+		assert.Equal(t, "http://10.0.0.51/dead.php", f["cache"])
+		assert.Equal(t, "connect to 10.0.0.51:80: connection refused", f["error"])
+	})
+}

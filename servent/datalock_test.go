@@ -107,7 +107,7 @@ func TestCloseAfterNewFreesDataDir(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "a second Close")
-	assert.ErrorContains(t, s.Start(context.Background()), "Start after Close")
+	assert.ErrorContains(t, s.Start(context.Background()), "start after close")
 
 	again, err := New(cfg)
 	require.NoError(t, err, "Close after New alone kept the lock")

@@ -15,6 +15,7 @@ import (
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Version is Govent's version, sent in User-Agent and Server headers.
@@ -459,7 +460,7 @@ func (s *Servent) dialOnce(ctx context.Context, p *peerInfo, asLeaf bool) (net.C
 		if errors.Is(err, wire.ErrRefused) {
 			return nil, nil, err // it names addr already
 		}
-		return nil, nil, fmt.Errorf("handshake with %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("handshake with %s: %w", addr, neterr.Cause(err)) // "timed out", not "read tcp SRC->addr: i/o timeout"
 	}
 	return nc, br, nil
 }

@@ -3,7 +3,6 @@ package servent
 import (
 	"net"
 	"net/netip"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -11,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A listen or dial failure says what failed once: the standard library's
-// error already names the operation and the address.
+// A listen or dial failure says what failed once, in plain words (not
+// "listen tcp A: bind: address already in use").
 func TestNetErrorsSayItOnce(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -22,8 +21,7 @@ func TestNetErrorsSayItOnce(t *testing.T) {
 	err = s.Start(t.Context())
 	require.Error(t, err)
 	assert.ErrorIs(t, err, syscall.EADDRINUSE)
-	assert.Equal(t, 1, strings.Count(err.Error(), "listen"), "%v", err)
-	assert.Contains(t, err.Error(), busy.Addr().String())
+	assert.EqualError(t, err, "listen on "+busy.Addr().String()+": address already in use")
 
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -35,6 +33,6 @@ func TestNetErrorsSayItOnce(t *testing.T) {
 	defer c.Close()
 	err = c.Connect(addr)
 	require.Error(t, err)
-	assert.Equal(t, 1, strings.Count(err.Error(), "dial"), "%v", err)
-	assert.Contains(t, err.Error(), addr.String())
+	assert.EqualError(t, err, "connect to "+addr.String()+": connection refused")
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
 }

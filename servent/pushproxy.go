@@ -22,6 +22,7 @@ import (
 
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Push proxies (the push_proxy spec, as gtk-gnutella's pproxy.c and vmsg.c
@@ -465,7 +466,7 @@ func (s *Servent) askProxy(ctx context.Context, proxy netip.AddrPort, servent wi
 	defer cancel()
 	nc, err := s.cfg.Network.DialContext(ctx, "tcp", proxy.String())
 	if err != nil {
-		return fmt.Errorf("push proxy %s: %w", proxy, err)
+		return fmt.Errorf("push proxy %s: %w", proxy, neterr.Cause(err))
 	}
 	defer nc.Close()
 	if d, ok := ctx.Deadline(); ok {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -514,5 +515,26 @@ func TestFirewalledSourceGoneSaysWhy(t *testing.T) {
 		assert.Contains(t, err.Error(), "after a routed Push")
 		assert.Contains(t, err.Error(), "410 Push Proxy: Servent not connected")
 		assert.Contains(t, err.Error(), "firewalled source "+f.leaf.GUID().String()+" unreachable")
+		assert.NotContains(t, err.Error(), "\n", "one line, as get prints it")
+	})
+}
+
+// A push proxy that is gone says so once, with its address: not "push
+// proxy A: dial tcp A: connect: connection refused".
+func TestFirewalledSourceProxyDownSaysWhy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFirewalledNet(t, randomBytes(10<<10, 20), false, false)
+		r := f.find(t)
+		require.NotEmpty(t, r.Proxies)
+		f.up.Close()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := f.down.xfer.DialSource(ctx, SourceOf(r))
+		require.Error(t, err)
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+		assert.Contains(t, err.Error(), "push proxy "+r.Proxies[0].String()+": connection refused")
+		assert.NotContains(t, err.Error(), "dial tcp")
+		assert.NotContains(t, err.Error(), "\n", "one line, as get prints it")
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/router"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Firewall-to-firewall transfers through a relay. Two firewalled hosts
@@ -418,7 +419,7 @@ func (r *relay) ask(ctx context.Context, uploader wire.GUID) (wire.RelayGrant, e
 		}
 		errs = append(errs, err)
 	}
-	return wire.RelayGrant{}, errors.Join(errs...)
+	return wire.RelayGrant{}, joinErrors(errs)
 }
 
 func (r *relay) askOne(ctx context.Context, c *conn, uploader wire.GUID) (wire.RelayGrant, error) {
@@ -477,7 +478,7 @@ func (r *relay) dialSlot(ctx context.Context, g wire.RelayGrant) (net.Conn, *buf
 	nc, err := r.s.cfg.Network.DialContext(dctx, "tcp", g.Relay.String())
 	cancel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("relay %s: %w", g.Relay, err)
+		return nil, nil, fmt.Errorf("relay %s: %w", g.Relay, neterr.Cause(err))
 	}
 	line := "RELAY " + g.Token.String() + "\r\n\r\n"
 	_ = nc.SetWriteDeadline(time.Now().Add(directDialTimeout))

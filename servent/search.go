@@ -92,7 +92,7 @@ func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
 		return nil, fmt.Errorf("search text of %d bytes, at most %d", len(text), maxQueryLen)
 	}
 	if s.ctx == nil {
-		return nil, errors.New("Search before Start")
+		return nil, errors.New("search before start")
 	}
 	q := wire.Query{Criteria: []byte(text)}
 	// QueryFlagGGEPH: gtk-gnutella then sends each result's hash in GGEP

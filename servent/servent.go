@@ -23,6 +23,7 @@ import (
 	"github.com/govent/govent/servent/internal/ratelimit"
 	"github.com/govent/govent/servent/library"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Servent is one Gnutella node.
@@ -249,7 +250,7 @@ func (s *Servent) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	if closed {
 		// The data directory is no longer ours.
-		return errors.New("Start after Close")
+		return errors.New("start after close")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.startedAt = time.Now()
@@ -570,7 +571,7 @@ func (s *Servent) Connect(addr netip.AddrPort) error {
 // refused handshake is a *wire.RefusedError.
 func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error {
 	if s.ctx == nil {
-		return errors.New("Connect before Start")
+		return errors.New("connect before start")
 	}
 	if !s.reserveSlot(slotPeer) {
 		return fmt.Errorf("connect %s: %w (%d of %d taken)", addr, errNoSlot, s.slotLimit(slotPeer), s.slotLimit(slotPeer))
@@ -582,13 +583,13 @@ func (s *Servent) ConnectContext(ctx context.Context, addr netip.AddrPort) error
 	return err
 }
 
-// netError wraps a listen or dial failure. The standard library's
-// *net.OpError already names the operation and the address ("listen tcp
-// 127.0.0.1:6346: bind: address already in use"), so only ours are given
-// what failed (memnet's, say).
+// netError wraps a listen or dial failure. A *net.OpError names the
+// operation and the address, and neterr says them in plain words ("listen
+// on 127.0.0.1:6346: address already in use"); other errors are given
+// what failed.
 func netError(what string, err error) error {
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		return err
+	if _, ok := err.(*net.OpError); ok {
+		return neterr.Plain(err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -460,8 +461,36 @@ func (t *transfers) pushes(ctx context.Context, src httpxfer.Source, to netip.Ad
 		}
 		errs = append(errs, fmt.Errorf("after a routed Push: %w", err))
 	}
-	return nil, fmt.Errorf("firewalled source %s unreachable: %w", src.ServentGUID, errors.Join(errs...))
+	return nil, fmt.Errorf("firewalled source %s unreachable: %w", src.ServentGUID, joinErrors(errs))
 }
+
+// joinErrors is errors.Join said on one line, "a; b" (a user reads an
+// error as one line, as search's "no peer could be reached: ..."); nil
+// for none, and errors.Is and As see each.
+func joinErrors(errs []error) error {
+	var joined joinedErrors
+	for _, err := range errs {
+		if err != nil {
+			joined = append(joined, err)
+		}
+	}
+	if len(joined) == 0 {
+		return nil
+	}
+	return joined
+}
+
+type joinedErrors []error
+
+func (e joinedErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e joinedErrors) Unwrap() []error { return e }
 
 // routePush sends a Push to src along the route its QueryHit came by.
 func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint32) error {
@@ -481,7 +510,7 @@ func (t *transfers) routePush(src httpxfer.Source, to netip.AddrPort, index uint
 		return fmt.Errorf("encoding Push: %w", err)
 	}
 	if !c.enqueue(b, true) {
-		return fmt.Errorf("Push not queued: %w %s", errNoPushRoute, src.ServentGUID)
+		return fmt.Errorf("%w %s: the queue of its link is full", errNoPushRoute, src.ServentGUID)
 	}
 	return nil
 }

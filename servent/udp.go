@@ -17,6 +17,7 @@ import (
 
 	"github.com/govent/govent/servent/hostcache"
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // The UDP socket: one, on the Gnutella port's number, carrying Pings and
@@ -169,7 +170,7 @@ func (s *Servent) startUDP() {
 	addr := net.JoinHostPort(listenHost(s.cfg.Listen), fmt.Sprint(s.addr.Port()))
 	pc, err := pn.ListenPacket(s.ctx, "udp", addr)
 	if err != nil {
-		s.log.Warn("no UDP socket: out-of-band replies and UDP host caches are off", zap.String("addr", addr), zap.Error(err))
+		s.log.Warn("no UDP socket: out-of-band replies and UDP host caches are off", zap.String("addr", addr), zap.Error(neterr.Cause(err)))
 		return
 	}
 	io, ok := pc.(addrPortConn)

@@ -49,7 +49,7 @@ func browseCommand() *cli.Command {
 				return browseInterrupted(c.Root().Writer, ap.String(), nil, c.Bool("json"))
 			}
 			if err != nil {
-				return fmt.Errorf("browse: %w", err) // it names the address
+				return fmt.Errorf("browse %s: %w", ap, err) // as a failed browse says it
 			}
 			opts := httpxfer.BrowseOptions{UserAgent: servent.UserAgent, Timeout: c.Duration("timeout")}
 			res, err := httpxfer.Browse(ctx, conn, ap.String(), opts)

@@ -66,7 +66,7 @@ func TestBrowseCommand(t *testing.T) {
 	assert.Contains(t, errOut, "want IP:PORT")
 	code, _, errOut = runCLI(t, "", "browse", "127.0.0.1:1")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "browse: dial tcp 127.0.0.1:1")
+	assert.Equal(t, "govent: browse 127.0.0.1:1: connection refused\n", errOut)
 }
 
 // search --browse reaches a servent without a listening port through a

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/govent/govent/cmd/internal/conform"
+	"github.com/govent/govent/cmd/internal/english"
 )
 
 func conformCommand() *cli.Command {
@@ -133,12 +134,15 @@ func runConform(ctx context.Context, c *cli.Command) error {
 			return err
 		}
 	}
+	if ctx.Err() != nil && len(rep.Results) == 0 {
+		return fmt.Errorf("conform: interrupted%s before any case ran", stopCause(ctx))
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("conform: interrupted%s after %d of %d cases: the summary and reports cover only those",
 			stopCause(ctx), len(rep.Results), len(selected))
 	}
 	if !rep.OK() {
-		return fmt.Errorf("conform: %d MUST cases failed", rep.Count(conform.Fail, conform.Must))
+		return fmt.Errorf("conform: %s failed", english.Count(rep.Count(conform.Fail, conform.Must), "MUST case", "MUST cases"))
 	}
 	return nil
 }

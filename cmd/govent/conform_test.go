@@ -117,7 +117,7 @@ func TestConformCatchesBrokenServent(t *testing.T) {
 	assert.Contains(t, out, "PASS  ping/1 ")
 	assert.Contains(t, out, "FAIL  ping/3 ")
 	assert.Contains(t, out, "expected: the Pong's GUID")
-	assert.Contains(t, errOut, "1 MUST cases failed")
+	assert.Contains(t, errOut, "govent: conform: 1 MUST case failed\n")
 }
 
 func brokenServent(nc net.Conn) {
@@ -253,9 +253,40 @@ func TestConformOutputClosed(t *testing.T) {
 	assert.Equal(t, 1, exited())
 	// Closed during the start lines or after handshake/1's: 0 or 1 case
 	// done, as the next write comes.
-	m := regexp.MustCompile(`^govent: conform: interrupted \(output closed: .*broken pipe\) after ([01]) of 15 cases`).FindStringSubmatch(stderr.String())
+	m := regexp.MustCompile(`^govent: conform: interrupted \(output closed: .*broken pipe\) (?:after (1) of 15 cases|before any case ran)`).FindStringSubmatch(stderr.String())
 	require.NotNil(t, m, stderr.String())
+	done := m[1]
+	if done == "" {
+		done = "0"
+	}
 	b, err := os.ReadFile(junit)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), `tests="`+m[1]+`"`)
+	assert.Contains(t, string(b), `tests="`+done+`"`)
+}
+
+// Ctrl-C while a target that accepts and says nothing holds conform's
+// first handshake (the role check) ends the run then, not after
+// --timeout, and says that no case ran, not "after 0 of 15 cases".
+func TestConformInterruptedBeforeAnyCase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds govent and runs it")
+	}
+	bin := buildGovent(t)
+	ln, accepted := silentListener(t)
+	cmd := exec.Command(bin, "conform", "--only", "handshake", "--timeout", "1m", ln.Addr().String())
+	cmd.Env = testEnviron()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	<-accepted
+	start := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err := cmd.Wait()
+	assert.Less(t, time.Since(start), 10*time.Second, "conform waited out its --timeout")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "stderr:\n%s", stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Equal(t, "govent: conform: interrupted (interrupt signal received) before any case ran\n", stderr.String())
 }

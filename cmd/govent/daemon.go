@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/govent/govent/servent"
 	"github.com/govent/govent/servent/control"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // controlAddr: IP:PORT (port 0 picks one), or off; the IP is named, as
@@ -44,7 +46,7 @@ func prepareControl(rc runConfig) (*controlPrep, error) {
 	}
 	ln, err := net.Listen("tcp", rc.Control)
 	if err != nil {
-		return nil, fmt.Errorf("control API: %w", addrInUse(err, "control", rc.Control))
+		return nil, fmt.Errorf("control API: %w", addrInUse(neterr.Plain(err), "control", rc.Control))
 	}
 	return &controlPrep{token: tok, ln: ln}, nil
 }
@@ -85,11 +87,15 @@ func startControl(ctx context.Context, s *servent.Servent, rc runConfig, p *cont
 		return nil, err
 	}
 	ln := p.ln
-	addr := ln.Addr().(*net.TCPAddr)
-	if !addr.IP.IsLoopback() {
-		log.Warn("the control API listens beyond loopback: its token travels in clear", zap.Stringer("addr", addr))
+	bound := ln.Addr().(*net.TCPAddr)
+	// As the user gave it, with the port it got: "0.0.0.0:PORT", not the
+	// socket's "[::]:PORT".
+	host, _, _ := net.SplitHostPort(rc.Control) // checked: IP:PORT
+	addr := net.JoinHostPort(host, strconv.Itoa(bound.Port))
+	if !bound.IP.IsLoopback() {
+		log.Warn("the control API listens beyond loopback: its token travels in clear", zap.String("addr", addr))
 	}
-	if err := control.WriteAddr(rc.DataDir, addr.String()); err != nil {
+	if err := control.WriteAddr(rc.DataDir, addr); err != nil {
 		p.abandon()
 		return nil, err
 	}
@@ -101,7 +107,7 @@ func startControl(ctx context.Context, s *servent.Servent, rc runConfig, p *cont
 			log.Warn("control API stopped", zap.Error(err))
 		}
 	}()
-	log.Info("control API", zap.Stringer("addr", addr), zap.String("token", rc.DataDir+"/"+control.TokenFile))
+	log.Info("control API", zap.String("addr", addr), zap.String("token", rc.DataDir+"/"+control.TokenFile))
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()

@@ -708,3 +708,20 @@ func TestSearchDaemonInterrupted(t *testing.T) {
 	assert.Equal(t, `{"results":1,"reason":"interrupted"}`+"\n", string(rest))
 	d.stop(t) // still up, and still able to stop cleanly
 }
+
+// TestControlBeyondLoopbackSaysItsAddress: --control 0.0.0.0:0 warns
+// with the address given and the port it got ("0.0.0.0:PORT"), not the
+// socket's "[::]:PORT", which the user never wrote.
+func TestControlBeyondLoopbackSaysItsAddress(t *testing.T) {
+	data := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	code, _, errOut := runCLIContext(ctx, nil, "", "run", "--listen", "127.0.0.1:0", "--control", "0.0.0.0:0", "--data", data, "--no-bootstrap")
+	assert.Equal(t, 0, code, errOut)
+	warn := regexp.MustCompile(`the control API listens beyond loopback: its token travels in clear\t\{"addr": "([^"]*)"\}`).FindStringSubmatch(errOut)
+	require.NotNil(t, warn, errOut)
+	assert.Regexp(t, `^0\.0\.0\.0:[1-9][0-9]*$`, warn[1])
+	info := regexp.MustCompile(`control API\t\{"addr": "([^"]*)"`).FindStringSubmatch(errOut)
+	require.NotNil(t, info, errOut)
+	assert.Equal(t, warn[1], info[1], "both lines say the same address")
+}

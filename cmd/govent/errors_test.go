@@ -2,15 +2,23 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,8 +28,8 @@ import (
 
 // The rule for the errors a user reads: "govent: " once, from run; then
 // what was being done and to what ("download \"f.bin\": ...", "handshake
-// with A: ...", "dial tcp A: ..."), each said once; never a Go package's
-// name.
+// with A: ...", "connect to A: ..."), each said once; never a Go package's
+// name, nor Go's network words (goNetWords).
 
 // contexts are the words a layer puts before an error it wraps: each may
 // lead a part of the message (the text between ": ") at most once.
@@ -38,6 +46,13 @@ var addrPattern = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+:\d+\b`)
 
 // packages are Go package names that no user-facing error shows.
 var packages = []string{"servent", "httpxfer", "wire", "router", "link", "thex", "library"}
+
+// goNetWords are the standard library's words for a network failure,
+// which no user-facing error shows: "dial tcp", "listen tcp", our own
+// source address ("127.91.57.76:0->A"), the system call ("connect: ",
+// "bind: ") and net/http's `Get "URL"`. wire/neterr says them in plain
+// words.
+var goNetWords = regexp.MustCompile(`\b(?:dial|listen|accept|read|write) (?:tcp|udp)[46]?\b|[0-9\]]->[0-9\[]|: (?:connect|bind|socket|setsockopt): |\b(?:Get|Head|Post) "`)
 
 // assertSaidOnce fails when a layer's context is said twice in msg, as in
 // "download: httpxfer: download ...: httpxfer: ...", or a package's name
@@ -71,6 +86,7 @@ func assertSaidOnce(t interface {
 	for _, p := range packages {
 		assert.NotRegexp(t, `\b`+p+`: `, msg, "package name %q in %q", p, msg)
 	}
+	assert.NotRegexp(t, goNetWords, msg, "Go's network words in %q", msg)
 }
 
 // closedAddr is a loopback address where nothing listens.
@@ -141,17 +157,20 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 			want: `govent: download "f.bin": no usable source left: ` + lying + ": SHA-1 mismatch: it wrote every chunk, and the file does not match\n"},
 		{args: []string{"get", "magnet:?xt=urn:sha1:bad"}, code: 2,
 			want: `govent get: magnet link without a usable urn:sha1 or urn:bitprint xt: xt "urn:sha1:bad": not a SHA-1 (base32, 32 characters; it has 3)` + "\n"},
-		{args: []string{"browse", refused}, want: "govent: browse: dial tcp " + refused + ": connect: connection refused\n"},
+		{args: []string{"browse", refused}, want: "govent: browse " + refused + ": connection refused\n"},
 		{args: []string{"browse", httpOnly}, want: "govent: browse " + httpOnly + ": 404 Not Found\n"},
-		// Not "dial tcp 127.88.97.108:0->A": the target once, and no
-		// source address of ours.
-		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": connect: connection refused\n"},
+		// Not "dial tcp 127.91.57.76:0->A: connect: connection refused":
+		// neither conform's source address nor Go's words.
+		{args: []string{"conform", "--timeout", "1s", refused}, want: "govent: conform: cannot reach " + refused + ": connection refused\n"},
+		// Not "is not live: refused connect: dial tcp A: connect: connection refused".
+		{args: []string{"fuzz-peer", "--duration", "1s", "--out", t.TempDir(), refused},
+			want: "govent: fuzz-peer: " + refused + " is not live: cannot connect: connection refused\n"},
 		{args: []string{"search", "x", "--peer", refused, "--timeout", "1s"},
-			want: "govent: no peer could be reached: dial tcp " + refused + ": connect: connection refused\n"},
+			want: "govent: no peer could be reached: connect to " + refused + ": connection refused\n"},
 		{args: []string{"search", "x", "--peer", full, "--timeout", "1s"},
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full\n"},
 		{args: []string{"search", "x", "--peer", full, "--peer", refused, "--timeout", "1s"},
-			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; dial tcp " + refused + ": connect: connection refused\n"},
+			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; connect to " + refused + ": connection refused\n"},
 		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: open "},
 		// A directory: not "it is empty", nor "descriptor 0: reading
 		// header at offset 0: read DIR: is a directory".
@@ -164,7 +183,9 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		{args: []string{"status", "--data", someDir},
 			want: "govent: no daemon has run with --data " + someDir + " (no " + filepath.Join(someDir, "control-token") + "); start one with govent run --data " + someDir + "\n"},
 		{args: []string{"run", "--listen", busy.Addr().String(), "--no-bootstrap"},
-			want: "govent: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+			want: "govent: listen on " + busy.Addr().String() + ": address already in use (another servent uses it; pass --listen 127.0.0.1:0 or another port)\n"},
+		{args: []string{"run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--data", t.TempDir(), "--control", busy.Addr().String()},
+			want: "govent: control API: listen on " + busy.Addr().String() + ": address already in use (another servent uses it; pass --control 127.0.0.1:0 or another port)\n"},
 		// Not a servent: say what answered.
 		{args: []string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, want: "govent: no peer could be reached: handshake with " + httpOnly +
 			`: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
@@ -198,6 +219,10 @@ func TestAssertSaidOnceCatchesRepeats(t *testing.T) {
 		`govent: httpxfer: download "f.bin": no usable source left: A: HEAD: 404 Not Found`,
 		`govent: download "f.bin": no usable source left after SHA-1 mismatch: A: SHA-1 mismatch: its chunks were replaced`,
 		"govent: conform: cannot reach 127.0.0.1:1: dial tcp 127.88.97.108:0->127.0.0.1:1: connect: connection refused",
+		"govent: listen tcp 127.0.0.1:6346: bind: address already in use",
+		"govent: no peer could be reached: dial tcp 127.0.0.1:1: connect: connection refused",
+		"govent: browse [::1]:1: dial tcp [::1]:5->[::1]:1: connection refused",
+		`govent: host cache: Get "http://127.0.0.1:1/?get=1": connection refused`,
 	} {
 		r := &failRecorder{}
 		assertSaidOnce(r, msg)
@@ -213,3 +238,104 @@ type failRecorder struct{ failed bool }
 
 func (r *failRecorder) Errorf(string, ...any) { r.failed = true }
 func (r *failRecorder) Helper()               {}
+
+// moduleSource is the module's Go code, tests left out, parsed; and the
+// names of its directories, which are its packages' names.
+type moduleSource struct {
+	fset  *token.FileSet
+	files []*ast.File
+	pkgs  map[string]bool
+}
+
+func parseModule(t *testing.T) moduleSource {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	m := moduleSource{fset: token.NewFileSet(), pkgs: map[string]bool{}}
+	require.NoError(t, filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")):
+			return filepath.SkipDir
+		case d.IsDir():
+			m.pkgs[d.Name()] = true
+		case strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go"):
+			f, err := parser.ParseFile(m.fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			m.files = append(m.files, f)
+		}
+		return nil
+	}))
+	require.NotEmpty(t, m.files)
+	return m
+}
+
+// calls runs fn on every call of the module whose function (a selector,
+// x.Name) matches, with its first string literal argument, unquoted.
+func (m moduleSource) calls(match func(x, name string) bool, fn func(pos token.Position, lit string)) {
+	for _, f := range m.files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			x := ""
+			if id, ok := sel.X.(*ast.Ident); ok {
+				x = id.Name
+			}
+			if !match(x, sel.Sel.Name) {
+				return true
+			}
+			for _, a := range call.Args {
+				if lit, ok := a.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					s, _ := strconv.Unquote(lit.Value)
+					fn(m.fset.Position(lit.Pos()), s)
+					break
+				}
+			}
+			return true
+		})
+	}
+}
+
+// TestLogMessagesNameNoPackage: no log message starts with the name of
+// one of our packages ("library: cannot save state"): the logger's name
+// (Named) and the fields say where a line comes from. It reads every
+// logging call of the module: the first string literal given to Debug,
+// Info, Warn, Error (and the servent's rate-limited loggers).
+func TestLogMessagesNameNoPackage(t *testing.T) {
+	m := parseModule(t)
+	logCall := regexp.MustCompile(`^(?:Debug|Info|Warn|Error|DPanic|Fatal|log\w*|rateLog\w*)$`)
+	prefix := regexp.MustCompile(`^([a-z0-9]+): `)
+	var bad []string
+	m.calls(func(_, name string) bool { return logCall.MatchString(name) }, func(pos token.Position, msg string) {
+		if p := prefix.FindStringSubmatch(msg); p != nil && m.pkgs[p[1]] {
+			bad = append(bad, fmt.Sprintf("%s: %q", pos, msg))
+		}
+	})
+	assert.Empty(t, bad, "log messages that start with a package's name")
+}
+
+// TestErrorStringsStartLowerCase: an error string starts with a lower
+// case letter (staticcheck's ST1005), as it may follow another's ": ";
+// a first word with more capitals or digits is a name ("TLS", "GUID",
+// "MaxPeers") and may stay. Unlike ST1005, a method's name ("Start after
+// Close") is no excuse: it reads as the start of a sentence.
+func TestErrorStringsStartLowerCase(t *testing.T) {
+	var bad []string
+	isErr := func(x, name string) bool { return x == "errors" && name == "New" || x == "fmt" && name == "Errorf" }
+	parseModule(t).calls(isErr, func(pos token.Position, msg string) {
+		word, _, _ := strings.Cut(msg, " ")
+		first, n := utf8.DecodeRuneInString(word)
+		if unicode.IsUpper(first) && !strings.ContainsFunc(word[n:], func(r rune) bool { return unicode.IsUpper(r) || unicode.IsDigit(r) }) {
+			bad = append(bad, fmt.Sprintf("%s: %q", pos, msg))
+		}
+	})
+	assert.Empty(t, bad, "error strings that start with a capital")
+}

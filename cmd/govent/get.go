@@ -49,7 +49,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "source", Usage: "`IP:PORT` serving the file (tls:IP:PORT: it takes TLS), or the servent GUID of a firewalled one (repeatable; required)"},
 			&cli.StringFlag{Name: "name", Usage: "file `NAME` to save as, extension included (default: the urn's base32)"},
-			&cli.Int64Flag{Name: "size", Usage: "file size in bytes", DefaultText: "ask the sources"},
+			&cli.Int64Flag{Name: "size", Usage: "file size in bytes; 0 means unknown: the sources are asked", DefaultText: "0, or the magnet's xl"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "download directory `DIR` (made if missing)", TakesFile: true},
 			&cli.StringSliceFlag{Name: "push-proxy", Usage: "`IP:PORT` of a push proxy of the firewalled sources (repeatable)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "`IP:PORT` of an ultrapeer to join for Pushes and relays (repeatable)"},

@@ -405,3 +405,13 @@ func (c dripConn) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TestGetSizeHelpSaysZeroIsUnknown: --size 0 is allowed (sizeRule) and
+// means the size is not known, as when it is not given: the help says so.
+func TestGetSizeHelpSaysZeroIsUnknown(t *testing.T) {
+	code, out, _ := runCLI(t, "", "get", "--help")
+	require.Equal(t, 0, code)
+	line := regexp.MustCompile(`(?m)^\s*--size int\s.*(?:\n\s{20,}\S.*)*`).FindString(out)
+	require.NotEmpty(t, line, out)
+	assert.Regexp(t, `\b0\b[^\n]*unknown|unknown[^\n]*\b0\b`, strings.Join(strings.Fields(line), " "), "the --size help: %q", line)
+}

@@ -321,11 +321,11 @@ func TestSearchAndDownload(t *testing.T) {
 func TestSearchNoPeer(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
 	assert.Equal(t, 1, code)
-	assert.Regexp(t, `^govent: no peer could be reached: dial tcp 127\.0\.0\.1:1: connect: connection refused\n$`, errOut)
+	assert.Regexp(t, `^govent: no peer could be reached: connect to 127\.0\.0\.1:1: connection refused\n$`, errOut)
 
 	code, _, errOut = runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--peer", "127.0.0.1:2", "--listen", "127.0.0.1:0", "x")
 	assert.Equal(t, 1, code)
-	assert.Regexp(t, `^govent: no peer could be reached: dial tcp 127\.0\.0\.1:1: connect: connection refused; dial tcp 127\.0\.0\.1:2: connect: connection refused\n$`, errOut)
+	assert.Regexp(t, `^govent: no peer could be reached: connect to 127\.0\.0\.1:1: connection refused; connect to 127\.0\.0\.1:2: connection refused\n$`, errOut)
 }
 
 func TestCaptureDecode(t *testing.T) {

@@ -94,7 +94,7 @@ func TestBusyListenPortHint(t *testing.T) {
 	} {
 		code, _, errOut := runCLI(t, "", args...)
 		assert.Equal(t, 1, code, "%v: %s", args, errOut)
-		assert.Contains(t, errOut, "listen tcp "+busy+": bind: address already in use (another servent uses it; pass --listen 127.0.0.1:0 or another port)", args)
+		assert.Contains(t, errOut, "govent: listen on "+busy+": address already in use (another servent uses it; pass --listen 127.0.0.1:0 or another port)\n", args)
 	}
 	// The hint keeps the host the user gave: all interfaces stay so.
 	code, _, errOut := runCLI(t, "", "run", "--listen", fmt.Sprintf(":%d", first.Addr().Port()), "--no-bootstrap", "--control", "off")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/govent/govent/wire"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Effect is what the liveness oracle saw go wrong with the target.
@@ -220,10 +221,11 @@ func dialHealth(err error, live time.Duration) Health {
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return Health{Effect: EffectUnresponsive, Detail: fmt.Sprintf("connect did not complete within %v", live)}
 	}
-	return Health{Effect: EffectRefused, Detail: "connect: " + clipText(err.Error())}
+	return Health{Effect: EffectRefused, Detail: "cannot connect: " + clipText(neterr.Cause(err).Error())}
 }
 
 func ioHealth(what string, err error, live time.Duration) Health {
+	err = neterr.Cause(err) // what says what and to whom
 	var ne net.Error
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		r.min.end = start.Add(cfg.Duration)
 	}
 	if h, ok := r.firstCheck(ctx); !ok {
-		return r.sum, fmt.Errorf("fuzz-peer: %s is not live: %s %s", cfg.Target, h.Effect, h.Detail)
+		return r.sum, fmt.Errorf("fuzz-peer: %s is not live: %s", cfg.Target, h.Detail) // its Detail says how
 	}
 	files := discover(ctx, r.exec, cfg)
 	r.sum.DiscoveredFiles = len(files)

@@ -18,6 +18,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/govent/govent/wire/neterr"
 )
 
 const (
@@ -33,7 +35,7 @@ const (
 )
 
 // ErrNothing says a cache answered with no host and no cache.
-var ErrNothing = errors.New("the GWebCache gave no hosts and no caches")
+var ErrNothing = errors.New("no hosts and no caches in the answer")
 
 // Answer is what one cache gave.
 type Answer struct {
@@ -53,17 +55,14 @@ type Client struct {
 }
 
 // Fetch asks the cache at cacheURL for hosts and caches: v2 first, then
-// v1 when v2 gives nothing usable.
+// v1 when v2 gives nothing usable. Its errors say what went wrong, not
+// which cache: the caller knows.
 func (c *Client) Fetch(ctx context.Context, cacheURL string) (Answer, error) {
 	base, err := CheckURL(cacheURL)
 	if err != nil {
 		return Answer{}, err
 	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
 	body, err := c.get(ctx, base, url.Values{"get": {"1"}, "net": {"gnutella"}, "client": {"GOVT"}, "version": {c.Version}})
 	if err != nil {
@@ -77,16 +76,23 @@ func (c *Client) Fetch(ctx context.Context, cacheURL string) (Answer, error) {
 	// A v1 cache answers the v2 request with an error or nothing we read.
 	hosts, err := c.get(ctx, base, url.Values{"hostfile": {"1"}, "client": {"GOVT"}, "version": {c.Version}})
 	if err != nil {
-		return Answer{}, fmt.Errorf("GWebCache %s gave nothing in v2, and v1: %w", base.Redacted(), err)
+		return Answer{}, fmt.Errorf("nothing usable in v2, and v1: %w", err)
 	}
 	a = Answer{Version: 1, Hosts: parseV1Hosts(hosts)}
 	if urls, err := c.get(ctx, base, url.Values{"urlfile": {"1"}, "client": {"GOVT"}, "version": {c.Version}}); err == nil {
 		a.Caches = parseV1URLs(urls)
 	}
 	if len(a.Hosts)+len(a.Caches) == 0 {
-		return a, fmt.Errorf("%w: %s", ErrNothing, base.Redacted())
+		return a, ErrNothing
 	}
 	return a, nil
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
 }
 
 // CheckURL parses a cache URL: http or https, a host, no user info.
@@ -117,11 +123,11 @@ func (c *Client) get(ctx context.Context, base *url.URL, q url.Values) ([]string
 	req.Header.Set("User-Agent", "Govent/"+c.Version)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GWebCache %s: %w", base.Redacted(), err)
+		return nil, c.requestError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GWebCache %s: %s", base.Redacted(), resp.Status)
+		return nil, errors.New(resp.Status)
 	}
 	var lines []string
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, MaxResponse))
@@ -130,7 +136,7 @@ func (c *Client) get(ctx context.Context, base *url.URL, q url.Values) ([]string
 		lines = append(lines, strings.TrimSpace(sc.Text()))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("GWebCache %s: reading the answer: %w", base.Redacted(), err)
+		return nil, fmt.Errorf("reading the answer: %w", neterr.Plain(err))
 	}
 	if n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1)); n > 0 && len(lines) > 0 {
 		lines = lines[:len(lines)-1] // cut mid-line at the limit
@@ -192,3 +198,26 @@ func parseHost(s string) (netip.AddrPort, bool) {
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
+
+// requestError is why a request got no answer, without net/http's
+// `Get "URL?query":` (the caller names the cache): Go's network words in
+// plain ones (neterr), or that the time ran out.
+func (c *Client) requestError(ctx context.Context, err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return noAnswer{c.timeout(), err}
+	}
+	return neterr.Plain(err)
+}
+
+// noAnswer is an exchange whose time (Client.Timeout) ran out; it Is
+// context.DeadlineExceeded.
+type noAnswer struct {
+	after time.Duration
+	err   error
+}
+
+func (e noAnswer) Error() string { return fmt.Sprintf("no answer in %v", e.after) }
+func (e noAnswer) Unwrap() error { return e.err }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -120,6 +121,7 @@ func TestSlowCacheTimesOut(t *testing.T) {
 		start := time.Now()
 		_, err := c.Fetch(context.Background(), "http://10.0.0.1/")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.EqualError(t, err, "no answer in 5s")
 		assert.Equal(t, 5*time.Second, time.Since(start), "the whole exchange is bounded")
 	})
 }
@@ -146,5 +148,38 @@ func TestOversizedAnswerIsCut(t *testing.T) {
 		a, err = c.Fetch(context.Background(), "http://10.0.0.2/")
 		require.NoError(t, err)
 		assert.Len(t, a.Hosts, MaxHosts, "a long list is bounded")
+	})
+}
+
+// A failure says what went wrong, not which cache (the caller gave the
+// URL and logs it beside) nor net/http's `Get "URL?query":` and Go's
+// "dial tcp A: connect:".
+func TestErrorsNameNeitherCacheNorGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memnet.New()
+		c, _ := fakeCache(t, n, "10.0.0.1:80", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "gone", http.StatusNotFound)
+		})
+		_, err := c.Fetch(context.Background(), "http://10.0.0.1/gwc.php")
+		assert.EqualError(t, err, "404 Not Found")
+
+		_, err = c.Fetch(context.Background(), "http://10.0.0.3/gwc.php") // nobody listens
+		assert.EqualError(t, err, "connect to 10.0.0.3:80: connection refused")
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+
+		c, _ = fakeCache(t, n, "10.0.0.2:80", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("get") == "1" {
+				w.Write([]byte("ERROR\n")) // v2 gives nothing: v1 is asked
+				return
+			}
+			http.Error(w, "no", http.StatusForbidden)
+		})
+		_, err = c.Fetch(context.Background(), "http://10.0.0.2/gwc.php")
+		assert.EqualError(t, err, "nothing usable in v2, and v1: 403 Forbidden")
+
+		c, _ = fakeCache(t, n, "10.0.0.4:80", func(w http.ResponseWriter, r *http.Request) {})
+		_, err = c.Fetch(context.Background(), "http://10.0.0.4/gwc.php")
+		assert.EqualError(t, err, "no hosts and no caches in the answer")
+		assert.ErrorIs(t, err, ErrNothing)
 	})
 }

@@ -145,7 +145,7 @@ func (l *Library) hashOne(ctx context.Context, job hashJob) bool {
 		return false
 	case err != nil:
 		l.hashErrors++
-		l.log.Warn("library: cannot hash shared file", zap.String("path", job.path), zap.Error(err))
+		l.log.Warn("shared file not hashed", zap.String("path", job.path), zap.Error(err))
 		return false
 	}
 	e.SHA1, e.Hashed = sum, true

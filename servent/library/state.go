@@ -172,6 +172,6 @@ func (l *Library) save() error {
 // saveLogged saves from the background hasher, where nobody gets an error.
 func (l *Library) saveLogged() {
 	if err := l.save(); err != nil {
-		l.log.Warn("library: cannot save state", zap.Error(err))
+		l.log.Warn("state not saved", zap.Error(err))
 	}
 }

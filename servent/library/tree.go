@@ -98,7 +98,7 @@ func (l *Library) Tree(root wire.TTH) (*thex.Tree, bool) {
 	t, err := loadTree(filepath.Join(l.dataDir, TreeDir, root.Base32()), root)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			l.log.Warn("library: tree cache", zap.Error(err))
+			l.log.Warn("cached Tiger tree not read", zap.Error(err)) // err names its file
 		}
 		return nil, false
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -221,12 +220,9 @@ func (st *runState) detectRole(ctx context.Context) (Role, string, error) {
 			return Both, "", fmt.Errorf("conform: %s: %s", st.cfg.Target, gate.reason)
 		}
 		if l == nil && err != nil {
-			// A dial error names the target again, and the source
-			// address we bound, which tells the user nothing: its
-			// reason alone.
-			if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-				err = op.Err
-			}
+			// link.DialTCP's error is the dial's cause alone
+			// (neterr.Cause): not the target again, nor the source
+			// address we bound, which tells the user nothing.
 			return Both, "", fmt.Errorf("conform: cannot reach %s: %w", st.cfg.Target, err)
 		}
 		if errors.Is(err, wire.ErrNotServent) {

@@ -27,6 +27,7 @@ import (
 	"github.com/govent/govent/httpxfer"
 	"github.com/govent/govent/wire"
 	"github.com/govent/govent/wire/linkzip"
+	"github.com/govent/govent/wire/neterr"
 )
 
 // Errors a Link reports.
@@ -172,7 +173,9 @@ func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Du
 	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err // a *net.OpError: "dial tcp LOCAL->ADDR: ..."
+		// The cause alone ("connection refused"): the caller names
+		// addr, and our source address is no business of the user's.
+		return nil, neterr.Cause(err)
 	}
 	return &Link{Conn: nc, br: bufio.NewReader(nc), timeout: timeout}, nil
 }
@@ -181,12 +184,26 @@ func DialTCP(ctx context.Context, addr string, local netip.Addr, timeout time.Du
 // our CONNECT, the answer, our 200 (with Content-Encoding when we
 // compress). A non-200 answer comes back as a *wire.RefusedError
 // together with the Link, whose Answer and Code say what was refused; the
-// connection is closed then.
+// connection is closed then. ctx ending (a Ctrl-C) cuts the handshake
+// short: Dial then returns ctx's error.
 func Dial(ctx context.Context, addr string, o Options) (*Link, error) {
 	l, err := DialTCP(ctx, addr, o.Local, o.timeout())
 	if err != nil {
 		return nil, err
 	}
+	nc := l.Conn
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	l, err = l.handshake(o)
+	if !stop() {
+		// ctx ended and closed the connection, maybe as the handshake
+		// ended: the link is gone either way.
+		return nil, fmt.Errorf("handshake cut short: %w", context.Cause(ctx))
+	}
+	return l, err
+}
+
+// handshake is Dial's on the connection just made.
+func (l *Link) handshake(o Options) (*Link, error) {
 	if err := l.WriteBlock(o.ConnectBlock()); err != nil {
 		l.Conn.Close()
 		return nil, err
@@ -227,7 +244,7 @@ func (l *Link) writeConn(b []byte) error {
 	_ = l.Conn.SetWriteDeadline(time.Now().Add(l.timeout))
 	_, err := l.Conn.Write(b)
 	if err != nil {
-		return fmt.Errorf("write: %w", err)
+		return fmt.Errorf("write: %w", neterr.Cause(err))
 	}
 	return nil
 }
@@ -247,7 +264,7 @@ func (l *Link) ReadBlock() (*wire.Handshake, error) {
 			l.note("<- closed")
 			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
 		}
-		return nil, fmt.Errorf("reading a handshake block: %w", err)
+		return nil, fmt.Errorf("reading a handshake block: %w", neterr.Cause(err))
 	}
 	l.note("<- %s (%d headers)", h.StartLine, len(h.Headers))
 	return h, nil

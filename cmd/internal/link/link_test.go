@@ -2,6 +2,7 @@ package link
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -89,23 +90,35 @@ func TestDialAndExchange(t *testing.T) {
 	assert.Contains(t, l.Transcript()[0], "-> GNUTELLA CONNECT/0.6")
 }
 
-func TestDialRefused(t *testing.T) {
+// peerOnce listens on loopback, runs serve on the first connection it
+// accepts and closes it; it returns the address.
+func peerOnce(t *testing.T, serve func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		defer nc.Close()
+		serve(nc)
+	}()
+	return ln.Addr().String()
+}
+
+// silent is a peer that says nothing.
+func silent(nc net.Conn) { _, _ = io.Copy(io.Discard, nc) }
+
+func TestDialRefused(t *testing.T) {
+	addr := peerOnce(t, func(nc net.Conn) {
 		if _, err := wire.ReadHandshake(bufio.NewReader(nc), wire.HandshakeLimits{}); err == nil {
 			_, _ = nc.Write([]byte("GNUTELLA/0.6 503 Full\r\nX-Try-Ultrapeers: 10.0.0.1:6346\r\n\r\n"))
 		}
-	}()
-	l, err := Dial(t.Context(), ln.Addr().String(), Options{Timeout: 2 * time.Second})
+	})
+	l, err := Dial(t.Context(), addr, Options{Timeout: 2 * time.Second})
 	require.Error(t, err)
-	assert.EqualError(t, err, "handshake with "+ln.Addr().String()+" refused: 503 Full")
+	assert.EqualError(t, err, "handshake with "+addr+" refused: 503 Full")
 	assert.ErrorIs(t, err, wire.ErrRefused)
 	require.NotNil(t, l)
 	assert.Equal(t, 503, l.Code)
@@ -120,31 +133,40 @@ func TestDialRefused(t *testing.T) {
 // TestDialFromLocal: the connection comes from Options.Local, and a peer
 // that never answers leaves the Greeting's timeout.
 func TestDialFromLocal(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
 	from := make(chan net.Addr, 1)
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
+	addr := peerOnce(t, func(nc net.Conn) {
 		from <- nc.RemoteAddr()
-		_, _ = io.Copy(io.Discard, nc) // says nothing
-	}()
+		silent(nc)
+	})
 	local := netip.MustParseAddr("127.77.0.5")
-	l, err := Dial(t.Context(), ln.Addr().String(), Options{Timeout: 200 * time.Millisecond, Local: local})
+	l, err := Dial(t.Context(), addr, Options{Timeout: 200 * time.Millisecond, Local: local})
 	require.Error(t, err)
+	// Not "read tcp 127.77.0.5:PORT->A: i/o timeout": the caller names
+	// A, and our source address and Go's words are no business of the user's.
+	assert.EqualError(t, err, "reading a handshake block: timed out")
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	require.NotNil(t, l)
 	assert.Equal(t, local, (<-from).(*net.TCPAddr).AddrPort().Addr())
 	_, read, gerr := l.Greeting()
 	require.True(t, read)
 	assert.ErrorIs(t, gerr, os.ErrDeadlineExceeded)
 
-	l, err = DialTCP(t.Context(), ln.Addr().String(), netip.Addr{}, time.Second)
+	l, err = DialTCP(t.Context(), addr, netip.Addr{}, time.Second)
 	require.NoError(t, err)
 	defer l.Conn.Close()
 	_, read, _ = l.Greeting()
 	assert.False(t, read, "nothing read yet")
+}
+
+// A Dial whose ctx ends (conform's Ctrl-C) while the peer says nothing
+// returns then, not after its timeout.
+func TestDialCancelledInHandshake(t *testing.T) {
+	addr := peerOnce(t, silent)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	l, err := Dial(ctx, addr, Options{Timeout: time.Minute})
+	assert.Less(t, time.Since(start), 10*time.Second, "Dial waited for its timeout")
+	assert.Nil(t, l)
+	assert.ErrorIs(t, err, context.Canceled)
 }
