@@ -127,17 +127,20 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.out.mu.Lock()
-	c.out.fin = true
-	c.out.wakeReaders()
-	c.out.wakeWriters()
-	c.out.mu.Unlock()
+	// The peer's writes are made to fail before its reads see io.EOF: a
+	// peer that read to the end and then writes must meet the reset, as
+	// over TCP, not slip a write in between the two.
 	c.in.mu.Lock()
 	c.in.gone = true
 	c.in.buf = nil
 	c.in.wakeReaders()
 	c.in.wakeWriters()
 	c.in.mu.Unlock()
+	c.out.mu.Lock()
+	c.out.fin = true
+	c.out.wakeReaders()
+	c.out.wakeWriters()
+	c.out.mu.Unlock()
 	return nil
 }
 
