@@ -339,3 +339,36 @@ func TestErrorStringsStartLowerCase(t *testing.T) {
 	})
 	assert.Empty(t, bad, "error strings that start with a capital")
 }
+
+// A file where a verb wants a directory is the same flag-shaped mistake
+// whichever verb and flag: a usage error, said as status --data says it,
+// before anything runs (get said "govent: --dir: mkdir FILE: not a
+// directory", exit 1; run "govent: data directory: mkdir ...").
+func TestDirectoryFlagGivenAFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	under := filepath.Join(file, "sub")
+	refused := closedAddr(t)
+	const urn = "urn:sha1:PLSTHIPQQ2DXIGD4GAGQGU3GJJUSD6NA"
+	for _, tc := range []struct {
+		args []string
+		want string // the usage line
+	}{
+		{[]string{"get", urn, "--source", refused, "--dir", file}, "govent get: --dir " + file + ": is not a directory"},
+		{[]string{"get", urn, "--source", refused, "--dir", under}, "govent get: --dir " + under + ": " + file + " is not a directory"},
+		{[]string{"search", "x", "--peer", refused, "--timeout", "1s", "--download", "1", "--dir", file}, "govent search: --dir " + file + ": is not a directory"},
+		{[]string{"run", "--no-bootstrap", "--listen", "127.0.0.1:0", "--control", "off", "--data", file}, "govent run: --data " + file + ": is not a directory"},
+		{[]string{"run", "--no-bootstrap", "--listen", "127.0.0.1:0", "--control", "off", "--data", under}, "govent run: --data " + under + ": " + file + " is not a directory"},
+		{[]string{"status", "--data", file}, "govent status: --data " + file + ": is not a directory; want the data directory of its govent run"},
+		{[]string{"status", "--data", under}, "govent status: --data " + under + ": " + file + " is not a directory; want the data directory of its govent run"},
+	} {
+		code, _, errOut := runCLI(t, "", tc.args...)
+		assert.Equal(t, 2, code, "%v: %s", tc.args, errOut)
+		assert.Equal(t, tc.want+"\nRun 'govent "+tc.args[0]+" --help' for usage.\n", errOut, "%v", tc.args)
+	}
+	// search without --download does not use --dir: not checked.
+	code, _, errOut := runCLI(t, "", "search", "x", "--peer", refused, "--timeout", "1s", "--dir", file)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "no peer could be reached")
+}

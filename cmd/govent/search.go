@@ -74,6 +74,9 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			rules = append(rules, notWithDaemon(ctx, "the daemon searches through its own peers", "peer")...)
 			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
 			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "ttl", "listen", "no-tls", "firewalled", "no-listen")...)
+			if c.Int("download") > 0 {
+				rules = append(rules, makableDir("dir")) // else unused: search in a directory we may not write in
+			}
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}
