@@ -54,6 +54,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
 				return err
 			}
+			if err := servent.CheckQuery(c.Args().First()); err != nil {
+				// Said before a peer or the daemon is reached (Search
+				// would say it only once connected).
+				return usageError(fmt.Errorf("QUERY %q: %w", c.Args().First(), err))
+			}
 			rules := append([]flagRule{
 				peerUnlessDaemon("peer"), ipPorts("peer"), listenAddr("listen"),
 				intRange("ttl", 1, 7), intRange("max-results", 1, math.MaxInt), intRange("download", 0, math.MaxInt),
