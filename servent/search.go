@@ -78,19 +78,36 @@ func (s *Servent) ReachesFirewalled() bool {
 	return !s.cfg.Firewalled || s.xfer.relay.available()
 }
 
+// MinQueryBytes is gtk-gnutella's MIN_SEARCH_TERM_BYTES: it sends no
+// search text shorter (in bytes, a run of spaces counting as one), and
+// drops one of a single byte it receives. No routing table holds a word
+// shorter than wire.QRPMinWordLen either, so such a query reaches no leaf.
+const MinQueryBytes = 3
+
+// CheckQuery says why Search would refuse text, before anything is
+// started or dialled.
+func CheckQuery(text string) error {
+	text = strings.TrimSpace(text)
+	switch {
+	case text == "":
+		return errors.New("empty search")
+	case strings.IndexByte(text, 0) >= 0:
+		return errors.New("search text holds a NUL byte")
+	case len(text) > maxQueryLen:
+		return fmt.Errorf("search text of %d bytes, at most %d", len(text), maxQueryLen)
+	case len(strings.Join(strings.Fields(text), " ")) < MinQueryBytes:
+		return fmt.Errorf("shorter than %d characters: servents drop such a search, and match no word shorter than %d letters", MinQueryBytes, wire.QRPMinWordLen)
+	}
+	return nil
+}
+
 // Search floods a Query for text to every neighbour and returns the results
 // as they arrive. The Results channel is closed when ctx ends.
 func (s *Servent) Search(ctx context.Context, text string) (*Search, error) {
+	if err := CheckQuery(text); err != nil {
+		return nil, err
+	}
 	text = strings.TrimSpace(text)
-	if text == "" {
-		return nil, errors.New("empty search")
-	}
-	if strings.IndexByte(text, 0) >= 0 {
-		return nil, errors.New("search text holds a NUL byte")
-	}
-	if len(text) > maxQueryLen {
-		return nil, fmt.Errorf("search text of %d bytes, at most %d", len(text), maxQueryLen)
-	}
 	if s.ctx == nil {
 		return nil, errors.New("search before start")
 	}

@@ -87,7 +87,7 @@ func TestSearchBrowseThroughPush(t *testing.T) {
 	assert.Contains(t, out, "push:"+hidden.GUID().String()+" ("+servent.UserAgent+", servent "+hidden.GUID().String()+"): 2 files\n")
 	assert.Contains(t, out, ". michelle.mp3  8 B  urn:sha1:")
 
-	code, _, errOut = runCLI(t, "", "search", "--peer", middle.Addr().String(), "--download", "1", "--browse", "1", "x")
+	code, _, errOut = runCLI(t, "", "search", "--peer", middle.Addr().String(), "--download", "1", "--browse", "1", "xyz")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "one at a time")
 }

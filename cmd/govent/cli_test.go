@@ -213,15 +213,15 @@ func TestUsageErrors(t *testing.T) {
 		// The servent took 0 for its default, 8: --max-peers 0 ran with 8.
 		{"zero max-peers", []string{"run", "--max-peers", "0"}, []string{"--max-peers 0: must be 1 or more"}},
 		{"non-numeric max-peers", []string{"run", "--max-peers", "abc"}, []string{"--max-peers", `"abc"`, "whole number"}},
-		{"non-numeric ttl", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "seven"}, []string{"--ttl", `"seven"`}},
-		{"ttl out of range", []string{"search", "x", "--peer", "127.0.0.1:1", "--ttl", "9"}, []string{"--ttl 9: ", "1 to 7"}},
-		{"bad duration", []string{"search", "x", "--peer", "127.0.0.1:1", "--timeout", "soon"}, []string{"--timeout", `"soon"`, "duration"}},
+		{"non-numeric ttl", []string{"search", "xyz", "--peer", "127.0.0.1:1", "--ttl", "seven"}, []string{"--ttl", `"seven"`}},
+		{"ttl out of range", []string{"search", "xyz", "--peer", "127.0.0.1:1", "--ttl", "9"}, []string{"--ttl 9: ", "1 to 7"}},
+		{"bad duration", []string{"search", "xyz", "--peer", "127.0.0.1:1", "--timeout", "soon"}, []string{"--timeout", `"soon"`, "duration"}},
 		{"negative connections", []string{"run", "--connections", "-1"}, []string{"--connections -1: "}},
 		{"unknown mode", []string{"run", "--mode", "hub"}, []string{"--mode hub: ", "ultrapeer, leaf or auto"}},
 		{"bad advertise", []string{"run", "--advertise", "somewhere"}, []string{"--advertise somewhere: "}},
 		// A listen address is an IP: foo:1 was looked up in DNS.
 		{"listen on a host name", []string{"run", "--listen", "foo:1"}, []string{"--listen foo:1: want [IP]:PORT", "not a host name"}},
-		{"search listen on a host name", []string{"search", "x", "--peer", "127.0.0.1:1", "--listen", "localhost:0"}, []string{"--listen localhost:0: want [IP]:PORT"}},
+		{"search listen on a host name", []string{"search", "xyz", "--peer", "127.0.0.1:1", "--listen", "localhost:0"}, []string{"--listen localhost:0: want [IP]:PORT"}},
 		{"get listen on a host name", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--listen", "foo:0"}, []string{"--listen foo:0: want [IP]:PORT"}},
 		{"control on a host name", []string{"run", "--data", "/nonexistent", "--control", "localhost:0"}, []string{"--control localhost:0: want IP:PORT"}},
 		{"get push-proxy host name", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--source", "127.0.0.1:1", "--push-proxy", "foo:1"}, []string{"--push-proxy foo:1: want IP:PORT"}},
@@ -231,8 +231,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log level", []string{"run", "--log-level", "loud"}, []string{"--log-level loud: "}},
 		{"bad log format", []string{"run", "--log-format", "xml"}, []string{"--log-format xml: "}},
 		{"unknown flag", []string{"run", "--max-peer", "3"}, []string{"unknown flag --max-peer", "did you mean --max-peers?"}},
-		{"flag without its value", []string{"search", "x", "--peer"}, []string{"--peer needs a value"}},
-		{"search without peer", []string{"search", "x"}, []string{"--peer: required"}},
+		{"flag without its value", []string{"search", "xyz", "--peer"}, []string{"--peer needs a value"}},
+		{"search without peer", []string{"search", "xyz"}, []string{"--peer: required"}},
 		{"search without query", []string{"search", "--peer", "127.0.0.1:1"}, []string{"want one QUERY"}},
 		{"get without source", []string{"get", "urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, []string{"--source: required"}},
 		{"get with a bad urn", []string{"get", "not-a-urn", "--source", "127.0.0.1:1"}, []string{"urn"}},
@@ -313,7 +313,7 @@ func TestFailuresExitOne(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"no peer reachable", []string{"search", "x", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0"}},
+		{"no peer reachable", []string{"search", "xyz", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0"}},
 		{"missing input file", []string{"wire", "decode", filepath.Join(t.TempDir(), "missing")}},
 		{"not a capture", []string{"capture", "decode", "main_test.go"}},
 		{"conform finds nobody", []string{"conform", "127.0.0.1:1", "--timeout", "1s"}},
@@ -488,10 +488,10 @@ func TestDaemonRefusesFlagsItIgnores(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"search", "x", "--peer", "127.0.0.1:1"}, "--peer: not with --daemon: the daemon searches through its own peers"},
-		{[]string{"search", "x", "--download", "1", "--dir", t.TempDir()}, "--dir: not with --daemon: the daemon saves into the downloads directory of its --data"},
-		{[]string{"search", "x", "--ttl", "2"}, "--ttl: not with --daemon: the daemon's own settings (govent run's) apply"},
-		{[]string{"search", "x", "--no-tls"}, "--no-tls: not with --daemon"},
+		{[]string{"search", "xyz", "--peer", "127.0.0.1:1"}, "--peer: not with --daemon: the daemon searches through its own peers"},
+		{[]string{"search", "xyz", "--download", "1", "--dir", t.TempDir()}, "--dir: not with --daemon: the daemon saves into the downloads directory of its --data"},
+		{[]string{"search", "xyz", "--ttl", "2"}, "--ttl: not with --daemon: the daemon's own settings (govent run's) apply"},
+		{[]string{"search", "xyz", "--no-tls"}, "--no-tls: not with --daemon"},
 		{[]string{"get", urn, "--source", "127.0.0.1:1", "--dir", t.TempDir()}, "--dir: not with --daemon: the daemon saves into the downloads directory"},
 		{[]string{"get", urn, "--source", "127.0.0.1:1", "--peer", "127.0.0.1:2"}, "--peer: not with --daemon: the daemon routes Pushes through its own peers"},
 		{[]string{"get", urn, "--source", "127.0.0.1:1", "--push-proxy", "127.0.0.1:2"}, "--push-proxy: not with --daemon"},
@@ -502,7 +502,7 @@ func TestDaemonRefusesFlagsItIgnores(t *testing.T) {
 		assert.Equal(t, 2, code, "%v: %s", c.args, errOut)
 		assert.Contains(t, errOut, c.want, "%v", c.args)
 	}
-	code, _, errOut := runCLIEnv(t, map[string]string{"GOVENT_SEARCH_PEER": "127.0.0.1:1"}, "", "search", "x", "--daemon", "--data", data)
+	code, _, errOut := runCLIEnv(t, map[string]string{"GOVENT_SEARCH_PEER": "127.0.0.1:1"}, "", "search", "xyz", "--daemon", "--data", data)
 	assert.Equal(t, 1, code, "from the environment: on to the daemon, which is not there\n%s", errOut)
 	assert.Contains(t, errOut, "no daemon")
 }

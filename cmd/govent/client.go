@@ -58,9 +58,9 @@ func connectDaemon(ctx context.Context, c *cli.Command, lookupEnv func(string) (
 	if data == "" {
 		return nil, "", usageError(errors.New("--data DIR: which daemon? Give the data directory of its govent run (or set $GOVENT_DATA)"))
 	}
-	if fi, err := os.Stat(data); err == nil && !fi.IsDir() {
+	if _, why, _ := notADirectory(data); why != "" {
 		// Not "control: token file: lstat DATA/control-token: not a directory".
-		return nil, "", usageError(fmt.Errorf("--data %s: is not a directory; want the data directory of its govent run", data))
+		return nil, "", usageError(fmt.Errorf("--data %s: %s; want the data directory of its govent run", data, why))
 	}
 	tok, err := control.ReadToken(data)
 	if errors.Is(err, control.ErrNoToken) {

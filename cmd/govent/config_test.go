@@ -189,7 +189,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := []string{"run"}
 			if strings.Contains(tt.name, "search") {
-				args = []string{"search", "x", "--peer", "127.0.0.1:1"}
+				args = []string{"search", "xyz", "--peer", "127.0.0.1:1"}
 			}
 			if tt.file != "" {
 				args = append(args, "--config", writeConfig(t, tt.file))

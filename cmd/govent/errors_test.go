@@ -165,11 +165,11 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		// Not "is not live: refused connect: dial tcp A: connect: connection refused".
 		{args: []string{"fuzz-peer", "--duration", "1s", "--out", t.TempDir(), refused},
 			want: "govent: fuzz-peer: " + refused + " is not live: cannot connect: connection refused\n"},
-		{args: []string{"search", "x", "--peer", refused, "--timeout", "1s"},
+		{args: []string{"search", "xyz", "--peer", refused, "--timeout", "1s"},
 			want: "govent: no peer could be reached: connect to " + refused + ": connection refused\n"},
-		{args: []string{"search", "x", "--peer", full, "--timeout", "1s"},
+		{args: []string{"search", "xyz", "--peer", full, "--timeout", "1s"},
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full\n"},
-		{args: []string{"search", "x", "--peer", full, "--peer", refused, "--timeout", "1s"},
+		{args: []string{"search", "xyz", "--peer", full, "--peer", refused, "--timeout", "1s"},
 			want: "govent: no peer could be reached: handshake with " + full + " refused: 503 Full; connect to " + refused + ": connection refused\n"},
 		{args: []string{"capture", "decode", filepath.Join(t.TempDir(), "none.pcap")}, want: "govent: open "},
 		// A directory: not "it is empty", nor "descriptor 0: reading
@@ -187,7 +187,7 @@ func TestErrorsSayEachContextOnce(t *testing.T) {
 		{args: []string{"run", "--listen", "127.0.0.1:0", "--no-bootstrap", "--data", t.TempDir(), "--control", busy.Addr().String()},
 			want: "govent: control API: listen on " + busy.Addr().String() + ": address already in use (another servent uses it; pass --control 127.0.0.1:0 or another port)\n"},
 		// Not a servent: say what answered.
-		{args: []string{"search", "x", "--peer", httpOnly, "--timeout", "1s"}, want: "govent: no peer could be reached: handshake with " + httpOnly +
+		{args: []string{"search", "xyz", "--peer", httpOnly, "--timeout", "1s"}, want: "govent: no peer could be reached: handshake with " + httpOnly +
 			`: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
 		{args: []string{"conform", "--timeout", "1s", httpOnly}, want: "govent: conform: " + httpOnly +
 			`: handshake answer: "HTTP/1.1 400 Bad Request": an HTTP server, not a Gnutella servent` + "\n"},
@@ -338,4 +338,55 @@ func TestErrorStringsStartLowerCase(t *testing.T) {
 		}
 	})
 	assert.Empty(t, bad, "error strings that start with a capital")
+}
+
+// A file where a verb wants a directory is the same flag-shaped mistake
+// whichever verb and flag: a usage error, said as status --data says it,
+// before anything runs (get said "govent: --dir: mkdir FILE: not a
+// directory", exit 1; run "govent: data directory: mkdir ...").
+func TestDirectoryFlagGivenAFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	under := filepath.Join(file, "sub")
+	refused := closedAddr(t)
+	const urn = "urn:sha1:PLSTHIPQQ2DXIGD4GAGQGU3GJJUSD6NA"
+	for _, tc := range []struct {
+		args []string
+		want string // the usage line
+	}{
+		{[]string{"get", urn, "--source", refused, "--dir", file}, "govent get: --dir " + file + ": is not a directory"},
+		{[]string{"get", urn, "--source", refused, "--dir", under}, "govent get: --dir " + under + ": " + file + " is not a directory"},
+		{[]string{"search", "xyz", "--peer", refused, "--timeout", "1s", "--download", "1", "--dir", file}, "govent search: --dir " + file + ": is not a directory"},
+		{[]string{"run", "--no-bootstrap", "--listen", "127.0.0.1:0", "--control", "off", "--data", file}, "govent run: --data " + file + ": is not a directory"},
+		{[]string{"run", "--no-bootstrap", "--listen", "127.0.0.1:0", "--control", "off", "--data", under}, "govent run: --data " + under + ": " + file + " is not a directory"},
+		{[]string{"status", "--data", file}, "govent status: --data " + file + ": is not a directory; want the data directory of its govent run"},
+		{[]string{"status", "--data", under}, "govent status: --data " + under + ": " + file + " is not a directory; want the data directory of its govent run"},
+	} {
+		code, _, errOut := runCLI(t, "", tc.args...)
+		assert.Equal(t, 2, code, "%v: %s", tc.args, errOut)
+		assert.Equal(t, tc.want+"\nRun 'govent "+tc.args[0]+" --help' for usage.\n", errOut, "%v", tc.args)
+	}
+	// search without --download does not use --dir: not checked.
+	code, _, errOut := runCLI(t, "", "search", "xyz", "--peer", refused, "--timeout", "1s", "--dir", file)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "no peer could be reached")
+}
+
+// A one-letter search is refused at once, with why, plain or --daemon
+// (before any peer or daemon is reached): it used to run its whole
+// --timeout and end "no results", servents having dropped it unseen.
+func TestSearchTooShortSaysWhy(t *testing.T) {
+	refused := closedAddr(t)
+	const want = `govent search: QUERY "e": shorter than 3 characters: servents drop such a search, and match no word shorter than 3 letters` + "\n" +
+		"Run 'govent search --help' for usage.\n"
+	for _, args := range [][]string{
+		{"search", "e", "--peer", refused, "--timeout", "1s"},
+		{"search", "e", "--daemon", "--data", t.TempDir()},
+	} {
+		code, out, errOut := runCLI(t, "", args...)
+		assert.Equal(t, 2, code, "%v: %s", args, errOut)
+		assert.Equal(t, want, errOut, "%v", args)
+		assert.Empty(t, out, "%v", args)
+	}
 }

@@ -46,7 +46,7 @@ func fuzzPeerCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the cases; the summary prints it", DefaultText: "random"},
 			&cli.StringFlag{Name: "rate", Value: "200/s", Usage: "`RATE` at which cases start, at most: N/s, N/m, or 0 for no bound"},
 			&cli.StringFlag{Name: "targets", Value: "all", Usage: "`AREAS` to fuzz: " + areaList()},
-			&cli.StringFlag{Name: "out", Value: "fuzz-peer-findings", Usage: "directory `DIR` for reproducers and the journal of unchecked cases", TakesFile: true},
+			&cli.StringFlag{Name: "out", Value: "fuzz-peer-findings", Usage: "directory `DIR` for reproducers and the journal of unchecked cases (made only when there are findings, or cases left unchecked: a clean run removes the one it made)", TakesFile: true},
 			&cli.IntFlag{Name: "check-every", Value: peer.DefaultCheckEvery, Usage: "control check after every N cases"},
 			&cli.IntFlag{Name: "parallel", Value: peer.DefaultParallel, Usage: "cases run at once"},
 			&cli.DurationFlag{Name: "recover-wait", Value: peer.DefaultRecoverWait, Usage: "how long to wait for a target that went down to come back (never past --duration)"},
@@ -133,7 +133,7 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 		}},
 		parses("targets", func(s string) error { _, err := peer.ParseAreas(s); return err }),
 		parses("rate", func(s string) error { _, err := peer.ParseRate(s); return err }),
-		positiveDuration("recover-wait"))
+		positiveDuration("recover-wait"), makableDir("out"))
 	if err == nil {
 		err = checkFlags(ctx, c, timeoutRules()...)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,4 +293,32 @@ func TestFuzzPeerInterrupted(t *testing.T) {
 	} else {
 		assert.NotContains(t, stderr.String(), peer.JournalName, "no journal left, none named")
 	}
+}
+
+// --out is made only for findings: a clean run leaves no directory of its
+// own behind (it holds the journal of unchecked cases while it runs), and
+// the help says so, as a user who looks for the directory after a clean
+// run would otherwise take its absence for a failure to write.
+func TestFuzzPeerOutOnlyForFindings(t *testing.T) {
+	code, stdout, _ := runCLI(t, "", "fuzz-peer", "--help")
+	require.Equal(t, 0, code)
+	assert.Contains(t, strings.Join(strings.Fields(stdout), " "), "made only when there are findings")
+
+	s := startFuzzTarget(t)
+	out := filepath.Join(t.TempDir(), "findings")
+	code, _, stderr := runCLI(t, "", "fuzz-peer", "--max-cases", "20", "--seed", "1", "--out", out, s.Addr().String())
+	require.Equal(t, 0, code, stderr)
+	_, err := os.Stat(out)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "a clean run left --out behind")
+}
+
+// A file for --out is a usage error before the run, as for every other
+// directory flag (it was "fuzz-peer: output directory: mkdir FILE: not a
+// directory", exit 1, once the target had been checked).
+func TestFuzzPeerOutIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	code, _, stderr := runCLI(t, "", "fuzz-peer", "--out", file, "127.0.0.1:1")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "govent fuzz-peer: --out "+file+": is not a directory\n")
 }

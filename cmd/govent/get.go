@@ -69,6 +69,7 @@ func getCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			rules = append(rules, notWithDaemon(ctx, "the daemon routes Pushes through its own peers", "peer", "push-proxy")...)
 			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
 			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "listen", "no-tls", "firewalled", "no-listen")...)
+			rules = append(rules, makableDir("dir"))
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}

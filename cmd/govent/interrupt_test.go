@@ -77,7 +77,7 @@ func TestSearchInterruptedDuringHandshake(t *testing.T) {
 	}
 	bin := buildGovent(t)
 	ln, accepted := silentListener(t)
-	cmd := exec.Command(bin, "search", "--peer", ln.Addr().String(), "--timeout", "20s", "--json", "zz")
+	cmd := exec.Command(bin, "search", "--peer", ln.Addr().String(), "--timeout", "20s", "--json", "zzz")
 	cmd.Env = testEnviron()
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

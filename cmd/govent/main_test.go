@@ -319,11 +319,11 @@ func TestSearchAndDownload(t *testing.T) {
 // A search whose peers are all down fails with one line naming each
 // peer and its reason.
 func TestSearchNoPeer(t *testing.T) {
-	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "x")
+	code, _, errOut := runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--listen", "127.0.0.1:0", "xyz")
 	assert.Equal(t, 1, code)
 	assert.Regexp(t, `^govent: no peer could be reached: connect to 127\.0\.0\.1:1: connection refused\n$`, errOut)
 
-	code, _, errOut = runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--peer", "127.0.0.1:2", "--listen", "127.0.0.1:0", "x")
+	code, _, errOut = runCLI(t, "", "search", "--peer", "127.0.0.1:1", "--peer", "127.0.0.1:2", "--listen", "127.0.0.1:0", "xyz")
 	assert.Equal(t, 1, code)
 	assert.Regexp(t, `^govent: no peer could be reached: connect to 127\.0\.0\.1:1: connection refused; connect to 127\.0\.0\.1:2: connection refused\n$`, errOut)
 }

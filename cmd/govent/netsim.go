@@ -128,7 +128,7 @@ func runNetsim(ctx context.Context, c *cli.Command) error {
 			}
 			return "", ""
 		}},
-		reportFile("json"), reportDir("report"),
+		reportFile("json"), makableDir("report"),
 	)
 	if err != nil {
 		return err

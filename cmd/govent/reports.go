@@ -14,7 +14,7 @@ import (
 // The reports of conform, netsim and workload (--json FILE, --junit FILE,
 // --report DIR) are written when the run ends, which can be hours later
 // (conform --pace 30s against gtk-gnutella, netsim's default 10 minutes):
-// reportFile and reportDir check, before the run, that they can be, so
+// reportFile and makableDir check, before the run, that they can be, so
 // that a mistyped path is said at once and not after the run, its figures
 // lost.
 
@@ -42,36 +42,52 @@ func reportFile(flag string) flagRule {
 	})
 }
 
-// reportDir: the value is empty or a directory that is there or can be
-// made, in a directory we may write in. It makes nothing: the report
-// makes it at the end, and a command that refuses to run (a later check
+// makableDir: the value is empty or a directory that is there or can be
+// made, in a directory we may write in: a report's --report, get's and
+// search's --dir, run's --data. It makes nothing: the command makes it
+// when it writes there, and a command that refuses to run (a later check
 // failing) leaves no empty directory behind.
-func reportDir(flag string) flagRule {
+func makableDir(flag string) flagRule {
 	return each(flag, func(s string) string {
 		if s == "" {
 			return ""
 		}
-		// The nearest of s and its parents that exists (ENOTDIR: one
-		// of them is a file, which the loop finds).
-		dir := filepath.Clean(s)
-		fi, err := os.Stat(dir)
-		for (errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)) && filepath.Dir(dir) != dir {
-			dir = filepath.Dir(dir)
-			fi, err = os.Stat(dir)
-		}
+		nearest, why, err := notADirectory(s)
 		switch {
 		case err != nil:
 			return err.Error()
-		case !fi.IsDir() && dir == filepath.Clean(s):
-			return "is not a directory"
-		case !fi.IsDir():
-			return fmt.Sprintf("%s is not a directory", dir)
+		case why != "":
+			return why
 		}
-		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
-			return fmt.Sprintf("cannot write in %s: %v", dir, err)
+		if err := unix.Access(nearest, unix.W_OK|unix.X_OK); err != nil {
+			return fmt.Sprintf("cannot write in %s: %v", nearest, err)
 		}
 		return ""
 	})
+}
+
+// notADirectory says why s cannot be a directory: "is not a directory"
+// when s is a file, "F is not a directory" when a parent F of s is one, ""
+// when s is a directory or can be made one. nearest is s or the nearest
+// of its parents that exists; err is a failure to look (not ENOENT or
+// ENOTDIR), for the caller to say or not.
+func notADirectory(s string) (nearest, why string, err error) {
+	// ENOTDIR: one of s's parents is a file, which the loop finds.
+	nearest = filepath.Clean(s)
+	fi, err := os.Stat(nearest)
+	for (errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)) && filepath.Dir(nearest) != nearest {
+		nearest = filepath.Dir(nearest)
+		fi, err = os.Stat(nearest)
+	}
+	switch {
+	case err != nil:
+		return nearest, "", err
+	case !fi.IsDir() && nearest == filepath.Clean(s):
+		return nearest, "is not a directory", nil
+	case !fi.IsDir():
+		return nearest, fmt.Sprintf("%s is not a directory", nearest), nil
+	}
+	return nearest, "", nil
 }
 
 // writeReport writes a report to name, or to stdout for "-".

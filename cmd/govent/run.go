@@ -100,6 +100,7 @@ func runCommand(serve func(context.Context, runConfig, *zap.Logger) error) *cli.
 			rules := append([]flagRule{
 				listenAddr("listen"),
 				readablePath("share"),
+				makableDir("data"),
 				hostPorts("peer"),
 				hostPorts("uhc"),
 				cacheURLs("gwc"),

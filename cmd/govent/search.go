@@ -54,6 +54,11 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			if err := wantArgs(c, 1, "QUERY argument (quote several words)"); err != nil {
 				return err
 			}
+			if err := servent.CheckQuery(c.Args().First()); err != nil {
+				// Said before a peer or the daemon is reached (Search
+				// would say it only once connected).
+				return usageError(fmt.Errorf("QUERY %q: %w", c.Args().First(), err))
+			}
 			rules := append([]flagRule{
 				peerUnlessDaemon("peer"), ipPorts("peer"), listenAddr("listen"),
 				intRange("ttl", 1, 7), intRange("max-results", 1, math.MaxInt), intRange("download", 0, math.MaxInt),
@@ -74,6 +79,9 @@ func searchCommand(lookupEnv func(string) (string, bool)) *cli.Command {
 			rules = append(rules, notWithDaemon(ctx, "the daemon searches through its own peers", "peer")...)
 			rules = append(rules, notWithDaemon(ctx, daemonDownloadDir, "dir")...)
 			rules = append(rules, notWithDaemon(ctx, daemonOwnSettings, "ttl", "listen", "no-tls", "firewalled", "no-listen")...)
+			if c.Int("download") > 0 {
+				rules = append(rules, makableDir("dir")) // else unused: search in a directory we may not write in
+			}
 			if err := checkFlags(ctx, c, rules...); err != nil {
 				return err
 			}

@@ -60,7 +60,7 @@ func runWorkload(ctx context.Context, c *cli.Command) error {
 			}
 			return ""
 		}),
-		reportFile("json"), reportDir("report"))
+		reportFile("json"), makableDir("report"))
 	if err != nil {
 		return err
 	}
