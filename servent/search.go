@@ -96,7 +96,7 @@ func CheckQuery(text string) error {
 	case len(text) > maxQueryLen:
 		return fmt.Errorf("search text of %d bytes, at most %d", len(text), maxQueryLen)
 	case len(strings.Join(strings.Fields(text), " ")) < MinQueryBytes:
-		return fmt.Errorf("shorter than %d characters: servents drop such a search, and match no word shorter than %d letters", MinQueryBytes, wire.QRPMinWordLen)
+		return fmt.Errorf("shorter than %d bytes: servents drop such a search, and match no word shorter than %d bytes", MinQueryBytes, wire.QRPMinWordLen)
 	}
 	return nil
 }

@@ -378,7 +378,7 @@ func TestDirectoryFlagGivenAFile(t *testing.T) {
 // --timeout and end "no results", servents having dropped it unseen.
 func TestSearchTooShortSaysWhy(t *testing.T) {
 	refused := closedAddr(t)
-	const want = `govent search: QUERY "e": shorter than 3 characters: servents drop such a search, and match no word shorter than 3 letters` + "\n" +
+	const want = `govent search: QUERY "e": shorter than 3 bytes: servents drop such a search, and match no word shorter than 3 bytes` + "\n" +
 		"Run 'govent search --help' for usage.\n"
 	for _, args := range [][]string{
 		{"search", "e", "--peer", refused, "--timeout", "1s"},

@@ -193,8 +193,8 @@ func fuzzPeerAction(ctx context.Context, c *cli.Command) error {
 			msg += "; " + found
 		}
 		if sum.Journal != "" {
-			msg += fmt.Sprintf("; %s keeps the cases sent but not yet checked: `govent fuzz-peer replay %s HOST:PORT` checks them",
-				sum.Journal, sum.Journal)
+			msg += fmt.Sprintf("; %s keeps the cases sent but not yet checked: `govent fuzz-peer replay %s %s` checks them",
+				sum.Journal, sum.Journal, cfg.Target)
 		}
 		return errors.New(msg)
 	}

@@ -259,7 +259,7 @@ func TestFuzzPeerInterrupted(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, "fuzz-peer", s.Addr().String(), "--targets", "handshake", "--rate", "50",
-		"--duration", "1m", "--seed", "1", "--out", out)
+		"--duration", "1m", "--seed", "1", "--out", out, "--check-every", "1000000") // cases left unchecked: a journal
 	cmd.Env = testEnviron()
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
@@ -286,10 +286,13 @@ func TestFuzzPeerInterrupted(t *testing.T) {
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, stdout.String(), "stopped: interrupted", "the summary so far")
 	assert.Regexp(t, `^govent: fuzz-peer: interrupted \(interrupt signal received\) after [0-9.]+s: the summary above covers [0-9]+ cases?(; \S+ keeps the cases sent but not yet checked: `+
-		"`govent fuzz-peer replay \\S+ HOST:PORT` checks them)?\n$", stderr.String())
+		"`govent fuzz-peer replay \\S+ \\S+` checks them)?\n$", stderr.String())
 	journal := filepath.Join(out, peer.JournalName)
 	if _, err := os.Stat(journal); err == nil {
 		assert.Contains(t, stderr.String(), journal+" keeps the cases sent but not yet checked", "the journal left is named")
+		// The command to run is whole: the target is the one fuzzed, not
+		// a HOST:PORT for the user to fill in.
+		assert.Contains(t, stderr.String(), "`govent fuzz-peer replay "+journal+" "+s.Addr().String()+"` checks them")
 	} else {
 		assert.NotContains(t, stderr.String(), peer.JournalName, "no journal left, none named")
 	}
